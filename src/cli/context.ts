@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { hostPathsFromEnv, type HostPaths } from '../host/paths.js';
+
+export const DEFAULT_ROOT = '/var/lib/berth';
+
+/** What every command gets from the global options and the environment; built once per invocation. */
+export interface CliContext {
+  readonly root: string;
+  readonly host: HostPaths;
+  readonly env: NodeJS.ProcessEnv;
+  readonly out: NodeJS.WritableStream;
+}
+
+export function makeContext(globalOpts: { root?: string }, env: NodeJS.ProcessEnv = process.env): CliContext {
+  const root = globalOpts.root ?? (env.BERTH_ROOT !== undefined && env.BERTH_ROOT !== '' ? env.BERTH_ROOT : DEFAULT_ROOT);
+  return { root, host: hostPathsFromEnv(env), env, out: process.stdout };
+}
+
+export function packageVersion(): string {
+  const file = fileURLToPath(new URL('../../package.json', import.meta.url));
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}

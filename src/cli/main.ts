@@ -1,0 +1,44 @@
+import { Command, CommanderError, Option } from 'commander';
+import { BerthError, toBerthError } from '../errors.js';
+import { registerBoard } from './board.js';
+import { makeContext, packageVersion, type CliContext } from './context.js';
+import { registerDoctor } from './doctor.js';
+
+export function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('container runtime and fleet agent for Raspberry Pi-class boards')
+    .version(packageVersion(), '-V, --version')
+    .addOption(new Option('--root <dir>', 'state directory (env BERTH_ROOT)').default(undefined, '/var/lib/berth'))
+    .showHelpAfterError('(run berth --help for usage)')
+    .exitOverride();
+  const context = (): CliContext => makeContext(program.opts<{ root?: string }>());
+  registerBoard(program, context);
+  registerDoctor(program, context);
+  return program;
+}
+
+function report(err: BerthError): void {
+  process.stderr.write(`berth: ${err.message}\n`);
+  if (err.hint !== undefined) process.stderr.write(`hint: ${err.hint}\n`);
+  if (process.env.BERTH_DEBUG && err.cause instanceof Error) process.stderr.write(`${err.cause.stack ?? err.cause.message}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed the message; help and version are not errors.
+      return err.exitCode === 0 ? 0 : ERROR_USAGE;
+    }
+    const e = toBerthError(err);
+    report(e);
+    return e.exitCode;
+  }
+}
+
+const ERROR_USAGE = new BerthError('usage', '').exitCode;
+
+process.exitCode = await main(process.argv);

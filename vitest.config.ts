@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+import { SummaryReporter } from './test/helpers/summary-reporter.js';
+
+// Two tiers: `unit` is pure and fast (fixture trees stand in for /proc and /sys); `integration` needs
+// root and starts real services (mosquitto, docker-registry, OCI runtimes) itself.
+export default defineConfig({
+  test: {
+    reporters: ['default', new SummaryReporter()],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Real services and real processes: keep files sequential on a 2-core machine.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
