@@ -20,8 +20,9 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          // Real services and real processes: keep files sequential on a 2-core machine.
-          fileParallelism: false,
+          // Real services and real processes: one fork runs the files one after another on a 2-core machine.
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

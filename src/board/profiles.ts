@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { BerthError } from '../errors.js';
+import validateProfile from '../generated/board-profile.validate.js';
 import { isNormalizedPlatform } from '../image/platform.js';
 import type { StorageClass } from './storage.js';
 
@@ -43,8 +44,6 @@ export function loadProfiles(dir: string = BUILTIN_PROFILES_DIR): BoardProfile[]
   } catch (err) {
     throw new BerthError('host', `cannot read board profiles in ${dir}: ${(err as Error).message}`, { cause: err });
   }
-  const schema = JSON.parse(fs.readFileSync(path.join(dir, 'schema.json'), 'utf8')) as object;
-  const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
   const profiles = names.map((name) => {
     const file = path.join(dir, name);
     let data: unknown;
@@ -53,7 +52,11 @@ export function loadProfiles(dir: string = BUILTIN_PROFILES_DIR): BoardProfile[]
     } catch (err) {
       throw new BerthError('invalid', `board profile ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
-    if (!validate(data)) throw new BerthError('invalid', `board profile ${file} is invalid: ${formatAjvErrors(validate.errors)}`);
+    // Precompiled from board-profiles/schema.json (scripts/gen-validators.mjs): no ajv compile at start-up.
+    if (!validateProfile(data)) {
+      const errors = (validateProfile as { errors?: ErrorObject[] | null }).errors;
+      throw new BerthError('invalid', `board profile ${file} is invalid: ${formatAjvErrors(errors)}`);
+    }
     const profile = data as BoardProfile;
     checkProfile(profile, name, file);
     return profile;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runDoctor, type DoctorReport } from '../doctor/index.js';
 import { ERROR_CATEGORIES } from '../errors.js';
+import { systemSearchPath } from '../host/which.js';
 import type { CliContext } from './context.js';
 import { printJson } from './format.js';
 
@@ -13,7 +14,7 @@ export function registerDoctor(program: Command, context: () => CliContext): voi
     .option('--json', 'print as JSON')
     .action((opts: { json?: boolean }) => {
       const ctx = context();
-      const report = runDoctor({ host: ctx.host, root: ctx.root, searchPath: ctx.env.PATH ?? '' });
+      const report = runDoctor({ host: ctx.host, root: ctx.root, searchPath: systemSearchPath(ctx.env.PATH) });
       if (opts.json) printJson(ctx.out, report);
       else ctx.out.write(renderReport(report));
       if (!report.ok) process.exitCode = ERROR_CATEGORIES.host.exit;

@@ -21,7 +21,8 @@ const CHECKS: readonly Check[] = [
 export interface DoctorOptions {
   readonly host: HostPaths;
   readonly root: string;
-  readonly searchPath?: string;
+  /** Where to look for OCI runtimes (see systemSearchPath). */
+  readonly searchPath: string;
   readonly profilesDir?: string;
 }
 
@@ -36,7 +37,7 @@ export function runDoctor(opts: DoctorOptions): DoctorReport {
     const e = toBerthError(err);
     checks.push({ id: 'board', title: 'board', status: 'fail', detail: e.message, ...(e.hint !== undefined && { fix: e.hint }) });
   }
-  const ctx: DoctorContext = { host: opts.host, root: opts.root, searchPath: opts.searchPath ?? process.env.PATH ?? '', ...(board && { board }) };
+  const ctx: DoctorContext = { host: opts.host, root: opts.root, searchPath: opts.searchPath, ...(board && { board }) };
   for (const check of CHECKS) {
     try {
       checks.push(check(ctx));

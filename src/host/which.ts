@@ -5,11 +5,14 @@ import { spawnSync } from 'node:child_process';
 // Runtimes live in sbin on some distributions, which is not on every user's PATH.
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** Finds an executable on `searchPath` (then the standard system dirs, unless `strict`). */
-export function which(name: string, searchPath = process.env.PATH ?? '', strict = false): string | undefined {
-  const dirs = searchPath.split(':').filter(Boolean);
-  if (!strict) dirs.push(...EXTRA_DIRS);
-  for (const dir of dirs) {
+/** PATH plus the system dirs where daemons and runtimes are installed, deduplicated. */
+export function systemSearchPath(envPath = process.env.PATH ?? ''): string {
+  return [...new Set([...envPath.split(':').filter(Boolean), ...EXTRA_DIRS])].join(':');
+}
+
+/** Finds an executable on a colon-separated search path. */
+export function which(name: string, searchPath: string): string | undefined {
+  for (const dir of searchPath.split(':').filter(Boolean)) {
     const file = path.join(dir, name);
     try {
       fs.accessSync(file, fs.constants.X_OK);

@@ -37,7 +37,7 @@ export class StateStore {
     try {
       db = new Sqlite(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: 5000 });
     } catch (err) {
-      throw new BerthError('host', `cannot open state store ${file}: ${(err as Error).message}`, { cause: err });
+      throw classifySqliteError(err, file);
     }
     try {
       if (!options.readonly) {
@@ -51,7 +51,7 @@ export class StateStore {
       return store;
     } catch (err) {
       db.close();
-      throw err;
+      throw classifySqliteError(err, file);
     }
   }
 
@@ -115,3 +115,17 @@ export class StateStore {
 }
 
 export { LATEST_SCHEMA_VERSION };
+
+/** Maps SQLite's error codes to berth's categories; BerthErrors pass through unchanged. */
+export function classifySqliteError(err: unknown, file: string): unknown {
+  if (err instanceof BerthError) return err;
+  const code = (err as { code?: unknown }).code;
+  const message = (err as Error).message;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new BerthError('host', `state store ${file} is damaged: ${message}`, { cause: err, hint: `move ${file} aside and run again to start with an empty store` });
+  }
+  if (code.startsWith('SQLITE_FULL')) return new BerthError('resource', `disk full while writing ${file}`, { cause: err });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new BerthError('conflict', `state store ${file} is locked by another process: ${message}`, { cause: err });
+  return new BerthError('host', `state store ${file}: ${message}`, { cause: err });
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Idempotent installer for the Debian packages berth's tests need. Safe to run from any cwd, any
+# number of times: when everything is already installed it does no apt work at all.
+set -euo pipefail
+
+# Packages the test suites rely on. Append here (one place) when a new issue needs more.
+PACKAGES=(
+  mosquitto          # MQTT broker: tests start their own instance on a free port
+  mosquitto-clients  # mosquitto_pub/_sub/_passwd for debugging and password files
+  docker-registry    # distribution 2.x registry: tests start their own instance on a free port
+  crun               # OCI runtimes exercised by the runtime integration tests
+  runc
+  curl
+  ca-certificates
+)
+
+# Packaged daemons whose system instances must not run: tests own their instances and the
+# system ones would hold 1883/5000 (and keep state in /var/lib) behind our back.
+SYSTEM_DAEMONS=(mosquitto docker-registry)
+
+log() { printf 'setup: %s\n' "$*"; }
+
+installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]; }
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  log "all ${#PACKAGES[@]} packages present, nothing to do"
+  exit 0
+fi
+
+if ((EUID != 0)); then
+  echo "setup: missing packages: ${missing[*]}" >&2
+  echo "setup: run as root (e.g. sudo bash $0) to install them" >&2
+  exit 1
+fi
+
+# Keep maintainer scripts from starting the packaged daemons: policy-rc.d exiting 101 makes
+# invoke-rc.d and deb-systemd-invoke refuse every start. Only remove the file if we made it.
+POLICY=/usr/sbin/policy-rc.d
+created_policy=0
+cleanup() {
+  if ((created_policy)); then
+    rm -f "$POLICY"
+    log "removed temporary $POLICY"
+  fi
+}
+trap cleanup EXIT
+if [[ ! -e "$POLICY" ]]; then
+  printf '#!/bin/sh\n# berth scripts/setup.sh: block service starts during install\nexit 101\n' >"$POLICY"
+  chmod 755 "$POLICY"
+  created_policy=1
+  log "created temporary $POLICY (exit 101) to keep packaged daemons from starting"
+fi
+
+log "apt-get update"
+apt-get update -qq
+log "installing: ${missing[*]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+for pkg in "${missing[@]}"; do
+  installed "$pkg" || { echo "setup: $pkg still not installed" >&2; exit 1; }
+done
+
+# Belt and braces for daemons installed just now: a pre-existing policy-rc.d may allow starts.
+# Stop them if running and, on systemd hosts, disable them so a reboot does not bring them back.
+# Daemons that were already installed are left alone: someone may be using them on purpose.
+for svc in "${SYSTEM_DAEMONS[@]}"; do
+  [[ " ${missing[*]} " == *" $svc "* ]] || continue
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    log "stopped and disabled systemd unit $svc"
+  elif [[ -x "/etc/init.d/$svc" ]] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
+    "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+    # init.d stop only signals; docker-registry drains for a moment before releasing its port.
+    for _ in {1..50}; do "/etc/init.d/$svc" status >/dev/null 2>&1 || break; sleep 0.1; done
+    log "stopped system service $svc (init.d)"
+  else
+    log "system service $svc is not running (start was blocked)"
+  fi
+done
+
+log "done"

@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runDoctor, type CheckResult, type DoctorReport } from '../../src/doctor/index.js';
+import { fixtureHost, variantHost } from '../helpers/host-tree.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+/** A PATH holding only the named executables, as small real shell scripts that print a version. */
+function pathWith(runtimes: Record<string, string | null>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-path-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [name, version] of Object.entries(runtimes)) {
+    fs.writeFileSync(path.join(dir, name), version === null ? '#!/bin/sh\nexit 1\n' : `#!/bin/sh\necho "${version}"\n`, { mode: 0o755 });
+  }
+  return dir;
+}
+
+const check = (r: DoctorReport, id: string): CheckResult => {
+  const c = r.checks.find((x) => x.id === id);
+  if (!c) throw new Error(`no check ${id}`);
+  return c;
+};
+const doctor = (host: ReturnType<typeof fixtureHost>, searchPath = pathWith({ crun: 'crun version 1.8.1' })) =>
+  runDoctor({ host, root: os.tmpdir(), searchPath });
+
+describe('berth doctor on fixture hosts', () => {
+  it('names a hybrid cgroup layout, says limits are not enforced, and fails', () => {
+    const r = doctor(fixtureHost('hybrid-amd64'));
+    const cg = check(r, 'cgroup');
+    expect(cg.status).toBe('fail');
+    expect(cg.detail).toMatch(/hybrid cgroup layout/);
+    expect(cg.detail).toMatch(/memory/);
+    expect(cg.detail).toMatch(/cannot enforce memory, CPU or pids limits/);
+    expect(cg.fix).toMatch(/systemd.unified_cgroup_hierarchy=1/);
+    expect(check(r, 'controllers').fix).toMatch(/bound to cgroup v1/);
+    expect(r.ok).toBe(false);
+  });
+
+  it('on a Zero W without the memory controller, gives the exact cmdline.txt line to add', () => {
+    const r = doctor(fixtureHost('rpi-zero-w'));
+    expect(check(r, 'cgroup').status).toBe('ok');
+    const c = check(r, 'controllers');
+    expect(c.status).toBe('fail');
+    expect(c.detail).toMatch(/missing memory/);
+    expect(c.fix).toBe('add "cgroup_enable=memory" to /boot/firmware/cmdline.txt (append to its single line, separated by a space), then reboot');
+    expect(r.ok).toBe(false);
+  });
+
+  it('uses /boot/cmdline.txt on a pre-Bookworm Pi where /boot/firmware does not exist', () => {
+    const v = variantHost('rpi-zero-w', { 'boot/firmware': null, 'boot/cmdline.txt': 'console=tty1 root=/dev/mmcblk0p2\n' });
+    cleanups.push(v.cleanup);
+    expect(check(doctor(v.host), 'controllers').fix).toMatch(/to \/boot\/cmdline.txt/);
+  });
+
+  it('reports under-voltage from the Pi firmware as a warning with the cause', () => {
+    const p = check(doctor(fixtureHost('rpi-zero-w')), 'power');
+    expect(p).toMatchObject({ status: 'warn', detail: 'now: under-voltage, throttled' });
+    expect(p.fix).toMatch(/power supply/);
+  });
+
+  it('passes a well-set-up Zero 2 W (warnings allowed)', () => {
+    const r = doctor(fixtureHost('rpi-zero-2-w'));
+    expect(r.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(check(r, 'binfmt')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/not needed/) });
+    expect(r.board).toEqual({ profile: 'rpi-zero-2-w', model: 'Raspberry Pi Zero 2 W Rev 1.0' });
+  });
+
+  it('fails without an OCI runtime, warns with runc only, and notices a runtime that does not run', () => {
+    const host = fixtureHost('rpi-zero-2-w');
+    expect(check(doctor(host, pathWith({})), 'runtime')).toMatchObject({ status: 'fail', fix: 'apt-get install crun' });
+    expect(check(doctor(host, pathWith({ runc: 'runc version 1.1.5' })), 'runtime')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/crun is preferred/) });
+    expect(check(doctor(host, pathWith({ crun: null })), 'runtime')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/not working/) });
+  });
+
+  it('asks for the F flag on binfmt handlers of foreign platforms', () => {
+    const v = variantHost('hybrid-amd64', {
+      'proc/sys/fs/binfmt_misc/status': 'enabled\n',
+      'proc/sys/fs/binfmt_misc/qemu-aarch64': 'enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POCF\n',
+      'proc/sys/fs/binfmt_misc/qemu-arm': 'enabled\ninterpreter /usr/libexec/qemu-binfmt/arm-binfmt-P\nflags: P\n',
+    });
+    cleanups.push(v.cleanup);
+    const b = check(doctor(v.host), 'binfmt');
+    expect(b.status).toBe('warn');
+    expect(b.detail).toBe('foreign images will not run: arm: qemu-arm lacks the F (fix-binary) flag');
+  });
+
+  it('reports a board it cannot detect as a failed check instead of crashing', () => {
+    const v = variantHost('rpi-zero-2-w', { 'proc/cpuinfo': 'garbage' });
+    cleanups.push(v.cleanup);
+    const r = doctor(v.host);
+    expect(check(r, 'board')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/cpuinfo/) });
+    expect(r.checks.length).toBeGreaterThan(5);
+  });
+});
