@@ -72,7 +72,7 @@ export const overlayCheck: Check = (ctx) => {
   const filesystems = readHostText(ctx.host, '/proc/filesystems') ?? '';
   if (/\boverlay$/m.test(filesystems)) return { id: 'overlayfs', title, status: 'ok', detail: 'overlay filesystem available' };
   const release = readHostText(ctx.host, '/proc/sys/kernel/osrelease')?.trim();
-  const asModule = release !== undefined && fs.existsSync(`/lib/modules/${release}/kernel/fs/overlayfs`);
+  const asModule = release !== undefined && fs.existsSync(ctx.host.resolve(`/lib/modules/${release}/kernel/fs/overlayfs`));
   return {
     id: 'overlayfs', title, status: 'warn',
     detail: 'overlayfs is not available: image layers are copied into each container instead of stacked (more disk, slower starts)',

@@ -3,7 +3,7 @@ import path from 'node:path';
 /**
  * Where berth reads the host's kernel interfaces from. In production every path is the real one; tests
  * point `hostRoot` at a fixture tree so `/proc/cpuinfo` is read from `<hostRoot>/proc/cpuinfo`.
- * Only reads of host facts go through here (/proc, /sys, /boot, /etc/os-release); executables are
+ * Only reads of host facts go through here (/proc, /sys, /boot, /lib/modules); executables are
  * still looked up on the real PATH.
  */
 export interface HostPaths {
@@ -11,17 +11,16 @@ export interface HostPaths {
   readonly hostRoot: string;
   /** Maps an absolute host path like `/proc/meminfo` to where it is read from. */
   resolve(hostPath: string): string;
-  /** The cgroup v2 mount point as seen through hostRoot (`/sys/fs/cgroup` by default). */
-  readonly cgroupRoot: string;
 }
 
-export function hostPaths(hostRoot = '/', cgroupMount = '/sys/fs/cgroup'): HostPaths {
+/** Host paths under `hostRoot`. The cgroup root is found from mountinfo and resolved the same way. */
+export function hostPaths(hostRoot = '/'): HostPaths {
   const root = path.resolve(hostRoot);
   const resolve = (hostPath: string): string => {
     if (!path.isAbsolute(hostPath)) throw new Error(`host path must be absolute: ${hostPath}`);
     return root === '/' ? hostPath : path.join(root, hostPath);
   };
-  return { hostRoot: root, resolve, cgroupRoot: resolve(cgroupMount) };
+  return { hostRoot: root, resolve };
 }
 
 /** Host paths from the environment: `BERTH_HOST_ROOT=DIR` redirects host reads into DIR. */
