@@ -11,7 +11,12 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** schema file (relative to the repo) → generated module name in src/generated. */
-export const SCHEMAS = [['board-profiles/schema.json', 'board-profile']];
+export const SCHEMAS = [
+  ['board-profiles/schema.json', 'board-profile'],
+  ['src/image/schemas/oci-index.json', 'oci-index'],
+  ['src/image/schemas/oci-manifest.json', 'oci-manifest'],
+  ['src/image/schemas/oci-config.json', 'oci-config'],
+];
 
 export function generate(schemaFile) {
   const schema = JSON.parse(fs.readFileSync(path.join(repo, schemaFile), 'utf8'));

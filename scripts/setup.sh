@@ -12,6 +12,8 @@ PACKAGES=(
   runc
   curl
   ca-certificates
+  apache2-utils      # htpasswd -B: bcrypt password files for the registry's htpasswd auth
+  openssl            # key + self-signed cert for the test token issuer (registry token auth)
 )
 
 # Packaged daemons whose system instances must not run: tests own their instances and the
@@ -19,6 +21,51 @@ PACKAGES=(
 SYSTEM_DAEMONS=(mosquitto docker-registry)
 
 log() { printf 'setup: %s\n' "$*"; }
+
+# Debian's busybox-static for each platform the image tests build (test/helpers/images/busybox.ts).
+# The .debs are only fetched (apt-get download) into the gitignored cache, never installed: foreign
+# packages have no business on the host and busybox-static conflicts with busybox. dpkg must know the
+# foreign architectures for apt to have their package lists; each is added once.
+TEST_IMAGE_ARCHES=(amd64 arm64 armhf armel)
+DEB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/test-images/debs"
+
+fetch_busybox_debs() {
+  local arch need=() pkgs=() added=0 native foreign
+  for arch in "${TEST_IMAGE_ARCHES[@]}"; do
+    compgen -G "$DEB_DIR/busybox-static_*_${arch}.deb" >/dev/null || need+=("$arch")
+  done
+  if ((${#need[@]} == 0)); then
+    log "busybox-static .debs cached for ${TEST_IMAGE_ARCHES[*]}"
+    return 0
+  fi
+  if ((EUID != 0)); then
+    echo "setup: busybox-static .debs missing for: ${need[*]}; run as root (e.g. sudo bash $0)" >&2
+    exit 1
+  fi
+  native="$(dpkg --print-architecture)"
+  foreign=" $(dpkg --print-foreign-architectures | tr '\n' ' ') "
+  for arch in "${need[@]}"; do
+    pkgs+=("busybox-static:$arch")
+    [[ "$arch" == "$native" || "$foreign" == *" $arch "* ]] && continue
+    dpkg --add-architecture "$arch"
+    added=1
+    log "added dpkg architecture $arch"
+  done
+  mkdir -p "$DEB_DIR"
+  # Sandbox user root: the _apt user could not write into the cache under the repo.
+  download() { (cd "$DEB_DIR" && apt-get download -qq -o APT::Sandbox::User=root "${pkgs[@]}"); }
+  # A just-added architecture has no package lists yet; otherwise the existing lists may do.
+  if ((added)) || ! download 2>/dev/null; then
+    log "apt-get update (package lists for ${need[*]})"
+    # A flaky index elsewhere (e.g. a security mirror mid-sync) need not stop this: the download decides.
+    apt-get update -qq || log "apt-get update reported errors; trying the download anyway"
+    download
+  fi
+  for arch in "${need[@]}"; do
+    compgen -G "$DEB_DIR/busybox-static_*_${arch}.deb" >/dev/null || { echo "setup: busybox-static:$arch not downloaded" >&2; exit 1; }
+  done
+  log "downloaded busybox-static for ${need[*]} into $DEB_DIR"
+}
 
 installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]; }
 
@@ -28,7 +75,8 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  log "all ${#PACKAGES[@]} packages present, nothing to do"
+  log "all ${#PACKAGES[@]} packages present"
+  fetch_busybox_debs
   exit 0
 fi
 
@@ -83,4 +131,5 @@ for svc in "${SYSTEM_DAEMONS[@]}"; do
   fi
 done
 
+fetch_busybox_debs
 log "done"

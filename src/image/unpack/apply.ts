@@ -1,0 +1,235 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { BerthError, isErrno } from '../../errors.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO, syscalls } from './sys.js';
+
+/**
+ * How whiteouts are represented. `overlay`: the directory is one layer of an overlayfs stack, so a
+ * whiteout becomes a 0:0 character device and an opaque directory gets `trusted.overlay.opaque=y`.
+ * `merged`: the directory already holds the lower layers, so whiteouts delete from it.
+ */
+export type WhiteoutMode = 'overlay' | 'merged';
+
+export interface ApplyOptions {
+  readonly whiteouts: WhiteoutMode;
+  readonly signal?: AbortSignal;
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface ApplyResult {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+const WH = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+
+class Hostile extends Error {}
+
+/** Splits an entry name into components; `..` anywhere is refused, a leading `/` or `./` is relative to the root. */
+function components(name: string): string[] {
+  const parts = name.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw new Hostile('path traversal ("..")');
+  return parts;
+}
+
+/**
+ * Makes sure each of `dirParts` is a real directory inside `root`, creating missing ones, and returns the
+ * last. A component that is a symlink is refused rather than followed: following one is how a layer
+ * writes outside its root.
+ */
+function ensureDirs(root: string, dirParts: readonly string[]): string {
+  let dir = root;
+  for (const part of dirParts) {
+    dir = path.join(dir, part);
+    const st = lstatOrUndefined(dir);
+    if (st === undefined) fs.mkdirSync(dir, { mode: 0o755 });
+    else if (st.isSymbolicLink()) throw new Hostile(`"${path.relative(root, dir)}" is a symlink; writing through symlinks is refused`);
+    else if (!st.isDirectory()) throw new Hostile(`"${path.relative(root, dir)}" is not a directory`);
+  }
+  return dir;
+}
+
+/** The path of an entry, after checking its parents with ensureDirs. */
+function ensureParents(root: string, parts: readonly string[]): string {
+  return path.join(ensureDirs(root, parts.slice(0, -1)), parts.at(-1)!);
+}
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** Clears whatever is at `target` unless it is a directory that a directory entry may keep. */
+function clearFor(target: string, keepDir: boolean): void {
+  const st = lstatOrUndefined(target);
+  if (!st || (keepDir && st.isDirectory())) return;
+  fs.rmSync(target, { recursive: true, force: true });
+}
+
+/** Applies one uncompressed layer tar to `root`. Rejects hostile entries with a BerthError naming them. */
+export async function applyLayer(source: Readable, root: string, opts: ApplyOptions): Promise<ApplyResult> {
+  const extract = tar.extract();
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract);
+  const dirTimes: Array<[string, Date]> = [];
+  const written = new Set<string>();
+  const opaque: string[] = [];
+  let entries = 0;
+  let bytes = 0;
+  let name = '';
+  try {
+    for await (const entry of extract) {
+      opts.signal?.throwIfAborted();
+      const h = entry.header;
+      name = h.name;
+      entries++;
+      const parts = components(h.name);
+      const base = parts.at(-1);
+      if (base === undefined) {
+        // The root itself: only a directory may stand there (CVE-2021-29136 replaced it with a symlink).
+        if (h.type !== 'directory') throw new Hostile('replaces the root of the layer');
+        fs.lchownSync(root, h.uid, h.gid);
+        fs.chmodSync(root, h.mode & 0o7777);
+        entry.resume();
+        continue;
+      }
+      if (base.startsWith(WH)) {
+        applyWhiteout(root, parts, opts, opaque);
+        entry.resume();
+        continue;
+      }
+      const target = ensureParents(root, parts);
+      written.add(target);
+      switch (h.type) {
+        case 'directory':
+          clearFor(target, true);
+          if (!lstatOrUndefined(target)) fs.mkdirSync(target, { mode: 0o700 });
+          fs.lchownSync(target, h.uid, h.gid);
+          fs.chmodSync(target, h.mode & 0o7777);
+          if (h.mtime) dirTimes.push([target, h.mtime]);
+          entry.resume();
+          break;
+        case 'file':
+        case 'contiguous-file': {
+          clearFor(target, false);
+          const fh = await fs.promises.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+          try {
+            for await (const chunk of entry) await fh.write(chunk as Buffer);
+            await fh.chown(h.uid, h.gid);
+            await fh.chmod(h.mode & 0o7777); // after chown, which clears setuid bits
+            if (h.mtime) await fh.utimes(h.mtime, h.mtime);
+          } finally {
+            await fh.close();
+          }
+          bytes += h.size ?? 0;
+          break;
+        }
+        case 'symlink':
+          // Any target is allowed, absolute ones too: it resolves inside the container's root at run time.
+          // It is never followed here.
+          clearFor(target, false);
+          fs.symlinkSync(h.linkname ?? '', target);
+          fs.lchownSync(target, h.uid, h.gid);
+          if (h.mtime) fs.lutimesSync(target, h.mtime, h.mtime);
+          entry.resume();
+          break;
+        case 'link': {
+          const linkParts = components(h.linkname ?? '');
+          if (linkParts.length === 0) throw new Hostile('hardlink to the root');
+          const source = ensureParents(root, linkParts);
+          const st = lstatOrUndefined(source);
+          if (!st) throw new Hostile(`hardlink to "${h.linkname}", which is not in the layer`);
+          if (st.isDirectory()) throw new Hostile(`hardlink to directory "${h.linkname}"`);
+          clearFor(target, false);
+          fs.linkSync(source, target);
+          entry.resume();
+          break;
+        }
+        case 'character-device':
+        case 'block-device':
+        case 'fifo': {
+          clearFor(target, false);
+          const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+          syscalls().mknod(target, kind | (h.mode & 0o7777), h.devmajor ?? 0, h.devminor ?? 0);
+          fs.lchownSync(target, h.uid, h.gid);
+          entry.resume();
+          break;
+        }
+        default:
+          throw new Hostile(`unsupported entry type ${h.type}`);
+      }
+      if (h.pax) applyXattrs(target, h.pax as Record<string, string>, opts);
+    }
+  } catch (err) {
+    extract.destroy();
+    source.unpipe(extract);
+    if (err instanceof Hostile) throw new BerthError('invalid', `hostile layer entry "${name}": ${err.message}`);
+    if (isErrno(err, 'ENOSPC')) throw new BerthError('resource', `disk full while unpacking "${name}"`, { cause: err });
+    if (err instanceof BerthError) throw err;
+    // A failing syscall is the host's problem; anything else is the tar stream being malformed.
+    const category = typeof (err as NodeJS.ErrnoException).code === 'string' ? 'host' : 'invalid';
+    throw new BerthError(category, `cannot unpack layer entry "${name}": ${(err as Error).message}`, { cause: err });
+  }
+  // Opaque directories hide the lower layers' children, whatever the order in the tar.
+  for (const dir of opaque) markOpaque(dir, opts, written);
+  // Directory times last: creating children changed them.
+  for (const [dir, mtime] of dirTimes.reverse()) fs.utimesSync(dir, mtime, mtime);
+  return { entries, bytes };
+}
+
+function applyWhiteout(root: string, parts: string[], opts: ApplyOptions, opaque: string[]): void {
+  const base = parts.at(-1)!;
+  const dirParts = parts.slice(0, -1);
+  const dir = ensureDirs(root, dirParts);
+  if (base === OPAQUE) {
+    opaque.push(dir);
+    return;
+  }
+  if (base.startsWith(`${WH}${WH}`)) return; // aufs metadata (.wh..wh.plnk …): not content
+  const hidden = base.slice(WH.length);
+  if (hidden === '' || hidden === '.' || hidden === '..') throw new Hostile('malformed whiteout name');
+  const target = path.join(dir, hidden);
+  clearFor(target, false);
+  if (opts.whiteouts === 'overlay') syscalls().mknod(target, S_IFCHR | 0o000, 0, 0);
+}
+
+function markOpaque(dir: string, opts: ApplyOptions, written: Set<string>): void {
+  if (opts.whiteouts === 'overlay') {
+    syscalls().lsetxattr(dir, 'trusted.overlay.opaque', Buffer.from('y'));
+    return;
+  }
+  // Merged: drop what the lower layers left in the directory, keep what this layer wrote.
+  for (const child of fs.readdirSync(dir)) {
+    const p = path.join(dir, child);
+    if (![...written].some((w) => w === p || w.startsWith(`${p}/`))) fs.rmSync(p, { recursive: true, force: true });
+  }
+}
+
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+function applyXattrs(target: string, pax: Record<string, string>, opts: ApplyOptions): void {
+  for (const [key, value] of Object.entries(pax)) {
+    if (!key.startsWith(XATTR_PREFIX)) continue;
+    const attr = key.slice(XATTR_PREFIX.length);
+    // overlay's own attributes steer the stack (redirects, opaque dirs): a layer must not set them.
+    if (attr.startsWith('trusted.overlay.')) throw new Hostile(`sets the reserved xattr ${attr}`);
+    if (value.includes('\ufffd')) {
+      opts.onWarning?.(`xattr ${attr} on ${path.basename(target)} has a binary value the tar reader cannot keep; skipped`);
+      continue;
+    }
+    try {
+      syscalls().lsetxattr(target, attr, Buffer.from(value, 'utf8'));
+    } catch (err) {
+      if (!isErrno(err, 'ENOTSUP') && !isErrno(err, 'EPERM')) throw err;
+      opts.onWarning?.(`xattr ${attr} on ${path.basename(target)} not supported here; skipped`);
+    }
+  }
+}

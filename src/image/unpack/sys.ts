@@ -1,0 +1,63 @@
+import koffi from 'koffi';
+import os from 'node:os';
+
+/**
+ * The few syscalls Node lacks that unpacking needs: mknod (device nodes, FIFOs, overlay whiteouts) and
+ * lsetxattr (layer xattrs, overlay opaque markers). Loaded lazily so commands that never unpack do not
+ * pay for loading libc through koffi.
+ */
+export interface Syscalls {
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattr(path: string, name: string): Buffer | undefined;
+  /** Flushes the filesystem holding `fd`, once per pull rather than an fsync per file. */
+  syncfs(fd: number): void;
+}
+
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+
+let cached: Syscalls | undefined;
+
+export function syscalls(): Syscalls {
+  if (cached) return cached;
+  const libc = koffi.load('libc.so.6');
+  const errnoLoc = libc.func('int *__errno_location()');
+  const mknod = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+  const lsetxattr = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
+  const lgetxattr = libc.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
+  const syncfs = libc.func('int syncfs(int fd)');
+  const fail = (call: string, path: string): never => {
+    const errno = koffi.decode(errnoLoc(), 'int') as number;
+    const name = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
+    const err = new Error(`${call} ${path}: ${name}`) as NodeJS.ErrnoException;
+    err.code = name;
+    err.errno = errno;
+    throw err;
+  };
+  cached = {
+    mknod(path, mode, major, minor) {
+      // glibc's makedev encoding for the 64-bit dev_t.
+      const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) | (BigInt(minor & ~0xff) << 12n) | (BigInt(major & ~0xfff) << 32n);
+      if (mknod(path, mode, dev) !== 0) fail('mknod', path);
+    },
+    lsetxattr(path, name, value) {
+      if (lsetxattr(path, name, value, value.length, 0) !== 0) fail('lsetxattr', path);
+    },
+    lgetxattr(path, name) {
+      const buf = Buffer.alloc(4096);
+      const n = Number(lgetxattr(path, name, buf, buf.length));
+      if (n < 0) {
+        const errno = koffi.decode(errnoLoc(), 'int') as number;
+        if (errno === os.constants.errno.ENODATA) return undefined;
+        fail('lgetxattr', path);
+      }
+      return buf.subarray(0, n);
+    },
+    syncfs(fd) {
+      if (syncfs(fd) !== 0) fail('syncfs', `fd ${fd}`);
+    },
+  };
+  return cached;
+}
