@@ -16,6 +16,8 @@ export const ERROR_CATEGORIES = {
   host: { exit: 6, result: 412 },
   /** A remote peer (registry, broker) failed or could not be reached. */
   network: { exit: 7, result: 502 },
+  /** Credentials are missing, wrong, or do not grant the access asked for. */
+  auth: { exit: 11, result: 401 },
   /** Disk, memory or another resource ran out. */
   resource: { exit: 8, result: 507 },
   /** A container runtime or a container itself failed. */
