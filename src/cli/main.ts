@@ -3,6 +3,9 @@ import { BerthError, toBerthError } from '../errors.js';
 import { registerBoard } from './board.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDoctor } from './doctor.js';
+import { registerImages } from './images.js';
+import { registerLogin } from './login.js';
+import { registerPull } from './pull.js';
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -14,6 +17,9 @@ export function buildProgram(): Command {
   const context = (): CliContext => makeContext(program.opts<{ root?: string }>());
   registerBoard(program, context);
   registerDoctor(program, context);
+  registerPull(program, context);
+  registerImages(program, context);
+  registerLogin(program, context);
   return program;
 }
 

@@ -32,6 +32,48 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'images and snapshots',
+    up(db) {
+      db.exec(`
+        -- One row per pulled name (docker.io/library/busybox:latest, or name@digest when pulled by digest).
+        CREATE TABLE images (
+          name            TEXT PRIMARY KEY,
+          repository      TEXT    NOT NULL,
+          index_digest    TEXT,
+          manifest_digest TEXT    NOT NULL,
+          config_digest   TEXT    NOT NULL,
+          platform        TEXT    NOT NULL,
+          size            INTEGER NOT NULL,
+          pulled_at       INTEGER NOT NULL
+        ) STRICT;
+        -- Blobs an image holds on to (index, manifest, config, layers): what prune must keep.
+        CREATE TABLE image_blobs (
+          name   TEXT NOT NULL REFERENCES images (name) ON DELETE CASCADE,
+          digest TEXT NOT NULL,
+          PRIMARY KEY (name, digest)
+        ) STRICT;
+        CREATE INDEX image_blobs_digest ON image_blobs (digest);
+        -- The snapshot chain of an image, bottom layer first.
+        CREATE TABLE image_snapshots (
+          name     TEXT    NOT NULL REFERENCES images (name) ON DELETE CASCADE,
+          position INTEGER NOT NULL,
+          chain_id TEXT    NOT NULL,
+          PRIMARY KEY (name, position)
+        ) STRICT;
+        CREATE INDEX image_snapshots_chain ON image_snapshots (chain_id);
+        CREATE TABLE snapshots (
+          chain_id     TEXT PRIMARY KEY,
+          parent       TEXT,
+          diff_id      TEXT    NOT NULL,
+          layer_digest TEXT    NOT NULL,
+          size         INTEGER NOT NULL,
+          created_at   INTEGER NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

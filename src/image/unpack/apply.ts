@@ -174,8 +174,9 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
     if (err instanceof Hostile) throw new BerthError('invalid', `hostile layer entry "${name}": ${err.message}`);
     if (isErrno(err, 'ENOSPC')) throw new BerthError('resource', `disk full while unpacking "${name}"`, { cause: err });
     if (err instanceof BerthError) throw err;
-    // A failing syscall is the host's problem; anything else is the tar stream being malformed.
-    const category = typeof (err as NodeJS.ErrnoException).code === 'string' ? 'host' : 'invalid';
+    // A failing syscall (EACCES, EROFS …) is the host's problem; anything else, zlib's Z_DATA_ERROR
+    // included, means the layer's bytes are corrupt or malformed.
+    const category = /^E[A-Z0-9]+$/.test(String((err as NodeJS.ErrnoException).code)) ? 'host' : 'invalid';
     throw new BerthError(category, `cannot unpack layer entry "${name}": ${(err as Error).message}`, { cause: err });
   }
   // Opaque directories hide the lower layers' children, whatever the order in the tar.

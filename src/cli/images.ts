@@ -1,0 +1,63 @@
+import type { Command } from 'commander';
+import { ImageService } from '../image/service.js';
+import type { CliContext } from './context.js';
+import { formatBytes, printJson } from './format.js';
+
+function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): T {
+  const images = ImageService.open(ctx.root, ctx.host);
+  try {
+    return fn(images);
+  } finally {
+    images.close();
+  }
+}
+
+function listAction(context: () => CliContext) {
+  return (opts: { json?: boolean }): void => {
+    const ctx = context();
+    const list = withImages(ctx, (images) => images.list());
+    if (opts.json) return printJson(ctx.out, list);
+    const rows = [['NAME', 'PLATFORM', 'DIGEST', 'SIZE', 'PULLED'], ...list.map((i) => [i.name, i.platform, i.manifestDigest.slice(7, 19), formatBytes(i.size), new Date(i.pulledAt).toISOString().slice(0, 19).replace('T', ' ')])];
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+    ctx.out.write(rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n');
+  };
+}
+
+function rmiAction(context: () => CliContext) {
+  return (refs: string[]): void => {
+    const ctx = context();
+    withImages(ctx, (images) => {
+      for (const ref of refs) {
+        const r = images.remove(ref);
+        ctx.out.write(`removed ${r.name} (${r.blobs} blobs, ${r.snapshots} snapshots, ${formatBytes(r.bytes)} of blobs freed)\n`);
+      }
+    });
+  };
+}
+
+export function registerImages(program: Command, context: () => CliContext): void {
+  program.command('images').description('list pulled images').option('--json', 'print as JSON').action(listAction(context));
+  program.command('rmi').description('remove images, and the layers no other image uses').argument('<ref...>').action(rmiAction(context));
+
+  const image = program.command('image').description('manage images');
+  image.command('ls').description('list pulled images').option('--json', 'print as JSON').action(listAction(context));
+  image.command('rm').description('remove images').argument('<ref...>').action(rmiAction(context));
+  image
+    .command('inspect')
+    .description('show an image as JSON: platform, digests, layers, config')
+    .argument('<ref>')
+    .action((ref: string) => {
+      const ctx = context();
+      printJson(ctx.out, withImages(ctx, (images) => images.inspect(ref)));
+    });
+  image
+    .command('prune')
+    .description('remove blobs and snapshots no image references, and stale partial downloads')
+    .option('--json', 'print as JSON')
+    .action((opts: { json?: boolean }) => {
+      const ctx = context();
+      const r = withImages(ctx, (images) => images.prune());
+      if (opts.json) printJson(ctx.out, r);
+      else ctx.out.write(`removed ${r.blobs} blobs, ${r.snapshots} snapshots, ${r.partials} partial downloads (${formatBytes(r.bytes)} of blobs)\n`);
+    });
+}

@@ -1,0 +1,150 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { Readable, Transform, pipeline } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import zlib from 'node:zlib';
+import { BerthError } from '../../errors.js';
+import type { ContentStore, Ingest } from '../content/store.js';
+import { parseDigest } from '../digest.js';
+import type { Descriptor } from '../manifest.js';
+import type { RegistryApi } from '../registry/types.js';
+import type { Snapshotter } from '../snapshot/snapshotter.js';
+import { applyLayer } from '../unpack/apply.js';
+
+export interface LayerJob {
+  readonly repository: string;
+  readonly descriptor: Descriptor;
+  readonly diffId: string;
+  readonly chainId: string;
+  readonly parent: string | undefined;
+}
+
+export interface LayerContext {
+  readonly client: RegistryApi;
+  readonly content: ContentStore;
+  readonly snapshots: Snapshotter;
+  readonly signal: AbortSignal;
+  /** Bytes of this layer's blob received so far (including resumed ones). */
+  readonly onBytes: (bytes: number) => void;
+  readonly onRetry: (attempt: number, delayMs: number, reason: string) => void;
+  readonly onWarning: (message: string) => void;
+  /** Attempts without progress before a dropped download gives up. */
+  readonly resumeAttempts?: number;
+}
+
+/**
+ * Brings one layer's snapshot into existence: streams the blob (from the store, or from the registry
+ * while writing it to the store) through decompression into the snapshot directory. The snapshot is
+ * published only after both the blob digest and the uncompressed diff_id check out.
+ */
+export async function fetchAndUnpackLayer(ctx: LayerContext, job: LayerJob): Promise<{ unpackedBytes: number }> {
+  const prepared = ctx.snapshots.prepare(job.chainId, job.parent);
+  let ingest: Ingest | undefined;
+  try {
+    let source: AsyncIterable<Buffer>;
+    if (ctx.content.has(job.descriptor.digest)) {
+      source = fs.createReadStream(ctx.content.path(job.descriptor.digest));
+      ctx.onBytes(job.descriptor.size);
+    } else {
+      ingest = await ctx.content.ingest(job.descriptor.digest, job.descriptor.size);
+      source = downloadChunks(ctx, job, ingest);
+    }
+    const { unpacked, diffId } = await unpackStream(source, prepared.dir, prepared.whiteouts, job.diffId, ctx);
+    if (diffId !== job.diffId) {
+      throw new BerthError('invalid', `layer ${job.descriptor.digest} unpacks to ${diffId}, but the image config says ${job.diffId}`);
+    }
+    await ingest?.commit();
+    prepared.commit();
+    return { unpackedBytes: unpacked };
+  } catch (err) {
+    prepared.abort();
+    // Keep a partial only for what a later pull can finish: a dropped connection, a cancel. Corrupt or
+    // hostile bytes would fail the same way on every resume.
+    if (err instanceof BerthError && err.category === 'invalid') await ingest?.discard();
+    else await ingest?.close();
+    if (ctx.signal.aborted) throw new BerthError('cancelled', 'pull cancelled', { cause: err });
+    if (err instanceof BerthError && err.message.startsWith('hostile layer entry')) {
+      throw new BerthError('invalid', `layer ${job.descriptor.digest}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * The blob's bytes from offset 0: first what an interrupted earlier pull left in the ingest, then the
+ * rest from the registry, written to the ingest before they are passed on. A connection dropped
+ * mid-body is resumed with a Range request; attempts reset whenever bytes arrive.
+ */
+async function* downloadChunks(ctx: LayerContext, job: LayerJob, ingest: Ingest): AsyncGenerator<Buffer> {
+  const { digest, size } = job.descriptor;
+  const resumedFrom = ingest.offset;
+  for await (const chunk of ingest.replay(resumedFrom)) yield chunk as Buffer;
+  ctx.onBytes(resumedFrom);
+  let failures = 0;
+  const maxFailures = ctx.resumeAttempts ?? 5;
+  while (ingest.offset < size) {
+    const before = ingest.offset;
+    try {
+      const { stream } = await ctx.client.openBlob(job.repository, digest, ingest.offset, ctx.signal);
+      for await (const chunk of stream) {
+        await ingest.write(chunk as Buffer);
+        ctx.onBytes(ingest.offset);
+        yield chunk as Buffer;
+      }
+      if (ingest.offset < size) throw new Error(`connection closed after ${ingest.offset} of ${size} bytes`);
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      if (err instanceof BerthError && err.category !== 'network') throw err;
+      failures = ingest.offset > before ? 1 : failures + 1;
+      if (failures > maxFailures) {
+        throw new BerthError('network', `download of ${digest} failed ${failures} times in a row at byte ${ingest.offset}: ${(err as Error).message}`, { cause: err });
+      }
+      const delayMs = Math.min(30_000, 500 * 2 ** (failures - 1));
+      ctx.onRetry(failures, delayMs, (err as Error).message);
+      await sleep(delayMs, undefined, { signal: ctx.signal });
+    }
+  }
+}
+
+const GZIP = [0x1f, 0x8b, 0x08];
+const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
+const startsWith = (b: Buffer, magic: number[]): boolean => magic.every((m, i) => b[i] === m);
+
+/** Decompresses by magic number (not media type: registries mislabel), hashes the tar, applies it. */
+async function unpackStream(
+  source: AsyncIterable<Buffer>,
+  dir: string,
+  whiteouts: 'overlay' | 'merged',
+  expectedDiffId: string,
+  ctx: LayerContext,
+): Promise<{ unpacked: number; diffId: string }> {
+  const it = source[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
+  const whole = Readable.from(
+    (async function* () {
+      if (head.length > 0) yield head;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+    })(),
+  );
+  let decompressor: Transform | undefined;
+  if (startsWith(head, GZIP)) decompressor = zlib.createGunzip();
+  else if (startsWith(head, ZSTD)) {
+    const zstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+    if (!zstd) throw new BerthError('host', `zstd-compressed layers need Node 22.15 or newer (this is Node ${process.versions.node})`);
+    decompressor = zstd();
+  }
+  const hash = crypto.createHash(parseDigest(expectedDiffId).algorithm);
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  const streams: NodeJS.ReadWriteStream[] = decompressor ? [decompressor, tap] : [tap];
+  const tar = pipeline(whole, ...(streams as [NodeJS.ReadWriteStream]), () => undefined) as unknown as Readable;
+  // The tar reader consumes its input to the end (padding after the end-of-archive marker included), so
+  // by the time it is done the hash covers the whole uncompressed stream.
+  const result = await applyLayer(tar, dir, { whiteouts, signal: ctx.signal, onWarning: ctx.onWarning });
+  return { unpacked: result.bytes, diffId: `${parseDigest(expectedDiffId).algorithm}:${hash.digest('hex')}` };
+}

@@ -1,0 +1,147 @@
+import path from 'node:path';
+import { BerthError } from '../errors.js';
+import type { HostPaths } from '../host/paths.js';
+import { readHostText } from '../host/read.js';
+import { ImageRecords, type ImageRecord } from '../store/images.js';
+import { StateStore } from '../store/store.js';
+import { ContentStore } from './content/store.js';
+import { parseConfigBytes, parseManifestBytes, type ImageConfig } from './manifest.js';
+import { pullImage, type PullRequest, type PullResult } from './pull/pull.js';
+import { formatReference, parseReference } from './reference.js';
+import type { RegistryApi } from './registry/types.js';
+import { chainIds, defaultSnapshotMode, Snapshotter, type SnapshotMode } from './snapshot/snapshotter.js';
+
+export interface ImageInspect {
+  readonly name: string;
+  readonly repository: string;
+  readonly platform: string;
+  readonly manifestDigest: string;
+  readonly indexDigest?: string;
+  readonly configDigest: string;
+  readonly size: number;
+  readonly pulledAt: string;
+  readonly snapshotMode: SnapshotMode;
+  readonly layers: ReadonlyArray<{ digest: string; mediaType: string; size: number; diffId: string; chainId: string }>;
+  readonly config: ImageConfig;
+}
+
+export interface PruneResult {
+  readonly blobs: number;
+  readonly snapshots: number;
+  readonly partials: number;
+  readonly bytes: number;
+}
+
+/** Partial downloads younger than this may belong to a pull in progress; prune leaves them. */
+const PARTIAL_GRACE_MS = 10 * 60 * 1000;
+
+/** The image library over one state root: `<root>/berth.db`, `<root>/content`, `<root>/snapshots`. */
+export class ImageService {
+  readonly records: ImageRecords;
+  readonly content: ContentStore;
+  readonly snapshots: Snapshotter;
+
+  private constructor(readonly store: StateStore, root: string, mode: SnapshotMode) {
+    this.records = new ImageRecords(store);
+    this.content = new ContentStore(path.join(root, 'content'));
+    this.snapshots = new Snapshotter(path.join(root, 'snapshots'), mode);
+    this.snapshots.clearUnfinished();
+  }
+
+  static open(root: string, host: HostPaths, mode?: SnapshotMode): ImageService {
+    const store = StateStore.open(root);
+    return new ImageService(store, root, mode ?? defaultSnapshotMode(readHostText(host, '/proc/filesystems')));
+  }
+
+  close(): void {
+    this.store.close();
+  }
+
+  pull(client: RegistryApi, req: PullRequest): Promise<PullResult> {
+    return pullImage({ client, content: this.content, snapshots: this.snapshots, records: this.records }, req);
+  }
+
+  list(): ImageRecord[] {
+    return this.records.list();
+  }
+
+  /** Finds an image by reference (`busybox`, `host:5000/app:1`) or by manifest digest or its prefix. */
+  find(nameOrDigest: string): ImageRecord {
+    const hex = /^(sha256:)?([a-f0-9]{6,64})$/.exec(nameOrDigest);
+    if (hex) {
+      const matches = this.records.byDigestPrefix(`sha256:${hex[2]}`);
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1 && new Set(matches.map((m) => m.manifestDigest)).size === 1) return matches[0]!;
+      if (matches.length > 1) throw new BerthError('conflict', `"${nameOrDigest}" matches several images: ${matches.map((m) => m.name).join(', ')}`);
+    }
+    let name: string;
+    try {
+      name = formatReference(parseReference(nameOrDigest));
+    } catch {
+      throw new BerthError('notFound', `no such image: ${nameOrDigest}`);
+    }
+    const image = this.records.get(name);
+    if (!image) throw new BerthError('notFound', `no such image: ${nameOrDigest}`, { hint: `berth pull ${nameOrDigest}` });
+    return image;
+  }
+
+  inspect(nameOrDigest: string): ImageInspect {
+    const image = this.find(nameOrDigest);
+    const parsed = parseManifestBytes(this.content.read(image.manifestDigest), undefined, `manifest of ${image.name}`);
+    if (parsed.kind !== 'manifest') throw new BerthError('internal', `${image.manifestDigest} is not a manifest`);
+    const config = parseConfigBytes(this.content.read(image.configDigest), `config of ${image.name}`);
+    const chain = chainIds(config.rootfs.diff_ids);
+    return {
+      name: image.name,
+      repository: image.repository,
+      platform: image.platform,
+      manifestDigest: image.manifestDigest,
+      ...(image.indexDigest && { indexDigest: image.indexDigest }),
+      configDigest: image.configDigest,
+      size: image.size,
+      pulledAt: new Date(image.pulledAt).toISOString(),
+      snapshotMode: this.snapshots.mode,
+      layers: parsed.manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: config.rootfs.diff_ids[i]!, chainId: chain[i]! })),
+      config,
+    };
+  }
+
+  /** Removes an image and whatever of its blobs and snapshots no other image uses. */
+  remove(nameOrDigest: string): { name: string } & PruneResult {
+    const image = this.find(nameOrDigest);
+    this.records.remove(image.name);
+    return { name: image.name, ...this.collect(false) };
+  }
+
+  /** Removes every blob and snapshot no image references, and stale partial downloads. */
+  prune(): PruneResult {
+    return this.collect(true);
+  }
+
+  private collect(partials: boolean): PruneResult {
+    const { blobs, snapshots } = this.records.referenced();
+    let bytes = 0;
+    let nBlobs = 0;
+    let nSnapshots = 0;
+    let nPartials = 0;
+    for (const digest of this.content.list()) {
+      if (blobs.has(digest)) continue;
+      bytes += this.content.size(digest) ?? 0;
+      if (this.content.delete(digest)) nBlobs++;
+    }
+    for (const chainId of this.snapshots.list()) {
+      if (snapshots.has(chainId)) continue;
+      if (this.snapshots.remove(chainId)) nSnapshots++;
+      this.records.forgetSnapshot(chainId);
+    }
+    if (partials) {
+      for (const p of this.content.partials()) {
+        if (Date.now() - p.mtimeMs < PARTIAL_GRACE_MS) continue;
+        bytes += p.size;
+        this.content.removePartial(p.file);
+        nPartials++;
+      }
+    }
+    return { blobs: nBlobs, snapshots: nSnapshots, partials: nPartials, bytes };
+  }
+}
