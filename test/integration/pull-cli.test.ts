@@ -128,3 +128,38 @@ describe('berth pull survives kill -9 and a full disk', () => {
     expect(fs.readdirSync(path.join(small, 'content', 'ingest'))).toEqual([]);
   });
 });
+
+describe('registry credentials', () => {
+  const ALICE = { username: 'alice', password: 'wonderland' };
+  let secured: RegistryInstance;
+  beforeAll(async () => {
+    secured = await startRegistry({ htpasswd: [ALICE] });
+    await pushBusyboxImage(secured, 'private/busybox', 'v1', { arches: ['arm64'], auth: ALICE });
+  });
+  afterAll(async () => secured?.stop());
+
+  it('without credentials: exit 11 with a login hint; berth login stores 0600 credentials that pull then uses', () => {
+    const root = path.join(tmp, 'login');
+    const denied = berth(root, ['pull', `${secured.host}/private/busybox:v1`]);
+    expect(denied.code).toBe(11);
+    expect(denied.stderr).toMatch(/berth login/);
+    const wrong = spawnSync(BERTH_BIN, ['--root', root, 'login', secured.host, '-u', 'alice', '--password-stdin'], { input: 'nope\n', encoding: 'utf8' });
+    expect(wrong.status).toBe(11);
+    const login = spawnSync(BERTH_BIN, ['--root', root, 'login', secured.host, '-u', 'alice', '--password-stdin'], { input: 'wonderland\n', encoding: 'utf8' });
+    expect(login).toMatchObject({ status: 0, stdout: 'Login Succeeded\n' });
+    expect(fs.statSync(path.join(root, 'auth.json')).mode & 0o777).toBe(0o600);
+    expect(berth(root, ['pull', '-q', `${secured.host}/private/busybox:v1`]).code).toBe(0);
+  });
+
+  it("uses Docker's config.json credentials", () => {
+    const dockerConfig = path.join(tmp, 'docker-config');
+    fs.mkdirSync(dockerConfig, { recursive: true });
+    fs.writeFileSync(path.join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [secured.host]: { auth: Buffer.from('alice:wonderland').toString('base64') } } }));
+    const r = spawnSync(BERTH_BIN, ['--root', path.join(tmp, 'docker-creds'), 'pull', '-q', `${secured.host}/private/busybox:v1`], {
+      encoding: 'utf8',
+      env: { ...process.env, DOCKER_CONFIG: dockerConfig, BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, 'rpi-zero-2-w') },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});

@@ -179,6 +179,29 @@ describe('pull under faults', () => {
   });
 });
 
+describe('zstd layers', () => {
+  const z = zlib as unknown as { zstdCompressSync?: (b: Buffer) => Buffer };
+  it(z.zstdCompressSync ? 'unpack with zlib zstd' : 'give a clear error on a Node without zlib zstd', async () => {
+    const tarBytes = await tarOf([{ name: 'hello', content: 'zstd' }]);
+    // Without zstd support here, any bytes with the zstd magic number reach the same check.
+    const body = z.zstdCompressSync ? z.zstdCompressSync(tarBytes) : Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(64)]);
+    const layer = blobOf(body, 'application/vnd.oci.image.layer.v1.tar+zstd');
+    const config = jsonBlob({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tarBytes)] } }, MT.ociConfig);
+    for (const b of [layer, config]) await pushBlob(registry, 'multi/zstd', b);
+    await pushManifest(registry, 'multi/zstd', 'v1', jsonBlob({ schemaVersion: 2, mediaType: MT.ociManifest, config: config.desc, layers: [layer.desc] }, MT.ociManifest));
+    const { images } = service();
+    const pull = images.pull(clientFor(registry.host), { reference: `${registry.host}/multi/zstd:v1`, platforms: ARM64_FIRST, parallel: 1 });
+    if (z.zstdCompressSync) {
+      const r = await pull;
+      expect(readImageFile(images, r.image.name, 'hello')).toBe('zstd');
+    } else {
+      const err = await pull.catch((e: unknown) => e);
+      expect(err).toMatchObject({ category: 'host', message: expect.stringMatching(/zstd-compressed layers need Node 22.15 or newer \(this is Node 20/) });
+      expect(images.list()).toEqual([]);
+    }
+  });
+});
+
 describe('removing images', () => {
   it('rmi frees what only that image used; prune frees what nothing references', async () => {
     const { images } = service();

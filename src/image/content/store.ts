@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BerthError, isErrno } from '../../errors.js';
 import { fsyncDir, writeFileAtomic } from '../../host/fsync.js';
+import { processAlive } from '../../host/process.js';
 import { parseDigest, verifyBytes } from '../digest.js';
 
 /**
@@ -61,6 +62,7 @@ export class ContentStore {
   async ingest(digest: string, size: number): Promise<Ingest> {
     const { algorithm, hex } = parseDigest(digest);
     const partial = path.join(this.dir, 'ingest', `${algorithm}-${hex}`);
+    const lock = acquireLock(`${partial}.lock`, digest);
     const hash = crypto.createHash(algorithm);
     let offset = 0;
     try {
@@ -74,7 +76,7 @@ export class ContentStore {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
     const fh = await fs.promises.open(partial, 'a', 0o600);
-    return new Ingest(this, digest, size, partial, fh, hash, offset);
+    return new Ingest(this, digest, size, partial, fh, hash, offset, lock);
   }
 
   delete(digest: string): boolean {
@@ -98,12 +100,13 @@ export class ContentStore {
   removePartial(file: string): void {
     if (path.dirname(file) !== path.join(this.dir, 'ingest')) throw new BerthError('internal', `${file} is not a partial download`);
     fs.rmSync(file, { force: true });
+    fs.rmSync(`${file}.lock`, { force: true });
   }
 
   /** Partial downloads, with their size and last write time. */
   partials(): Array<{ file: string; size: number; mtimeMs: number }> {
     const dir = path.join(this.dir, 'ingest');
-    return fs.readdirSync(dir).map((name) => {
+    return fs.readdirSync(dir).filter((name) => !name.endsWith('.lock')).map((name) => {
       const st = fs.statSync(path.join(dir, name));
       return { file: path.join(dir, name), size: st.size, mtimeMs: st.mtimeMs };
     });
@@ -122,6 +125,7 @@ export class Ingest {
     private readonly fh: fs.promises.FileHandle,
     private readonly hash: crypto.Hash,
     private written: number,
+    private readonly lock: string,
   ) {}
 
   /** Bytes already present when the ingest was opened plus those written since. */
@@ -156,6 +160,7 @@ export class Ingest {
     if (this.written !== this.size || actual !== this.digest) {
       await this.fh.close();
       fs.rmSync(this.partial, { force: true });
+      fs.rmSync(this.lock, { force: true });
       const why = this.written !== this.size ? `${this.written} bytes instead of ${this.size}` : `digest ${actual}`;
       throw new BerthError('invalid', `blob ${this.digest} failed verification (${why}); the download was discarded`);
     }
@@ -165,6 +170,7 @@ export class Ingest {
     fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
     fs.renameSync(this.partial, target);
     fsyncDir(path.dirname(target));
+    fs.rmSync(this.lock, { force: true });
   }
 
   /** Stops writing and deletes the partial: its bytes are known bad (corrupt or hostile). */
@@ -174,6 +180,7 @@ export class Ingest {
       await this.fh.close();
     }
     fs.rmSync(this.partial, { force: true });
+    fs.rmSync(this.lock, { force: true });
   }
 
   /** Stops writing but keeps the partial, so the next pull resumes where this one stopped. */
@@ -182,5 +189,28 @@ export class Ingest {
     this.done = true;
     await this.fh.sync().catch(() => undefined);
     await this.fh.close();
+    fs.rmSync(this.lock, { force: true });
   }
+}
+
+/**
+ * One writer per partial blob: a lock file holding the writer's pid. A lock whose process is gone (killed,
+ * crashed) is taken over; a live one means another pull is downloading the same blob right now.
+ */
+function acquireLock(file: string, digest: string): string {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return file;
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    // Our own pid is live too: two pulls inside one agent process must not share a partial either.
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      throw new BerthError('conflict', `blob ${digest} is being downloaded by another pull (pid ${pid})`, { hint: 'wait for it to finish, then pull again' });
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new BerthError('conflict', `cannot lock the download of ${digest}`);
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, isErrno } from '../../errors.js';
 import { fsyncDir } from '../../host/fsync.js';
+import { processAlive } from '../../host/process.js';
 import { parseDigest } from '../digest.js';
 import type { WhiteoutMode } from '../unpack/apply.js';
 
@@ -106,15 +107,6 @@ export class Snapshotter {
 
   list(): string[] {
     return fs.readdirSync(this.dir).filter((n) => /^[a-f0-9]{64}$/.test(n)).map((hex) => `sha256:${hex}`);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
   }
 }
 
