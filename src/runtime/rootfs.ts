@@ -1,0 +1,73 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BerthError } from '../errors.js';
+import { parseMountinfo } from '../host/mountinfo.js';
+import type { Snapshotter } from '../image/snapshot/snapshotter.js';
+
+/** Where a container's writable root lives: `<dir>/rootfs`, plus `upper`/`work` for overlayfs. */
+export interface ContainerRootfs {
+  readonly rootfs: string;
+  readonly mode: 'overlay' | 'copy';
+}
+
+// The kernel caps mount options at a page; each lowerdir costs its path length plus a colon.
+const MAX_MOUNT_OPTIONS = 4000;
+
+/**
+ * Builds a container's root from an image's snapshot chain (bottom first). overlay: mounts the chain as
+ * lower layers under a private upper dir, so the image stays untouched and is shared. copy (no
+ * overlayfs): copies the top snapshot, which already holds the merged tree. Idempotent: an existing
+ * mount or copy is reused, so a restarted agent can call it again for a running container.
+ */
+export function prepareRootfs(snapshots: Snapshotter, chain: readonly string[], dir: string): ContainerRootfs {
+  if (chain.length === 0) throw new BerthError('invalid', 'image has no layers');
+  const rootfs = path.join(dir, 'rootfs');
+  for (const c of chain) if (!snapshots.has(c)) throw new BerthError('notFound', `snapshot ${c} is missing; pull the image again`);
+  if (snapshots.mode === 'copy') {
+    if (!fs.existsSync(rootfs)) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      const tmp = `${rootfs}.tmp`;
+      fs.rmSync(tmp, { recursive: true, force: true });
+      // cp -a keeps owners, modes, devices, xattrs and hardlinks, which Node's fs.cp does not.
+      execFileSync('cp', ['-a', '--reflink=auto', snapshots.path(chain.at(-1)!), tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+      fs.renameSync(tmp, rootfs);
+    }
+    return { rootfs, mode: 'copy' };
+  }
+  if (isMountPoint(rootfs)) return { rootfs, mode: 'overlay' };
+  const upper = path.join(dir, 'upper');
+  const work = path.join(dir, 'work');
+  for (const d of [rootfs, upper, work]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+  const lower = [...chain].reverse().map((c) => snapshots.path(c)).join(':');
+  const options = `lowerdir=${lower},upperdir=${upper},workdir=${work}`;
+  if (options.length > MAX_MOUNT_OPTIONS) {
+    throw new BerthError('host', `image has too many layers (${chain.length}) for one overlay mount on this kernel`);
+  }
+  try {
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new BerthError('host', `cannot mount the container root at ${rootfs}: ${stderr || (err as Error).message}`, { cause: err });
+  }
+  return { rootfs, mode: 'overlay' };
+}
+
+/** Unmounts (overlay) and removes a container's root, upper and work dirs. */
+export function removeRootfs(dir: string): void {
+  const rootfs = path.join(dir, 'rootfs');
+  if (isMountPoint(rootfs)) {
+    try {
+      execFileSync('umount', [rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch {
+      // Busy (a process still holds it): detach it; the kernel frees it when the last user goes.
+      execFileSync('umount', ['-l', rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    }
+  }
+  for (const d of ['rootfs', 'upper', 'work']) fs.rmSync(path.join(dir, d), { recursive: true, force: true });
+}
+
+export function isMountPoint(p: string): boolean {
+  const real = fs.existsSync(p) ? fs.realpathSync(p) : p;
+  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).some((m) => m.mountPoint === real);
+}
