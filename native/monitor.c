@@ -1,0 +1,648 @@
+/* berth-monitor: one per container, modelled on conmon. Drives the OCI runtime (create + start),
+ * reaps the container's init as a child subreaper, writes its stdout/stderr to a size-capped CRI log,
+ * reports the start on a sync fd and records the exit atomically. See native/README.md. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_RT_ARGS 32
+#define LINE_MAX_DEFAULT 16384
+#define ERRBUF_MAX 4096
+#define DRAIN_MS 2000
+
+static struct {
+	const char *id, *runtime, *cgroup_dir;
+	char bundle[PATH_MAX], state_dir[PATH_MAX], log_path[PATH_MAX + 32], pid_file[PATH_MAX + 32];
+	const char *rt_args[MAX_RT_ARGS];
+	int n_rt_args, sync_fd, log_max_files, private_cg2;
+	long long log_max_bytes, timeout_ms;
+} opt = { .sync_fd = -1, .log_max_files = 2, .log_max_bytes = 10LL << 20, .timeout_ms = 60000 };
+
+struct stream {
+	int fd;
+	const char *name;
+	size_t len;
+	char *buf;
+};
+static char linebufs[2][LINE_MAX_DEFAULT]; /* bss: untouched pages cost no memory */
+/* [0] container stdout, [1] container stderr, [2] the runtime's own output while it runs */
+static struct stream streams[3] = {
+	{ .fd = -1, .name = "stdout", .buf = linebufs[0] }, { .fd = -1, .name = "stderr", .buf = linebufs[1] }, { .fd = -1, .name = "runtime" }
+};
+static int collecting = 1; /* until create succeeds, streams 0 and 1 carry the runtime's output too */
+static char errbuf[ERRBUF_MAX];
+static size_t errlen;
+static size_t line_max = LINE_MAX_DEFAULT;
+static pid_t kill_on_fail; /* a created container that must not outlive a failed start */
+static int sigfd = -1, devnull = -1, logfd = -1;
+static long long log_size;
+static unsigned long dropped_lines;
+
+static struct { pid_t pid; int status; } reaped[32];
+static unsigned n_reaped;
+
+static void warnx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[1024];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	dprintf(2, "berth-monitor[%d]: %s\n", (int)getpid(), msg);
+}
+
+static void json_str(char *out, size_t cap, const char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 7 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20)
+			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+		else if (c == '"' || c == '\\')
+			out[o++] = '\\', out[o++] = (char)c;
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void sync_send(const char *line)
+{
+	if (opt.sync_fd < 0)
+		return;
+	if (write_all(opt.sync_fd, line, strlen(line)) < 0) /* EPIPE: the caller is gone (SIGPIPE ignored) */
+		warnx("sync fd: %s", strerror(errno));
+	if (close(opt.sync_fd) < 0)
+		warnx("close sync fd: %s", strerror(errno));
+	opt.sync_fd = -1;
+}
+
+/* Before the start is reported, every failure ends here: {"error":...} on the sync fd, exit 1. */
+static void fail(const char *fmt, ...)
+{
+	char msg[ERRBUF_MAX + 512], esc[sizeof msg * 2], line[sizeof esc + 16];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	warnx("%s", msg);
+	if (kill_on_fail > 0 && kill(kill_on_fail, SIGKILL) < 0 && errno != ESRCH)
+		warnx("kill container %d: %s", (int)kill_on_fail, strerror(errno));
+	json_str(esc, sizeof esc, msg, strlen(msg));
+	snprintf(line, sizeof line, "{\"error\":\"%s\"}\n", esc);
+	sync_send(line);
+	exit(1);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		fail("clock_gettime: %s", strerror(errno));
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* RFC 3339 UTC with nanoseconds: 2026-11-22T14:00:00.123456789Z (30 chars + NUL) */
+static void rfc3339(char out[40])
+{
+	struct timespec ts;
+	struct tm tm;
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm)) {
+		strcpy(out, "1970-01-01T00:00:00.000000000Z");
+		return;
+	}
+	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%09ldZ", ts.tv_nsec);
+}
+
+/* temp + fsync + rename + fsync(dir): a reader sees the old file or the whole new one. */
+static int write_atomic(const char *name, const char *content)
+{
+	char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
+	snprintf(path, sizeof path, "%s/%s", opt.state_dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		(void)close(fd);
+		(void)unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0)
+		return -1;
+	int dfd = open(opt.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int r = fsync(dfd);
+	if (close(dfd) < 0)
+		r = -1;
+	return r;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	if (close(fd) < 0)
+		n = -1;
+	buf[n < 0 ? 0 : n] = 0;
+	return n;
+}
+
+/* oom_kill count from <cgroup-dir>/memory.events, -1 when unavailable (no cgroup v2, no dir). */
+static long long oom_kills(void)
+{
+	char path[PATH_MAX + 32], buf[1024];
+	if (!opt.cgroup_dir)
+		return -1;
+	snprintf(path, sizeof path, "%s/memory.events", opt.cgroup_dir);
+	if (read_small(path, buf, sizeof buf) < 0)
+		return -1;
+	char *p = strstr(buf, "oom_kill ");
+	return p && (p == buf || p[-1] == '\n') ? strtoll(p + 9, NULL, 10) : -1;
+}
+
+/* ---- container log: CRI format, one record per line, P for pieces of lines longer than line_max */
+
+static int open_log(void)
+{
+	struct stat st = { 0 };
+	logfd = open(opt.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (logfd >= 0 && fstat(logfd, &st) < 0) {
+		(void)close(logfd);
+		logfd = -1;
+	}
+	log_size = st.st_size;
+	return logfd < 0 ? -1 : 0;
+}
+
+/* log → log.1 → … → log.(files-1); the oldest is overwritten by the rename before it. */
+static void rotate(void)
+{
+	if (opt.log_max_files <= 1) {
+		if (ftruncate(logfd, 0) < 0)
+			warnx("truncate %s: %s", opt.log_path, strerror(errno));
+		log_size = 0;
+		return;
+	}
+	char from[PATH_MAX + 48], to[PATH_MAX + 48];
+	for (int i = opt.log_max_files - 1; i >= 1; i--) {
+		if (i == 1)
+			snprintf(from, sizeof from, "%s", opt.log_path);
+		else
+			snprintf(from, sizeof from, "%s.%d", opt.log_path, i - 1);
+		snprintf(to, sizeof to, "%s.%d", opt.log_path, i);
+		if (rename(from, to) < 0 && errno != ENOENT)
+			warnx("rotate %s: %s", from, strerror(errno));
+	}
+	if (close(logfd) < 0)
+		warnx("close log: %s", strerror(errno));
+	if (open_log() < 0) /* emit() retries the open, without rotating again */
+		warnx("reopen %s: %s", opt.log_path, strerror(errno));
+}
+
+static void emit(const struct stream *s, const char *p, size_t n, char tag)
+{
+	char ts[40], hdr[64];
+	rfc3339(ts);
+	int h = snprintf(hdr, sizeof hdr, "%s %s %c ", ts, s->name, tag);
+	size_t left = (size_t)h + n + 1;
+	if (logfd >= 0 && opt.log_max_bytes > 0 && log_size > 0 && log_size + (long long)left > opt.log_max_bytes)
+		rotate();
+	struct iovec iov[3] = { { hdr, (size_t)h }, { (void *)p, n }, { "\n", 1 } };
+	int i = 0;
+	if (logfd < 0 && open_log() < 0)
+		left = 0, errno = EBADF;
+	while (left > 0) {
+		ssize_t w = writev(logfd, iov + i, 3 - i);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		log_size += w;
+		left -= (size_t)w;
+		size_t k = (size_t)w;
+		while (i < 3 && k >= iov[i].iov_len)
+			k -= iov[i++].iov_len;
+		if (i < 3)
+			iov[i].iov_base = (char *)iov[i].iov_base + k, iov[i].iov_len -= k;
+	}
+	if (left > 0 && dropped_lines++ == 0) /* full SD card: drop lines, never block the container */
+		warnx("log %s: %s (dropping lines)", opt.log_path, strerror(errno));
+}
+
+static void feed(struct stream *s, const char *p, size_t n)
+{
+	while (n > 0) {
+		if (s->len == line_max) { /* a full buffer: F if the line ends right here, else P */
+			int nl = p[0] == '\n';
+			emit(s, s->buf, s->len, nl ? 'F' : 'P');
+			s->len = 0;
+			p += nl, n -= (size_t)nl;
+			continue;
+		}
+		const char *e = memchr(p, '\n', n);
+		size_t seg = e ? (size_t)(e - p) : n, take = seg < line_max - s->len ? seg : line_max - s->len;
+		memcpy(s->buf + s->len, p, take);
+		s->len += take, p += take, n -= take;
+		if (e && take == seg) {
+			emit(s, s->buf, s->len, 'F');
+			s->len = 0, p++, n--;
+		}
+	}
+}
+
+static void on_data(struct stream *s, const char *p, size_t n)
+{
+	if (s == &streams[2] || collecting) {
+		size_t take = n < sizeof errbuf - 1 - errlen ? n : sizeof errbuf - 1 - errlen;
+		memcpy(errbuf + errlen, p, take);
+		errlen += take;
+	} else {
+		feed(s, p, n);
+	}
+}
+
+static void close_stream(struct stream *s)
+{
+	if (s->fd >= 0 && close(s->fd) < 0)
+		warnx("close %s: %s", s->name, strerror(errno));
+	s->fd = -1;
+	if (s != &streams[2] && !collecting && s->len > 0) /* output ended without a newline */
+		emit(s, s->buf, s->len, 'P');
+	s->len = 0;
+}
+
+/* Reads up to max_reads times (0: until EAGAIN); closes the stream at EOF. */
+static void drain(struct stream *s, int max_reads)
+{
+	static char rbuf[65536];
+	for (int k = 0; s->fd >= 0 && (max_reads == 0 || k < max_reads); k++) {
+		ssize_t r = read(s->fd, rbuf, sizeof rbuf);
+		if (r > 0) {
+			on_data(s, rbuf, (size_t)r);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		if (r < 0)
+			warnx("read %s: %s", s->name, strerror(errno));
+		close_stream(s);
+	}
+}
+
+/* ---- children */
+
+static void reap_all(void)
+{
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		reaped[n_reaped % 32].pid = p;
+		reaped[n_reaped % 32].status = st;
+		n_reaped++;
+	}
+}
+
+static int find_reaped(pid_t pid, int *status)
+{
+	for (unsigned i = 0; i < 32 && i < n_reaped; i++)
+		if (reaped[i].pid == pid) {
+			*status = reaped[i].status;
+			return 1;
+		}
+	return 0;
+}
+
+/* Polls the signalfd and the open streams until done(arg) or the deadline (0: none). */
+static int pump(int (*done)(long), long arg, long long deadline)
+{
+	for (;;) {
+		if (done(arg))
+			return 1;
+		int timeout = -1;
+		if (deadline) {
+			long long now = mono_ms();
+			if (now >= deadline)
+				return 0;
+			timeout = (int)(deadline - now);
+		}
+		struct pollfd pf[4] = { { .fd = sigfd, .events = POLLIN } };
+		struct stream *who[4] = { NULL };
+		nfds_t n = 1;
+		for (int i = 0; i < 3; i++)
+			if (streams[i].fd >= 0) {
+				pf[n].fd = streams[i].fd, pf[n].events = POLLIN, who[n++] = &streams[i];
+			}
+		if (poll(pf, n, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("poll: %s", strerror(errno));
+		}
+		if (pf[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+				if (si.ssi_signo != SIGCHLD)
+					warnx("ignoring signal %u (stop the container through the runtime)", si.ssi_signo);
+			reap_all();
+		}
+		for (nfds_t i = 1; i < n; i++)
+			if (pf[i].revents)
+				drain(who[i], 4); /* a chatty stream must not starve the signalfd */
+	}
+}
+
+static int done_reaped(long pid) { int st; return find_reaped((pid_t)pid, &st); }
+static int done_eof(long unused) { (void)unused; return streams[0].fd < 0 && streams[1].fd < 0; }
+
+static pid_t spawn(const char *const verb[], int out, int err)
+{
+	const char *argv[MAX_RT_ARGS + 16];
+	int n = 0;
+	argv[n++] = opt.runtime;
+	for (int i = 0; i < opt.n_rt_args; i++)
+		argv[n++] = opt.rt_args[i];
+	while (*verb)
+		argv[n++] = *verb++;
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || signal(SIGPIPE, SIG_DFL) == SIG_ERR ||
+		    dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(126);
+		execv(opt.runtime, (char *const *)argv);
+		dprintf(2, "exec %s: %s\n", opt.runtime, strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Runs one runtime command to completion; on failure reports the captured output and exits. */
+static void run_runtime(const char *what, pid_t pid)
+{
+	int st;
+	if (!pump(done_reaped, pid, mono_ms() + opt.timeout_ms)) {
+		if (kill(pid, SIGKILL) < 0)
+			warnx("kill runtime: %s", strerror(errno));
+		fail("runtime %s timed out after %lld ms", what, opt.timeout_ms);
+	}
+	find_reaped(pid, &st);
+	for (int i = 0; i < 3; i++)
+		if (i == 2 || collecting)
+			drain(&streams[i], 0);
+	while (errlen > 0 && (errbuf[errlen - 1] == '\n' || errbuf[errlen - 1] == ' '))
+		errlen--;
+	errbuf[errlen] = 0;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		if (errlen)
+			warnx("runtime %s: %s", what, errbuf);
+		errlen = 0;
+		return;
+	}
+	char how[64];
+	if (WIFEXITED(st))
+		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(st));
+	else
+		snprintf(how, sizeof how, "signal %d", WTERMSIG(st));
+	fail("runtime %s failed (%s): %s", what, how, errlen ? errbuf : "no output");
+}
+
+static void make_pipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0)
+		fail("pipe: %s", strerror(errno));
+}
+
+static void usage(void)
+{
+	sync_send("{\"error\":\"berth-monitor: bad arguments\"}\n");
+	dprintf(2, "usage: berth-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH [--runtime-arg ARG]...\n"
+		   "  [--log-path FILE] [--log-max-bytes N] [--log-max-files N] [--sync-fd FD] [--cgroup-dir DIR]\n"
+		   "  [--runtime-timeout MS] [--private-cgroup2]\n");
+	exit(2);
+}
+
+static void abs_path(char *dst, const char *src, const char *what)
+{
+	if (!realpath(src, dst))
+		fail("%s %s: %s", what, src, strerror(errno));
+}
+
+static int bad_args;
+static long long num(const char *s, long long min, long long max)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		bad_args = 1;
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "id", 1, 0, 'i' }, { "bundle", 1, 0, 'b' }, { "state-dir", 1, 0, 's' }, { "runtime", 1, 0, 'r' },
+		{ "runtime-arg", 1, 0, 'a' }, { "log-path", 1, 0, 'l' }, { "log-max-bytes", 1, 0, 'm' },
+		{ "log-max-files", 1, 0, 'f' }, { "sync-fd", 1, 0, 'y' }, { "cgroup-dir", 1, 0, 'c' },
+		{ "runtime-timeout", 1, 0, 't' }, { "private-cgroup2", 0, 0, 'p' }, { 0, 0, 0, 0 },
+	};
+	const char *bundle = NULL, *state = NULL, *log = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': opt.id = optarg; break;
+		case 'b': bundle = optarg; break;
+		case 's': state = optarg; break;
+		case 'r': opt.runtime = optarg; break;
+		case 'a':
+			if (opt.n_rt_args < MAX_RT_ARGS)
+				opt.rt_args[opt.n_rt_args++] = optarg;
+			else
+				bad_args = 1;
+			break;
+		case 'l': log = optarg; break;
+		case 'm': opt.log_max_bytes = num(optarg, 0, LLONG_MAX); break;
+		case 'f': opt.log_max_files = (int)num(optarg, 1, 100); break;
+		case 'y': /* close-on-exec: the runtime and the container must not hold it */
+			opt.sync_fd = (int)num(optarg, 3, INT_MAX);
+			if (bad_args || fcntl(opt.sync_fd, F_SETFD, FD_CLOEXEC) < 0)
+				opt.sync_fd = -1, bad_args = 1;
+			break;
+		case 'c': opt.cgroup_dir = optarg; break;
+		case 't': opt.timeout_ms = num(optarg, 1, 3600000); break;
+		case 'p': opt.private_cg2 = 1; break;
+		default: bad_args = 1;
+		}
+	}
+	if (bad_args || optind != argc || !opt.id || !bundle || !state || !opt.runtime)
+		usage();
+	if (opt.log_max_bytes > 0 && opt.log_max_bytes < 4096)
+		fail("--log-max-bytes must be 0 (no cap) or at least 4096");
+	if (opt.log_max_bytes > 0 && opt.log_max_bytes / 4 < (long long)line_max)
+		line_max = (size_t)(opt.log_max_bytes / 4); /* a record always fits in one file */
+	abs_path(opt.bundle, bundle, "bundle");
+	abs_path(opt.state_dir, state, "state dir");
+	if (log && (log[0] != '/' || strlen(log) >= PATH_MAX))
+		fail("--log-path must be absolute");
+	snprintf(opt.log_path, sizeof opt.log_path, "%s", log ? log : "");
+	if (!log)
+		snprintf(opt.log_path, sizeof opt.log_path, "%s/container.log", opt.state_dir);
+	snprintf(opt.pid_file, sizeof opt.pid_file, "%s/container.pid", opt.state_dir);
+	/* nothing of the caller's but the sync fd reaches the runtime */
+	unsigned keep = opt.sync_fd < 0 ? ~0U : (unsigned)opt.sync_fd;
+	if ((keep > 3 && close_range(3, keep - 1, 0) < 0) || (keep != ~0U && close_range(keep + 1, ~0U, 0) < 0))
+		fail("close_range: %s", strerror(errno));
+
+	/* Detach: fork, setsid, fork again. The caller's child exits at once; the grandchild is
+	 * the monitor, in its own session, outside the caller's process group. */
+	for (int i = 0; i < 2; i++) {
+		pid_t p = fork();
+		if (p < 0 || (p == 0 && i == 0 && setsid() < 0))
+			fail("detach: %s", strerror(errno));
+		if (p > 0)
+			_exit(0);
+	}
+
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || chdir("/") < 0)
+		fail("/dev/null: %s", strerror(errno));
+	sigset_t mask;
+	sigemptyset(&mask);
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&mask, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+	    (sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		fail("signals: %s", strerror(errno));
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+
+	/* monitor.pid: our pid and start time (clock ticks after boot, /proc/self/stat field 22) */
+	char stat[1024], line[256];
+	char *rp = read_small("/proc/self/stat", stat, sizeof stat) > 0 ? strrchr(stat, ')') : NULL;
+	unsigned long long starttime = 0;
+	for (int field = 2; rp && field < 22; field++)
+		rp = strchr(rp + 1, ' ');
+	if (!rp || sscanf(rp, " %llu", &starttime) != 1)
+		fail("cannot parse /proc/self/stat");
+	snprintf(line, sizeof line, "{\"pid\":%d,\"startTime\":%llu}\n", (int)getpid(), starttime);
+	if (write_atomic("monitor.pid", line) < 0)
+		fail("write monitor.pid: %s", strerror(errno));
+
+	if (opt.private_cg2) { /* hybrid hosts: crun needs a pure cgroup2 /sys/fs/cgroup */
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+		    mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			fail("--private-cgroup2: %s", strerror(errno));
+	}
+	if (open_log() < 0)
+		fail("log %s: %s", opt.log_path, strerror(errno));
+	char exit_path[PATH_MAX + 16];
+	snprintf(exit_path, sizeof exit_path, "%s/exit", opt.state_dir);
+	if ((unlink(opt.pid_file) < 0 && errno != ENOENT) || (unlink(exit_path) < 0 && errno != ENOENT))
+		fail("stale state in %s: %s", opt.state_dir, strerror(errno));
+
+	int out[2], err[2], rt[2];
+	make_pipe(out);
+	make_pipe(err);
+	streams[0].fd = out[0], streams[1].fd = err[0];
+	const char *create[] = { "create", "--bundle", opt.bundle, "--pid-file", opt.pid_file, opt.id, NULL };
+	pid_t rpid = spawn(create, out[1], err[1]);
+	if (close(out[1]) < 0 || close(err[1]) < 0)
+		fail("close: %s", strerror(errno));
+	run_runtime("create", rpid);
+	collecting = 0;
+
+	char pidbuf[32];
+	char *end = NULL;
+	long cpid = read_small(opt.pid_file, pidbuf, sizeof pidbuf) > 0 ? strtol(pidbuf, &end, 10) : 0;
+	if (cpid <= 0 || (end && *end && *end != '\n'))
+		fail("runtime create left no pid in %s", opt.pid_file);
+	long long oom_before = oom_kills();
+
+	make_pipe(rt);
+	streams[2].fd = rt[0];
+	const char *start[] = { "start", opt.id, NULL };
+	rpid = spawn(start, rt[1], rt[1]);
+	if (close(rt[1]) < 0)
+		fail("close: %s", strerror(errno));
+	kill_on_fail = (pid_t)cpid;
+	run_runtime("start", rpid);
+	kill_on_fail = 0;
+	close_stream(&streams[2]);
+
+	char started[40], finished[40];
+	rfc3339(started);
+	snprintf(line, sizeof line, "{\"pid\":%ld}\n", cpid);
+	sync_send(line);
+
+	pump(done_reaped, cpid, 0);
+	rfc3339(finished);
+	pump(done_eof, 0, mono_ms() + DRAIN_MS); /* the container's writers are gone: read to EOF */
+	close_stream(&streams[0]);
+	close_stream(&streams[1]);
+
+	int st = 0;
+	find_reaped((pid_t)cpid, &st);
+	int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+	int code = sig ? 128 + sig : WEXITSTATUS(st);
+	long long oom_after = oom_before >= 0 ? oom_kills() : -1;
+	int oom = oom_after > oom_before && oom_before >= 0;
+	char sigstr[16], exitjson[512];
+	snprintf(sigstr, sizeof sigstr, sig ? "%d" : "null", sig);
+	snprintf(exitjson, sizeof exitjson,
+		 "{\"exitCode\":%d,\"signal\":%s,\"oomKilled\":%s,\"oomSource\":\"%s\",\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n",
+		 code, sigstr, oom ? "true" : "false", oom_after >= 0 ? "memory.events" : "none", started, finished);
+	if (write_atomic("exit", exitjson) < 0) {
+		warnx("write exit: %s", strerror(errno));
+		return 1;
+	}
+	if (dropped_lines)
+		warnx("%lu log lines dropped", dropped_lines);
+	return 0;
+}

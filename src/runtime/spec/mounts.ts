@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { BerthError } from '../../errors.js';
+import { validateContainerPath, volumeDataPath, type NetworkMode, type TmpfsMount, type VolumeMount } from '../options.js';
+import type { OciMount } from './types.js';
+
+/** REFERENCE §5 plus Docker's powercap (CVE-2020-8694): bind-mounted over with /dev/null (files) or an empty ro tmpfs (dirs). */
+export const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
+  '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+] as const;
+
+/** REFERENCE §5: remounted read-only. */
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'] as const;
+
+/** /dev/shm's size, as Docker (64 MiB). */
+export const SHM_SIZE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The mounts every container gets (Docker's defaults). /sys is a fresh read-only sysfs in a private
+ * network namespace; with the host's network a sysfs mount would show (and be refused for) the host's
+ * net devices, so it is the host's /sys bound read-only instead.
+ */
+export function standardMounts(network: NetworkMode): OciMount[] {
+  const sys: OciMount = network === 'host'
+    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    sys,
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${SHM_SIZE_BYTES}`] },
+  ];
+}
+
+/** Targets a user mount may not replace: the runtime needs them as they are. */
+const RESERVED = new Set(['/proc', '/dev', '/dev/pts', '/sys', '/sys/fs/cgroup']);
+
+/** `--tmpfs`: Docker's defaults `nosuid,nodev,noexec` unless the user's options say otherwise. */
+export function tmpfsMount(t: TmpfsMount): OciMount {
+  const opts = [...t.options];
+  const has = (...names: string[]) => opts.some((o) => names.includes(o));
+  const defaults = [has('suid', 'nosuid') ? undefined : 'nosuid', has('dev', 'nodev') ? undefined : 'nodev', has('exec', 'noexec') ? undefined : 'noexec'];
+  return { destination: t.target, type: 'tmpfs', source: 'tmpfs', options: [...defaults.filter((o): o is string => o !== undefined), ...opts] };
+}
+
+/**
+ * `-v`: a bind of a host path or of a named volume's `_data` directory, recursive, private propagation,
+ * `ro` when asked. A missing bind source is a `notFound` error (berth does not create host directories,
+ * unlike `docker run -v`); named volume directories are created by the caller before the spec is built.
+ */
+export function volumeMount(v: VolumeMount, stateRoot: string, checkSource = true): OciMount {
+  const source = v.kind === 'volume' ? volumeDataPath(stateRoot, v.source) : v.source;
+  if (!path.isAbsolute(source)) throw new BerthError('invalid', `-v ${v.source}:${v.target}: host path must be absolute`);
+  if (checkSource && v.kind === 'bind' && !fs.existsSync(source)) {
+    throw new BerthError('notFound', `-v ${v.source}:${v.target}: host path ${v.source} does not exist`, { hint: 'create it first; berth does not create bind-mount sources' });
+  }
+  return { destination: v.target, type: 'bind', source, options: ['rbind', 'rprivate', v.readOnly ? 'ro' : 'rw'] };
+}
+
+/** Number of path components, for Docker's parent-before-child mount order. */
+const depth = (p: string): number => p.split('/').filter(Boolean).length;
+
+/**
+ * The full mount list: the standard mounts (a user mount on /dev/shm or /dev/mqueue replaces the
+ * default), then the user's tmpfs and bind mounts sorted parents first (stable), as Docker does.
+ */
+export function buildMounts(opts: { network: NetworkMode; volumes: readonly VolumeMount[]; tmpfs: readonly TmpfsMount[]; stateRoot: string; checkSources?: boolean }): OciMount[] {
+  const user = [...opts.tmpfs.map(tmpfsMount), ...opts.volumes.map((v) => volumeMount(v, opts.stateRoot, opts.checkSources ?? true))];
+  const seen = new Set<string>();
+  for (const m of user) {
+    const target = validateContainerPath(m.destination, 'mount');
+    if (RESERVED.has(target)) throw new BerthError('invalid', `cannot mount over ${target}: the runtime provides it`);
+    if (seen.has(target)) throw new BerthError('invalid', `duplicate mount point ${target}`);
+    seen.add(target);
+    m.destination = target;
+  }
+  const std = standardMounts(opts.network).filter((m) => !seen.has(m.destination));
+  const sorted = user.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map((x) => x.m);
+  return [...std, ...sorted];
+}
