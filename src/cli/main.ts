@@ -3,9 +3,11 @@ import { BerthError, toBerthError } from '../errors.js';
 import { registerBoard } from './board.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDoctor } from './doctor.js';
+import { registerContainers } from './containers.js';
 import { registerImages } from './images.js';
 import { registerLogin } from './login.js';
 import { registerPull } from './pull.js';
+import { registerRun } from './run.js';
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--root <dir>', 'state directory (env BERTH_ROOT)').default(undefined, '/var/lib/berth'))
     .showHelpAfterError('(run berth --help for usage)')
+    // So that `berth run IMAGE ls -la` hands -la to the container rather than to berth.
+    .enablePositionalOptions()
     .exitOverride();
   const context = (): CliContext => makeContext(program.opts<{ root?: string }>());
   registerBoard(program, context);
@@ -20,6 +24,8 @@ export function buildProgram(): Command {
   registerPull(program, context);
   registerImages(program, context);
   registerLogin(program, context);
+  registerRun(program, context);
+  registerContainers(program, context);
   return program;
 }
 

@@ -74,6 +74,33 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'containers',
+    up(db) {
+      db.exec(`
+        -- The desired and last-known state of each container. What is running right now is read from the
+        -- monitor's files (monitor.pid, exit) and checked against this.
+        CREATE TABLE containers (
+          id            TEXT PRIMARY KEY,
+          name          TEXT    NOT NULL UNIQUE,
+          image         TEXT    NOT NULL,
+          image_digest  TEXT    NOT NULL,
+          options       TEXT    NOT NULL,  -- RunOptions as JSON
+          runtime       TEXT    NOT NULL,
+          created_at    INTEGER NOT NULL,
+          started_at    INTEGER,
+          finished_at   INTEGER,
+          state         TEXT    NOT NULL CHECK (state IN ('created', 'running', 'exited', 'dead')),
+          exit_code     INTEGER,
+          oom_killed    INTEGER NOT NULL DEFAULT 0,
+          restart_count INTEGER NOT NULL DEFAULT 0,
+          -- set by berth stop/kill so restart policies (unless-stopped, on-failure) know it was asked for
+          stopped_by_user INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

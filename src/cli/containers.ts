@@ -1,0 +1,153 @@
+import type { Command } from 'commander';
+import { BerthError } from '../errors.js';
+import { containerStats, inspectContainer } from '../runtime/inspect.js';
+import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
+import type { ContainerRecord } from '../store/containers.js';
+import type { CliContext } from './context.js';
+import { withEngine } from './engine.js';
+import { formatBytes, printJson } from './format.js';
+
+const ago = (ms: number): string => {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 60 ? `${s} seconds` : s < 3600 ? `${Math.round(s / 60)} minutes` : s < 86400 ? `${Math.round(s / 3600)} hours` : `${Math.round(s / 86400)} days`;
+};
+
+/** docker ps's STATUS column. */
+export function statusText(c: ContainerRecord): string {
+  if (c.state === 'running') return `Up ${ago(c.startedAt ?? c.createdAt)}`;
+  if (c.state === 'created') return 'Created';
+  if (c.state === 'dead') return 'Dead';
+  return `Exited (${c.exitCode ?? 0}) ${ago(c.finishedAt ?? c.createdAt)} ago`;
+}
+
+export function writeLog(r: LogRecord, timestamps: boolean): void {
+  const out = r.stream === 'stderr' ? process.stderr : process.stdout;
+  out.write(`${timestamps ? `${r.time} ` : ''}${r.text}${r.complete ? '\n' : ''}`);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export function registerContainers(program: Command, context: () => CliContext): void {
+  program.command('start').description('start stopped containers').argument('<container...>').action(async (names: string[]) => {
+    const ctx = context();
+    await withEngine(ctx, async ({ engine }) => {
+      for (const n of names) ctx.out.write(`${(await engine.start(n)).name}\n`);
+    });
+  });
+
+  program
+    .command('stop')
+    .description('stop containers: the stop signal, then SIGKILL after the timeout')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+    .argument('<container...>')
+    .action(async (names: string[], opts: { time?: string }) => {
+      const ctx = context();
+      const t = opts.time === undefined ? undefined : Number(opts.time);
+      if (t !== undefined && !(Number.isInteger(t) && t >= 0)) throw new BerthError('usage', `--time takes whole seconds, not "${opts.time}"`);
+      await withEngine(ctx, async ({ engine }) => {
+        for (const n of names) ctx.out.write(`${(await engine.stop(n, t)).name}\n`);
+      });
+    });
+
+  program
+    .command('kill')
+    .description('send a signal to containers (default SIGKILL)')
+    .option('-s, --signal <signal>', 'signal to send', 'SIGKILL')
+    .argument('<container...>')
+    .action(async (names: string[], opts: { signal: string }) => {
+      const ctx = context();
+      await withEngine(ctx, async ({ engine }) => {
+        for (const n of names) ctx.out.write(`${(await engine.kill(n, opts.signal.toUpperCase().startsWith('SIG') || /^\d+$/.test(opts.signal) ? opts.signal.toUpperCase() : `SIG${opts.signal.toUpperCase()}`)).name}\n`);
+      });
+    });
+
+  program
+    .command('restart')
+    .description('stop then start containers')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+    .argument('<container...>')
+    .action(async (names: string[], opts: { time?: string }) => {
+      const ctx = context();
+      await withEngine(ctx, async ({ engine }) => {
+        for (const n of names) {
+          await engine.stop(n, opts.time === undefined ? undefined : Number(opts.time));
+          ctx.out.write(`${(await engine.start(n)).name}\n`);
+        }
+      });
+    });
+
+  program
+    .command('rm')
+    .description('remove containers')
+    .option('-f, --force', 'kill a running container first')
+    .argument('<container...>')
+    .action(async (names: string[], opts: { force?: boolean }) => {
+      const ctx = context();
+      await withEngine(ctx, async ({ engine }) => {
+        for (const n of names) ctx.out.write(`${(await engine.remove(n, opts.force === true)).name}\n`);
+      });
+    });
+
+  program
+    .command('ps')
+    .description('list containers (running ones unless -a)')
+    .option('-a, --all', 'include stopped containers')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { all?: boolean; json?: boolean }) => {
+      const ctx = context();
+      await withEngine(ctx, ({ engine }) => {
+        const list = engine.list().filter((c) => opts.all || c.state === 'running');
+        if (opts.json) return printJson(ctx.out, list.map((c) => ({ id: c.id, name: c.name, image: c.image, state: c.state, status: statusText(c), exitCode: c.exitCode ?? null, restartCount: c.restartCount, createdAt: new Date(c.createdAt).toISOString() })));
+        ctx.out.write(table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'STATUS', 'NAMES'], ...list.map((c) => [c.id.slice(0, 12), c.image, JSON.stringify((c.options.cmd ?? []).join(' ')).slice(0, 22), statusText(c), c.name])]));
+      });
+    });
+
+  program
+    .command('inspect')
+    .description('show a container as JSON: state, exit code, OOM kill, restarts, limits and whether they are enforced')
+    .argument('<container...>')
+    .action(async (names: string[]) => {
+      const ctx = context();
+      await withEngine(ctx, ({ engine, board }) => printJson(ctx.out, names.map((n) => inspectContainer(engine, engine.find(n), board))));
+    });
+
+  program
+    .command('logs')
+    .description("print a container's output")
+    .option('-f, --follow', 'keep printing until the container exits')
+    .option('-n, --tail <lines>', 'only the last N lines')
+    .option('-t, --timestamps', 'prefix each line with its time')
+    .argument('<container>')
+    .action(async (name: string, opts: { follow?: boolean; tail?: string; timestamps?: boolean }) => {
+      const ctx = context();
+      const tail = opts.tail === undefined || opts.tail === 'all' ? undefined : Number(opts.tail);
+      if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new BerthError('usage', `--tail takes a number of lines, not "${opts.tail}"`);
+      await withEngine(ctx, async ({ engine }) => {
+        const c = engine.find(name);
+        for (const r of readLogs(engine.stateDir(c.id), tail)) writeLog(r, opts.timestamps === true);
+        if (opts.follow && c.state === 'running') {
+          for await (const r of followLogs(engine.stateDir(c.id), () => engine.find(c.id).state !== 'running')) writeLog(r, opts.timestamps === true);
+        }
+      });
+    });
+
+  program
+    .command('stats')
+    .description('CPU, memory and pids of running containers, from their cgroups')
+    .option('--no-stream', 'print once (the only mode for now)')
+    .option('--json', 'print as JSON')
+    .argument('[container...]')
+    .action(async (names: string[], opts: { json?: boolean }) => {
+      const ctx = context();
+      await withEngine(ctx, ({ engine }) => {
+        const list = names.length > 0 ? names.map((n) => engine.find(n)) : engine.list().filter((c) => c.state === 'running');
+        const stats = list.map((c) => containerStats(engine, c));
+        if (opts.json) return printJson(ctx.out, stats);
+        const mem = (n: number | 'max' | undefined): string => (n === undefined ? '-' : n === 'max' ? 'max' : formatBytes(n));
+        ctx.out.write(table([['NAME', 'CPU TIME', 'MEM', 'PEAK', 'LIMIT', 'PIDS', 'NOTE'], ...stats.map((s) => [s.name, s.cpuUsageUsec === undefined ? '-' : `${(s.cpuUsageUsec / 1e6).toFixed(2)} s`, mem(s.memoryCurrent), mem(s.memoryPeak), mem(s.memoryLimit), String(s.pids ?? '-'), s.note ?? ''])]));
+      });
+    });
+}

@@ -1,0 +1,44 @@
+import { detectBoard, type BoardInfo } from '../board/index.js';
+import { systemSearchPath } from '../host/which.js';
+import { parsePlatform } from '../image/platform.js';
+import { ImageService } from '../image/service.js';
+import { ContainerEngine } from '../runtime/engine.js';
+import type { CliContext } from './context.js';
+import { PullProgress } from './progress.js';
+import { openRegistryClient } from './registry.js';
+
+export interface EngineHandle {
+  readonly engine: ContainerEngine;
+  readonly images: ImageService;
+  readonly board: BoardInfo;
+}
+
+/** Opens the image store and the container engine for one command, and closes them after. */
+export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Promise<T> | T): Promise<T> {
+  const board = detectBoard(ctx.host);
+  const images = ImageService.open(ctx.root, ctx.host);
+  try {
+    const engine = new ContainerEngine(images, { root: ctx.root, host: ctx.host, board, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.env.BERTH_RUNTIME ? { runtime: ctx.env.BERTH_RUNTIME } : {}) });
+    return await fn({ engine, images, board });
+  } finally {
+    images.close();
+  }
+}
+
+/** The image's name if it is already pulled; otherwise pulls it first (progress on stderr), like docker run. */
+export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string, platform?: string): Promise<string> {
+  try {
+    return h.images.find(ref).name;
+  } catch {
+    const err = process.stderr;
+    err.write(`Unable to find image '${ref}' locally\n`);
+    const progress = new PullProgress(err, err.isTTY === true, false);
+    const r = await h.images.pull(openRegistryClient(ctx, ref, 'true'), {
+      reference: ref,
+      platforms: platform ? [parsePlatform(platform)] : h.board.platforms.map(parsePlatform),
+      parallel: h.board.containerDefaults.maxParallelDownloads,
+      onEvent: progress.handle,
+    });
+    return r.image.name;
+  }
+}

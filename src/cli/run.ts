@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { followLogs } from '../runtime/logs.js';
+import type { CliContext } from './context.js';
+import { writeLog } from './containers.js';
+import { ensureImage, withEngine } from './engine.js';
+import { addRunFlags, runOptionsFrom, type RunFlags } from './run-flags.js';
+
+export function registerRun(program: Command, context: () => CliContext): void {
+  addRunFlags(
+    program
+      .command('create')
+      .description('create a container from an image (pulled if missing) without starting it')
+      .argument('<image>')
+      .argument('[cmd...]')
+      .passThroughOptions(),
+  ).action(async (image: string, cmd: string[], flags: RunFlags) => {
+    const ctx = context();
+    await withEngine(ctx, async (h) => {
+      const name = await ensureImage(ctx, h, image, flags.platform);
+      ctx.out.write(`${h.engine.create(name, runOptionsFrom(flags, cmd, ctx.env)).id}\n`);
+    });
+  });
+
+  addRunFlags(
+    program
+      .command('run')
+      .description('create and start a container; in the foreground, stream its output and exit with its exit code')
+      .argument('<image>')
+      .argument('[cmd...]')
+      .option('-d, --detach', 'run in the background and print the container id')
+      .option('--rm', 'remove the container when it exits')
+      .passThroughOptions(),
+  ).action(async (image: string, cmd: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
+    const ctx = context();
+    process.exitCode = await withEngine(ctx, async (h) => {
+      const name = await ensureImage(ctx, h, image, flags.platform);
+      const options = runOptionsFrom(flags, cmd, ctx.env);
+      const created = h.engine.create(name, options);
+      try {
+        await h.engine.start(created.id);
+      } catch (err) {
+        if (flags.rm) await h.engine.remove(created.id, true);
+        throw err;
+      }
+      if (flags.detach) {
+        ctx.out.write(`${created.id}\n`);
+        return 0;
+      }
+      // Like docker's sig-proxy: Ctrl-C and SIGTERM go to the container, which decides what to do.
+      const forward = (sig: NodeJS.Signals): void => void h.engine.kill(created.id, sig).catch(() => undefined);
+      process.on('SIGINT', forward);
+      process.on('SIGTERM', forward);
+      try {
+        const stateDir = h.engine.stateDir(created.id);
+        for await (const r of followLogs(stateDir, () => h.engine.find(created.id).state !== 'running', undefined, true)) writeLog(r, false);
+      } finally {
+        process.off('SIGINT', forward);
+        process.off('SIGTERM', forward);
+      }
+      const done = h.engine.find(created.id);
+      if (flags.rm) await h.engine.remove(created.id, true);
+      return done.exitCode ?? 0;
+    });
+  });
+}

@@ -1,0 +1,185 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BoardInfo } from '../board/index.js';
+import { readCgroupLayout } from '../cgroup/layout.js';
+import { toLinuxResources } from '../cgroup/resources.js';
+import { BerthError } from '../errors.js';
+import { writeFileAtomic } from '../host/fsync.js';
+import type { HostPaths } from '../host/paths.js';
+import type { ImageService } from '../image/service.js';
+import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
+import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
+import { runtimeCall, runtimeState, selectRuntime, type OciRuntime } from './oci-runtime.js';
+import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
+import { prepareRootfs, removeRootfs } from './rootfs.js';
+import { buildSpec, readHostFacts } from './spec/index.js';
+
+export interface EngineOptions {
+  readonly root: string;
+  readonly host: HostPaths;
+  readonly board: BoardInfo;
+  readonly searchPath: string;
+  /** crun or runc; automatic when absent. */
+  readonly runtime?: string;
+}
+
+/**
+ * The container lifecycle over one state root. The database holds what was asked for and the last
+ * known state; the monitor's files (monitor.pid, exit) are the truth about what is running, so every
+ * read refreshes from them first. A container's files live in `<root>/containers/<id>/`.
+ */
+export class ContainerEngine {
+  readonly records: ContainerRecords;
+  readonly runtime: OciRuntime;
+
+  constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
+    this.records = new ContainerRecords(images.store);
+    this.runtime = selectRuntime(readCgroupLayout(opts.host), opts.searchPath, opts.runtime);
+  }
+
+  dir(id: string): string {
+    return path.join(this.opts.root, 'containers', id);
+  }
+
+  stateDir(id: string): string {
+    return path.join(this.dir(id), 'state');
+  }
+
+  /** Finds a container by name, full id, or unique id prefix. */
+  find(nameOrId: string): ContainerRecord {
+    const byName = this.records.byName(nameOrId);
+    if (byName) return this.refresh(byName);
+    if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
+      const matches = this.records.byIdPrefix(nameOrId);
+      if (matches.length === 1) return this.refresh(matches[0]!);
+      if (matches.length > 1) throw new BerthError('conflict', `"${nameOrId}" matches several containers; use more of the id`);
+    }
+    throw new BerthError('notFound', `no such container: ${nameOrId}`);
+  }
+
+  list(): ContainerRecord[] {
+    return this.records.list().map((c) => this.refresh(c));
+  }
+
+  /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
+  create(imageRef: string, options: RunOptions): ContainerRecord {
+    validateRunOptions(options);
+    if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
+    const image = this.images.find(imageRef);
+    const config = this.images.inspect(image.name).config;
+    const id = crypto.randomBytes(32).toString('hex');
+    const dir = this.dir(id);
+    fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
+    try {
+      for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
+      const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
+      const spec = buildSpec({
+        id, image: config, options, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
+        resources: toLinuxResources(options, this.opts.board.containerDefaults), cgroupsEnforced: this.runtime.cgroupsEnforced,
+      });
+      writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+      this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options, runtime: this.runtime.name, createdAt: Date.now() });
+    } catch (err) {
+      removeRootfs(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return this.records.get(id)!;
+  }
+
+  /** Starts a created or exited container under a new monitor; a running one is left as it is. */
+  async start(nameOrId: string): Promise<ContainerRecord> {
+    const c = this.find(nameOrId);
+    if (c.state === 'running') return c;
+    const dir = this.dir(c.id);
+    prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
+    // The runtime keeps the previous run's state under the same id until it is deleted.
+    if (await runtimeState(this.runtime, c.id)) await runtimeCall(this.runtime, ['delete', '-f', c.id]);
+    const storage = this.opts.board.storage;
+    await startMonitor({
+      id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: this.runtime,
+      logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
+      ...(this.runtime.cgroupsEnforced && { cgroupDir: path.join('/sys/fs/cgroup/berth', c.id) }),
+    });
+    this.records.markStarted(c.id, Date.now());
+    return this.find(c.id);
+  }
+
+  /** Sends the stop signal, waits up to `timeoutS`, then SIGKILL (docker stop). */
+  async stop(nameOrId: string, timeoutS?: number): Promise<ContainerRecord> {
+    const c = this.find(nameOrId);
+    if (c.state !== 'running') return c;
+    this.records.markStoppedByUser(c.id);
+    const signal = c.options.stopSignal ?? 'SIGTERM';
+    await this.signal(c.id, signal);
+    if (!(await this.waitExit(c.id, (timeoutS ?? c.options.stopTimeout ?? 10) * 1000))) {
+      await this.signal(c.id, 'SIGKILL');
+      if (!(await this.waitExit(c.id, 10_000))) throw new BerthError('runtime', `container ${c.name} did not exit after SIGKILL`);
+    }
+    return this.find(c.id);
+  }
+
+  async kill(nameOrId: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
+    const c = this.find(nameOrId);
+    if (c.state !== 'running') throw new BerthError('conflict', `container ${c.name} is not running`);
+    this.records.markStoppedByUser(c.id);
+    await this.signal(c.id, signal);
+    return c;
+  }
+
+  /** Removes a container; a running one only with `force` (killed first). */
+  async remove(nameOrId: string, force = false): Promise<ContainerRecord> {
+    let c = this.find(nameOrId);
+    if (c.state === 'running') {
+      if (!force) throw new BerthError('conflict', `container ${c.name} is running`, { hint: `berth stop ${c.name} first, or berth rm -f` });
+      await this.signal(c.id, 'SIGKILL');
+      await this.waitExit(c.id, 10_000);
+      c = this.find(c.id);
+    }
+    if (await runtimeState(this.runtime, c.id)) await runtimeCall(this.runtime, ['delete', '-f', c.id]);
+    removeRootfs(this.dir(c.id));
+    fs.rmSync(this.dir(c.id), { recursive: true, force: true });
+    this.records.remove(c.id);
+    return c;
+  }
+
+  /** Waits for the container's exit record; resolves with it, or undefined after `timeoutMs`. */
+  async waitExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ContainerRecord | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const c = this.refresh(this.records.get(id)!);
+      if (c.state !== 'running') return c;
+      if (Date.now() >= deadline) return undefined;
+      await sleep(50, undefined, signal ? { signal } : undefined);
+    }
+  }
+
+  pid(id: string): number | undefined {
+    return readContainerPid(this.stateDir(id));
+  }
+
+  private async signal(id: string, signal: string): Promise<void> {
+    try {
+      await runtimeCall(this.runtime, ['kill', id, signal.replace(/^SIG/, '')]);
+    } catch (err) {
+      // It may have exited between the check and the signal; that is not an error.
+      if (this.refresh(this.records.get(id)!).state === 'running') throw err;
+    }
+  }
+
+  /** Brings the record up to date with the monitor's files. */
+  private refresh(c: ContainerRecord): ContainerRecord {
+    if (c.state !== 'running') return c;
+    const stateDir = this.stateDir(c.id);
+    const exit = readExit(stateDir);
+    if (exit) {
+      this.records.markExited(c.id, { exitCode: exit.exitCode, oomKilled: exit.oomKilled, finishedAt: Date.parse(exit.finishedAt) || Date.now(), state: 'exited' });
+    } else if (!monitorAlive(stateDir)) {
+      // The monitor was killed (or the board rebooted) before the container's exit was recorded.
+      this.records.markExited(c.id, { exitCode: 255, oomKilled: false, finishedAt: Date.now(), state: 'dead' });
+    } else return c;
+    return this.records.get(c.id)!;
+  }
+}

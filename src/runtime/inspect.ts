@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { cgroupV2Files, toLinuxResources } from '../cgroup/resources.js';
+import type { BoardInfo } from '../board/index.js';
+import type { ContainerRecord } from '../store/containers.js';
+import type { ContainerEngine } from './engine.js';
+import { readExit } from './monitor.js';
+
+const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString());
+
+/** docker-inspect-shaped view of a container, with the limits and whether this host enforces them. */
+export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, board: BoardInfo): Record<string, unknown> {
+  const exit = readExit(engine.stateDir(c.id));
+  const running = c.state === 'running';
+  const o = c.options;
+  const resources = toLinuxResources(o, board.containerDefaults);
+  return {
+    Id: c.id,
+    Name: c.name,
+    Image: c.image,
+    ImageDigest: c.imageDigest,
+    Created: iso(c.createdAt),
+    State: {
+      Status: c.state,
+      Running: running,
+      Pid: running ? engine.pid(c.id) ?? 0 : 0,
+      ExitCode: c.exitCode ?? 0,
+      OOMKilled: c.oomKilled,
+      OOMDetection: exit?.oomSource ?? (engine.runtime.cgroupsEnforced ? 'memory.events' : 'none'),
+      StartedAt: iso(c.startedAt),
+      FinishedAt: iso(c.finishedAt),
+      ...(c.state === 'dead' && { Error: 'the monitor ended before recording an exit status' }),
+    },
+    RestartCount: c.restartCount,
+    Runtime: c.runtime,
+    Config: { Cmd: o.cmd ?? null, Entrypoint: o.entrypoint ?? null, Env: o.env, WorkingDir: o.workdir ?? '', User: o.user ?? '', Labels: o.labels, Hostname: o.hostname ?? c.id.slice(0, 12) },
+    HostConfig: {
+      Memory: o.memory ?? 0, MemoryReservation: o.memoryReservation ?? 0, MemorySwap: o.memorySwap ?? 0, NanoCpus: Math.round((o.cpus ?? 0) * 1e9),
+      CpuShares: o.cpuShares ?? 0, PidsLimit: o.pidsLimit ?? 0, ReadonlyRootfs: o.readOnly, NetworkMode: o.network,
+      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes,
+    },
+    Limits: {
+      Enforced: engine.runtime.cgroupsEnforced,
+      Note: engine.runtime.limitsNote,
+      CgroupFiles: cgroupV2Files(resources),
+    },
+    LogPath: path.join(engine.stateDir(c.id), 'container.log'),
+  };
+}
+
+export interface ContainerStats {
+  readonly name: string;
+  readonly id: string;
+  readonly measured: boolean;
+  readonly note?: string;
+  readonly cpuUsageUsec?: number;
+  readonly memoryCurrent?: number;
+  readonly memoryPeak?: number;
+  readonly memoryLimit?: number | 'max';
+  readonly pids?: number;
+}
+
+const readNum = (file: string): number | undefined => {
+  try {
+    const v = fs.readFileSync(file, 'utf8').trim();
+    return /^\d+$/.test(v) ? Number(v) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Usage from the container's cgroup: v2 files on a unified host, v1 files where runc placed it on a hybrid one. */
+export function containerStats(engine: ContainerEngine, c: ContainerRecord, cgroupRoot = '/sys/fs/cgroup'): ContainerStats {
+  const base = { name: c.name, id: c.id };
+  if (c.state !== 'running') return { ...base, measured: false, note: 'not running' };
+  const v2 = path.join(cgroupRoot, 'berth', c.id);
+  if (fs.existsSync(path.join(v2, 'cgroup.procs')) && fs.existsSync(path.join(v2, 'memory.current'))) {
+    const cpu = fs.readFileSync(path.join(v2, 'cpu.stat'), 'utf8');
+    const max = fs.readFileSync(path.join(v2, 'memory.max'), 'utf8').trim();
+    return {
+      ...base, measured: true,
+      cpuUsageUsec: Number(/^usage_usec (\d+)$/m.exec(cpu)?.[1] ?? 0),
+      memoryCurrent: readNum(path.join(v2, 'memory.current')),
+      ...(readNum(path.join(v2, 'memory.peak')) !== undefined && { memoryPeak: readNum(path.join(v2, 'memory.peak')) }),
+      memoryLimit: max === 'max' ? 'max' : Number(max),
+      pids: readNum(path.join(v2, 'pids.current')),
+    };
+  }
+  const v1 = (ctrl: string, file: string): number | undefined => readNum(path.join(cgroupRoot, ctrl, 'berth', c.id, file));
+  const mem = v1('memory', 'memory.usage_in_bytes');
+  if (mem !== undefined) {
+    const cpuNs = v1('cpuacct', 'cpuacct.usage') ?? v1('cpu,cpuacct', 'cpuacct.usage');
+    return {
+      ...base, measured: true, note: 'cgroup v1 accounting (limits are not enforced on this host)',
+      ...(cpuNs !== undefined && { cpuUsageUsec: Math.round(cpuNs / 1000) }),
+      memoryCurrent: mem, memoryPeak: v1('memory', 'memory.max_usage_in_bytes'), memoryLimit: 'max', pids: v1('pids', 'pids.current'),
+    };
+  }
+  return { ...base, measured: false, note: `no cgroup to read on this host (${engine.runtime.limitsNote})` };
+}

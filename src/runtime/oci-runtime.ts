@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { CgroupLayout } from '../cgroup/layout.js';
+import { BerthError } from '../errors.js';
+import { which } from '../host/which.js';
+
+const execFileAsync = promisify(execFile);
+
+/** An OCI runtime and how berth must call it on this host. */
+export interface OciRuntime {
+  readonly name: 'crun' | 'runc';
+  readonly path: string;
+  /** Global options for every call: berth's own state dir, and on hybrid hosts crun's cgroup manager off. */
+  readonly globalArgs: readonly string[];
+  /** Extra monitor flags for create/start (crun on a hybrid host needs a private cgroup2 mount). */
+  readonly monitorFlags: readonly string[];
+  /** Whether the cgroup v2 limits in the spec are enforced on this host. */
+  readonly cgroupsEnforced: boolean;
+  /** Why limits are or are not enforced, for inspect and doctor. */
+  readonly limitsNote: string;
+}
+
+const NEEDED = ['memory', 'cpu', 'pids'];
+
+/**
+ * Chooses the runtime: `preferred` (config, BERTH_RUNTIME) when given, else crun on a unified cgroup v2
+ * host and runc on a hybrid one, where runc still enforces device rules through the v1 devices
+ * controller while crun can only run with its cgroup manager disabled.
+ */
+export function selectRuntime(layout: CgroupLayout, searchPath: string, preferred?: string): OciRuntime {
+  if (preferred !== undefined && preferred !== 'crun' && preferred !== 'runc') {
+    throw new BerthError('usage', `unknown runtime "${preferred}": berth supports crun and runc`);
+  }
+  const unified = layout.mode === 'unified';
+  const order: Array<'crun' | 'runc'> = preferred ? [preferred] : unified ? ['crun', 'runc'] : ['runc', 'crun'];
+  for (const name of order) {
+    const path = which(name, searchPath);
+    if (!path) continue;
+    const enforced = unified && NEEDED.every((c) => layout.v2Controllers.includes(c));
+    const root = `--root=/run/berth/${name}`;
+    const limitsNote = enforced
+      ? 'cgroup v2 limits enforced'
+      : unified
+        ? `limits not enforced: cgroup v2 lacks ${NEEDED.filter((c) => !layout.v2Controllers.includes(c)).join(', ')} (see berth doctor)`
+        : `limits not enforced: ${layout.mode} cgroup layout (berth enforces limits only on cgroup v2; see berth doctor)`;
+    if (name === 'crun' && !unified) {
+      return { name, path, globalArgs: [root, '--cgroup-manager=disabled'], monitorFlags: ['--private-cgroup2'], cgroupsEnforced: false, limitsNote };
+    }
+    return { name, path, globalArgs: [root], monitorFlags: [], cgroupsEnforced: enforced, limitsNote };
+  }
+  throw new BerthError('host', `no OCI runtime found (${order.join(', ')})`, { hint: 'apt-get install crun' });
+}
+
+/** Runs a runtime command; returns stdout, or throws a `runtime` error carrying the runtime's stderr. */
+export async function runtimeCall(rt: OciRuntime, args: readonly string[], timeoutMs = 30_000): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync(rt.path, [...rt.globalArgs, ...args], { timeout: timeoutMs, encoding: 'utf8' });
+    return stdout;
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new BerthError('runtime', `${rt.name} ${args[0]} failed: ${stderr || (err as Error).message}`, { cause: err });
+  }
+}
+
+/** The runtime's view of a container, or undefined when it does not know the id. */
+export async function runtimeState(rt: OciRuntime, id: string): Promise<{ status: string; pid: number } | undefined> {
+  try {
+    const out = await runtimeCall(rt, ['state', id], 10_000);
+    const s = JSON.parse(out) as { status: string; pid: number };
+    return { status: s.status, pid: s.pid };
+  } catch (err) {
+    if (err instanceof BerthError && /does not exist|not found|No such file/i.test(err.message)) return undefined;
+    throw err;
+  }
+}
