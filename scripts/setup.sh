@@ -14,6 +14,7 @@ PACKAGES=(
   ca-certificates
   apache2-utils      # htpasswd -B: bcrypt password files for the registry's htpasswd auth
   openssl            # key + self-signed cert for the test token issuer (registry token auth)
+  qemu-user-static   # runs arm64/arm images on x86 through binfmt_misc (foreign-platform tests)
 )
 
 # Packaged daemons whose system instances must not run: tests own their instances and the
@@ -67,6 +68,20 @@ fetch_busybox_debs() {
   log "downloaded busybox-static for ${need[*]} into $DEB_DIR"
 }
 
+# binfmt_misc handlers for the foreign platforms the tests run. Registration is kernel state, lost at
+# reboot, so it is checked on every run; Debian's handler files carry the F (fix-binary) flag, which lets
+# the interpreter work inside a container's root where /usr/libexec/qemu-binfmt does not exist.
+register_binfmt() {
+  local name dir=/proc/sys/fs/binfmt_misc
+  [[ -e "$dir/register" ]] || mount -t binfmt_misc binfmt_misc "$dir" || { log "cannot mount binfmt_misc"; return 1; }
+  for name in qemu-aarch64 qemu-arm; do
+    [[ -e "$dir/$name" ]] && continue
+    if ((EUID != 0)); then echo "setup: binfmt handler $name missing; run as root" >&2; exit 1; fi
+    cat "/usr/lib/binfmt.d/$name.conf" > "$dir/register"
+    log "registered binfmt handler $name"
+  done
+}
+
 installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]; }
 
 missing=()
@@ -77,6 +92,7 @@ done
 if ((${#missing[@]} == 0)); then
   log "all ${#PACKAGES[@]} packages present"
   fetch_busybox_debs
+  register_binfmt
   exit 0
 fi
 
@@ -133,3 +149,4 @@ done
 
 fetch_busybox_debs
 log "done"
+register_binfmt

@@ -1,6 +1,6 @@
 import { detectBoard, type BoardInfo } from '../board/index.js';
 import { systemSearchPath } from '../host/which.js';
-import { parsePlatform } from '../image/platform.js';
+import { formatPlatform, parsePlatform } from '../image/platform.js';
 import { ImageService } from '../image/service.js';
 import { ContainerEngine } from '../runtime/engine.js';
 import type { CliContext } from './context.js';
@@ -27,11 +27,18 @@ export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Pr
 
 /** The image's name if it is already pulled; otherwise pulls it first (progress on stderr), like docker run. */
 export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string, platform?: string): Promise<string> {
+  let local: string | undefined;
   try {
-    return h.images.find(ref).name;
+    const found = h.images.find(ref);
+    // docker semantics: --platform asks for that variant, so a local image of another platform is replaced.
+    if (platform === undefined || formatPlatform(parsePlatform(platform)) === found.platform) return found.name;
+    local = found.platform;
   } catch {
+    // not pulled yet
+  }
+  {
     const err = process.stderr;
-    err.write(`Unable to find image '${ref}' locally\n`);
+    err.write(local ? `Local image '${ref}' is ${local}; pulling ${platform}\n` : `Unable to find image '${ref}' locally\n`);
     const progress = new PullProgress(err, err.isTTY === true, false);
     const r = await h.images.pull(openRegistryClient(ctx, ref, 'true'), {
       reference: ref,

@@ -18,6 +18,7 @@ beforeAll(async () => {
   registry = await startRegistry();
   await pushBusyboxImage(registry, 'ctr/busybox', 'v1');
   img = `${registry.host}/ctr/busybox:v1`;
+  await pushBusyboxImage(registry, 'ctr/foreign', 'v1');
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ctr-'));
   expect(berth('pull', '-q', img).code).toBe(0);
 });
@@ -54,6 +55,17 @@ describe('berth run in the foreground', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'from hostrootro\nbindro\n' });
     expect(berth('run', '--rm', '-v', 'keep:/keep', img, 'cat', '/keep/v').stdout).toBe('saved\n');
     fs.rmSync(host, { recursive: true });
+  });
+});
+
+describe('foreign platforms through qemu-user-static (binfmt_misc, flag F)', () => {
+  it.each([
+    ['linux/arm64', 'aarch64'],
+    ['linux/arm/v7', 'armv7l'],
+  ])('berth run --rm --platform %s runs that variant: uname -m prints %s', (platform, machine) => {
+    const r = berth('run', '--rm', '--platform', platform, `${registry.host}/ctr/foreign:v1`, 'sh', '-c', 'uname -m; cat /etc/berth-platform');
+    expect(r.stdout).toBe(`${machine}\n${platform}\n`);
+    expect(r.code).toBe(0);
   });
 });
 
