@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { BerthError, isErrno } from '../../errors.js';
+import { keepRawXattrs, RAW_XATTR } from './pax.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, syscalls } from './sys.js';
 
 /**
@@ -76,6 +77,7 @@ function clearFor(target: string, keepDir: boolean): void {
 
 /** Applies one uncompressed layer tar to `root`. Rejects hostile entries with a BerthError naming them. */
 export async function applyLayer(source: Readable, root: string, opts: ApplyOptions): Promise<ApplyResult> {
+  keepRawXattrs();
   const extract = tar.extract();
   source.on('error', (err) => extract.destroy(err));
   source.pipe(extract);
@@ -222,12 +224,9 @@ function applyXattrs(target: string, pax: Record<string, string>, opts: ApplyOpt
     const attr = key.slice(XATTR_PREFIX.length);
     // overlay's own attributes steer the stack (redirects, opaque dirs): a layer must not set them.
     if (attr.startsWith('trusted.overlay.')) throw new Hostile(`sets the reserved xattr ${attr}`);
-    if (value.includes('\ufffd')) {
-      opts.onWarning?.(`xattr ${attr} on ${path.basename(target)} has a binary value the tar reader cannot keep; skipped`);
-      continue;
-    }
+    const raw = pax[RAW_XATTR + attr];
     try {
-      syscalls().lsetxattr(target, attr, Buffer.from(value, 'utf8'));
+      syscalls().lsetxattr(target, attr, raw !== undefined ? Buffer.from(raw, 'base64') : Buffer.from(value, 'utf8'));
     } catch (err) {
       if (!isErrno(err, 'ENOTSUP') && !isErrno(err, 'EPERM')) throw err;
       opts.onWarning?.(`xattr ${attr} on ${path.basename(target)} not supported here; skipped`);
