@@ -3,6 +3,7 @@ import { BerthError, toBerthError } from '../errors.js';
 import { registerBoard } from './board.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDoctor } from './doctor.js';
+import { registerAgent } from './agent.js';
 import { registerContainers } from './containers.js';
 import { registerImages } from './images.js';
 import { registerLogin } from './login.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);
+  registerAgent(program, context);
   return program;
 }
 
