@@ -5,7 +5,7 @@ import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
 import type { ContainerRecord } from '../store/containers.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
-import { formatBytes, printJson } from './format.js';
+import { formatBytes, printJson, table } from './format.js';
 
 const ago = (ms: number): string => {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
@@ -23,11 +23,6 @@ export function statusText(c: ContainerRecord): string {
 export function writeLog(r: LogRecord, timestamps: boolean): void {
   const out = r.stream === 'stderr' ? process.stderr : process.stdout;
   out.write(`${timestamps ? `${r.time} ` : ''}${r.text}${r.complete ? '\n' : ''}`);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 export function registerContainers(program: Command, context: () => CliContext): void {

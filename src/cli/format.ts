@@ -20,3 +20,9 @@ export function keyValues(rows: ReadonlyArray<readonly [string, string]>): strin
 export function printJson(out: NodeJS.WritableStream, value: unknown): void {
   out.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** Left-aligned columns separated by two spaces, header row first (docker's table style). */
+export function table(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n';
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
-import { formatBytes, printJson } from './format.js';
+import { formatBytes, printJson, table } from './format.js';
 
 function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): T {
   const images = ImageService.open(ctx.root, ctx.host);
@@ -17,9 +17,7 @@ function listAction(context: () => CliContext) {
     const ctx = context();
     const list = withImages(ctx, (images) => images.list());
     if (opts.json) return printJson(ctx.out, list);
-    const rows = [['NAME', 'PLATFORM', 'DIGEST', 'SIZE', 'PULLED'], ...list.map((i) => [i.name, i.platform, i.manifestDigest.slice(7, 19), formatBytes(i.size), new Date(i.pulledAt).toISOString().slice(0, 19).replace('T', ' ')])];
-    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-    ctx.out.write(rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n') + '\n');
+    ctx.out.write(table([['NAME', 'PLATFORM', 'DIGEST', 'SIZE', 'PULLED'], ...list.map((i) => [i.name, i.platform, i.manifestDigest.slice(7, 19), formatBytes(i.size), new Date(i.pulledAt).toISOString().slice(0, 19).replace('T', ' ')])]));
   };
 }
 
