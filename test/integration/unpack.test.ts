@@ -165,6 +165,14 @@ describe('applyLayer: hostile layers are refused and touch nothing outside', () 
     await expectHostile([{ name: 'evil', type: 'symlink', linkname: outside }, { name: 'evil/sub/', type: 'directory' }], 'evil/sub/', /symlink/);
   });
 
+  it('a directory already written into, then replaced by a symlink, then written through', async () => {
+    await expectHostile(
+      [{ name: 'a/', type: 'directory' }, { name: 'a/x', content: 'x' }, { name: 'a', type: 'symlink', linkname: outside }, { name: 'a/pwned', content: 'x' }],
+      'a/pwned',
+      /"a" is a symlink/,
+    );
+  });
+
   it('hardlinks to paths outside the layer', async () => {
     await expectHostile([{ name: 'h', type: 'link', linkname: '../outside/secret' }], 'h', /path traversal/);
     await expectHostile([{ name: 'h', type: 'link', linkname: path.join(outside, 'secret') }], 'h', /not in the layer/);

@@ -87,7 +87,7 @@ async function* downloadChunks(ctx: LayerContext, job: LayerJob, ingest: Ingest)
     try {
       const { stream } = await ctx.client.openBlob(job.repository, digest, ingest.offset, ctx.signal);
       for await (const chunk of stream) {
-        await ingest.write(chunk as Buffer);
+        ingest.write(chunk as Buffer);
         ctx.onBytes(ingest.offset);
         yield chunk as Buffer;
       }
@@ -128,7 +128,8 @@ async function unpackStream(
     })(),
   );
   let decompressor: Transform | undefined;
-  if (startsWith(head, GZIP)) decompressor = zlib.createGunzip();
+  // Bigger output chunks: fewer trips through the hash and the tar reader per megabyte.
+  if (startsWith(head, GZIP)) decompressor = zlib.createGunzip({ chunkSize: 128 * 1024 });
   else if (startsWith(head, ZSTD)) {
     const zstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
     if (!zstd) throw new BerthError('host', `zstd-compressed layers need Node 22.15 or newer (this is Node ${process.versions.node})`);

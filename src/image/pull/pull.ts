@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import { BerthError } from '../../errors.js';
 import type { ImageRecord, ImageRecords, SnapshotRecord } from '../../store/images.js';
 import type { ContentStore } from '../content/store.js';
@@ -108,7 +109,9 @@ export async function pullImage(deps: PullDeps, req: PullRequest): Promise<PullR
     emit({ type: 'layer', digest, phase: 'done', bytes: size, total: size });
   };
   // overlay snapshots are independent of each other; copy snapshots build on their parent, in order.
-  await runPool(missing, deps.snapshots.mode === 'overlay' ? Math.max(1, req.parallel) : 1, runLayer, signal);
+  // Unpacking is CPU-bound (gunzip, hashing): more layers at once than cores only adds contention.
+  const width = Math.max(1, Math.min(req.parallel, os.availableParallelism()));
+  await runPool(missing, deps.snapshots.mode === 'overlay' ? width : 1, runLayer, signal);
 
   // Unpacked files were written without an fsync each; one syncfs makes them durable before the record.
   if (missing.length > 0) syncfsOf(deps.snapshots.dir);

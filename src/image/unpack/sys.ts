@@ -1,5 +1,6 @@
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import type Koffi from 'koffi';
 
 /**
  * The few syscalls Node lacks that unpacking needs: mknod (device nodes, FIFOs, overlay whiteouts) and
@@ -22,6 +23,8 @@ let cached: Syscalls | undefined;
 
 export function syscalls(): Syscalls {
   if (cached) return cached;
+  // Loaded here, not at import: koffi costs ~5 MB and start-up time that most commands never need.
+  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
   const libc = koffi.load('libc.so.6');
   const errnoLoc = libc.func('int *__errno_location()');
   const mknod = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
