@@ -1,11 +1,9 @@
 import { detectBoard, type BoardInfo } from '../board/index.js';
 import { systemSearchPath } from '../host/which.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
-import { ImageService } from '../image/service.js';
-import { ContainerEngine } from '../runtime/engine.js';
+import type { ImageService } from '../image/service.js';
+import type { ContainerEngine } from '../runtime/engine.js';
 import type { CliContext } from './context.js';
-import { PullProgress } from './progress.js';
-import { openRegistryClient } from './registry.js';
 
 export interface EngineHandle {
   readonly engine: ContainerEngine;
@@ -15,6 +13,8 @@ export interface EngineHandle {
 
 /** Opens the image store and the container engine for one command, and closes them after. */
 export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Promise<T> | T): Promise<T> {
+  // Loaded per command, not at start-up: `berth --version` and `berth board` need none of this.
+  const [{ ImageService }, { ContainerEngine }] = await Promise.all([import('../image/service.js'), import('../runtime/engine.js')]);
   const board = detectBoard(ctx.host);
   const images = ImageService.open(ctx.root, ctx.host);
   try {
@@ -37,6 +37,7 @@ export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string,
     // not pulled yet
   }
   {
+    const [{ PullProgress }, { openRegistryClient }] = await Promise.all([import('./progress.js'), import('./registry.js')]);
     const err = process.stderr;
     err.write(local ? `Local image '${ref}' is ${local}; pulling ${platform}\n` : `Unable to find image '${ref}' locally\n`);
     const progress = new PullProgress(err, err.isTTY === true, false);

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { ImageService } from '../image/service.js';
+import type { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
 import { formatBytes, printJson, table } from './format.js';
 
-function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): T {
+async function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): Promise<T> {
+  const { ImageService } = await import('../image/service.js');
   const images = ImageService.open(ctx.root, ctx.host);
   try {
     return fn(images);
@@ -13,18 +14,18 @@ function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): T {
 }
 
 function listAction(context: () => CliContext) {
-  return (opts: { json?: boolean }): void => {
+  return async (opts: { json?: boolean }): Promise<void> => {
     const ctx = context();
-    const list = withImages(ctx, (images) => images.list());
+    const list = await withImages(ctx, (images) => images.list());
     if (opts.json) return printJson(ctx.out, list);
     ctx.out.write(table([['NAME', 'PLATFORM', 'DIGEST', 'SIZE', 'PULLED'], ...list.map((i) => [i.name, i.platform, i.manifestDigest.slice(7, 19), formatBytes(i.size), new Date(i.pulledAt).toISOString().slice(0, 19).replace('T', ' ')])]));
   };
 }
 
 function rmiAction(context: () => CliContext) {
-  return (refs: string[]): void => {
+  return async (refs: string[]): Promise<void> => {
     const ctx = context();
-    withImages(ctx, (images) => {
+    await withImages(ctx, (images) => {
       for (const ref of refs) {
         const r = images.remove(ref);
         ctx.out.write(`removed ${r.name} (${r.blobs} blobs, ${r.snapshots} snapshots, ${formatBytes(r.bytes)} of blobs freed)\n`);
@@ -44,17 +45,17 @@ export function registerImages(program: Command, context: () => CliContext): voi
     .command('inspect')
     .description('show an image as JSON: platform, digests, layers, config')
     .argument('<ref>')
-    .action((ref: string) => {
+    .action(async (ref: string) => {
       const ctx = context();
-      printJson(ctx.out, withImages(ctx, (images) => images.inspect(ref)));
+      printJson(ctx.out, await withImages(ctx, (images) => images.inspect(ref)));
     });
   image
     .command('prune')
     .description('remove blobs and snapshots no image references, and stale partial downloads')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
       const ctx = context();
-      const r = withImages(ctx, (images) => images.prune());
+      const r = await withImages(ctx, (images) => images.prune());
       if (opts.json) printJson(ctx.out, r);
       else ctx.out.write(`removed ${r.blobs} blobs, ${r.snapshots} snapshots, ${r.partials} partial downloads (${formatBytes(r.bytes)} of blobs)\n`);
     });

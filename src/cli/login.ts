@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
-import { checkLogin } from '../image/registry/client.js';
-import { CredentialStore, normalizeRegistry } from '../image/registry/credentials.js';
 import type { CliContext } from './context.js';
-import { parseBool, registryCa } from './registry.js';
+
 
 interface LoginOptions {
   username: string;
@@ -21,6 +19,9 @@ export function registerLogin(program: Command, context: () => CliContext): void
     .option('--password-stdin', 'read the password from stdin (the only way: never on the command line)')
     .option('--tls-verify <bool>', 'verify the registry TLS certificate', 'true')
     .action(async (registryArg: string, opts: LoginOptions) => {
+      const [{ checkLogin }, { CredentialStore, normalizeRegistry }, { parseBool, registryCa }] = await Promise.all([
+        import('../image/registry/client.js'), import('../image/registry/credentials.js'), import('./registry.js'),
+      ]);
       const ctx = context();
       const registry = normalizeRegistry(registryArg);
       if (registry === '') throw new BerthError('usage', 'login: the registry is empty');
@@ -40,7 +41,8 @@ export function registerLogin(program: Command, context: () => CliContext): void
     .command('logout')
     .description("remove berth's stored credentials for a registry (Docker's config.json is left alone)")
     .argument('<registry>', 'registry host')
-    .action((registryArg: string) => {
+    .action(async (registryArg: string) => {
+      const { CredentialStore, normalizeRegistry } = await import('../image/registry/credentials.js');
       const ctx = context();
       const registry = normalizeRegistry(registryArg);
       const store = new CredentialStore(ctx.root, ctx.env);

@@ -2,10 +2,7 @@ import type { Command } from 'commander';
 import { detectBoard } from '../board/index.js';
 import { BerthError } from '../errors.js';
 import { parsePlatform } from '../image/platform.js';
-import { openRegistryClient } from './registry.js';
-import { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
-import { PullProgress } from './progress.js';
 
 export function registerPull(program: Command, context: () => CliContext): void {
   program
@@ -23,6 +20,7 @@ export function registerPull(program: Command, context: () => CliContext): void 
       const onSignal = (): void => abort.abort(new BerthError('cancelled', 'pull interrupted; run it again to resume'));
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const [{ ImageService }, { openRegistryClient }, { PullProgress }] = await Promise.all([import('../image/service.js'), import('./registry.js'), import('./progress.js')]);
       const images = ImageService.open(ctx.root, ctx.host);
       try {
         const client = openRegistryClient(ctx, ref, opts.tlsVerify);

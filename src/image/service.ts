@@ -6,7 +6,7 @@ import { ImageRecords, type ImageRecord } from '../store/images.js';
 import { StateStore } from '../store/store.js';
 import { ContentStore } from './content/store.js';
 import { parseConfigBytes, parseManifestBytes, type ImageConfig } from './manifest.js';
-import { pullImage, type PullRequest, type PullResult } from './pull/pull.js';
+import type { PullRequest, PullResult } from './pull/pull.js';
 import { formatReference, parseReference } from './reference.js';
 import type { RegistryApi } from './registry/types.js';
 import { chainIds, defaultSnapshotMode, Snapshotter, type SnapshotMode } from './snapshot/snapshotter.js';
@@ -57,7 +57,9 @@ export class ImageService {
     this.store.close();
   }
 
-  pull(client: RegistryApi, req: PullRequest): Promise<PullResult> {
+  async pull(client: RegistryApi, req: PullRequest): Promise<PullResult> {
+    // Loaded on demand: listing, inspecting or running a local image never needs the pull machinery.
+    const { pullImage } = await import('./pull/pull.js');
     return pullImage({ client, content: this.content, snapshots: this.snapshots, records: this.records }, req);
   }
 

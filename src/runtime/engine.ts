@@ -11,7 +11,8 @@ import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
-import { runtimeCall, runtimeState, selectRuntime, type OciRuntime } from './oci-runtime.js';
+import type { CgroupLayout } from '../cgroup/layout.js';
+import { runtimeCall, runtimeDelete, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
@@ -32,11 +33,26 @@ export interface EngineOptions {
  */
 export class ContainerEngine {
   readonly records: ContainerRecords;
+  /** The runtime new containers get. */
   readonly runtime: OciRuntime;
+  private readonly layout: CgroupLayout;
+  private readonly runtimes = new Map<string, OciRuntime>();
 
   constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
     this.records = new ContainerRecords(images.store);
-    this.runtime = selectRuntime(readCgroupLayout(opts.host), opts.searchPath, opts.runtime);
+    this.layout = readCgroupLayout(opts.host);
+    this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
+    this.runtimes.set(this.runtime.name, this.runtime);
+  }
+
+  /** The runtime a container was created with: a later BERTH_RUNTIME must not change who manages it. */
+  runtimeOf(c: Pick<ContainerRecord, 'runtime'>): OciRuntime {
+    let rt = this.runtimes.get(c.runtime);
+    if (!rt) {
+      rt = selectRuntime(this.layout, this.opts.searchPath, c.runtime);
+      this.runtimes.set(c.runtime, rt);
+    }
+    return rt;
   }
 
   dir(id: string): string {
@@ -94,14 +110,15 @@ export class ContainerEngine {
     const c = this.find(nameOrId);
     if (c.state === 'running') return c;
     const dir = this.dir(c.id);
+    const rt = this.runtimeOf(c);
     prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
     // The runtime keeps the previous run's state under the same id until it is deleted.
-    if (await runtimeState(this.runtime, c.id)) await runtimeCall(this.runtime, ['delete', '-f', c.id]);
+    if (c.startedAt !== undefined) await runtimeDelete(rt, c.id);
     const storage = this.opts.board.storage;
     await startMonitor({
-      id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: this.runtime,
+      id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
-      ...(this.runtime.cgroupsEnforced && { cgroupDir: path.join('/sys/fs/cgroup/berth', c.id) }),
+      ...(rt.cgroupsEnforced && { cgroupDir: path.join('/sys/fs/cgroup/berth', c.id) }),
     });
     this.records.markStarted(c.id, Date.now());
     return this.find(c.id);
@@ -138,7 +155,7 @@ export class ContainerEngine {
       await this.waitExit(c.id, 10_000);
       c = this.find(c.id);
     }
-    if (await runtimeState(this.runtime, c.id)) await runtimeCall(this.runtime, ['delete', '-f', c.id]);
+    if (c.startedAt !== undefined) await runtimeDelete(this.runtimeOf(c), c.id);
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
@@ -162,7 +179,7 @@ export class ContainerEngine {
 
   private async signal(id: string, signal: string): Promise<void> {
     try {
-      await runtimeCall(this.runtime, ['kill', id, signal.replace(/^SIG/, '')]);
+      await runtimeCall(this.runtimeOf(this.records.get(id)!), ['kill', id, signal.replace(/^SIG/, '')]);
     } catch (err) {
       // It may have exited between the check and the signal; that is not an error.
       if (this.refresh(this.records.get(id)!).state === 'running') throw err;

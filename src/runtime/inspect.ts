@@ -26,7 +26,7 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
       Pid: running ? engine.pid(c.id) ?? 0 : 0,
       ExitCode: c.exitCode ?? 0,
       OOMKilled: c.oomKilled,
-      OOMDetection: exit?.oomSource ?? (engine.runtime.cgroupsEnforced ? 'memory.events' : 'none'),
+      OOMDetection: exit?.oomSource ?? (engine.runtimeOf(c).cgroupsEnforced ? 'memory.events' : 'none'),
       StartedAt: iso(c.startedAt),
       FinishedAt: iso(c.finishedAt),
       ...(c.state === 'dead' && { Error: 'the monitor ended before recording an exit status' }),
@@ -40,8 +40,8 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
       RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes,
     },
     Limits: {
-      Enforced: engine.runtime.cgroupsEnforced,
-      Note: engine.runtime.limitsNote,
+      Enforced: engine.runtimeOf(c).cgroupsEnforced,
+      Note: engine.runtimeOf(c).limitsNote,
       CgroupFiles: cgroupV2Files(resources),
     },
     LogPath: path.join(engine.stateDir(c.id), 'container.log'),
@@ -96,5 +96,5 @@ export function containerStats(engine: ContainerEngine, c: ContainerRecord, cgro
       memoryCurrent: mem, memoryPeak: v1('memory', 'memory.max_usage_in_bytes'), memoryLimit: 'max', pids: v1('pids', 'pids.current'),
     };
   }
-  return { ...base, measured: false, note: `no cgroup to read on this host (${engine.runtime.limitsNote})` };
+  return { ...base, measured: false, note: `no cgroup to read on this host (${engine.runtimeOf(c).limitsNote})` };
 }

@@ -62,6 +62,17 @@ export async function runtimeCall(rt: OciRuntime, args: readonly string[], timeo
   }
 }
 
+/** `delete -f`, where "no such container" counts as done: callers want it gone, not to have been there. */
+export async function runtimeDelete(rt: OciRuntime, id: string): Promise<void> {
+  try {
+    await runtimeCall(rt, ['delete', '-f', id]);
+  } catch (err) {
+    if (!(err instanceof BerthError && NOT_FOUND.test(err.message))) throw err;
+  }
+}
+
+const NOT_FOUND = /does not exist|not found|No such file/i;
+
 /** The runtime's view of a container, or undefined when it does not know the id. */
 export async function runtimeState(rt: OciRuntime, id: string): Promise<{ status: string; pid: number } | undefined> {
   try {
@@ -69,7 +80,7 @@ export async function runtimeState(rt: OciRuntime, id: string): Promise<{ status
     const s = JSON.parse(out) as { status: string; pid: number };
     return { status: s.status, pid: s.pid };
   } catch (err) {
-    if (err instanceof BerthError && /does not exist|not found|No such file/i.test(err.message)) return undefined;
+    if (err instanceof BerthError && NOT_FOUND.test(err.message)) return undefined;
     throw err;
   }
 }

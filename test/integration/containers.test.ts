@@ -30,10 +30,11 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: '' } });
+function berthEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+const berth = (...args: string[]) => berthEnv({}, ...args);
 const inspect = (name: string) => (JSON.parse(berth('inspect', name).stdout) as Array<Record<string, any>>)[0]!;
 
 describe('berth run in the foreground', () => {
@@ -110,6 +111,14 @@ describe('detached containers', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(inspect('orphan').State).toMatchObject({ Status: 'running', Running: true });
     berth('rm', '-f', 'orphan');
+  });
+
+  it('a container stays with the runtime it was created with (crun here), whatever BERTH_RUNTIME says later', () => {
+    expect(berthEnv({ BERTH_RUNTIME: 'crun' }, 'run', '-d', '--name', 'oncrun', img, 'sleep', '60').code).toBe(0);
+    const i = inspect('oncrun');
+    expect(i).toMatchObject({ Runtime: 'crun', State: { Status: 'running' } });
+    expect(berthEnv({ BERTH_RUNTIME: 'runc' }, 'rm', '-f', 'oncrun')).toMatchObject({ code: 0, stdout: 'oncrun\n' });
+    expect(fs.existsSync(`/proc/${i.State.Pid as number}`)).toBe(false);
   });
 
   it('inspect states plainly whether limits are enforced on this host', () => {
