@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Where the wall time of one `berth run --rm REF true` goes, in a fresh Node process: the same steps as
+// src/cli/run.ts (withEngine, ensureImage, create, start, follow the log until exit, remove, close),
+// each timed, after loading the same modules dist/cli/main.js loads. Prints one JSON object.
+//
+//   node scripts/bench/start/phases.mjs --berth DIR --root ROOT --ref REF [--runtime runc|crun]
+//
+// `nodeStartup` is the time from the process's time origin to the first line of this script. engine.start
+// and engine.remove each begin with a `RUNTIME state` call (its cost is measured by start/engine.mjs).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const tStart = performance.now();
+const { values: opt } = parseArgs({
+  options: { berth: { type: 'string' }, root: { type: 'string' }, ref: { type: 'string' }, runtime: { type: 'string' } },
+});
+const dist = (p) => import(pathToFileURL(path.join(opt.berth, 'dist', p)).href);
+const phases = { nodeStartup: tStart };
+let t = performance.now();
+const lap = (name) => {
+  const n = performance.now();
+  phases[name] = (phases[name] ?? 0) + (n - t);
+  t = n;
+};
+
+// What main.js imports (every command's module, commander), then what the run path uses.
+await import('commander');
+await Promise.all(['board', 'doctor', 'pull', 'images', 'login', 'run', 'containers', 'agent', 'context'].map((m) => dist(`cli/${m}.js`)));
+const { detectBoard } = await dist('board/index.js');
+const { hostPathsFromEnv } = await dist('host/paths.js');
+const { systemSearchPath } = await dist('host/which.js');
+const { ImageService } = await dist('image/service.js');
+const { ContainerEngine } = await dist('runtime/engine.js');
+const { followLogs } = await dist('runtime/logs.js');
+const { runOptionsFrom } = await dist('cli/run-flags.js');
+lap('importModules');
+
+const host = hostPathsFromEnv(process.env);
+const board = detectBoard(host);
+lap('detectBoard');
+const images = ImageService.open(opt.root, host);
+lap('openStore');
+const engine = new ContainerEngine(images, {
+  root: opt.root, host, board, searchPath: systemSearchPath(process.env.PATH), ...(opt.runtime ? { runtime: opt.runtime } : {}),
+});
+lap('engineSetup');
+const name = images.find(opt.ref).name;
+const options = runOptionsFrom({ env: [], volume: [], device: [], tmpfs: [], label: [], ulimit: [], restart: 'no', network: 'private' }, ['true'], process.env);
+lap('findImage');
+const created = engine.create(name, options);
+lap('create');
+await engine.start(created.id);
+lap('start');
+for await (const r of followLogs(engine.stateDir(created.id), () => engine.find(created.id).state !== 'running', undefined, true)) void r;
+lap('followLogsUntilExit');
+const done = engine.find(created.id);
+await engine.remove(created.id, true);
+lap('remove');
+images.close();
+lap('closeStore');
+if (done.exitCode !== 0) throw new Error(`container exited ${done.exitCode}`);
+phases.total = performance.now();
+process.stdout.write(`${JSON.stringify(phases)}\n`);
