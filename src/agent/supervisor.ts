@@ -28,8 +28,18 @@ export class Supervisor {
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    for (const c of this.engine.list().filter((x) => x.state === 'running')) {
-      this.onEvent({ type: 'adopted', container: c.name, detail: { id: c.id, pid: this.engine.pid(c.id), restartCount: c.restartCount } });
+    for (const c of this.engine.list()) {
+      if (c.state === 'running') {
+        this.onEvent({ type: 'adopted', container: c.name, detail: { id: c.id, pid: this.engine.pid(c.id), restartCount: c.restartCount } });
+      } else if (c.options.restart.name === 'always' && c.stoppedByUser && c.startedAt !== undefined) {
+        // docker: `always` brings a manually stopped container back when the daemon starts; `unless-stopped` does not.
+        try {
+          await this.engine.start(c.id);
+          this.onEvent({ type: 'restarted', container: c.name, detail: { reason: 'agent start (restart=always)', restartCount: c.restartCount } });
+        } catch (err) {
+          this.onEvent({ type: 'restart-failed', container: c.name, detail: { error: toBerthError(err).message } });
+        }
+      }
     }
     while (!signal.aborted) {
       await this.tick();

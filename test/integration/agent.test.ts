@@ -74,12 +74,14 @@ describe('berth agent (local-only supervisor)', () => {
       expect(inspect('twice')).toMatchObject({ RestartCount: 2, State: { Status: 'exited', ExitCode: 2 } });
       expect(restarts(agent, 'once')).toHaveLength(0);
       expect(agent.events.some((e) => e.event === 'exited' && e.container === 'once' && e.exitCode === 3)).toBe(true);
-      // Stopped by the user: an always container stays down.
+      // Stopped by the user: always and unless-stopped containers stay down while this agent runs.
       berth('rm', '-f', 'flappy');
       berth('run', '-d', '--name', 'stopped', '--restart', 'always', img, 'sleep', '300');
-      berth('stop', '-t', '1', 'stopped');
+      berth('run', '-d', '--name', 'held', '--restart', 'unless-stopped', img, 'sleep', '300');
+      berth('stop', '-t', '1', 'stopped', 'held');
       await sleep(1500);
       expect(restarts(agent, 'stopped')).toHaveLength(0);
+      expect(restarts(agent, 'held')).toHaveLength(0);
     } finally {
       agent.proc.kill('SIGTERM');
       await new Promise((r) => agent.proc.once('exit', r));
@@ -89,6 +91,11 @@ describe('berth agent (local-only supervisor)', () => {
   it('after kill -9 of the agent the containers keep running; a new agent re-adopts them with their restart counts', async () => {
     const first = startAgent();
     await until(() => first.events.some((e) => e.event === 'agent-started'));
+    // docker semantics at (agent) start: always comes back although the user stopped it; unless-stopped stays down.
+    await until(() => restarts(first, 'stopped').length === 1);
+    expect(restarts(first, 'stopped')[0]).toMatchObject({ reason: 'agent start (restart=always)' });
+    expect(inspect('stopped').State.Status).toBe('running');
+    expect(inspect('held').State.Status).toBe('exited');
     berth('run', '-d', '--name', 'durable', '--restart', 'always', img, 'sleep', '300');
     const pid1 = inspect('durable').State.Pid as number;
     process.kill(pid1, 'SIGKILL');
