@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
 import { containerStats, inspectContainer } from '../runtime/inspect.js';
 import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
@@ -131,18 +132,48 @@ export function registerContainers(program: Command, context: () => CliContext):
 
   program
     .command('stats')
-    .description('CPU, memory and pids of running containers, from their cgroups')
-    .option('--no-stream', 'print once (the only mode for now)')
-    .option('--json', 'print as JSON')
+    .description('CPU, memory and pids of running containers from their cgroups, refreshed every second')
+    .option('--no-stream', 'print once and exit')
+    .option('--json', 'print as JSON (one document per refresh)')
     .argument('[container...]')
-    .action(async (names: string[], opts: { json?: boolean }) => {
+    .action(async (names: string[], opts: { stream: boolean; json?: boolean }) => {
       const ctx = context();
-      await withEngine(ctx, ({ engine }) => {
-        const list = names.length > 0 ? names.map((n) => engine.find(n)) : engine.list().filter((c) => c.state === 'running');
-        const stats = list.map((c) => containerStats(engine, c));
-        if (opts.json) return printJson(ctx.out, stats);
-        const mem = (n: number | 'max' | undefined): string => (n === undefined ? '-' : n === 'max' ? 'max' : formatBytes(n));
-        ctx.out.write(table([['NAME', 'CPU TIME', 'MEM', 'PEAK', 'LIMIT', 'PIDS', 'NOTE'], ...stats.map((s) => [s.name, s.cpuUsageUsec === undefined ? '-' : `${(s.cpuUsageUsec / 1e6).toFixed(2)} s`, mem(s.memoryCurrent), mem(s.memoryPeak), mem(s.memoryLimit), String(s.pids ?? '-'), s.note ?? ''])]));
-      });
+      const abort = new AbortController();
+      const stop = (): void => abort.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await withEngine(ctx, async ({ engine }) => {
+          const previous = new Map<string, { usec: number; at: number }>();
+          const tty = process.stdout.isTTY === true;
+          do {
+            const list = names.length > 0 ? names.map((n) => engine.find(n)) : engine.list().filter((c) => c.state === 'running');
+            const now = Date.now();
+            const stats = list.map((c) => {
+              const st = containerStats(engine, c);
+              const prev = previous.get(c.id);
+              if (st.cpuUsageUsec !== undefined) previous.set(c.id, { usec: st.cpuUsageUsec, at: now });
+              // CPU % like docker: usage over wall time since the last refresh (100 % = one core).
+              const cpuPercent = prev && st.cpuUsageUsec !== undefined && now > prev.at ? Math.round(((st.cpuUsageUsec - prev.usec) / ((now - prev.at) * 1000)) * 1000) / 10 : undefined;
+              return { ...st, ...(cpuPercent !== undefined && { cpuPercent }) };
+            });
+            if (opts.json) {
+              ctx.out.write(`${JSON.stringify(stats)}\n`);
+            } else {
+              const mem = (n: number | 'max' | undefined): string => (n === undefined ? '-' : n === 'max' ? 'max' : formatBytes(n));
+              if (tty && opts.stream) ctx.out.write('\x1b[H\x1b[2J');
+              ctx.out.write(table([['NAME', 'CPU %', 'CPU TIME', 'MEM', 'PEAK', 'LIMIT', 'PIDS', 'NOTE'], ...stats.map((s) => [
+                s.name, s.cpuPercent === undefined ? '-' : `${s.cpuPercent.toFixed(1)}%`, s.cpuUsageUsec === undefined ? '-' : `${(s.cpuUsageUsec / 1e6).toFixed(2)} s`,
+                mem(s.memoryCurrent), mem(s.memoryPeak), mem(s.memoryLimit), String(s.pids ?? '-'), s.note ?? '',
+              ])]));
+            }
+            if (!opts.stream) break;
+            await sleep(1000, undefined, { signal: abort.signal }).catch(() => undefined);
+          } while (!abort.signal.aborted);
+        });
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
     });
 }

@@ -121,6 +121,26 @@ describe('detached containers', () => {
     expect(fs.existsSync(`/proc/${i.State.Pid as number}`)).toBe(false);
   });
 
+  it('stats: --no-stream prints once; streaming refreshes every second with CPU % from the cgroup', async () => {
+    berth('run', '-d', '--name', 'busy', img, 'sh', '-c', 'while true; do :; done');
+    const once = berth('stats', '--no-stream', '--json', 'busy');
+    expect(once.code).toBe(0);
+    const [first] = JSON.parse(once.stdout) as Array<Record<string, unknown>>;
+    expect(first).toMatchObject({ name: 'busy', measured: true, pids: 1 });
+    const child = execFileAsync(BERTH_BIN, ['--root', root, 'stats', '--json', 'busy'], { encoding: 'utf8' });
+    let docs: Array<Array<Record<string, any>>> = [];
+    const deadline = Date.now() + 10_000;
+    let out = '';
+    child.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    while (Date.now() < deadline && (docs = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))).length < 3) await new Promise((r) => setTimeout(r, 200));
+    child.child.kill('SIGINT');
+    await child.catch(() => undefined);
+    expect(docs.length).toBeGreaterThanOrEqual(3);
+    // A busy loop shows real CPU use (loose bound: the CI machine is shared).
+    expect(docs[2]![0]!.cpuPercent).toBeGreaterThan(10);
+    berth('rm', '-f', 'busy');
+  });
+
   it('inspect states plainly whether limits are enforced on this host', () => {
     berth('create', '--name', 'limited', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '50', img, 'true');
     const i = inspect('limited');
