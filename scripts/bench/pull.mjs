@@ -19,62 +19,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { log, prepareBench, repoRoot } from './common.mjs';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const self = fileURLToPath(import.meta.url);
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 
-if (!process.env.BERTH_BENCH_UNDER_VITE_NODE) {
-  ensurePackages();
-  const viteNode = path.join(repoRoot, 'node_modules/.bin/vite-node');
-  const res = spawnSync(viteNode, ['--script', self, ...process.argv.slice(2)], {
-    cwd: repoRoot,
-    stdio: 'inherit',
-    env: { ...process.env, BERTH_BENCH_UNDER_VITE_NODE: '1' },
-  });
-  if (res.error) {
-    console.error(`bench: cannot run ${viteNode} (${res.error.message}); run \`npm ci\` first`);
-    process.exit(1);
-  }
-  process.exit(res.status ?? 1);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Packages
-
-function installed(pkg) {
-  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() === 'install ok installed';
-}
-
-/** scripts/setup.sh (registry, curl, busybox .debs for the test images), then the bench's own packages. */
-function ensurePackages() {
-  if (process.getuid?.() !== 0) {
-    console.error('bench: run as root (umoci unpack, unpacked file owners, drop_caches)');
-    process.exit(1);
-  }
-  const setup = spawnSync('bash', [path.join(repoRoot, 'scripts/setup.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (setup.status !== 0) {
-    console.error('bench: scripts/setup.sh failed');
-    process.exit(1);
-  }
-  const need = ['skopeo', 'umoci', 'time', 'curl', 'tar', 'gzip', 'e2fsprogs', 'mount'];
-  const missing = need.filter((p) => !installed(p));
-  if (missing.length === 0) return;
-  log(`installing ${missing.join(' ')}`);
-  // A flaky index elsewhere (a mirror mid-sync) need not stop this: the install decides.
-  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  if (upd.status !== 0) log('apt-get update reported errors; trying the install anyway');
-  const inst = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  const still = missing.filter((p) => !installed(p));
-  if (inst.status !== 0 || still.length > 0) {
-    console.error(`bench: could not install ${still.join(' ') || missing.join(' ')}`);
-    process.exit(1);
-  }
-}
+prepareBench(self, { packages: ['skopeo', 'umoci', 'time', 'curl', 'tar', 'gzip', 'e2fsprogs', 'mount'], rootReason: 'umoci unpack, unpacked file owners, drop_caches' });
 
 // ---------------------------------------------------------------------------------------------------
 // Options

@@ -1,0 +1,61 @@
+// What every benchmark script does first: check for root, install what it needs (scripts/setup.sh, then
+// its own Debian packages, apt-get update only when something is missing), and re-run itself under
+// vite-node so it can import the TypeScript test helpers (registry, image builder).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+function installed(pkg) {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() === 'install ok installed';
+}
+
+function ensurePackages(packages, rootReason) {
+  if (process.getuid?.() !== 0) {
+    console.error(`bench: run as root (${rootReason})`);
+    process.exit(1);
+  }
+  const setup = spawnSync('bash', [path.join(repoRoot, 'scripts/setup.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (setup.status !== 0) {
+    console.error('bench: scripts/setup.sh failed');
+    process.exit(1);
+  }
+  const missing = packages.filter((p) => !installed(p));
+  if (missing.length === 0) return;
+  log(`installing ${missing.join(' ')}`);
+  // A flaky index elsewhere (a mirror mid-sync) need not stop this: the install decides.
+  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  if (upd.status !== 0) log('apt-get update reported errors; trying the install anyway');
+  const inst = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  const still = missing.filter((p) => !installed(p));
+  if (inst.status !== 0 || still.length > 0) {
+    console.error(`bench: could not install ${still.join(' ') || missing.join(' ')}`);
+    process.exit(1);
+  }
+}
+
+/**
+ * Returns when running under vite-node. Otherwise installs what the benchmark needs, runs `script` again
+ * under vite-node with the same arguments, and exits with its status.
+ */
+export function prepareBench(script, { packages, rootReason }) {
+  if (process.env.BERTH_BENCH_UNDER_VITE_NODE) return;
+  ensurePackages(packages, rootReason);
+  const viteNode = path.join(repoRoot, 'node_modules/.bin/vite-node');
+  const res = spawnSync(viteNode, ['--script', script, ...process.argv.slice(2)], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+    env: { ...process.env, BERTH_BENCH_UNDER_VITE_NODE: '1' },
+  });
+  if (res.error) {
+    console.error(`bench: cannot run ${viteNode} (${res.error.message}); run \`npm ci\` first`);
+    process.exit(1);
+  }
+  process.exit(res.status ?? 1);
+}
