@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
+import { parseSignal } from '../runtime/options.js';
 import { containerStats, inspectContainer } from '../runtime/inspect.js';
 import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
 import type { ContainerRecord } from '../store/containers.js';
@@ -56,7 +57,8 @@ export function registerContainers(program: Command, context: () => CliContext):
     .action(async (names: string[], opts: { signal: string }) => {
       const ctx = context();
       await withEngine(ctx, async ({ engine }) => {
-        for (const n of names) ctx.out.write(`${(await engine.kill(n, opts.signal.toUpperCase().startsWith('SIG') || /^\d+$/.test(opts.signal) ? opts.signal.toUpperCase() : `SIG${opts.signal.toUpperCase()}`)).name}\n`);
+        const signal = parseSignal(opts.signal, '--signal');
+        for (const n of names) ctx.out.write(`${(await engine.kill(n, signal)).name}\n`);
       });
     });
 

@@ -1,4 +1,5 @@
 import { detectBoard, type BoardInfo } from '../board/index.js';
+import { BerthError } from '../errors.js';
 import { systemSearchPath } from '../host/which.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageService } from '../image/service.js';
@@ -33,20 +34,12 @@ export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string,
     // docker semantics: --platform asks for that variant, so a local image of another platform is replaced.
     if (platform === undefined || formatPlatform(parsePlatform(platform)) === found.platform) return found.name;
     local = found.platform;
-  } catch {
-    // not pulled yet
+  } catch (err) {
+    // Only "not pulled yet" leads to a pull; an ambiguous digest prefix and the like are the user's to fix.
+    if (!(err instanceof BerthError && err.category === 'notFound')) throw err;
   }
-  {
-    const [{ PullProgress }, { openRegistryClient }] = await Promise.all([import('./progress.js'), import('./registry.js')]);
-    const err = process.stderr;
-    err.write(local ? `Local image '${ref}' is ${local}; pulling ${platform}\n` : `Unable to find image '${ref}' locally\n`);
-    const progress = new PullProgress(err, err.isTTY === true, false);
-    const r = await h.images.pull(openRegistryClient(ctx, ref, 'true'), {
-      reference: ref,
-      platforms: platform ? [parsePlatform(platform)] : h.board.platforms.map(parsePlatform),
-      parallel: h.board.containerDefaults.maxParallelDownloads,
-      onEvent: progress.handle,
-    });
-    return r.image.name;
-  }
+  process.stderr.write(local ? `Local image '${ref}' is ${local}; pulling ${platform}\n` : `Unable to find image '${ref}' locally\n`);
+  const { pullWithProgress } = await import('./pull.js');
+  const r = await pullWithProgress(ctx, h.images, h.board, ref, { platform, tlsVerify: 'true', out: process.stderr, quiet: false });
+  return r.image.name;
 }

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { detectBoard } from '../board/index.js';
+import { detectBoard, type BoardInfo } from '../board/index.js';
 import { BerthError } from '../errors.js';
 import { parsePlatform } from '../image/platform.js';
+import type { PullResult } from '../image/pull/pull.js';
+import type { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
 
 export function registerPull(program: Command, context: () => CliContext): void {
@@ -15,29 +17,42 @@ export function registerPull(program: Command, context: () => CliContext): void 
     .action(async (ref: string, opts: { platform?: string; quiet?: boolean; tlsVerify: string }) => {
       const ctx = context();
       const board = detectBoard(ctx.host);
-      const platforms = opts.platform ? [parsePlatform(opts.platform)] : board.platforms.map(parsePlatform);
       const abort = new AbortController();
       const onSignal = (): void => abort.abort(new BerthError('cancelled', 'pull interrupted; run it again to resume'));
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      const [{ ImageService }, { openRegistryClient }, { PullProgress }] = await Promise.all([import('../image/service.js'), import('./registry.js'), import('./progress.js')]);
+      const { ImageService } = await import('../image/service.js');
       const images = ImageService.open(ctx.root, ctx.host);
       try {
-        const client = openRegistryClient(ctx, ref, opts.tlsVerify);
-        const out = process.stdout;
-        const progress = new PullProgress(out, out.isTTY === true && !opts.quiet, opts.quiet === true);
-        const result = await images.pull(client, {
-          reference: ref,
-          platforms,
-          parallel: board.containerDefaults.maxParallelDownloads,
-          signal: abort.signal,
-          onEvent: progress.handle,
-        });
-        if (opts.quiet) ctx.out.write(`${result.image.name}@${result.image.manifestDigest}\n`);
+        const quiet = opts.quiet === true;
+        const result = await pullWithProgress(ctx, images, board, ref, { platform: opts.platform, tlsVerify: opts.tlsVerify, out: process.stdout, quiet, signal: abort.signal });
+        if (quiet) ctx.out.write(`${result.image.name}@${result.image.manifestDigest}\n`);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         images.close();
       }
     });
+}
+
+/**
+ * Pulls `ref` for this board: the profile's platform list (or `platform`), its download width, and
+ * progress on `out` (redrawn on a terminal, plain lines otherwise). Shared by `pull` and by `run`/`create`.
+ */
+export async function pullWithProgress(
+  ctx: CliContext,
+  images: ImageService,
+  board: BoardInfo,
+  ref: string,
+  opts: { platform?: string | undefined; tlsVerify: string; out: NodeJS.WriteStream; quiet: boolean; signal?: AbortSignal },
+): Promise<PullResult> {
+  const [{ openRegistryClient }, { PullProgress }] = await Promise.all([import('./registry.js'), import('./progress.js')]);
+  const progress = new PullProgress(opts.out, opts.out.isTTY === true && !opts.quiet, opts.quiet);
+  return images.pull(openRegistryClient(ctx, ref, opts.tlsVerify), {
+    reference: ref,
+    platforms: opts.platform ? [parsePlatform(opts.platform)] : board.platforms.map(parsePlatform),
+    parallel: board.containerDefaults.maxParallelDownloads,
+    ...(opts.signal && { signal: opts.signal }),
+    onEvent: progress.handle,
+  });
 }

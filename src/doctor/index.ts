@@ -1,4 +1,5 @@
 import { detectBoard } from '../board/index.js';
+import { readCgroupLayout } from '../cgroup/layout.js';
 import { toBerthError } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { binfmtCheck, cgroupCheck, controllersCheck, namespacesCheck, overlayCheck, powerCheck } from './kernel-checks.js';
@@ -37,7 +38,7 @@ export function runDoctor(opts: DoctorOptions): DoctorReport {
     const e = toBerthError(err);
     checks.push({ id: 'board', title: 'board', status: 'fail', detail: e.message, ...(e.hint !== undefined && { fix: e.hint }) });
   }
-  const ctx: DoctorContext = { host: opts.host, root: opts.root, searchPath: opts.searchPath, ...(board && { board }) };
+  const ctx: DoctorContext = { host: opts.host, root: opts.root, searchPath: opts.searchPath, layout: readCgroupLayout(opts.host), ...(board && { board }) };
   for (const check of CHECKS) {
     try {
       checks.push(check(ctx));

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { readCgroupLayout } from '../cgroup/layout.js';
 import { readHostText } from '../host/read.js';
 import type { Check, DoctorContext } from './types.js';
 
@@ -14,7 +13,7 @@ function cmdlineFix(ctx: DoctorContext, args: string): string {
 }
 
 export const cgroupCheck: Check = (ctx) => {
-  const layout = readCgroupLayout(ctx.host);
+  const layout = ctx.layout;
   const title = 'cgroup v2 (unified)';
   const v1 = layout.v1.flatMap((h) => h.controllers).join(', ');
   switch (layout.mode) {
@@ -45,7 +44,7 @@ export const cgroupCheck: Check = (ctx) => {
 };
 
 export const controllersCheck: Check = (ctx) => {
-  const layout = readCgroupLayout(ctx.host);
+  const layout = ctx.layout;
   const title = 'cgroup v2 controllers';
   const missing = NEEDED_CONTROLLERS.filter((c) => !layout.v2Controllers.includes(c));
   if (layout.mode === 'none' || layout.mode === 'legacy') {

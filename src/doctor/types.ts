@@ -1,4 +1,5 @@
 import type { BoardInfo } from '../board/index.js';
+import type { CgroupLayout } from '../cgroup/layout.js';
 import type { HostPaths } from '../host/paths.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -19,6 +20,8 @@ export interface DoctorContext {
   readonly root: string;
   /** PATH used to look for OCI runtimes. */
   readonly searchPath: string;
+  /** The host's cgroup mounts, read once for all checks. */
+  readonly layout: CgroupLayout;
   /** Board info, when detection worked; checks tailor their fixes to it. */
   readonly board?: BoardInfo;
 }

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -11,20 +12,26 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes a file atomically: temp file in the same dir, fsync, rename, fsync the dir. */
+/**
+ * Writes a file atomically: temp file in the same dir (created with `mode`), fsync, rename over the
+ * target, fsync the dir. A crash leaves the old file or the new one, never a mix; a failure leaves no
+ * temp file behind.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', mode);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
   try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    const fd = fs.openSync(tmp, 'wx', mode);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
   } catch (err) {
-    fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw err;
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
   fsyncDir(dir);
 }

@@ -272,8 +272,8 @@ export function parseLabel(text: string): [string, string] {
   return [key, i < 0 ? '' : text.slice(i + 1)];
 }
 
-/** `--stop-signal TERM|SIGTERM|15` → `SIGTERM`. */
-export function parseSignal(text: string): string {
+/** `TERM|SIGTERM|15` → `SIGTERM`; `what` names the flag in the error. */
+export function parseSignal(text: string, what = '--stop-signal'): string {
   const t = text.trim().toUpperCase();
   const signals = osConstants.signals as Record<string, number>;
   if (/^\d+$/.test(t)) {
@@ -283,7 +283,7 @@ export function parseSignal(text: string): string {
     const name = t.startsWith('SIG') ? t : `SIG${t}`;
     if (signals[name] !== undefined) return name;
   }
-  throw new BerthError('invalid', `--stop-signal: unknown signal "${text}"`);
+  throw new BerthError('invalid', `${what}: unknown signal "${text}"`);
 }
 
 const ULIMITS: Record<string, string> = {

@@ -161,6 +161,7 @@ describe('bad input gets a clear error', () => {
     [['run', '--restart', 'sometimes', 'IMG', 'true'], 3, /restart/],
     [['run', '--network', 'bridge', 'IMG', 'true'], 2, /bridge networking is not implemented/],
     [['start', 'no-such-container'], 4, /no such container/],
+    [['kill', '-s', 'NOPE', 'no-such-container'], 3, /--signal: unknown signal "NOPE"/],
     [['run', 'IMG', '/no/such/binary'], 9, /no such file|not found|executable/i],
   ])('%j → exit %i', (args, code, message) => {
     const r = berth(...args.map((a) => (a === 'IMG' ? img : a)));

@@ -2,10 +2,10 @@
  * Registry credentials: berth's own store `<root>/auth.json` first, then Docker's config.json, so a
  * board set up with `docker login` pulls without a second login. Only berth's store is ever written.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from '../../host/fsync.js';
 import { BerthError, isErrno } from '../../errors.js';
 import { DOCKER_HUB } from '../reference.js';
 
@@ -136,28 +136,12 @@ function decodeEntry(entry: AuthEntry, file: string, key: string): Credentials |
   return undefined;
 }
 
-/** Temp file (0600), fsync, rename over, fsync the directory: a crash leaves the old or the new file. */
+/** Atomically, 0600 in a 0700 dir: these are secrets. */
 function writeAtomic(file: string, text: string): void {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   try {
-    const fd = fs.openSync(tmp, 'wx', 0o600);
-    try {
-      fs.writeFileSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text, 0o600);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new BerthError(isErrno(err, 'ENOSPC') ? 'resource' : 'host', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const dfd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
   }
 }
