@@ -25,6 +25,17 @@ export default defineConfig({
           poolOptions: { forks: { singleFork: true } },
         },
       },
+      {
+        test: {
+          // Boots qemu VMs (test/helpers/vm): run by `npm run test:vm`, one file at a time.
+          name: 'vm',
+          include: ['test/vm/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 300_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
     ],
   },
 });

@@ -15,6 +15,7 @@ PACKAGES=(
   apache2-utils      # htpasswd -B: bcrypt password files for the registry's htpasswd auth
   openssl            # key + self-signed cert for the test token issuer (registry token auth)
   qemu-user-static   # runs arm64/arm images on x86 through binfmt_misc (foreign-platform tests)
+  qemu-system-x86    # the cgroup v2 VM (npm run test:vm): TCG, no KVM needed
 )
 
 # Packaged daemons whose system instances must not run: tests own their instances and the
@@ -68,6 +69,37 @@ fetch_busybox_debs() {
   log "downloaded busybox-static for ${need[*]} into $DEB_DIR"
 }
 
+# The VM tests' guest (test/helpers/vm): Debian's kernel package for the arch, fetched with apt-get
+# download and only partly extracted (vmlinuz and the few modules the initramfs loads), plus the static
+# busybox its init runs. Kept in the gitignored cache; refetched only when the kernel is missing.
+VM_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/vm"
+VM_MODULE_DIRS=(drivers/virtio net/9p fs/9p fs/netfs fs/fscache fs/overlayfs)
+
+fetch_vm_kernel() {
+  local arch=$1 dir="$VM_DIR/$1" pkg deb tmp
+  if compgen -G "$dir/boot/vmlinuz-*" >/dev/null && [[ -x "$dir/busybox" ]]; then
+    log "VM kernel cached for $arch ($(basename "$(compgen -G "$dir/boot/vmlinuz-*")"))"
+    return 0
+  fi
+  if ((EUID != 0)); then echo "setup: VM kernel for $arch missing; run as root" >&2; exit 1; fi
+  # linux-image-<arch> is a metapackage; the kernel itself is the versioned package it depends on.
+  pkg="$(apt-cache depends "linux-image-$arch:$arch" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+  [[ -n "$pkg" ]] || { apt-get update -qq || true; pkg="$(apt-cache depends "linux-image-$arch:$arch" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"; }
+  [[ -n "$pkg" ]] || { echo "setup: cannot resolve linux-image-$arch" >&2; exit 1; }
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "${pkg%:*}:$arch")
+  deb="$(compgen -G "$tmp/linux-image-*.deb")"
+  mkdir -p "$dir.new"
+  local patterns=('./boot/vmlinuz-*')
+  for m in "${VM_MODULE_DIRS[@]}"; do patterns+=("./lib/modules/*/kernel/$m/*"); done
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.new" --wildcards "${patterns[@]}"
+  dpkg-deb --fsys-tarfile "$(compgen -G "$DEB_DIR/busybox-static_*_${arch}.deb")" | tar -x -O ./bin/busybox > "$dir.new/busybox"
+  chmod 755 "$dir.new/busybox"
+  rm -rf "$tmp" "$dir"
+  mv "$dir.new" "$dir"
+  log "extracted $pkg (vmlinuz + $(find "$dir/lib/modules" -name '*.ko' | wc -l) modules) into $dir"
+}
+
 # binfmt_misc handlers for the foreign platforms the tests run. Registration is kernel state, lost at
 # reboot, so it is checked on every run; Debian's handler files carry the F (fix-binary) flag, which lets
 # the interpreter work inside a container's root where /usr/libexec/qemu-binfmt does not exist.
@@ -92,6 +124,7 @@ done
 if ((${#missing[@]} == 0)); then
   log "all ${#PACKAGES[@]} packages present"
   fetch_busybox_debs
+  fetch_vm_kernel amd64
   register_binfmt
   exit 0
 fi
@@ -148,5 +181,6 @@ for svc in "${SYSTEM_DAEMONS[@]}"; do
 done
 
 fetch_busybox_debs
+fetch_vm_kernel amd64
 log "done"
 register_binfmt

@@ -1,4 +1,5 @@
 import { BerthError } from '../errors.js';
+import { PRIORITY_POLICIES, type PriorityClass } from './priority.js';
 
 /**
  * Run options → OCI `linux.resources`, and `linux.resources` → the cgroup v2 files a runtime writes
@@ -83,9 +84,12 @@ export function cpuSharesToWeight(shares: number): number {
  *   converts to `cpu.weight`); neither → the profile's `cpu.weight` through `unified`.
  * - pids: `--pids-limit`, else the profile's; ≤ 0 → -1 (max).
  * - `memory.oom.group = 1`: an OOM kill takes the whole container, never leaves it half-alive.
+ * - priority (label `berth.priority`, see priority.ts): scales the default cpu.weight, and `critical`
+ *   protects its memory allowance (`memory.low` = reservation, else memory.high, else the limit).
  */
-export function toLinuxResources(opts: ResourceOptions, defaults: ContainerDefaults): LinuxResources {
+export function toLinuxResources(opts: ResourceOptions, defaults: ContainerDefaults, priority: PriorityClass = 'normal'): LinuxResources {
   const unified: Record<string, string> = { 'memory.oom.group': '1' };
+  const policy = PRIORITY_POLICIES[priority];
 
   const limit = opts.memory ?? (defaults.memoryMaxBytes > 0 ? defaults.memoryMaxBytes : undefined);
   if (opts.memory === undefined && defaults.memoryHighBytes > 0 && (limit === undefined || defaults.memoryHighBytes < limit)) {
@@ -101,9 +105,11 @@ export function toLinuxResources(opts: ResourceOptions, defaults: ContainerDefau
   if (opts.memoryReservation !== undefined && limit !== undefined && opts.memoryReservation > limit) {
     throw new BerthError('invalid', `--memory-reservation (${opts.memoryReservation}) must not exceed the memory limit (${limit})`);
   }
+  const high = unified['memory.high'] !== undefined ? Number(unified['memory.high']) : undefined;
+  const reservation = opts.memoryReservation ?? (policy.protectMemory ? high ?? limit : undefined);
   const memory: LinuxMemory = {
     ...(limit !== undefined && { limit }),
-    ...(opts.memoryReservation !== undefined && { reservation: opts.memoryReservation }),
+    ...(reservation !== undefined && { reservation }),
     ...(swap !== undefined && { swap }),
   };
 
@@ -116,7 +122,7 @@ export function toLinuxResources(opts: ResourceOptions, defaults: ContainerDefau
     if (!Number.isInteger(opts.cpuShares) || opts.cpuShares < 2 || opts.cpuShares > 262144) throw new BerthError('invalid', `--cpu-shares: ${opts.cpuShares} is out of range 2…262144`);
     cpu = { ...cpu, shares: opts.cpuShares };
   } else if (defaults.cpuWeight > 0) {
-    unified['cpu.weight'] = String(Math.min(10000, Math.max(1, Math.round(defaults.cpuWeight))));
+    unified['cpu.weight'] = String(Math.min(10000, Math.max(1, Math.round(defaults.cpuWeight * policy.cpuWeightFactor))));
   }
 
   const pidsRaw = opts.pidsLimit ?? defaults.pidsLimit;

@@ -10,7 +10,7 @@ export function registerBoard(program: Command, context: () => CliContext): void
     .option('--json', 'print as JSON')
     .action((opts: { json?: boolean }) => {
       const ctx = context();
-      const board = detectBoard(ctx.host);
+      const board = detectBoard(ctx.host, ctx.profilesDir);
       if (opts.json) printJson(ctx.out, board);
       else ctx.out.write(renderBoard(board));
     });

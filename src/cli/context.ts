@@ -10,11 +10,14 @@ export interface CliContext {
   readonly host: HostPaths;
   readonly env: NodeJS.ProcessEnv;
   readonly out: NodeJS.WritableStream;
+  /** Board profiles to choose from instead of the built-in ones (env BERTH_PROFILES_DIR). */
+  readonly profilesDir?: string;
 }
 
 export function makeContext(globalOpts: { root?: string }, env: NodeJS.ProcessEnv = process.env): CliContext {
   const root = globalOpts.root ?? (env.BERTH_ROOT !== undefined && env.BERTH_ROOT !== '' ? env.BERTH_ROOT : DEFAULT_ROOT);
-  return { root, host: hostPathsFromEnv(env), env, out: process.stdout };
+  const profilesDir = env.BERTH_PROFILES_DIR !== undefined && env.BERTH_PROFILES_DIR !== '' ? env.BERTH_PROFILES_DIR : undefined;
+  return { root, host: hostPathsFromEnv(env), env, out: process.stdout, ...(profilesDir !== undefined && { profilesDir }) };
 }
 
 export function packageVersion(): string {

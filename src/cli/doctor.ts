@@ -14,7 +14,7 @@ export function registerDoctor(program: Command, context: () => CliContext): voi
     .option('--json', 'print as JSON')
     .action((opts: { json?: boolean }) => {
       const ctx = context();
-      const report = runDoctor({ host: ctx.host, root: ctx.root, searchPath: systemSearchPath(ctx.env.PATH) });
+      const report = runDoctor({ host: ctx.host, root: ctx.root, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.profilesDir !== undefined && { profilesDir: ctx.profilesDir }) });
       if (opts.json) printJson(ctx.out, report);
       else ctx.out.write(renderReport(report));
       if (!report.ok) process.exitCode = ERROR_CATEGORIES.host.exit;

@@ -16,7 +16,7 @@ export interface EngineHandle {
 export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Promise<T> | T): Promise<T> {
   // Loaded per command, not at start-up: `berth --version` and `berth board` need none of this.
   const [{ ImageService }, { ContainerEngine }] = await Promise.all([import('../image/service.js'), import('../runtime/engine.js')]);
-  const board = detectBoard(ctx.host);
+  const board = detectBoard(ctx.host, ctx.profilesDir);
   const images = ImageService.open(ctx.root, ctx.host);
   try {
     const engine = new ContainerEngine(images, { root: ctx.root, host: ctx.host, board, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.env.BERTH_RUNTIME ? { runtime: ctx.env.BERTH_RUNTIME } : {}) });

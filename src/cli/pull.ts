@@ -16,7 +16,7 @@ export function registerPull(program: Command, context: () => CliContext): void 
     .option('--tls-verify <bool>', 'verify the registry TLS certificate (true|false)', 'true')
     .action(async (ref: string, opts: { platform?: string; quiet?: boolean; tlsVerify: string }) => {
       const ctx = context();
-      const board = detectBoard(ctx.host);
+      const board = detectBoard(ctx.host, ctx.profilesDir);
       const abort = new AbortController();
       const onSignal = (): void => abort.abort(new BerthError('cancelled', 'pull interrupted; run it again to resume'));
       process.once('SIGINT', onSignal);

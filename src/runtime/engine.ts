@@ -4,6 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BoardInfo } from '../board/index.js';
 import { readCgroupLayout } from '../cgroup/layout.js';
+import { ensureParent, PARENT_NAME } from '../cgroup/parent.js';
+import { priorityOf } from '../cgroup/priority.js';
 import { toLinuxResources } from '../cgroup/resources.js';
 import { BerthError } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
@@ -24,6 +26,8 @@ export interface EngineOptions {
   readonly searchPath: string;
   /** crun or runc; automatic when absent. */
   readonly runtime?: string;
+  /** Where cgroup2 is mounted; default: found in mountinfo, else /sys/fs/cgroup. */
+  readonly cgroupRoot?: string;
 }
 
 /**
@@ -37,12 +41,32 @@ export class ContainerEngine {
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
   private readonly runtimes = new Map<string, OciRuntime>();
+  /** The cgroup v2 mount; containers live in `<cgroupRoot>/berth/<id>`. */
+  readonly cgroupRoot: string;
+  private parentReady = false;
 
   constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
     this.records = new ContainerRecords(images.store);
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);
+    this.cgroupRoot = opts.cgroupRoot ?? this.layout.v2MountPoint ?? '/sys/fs/cgroup';
+  }
+
+  /** A container's cgroup v2 directory (where the runtime puts it when limits are enforced). */
+  cgroupDir(id: string): string {
+    return path.join(this.cgroupRoot, PARENT_NAME, id);
+  }
+
+  /**
+   * The berth parent cgroup with the board's container budget as `memory.max` (see cgroup/parent.ts).
+   * Set before the first start of each engine, so a changed profile or budget applies on the next start.
+   */
+  ensureParentCgroup(): Record<string, string> | undefined {
+    if (!this.runtime.cgroupsEnforced) return undefined;
+    const { applied } = ensureParent(this.cgroupRoot, { memoryMaxBytes: this.opts.board.containerBudgetBytes });
+    this.parentReady = true;
+    return applied;
   }
 
   /** The runtime a container was created with: a later BERTH_RUNTIME must not change who manages it. */
@@ -93,7 +117,7 @@ export class ContainerEngine {
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
         id, image: config, options, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
-        resources: toLinuxResources(options, this.opts.board.containerDefaults), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
       });
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
       this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options, runtime: this.runtime.name, createdAt: Date.now() });
@@ -114,11 +138,12 @@ export class ContainerEngine {
     prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
     // The runtime keeps the previous run's state under the same id until it is deleted.
     if (c.startedAt !== undefined) await runtimeDelete(rt, c.id);
+    if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
-      ...(rt.cgroupsEnforced && { cgroupDir: path.join('/sys/fs/cgroup/berth', c.id) }),
+      ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
     });
     this.records.markStarted(c.id, Date.now());
     return this.find(c.id);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { priorityOf } from '../cgroup/priority.js';
 import { cgroupV2Files, toLinuxResources } from '../cgroup/resources.js';
 import type { BoardInfo } from '../board/index.js';
 import type { ContainerRecord } from '../store/containers.js';
@@ -13,7 +14,7 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
   const exit = readExit(engine.stateDir(c.id));
   const running = c.state === 'running';
   const o = c.options;
-  const resources = toLinuxResources(o, board.containerDefaults);
+  const resources = toLinuxResources(o, board.containerDefaults, priorityOf(o.labels));
   return {
     Id: c.id,
     Name: c.name,
@@ -41,6 +42,7 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
     },
     Limits: {
       Enforced: engine.runtimeOf(c).cgroupsEnforced,
+      Priority: priorityOf(o.labels),
       Note: engine.runtimeOf(c).limitsNote,
       CgroupFiles: cgroupV2Files(resources),
     },
@@ -73,7 +75,7 @@ const readNum = (file: string): number | undefined => {
 export function containerStats(engine: ContainerEngine, c: ContainerRecord, cgroupRoot = '/sys/fs/cgroup'): ContainerStats {
   const base = { name: c.name, id: c.id };
   if (c.state !== 'running') return { ...base, measured: false, note: 'not running' };
-  const v2 = path.join(cgroupRoot, 'berth', c.id);
+  const v2 = engine.cgroupDir(c.id);
   if (fs.existsSync(path.join(v2, 'cgroup.procs')) && fs.existsSync(path.join(v2, 'memory.current'))) {
     const cpu = fs.readFileSync(path.join(v2, 'cpu.stat'), 'utf8');
     const max = fs.readFileSync(path.join(v2, 'memory.max'), 'utf8').trim();

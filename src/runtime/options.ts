@@ -1,4 +1,5 @@
 import { constants as osConstants } from 'node:os';
+import { priorityOf } from '../cgroup/priority.js';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
 
@@ -313,6 +314,7 @@ export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
  */
 export function validateRunOptions(o: RunOptions): RunOptions {
   validateContainerName(o.name);
+  priorityOf(o.labels);
   if (o.memory !== undefined && o.memory < MIN_MEMORY_BYTES) throw new BerthError('invalid', `--memory: minimum memory limit is 6 MiB (got ${o.memory} bytes)`);
   if (o.memorySwap !== undefined && o.memorySwap !== -1) {
     if (o.memorySwap < 0) throw new BerthError('invalid', `--memory-swap: ${o.memorySwap} is negative (use -1 for unlimited swap)`);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
+import { PRIORITY_POLICIES, priorityOf } from '../../cgroup/priority.js';
 import type { LinuxResources } from '../../cgroup/resources.js';
 import type { RunOptions } from '../options.js';
 import { DEFAULT_DEVICE_RULES, resolveDevices } from './devices.js';
@@ -57,6 +58,9 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
   const deviceRules = [...DEFAULT_DEVICE_RULES, ...rules];
   const resources: LinuxResources = input.cgroupsEnforced ? { ...input.resources, devices: deviceRules } : { devices: deviceRules };
 
+  // The OOM killer's order follows the priority class (best-effort first); 0 leaves the runtime's default.
+  const oomScoreAdj = PRIORITY_POLICIES[priorityOf(o.labels)].oomScoreAdj;
+
   const namespaces: NamespaceType[] = ['pid', 'ipc', 'uts', 'mount'];
   if (o.network !== 'host') namespaces.push('network');
   if (input.host.cgroupNamespace) namespaces.push('cgroup');
@@ -72,6 +76,7 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
       capabilities: defaultCapabilities(input.host.capBounding),
       rlimits: buildRlimits(o.ulimits, input.host.rlimitHard),
       noNewPrivileges: true,
+      ...(oomScoreAdj !== 0 && { oomScoreAdj }),
     },
     root: { path: input.rootfs, readonly: o.readOnly },
     hostname,

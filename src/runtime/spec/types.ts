@@ -33,6 +33,7 @@ export interface OciProcess {
   capabilities: OciCapabilities;
   rlimits: OciRlimit[];
   noNewPrivileges: boolean;
+  oomScoreAdj?: number;
 }
 
 export interface OciMount {

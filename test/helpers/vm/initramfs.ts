@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { cpioNewc, type CpioEntry } from './cpio.js';
+
+/**
+ * The VM's initramfs: a static busybox, the kernel modules needed to reach the host's files (virtio-pci
+ * and 9p) and to stack a writable layer on them (overlay), and an init that builds the guest's root:
+ *   9p host `/` (read-only) + tmpfs upper → overlay → chroot, with a pure cgroup2 at /sys/fs/cgroup.
+ * The test's output directory is a second, writable 9p share mounted at the same path as on the host.
+ */
+
+/** Modules the init loads; their dependencies are found in the modules themselves and loaded first. */
+export const VM_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
+
+export interface InitramfsInput {
+  /** Static busybox for the guest's architecture. */
+  readonly busybox: string;
+  /** `lib/modules/<version>` of the extracted kernel package. */
+  readonly modulesDir: string;
+  /** Writable host directory shared into the guest at the same path (mount tag `out`). */
+  readonly outDir: string;
+  /** Guest script (absolute path, under `outDir` or the read-only host tree) run as root by `sh`. */
+  readonly script: string;
+}
+
+/** Every module file under `dir`, by module name (`9pnet_virtio` → path). Names use `_`, as the kernel does. */
+function indexModules(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ko')) out.set(e.name.slice(0, -3).replace(/-/g, '_'), p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The `depends=` field of a module's .modinfo section (no modinfo(8) needed). */
+function moduleDepends(file: string): string[] {
+  const text = fs.readFileSync(file).toString('latin1');
+  const m = /\0depends=([^\0]*)\0/.exec(text);
+  return m?.[1] ? m[1].split(',').filter(Boolean).map((n) => n.replace(/-/g, '_')) : [];
+}
+
+/** Module files in load order: each after the modules it depends on. */
+export function resolveModules(modulesDir: string, wanted: readonly string[]): string[] {
+  const index = indexModules(modulesDir);
+  const ordered: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const file = index.get(name);
+    if (!file) throw new Error(`kernel module ${name} not found under ${modulesDir}`);
+    for (const dep of moduleDepends(file)) visit(dep);
+    ordered.push(file);
+  };
+  wanted.forEach(visit);
+  return ordered;
+}
+
+function initScript(modules: readonly string[], outDir: string, script: string): string {
+  const r = '/newroot';
+  return `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtmpfs /dev
+fail() { echo "berth-vm: init: $*"; echo o > /proc/sysrq-trigger; sleep 10; }
+for m in ${modules.map((m) => path.basename(m)).join(' ')}; do insmod /modules/$m || fail "insmod $m"; done
+mkdir -p /lower /upper ${r}
+# cache=loose: the lower tree does not change while the VM runs, and TCG pays dearly for every 9p walk.
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 host /lower || fail "9p host"
+mount -t tmpfs -o mode=0755 tmpfs /upper && mkdir /upper/upper /upper/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/upper,workdir=/upper/work ${r} || fail overlay
+mount -t proc proc ${r}/proc && mount -t sysfs sysfs ${r}/sys && mount -t devtmpfs devtmpfs ${r}/dev
+mkdir -p ${r}/dev/pts ${r}/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts ${r}/dev/pts && mount -t tmpfs tmpfs ${r}/dev/shm
+mount -t cgroup2 -o nsdelegate cgroup2 ${r}/sys/fs/cgroup || fail cgroup2
+mount -t tmpfs -o mode=1777 tmpfs ${r}/tmp && mount -t tmpfs -o mode=0755 tmpfs ${r}/run
+# berth's own overlays need a real upper filesystem, not the overlay root.
+mkdir -p ${r}/var/lib/berth && mount -t tmpfs -o mode=0700,size=1g tmpfs ${r}/var/lib/berth
+mkdir -p ${r}${outDir} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out ${r}${outDir} || fail "9p out"
+hostname berth-vm
+ip link set lo up
+echo "berth-vm: up $(cut -d' ' -f1 /proc/uptime)s, $(grep MemTotal /proc/meminfo)"
+HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin chroot ${r} /bin/sh ${script}
+code=$?
+echo $code > ${r}${outDir}/exit-code
+echo "berth-vm: guest exited $code at $(cut -d' ' -f1 /proc/uptime)s"
+sync
+echo o > /proc/sysrq-trigger
+sleep 10
+`;
+}
+
+/** Builds the gzip'd cpio for one run. */
+export function buildInitramfs(input: InitramfsInput): Buffer {
+  const modules = resolveModules(input.modulesDir, VM_MODULES);
+  const dirs = ['bin', 'modules', 'proc', 'sys', 'dev', 'lower', 'upper', 'newroot'];
+  const entries: CpioEntry[] = [
+    ...dirs.map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
+    { path: 'bin/busybox', type: 'file', mode: 0o755, data: fs.readFileSync(input.busybox) },
+    ...modules.map((m): CpioEntry => ({ path: `modules/${path.basename(m)}`, type: 'file', mode: 0o644, data: fs.readFileSync(m) })),
+    { path: 'init', type: 'file', mode: 0o755, data: initScript(modules, input.outDir, input.script) },
+  ];
+  return zlib.gzipSync(cpioNewc(entries), { level: 1 });
+}
