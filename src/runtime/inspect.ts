@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { priorityOf } from '../cgroup/priority.js';
+import { Cgroup } from '../cgroup/v2.js';
 import { cgroupV2Files, toLinuxResources } from '../cgroup/resources.js';
 import type { BoardInfo } from '../board/index.js';
 import type { ContainerRecord } from '../store/containers.js';
@@ -13,6 +14,8 @@ const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T
 export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, board: BoardInfo): Record<string, unknown> {
   const exit = readExit(engine.stateDir(c.id));
   const running = c.state === 'running';
+  // Frozen by the pressure governor (cgroup v2 freezer): docker's "paused".
+  const paused = running && engine.runtimeOf(c).cgroupsEnforced && new Cgroup(engine.cgroupDir(c.id)).frozen();
   const o = c.options;
   const resources = toLinuxResources(o, board.containerDefaults, priorityOf(o.labels));
   return {
@@ -22,8 +25,9 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
     ImageDigest: c.imageDigest,
     Created: iso(c.createdAt),
     State: {
-      Status: c.state,
+      Status: paused ? 'paused' : c.state,
       Running: running,
+      Paused: paused,
       Pid: running ? engine.pid(c.id) ?? 0 : 0,
       ExitCode: c.exitCode ?? 0,
       OOMKilled: c.oomKilled,

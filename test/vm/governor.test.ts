@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO, requireBuilt } from '../helpers/dist.js';
+import { prepareGuest } from '../helpers/vm/guest.js';
+import { writeVmProfile } from '../helpers/vm/profile.js';
+import { runVm, type VmRunResult } from '../helpers/vm/qemu.js';
+
+// The small-RAM promise, proven on a real cgroup v2 kernel: a 512 MiB VM with the Zero 2 W's memory
+// policy, `berth agent` governing, one critical service and two best-effort memory hogs
+// (test/vm/guest/governor.ts). The least important containers lose first; the critical one, the agent
+// and the VM never do.
+
+const out = path.join(REPO, '.cache', 'vm', 'runs', 'governor');
+let vm: VmRunResult;
+let r: Record<string, any> = {};
+type Ev = { t: number; event: string; container?: string; [k: string]: unknown };
+let gov: Ev[] = [];
+
+beforeAll(async () => {
+  requireBuilt();
+  const profiles = writeVmProfile(path.join(out, '..', 'governor-profiles'));
+  const guest = await prepareGuest('governor', out, { BERTH_PROFILES_DIR: profiles });
+  vm = await runVm({ outDir: guest.outDir, script: guest.script, memoryMiB: 512, cpus: 2, timeoutMs: 240_000 });
+  const file = path.join(out, 'results.json');
+  r = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  gov = ((r.events ?? []) as Ev[]).filter((e) => /^governor-(freeze|stop|thaw|restart)$/.test(e.event));
+  if (vm.exitCode !== 0 || r.completed !== true) {
+    console.error(`VM run failed (exit ${String(vm.exitCode)}, timed out: ${vm.timedOut}); console (${path.join(out, 'console.log')}):\n${vm.consoleLog.slice(-8000)}`);
+  }
+}, 300_000);
+
+/** First timeline time (guest ms) at which `pred` holds for container `name`. */
+function firstSeen(name: string, pred: (s: { high?: number; oomKill?: number; frozen?: number }) => boolean): number | undefined {
+  return (r.timeline as Array<Record<string, any>>).find((row) => pred(row[name] ?? {}))?.t;
+}
+
+describe('pressure governor on a 512 MiB board (VM)', () => {
+  it('runs the scenario with the governor on, under the Zero 2 W budget', () => {
+    expect(r.error).toBeUndefined();
+    expect(r.completed).toBe(true);
+    expect(r.board.profile).toBe('vm-rpi-zero-2-w');
+    expect((r.events as Ev[]).find((e) => e.event === 'governor-started')).toBeDefined();
+  });
+
+  it('throttles the best-effort hogs at memory.high before the governor acts', () => {
+    const firstAction = gov[0];
+    expect(firstAction?.event).toBe('governor-freeze');
+    expect(['hog-a', 'hog-b']).toContain(firstAction?.container);
+    const throttled = firstSeen(firstAction!.container!, (s) => (s.high ?? 0) > 0);
+    expect(throttled).toBeDefined();
+    // The timeline samples once a second: allow for one sample of lag.
+    expect(throttled!).toBeLessThanOrEqual(firstAction!.t + 1500);
+  });
+
+  it('never touches the critical service; it keeps running with its heartbeat, no restarts', () => {
+    expect(gov.filter((e) => e.container === 'critical')).toEqual([]);
+    expect(r.final.critical.state.Status).toBe('running');
+    expect(r.final.critical.state.OOMKilled).toBe(false);
+    expect(r.final.critical.restartCount).toBe(0);
+    expect(r.final.critical.lastLog).toMatch(/hog: (holding|\d+ MiB)/);
+    expect(firstSeen('critical', (s) => (s.oomKill ?? 0) > 0)).toBeUndefined();
+  });
+
+  it('sheds best-effort first: frozen, then stopped or OOM-killed when the critical one needs the memory', () => {
+    const shed = ['hog-a', 'hog-b'].filter((n) => gov.some((e) => e.container === n && e.event === 'governor-stop') || firstSeen(n, (s) => (s.oomKill ?? 0) > 0) !== undefined);
+    expect(shed.length).toBeGreaterThan(0);
+    for (const n of shed) {
+      const frozeAt = gov.find((e) => e.container === n && e.event === 'governor-freeze')?.t;
+      const goneAt = gov.find((e) => e.container === n && e.event === 'governor-stop')?.t ?? firstSeen(n, (s) => (s.oomKill ?? 0) > 0);
+      expect(frozeAt).toBeDefined();
+      expect(frozeAt!).toBeLessThan(goneAt!);
+    }
+  });
+
+  it('brings shed containers back when pressure has stayed low', () => {
+    const resumed = gov.filter((e) => e.event === 'governor-thaw' || e.event === 'governor-restart');
+    expect(resumed.length).toBeGreaterThan(0);
+    const firstFreeze = gov.find((e) => e.event === 'governor-freeze')!;
+    expect(resumed[0]!.t).toBeGreaterThan(firstFreeze.t);
+    expect(String(resumed[0]!.reason)).toMatch(/memory pressure ≤ \d+% for \d+s/);
+  });
+
+  it('logs every decision with the numbers behind it', () => {
+    for (const e of gov) {
+      expect(typeof e.pressurePct).toBe('number');
+      expect(typeof e.avg10).toBe('number');
+      expect(typeof e.parentMemoryBytes).toBe('number');
+      expect(e.reason).toBeTruthy();
+    }
+  });
+
+  it('keeps the agent alive and the VM out of the global OOM killer', () => {
+    expect(r.agent.alive).toBe(true);
+    const global = (r.kernel as string[]).filter((l) => /Out of memory: Killed/.test(l) && !/Memory cgroup/.test(l));
+    expect(global).toEqual([]);
+  });
+});
