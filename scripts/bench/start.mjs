@@ -42,7 +42,9 @@ const { values: opt } = parseArgs({
 const RUNS = Number(opt.runs);
 const WARMUP = Number(opt.warmup);
 const berthDir = path.resolve(opt.berth);
-const berthMain = path.join(berthDir, 'dist/cli/main.js');
+// What bin/berth runs: the bundle (npm run build), or for a checkout from before it, the tsc output.
+const bundled = path.join(berthDir, 'dist/bundle/berth.mjs');
+const berthMain = fs.existsSync(bundled) ? bundled : path.join(berthDir, 'dist/cli/main.js');
 const monitorBin = path.join(berthDir, 'native/build/berth-monitor');
 for (const f of [berthMain, monitorBin]) {
   if (!fs.existsSync(f)) {
@@ -152,7 +154,8 @@ const podmanGlobal = [
   '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
 ];
 const podmanRun = ['--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1000:1000'];
-const berthCmd = ['node', berthMain, '--root', berthRoot];
+// Whole commands run through the launcher, exactly as a user types them.
+const berthCmd = [path.join(berthDir, 'bin/berth'), '--root', berthRoot];
 
 const cleanups = [];
 async function cleanup() {
@@ -293,7 +296,7 @@ try {
     const env = { ...process.env, BERTH_RUNTIME: rt };
     const id = run([...berthCmd, 'run', '-d', ref, 'sleep', '600'], { env });
     const rm = () => {
-      const r = spawnSync('node', [berthMain, '--root', berthRoot, 'rm', '-f', id], { env, encoding: 'utf8' });
+      const r = spawnSync(berthCmd[0], [...berthCmd.slice(1), 'rm', '-f', id], { env, encoding: 'utf8' });
       if (r.status !== 0) log(`berth rm -f ${id.slice(0, 12)} (${rt}): ${r.stderr.trim()}`);
     };
     cleanups.push(rm);
