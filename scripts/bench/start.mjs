@@ -223,6 +223,8 @@ try {
 
   const e2e = {
     'node -e 0': () => timed(['node', '-e', '0']).ms,
+    // Node (OpenSSL 3) parses NODE_EXTRA_CA_CERTS at start-up; bin/berth defers it (see there).
+    ...(process.env.NODE_EXTRA_CA_CERTS && { 'node -e 0, NODE_EXTRA_CA_CERTS unset': () => timed(['env', '-u', 'NODE_EXTRA_CA_CERTS', 'node', '-e', '0']).ms }),
     'berth --version': () => timed([...berthCmd, '--version']).ms,
     'runc run': () => timed(rawRunc()).ms,
     'runc create+start': rawRuncCreateStart,
@@ -414,7 +416,8 @@ for (const rt of ['runc', 'crun']) {
   lines.push(row(`raw \`${rt} run\`, paired`, E[rt].raw, rt === 'crun' && facts.cgroups.startsWith('hybrid') ? 'spawned from the same process, alternating with the engine (wrapped as below)' : 'spawned from the same process, alternating with the engine'));
 }
 const whatE2E = {
-  'node -e 0': 'Node start-up alone',
+  'node -e 0': process.env.NODE_EXTRA_CA_CERTS ? 'Node start-up alone (with this environment\'s NODE_EXTRA_CA_CERTS)' : 'Node start-up alone',
+  'node -e 0, NODE_EXTRA_CA_CERTS unset': 'the same without it: what bin/berth\'s Node pays',
   'berth --version': 'Node + loading every CLI module',
   'runc run': 'raw runtime on the bundle: create, start, wait, delete',
   'runc create+start': 'raw runtime, two calls, until `start` returns (what the monitor runs)',

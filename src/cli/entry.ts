@@ -20,4 +20,12 @@ if (enable && !process.env.NODE_DISABLE_COMPILE_CACHE) {
   }
 }
 
+// bin/berth hands NODE_EXTRA_CA_CERTS over under another name, so that Node does not parse it at
+// start-up; put it back, so children and `run -e NODE_EXTRA_CA_CERTS` see what the user set. Only
+// registry TLS uses it (cli/registry.ts), and loads it there.
+if (process.env.BERTH_DEFERRED_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.BERTH_DEFERRED_CA_CERTS;
+  delete process.env.BERTH_DEFERRED_CA_CERTS;
+}
+
 await import('./main.js');
