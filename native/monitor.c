@@ -1,6 +1,7 @@
-/* berth-monitor: one per container, modelled on conmon. Drives the OCI runtime (create + start),
- * reaps the container's init as a child subreaper, writes its stdout/stderr to a size-capped CRI log,
- * reports the start on a sync fd and records the exit atomically. See native/README.md. */
+/* berth-monitor: one per container, modelled on conmon. Mounts the container's overlay root, drives
+ * the OCI runtime (create + start), reaps the container's init as a child subreaper, writes its
+ * stdout/stderr to a size-capped CRI log, reports the start on a sync fd, cleans up after the exit
+ * (runtime delete, unmount) and records the exit atomically. See native/README.md. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,10 +29,10 @@
 #define DRAIN_MS 2000
 
 static struct {
-	const char *id, *runtime, *cgroup_dir;
-	char bundle[PATH_MAX], state_dir[PATH_MAX], log_path[PATH_MAX + 32], pid_file[PATH_MAX + 32];
+	const char *id, *runtime, *cgroup_dir, *overlay;
+	char bundle[PATH_MAX], state_dir[PATH_MAX], log_path[PATH_MAX + 32], pid_file[PATH_MAX + 32], rootfs[PATH_MAX + 16];
 	const char *rt_args[MAX_RT_ARGS];
-	int n_rt_args, sync_fd, log_max_files, private_cg2;
+	int n_rt_args, sync_fd, log_max_files, private_cg2, cleanup;
 	long long log_max_bytes, timeout_ms;
 } opt = { .sync_fd = -1, .log_max_files = 2, .log_max_bytes = 10LL << 20, .timeout_ms = 60000 };
 
@@ -51,6 +52,7 @@ static char errbuf[ERRBUF_MAX];
 static size_t errlen;
 static size_t line_max = LINE_MAX_DEFAULT;
 static pid_t kill_on_fail; /* a created container that must not outlive a failed start */
+static int rootfs_mounted; /* by us: a failed start unmounts it again */
 static int sigfd = -1, devnull = -1, logfd = -1;
 static long long log_size;
 static unsigned long dropped_lines;
@@ -66,6 +68,17 @@ static void warnx(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	dprintf(2, "berth-monitor[%d]: %s\n", (int)getpid(), msg);
+}
+
+/* Unmounts the container's root; a busy one (a process still holds it) is detached instead. */
+static int umount_rootfs(void)
+{
+	if (umount2(opt.rootfs, 0) == 0 || errno == EINVAL) /* EINVAL: not a mount point (copy mode) */
+		return 0;
+	if (errno == EBUSY && umount2(opt.rootfs, MNT_DETACH) == 0)
+		return 0;
+	warnx("unmount %s: %s", opt.rootfs, strerror(errno));
+	return -1;
 }
 
 static void json_str(char *out, size_t cap, const char *s, size_t n)
@@ -119,6 +132,8 @@ static void fail(const char *fmt, ...)
 	warnx("%s", msg);
 	if (kill_on_fail > 0 && kill(kill_on_fail, SIGKILL) < 0 && errno != ESRCH)
 		warnx("kill container %d: %s", (int)kill_on_fail, strerror(errno));
+	if (rootfs_mounted)
+		(void)umount_rootfs();
 	json_str(esc, sizeof esc, msg, strlen(msg));
 	snprintf(line, sizeof line, "{\"error\":\"%s\"}\n", esc);
 	sync_send(line);
@@ -415,6 +430,13 @@ static pid_t spawn(const char *const verb[], int out, int err)
 		if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || signal(SIGPIPE, SIG_DFL) == SIG_ERR ||
 		    dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(126);
+		/* Hybrid hosts: crun needs a pure cgroup2 /sys/fs/cgroup. Only the runtime gets the private
+		 * namespace, so the monitor's own mounts (the root, its unmount) stay in the host's. */
+		if (opt.private_cg2 && (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+					mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)) {
+			dprintf(2, "--private-cgroup2: %s\n", strerror(errno));
+			_exit(126);
+		}
 		execv(opt.runtime, (char *const *)argv);
 		dprintf(2, "exec %s: %s\n", opt.runtime, strerror(errno));
 		_exit(127);
@@ -458,12 +480,40 @@ static void make_pipe(int fds[2])
 		fail("pipe: %s", strerror(errno));
 }
 
+/* After the exit (--cleanup): `RUNTIME delete --force ID`, then unmount the root, so that berth needs
+ * no process of its own for either. 1 when both worked; a failure is only a warning, and berth
+ * does the cleanup itself when the exit record says it was not done. */
+static int cleanup_after_exit(void)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
+		warnx("cleanup: pipe: %s", strerror(errno));
+		return 0;
+	}
+	streams[2].fd = fds[0];
+	const char *del[] = { "delete", "--force", opt.id, NULL };
+	pid_t pid = spawn(del, fds[1], fds[1]);
+	if (close(fds[1]) < 0)
+		warnx("close: %s", strerror(errno));
+	int st = 0, ok = pump(done_reaped, pid, mono_ms() + opt.timeout_ms);
+	if (!ok && kill(pid, SIGKILL) < 0)
+		warnx("kill runtime delete: %s", strerror(errno));
+	drain(&streams[2], 0);
+	close_stream(&streams[2]);
+	errbuf[errlen] = 0;
+	ok = ok && find_reaped(pid, &st) && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	if (!ok)
+		warnx("runtime delete: %s", errlen ? errbuf : "failed or timed out");
+	errlen = 0;
+	return umount_rootfs() == 0 && ok;
+}
+
 static void usage(void)
 {
 	sync_send("{\"error\":\"berth-monitor: bad arguments\"}\n");
 	dprintf(2, "usage: berth-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH [--runtime-arg ARG]...\n"
 		   "  [--log-path FILE] [--log-max-bytes N] [--log-max-files N] [--sync-fd FD] [--cgroup-dir DIR]\n"
-		   "  [--runtime-timeout MS] [--private-cgroup2]\n");
+		   "  [--runtime-timeout MS] [--private-cgroup2] [--mount-overlay OPTIONS] [--cleanup]\n");
 	exit(2);
 }
 
@@ -490,7 +540,8 @@ int main(int argc, char **argv)
 		{ "id", 1, 0, 'i' }, { "bundle", 1, 0, 'b' }, { "state-dir", 1, 0, 's' }, { "runtime", 1, 0, 'r' },
 		{ "runtime-arg", 1, 0, 'a' }, { "log-path", 1, 0, 'l' }, { "log-max-bytes", 1, 0, 'm' },
 		{ "log-max-files", 1, 0, 'f' }, { "sync-fd", 1, 0, 'y' }, { "cgroup-dir", 1, 0, 'c' },
-		{ "runtime-timeout", 1, 0, 't' }, { "private-cgroup2", 0, 0, 'p' }, { 0, 0, 0, 0 },
+		{ "runtime-timeout", 1, 0, 't' }, { "private-cgroup2", 0, 0, 'p' }, { "mount-overlay", 1, 0, 'o' },
+		{ "cleanup", 0, 0, 'k' }, { 0, 0, 0, 0 },
 	};
 	const char *bundle = NULL, *state = NULL, *log = NULL;
 	int c;
@@ -517,6 +568,8 @@ int main(int argc, char **argv)
 		case 'c': opt.cgroup_dir = optarg; break;
 		case 't': opt.timeout_ms = num(optarg, 1, 3600000); break;
 		case 'p': opt.private_cg2 = 1; break;
+		case 'o': opt.overlay = optarg; break;
+		case 'k': opt.cleanup = 1; break;
 		default: bad_args = 1;
 		}
 	}
@@ -534,6 +587,7 @@ int main(int argc, char **argv)
 	if (!log)
 		snprintf(opt.log_path, sizeof opt.log_path, "%s/container.log", opt.state_dir);
 	snprintf(opt.pid_file, sizeof opt.pid_file, "%s/container.pid", opt.state_dir);
+	snprintf(opt.rootfs, sizeof opt.rootfs, "%s/rootfs", opt.bundle);
 	/* nothing of the caller's but the sync fd reaches the runtime */
 	unsigned keep = opt.sync_fd < 0 ? ~0U : (unsigned)opt.sync_fd;
 	if ((keep > 3 && close_range(3, keep - 1, 0) < 0) || (keep != ~0U && close_range(keep + 1, ~0U, 0) < 0))
@@ -575,10 +629,11 @@ int main(int argc, char **argv)
 	if (write_atomic("monitor.pid", line) < 0)
 		fail("write monitor.pid: %s", strerror(errno));
 
-	if (opt.private_cg2) { /* hybrid hosts: crun needs a pure cgroup2 /sys/fs/cgroup */
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
-		    mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-			fail("--private-cgroup2: %s", strerror(errno));
+	/* The overlay root, mounted here rather than by berth: a syscall instead of a mount(8) process. */
+	if (opt.overlay) {
+		if (mount("overlay", opt.rootfs, "overlay", 0, opt.overlay) < 0)
+			fail("cannot mount the container root at %s: %s", opt.rootfs, strerror(errno));
+		rootfs_mounted = 1;
 	}
 	if (open_log() < 0)
 		fail("log %s: %s", opt.log_path, strerror(errno));
@@ -614,6 +669,7 @@ int main(int argc, char **argv)
 	kill_on_fail = (pid_t)cpid;
 	run_runtime("start", rpid);
 	kill_on_fail = 0;
+	rootfs_mounted = 0; /* the container runs on it now: unmounted only after the exit */
 	close_stream(&streams[2]);
 
 	char started[40], finished[40];
@@ -633,11 +689,13 @@ int main(int argc, char **argv)
 	int code = sig ? 128 + sig : WEXITSTATUS(st);
 	long long oom_after = oom_before >= 0 ? oom_kills() : -1;
 	int oom = oom_after > oom_before && oom_before >= 0;
+	/* Before the exit record: whoever reads it may reuse the id or remove the container at once. */
+	int cleaned = opt.cleanup && cleanup_after_exit();
 	char sigstr[16], exitjson[512];
 	snprintf(sigstr, sizeof sigstr, sig ? "%d" : "null", sig);
 	snprintf(exitjson, sizeof exitjson,
-		 "{\"exitCode\":%d,\"signal\":%s,\"oomKilled\":%s,\"oomSource\":\"%s\",\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n",
-		 code, sigstr, oom ? "true" : "false", oom_after >= 0 ? "memory.events" : "none", started, finished);
+		 "{\"exitCode\":%d,\"signal\":%s,\"oomKilled\":%s,\"oomSource\":\"%s\",\"startedAt\":\"%s\",\"finishedAt\":\"%s\",\"cleaned\":%s}\n",
+		 code, sigstr, oom ? "true" : "false", oom_after >= 0 ? "memory.events" : "none", started, finished, cleaned ? "true" : "false");
 	if (write_atomic("exit", exitjson) < 0) {
 		warnx("write exit: %s", strerror(errno));
 		return 1;

@@ -12,10 +12,16 @@ export function parseBool(value: string, flag: string): boolean {
   throw new BerthError('usage', `${flag} takes true or false, not "${value}"`);
 }
 
-/** The CA a registry's TLS certificate is checked against, if the user put one in `<root>/certs.d/<registry>/ca.crt` (Docker's layout). */
+/**
+ * The extra CAs a registry's TLS certificate is checked against (on top of Node's bundled ones): the
+ * registry's `<root>/certs.d/<registry>/ca.crt` (Docker's layout) and the NODE_EXTRA_CA_CERTS file.
+ * bin/berth keeps Node from loading the latter at start-up (see there), so it is loaded here; Node
+ * would also leave it out of any connection given an explicit CA.
+ */
 export function registryCa(ctx: CliContext, registry: string): Buffer | undefined {
-  const caFile = path.join(ctx.root, 'certs.d', registry, 'ca.crt');
-  return fs.existsSync(caFile) ? fs.readFileSync(caFile) : undefined;
+  const files = [path.join(ctx.root, 'certs.d', registry, 'ca.crt'), ctx.env.NODE_EXTRA_CA_CERTS];
+  const pems = files.filter((f): f is string => f !== undefined && f !== '' && fs.existsSync(f)).map((f) => fs.readFileSync(f));
+  return pems.length === 0 ? undefined : Buffer.concat(pems.flatMap((p) => [p, Buffer.from('\n')]));
 }
 
 /**

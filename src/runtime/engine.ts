@@ -135,15 +135,16 @@ export class ContainerEngine {
     if (c.state === 'running') return c;
     const dir = this.dir(c.id);
     const rt = this.runtimeOf(c);
-    prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
-    // The runtime keeps the previous run's state under the same id until it is deleted.
-    if (c.startedAt !== undefined) await runtimeDelete(rt, c.id);
+    const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
+    await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
+      ...(overlayOptions !== undefined && { overlayOptions }),
+      cleanup: true,
     });
     this.records.markStarted(c.id, Date.now());
     return this.find(c.id);
@@ -180,7 +181,7 @@ export class ContainerEngine {
       await this.waitExit(c.id, 10_000);
       c = this.find(c.id);
     }
-    if (c.startedAt !== undefined) await runtimeDelete(this.runtimeOf(c), c.id);
+    await this.deleteRuntimeState(c);
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
@@ -196,6 +197,16 @@ export class ContainerEngine {
       if (Date.now() >= deadline) return undefined;
       await sleep(50, undefined, signal ? { signal } : undefined);
     }
+  }
+
+  /**
+   * The runtime keeps a run's state under the container's id until it is deleted. The monitor deletes it
+   * after the exit and says so in the exit record; only when it could not (killed first, or an older
+   * monitor) does berth run `runtime delete` itself.
+   */
+  private async deleteRuntimeState(c: ContainerRecord): Promise<void> {
+    if (c.startedAt === undefined || readExit(this.stateDir(c.id))?.cleaned === true) return;
+    await runtimeDelete(this.runtimeOf(c), c.id);
   }
 
   pid(id: string): number | undefined {

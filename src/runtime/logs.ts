@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { DirWatch } from '../host/dir-watch.js';
 import { LOG_FILE } from './monitor.js';
 
 export interface LogRecord {
@@ -53,10 +53,20 @@ export function readLogs(stateDir: string, tail?: number): LogRecord[] {
 
 /**
  * Follows the live log from its current end (or its start): yields new records until `done()` says the container has
- * exited and the file has been read to its end. Survives rotation (the live file is replaced).
+ * exited and the file has been read to its end, or `signal` is aborted. Survives rotation (the live file is replaced).
+ * Wakes on changes in the state dir (log writes, the monitor's exit record), with a slow poll as a safety net.
  */
 export async function* followLogs(stateDir: string, done: () => boolean, signal?: AbortSignal, fromStart = false): AsyncGenerator<LogRecord> {
   const live = path.join(stateDir, LOG_FILE);
+  const watch = new DirWatch(stateDir);
+  try {
+    yield* follow(live, watch, done, signal, fromStart);
+  } finally {
+    watch.close();
+  }
+}
+
+async function* follow(live: string, watch: DirWatch, done: () => boolean, signal: AbortSignal | undefined, fromStart: boolean): AsyncGenerator<LogRecord> {
   let ino = -1;
   let offset = 0;
   let partial = '';
@@ -95,11 +105,11 @@ export async function* followLogs(stateDir: string, done: () => boolean, signal?
       continue;
     }
     // Once the container is gone, read once more: the last lines may have landed after the size check.
-    if (exiting) return;
+    if (exiting || signal?.aborted) return;
     if (done()) {
       exiting = true;
       continue;
     }
-    await sleep(100, undefined, signal ? { signal } : undefined);
+    await watch.wait(signal);
   }
 }

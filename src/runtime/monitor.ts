@@ -17,6 +17,10 @@ export interface MonitorRequest {
   readonly logMaxFiles: number;
   /** The container's cgroup v2 directory, for OOM accounting. */
   readonly cgroupDir?: string;
+  /** overlay mount options for `<bundle>/rootfs`, when it is not mounted yet. */
+  readonly overlayOptions?: string;
+  /** After the exit: `runtime delete` and unmount the root before writing the exit record. */
+  readonly cleanup?: boolean;
 }
 
 /** What the monitor writes when the container's init has exited. */
@@ -27,6 +31,8 @@ export interface ExitRecord {
   readonly oomSource: string;
   readonly startedAt: string;
   readonly finishedAt: string;
+  /** The monitor deleted the runtime's state and unmounted the root (absent from older monitors). */
+  readonly cleaned?: boolean;
 }
 
 export const LOG_FILE = 'container.log';
@@ -43,6 +49,8 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     ...req.runtime.globalArgs.map((a) => `--runtime-arg=${a}`), ...req.runtime.monitorFlags,
     '--log-max-bytes', String(req.logMaxBytes), '--log-max-files', String(req.logMaxFiles), '--sync-fd', '3',
     ...(req.cgroupDir ? ['--cgroup-dir', req.cgroupDir] : []),
+    ...(req.overlayOptions ? ['--mount-overlay', req.overlayOptions] : []),
+    ...(req.cleanup ? ['--cleanup'] : []),
   ];
   const child = spawn(MONITOR_BIN, args, { stdio: ['ignore', 'ignore', errLog, 'pipe'], detached: true });
   fs.closeSync(errLog);

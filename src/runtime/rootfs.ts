@@ -9,16 +9,19 @@ import type { Snapshotter } from '../image/snapshot/snapshotter.js';
 export interface ContainerRootfs {
   readonly rootfs: string;
   readonly mode: 'overlay' | 'copy';
+  /** overlay, not mounted yet: the mount options, for berth-monitor to mount before the runtime runs. */
+  readonly overlayOptions?: string;
 }
 
 // The kernel caps mount options at a page; each lowerdir costs its path length plus a colon.
 const MAX_MOUNT_OPTIONS = 4000;
 
 /**
- * Builds a container's root from an image's snapshot chain (bottom first). overlay: mounts the chain as
- * lower layers under a private upper dir, so the image stays untouched and is shared. copy (no
- * overlayfs): copies the top snapshot, which already holds the merged tree. Idempotent: an existing
- * mount or copy is reused, so a restarted agent can call it again for a running container.
+ * Builds a container's root from an image's snapshot chain (bottom first). overlay: the chain as lower
+ * layers under a private upper dir, so the image stays untouched and is shared; this makes the dirs and
+ * returns the mount options, and berth-monitor mounts it (a syscall where mount(8) would be a process)
+ * and unmounts it after the exit. copy (no overlayfs): copies the top snapshot, which already holds the
+ * merged tree. Idempotent: an existing mount or copy is reused.
  */
 export function prepareRootfs(snapshots: Snapshotter, chain: readonly string[], dir: string): ContainerRootfs {
   if (chain.length === 0) throw new BerthError('invalid', 'image has no layers');
@@ -44,16 +47,13 @@ export function prepareRootfs(snapshots: Snapshotter, chain: readonly string[], 
   if (options.length > MAX_MOUNT_OPTIONS) {
     throw new BerthError('host', `image has too many layers (${chain.length}) for one overlay mount on this kernel`);
   }
-  try {
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new BerthError('host', `cannot mount the container root at ${rootfs}: ${stderr || (err as Error).message}`, { cause: err });
-  }
-  return { rootfs, mode: 'overlay' };
+  return { rootfs, mode: 'overlay', overlayOptions: options };
 }
 
-/** Unmounts (overlay) and removes a container's root, upper and work dirs. */
+/**
+ * Unmounts (overlay) and removes a container's root, upper and work dirs. The monitor unmounts after the
+ * exit, so umount(8) runs only when it could not (killed, or a start that never got that far).
+ */
 export function removeRootfs(dir: string): void {
   const rootfs = path.join(dir, 'rootfs');
   if (isMountPoint(rootfs)) {

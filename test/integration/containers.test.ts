@@ -49,6 +49,12 @@ describe('berth run in the foreground', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'hi /tmp 1000:1001 box\n' });
   });
 
+  it('passes NODE_EXTRA_CA_CERTS through unchanged, though bin/berth keeps Node from loading it at start-up', () => {
+    const r = berthEnv({ NODE_EXTRA_CA_CERTS: '/nonexistent/extra-ca.pem' }, 'run', '--rm', '-e', 'NODE_EXTRA_CA_CERTS', img, 'sh', '-c', 'echo $NODE_EXTRA_CA_CERTS');
+    // Node would warn on stderr about a file it cannot load; deferred, only registry TLS reads it.
+    expect(r).toMatchObject({ code: 0, stdout: '/nonexistent/extra-ca.pem\n', stderr: '' });
+  });
+
   it('--read-only, a read-only bind mount and a named volume behave as docker', () => {
     const host = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bind-'));
     fs.writeFileSync(path.join(host, 'f'), 'from host');

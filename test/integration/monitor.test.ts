@@ -264,6 +264,51 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
     expect(await finished(s)).toMatchObject({ exitCode: 137, signal: 9 });
   });
 
+  /** A bundle whose rootfs is an empty mount point over `lower` (the busybox tree), as berth lays it out. */
+  async function overlayBundle(args: string[]): Promise<{ dir: string; options: string }> {
+    const dir = (await makeBundle(args, { edit: (c) => void (c.root.readonly = false) })).dir;
+    cleanups.push(() => {
+      spawnSync('umount', ['-l', path.join(dir, 'rootfs')]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    fs.renameSync(path.join(dir, 'rootfs'), path.join(dir, 'lower'));
+    for (const d of ['rootfs', 'upper', 'work']) fs.mkdirSync(path.join(dir, d));
+    return { dir, options: `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work` };
+  }
+  const mounted = (p: string): boolean => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+
+  it('--mount-overlay mounts the root before create; --cleanup deletes the runtime state and unmounts it before the exit record', async () => {
+    const b = await overlayBundle(['sh', '-c', 'echo written > /hello']);
+    const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup']);
+    expect(s.sync).toEqual({ pid: expect.any(Number) });
+    const exit = await finished(s);
+    expect(exit).toMatchObject({ exitCode: 0, cleaned: true });
+    expect(mounted(path.join(b.dir, 'rootfs'))).toBe(false);
+    expect(fs.readFileSync(path.join(b.dir, 'upper/hello'), 'utf8')).toBe('written\n'); // the write went to the upper dir
+    expect(runtime('state', s.id).status).not.toBe(0); // gone from the runtime
+    expect(fs.readFileSync(path.join(s.state, 'monitor.stderr'), 'utf8')).toBe('');
+  });
+
+  it('without --cleanup the runtime state stays and the exit record says so', async () => {
+    const s = await start(await bundle(['true']));
+    expect(await finished(s)).toMatchObject({ exitCode: 0, cleaned: false });
+    expect(runtime('state', s.id).status).toBe(0);
+  });
+
+  it('a failed start unmounts the root it mounted', async () => {
+    const b = await overlayBundle(['/bin/no-such-program']);
+    const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup']);
+    expect(s.sync.error).toMatch(/runtime (create|start) failed.*no-such-program/s);
+    await waitFor('the monitor to exit', () => !alive(s.monitorPid));
+    expect(mounted(path.join(b.dir, 'rootfs'))).toBe(false);
+  });
+
+  it('a bad overlay is a clear error with the errno, before the runtime runs', async () => {
+    const b = await overlayBundle(['true']);
+    const s = await start(b.dir, ['--mount-overlay', `lowerdir=${b.dir}/missing`]);
+    expect(s.sync.error).toMatch(/^cannot mount the container root at .*\/rootfs: No such file or directory$/);
+  });
+
   it('counts OOM kills from memory.events in --cgroup-dir', async () => {
     const cg = tempDir('berth-fakecg-');
     const events = (n: number) => fs.writeFileSync(path.join(cg, 'memory.events'), `low 0\nhigh 0\nmax 3\noom ${n}\noom_kill ${n}\n`);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,14 @@ import { pushBusyboxImage, tarOf } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 
 let registry: RegistryInstance;
+
+/** prepareRootfs, then the mount berth-monitor makes (--mount-overlay) when it returns overlay options. */
+function prepareAndMount(...args: Parameters<typeof prepareRootfs>): ReturnType<typeof prepareRootfs> {
+  const r = prepareRootfs(...args);
+  if (r.overlayOptions !== undefined) execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', r.overlayOptions, r.rootfs]);
+  return r;
+}
+
 let tmp: string;
 let ref: string;
 beforeAll(async () => {
@@ -31,9 +40,11 @@ describe.each(['overlay', 'copy'] as const)('container rootfs (%s)', (mode) => {
       const chain = images.records.chain(ref);
       const dirA = path.join(tmp, 'containers', 'a');
       const dirB = path.join(tmp, 'containers', 'b');
-      const a = prepareRootfs(images.snapshots, chain, dirA);
-      const b = prepareRootfs(images.snapshots, chain, dirB);
-      expect(prepareRootfs(images.snapshots, chain, dirA)).toEqual(a); // idempotent for re-adoption
+      const a = prepareAndMount(images.snapshots, chain, dirA);
+      const b = prepareAndMount(images.snapshots, chain, dirB);
+      expect(a.overlayOptions !== undefined).toBe(mode === 'overlay');
+      // idempotent: a root already mounted (or copied) is reused, with nothing left to mount
+      expect(prepareRootfs(images.snapshots, chain, dirA)).toEqual({ rootfs: a.rootfs, mode });
       expect(fs.readFileSync(path.join(a.rootfs, 'app/data'), 'utf8')).toBe('from image');
       expect(fs.existsSync(path.join(a.rootfs, 'etc/group'))).toBe(false);
       expect(fs.existsSync(path.join(a.rootfs, 'bin/busybox'))).toBe(true);
@@ -45,7 +56,7 @@ describe.each(['overlay', 'copy'] as const)('container rootfs (%s)', (mode) => {
       expect(isMountPoint(a.rootfs)).toBe(false);
       expect(fs.existsSync(a.rootfs)).toBe(false);
       // The image itself is intact for the next container.
-      const c = prepareRootfs(images.snapshots, chain, path.join(tmp, 'containers', 'c'));
+      const c = prepareAndMount(images.snapshots, chain, path.join(tmp, 'containers', 'c'));
       expect(fs.readFileSync(path.join(c.rootfs, 'app/data'), 'utf8')).toBe('from image');
       removeRootfs(path.join(tmp, 'containers', 'c'));
     } finally {

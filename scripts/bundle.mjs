@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Bundles the compiled CLI (dist/cli/entry.js and everything it imports) into dist/bundle/: one
+// entry file plus chunks for what commands import lazily, so `berth` loads a few files instead of
+// ~150 modules through Node's ESM loader. Run by `npm run build`, after tsc.
+//
+// The outputs sit two levels below the package root, as dist/<dir>/<file>.js do, so code that finds
+// package files relative to its own module (package.json, board-profiles/, native/build/) still works.
+// Native addons stay external: better-sqlite3 and koffi locate their .node files from their own paths.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+await build({
+  entryPoints: { berth: path.join(root, 'dist/cli/entry.js') },
+  outdir: path.join(root, 'dist/bundle'),
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['better-sqlite3', 'koffi'],
+  // Bundled CommonJS (commander, tar-stream) calls require() for Node's builtins: give every file one.
+  banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+});

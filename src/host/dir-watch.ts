@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+
+/**
+ * Wakes a waiting reader when anything in a directory changes (inotify through fs.watch), and after
+ * `safetyMs` at the latest: the watch can miss nothing it reports, but it cannot report a process
+ * that died without writing, and some filesystems have no inotify at all.
+ */
+export class DirWatch {
+  private readonly watcher: fs.FSWatcher | undefined;
+  private wakeUp: (() => void) | undefined;
+  // A change that came while nobody waited: the next wait returns at once.
+  private changed = false;
+
+  constructor(dir: string, private readonly safetyMs = 500) {
+    try {
+      this.watcher = fs.watch(dir, { persistent: false }, () => this.wake());
+      // e.g. the directory was removed under us: the safety timer carries on alone.
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+
+  /** Resolves on the next change, after `safetyMs`, or at once when `signal` is aborted. */
+  wait(signal?: AbortSignal): Promise<void> {
+    if (this.changed || signal?.aborted) {
+      this.changed = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.safetyMs);
+      signal?.addEventListener('abort', done, { once: true });
+      this.wakeUp = done;
+    });
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.wakeUp?.();
+  }
+
+  private wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.changed = true;
+  }
+}
