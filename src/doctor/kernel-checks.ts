@@ -5,7 +5,7 @@ import type { Check, DoctorContext } from './types.js';
 const NEEDED_CONTROLLERS = ['memory', 'cpu', 'pids', 'io'];
 
 /** Where and how to add kernel arguments on this board, as one sentence. */
-function cmdlineFix(ctx: DoctorContext, args: string): string {
+export function cmdlineFix(ctx: DoctorContext, args: string): string {
   const k = ctx.board?.kernelCmdline;
   if (!k) return `add "${args}" to the kernel command line in your bootloader configuration, then reboot`;
   const file = k.files.find((f) => fs.existsSync(ctx.host.resolve(f))) ?? k.files[0]!;

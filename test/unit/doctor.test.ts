@@ -88,6 +88,31 @@ describe('berth doctor on fixture hosts', () => {
     expect(b.detail).toBe('foreign images will not run: arm: qemu-arm lacks the F (fix-binary) flag');
   });
 
+  it('explains the small-RAM policy on a Zero 2 W: budget, PSI, freezer, and swap on the SD card', () => {
+    const r = doctor(fixtureHost('rpi-zero-2-w'));
+    expect(check(r, 'budget')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^containers get 271 MiB together \(415 MiB RAM − 144 MiB reserved/) });
+    expect(check(r, 'psi').status).toBe('ok');
+    expect(check(r, 'freezer')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/6\.6\.51/) });
+    const swap = check(r, 'swap');
+    expect(swap).toMatchObject({ status: 'warn', detail: expect.stringMatching(/\/var\/swap \(512 MiB\)/) });
+    expect(swap.fix).toMatch(/dphys-swapfile swapoff/);
+  });
+
+  it('gives the cmdline.txt change for PSI on a Pi without it, and removes psi=0 where it is set', () => {
+    const psi = check(doctor(fixtureHost('rpi-zero-w')), 'psi');
+    expect(psi.status).toBe('warn');
+    expect(psi.fix).toBe('add "psi=1" to /boot/firmware/cmdline.txt (append to its single line, separated by a space), then reboot (kernels built with CONFIG_PSI_DEFAULT_DISABLED)');
+    const v = variantHost('rpi-zero-2-w', { 'proc/pressure': null, 'proc/cmdline': 'console=tty1 psi=0 cgroup_enable=memory\n' });
+    cleanups.push(v.cleanup);
+    expect(check(doctor(v.host), 'psi').fix).toMatch(/remove "psi=0"/);
+  });
+
+  it('warns that an old kernel has no freezer', () => {
+    const v = variantHost('rpi-zero-2-w', { 'proc/sys/kernel/osrelease': '4.14.98-v7+\n' });
+    cleanups.push(v.cleanup);
+    expect(check(doctor(v.host), 'freezer')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/predates the cgroup v2 freezer \(5.2\) and memory.oom.group/) });
+  });
+
   it('reports a board it cannot detect as a failed check instead of crashing', () => {
     const v = variantHost('rpi-zero-2-w', { 'proc/cpuinfo': 'garbage' });
     cleanups.push(v.cleanup);

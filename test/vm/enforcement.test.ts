@@ -1,31 +1,15 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO, requireBuilt } from '../helpers/dist.js';
-import { prepareGuest } from '../helpers/vm/guest.js';
-import { writeVmProfile } from '../helpers/vm/profile.js';
-import { runVm, type VmRunResult } from '../helpers/vm/qemu.js';
+import { runGuestSuite } from '../helpers/vm/suite.js';
 
 // cgroup v2 enforcement on a real kernel: the CI machine's hybrid layout cannot enforce limits, so the
 // suite boots Debian's kernel under qemu TCG with a pure cgroup2 mount, runs test/vm/guest/enforcement.ts
 // there against a registry inside the VM, and asserts here on what it recorded.
 
 const MiB = 1024 * 1024;
-const out = path.join(REPO, '.cache', 'vm', 'runs', 'enforcement');
-let vm: VmRunResult;
 let r: Record<string, any> = {};
 
 beforeAll(async () => {
-  requireBuilt();
-  const profiles = writeVmProfile(path.join(out, '..', 'enforcement-profiles'));
-  const guest = await prepareGuest('enforcement', out, { BERTH_PROFILES_DIR: profiles });
-  vm = await runVm({ outDir: guest.outDir, script: guest.script, memoryMiB: 512, cpus: 2, timeoutMs: 240_000 });
-  const file = path.join(out, 'results.json');
-  r = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
-  if (vm.exitCode !== 0 || r.completed !== true) {
-    // The console is the only witness of what went wrong inside.
-    console.error(`VM run failed (exit ${String(vm.exitCode)}, timed out: ${vm.timedOut}); console (${path.join(out, 'console.log')}):\n${vm.consoleLog.slice(-8000)}`);
-  }
+  ({ results: r } = await runGuestSuite('enforcement'));
 }, 300_000);
 
 describe('cgroup v2 enforcement in a VM', () => {

@@ -1,33 +1,18 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO, requireBuilt } from '../helpers/dist.js';
-import { prepareGuest } from '../helpers/vm/guest.js';
-import { writeVmProfile } from '../helpers/vm/profile.js';
-import { runVm, type VmRunResult } from '../helpers/vm/qemu.js';
+import { runGuestSuite } from '../helpers/vm/suite.js';
 
 // The small-RAM promise, proven on a real cgroup v2 kernel: a 512 MiB VM with the Zero 2 W's memory
 // policy, `berth agent` governing, one critical service and two best-effort memory hogs
 // (test/vm/guest/governor.ts). The least important containers lose first; the critical one, the agent
 // and the VM never do.
 
-const out = path.join(REPO, '.cache', 'vm', 'runs', 'governor');
-let vm: VmRunResult;
 let r: Record<string, any> = {};
 type Ev = { t: number; event: string; container?: string; [k: string]: unknown };
 let gov: Ev[] = [];
 
 beforeAll(async () => {
-  requireBuilt();
-  const profiles = writeVmProfile(path.join(out, '..', 'governor-profiles'));
-  const guest = await prepareGuest('governor', out, { BERTH_PROFILES_DIR: profiles });
-  vm = await runVm({ outDir: guest.outDir, script: guest.script, memoryMiB: 512, cpus: 2, timeoutMs: 240_000 });
-  const file = path.join(out, 'results.json');
-  r = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  ({ results: r } = await runGuestSuite('governor'));
   gov = ((r.events ?? []) as Ev[]).filter((e) => /^governor-(freeze|stop|thaw|restart)$/.test(e.event));
-  if (vm.exitCode !== 0 || r.completed !== true) {
-    console.error(`VM run failed (exit ${String(vm.exitCode)}, timed out: ${vm.timedOut}); console (${path.join(out, 'console.log')}):\n${vm.consoleLog.slice(-8000)}`);
-  }
 }, 300_000);
 
 /** First timeline time (guest ms) at which `pred` holds for container `name`. */

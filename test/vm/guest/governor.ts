@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readLogs } from '../../../src/runtime/logs.js';
-import { Berth, env, guestMain, keyed, log, oomKernelLines, readCg, setupImage, sleep, t0 } from './lib.js';
+import { Berth, berthBin, guestMain, keyed, log, oomKernelLines, readCg, setupImage, sleep, t0 } from './lib.js';
 
 interface Timed {
   readonly t: number;
@@ -26,7 +26,7 @@ await guestMain(async (results) => {
 
   // The agent, as users run it, with the governor's timings shortened for a test.
   const events: Timed[] = [];
-  const agent = spawn(process.execPath, ['--max-semi-space-size=1', path.join(env.repo, 'dist/cli/main.js'), 'agent', '--resume-after', '10s', '--escalate-after', '8s'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = spawn(berthBin(), ['agent', '--resume-after', '10s', '--escalate-after', '8s'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let partial = '';
   agent.stdout.on('data', (chunk: Buffer) => {
     const lines = (partial + chunk.toString()).split('\n');

@@ -44,10 +44,12 @@ export interface CliResult {
   readonly ms: number;
 }
 
+export const berthBin = (): string => path.join(env.repo, 'bin', 'berth');
+
 /** One `berth …` through the built CLI, as a user would run it. */
 export function berth(...args: string[]): CliResult {
   const started = Date.now();
-  const r = spawnSync(process.execPath, ['--max-semi-space-size=1', path.join(env.repo, 'dist/cli/main.js'), ...args], {
+  const r = spawnSync(berthBin(), args, {
     encoding: 'utf8', env: process.env, timeout: 120_000,
   });
   const res = { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms: Date.now() - started };
