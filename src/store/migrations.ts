@@ -101,6 +101,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'deployments',
+    up(db) {
+      db.exec(`
+        -- Every desired state the agent received (MQTT or berth deploy), newest revision wins. The
+        -- last good one (meta last_good_revision) is what a board with no broker runs after a reboot.
+        CREATE TABLE deployments (
+          revision    INTEGER PRIMARY KEY,
+          desired     TEXT    NOT NULL,  -- DesiredState JSON, validated
+          status      TEXT    NOT NULL CHECK (status IN ('applying', 'applied', 'failed', 'rolled-back', 'rejected', 'superseded')),
+          error       TEXT,              -- {code, message} JSON
+          received_at INTEGER NOT NULL,
+          finished_at INTEGER
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
