@@ -16,6 +16,8 @@ export const SCHEMAS = [
   ['src/image/schemas/oci-index.json', 'oci-index'],
   ['src/image/schemas/oci-manifest.json', 'oci-manifest'],
   ['src/image/schemas/oci-config.json', 'oci-config'],
+  ['src/agent/protocol/schemas/desired.json', 'desired'],
+  ['src/agent/protocol/schemas/command.json', 'command'],
 ];
 
 export function generate(schemaFile) {

@@ -1,16 +1,16 @@
 import type { Command } from 'commander';
+import fs from 'node:fs';
 import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
+import type { BrokerOptions } from '../agent/mqtt/connection.js';
+import { isValidDeviceId } from '../agent/protocol/topics.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
-import { Supervisor, type SupervisorEvent } from '../agent/supervisor.js';
+import type { PullEvent } from '../image/pull/pull.js';
+import { parsePlatform } from '../image/platform.js';
+import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
-import type { CliContext } from './context.js';
+import { packageVersion, type CliContext } from './context.js';
 import { withEngine } from './engine.js';
 
-function parseMs(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
-  if (!m) throw new BerthError('usage', `${flag} takes a duration like 500ms, 10s or 5m, not "${text}"`);
-  return Math.round(Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 's' || m[2] === undefined ? 1000 : 1));
-}
 
 function parsePercent(text: string, flag: string): number {
   const n = Number(text);
@@ -19,6 +19,15 @@ function parsePercent(text: string, flag: string): number {
 }
 
 interface AgentFlags {
+  broker?: string;
+  deviceId?: string;
+  username?: string;
+  passwordFile?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  config?: string;
+  telemetryInterval?: string;
   backoffBase: string;
   backoffMax: string;
   healthyAfter: string;
@@ -29,10 +38,57 @@ interface AgentFlags {
   resumeAfter: string;
 }
 
+interface AgentConfigFile {
+  broker?: string;
+  deviceId?: string;
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  telemetryInterval?: string;
+}
+
+/** Flags, then the config file, then the environment: where the agent finds its broker. */
+async function resolveConnection(opts: AgentFlags, env: NodeJS.ProcessEnv): Promise<{ broker?: BrokerOptions & { deviceId: string }; telemetryInterval?: string }> {
+  let file: AgentConfigFile = {};
+  if (opts.config !== undefined) {
+    const { parse } = await import('yaml');
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.config, 'utf8');
+    } catch (err) {
+      throw new BerthError('host', `cannot read --config ${opts.config}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    const parsed: unknown = parse(text);
+    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new BerthError('invalid', `--config ${opts.config}: expected a YAML mapping`);
+    file = (parsed ?? {}) as AgentConfigFile;
+  }
+  const url = opts.broker ?? file.broker ?? env.BERTH_BROKER;
+  const telemetryInterval = opts.telemetryInterval ?? file.telemetryInterval;
+  if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }) };
+  const deviceId = opts.deviceId ?? file.deviceId ?? env.BERTH_DEVICE_ID;
+  if (deviceId === undefined || !isValidDeviceId(deviceId)) {
+    throw new BerthError('usage', deviceId === undefined ? 'a broker needs --device-id (or deviceId in --config, or BERTH_DEVICE_ID)' : `invalid device id "${deviceId}": use 1–128 of [A-Za-z0-9_.:-]`);
+  }
+  const password = opts.passwordFile !== undefined ? fs.readFileSync(opts.passwordFile, 'utf8').trim() : file.password ?? env.BERTH_MQTT_PASSWORD;
+  const username = opts.username ?? file.username ?? (password !== undefined ? deviceId : undefined);
+  const ca = opts.ca ?? file.ca;
+  const cert = opts.cert ?? file.cert;
+  const key = opts.key ?? file.key;
+  return {
+    broker: {
+      url, deviceId, ...(username !== undefined && { username }), ...(password !== undefined && { password }),
+      ...(ca !== undefined && { caFile: ca }), ...(cert !== undefined && { certFile: cert }), ...(key !== undefined && { keyFile: key }),
+    },
+    ...(telemetryInterval !== undefined && { telemetryInterval }),
+  };
+}
+
 export function registerAgent(program: Command, context: () => CliContext): void {
   program
     .command('agent')
-    .description('supervise containers on this board: restart policies with backoff, re-adoption after a restart (local-only until a broker is configured)')
+    .description('run the device agent: deploys from the fleet over MQTT, telemetry, restart policies, the pressure governor (local-only without a broker)')
     .option('--backoff-base <duration>', 'first restart delay, doubling per restart in a row', '10s')
     .option('--backoff-max <duration>', 'longest restart delay', '300s')
     .option('--healthy-after <duration>', 'uptime after which the backoff starts over', '10m')
@@ -41,46 +97,58 @@ export function registerAgent(program: Command, context: () => CliContext): void
     .option('--pressure-low <percent>', 'stall share below which pressure counts as calm', String(DEFAULT_GOVERNOR.lowPct))
     .option('--escalate-after <duration>', 'a frozen container is stopped when pressure stays high this long', `${DEFAULT_GOVERNOR.escalateAfterMs / 1000}s`)
     .option('--resume-after <duration>', 'calm time before a shed container is brought back, one at a time', `${DEFAULT_GOVERNOR.resumeAfterMs / 1000}s`)
+    .option('--broker <url>', 'MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (env BERTH_BROKER); without one the agent runs local-only')
+    .option('--device-id <id>', 'this device\'s id: its topics are berth/v1/<id>/… (env BERTH_DEVICE_ID)')
+    .option('--username <name>', 'MQTT user name (default: the device id when a password is given)')
+    .option('--password-file <file>', 'file holding the MQTT password (or env BERTH_MQTT_PASSWORD)')
+    .option('--ca <file>', 'CA certificate (PEM) the broker\'s certificate is checked against')
+    .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
+    .option('--key <file>', 'client key (PEM) for mutual TLS')
+    .option('--config <file>', 'YAML file with any of: broker, deviceId, username, password, ca, cert, key, telemetryInterval (flags win)')
+    .option('--telemetry-interval <duration>', 'how often telemetry is sampled and sent (default: from the board profile\'s storage class)')
     .action(async (opts: AgentFlags) => {
       const ctx = context();
       const backoff = {
         ...DEFAULT_BACKOFF,
-        baseMs: parseMs(opts.backoffBase, '--backoff-base'),
-        maxMs: parseMs(opts.backoffMax, '--backoff-max'),
-        healthyAfterMs: parseMs(opts.healthyAfter, '--healthy-after'),
+        baseMs: parseDuration(opts.backoffBase, '--backoff-base'),
+        maxMs: parseDuration(opts.backoffMax, '--backoff-max'),
+        healthyAfterMs: parseDuration(opts.healthyAfter, '--healthy-after'),
       };
+      const governorConfig = {
+        highPct: parsePercent(opts.pressureHigh, '--pressure-high'),
+        lowPct: parsePercent(opts.pressureLow, '--pressure-low'),
+        escalateAfterMs: parseDuration(opts.escalateAfter, '--escalate-after'),
+        resumeAfterMs: parseDuration(opts.resumeAfter, '--resume-after'),
+      };
+      if (governorConfig.lowPct >= governorConfig.highPct) throw new BerthError('usage', '--pressure-low must be below --pressure-high');
+      const conn = await resolveConnection(opts, ctx.env);
       const abort = new AbortController();
       const stop = (): void => abort.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       // One JSON object per line: journald keeps them, and each names the numbers behind the decision.
-      const log = (e: SupervisorEvent | { type: string; detail: Record<string, unknown>; container?: string }): void => {
-        ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), event: e.type, ...(e.container !== undefined && { container: e.container }), ...e.detail })}\n`);
+      const log = (event: string, detail: Record<string, unknown>, container?: string): void => {
+        ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...(container !== undefined && { container }), ...detail })}\n`);
       };
-      const governorConfig = {
-        highPct: parsePercent(opts.pressureHigh, '--pressure-high'),
-        lowPct: parsePercent(opts.pressureLow, '--pressure-low'),
-        escalateAfterMs: parseMs(opts.escalateAfter, '--escalate-after'),
-        resumeAfterMs: parseMs(opts.resumeAfter, '--resume-after'),
-      };
-      if (governorConfig.lowPct >= governorConfig.highPct) throw new BerthError('usage', '--pressure-low must be below --pressure-high');
-      await withEngine(ctx, async ({ engine, board }) => {
-        log({ type: 'agent-started', detail: { pid: process.pid, root: ctx.root, profile: board.profile, runtime: engine.runtime.name, limits: engine.runtime.limitsNote, mode: 'local-only', backoff } });
-        const loops = [new Supervisor(engine, log, backoff).run(abort.signal)];
-        if (opts.governor) {
-          const { PressureGovernor } = await import('../agent/governor/governor.js');
-          const available = PressureGovernor.available(engine);
-          if (available.ok) {
-            const parent = engine.ensureParentCgroup();
-            const governor = new PressureGovernor(engine, { config: governorConfig, onEvent: log });
-            log({ type: 'governor-started', detail: { ...governor.config, containerBudgetBytes: board.containerBudgetBytes, parentCgroup: parent } });
-            loops.push(governor.run(abort.signal));
-          } else {
-            log({ type: 'governor-off', detail: { why: available.why } });
-          }
-        }
-        await Promise.all(loops);
-        log({ type: 'agent-stopped', detail: { containers: 'left running under their monitors' } });
+      const { runAgent } = await import('../agent/run.js');
+      await withEngine(ctx, async ({ engine, images, board }) => {
+        const telemetryIntervalMs = conn.telemetryInterval !== undefined ? parseDuration(conn.telemetryInterval, '--telemetry-interval') : board.storage.class === 'sd' ? 60_000 : 30_000;
+        log('agent-started', {
+          pid: process.pid, root: ctx.root, profile: board.profile, runtime: engine.runtime.name, limits: engine.runtime.limitsNote,
+          mode: conn.broker ? 'mqtt' : 'local-only', ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
+        });
+        const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> => {
+          const { openRegistryClient } = await import('./registry.js');
+          const r = await images.pull(openRegistryClient(ctx, ref, 'true'), {
+            reference: ref, platforms: board.platforms.map(parsePlatform), parallel: board.containerDefaults.maxParallelDownloads, signal, onEvent,
+          });
+          return r.image.name;
+        };
+        await runAgent({
+          engine, images, board, host: ctx.host, stateRoot: ctx.root, pull, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
+          ...(conn.broker && { broker: conn.broker }), telemetryIntervalMs, log,
+        }, abort.signal);
+        log('agent-stopped', { containers: 'left running under their monitors' });
       });
     });
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BerthError, toBerthError } from '../errors.js';
 import { registerBoard } from './board.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
+import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerAgent } from './agent.js';
 import { registerContainers } from './containers.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);
+  registerDeploy(program, context);
   registerAgent(program, context);
   return program;
 }

@@ -14,7 +14,7 @@ import type { ImageService } from '../image/service.js';
 import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
-import { runtimeCall, runtimeDelete, selectRuntime, type OciRuntime } from './oci-runtime.js';
+import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
@@ -207,6 +207,13 @@ export class ContainerEngine {
   private async deleteRuntimeState(c: ContainerRecord): Promise<void> {
     if (c.startedAt === undefined || readExit(this.stateDir(c.id))?.cleaned === true) return;
     await runtimeDelete(this.runtimeOf(c), c.id);
+  }
+
+  /** Runs `argv` inside a running container (docker exec, without a terminal): for healthchecks. */
+  async exec(nameOrId: string, argv: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const c = this.find(nameOrId);
+    if (c.state !== 'running') throw new BerthError('conflict', `container ${c.name} is not running`);
+    return runtimeExec(this.runtimeOf(c), c.id, argv, timeoutMs);
   }
 
   pid(id: string): number | undefined {

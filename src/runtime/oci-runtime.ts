@@ -62,6 +62,23 @@ export async function runtimeCall(rt: OciRuntime, args: readonly string[], timeo
   }
 }
 
+/**
+ * `exec ID ARGV…` in a running container (healthchecks): the process's exit code and its first 4 KiB of
+ * output, or exit code -1 when it timed out. Only a runtime that could not start it at all throws.
+ */
+export async function runtimeExec(rt: OciRuntime, id: string, argv: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(rt.path, [...rt.globalArgs, 'exec', id, ...argv], { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 1 << 20 });
+    return { exitCode: 0, output: (stdout + stderr).slice(0, 4096) };
+  } catch (err) {
+    const e = err as { code?: unknown; killed?: boolean; stdout?: string; stderr?: string; message: string };
+    const output = `${e.stdout ?? ''}${e.stderr ?? ''}`.slice(0, 4096);
+    if (e.killed) return { exitCode: -1, output: `timed out after ${timeoutMs} ms` };
+    if (typeof e.code === 'number') return { exitCode: e.code, output };
+    throw new BerthError('runtime', `${rt.name} exec failed: ${e.message}`, { cause: err });
+  }
+}
+
 /** `delete -f`, where "no such container" counts as done: callers want it gone, not to have been there. */
 export async function runtimeDelete(rt: OciRuntime, id: string): Promise<void> {
   try {

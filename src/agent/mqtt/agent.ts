@@ -1,0 +1,202 @@
+import type { MqttClient } from 'mqtt';
+import type { BoardInfo } from '../../board/index.js';
+import { toBerthError } from '../../errors.js';
+import type { ImageService } from '../../image/service.js';
+import type { ContainerEngine } from '../../runtime/engine.js';
+import type { DeploymentRecords } from '../../store/deployments.js';
+import { runCommand } from '../commands.js';
+import { specHash, SERVICE_LABEL, SPEC_LABEL } from '../compose.js';
+import { isValidCommandId, type DeviceTopics } from '../protocol/topics.js';
+import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../protocol/types.js';
+import { parseCommand, parseDesired } from '../protocol/validate.js';
+import type { DeployEvent, Deployer } from '../reconcile/deployer.js';
+import { errorInfo } from '../reconcile/deployer.js';
+import type { DeployQueue } from '../reconcile/queue.js';
+import { buildReported } from '../state.js';
+
+/** Where telemetry and events wait while the broker is unreachable (src/agent/spool.ts). */
+export interface SpoolSink {
+  push(kind: 'telemetry' | 'events', payload: object): void;
+  peek(limit: number): Array<{ id: number; kind: string; payload: unknown }>;
+  ack(ids: readonly number[]): void;
+  dropped(): number;
+  resetDropped(): void;
+}
+
+export interface MqttAgentDeps {
+  readonly client: MqttClient;
+  readonly topics: DeviceTopics;
+  readonly engine: ContainerEngine;
+  readonly images: ImageService;
+  readonly board: BoardInfo;
+  readonly records: DeploymentRecords;
+  readonly deployer: Deployer;
+  readonly queue: DeployQueue;
+  readonly spool: SpoolSink;
+  readonly version: string;
+  readonly log: (event: string, detail: Record<string, unknown>) => void;
+  readonly setTelemetryInterval: (ms: number) => void;
+}
+
+/**
+ * The MQTT front end of the agent: desired in, reported/status/progress/events out, commands answered.
+ * Every received payload is validated first (protocol/validate.ts); a bad one is answered (a rejected
+ * `reported` or command result, with the reason) and never reaches the reconciler.
+ */
+export class MqttAgent {
+  private replaying = false;
+
+  constructor(private readonly d: MqttAgentDeps) {
+    const { client, topics } = d;
+    client.on('connect', () => void this.onConnect());
+    client.on('message', (topic, payload) => {
+      try {
+        if (topic === topics.topic('desired')) this.onDesired(payload);
+        else {
+          const id = topics.commandId(topic);
+          if (id !== undefined) void this.onCommand(id, payload);
+        }
+      } catch (err) {
+        d.log('message-error', { topic, error: toBerthError(err).message });
+      }
+    });
+    client.on('error', (err) => d.log('broker-error', { error: err.message }));
+  }
+
+  private async onConnect(): Promise<void> {
+    const { client, topics, log } = this.d;
+    log('broker-connected', {});
+    // Subscribing again on every connect makes the broker resend the retained desired state.
+    await client.subscribeAsync([topics.topic('desired'), topics.commandFilter], { qos: 1 }).catch((err: Error) => log('subscribe-error', { error: err.message }));
+    const status: StatusMessage = { online: true, time: new Date().toISOString(), agent: { version: this.d.version, pid: process.pid } };
+    this.publish('status', status, { retain: true });
+    this.report();
+    await this.replaySpool();
+  }
+
+  private onDesired(payload: Buffer): void {
+    const { queue, records, log } = this.d;
+    if (payload.length === 0) return; // a cleared retained message: nothing to deploy
+    let desired;
+    try {
+      desired = parseDesired(payload);
+    } catch (err) {
+      const revision = revisionOf(payload);
+      const error = errorInfo(err);
+      log('desired-rejected', { revision, error: error.message });
+      if (revision !== undefined && records.get(revision) === undefined) records.reject(revision, error, Date.now());
+      this.report({ revision: revision ?? records.latest()?.revision ?? 0, status: 'rejected', error });
+      return;
+    }
+    const known = records.get(desired.revision);
+    if (known && known.status !== 'applying') {
+      log('desired-ignored', { revision: desired.revision, reason: `revision already ${known.status}` });
+      return;
+    }
+    if (!queue.submit(desired, known?.status === 'applying')) log('desired-ignored', { revision: desired.revision, reason: 'not newer than the newest revision received' });
+  }
+
+  private async onCommand(id: string, payload: Buffer): Promise<void> {
+    const { topics, engine, images, client } = this.d;
+    if (!isValidCommandId(id)) return; // cannot even name a result topic for it
+    let result: CommandResult;
+    try {
+      const cmd = parseCommand(payload);
+      const data = await runCommand(cmd, {
+        engine, images, setTelemetryInterval: this.d.setTelemetryInterval,
+        serviceContainer: (service) => this.serviceContainer(service),
+      });
+      result = { id, status: 'ok', result: 200, data, time: new Date().toISOString() };
+    } catch (err) {
+      const e = toBerthError(err);
+      result = { id, status: e.category === 'invalid' || e.category === 'usage' ? 'rejected' : 'error', result: e.resultCode, reason: e.message, time: new Date().toISOString() };
+    }
+    client.publish(topics.commandResult(id), JSON.stringify(result), { qos: 1 });
+  }
+
+  private serviceContainer(service: string): string | undefined {
+    const current = this.d.records.lastGood()?.desired.services[service] ?? this.d.records.latest()?.desired.services?.[service];
+    const hash = current ? specHash(current) : undefined;
+    return this.d.engine.list().find((c) => c.options.labels[SERVICE_LABEL] === service && (hash === undefined || c.options.labels[SPEC_LABEL] === hash))?.id;
+  }
+
+  /** Deploy progress and outcomes from the reconciler. */
+  onDeployEvent(e: DeployEvent): void {
+    if (e.type === 'progress') this.publish('progress', { ...e, type: undefined, time: new Date().toISOString() }, { qos: 0 });
+    else if (e.type === 'status') {
+      if (e.status !== 'superseded') this.report({ revision: e.revision, status: e.status, ...(e.error && { error: e.error }) });
+      if (e.status === 'failed' || e.status === 'rolled-back') this.event({ kind: 'deploy-failed', revision: e.revision, status: e.status, error: e.error });
+    } else this.report();
+  }
+
+  report(override?: { revision: number; status: DeployStatus; error?: ErrorInfo }): void {
+    const { engine, records, board, version, deployer } = this.d;
+    this.publish('reported', buildReported(engine, records, board, version, deployer.health, override), { retain: true });
+  }
+
+  /** An event (OOM kill, crash loop, governor action …): published, or spooled while offline. */
+  event(payload: Record<string, unknown>): void {
+    const msg = { ...payload, time: new Date().toISOString() };
+    if (this.d.client.connected && !this.replaying) this.publish('events', msg, { qos: 1 });
+    else this.d.spool.push('events', msg);
+  }
+
+  /** A telemetry sample: live at QoS 0, or spooled while offline and replayed at QoS 1. */
+  telemetry(sample: object): void {
+    if (this.d.client.connected && !this.replaying) this.publish('telemetry', sample, { qos: 0 });
+    else this.d.spool.push('telemetry', sample);
+  }
+
+  /** Replays the spool in order, oldest first, acknowledging each batch only after the broker did. */
+  private async replaySpool(): Promise<void> {
+    const { spool, client, topics, log } = this.d;
+    if (this.replaying) return;
+    this.replaying = true;
+    try {
+      const dropped = spool.dropped();
+      if (dropped > 0) {
+        await client.publishAsync(topics.topic('events'), JSON.stringify({ kind: 'spool-dropped', dropped, time: new Date().toISOString() }), { qos: 1 });
+        spool.resetDropped();
+      }
+      let replayed = 0;
+      for (;;) {
+        const batch = spool.peek(50);
+        if (batch.length === 0 || !client.connected) break;
+        for (const row of batch) {
+          await client.publishAsync(topics.topic(row.kind === 'events' ? 'events' : 'telemetry'), JSON.stringify({ ...(row.payload as object), replayed: true }), { qos: 1 });
+        }
+        spool.ack(batch.map((r) => r.id));
+        replayed += batch.length;
+      }
+      if (replayed > 0) log('spool-replayed', { messages: replayed, dropped });
+    } catch (err) {
+      log('spool-replay-error', { error: (err as Error).message });
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  private publish(t: 'status' | 'reported' | 'progress' | 'events' | 'telemetry', payload: object, opts: { retain?: boolean; qos?: 0 | 1 } = {}): void {
+    const { client, topics, log } = this.d;
+    client.publish(topics.topic(t), JSON.stringify(payload), { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) => {
+      if (err) log('publish-error', { topic: t, error: err.message });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const status: StatusMessage = { online: false, time: new Date().toISOString() };
+    await this.d.client.publishAsync(this.d.topics.topic('status'), JSON.stringify(status), { qos: 1, retain: true }).catch(() => undefined);
+    await this.d.client.endAsync().catch(() => undefined);
+  }
+}
+
+/** The revision of a desired state that failed validation, if it has a usable one. */
+function revisionOf(payload: Buffer): number | undefined {
+  try {
+    const r = (JSON.parse(payload.toString('utf8')) as { revision?: unknown }).revision;
+    return typeof r === 'number' && Number.isSafeInteger(r) && r > 0 ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+

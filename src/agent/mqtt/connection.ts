@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { BerthError } from '../../errors.js';
+import type { DeviceTopics } from '../protocol/topics.js';
+
+/** How the agent reaches its broker (flags, config file or environment). */
+export interface BrokerOptions {
+  /** mqtt://host:1883 or mqtts://host:8883 */
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** PEM files for TLS: the broker's CA, and a client certificate + key for mTLS. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Reconnect backoff: min(base · 2^n, max), jittered to 50–100 %. */
+  readonly reconnectBaseMs?: number;
+  readonly reconnectMaxMs?: number;
+}
+
+const read = (file: string | undefined, what: string): Buffer | undefined => {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new BerthError('host', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+};
+
+/**
+ * An MQTT 5 connection with a persistent session (so QoS 1 messages wait at the broker while the board
+ * is offline), the retained `status` {online:false} as last will, and reconnects with jittered
+ * exponential backoff instead of mqtt.js's fixed period, so a fleet coming back after a broker outage
+ * does not reconnect in lockstep.
+ */
+export function connectBroker(opts: BrokerOptions, topics: DeviceTopics, onReconnectScheduled: (delayMs: number, attempt: number) => void): MqttClient {
+  const url = new URL(opts.url);
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new BerthError('usage', `--broker must be mqtt://HOST:PORT or mqtts://HOST:PORT, not ${opts.url}`);
+  const ca = read(opts.caFile, 'CA file');
+  const cert = read(opts.certFile, 'client certificate');
+  const key = read(opts.keyFile, 'client key');
+  const options: IClientOptions = {
+    protocolVersion: 5,
+    clientId: `berth-${topics.deviceId}`,
+    clean: false,
+    properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+    keepalive: 30,
+    connectTimeout: 10_000,
+    reconnectPeriod: 0,
+    ...(opts.username !== undefined && { username: opts.username }),
+    ...(opts.password !== undefined && { password: opts.password }),
+    ...(ca && { ca }),
+    ...(cert && { cert }),
+    ...(key && { key }),
+    will: { topic: topics.topic('status'), payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
+  };
+  const client = mqtt.connect(opts.url, options);
+  const base = opts.reconnectBaseMs ?? 1000;
+  const max = opts.reconnectMaxMs ?? 60_000;
+  let attempt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  client.on('connect', () => {
+    attempt = 0;
+  });
+  client.on('close', () => {
+    if (client.disconnecting || timer !== undefined) return;
+    const delay = Math.round(Math.min(base * 2 ** attempt, max) * (0.5 + Math.random() / 2));
+    attempt++;
+    onReconnectScheduled(delay, attempt);
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!client.disconnecting && !client.connected) client.reconnect();
+    }, delay);
+    timer.unref();
+  });
+  client.on('end', () => {
+    if (timer) clearTimeout(timer);
+  });
+  return client;
+}

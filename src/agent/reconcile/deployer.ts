@@ -1,0 +1,180 @@
+import type { BoardInfo } from '../../board/index.js';
+import { parseDuration } from '../../duration.js';
+import { BerthError, toBerthError } from '../../errors.js';
+import type { PullEvent } from '../../image/pull/pull.js';
+import type { ImageService } from '../../image/service.js';
+import type { ContainerEngine } from '../../runtime/engine.js';
+import type { DeploymentRecords } from '../../store/deployments.js';
+import { parseHealthcheck, serviceRunOptions, SERVICE_LABEL, SPEC_LABEL, specHash } from '../compose.js';
+import type { DesiredState, DeployStatus, ErrorInfo, ServiceHealth } from '../protocol/types.js';
+import { updatePolicy } from '../protocol/validate.js';
+import { awaitHealthy } from './health.js';
+import { plan, type ManagedContainer, type Step } from './plan.js';
+
+/** Fetches an image for this board; resolves with the local image name. Injected by the front end. */
+export type PullFn = (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void) => Promise<string>;
+
+export type DeployEvent =
+  | { readonly type: 'status'; readonly revision: number; readonly status: DeployStatus | 'superseded'; readonly error?: ErrorInfo }
+  | { readonly type: 'progress'; readonly revision: number; readonly phase: Step['kind'] | 'rollback'; readonly service?: string; readonly image?: string; readonly bytes?: number; readonly total?: number }
+  | { readonly type: 'health'; readonly revision: number; readonly service: string; readonly health: ServiceHealth };
+
+export interface DeployOutcome {
+  readonly revision: number;
+  readonly status: DeployStatus | 'superseded';
+  readonly error?: ErrorInfo;
+}
+
+export interface DeployerDeps {
+  readonly engine: ContainerEngine;
+  readonly images: ImageService;
+  readonly board: BoardInfo;
+  readonly records: DeploymentRecords;
+  readonly pull: PullFn;
+  readonly onEvent: (e: DeployEvent) => void;
+}
+
+export const errorInfo = (err: unknown): ErrorInfo => {
+  const e = toBerthError(err);
+  return { code: e.category, result: e.resultCode, message: e.message };
+};
+
+/**
+ * Carries out deploys: plan (plan.ts), then the steps one at a time, the health window, and on failure
+ * a rollback, which is a plan towards the last good revision. The caller runs one apply at a time and
+ * aborts `signal` when a newer revision arrives: the deploy stops between steps and is reported
+ * superseded, without a rollback, since the newer revision plans from whatever state it left.
+ */
+export class Deployer {
+  /** Last known health per service, for `reported`. */
+  readonly health = new Map<string, ServiceHealth>();
+
+  constructor(private readonly deps: DeployerDeps) {}
+
+  /** The containers berth deployed, from their labels: the planner's view of the present. */
+  managed(): ManagedContainer[] {
+    return this.deps.engine.list().flatMap((c) => {
+      const service = c.options.labels[SERVICE_LABEL];
+      const hash = c.options.labels[SPEC_LABEL];
+      return service !== undefined && hash !== undefined ? [{ id: c.id, name: c.name, service, hash, running: c.state === 'running' }] : [];
+    });
+  }
+
+  async apply(desired: DesiredState, signal: AbortSignal): Promise<DeployOutcome> {
+    const { records, onEvent } = this.deps;
+    records.receive(desired, Date.now());
+    onEvent({ type: 'status', revision: desired.revision, status: 'applying' });
+    try {
+      await this.converge(desired, desired.revision, signal);
+      return this.finish(desired.revision, 'applied');
+    } catch (err) {
+      if (signal.aborted) return this.finish(desired.revision, 'superseded');
+      const error = errorInfo(err);
+      const lastGood = records.lastGood();
+      if (updatePolicy(desired).on_failure !== 'rollback' || !lastGood || lastGood.revision === desired.revision) {
+        return this.finish(desired.revision, 'failed', error);
+      }
+      try {
+        onEvent({ type: 'progress', revision: desired.revision, phase: 'rollback' });
+        await this.converge(lastGood.desired, desired.revision, signal);
+        return this.finish(desired.revision, 'rolled-back', error);
+      } catch (rollbackErr) {
+        if (signal.aborted) return this.finish(desired.revision, 'superseded');
+        const r = errorInfo(rollbackErr);
+        return this.finish(desired.revision, 'failed', { ...error, message: `${error.message}; rollback to revision ${lastGood.revision} failed too: ${r.message}` });
+      }
+    }
+  }
+
+  private finish(revision: number, status: 'applied' | 'failed' | 'rolled-back' | 'superseded', error?: ErrorInfo): DeployOutcome {
+    this.deps.records.finish(revision, status, Date.now(), error);
+    this.deps.onEvent({ type: 'status', revision, status, ...(error && { error }) });
+    return { revision, status, ...(error && { error }) };
+  }
+
+  /** Plans from the present towards `target` and executes; `revision` labels progress messages. */
+  private async converge(target: DesiredState, revision: number, signal: AbortSignal): Promise<void> {
+    const { engine, onEvent } = this.deps;
+    const policy = updatePolicy(target);
+    const { steps } = plan(this.managed(), target, policy.strategy);
+    const imageOf = new Map<string, string>();
+    const created = new Map<string, string>();
+    for (const step of steps) {
+      signal.throwIfAborted();
+      const progress = { type: 'progress' as const, revision, phase: step.kind, ...('service' in step && { service: step.service }) };
+      switch (step.kind) {
+        case 'pull': {
+          onEvent({ ...progress, image: step.image });
+          imageOf.set(step.service, await this.ensureImage(step.image, revision, step.service, signal));
+          break;
+        }
+        case 'create': {
+          onEvent(progress);
+          const opts = serviceRunOptions(step.service, target.services[step.service]!, target.revision);
+          created.set(step.service, engine.create(imageOf.get(step.service)!, opts).id);
+          break;
+        }
+        case 'stop': {
+          onEvent(progress);
+          await engine.stop(step.id);
+          break;
+        }
+        case 'start': {
+          onEvent(progress);
+          const id = created.get(step.service) ?? this.managed().find((c) => c.service === step.service && c.hash === step.hash)?.id;
+          if (id === undefined) throw new BerthError('internal', `no container for service ${step.service}`);
+          await engine.start(id);
+          break;
+        }
+        case 'await-healthy': {
+          onEvent({ ...progress });
+          const watched = step.services.map((service) => {
+            const svc = target.services[service]!;
+            const container = this.managed().find((c) => c.service === service && c.hash === specHash(svc));
+            if (!container) throw new BerthError('internal', `no container for service ${service}`);
+            const check = parseHealthcheck(service, svc.healthcheck);
+            return { service, containerId: container.id, ...(check && { check }) };
+          });
+          const onHealth = (service: string, health: ServiceHealth): void => {
+            this.health.set(service, health);
+            onEvent({ type: 'health', revision, service, health });
+          };
+          for (const w of watched) onHealth(w.service, w.check ? 'starting' : 'none');
+          await awaitHealthy(engine, watched, parseDuration(policy.health_window, 'update.health_window'), signal, onHealth);
+          break;
+        }
+        case 'remove': {
+          onEvent(progress);
+          const c = engine.records.get(step.id);
+          await engine.remove(step.id, true);
+          if (c) this.removeUnusedImage(c.image);
+          break;
+        }
+      }
+    }
+  }
+
+  /** pull_policy "missing": a local image is used as it is (a board may be offline); pin digests for exactness. */
+  private async ensureImage(ref: string, revision: number, service: string, signal: AbortSignal): Promise<string> {
+    try {
+      return this.deps.images.find(ref).name;
+    } catch (err) {
+      if (!(err instanceof BerthError && err.category === 'notFound')) throw err;
+    }
+    let last = 0;
+    return this.deps.pull(ref, signal, (e) => {
+      if (e.type !== 'layer' || Date.now() - last < 1000) return;
+      last = Date.now();
+      this.deps.onEvent({ type: 'progress', revision, phase: 'pull', service, image: ref, bytes: e.bytes, total: e.total });
+    });
+  }
+
+  private removeUnusedImage(name: string): void {
+    if (this.deps.engine.list().some((c) => c.image === name)) return;
+    try {
+      this.deps.images.remove(name);
+    } catch {
+      /* already gone, or shared under another name: pruning is best effort */
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import type { DesiredState } from '../protocol/types.js';
+import type { Deployer, DeployOutcome } from './deployer.js';
+
+/**
+ * One deploy at a time. A newer revision aborts the one in progress (reported superseded) and runs
+ * next; an older or equal revision than the newest seen is ignored, so a re-delivered retained message
+ * or a stale one from a reconnect changes nothing.
+ */
+export class DeployQueue {
+  private running: { revision: number; abort: AbortController; done: Promise<DeployOutcome | undefined> } | undefined;
+  private pending: DesiredState | undefined;
+  private newest = 0;
+
+  constructor(private readonly deployer: Deployer, private readonly onOutcome: (o: DeployOutcome) => void) {}
+
+  /** The newest revision accepted so far (start it from the store on agent start). */
+  seen(revision: number): void {
+    this.newest = Math.max(this.newest, revision);
+  }
+
+  /** Queues `desired`; returns false when it is not newer than what was already accepted. */
+  submit(desired: DesiredState, force = false): boolean {
+    if (!force && desired.revision <= this.newest) return false;
+    this.newest = Math.max(this.newest, desired.revision);
+    this.pending = desired;
+    if (this.running) this.running.abort.abort();
+    else void this.next();
+    return true;
+  }
+
+  /** Resolves when nothing is running or queued. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.done;
+  }
+
+  cancel(): void {
+    this.pending = undefined;
+    this.running?.abort.abort();
+  }
+
+  private async next(): Promise<void> {
+    const desired = this.pending;
+    if (!desired) return;
+    this.pending = undefined;
+    const abort = new AbortController();
+    const done = this.deployer.apply(desired, abort.signal).then(
+      (o) => {
+        this.onOutcome(o);
+        return o;
+      },
+      () => undefined,
+    );
+    this.running = { revision: desired.revision, abort, done };
+    await done;
+    this.running = undefined;
+    await this.next();
+  }
+}

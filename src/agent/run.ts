@@ -1,0 +1,94 @@
+import type { BoardInfo } from '../board/index.js';
+import type { HostPaths } from '../host/paths.js';
+import type { ImageService } from '../image/service.js';
+import type { ContainerEngine } from '../runtime/engine.js';
+import { DeploymentRecords } from '../store/deployments.js';
+import type { GovernorConfig } from './governor/policy.js';
+import type { BrokerOptions } from './mqtt/connection.js';
+import { DeviceTopics } from './protocol/topics.js';
+import { Deployer, type DeployEvent, type PullFn } from './reconcile/deployer.js';
+import { DeployQueue } from './reconcile/queue.js';
+import type { BackoffConfig } from './restart-policy.js';
+import { Supervisor } from './supervisor.js';
+
+export interface AgentRunOptions {
+  readonly engine: ContainerEngine;
+  readonly images: ImageService;
+  readonly board: BoardInfo;
+  readonly host: HostPaths;
+  readonly stateRoot: string;
+  readonly pull: PullFn;
+  readonly version: string;
+  readonly backoff: BackoffConfig;
+  /** false: no pressure governor. */
+  readonly governor: Partial<GovernorConfig> | false;
+  /** No broker: local-only (supervision, governor, `berth deploy`'s last deployment). */
+  readonly broker?: BrokerOptions & { readonly deviceId: string };
+  readonly telemetryIntervalMs: number;
+  /** One structured log line per decision: `event` + the numbers behind it. */
+  readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
+}
+
+/** Supervisor events worth telling the fleet about (the rest are routine and stay in the log). */
+const FLEET_EVENTS = new Set(['exited', 'restart-failed', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart', 'governor-note']);
+
+/**
+ * `berth agent`: the supervisor, the pressure governor, the reconciler resuming the last deployment,
+ * and, with a broker, the MQTT front end and telemetry. Runs until `signal` aborts; containers keep
+ * running under their monitors after it returns.
+ */
+export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise<void> {
+  const { engine, images, board, log } = o;
+  const records = new DeploymentRecords(images.store);
+  let mqtt: import('./mqtt/agent.js').MqttAgent | undefined;
+  const onDeployEvent = (e: DeployEvent): void => {
+    if (e.type === 'status') log('deploy', { revision: e.revision, status: e.status, ...(e.error && { error: e.error.message }) });
+    mqtt?.onDeployEvent(e);
+  };
+  const deployer = new Deployer({ engine, images, board, records, pull: o.pull, onEvent: onDeployEvent });
+  const queue = new DeployQueue(deployer, () => undefined);
+  const latest = records.latest();
+  if (latest) queue.seen(latest.revision);
+
+  const forward = (type: string, detail: Record<string, unknown>, container?: string): void => {
+    log(type, detail, container);
+    if (FLEET_EVENTS.has(type)) mqtt?.event({ kind: type, ...(container !== undefined && { container }), ...detail });
+  };
+  const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal)];
+
+  if (o.governor !== false) {
+    const { PressureGovernor } = await import('./governor/governor.js');
+    const available = PressureGovernor.available(engine);
+    if (available.ok) {
+      const parent = engine.ensureParentCgroup();
+      const governor = new PressureGovernor(engine, { config: o.governor, onEvent: (e) => forward(e.type, e.detail, e.container) });
+      log('governor-started', { ...governor.config, containerBudgetBytes: board.containerBudgetBytes, parentCgroup: parent });
+      loops.push(governor.run(signal));
+    } else {
+      log('governor-off', { why: available.why });
+    }
+  }
+
+  if (o.broker) {
+    const [{ connectBroker }, { MqttAgent }, telemetry] = await Promise.all([import('./mqtt/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js')]);
+    const topics = new DeviceTopics(o.broker.deviceId);
+    const client = connectBroker(o.broker, topics, (delayMs, attempt) => log('broker-reconnect-scheduled', { delayMs, attempt }));
+    const loop = new telemetry.TelemetryLoop({ engine, images, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s) });
+    mqtt = new MqttAgent({
+      client, topics, engine, images, board, records, deployer, queue, spool: loop.spool, version: o.version,
+      log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),
+    });
+    client.on('close', () => log('broker-disconnected', {}));
+    loops.push(loop.run(signal));
+    signal.addEventListener('abort', () => void mqtt?.stop(), { once: true });
+  }
+
+  // After a reboot or a kill -9: finish an interrupted deploy, else make sure the last good one runs.
+  const lastGood = records.lastGood();
+  if (latest?.status === 'applying') queue.submit(latest.desired, true);
+  else if (lastGood) queue.submit(lastGood.desired, true);
+
+  signal.addEventListener('abort', () => queue.cancel(), { once: true });
+  await Promise.all(loops);
+  await queue.idle();
+}

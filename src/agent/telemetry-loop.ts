@@ -1,0 +1,56 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BoardInfo } from '../board/index.js';
+import type { HostPaths } from '../host/paths.js';
+import type { ImageService } from '../image/service.js';
+import type { ContainerEngine } from '../runtime/engine.js';
+import { SERVICE_LABEL } from './compose.js';
+import { Spool } from './spool.js';
+import { TelemetrySampler, type TelemetrySample } from './telemetry/index.js';
+
+export interface TelemetryLoopOptions {
+  readonly engine: ContainerEngine;
+  readonly images: ImageService;
+  readonly board: BoardInfo;
+  readonly host: HostPaths;
+  readonly stateRoot: string;
+  readonly intervalMs: number;
+  /** Sends or spools one sample (the MQTT front end decides which). */
+  readonly emit: (sample: TelemetrySample & { sampleCpuUs?: number }) => void;
+}
+
+/**
+ * Samples host and services every interval. The interval can be changed by a fleet command; the new
+ * one applies from the next tick. The spool lives here because telemetry is most of what it holds.
+ */
+export class TelemetryLoop {
+  readonly spool: Spool;
+  private intervalMs: number;
+  private readonly sampler: TelemetrySampler;
+
+  constructor(private readonly o: TelemetryLoopOptions) {
+    this.intervalMs = o.intervalMs;
+    this.spool = new Spool(o.images.store);
+    this.sampler = new TelemetrySampler({ host: o.host, stateRoot: o.stateRoot, engine: o.engine });
+  }
+
+  setInterval(ms: number): void {
+    this.intervalMs = ms;
+  }
+
+  sampleOnce(): TelemetrySample & { sampleCpuUs?: number } {
+    const services = this.o.engine.list().flatMap((c) => {
+      const service = c.options.labels[SERVICE_LABEL];
+      return service !== undefined ? [{ service, container: c }] : [];
+    });
+    const sample = this.sampler.sample(services);
+    const cpu = this.sampler.lastSampleCpuUs();
+    return { ...sample, ...(cpu !== undefined && { sampleCpuUs: cpu }) };
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      this.o.emit(this.sampleOnce());
+      await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,19 @@
+import { BerthError } from './errors.js';
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Go/compose-style durations: `500ms`, `10s`, `1m30s`, `2h`; a bare number is seconds (the CLI's
+ * `--backoff-base 10`). `what` names the field in the error.
+ */
+export function parseDuration(text: string, what: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (t === '' || parts.map((p) => p[0]).join('') !== t) {
+    throw new BerthError('invalid', `${what}: "${text}" is not a duration like 500ms, 10s, 1m30s or 2h`);
+  }
+  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
+  if (!Number.isSafeInteger(Math.round(ms))) throw new BerthError('invalid', `${what}: "${text}" is too long`);
+  return Math.round(ms);
+}

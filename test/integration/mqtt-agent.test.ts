@@ -1,0 +1,206 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
+import { pushBusyboxImage } from '../helpers/images/build.js';
+import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
+import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+
+// The agent's main job end to end: real mosquitto, real registry, real runtime. A fleet-side client
+// publishes retained desired states and commands and reads what the device reports.
+
+const DEVICE = 'dev-e2e';
+const base = `berth/v1/${DEVICE}`;
+let broker: MosquittoInstance;
+let registry: RegistryInstance;
+let root: string;
+let img: string;
+let fleet: MqttClient;
+let agent: Agent;
+const inbox: Array<{ topic: string; payload: any; retain: boolean; at: number }> = [];
+
+interface Agent {
+  proc: ChildProcess;
+  lines: Array<Record<string, any>>;
+}
+
+function startAgent(): Agent {
+  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Array<Record<string, any>> = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const l of parts) lines.push(JSON.parse(l) as Record<string, any>);
+  });
+  return { proc, lines };
+}
+
+async function stopAgent(a: Agent, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (a.proc.exitCode !== null) return;
+  const exited = new Promise((r) => a.proc.once('exit', r));
+  a.proc.kill(signal);
+  await exited;
+}
+
+function berth(...args: string[]) {
+  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function until<T>(fn: () => T | undefined, ms = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
+    await sleep(100);
+  }
+}
+
+const messages = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
+const reportedFor = (revision: number, status: string, since = 0) => () => messages('reported', since).find((m) => m.payload?.revision === revision && m.payload?.status === status)?.payload;
+
+function publishDesired(desired: unknown, retain = true): Promise<unknown> {
+  return fleet.publishAsync(`${base}/desired`, typeof desired === 'string' ? desired : JSON.stringify(desired), { qos: 1, retain });
+}
+
+beforeAll(async () => {
+  requireBuilt();
+  [broker, registry] = await Promise.all([startMosquitto(), startRegistry()]);
+  await pushBusyboxImage(registry, 'fleet/app', 'v1', { arches: ['amd64'] });
+  img = `${registry.host}/fleet/app:v1`;
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-mqtt-agent-'));
+  fleet = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fleet-e2e' });
+  fleet.on('message', (topic, payload, packet) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(payload.toString());
+    } catch {
+      parsed = payload.toString();
+    }
+    inbox.push({ topic, payload: parsed, retain: packet.retain, at: Date.now() });
+  });
+  await fleet.subscribeAsync(`${base}/#`, { qos: 1 });
+  agent = startAgent();
+  await until(() => messages('status').find((m) => m.payload.online === true), 30_000, 'agent online');
+}, 120_000);
+
+afterAll(async () => {
+  if (agent) await stopAgent(agent);
+  const left = JSON.parse(berth('ps', '-a', '--json').stdout || '[]') as Array<{ name: string }>;
+  if (left.length > 0) berth('rm', '-f', ...left.map((c) => c.name));
+  await fleet?.endAsync();
+  await Promise.all([broker?.stop(), registry?.stop()]);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const app = (command: string[], extra: Record<string, unknown> = {}) => ({ image: img, command, ...extra });
+
+describe('berth agent over MQTT', () => {
+  it('applies a retained desired state: pulled, running, reported applied, with telemetry flowing', async () => {
+    await publishDesired({ revision: 1, services: { web: app(['sleep', '3600']) }, update: { health_window: '1s' } });
+    const reported = await until(reportedFor(1, 'applied'), 60_000, 'revision 1 applied');
+    expect(reported.services.web).toMatchObject({ state: 'running', image: img, restarts: 0, oomKilled: false });
+    expect(reported.services.web.imageDigest).toMatch(/^sha256:/);
+    expect(reported.board.profile).toBeTruthy();
+    expect(messages('progress').some((m) => m.payload.phase === 'pull')).toBe(true);
+    const t = await until(() => messages('telemetry').find((m) => m.payload.services?.web), 15_000, 'telemetry with web');
+    expect(t.payload.host.memory).toBeDefined();
+    expect(t.payload.services.web.state).toBe('running');
+  });
+
+  it('a new revision replaces only what changed, then removes the old container', async () => {
+    const since = Date.now();
+    await publishDesired({ revision: 2, services: { web: app(['sleep', '3601']), side: app(['sleep', '3600']) }, update: { health_window: '1s' } });
+    await until(reportedFor(2, 'applied', since), 60_000, 'revision 2 applied');
+    await until(() => {
+      const ps = JSON.parse(berth('ps', '-a', '--json').stdout) as Array<{ name: string; state: string }>;
+      return ps.length === 2 && ps.every((c) => c.state === 'running') ? ps : undefined;
+    }, 15_000, 'only the two new containers left');
+  });
+
+  it('ignores an older or equal revision', async () => {
+    const since = Date.now();
+    await publishDesired({ revision: 1, services: { web: app(['sleep', '1']) } });
+    await until(() => agent.lines.find((l) => l.event === 'desired-ignored' && l.revision === 1 && Date.parse(l.time) >= since - 1000), 10_000, 'ignored');
+  });
+
+  it('rolls back a broken image to the last good revision and says why', async () => {
+    const since = Date.now();
+    await publishDesired({ revision: 3, services: { web: { image: `${registry.host}/fleet/missing:nope`, command: ['sleep', '1'] } }, update: { health_window: '1s' } });
+    const r = await until(reportedFor(3, 'rolled-back', since), 60_000, 'revision 3 rolled back');
+    expect(r.error.message).toMatch(/missing|not found|unknown/i);
+    expect(r.services.web.state).toBe('running');
+    expect(messages('events', since).some((m) => m.payload.kind === 'deploy-failed' && m.payload.revision === 3)).toBe(true);
+  });
+
+  it('rolls back a service that fails its healthcheck', async () => {
+    const since = Date.now();
+    await publishDesired({
+      revision: 4,
+      services: { web: app(['sleep', '3602'], { healthcheck: { test: ['CMD', 'false'], interval: '200ms', retries: 2 } }) },
+      update: { health_window: '3s' },
+    });
+    const r = await until(reportedFor(4, 'rolled-back', since), 60_000, 'revision 4 rolled back');
+    expect(r.error.message).toMatch(/healthcheck/);
+    const ps = JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string }>;
+    expect(ps.map((c) => c.name.split('.')[0]).sort()).toEqual(['side', 'web']);
+  });
+
+  it('answers commands: ping, logs, restart, unknown service, malformed', async () => {
+    const ask = async (id: string, body: string) => {
+      await fleet.publishAsync(`${base}/cmd/${id}`, body, { qos: 1 });
+      return (await until(() => messages(`cmd/${id}/result`).at(-1), 20_000, `result of ${id}`)).payload;
+    };
+    expect(await ask('p1', JSON.stringify({ action: 'ping' }))).toMatchObject({ id: 'p1', status: 'ok', result: 200, data: { pong: true } });
+    expect(await ask('r1', JSON.stringify({ action: 'restart', service: 'side' }))).toMatchObject({ status: 'ok', data: { state: 'running' } });
+    expect((await ask('l1', JSON.stringify({ action: 'logs', service: 'side', tail: 5 }))).data.lines).toBeInstanceOf(Array);
+    expect(await ask('n1', JSON.stringify({ action: 'stop', service: 'nope' }))).toMatchObject({ status: 'error', result: 404 });
+    expect(await ask('m1', '{not json')).toMatchObject({ status: 'rejected', result: 400, reason: expect.stringMatching(/not valid JSON/) });
+    expect(await ask('m2', JSON.stringify({ action: 'format-disk' }))).toMatchObject({ status: 'rejected', result: 400 });
+  });
+
+  it('survives 1,000 malformed or hostile messages, answers each, and keeps serving', async () => {
+    const hostile = [
+      '', 'null', '[]', '{}', '{"revision":"1"}', '{"revision":-5,"services":{}}', '{"revision":1e400,"services":{}}',
+      JSON.stringify({ revision: 99, services: { 'bad name!': { image: 'x' } } }),
+      JSON.stringify({ revision: 98, services: { web: { image: img, mem_limit: '12q' } } }),
+      JSON.stringify({ revision: 97, services: { web: { image: img, devices: ['/dev/does-not-exist'] } } }),
+      JSON.stringify({ revision: 96, services: { web: { image: img, labels: { 'berth.service': 'x' } } } }),
+      JSON.stringify({ revision: 95, services: { web: { image: img, __proto__: { polluted: true } } } }),
+      'x'.repeat(300 * 1024), '\u0000\u0001\u0002', '{"revision":1,"services":{"a":{"image":"a","command":{"$gt":1}}}}',
+    ];
+    const since = Date.now();
+    for (let i = 0; i < 1000; i++) {
+      const body = hostile[i % hostile.length]!;
+      if (i % 2 === 0) fleet.publish(`${base}/desired`, body, { qos: 1 });
+      else fleet.publish(`${base}/cmd/h${i}`, body, { qos: 1 });
+    }
+    await until(() => messages('cmd/h999/result', since).length > 0, 60_000, 'the last hostile command answered');
+    const answered = inbox.filter((m) => /\/cmd\/h\d+\/result$/.test(m.topic) && m.at >= since);
+    expect(answered).toHaveLength(500);
+    expect(answered.every((m) => m.payload.status === 'rejected' || m.payload.status === 'error')).toBe(true);
+    expect(messages('reported', since).filter((m) => m.payload.status === 'rejected').length).toBeGreaterThan(0);
+    expect(agent.proc.exitCode).toBeNull();
+    // Still serving valid ones: a real deploy after the storm.
+    await publishDesired({ revision: 100, services: { web: app(['sleep', '3603']) }, update: { health_window: '1s' } });
+    await until(reportedFor(100, 'applied', since), 60_000, 'revision 100 applied after the storm');
+  });
+
+  it('converges after a kill -9 mid-deploy', async () => {
+    const since = Date.now();
+    await publishDesired({ revision: 101, services: { web: app(['sleep', '3604']), side: app(['sleep', '3605']) }, update: { health_window: '4s' } });
+    await until(() => messages('progress', since).find((m) => m.payload.revision === 101 && m.payload.phase === 'await-healthy'), 60_000, 'deploy 101 in its health window');
+    await stopAgent(agent, 'SIGKILL');
+    agent = startAgent();
+    await until(reportedFor(101, 'applied', since), 90_000, 'revision 101 applied after the restart');
+    const ps = JSON.parse(berth('ps', '-a', '--json').stdout) as Array<{ name: string; state: string }>;
+    expect(ps.filter((c) => c.state === 'running')).toHaveLength(2);
+  });
+});
