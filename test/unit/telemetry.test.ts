@@ -168,7 +168,14 @@ describe('ServiceSampler on a cgroup v2 tree', () => {
     expect(r).not.toHaveProperty('memoryPeakBytes');
   });
 
-  it('measures nothing without a v2 cgroup (hybrid host) or when not running, and says why', () => {
+  it('on a hybrid host reads CPU alone from the unified hierarchy and says so', () => {
+    const tree = cgroupTree();
+    tree.write('f1', { 'cgroup.procs': '7\n', 'cpu.stat': 'usage_usec 5\n', 'cgroup.events': 'populated 1\nfrozen 0\n' });
+    const r = new ServiceSampler({ engine: tree.engine }).sample([{ service: 'web', container: record('f1', 'running') }]);
+    expect(r.web).toEqual({ measured: true, state: 'running', restarts: 0, note: expect.stringContaining('CPU only') });
+  });
+
+  it('measures nothing without a v2 cgroup (v1-only host) or when not running, and says why', () => {
     const tree = cgroupTree();
     const r = new ServiceSampler({ engine: tree.engine }).sample([
       { service: 'gone', container: record('d1', 'running') },

@@ -15,8 +15,10 @@ export interface CgroupLocator {
 
 /**
  * One service's usage from its container's cgroup v2 files. `measured` is false when there is no v2
- * cgroup to read (not running, a hybrid or v1 host, the cgroup just went away); then every usage field
- * is absent rather than zero. A field the kernel lacks (memory.peak before 5.19) is absent on its own.
+ * cgroup to read (not running, a v1-only host, the cgroup just went away); then every usage field is
+ * absent rather than zero. A field whose file is missing is absent on its own: memory.peak before Linux
+ * 5.19, and memory and pids on a hybrid host, where the container's unified-hierarchy cgroup has no
+ * controllers and only cpu.stat (kept by the cgroup core) is there.
  */
 export interface ServiceTelemetry {
   readonly measured: boolean;
@@ -31,7 +33,7 @@ export interface ServiceTelemetry {
   /** memory.events oom_kill: tasks the kernel OOM-killed in this cgroup. */
   readonly oomKills?: number;
   readonly pids?: number;
-  /** Why nothing was measured. */
+  /** Why nothing, or only part, was measured. */
   readonly note?: string;
 }
 
@@ -95,10 +97,14 @@ export class ServiceSampler {
     const pids = this.reader.integer(file('pids.current'));
     const cgEvents = this.reader.text(file('cgroup.events'));
     const frozen = cgEvents !== undefined && fieldAfter(cgEvents, 'frozen') === 1;
+    // A hybrid host's unified hierarchy has the container (and cpu.stat, which needs no controller) but
+    // its memory and pids controllers are bound to v1: report the CPU alone, and say so.
+    const cpuOnly = memoryCurrentBytes === undefined && pids === undefined;
     return {
       ...base,
       ...(frozen && { state: 'paused' as const }),
       measured: true,
+      ...(cpuOnly && { note: 'CPU only: no memory or pids controller in this cgroup (hybrid host, or controllers not enabled)' }),
       ...(cpuPercent !== undefined && { cpuPercent }),
       ...(memoryCurrentBytes !== undefined && { memoryCurrentBytes }),
       ...(memoryPeakBytes !== undefined && { memoryPeakBytes }),
