@@ -156,6 +156,22 @@ describe('ServiceSampler on a cgroup v2 tree', () => {
     now += 1000;
     tree.write('b1', cgroupFiles(200_000));
     expect(s.sample(svc).db?.cpuPercent).toBeUndefined(); // the mark was forgotten with the empty sample
+    now += 1000;
+    tree.write('b1', cgroupFiles(900_000));
+    const restarted = { ...record('b1', 'running', 1), startedAt: 5 }; // a new start, though the counter grew
+    expect(s.sample([{ service: 'db', container: restarted }]).db?.cpuPercent).toBeUndefined();
+  });
+
+  it('does not try again, for a running container, the files its cgroup lacked', () => {
+    const tree = cgroupTree();
+    const files = cgroupFiles(1000);
+    delete files['memory.peak'];
+    tree.write('g1', files);
+    const s = new ServiceSampler({ engine: tree.engine });
+    const svc: ServiceContainer[] = [{ service: 'web', container: record('g1', 'running') }];
+    expect(s.sample(svc).web).not.toHaveProperty('memoryPeakBytes');
+    tree.write('g1', { 'memory.peak': '1\n' });
+    expect(s.sample(svc).web).not.toHaveProperty('memoryPeakBytes');
   });
 
   it('leaves out memory.peak on kernels without it, and reports a frozen container as paused', () => {

@@ -80,6 +80,8 @@ export class HostSampler {
   private readonly reader: KernelFileReader;
   private prevCpu: CpuTimes | undefined;
   private thermalZones: string[] | undefined;
+  /** get_throttled is there from boot or never (not a Pi): once absent, not tried again. */
+  private noFirmware = false;
 
   constructor(private readonly opts: HostSamplerOptions, reader = new KernelFileReader()) {
     this.reader = reader;
@@ -91,7 +93,8 @@ export class HostSampler {
     const mem = this.memory();
     const disk = this.disk();
     const temperatureC = this.temperature();
-    const throttledText = this.read(GET_THROTTLED);
+    const throttledText = this.noFirmware ? undefined : this.read(GET_THROTTLED);
+    this.noFirmware = throttledText === undefined;
     const throttling = throttledText === undefined ? undefined : decodeThrottled(throttledText);
     const uptimeText = this.read('/proc/uptime');
     const uptimeSeconds = uptimeText === undefined ? undefined : parseFloat(uptimeText);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ContainerRecord } from '../../store/containers.js';
-import { fieldAfter, KernelFileReader } from './reader.js';
+import { fieldAfter, KernelFileReader, leadingInt } from './reader.js';
 
 /** A container the agent runs as a named service. The agent decides which containers those are. */
 export interface ServiceContainer {
@@ -46,12 +46,19 @@ export interface ServiceSamplerOptions {
 interface CpuMark {
   readonly usageUsec: number;
   readonly atMs: number;
+  /** Files this cgroup did not have: not read again (a failed open costs a thrown error each time). */
+  readonly absent: Set<string>;
 }
 
+/** Read when present; absent ones are remembered per container (memory.peak before 5.19, v1-bound controllers). */
+const OPTIONAL = ['memory.current', 'memory.peak', 'memory.events', 'pids.current', 'cgroup.events'] as const;
+
 /**
- * Samples services from their cgroups: five small files each (cpu.stat, memory.current, memory.peak,
- * memory.events, pids.current) plus cgroup.events for the frozen bit. Keeps the previous CPU usage per
- * container id for the CPU share, and forgets containers that were not in the last call.
+ * Samples services from their cgroups: six small files each (cpu.stat, memory.current, memory.peak,
+ * memory.events, pids.current, and cgroup.events for the frozen bit). Keeps, per container start, the
+ * previous CPU usage for the CPU share and which files the cgroup lacks, and forgets containers that
+ * were not in the last call. A controller enabled for a running container's cgroup later is seen once
+ * the container restarts.
  */
 export class ServiceSampler {
   private readonly reader: KernelFileReader;
@@ -82,21 +89,28 @@ export class ServiceSampler {
     if (usageUsec === undefined) return { ...base, measured: false, note: `no cgroup v2 directory at ${dir}` };
 
     const atMs = this.now();
-    const mark = { usageUsec, atMs };
-    marks.set(c.id, mark);
-    const prev = this.marks.get(c.id);
+    // A restart (a new start time) means a new cgroup: its counter starts again at 0, so no delta across
+    // it, and its files are looked at afresh. A counter that went back is the same thing seen late.
+    const key = `${c.id}@${c.startedAt ?? 0}`;
+    const prev = this.marks.get(key);
+    const restarted = prev !== undefined && usageUsec < prev.usageUsec;
+    const absent = prev !== undefined && !restarted ? prev.absent : new Set<string>();
+    marks.set(key, { usageUsec, atMs, absent });
     // µs per ms is tenths of a percent of one core.
-    // A restarted container has a new cgroup whose counter starts again at 0: no delta across that.
-    const cpuPercent = prev !== undefined && usageUsec >= prev.usageUsec && atMs > prev.atMs
-      ? Math.round((usageUsec - prev.usageUsec) / (atMs - prev.atMs)) / 10
-      : undefined;
-    const events = this.reader.text(file('memory.events'));
-    const oomKills = events === undefined ? undefined : fieldAfter(events, 'oom_kill');
-    const memoryCurrentBytes = this.reader.integer(file('memory.current'));
-    const memoryPeakBytes = this.reader.integer(file('memory.peak'));
-    const pids = this.reader.integer(file('pids.current'));
-    const cgEvents = this.reader.text(file('cgroup.events'));
-    const frozen = cgEvents !== undefined && fieldAfter(cgEvents, 'frozen') === 1;
+    const cpuPercent = prev !== undefined && !restarted && atMs > prev.atMs ? Math.round((usageUsec - prev.usageUsec) / (atMs - prev.atMs)) / 10 : undefined;
+    const text: Partial<Record<(typeof OPTIONAL)[number], string>> = {};
+    for (const f of OPTIONAL) {
+      if (absent.has(f)) continue;
+      const t = this.reader.text(file(f));
+      if (t === undefined) absent.add(f);
+      else text[f] = t;
+    }
+    const int = (t: string | undefined): number | undefined => (t === undefined ? undefined : leadingInt(t, 0));
+    const memoryCurrentBytes = int(text['memory.current']);
+    const memoryPeakBytes = int(text['memory.peak']);
+    const pids = int(text['pids.current']);
+    const oomKills = text['memory.events'] === undefined ? undefined : fieldAfter(text['memory.events'], 'oom_kill');
+    const frozen = text['cgroup.events'] !== undefined && fieldAfter(text['cgroup.events'], 'frozen') === 1;
     // A hybrid host's unified hierarchy has the container (and cpu.stat, which needs no controller) but
     // its memory and pids controllers are bound to v1: report the CPU alone, and say so.
     const cpuOnly = memoryCurrentBytes === undefined && pids === undefined;
