@@ -124,9 +124,13 @@ describe('registry with token auth', () => {
     // Registry 2.8 answers missing scope with 401 (not 403) and says why in the challenge.
     const denied = await pushBlob(reg.url, repo, randomBytes(16), anon);
     expect(denied.status).toBe(401);
-    expect(denied.headers.get('www-authenticate')).toBe(
-      `Bearer realm="${issuer.realm}",service="berth-registry",scope="repository:${repo}:pull,push",error="insufficient_scope"`,
+    // The registry lists the scope's actions in map order (Go): pull,push or push,pull.
+    const challenge = denied.headers.get('www-authenticate') ?? '';
+    const actions = /scope="repository:[^:]+:([^"]+)"/.exec(challenge)?.[1]?.split(',').sort();
+    expect(challenge.replace(/:(pull,push|push,pull)"/, ':ACTIONS"')).toBe(
+      `Bearer realm="${issuer.realm}",service="berth-registry",scope="repository:${repo}:ACTIONS",error="insufficient_scope"`,
     );
+    expect(actions).toEqual(['pull', 'push']);
   });
 
   it('refuses expired tokens (beyond the registry 60 s leeway) and tokens for another audience', async () => {
