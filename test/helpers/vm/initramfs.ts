@@ -79,7 +79,9 @@ mount -t proc proc ${r}/proc && mount -t sysfs sysfs ${r}/sys && mount -t devtmp
 mkdir -p ${r}/dev/pts ${r}/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts ${r}/dev/pts && mount -t tmpfs tmpfs ${r}/dev/shm
 mount -t cgroup2 -o nsdelegate cgroup2 ${r}/sys/fs/cgroup || fail cgroup2
-mount -t tmpfs -o mode=1777 tmpfs ${r}/tmp && mount -t tmpfs -o mode=0755 tmpfs ${r}/run
+# /tmp stays the overlay's (its upper is tmpfs already): a checkout under /tmp, as CI may make, must
+# stay visible. /run gets a fresh tmpfs so the host's runtime state does not leak in.
+mount -t tmpfs -o mode=0755 tmpfs ${r}/run
 # berth's own overlays need a real upper filesystem, not the overlay root.
 mkdir -p ${r}/var/lib/berth && mount -t tmpfs -o mode=0700,size=1g tmpfs ${r}/var/lib/berth
 mkdir -p ${r}${outDir} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out ${r}${outDir} || fail "9p out"
