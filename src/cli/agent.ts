@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import fs from 'node:fs';
 import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
-import type { BrokerOptions } from '../agent/mqtt/connection.js';
-import { isValidDeviceId } from '../agent/protocol/topics.js';
+import { resolveAgentConfig } from '../agent/config.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
 import type { PullEvent } from '../image/pull/pull.js';
 import { parsePlatform } from '../image/platform.js';
@@ -38,53 +36,6 @@ interface AgentFlags {
   resumeAfter: string;
 }
 
-interface AgentConfigFile {
-  broker?: string;
-  deviceId?: string;
-  username?: string;
-  password?: string;
-  ca?: string;
-  cert?: string;
-  key?: string;
-  telemetryInterval?: string;
-}
-
-/** Flags, then the config file, then the environment: where the agent finds its broker. */
-async function resolveConnection(opts: AgentFlags, env: NodeJS.ProcessEnv): Promise<{ broker?: BrokerOptions & { deviceId: string }; telemetryInterval?: string }> {
-  let file: AgentConfigFile = {};
-  if (opts.config !== undefined) {
-    const { parse } = await import('yaml');
-    let text: string;
-    try {
-      text = fs.readFileSync(opts.config, 'utf8');
-    } catch (err) {
-      throw new BerthError('host', `cannot read --config ${opts.config}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
-    const parsed: unknown = parse(text);
-    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new BerthError('invalid', `--config ${opts.config}: expected a YAML mapping`);
-    file = (parsed ?? {}) as AgentConfigFile;
-  }
-  const url = opts.broker ?? file.broker ?? env.BERTH_BROKER;
-  const telemetryInterval = opts.telemetryInterval ?? file.telemetryInterval;
-  if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }) };
-  const deviceId = opts.deviceId ?? file.deviceId ?? env.BERTH_DEVICE_ID;
-  if (deviceId === undefined || !isValidDeviceId(deviceId)) {
-    throw new BerthError('usage', deviceId === undefined ? 'a broker needs --device-id (or deviceId in --config, or BERTH_DEVICE_ID)' : `invalid device id "${deviceId}": use 1–128 of [A-Za-z0-9_.:-]`);
-  }
-  const password = opts.passwordFile !== undefined ? fs.readFileSync(opts.passwordFile, 'utf8').trim() : file.password ?? env.BERTH_MQTT_PASSWORD;
-  const username = opts.username ?? file.username ?? (password !== undefined ? deviceId : undefined);
-  const ca = opts.ca ?? file.ca;
-  const cert = opts.cert ?? file.cert;
-  const key = opts.key ?? file.key;
-  return {
-    broker: {
-      url, deviceId, ...(username !== undefined && { username }), ...(password !== undefined && { password }),
-      ...(ca !== undefined && { caFile: ca }), ...(cert !== undefined && { certFile: cert }), ...(key !== undefined && { keyFile: key }),
-    },
-    ...(telemetryInterval !== undefined && { telemetryInterval }),
-  };
-}
-
 export function registerAgent(program: Command, context: () => CliContext): void {
   program
     .command('agent')
@@ -104,7 +55,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
     .option('--ca <file>', 'CA certificate (PEM) the broker\'s certificate is checked against')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
     .option('--key <file>', 'client key (PEM) for mutual TLS')
-    .option('--config <file>', 'YAML file with any of: broker, deviceId, username, password, ca, cert, key, telemetryInterval (flags win)')
+    .option('--config <file>', 'YAML file with any of: broker, deviceId, username, password, ca, cert, key, telemetryInterval; flags win (default /etc/berth/agent.yaml when present, or env BERTH_CONFIG)')
     .option('--telemetry-interval <duration>', 'how often telemetry is sampled and sent (default: from the board profile\'s storage class)')
     .action(async (opts: AgentFlags) => {
       const ctx = context();
@@ -121,7 +72,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
         resumeAfterMs: parseDuration(opts.resumeAfter, '--resume-after'),
       };
       if (governorConfig.lowPct >= governorConfig.highPct) throw new BerthError('usage', '--pressure-low must be below --pressure-high');
-      const conn = await resolveConnection(opts, ctx.env);
+      const conn = await resolveAgentConfig(opts, ctx.env);
       const abort = new AbortController();
       const stop = (): void => abort.abort();
       process.once('SIGINT', stop);

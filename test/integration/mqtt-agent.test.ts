@@ -72,7 +72,9 @@ function publishDesired(desired: unknown, retain = true): Promise<unknown> {
 
 beforeAll(async () => {
   requireBuilt();
-  [broker, registry] = await Promise.all([startMosquitto(), startRegistry()]);
+  // The storm test sends 1,000 messages at once: the default 1,000-message queue per client could drop
+  // answers to this (slow, busy) test client and make the count flaky.
+  [broker, registry] = await Promise.all([startMosquitto({ extraConfig: ['max_queued_messages 100000', 'max_inflight_messages 0'] }), startRegistry()]);
   await pushBusyboxImage(registry, 'fleet/app', 'v1', { arches: ['amd64'] });
   img = `${registry.host}/fleet/app:v1`;
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-mqtt-agent-'));
