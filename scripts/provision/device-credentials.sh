@@ -11,7 +11,8 @@ usage() {
 usage: $PROG [--password | --cert] [--out DIR] [--ca DIR] [--passwd-file FILE] [--days N] [--operator] ID...
 
 Makes broker credentials for each device ID (1-128 of [A-Za-z0-9_.:-], starting with a letter or
-digit: the rule of isValidDeviceId in src/agent/protocol/topics.ts).
+digit: the rule of isValidDeviceId in src/agent/protocol/topics.ts). Ids with ':' need --cert: a
+mosquitto password file cannot hold them.
 
   --password (default)  DIR/ID.password: a random password for the device, and its hashed
                         (mosquitto_passwd) line added to the password file
@@ -53,6 +54,8 @@ done
 users=()
 for id in "${ids[@]}"; do
   valid_device_id "$id" || die "invalid device id '$id': use 1-128 of [A-Za-z0-9_.:-], starting with a letter or digit"
+  # mosquitto's password file is "user:hash" lines; mosquitto_passwd refuses such a user name.
+  [[ $mode != password || $id != *:* ]] || die "device id '$id' contains ':', which a mosquitto password file cannot hold as a user name; give it client certificates (--cert, mTLS) instead"
   [[ $id != "$OPERATOR_USER" ]] || die "'$id' is the fleet operator's user name (scripts/mosquitto/acl), which may access every device; use --operator to make the operator's credentials"
   users+=("$id")
 done

@@ -1,6 +1,9 @@
 # Shared helpers for scripts/provision/*.sh (sourced, not run). Callers set PROG and define usage().
 # shellcheck shell=bash
 
+# Byte-wise character classes: in some locales [A-Za-z] also matches letters such as 'ä'.
+export LC_ALL=C
+
 # Everything written here is a secret or sits next to one: files 0600, dirs 0700.
 umask 077
 
