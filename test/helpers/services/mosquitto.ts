@@ -11,12 +11,32 @@ export interface MosquittoOptions {
   passwordFile?: string;
   /** Absolute path to an ACL file. */
   aclFile?: string;
-  /** Extra lines appended verbatim to the generated config. */
+  /** A TLS listener instead of plain MQTT: `url` becomes mqtts://127.0.0.1:PORT. */
+  tls?: MosquittoTlsOptions;
+  /**
+   * Turns persistence on, with the database in this (existing, writable) dir. Not removed by
+   * stop(), so a broker started later on the same dir sees the retained messages and sessions.
+   */
+  persistenceDir?: string;
+  /** Extra lines appended verbatim to the generated config (after the listener: per-listener options apply to it). */
   extraConfig?: string[];
 }
 
+/** mosquitto's listener TLS options; paths absolute. */
+export interface MosquittoTlsOptions {
+  /** CA that client certificates must chain to (with requireCertificate). */
+  cafile: string;
+  /** The server certificate (its SANs must cover 127.0.0.1 for clients that verify it) and key. */
+  certfile: string;
+  keyfile: string;
+  /** Clients must present a certificate signed by cafile (mTLS). Default false. */
+  requireCertificate?: boolean;
+  /** The client certificate's CN becomes the user name (ACL %u); passwords are not used. Default false. */
+  useIdentityAsUsername?: boolean;
+}
+
 export interface MosquittoInstance {
-  /** mqtt://127.0.0.1:PORT */
+  /** mqtt://127.0.0.1:PORT, or mqtts://127.0.0.1:PORT with `tls`. */
   url: string;
   host: string;
   port: number;
@@ -49,10 +69,22 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     const dir = await mkdtemp(join(tmpdir(), 'berth-mosquitto-'));
     try {
       const conf = join(dir, 'mosquitto.conf');
+      const tls = opts.tls;
       const lines = [
         `listener ${port} ${HOST}`,
+        ...(tls
+          ? [
+              `cafile ${tls.cafile}`,
+              `certfile ${tls.certfile}`,
+              `keyfile ${tls.keyfile}`,
+              `require_certificate ${tls.requireCertificate ?? false}`,
+              `use_identity_as_username ${tls.useIdentityAsUsername ?? false}`,
+            ]
+          : []),
         `allow_anonymous ${opts.allowAnonymous ?? true}`,
-        'persistence false',
+        ...(opts.persistenceDir
+          ? ['persistence true', `persistence_location ${opts.persistenceDir.replace(/\/?$/, '/')}`]
+          : ['persistence false']),
         // stderr, not stdout: mosquitto's stdout is block-buffered on a pipe, so lines arrive late.
         'log_dest stderr',
         'log_type all',
@@ -76,7 +108,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
         ready: async (logs) => /mosquitto version \S+ running/.test(logs) && (await tcpAccepts(HOST, port)),
       });
       return {
-        url: `mqtt://${HOST}:${port}`,
+        url: `${tls ? 'mqtts' : 'mqtt'}://${HOST}:${port}`,
         host: HOST,
         port,
         dir,
