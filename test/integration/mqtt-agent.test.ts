@@ -198,7 +198,7 @@ describe('berth agent over MQTT', () => {
     // Still serving valid ones: a real deploy after the storm.
     await publishDesired({ revision: 100, services: { web: app(['sleep', '3603']) }, update: { health_window: '1s' } });
     await until(reportedFor(100, 'applied', since), 60_000, 'revision 100 applied after the storm');
-  });
+  }, 180_000);
 
   it('converges after a kill -9 mid-deploy', async () => {
     const since = Date.now();

@@ -215,6 +215,13 @@ describe('buildSpec', () => {
     expect(s.process.capabilities.bounding).not.toContain('CAP_NET_RAW');
     expect(s.process.capabilities.bounding).toHaveLength(13);
   });
+  it('priority classes set oom_score_adj; a host without CAP_SYS_RESOURCE keeps critical at the default', () => {
+    const crit = { labels: { 'berth.priority': 'critical' } };
+    expect(buildSpec(input(crit, { host: { ...host, capBounding: (1n << 41n) - 1n } })).process.oomScoreAdj).toBe(-500);
+    expect(buildSpec(input(crit, { host: { ...host, capBounding: 0x1fffeffffffn } })).process.oomScoreAdj).toBeUndefined();
+    expect(buildSpec(input({ labels: { 'berth.priority': 'best-effort' } }, { host: { ...host, capBounding: 0x1fffeffffffn } })).process.oomScoreAdj).toBe(1000);
+    expect(buildSpec(input({})).process.oomScoreAdj).toBeUndefined();
+  });
   it('rejects a relative rootfs and a bad id', () => {
     expect(() => buildSpec(input({}, { rootfs: 'rel' }))).toThrow(/absolute/);
     expect(() => buildSpec(input({}, { id: '../x' }))).toThrow(/invalid container id/);

@@ -84,13 +84,26 @@ export class MqttAgent {
       const revision = revisionOf(payload);
       const error = errorInfo(err);
       log('desired-rejected', { revision, error: error.message });
-      if (revision !== undefined && records.get(revision) === undefined) records.reject(revision, error, Date.now());
-      this.report({ revision: revision ?? records.latest()?.revision ?? 0, status: 'rejected', error });
+      if (revision !== undefined && records.get(revision) === undefined) {
+        // A new revision that is invalid: recorded and reported as such, and it counts as seen, so
+        // revisions stay monotonic across agent restarts (the fleet sends a fixed one as revision + 1).
+        records.reject(revision, error, Date.now());
+        queue.seen(revision);
+        this.report({ revision, status: 'rejected', error });
+      } else {
+        // No usable or an already known revision: keep `reported` about the real state, say it as an event.
+        this.event({ kind: 'desired-rejected', ...(revision !== undefined && { revision }), error });
+      }
       return;
     }
     const known = records.get(desired.revision);
     if (known && known.status !== 'applying') {
       log('desired-ignored', { revision: desired.revision, reason: `revision already ${known.status}` });
+      return;
+    }
+    // The retained message comes again on every (re)connect: a deploy of it already under way goes on.
+    if (known && queue.has(desired.revision)) {
+      log('desired-ignored', { revision: desired.revision, reason: 'already being applied' });
       return;
     }
     if (!queue.submit(desired, known?.status === 'applying')) log('desired-ignored', { revision: desired.revision, reason: 'not newer than the newest revision received' });

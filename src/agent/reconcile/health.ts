@@ -53,6 +53,7 @@ export async function awaitHealthy(
       if (pending.length === 0) return Object.fromEntries([...state].map(([k, v]) => [k, v.health]));
       throw new BerthError('runtime', `service ${pending[0]!.service} did not pass its healthcheck within the health window`);
     }
-    await sleep(pollMs, undefined, { signal });
+    // Never sleep past the end of the window: a short window must not last a whole poll.
+    await sleep(Math.max(10, Math.min(pollMs, started + windowMs - Date.now())), undefined, { signal });
   }
 }

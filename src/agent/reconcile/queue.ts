@@ -28,6 +28,11 @@ export class DeployQueue {
     return true;
   }
 
+  /** Whether `revision` is being applied or waits to be. */
+  has(revision: number): boolean {
+    return this.running?.revision === revision || this.pending?.revision === revision;
+  }
+
   /** Resolves when nothing is running or queued. */
   async idle(): Promise<void> {
     while (this.running) await this.running.done;

@@ -10,6 +10,9 @@ import { buildRlimits, defaultCapabilities, mergeArgs, mergeEnv, type ImageProce
 import { OCI_VERSION, type NamespaceType, type OciSpec } from './types.js';
 import { resolveUser } from './user.js';
 
+/** Bit of CAP_SYS_RESOURCE (24) in a capability set. */
+const CAP_SYS_RESOURCE = 1n << 24n;
+
 export interface BuildSpecInput {
   /** The container id (runtime id and cgroup leaf). */
   readonly id: string;
@@ -59,7 +62,10 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
   const resources: LinuxResources = input.cgroupsEnforced ? { ...input.resources, devices: deviceRules } : { devices: deviceRules };
 
   // The OOM killer's order follows the priority class (best-effort first); 0 leaves the runtime's default.
-  const oomScoreAdj = PRIORITY_POLICIES[priorityOf(o.labels)].oomScoreAdj;
+  // Lowering it needs CAP_SYS_RESOURCE, which a sandboxed host may withhold: the runtime would then fail
+  // the start, so a critical container keeps the default there rather than not running at all.
+  const wanted = PRIORITY_POLICIES[priorityOf(o.labels)].oomScoreAdj;
+  const oomScoreAdj = wanted < 0 && input.host.capBounding !== undefined && (input.host.capBounding & CAP_SYS_RESOURCE) === 0n ? 0 : wanted;
 
   const namespaces: NamespaceType[] = ['pid', 'ipc', 'uts', 'mount'];
   if (o.network !== 'host') namespaces.push('network');
