@@ -1,0 +1,438 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { MqttClient } from 'mqtt';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_LABEL } from '../../src/agent/compose.js';
+import { MqttAgent } from '../../src/agent/mqtt/agent.js';
+import { connectBroker } from '../../src/agent/mqtt/connection.js';
+import { DeviceTopics } from '../../src/agent/protocol/topics.js';
+import type { DesiredState } from '../../src/agent/protocol/types.js';
+import { Deployer, type PullFn } from '../../src/agent/reconcile/deployer.js';
+import { DeployQueue } from '../../src/agent/reconcile/queue.js';
+import { Spool } from '../../src/agent/spool.js';
+import { buildReported } from '../../src/agent/state.js';
+import { TelemetryLoop } from '../../src/agent/telemetry-loop.js';
+import { detectBoard } from '../../src/board/index.js';
+import { BerthError } from '../../src/errors.js';
+import type { ImageService } from '../../src/image/service.js';
+import type { ContainerEngine } from '../../src/runtime/engine.js';
+import type { RunOptions } from '../../src/runtime/options.js';
+import type { ContainerRecord } from '../../src/store/containers.js';
+import { DeploymentRecords } from '../../src/store/deployments.js';
+import { StateStore } from '../../src/store/store.js';
+import { REPO } from '../helpers/dist.js';
+import { fixtureHost } from '../helpers/host-tree.js';
+
+// The JSON Schemas in docs/schemas describe what the device sends. These tests produce real messages
+// with the agent's own code (buildReported, TelemetryLoop, MqttAgent over a fake MQTT client, the
+// Deployer over an in-memory engine) and validate each against its schema, so the documentation cannot
+// drift from the code unnoticed.
+
+const SCHEMA_DIR = path.join(REPO, 'docs/schemas');
+const validators = new Map<string, ValidateFunction>();
+
+beforeAll(() => {
+  const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false }) // `not: {required: [x]}` names properties defined elsewhere;
+  const files = fs.readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.json')).sort();
+  for (const f of files) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, f), 'utf8')) as object, f);
+  for (const f of files) validators.set(f.replace(/\.json$/, ''), ajv.getSchema(f)!);
+});
+
+function expectValid(schema: string, message: unknown): void {
+  const validate = validators.get(schema);
+  if (!validate) throw new Error(`no schema docs/schemas/${schema}.json`);
+  // Through JSON, exactly as it goes over the wire (undefined fields disappear).
+  const wire = JSON.parse(JSON.stringify(message)) as unknown;
+  const ok = validate(wire);
+  expect(ok, `${schema}: ${JSON.stringify(validate.errors, null, 1)}\n${JSON.stringify(wire)}`).toBe(true);
+}
+
+function expectInvalid(schema: string, message: unknown): void {
+  expect(validators.get(schema)!(message), `${schema} accepted ${JSON.stringify(message)}`).toBe(false);
+}
+
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).reverse().forEach((f) => f()));
+const tmp = (prefix: string): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+};
+const openStore = (): StateStore => {
+  const s = StateStore.open(tmp('berth-proto-store-'));
+  cleanups.push(() => s.close());
+  return s;
+};
+
+const board = detectBoard(fixtureHost('rpi-zero-2-w'));
+
+/**
+ * An in-memory engine with what the deployer, the commands, the reporter and the telemetry loop use:
+ * containers are records that start, stop and go away; cgroup files live in a temp tree.
+ */
+function fakeEngine() {
+  const containers = new Map<string, ContainerRecord>();
+  const cgroupRoot = tmp('berth-proto-cgroup-');
+  let n = 0;
+  const set = (id: string, patch: Partial<ContainerRecord>): ContainerRecord => {
+    const c = { ...containers.get(id)!, ...patch };
+    containers.set(id, c);
+    return c;
+  };
+  const find = (nameOrId: string): ContainerRecord => {
+    const c = containers.get(nameOrId) ?? [...containers.values()].find((x) => x.name === nameOrId);
+    if (!c) throw new BerthError('notFound', `no container ${nameOrId}`);
+    return c;
+  };
+  const engine = {
+    list: () => [...containers.values()],
+    find,
+    records: { get: (id: string) => containers.get(id) },
+    create(image: string, options: RunOptions): ContainerRecord {
+      const id = `c${++n}`.padEnd(64, '0');
+      const c: ContainerRecord = {
+        id, name: options.name!, image, imageDigest: `sha256:${'ab'.repeat(32)}`, options, runtime: 'crun', createdAt: Date.now(),
+        state: 'created', oomKilled: false, restartCount: 0, stoppedByUser: false,
+      };
+      containers.set(id, c);
+      return c;
+    },
+    async start(id: string) {
+      const dir = path.join(cgroupRoot, find(id).id);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'cpu.stat'), `usage_usec ${1000 + n * 10}\nuser_usec 900\nsystem_usec 100\n`);
+      fs.writeFileSync(path.join(dir, 'memory.current'), '4194304\n');
+      fs.writeFileSync(path.join(dir, 'memory.peak'), '5242880\n');
+      fs.writeFileSync(path.join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n');
+      fs.writeFileSync(path.join(dir, 'pids.current'), '1\n');
+      fs.writeFileSync(path.join(dir, 'cgroup.events'), 'populated 1\nfrozen 0\n');
+      return set(find(id).id, { state: 'running', startedAt: Date.now() });
+    },
+    async stop(id: string) {
+      return set(find(id).id, { state: 'exited', exitCode: 137, finishedAt: Date.now() });
+    },
+    async remove(id: string) {
+      const c = find(id);
+      containers.delete(c.id);
+      return c;
+    },
+    async exec() {
+      return { exitCode: 0, output: '' };
+    },
+    cgroupDir: (id: string) => path.join(cgroupRoot, id),
+    stateDir: (id: string) => path.join(cgroupRoot, 'state', id),
+  };
+  return { engine: engine as unknown as ContainerEngine & typeof engine, set };
+}
+
+/** Images present locally: `find` succeeds for these and throws notFound otherwise, like ImageService. */
+function fakeImages(store: StateStore, present: string[]) {
+  const images = {
+    store,
+    find(ref: string) {
+      if (!present.includes(ref)) throw new BerthError('notFound', `no image ${ref}`);
+      return { name: ref };
+    },
+    list: () => present.map((name) => ({ name })),
+    remove: () => undefined,
+    prune: () => ({ blobs: 0, snapshots: 0, bytes: 0 }),
+  };
+  return images as unknown as ImageService;
+}
+
+/** Stands in for mqtt.js's client: records what is published, with its options. */
+class FakeClient extends EventEmitter {
+  connected = false;
+  readonly sent: Array<{ topic: string; payload: any; qos: number; retain: boolean }> = [];
+  subscriptions: string[] = [];
+
+  async subscribeAsync(topics: string[]): Promise<unknown[]> {
+    this.subscriptions.push(...topics);
+    return [];
+  }
+
+  publish(topic: string, payload: string, opts: { qos?: number; retain?: boolean } = {}, cb?: (err?: Error) => void): this {
+    this.sent.push({ topic, payload: JSON.parse(payload) as unknown, qos: opts.qos ?? 0, retain: opts.retain ?? false });
+    cb?.();
+    return this;
+  }
+
+  async publishAsync(topic: string, payload: string, opts: { qos?: number; retain?: boolean } = {}): Promise<undefined> {
+    this.publish(topic, payload, opts);
+    return undefined;
+  }
+
+  async endAsync(): Promise<void> {
+    this.connected = false;
+  }
+
+  connect(): void {
+    this.connected = true;
+    this.emit('connect');
+  }
+
+  deliver(topic: string, payload: string): void {
+    this.emit('message', topic, Buffer.from(payload));
+  }
+}
+
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+const DEVICE = 'pi-0042';
+const topics = new DeviceTopics(DEVICE);
+
+/** One agent over the fake client: the real MqttAgent, Deployer, DeployQueue, records and spool. */
+function agentRig(opts: { spoolMaxBytes?: number } = {}) {
+  const store = openStore();
+  const { engine } = fakeEngine();
+  const images = fakeImages(store, ['registry.local/app:v1', 'registry.local/app:v2']);
+  const records = new DeploymentRecords(store);
+  const client = new FakeClient();
+  const pull: PullFn = async (ref) => {
+    throw new BerthError('notFound', `registry.local: manifest unknown for ${ref}`);
+  };
+  let mqtt: MqttAgent | undefined;
+  const deployer = new Deployer({ engine, images, board, records, pull, onEvent: (e) => mqtt?.onDeployEvent(e) });
+  const queue = new DeployQueue(deployer, () => undefined);
+  const spool = new Spool(store, opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {});
+  const intervals: number[] = [];
+  mqtt = new MqttAgent({
+    client: client as unknown as MqttClient, topics, engine, images, board, records, deployer, queue, spool,
+    version: '0.1.0', log: () => undefined, setTelemetryInterval: (ms) => intervals.push(ms),
+  });
+  const sent = (t: string) => client.sent.filter((m) => m.topic === `${topics.base}/${t}`);
+  return { client, agent: mqtt, engine, store, records, queue, spool, sent, intervals };
+}
+
+const app = (command: string[]) => ({ image: 'registry.local/app:v1', command, stop_grace_period: '1s', mem_limit: '64m' });
+
+describe('docs/schemas', () => {
+  it('are draft-07 schemas ajv compiles in strict mode (but for strictRequired), one per message the device sends', () => {
+    expect([...validators.keys()].sort()).toEqual(['command-result', 'events', 'progress', 'reported', 'status', 'telemetry']);
+    for (const f of fs.readdirSync(SCHEMA_DIR)) {
+      const s = JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, f), 'utf8')) as { $schema: string; $id: string };
+      expect(s.$schema).toBe('http://json-schema.org/draft-07/schema#');
+      expect(s.$id).toBe(`https://berth.dev/schemas/v1/${f}`);
+    }
+  });
+});
+
+describe('reported (buildReported)', () => {
+  it('before any deployment, applied, rejected with the error, and with a missing and an exited service', async () => {
+    const store = openStore();
+    const { engine, set } = fakeEngine();
+    const records = new DeploymentRecords(store);
+    const health = new Map<string, 'none' | 'starting' | 'healthy' | 'unhealthy'>();
+
+    const empty = buildReported(engine, records, board, '0.1.0', health);
+    expect(empty).toMatchObject({ revision: 0, status: 'applied', services: {} });
+    expectValid('reported', empty);
+
+    const desired: DesiredState = { revision: 7, services: { web: app(['httpd', '-f']), worker: app(['sleep', '1']), db: { image: 'registry.local/db:1' } } };
+    records.receive(desired, Date.now());
+    const { serviceRunOptions } = await import('../../src/agent/compose.js');
+    const web = engine.create('registry.local/app:v1', serviceRunOptions('web', desired.services.web!, 7));
+    await engine.start(web.id);
+    const worker = engine.create('registry.local/app:v1', serviceRunOptions('worker', desired.services.worker!, 7));
+    await engine.start(worker.id);
+    set(worker.id, { state: 'exited', exitCode: 1, restartCount: 3, oomKilled: true });
+    health.set('web', 'healthy');
+    expectValid('reported', buildReported(engine, records, board, '0.1.0', health));
+    records.finish(7, 'applied', Date.now());
+    const applied = buildReported(engine, records, board, '0.1.0', health);
+    expect(applied.services).toMatchObject({
+      web: { state: 'running', health: 'healthy', restarts: 0 },
+      worker: { state: 'exited', exitCode: 1, restarts: 3, oomKilled: true },
+      db: { state: 'missing' },
+    });
+    expectValid('reported', applied);
+
+    const error = { code: 'invalid', result: 400, message: 'desired state: /services/web/mem_limit must match pattern' };
+    records.reject(8, error, Date.now());
+    const rejected = buildReported(engine, records, board, '0.1.0', health, { revision: 8, status: 'rejected', error });
+    expect(rejected.services.web?.state).toBe('running'); // still the last good revision's services
+    expectValid('reported', rejected);
+    expectValid('reported', buildReported(engine, records, board, '0.1.0', health));
+  });
+
+  it('the schema refuses what the code never sends', () => {
+    const ok = { revision: 1, status: 'applied', services: {}, agent: { version: '0.1.0' }, board: { profile: 'p', model: 'm' }, time: new Date().toISOString() };
+    expectValid('reported', ok);
+    expectInvalid('reported', { ...ok, status: 'superseded' });
+    expectInvalid('reported', { ...ok, error: { code: 'nope', result: 400, message: 'x' } });
+    expectInvalid('reported', { ...ok, time: 'yesterday' });
+  });
+});
+
+describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
+  it('a sample from a Raspberry Pi fixture host with running, exited and cgroup-less services; live and replayed', async () => {
+    const store = openStore();
+    const { engine, set } = fakeEngine();
+    const { serviceRunOptions } = await import('../../src/agent/compose.js');
+    const spec = { image: 'registry.local/app:v1' };
+    const running = engine.create('registry.local/app:v1', serviceRunOptions('web', spec, 1));
+    await engine.start(running.id);
+    const exited = engine.create('registry.local/app:v1', serviceRunOptions('worker', spec, 1));
+    await engine.start(exited.id);
+    set(exited.id, { state: 'exited', exitCode: 0 });
+    const noCgroup = engine.create('registry.local/app:v1', serviceRunOptions('side', spec, 1));
+    set(noCgroup.id, { state: 'running' }); // running, but no cgroup directory to read
+    engine.create('registry.local/app:v1', { ...serviceRunOptions('ignored', spec, 1), labels: {} }); // not a service
+
+    const loop = new TelemetryLoop({
+      engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-zero-2-w'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined,
+    });
+    const first = loop.sampleOnce();
+    expect(Object.keys(first.services).sort()).toEqual(['side', 'web', 'worker']);
+    expect(first.services.worker).toMatchObject({ measured: false, state: 'exited' });
+    expect(first.services.side?.measured).toBe(false);
+    expect(first.host.temperatureC).toBe(47.2);
+    expectValid('telemetry', first);
+    fs.writeFileSync(path.join(engine.cgroupDir(running.id), 'cpu.stat'), 'usage_usec 999999\n');
+    const second = loop.sampleOnce();
+    expect(second.sampleCpuUs).toBeGreaterThanOrEqual(0);
+    expect(second.services.web?.cpuPercent).toBeGreaterThan(0);
+    expectValid('telemetry', second);
+    expectValid('telemetry', { ...second, replayed: true });
+    expect(running.options.labels[SERVICE_LABEL]).toBe('web');
+
+    for (const host of ['rpi-4b-4g', 'rpi-zero-w', 'unknown-arm64', 'hybrid-amd64', 'beaglebone-black', 'rpi-5-8g']) {
+      const l = new TelemetryLoop({ engine, images: fakeImages(store, []), board, host: fixtureHost(host), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined });
+      l.sampleOnce();
+      expectValid('telemetry', l.sampleOnce());
+    }
+  });
+});
+
+describe('messages the MQTT front end publishes (MqttAgent over a fake client)', () => {
+  it('status on connect, reported, a rejected desired, progress, events, a rollback, and status on stop', async () => {
+    const rig = agentRig();
+    rig.client.connect();
+    await settle();
+    expect(rig.client.subscriptions).toEqual([topics.topic('desired'), topics.commandFilter]);
+    const [online] = rig.sent('status');
+    expect(online).toMatchObject({ retain: true, qos: 1, payload: { online: true, agent: { version: '0.1.0', pid: process.pid } } });
+    expectValid('status', online!.payload);
+    expectValid('reported', rig.sent('reported')[0]!.payload);
+
+    // A bad desired state: answered with a retained `reported` {status: rejected} naming the cause.
+    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 3, services: { web: { image: 'x', mem_limit: '12q' } } }));
+    rig.client.deliver(topics.topic('desired'), '{not json');
+    const rejected = rig.sent('reported').filter((m) => m.payload.status === 'rejected');
+    expect(rejected).toHaveLength(2);
+    expect(rejected[0]).toMatchObject({ retain: true, payload: { revision: 3, error: { code: 'invalid', result: 400 } } });
+    for (const m of rejected) expectValid('reported', m.payload);
+
+    // A good one: progress for each step, applied. Then a broken image: rollback, deploy-failed event.
+    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 4, services: { web: app(['sleep', '10']), side: app(['sleep', '11']) }, update: { health_window: '0s' } }));
+    await rig.queue.idle();
+    await settle();
+    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 5, services: { web: app(['sleep', '12']) }, update: { health_window: '0s' } }));
+    await rig.queue.idle();
+    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 6, services: { web: { image: 'registry.local/missing:1' } }, update: { health_window: '0s' } }));
+    await rig.queue.idle();
+    await settle();
+
+    const progress = rig.sent('progress');
+    expect(progress.every((m) => m.qos === 0 && !m.retain)).toBe(true);
+    expect(new Set(progress.map((m) => m.payload.phase))).toEqual(new Set(['pull', 'create', 'stop', 'start', 'await-healthy', 'remove', 'rollback']));
+    for (const m of progress) expectValid('progress', m.payload);
+
+    const statuses = rig.sent('reported').map((m) => `${m.payload.revision}:${m.payload.status}`);
+    expect(statuses).toEqual(expect.arrayContaining(['4:applying', '4:applied', '5:applied', '6:applying', '6:rolled-back']));
+    for (const m of rig.sent('reported')) {
+      expect(m).toMatchObject({ retain: true, qos: 1 });
+      expectValid('reported', m.payload);
+    }
+    const failed = rig.sent('events').find((m) => m.payload.kind === 'deploy-failed');
+    expect(failed).toMatchObject({ qos: 1, retain: false, payload: { revision: 6, status: 'rolled-back', error: { code: 'notFound', result: 404 } } });
+    expectValid('events', failed!.payload);
+
+    // Supervisor and governor events as run.ts forwards them.
+    rig.agent.event({ kind: 'exited', container: 'web.0123456789ab', exitCode: 137, oomKilled: true, state: 'exited' });
+    rig.agent.event({ kind: 'restart-failed', container: 'web.0123456789ab', error: 'runtime: crun start failed' });
+    rig.agent.event({
+      kind: 'governor-freeze', container: 'hog.0123456789ab', reason: 'memory pressure 21.7% ≥ 20%: freezing the largest best-effort container',
+      pressurePct: 21.7, avg10: 7.1, highPct: 20, lowPct: 5, parentMemoryBytes: 300_000_000, parentMemoryMax: 326_107_136, priority: 'best-effort', containerMemoryBytes: 120_000_000, msSinceStallOnset: 2050,
+    });
+    for (const m of rig.sent('events')) expectValid('events', m.payload);
+
+    await rig.agent.stop();
+    const offline = rig.sent('status').at(-1)!;
+    expect(offline).toMatchObject({ retain: true, payload: { online: false } });
+    expectValid('status', offline.payload);
+  });
+
+  it('command results: ok with data, error with the category result code, rejected', async () => {
+    const rig = agentRig();
+    rig.client.connect();
+    await settle();
+    const ask = async (id: string, body: string) => {
+      rig.client.deliver(`${topics.base}/cmd/${id}`, body);
+      await settle();
+      const r = rig.client.sent.filter((m) => m.topic === topics.commandResult(id));
+      expect(r, `one result for ${id}`).toHaveLength(1);
+      expect(r[0]).toMatchObject({ qos: 1, retain: false });
+      expectValid('command-result', r[0]!.payload);
+      return r[0]!.payload;
+    };
+    expect(await ask('p1', JSON.stringify({ action: 'ping' }))).toMatchObject({ id: 'p1', status: 'ok', result: 200, data: { pong: true } });
+    expect(await ask('t1', JSON.stringify({ action: 'set-telemetry-interval', interval: '30s' }))).toMatchObject({ status: 'ok', data: { intervalMs: 30_000 } });
+    expect(rig.intervals).toEqual([30_000]);
+    expect(await ask('t2', JSON.stringify({ action: 'set-telemetry-interval', interval: '10ms' }))).toMatchObject({ status: 'rejected', result: 400 });
+    expect(await ask('pr', JSON.stringify({ action: 'prune' }))).toMatchObject({ status: 'ok' });
+    expect(await ask('n1', JSON.stringify({ action: 'restart', service: 'nope' }))).toMatchObject({ status: 'error', result: 404 });
+    expect(await ask('m1', '{not json')).toMatchObject({ status: 'rejected', result: 400 });
+    expect(await ask('m2', JSON.stringify({ action: 'format-disk' }))).toMatchObject({ status: 'rejected', result: 400 });
+    expect(await ask('m3', JSON.stringify({ action: 'stop' }))).toMatchObject({ status: 'rejected', result: 400 });
+    expect(await ask('big', 'x'.repeat(256 * 1024 + 1))).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/over the 262144-byte limit/) });
+    // No valid result topic for this id: no answer at all.
+    rig.client.deliver(`${topics.base}/cmd/bad id`, JSON.stringify({ action: 'ping' }));
+    await settle();
+    expect(rig.client.sent.filter((m) => m.topic.includes('bad id'))).toHaveLength(0);
+  });
+
+  it('telemetry live at QoS 0; spooled while offline, replayed at QoS 1 with replayed: true after a spool-dropped event', async () => {
+    const rig = agentRig({ spoolMaxBytes: 4096 });
+    const store = rig.store;
+    const loop = new TelemetryLoop({ engine: rig.engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-4b-4g'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined });
+    for (let i = 0; i < 10; i++) rig.agent.telemetry(loop.sampleOnce()); // offline: ~1 KiB each, over the 4 KiB cap
+    rig.agent.event({ kind: 'exited', container: 'web.0123456789ab', exitCode: 1, oomKilled: false, state: 'exited' });
+    expect(rig.sent('telemetry')).toHaveLength(0);
+    expect(rig.spool.dropped()).toBeGreaterThan(0);
+    rig.client.connect();
+    await settle();
+    const dropped = rig.sent('events').find((m) => m.payload.kind === 'spool-dropped');
+    expect(dropped).toMatchObject({ qos: 1, payload: { dropped: expect.any(Number) } });
+    expectValid('events', dropped!.payload);
+    const replayed = rig.client.sent.filter((m) => m.payload.replayed === true);
+    expect(replayed.length).toBeGreaterThan(0);
+    for (const m of replayed) {
+      expect(m.qos).toBe(1);
+      expectValid(m.topic.endsWith('/telemetry') ? 'telemetry' : 'events', m.payload);
+    }
+    expect(replayed.at(-1)!.topic).toBe(topics.topic('events')); // oldest first: the event came last
+    rig.agent.telemetry(loop.sampleOnce());
+    const live = rig.sent('telemetry').at(-1)!;
+    expect(live).toMatchObject({ qos: 0, retain: false });
+    expect(live.payload.replayed).toBeUndefined();
+    expectValid('telemetry', live.payload);
+  });
+
+  it('the last will: retained {online: false} on status, in an MQTT 5 persistent session as berth-<deviceId>', () => {
+    const client = connectBroker({ url: 'mqtt://127.0.0.1:1' }, topics, () => undefined);
+    try {
+      const o = client.options;
+      expect(o).toMatchObject({ protocolVersion: 5, clientId: `berth-${DEVICE}`, clean: false, reconnectPeriod: 0, properties: { sessionExpiryInterval: 604_800 } });
+      expect(o.will).toMatchObject({ topic: topics.topic('status'), qos: 1, retain: true });
+      expectValid('status', JSON.parse(String(o.will!.payload)));
+    } finally {
+      client.end(true);
+    }
+  });
+});
