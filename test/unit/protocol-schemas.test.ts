@@ -323,10 +323,15 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     // A bad desired state: answered with a retained `reported` {status: rejected} naming the cause.
     rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 3, services: { web: { image: 'x', mem_limit: '12q' } } }));
     rig.client.deliver(topics.topic('desired'), '{not json');
+    // A new revision that is invalid is reported rejected; a payload without a usable revision leaves
+    // `reported` alone and becomes a desired-rejected event.
     const rejected = rig.sent('reported').filter((m) => m.payload.status === 'rejected');
-    expect(rejected).toHaveLength(2);
+    expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ retain: true, payload: { revision: 3, error: { code: 'invalid', result: 400 } } });
     for (const m of rejected) expectValid('reported', m.payload);
+    const unusable = rig.sent('events').find((m) => m.payload.kind === 'desired-rejected');
+    expect(unusable?.payload).toMatchObject({ error: { code: 'invalid', message: expect.stringMatching(/not valid JSON/) } });
+    expectValid('events', unusable!.payload);
 
     // A good one: progress for each step, applied. Then a broken image: rollback, deploy-failed event.
     rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 4, services: { web: app(['sleep', '10']), side: app(['sleep', '11']) }, update: { health_window: '0s' } }));
