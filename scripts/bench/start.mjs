@@ -212,7 +212,7 @@ try {
     return hybrid ? ['unshare', '-m', 'sh', '-c', `mount -t cgroup2 none /sys/fs/cgroup && exec ${crun}`] : ['sh', '-c', `exec ${crun}`];
   };
   const crunWrapper = () => (hybrid ? ['unshare', '-m', 'sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && exec true'] : ['sh', '-c', 'exec true']);
-  // runc create + start (what berth-monitor runs), timed until start returns; delete afterwards, untimed.
+  // runc create + start (what berth-monitor ran before `run --detach`), timed until start returns; delete afterwards, untimed.
   const rawRuncCreateStart = () => {
     const id = `bench-cs-${process.pid}-${seq++}`;
     const a = timed(['runc', '--root', runcRoot, 'create', '--bundle', bundle.dir, id], { detachedOutput: true });
@@ -410,7 +410,7 @@ lines.push('| --- | ---: | ---: | ---: | --- |');
 for (const rt of ['runc', 'crun']) {
   lines.push(row(`engine create+start (${rt})`, E[rt].engine, 'in process: `engine.create` + `engine.start` until the monitor reports the pid'));
   lines.push(row(`… engine.create (${rt})`, E[rt].create, 'rootfs overlay mount, spec, SQLite insert'));
-  lines.push(row(`… engine.start (${rt})`, E[rt].start, '`state` probe + monitor (runtime create + start) + SQLite update'));
+  lines.push(row(`… engine.start (${rt})`, E[rt].start, 'monitor (one `runtime run --detach`; `create` + `start` in builds before start-perf2) + SQLite update'));
   lines.push(row(`… \`${rt} state\` probe`, E[rt].state, 'a bare `state` call, for scale (engine.start no longer makes one)'));
   lines.push(row(`berth-monitor alone (${rt})`, E[rt].monitor, 'in process: `startMonitor` on the raw bundle'));
   lines.push(row(`raw \`${rt} run\`, paired`, E[rt].raw, rt === 'crun' && facts.cgroups.startsWith('hybrid') ? 'spawned from the same process, alternating with the engine (wrapped as below)' : 'spawned from the same process, alternating with the engine'));
@@ -420,7 +420,7 @@ const whatE2E = {
   'node -e 0, NODE_EXTRA_CA_CERTS unset': 'the same without it: what bin/berth\'s Node pays',
   'berth --version': 'Node + loading every CLI module',
   'runc run': 'raw runtime on the bundle: create, start, wait, delete',
-  'runc create+start': 'raw runtime, two calls, until `start` returns (what the monitor runs)',
+  'runc create+start': 'raw runtime, two calls, until `start` returns (what the monitor ran before start-perf2)',
   'crun run (wrapped)': '`unshare -m sh -c \'mount -t cgroup2 … && crun --cgroup-manager=disabled run …\'`',
   'crun wrapper alone': 'the same wrapper running `true` instead of crun',
   'berth run --rm': '`bin/berth run --rm IMG true` end to end (runc)',
