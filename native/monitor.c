@@ -33,9 +33,9 @@ static struct {
 	const char *id, *runtime, *cgroup_dir, *overlay;
 	char bundle[PATH_MAX], state_dir[PATH_MAX], pid_file[PATH_MAX + 32], rootfs[PATH_MAX + 16];
 	const char *rt_args[MAX_RT_ARGS];
-	int n_rt_args, sync_fd, private_cg2, cleanup;
+	int n_rt_args, sync_fd, private_cg2, cleanup, fsync_exit;
 	long long timeout_ms;
-} opt = { .sync_fd = -1, .timeout_ms = 60000 };
+} opt = { .sync_fd = -1, .timeout_ms = 60000, .fsync_exit = 1 };
 
 static struct cri_log crilog = { .fd = -1, .max_files = 2, .max_bytes = 10LL << 20, .line_max = LINE_MAX_DEFAULT };
 
@@ -361,7 +361,7 @@ static void usage(void)
 	sync_send("{\"error\":\"berth-monitor: bad arguments\"}\n");
 	dprintf(2, "usage: berth-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH [--runtime-arg ARG]...\n"
 		   "  [--log-path FILE] [--log-max-bytes N] [--log-max-files N] [--sync-fd FD] [--cgroup-dir DIR]\n"
-		   "  [--runtime-timeout MS] [--private-cgroup2] [--mount-overlay OPTIONS] [--cleanup]\n");
+		   "  [--runtime-timeout MS] [--private-cgroup2] [--mount-overlay OPTIONS] [--cleanup] [--no-fsync-exit]\n");
 	exit(2);
 }
 
@@ -389,7 +389,7 @@ int main(int argc, char **argv)
 		{ "runtime-arg", 1, 0, 'a' }, { "log-path", 1, 0, 'l' }, { "log-max-bytes", 1, 0, 'm' },
 		{ "log-max-files", 1, 0, 'f' }, { "sync-fd", 1, 0, 'y' }, { "cgroup-dir", 1, 0, 'c' },
 		{ "runtime-timeout", 1, 0, 't' }, { "private-cgroup2", 0, 0, 'p' }, { "mount-overlay", 1, 0, 'o' },
-		{ "cleanup", 0, 0, 'k' }, { 0, 0, 0, 0 },
+		{ "cleanup", 0, 0, 'k' }, { "no-fsync-exit", 0, 0, 'n' }, { 0, 0, 0, 0 },
 	};
 	const char *bundle = NULL, *state = NULL, *log = NULL;
 	int c;
@@ -418,6 +418,7 @@ int main(int argc, char **argv)
 		case 'p': opt.private_cg2 = 1; break;
 		case 'o': opt.overlay = optarg; break;
 		case 'k': opt.cleanup = 1; break;
+		case 'n': opt.fsync_exit = 0; break;
 		default: bad_args = 1;
 		}
 	}
@@ -474,7 +475,9 @@ int main(int argc, char **argv)
 	if (!rp || sscanf(rp, " %llu", &starttime) != 1)
 		fail("cannot parse /proc/self/stat");
 	snprintf(line, sizeof line, "{\"pid\":%d,\"startTime\":%llu}\n", (int)getpid(), starttime);
-	if (write_atomic(opt.state_dir, "monitor.pid", line) < 0)
+	/* Not fsynced: it only means something while this process lives, and after a power cut a missing
+	 * or empty file reads as "monitor gone", which is then true. */
+	if (write_atomic(opt.state_dir, "monitor.pid", line, 0) < 0)
 		fail("write monitor.pid: %s", strerror(errno));
 
 	/* The overlay root, mounted here rather than by berth: a syscall instead of a mount(8) process. */
@@ -532,7 +535,7 @@ int main(int argc, char **argv)
 	snprintf(exitjson, sizeof exitjson,
 		 "{\"exitCode\":%d,\"signal\":%s,\"oomKilled\":%s,\"oomSource\":\"%s\",\"startedAt\":\"%s\",\"finishedAt\":\"%s\",\"cleaned\":%s}\n",
 		 code, sigstr, oom ? "true" : "false", oom_after >= 0 ? "memory.events" : "none", started, finished, cleaned ? "true" : "false");
-	if (write_atomic(opt.state_dir, "exit", exitjson) < 0) {
+	if (write_atomic(opt.state_dir, "exit", exitjson, opt.fsync_exit) < 0) {
 		warnf("write exit: %s", strerror(errno));
 		return 1;
 	}

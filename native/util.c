@@ -45,8 +45,8 @@ void rfc3339(char out[40])
 	snprintf(out + n, 40 - n, ".%09ldZ", ts.tv_nsec);
 }
 
-/* temp + fsync + rename + fsync(dir): a reader sees the old file or the whole new one. */
-int write_atomic(const char *dir, const char *name, const char *content)
+/* temp (+ fsync) + rename (+ fsync(dir)): a reader sees the old file or the whole new one. */
+int write_atomic(const char *dir, const char *name, const char *content, int durable)
 {
 	char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -54,7 +54,7 @@ int write_atomic(const char *dir, const char *name, const char *content)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, content, strlen(content)) < 0 || (durable && fsync(fd) < 0)) {
 		int e = errno;
 		(void)close(fd);
 		(void)unlink(tmp);
@@ -63,6 +63,8 @@ int write_atomic(const char *dir, const char *name, const char *content)
 	}
 	if (close(fd) < 0 || rename(tmp, path) < 0)
 		return -1;
+	if (!durable)
+		return 0;
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -1;

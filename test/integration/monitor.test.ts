@@ -279,7 +279,7 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
 
   it('--mount-overlay mounts the root before the runtime runs; --cleanup deletes the runtime state and unmounts it before the exit record', async () => {
     const b = await overlayBundle(['sh', '-c', 'echo written > /hello']);
-    const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup']);
+    const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup', '--no-fsync-exit']); // as `berth run --rm`
     expect(s.sync).toEqual({ pid: expect.any(Number) });
     const exit = await finished(s);
     expect(exit).toMatchObject({ exitCode: 0, cleaned: true });
