@@ -131,7 +131,7 @@ export class ContainerEngine {
     validateRunOptions(options);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
-    const config = this.images.inspect(image.name).config;
+    const config = this.images.config(image.name);
     const id = crypto.randomBytes(32).toString('hex');
     const dir = this.dir(id);
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
