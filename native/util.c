@@ -33,6 +33,13 @@ int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+long long mono_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail: a valid clock and pointer */
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 void rfc3339(char out[40])
 {
 	struct timespec ts;

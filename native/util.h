@@ -8,6 +8,8 @@
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* write(2) until done; retries EINTR. */
 int write_all(int fd, const char *p, size_t n);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long mono_ms(void);
 /* RFC 3339 UTC with nanoseconds: 2026-11-22T14:00:00.123456789Z (30 chars + NUL) */
 void rfc3339(char out[40]);
 /* DIR/NAME via a temp file and a rename: a reader, also after kill -9, sees the old file or the whole new
