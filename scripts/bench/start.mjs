@@ -356,8 +356,20 @@ try {
   if (sh('strace', ['-V'])) {
     const tf = path.join(work, 'strace.out');
     run(['strace', '-f', '-qq', '-T', '-s', '256', '-e', 'trace=execve,fsync,fdatasync', '-o', tf, ...berthCmd, 'run', '--rm', ref, 'true']);
-    const calls = fs.readFileSync(tf, 'utf8').split('\n').filter((l) => /execve\(|fsync\(|fdatasync\(/.test(l) && !/<unfinished|resumed>.*= -1/.test(l));
-    const execs = calls.filter((l) => l.includes('execve(') && !/= -1 /.test(l)).map((l) => l.match(/execve\("([^"]+)", \[([^\]]*)\]/)).filter(Boolean)
+    // strace splits a call that another process interrupts into `… <unfinished ...>` and `<... NAME resumed>…`
+    // lines of the same pid: join them, so that interleaved execs and fsyncs count too.
+    const pending = new Map();
+    const joined = [];
+    for (const l of fs.readFileSync(tf, 'utf8').split('\n')) {
+      const pid = l.split(' ', 1)[0];
+      if (l.endsWith('<unfinished ...>')) pending.set(pid, l.slice(0, -'<unfinished ...>'.length));
+      else if (/^\S+ <\.\.\. \w+ resumed>/.test(l)) {
+        joined.push(`${pending.get(pid) ?? ''}${l.replace(/^\S+ <\.\.\. \w+ resumed>/, '')}`);
+        pending.delete(pid);
+      } else joined.push(l);
+    }
+    const calls = joined.filter((l) => /execve\(|fsync\(|fdatasync\(/.test(l) && !/= -1 /.test(l));
+    const execs = calls.filter((l) => l.includes('execve(')).map((l) => l.match(/execve\("([^"]+)", \[([^\]]*)\]/)).filter(Boolean)
       .map((m) => {
         const argv = m[2].split(', ').map((a) => a.replace(/^"|"(\.\.\.)?$/g, ''));
         const verb = argv.slice(1).find((a) => !a.startsWith('-') && !a.startsWith('/') && !/^\d+$/.test(a) && a.length < 20);
