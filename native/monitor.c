@@ -1,13 +1,12 @@
-/* berth-monitor: one per container, modelled on conmon. Mounts the container's overlay root, drives
- * the OCI runtime (create + start), reaps the container's init as a child subreaper, writes its
- * stdout/stderr to a size-capped CRI log, reports the start on a sync fd, cleans up after the exit
- * (runtime delete, unmount) and records the exit atomically. See native/README.md. */
+/* berth-monitor: one per container, modelled on conmon. Mounts the container's overlay root, starts
+ * the container with one `runtime run --detach`, reaps the container's init as a child subreaper, writes
+ * its stdout/stderr to a size-capped CRI log, reports the start on a sync fd, cleans up after the exit
+ * (runtime delete, unmount) and records the exit atomically. See native/README.md.
+ * This file is the process flow; args.c the command line, loop.c the poll/reap loop, log.c the log. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,67 +16,34 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAX_RT_ARGS 32
-#define LINE_MAX_DEFAULT 16384
-#define ERRBUF_MAX 4096
+#include "args.h"
+#include "log.h"
+#include "loop.h"
+#include "util.h"
+
 #define DRAIN_MS 2000
 
+static struct monitor_args opt;
+/* opt's paths made absolute, and the files derived from them */
 static struct {
-	const char *id, *runtime, *cgroup_dir, *overlay;
-	char bundle[PATH_MAX], state_dir[PATH_MAX], log_path[PATH_MAX + 32], pid_file[PATH_MAX + 32], rootfs[PATH_MAX + 16];
-	const char *rt_args[MAX_RT_ARGS];
-	int n_rt_args, sync_fd, log_max_files, private_cg2, cleanup;
-	long long log_max_bytes, timeout_ms;
-} opt = { .sync_fd = -1, .log_max_files = 2, .log_max_bytes = 10LL << 20, .timeout_ms = 60000 };
-
-struct stream {
-	int fd;
-	const char *name;
-	size_t len;
-	char *buf;
-};
-static char linebufs[2][LINE_MAX_DEFAULT]; /* bss: untouched pages cost no memory */
-/* [0] container stdout, [1] container stderr, [2] the runtime's own output while it runs */
-static struct stream streams[3] = {
-	{ .fd = -1, .name = "stdout", .buf = linebufs[0] }, { .fd = -1, .name = "stderr", .buf = linebufs[1] }, { .fd = -1, .name = "runtime" }
-};
-static int collecting = 1; /* until create succeeds, streams 0 and 1 carry the runtime's output too */
-static char errbuf[ERRBUF_MAX];
-static size_t errlen;
-static size_t line_max = LINE_MAX_DEFAULT;
-static pid_t kill_on_fail; /* a created container that must not outlive a failed start */
+	char bundle[PATH_MAX], state_dir[PATH_MAX], pid_file[PATH_MAX + 32], rootfs[PATH_MAX + 16];
+} paths;
+static struct cri_log crilog = { .fd = -1, .line_max = LINE_MAX_DEFAULT };
+static pid_t kill_on_fail; /* a started container that must not outlive a failed start */
 static int rootfs_mounted; /* by us: a failed start unmounts it again */
-static int sigfd = -1, devnull = -1, logfd = -1;
-static long long log_size;
-static unsigned long dropped_lines;
-
-static struct { pid_t pid; int status; } reaped[32];
-static unsigned n_reaped;
-
-static void warnx(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char msg[1024];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	dprintf(2, "berth-monitor[%d]: %s\n", (int)getpid(), msg);
-}
+static int devnull = -1;
 
 /* Unmounts the container's root; a busy one (a process still holds it) is detached instead. */
 static int umount_rootfs(void)
 {
-	if (umount2(opt.rootfs, 0) == 0 || errno == EINVAL) /* EINVAL: not a mount point (copy mode) */
+	if (umount2(paths.rootfs, 0) == 0 || errno == EINVAL) /* EINVAL: not a mount point (copy mode) */
 		return 0;
-	if (errno == EBUSY && umount2(opt.rootfs, MNT_DETACH) == 0)
+	if (errno == EBUSY && umount2(paths.rootfs, MNT_DETACH) == 0)
 		return 0;
-	warnx("unmount %s: %s", opt.rootfs, strerror(errno));
+	warnf("unmount %s: %s", paths.rootfs, strerror(errno));
 	return -1;
 }
 
@@ -96,111 +62,34 @@ static void json_str(char *out, size_t cap, const char *s, size_t n)
 	out[o] = 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void sync_send(const char *line)
 {
 	if (opt.sync_fd < 0)
 		return;
 	if (write_all(opt.sync_fd, line, strlen(line)) < 0) /* EPIPE: the caller is gone (SIGPIPE ignored) */
-		warnx("sync fd: %s", strerror(errno));
+		warnf("sync fd: %s", strerror(errno));
 	if (close(opt.sync_fd) < 0)
-		warnx("close sync fd: %s", strerror(errno));
+		warnf("close sync fd: %s", strerror(errno));
 	opt.sync_fd = -1;
 }
 
 /* Before the start is reported, every failure ends here: {"error":...} on the sync fd, exit 1. */
 static void fail(const char *fmt, ...)
 {
-	char msg[ERRBUF_MAX + 512], esc[sizeof msg * 2], line[sizeof esc + 16];
+	char msg[8192], esc[sizeof msg * 2], line[sizeof esc + 16];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	warnx("%s", msg);
+	warnf("%s", msg);
 	if (kill_on_fail > 0 && kill(kill_on_fail, SIGKILL) < 0 && errno != ESRCH)
-		warnx("kill container %d: %s", (int)kill_on_fail, strerror(errno));
+		warnf("kill container %d: %s", (int)kill_on_fail, strerror(errno));
 	if (rootfs_mounted)
 		(void)umount_rootfs();
 	json_str(esc, sizeof esc, msg, strlen(msg));
 	snprintf(line, sizeof line, "{\"error\":\"%s\"}\n", esc);
 	sync_send(line);
 	exit(1);
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		fail("clock_gettime: %s", strerror(errno));
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* RFC 3339 UTC with nanoseconds: 2026-11-22T14:00:00.123456789Z (30 chars + NUL) */
-static void rfc3339(char out[40])
-{
-	struct timespec ts;
-	struct tm tm;
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm)) {
-		strcpy(out, "1970-01-01T00:00:00.000000000Z");
-		return;
-	}
-	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%09ldZ", ts.tv_nsec);
-}
-
-/* temp + fsync + rename + fsync(dir): a reader sees the old file or the whole new one. */
-static int write_atomic(const char *name, const char *content)
-{
-	char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
-	snprintf(path, sizeof path, "%s/%s", opt.state_dir, name);
-	snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
-		int e = errno;
-		(void)close(fd);
-		(void)unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0)
-		return -1;
-	int dfd = open(opt.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	int r = fsync(dfd);
-	if (close(dfd) < 0)
-		r = -1;
-	return r;
-}
-
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n;
-	do
-		n = read(fd, buf, cap - 1);
-	while (n < 0 && errno == EINTR);
-	if (close(fd) < 0)
-		n = -1;
-	buf[n < 0 ? 0 : n] = 0;
-	return n;
 }
 
 /* oom_kill count from <cgroup-dir>/memory.events, -1 when unavailable (no cgroup v2, no dir). */
@@ -216,201 +105,16 @@ static long long oom_kills(void)
 	return p && (p == buf || p[-1] == '\n') ? strtoll(p + 9, NULL, 10) : -1;
 }
 
-/* ---- container log: CRI format, one record per line, P for pieces of lines longer than line_max */
-
-static int open_log(void)
+/* Before `run`: a cgroup the runtime has yet to create starts at 0 OOM kills. */
+static long long oom_baseline(void)
 {
-	struct stat st = { 0 };
-	logfd = open(opt.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (logfd >= 0 && fstat(logfd, &st) < 0) {
-		(void)close(logfd);
-		logfd = -1;
-	}
-	log_size = st.st_size;
-	return logfd < 0 ? -1 : 0;
+	long long n = oom_kills();
+	if (n < 0 && opt.cgroup_dir && access(opt.cgroup_dir, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	return n;
 }
 
-/* log → log.1 → … → log.(files-1); the oldest is overwritten by the rename before it. */
-static void rotate(void)
-{
-	if (opt.log_max_files <= 1) {
-		if (ftruncate(logfd, 0) < 0)
-			warnx("truncate %s: %s", opt.log_path, strerror(errno));
-		log_size = 0;
-		return;
-	}
-	char from[PATH_MAX + 48], to[PATH_MAX + 48];
-	for (int i = opt.log_max_files - 1; i >= 1; i--) {
-		if (i == 1)
-			snprintf(from, sizeof from, "%s", opt.log_path);
-		else
-			snprintf(from, sizeof from, "%s.%d", opt.log_path, i - 1);
-		snprintf(to, sizeof to, "%s.%d", opt.log_path, i);
-		if (rename(from, to) < 0 && errno != ENOENT)
-			warnx("rotate %s: %s", from, strerror(errno));
-	}
-	if (close(logfd) < 0)
-		warnx("close log: %s", strerror(errno));
-	if (open_log() < 0) /* emit() retries the open, without rotating again */
-		warnx("reopen %s: %s", opt.log_path, strerror(errno));
-}
-
-static void emit(const struct stream *s, const char *p, size_t n, char tag)
-{
-	char ts[40], hdr[64];
-	rfc3339(ts);
-	int h = snprintf(hdr, sizeof hdr, "%s %s %c ", ts, s->name, tag);
-	size_t left = (size_t)h + n + 1;
-	if (logfd >= 0 && opt.log_max_bytes > 0 && log_size > 0 && log_size + (long long)left > opt.log_max_bytes)
-		rotate();
-	struct iovec iov[3] = { { hdr, (size_t)h }, { (void *)p, n }, { "\n", 1 } };
-	int i = 0;
-	if (logfd < 0 && open_log() < 0)
-		left = 0, errno = EBADF;
-	while (left > 0) {
-		ssize_t w = writev(logfd, iov + i, 3 - i);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		log_size += w;
-		left -= (size_t)w;
-		size_t k = (size_t)w;
-		while (i < 3 && k >= iov[i].iov_len)
-			k -= iov[i++].iov_len;
-		if (i < 3)
-			iov[i].iov_base = (char *)iov[i].iov_base + k, iov[i].iov_len -= k;
-	}
-	if (left > 0 && dropped_lines++ == 0) /* full SD card: drop lines, never block the container */
-		warnx("log %s: %s (dropping lines)", opt.log_path, strerror(errno));
-}
-
-static void feed(struct stream *s, const char *p, size_t n)
-{
-	while (n > 0) {
-		if (s->len == line_max) { /* a full buffer: F if the line ends right here, else P */
-			int nl = p[0] == '\n';
-			emit(s, s->buf, s->len, nl ? 'F' : 'P');
-			s->len = 0;
-			p += nl, n -= (size_t)nl;
-			continue;
-		}
-		const char *e = memchr(p, '\n', n);
-		size_t seg = e ? (size_t)(e - p) : n, take = seg < line_max - s->len ? seg : line_max - s->len;
-		memcpy(s->buf + s->len, p, take);
-		s->len += take, p += take, n -= take;
-		if (e && take == seg) {
-			emit(s, s->buf, s->len, 'F');
-			s->len = 0, p++, n--;
-		}
-	}
-}
-
-static void on_data(struct stream *s, const char *p, size_t n)
-{
-	if (s == &streams[2] || collecting) {
-		size_t take = n < sizeof errbuf - 1 - errlen ? n : sizeof errbuf - 1 - errlen;
-		memcpy(errbuf + errlen, p, take);
-		errlen += take;
-	} else {
-		feed(s, p, n);
-	}
-}
-
-static void close_stream(struct stream *s)
-{
-	if (s->fd >= 0 && close(s->fd) < 0)
-		warnx("close %s: %s", s->name, strerror(errno));
-	s->fd = -1;
-	if (s != &streams[2] && !collecting && s->len > 0) /* output ended without a newline */
-		emit(s, s->buf, s->len, 'P');
-	s->len = 0;
-}
-
-/* Reads up to max_reads times (0: until EAGAIN); closes the stream at EOF. */
-static void drain(struct stream *s, int max_reads)
-{
-	static char rbuf[65536];
-	for (int k = 0; s->fd >= 0 && (max_reads == 0 || k < max_reads); k++) {
-		ssize_t r = read(s->fd, rbuf, sizeof rbuf);
-		if (r > 0) {
-			on_data(s, rbuf, (size_t)r);
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
-			return;
-		if (r < 0)
-			warnx("read %s: %s", s->name, strerror(errno));
-		close_stream(s);
-	}
-}
-
-/* ---- children */
-
-static void reap_all(void)
-{
-	int st;
-	pid_t p;
-	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-		reaped[n_reaped % 32].pid = p;
-		reaped[n_reaped % 32].status = st;
-		n_reaped++;
-	}
-}
-
-static int find_reaped(pid_t pid, int *status)
-{
-	for (unsigned i = 0; i < 32 && i < n_reaped; i++)
-		if (reaped[i].pid == pid) {
-			*status = reaped[i].status;
-			return 1;
-		}
-	return 0;
-}
-
-/* Polls the signalfd and the open streams until done(arg) or the deadline (0: none). */
-static int pump(int (*done)(long), long arg, long long deadline)
-{
-	for (;;) {
-		if (done(arg))
-			return 1;
-		int timeout = -1;
-		if (deadline) {
-			long long now = mono_ms();
-			if (now >= deadline)
-				return 0;
-			timeout = (int)(deadline - now);
-		}
-		struct pollfd pf[4] = { { .fd = sigfd, .events = POLLIN } };
-		struct stream *who[4] = { NULL };
-		nfds_t n = 1;
-		for (int i = 0; i < 3; i++)
-			if (streams[i].fd >= 0) {
-				pf[n].fd = streams[i].fd, pf[n].events = POLLIN, who[n++] = &streams[i];
-			}
-		if (poll(pf, n, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			fail("poll: %s", strerror(errno));
-		}
-		if (pf[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-				if (si.ssi_signo != SIGCHLD)
-					warnx("ignoring signal %u (stop the container through the runtime)", si.ssi_signo);
-			reap_all();
-		}
-		for (nfds_t i = 1; i < n; i++)
-			if (pf[i].revents)
-				drain(who[i], 4); /* a chatty stream must not starve the signalfd */
-	}
-}
-
-static int done_reaped(long pid) { int st; return find_reaped((pid_t)pid, &st); }
-static int done_eof(long unused) { (void)unused; return streams[0].fd < 0 && streams[1].fd < 0; }
-
+/* fork + exec `RUNTIME [--runtime-arg…] VERB…` with stdin /dev/null and stdout/stderr on out/err. */
 static pid_t spawn(const char *const verb[], int out, int err)
 {
 	const char *argv[MAX_RT_ARGS + 16];
@@ -444,40 +148,70 @@ static pid_t spawn(const char *const verb[], int out, int err)
 	return pid;
 }
 
-/* Runs one runtime command to completion; on failure reports the captured output and exits. */
-static void run_runtime(const char *what, pid_t pid)
+/* The pid the runtime wrote to --pid-file, 0 if none (yet). */
+static pid_t container_pid(void)
 {
-	int st;
-	if (!pump(done_reaped, pid, mono_ms() + opt.timeout_ms)) {
-		if (kill(pid, SIGKILL) < 0)
-			warnx("kill runtime: %s", strerror(errno));
-		fail("runtime %s timed out after %lld ms", what, opt.timeout_ms);
-	}
-	find_reaped(pid, &st);
-	for (int i = 0; i < 3; i++)
-		if (i == 2 || collecting)
-			drain(&streams[i], 0);
-	while (errlen > 0 && (errbuf[errlen - 1] == '\n' || errbuf[errlen - 1] == ' '))
-		errlen--;
-	errbuf[errlen] = 0;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		if (errlen)
-			warnx("runtime %s: %s", what, errbuf);
-		errlen = 0;
-		return;
-	}
-	char how[64];
-	if (WIFEXITED(st))
-		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(st));
-	else
-		snprintf(how, sizeof how, "signal %d", WTERMSIG(st));
-	fail("runtime %s failed (%s): %s", what, how, errlen ? errbuf : "no output");
+	char buf[32], *end = NULL;
+	long pid = read_small(paths.pid_file, buf, sizeof buf) > 0 ? strtol(buf, &end, 10) : 0;
+	return pid > 0 && pid <= INT_MAX && end && (*end == 0 || *end == '\n') ? (pid_t)pid : 0;
 }
 
-static void make_pipe(int fds[2])
+static int make_pipe(int fds[2])
 {
-	if (pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0)
+	return pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0 ? -1 : 0;
+}
+
+/* Waits for a runtime process, killing it at the timeout; 1 when it exited 0. */
+static int wait_runtime(pid_t pid, int *status)
+{
+	int r = loop_pump(loop_done_reaped, pid, mono_ms() + opt.timeout_ms);
+	if (r < 0)
+		fail("poll: %s", strerror(errno));
+	if (r == 0) {
+		if (kill(pid, SIGKILL) < 0)
+			warnf("kill runtime: %s", strerror(errno));
+		return -1;
+	}
+	loop_reaped(pid, status);
+	return WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+}
+
+/* `RUNTIME run --detach`: one runtime process where conmon runs create and then start. Detached, the
+ * runtime hands its own stdio, our pipes, to the container, which is our child once the runtime exits.
+ * The pipes are not read until then: on success all of it is the container's (it blocks at most that
+ * long on a full pipe), on failure it is the runtime's error. Returns the container's pid. */
+static pid_t run_container(void)
+{
+	int out[2], err[2], st = 0;
+	if (make_pipe(out) < 0 || make_pipe(err) < 0)
 		fail("pipe: %s", strerror(errno));
+	loop_watch(STREAM_STDOUT, out[0]);
+	loop_watch(STREAM_STDERR, err[0]);
+	loop_capture(1);
+	const char *run[] = { "run", "--detach", "--bundle", paths.bundle, "--pid-file", paths.pid_file, opt.id, NULL };
+	pid_t rpid = spawn(run, out[1], err[1]);
+	if (close(out[1]) < 0 || close(err[1]) < 0)
+		fail("close: %s", strerror(errno));
+	int ok = wait_runtime(rpid, &st);
+	if (ok <= 0) {
+		kill_on_fail = container_pid();
+		if (ok < 0)
+			fail("runtime run timed out after %lld ms", opt.timeout_ms);
+		loop_drain(STREAM_STDERR); /* stderr first: where the runtime puts its error */
+		loop_drain(STREAM_STDOUT);
+		const char *output = loop_captured();
+		char how[64];
+		if (WIFEXITED(st))
+			snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(st));
+		else
+			snprintf(how, sizeof how, "signal %d", WTERMSIG(st));
+		fail("runtime run failed (%s): %s", how, *output ? output : "no output");
+	}
+	pid_t cpid = container_pid();
+	if (cpid <= 0)
+		fail("runtime run left no pid in %s", paths.pid_file);
+	loop_capture(0);
+	return cpid;
 }
 
 /* After the exit (--cleanup): `RUNTIME delete --force ID`, then unmount the root, so that berth needs
@@ -485,116 +219,60 @@ static void make_pipe(int fds[2])
  * does the cleanup itself when the exit record says it was not done. */
 static int cleanup_after_exit(void)
 {
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
-		warnx("cleanup: pipe: %s", strerror(errno));
+	int fds[2], st = 0;
+	if (make_pipe(fds) < 0) {
+		warnf("cleanup: pipe: %s", strerror(errno));
 		return 0;
 	}
-	streams[2].fd = fds[0];
+	loop_watch(STREAM_RUNTIME, fds[0]);
 	const char *del[] = { "delete", "--force", opt.id, NULL };
 	pid_t pid = spawn(del, fds[1], fds[1]);
 	if (close(fds[1]) < 0)
-		warnx("close: %s", strerror(errno));
-	int st = 0, ok = pump(done_reaped, pid, mono_ms() + opt.timeout_ms);
-	if (!ok && kill(pid, SIGKILL) < 0)
-		warnx("kill runtime delete: %s", strerror(errno));
-	drain(&streams[2], 0);
-	close_stream(&streams[2]);
-	errbuf[errlen] = 0;
-	ok = ok && find_reaped(pid, &st) && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		warnf("close: %s", strerror(errno));
+	int ok = wait_runtime(pid, &st) > 0;
+	loop_drain(STREAM_RUNTIME);
+	loop_close(STREAM_RUNTIME);
+	const char *output = loop_captured();
 	if (!ok)
-		warnx("runtime delete: %s", errlen ? errbuf : "failed or timed out");
-	errlen = 0;
+		warnf("runtime delete: %s", *output ? output : "failed or timed out");
+	loop_clear_captured();
 	return umount_rootfs() == 0 && ok;
 }
 
-static void usage(void)
+/* Checks the arguments and derives the paths; nothing of the caller's but the sync fd stays open. */
+static void setup(int argc, char **argv)
 {
-	sync_send("{\"error\":\"berth-monitor: bad arguments\"}\n");
-	dprintf(2, "usage: berth-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH [--runtime-arg ARG]...\n"
-		   "  [--log-path FILE] [--log-max-bytes N] [--log-max-files N] [--sync-fd FD] [--cgroup-dir DIR]\n"
-		   "  [--runtime-timeout MS] [--private-cgroup2] [--mount-overlay OPTIONS] [--cleanup]\n");
-	exit(2);
-}
-
-static void abs_path(char *dst, const char *src, const char *what)
-{
-	if (!realpath(src, dst))
-		fail("%s %s: %s", what, src, strerror(errno));
-}
-
-static int bad_args;
-static long long num(const char *s, long long min, long long max)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		bad_args = 1;
-	return v;
-}
-
-int main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "id", 1, 0, 'i' }, { "bundle", 1, 0, 'b' }, { "state-dir", 1, 0, 's' }, { "runtime", 1, 0, 'r' },
-		{ "runtime-arg", 1, 0, 'a' }, { "log-path", 1, 0, 'l' }, { "log-max-bytes", 1, 0, 'm' },
-		{ "log-max-files", 1, 0, 'f' }, { "sync-fd", 1, 0, 'y' }, { "cgroup-dir", 1, 0, 'c' },
-		{ "runtime-timeout", 1, 0, 't' }, { "private-cgroup2", 0, 0, 'p' }, { "mount-overlay", 1, 0, 'o' },
-		{ "cleanup", 0, 0, 'k' }, { 0, 0, 0, 0 },
-	};
-	const char *bundle = NULL, *state = NULL, *log = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i': opt.id = optarg; break;
-		case 'b': bundle = optarg; break;
-		case 's': state = optarg; break;
-		case 'r': opt.runtime = optarg; break;
-		case 'a':
-			if (opt.n_rt_args < MAX_RT_ARGS)
-				opt.rt_args[opt.n_rt_args++] = optarg;
-			else
-				bad_args = 1;
-			break;
-		case 'l': log = optarg; break;
-		case 'm': opt.log_max_bytes = num(optarg, 0, LLONG_MAX); break;
-		case 'f': opt.log_max_files = (int)num(optarg, 1, 100); break;
-		case 'y': /* close-on-exec: the runtime and the container must not hold it */
-			opt.sync_fd = (int)num(optarg, 3, INT_MAX);
-			if (bad_args || fcntl(opt.sync_fd, F_SETFD, FD_CLOEXEC) < 0)
-				opt.sync_fd = -1, bad_args = 1;
-			break;
-		case 'c': opt.cgroup_dir = optarg; break;
-		case 't': opt.timeout_ms = num(optarg, 1, 3600000); break;
-		case 'p': opt.private_cg2 = 1; break;
-		case 'o': opt.overlay = optarg; break;
-		case 'k': opt.cleanup = 1; break;
-		default: bad_args = 1;
-		}
+	if (parse_args(argc, argv, &opt) < 0) {
+		sync_send("{\"error\":\"berth-monitor: bad arguments\"}\n");
+		print_usage();
+		exit(2);
 	}
-	if (bad_args || optind != argc || !opt.id || !bundle || !state || !opt.runtime)
-		usage();
-	if (opt.log_max_bytes > 0 && opt.log_max_bytes < 4096)
+	crilog.max_bytes = opt.log_max_bytes, crilog.max_files = opt.log_max_files;
+	if (crilog.max_bytes > 0 && crilog.max_bytes < 4096)
 		fail("--log-max-bytes must be 0 (no cap) or at least 4096");
-	if (opt.log_max_bytes > 0 && opt.log_max_bytes / 4 < (long long)line_max)
-		line_max = (size_t)(opt.log_max_bytes / 4); /* a record always fits in one file */
-	abs_path(opt.bundle, bundle, "bundle");
-	abs_path(opt.state_dir, state, "state dir");
-	if (log && (log[0] != '/' || strlen(log) >= PATH_MAX))
+	if (crilog.max_bytes > 0 && crilog.max_bytes / 4 < (long long)crilog.line_max)
+		crilog.line_max = (size_t)(crilog.max_bytes / 4); /* a record always fits in one file */
+	if (!realpath(opt.bundle, paths.bundle))
+		fail("bundle %s: %s", opt.bundle, strerror(errno));
+	if (!realpath(opt.state_dir, paths.state_dir))
+		fail("state dir %s: %s", opt.state_dir, strerror(errno));
+	if (opt.log_path && (opt.log_path[0] != '/' || strlen(opt.log_path) >= PATH_MAX))
 		fail("--log-path must be absolute");
-	snprintf(opt.log_path, sizeof opt.log_path, "%s", log ? log : "");
-	if (!log)
-		snprintf(opt.log_path, sizeof opt.log_path, "%s/container.log", opt.state_dir);
-	snprintf(opt.pid_file, sizeof opt.pid_file, "%s/container.pid", opt.state_dir);
-	snprintf(opt.rootfs, sizeof opt.rootfs, "%s/rootfs", opt.bundle);
-	/* nothing of the caller's but the sync fd reaches the runtime */
+	if (opt.log_path)
+		snprintf(crilog.path, sizeof crilog.path, "%s", opt.log_path);
+	else
+		snprintf(crilog.path, sizeof crilog.path, "%s/container.log", paths.state_dir);
+	snprintf(paths.pid_file, sizeof paths.pid_file, "%s/container.pid", paths.state_dir);
+	snprintf(paths.rootfs, sizeof paths.rootfs, "%s/rootfs", paths.bundle);
 	unsigned keep = opt.sync_fd < 0 ? ~0U : (unsigned)opt.sync_fd;
 	if ((keep > 3 && close_range(3, keep - 1, 0) < 0) || (keep != ~0U && close_range(keep + 1, ~0U, 0) < 0))
 		fail("close_range: %s", strerror(errno));
+}
 
-	/* Detach: fork, setsid, fork again. The caller's child exits at once; the grandchild is
-	 * the monitor, in its own session, outside the caller's process group. */
+/* fork, setsid, fork again: the caller's child exits at once; the grandchild is the monitor, in its own
+ * session, outside the caller's process group. Then signals to a signalfd, and subreaper. */
+static void detach(void)
+{
 	for (int i = 0; i < 2; i++) {
 		pid_t p = fork();
 		if (p < 0 || (p == 0 && i == 0 && setsid() < 0))
@@ -602,7 +280,6 @@ int main(int argc, char **argv)
 		if (p > 0)
 			_exit(0);
 	}
-
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || chdir("/") < 0)
 		fail("/dev/null: %s", strerror(errno));
@@ -611,13 +288,20 @@ int main(int argc, char **argv)
 	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&mask, sigs[i]);
+	int sigfd;
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
 	    (sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
 		fail("signals: %s", strerror(errno));
+	loop_init(sigfd, &crilog);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+}
 
-	/* monitor.pid: our pid and start time (clock ticks after boot, /proc/self/stat field 22) */
+/* monitor.pid: our pid and start time (clock ticks after boot, /proc/self/stat field 22). Not fsynced:
+ * it only means something while this process lives, and after a power cut a missing or empty file
+ * reads as "monitor gone", which is then true. */
+static void write_monitor_pid(void)
+{
 	char stat[1024], line[256];
 	char *rp = read_small("/proc/self/stat", stat, sizeof stat) > 0 ? strrchr(stat, ')') : NULL;
 	unsigned long long starttime = 0;
@@ -626,65 +310,47 @@ int main(int argc, char **argv)
 	if (!rp || sscanf(rp, " %llu", &starttime) != 1)
 		fail("cannot parse /proc/self/stat");
 	snprintf(line, sizeof line, "{\"pid\":%d,\"startTime\":%llu}\n", (int)getpid(), starttime);
-	if (write_atomic("monitor.pid", line) < 0)
+	if (write_atomic(paths.state_dir, "monitor.pid", line, 0) < 0)
 		fail("write monitor.pid: %s", strerror(errno));
+}
 
+int main(int argc, char **argv)
+{
+	setup(argc, argv);
+	detach();
+	write_monitor_pid();
 	/* The overlay root, mounted here rather than by berth: a syscall instead of a mount(8) process. */
 	if (opt.overlay) {
-		if (mount("overlay", opt.rootfs, "overlay", 0, opt.overlay) < 0)
-			fail("cannot mount the container root at %s: %s", opt.rootfs, strerror(errno));
+		if (mount("overlay", paths.rootfs, "overlay", 0, opt.overlay) < 0)
+			fail("cannot mount the container root at %s: %s", paths.rootfs, strerror(errno));
 		rootfs_mounted = 1;
 	}
-	if (open_log() < 0)
-		fail("log %s: %s", opt.log_path, strerror(errno));
+	if (cri_log_open(&crilog) < 0)
+		fail("log %s: %s", crilog.path, strerror(errno));
 	char exit_path[PATH_MAX + 16];
-	snprintf(exit_path, sizeof exit_path, "%s/exit", opt.state_dir);
-	if ((unlink(opt.pid_file) < 0 && errno != ENOENT) || (unlink(exit_path) < 0 && errno != ENOENT))
-		fail("stale state in %s: %s", opt.state_dir, strerror(errno));
+	snprintf(exit_path, sizeof exit_path, "%s/exit", paths.state_dir);
+	if ((unlink(paths.pid_file) < 0 && errno != ENOENT) || (unlink(exit_path) < 0 && errno != ENOENT))
+		fail("stale state in %s: %s", paths.state_dir, strerror(errno));
 
-	int out[2], err[2], rt[2];
-	make_pipe(out);
-	make_pipe(err);
-	streams[0].fd = out[0], streams[1].fd = err[0];
-	const char *create[] = { "create", "--bundle", opt.bundle, "--pid-file", opt.pid_file, opt.id, NULL };
-	pid_t rpid = spawn(create, out[1], err[1]);
-	if (close(out[1]) < 0 || close(err[1]) < 0)
-		fail("close: %s", strerror(errno));
-	run_runtime("create", rpid);
-	collecting = 0;
-
-	char pidbuf[32];
-	char *end = NULL;
-	long cpid = read_small(opt.pid_file, pidbuf, sizeof pidbuf) > 0 ? strtol(pidbuf, &end, 10) : 0;
-	if (cpid <= 0 || (end && *end && *end != '\n'))
-		fail("runtime create left no pid in %s", opt.pid_file);
-	long long oom_before = oom_kills();
-
-	make_pipe(rt);
-	streams[2].fd = rt[0];
-	const char *start[] = { "start", opt.id, NULL };
-	rpid = spawn(start, rt[1], rt[1]);
-	if (close(rt[1]) < 0)
-		fail("close: %s", strerror(errno));
-	kill_on_fail = (pid_t)cpid;
-	run_runtime("start", rpid);
-	kill_on_fail = 0;
+	long long oom_before = oom_baseline();
+	pid_t cpid = run_container();
 	rootfs_mounted = 0; /* the container runs on it now: unmounted only after the exit */
-	close_stream(&streams[2]);
-
-	char started[40], finished[40];
+	char started[40], finished[40], line[64];
 	rfc3339(started);
-	snprintf(line, sizeof line, "{\"pid\":%ld}\n", cpid);
+	snprintf(line, sizeof line, "{\"pid\":%d}\n", (int)cpid);
 	sync_send(line);
 
-	pump(done_reaped, cpid, 0);
+	/* A poll error leaves no exit record: berth reads "monitor gone" as an unknown exit. */
+	if (loop_pump(loop_done_reaped, (long)cpid, 0) < 0)
+		fail("poll: %s", strerror(errno));
 	rfc3339(finished);
-	pump(done_eof, 0, mono_ms() + DRAIN_MS); /* the container's writers are gone: read to EOF */
-	close_stream(&streams[0]);
-	close_stream(&streams[1]);
+	if (loop_pump(loop_done_eof, 0, mono_ms() + DRAIN_MS) < 0) /* the container's writers are gone: read to EOF */
+		fail("poll: %s", strerror(errno));
+	loop_close(STREAM_STDOUT);
+	loop_close(STREAM_STDERR);
 
 	int st = 0;
-	find_reaped((pid_t)cpid, &st);
+	loop_reaped(cpid, &st);
 	int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 	int code = sig ? 128 + sig : WEXITSTATUS(st);
 	long long oom_after = oom_before >= 0 ? oom_kills() : -1;
@@ -696,11 +362,11 @@ int main(int argc, char **argv)
 	snprintf(exitjson, sizeof exitjson,
 		 "{\"exitCode\":%d,\"signal\":%s,\"oomKilled\":%s,\"oomSource\":\"%s\",\"startedAt\":\"%s\",\"finishedAt\":\"%s\",\"cleaned\":%s}\n",
 		 code, sigstr, oom ? "true" : "false", oom_after >= 0 ? "memory.events" : "none", started, finished, cleaned ? "true" : "false");
-	if (write_atomic("exit", exitjson) < 0) {
-		warnx("write exit: %s", strerror(errno));
+	if (write_atomic(paths.state_dir, "exit", exitjson, opt.fsync_exit) < 0) {
+		warnf("write exit: %s", strerror(errno));
 		return 1;
 	}
-	if (dropped_lines)
-		warnx("%lu log lines dropped", dropped_lines);
+	if (crilog.dropped)
+		warnf("%lu log lines dropped", crilog.dropped);
 	return 0;
 }

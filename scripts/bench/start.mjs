@@ -4,7 +4,11 @@
 // `crun run` on a bundle of the same busybox rootfs and with `podman run --rm` of the same image.
 // Also the RSS of berth-monitor against podman's conmon under a running `sleep` container.
 //
-//   node scripts/bench/start.mjs [--runs 20] [--warmup 2] [--no-profile] [--quiet-wait 5] [--berth DIR]
+//   node scripts/bench/start.mjs [--runs 20] [--warmup 2] [--no-profile] [--quiet-wait 5] [--berth DIR] [--compare DIR]
+//
+// --compare DIR: another build (e.g. a `git archive` of main, built there) measured in the same session:
+// its engine runs alternate with this build's in chunks, and its `berth run --rm` joins the interleaved
+// rounds, so that load from other work on a shared machine hits both alike.
 //
 // Needs root and `npm ci && npm run build`. Installs what it needs when missing (scripts/setup.sh:
 // docker-registry, runc, crun, busybox .debs; then podman, time). Prints a Markdown report on stdout
@@ -37,6 +41,7 @@ const { values: opt } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     'quiet-wait': { type: 'string', default: '5' },
     berth: { type: 'string', default: repoRoot },
+    compare: { type: 'string' },
   },
 });
 const RUNS = Number(opt.runs);
@@ -46,7 +51,8 @@ const berthDir = path.resolve(opt.berth);
 const bundled = path.join(berthDir, 'dist/bundle/berth.mjs');
 const berthMain = fs.existsSync(bundled) ? bundled : path.join(berthDir, 'dist/cli/main.js');
 const monitorBin = path.join(berthDir, 'native/build/berth-monitor');
-for (const f of [berthMain, monitorBin]) {
+const compareDir = opt.compare === undefined ? undefined : path.resolve(opt.compare);
+for (const f of [berthMain, monitorBin, ...(compareDir ? [path.join(compareDir, 'bin/berth'), path.join(compareDir, 'native/build/berth-monitor')] : [])]) {
   if (!fs.existsSync(f)) {
     console.error(`bench: ${f} missing; run \`npm run build\` in ${berthDir}`);
     process.exit(1);
@@ -156,6 +162,8 @@ const podmanGlobal = [
 const podmanRun = ['--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1000:1000'];
 // Whole commands run through the launcher, exactly as a user types them.
 const berthCmd = [path.join(berthDir, 'bin/berth'), '--root', berthRoot];
+const berthRootB = path.join(work, 'berth-compare');
+const berthCmdB = compareDir && [path.join(compareDir, 'bin/berth'), '--root', berthRootB];
 
 const cleanups = [];
 async function cleanup() {
@@ -173,7 +181,7 @@ async function cleanup() {
 }
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
-const results = { facts, runs: RUNS, samples: {}, engine: {}, phases: [], rss: {}, profile: undefined };
+const results = { facts, runs: RUNS, compare: compareDir, samples: {}, engine: {}, engineCompare: {}, phases: [], rss: {}, profile: undefined };
 
 try {
   const { startRegistry } = await import('../../test/helpers/services/registry.ts');
@@ -188,6 +196,7 @@ try {
 
   log('pulling it with berth and with podman');
   run([...berthCmd, 'pull', '-q', ref]);
+  if (berthCmdB) run([...berthCmdB, 'pull', '-q', ref]);
   run(['podman', ...podmanGlobal, 'pull', '-q', '--tls-verify=false', ref]);
   cleanups.push(() => {
     spawnSync('podman', [...podmanGlobal, 'rm', '-a', '-f', '-t', '0'], { stdio: 'ignore' });
@@ -212,7 +221,7 @@ try {
     return hybrid ? ['unshare', '-m', 'sh', '-c', `mount -t cgroup2 none /sys/fs/cgroup && exec ${crun}`] : ['sh', '-c', `exec ${crun}`];
   };
   const crunWrapper = () => (hybrid ? ['unshare', '-m', 'sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && exec true'] : ['sh', '-c', 'exec true']);
-  // runc create + start (what berth-monitor runs), timed until start returns; delete afterwards, untimed.
+  // runc create + start (what berth-monitor ran before `run --detach`), timed until start returns; delete afterwards, untimed.
   const rawRuncCreateStart = () => {
     const id = `bench-cs-${process.pid}-${seq++}`;
     const a = timed(['runc', '--root', runcRoot, 'create', '--bundle', bundle.dir, id], { detachedOutput: true });
@@ -233,6 +242,10 @@ try {
     'berth run --rm': () => timed([...berthCmd, 'run', '--rm', ref, 'true']).ms,
     'berth run --rm (crun)': () => timed([...berthCmd, 'run', '--rm', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
     'podman run --rm': () => timed(['podman', ...podmanGlobal, 'run', ...podmanRun, ref, 'true']).ms,
+    ...(berthCmdB && {
+      'berth run --rm, compare build': () => timed([...berthCmdB, 'run', '--rm', ref, 'true']).ms,
+      'berth run --rm (crun), compare build': () => timed([...berthCmdB, 'run', '--rm', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+    }),
   };
   log('sanity run of every command');
   for (const [name, f] of Object.entries(e2e)) {
@@ -243,13 +256,22 @@ try {
     }
   }
 
-  // 1. Engine, in process (plain node on dist/, excluding Node start-up), runc then crun.
+  // 1. Engine, in process (plain node on dist/, excluding Node start-up), runc then crun. With --compare,
+  //    this build and the other alternate in two chunks each.
+  const engineRuns = (dir, rt, runs) => JSON.parse(run(['node', path.join(helperDir, 'engine.mjs'), '--berth', dir, '--root', dir === berthDir ? berthRoot : berthRootB,
+    '--ref', ref, '--runtime', rt, '--runs', String(runs), '--warmup', String(WARMUP), '--bundle', bundle.dir, ...(hybrid ? ['--hybrid'] : [])], { maxBuffer: 16 << 20 }));
+  const merge = (a, b) => (a ? Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Array.isArray(v) ? [...a[k], ...v] : v])) : b);
   for (const rt of ['runc', 'crun']) {
-    log(`engine in process (${rt}): ${WARMUP} warm-up + ${RUNS} runs`);
+    log(`engine in process (${rt}): ${WARMUP} warm-up + ${RUNS} runs${compareDir ? ', alternating with the compare build' : ''}`);
     waitQuiet();
-    const out = run(['node', path.join(helperDir, 'engine.mjs'), '--berth', berthDir, '--root', berthRoot, '--ref', ref,
-      '--runtime', rt, '--runs', String(RUNS), '--warmup', String(WARMUP), '--bundle', bundle.dir, ...(hybrid ? ['--hybrid'] : [])], { maxBuffer: 16 << 20 });
-    results.engine[rt] = JSON.parse(out);
+    if (!compareDir) {
+      results.engine[rt] = engineRuns(berthDir, rt, RUNS);
+      continue;
+    }
+    for (const runs of [Math.ceil(RUNS / 2), Math.floor(RUNS / 2)]) {
+      results.engine[rt] = merge(results.engine[rt], engineRuns(berthDir, rt, runs));
+      results.engineCompare[rt] = merge(results.engineCompare[rt], engineRuns(compareDir, rt, runs));
+    }
   }
 
   // 2. Whole commands, interleaved: every round runs each command once, in a rotating order.
@@ -334,8 +356,20 @@ try {
   if (sh('strace', ['-V'])) {
     const tf = path.join(work, 'strace.out');
     run(['strace', '-f', '-qq', '-T', '-s', '256', '-e', 'trace=execve,fsync,fdatasync', '-o', tf, ...berthCmd, 'run', '--rm', ref, 'true']);
-    const calls = fs.readFileSync(tf, 'utf8').split('\n').filter((l) => /execve\(|fsync\(|fdatasync\(/.test(l) && !/<unfinished|resumed>.*= -1/.test(l));
-    const execs = calls.filter((l) => l.includes('execve(') && !/= -1 /.test(l)).map((l) => l.match(/execve\("([^"]+)", \[([^\]]*)\]/)).filter(Boolean)
+    // strace splits a call that another process interrupts into `… <unfinished ...>` and `<... NAME resumed>…`
+    // lines of the same pid: join them, so that interleaved execs and fsyncs count too.
+    const pending = new Map();
+    const joined = [];
+    for (const l of fs.readFileSync(tf, 'utf8').split('\n')) {
+      const pid = l.split(' ', 1)[0];
+      if (l.endsWith('<unfinished ...>')) pending.set(pid, l.slice(0, -'<unfinished ...>'.length));
+      else if (/^\S+ <\.\.\. \w+ resumed>/.test(l)) {
+        joined.push(`${pending.get(pid) ?? ''}${l.replace(/^\S+ <\.\.\. \w+ resumed>/, '')}`);
+        pending.delete(pid);
+      } else joined.push(l);
+    }
+    const calls = joined.filter((l) => /execve\(|fsync\(|fdatasync\(/.test(l) && !/= -1 /.test(l));
+    const execs = calls.filter((l) => l.includes('execve(')).map((l) => l.match(/execve\("([^"]+)", \[([^\]]*)\]/)).filter(Boolean)
       .map((m) => {
         const argv = m[2].split(', ').map((a) => a.replace(/^"|"(\.\.\.)?$/g, ''));
         const verb = argv.slice(1).find((a) => !a.startsWith('-') && !a.startsWith('/') && !/^\d+$/.test(a) && a.length < 20);
@@ -398,6 +432,7 @@ const row = (name, xs, what) => {
   return `| ${name} | ${f1(s.median)} | ${f1(s.p25)}–${f1(s.p75)} | ${f1(s.min)}–${f1(s.max)} | ${what} |`;
 };
 const E = results.engine;
+const EC = results.engineCompare;
 const S = results.samples;
 const med = (xs) => median(xs);
 const lines = [];
@@ -410,9 +445,13 @@ lines.push('| --- | ---: | ---: | ---: | --- |');
 for (const rt of ['runc', 'crun']) {
   lines.push(row(`engine create+start (${rt})`, E[rt].engine, 'in process: `engine.create` + `engine.start` until the monitor reports the pid'));
   lines.push(row(`… engine.create (${rt})`, E[rt].create, 'rootfs overlay mount, spec, SQLite insert'));
-  lines.push(row(`… engine.start (${rt})`, E[rt].start, '`state` probe + monitor (runtime create + start) + SQLite update'));
+  lines.push(row(`… engine.start (${rt})`, E[rt].start, 'monitor (one `runtime run --detach`; `create` + `start` in builds before start-perf2) + SQLite update'));
   lines.push(row(`… \`${rt} state\` probe`, E[rt].state, 'a bare `state` call, for scale (engine.start no longer makes one)'));
   lines.push(row(`berth-monitor alone (${rt})`, E[rt].monitor, 'in process: `startMonitor` on the raw bundle'));
+  if (EC[rt]) {
+    lines.push(row(`engine create+start (${rt}), compare build`, EC[rt].engine, 'the same, --compare build, alternating with this one'));
+    lines.push(row(`raw \`${rt} run\`, paired with the compare build`, EC[rt].raw, 'spawned alternating with the compare build\'s engine'));
+  }
   lines.push(row(`raw \`${rt} run\`, paired`, E[rt].raw, rt === 'crun' && facts.cgroups.startsWith('hybrid') ? 'spawned from the same process, alternating with the engine (wrapped as below)' : 'spawned from the same process, alternating with the engine'));
 }
 const whatE2E = {
@@ -420,12 +459,14 @@ const whatE2E = {
   'node -e 0, NODE_EXTRA_CA_CERTS unset': 'the same without it: what bin/berth\'s Node pays',
   'berth --version': 'Node + loading every CLI module',
   'runc run': 'raw runtime on the bundle: create, start, wait, delete',
-  'runc create+start': 'raw runtime, two calls, until `start` returns (what the monitor runs)',
+  'runc create+start': 'raw runtime, two calls, until `start` returns (what the monitor ran before start-perf2)',
   'crun run (wrapped)': '`unshare -m sh -c \'mount -t cgroup2 … && crun --cgroup-manager=disabled run …\'`',
   'crun wrapper alone': 'the same wrapper running `true` instead of crun',
   'berth run --rm': '`bin/berth run --rm IMG true` end to end (runc)',
   'berth run --rm (crun)': 'the same with `BERTH_RUNTIME=crun`',
   'podman run --rm': '`podman run --rm --network none --ulimit … IMG true` (runc, cgroupfs)',
+  'berth run --rm, compare build': `the same with the --compare build (${compareDir})`,
+  'berth run --rm (crun), compare build': 'the same with `BERTH_RUNTIME=crun`',
 };
 for (const n of Object.keys(S)) lines.push(row(n, S[n], whatE2E[n] ?? ''));
 lines.push('');
@@ -443,6 +484,11 @@ const goals = [
   ['engine overhead ≤ 1.5× raw runtime (runc)', `engine ${f1(engRunc)} / paired \`runc run\` ${f1(rawRuncMs)} = ${(engRunc / rawRuncMs).toFixed(2)}×`, engRunc / rawRuncMs <= 1.5],
   ['… same, crun', `engine ${f1(engCrun)} / paired wrapped \`crun run\` ${f1(rawCrunMs)} = ${(engCrun / rawCrunMs).toFixed(2)}×`, engCrun / rawCrunMs <= 1.5],
   ['`berth run` end to end faster than `podman run`', `${f1(e2eMs)} / ${f1(podMs)} = ${(e2eMs / podMs).toFixed(2)}×`, e2eMs < podMs],
+  ...(compareDir ? [
+    ['compare build: engine / raw (runc)', `${f1(med(EC.runc.engine))} / ${f1(med(EC.runc.raw))} = ${(med(EC.runc.engine) / med(EC.runc.raw)).toFixed(2)}×`, med(EC.runc.engine) / med(EC.runc.raw) <= 1.5],
+    ['compare build: engine / raw (crun)', `${f1(med(EC.crun.engine))} / ${f1(med(EC.crun.raw))} = ${(med(EC.crun.engine) / med(EC.crun.raw)).toFixed(2)}×`, med(EC.crun.engine) / med(EC.crun.raw) <= 1.5],
+    ['compare build: `berth run` vs `podman run`', `${f1(med(S['berth run --rm, compare build']))} / ${f1(podMs)} = ${(med(S['berth run --rm, compare build']) / podMs).toFixed(2)}×`, med(S['berth run --rm, compare build']) < podMs],
+  ] : []),
   ['monitor RSS below conmon\'s', `${monRss} KiB vs ${conRss} KiB`, monRss !== undefined && conRss !== undefined && monRss < conRss],
 ];
 lines.push('| goal | measured (medians) | met |');

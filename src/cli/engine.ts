@@ -1,10 +1,10 @@
-import { detectBoard, type BoardInfo } from '../board/index.js';
+import { boardCacheFile, detectBoardCached, type BoardInfo } from '../board/index.js';
 import { BerthError } from '../errors.js';
 import { systemSearchPath } from '../host/which.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
-import type { CliContext } from './context.js';
+import { packageVersion, type CliContext } from './context.js';
 
 export interface EngineHandle {
   readonly engine: ContainerEngine;
@@ -16,7 +16,7 @@ export interface EngineHandle {
 export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Promise<T> | T): Promise<T> {
   // Loaded per command, not at start-up: `berth --version` and `berth board` need none of this.
   const [{ ImageService }, { ContainerEngine }] = await Promise.all([import('../image/service.js'), import('../runtime/engine.js')]);
-  const board = detectBoard(ctx.host, ctx.profilesDir);
+  const board = cachedBoard(ctx);
   const images = ImageService.open(ctx.root, ctx.host);
   try {
     const engine = new ContainerEngine(images, { root: ctx.root, host: ctx.host, board, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.env.BERTH_RUNTIME ? { runtime: ctx.env.BERTH_RUNTIME } : {}) });
@@ -42,4 +42,9 @@ export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string,
   const { pullWithProgress } = await import('./pull.js');
   const r = await pullWithProgress(ctx, h.images, h.board, ref, { platform, tlsVerify: 'true', out: process.stderr, quiet: false });
   return r.image.name;
+}
+
+/** The board, from the detection cache under the state root (see board/cache.ts): `run` and `pull` only need it. */
+export function cachedBoard(ctx: CliContext): BoardInfo {
+  return detectBoardCached(ctx.host, ctx.profilesDir, { file: boardCacheFile(ctx.root), version: packageVersion() });
 }

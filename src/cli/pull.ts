@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { detectBoard, type BoardInfo } from '../board/index.js';
+import type { BoardInfo } from '../board/index.js';
 import { BerthError } from '../errors.js';
 import { parsePlatform } from '../image/platform.js';
 import type { PullResult } from '../image/pull/pull.js';
 import type { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
+import { cachedBoard } from './engine.js';
 
 export function registerPull(program: Command, context: () => CliContext): void {
   program
@@ -16,7 +17,7 @@ export function registerPull(program: Command, context: () => CliContext): void 
     .option('--tls-verify <bool>', 'verify the registry TLS certificate (true|false)', 'true')
     .action(async (ref: string, opts: { platform?: string; quiet?: boolean; tlsVerify: string }) => {
       const ctx = context();
-      const board = detectBoard(ctx.host, ctx.profilesDir);
+      const board = cachedBoard(ctx);
       const abort = new AbortController();
       const onSignal = (): void => abort.abort(new BerthError('cancelled', 'pull interrupted; run it again to resume'));
       process.once('SIGINT', onSignal);

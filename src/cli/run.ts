@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { followLogs } from '../runtime/logs.js';
+import type { ContainerRecord } from '../store/containers.js';
 import type { CliContext } from './context.js';
 import { writeLog } from './containers.js';
 import { ensureImage, withEngine } from './engine.js';
@@ -35,9 +36,11 @@ export function registerRun(program: Command, context: () => CliContext): void {
     process.exitCode = await withEngine(ctx, async (h) => {
       const name = await ensureImage(ctx, h, image, flags.platform);
       const options = runOptionsFrom(flags, cmd, ctx.env);
-      const created = h.engine.create(name, options);
+      // Only a foreground --rm is removed on exit here (by this process), so only it skips the fsyncs.
+      const lifecycle = { autoRemove: flags.rm === true && !flags.detach };
+      const created = h.engine.create(name, options, lifecycle);
       try {
-        await h.engine.start(created.id);
+        await h.engine.start(created.id, lifecycle);
       } catch (err) {
         if (flags.rm) await h.engine.remove(created.id, true);
         throw err;
@@ -50,14 +53,16 @@ export function registerRun(program: Command, context: () => CliContext): void {
       const forward = (sig: NodeJS.Signals): void => void h.engine.kill(created.id, sig).catch(() => undefined);
       process.on('SIGINT', forward);
       process.on('SIGTERM', forward);
+      // --rm: the exit is read, not committed; the record is removed right after.
+      const current = (): ContainerRecord => (flags.rm ? h.engine.peek(created.id) : h.engine.find(created.id));
       try {
         const stateDir = h.engine.stateDir(created.id);
-        for await (const r of followLogs(stateDir, () => h.engine.find(created.id).state !== 'running', undefined, true)) writeLog(r, false);
+        for await (const r of followLogs(stateDir, () => current().state !== 'running', undefined, true)) writeLog(r, false);
       } finally {
         process.off('SIGINT', forward);
         process.off('SIGTERM', forward);
       }
-      const done = h.engine.find(created.id);
+      const done = current();
       if (flags.rm) await h.engine.remove(created.id, true);
       return done.exitCode ?? 0;
     });

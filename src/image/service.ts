@@ -87,11 +87,21 @@ export class ImageService {
     return image;
   }
 
+  /** The image's config (entrypoint, env, user …): what a container needs, without the manifest and layer ids inspect adds. */
+  config(nameOrDigest: string): ImageConfig {
+    const image = this.find(nameOrDigest);
+    return this.configOf(image);
+  }
+
+  private configOf(image: ImageRecord): ImageConfig {
+    return parseConfigBytes(this.content.read(image.configDigest), `config of ${image.name}`);
+  }
+
   inspect(nameOrDigest: string): ImageInspect {
     const image = this.find(nameOrDigest);
     const parsed = parseManifestBytes(this.content.read(image.manifestDigest), undefined, `manifest of ${image.name}`);
     if (parsed.kind !== 'manifest') throw new BerthError('internal', `${image.manifestDigest} is not a manifest`);
-    const config = parseConfigBytes(this.content.read(image.configDigest), `config of ${image.name}`);
+    const config = this.configOf(image);
     const chain = chainIds(config.rootfs.diff_ids);
     return {
       name: image.name,

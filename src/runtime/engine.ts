@@ -19,6 +19,16 @@ import { validateRunOptions, volumeDataPath, type RunOptions } from './options.j
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
 
+/** How a container is used, when that lets berth skip work. */
+export interface LifecycleOptions {
+  /**
+   * The caller removes the container as soon as it exits (`run --rm`): its spec and exit record are
+   * written atomically but not fsynced. A power cut can then leave them empty, in a container that
+   * was to be removed anyway (`berth rm` still works); kill -9 cannot, the rename being atomic.
+   */
+  readonly autoRemove?: boolean;
+}
+
 export interface EngineOptions {
   readonly root: string;
   readonly host: HostPaths;
@@ -89,11 +99,24 @@ export class ContainerEngine {
 
   /** Finds a container by name, full id, or unique id prefix. */
   find(nameOrId: string): ContainerRecord {
+    return this.refresh(this.lookup(nameOrId));
+  }
+
+  /**
+   * `find`, with the monitor's exit applied in memory only: for a caller that removes the container
+   * right after (`run --rm`) and need not commit the exit first. The monitor's files stay the truth,
+   * so if the removal never comes, the next `find` records the exit.
+   */
+  peek(nameOrId: string): ContainerRecord {
+    return this.refresh(this.lookup(nameOrId), false);
+  }
+
+  private lookup(nameOrId: string): ContainerRecord {
     const byName = this.records.byName(nameOrId);
-    if (byName) return this.refresh(byName);
+    if (byName) return byName;
     if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
       const matches = this.records.byIdPrefix(nameOrId);
-      if (matches.length === 1) return this.refresh(matches[0]!);
+      if (matches.length === 1) return matches[0]!;
       if (matches.length > 1) throw new BerthError('conflict', `"${nameOrId}" matches several containers; use more of the id`);
     }
     throw new BerthError('notFound', `no such container: ${nameOrId}`);
@@ -104,11 +127,11 @@ export class ContainerEngine {
   }
 
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
-  create(imageRef: string, options: RunOptions): ContainerRecord {
+  create(imageRef: string, options: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
     validateRunOptions(options);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
-    const config = this.images.inspect(image.name).config;
+    const config = this.images.config(image.name);
     const id = crypto.randomBytes(32).toString('hex');
     const dir = this.dir(id);
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
@@ -119,7 +142,7 @@ export class ContainerEngine {
         id, image: config, options, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
       });
-      writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+      writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
       this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options, runtime: this.runtime.name, createdAt: Date.now() });
     } catch (err) {
       removeRootfs(dir);
@@ -130,7 +153,7 @@ export class ContainerEngine {
   }
 
   /** Starts a created or exited container under a new monitor; a running one is left as it is. */
-  async start(nameOrId: string): Promise<ContainerRecord> {
+  async start(nameOrId: string, lifecycle: LifecycleOptions = {}): Promise<ContainerRecord> {
     const c = this.find(nameOrId);
     if (c.state === 'running') return c;
     const dir = this.dir(c.id);
@@ -145,6 +168,7 @@ export class ContainerEngine {
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
+      durableExit: !lifecycle.autoRemove,
     });
     this.records.markStarted(c.id, Date.now());
     return this.find(c.id);
@@ -174,12 +198,13 @@ export class ContainerEngine {
 
   /** Removes a container; a running one only with `force` (killed first). */
   async remove(nameOrId: string, force = false): Promise<ContainerRecord> {
-    let c = this.find(nameOrId);
+    // The record goes at the end: no need to commit an exit to it first.
+    let c = this.peek(nameOrId);
     if (c.state === 'running') {
       if (!force) throw new BerthError('conflict', `container ${c.name} is running`, { hint: `berth stop ${c.name} first, or berth rm -f` });
       await this.signal(c.id, 'SIGKILL');
       await this.waitExit(c.id, 10_000);
-      c = this.find(c.id);
+      c = this.peek(c.id);
     }
     await this.deleteRuntimeState(c);
     removeRootfs(this.dir(c.id));
@@ -229,17 +254,23 @@ export class ContainerEngine {
     }
   }
 
-  /** Brings the record up to date with the monitor's files. */
-  private refresh(c: ContainerRecord): ContainerRecord {
+  /** Brings the record up to date with the monitor's files; `persist`: also in the database. */
+  private refresh(c: ContainerRecord, persist = true): ContainerRecord {
     if (c.state !== 'running') return c;
-    const stateDir = this.stateDir(c.id);
-    const exit = readExit(stateDir);
-    if (exit) {
-      this.records.markExited(c.id, { exitCode: exit.exitCode, oomKilled: exit.oomKilled, finishedAt: Date.parse(exit.finishedAt) || Date.now(), state: 'exited' });
-    } else if (!monitorAlive(stateDir)) {
-      // The monitor was killed (or the board rebooted) before the container's exit was recorded.
-      this.records.markExited(c.id, { exitCode: 255, oomKilled: false, finishedAt: Date.now(), state: 'dead' });
-    } else return c;
+    const ended = this.endedRun(c.id);
+    if (!ended) return c;
+    if (!persist) return { ...c, ...ended };
+    this.records.markExited(c.id, ended);
     return this.records.get(c.id)!;
+  }
+
+  /** How the current run ended, from the monitor's files; undefined while it runs. */
+  private endedRun(id: string): { exitCode: number; oomKilled: boolean; finishedAt: number; state: 'exited' | 'dead' } | undefined {
+    const stateDir = this.stateDir(id);
+    const exit = readExit(stateDir);
+    if (exit) return { exitCode: exit.exitCode, oomKilled: exit.oomKilled, finishedAt: Date.parse(exit.finishedAt) || Date.now(), state: 'exited' };
+    // The monitor was killed (or the board rebooted) before the container's exit was recorded.
+    if (!monitorAlive(stateDir)) return { exitCode: 255, oomKilled: false, finishedAt: Date.now(), state: 'dead' };
+    return undefined;
   }
 }

@@ -21,6 +21,8 @@ export interface MonitorRequest {
   readonly overlayOptions?: string;
   /** After the exit: `runtime delete` and unmount the root before writing the exit record. */
   readonly cleanup?: boolean;
+  /** false: the exit record is not fsynced (a container removed right after its exit). Default true. */
+  readonly durableExit?: boolean;
 }
 
 /** What the monitor writes when the container's init has exited. */
@@ -51,6 +53,7 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     ...(req.cgroupDir ? ['--cgroup-dir', req.cgroupDir] : []),
     ...(req.overlayOptions ? ['--mount-overlay', req.overlayOptions] : []),
     ...(req.cleanup ? ['--cleanup'] : []),
+    ...(req.durableExit === false ? ['--no-fsync-exit'] : []),
   ];
   const child = spawn(MONITOR_BIN, args, { stdio: ['ignore', 'ignore', errLog, 'pipe'], detached: true });
   fs.closeSync(errLog);

@@ -237,7 +237,7 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
     const dir = tempDir('berth-badbundle-');
     fs.writeFileSync(path.join(dir, 'config.json'), 'garbage');
     const s = await start(dir);
-    expect(s.sync.error).toMatch(/^runtime create failed \(exit status 1\): .+/);
+    expect(s.sync.error).toMatch(/^runtime run failed \(exit status 1\): .+/);
     expect(s.syncMs).toBeLessThan(5_000);
     await waitFor('the monitor to exit', () => !alive(s.monitorPid));
     expect(fs.existsSync(path.join(s.state, 'exit'))).toBe(false);
@@ -245,7 +245,7 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
 
   it('a missing executable reports {"error"} and leaves no container process', async () => {
     const s = await start(await bundle(['/bin/no-such-program']));
-    expect(s.sync.error).toMatch(/runtime (create|start) failed.*no-such-program/s);
+    expect(s.sync.error).toMatch(/runtime run failed.*no-such-program/s);
     await waitFor('the monitor to exit', () => !alive(s.monitorPid));
     const st = runtime('state', s.id);
     if (st.status === 0) expect((JSON.parse(st.stdout) as { status: string }).status).toBe('stopped');
@@ -277,9 +277,9 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
   }
   const mounted = (p: string): boolean => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
 
-  it('--mount-overlay mounts the root before create; --cleanup deletes the runtime state and unmounts it before the exit record', async () => {
+  it('--mount-overlay mounts the root before the runtime runs; --cleanup deletes the runtime state and unmounts it before the exit record', async () => {
     const b = await overlayBundle(['sh', '-c', 'echo written > /hello']);
-    const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup']);
+    const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup', '--no-fsync-exit']); // as `berth run --rm`
     expect(s.sync).toEqual({ pid: expect.any(Number) });
     const exit = await finished(s);
     expect(exit).toMatchObject({ exitCode: 0, cleaned: true });
@@ -298,7 +298,7 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
   it('a failed start unmounts the root it mounted', async () => {
     const b = await overlayBundle(['/bin/no-such-program']);
     const s = await start(b.dir, ['--mount-overlay', b.options, '--cleanup']);
-    expect(s.sync.error).toMatch(/runtime (create|start) failed.*no-such-program/s);
+    expect(s.sync.error).toMatch(/runtime run failed.*no-such-program/s);
     await waitFor('the monitor to exit', () => !alive(s.monitorPid));
     expect(mounted(path.join(b.dir, 'rootfs'))).toBe(false);
   });
@@ -318,6 +318,15 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
     process.kill(s.sync.pid!, 'SIGKILL');
     expect(await finished(s)).toMatchObject({ exitCode: 137, signal: 9, oomKilled: true, oomSource: 'memory.events' });
   });
+
+  it('counts OOM kills in a --cgroup-dir that the runtime creates (absent before the start) from 0', async () => {
+    const cg = path.join(tempDir('berth-fakecg-'), 'ctr');
+    const s = await start(await bundle(['sleep', '60']), ['--cgroup-dir', cg]);
+    fs.mkdirSync(cg);
+    fs.writeFileSync(path.join(cg, 'memory.events'), 'low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\n');
+    process.kill(s.sync.pid!, 'SIGKILL');
+    expect(await finished(s)).toMatchObject({ exitCode: 137, oomKilled: true, oomSource: 'memory.events' });
+  });
 });
 
 describe('berth-monitor without a working runtime', () => {
@@ -331,7 +340,7 @@ describe('berth-monitor without a working runtime', () => {
     const child = spawn(MONITOR, ['--id', 'hang', '--bundle', dir, '--state-dir', path.join(dir, 'state'), '--runtime', fake,
       '--runtime-timeout', '300', '--sync-fd', '3'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
     const sync = JSON.parse(await firstLine(child.stdio[3] as Readable)) as { error: string };
-    expect(sync.error).toBe('runtime create timed out after 300 ms');
+    expect(sync.error).toBe('runtime run timed out after 300 ms');
     expect(Date.now() - t0).toBeLessThan(3_000);
     const { pid } = monitorPidOf(path.join(dir, 'state'));
     await waitFor('the monitor to exit', () => !alive(pid));

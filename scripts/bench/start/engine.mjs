@@ -7,8 +7,8 @@
 //
 // Per iteration, timed:
 //   engine:  engine.create(ref, {cmd: ['true']}) then engine.start(id): the start request until the
-//            monitor has reported the container's pid (runtime create + start returned);
-//   monitor: startMonitor() on the raw bundle (the monitor alone: fork/setsid + runtime create + start);
+//            monitor has reported the container's pid (the runtime's `run --detach` returned);
+//   monitor: startMonitor() on the raw bundle (the monitor alone: fork/setsid + runtime run --detach);
 //   state:   `RUNTIME state <missing id>` through runtimeCall, which engine.start does before every start;
 //   raw:     with --bundle, the raw runtime on that bundle, spawned from this same process right before or
 //            after the engine (alternating): `runc run`, or on a hybrid host (--hybrid) crun's wrapper

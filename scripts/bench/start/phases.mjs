@@ -7,6 +7,7 @@
 //
 // `nodeStartup` is the time from the process's time origin to the first line of this script. engine.start
 // and engine.remove each begin with a `RUNTIME state` call (its cost is measured by start/engine.mjs).
+// Works on older builds too (--berth DIR of an earlier commit): what they lack is skipped.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,7 +28,8 @@ const lap = (name) => {
 // What main.js imports (every command's module, commander), then what the run path uses.
 await import('commander');
 await Promise.all(['board', 'doctor', 'pull', 'images', 'login', 'run', 'containers', 'agent', 'context'].map((m) => dist(`cli/${m}.js`)));
-const { detectBoard } = await dist('board/index.js');
+const boardModule = await dist('board/index.js');
+const { packageVersion } = await dist('cli/context.js');
 const { hostPathsFromEnv } = await dist('host/paths.js');
 const { systemSearchPath } = await dist('host/which.js');
 const { ImageService } = await dist('image/service.js');
@@ -37,7 +39,10 @@ const { runOptionsFrom } = await dist('cli/run-flags.js');
 lap('importModules');
 
 const host = hostPathsFromEnv(process.env);
-const board = detectBoard(host);
+// As the CLI does: the detection cache under the state root, where this build has one.
+const board = boardModule.detectBoardCached
+  ? boardModule.detectBoardCached(host, undefined, { file: boardModule.boardCacheFile(opt.root), version: packageVersion() })
+  : boardModule.detectBoard(host);
 lap('detectBoard');
 const images = ImageService.open(opt.root, host);
 lap('openStore');
@@ -48,13 +53,16 @@ lap('engineSetup');
 const name = images.find(opt.ref).name;
 const options = runOptionsFrom({ env: [], volume: [], device: [], tmpfs: [], label: [], ulimit: [], restart: 'no', network: 'private' }, ['true'], process.env);
 lap('findImage');
-const created = engine.create(name, options);
+// run --rm's lifecycle and its uncommitted exit (peek), where this build has them; older builds ignore the argument.
+const lifecycle = { autoRemove: true };
+const current = () => (engine.peek ? engine.peek(created.id) : engine.find(created.id));
+const created = engine.create(name, options, lifecycle);
 lap('create');
-await engine.start(created.id);
+await engine.start(created.id, lifecycle);
 lap('start');
-for await (const r of followLogs(engine.stateDir(created.id), () => engine.find(created.id).state !== 'running', undefined, true)) void r;
+for await (const r of followLogs(engine.stateDir(created.id), () => current().state !== 'running', undefined, true)) void r;
 lap('followLogsUntilExit');
-const done = engine.find(created.id);
+const done = current();
 await engine.remove(created.id, true);
 lap('remove');
 images.close();

@@ -1,0 +1,21 @@
+/* berth-monitor's command line (see README.md, "Command line"). */
+#ifndef BERTH_ARGS_H
+#define BERTH_ARGS_H
+
+#define MAX_RT_ARGS 32
+
+struct monitor_args {
+	const char *id, *bundle, *state_dir, *runtime, *log_path, *cgroup_dir, *overlay;
+	const char *rt_args[MAX_RT_ARGS];
+	int n_rt_args;
+	int sync_fd; /* -1: none */
+	long long log_max_bytes, timeout_ms;
+	int log_max_files, private_cg2, cleanup, fsync_exit;
+};
+
+/* Fills in *a (defaults first). -1 on a bad or incomplete command line; the sync fd is set (and made
+ * close-on-exec) as soon as it is parsed, so that even then the caller can report on it. */
+int parse_args(int argc, char **argv, struct monitor_args *a);
+void print_usage(void);
+
+#endif
