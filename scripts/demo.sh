@@ -62,7 +62,8 @@ log_dest file $dir/mosquitto.log
 CONF
 # As root mosquitto drops to its own user: let it write its log.
 touch "$dir/mosquitto.log" && chmod 666 "$dir/mosquitto.log"
-"$mosquitto_bin" -c "$dir/mosquitto.conf" & echo $! >"$dir/mosquitto.pid"
+# Daemons get no handle on our stdout: whoever reads it (a pipe, a test) must see it end with us.
+"$mosquitto_bin" -c "$dir/mosquitto.conf" </dev/null >/dev/null 2>&1 & echo $! >"$dir/mosquitto.pid"
 
 cat >"$dir/registry.yml" <<CONF
 version: 0.1
@@ -70,7 +71,7 @@ log: { level: warn }
 storage: { filesystem: { rootdirectory: $dir/registry }, delete: { enabled: true } }
 http: { addr: 127.0.0.1:$reg_port, secret: berth-demo }
 CONF
-"$registry_bin" serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 & echo $! >"$dir/registry.pid"
+"$registry_bin" serve "$dir/registry.yml" </dev/null >"$dir/registry.log" 2>&1 & echo $! >"$dir/registry.pid"
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; die "nothing listening on 127.0.0.1:$1 (see $dir/*.log)"; }
 wait_port "$mqtt_port"
@@ -82,7 +83,7 @@ node "$repo/scripts/test-images.mjs" --registry "127.0.0.1:$reg_port" --repo dem
 image="127.0.0.1:$reg_port/demo/hello:v1"
 
 say "starting berth agent as device $device"
-"${berth[@]}" agent --broker "mqtt://127.0.0.1:$mqtt_port" --device-id "$device" --telemetry-interval 5s >"$dir/agent.log" 2>&1 &
+"${berth[@]}" agent --broker "mqtt://127.0.0.1:$mqtt_port" --device-id "$device" --telemetry-interval 5s </dev/null >"$dir/agent.log" 2>&1 &
 echo $! >"$dir/agent.pid"
 
 topic="berth/v1/$device"
