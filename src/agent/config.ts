@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
+import { parseYaml } from '../yaml.js';
 import type { BrokerOptions } from './mqtt/connection.js';
 import { isValidDeviceId } from './protocol/topics.js';
 
@@ -35,7 +36,6 @@ export async function resolveAgentConfig(opts: ConnectionFlags, env: NodeJS.Proc
   // A provisioned board (berth flash) has its broker in /etc/berth/agent.yaml; flags and env still win.
   const configFile = opts.config ?? env.BERTH_CONFIG ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   if (configFile !== undefined) {
-    const { parse } = await import('yaml');
     let text: string;
     try {
       text = fs.readFileSync(configFile, 'utf8');
@@ -44,7 +44,7 @@ export async function resolveAgentConfig(opts: ConnectionFlags, env: NodeJS.Proc
     }
     let parsed: unknown;
     try {
-      parsed = parse(text);
+      parsed = await parseYaml(text);
     } catch (err) {
       throw new BerthError('invalid', `agent config ${configFile}: ${(err as Error).message}`, { cause: err });
     }

@@ -15,12 +15,12 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const ctx = context();
-      const [{ parse }, { parseDesired }, { Deployer }, { DeploymentRecords }] = await Promise.all([
-        import('yaml'), import('../agent/protocol/validate.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
+      const [{ parseYaml }, { parseDesired }, { Deployer }, { DeploymentRecords }] = await Promise.all([
+        import('../yaml.js'), import('../agent/protocol/validate.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
       ]);
       let doc: unknown;
       try {
-        doc = parse(fs.readFileSync(file, 'utf8'));
+        doc = await parseYaml(fs.readFileSync(file, 'utf8'));
       } catch (err) {
         throw new BerthError((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'notFound' : 'invalid', `${file}: ${(err as Error).message}`, { cause: err });
       }

@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveAgentConfig } from '../../src/agent/config.js';
+
+const dirs: string[] = [];
+const file = (name: string, text: string): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agentcfg-'));
+  dirs.push(d);
+  fs.writeFileSync(path.join(d, name), text);
+  return path.join(d, name);
+};
+afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+describe('agent configuration', () => {
+  it('no broker anywhere: local-only', async () => {
+    expect(await resolveAgentConfig({ config: file('a.yaml', 'telemetryInterval: 10s\n') }, {})).toEqual({ telemetryInterval: '10s' });
+  });
+
+  it('flags win over the file, the file over the environment; the user name defaults to the device id', async () => {
+    const cfg = file('a.yaml', 'broker: mqtts://broker.example:8883\ndeviceId: pi-1\npassword: from-file\nca: /etc/berth/ca.crt\n');
+    const r = await resolveAgentConfig({ config: cfg, deviceId: 'pi-2' }, { BERTH_BROKER: 'mqtt://ignored:1883', BERTH_MQTT_PASSWORD: 'env' });
+    expect(r.broker).toEqual({ url: 'mqtts://broker.example:8883', deviceId: 'pi-2', username: 'pi-2', password: 'from-file', caFile: '/etc/berth/ca.crt' });
+    const env = await resolveAgentConfig({ config: file('b.yaml', '{}') }, { BERTH_BROKER: 'mqtt://127.0.0.1:1883', BERTH_DEVICE_ID: 'pi-3' });
+    expect(env.broker).toEqual({ url: 'mqtt://127.0.0.1:1883', deviceId: 'pi-3' });
+  });
+
+  it('reads the password from a file, trimmed', async () => {
+    const r = await resolveAgentConfig({ config: file('c.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883', deviceId: 'd', passwordFile: file('pw', 's3cret\n') }, {});
+    expect(r.broker).toMatchObject({ username: 'd', password: 's3cret' });
+  });
+
+  it('clear errors: no device id, a bad device id, bad YAML, a list instead of a mapping, a missing file', async () => {
+    await expect(resolveAgentConfig({ config: file('d.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883' }, {})).rejects.toThrow(/needs --device-id/);
+    await expect(resolveAgentConfig({ config: file('e.yaml', '{}'), broker: 'mqtt://h:1', deviceId: 'a/b' }, {})).rejects.toThrow(/invalid device id "a\/b"/);
+    await expect(resolveAgentConfig({ config: file('f.yaml', 'broker: [unclosed\n') }, {})).rejects.toThrow(expect.objectContaining({ category: 'invalid' }));
+    await expect(resolveAgentConfig({ config: file('g.yaml', '- a\n- b\n') }, {})).rejects.toThrow(/expected a YAML mapping/);
+    await expect(resolveAgentConfig({ config: '/nonexistent/agent.yaml' }, {})).rejects.toThrow(/cannot read the agent config/);
+    await expect(resolveAgentConfig({ config: file('h.yaml', '{}'), broker: 'mqtt://h:1', deviceId: 'd', passwordFile: '/nonexistent/pw' }, {})).rejects.toThrow(/cannot read --password-file/);
+  });
+});
