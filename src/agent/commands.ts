@@ -3,7 +3,6 @@ import { BerthError } from '../errors.js';
 import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { readLogs } from '../runtime/logs.js';
-import { SERVICE_LABEL } from './compose.js';
 import type { CommandRequest } from './protocol/types.js';
 
 export interface CommandContext {
@@ -56,5 +55,3 @@ export async function runCommand(cmd: CommandRequest, ctx: CommandContext): Prom
     }
   }
 }
-
-export const serviceOf = (labels: Readonly<Record<string, string>>): string | undefined => labels[SERVICE_LABEL];

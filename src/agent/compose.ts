@@ -74,6 +74,10 @@ export function specHash(svc: ServiceSpec): string {
   return crypto.createHash('sha256').update(JSON.stringify(canonical(svc))).digest('hex').slice(0, 12);
 }
 
+/** Whether a container's labels say berth deployed it for `service` (with this spec, when `hash` is given). */
+export const deployedFor = (labels: Readonly<Record<string, string>>, service: string, hash?: string): boolean =>
+  labels[SERVICE_LABEL] === service && (hash === undefined || labels[SPEC_LABEL] === hash);
+
 /** The container name for a service spec: unique per (service, spec), readable in `berth ps`. */
 export const containerName = (service: string, hash: string): string => `${service}.${hash}`;
 

@@ -46,7 +46,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     mqtt?.onDeployEvent(e);
   };
   const deployer = new Deployer({ engine, images, board, records, pull: o.pull, onEvent: onDeployEvent });
-  const queue = new DeployQueue(deployer, () => undefined);
+  const queue = new DeployQueue(deployer);
   const latest = records.latest();
   if (latest) queue.seen(latest.revision);
 

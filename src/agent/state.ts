@@ -1,9 +1,8 @@
 import type { BoardInfo } from '../board/index.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import type { DeploymentRecords } from '../store/deployments.js';
-import { specHash, SERVICE_LABEL } from './compose.js';
-import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceReport } from './protocol/types.js';
-import type { ServiceHealth } from './protocol/types.js';
+import { deployedFor, specHash } from './compose.js';
+import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport } from './protocol/types.js';
 
 /**
  * The `reported` document: where the device stands for the newest revision it knows of, and what each
@@ -27,8 +26,7 @@ export function buildReported(
   const services: Record<string, ServiceReport> = {};
   const containers = engine.list();
   for (const [name, svc] of Object.entries(running?.services ?? {})) {
-    const hash = specHash(svc);
-    const c = containers.find((x) => x.options.labels[SERVICE_LABEL] === name && x.options.labels['berth.spec'] === hash);
+    const c = containers.find((x) => deployedFor(x.options.labels, name, specHash(svc)));
     services[name] = c
       ? {
         state: c.state, image: svc.image, imageDigest: c.imageDigest, restarts: c.restartCount,

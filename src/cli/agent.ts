@@ -3,11 +3,11 @@ import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
 import { resolveAgentConfig } from '../agent/config.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
 import type { PullEvent } from '../image/pull/pull.js';
-import { parsePlatform } from '../image/platform.js';
 import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
 import { packageVersion, type CliContext } from './context.js';
 import { withEngine } from './engine.js';
+import { pullForBoard } from './pull.js';
 
 
 function parsePercent(text: string, flag: string): number {
@@ -88,13 +88,8 @@ export function registerAgent(program: Command, context: () => CliContext): void
           pid: process.pid, root: ctx.root, profile: board.profile, runtime: engine.runtime.name, limits: engine.runtime.limitsNote,
           mode: conn.broker ? 'mqtt' : 'local-only', ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
         });
-        const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> => {
-          const { openRegistryClient } = await import('./registry.js');
-          const r = await images.pull(openRegistryClient(ctx, ref, 'true'), {
-            reference: ref, platforms: board.platforms.map(parsePlatform), parallel: board.containerDefaults.maxParallelDownloads, signal, onEvent,
-          });
-          return r.image.name;
-        };
+        const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> =>
+          (await pullForBoard(ctx, images, board, ref, { signal, onEvent })).image.name;
         await runAgent({
           engine, images, board, host: ctx.host, stateRoot: ctx.root, pull, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
           ...(conn.broker && { broker: conn.broker }), telemetryIntervalMs, log,

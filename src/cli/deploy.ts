@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError, ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
 import type { PullEvent } from '../image/pull/pull.js';
-import { parsePlatform } from '../image/platform.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
+import { pullForBoard } from './pull.js';
 import { printJson } from './format.js';
 
 export function registerDeploy(program: Command, context: () => CliContext): void {
@@ -34,12 +34,8 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
         const update = (xBerth as { update?: unknown } | undefined)?.update;
         const desired = parseDesired(JSON.stringify({ revision, services: services ?? {}, ...(update !== undefined && { update }) }));
         const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> => {
-          const { openRegistryClient } = await import('./registry.js');
           process.stderr.write(`pulling ${ref}\n`);
-          const r = await images.pull(openRegistryClient(ctx, ref, 'true'), {
-            reference: ref, platforms: board.platforms.map(parsePlatform), parallel: board.containerDefaults.maxParallelDownloads, signal, onEvent,
-          });
-          return r.image.name;
+          return (await pullForBoard(ctx, images, board, ref, { signal, onEvent })).image.name;
         };
         const deployer = new Deployer({
           engine, images, board, records, pull,

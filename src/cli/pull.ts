@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { BoardInfo } from '../board/index.js';
 import { BerthError } from '../errors.js';
 import { parsePlatform } from '../image/platform.js';
-import type { PullResult } from '../image/pull/pull.js';
+import type { PullEvent, PullResult } from '../image/pull/pull.js';
 import type { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
 import { cachedBoard } from './engine.js';
@@ -37,8 +37,29 @@ export function registerPull(program: Command, context: () => CliContext): void 
 }
 
 /**
- * Pulls `ref` for this board: the profile's platform list (or `platform`), its download width, and
- * progress on `out` (redrawn on a terminal, plain lines otherwise). Shared by `pull` and by `run`/`create`.
+ * Pulls `ref` for this board: the profile's platform list (or `platform`) and its download width, from
+ * the registry with berth's credentials and CAs. What every command that pulls goes through.
+ */
+export async function pullForBoard(
+  ctx: CliContext,
+  images: ImageService,
+  board: BoardInfo,
+  ref: string,
+  opts: { platform?: string | undefined; tlsVerify?: string; signal?: AbortSignal; onEvent?: (e: PullEvent) => void },
+): Promise<PullResult> {
+  const { openRegistryClient } = await import('./registry.js');
+  return images.pull(openRegistryClient(ctx, ref, opts.tlsVerify ?? 'true'), {
+    reference: ref,
+    platforms: opts.platform ? [parsePlatform(opts.platform)] : board.platforms.map(parsePlatform),
+    parallel: board.containerDefaults.maxParallelDownloads,
+    ...(opts.signal && { signal: opts.signal }),
+    ...(opts.onEvent && { onEvent: opts.onEvent }),
+  });
+}
+
+/**
+ * {@link pullForBoard} with progress on `out` (redrawn on a terminal, plain lines otherwise). Shared by
+ * `pull` and by `run`/`create`.
  */
 export async function pullWithProgress(
   ctx: CliContext,
@@ -47,13 +68,7 @@ export async function pullWithProgress(
   ref: string,
   opts: { platform?: string | undefined; tlsVerify: string; out: NodeJS.WriteStream; quiet: boolean; signal?: AbortSignal },
 ): Promise<PullResult> {
-  const [{ openRegistryClient }, { PullProgress }] = await Promise.all([import('./registry.js'), import('./progress.js')]);
+  const { PullProgress } = await import('./progress.js');
   const progress = new PullProgress(opts.out, opts.out.isTTY === true && !opts.quiet, opts.quiet);
-  return images.pull(openRegistryClient(ctx, ref, opts.tlsVerify), {
-    reference: ref,
-    platforms: opts.platform ? [parsePlatform(opts.platform)] : board.platforms.map(parsePlatform),
-    parallel: board.containerDefaults.maxParallelDownloads,
-    ...(opts.signal && { signal: opts.signal }),
-    onEvent: progress.handle,
-  });
+  return pullForBoard(ctx, images, board, ref, { platform: opts.platform, tlsVerify: opts.tlsVerify, ...(opts.signal && { signal: opts.signal }), onEvent: progress.handle });
 }

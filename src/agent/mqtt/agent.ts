@@ -5,7 +5,7 @@ import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine.js';
 import type { DeploymentRecords } from '../../store/deployments.js';
 import { runCommand } from '../commands.js';
-import { specHash, SERVICE_LABEL, SPEC_LABEL } from '../compose.js';
+import { deployedFor, specHash } from '../compose.js';
 import { isValidCommandId, type DeviceTopics } from '../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../protocol/types.js';
 import { parseCommand, parseDesired } from '../protocol/validate.js';
@@ -130,7 +130,7 @@ export class MqttAgent {
   private serviceContainer(service: string): string | undefined {
     const current = this.d.records.lastGood()?.desired.services[service] ?? this.d.records.latest()?.desired.services?.[service];
     const hash = current ? specHash(current) : undefined;
-    return this.d.engine.list().find((c) => c.options.labels[SERVICE_LABEL] === service && (hash === undefined || c.options.labels[SPEC_LABEL] === hash))?.id;
+    return this.d.engine.list().find((c) => deployedFor(c.options.labels, service, hash))?.id;
   }
 
   /** Deploy progress and outcomes from the reconciler. */

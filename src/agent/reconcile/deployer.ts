@@ -99,6 +99,12 @@ export class Deployer {
     const { steps } = plan(this.managed(), target, policy.strategy);
     const imageOf = new Map<string, string>();
     const created = new Map<string, string>();
+    // The container of (service, spec): created by this run, or already there (a stopped one to start again).
+    const containerOf = (service: string, hash: string): string => {
+      const id = created.get(service) ?? this.managed().find((c) => c.service === service && c.hash === hash)?.id;
+      if (id === undefined) throw new BerthError('internal', `no container for service ${service}`);
+      return id;
+    };
     for (const step of steps) {
       signal.throwIfAborted();
       const progress = { type: 'progress' as const, revision, phase: step.kind, ...('service' in step && { service: step.service }) };
@@ -121,19 +127,15 @@ export class Deployer {
         }
         case 'start': {
           onEvent(progress);
-          const id = created.get(step.service) ?? this.managed().find((c) => c.service === step.service && c.hash === step.hash)?.id;
-          if (id === undefined) throw new BerthError('internal', `no container for service ${step.service}`);
-          await engine.start(id);
+          await engine.start(containerOf(step.service, step.hash));
           break;
         }
         case 'await-healthy': {
           onEvent({ ...progress });
           const watched = step.services.map((service) => {
             const svc = target.services[service]!;
-            const container = this.managed().find((c) => c.service === service && c.hash === specHash(svc));
-            if (!container) throw new BerthError('internal', `no container for service ${service}`);
             const check = parseHealthcheck(service, svc.healthcheck);
-            return { service, containerId: container.id, ...(check && { check }) };
+            return { service, containerId: containerOf(service, specHash(svc)), ...(check && { check }) };
           });
           const onHealth = (service: string, health: ServiceHealth): void => {
             this.health.set(service, health);

@@ -11,7 +11,7 @@ export class DeployQueue {
   private pending: DesiredState | undefined;
   private newest = 0;
 
-  constructor(private readonly deployer: Deployer, private readonly onOutcome: (o: DeployOutcome) => void) {}
+  constructor(private readonly deployer: Deployer, private readonly onOutcome?: (o: DeployOutcome) => void) {}
 
   /** The newest revision accepted so far (start it from the store on agent start). */
   seen(revision: number): void {
@@ -50,7 +50,7 @@ export class DeployQueue {
     const abort = new AbortController();
     const done = this.deployer.apply(desired, abort.signal).then(
       (o) => {
-        this.onOutcome(o);
+        this.onOutcome?.(o);
         return o;
       },
       () => undefined,
