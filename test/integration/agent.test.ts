@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnAgent, until, type AgentProcess } from '../helpers/agent-process.js';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
@@ -33,36 +34,14 @@ function berth(...args: string[]) {
 }
 const inspect = (name: string) => (JSON.parse(berth('inspect', name).stdout) as Array<Record<string, any>>)[0]!;
 
-interface Agent {
-  proc: ChildProcess;
-  events: Array<Record<string, any>>;
-}
-function startAgent(): Agent {
-  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', '--backoff-base', '200ms', '--backoff-max', '2s', '--healthy-after', '60s'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const events: Array<Record<string, any>> = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop() ?? '';
-    for (const l of lines) events.push(JSON.parse(l) as Record<string, any>);
-  });
-  return { proc, events };
-}
-async function until(cond: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(100);
-  }
-}
-const restarts = (a: Agent, name: string) => a.events.filter((e) => e.event === 'restarted' && e.container === name);
+const startAgent = (): AgentProcess => spawnAgent(root, ['--backoff-base', '200ms', '--backoff-max', '2s', '--healthy-after', '60s']);
+const restarts = (a: AgentProcess, name: string) => a.lines.filter((e) => e.event === 'restarted' && e.container === name);
 
 describe('berth agent (local-only supervisor)', () => {
   it('restarts with doubling backoff, honours on-failure:N and user stops', async () => {
     const agent = startAgent();
     try {
-      await until(() => agent.events.some((e) => e.event === 'agent-started'));
+      await until(() => agent.lines.some((e) => e.event === 'agent-started'));
       berth('run', '-d', '--name', 'flappy', '--restart', 'always', img, 'sh', '-c', 'exit 1');
       berth('run', '-d', '--name', 'twice', '--restart', 'on-failure:2', img, 'sh', '-c', 'exit 2');
       berth('run', '-d', '--name', 'once', '--restart', 'no', img, 'sh', '-c', 'exit 3');
@@ -73,7 +52,7 @@ describe('berth agent (local-only supervisor)', () => {
       expect(restarts(agent, 'twice')).toHaveLength(2);
       expect(inspect('twice')).toMatchObject({ RestartCount: 2, State: { Status: 'exited', ExitCode: 2 } });
       expect(restarts(agent, 'once')).toHaveLength(0);
-      expect(agent.events.some((e) => e.event === 'exited' && e.container === 'once' && e.exitCode === 3)).toBe(true);
+      expect(agent.lines.some((e) => e.event === 'exited' && e.container === 'once' && e.exitCode === 3)).toBe(true);
       // Stopped by the user: always and unless-stopped containers stay down while this agent runs.
       berth('rm', '-f', 'flappy');
       berth('run', '-d', '--name', 'stopped', '--restart', 'always', img, 'sleep', '300');
@@ -90,7 +69,7 @@ describe('berth agent (local-only supervisor)', () => {
 
   it('after kill -9 of the agent the containers keep running; a new agent re-adopts them with their restart counts', async () => {
     const first = startAgent();
-    await until(() => first.events.some((e) => e.event === 'agent-started'));
+    await until(() => first.lines.some((e) => e.event === 'agent-started'));
     // docker semantics at (agent) start: always comes back although the user stopped it; unless-stopped stays down.
     await until(() => restarts(first, 'stopped').length === 1);
     expect(restarts(first, 'stopped')[0]).toMatchObject({ reason: 'agent start (restart=always)' });
@@ -109,8 +88,8 @@ describe('berth agent (local-only supervisor)', () => {
 
     const second = startAgent();
     try {
-      await until(() => second.events.some((e) => e.event === 'adopted' && e.container === 'durable'));
-      expect(second.events.find((e) => e.event === 'adopted' && e.container === 'durable')).toMatchObject({ pid: pid2, restartCount: 1 });
+      await until(() => second.lines.some((e) => e.event === 'adopted' && e.container === 'durable'));
+      expect(second.lines.find((e) => e.event === 'adopted' && e.container === 'durable')).toMatchObject({ pid: pid2, restartCount: 1 });
       process.kill(pid2, 'SIGKILL');
       await until(() => restarts(second, 'durable').length === 1);
       expect(inspect('durable')).toMatchObject({ RestartCount: 2, State: { Status: 'running' } });

@@ -1,10 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
@@ -20,32 +21,11 @@ let registry: RegistryInstance;
 let root: string;
 let img: string;
 let fleet: MqttClient;
-let agent: Agent;
+let agent: AgentProcess;
 const inbox: Array<{ topic: string; payload: any; retain: boolean; at: number }> = [];
 
-interface Agent {
-  proc: ChildProcess;
-  lines: Array<Record<string, any>>;
-}
-
-function startAgent(): Agent {
-  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Array<Record<string, any>> = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const l of parts) lines.push(JSON.parse(l) as Record<string, any>);
-  });
-  return { proc, lines };
-}
-
-async function stopAgent(a: Agent, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (a.proc.exitCode !== null) return;
-  const exited = new Promise((r) => a.proc.once('exit', r));
-  a.proc.kill(signal);
-  await exited;
+function startAgent(): AgentProcess {
+  return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms']);
 }
 
 function berth(...args: string[]) {
@@ -53,15 +33,6 @@ function berth(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function until<T>(fn: () => T | undefined, ms = 30_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
-    await sleep(100);
-  }
-}
 
 const messages = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
 const reportedFor = (revision: number, status: string, since = 0) => () => messages('reported', since).find((m) => m.payload?.revision === revision && m.payload?.status === status)?.payload;
@@ -94,7 +65,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (agent) await stopAgent(agent);
+  if (agent) await stopProcess(agent.proc);
   const left = JSON.parse(berth('ps', '-a', '--json').stdout || '[]') as Array<{ name: string }>;
   if (left.length > 0) berth('rm', '-f', ...left.map((c) => c.name));
   await fleet?.endAsync();
@@ -204,7 +175,7 @@ describe('berth agent over MQTT', () => {
     const since = Date.now();
     await publishDesired({ revision: 101, services: { web: app(['sleep', '3604']), side: app(['sleep', '3605']) }, update: { health_window: '4s' } });
     await until(() => messages('progress', since).find((m) => m.payload.revision === 101 && m.payload.phase === 'await-healthy'), 60_000, 'deploy 101 in its health window');
-    await stopAgent(agent, 'SIGKILL');
+    await stopProcess(agent.proc, 'SIGKILL');
     agent = startAgent();
     await until(reportedFor(101, 'applied', since), 90_000, 'revision 101 applied after the restart');
     const ps = JSON.parse(berth('ps', '-a', '--json').stdout) as Array<{ name: string; state: string }>;

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
@@ -60,35 +61,7 @@ function berth(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function startAgent(extra: string[]): { proc: ChildProcess; lines: Array<Record<string, any>> } {
-  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', '--no-governor', '--telemetry-interval', '1s', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Array<Record<string, any>> = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const l of parts) lines.push(JSON.parse(l) as Record<string, any>);
-  });
-  return { proc, lines };
-}
-
-async function stop(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill(signal);
-  await exited;
-}
-
-async function until<T>(fn: () => T | undefined, ms = 30_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
-    await sleep(100);
-  }
-}
+const startAgent = (extra: string[]): AgentProcess => spawnAgent(root, ['--no-governor', '--telemetry-interval', '1s', ...extra]);
 
 const got = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
 
@@ -146,7 +119,7 @@ describe('agent offline operation', () => {
       expect(ev.payload).toMatchObject({ replayed: true, exitCode: 7 });
       expect(got('status', backAt).some((m) => m.payload.online === true)).toBe(true);
     } finally {
-      await stop(agent.proc);
+      await stopProcess(agent.proc);
     }
   });
 
@@ -163,7 +136,7 @@ describe('agent offline operation', () => {
       expect(now.find((c) => c.name === app.name)?.state).toBe('running');
       expect(agent.lines.find((l) => l.event === 'agent-started')?.mode).toBe('local-only');
     } finally {
-      await stop(agent.proc);
+      await stopProcess(agent.proc);
     }
   });
 });

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectBoard, type BoardInfo } from '../../../src/board/index.js';
+import { parseKeyed } from '../../../src/cgroup/v2.js';
 import { hostPaths } from '../../../src/host/paths.js';
 import { systemSearchPath } from '../../../src/host/which.js';
 import { ImageService } from '../../../src/image/service.js';
@@ -104,14 +105,8 @@ export function readCg(dir: string, file: string): string | undefined {
   }
 }
 
-export function keyed(text: string | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of (text ?? '').split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined) out[k] = Number(v);
-  }
-  return out;
-}
+/** A keyed cgroup file (memory.events, cpu.stat …) as read by `readCg`: berth's own parser. */
+export const keyed = (text: string | undefined): Record<string, number> => parseKeyed(text ?? '');
 
 /** The kernel log lines about OOM kills: tells the cgroup OOM killer from the global one. */
 export function oomKernelLines(): string[] {

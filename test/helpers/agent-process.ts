@@ -1,0 +1,42 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BERTH_BIN } from './dist.js';
+
+/** A running `berth agent` and the JSON lines it has logged so far (one object per decision). */
+export interface AgentProcess {
+  readonly proc: ChildProcess;
+  readonly lines: Array<Record<string, any>>;
+}
+
+/** Starts `berth --root ROOT agent ARGS…` as users run it, collecting its stdout log lines. */
+export function spawnAgent(root: string, args: readonly string[]): AgentProcess {
+  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Array<Record<string, any>> = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const l of parts) lines.push(JSON.parse(l) as Record<string, any>);
+  });
+  return { proc, lines };
+}
+
+/** Signals a child and waits for it to exit (at once when it already has). */
+export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill(signal);
+  await exited;
+}
+
+/** Polls `fn` every 100 ms until it returns something other than undefined or false; throws after `ms`. */
+export async function until<T>(fn: () => T | undefined | false, ms = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
+    await sleep(100);
+  }
+}
