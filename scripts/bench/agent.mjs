@@ -21,14 +21,14 @@
 // mosquitto, docker-registry, busybox .debs). Prints Markdown on stdout and writes
 // .cache/bench/agent-<timestamp>.json (and agent-latest.json). It never writes BENCHMARKS.md. Like the
 // other benchmarks it re-runs itself under vite-node to import the TypeScript test helpers.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { log, prepareBench, repoRoot } from './common.mjs';
+import { log, prepareBench, repoRoot, sh, teardown } from './common.mjs';
 
 const self = fileURLToPath(import.meta.url);
 prepareBench(self, { packages: ['mosquitto'], rootReason: 'containers, cgroups, mounts' });
@@ -53,13 +53,6 @@ if (!fs.existsSync(path.join(berthDir, 'dist/bundle/berth.mjs'))) {
   process.exit(1);
 }
 
-const sh = (cmd, args) => {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return undefined;
-  }
-};
 const quantile = (xs, q) => {
   const s = [...xs].sort((a, b) => a - b);
   const i = (s.length - 1) * q;
@@ -95,18 +88,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-agent-'));
 const root = path.join(work, 'root');
 const DEVICE = 'bench-1';
 const base = `berth/v1/${DEVICE}`;
-const cleanups = [];
-async function cleanup() {
-  for (const f of cleanups.reverse()) {
-    try {
-      await f();
-    } catch (err) {
-      log(`cleanup: ${String(err.message).split('\n')[0]}`);
-    }
-  }
-  fs.rmSync(work, { recursive: true, force: true });
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+const { steps: cleanups, run: cleanup } = teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const berth = (...args) => spawnSync(berthBin, ['--root', root, ...args], { encoding: 'utf8' });
 const results = { facts, deploys: {}, idle: undefined, telemetry: undefined };

@@ -1,7 +1,7 @@
 // What every benchmark script does first: check for root, install what it needs (scripts/setup.sh, then
 // its own Debian packages, apt-get update only when something is missing), and re-run itself under
 // vite-node so it can import the TypeScript test helpers (registry, image builder).
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,4 +58,34 @@ export function prepareBench(script, { packages, rootReason }) {
     process.exit(1);
   }
   process.exit(res.status ?? 1);
+}
+
+/** A command's trimmed stdout, or undefined when it is missing or fails (for machine facts). */
+export function sh(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Teardown for a benchmark: push a step per thing set up; `run` undoes them newest first, logs a failing
+ * step and goes on, then calls `finish` (e.g. removing the work dir). Ctrl-C runs it before exiting, and
+ * running it again does nothing more than `finish`.
+ */
+export function teardown(finish) {
+  const steps = [];
+  const run = async () => {
+    while (steps.length > 0) {
+      try {
+        await steps.pop()();
+      } catch (err) {
+        log(`cleanup: ${String(err.message).split('\n')[0]}`);
+      }
+    }
+    finish?.();
+  };
+  process.on('SIGINT', () => void run().then(() => process.exit(130)));
+  return { steps, run };
 }

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { log, prepareBench, repoRoot } from './common.mjs';
+import { log, prepareBench, repoRoot, sh } from './common.mjs';
 
 const self = fileURLToPath(import.meta.url);
 
@@ -73,14 +73,6 @@ const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------------
 // Machine facts
-
-function sh(cmd, args) {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return undefined;
-  }
-}
 
 function machineFacts() {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');

@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { log, prepareBench, repoRoot } from './common.mjs';
+import { log, prepareBench, repoRoot, sh, teardown } from './common.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const helperDir = path.join(repoRoot, 'scripts/bench/start');
@@ -56,14 +56,6 @@ for (const f of [berthMain, monitorBin, ...(compareDir ? [path.join(compareDir, 
   if (!fs.existsSync(f)) {
     console.error(`bench: ${f} missing; run \`npm run build\` in ${berthDir}`);
     process.exit(1);
-  }
-}
-
-function sh(cmd, args) {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return undefined;
   }
 }
 
@@ -165,21 +157,12 @@ const berthCmd = [path.join(berthDir, 'bin/berth'), '--root', berthRoot];
 const berthRootB = path.join(work, 'berth-compare');
 const berthCmdB = compareDir && [path.join(compareDir, 'bin/berth'), '--root', berthRootB];
 
-const cleanups = [];
-async function cleanup() {
-  for (const f of cleanups.reverse()) {
-    try {
-      await f();
-    } catch (err) {
-      log(`cleanup: ${String(err.message).split('\n')[0]}`);
-    }
-  }
+const { steps: cleanups, run: cleanup } = teardown(() => {
   // Nothing may stay mounted under the work dir before it is removed (podman's storage, a leftover rootfs).
   const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${work}/`));
   for (const m of mounts.reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   fs.rmSync(work, { recursive: true, force: true });
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+});
 
 const results = { facts, runs: RUNS, compare: compareDir, samples: {}, engine: {}, engineCompare: {}, phases: [], rss: {}, profile: undefined };
 
