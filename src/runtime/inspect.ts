@@ -79,17 +79,18 @@ const readNum = (file: string): number | undefined => {
 export function containerStats(engine: ContainerEngine, c: ContainerRecord, cgroupRoot = '/sys/fs/cgroup'): ContainerStats {
   const base = { name: c.name, id: c.id };
   if (c.state !== 'running') return { ...base, measured: false, note: 'not running' };
-  const v2 = engine.cgroupDir(c.id);
-  if (fs.existsSync(path.join(v2, 'cgroup.procs')) && fs.existsSync(path.join(v2, 'memory.current'))) {
-    const cpu = fs.readFileSync(path.join(v2, 'cpu.stat'), 'utf8');
-    const max = fs.readFileSync(path.join(v2, 'memory.max'), 'utf8').trim();
+  const v2 = new Cgroup(engine.cgroupDir(c.id));
+  const memoryCurrent = v2.exists() ? v2.number('memory.current') : undefined;
+  if (memoryCurrent !== undefined) {
+    const max = v2.number('memory.max');
+    const peak = v2.number('memory.peak');
     return {
       ...base, measured: true,
-      cpuUsageUsec: Number(/^usage_usec (\d+)$/m.exec(cpu)?.[1] ?? 0),
-      memoryCurrent: readNum(path.join(v2, 'memory.current')),
-      ...(readNum(path.join(v2, 'memory.peak')) !== undefined && { memoryPeak: readNum(path.join(v2, 'memory.peak')) }),
-      memoryLimit: max === 'max' ? 'max' : Number(max),
-      pids: readNum(path.join(v2, 'pids.current')),
+      cpuUsageUsec: v2.keyed('cpu.stat')?.usage_usec ?? 0,
+      memoryCurrent,
+      ...(peak !== undefined && { memoryPeak: peak }),
+      memoryLimit: max === Infinity ? 'max' : max,
+      pids: v2.number('pids.current'),
     };
   }
   const v1 = (ctrl: string, file: string): number | undefined => readNum(path.join(cgroupRoot, ctrl, 'berth', c.id, file));
