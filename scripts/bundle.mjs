@@ -6,12 +6,15 @@
 // The outputs sit two levels below the package root, as dist/<dir>/<file>.js do, so code that finds
 // package files relative to its own module (package.json, board-profiles/, native/build/) still works.
 // Native addons stay external: better-sqlite3 and koffi locate their .node files from their own paths.
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+// Chunk names carry a content hash: clear the old ones, or they pile up beside the current build.
+await rm(path.join(root, 'dist/bundle'), { recursive: true, force: true });
 await build({
   entryPoints: { berth: path.join(root, 'dist/cli/entry.js') },
   outdir: path.join(root, 'dist/bundle'),
@@ -25,5 +28,9 @@ await build({
   // Bundled CommonJS (commander, tar-stream) calls require() for Node's builtins: give every file one.
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   legalComments: 'none',
+  // No comments or indentation: V8 keeps every loaded module's source in the heap, and a single
+  // non-Latin-1 character in a comment doubles that copy (two-byte string). Names stay for stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });

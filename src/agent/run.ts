@@ -9,6 +9,8 @@ import { DeviceTopics } from './protocol/topics.js';
 import { Deployer, type DeployEvent, type PullFn } from './reconcile/deployer.js';
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
+import { HealthMonitor } from './health-monitor.js';
+import { runningServices } from './state.js';
 import { Supervisor } from './supervisor.js';
 
 export interface AgentRunOptions {
@@ -29,8 +31,11 @@ export interface AgentRunOptions {
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
 }
 
-/** Supervisor events worth telling the fleet about (the rest are routine and stay in the log). */
-const FLEET_EVENTS = new Set(['exited', 'restart-failed', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart', 'governor-note']);
+/** Supervisor, health, host-condition and governor events the fleet hears of (the rest stay in the log). */
+const FLEET_EVENTS = new Set(['health', 'low-disk', 'under-voltage', 'throttled', 'oom-kill', 'exited', 'restart-failed', 'crash-loop', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart', 'governor-note']);
+
+/** Events after which `reported` no longer matches the board. */
+const STATE_CHANGES = new Set(['exited', 'restarted', 'restart-failed', 'health', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart']);
 
 /**
  * `berth agent`: the supervisor, the pressure governor, the reconciler resuming the last deployment,
@@ -53,8 +58,13 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   const forward = (type: string, detail: Record<string, unknown>, container?: string): void => {
     log(type, detail, container);
     if (FLEET_EVENTS.has(type)) mqtt?.event({ kind: type, ...(container !== undefined && { container }), ...detail });
+    if (STATE_CHANGES.has(type)) mqtt?.stateChanged();
   };
-  const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal)];
+  const health = new HealthMonitor({
+    engine, services: () => runningServices(engine, records), deploying: () => queue.busy(), health: deployer.health,
+    onChange: (service, h, detail) => forward('health', { service, health: h, ...detail }, detail.container),
+  });
+  const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
 
   if (o.governor !== false) {
     const { PressureGovernor } = await import('./governor/governor.js');
@@ -73,7 +83,9 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     const [{ connectBroker }, { MqttAgent }, telemetry] = await Promise.all([import('./mqtt/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js')]);
     const topics = new DeviceTopics(o.broker.deviceId);
     const client = connectBroker(o.broker, topics, (delayMs, attempt) => log('broker-reconnect-scheduled', { delayMs, attempt }));
-    const loop = new telemetry.TelemetryLoop({ engine, images, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s) });
+    const loop = new telemetry.TelemetryLoop({ engine, images, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s),
+      onCondition: ({ kind, ...detail }) => forward(kind, detail),
+    });
     mqtt = new MqttAgent({
       client, topics, engine, images, board, records, deployer, queue, spool: loop.spool, version: o.version,
       log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),

@@ -1,8 +1,27 @@
 import type { BoardInfo } from '../board/index.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import type { DeploymentRecords } from '../store/deployments.js';
-import { deployedFor, specHash } from './compose.js';
-import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport } from './protocol/types.js';
+import { deployedFor, parseHealthcheck, specHash } from './compose.js';
+import type { ContainerRecord } from '../store/containers.js';
+import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport, ServiceSpec } from './protocol/types.js';
+
+/** A service of the deployment that should be running, and its container when there is one. */
+export interface RunningService {
+  readonly name: string;
+  readonly spec: ServiceSpec;
+  readonly container?: ContainerRecord;
+}
+
+/** The services of what should be running: the newest revision unless it failed or was rolled back. */
+export function runningServices(engine: ContainerEngine, records: DeploymentRecords): RunningService[] {
+  const latest = records.latest();
+  const running: DesiredState | undefined = latest && (latest.status === 'applied' || latest.status === 'applying') ? latest.desired : records.lastGood()?.desired;
+  const containers = engine.list();
+  return Object.entries(running?.services ?? {}).map(([name, spec]) => {
+    const container = containers.find((x) => deployedFor(x.options.labels, name, specHash(spec)));
+    return { name, spec, ...(container && { container }) };
+  });
+}
 
 /**
  * The `reported` document: where the device stands for the newest revision it knows of, and what each
@@ -17,20 +36,15 @@ export function buildReported(
   override?: { revision: number; status: DeployStatus; error?: ErrorInfo },
 ): ReportedState {
   const latest = records.latest();
-  const lastGood = records.lastGood();
   const status = override?.status ?? toReportStatus(latest?.status);
   const revision = override?.revision ?? latest?.revision ?? 0;
   const error = override ? override.error : latest?.error;
-  // Services of what should be running: the newest revision unless it failed or was rolled back.
-  const running: DesiredState | undefined = latest && (latest.status === 'applied' || latest.status === 'applying') ? latest.desired : lastGood?.desired;
   const services: Record<string, ServiceReport> = {};
-  const containers = engine.list();
-  for (const [name, svc] of Object.entries(running?.services ?? {})) {
-    const c = containers.find((x) => deployedFor(x.options.labels, name, specHash(svc)));
+  for (const { name, spec: svc, container: c } of runningServices(engine, records)) {
     services[name] = c
       ? {
         state: c.state, image: svc.image, imageDigest: c.imageDigest, restarts: c.restartCount,
-        ...(c.exitCode !== undefined && { exitCode: c.exitCode }), oomKilled: c.oomKilled, health: health.get(name) ?? 'none',
+        ...(c.exitCode !== undefined && { exitCode: c.exitCode }), oomKilled: c.oomKilled, health: health.get(name) ?? (parseHealthcheck(name, svc.healthcheck) ? 'starting' : 'none'),
       }
       : { state: 'missing', image: svc.image, restarts: 0, oomKilled: false, health: 'none' };
   }

@@ -3,8 +3,11 @@ import { toBerthError } from '../errors.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { decideRestart, DEFAULT_BACKOFF, type BackoffConfig } from './restart-policy.js';
 
+/** Restarts in a row (none lasting `healthyAfterMs`) that make a crash loop. */
+export const CRASH_LOOP_RESTARTS = 5;
+
 export interface SupervisorEvent {
-  readonly type: 'adopted' | 'exited' | 'restart-scheduled' | 'restarted' | 'restart-failed' | 'backoff-reset';
+  readonly type: 'adopted' | 'exited' | 'restart-scheduled' | 'restarted' | 'restart-failed' | 'crash-loop' | 'backoff-reset';
   readonly container: string;
   readonly detail: Record<string, unknown>;
 }
@@ -72,6 +75,8 @@ export class Supervisor {
         this.consecutive.set(c.id, n + 1);
         this.reported.delete(c.id);
         this.onEvent({ type: 'restarted', container: c.name, detail: { restartCount: c.restartCount + 1, afterMs: decision.delayMs } });
+        // Once per streak: the fleet hears of a crash loop, not of every turn of it.
+        if (n + 1 === CRASH_LOOP_RESTARTS) this.onEvent({ type: 'crash-loop', container: c.name, detail: { restartsInARow: n + 1, exitCode: c.exitCode, oomKilled: c.oomKilled } });
       } catch (err) {
         this.consecutive.set(c.id, n + 1);
         this.onEvent({ type: 'restart-failed', container: c.name, detail: { error: toBerthError(err).message } });

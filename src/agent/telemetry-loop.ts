@@ -4,6 +4,7 @@ import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { SERVICE_LABEL } from './compose.js';
+import { ConditionWatch, type ConditionEvent } from './conditions.js';
 import { Spool } from './spool.js';
 import { TelemetrySampler, type TelemetrySample } from './telemetry/index.js';
 
@@ -16,6 +17,8 @@ export interface TelemetryLoopOptions {
   readonly intervalMs: number;
   /** Sends or spools one sample (the MQTT front end decides which). */
   readonly emit: (sample: TelemetrySample & { sampleCpuUs?: number }) => void;
+  /** Low disk, under-voltage, throttling and OOM kills, once as they start and once as they end. */
+  readonly onCondition: (event: ConditionEvent) => void;
 }
 
 /**
@@ -26,6 +29,7 @@ export class TelemetryLoop {
   readonly spool: Spool;
   private intervalMs: number;
   private readonly sampler: TelemetrySampler;
+  private readonly conditions = new ConditionWatch();
 
   constructor(private readonly o: TelemetryLoopOptions) {
     this.intervalMs = o.intervalMs;
@@ -49,7 +53,9 @@ export class TelemetryLoop {
 
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      this.o.emit(this.sampleOnce());
+      const sample = this.sampleOnce();
+      this.o.emit(sample);
+      for (const e of this.conditions.check(sample)) this.o.onCondition(e);
       await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
     }
   }

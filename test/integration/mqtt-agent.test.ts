@@ -181,4 +181,28 @@ describe('berth agent over MQTT', () => {
     const ps = JSON.parse(berth('ps', '-a', '--json').stdout) as Array<{ name: string; state: string }>;
     expect(ps.filter((c) => c.state === 'running')).toHaveLength(2);
   });
+
+  it('between deploys: republishes reported on exits and restarts, and reports crash loops and healthcheck verdicts', async () => {
+    const since = Date.now();
+    await publishDesired({
+      revision: 102,
+      services: {
+        // Healthy through its window, sick 5 s after it started: only the checks between deploys can see it.
+        web: app(['sh', '-c', 'sleep 5; touch /tmp/sick; exec sleep 3600'], { healthcheck: { test: ['CMD-SHELL', 'test ! -e /tmp/sick'], interval: '300ms', retries: 2 } }),
+        flaky: app(['sh', '-c', 'sleep 2; exit 3'], { restart: 'always' }),
+      },
+      update: { health_window: '1s' },
+    });
+    const applied = await until(reportedFor(102, 'applied', since), 60_000, 'revision 102 applied');
+    expect(applied.services.web.health).toBe('healthy');
+    // No new deploy after this: every later `reported` comes from a change on the board.
+    const restarted = await until(() => messages('reported', since).find((m) => m.payload.revision === 102 && m.payload.services.flaky?.restarts >= 1)?.payload, 20_000, 'reported after flaky restarted');
+    expect(restarted.status).toBe('applied');
+    const unhealthy = await until(() => messages('events', since).find((m) => m.payload.kind === 'health' && m.payload.service === 'web' && m.payload.health === 'unhealthy')?.payload, 20_000, 'unhealthy event');
+    expect(unhealthy).toMatchObject({ failures: 2, exitCode: 1 });
+    await until(() => messages('reported', since).find((m) => m.payload.services.web?.health === 'unhealthy'), 5_000, 'reported unhealthy');
+    const loop = await until(() => messages('events', since).find((m) => m.payload.kind === 'crash-loop')?.payload, 60_000, 'crash-loop event');
+    expect(loop).toMatchObject({ container: expect.stringMatching(/^flaky\./), restartsInARow: 5, exitCode: 3 });
+    expect(messages('events', since).filter((m) => m.payload.kind === 'crash-loop')).toHaveLength(1);
+  }, 120_000);
 });

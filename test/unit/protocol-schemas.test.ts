@@ -6,6 +6,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_LABEL } from '../../src/agent/compose.js';
+import { ConditionWatch } from '../../src/agent/conditions.js';
 import { MqttAgent } from '../../src/agent/mqtt/agent.js';
 import { connectBroker } from '../../src/agent/mqtt/connection.js';
 import { DeviceTopics } from '../../src/agent/protocol/topics.js';
@@ -15,6 +16,7 @@ import { DeployQueue } from '../../src/agent/reconcile/queue.js';
 import { Spool } from '../../src/agent/spool.js';
 import { buildReported } from '../../src/agent/state.js';
 import { TelemetryLoop } from '../../src/agent/telemetry-loop.js';
+import { decodeThrottled } from '../../src/agent/telemetry/index.js';
 import { detectBoard } from '../../src/board/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { ImageService } from '../../src/image/service.js';
@@ -285,7 +287,7 @@ describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
     engine.create('registry.local/app:v1', { ...serviceRunOptions('ignored', spec, 1), labels: {} }); // not a service
 
     const loop = new TelemetryLoop({
-      engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-zero-2-w'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined,
+      engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-zero-2-w'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined,
     });
     const first = loop.sampleOnce();
     expect(Object.keys(first.services).sort()).toEqual(['side', 'web', 'worker']);
@@ -302,7 +304,7 @@ describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
     expect(running.options.labels[SERVICE_LABEL]).toBe('web');
 
     for (const host of ['rpi-4b-4g', 'rpi-zero-w', 'unknown-arm64', 'hybrid-amd64', 'beaglebone-black', 'rpi-5-8g']) {
-      const l = new TelemetryLoop({ engine, images: fakeImages(store, []), board, host: fixtureHost(host), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined });
+      const l = new TelemetryLoop({ engine, images: fakeImages(store, []), board, host: fixtureHost(host), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined });
       l.sampleOnce();
       expectValid('telemetry', l.sampleOnce());
     }
@@ -365,6 +367,19 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
       kind: 'governor-freeze', container: 'hog.0123456789ab', reason: 'memory pressure 21.7% ≥ 20%: freezing the largest best-effort container',
       pressurePct: 21.7, avg10: 7.1, highPct: 20, lowPct: 5, parentMemoryBytes: 300_000_000, parentMemoryMax: 326_107_136, priority: 'best-effort', containerMemoryBytes: 120_000_000, msSinceStallOnset: 2050,
     });
+    rig.agent.event({ kind: 'crash-loop', container: 'flaky.0123456789ab', restartsInARow: 5, exitCode: 3, oomKilled: false });
+    rig.agent.event({ kind: 'health', service: 'web', health: 'unhealthy', container: 'web.0123456789ab', failures: 2, exitCode: 1, output: '' });
+    // Host conditions as the telemetry loop finds them (run.ts forwards kind + the rest).
+    const watch = new ConditionWatch();
+    const disk = { path: '/var/lib/berth', totalBytes: 8 * 1024 ** 3, freeBytes: 4 * 1024 ** 3, totalInodes: 10, freeInodes: 5 };
+    const conditionSample = (freeBytes: number, throttled: string, oomKills: number) => ({
+      time: new Date().toISOString(), host: { disk: { ...disk, freeBytes }, throttling: decodeThrottled(throttled)! },
+      services: { web: { measured: true, state: 'running' as const, restarts: 0, oomKills } },
+    });
+    watch.check(conditionSample(4 * 1024 ** 3, '0x0', 0));
+    const conditions = watch.check(conditionSample(100 * 1024 ** 2, '0x50005', 1));
+    expect(conditions.map((c) => c.kind).sort()).toEqual(['low-disk', 'oom-kill', 'throttled', 'under-voltage']);
+    for (const { kind, ...detail } of conditions) rig.agent.event({ kind, ...detail });
     for (const m of rig.sent('events')) expectValid('events', m.payload);
 
     await rig.agent.stop();
@@ -405,7 +420,7 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
   it('telemetry live at QoS 0; spooled while offline, replayed at QoS 1 with replayed: true after a spool-dropped event', async () => {
     const rig = agentRig({ spoolMaxBytes: 4096 });
     const store = rig.store;
-    const loop = new TelemetryLoop({ engine: rig.engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-4b-4g'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined });
+    const loop = new TelemetryLoop({ engine: rig.engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-4b-4g'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined });
     for (let i = 0; i < 10; i++) rig.agent.telemetry(loop.sampleOnce()); // offline: ~1 KiB each, over the 4 KiB cap
     rig.agent.event({ kind: 'exited', container: 'web.0123456789ab', exitCode: 1, oomKilled: false, state: 'exited' });
     expect(rig.sent('telemetry')).toHaveLength(0);

@@ -5,14 +5,13 @@ import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine.js';
 import type { DeploymentRecords } from '../../store/deployments.js';
 import { runCommand } from '../commands.js';
-import { deployedFor, specHash } from '../compose.js';
 import { isValidCommandId, type DeviceTopics } from '../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../protocol/types.js';
 import { parseCommand, parseDesired } from '../protocol/validate.js';
 import type { DeployEvent, Deployer } from '../reconcile/deployer.js';
 import { errorInfo } from '../reconcile/deployer.js';
 import type { DeployQueue } from '../reconcile/queue.js';
-import { buildReported } from '../state.js';
+import { buildReported, runningServices } from '../state.js';
 
 /** Where telemetry and events wait while the broker is unreachable (src/agent/spool.ts). */
 export interface SpoolSink {
@@ -45,6 +44,7 @@ export interface MqttAgentDeps {
  */
 export class MqttAgent {
   private replaying = false;
+  private reportTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: MqttAgentDeps) {
     const { client, topics } = d;
@@ -127,10 +127,9 @@ export class MqttAgent {
     client.publish(topics.commandResult(id), JSON.stringify(result), { qos: 1 });
   }
 
+  /** The container of a service as `reported` shows it. */
   private serviceContainer(service: string): string | undefined {
-    const current = this.d.records.lastGood()?.desired.services[service] ?? this.d.records.latest()?.desired.services?.[service];
-    const hash = current ? specHash(current) : undefined;
-    return this.d.engine.list().find((c) => deployedFor(c.options.labels, service, hash))?.id;
+    return runningServices(this.d.engine, this.d.records).find((s) => s.name === service)?.container?.id;
   }
 
   /** Deploy progress and outcomes from the reconciler. */
@@ -140,6 +139,19 @@ export class MqttAgent {
       if (e.status !== 'superseded') this.report({ revision: e.revision, status: e.status, ...(e.error && { error: e.error }) });
       if (e.status === 'failed' || e.status === 'rolled-back') this.event({ kind: 'deploy-failed', revision: e.revision, status: e.status, error: e.error });
     } else this.report();
+  }
+
+  /**
+   * A container changed state between deploys (exit, restart, health, governor): `reported` again, once
+   * for a burst of changes, so the retained state never lags the board by more than a moment.
+   */
+  stateChanged(): void {
+    if (this.reportTimer !== undefined) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      if (this.d.client.connected) this.report();
+    }, 250);
+    this.reportTimer.unref();
   }
 
   report(override?: { revision: number; status: DeployStatus; error?: ErrorInfo }): void {

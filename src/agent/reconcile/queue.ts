@@ -33,6 +33,11 @@ export class DeployQueue {
     return this.running?.revision === revision || this.pending?.revision === revision;
   }
 
+  /** Whether a deploy runs or waits. */
+  busy(): boolean {
+    return this.running !== undefined || this.pending !== undefined;
+  }
+
   /** Resolves when nothing is running or queued. */
   async idle(): Promise<void> {
     while (this.running) await this.running.done;

@@ -1,0 +1,67 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerEngine } from '../runtime/engine.js';
+import { parseHealthcheck } from './compose.js';
+import type { ServiceHealth } from './protocol/types.js';
+import { HealthProbe } from './reconcile/health.js';
+import type { RunningService } from './state.js';
+
+export interface HealthMonitorOptions {
+  readonly engine: ContainerEngine;
+  /** The services that should be running now (state.ts runningServices). */
+  readonly services: () => readonly RunningService[];
+  /** True while a deploy runs: its health window checks the new containers itself. */
+  readonly deploying: () => boolean;
+  /** Health per service, as `reported` shows it (the deployer's map: one truth for both). */
+  readonly health: Map<string, ServiceHealth>;
+  readonly onChange: (service: string, health: ServiceHealth, detail: { container: string; failures: number; exitCode: number; output: string }) => void;
+  readonly tickMs?: number;
+}
+
+/**
+ * Healthchecks between deploys, as docker runs them for the container's whole life: a service that
+ * passed its health window and later fails its check `retries` times is reported unhealthy (and
+ * healthy again once it passes). It only reports: restarting on unhealthy is not compose's semantics.
+ */
+export class HealthMonitor {
+  /** Per container id; a restart of the container starts a new probe (and its start period). */
+  private readonly probes = new Map<string, { startedAt: number; probe: HealthProbe }>();
+
+  constructor(private readonly o: HealthMonitorOptions) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (!this.o.deploying()) await this.tick(Date.now()).catch(() => undefined);
+      await sleep(this.o.tickMs ?? 1000, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  async tick(now: number): Promise<void> {
+    const live = new Set<string>();
+    for (const s of this.o.services()) {
+      const c = s.container;
+      const check = c && c.state === 'running' ? parseHealthcheck(s.name, s.spec.healthcheck) : undefined;
+      if (!c || !check) continue;
+      const startedAt = c.startedAt ?? now;
+      live.add(c.id);
+      const known = this.probes.get(c.id);
+      let probe = known?.probe;
+      if (!known || known.startedAt !== startedAt) {
+        probe = new HealthProbe(check, startedAt);
+        if (known) this.change(s.name, c.name, probe, { exitCode: 0, output: 'restarted' }, 'starting');
+        // First seen: a container that came through its health window healthy stays so until a check says otherwise.
+        else if (this.o.health.get(s.name) === 'healthy') probe.health = 'healthy';
+        this.probes.set(c.id, { startedAt, probe });
+      }
+      if (!probe!.due(now)) continue;
+      const r = await probe!.probe(this.o.engine, c.id, now);
+      if (r.changed) this.change(s.name, c.name, probe!, r, r.changed);
+    }
+    for (const id of this.probes.keys()) if (!live.has(id)) this.probes.delete(id);
+  }
+
+  private change(service: string, container: string, probe: HealthProbe, r: { exitCode: number; output: string }, health: ServiceHealth): void {
+    probe.health = health;
+    this.o.health.set(service, health);
+    this.o.onChange(service, health, { container, failures: probe.failures, exitCode: r.exitCode, output: r.output.trim().slice(0, 200) });
+  }
+}
