@@ -49,13 +49,17 @@ export interface ContainerDefaults {
   readonly cpuWeight: number;
 }
 
-/** The run options that set resources (a subset of `RunOptions`). */
+/** The run options that set resources, with Docker's semantics (`RunOptions` extends it). */
 export interface ResourceOptions {
+  /** Bytes. */
   readonly memory?: number;
+  /** Bytes (soft guarantee, `memory.low`). */
   readonly memoryReservation?: number;
+  /** Docker semantics: memory + swap in bytes; -1 = unlimited swap; equal to `memory` = no swap. */
   readonly memorySwap?: number;
   readonly cpus?: number;
   readonly cpuShares?: number;
+  /** -1 (or 0) = unlimited. */
   readonly pidsLimit?: number;
 }
 

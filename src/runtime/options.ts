@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { priorityOf } from '../cgroup/priority.js';
+import type { ResourceOptions } from '../cgroup/resources.js';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
 
@@ -48,7 +49,8 @@ export interface Ulimit {
   readonly hard: number;
 }
 
-export interface RunOptions {
+/** Resource fields (memory, memoryReservation, memorySwap, cpus, cpuShares, pidsLimit) come from cgroup/resources.ts. */
+export interface RunOptions extends ResourceOptions {
   readonly name: string;
   /** Replaces the image's Entrypoint and drops the image's Cmd (Docker's `--entrypoint`). `[]` = no entrypoint. */
   readonly entrypoint?: readonly string[];
@@ -65,16 +67,6 @@ export interface RunOptions {
   readonly readOnly: boolean;
   readonly network: NetworkMode;
   readonly hostname?: string;
-  /** Bytes. */
-  readonly memory?: number;
-  /** Bytes (soft guarantee, `memory.low`). */
-  readonly memoryReservation?: number;
-  /** Docker semantics: memory + swap in bytes; -1 = unlimited swap; equal to `memory` = no swap. */
-  readonly memorySwap?: number;
-  readonly cpus?: number;
-  readonly cpuShares?: number;
-  /** -1 (or 0) = unlimited. */
-  readonly pidsLimit?: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly restart: RestartPolicy;
   /** Signal name like `SIGTERM`. */
