@@ -61,6 +61,14 @@ const quantile = (xs, q) => {
 const stats = (xs) => ({ n: xs.length, p50: quantile(xs, 0.5), p95: quantile(xs, 0.95), min: Math.min(...xs), max: Math.max(...xs) });
 const r1 = (n) => Math.round(n * 10) / 10;
 const CLK_TCK = Number(sh('getconf', ['CLK_TCK']) ?? 100);
+/** The floor: VmRSS of a bare `node` with the agent's flags, idling, measured beside the agent. */
+async function bareNodeRssKiB() {
+  const p = spawn(process.execPath, ['--max-semi-space-size=1', '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await sleep(3000);
+  const kib = statusKiB(p.pid, 'VmRSS');
+  p.kill();
+  return kib;
+}
 const statusKiB = (pid, field) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]);
 const cpuTicks = (pid) => {
   const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -230,11 +238,16 @@ try {
     telemetryIntervalS: 30,
     vmRssKiB: { ...stats(rss), last: rss.at(-1) },
     vmHwmKiB: statusKiB(pid, 'VmHWM'),
+    // Anonymous memory is what the agent really takes from the containers' budget; file pages (node's
+    // own binary, mostly) are clean and shared, and the kernel reclaims them under pressure.
+    rssAnonKiB: statusKiB(pid, 'RssAnon'),
+    rssFileKiB: statusKiB(pid, 'RssFile'),
+    bareNodeVmRssKiB: await bareNodeRssKiB(),
     cpuSeconds: cpuS,
     cpuPercentOfOneCore: r1((100 * cpuS) / wallS),
     machineBusyPercent: r1((100 * (m1.busy - m0.busy)) / (m1.total - m0.total)),
   };
-  log(`idle: VmRSS p50 ${r1(results.idle.vmRssKiB.p50 / 1024)} MiB, VmHWM ${r1(results.idle.vmHwmKiB / 1024)} MiB, CPU ${results.idle.cpuPercentOfOneCore} %`);
+  log(`idle: VmRSS p50 ${r1(results.idle.vmRssKiB.p50 / 1024)} MiB (anon ${r1(results.idle.rssAnonKiB / 1024)}, file ${r1(results.idle.rssFileKiB / 1024)}; bare node ${r1(results.idle.bareNodeVmRssKiB / 1024)}), VmHWM ${r1(results.idle.vmHwmKiB / 1024)} MiB, CPU ${results.idle.cpuPercentOfOneCore} %`);
 
   // (c) telemetry sample cost with the same 5 services
   const t1 = performance.now();
@@ -282,6 +295,8 @@ out.push('');
 out.push(`| agent idle, ${i.services} services, telemetry every ${i.telemetryIntervalS} s, ${i.seconds} s | value |`);
 out.push('| --- | --- |');
 out.push(`| VmRSS p50 (min–max) | ${r1(i.vmRssKiB.p50 / 1024)} MiB (${r1(i.vmRssKiB.min / 1024)}–${r1(i.vmRssKiB.max / 1024)}) |`);
+out.push(`| of which anonymous / file-backed | ${r1(i.rssAnonKiB / 1024)} / ${r1(i.rssFileKiB / 1024)} MiB |`);
+out.push(`| bare \`node\` beside it (same flags, idle) | ${r1(i.bareNodeVmRssKiB / 1024)} MiB (agent = ${r1(i.vmRssKiB.p50 / i.bareNodeVmRssKiB)}×) |`);
 out.push(`| VmHWM (peak since start, deploys included) | ${r1(i.vmHwmKiB / 1024)} MiB |`);
 out.push(`| CPU (utime + stime) | ${r1(i.cpuSeconds)} s = ${i.cpuPercentOfOneCore} % of one core (machine busy ${i.machineBusyPercent} % meanwhile) |`);
 const t = results.telemetry;
