@@ -205,4 +205,16 @@ describe('berth agent over MQTT', () => {
     expect(loop).toMatchObject({ container: expect.stringMatching(/^flaky\./), restartsInARow: 5, exitCode: 3 });
     expect(messages('events', since).filter((m) => m.payload.kind === 'crash-loop')).toHaveLength(1);
   }, 120_000);
+
+  it('a newer revision supersedes a deploy in progress, which is reported superseded', async () => {
+    const since = Date.now();
+    await publishDesired({ revision: 103, services: { web: app(['sleep', '3607']) }, update: { health_window: '20s' } });
+    await until(() => messages('progress', since).find((m) => m.payload.revision === 103 && m.payload.phase === 'await-healthy'), 60_000, 'deploy 103 in its health window');
+    await publishDesired({ revision: 104, services: { web: app(['sleep', '3608']) }, update: { health_window: '1s' } });
+    await until(reportedFor(103, 'superseded', since), 20_000, 'revision 103 reported superseded');
+    await until(reportedFor(104, 'applied', since), 60_000, 'revision 104 applied');
+    const statuses = messages('reported', since).map((m) => `${m.payload.revision}:${m.payload.status}`);
+    expect(statuses.indexOf('103:superseded')).toBeLessThan(statuses.indexOf('104:applied'));
+    expect(statuses).not.toContain('103:applied');
+  }, 120_000);
 });

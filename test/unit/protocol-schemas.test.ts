@@ -265,7 +265,7 @@ describe('reported (buildReported)', () => {
   it('the schema refuses what the code never sends', () => {
     const ok = { revision: 1, status: 'applied', services: {}, agent: { version: '0.1.0' }, board: { profile: 'p', model: 'm' }, time: new Date().toISOString() };
     expectValid('reported', ok);
-    expectInvalid('reported', { ...ok, status: 'superseded' });
+    expectInvalid('reported', { ...ok, status: 'done' });
     expectInvalid('reported', { ...ok, error: { code: 'nope', result: 400, message: 'x' } });
     expectInvalid('reported', { ...ok, time: 'yesterday' });
   });

@@ -136,7 +136,9 @@ export class MqttAgent {
   onDeployEvent(e: DeployEvent): void {
     if (e.type === 'progress') this.publish('progress', { ...e, type: undefined, time: new Date().toISOString() }, { qos: 0 });
     else if (e.type === 'status') {
-      if (e.status !== 'superseded') this.report({ revision: e.revision, status: e.status, ...(e.error && { error: e.error }) });
+      // A superseded revision is reported too, so whoever follows it sees it end; the newer one's
+      // `applying` comes right after.
+      this.report({ revision: e.revision, status: e.status, ...(e.error && { error: e.error }) });
       if (e.status === 'failed' || e.status === 'rolled-back') this.event({ kind: 'deploy-failed', revision: e.revision, status: e.status, error: e.error });
     } else this.report();
   }

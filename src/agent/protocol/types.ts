@@ -61,7 +61,7 @@ export interface DesiredState {
   readonly update?: Partial<UpdatePolicy>;
 }
 
-export type DeployStatus = 'applying' | 'applied' | 'failed' | 'rolled-back' | 'rejected';
+export type DeployStatus = 'applying' | 'applied' | 'failed' | 'rolled-back' | 'rejected' | 'superseded';
 
 export interface ErrorInfo {
   /** The error category (docs/errors.md) and its numeric result code. */

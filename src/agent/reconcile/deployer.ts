@@ -15,13 +15,13 @@ import { plan, type ManagedContainer, type Step } from './plan.js';
 export type PullFn = (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void) => Promise<string>;
 
 export type DeployEvent =
-  | { readonly type: 'status'; readonly revision: number; readonly status: DeployStatus | 'superseded'; readonly error?: ErrorInfo }
+  | { readonly type: 'status'; readonly revision: number; readonly status: DeployStatus; readonly error?: ErrorInfo }
   | { readonly type: 'progress'; readonly revision: number; readonly phase: Step['kind'] | 'rollback'; readonly service?: string; readonly image?: string; readonly bytes?: number; readonly total?: number }
   | { readonly type: 'health'; readonly revision: number; readonly service: string; readonly health: ServiceHealth };
 
 export interface DeployOutcome {
   readonly revision: number;
-  readonly status: DeployStatus | 'superseded';
+  readonly status: DeployStatus;
   readonly error?: ErrorInfo;
 }
 
