@@ -78,7 +78,8 @@ async function agentMainJob(results: Results, ref: string): Promise<void> {
     // One `berth ps` per poll: every CLI start costs seconds under TCG.
     const greedyState = (): string | undefined => (JSON.parse(berth('ps', '-a', '--json').stdout || '[]') as Array<{ name: string; state: string }>).find((c) => c.name.startsWith('greedy'))?.state;
     await until(() => greedyState() === 'exited', 180_000, 'greedy exited').catch((err: Error) => log(err.message));
-    const telemetry = await until(() => messages('telemetry').find((m) => m.payload?.services?.web?.state === 'running' && m.at > Date.now() - 3000), 60_000, 'fresh telemetry');
+    const since = Date.now();
+    const telemetry = await until(() => messages('telemetry').find((m) => m.at > since), 60_000, 'telemetry after the OOM kill');
     results.set('telemetry', { count: messages('telemetry').length, last: telemetry.payload });
     results.set('containers', containers());
     results.set('progress', messages('progress').map((m) => m.payload));
