@@ -214,7 +214,8 @@ if [[ ! -e "$POLICY" ]]; then
 fi
 
 log "apt-get update"
-apt-get update -qq
+# A flaky index elsewhere (e.g. a mirror mid-sync) need not stop this: the install decides.
+apt-get update -qq || log "apt-get update reported errors; installing anyway"
 log "installing: ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
