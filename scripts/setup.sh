@@ -125,11 +125,11 @@ fetch_arm_rootfs() {
   apt_opts=(-qq --no-install-recommends -o APT::Architecture=arm64 -o "Dir::State::status=$status" -o APT::Sandbox::User=root)
   mkdir -p "$debs/partial" "$status.none/partial"
   # --print-uris leaves out what the archive dir already holds: ask against an empty one for the full list.
-  list() { apt-get install --print-uris "${apt_opts[@]}" -o "Dir::Cache::archives=$status.none" "${ARM_ROOTFS_PACKAGES[@]}" | awk '{print $2}'; }
-  files="$(list 2>/dev/null)" || true
+  arm_deb_list() { apt-get install --print-uris "${apt_opts[@]}" -o "Dir::Cache::archives=$status.none" "${ARM_ROOTFS_PACKAGES[@]}" | awk '{print $2}'; }
+  files="$(arm_deb_list 2>/dev/null)" || true
   if [[ -z "$files" ]]; then
     apt-get update -qq || log "apt-get update reported errors; trying anyway"
-    files="$(list)"
+    files="$(arm_deb_list)"
   fi
   log "fetching $(wc -w <<<"$files") arm64/armhf packages into $debs"
   apt-get install -d -y "${apt_opts[@]}" -o "Dir::Cache::archives=$debs" "${ARM_ROOTFS_PACKAGES[@]}" >/dev/null

@@ -8,7 +8,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { until } from '../../helpers/agent-process.js';
 import { platformString, pushBusyboxImage, tarOf } from '../../helpers/images/build.js';
-import { startMosquitto } from '../../helpers/services/mosquitto.js';
+import { startMosquitto, type MosquittoInstance } from '../../helpers/services/mosquitto.js';
 import { startRegistry } from '../../helpers/services/registry.js';
 import { berth, berthBin, env, guestMain, keyed, log, parseJson, readCg, type Results } from '../../vm/guest/lib.js';
 
@@ -36,8 +36,7 @@ function cgroupOf(pid: number): string | undefined {
   return line === undefined ? undefined : path.join('/sys/fs/cgroup', line.slice(3));
 }
 
-async function agentMainJob(results: Results, ref: string): Promise<void> {
-  const [broker] = await Promise.all([startMosquitto()]);
+async function agentMainJob(results: Results, ref: string, broker: MosquittoInstance): Promise<void> {
   const inbox: Message[] = [];
   const fleet = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fleet-arm' });
   fleet.on('message', (topic, payload) => {
@@ -59,13 +58,13 @@ async function agentMainJob(results: Results, ref: string): Promise<void> {
   try {
     await until(() => messages('status').find((m) => m.payload?.online === true), 120_000, 'agent online');
     log('agent online');
-    // web holds 8 MiB under a 48 MiB limit; greedy grows 4 MiB a second past its 32 MiB limit, long after
-    // the health window, and must be OOM-killed by the kernel inside its own cgroup.
+    // web holds 8 MiB under a 48 MiB limit; greedy grows 4 MiB every 2 s past its 32 MiB limit, long after
+    // the health window (TCG is slow), and must be OOM-killed by the kernel inside its own cgroup.
     await fleet.publishAsync(`${base}/desired`, JSON.stringify({
       revision: 1,
       services: {
         web: { image: ref, command: ['hog', '8'], mem_limit: '48m', stop_grace_period: '1s' },
-        greedy: { image: ref, command: ['hog', '96', '4', '1000'], mem_limit: '32m', restart: 'no', stop_grace_period: '1s' },
+        greedy: { image: ref, command: ['hog', '96', '4', '2000'], mem_limit: '32m', restart: 'no', stop_grace_period: '1s' },
       },
       update: { health_window: '1s' },
     }), { qos: 1, retain: true });
@@ -88,7 +87,6 @@ async function agentMainJob(results: Results, ref: string): Promise<void> {
     await new Promise((r) => agent.once('exit', r));
     fs.closeSync(agentLog);
     await fleet.endAsync();
-    await broker.stop();
   }
 }
 
@@ -114,7 +112,7 @@ function berth32(root: string, ...args: string[]): { code: number | null; stdout
 await guestMain(async (results) => {
   results.set('node', { arch: process.arch, version: process.version, machine: os.machine() });
   results.set('board', parseJson(berth('board', '--json').stdout));
-  const registry = await startRegistry();
+  const [registry, broker] = await Promise.all([startRegistry(), startMosquitto()]);
   // hog (cross-compiled, static arm64) rides on every platform's image; only the arm64 one runs it.
   const hog = await tarOf([{ name: 'bin/hog', content: fs.readFileSync(path.join(env.out, 'hog')), mode: 0o755 }]);
   const built = await pushBusyboxImage(registry, 'fleet/app', 'v1', { arches: ['amd64', 'arm64', 'armhf', 'armel'], extraLayers: [hog] });
@@ -122,7 +120,7 @@ await guestMain(async (results) => {
   results.set('image', { ref, digests: Object.fromEntries(built.manifests.map((m) => [platformString(m.platform), m.digest])) });
   log('image pushed');
 
-  await agentMainJob(results, ref);
+  await agentMainJob(results, ref, broker);
 
   results.set('v7', runVariant(ref, 'linux/arm/v7', 'v7'));
   results.set('v6', runVariant(ref, 'linux/arm/v6', 'v6'));

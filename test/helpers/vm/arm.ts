@@ -117,5 +117,8 @@ export async function runArmSuite(name: string, opts: ArmSuiteOptions = {}): Pro
     ],
     memoryMiB: opts.memoryMiB ?? 1024, cpus: 2, timeoutMs: opts.timeoutMs ?? 900_000,
   });
-  return collectGuestRun(vm, outDir);
+  const run = collectGuestRun(vm, outDir);
+  const agentLog = path.join(outDir, 'agent.log');
+  if (run.results.completed !== true && fs.existsSync(agentLog)) console.error(`agent log (${agentLog}):\n${fs.readFileSync(agentLog, 'utf8').slice(-4000)}`);
+  return run;
 }

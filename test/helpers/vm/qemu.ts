@@ -5,9 +5,10 @@ import { buildInitramfs } from './initramfs.js';
 import { findVmKernel, type VmKernel } from './kernel.js';
 
 /**
- * Boots a throwaway Linux VM under qemu's TCG (no KVM needed) that sees this machine's files read-only,
- * runs one shell script as root in a pure cgroup v2 world, and powers off. The serial console is
- * written to `<outDir>/console.log` as it arrives.
+ * Boots a throwaway Linux VM under qemu's TCG (no KVM needed) that sees this machine's files read-only
+ * (or, for another architecture, a root filesystem assembled for it plus the checkout), runs one shell
+ * script as root in a pure cgroup v2 world, and powers off. The serial console is written to
+ * `<outDir>/console.log` as it arrives.
  */
 
 /** The qemu machine per guest architecture: both under TCG, no KVM needed. */
