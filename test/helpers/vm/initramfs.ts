@@ -8,6 +8,8 @@ import { cpioNewc, type CpioEntry } from './cpio.js';
  * and 9p) and to stack a writable layer on them (overlay), and an init that builds the guest's root:
  *   9p host `/` (read-only) + tmpfs upper → overlay → chroot, with a pure cgroup2 at /sys/fs/cgroup.
  * The test's output directory is a second, writable 9p share mounted at the same path as on the host.
+ * For a foreign architecture the `host` share is a root filesystem assembled for it instead of the host's
+ * `/`, and the checkout comes in as a third share (`repo`) at its host path.
  */
 
 /** Modules the init loads; their dependencies are found in the modules themselves and loaded first. */
@@ -22,6 +24,10 @@ export interface InitramfsInput {
   readonly outDir: string;
   /** Guest script (absolute path, under `outDir` or the read-only host tree) run as root by `sh`. */
   readonly script: string;
+  /** Mount the read-only share `repo` at this path in the guest (when the root is not the host's `/`). */
+  readonly repoDir?: string;
+  /** Guest paths bind-mounted over others once the shares are up (e.g. arm64 builds over the checkout's x86 ones). */
+  readonly binds?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
 }
 
 /** Every module file under `dir`, by module name (`9pnet_virtio` → path). Names use `_`, as the kernel does. */
@@ -62,8 +68,16 @@ export function resolveModules(modulesDir: string, wanted: readonly string[]): s
   return ordered;
 }
 
-function initScript(modules: readonly string[], outDir: string, script: string): string {
+function initScript(modules: readonly string[], input: InitramfsInput): string {
+  const { outDir, script } = input;
   const r = '/newroot';
+  // The checkout gets its own tmpfs-backed overlay: tests may write into it (e.g. caches), never onto the host.
+  const repo = input.repoDir === undefined ? '' : [
+    'mkdir -p /repo /upper/repo-upper /upper/repo-work',
+    'mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 repo /repo || fail "9p repo"',
+    `mkdir -p ${r}${input.repoDir} && mount -t overlay overlay -o lowerdir=/repo,upperdir=/upper/repo-upper,workdir=/upper/repo-work ${r}${input.repoDir} || fail "repo overlay"`,
+  ].join('\n');
+  const binds = (input.binds ?? []).map((b) => `mount -o bind ${r}${b.from} ${r}${b.to} || fail "bind ${b.to}"`);
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -84,7 +98,12 @@ mount -t cgroup2 -o nsdelegate cgroup2 ${r}/sys/fs/cgroup || fail cgroup2
 mount -t tmpfs -o mode=0755 tmpfs ${r}/run
 # berth's own overlays need a real upper filesystem, not the overlay root.
 mkdir -p ${r}/var/lib/berth && mount -t tmpfs -o mode=0700,size=1g tmpfs ${r}/var/lib/berth
+# The checkout before the output share: the output directory may lie inside it.
+${repo}
 mkdir -p ${r}${outDir} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out ${r}${outDir} || fail "9p out"
+${binds.join('\n')}
+# An assembled root has busybox but no applet links: they go into the tmpfs upper layer.
+[ -e ${r}/bin/sh ] || chroot ${r} /bin/busybox --install -s || fail "busybox --install"
 hostname berth-vm
 ip link set lo up
 echo "berth-vm: up $(cut -d' ' -f1 /proc/uptime)s, $(grep MemTotal /proc/meminfo)"
@@ -106,7 +125,7 @@ export function buildInitramfs(input: InitramfsInput): Buffer {
     ...dirs.map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
     { path: 'bin/busybox', type: 'file', mode: 0o755, data: fs.readFileSync(input.busybox) },
     ...modules.map((m): CpioEntry => ({ path: `modules/${path.basename(m)}`, type: 'file', mode: 0o644, data: fs.readFileSync(m) })),
-    { path: 'init', type: 'file', mode: 0o755, data: initScript(modules, input.outDir, input.script) },
+    { path: 'init', type: 'file', mode: 0o755, data: initScript(modules, input) },
   ];
   return zlib.gzipSync(cpioNewc(entries), { level: 1 });
 }

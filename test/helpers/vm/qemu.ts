@@ -5,12 +5,31 @@ import { buildInitramfs } from './initramfs.js';
 import { findVmKernel, type VmKernel } from './kernel.js';
 
 /**
- * Boots a throwaway Linux VM under qemu's TCG (no KVM needed) that sees this machine's files read-only,
- * runs one shell script as root in a pure cgroup v2 world, and powers off. The serial console is
- * written to `<outDir>/console.log` as it arrives.
+ * Boots a throwaway Linux VM under qemu's TCG (no KVM needed) that sees this machine's files read-only
+ * (or, for another architecture, a root filesystem assembled for it plus the checkout), runs one shell
+ * script as root in a pure cgroup v2 world, and powers off. The serial console is written to
+ * `<outDir>/console.log` as it arrives.
  */
 
+/** The qemu machine per guest architecture: both under TCG, no KVM needed. */
+const MACHINES = {
+  amd64: { qemu: 'qemu-system-x86_64', args: ['-machine', 'q35', '-cpu', 'max'], console: 'ttyS0' },
+  // cortex-a72, not max: it runs AArch32 code at EL0 (arm/v7 and arm/v6 binaries natively, under the
+  // kernel's compat layer), and max's pointer authentication costs TCG dearly.
+  arm64: { qemu: 'qemu-system-aarch64', args: ['-machine', 'virt', '-cpu', 'cortex-a72'], console: 'ttyAMA0' },
+} as const;
+
+export type VmArch = keyof typeof MACHINES;
+
 export interface VmRunOptions {
+  /** Default amd64 (the host's own files as the guest's root). */
+  readonly arch?: VmArch;
+  /** Directory shared read-only as the guest's root (below a tmpfs overlay). Default the host's `/`. */
+  readonly rootDir?: string;
+  /** With a `rootDir`: the checkout, shared read-only at the same path in the guest. */
+  readonly repoDir?: string;
+  /** Guest paths bind-mounted over others before the script runs. */
+  readonly binds?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
   /** Writable directory shared with the guest at the same path; holds the console log and exit code. */
   readonly outDir: string;
   /** Script (absolute path) the guest runs with `sh`. */
@@ -33,22 +52,30 @@ export interface VmRunResult {
 }
 
 export async function runVm(opts: VmRunOptions): Promise<VmRunResult> {
-  const kernel = opts.kernel ?? findVmKernel();
+  const arch = opts.arch ?? 'amd64';
+  const machine = MACHINES[arch];
+  const kernel = opts.kernel ?? findVmKernel(arch);
   fs.mkdirSync(opts.outDir, { recursive: true });
   const initrd = path.join(opts.outDir, 'initrd.gz');
-  fs.writeFileSync(initrd, buildInitramfs({ busybox: kernel.busybox, modulesDir: kernel.modulesDir, outDir: opts.outDir, script: opts.script }));
+  fs.writeFileSync(initrd, buildInitramfs({
+    busybox: kernel.busybox, modulesDir: kernel.modulesDir, outDir: opts.outDir, script: opts.script,
+    ...(opts.repoDir !== undefined && { repoDir: opts.repoDir }), ...(opts.binds !== undefined && { binds: opts.binds }),
+  }));
   const consoleLog = path.join(opts.outDir, 'console.log');
   fs.rmSync(path.join(opts.outDir, 'exit-code'), { force: true });
+  const share = (dir: string, tag: string, readonly: boolean): string[] =>
+    ['-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,${readonly ? 'readonly=on,' : ''}multidevs=remap`];
   const args = [
-    '-machine', 'q35', '-cpu', 'max', '-m', String(opts.memoryMiB ?? 512), '-smp', String(opts.cpus ?? 2),
+    ...machine.args, '-m', String(opts.memoryMiB ?? 512), '-smp', String(opts.cpus ?? 2),
     '-nographic', '-no-reboot', '-nic', 'none', '-kernel', kernel.vmlinuz, '-initrd', initrd,
-    '-append', 'console=ttyS0 quiet panic=-1 mitigations=off',
-    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${opts.outDir},mount_tag=out,security_model=none,multidevs=remap`,
+    '-append', `console=${machine.console} quiet panic=-1 mitigations=off`,
+    ...share(opts.rootDir ?? '/', 'host', true),
+    ...(opts.repoDir !== undefined ? share(opts.repoDir, 'repo', true) : []),
+    ...share(opts.outDir, 'out', false),
   ];
   const started = Date.now();
   const log = fs.createWriteStream(consoleLog);
-  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(machine.qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let partial = '';
   const onData = (chunk: Buffer): void => {
     log.write(chunk);

@@ -22,6 +22,11 @@ export async function runGuestSuite(name: string, opts: { memoryMiB?: number; ti
   const profiles = writeVmProfile(path.join(outDir, '..', `${name}-profiles`));
   const guest = await prepareGuest(name, outDir, { BERTH_PROFILES_DIR: profiles });
   const vm = await runVm({ outDir, script: guest.script, memoryMiB: opts.memoryMiB ?? 512, cpus: 2, timeoutMs: opts.timeoutMs ?? 240_000 });
+  return collectGuestRun(vm, outDir);
+}
+
+/** What a finished VM run recorded; prints the end of the console when the run failed. */
+export function collectGuestRun(vm: VmRunResult, outDir: string): GuestSuiteRun {
   const file = path.join(outDir, 'results.json');
   const results = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, any>) : {};
   if (vm.exitCode !== 0 || results.completed !== true) {
