@@ -121,9 +121,10 @@ export function registerFleet(program: Command, context: () => CliContext): void
       const [{ openFleet }, { describeChange }] = await Promise.all([import('../fleet/session.js'), import('../fleet/watch.js')]);
       const session = await openFleet(opts, ctx.env, ['progress', 'events', 'telemetry'], true);
       const print = (line: string): void => void ctx.out.write(`${new Date().toISOString()} ${line}\n`);
-      for (const [id] of session.view.devices) {
-        const row = session.view.devices.get(id)!;
-        print(`${id}: ${row.online ? 'online' : 'offline'}, revision ${row.reported?.revision ?? '-'} ${row.reported?.status ?? ''}`.trimEnd());
+      for (const d of session.view.devices.values()) {
+        const snapshot = { device: d.id, online: d.online === true, revision: d.reported?.revision, status: d.reported?.status };
+        if (opts.json) ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), kind: 'snapshot', ...snapshot })}\n`);
+        else print(`${d.id}: ${snapshot.online ? 'online' : 'offline'}, revision ${snapshot.revision ?? '-'} ${snapshot.status ?? ''}`.trimEnd());
       }
       // Registered after openFleet's own handler has folded in the snapshot; compares before applying.
       const { FleetView } = await import('../fleet/view.js');
