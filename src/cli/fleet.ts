@@ -2,17 +2,10 @@ import type { Command } from 'commander';
 import type { CommandAction, CommandRequest } from '../agent/protocol/types.js';
 import { parseDuration } from '../duration.js';
 import { BerthError, ERROR_CATEGORIES } from '../errors.js';
+import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
 import type { CliContext } from './context.js';
 import { printJson, table } from './format.js';
-
-/** --rate: `N/min` (or a bare N), `N/s`, `N/h` → devices per minute. */
-export function parseRate(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(?:\/(s|min|m|h))?$/.exec(text.trim());
-  const n = m ? Number(m[1]) * ({ s: 60, min: 1, m: 1, h: 1 / 60 } as Record<string, number>)[m[2] ?? 'min']! : NaN;
-  if (!(n > 0)) throw new BerthError('usage', `--rate takes devices per minute such as 10/min, 1/s or 100/h, not "${text}"`);
-  return n;
-}
 
 const number = (text: string, flag: string, min: number, max: number): number => {
   const n = Number(text);

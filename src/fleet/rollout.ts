@@ -1,3 +1,5 @@
+import { BerthError } from '../errors.js';
+
 /**
  * The staged-rollout planner: which device gets its desired state when, and when to stop. Pure (time
  * is passed in), so the rate and abort rules are unit-tested without a broker; src/fleet/deploy.ts
@@ -108,4 +110,12 @@ export class Rollout {
     }
     return { total: this.queue.length + this.sentAt.size, sent: this.sentAt.size, finished: this.results.size, applied, failures };
   }
+}
+
+/** --rate: `N/min` (or a bare N), `N/s`, `N/h` → devices per minute. */
+export function parseRate(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(?:\/(s|min|m|h))?$/.exec(text.trim());
+  const n = m ? Number(m[1]) * ({ s: 60, min: 1, m: 1, h: 1 / 60 } as Record<string, number>)[m[2] ?? 'min']! : NaN;
+  if (!(n > 0)) throw new BerthError('usage', `--rate takes devices per minute such as 10/min, 1/s or 100/h, not "${text}"`);
+  return n;
 }
