@@ -81,7 +81,9 @@ function measured(cmd, args) {
     let cpu = 0;
     const sample = () => {
       try {
-        hwmKiB = Math.max(hwmKiB, statusKiB(proc.pid, 'VmHWM'));
+        // A zombie has no VmHWM line any more: keep the last real sample.
+        const hwm = statusKiB(proc.pid, 'VmHWM');
+        if (Number.isFinite(hwm)) hwmKiB = Math.max(hwmKiB, hwm);
         cpu = cpuSeconds(proc.pid);
       } catch {
         /* exited between samples */

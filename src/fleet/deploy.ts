@@ -85,8 +85,10 @@ export async function executeDeploy(
     const unsubscribe = link.onChange((c) => {
       if (!byDevice.has(c.device)) return;
       if (c.kind === 'progress' && c.progress.revision === byDevice.get(c.device)!.revision) onEvent({ type: 'progress', device: c.device, phase: c.progress.phase });
-      if (c.kind === 'reported') check(c.device);
-      if (c.kind === 'reported' || c.kind === 'status') step();
+      if (c.kind === 'reported') {
+        check(c.device);
+        step(false);
+      } else if (c.kind === 'status') step();
     });
     let done = false;
     const finish = (): void => {
@@ -107,8 +109,9 @@ export async function executeDeploy(
     };
     signal?.addEventListener('abort', onSignal, { once: true });
 
-    // Called on every message and timer: sends what is due, then decides whether to go on waiting.
-    function step(): void {
+    // Called on every report, status change and timer: sends what is due, then decides whether to
+    // go on waiting. Cheap per call (no scan of the fleet) except the offline check on status changes.
+    function step(checkOffline = true): void {
       if (done) return;
       const now = Date.now();
       for (const device of rollout.due(now)) {
@@ -121,15 +124,30 @@ export async function executeDeploy(
         onEvent({ type: 'sent', device, revision });
         check(device); // a report for this revision may already be in (a re-run after an interruption)
       }
-      const inFlight = rollout.inFlight();
-      const waiting = inFlight.filter((d) => now - rollout.sentTime(d)! < opts.timeoutMs);
       const nextDue = rollout.nextDueIn(now);
-      const allOffline = waiting.every((d) => view.devices.get(d)?.online !== true);
-      if (nextDue === undefined && (waiting.length === 0 || allOffline)) {
-        finish();
-        return;
+      const inFlight = rollout.inFlight();
+      // In-flight devices were sent in order, so the first one not yet timed out has the earliest deadline.
+      let nextTimeout = Infinity;
+      let waiting = 0;
+      for (const d of inFlight) {
+        const left = rollout.sentTime(d)! + opts.timeoutMs - now;
+        if (left > 0) {
+          nextTimeout = Math.min(nextTimeout, left);
+          waiting++;
+          if (!checkOffline) break;
+        }
       }
-      const nextTimeout = waiting.length === 0 ? Infinity : Math.min(...waiting.map((d) => rollout.sentTime(d)! + opts.timeoutMs - now));
+      if (nextDue === undefined && waiting === 0) return finish();
+      if (nextDue === undefined && checkOffline) {
+        let allOffline = true;
+        for (const d of inFlight) {
+          if (rollout.sentTime(d)! + opts.timeoutMs - now > 0 && view.devices.get(d)?.online === true) {
+            allOffline = false;
+            break;
+          }
+        }
+        if (allOffline) return finish();
+      }
       if (timer) clearTimeout(timer);
       timer = setTimeout(step, Math.max(1, Math.min(nextDue ?? Infinity, nextTimeout, 2_147_000_000)));
     }

@@ -32,6 +32,10 @@ export class Rollout {
   private readonly queue: string[];
   private readonly sentAt = new Map<string, number>();
   private readonly results = new Map<string, FinalResult>();
+  // Kept incrementally: the executor asks after every report, and fleets have thousands of devices.
+  private readonly pending = new Set<string>();
+  private applied = 0;
+  private failures = 0;
   private startedAt: number | undefined;
   private abortReason: string | undefined;
 
@@ -51,7 +55,10 @@ export class Rollout {
     const allowed = this.policy.ratePerMin === undefined ? Infinity : Math.floor(((now - this.startedAt) * this.policy.ratePerMin) / 60_000) + 1;
     const n = Math.min(this.queue.length, Math.max(0, allowed - this.sentAt.size));
     const batch = this.queue.splice(0, n);
-    for (const d of batch) this.sentAt.set(d, now);
+    for (const d of batch) {
+      this.sentAt.set(d, now);
+      this.pending.add(d);
+    }
     return batch;
   }
 
@@ -67,6 +74,9 @@ export class Rollout {
   finish(device: string, result: FinalResult): void {
     if (!this.sentAt.has(device) || this.results.has(device)) return;
     this.results.set(device, result);
+    this.pending.delete(device);
+    if (result === 'applied') this.applied++;
+    else this.failures++;
     const { finished, failures } = this.counts();
     const pct = this.policy.abortAfterPct;
     if (pct !== undefined && this.abortReason === undefined && finished >= (this.policy.minDevices ?? 1) && (failures * 100) / finished >= pct) {
@@ -82,9 +92,9 @@ export class Rollout {
     return this.results.get(device);
   }
 
-  /** Sent devices without a final result yet. */
-  inFlight(): string[] {
-    return [...this.sentAt.keys()].filter((d) => !this.results.has(d));
+  /** Sent devices without a final result yet, in the order they were sent. */
+  inFlight(): ReadonlySet<string> {
+    return this.pending;
   }
 
   /** Devices that were never sent (all of them after an abort, or before they came due). */
@@ -98,17 +108,11 @@ export class Rollout {
 
   /** Nothing left to send and every sent device has a result. */
   get complete(): boolean {
-    return (this.abortReason !== undefined || this.queue.length === 0) && this.inFlight().length === 0;
+    return (this.abortReason !== undefined || this.queue.length === 0) && this.pending.size === 0;
   }
 
   counts(): RolloutCounts {
-    let applied = 0;
-    let failures = 0;
-    for (const r of this.results.values()) {
-      if (r === 'applied') applied++;
-      else failures++;
-    }
-    return { total: this.queue.length + this.sentAt.size, sent: this.sentAt.size, finished: this.results.size, applied, failures };
+    return { total: this.queue.length + this.sentAt.size, sent: this.sentAt.size, finished: this.results.size, applied: this.applied, failures: this.failures };
   }
 }
 

@@ -31,7 +31,7 @@ describe('Rollout planner', () => {
     r.finish('d0', 'applied');
     r.finish('d0', 'failed'); // the first result counts
     expect(r.result('d0')).toBe('applied');
-    expect(r.inFlight()).toEqual(['d1']);
+    expect([...r.inFlight()]).toEqual(['d1']);
     r.finish('d1', 'applied');
     expect(r.complete).toBe(true);
     expect(r.counts()).toEqual({ total: 2, sent: 2, finished: 2, applied: 2, failures: 0 });
