@@ -82,6 +82,7 @@ export async function executeDeploy(
 
   return new Promise<DeploySummary>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
+    let timerAt = 0;
     const unsubscribe = link.onChange((c) => {
       if (!byDevice.has(c.device)) return;
       if (c.kind === 'progress' && c.progress.revision === byDevice.get(c.device)!.revision) onEvent({ type: 'progress', device: c.device, phase: c.progress.phase });
@@ -91,20 +92,35 @@ export async function executeDeploy(
       } else if (c.kind === 'status') step();
     });
     let done = false;
+    let interrupted = false;
     const finish = (): void => {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
-      unsubscribe();
       signal?.removeEventListener('abort', onSignal);
+      if (interrupted) {
+        unsubscribe();
+        reject(new BerthError('cancelled', `interrupted after sending to ${rollout.counts().sent} of ${plan.length} devices; what was sent stays retained`));
+        return;
+      }
       if (publishError) {
+        unsubscribe();
         reject(new BerthError('network', `publishing a desired state failed: ${publishError.message}`, { cause: publishError }));
         return;
       }
-      resolve(summarize(plan, rollout, view, errors, Date.now() - started));
+      // Live messages can be lost (QoS 0 under a busy broker): the retained reported has the last word.
+      const left = [...rollout.inFlight()];
+      const reread = left.length === 0 ? Promise.resolve() : link.reread(['reported', 'status'], left);
+      reread.then(() => {
+        unsubscribe();
+        resolve(summarize(plan, rollout, view, errors, Date.now() - started));
+      }, (err: Error) => {
+        unsubscribe();
+        reject(new BerthError('network', `reading the devices' state failed: ${err.message}`, { cause: err }));
+      });
     };
     const onSignal = (): void => {
-      publishError ??= new Error('interrupted');
+      interrupted = true;
       finish();
     };
     signal?.addEventListener('abort', onSignal, { once: true });
@@ -148,8 +164,16 @@ export async function executeDeploy(
         }
         if (allOffline) return finish();
       }
+      // With nothing left to send, wake at least once a second for the offline check above (reports
+      // skip it); an earlier wake-up already set is kept.
+      const delay = Math.max(1, Math.min(nextDue ?? 1000, nextTimeout, 2_147_000_000));
+      if (timer && timerAt <= now + delay) return;
       if (timer) clearTimeout(timer);
-      timer = setTimeout(step, Math.max(1, Math.min(nextDue ?? Infinity, nextTimeout, 2_147_000_000)));
+      timerAt = now + delay;
+      timer = setTimeout(() => {
+        timer = undefined;
+        step();
+      }, delay);
     }
     step();
   });

@@ -109,10 +109,25 @@ export class FleetLink {
     const filters = ids.flatMap((id) => [...kinds.map((k) => `${TOPIC_ROOT}/${id}/${k}`), ...(opts.results ? [`${TOPIC_ROOT}/${id}/cmd/+/result`] : [])]);
     // Chunks keep each SUBSCRIBE packet small when a long --device list is given.
     for (let i = 0; i < filters.length; i += 100) {
-      const granted = await this.client.subscribeAsync(filters.slice(i, i + 100).map((f) => share + f), { qos: 1 });
+      // QoS 0: mosquitto drops QoS 1 messages for a client beyond max_inflight + max_queued_messages
+      // (120 with scripts/mosquitto/berth.conf), and a fleet's retained snapshot is 3 per device;
+      // QoS 0 is only dropped when 100 packets wait unwritten on the socket. What a lost live
+      // message would hide, deploy re-reads from the retained state before giving a device up.
+      const granted = await this.client.subscribeAsync(filters.slice(i, i + 100).map((f) => share + f), { qos: 0 });
       const refused = granted.filter((g) => g.qos > 2);
       if (refused.length > 0) throw new BerthError('auth', `the broker refused the subscription to ${refused[0]!.topic} (reason ${refused[0]!.qos}): the fleet user needs read access to berth/v1/#`);
     }
+  }
+
+  /**
+   * Has the broker send the retained `kinds` of `devices` again (a fresh subscription to each
+   * device's topics, dropped afterwards) and waits for them.
+   */
+  async reread(kinds: readonly DeviceKind[], devices: readonly string[]): Promise<void> {
+    const filters = devices.flatMap((id) => kinds.map((k) => `${TOPIC_ROOT}/${id}/${k}`));
+    for (let i = 0; i < filters.length; i += 100) await this.client.subscribeAsync(filters.slice(i, i + 100), { qos: 0 });
+    await this.sync();
+    for (let i = 0; i < filters.length; i += 100) await this.client.unsubscribeAsync(filters.slice(i, i + 100));
   }
 
   /**
