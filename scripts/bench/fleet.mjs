@@ -148,10 +148,15 @@ try {
     const broker = await startMosquitto({ extraConfig: ['max_connections -1', 'max_queued_messages 0', 'max_inflight_messages 0', 'sys_interval 1'] });
     steps.push(() => broker.stop());
     const brokerPid = Number(sh('pgrep', ['-f', `${broker.dir}/mosquitto.conf`]));
+    const brokerRss0 = statusKiB(brokerPid, 'VmRSS');
+    const brokerCpu0 = cpuSeconds(brokerPid);
     const t0 = performance.now();
     const sim = await FleetSim.start({ brokerUrl: broker.url, prefix: 'bench', count: N, applyMs: APPLY_MS, connectConcurrency: 200 });
     steps.push(() => sim.stop());
     const connectS = (performance.now() - t0) / 1000;
+    // What N devices connecting (CONNECT, SUBSCRIBE, retained status + reported) cost the broker.
+    const connectBrokerCpuS = cpuSeconds(brokerPid) - brokerCpu0;
+    const brokerKiBPerDevice = (statusKiB(brokerPid, 'VmRSS') - brokerRss0) / N;
     const file = path.join(work, 'app.yaml');
     const berthRuns = [];
     const floorRuns = [];
@@ -180,7 +185,7 @@ try {
     if (st.code !== 0 || JSON.parse(st.stdout).length !== N) throw new Error(`berth fleet status failed: ${st.stderr.slice(-300)}`);
     const m = (xs, k) => median(xs.map((x) => x[k]));
     results.push({
-      devices: N, connectS: connectS,
+      devices: N, connectS, connectBrokerCpuS, brokerKiBPerDevice,
       berth: { wallS: m(berthRuns, 'wallS'), rolloutS: m(berthRuns, 'rolloutS'), rssMiB: m(berthRuns, 'rssMiB'), cpuS: m(berthRuns, 'cpuS'), runs: berthRuns },
       floor: { wallS: m(floorRuns, 'wallS'), rssMiB: m(floorRuns, 'rssMiB'), cpuS: m(floorRuns, 'cpuS'), runs: floorRuns },
       broker: { msgsPerS: m(berthRuns, 'brokerMsgsPerS'), msgsPerDeploy: m(berthRuns, 'brokerMsgs'), cpuPct: m(berthRuns, 'brokerCpuPct'), rssMiB: statusKiB(brokerPid, 'VmRSS') / 1024 },
@@ -202,8 +207,8 @@ fs.writeFileSync(path.join(out, 'fleet-latest.json'), json);
 
 console.log(`## Fleet (${facts.date.slice(0, 10)}; ${facts.nproc} cores, ${facts.cpuModel}, Node ${facts.node}, ${facts.mosquitto}, commit ${facts.commit})\n`);
 console.log(`Each simulated device takes ${APPLY_MS} ms from desired to applied; medians of ${RUNS} deploys.\n`);
-console.log('| devices | berth fleet deploy --all | floor (bare mqtt.js) | ratio | berth peak RSS | broker msg/s | broker CPU (1 core) | fleet status | simulator connect |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('| devices | berth fleet deploy --all | floor (bare mqtt.js) | ratio | berth peak RSS | broker msg/s | broker CPU (1 core) | broker µs/msg | fleet status | devices connect (broker CPU) | broker RSS/device |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
-  console.log(`| ${r.devices} | ${r1(r.berth.wallS)} s (rollout ${r1(r.berth.rolloutS)} s, CPU ${r1(r.berth.cpuS)} s) | ${r1(r.floor.wallS)} s | ${(r.berth.wallS / r.floor.wallS).toFixed(2)}× | ${r1(r.berth.rssMiB)} MiB (floor ${r1(r.floor.rssMiB)}) | ${Math.round(r.broker.msgsPerS)} (${Math.round(r.broker.msgsPerDeploy)} per deploy) | ${Math.round(r.broker.cpuPct)} % | ${r1(r.status.wallS)} s, ${r1(r.status.rssMiB)} MiB | ${r1(r.connectS)} s |`);
+  console.log(`| ${r.devices} | ${r1(r.berth.wallS)} s (rollout ${r1(r.berth.rolloutS)} s, CPU ${r1(r.berth.cpuS)} s) | ${r1(r.floor.wallS)} s | ${(r.berth.wallS / r.floor.wallS).toFixed(2)}× | ${r1(r.berth.rssMiB)} MiB (floor ${r1(r.floor.rssMiB)}) | ${Math.round(r.broker.msgsPerS)} (${Math.round(r.broker.msgsPerDeploy)} per deploy) | ${Math.round(r.broker.cpuPct)} % | ${r1((r.broker.cpuPct * 1e4) / r.broker.msgsPerS)} | ${r1(r.status.wallS)} s, ${r1(r.status.rssMiB)} MiB | ${r1(r.connectS)} s (${Math.round((r.connectBrokerCpuS * 1e6) / r.devices)} µs each) | ${r1(r.brokerKiBPerDevice)} KiB |`);
 }
