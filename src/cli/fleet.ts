@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isValidDeviceId } from '../agent/protocol/topics.js';
 import type { CommandAction, CommandRequest } from '../agent/protocol/types.js';
 import { parseDuration } from '../duration.js';
 import { BerthError, ERROR_CATEGORIES } from '../errors.js';
@@ -88,15 +89,16 @@ export function registerFleet(program: Command, context: () => CliContext): void
   connectionOptions(fleet.command('status'))
     .description('one row per device: online, revision, status, services up/total, CPU, memory, temperature, last seen')
     .option('--listen <duration>', 'also wait this long for live telemetry (CPU, memory, temperature are not retained)', '0s')
+    .option('--group <name>', 'only the devices of this group')
     .option('--json', 'print the rows as JSON')
-    .action(async (opts: FleetFlags & { listen: string; json?: boolean }) => {
+    .action(async (opts: FleetFlags & { listen: string; group?: string; json?: boolean }) => {
       const ctx = context();
       const listenMs = parseDuration(opts.listen, '--listen');
       const [{ openFleet }, { deviceRows, rowCells }] = await Promise.all([import('../fleet/session.js'), import('../fleet/status.js')]);
       const session = await openFleet(opts, ctx.env, listenMs > 0 ? ['telemetry'] : []);
       try {
         if (listenMs > 0) await new Promise((r) => setTimeout(r, listenMs));
-        const rows = deviceRows(session.inventory, session.view);
+        const rows = deviceRows(session.inventory, session.view, opts.group === undefined ? undefined : session.inventory.select({ group: opts.group }));
         if (opts.json) printJson(ctx.out, rows);
         else ctx.out.write(rows.length === 0 ? 'no devices\n' : table(rowCells(rows, Date.now())));
       } finally {
@@ -175,7 +177,8 @@ async function runCommand(
 ): Promise<void> {
   const timeoutMs = parseDuration(opts.timeout, '--timeout');
   const [{ openFleet }, { sendCommand, resultCategory }] = await Promise.all([import('../fleet/session.js'), import('../fleet/cmd.js')]);
-  const session = await openFleet(opts, ctx.env);
+  if (!isValidDeviceId(device)) throw new BerthError('usage', `invalid device id "${device}": use 1–128 of [A-Za-z0-9_.:-], starting with a letter or digit`);
+  const session = await openFleet(opts, ctx.env, [], false, [device]);
   try {
     if (session.view.devices.get(device)?.online !== true) process.stderr.write(`berth: ${device} is offline or unknown: the broker keeps the command for its session and it runs when the device connects\n`);
     const result = await sendCommand(session.link, device, request, timeoutMs);

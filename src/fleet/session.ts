@@ -55,17 +55,20 @@ export async function loadFleetFile(flags: FleetFlags, env: NodeJS.ProcessEnv): 
 }
 
 /**
- * Connects, subscribes to the retained kinds (and `live` kinds, through the share group if one is
- * set), and waits until the broker has delivered the retained messages: then `view` holds every
+ * Connects, subscribes to the retained kinds of every device or of `devices` (and `live` kinds,
+ * through the share group if one is set), and waits until the broker has delivered the retained messages: then `view` holds every
  * device's last status, reported and desired.
  */
-export async function openFleet(flags: FleetFlags, env: NodeJS.ProcessEnv, live: readonly DeviceKind[] = [], results = false): Promise<FleetSession> {
+export async function openFleet(
+  flags: FleetFlags, env: NodeJS.ProcessEnv, live: readonly DeviceKind[] = [], results = false, devices?: readonly string[],
+): Promise<FleetSession> {
   const fleetFile = await loadFleetFile(flags, env);
   const link = await FleetLink.connect(brokerOptions(flags, env));
   const view = new FleetView();
   link.onChange((c) => view.apply(c, Date.now()));
   try {
-    await link.subscribe(['status', 'reported', 'desired']);
+    // Only these devices' topics when the caller names them (a command to one device of thousands).
+    await link.subscribe(['status', 'reported', 'desired'], devices ? { devices } : {});
     if (live.length > 0 || results) await link.subscribe(live, { shared: true, results });
     await link.sync();
   } catch (err) {

@@ -57,6 +57,8 @@ describe('berth fleet with simulated devices', () => {
     expect(rows).toHaveLength(N);
     expect(rows.every((row) => row.online === true && row.revision === 0 && row.servicesTotal === 0)).toBe(true);
     expect(rows.find((row) => row.device === 'sim-2')!.groups).toEqual(['canary', 'profile:sim-board']);
+    const canary = await fleet('status', '--group', 'canary');
+    expect(canary.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['sim-0', 'sim-1', 'sim-2']);
   });
 
   it('dry run shows the plan and publishes nothing', async () => {
