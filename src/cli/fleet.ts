@@ -60,10 +60,12 @@ export function registerFleet(program: Command, context: () => CliContext): void
         minDevices: number(opts.minDevices, '--min-devices', 1, Number.MAX_SAFE_INTEGER),
         timeoutMs: parseDuration(opts.timeout, '--timeout'),
       };
-      const [{ readComposeFile }, { openFleet }, { planDeploy, executeDeploy }, render] = await Promise.all([
+      const [{ readComposeFile, desiredFor }, { openFleet }, { planDeploy, executeDeploy }, render] = await Promise.all([
         import('../fleet/compose-file.js'), import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
       ]);
       const deployment = await readComposeFile(file);
+      desiredFor(deployment, 1); // refused here, as every device would refuse it, before connecting
+
       const session = await openFleet(opts, ctx.env, ['progress']);
       const abort = new AbortController();
       const onSignal = (): void => abort.abort();

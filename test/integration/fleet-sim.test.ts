@@ -72,6 +72,17 @@ describe('berth fleet with simulated devices', () => {
     expect(retainedDesired.size).toBe(0);
   });
 
+  it('refuses a deployment the agents would reject, before publishing anything', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(file, 'services:\n  web:\n    image: example.com/app:1\n    mem_limit: 12q\n');
+    const r = await fleet('deploy', file, '--all');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/mem_limit/);
+    const missing = await fleet('deploy', path.join(dir, 'nope.yaml'), '--all');
+    expect(missing.code).toBe(4);
+    expect(retainedDesired.size).toBe(0);
+  });
+
   it('deploys to all devices and every one applies revision 1', async () => {
     const r = await fleet('deploy', compose('good', 'example.com/app:1'), '--all', '--json');
     expect(r.code, r.stderr).toBe(0);
