@@ -18,6 +18,7 @@ export const SCHEMAS = [
   ['src/image/schemas/oci-config.json', 'oci-config'],
   ['src/agent/protocol/schemas/desired.json', 'desired'],
   ['src/agent/protocol/schemas/command.json', 'command'],
+  ['src/fleet/fleet-file.schema.json', 'fleet-file'],
 ];
 
 export function generate(schemaFile) {

@@ -1,6 +1,5 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { BerthError, ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
+import { ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
 import type { PullEvent } from '../image/pull/pull.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
@@ -15,24 +14,14 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const ctx = context();
-      const [{ parseYaml }, { parseDesired }, { Deployer }, { DeploymentRecords }] = await Promise.all([
-        import('../yaml.js'), import('../agent/protocol/validate.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
+      const [{ readComposeFile, desiredFor }, { Deployer }, { DeploymentRecords }] = await Promise.all([
+        import('../fleet/compose-file.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
       ]);
-      let doc: unknown;
-      try {
-        doc = await parseYaml(fs.readFileSync(file, 'utf8'));
-      } catch (err) {
-        throw new BerthError((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'notFound' : 'invalid', `${file}: ${(err as Error).message}`, { cause: err });
-      }
-      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new BerthError('invalid', `${file}: expected a compose mapping with services:`);
-      const { services, 'x-berth': xBerth, version: _version, name: _name, ...rest } = doc as Record<string, unknown>;
-      const unknown = Object.keys(rest);
-      if (unknown.length > 0) throw new BerthError('invalid', `${file}: berth deploys services only; unsupported top-level keys: ${unknown.join(', ')}`);
+      const deployment = await readComposeFile(file);
       await withEngine(ctx, async ({ engine, images, board }) => {
         const records = new DeploymentRecords(images.store);
         const revision = (records.latest()?.revision ?? 0) + 1;
-        const update = (xBerth as { update?: unknown } | undefined)?.update;
-        const desired = parseDesired(JSON.stringify({ revision, services: services ?? {}, ...(update !== undefined && { update }) }));
+        const desired = desiredFor(deployment, revision);
         const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> => {
           process.stderr.write(`pulling ${ref}\n`);
           return (await pullForBoard(ctx, images, board, ref, { signal, onEvent })).image.name;

@@ -190,6 +190,9 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
     const pid = s.sync.pid!;
     // `start` returns once the runtime released the init; its execve may still be a moment away
     await waitFor('the init to exec sleep', () => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep', 2_000);
+    // The init is the runtime's child until the runtime (and, for crun on a hybrid host, its unshare
+    // wrapper) exits; then the monitor, a subreaper, adopts it. Under load that can come after the exec.
+    await waitFor('the monitor to adopt the init', () => Number(procStat(pid)![4 - 1]) === s.monitorPid, 2_000);
     expect(Number(procStat(pid)![4 - 1])).toBe(s.monitorPid);
     // monitor.pid: pid + start time (field 22), so berth can tell a reused pid
     expect(monitorPidOf(s.state).startTime).toBe(Number(procStat(s.monitorPid)![22 - 1]));

@@ -1,0 +1,45 @@
+import crypto from 'node:crypto';
+import { DeviceTopics } from '../agent/protocol/topics.js';
+import type { CommandRequest, CommandResult } from '../agent/protocol/types.js';
+import { parseCommand } from '../agent/protocol/validate.js';
+import { BerthError, ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
+import type { FleetLink } from './link.js';
+
+/**
+ * Sends one command to a device and waits for its result. The request is checked against the same
+ * schema the agent uses, so a bad one fails here. Commands are never retained; an offline device's
+ * persistent session keeps the command queued at the broker and runs it when it returns, after this
+ * call has given up (`network` error on timeout).
+ */
+export async function sendCommand(link: FleetLink, device: string, request: CommandRequest, timeoutMs: number): Promise<CommandResult> {
+  const topics = new DeviceTopics(device);
+  parseCommand(JSON.stringify(request));
+  const id = `f-${crypto.randomBytes(6).toString('hex')}`;
+  let unsubscribe = (): void => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const answered = new Promise<CommandResult>((resolve, reject) => {
+    unsubscribe = link.onChange((c) => {
+      if (c.kind === 'result' && c.device === device && c.result.id === id) resolve(c.result);
+    });
+    timer = setTimeout(() => reject(new BerthError('network', `${device} did not answer within ${timeoutMs / 1000} s`, {
+      hint: 'an offline device runs the command when it reconnects (its session keeps it); see berth fleet status',
+    })), timeoutMs);
+  });
+  try {
+    await link.client.subscribeAsync(topics.commandResult(id), { qos: 1 });
+    await link.publish(`${topics.base}/cmd/${id}`, JSON.stringify(request), { qos: 1 });
+    return await answered;
+  } finally {
+    if (timer) clearTimeout(timer);
+    unsubscribe();
+    await link.client.unsubscribeAsync(topics.commandResult(id)).catch(() => undefined);
+  }
+}
+
+/** The error category a failed result's code stands for (the first category with that code). */
+export function resultCategory(r: CommandResult): ErrorCategory | undefined {
+  if (r.status === 'ok') return undefined;
+  if (r.status === 'rejected') return 'invalid';
+  const found = (Object.entries(ERROR_CATEGORIES) as Array<[ErrorCategory, { result: number }]>).find(([, v]) => v.result === r.result);
+  return found?.[0] ?? 'internal';
+}

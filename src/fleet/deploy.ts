@@ -1,0 +1,192 @@
+import { DeviceTopics } from '../agent/protocol/topics.js';
+import { BerthError } from '../errors.js';
+import { desiredFor, type ComposeDeployment } from './compose-file.js';
+import type { FleetLink } from './link.js';
+import { Rollout, type FinalResult, type Outcome, type RolloutPolicy } from './rollout.js';
+import type { FleetView } from './view.js';
+
+export interface DeployPlanEntry {
+  readonly device: string;
+  readonly revision: number;
+  /** The revision the device reports now (0: never deployed; undefined: never reported). */
+  readonly currentRevision?: number;
+  readonly online: boolean;
+}
+
+export interface DeviceOutcome extends DeployPlanEntry {
+  readonly outcome: Outcome;
+  readonly error?: string;
+}
+
+export interface DeploySummary {
+  readonly devices: DeviceOutcome[];
+  /** Why the rollout stopped sending, when the abort threshold was crossed. */
+  readonly aborted?: string;
+  readonly counts: Readonly<Record<Outcome, number>>;
+  readonly elapsedMs: number;
+}
+
+export type DeployEvent =
+  | { readonly type: 'sent'; readonly device: string; readonly revision: number }
+  | { readonly type: 'progress'; readonly device: string; readonly phase: string }
+  | { readonly type: 'finished'; readonly device: string; readonly outcome: FinalResult; readonly error?: string }
+  | { readonly type: 'aborted'; readonly reason: string };
+
+export interface DeployOptions extends RolloutPolicy {
+  /** How long to wait for each device after its desired state was published. */
+  readonly timeoutMs: number;
+}
+
+/** One plan entry per device: the next revision = max(retained desired, reported) + 1. */
+export function planDeploy(view: FleetView, devices: readonly string[]): DeployPlanEntry[] {
+  return devices.map((device) => {
+    const d = view.devices.get(device);
+    return { device, revision: view.nextRevision(device), ...(d?.reported && { currentRevision: d.reported.revision }), online: d?.online === true };
+  });
+}
+
+const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'rolled-back', 'rejected']);
+
+/**
+ * Publishes each planned device's retained `desired` at the rollout's pace and follows its `reported`
+ * until every sent device finished, timed out, or is offline with nothing else pending (its desired
+ * state stays retained and lands when it comes back). Stops sending once the abort threshold is
+ * crossed; devices already sent are still followed. `view` must be fed by `link` (status, reported,
+ * desired, progress subscribed and synced) before this is called.
+ */
+export async function executeDeploy(
+  link: FleetLink, view: FleetView, deployment: ComposeDeployment, plan: readonly DeployPlanEntry[], opts: DeployOptions,
+  onEvent: (e: DeployEvent) => void, signal?: AbortSignal,
+): Promise<DeploySummary> {
+  // Validated once, the way each device will validate it; the revision is the only per-device part.
+  desiredFor(deployment, 1);
+  const started = Date.now();
+  const byDevice = new Map(plan.map((p) => [p.device, p]));
+  const rollout = new Rollout(plan.map((p) => p.device), opts);
+  const errors = new Map<string, string>();
+  let abortAnnounced = false;
+  let publishError: Error | undefined;
+
+  const check = (device: string): void => {
+    const entry = byDevice.get(device);
+    const r = view.devices.get(device)?.reported;
+    if (!entry || !r || r.revision !== entry.revision || !FINAL.has(r.status) || rollout.sentTime(device) === undefined || rollout.result(device)) return;
+    rollout.finish(device, r.status as FinalResult);
+    if (r.error) errors.set(device, r.error.message);
+    onEvent({ type: 'finished', device, outcome: r.status as FinalResult, ...(r.error && { error: r.error.message }) });
+    if (rollout.aborted && !abortAnnounced) {
+      abortAnnounced = true;
+      onEvent({ type: 'aborted', reason: rollout.aborted });
+    }
+  };
+
+  return new Promise<DeploySummary>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let timerAt = 0;
+    const unsubscribe = link.onChange((c) => {
+      if (!byDevice.has(c.device)) return;
+      if (c.kind === 'progress' && c.progress.revision === byDevice.get(c.device)!.revision) onEvent({ type: 'progress', device: c.device, phase: c.progress.phase });
+      if (c.kind === 'reported') {
+        check(c.device);
+        step(false);
+      } else if (c.kind === 'status') step();
+    });
+    let done = false;
+    let interrupted = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onSignal);
+      if (interrupted) {
+        unsubscribe();
+        reject(new BerthError('cancelled', `interrupted after sending to ${rollout.counts().sent} of ${plan.length} devices; what was sent stays retained`));
+        return;
+      }
+      if (publishError) {
+        unsubscribe();
+        reject(new BerthError('network', `publishing a desired state failed: ${publishError.message}`, { cause: publishError }));
+        return;
+      }
+      // Live messages can be lost (QoS 0 under a busy broker): the retained reported has the last word.
+      const left = [...rollout.inFlight()];
+      const reread = left.length === 0 ? Promise.resolve() : link.reread(['reported', 'status'], left);
+      reread.then(() => {
+        unsubscribe();
+        resolve(summarize(plan, rollout, view, errors, Date.now() - started));
+      }, (err: Error) => {
+        unsubscribe();
+        reject(new BerthError('network', `reading the devices' state failed: ${err.message}`, { cause: err }));
+      });
+    };
+    const onSignal = (): void => {
+      interrupted = true;
+      finish();
+    };
+    signal?.addEventListener('abort', onSignal, { once: true });
+
+    // Called on every report, status change and timer: sends what is due, then decides whether to
+    // go on waiting. Cheap per call (no scan of the fleet) except the offline check on status changes.
+    function step(checkOffline = true): void {
+      if (done) return;
+      const now = Date.now();
+      for (const device of rollout.due(now)) {
+        const { revision } = byDevice.get(device)!;
+        const payload = JSON.stringify({ revision, ...deployment });
+        link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 }).catch((err: Error) => {
+          publishError ??= err;
+          finish();
+        });
+        onEvent({ type: 'sent', device, revision });
+        check(device); // a report for this revision may already be in (a re-run after an interruption)
+      }
+      const nextDue = rollout.nextDueIn(now);
+      const inFlight = rollout.inFlight();
+      // In-flight devices were sent in order, so the first one not yet timed out has the earliest deadline.
+      let nextTimeout = Infinity;
+      let waiting = 0;
+      for (const d of inFlight) {
+        const left = rollout.sentTime(d)! + opts.timeoutMs - now;
+        if (left > 0) {
+          nextTimeout = Math.min(nextTimeout, left);
+          waiting++;
+          if (!checkOffline) break;
+        }
+      }
+      if (nextDue === undefined && waiting === 0) return finish();
+      if (nextDue === undefined && checkOffline) {
+        let allOffline = true;
+        for (const d of inFlight) {
+          if (rollout.sentTime(d)! + opts.timeoutMs - now > 0 && view.devices.get(d)?.online === true) {
+            allOffline = false;
+            break;
+          }
+        }
+        if (allOffline) return finish();
+      }
+      // With nothing left to send, wake at least once a second for the offline check above (reports
+      // skip it); an earlier wake-up already set is kept.
+      const delay = Math.max(1, Math.min(nextDue ?? 1000, nextTimeout, 2_147_000_000));
+      if (timer && timerAt <= now + delay) return;
+      if (timer) clearTimeout(timer);
+      timerAt = now + delay;
+      timer = setTimeout(() => {
+        timer = undefined;
+        step();
+      }, delay);
+    }
+    step();
+  });
+}
+
+function summarize(plan: readonly DeployPlanEntry[], rollout: Rollout, view: FleetView, errors: Map<string, string>, elapsedMs: number): DeploySummary {
+  const counts: Record<Outcome, number> = { applied: 0, failed: 0, 'rolled-back': 0, rejected: 0, offline: 0, 'timed-out': 0, 'not-sent': 0 };
+  const devices = plan.map((p): DeviceOutcome => {
+    const sent = rollout.sentTime(p.device) !== undefined;
+    const outcome: Outcome = rollout.result(p.device) ?? (!sent ? 'not-sent' : view.devices.get(p.device)?.online === true ? 'timed-out' : 'offline');
+    counts[outcome]++;
+    const error = errors.get(p.device);
+    return { ...p, outcome, ...(error !== undefined && { error }) };
+  });
+  return { devices, ...(rollout.aborted !== undefined && { aborted: rollout.aborted }), counts, elapsedMs };
+}

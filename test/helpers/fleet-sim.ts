@@ -1,0 +1,190 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { DeviceTopics } from '../../src/agent/protocol/topics.js';
+import type { DesiredState, ReportedState, ServiceReport, StatusMessage } from '../../src/agent/protocol/types.js';
+import { parseDesired } from '../../src/agent/protocol/validate.js';
+import { toBerthError } from '../../src/errors.js';
+
+/**
+ * Simulated devices for fleet tests and the fleet benchmark: each is its own MQTT 5 connection that
+ * speaks protocol v1 as `berth agent` does (docs/protocol.md), without containers: the same client id,
+ * persistent session and last will; on connect it subscribes to `desired` and `cmd/+` and publishes
+ * retained `status` and `reported`; a newer desired state is validated with the agent's own
+ * parseDesired, reported `applying`, walked through progress phases and, after `applyMs`, reported
+ * `applied` (or `rolled-back` with the previous services, when `fails` says so, or `rejected` when
+ * invalid). Commands `ping` and `logs` are answered; telemetry is sent when an interval is set.
+ */
+export interface SimOptions {
+  readonly brokerUrl: string;
+  /** Device ids: `${prefix}-${i}` for i in [0, count). */
+  readonly prefix: string;
+  readonly count: number;
+  /** How long a deploy takes on a device (pull → applied). Default 200 ms. */
+  readonly applyMs?: number;
+  /** Whether this device's deploy of `desired` fails (and is rolled back). Default: images containing "missing". */
+  readonly fails?: (device: string, desired: DesiredState) => boolean;
+  /** Telemetry interval; 0 (default) sends none. */
+  readonly telemetryMs?: number;
+  /** Connections opened at once while starting. Default 100. */
+  readonly connectConcurrency?: number;
+  readonly profile?: string;
+}
+
+export interface SimDevice {
+  readonly id: string;
+  readonly client: MqttClient;
+  revision: number;
+  status: ReportedState['status'];
+  /** Revisions this device received, in order (for assertions). */
+  readonly received: number[];
+}
+
+const now = (): string => new Date().toISOString();
+
+export class FleetSim {
+  readonly devices: SimDevice[] = [];
+  private timers = new Set<NodeJS.Timeout>();
+
+  private constructor(private readonly opts: SimOptions) {}
+
+  /** Connects every device and waits until each has published its status and reported. */
+  static async start(opts: SimOptions): Promise<FleetSim> {
+    const sim = new FleetSim(opts);
+    const ids = Array.from({ length: opts.count }, (_, i) => `${opts.prefix}-${i}`);
+    const width = opts.connectConcurrency ?? 100;
+    for (let i = 0; i < ids.length; i += width) await Promise.all(ids.slice(i, i + width).map((id) => sim.connect(id)));
+    return sim;
+  }
+
+  device(id: string): SimDevice {
+    const d = this.devices.find((x) => x.id === id);
+    if (!d) throw new Error(`no simulated device ${id}`);
+    return d;
+  }
+
+  private async connect(id: string): Promise<void> {
+    const topics = new DeviceTopics(id);
+    const client = mqtt.connect(this.opts.brokerUrl, {
+      protocolVersion: 5,
+      clientId: `berth-${id}`,
+      clean: false,
+      properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+      keepalive: 30,
+      connectTimeout: 30_000,
+      reconnectPeriod: 1000,
+      will: { topic: topics.topic('status'), payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
+    });
+    const dev: SimDevice = { id, client, revision: 0, status: 'applied', received: [] };
+    let good: DesiredState | undefined;
+    let services: Record<string, ServiceReport> = {};
+    const publish = (t: 'status' | 'reported' | 'progress' | 'events' | 'telemetry', body: object, retain = false, qos: 0 | 1 = 1): void => {
+      client.publish(topics.topic(t), JSON.stringify(body), { qos, retain });
+    };
+    const report = (error?: { code: string; result: number; message: string }): void => {
+      const r: ReportedState = {
+        revision: dev.revision, status: dev.status, ...(error && { error }), services,
+        agent: { version: 'sim' }, board: { profile: this.opts.profile ?? 'sim-board', model: 'Simulated Board' }, time: now(),
+      };
+      publish('reported', r, true);
+    };
+    const servicesOf = (d: DesiredState | undefined): Record<string, ServiceReport> =>
+      Object.fromEntries(Object.entries(d?.services ?? {}).map(([name, s]) => [name, { state: 'running', image: s.image, restarts: 0, oomKilled: false, health: 'none' } satisfies ServiceReport]));
+
+    const onDesired = (payload: Buffer): void => {
+      if (payload.length === 0) return;
+      let desired: DesiredState;
+      try {
+        desired = parseDesired(payload);
+      } catch (err) {
+        const r = (JSON.parse(payload.toString()) as { revision?: number }).revision;
+        if (typeof r === 'number' && r > dev.revision) {
+          dev.revision = r;
+          dev.status = 'rejected';
+          const e = toBerthError(err);
+          report({ code: e.category, result: e.resultCode, message: e.message });
+        }
+        return;
+      }
+      if (desired.revision <= dev.revision) return; // older or equal: ignored, as the agent does
+      dev.received.push(desired.revision);
+      dev.revision = desired.revision;
+      dev.status = 'applying';
+      report();
+      const revision = desired.revision;
+      for (const name of Object.keys(desired.services)) publish('progress', { revision, phase: 'pull', service: name, image: desired.services[name]!.image, time: now() }, false, 0);
+      publish('progress', { revision, phase: 'await-healthy', time: now() }, false, 0);
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (dev.revision !== revision) return; // superseded
+        const fails = this.opts.fails ? this.opts.fails(id, desired) : Object.values(desired.services).some((s) => s.image.includes('missing'));
+        if (fails) {
+          publish('progress', { revision, phase: 'rollback', time: now() }, false, 0);
+          dev.status = 'rolled-back';
+          services = servicesOf(good);
+          const error = { code: 'notFound', result: 404, message: 'simulated: image not found' };
+          report(error);
+          publish('events', { kind: 'deploy-failed', revision, status: 'rolled-back', error, time: now() });
+        } else {
+          good = desired;
+          services = servicesOf(desired);
+          dev.status = 'applied';
+          report();
+        }
+      }, this.opts.applyMs ?? 200);
+      this.timers.add(timer);
+    };
+
+    client.on('message', (topic, payload) => {
+      if (topic === topics.topic('desired')) return onDesired(payload);
+      const cmdId = topics.commandId(topic);
+      if (cmdId === undefined) return;
+      let body: { action?: string; service?: string } = {};
+      try {
+        body = JSON.parse(payload.toString()) as typeof body;
+      } catch {
+        /* answered as rejected below */
+      }
+      const ok = body.action === 'ping' ? { pong: true } : body.action === 'logs' && body.service && services[body.service] ? { lines: [{ time: now(), stream: 'stdout', text: `${id} ${body.service} log line` }] } : undefined;
+      const result = ok
+        ? { id: cmdId, status: 'ok', result: 200, data: ok, time: now() }
+        : { id: cmdId, status: body.action ? 'error' : 'rejected', result: body.action ? 404 : 400, reason: body.action ? `no service "${body.service}" in the running deployment` : 'command is not valid JSON', time: now() };
+      client.publish(topics.commandResult(cmdId), JSON.stringify(result), { qos: 1 });
+    });
+    this.devices.push(dev);
+    await new Promise<void>((resolve, reject) => {
+      client.once('error', reject);
+      client.on('connect', () => {
+        client.off('error', reject);
+        void (async () => {
+          await client.subscribeAsync([topics.topic('desired'), topics.commandFilter], { qos: 1 });
+          const status: StatusMessage = { online: true, time: now(), agent: { version: 'sim', pid: process.pid } };
+          publish('status', status, true);
+          report();
+          resolve();
+        })().catch(reject);
+      });
+    });
+    if (this.opts.telemetryMs) {
+      const t = setInterval(() => {
+        if (client.connected) publish('telemetry', { time: now(), host: { cpu: { percent: 5 }, memory: { totalBytes: 512 << 20, availableBytes: 400 << 20, usedBytes: 112 << 20 }, temperatureC: 45.5 }, services: {}, sampleCpuUs: 1 }, false, 0);
+      }, this.opts.telemetryMs);
+      this.timers.add(t as unknown as NodeJS.Timeout);
+    }
+  }
+
+  /** Drops a device's connection without a DISCONNECT: the broker publishes its will (offline). */
+  async cut(id: string): Promise<void> {
+    const d = this.device(id);
+    d.client.options.reconnectPeriod = 0;
+    d.client.stream.destroy();
+    await d.client.endAsync(true);
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all(this.devices.map(async (d) => {
+      if (d.client.connected) await d.client.publishAsync(new DeviceTopics(d.id).topic('status'), JSON.stringify({ online: false, time: now() }), { qos: 1, retain: true }).catch(() => undefined);
+      await d.client.endAsync(true).catch(() => undefined);
+    }));
+  }
+}
