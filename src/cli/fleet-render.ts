@@ -65,7 +65,7 @@ export class DeployProgress {
   }
 }
 
-const ORDER: readonly Outcome[] = ['applied', 'failed', 'rolled-back', 'rejected', 'offline', 'timed-out', 'not-sent'];
+const ORDER: readonly Outcome[] = ['applied', 'failed', 'rolled-back', 'rejected', 'superseded', 'offline', 'timed-out', 'not-sent'];
 
 export function planTable(plan: readonly DeployPlanEntry[]): string {
   return table([['DEVICE', 'ONLINE', 'CURRENT', 'NEW REVISION'], ...plan.map((p) => [p.device, p.online ? 'yes' : 'no', p.currentRevision === undefined ? '-' : String(p.currentRevision), String(p.revision)])]);

@@ -45,7 +45,7 @@ export function planDeploy(view: FleetView, devices: readonly string[]): DeployP
   });
 }
 
-const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'rolled-back', 'rejected']);
+const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'rolled-back', 'rejected', 'superseded']);
 
 /**
  * Publishes each planned device's retained `desired` at the rollout's pace and follows its `reported`
@@ -70,10 +70,13 @@ export async function executeDeploy(
   const check = (device: string): void => {
     const entry = byDevice.get(device);
     const r = view.devices.get(device)?.reported;
-    if (!entry || !r || r.revision !== entry.revision || !FINAL.has(r.status) || rollout.sentTime(device) === undefined || rollout.result(device)) return;
-    rollout.finish(device, r.status as FinalResult);
-    if (r.error) errors.set(device, r.error.message);
-    onEvent({ type: 'finished', device, outcome: r.status as FinalResult, ...(r.error && { error: r.error.message }) });
+    if (!entry || !r || rollout.sentTime(device) === undefined || rollout.result(device)) return;
+    // A newer revision than ours on the device: another deploy overtook this one.
+    const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision && FINAL.has(r.status) ? (r.status as FinalResult) : undefined;
+    if (outcome === undefined) return;
+    rollout.finish(device, outcome);
+    if (r.error && outcome !== 'superseded') errors.set(device, r.error.message);
+    onEvent({ type: 'finished', device, outcome, ...(r.error && outcome !== 'superseded' && { error: r.error.message }) });
     if (rollout.aborted && !abortAnnounced) {
       abortAnnounced = true;
       onEvent({ type: 'aborted', reason: rollout.aborted });
@@ -180,7 +183,7 @@ export async function executeDeploy(
 }
 
 function summarize(plan: readonly DeployPlanEntry[], rollout: Rollout, view: FleetView, errors: Map<string, string>, elapsedMs: number): DeploySummary {
-  const counts: Record<Outcome, number> = { applied: 0, failed: 0, 'rolled-back': 0, rejected: 0, offline: 0, 'timed-out': 0, 'not-sent': 0 };
+  const counts: Record<Outcome, number> = { applied: 0, failed: 0, 'rolled-back': 0, rejected: 0, superseded: 0, offline: 0, 'timed-out': 0, 'not-sent': 0 };
   const devices = plan.map((p): DeviceOutcome => {
     const sent = rollout.sentTime(p.device) !== undefined;
     const outcome: Outcome = rollout.result(p.device) ?? (!sent ? 'not-sent' : view.devices.get(p.device)?.online === true ? 'timed-out' : 'offline');

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BerthError } from '../errors.js';
+import { brokerEndpoint } from '../agent/mqtt/connection.js';
 import { TOPIC_ROOT } from '../agent/protocol/topics.js';
 import { parseMessage, type FleetChange } from './view.js';
 
@@ -20,15 +20,6 @@ export interface FleetBrokerOptions {
 
 export type DeviceKind = 'status' | 'reported' | 'desired' | 'progress' | 'events' | 'telemetry';
 
-const pem = (file: string | undefined, what: string): Buffer | undefined => {
-  if (file === undefined) return undefined;
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    throw new BerthError('host', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
-};
-
 /**
  * The fleet tool's MQTT 5 connection: a clean session with a random client id (so any number of
  * fleet processes can run), no last will (a fleet process is not a device), plain MQTT 5 topics only.
@@ -44,12 +35,8 @@ export class FleetLink {
   }
 
   static async connect(opts: FleetBrokerOptions): Promise<FleetLink> {
-    const url = new URL(opts.url);
-    if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new BerthError('usage', `--broker must be mqtt://HOST:PORT or mqtts://HOST:PORT, not ${opts.url}`);
+    const { tls } = brokerEndpoint(opts);
     if (opts.shareGroup !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(opts.shareGroup)) throw new BerthError('usage', `--share takes a name of [A-Za-z0-9_.-], not "${opts.shareGroup}"`);
-    const ca = pem(opts.caFile, 'CA file');
-    const cert = pem(opts.certFile, 'client certificate');
-    const key = pem(opts.keyFile, 'client key');
     const options: IClientOptions = {
       protocolVersion: 5,
       clientId: `berth-fleet-${crypto.randomBytes(6).toString('hex')}`,
@@ -59,9 +46,7 @@ export class FleetLink {
       reconnectPeriod: 1000,
       ...(opts.username !== undefined && { username: opts.username }),
       ...(opts.password !== undefined && { password: opts.password }),
-      ...(ca && { ca }),
-      ...(cert && { cert }),
-      ...(key && { key }),
+      ...tls,
     };
     const client = mqtt.connect(opts.url, options);
     await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,8 @@ import { BerthError } from '../errors.js';
  * drives it from timers and from the devices' reports.
  */
 
-export type FinalResult = 'applied' | 'failed' | 'rolled-back' | 'rejected';
+/** `superseded`: a newer revision (another deploy) reached the device first; neither applied nor failed. */
+export type FinalResult = 'applied' | 'failed' | 'rolled-back' | 'rejected' | 'superseded';
 export type Outcome = FinalResult | 'offline' | 'timed-out' | 'not-sent';
 
 export const FAILURES: ReadonlySet<Outcome> = new Set<Outcome>(['failed', 'rolled-back', 'rejected']);
@@ -76,7 +77,7 @@ export class Rollout {
     this.results.set(device, result);
     this.pending.delete(device);
     if (result === 'applied') this.applied++;
-    else this.failures++;
+    else if (FAILURES.has(result)) this.failures++;
     const { finished, failures } = this.counts();
     const pct = this.policy.abortAfterPct;
     if (pct !== undefined && this.abortReason === undefined && finished >= (this.policy.minDevices ?? 1) && (failures * 100) / finished >= pct) {

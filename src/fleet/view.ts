@@ -62,7 +62,7 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   return undefined;
 }
 
-const DEPLOY_STATUSES: ReadonlySet<string> = new Set<DeployStatus>(['applying', 'applied', 'failed', 'rolled-back', 'rejected']);
+const DEPLOY_STATUSES: ReadonlySet<string> = new Set<DeployStatus>(['applying', 'applied', 'failed', 'rolled-back', 'rejected', 'superseded']);
 const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isRevision = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

@@ -44,6 +44,14 @@ describe('Rollout planner', () => {
     expect(r.result('d2')).toBeUndefined();
   });
 
+  it('a device overtaken by a newer deploy is finished but not a failure', () => {
+    const r = new Rollout(devices(2), { abortAfterPct: 1 });
+    r.due(0);
+    r.finish('d0', 'superseded');
+    expect(r.aborted).toBeUndefined();
+    expect(r.counts()).toMatchObject({ finished: 1, applied: 0, failures: 0 });
+  });
+
   it('aborts once failures reach the threshold after the minimum number of finished devices', () => {
     const r = new Rollout(devices(10), { ratePerMin: 60, abortAfterPct: 50, minDevices: 3 });
     expect(r.due(0)).toEqual(['d0']);

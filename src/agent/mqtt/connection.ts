@@ -37,6 +37,22 @@ const read = (file: string | undefined, what: string): Buffer | undefined => {
   }
 };
 
+/** A broker URL and its TLS files, checked and read: what the agent and the fleet tool both connect with. */
+export interface BrokerEndpoint {
+  readonly url: URL;
+  /** PEM contents, only the ones given. */
+  readonly tls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+}
+
+export function brokerEndpoint(opts: Pick<BrokerOptions, 'url' | 'caFile' | 'certFile' | 'keyFile'>): BrokerEndpoint {
+  const url = new URL(opts.url);
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new BerthError('usage', `--broker must be mqtt://HOST:PORT or mqtts://HOST:PORT, not ${opts.url}`);
+  const ca = read(opts.caFile, 'CA file');
+  const cert = read(opts.certFile, 'client certificate');
+  const key = read(opts.keyFile, 'client key');
+  return { url, tls: { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) } };
+}
+
 /**
  * An MQTT 5 connection with a persistent session (so QoS 1 messages wait at the broker while the board
  * is offline), the retained `status` {online:false} as last will, and reconnects with jittered
@@ -44,11 +60,7 @@ const read = (file: string | undefined, what: string): Buffer | undefined => {
  * does not reconnect in lockstep.
  */
 export function connectBroker(opts: BrokerOptions, topics: DeviceTopics, onReconnectScheduled: (delayMs: number, attempt: number) => void): MqttClient {
-  const url = new URL(opts.url);
-  if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new BerthError('usage', `--broker must be mqtt://HOST:PORT or mqtts://HOST:PORT, not ${opts.url}`);
-  const ca = read(opts.caFile, 'CA file');
-  const cert = read(opts.certFile, 'client certificate');
-  const key = read(opts.keyFile, 'client key');
+  const { url, tls: pems } = brokerEndpoint(opts);
   const options: IClientOptions = {
     protocolVersion: 5,
     clientId: `berth-${topics.deviceId}`,
@@ -70,7 +82,7 @@ export function connectBroker(opts: BrokerOptions, topics: DeviceTopics, onRecon
   const client: MqttClient = new MqttClientClass(
     () =>
       secure
-        ? tls.connect({ host, port, ...(net.isIP(host) === 0 && { servername: host }), ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) })
+        ? tls.connect({ host, port, ...(net.isIP(host) === 0 && { servername: host }), ...pems })
         : net.connect({ host, port }),
     options,
   );
