@@ -76,7 +76,7 @@ describe('berth fleet with three real agents', () => {
   it('deploys to all three: each applies revision 1 and runs the service', async () => {
     const r = await fleet('deploy', compose('v1', img), '--all');
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/APPLIED\s+FAILED\s+ROLLED-BACK\s+REJECTED\s+OFFLINE\s+TIMED-OUT\s+NOT-SENT\n3\s+0\s+0\s+0\s+0\s+0\s+0/);
+    expect(r.stdout).toMatch(/APPLIED\s+FAILED\s+ROLLED-BACK\s+REJECTED\s+SUPERSEDED\s+OFFLINE\s+TIMED-OUT\s+NOT-SENT\n3\s+0\s+0\s+0\s+0\s+0\s+0\s+0/);
     for (const id of DEVICES) expect((await running(id)).map((c) => c.name.split('.')[0])).toEqual(['web']);
     const rows = await statusRows();
     expect(rows.map((x) => [x.device, x.revision, x.status, x.servicesUp, x.servicesTotal])).toEqual(DEVICES.map((id) => [id, 1, 'applied', 1, 1]));
