@@ -17,6 +17,8 @@ function elfOf(odOutput: string): { class32: boolean; machine: number } {
 
 beforeAll(async () => {
   ({ results: r } = await runArmSuite('arm64'));
+  // For BENCHMARKS.md (the agent's idle footprint on arm64): printed, not asserted.
+  if (r.footprint) console.log(`arm64 footprint, KiB: agent ${JSON.stringify(r.footprint.agent)}, bare node ${JSON.stringify(r.footprint.bareNode)}`);
 }, 1_200_000);
 
 describe('berth on an emulated arm64 board', () => {

@@ -30,6 +30,21 @@ function containers(root?: string): Record<string, any> {
   return out;
 }
 
+/** VmRSS, RssAnon, RssFile and VmHWM of a process, KiB. */
+function memoryOf(pid: number): Record<string, number> {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Object.fromEntries(['VmRSS', 'RssAnon', 'RssFile', 'VmHWM'].map((f) => [f, Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(status)?.[1])]));
+}
+
+/** The same for a bare idle `node` with the agent's flags (bin/berth's), once it has settled. */
+async function bareNodeMemory(): Promise<Record<string, number>> {
+  const p = spawn(process.execPath, ['--max-semi-space-size=1', '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 15_000));
+  const m = memoryOf(p.pid!);
+  p.kill();
+  return m;
+}
+
 /** The cgroup v2 directory of a running container: the one under berth/ whose cgroup.procs holds its pid. */
 function cgroupOf(pid: number): string | undefined {
   const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
@@ -80,6 +95,8 @@ async function agentMainJob(results: Results, ref: string, broker: MosquittoInst
     const since = Date.now();
     const telemetry = await until(() => messages('telemetry').find((m) => m.at > since), 60_000, 'telemetry after the OOM kill');
     results.set('telemetry', { count: messages('telemetry').length, last: telemetry.payload });
+    // The agent's memory on arm64 under Node 22, beside a bare node: recorded for BENCHMARKS.md, not asserted.
+    results.set('footprint', { agent: memoryOf(agent.pid!), bareNode: await bareNodeMemory() });
     results.set('containers', containers());
     results.set('progress', messages('progress').map((m) => m.payload));
   } finally {
