@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { BERTH_BIN } from './dist.js';
 
 export interface BerthRun {
@@ -18,6 +18,12 @@ export function runBerth(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
     proc.once('error', reject);
     proc.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs a short `berth ARGS…` (ps, inspect, rm: well under a second) synchronously. */
+export function berthSync(args: readonly string[], env: NodeJS.ProcessEnv = {}): BerthRun {
+  const r = spawnSync(BERTH_BIN, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** A long-running `berth ARGS…` (fleet watch) whose stdout lines are collected as they come. */

@@ -1,13 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnAgent, until, type AgentProcess } from '../helpers/agent-process.js';
-import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
+import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 let registry: RegistryInstance;
 let root: string;
@@ -28,10 +28,7 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
 const inspect = (name: string) => (JSON.parse(berth('inspect', name).stdout) as Array<Record<string, any>>)[0]!;
 
 const startAgent = (): AgentProcess => spawnAgent(root, ['--backoff-base', '200ms', '--backoff-max', '2s', '--healthy-after', '60s']);

@@ -7,13 +7,11 @@ import { readCgroupLayout } from '../../src/cgroup/layout.js';
 import { hostPaths } from '../../src/host/paths.js';
 import { BERTH_BIN, REPO, requireBuilt } from '../helpers/dist.js';
 import { FIXTURE_HOSTS, variantHost } from '../helpers/host-tree.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 beforeAll(requireBuilt);
 
-function berth(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(BERTH_BIN, args, { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_ROOT: '', ...env } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (args: string[], env: Record<string, string> = {}) => berthSync(args, { BERTH_HOST_ROOT: '', BERTH_ROOT: '', ...env });
 
 describe('berth CLI', () => {
   it('--version prints the package version', () => {

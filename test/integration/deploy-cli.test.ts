@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 // Local mode: `berth deploy FILE` applies a compose-subset file through the same reconciler the MQTT
 // agent uses, with revisions numbered locally.
@@ -27,10 +28,7 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
 function deploy(yaml: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const file = path.join(root, `compose-${Date.now()}.yaml`);
   fs.writeFileSync(file, yaml);

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,10 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
-import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
+import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 // The agent's main job end to end: real mosquitto, real registry, real runtime. A fleet-side client
 // publishes retained desired states and commands and reads what the device reports.
@@ -28,10 +28,7 @@ function startAgent(): AgentProcess {
   return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms']);
 }
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
 
 
 const messages = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -7,10 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
-import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
+import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 // A board on a flaky uplink: the agent reaches the broker through a TCP relay the test can cut and
 // restore on the same port. While cut, telemetry and events go to the SQLite spool; on reconnect they
@@ -56,10 +56,7 @@ class Relay {
   }
 }
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
 
 const startAgent = (extra: string[]): AgentProcess => spawnAgent(root, ['--no-governor', '--telemetry-interval', '1s', ...extra]);
 

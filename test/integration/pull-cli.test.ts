@@ -10,6 +10,7 @@ import { FIXTURE_HOSTS } from '../helpers/host-tree.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/services/fault-proxy.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 const execFileAsync = promisify(execFile);
 let registry: RegistryInstance;
@@ -33,10 +34,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function berth(root: string, args: string[], host = 'rpi-zero-2-w') {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, host) } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (root: string, args: string[], host = 'rpi-zero-2-w') => berthSync(['--root', root, ...args], { BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, host) });
 
 describe('berth pull, images, inspect, rmi, prune', () => {
   it("picks the board profile's platform: arm/v6 on a Zero W, arm64 on a Zero 2 W", () => {

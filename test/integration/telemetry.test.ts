@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,9 +12,10 @@ import { systemSearchPath } from '../../src/host/which.js';
 import { ImageService } from '../../src/image/service.js';
 import { ContainerEngine } from '../../src/runtime/engine.js';
 import { StateStore } from '../../src/store/store.js';
-import { BERTH_BIN, REPO, requireBuilt } from '../helpers/dist.js';
+import { REPO, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { berthSync } from '../helpers/berth-cli.js';
 
 let registry: RegistryInstance;
 let root: string;
@@ -34,10 +35,7 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const berth = (...args: string[]) => berthSync(['--root', root, ...args], { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' });
 
 describe('telemetry on this host', () => {
   it('samples the real /proc and /sys, and a running container through the engine, reporting only what its cgroups hold', () => {
