@@ -4,6 +4,7 @@ import { registerBoard } from './board.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
+import { registerFlash } from './flash.js';
 import { registerAgent } from './agent.js';
 import { registerContainers } from './containers.js';
 import { registerImages } from './images.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerContainers(program, context);
   registerDeploy(program, context);
   registerAgent(program, context);
+  registerFlash(program, context);
   return program;
 }
 
