@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,8 +84,36 @@ async function reopen(file: string, like: PiImage): Promise<PiImage> {
   return pi;
 }
 
+/** fsync: debugfs and mtools write through their own descriptors; the rename must not overtake the data. */
+async function syncFile(file: string): Promise<void> {
+  const fh = await fs.open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 async function removeQuietly(file: string): Promise<void> {
   await fs.rm(file, { force: true }).catch(() => undefined);
+}
+
+/**
+ * Runs `fn`; if SIGINT or SIGTERM arrives meanwhile, removes `paths` (as they are at that moment) and
+ * re-raises the signal, so an interrupted flash leaves no partial image either.
+ */
+async function cleanupOnSignal<T>(paths: ReadonlySet<string>, fn: () => Promise<T>): Promise<T> {
+  const handler = (signal: NodeJS.Signals): void => {
+    for (const p of paths) rmSync(p, { recursive: true, force: true });
+    process.off('SIGINT', handler).off('SIGTERM', handler);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGINT', handler).on('SIGTERM', handler);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', handler).off('SIGTERM', handler);
+  }
 }
 
 /**
@@ -104,21 +133,24 @@ export async function flashImages(src: FlashSource, ids: readonly string[], outF
   const temps = new Set<string>([base]);
   const done: FlashedDevice[] = [];
   try {
-    const pi = await prepareBase(src, base);
-    for (const [i, id] of ids.entries()) {
-      const out = outs[i]!;
-      const last = i === ids.length - 1;
-      // The last device takes the base itself: one copy fewer.
-      const tmp = last ? base : tempNameFor(out);
-      temps.add(tmp);
-      if (!last) await fs.copyFile(base, tmp, fs.constants.COPYFILE_EXCL);
-      await personalize(last ? pi : await reopen(tmp, pi), src.fleet, id, creds.get(id)!);
-      await fs.rename(tmp, out);
-      temps.delete(tmp);
-      log(`${id}: wrote ${out}`);
-      done.push({ id, target: out, credentials: creds.get(id)!.kind });
-    }
-    return done;
+    return await cleanupOnSignal(temps, async () => {
+      const pi = await prepareBase(src, base);
+      for (const [i, id] of ids.entries()) {
+        const out = outs[i]!;
+        const last = i === ids.length - 1;
+        // The last device takes the base itself: one copy fewer.
+        const tmp = last ? base : tempNameFor(out);
+        temps.add(tmp);
+        if (!last) await copyImage(base, tmp);
+        await personalize(last ? pi : await reopen(tmp, pi), src.fleet, id, creds.get(id)!);
+        await syncFile(tmp);
+        await fs.rename(tmp, out);
+        temps.delete(tmp);
+        log(`${id}: wrote ${out}`);
+        done.push({ id, target: out, credentials: creds.get(id)!.kind });
+      }
+      return done;
+    });
   } finally {
     await Promise.all([...temps].map(removeQuietly));
   }
@@ -155,22 +187,24 @@ export async function flashDevices(src: FlashSource, ids: readonly string[], opt
   const work = await fs.mkdtemp(path.join(opts.workDir ?? os.tmpdir(), 'berth-flash-'));
   const done: FlashedDevice[] = [];
   try {
-    const base = path.join(work, 'base.img');
-    const pi = await prepareBase(src, base);
-    for (const [i, id] of ids.entries()) {
-      if (i > 0) await opts.nextCard?.(id);
-      const tmp = path.join(work, 'device.img');
-      await removeQuietly(tmp);
-      await fs.copyFile(base, tmp);
-      await personalize(await reopen(tmp, pi), src.fleet, id, creds.get(id)!);
-      // Checked again per card: a desktop may have auto-mounted the card just inserted.
-      await checkDiskSafe(opts.device, await blockDeviceNumber(opts.device), host);
-      log(`${id}: writing ${opts.device}`);
-      const { bytes } = await writeAndVerify(tmp, opts.device, { exclusive: true });
-      log(`${id}: wrote and verified ${bytes} bytes on ${opts.device}`);
-      done.push({ id, target: opts.device, credentials: creds.get(id)!.kind });
-    }
-    return done;
+    return await cleanupOnSignal(new Set([work]), async () => {
+      const base = path.join(work, 'base.img');
+      const pi = await prepareBase(src, base);
+      for (const [i, id] of ids.entries()) {
+        if (i > 0) await opts.nextCard?.(id);
+        const tmp = path.join(work, 'device.img');
+        await removeQuietly(tmp);
+        await copyImage(base, tmp);
+        await personalize(await reopen(tmp, pi), src.fleet, id, creds.get(id)!);
+        // Checked again per card: a desktop may have auto-mounted the card just inserted.
+        await checkDiskSafe(opts.device, await blockDeviceNumber(opts.device), host);
+        log(`${id}: writing ${opts.device}`);
+        const { bytes } = await writeAndVerify(tmp, opts.device, { exclusive: true });
+        log(`${id}: wrote and verified ${bytes} bytes on ${opts.device}`);
+        done.push({ id, target: opts.device, credentials: creds.get(id)!.kind });
+      }
+      return done;
+    });
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, isErrno } from '../errors.js';
 import { bundleArchOf, describeElf, parseElfHeader, type BundleArch, type ElfInfo } from './elf.js';
@@ -84,7 +85,8 @@ async function userlandElf(root: Ext4Volume, file: string): Promise<ElfInfo> {
 
 /**
  * Writes the raw image of `input` (an .img, or an .img.xz decompressed on the way with xz) to `dest`,
- * which must not exist (created exclusively). Never writes to `input`.
+ * which must not exist (created exclusively). Runs of zeros become holes, as in the images xz and cp
+ * write: a Raspberry Pi OS image is largely free space. Never writes to `input`.
  */
 export async function copyImage(input: string, dest: string): Promise<void> {
   try {
@@ -93,7 +95,7 @@ export async function copyImage(input: string, dest: string): Promise<void> {
     throw new BerthError(isErrno(err, 'ENOENT') ? 'notFound' : 'host', `cannot read the image ${input}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
   if (!input.endsWith('.xz')) {
-    await fs.copyFile(input, dest, fs.constants.COPYFILE_EXCL);
+    await pipeline(createReadStream(input, { highWaterMark: 1 << 20 }), sparseWriter(dest));
     return;
   }
   const xz = spawn('xz', ['-dc', '--', input], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -103,12 +105,49 @@ export async function copyImage(input: string, dest: string): Promise<void> {
     xz.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new BerthError('host', 'xz not found', { hint: 'apt-get install xz-utils' }) : e));
     xz.once('close', resolve);
   });
-  await Promise.all([pipeline(xz.stdout, createWriteStream(dest, { flags: 'wx' })), exited]);
+  await Promise.all([pipeline(xz.stdout, sparseWriter(dest)), exited]);
   const code = await exited;
   if (code !== 0) throw new BerthError('invalid', `cannot decompress ${input}: ${stderr.trim() || `xz exited ${code}`}`);
 }
 
-/** Copies one file to another byte for byte (an image to its final place or to a block device). */
-export async function copyFileStream(src: string, dest: string, flags = 'wx'): Promise<void> {
-  await pipeline(createReadStream(src, { highWaterMark: 4 << 20 }), createWriteStream(dest, { flags, highWaterMark: 4 << 20 }));
+const HOLE = 64 * 1024;
+const ZEROS = Buffer.alloc(HOLE);
+
+/** A writable stream into a new file (exclusive create) that skips 64 KiB pieces of zeros and sets the length at the end. */
+function sparseWriter(dest: string): Writable {
+  let fh: fs.FileHandle | undefined;
+  let offset = 0;
+  const put = async (chunk: Buffer): Promise<void> => {
+    let runStart = -1;
+    for (let at = 0; at <= chunk.length; at += HOLE) {
+      const piece = chunk.subarray(at, at + HOLE);
+      const zero = piece.length === 0 || piece.equals(piece.length === HOLE ? ZEROS : ZEROS.subarray(0, piece.length));
+      if (!zero && runStart < 0) runStart = at;
+      if (zero && runStart >= 0) {
+        await fh!.write(chunk, runStart, at - runStart, offset + runStart);
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) await fh!.write(chunk, runStart, chunk.length - runStart, offset + runStart);
+    offset += chunk.length;
+  };
+  return new Writable({
+    highWaterMark: 1 << 20,
+    construct(done) {
+      fs.open(dest, 'wx').then((h) => ((fh = h), done()), done);
+    },
+    write(chunk: Buffer, _enc, done) {
+      put(chunk).then(() => done(), done);
+    },
+    // Pipes deliver 16–64 KiB at a time: what queues up during one write goes out in the next.
+    writev(chunks, done) {
+      put(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => done(), done);
+    },
+    final(done) {
+      fh!.truncate(offset).then(() => fh!.sync()).then(() => done(), done);
+    },
+    destroy(err, done) {
+      (fh ? fh.close() : Promise.resolve()).then(() => done(err), () => done(err));
+    },
+  });
 }

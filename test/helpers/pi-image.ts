@@ -20,6 +20,8 @@ export interface PiImageOptions {
   readonly noRoot?: boolean;
   /** Files on the boot partition (default: cmdline.txt and config.txt as Raspberry Pi OS ships them). */
   readonly bootFiles?: Record<string, string>;
+  /** MiB of this machine's /usr (a tar stream, cut) in /usr/share/filler: a real system's bulk and compressibility (benchmarks). */
+  readonly fillerMiB?: number;
 }
 
 export const PI_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n';
@@ -37,6 +39,10 @@ export async function buildPiImage(file: string, opts: PiImageOptions = {}): Pro
     await fs.writeFile(path.join(tree, 'usr/bin/lsb_release'), '#!/bin/sh\necho Debian\n', { mode: 0o755 });
     await fs.symlink('busybox', path.join(tree, 'usr/bin/sh'));
     await fs.writeFile(path.join(tree, 'lib/systemd/system/ssh.service'), '[Unit]\nDescription=OpenBSD Secure Shell server\n');
+    if (opts.fillerMiB) {
+      await fs.mkdir(path.join(tree, 'usr/share'), { recursive: true });
+      await run('sh', ['-c', `tar -cf - /usr/lib /usr/share /usr/bin 2>/dev/null | head -c ${opts.fillerMiB * MiB} > '${path.join(tree, 'usr/share/filler')}'`]);
+    }
     const rootMiB = opts.rootMiB ?? 320;
     const rootImg = path.join(work, 'root.img');
     await run('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', '-d', tree, rootImg, `${rootMiB}M`]);

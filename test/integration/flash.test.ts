@@ -7,12 +7,15 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../../src/agent/config.js';
 import { buildBundle } from '../../src/flash/bundle.js';
 import { BERTH_BIN, REPO, requireBuilt } from '../helpers/dist.js';
 import { buildPiImage } from '../helpers/pi-image.js';
+import { startMosquitto } from '../helpers/services/mosquitto.js';
 
 const run = promisify(execFile);
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', MTOOLSRC: '/dev/null' };
@@ -215,6 +218,21 @@ describe('berth flash', () => {
     expect(await certRoot.cat('/etc/hostname')).toBe('b8-27-eb-00-00-01\n');
   }, 300_000);
 
+  it('an interrupted flash (SIGTERM) removes its temporary image', async () => {
+    const outDir = fs.mkdtempSync(path.join(work, 'interrupted-'));
+    const child = spawn(BERTH_BIN, ['flash', image, '--fleet', fleetFile, '--id', 'pi-001', '--out', path.join(outDir, 'x.img'), '--bundle', bundle], { stdio: 'ignore' });
+    const closed = new Promise<NodeJS.Signals | null>((resolve) => child.once('close', (_code, signal) => resolve(signal)));
+    let seen: string[] = [];
+    for (let i = 0; i < 400 && seen.length === 0; i++) {
+      await sleep(25);
+      seen = fs.readdirSync(outDir);
+    }
+    expect(seen[0]).toMatch(/^\.x\.img\.berth-\d+-[0-9a-f]+\.tmp$/);
+    child.kill('SIGTERM');
+    expect(await closed).toBe('SIGTERM');
+    expect(fs.readdirSync(outDir)).toEqual([]);
+  }, 60_000);
+
   describe('refuses, leaving nothing behind', () => {
     const refuse = async (img: string, extra: string[], message: RegExp, code: number): Promise<void> => {
       const outDir = fs.mkdtempSync(path.join(work, 'refused-'));
@@ -233,6 +251,12 @@ describe('berth flash', () => {
       await refuse(await buildPiImage(path.join(work, 'nopi.img'), { rootMiB: 32, bootFiles: { 'grub.cfg': 'x\n' } }), [], /no config.txt or cmdline.txt; not a Raspberry Pi image/, 3);
     }, 120_000);
 
+    it('a corrupt .img.xz', async () => {
+      const bad = path.join(work, 'bad.img.xz');
+      fs.writeFileSync(bad, fs.readFileSync(image).subarray(0, 4096));
+      await refuse(bad, [], /cannot decompress .*bad\.img\.xz: .*format not recognized/, 3);
+    });
+
     it('a root partition too small for the bundle', async () => {
       await refuse(await buildPiImage(path.join(work, 'small.img'), { rootMiB: 48 }), [], /too little free space|editing the root file system failed/, 8);
     }, 120_000);
@@ -248,6 +272,27 @@ describe('berth flash', () => {
       expect(self.code).toBe(2);
       expect(sha(image)).toBe(imageSha);
     });
+  });
+
+  it('the ACL device-credentials.sh --acl writes confines each listed device and shuts out unlisted ones', async () => {
+    await provision('device-credentials.sh', ['pi-unlisted']); // credentials, but made after the ACL
+    const broker = await startMosquitto({ allowAnonymous: false, passwordFile: path.join(devices, 'passwd'), aclFile: path.join(devices, 'acl') });
+    const clients: MqttClient[] = [];
+    const as = async (id: string): Promise<MqttClient> => {
+      const c = await connectAsync(broker.url, { protocolVersion: 5, username: id, password: fs.readFileSync(path.join(devices, `${id}.password`), 'utf8').trim(), reconnectPeriod: 0 });
+      clients.push(c);
+      return c;
+    };
+    const denied = (p: Promise<unknown>): Promise<unknown> => expect(p).rejects.toMatchObject({ code: 135 });
+    try {
+      const a = await as('pi-001');
+      await a.publishAsync('berth/v1/pi-001/reported', 'ok', { qos: 1 });
+      await denied(a.publishAsync('berth/v1/pi-002/reported', 'x', { qos: 1 }));
+      await denied((await as('pi-unlisted')).publishAsync('berth/v1/pi-unlisted/reported', 'x', { qos: 1 }));
+    } finally {
+      await Promise.all(clients.map((c) => c.endAsync(true)));
+      await broker.stop();
+    }
   });
 
   it('the bundle runs on arm64: berth, better-sqlite3 and koffi under qemu-user', async () => {
