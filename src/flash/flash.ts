@@ -8,6 +8,8 @@ import { readBundle } from './bundle.js';
 import type { BundleArch } from './elf.js';
 import { blockDeviceNumber, checkDiskSafe, HOST_BLOCK_PATHS, writeAndVerify, type BlockHostPaths } from './device.js';
 import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.js';
+import { Ext4Volume } from './ext4.js';
+import { FatVolume } from './fat.js';
 import { copyImage, openPiImage, type PiImage } from './image.js';
 import { bundleEntries, commonEntries, deviceEntries, INSTALL_DIR, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
 
@@ -78,10 +80,9 @@ async function personalize(pi: PiImage, fleet: Fleet, id: string, creds: DeviceC
   await pi.root.check();
 }
 
-async function reopen(file: string, like: PiImage): Promise<PiImage> {
-  const pi = await openPiImage(file);
-  if (pi.arch !== like.arch) throw new BerthError('internal', `${file} changed architecture while copying`);
-  return pi;
+/** A byte-for-byte copy of a checked image: the same partitions at the same offsets. */
+function copyOf(pi: PiImage, file: string): PiImage {
+  return { ...pi, file, boot: new FatVolume(file, pi.bootPartition.offset), root: new Ext4Volume(file, pi.rootPartition.offset) };
 }
 
 /** fsync: debugfs and mtools write through their own descriptors; the rename must not overtake the data. */
@@ -142,7 +143,7 @@ export async function flashImages(src: FlashSource, ids: readonly string[], outF
         const tmp = last ? base : tempNameFor(out);
         temps.add(tmp);
         if (!last) await copyImage(base, tmp);
-        await personalize(last ? pi : await reopen(tmp, pi), src.fleet, id, creds.get(id)!);
+        await personalize(last ? pi : copyOf(pi, tmp), src.fleet, id, creds.get(id)!);
         await syncFile(tmp);
         await fs.rename(tmp, out);
         temps.delete(tmp);
@@ -195,7 +196,7 @@ export async function flashDevices(src: FlashSource, ids: readonly string[], opt
         const tmp = path.join(work, 'device.img');
         await removeQuietly(tmp);
         await copyImage(base, tmp);
-        await personalize(await reopen(tmp, pi), src.fleet, id, creds.get(id)!);
+        await personalize(copyOf(pi, tmp), src.fleet, id, creds.get(id)!);
         // Checked again per card: a desktop may have auto-mounted the card just inserted.
         await checkDiskSafe(opts.device, await blockDeviceNumber(opts.device), host);
         log(`${id}: writing ${opts.device}`);

@@ -1,10 +1,8 @@
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { BerthError, isErrno } from '../errors.js';
 import { bundleArchOf, describeElf, parseElfHeader, type BundleArch, type ElfInfo } from './elf.js';
+import { execTool } from './exec.js';
 import { Ext4Volume } from './ext4.js';
 import { FatVolume } from './fat.js';
 import { isFatType, LINUX_TYPE, readPartitionTable, type Partition } from './mbr.js';
@@ -85,8 +83,9 @@ async function userlandElf(root: Ext4Volume, file: string): Promise<ElfInfo> {
 
 /**
  * Writes the raw image of `input` (an .img, or an .img.xz decompressed on the way with xz) to `dest`,
- * which must not exist (created exclusively). Runs of zeros become holes, as in the images xz and cp
- * write: a Raspberry Pi OS image is largely free space. Never writes to `input`.
+ * which must not exist (created exclusively), and fsyncs it. `cp --sparse=always` (or xz piped into
+ * `dd conv=sparse`) does the copying: zero runs become holes (a Raspberry Pi OS image is largely free
+ * space) and the data never passes through Node. Never writes to `input`.
  */
 export async function copyImage(input: string, dest: string): Promise<void> {
   try {
@@ -94,60 +93,32 @@ export async function copyImage(input: string, dest: string): Promise<void> {
   } catch (err) {
     throw new BerthError(isErrno(err, 'ENOENT') ? 'notFound' : 'host', `cannot read the image ${input}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
-  if (!input.endsWith('.xz')) {
-    await pipeline(createReadStream(input, { highWaterMark: 1 << 20 }), sparseWriter(dest));
-    return;
+  const fh = await fs.open(dest, 'wx');
+  try {
+    if (!input.endsWith('.xz')) {
+      await execTool('cp', ['--sparse=always', '--', input, dest]);
+    } else {
+      const xz = spawn('xz', ['-dc', '--', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const xzDone = exitOf(xz, 'xz', 'xz-utils');
+      // dd reads the pipe itself (Node's child pipes are sockets, which cp cannot open as /dev/stdin).
+      const dd = spawn('dd', [`of=${dest}`, 'bs=1M', 'iflag=fullblock', 'conv=sparse', 'status=none'], { stdio: [xz.stdout, 'ignore', 'pipe'] });
+      // dd has its own copy of the read end; this process's copy would keep xz from ever closing.
+      xz.stdout.destroy();
+      const [x, d] = await Promise.all([xzDone, exitOf(dd, 'dd', 'coreutils')]);
+      if (d.code !== 0) throw new BerthError('host', `writing ${dest} failed: ${d.stderr.trim() || `dd exited ${d.code}`}`);
+      if (x.code !== 0) throw new BerthError('invalid', `cannot decompress ${input}: ${x.stderr.trim() || `xz exited ${x.code}`}`);
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
-  const xz = spawn('xz', ['-dc', '--', input], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  xz.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    xz.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new BerthError('host', 'xz not found', { hint: 'apt-get install xz-utils' }) : e));
-    xz.once('close', resolve);
-  });
-  await Promise.all([pipeline(xz.stdout, sparseWriter(dest)), exited]);
-  const code = await exited;
-  if (code !== 0) throw new BerthError('invalid', `cannot decompress ${input}: ${stderr.trim() || `xz exited ${code}`}`);
 }
 
-const HOLE = 64 * 1024;
-const ZEROS = Buffer.alloc(HOLE);
-
-/** A writable stream into a new file (exclusive create) that skips 64 KiB pieces of zeros and sets the length at the end. */
-function sparseWriter(dest: string): Writable {
-  let fh: fs.FileHandle | undefined;
-  let offset = 0;
-  const put = async (chunk: Buffer): Promise<void> => {
-    let runStart = -1;
-    for (let at = 0; at <= chunk.length; at += HOLE) {
-      const piece = chunk.subarray(at, at + HOLE);
-      const zero = piece.length === 0 || piece.equals(piece.length === HOLE ? ZEROS : ZEROS.subarray(0, piece.length));
-      if (!zero && runStart < 0) runStart = at;
-      if (zero && runStart >= 0) {
-        await fh!.write(chunk, runStart, at - runStart, offset + runStart);
-        runStart = -1;
-      }
-    }
-    if (runStart >= 0) await fh!.write(chunk, runStart, chunk.length - runStart, offset + runStart);
-    offset += chunk.length;
-  };
-  return new Writable({
-    highWaterMark: 1 << 20,
-    construct(done) {
-      fs.open(dest, 'wx').then((h) => ((fh = h), done()), done);
-    },
-    write(chunk: Buffer, _enc, done) {
-      put(chunk).then(() => done(), done);
-    },
-    // Pipes deliver 16–64 KiB at a time: what queues up during one write goes out in the next.
-    writev(chunks, done) {
-      put(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => done(), done);
-    },
-    final(done) {
-      fh!.truncate(offset).then(() => fh!.sync()).then(() => done(), done);
-    },
-    destroy(err, done) {
-      (fh ? fh.close() : Promise.resolve()).then(() => done(err), () => done(err));
-    },
+function exitOf(child: ChildProcess, name: string, pkg: string): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new BerthError('host', `${name} not found`, { hint: `apt-get install ${pkg}` }) : e));
+    child.once('close', (code) => resolve({ code, stderr }));
   });
 }

@@ -295,6 +295,24 @@ describe('berth flash', () => {
     }
   });
 
+  // The refusal logic is unit-tested on fixture trees; this is the real thing where / sits on a disk.
+  const rootDisk = ((): string | undefined => {
+    const majMin = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[4] === '/')?.[2];
+    if (!majMin || majMin.startsWith('0:')) return undefined;
+    const node = fs.realpathSync(`/sys/dev/block/${majMin}`);
+    const disk = `/dev/${path.basename(fs.existsSync(path.join(node, 'partition')) ? path.dirname(node) : node)}`;
+    return fs.existsSync(disk) ? disk : undefined;
+  })();
+  it.skipIf(rootDisk === undefined)('--device refuses the disk this system runs from, and anything not a block device', async () => {
+    const r = await berth(['flash', image, '--fleet', fleetFile, '--id', 'pi-001', '--device', rootDisk!, '--bundle', bundle]);
+    expect(r.stderr).toContain(`${rootDisk} holds the running system's root file system; refusing to overwrite it`);
+    expect(r.code).toBe(5);
+    const file = await berth(['flash', image, '--fleet', fleetFile, '--id', 'pi-001', '--device', image, '--bundle', bundle]);
+    expect(file.stderr).toMatch(/is not a block device/);
+    expect(file.code).toBe(3);
+    expect(sha(image)).toBe(imageSha);
+  });
+
   it('the bundle runs on arm64: berth, better-sqlite3 and koffi under qemu-user', async () => {
     const env = { ...process.env, QEMU_LD_PREFIX: '/usr/aarch64-linux-gnu' };
     const { stdout } = await run(path.join(bundle, 'bin', 'berth'), ['--version'], { env });
