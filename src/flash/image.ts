@@ -83,9 +83,9 @@ async function userlandElf(root: Ext4Volume, file: string): Promise<ElfInfo> {
 
 /**
  * Writes the raw image of `input` (an .img, or an .img.xz decompressed on the way with xz) to `dest`,
- * which must not exist (created exclusively), and fsyncs it. `cp --sparse=always` (or xz piped into
- * `dd conv=sparse`) does the copying: zero runs become holes (a Raspberry Pi OS image is largely free
- * space) and the data never passes through Node. Never writes to `input`.
+ * which must not exist (created exclusively), and fsyncs it. `cp --sparse=always` or `xz -dc` writes
+ * the file: zero runs become holes (a Raspberry Pi OS image is largely free space) and the data never
+ * passes through Node. Never writes to `input`.
  */
 export async function copyImage(input: string, dest: string): Promise<void> {
   try {
@@ -98,14 +98,9 @@ export async function copyImage(input: string, dest: string): Promise<void> {
     if (!input.endsWith('.xz')) {
       await execTool('cp', ['--sparse=always', '--', input, dest]);
     } else {
-      const xz = spawn('xz', ['-dc', '--', input], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const xzDone = exitOf(xz, 'xz', 'xz-utils');
-      // dd reads the pipe itself (Node's child pipes are sockets, which cp cannot open as /dev/stdin).
-      const dd = spawn('dd', [`of=${dest}`, 'bs=1M', 'iflag=fullblock', 'conv=sparse', 'status=none'], { stdio: [xz.stdout, 'ignore', 'pipe'] });
-      // dd has its own copy of the read end; this process's copy would keep xz from ever closing.
-      xz.stdout.destroy();
-      const [x, d] = await Promise.all([xzDone, exitOf(dd, 'dd', 'coreutils')]);
-      if (d.code !== 0) throw new BerthError('host', `writing ${dest} failed: ${d.stderr.trim() || `dd exited ${d.code}`}`);
+      // xz writes straight into the file, and makes zero runs holes itself when stdout is a regular file.
+      const xz = spawn('xz', ['-dc', '--', input], { stdio: ['ignore', fh.fd, 'pipe'] });
+      const x = await exitOf(xz, 'xz', 'xz-utils');
       if (x.code !== 0) throw new BerthError('invalid', `cannot decompress ${input}: ${x.stderr.trim() || `xz exited ${x.code}`}`);
     }
     await fh.sync();
