@@ -19,6 +19,12 @@ PACKAGES=(
   qemu-system-arm    # the arm64 VM (npm run test:arm): qemu-system-aarch64 -M virt under TCG
   g++-aarch64-linux-gnu    # cross-builds berth's native parts (better-sqlite3, berth-monitor) for arm64
   g++-arm-linux-gnueabihf  # … and better-sqlite3 for the 32-bit (armv7l Node) userland in that VM
+  make               # berth flash --build-bundle: node-gyp and native/ cross builds
+  mtools             # berth flash: edits the FAT boot partition inside an image (mcopy -i img@@offset)
+  e2fsprogs          # berth flash: debugfs edits the ext4 root partition in place, e2fsck -fn checks it
+  xz-utils           # berth flash: .img.xz images
+  fdisk              # sfdisk: the flash tests partition their Raspberry Pi OS-shaped image
+  dosfstools         # mkfs.vfat: … and make its FAT32 boot partition
 )
 
 # Packaged daemons whose system instances must not run: tests own their instances and the

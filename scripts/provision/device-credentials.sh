@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<USAGE
-usage: $PROG [--password | --cert] [--out DIR] [--ca DIR] [--passwd-file FILE] [--days N] [--operator] ID...
+usage: $PROG [--password | --cert] [--out DIR] [--ca DIR] [--passwd-file FILE] [--days N] [--operator]
+       [--ids FILE.csv] [--acl FILE] [ID...]
 
 Makes broker credentials for each device ID (1-128 of [A-Za-z0-9_.:-], starting with a letter or
 digit: the rule of isValidDeviceId in src/agent/protocol/topics.ts). Ids with ':' need --cert: a
@@ -23,6 +24,14 @@ mosquitto password file cannot hold them.
   --ca DIR              the fleet CA made by fleet-ca.sh (default: ./fleet-ca; --cert only)
   --passwd-file FILE    mosquitto password file to add to (default: DIR/passwd; --password only)
   --days N              client certificate validity (default: 825; --cert only)
+  --ids FILE.csv        also the device ids in the first column of a CSV file (blank lines, '#'
+                        comments and a header row id/device/deviceId/device_id are skipped): the
+                        same file berth flash --ids takes
+  --acl FILE            afterwards, write a mosquitto ACL granting each device with credentials in
+                        DIR (ID.password or ID.crt) its own subtree berth/v1/ID/#, and the operator
+                        every device. Unlike the pattern line of scripts/mosquitto/acl it lists
+                        devices by name: delete a device's lines to cut it off even while its
+                        certificate is still valid. Install as /etc/mosquitto/berth/acl.
   --operator            also make credentials for the fleet operator user "$OPERATOR_USER", which
                         may read and write every device (scripts/mosquitto/acl). That name is
                         refused as a device ID.
@@ -32,8 +41,30 @@ is not re-hashed, a valid certificate is not reissued); delete a device's files 
 USAGE
 }
 
-mode=password out=devices ca_dir=fleet-ca passwd_file="" days=825 operator=0
+mode=password out=devices ca_dir=fleet-ca passwd_file="" days=825 operator=0 acl_file=""
 ids=()
+
+# Device ids from the first column of a CSV file (berth flash --ids reads the same format).
+read_ids_csv() {
+  local file=$1 line cell first=1
+  [[ -r $file ]] || die "cannot read the device list $file"
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    [[ -z ${line//[[:space:]]/} || $line =~ ^[[:space:]]*# ]] && continue
+    cell=${line%%,*}
+    cell=${cell#"${cell%%[![:space:]]*}"}
+    cell=${cell%"${cell##*[![:space:]]}"}
+    cell=${cell#\"}
+    cell=${cell%\"}
+    if ((first)); then
+      first=0
+      shopt -s nocasematch
+      if [[ $cell =~ ^(id|device|deviceid|device_id|device-id)$ ]]; then shopt -u nocasematch; continue; fi
+      shopt -u nocasematch
+    fi
+    ids+=("$cell")
+  done <"$file"
+}
 while [[ $# -gt 0 ]]; do
   case $1 in
     --password) mode=password; shift ;;
@@ -43,6 +74,8 @@ while [[ $# -gt 0 ]]; do
     --passwd-file) passwd_file=$(opt_value "$@"); shift 2 ;;
     --days) days=$(opt_value "$@"); positive_int --days "$days"; shift 2 ;;
     --operator) operator=1; shift ;;
+    --ids) read_ids_csv "$(opt_value "$@")"; shift 2 ;;
+    --acl) acl_file=$(opt_value "$@"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     --) shift; ids+=("$@"); break ;;
     -*) usage_error "unknown option '$1'" ;;
@@ -52,7 +85,7 @@ done
 
 # Validate everything before writing anything: a typo in the fifth id should not leave four done.
 users=()
-for id in "${ids[@]}"; do
+for id in ${ids[@]+"${ids[@]}"}; do
   valid_device_id "$id" || die "invalid device id '$id': use 1-128 of [A-Za-z0-9_.:-], starting with a letter or digit"
   # mosquitto's password file is "user:hash" lines; mosquitto_passwd refuses such a user name.
   [[ $mode != password || $id != *:* ]] || die "device id '$id' contains ':', which a mosquitto password file cannot hold as a user name; give it client certificates (--cert, mTLS) instead"
@@ -60,7 +93,7 @@ for id in "${ids[@]}"; do
   users+=("$id")
 done
 if ((operator)); then users+=("$OPERATOR_USER"); fi
-[[ ${#users[@]} -gt 0 ]] || usage_error "no device ids given"
+[[ ${#users[@]} -gt 0 || -n $acl_file ]] || usage_error "no device ids given"
 
 need openssl
 mkdir -p "$out"
@@ -113,9 +146,36 @@ if [[ $mode == password ]]; then
     mkdir -p "$(dirname "$passwd_file")"
     (umask 077 && : >"$passwd_file")
   fi
-  for user in "${users[@]}"; do password_credentials "$user"; done
-else
+  for user in ${users[@]+"${users[@]}"}; do password_credentials "$user"; done
+elif [[ ${#users[@]} -gt 0 ]]; then
   require_ca "$ca_dir"
   for user in "${users[@]}"; do cert_credentials "$user"; done
   copy_ca_cert "$out"
 fi
+
+# The ACL lists every device that has credentials in DIR, whichever run made them.
+write_acl() {
+  local f id n=0 body=""
+  for f in "$out"/*.password "$out"/*.crt; do
+    [[ -f $f ]] || continue
+    id=$(basename "$f")
+    id=${id%.*}
+    [[ $id != ca && $id != "$OPERATOR_USER" ]] && valid_device_id "$id" || continue
+    [[ $body == *$'\n'"user $id"$'\n'* ]] && continue
+    body+=$'\n'"user $id"$'\n'"topic readwrite berth/v1/$id/#"$'\n'
+    n=$((n + 1))
+  done
+  mkdir -p "$(dirname "$acl_file")"
+  mktmp "$acl_file"
+  {
+    printf '# mosquitto ACL for the berth fleet in %s (written by %s --acl).\n' "$out" "$PROG"
+    printf '# Each provisioned device may read and write only berth/v1/<its id>/#; a device not listed gets\n'
+    printf '# nothing, even with a valid certificate from the fleet CA. See scripts/mosquitto/acl for why.\n'
+    printf '%s' "$body"
+    printf '\n# The fleet operator: every device.\nuser %s\ntopic readwrite berth/v1/#\n' "$OPERATOR_USER"
+  } >"$REPLY"
+  chmod 0644 "$REPLY"
+  mv -f "$REPLY" "$acl_file"
+  info "wrote $acl_file ($n devices and the operator)"
+}
+if [[ -n $acl_file ]]; then write_acl; fi

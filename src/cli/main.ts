@@ -5,6 +5,7 @@ import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerFleet } from './fleet.js';
+import { registerFlash } from './flash.js';
 import { registerAgent } from './agent.js';
 import { registerContainers } from './containers.js';
 import { registerImages } from './images.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerDeploy(program, context);
   registerAgent(program, context);
   registerFleet(program, context);
+  registerFlash(program, context);
   return program;
 }
 

@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import readline from 'node:readline/promises';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { BerthError } from '../errors.js';
+import { buildBundle } from '../flash/bundle.js';
+import type { BundleArch } from '../flash/elf.js';
+import { loadFleet, parseDeviceCsv } from '../flash/fleet.js';
+import { flashDevices, flashImages, type FlashSource } from '../flash/flash.js';
+import type { CliContext } from './context.js';
+
+interface FlashFlags {
+  fleet: string;
+  id?: string;
+  ids?: string;
+  out?: string;
+  outDir?: string;
+  device?: string;
+  bundle?: string;
+  buildBundle?: boolean;
+}
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function registerFlash(program: Command, context: () => CliContext): void {
+  program
+    .command('flash')
+    .description('provision a Raspberry Pi OS image (.img or .img.xz) for fleet devices: agent bundle, config, credentials, systemd unit')
+    .argument('<image>', 'Raspberry Pi OS image; never modified')
+    .requiredOption('--fleet <file>', 'fleet file: broker, credentials directory, CA, SSH key (README "Flashing a fleet")')
+    .option('--id <device-id>', 'one device')
+    .option('--ids <csv>', 'many devices: first column of a CSV file')
+    .option('--out <file>', 'write the image for --id to this file')
+    .option('--out-dir <dir>', 'write <dir>/<id>.img for each device of --ids')
+    .option('--device <disk>', 'write to a whole disk (/dev/sdX), card after card for --ids, verified')
+    .option('--bundle <dir>', 'agent bundle for the image\'s architecture')
+    .option('--build-bundle', 'build the agent bundle for the image\'s architecture from this checkout (cached in .cache/bundle)')
+    .action(async (image: string, opts: FlashFlags) => {
+      const ctx = context();
+      const ids = flashIds(opts);
+      const targets = [opts.out, opts.outDir, opts.device].filter((t) => t !== undefined).length;
+      if (targets !== 1) throw new BerthError('usage', 'give exactly one of --out FILE, --out-dir DIR or --device DISK');
+      if (opts.out !== undefined && opts.id === undefined) throw new BerthError('usage', '--out writes one image: use it with --id (--out-dir for --ids)');
+      if (opts.outDir !== undefined && opts.ids === undefined) throw new BerthError('usage', '--out-dir is for --ids (--out FILE for --id)');
+      if ((opts.bundle === undefined) === (opts.buildBundle !== true)) throw new BerthError('usage', 'give --bundle DIR or --build-bundle');
+      const log = (line: string): void => void process.stderr.write(`berth flash: ${line}\n`);
+      const bundleFor = opts.bundle !== undefined
+        ? (): Promise<string> => Promise.resolve(opts.bundle!)
+        : (arch: BundleArch): Promise<string> => buildBundle({ arch, packageRoot: PACKAGE_ROOT, log });
+      const src: FlashSource = { image, fleet: await loadFleet(opts.fleet), bundleFor, log };
+      const done = opts.device !== undefined
+        ? await flashDevices(src, ids, { device: opts.device, nextCard: promptForCard(opts.device) })
+        : await flashImages(src, ids, (id) => opts.out ?? `${opts.outDir}/${id}.img`);
+      for (const d of done) ctx.out.write(`${d.id}\t${d.target}\t${d.credentials}\n`);
+    });
+}
+
+function flashIds(opts: FlashFlags): string[] {
+  if ((opts.id === undefined) === (opts.ids === undefined)) throw new BerthError('usage', 'give --id DEVICE_ID or --ids FILE.csv');
+  if (opts.id !== undefined) return [opts.id];
+  let text: string;
+  try {
+    text = fs.readFileSync(opts.ids!, 'utf8');
+  } catch (err) {
+    throw new BerthError('notFound', `cannot read --ids ${opts.ids}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  return parseDeviceCsv(text, opts.ids);
+}
+
+function promptForCard(device: string): (id: string) => Promise<void> {
+  return async (id) => {
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      await rl.question(`insert the card for ${id} into ${device} and press Enter `);
+    } finally {
+      rl.close();
+    }
+  };
+}

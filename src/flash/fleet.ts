@@ -1,0 +1,140 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { BerthError, isErrno } from '../errors.js';
+import { isValidDeviceId } from '../agent/protocol/topics.js';
+import { parseYaml } from '../yaml.js';
+
+/**
+ * A fleet file (FLEET.yaml): what every device of a fleet shares. Relative paths are relative to the
+ * fleet file. `credentials` is the directory scripts/provision/device-credentials.sh wrote: per device
+ * ID.password, or ID.key + ID.crt (mTLS), and ca.crt.
+ *
+ *   broker: mqtts://broker.example.com:8883
+ *   credentials: devices          # required
+ *   ca: fleet-ca/ca.crt           # default: <credentials>/ca.crt when it exists
+ *   telemetryInterval: 30s        # optional, passed to the agent
+ *   ssh: { authorizedKeys: ~/.ssh/id_ed25519.pub, user: pi }   # optional
+ *   userconf: userconf.txt        # optional: Raspberry Pi OS first-boot user ("name:crypted-password")
+ */
+export interface Fleet {
+  readonly file: string;
+  readonly broker: string;
+  readonly credentialsDir: string;
+  readonly ca?: string;
+  readonly telemetryInterval?: string;
+  readonly ssh?: { readonly authorizedKeys: string; readonly user: string };
+  readonly userconf?: string;
+}
+
+/** A device's broker credentials, read from the credentials directory. */
+export type DeviceCredentials =
+  | { readonly kind: 'password'; readonly password: string }
+  | { readonly kind: 'cert'; readonly cert: Buffer; readonly key: Buffer };
+
+const KEYS = new Set(['broker', 'credentials', 'ca', 'telemetryInterval', 'ssh', 'userconf']);
+
+/** Reads and validates a fleet file; throws BerthError(notFound | invalid) naming the file and the field. */
+export async function loadFleet(file: string): Promise<Fleet> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new BerthError(isErrno(err, 'ENOENT') ? 'notFound' : 'host', `cannot read the fleet file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = await parseYaml(text);
+  } catch (err) {
+    throw new BerthError('invalid', `fleet file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const bad = (msg: string): BerthError => new BerthError('invalid', `fleet file ${file}: ${msg}`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('expected a YAML mapping');
+  const d = doc as Record<string, unknown>;
+  for (const k of Object.keys(d)) if (!KEYS.has(k)) throw bad(`unknown key "${k}" (known: ${[...KEYS].join(', ')})`);
+  const str = (k: string, v: unknown): string | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || v === '') throw bad(`${k} must be a non-empty string`);
+    return v;
+  };
+  const dir = path.dirname(path.resolve(file));
+  const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(dir, p.replace(/^~(?=\/)/, process.env.HOME ?? '~')));
+  const broker = str('broker', d.broker);
+  if (broker === undefined) throw bad('broker is required (e.g. mqtts://broker.example.com:8883)');
+  if (!/^(mqtts?|wss?):\/\/[^/\s]+/.test(broker)) throw bad(`broker "${broker}" is not an mqtt://, mqtts://, ws:// or wss:// URL`);
+  const credentialsDir = rel(str('credentials', d.credentials));
+  if (credentialsDir === undefined) throw bad('credentials is required: the directory scripts/provision/device-credentials.sh wrote');
+  let ca = rel(str('ca', d.ca));
+  if (ca === undefined && fs.existsSync(path.join(credentialsDir, 'ca.crt'))) ca = path.join(credentialsDir, 'ca.crt');
+  if (ca !== undefined && !fs.existsSync(ca)) throw bad(`ca ${ca} does not exist`);
+  let ssh: Fleet['ssh'];
+  if (d.ssh !== undefined && d.ssh !== null) {
+    if (typeof d.ssh !== 'object' || Array.isArray(d.ssh)) throw bad('ssh must be a mapping with authorizedKeys (and user)');
+    const s = d.ssh as Record<string, unknown>;
+    const keys = rel(str('ssh.authorizedKeys', s.authorizedKeys));
+    if (keys === undefined) throw bad('ssh.authorizedKeys is required (a public key file)');
+    const user = str('ssh.user', s.user) ?? 'pi';
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw bad(`ssh.user "${user}" is not a valid user name`);
+    ssh = { authorizedKeys: keys, user };
+  }
+  const telemetryInterval = str('telemetryInterval', typeof d.telemetryInterval === 'number' ? `${d.telemetryInterval}s` : d.telemetryInterval);
+  const userconf = rel(str('userconf', d.userconf));
+  return {
+    file, broker, credentialsDir,
+    ...(ca !== undefined && { ca }), ...(telemetryInterval !== undefined && { telemetryInterval }),
+    ...(ssh !== undefined && { ssh }), ...(userconf !== undefined && { userconf }),
+  };
+}
+
+/**
+ * The credentials device-credentials.sh made for one device: a certificate pair when ID.crt exists,
+ * else ID.password. Throws BerthError(usage) for an invalid id, BerthError(notFound) when there are none.
+ */
+export function deviceCredentials(fleet: Fleet, id: string): DeviceCredentials {
+  if (!isValidDeviceId(id)) throw new BerthError('usage', `invalid device id "${id}": use 1–128 of [A-Za-z0-9_.:-], starting with a letter or digit`);
+  const base = path.join(fleet.credentialsDir, id);
+  const read = (f: string): Buffer | undefined => {
+    try {
+      return fs.readFileSync(f);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw new BerthError('host', `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
+  };
+  const cert = read(`${base}.crt`);
+  if (cert !== undefined) {
+    const key = read(`${base}.key`);
+    if (key === undefined) throw new BerthError('notFound', `${base}.crt has no matching ${base}.key`);
+    return { kind: 'cert', cert, key };
+  }
+  const password = read(`${base}.password`)?.toString('utf8').trim();
+  if (password === undefined || password === '') {
+    throw new BerthError('notFound', `no credentials for device "${id}" in ${fleet.credentialsDir} (expected ${id}.password or ${id}.crt + ${id}.key)`, {
+      hint: `make them: scripts/provision/device-credentials.sh --out ${fleet.credentialsDir} ${id.includes(':') ? '--cert ' : ''}${id}`,
+    });
+  }
+  return { kind: 'password', password };
+}
+
+/**
+ * Device ids from a CSV file: the first column of each row; blank lines and lines starting with '#'
+ * are skipped, as is a header row whose first cell is id/deviceId/device_id/device. Ids are checked
+ * (isValidDeviceId) and must be unique. Throws BerthError(invalid) naming the line.
+ */
+export function parseDeviceCsv(text: string, file = 'CSV'): string[] {
+  const ids: string[] = [];
+  const seen = new Map<string, number>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const cell = line.split(',')[0]!.trim().replace(/^"(.*)"$/, '$1');
+    if (ids.length === 0 && seen.size === 0 && /^(id|device|deviceid|device_id|device-id)$/i.test(cell)) continue;
+    if (!isValidDeviceId(cell)) throw new BerthError('invalid', `${file}:${i + 1}: invalid device id "${cell}": use 1–128 of [A-Za-z0-9_.:-], starting with a letter or digit`);
+    const prev = seen.get(cell);
+    if (prev !== undefined) throw new BerthError('invalid', `${file}:${i + 1}: device id "${cell}" already on line ${prev}`);
+    seen.set(cell, i + 1);
+    ids.push(cell);
+  }
+  if (ids.length === 0) throw new BerthError('invalid', `${file} lists no device ids`);
+  return ids;
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError } from '../errors.js';
+import type { Ext4Install } from './ext4.js';
+import type { DeviceCredentials, Fleet } from './fleet.js';
+
+/** Where the agent bundle lives on the board, and the paths berth flash writes around it. */
+export const INSTALL_DIR = '/opt/berth';
+export const CONFIG_DIR = '/etc/berth';
+export const AGENT_CONFIG = `${CONFIG_DIR}/agent.yaml`;
+export const UNIT_NAME = 'berth-agent.service';
+export const UNIT_PATH = `/etc/systemd/system/${UNIT_NAME}`;
+export const UNIT_LINK = `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`;
+const CMDLINE_ARG = 'cgroup_enable=memory';
+
+/** The rootfs entries for a bundle directory: its tree under /opt/berth, files 0755 when executable, root-owned. */
+export async function bundleEntries(bundleDir: string): Promise<Ext4Install[]> {
+  const out: Ext4Install[] = [{ kind: 'dir', path: INSTALL_DIR, perm: 0o755 }];
+  const walk = async (rel: string): Promise<void> => {
+    for (const d of await fs.readdir(path.join(bundleDir, rel), { withFileTypes: true })) {
+      const r = path.posix.join(rel, d.name);
+      const host = path.join(bundleDir, r);
+      const dest = path.posix.join(INSTALL_DIR, r);
+      if (d.isDirectory()) {
+        out.push({ kind: 'dir', path: dest, perm: 0o755 });
+        await walk(r);
+      } else if (d.isSymbolicLink()) {
+        out.push({ kind: 'symlink', path: dest, target: await fs.readlink(host) });
+      } else if (d.isFile()) {
+        const { mode } = await fs.stat(host);
+        out.push({ kind: 'file', path: dest, perm: mode & 0o111 ? 0o755 : 0o644, source: host });
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/** The systemd unit for the board: scripts/systemd/berth-agent.service with ExecStart pointing into /opt/berth. */
+export function agentUnit(template: string): string {
+  if (!/^ExecStart=\S+berth agent/m.test(template) || !/^KillMode=process$/m.test(template)) {
+    throw new BerthError('internal', 'the berth-agent.service template lost its ExecStart=… berth agent or KillMode=process line');
+  }
+  return template.replace(/^ExecStart=\S+berth agent/m, `ExecStart=${INSTALL_DIR}/bin/berth agent`);
+}
+
+/** Entries every device of a fleet shares: the unit and its enable symlink, the CLI on PATH, the CA, SSH access. */
+export async function commonEntries(fleet: Fleet, unitTemplate: string): Promise<Ext4Install[]> {
+  const out: Ext4Install[] = [
+    { kind: 'symlink', path: '/usr/local/bin/berth', target: `${INSTALL_DIR}/bin/berth` },
+    { kind: 'file', path: UNIT_PATH, perm: 0o644, source: Buffer.from(agentUnit(unitTemplate)) },
+    // What `systemctl enable` does for WantedBy=multi-user.target.
+    { kind: 'symlink', path: UNIT_LINK, target: UNIT_PATH },
+    { kind: 'dir', path: CONFIG_DIR, perm: 0o755 },
+  ];
+  if (fleet.ca !== undefined) out.push({ kind: 'file', path: `${CONFIG_DIR}/ca.crt`, perm: 0o644, source: fleet.ca });
+  if (fleet.ssh !== undefined) {
+    const keys = await readFleetFile(fleet, fleet.ssh.authorizedKeys, 'ssh.authorizedKeys');
+    if (!/^(ssh-|ecdsa-|sk-)/m.test(keys.toString())) throw new BerthError('invalid', `${fleet.ssh.authorizedKeys} holds no SSH public key`);
+    // The user's home does not exist before Raspberry Pi OS's first boot creates it (userconf): sshd reads
+    // the key from a root-owned path instead.
+    out.push(
+      { kind: 'file', path: '/etc/ssh/sshd_config.d/berth.conf', perm: 0o644, source: Buffer.from('# berth flash: fleet SSH keys\nAuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys/%u\n') },
+      { kind: 'dir', path: '/etc/ssh/authorized_keys', perm: 0o755 },
+      { kind: 'file', path: `/etc/ssh/authorized_keys/${fleet.ssh.user}`, perm: 0o644, source: keys },
+    );
+  }
+  return out;
+}
+
+/** The agent config for one device, in the keys resolveAgentConfig (src/agent/config.ts) reads. JSON strings are YAML. */
+export function agentYaml(fleet: Fleet, id: string, creds: DeviceCredentials): string {
+  const lines: Array<[string, string]> = [['broker', fleet.broker], ['deviceId', id]];
+  if (creds.kind === 'password') lines.push(['username', id], ['password', creds.password]);
+  if (fleet.ca !== undefined) lines.push(['ca', `${CONFIG_DIR}/ca.crt`]);
+  if (creds.kind === 'cert') lines.push(['cert', `${CONFIG_DIR}/device.crt`], ['key', `${CONFIG_DIR}/device.key`]);
+  if (fleet.telemetryInterval !== undefined) lines.push(['telemetryInterval', fleet.telemetryInterval]);
+  return `# Written by berth flash for device ${id}.\n${lines.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
+}
+
+/** A host name for a device id: ':' and '_' (valid in ids, not in host names) become '-', at most 63 characters. */
+export function hostnameFor(id: string): string {
+  return id.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 63).replace(/[.-]+$/, '') || 'berth';
+}
+
+/** /etc/hosts with the 127.0.1.1 line naming the new host (Debian's convention for the own host name). */
+export function patchHosts(hosts: string, hostname: string): string {
+  const line = `127.0.1.1\t${hostname}`;
+  const lines = hosts.split('\n');
+  const i = lines.findIndex((l) => /^127\.0\.1\.1\s/.test(l));
+  if (i >= 0) lines[i] = line;
+  else lines.splice(lines[lines.length - 1] === '' ? lines.length - 1 : lines.length, 0, line);
+  return lines.join('\n').replace(/\n*$/, '\n');
+}
+
+/** Per-device entries: agent.yaml and credentials (0600), host name. */
+export function deviceEntries(fleet: Fleet, id: string, creds: DeviceCredentials, hosts: string): Ext4Install[] {
+  const hostname = hostnameFor(id);
+  const out: Ext4Install[] = [
+    { kind: 'file', path: AGENT_CONFIG, perm: 0o600, source: Buffer.from(agentYaml(fleet, id, creds)) },
+    { kind: 'file', path: '/etc/hostname', perm: 0o644, source: Buffer.from(`${hostname}\n`) },
+    { kind: 'file', path: '/etc/hosts', perm: 0o644, source: Buffer.from(patchHosts(hosts, hostname)) },
+  ];
+  if (creds.kind === 'cert') {
+    out.push({ kind: 'file', path: `${CONFIG_DIR}/device.crt`, perm: 0o600, source: creds.cert }, { kind: 'file', path: `${CONFIG_DIR}/device.key`, perm: 0o600, source: creds.key });
+  }
+  return out;
+}
+
+/** Files of the other credential kind a re-flash must remove (a device moved from cert to password or back). */
+export function staleCredentialPaths(creds: DeviceCredentials): string[] {
+  return creds.kind === 'password' ? [`${CONFIG_DIR}/device.crt`, `${CONFIG_DIR}/device.key`] : [];
+}
+
+/** cmdline.txt with cgroup_enable=memory on its single line exactly once (idempotent). */
+export function patchCmdline(text: string): string {
+  const args = text.split('\n')[0]!.trim().split(/\s+/).filter((a) => a !== '');
+  if (args.length === 0) throw new BerthError('invalid', 'cmdline.txt on the boot partition is empty');
+  return `${[...args.filter((a) => a !== CMDLINE_ARG), CMDLINE_ARG].join(' ')}\n`;
+}
+
+/** userconf.txt content, checked: one "name:crypted-password" line (Raspberry Pi OS first-boot user). */
+export async function userconfText(fleet: Fleet): Promise<string | undefined> {
+  if (fleet.userconf === undefined) return undefined;
+  const text = (await readFleetFile(fleet, fleet.userconf, 'userconf')).toString().trim();
+  if (!/^[a-z_][a-z0-9_-]{0,31}:\$[0-9a-z]+\$\S+$/.test(text)) {
+    throw new BerthError('invalid', `${fleet.userconf} is not a userconf line "name:crypted-password"`, { hint: 'make one: echo "pi:$(openssl passwd -6)" > userconf.txt' });
+  }
+  return `${text}\n`;
+}
+
+async function readFleetFile(fleet: Fleet, file: string, key: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    throw new BerthError('notFound', `fleet file ${fleet.file}: ${key} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveAgentConfig } from '../../src/agent/config.js';
+import { bundleArchOf, parseElfHeader } from '../../src/flash/elf.js';
+import { loadFleet, parseDeviceCsv, type Fleet } from '../../src/flash/fleet.js';
+import { parseMbr } from '../../src/flash/mbr.js';
+import { agentUnit, agentYaml, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
+
+const dirs: string[] = [];
+const tmp = (): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-flash-unit-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+function mbr(entries: Array<{ type: number; start: number; count: number; boot?: boolean }>): Buffer {
+  const b = Buffer.alloc(512);
+  entries.forEach((e, i) => {
+    const o = 446 + 16 * i;
+    b[o] = e.boot ? 0x80 : 0;
+    b[o + 4] = e.type;
+    b.writeUInt32LE(e.start, o + 8);
+    b.writeUInt32LE(e.count, o + 12);
+  });
+  b[510] = 0x55;
+  b[511] = 0xaa;
+  return b;
+}
+
+describe('MBR', () => {
+  it('reads primary partitions as byte ranges, skipping empty entries', () => {
+    const parts = parseMbr(mbr([{ type: 0x0c, start: 16384, count: 1048576 }, { type: 0, start: 0, count: 0 }, { type: 0x83, start: 1064960, count: 4000000 }]));
+    expect(parts).toEqual([
+      { number: 1, type: 0x0c, bootable: false, offset: 16384 * 512, size: 1048576 * 512 },
+      { number: 3, type: 0x83, bootable: false, offset: 1064960 * 512, size: 4000000 * 512 },
+    ]);
+  });
+
+  it('refuses a sector without the signature and a GPT disk', () => {
+    const noSig = mbr([{ type: 0x0c, start: 1, count: 1 }]);
+    noSig[511] = 0;
+    expect(() => parseMbr(noSig)).toThrow(/no MBR partition table/);
+    expect(() => parseMbr(mbr([{ type: 0xee, start: 1, count: 100 }]))).toThrow(/GPT/);
+  });
+});
+
+describe('ELF architecture', () => {
+  const header = (cls: 1 | 2, machine: number, flags = 0): Buffer => {
+    const b = Buffer.alloc(64);
+    b.writeUInt32BE(0x7f454c46, 0);
+    b[4] = cls;
+    b[5] = 1;
+    b.writeUInt16LE(machine, 18);
+    b.writeUInt32LE(flags, cls === 1 ? 36 : 48);
+    return b;
+  };
+  it('maps aarch64 to arm64 and hard-float 32-bit ARM to arm; nothing else', () => {
+    expect(bundleArchOf(parseElfHeader(header(2, 0xb7))!)).toBe('arm64');
+    expect(bundleArchOf(parseElfHeader(header(1, 0x28, 0x05000400))!)).toBe('arm');
+    expect(bundleArchOf(parseElfHeader(header(1, 0x28, 0x05000200))!)).toBeUndefined();
+    expect(bundleArchOf(parseElfHeader(header(2, 0x3e))!)).toBeUndefined();
+    expect(parseElfHeader(Buffer.from('#!/bin/sh\n'.padEnd(64)))).toBeUndefined();
+  });
+});
+
+describe('boot and root file edits', () => {
+  it('adds cgroup_enable=memory to cmdline.txt exactly once, keeping one line', () => {
+    const once = patchCmdline('console=tty1 root=PARTUUID=1-02 rootwait\n');
+    expect(once).toBe('console=tty1 root=PARTUUID=1-02 rootwait cgroup_enable=memory\n');
+    expect(patchCmdline(once)).toBe(once);
+    expect(patchCmdline('a cgroup_enable=memory b cgroup_enable=memory')).toBe('a b cgroup_enable=memory\n');
+    expect(() => patchCmdline('\n')).toThrow(/empty/);
+  });
+
+  it('host names from device ids; /etc/hosts gets its 127.0.1.1 line replaced or added', () => {
+    expect(hostnameFor('pi-001')).toBe('pi-001');
+    expect(hostnameFor('b8:27:eb:00:00:01')).toBe('b8-27-eb-00-00-01');
+    expect(hostnameFor('a_b.c')).toBe('a-b.c');
+    expect(patchHosts('127.0.0.1\tlocalhost\n127.0.1.1\t\traspberrypi\n', 'pi-1')).toBe('127.0.0.1\tlocalhost\n127.0.1.1\tpi-1\n');
+    expect(patchHosts('127.0.0.1 localhost\n', 'pi-1')).toBe('127.0.0.1 localhost\n127.0.1.1\tpi-1\n');
+  });
+
+  it('the unit keeps KillMode=process and starts the bundle under /opt/berth', () => {
+    const template = fs.readFileSync(new URL('../../scripts/systemd/berth-agent.service', import.meta.url), 'utf8');
+    const unit = agentUnit(template);
+    expect(unit).toMatch(/^ExecStart=\/opt\/berth\/bin\/berth agent$/m);
+    expect(unit).toMatch(/^KillMode=process$/m);
+    expect(unit).toMatch(/^WantedBy=multi-user.target$/m);
+    expect(() => agentUnit(template.replace('KillMode=process', 'KillMode=control-group'))).toThrow(/KillMode/);
+  });
+});
+
+describe('agent.yaml', () => {
+  const fleet: Fleet = { file: 'f.yaml', broker: 'mqtts://broker.example:8883', credentialsDir: '/x', ca: '/x/ca.crt', telemetryInterval: '15s' };
+
+  it('a password device: what resolveAgentConfig reads back', async () => {
+    const file = path.join(tmp(), 'agent.yaml');
+    fs.writeFileSync(file, agentYaml(fleet, 'pi-001', { kind: 'password', password: 'Ab-_0"x:y#z' }));
+    expect(await resolveAgentConfig({ config: file }, {})).toEqual({
+      broker: { url: 'mqtts://broker.example:8883', deviceId: 'pi-001', username: 'pi-001', password: 'Ab-_0"x:y#z', caFile: '/etc/berth/ca.crt' },
+      telemetryInterval: '15s',
+    });
+  });
+
+  it('a certificate device (id with colons): cert and key, no password', async () => {
+    const file = path.join(tmp(), 'agent.yaml');
+    fs.writeFileSync(file, agentYaml({ ...fleet, telemetryInterval: undefined } as Fleet, 'b8:27:eb:00:00:01', { kind: 'cert', cert: Buffer.from('c'), key: Buffer.from('k') }));
+    expect(await resolveAgentConfig({ config: file }, {})).toEqual({
+      broker: { url: 'mqtts://broker.example:8883', deviceId: 'b8:27:eb:00:00:01', caFile: '/etc/berth/ca.crt', certFile: '/etc/berth/device.crt', keyFile: '/etc/berth/device.key' },
+    });
+  });
+});
+
+describe('fleet file and device list', () => {
+  it('resolves paths against the fleet file and defaults the CA to the credentials directory', async () => {
+    const d = tmp();
+    fs.mkdirSync(path.join(d, 'devices'));
+    fs.writeFileSync(path.join(d, 'devices', 'ca.crt'), 'x');
+    fs.writeFileSync(path.join(d, 'fleet.yaml'), 'broker: mqtts://b:8883\ncredentials: devices\ntelemetryInterval: 20\nssh:\n  authorizedKeys: id.pub\n');
+    const f = await loadFleet(path.join(d, 'fleet.yaml'));
+    expect(f).toMatchObject({ broker: 'mqtts://b:8883', credentialsDir: path.join(d, 'devices'), ca: path.join(d, 'devices', 'ca.crt'), telemetryInterval: '20s', ssh: { authorizedKeys: path.join(d, 'id.pub'), user: 'pi' } });
+  });
+
+  it('says what is wrong in a fleet file', async () => {
+    const d = tmp();
+    const write = (text: string): string => {
+      fs.writeFileSync(path.join(d, 'f.yaml'), text);
+      return path.join(d, 'f.yaml');
+    };
+    await expect(loadFleet(write('credentials: x\n'))).rejects.toThrow(/broker is required/);
+    await expect(loadFleet(write('broker: http://x\ncredentials: x\n'))).rejects.toThrow(/not an mqtt/);
+    await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\nbrokr: 1\n'))).rejects.toThrow(/unknown key "brokr"/);
+    await expect(loadFleet(write('broker: mqtt://x\n'))).rejects.toThrow(/credentials is required/);
+    await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\nca: nope.crt\n'))).rejects.toThrow(/nope.crt does not exist/);
+    await expect(loadFleet(path.join(d, 'missing.yaml'))).rejects.toMatchObject({ category: 'notFound' });
+  });
+
+  it('device ids from the first CSV column, header and comments skipped; bad and duplicate ids named by line', () => {
+    expect(parseDeviceCsv('device_id,location\n# spare\npi-001,hall\n"b8:27:eb:00:00:01",roof\n\npi-002\n')).toEqual(['pi-001', 'b8:27:eb:00:00:01', 'pi-002']);
+    expect(() => parseDeviceCsv('pi-1\npi/2\n', 'ids.csv')).toThrow(/ids.csv:2: invalid device id "pi\/2"/);
+    expect(() => parseDeviceCsv('pi-1\npi-1\n', 'ids.csv')).toThrow(/ids.csv:2: device id "pi-1" already on line 1/);
+    expect(() => parseDeviceCsv('id\n')).toThrow(/no device ids/);
+  });
+});
