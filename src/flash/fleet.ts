@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
 import { isValidDeviceId } from '../agent/protocol/topics.js';
+import validateFleetFile from '../generated/fleet-file.validate.js';
+import { validateWith } from '../image/validate.js';
 import { parseYaml } from '../yaml.js';
 
 /**
@@ -31,7 +33,8 @@ export type DeviceCredentials =
   | { readonly kind: 'password'; readonly password: string }
   | { readonly kind: 'cert'; readonly cert: Buffer; readonly key: Buffer };
 
-const KEYS = new Set(['broker', 'credentials', 'ca', 'telemetryInterval', 'ssh', 'userconf']);
+// One fleet file for both tools: berth fleet's `devices` and `groups` may stand beside these.
+const KEYS = new Set(['broker', 'credentials', 'ca', 'telemetryInterval', 'ssh', 'userconf', 'devices', 'groups']);
 
 /** Reads and validates a fleet file; throws BerthError(notFound | invalid) naming the file and the field. */
 export async function loadFleet(file: string): Promise<Fleet> {
@@ -51,6 +54,7 @@ export async function loadFleet(file: string): Promise<Fleet> {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('expected a YAML mapping');
   const d = doc as Record<string, unknown>;
   for (const k of Object.keys(d)) if (!KEYS.has(k)) throw bad(`unknown key "${k}" (known: ${[...KEYS].join(', ')})`);
+  validateWith(validateFleetFile, d, `fleet file ${file}`);
   const str = (k: string, v: unknown): string | undefined => {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'string' || v === '') throw bad(`${k} must be a non-empty string`);
@@ -60,7 +64,8 @@ export async function loadFleet(file: string): Promise<Fleet> {
   const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(dir, p.replace(/^~(?=\/)/, process.env.HOME ?? '~')));
   const broker = str('broker', d.broker);
   if (broker === undefined) throw bad('broker is required (e.g. mqtts://broker.example.com:8883)');
-  if (!/^(mqtts?|wss?):\/\/[^/\s]+/.test(broker)) throw bad(`broker "${broker}" is not an mqtt://, mqtts://, ws:// or wss:// URL`);
+  // What the agent connects to (src/agent/mqtt/connection.ts): a WebSocket URL would fail on the board.
+  if (!/^mqtts?:\/\/[^/\s]+/.test(broker)) throw bad(`broker "${broker}" is not an mqtt:// or mqtts:// URL`);
   const credentialsDir = rel(str('credentials', d.credentials));
   if (credentialsDir === undefined) throw bad('credentials is required: the directory scripts/provision/device-credentials.sh wrote');
   let ca = rel(str('ca', d.ca));

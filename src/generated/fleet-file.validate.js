@@ -3,13 +3,16 @@
 "use strict";
 import __rt0m from "ajv/dist/runtime/equal.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
+import __rt1m from "ajv/dist/runtime/ucs2length.js";
+const __rt1 = { default: __rt1m.default ?? __rt1m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/fleet-file.json","title":"berth fleet file (fleet.yaml)","description":"The devices a fleet operator knows of, their groups and labels. Devices that report to the broker but are not listed here are part of the fleet too.","type":"object","additionalProperties":false,"properties":{"devices":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"additionalProperties":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"groups":{"type":"array","items":{"$ref":"#/definitions/group"},"uniqueItems":true},"labels":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"string"}}}}]}},"groups":{"type":"object","propertyNames":{"$ref":"#/definitions/group"},"additionalProperties":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"uniqueItems":true}}},"definitions":{"group":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/fleet-file.json","title":"berth fleet file (fleet.yaml), read by berth fleet and berth flash","description":"The devices a fleet operator knows of, their groups and labels (berth fleet: devices that report to the broker but are not listed here are part of the fleet too), and what every device is provisioned with (berth flash: broker, credentials, ca, telemetryInterval, ssh, userconf; src/flash/fleet.ts checks what they mean).","type":"object","additionalProperties":false,"properties":{"devices":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"additionalProperties":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"groups":{"type":"array","items":{"$ref":"#/definitions/group"},"uniqueItems":true},"labels":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"string"}}}}]}},"groups":{"type":"object","propertyNames":{"$ref":"#/definitions/group"},"additionalProperties":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"uniqueItems":true}},"broker":{"type":"string","minLength":1},"credentials":{"type":"string","minLength":1},"ca":{"type":"string","minLength":1},"telemetryInterval":{"anyOf":[{"type":"string"},{"type":"number"}]},"ssh":{"type":"object","additionalProperties":false,"properties":{"authorizedKeys":{"type":"string","minLength":1},"user":{"type":"string","minLength":1}}},"userconf":{"type":"string","minLength":1}},"definitions":{"group":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}};
 const schema12 = {"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", "u");
 const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
 const func0 = __rt0.default;
+const func3 = __rt1.default;
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://berth.dev/schemas/v1/fleet-file.json" */;
@@ -17,7 +20,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!((key0 === "devices") || (key0 === "groups"))){
+if(!((((((((key0 === "devices") || (key0 === "groups")) || (key0 === "broker")) || (key0 === "credentials")) || (key0 === "ca")) || (key0 === "telemetryInterval")) || (key0 === "ssh")) || (key0 === "userconf"))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
@@ -367,14 +370,245 @@ vErrors.push(err23);
 errors++;
 }
 }
-}
-else {
-const err24 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.broker !== undefined){
+let data9 = data.broker;
+if(typeof data9 === "string"){
+if(func3(data9) < 1){
+const err24 = {instancePath:instancePath+"/broker",schemaPath:"#/properties/broker/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err24];
 }
 else {
 vErrors.push(err24);
+}
+errors++;
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/broker",schemaPath:"#/properties/broker/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data.credentials !== undefined){
+let data10 = data.credentials;
+if(typeof data10 === "string"){
+if(func3(data10) < 1){
+const err26 = {instancePath:instancePath+"/credentials",schemaPath:"#/properties/credentials/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/credentials",schemaPath:"#/properties/credentials/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data.ca !== undefined){
+let data11 = data.ca;
+if(typeof data11 === "string"){
+if(func3(data11) < 1){
+const err28 = {instancePath:instancePath+"/ca",schemaPath:"#/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/ca",schemaPath:"#/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data.telemetryInterval !== undefined){
+let data12 = data.telemetryInterval;
+const _errs41 = errors;
+let valid17 = false;
+const _errs42 = errors;
+if(typeof data12 !== "string"){
+const err30 = {instancePath:instancePath+"/telemetryInterval",schemaPath:"#/properties/telemetryInterval/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+var _valid1 = _errs42 === errors;
+valid17 = valid17 || _valid1;
+if(!valid17){
+const _errs44 = errors;
+if(!((typeof data12 == "number") && (isFinite(data12)))){
+const err31 = {instancePath:instancePath+"/telemetryInterval",schemaPath:"#/properties/telemetryInterval/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+var _valid1 = _errs44 === errors;
+valid17 = valid17 || _valid1;
+}
+if(!valid17){
+const err32 = {instancePath:instancePath+"/telemetryInterval",schemaPath:"#/properties/telemetryInterval/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+else {
+errors = _errs41;
+if(vErrors !== null){
+if(_errs41){
+vErrors.length = _errs41;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.ssh !== undefined){
+let data13 = data.ssh;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+for(const key8 in data13){
+if(!((key8 === "authorizedKeys") || (key8 === "user"))){
+const err33 = {instancePath:instancePath+"/ssh",schemaPath:"#/properties/ssh/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data13.authorizedKeys !== undefined){
+let data14 = data13.authorizedKeys;
+if(typeof data14 === "string"){
+if(func3(data14) < 1){
+const err34 = {instancePath:instancePath+"/ssh/authorizedKeys",schemaPath:"#/properties/ssh/properties/authorizedKeys/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+else {
+const err35 = {instancePath:instancePath+"/ssh/authorizedKeys",schemaPath:"#/properties/ssh/properties/authorizedKeys/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data13.user !== undefined){
+let data15 = data13.user;
+if(typeof data15 === "string"){
+if(func3(data15) < 1){
+const err36 = {instancePath:instancePath+"/ssh/user",schemaPath:"#/properties/ssh/properties/user/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/ssh/user",schemaPath:"#/properties/ssh/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/ssh",schemaPath:"#/properties/ssh/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data.userconf !== undefined){
+let data16 = data.userconf;
+if(typeof data16 === "string"){
+if(func3(data16) < 1){
+const err39 = {instancePath:instancePath+"/userconf",schemaPath:"#/properties/userconf/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+else {
+const err40 = {instancePath:instancePath+"/userconf",schemaPath:"#/properties/userconf/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+}
+else {
+const err41 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
 }
 errors++;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../../src/agent/config.js';
 import { bundleArchOf, parseElfHeader } from '../../src/flash/elf.js';
+import { readFleetFile } from '../../src/fleet/inventory.js';
 import { loadFleet, parseDeviceCsv, type Fleet } from '../../src/flash/fleet.js';
 import { parseMbr } from '../../src/flash/mbr.js';
 import { agentUnit, agentYaml, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
@@ -124,6 +125,13 @@ describe('fleet file and device list', () => {
     expect(f).toMatchObject({ broker: 'mqtts://b:8883', credentialsDir: path.join(d, 'devices'), ca: path.join(d, 'devices', 'ca.crt'), telemetryInterval: '20s', ssh: { authorizedKeys: path.join(d, 'id.pub'), user: 'pi' } });
   });
 
+  it('one fleet file serves berth flash and berth fleet (devices and groups beside the provisioning keys)', async () => {
+    const d = tmp();
+    fs.writeFileSync(path.join(d, 'fleet.yaml'), 'broker: mqtts://b:8883\ncredentials: devices\ndevices:\n  pi-1: { groups: [lab] }\ngroups:\n  lab: [pi-2]\n');
+    expect(await loadFleet(path.join(d, 'fleet.yaml'))).toMatchObject({ broker: 'mqtts://b:8883', credentialsDir: path.join(d, 'devices') });
+    expect(await readFleetFile(path.join(d, 'fleet.yaml'))).toMatchObject({ broker: 'mqtts://b:8883', devices: { 'pi-1': { groups: ['lab'] } }, groups: { lab: ['pi-2'] } });
+  });
+
   it('says what is wrong in a fleet file', async () => {
     const d = tmp();
     const write = (text: string): string => {
@@ -132,6 +140,8 @@ describe('fleet file and device list', () => {
     };
     await expect(loadFleet(write('credentials: x\n'))).rejects.toThrow(/broker is required/);
     await expect(loadFleet(write('broker: http://x\ncredentials: x\n'))).rejects.toThrow(/not an mqtt/);
+    await expect(loadFleet(write('broker: wss://x\ncredentials: x\n'))).rejects.toThrow(/not an mqtt/); // the agent cannot use it
+    await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\ngroups:\n  "bad group!": []\n'))).rejects.toThrow(/fleet file .* is invalid/);
     await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\nbrokr: 1\n'))).rejects.toThrow(/unknown key "brokr"/);
     await expect(loadFleet(write('broker: mqtt://x\n'))).rejects.toThrow(/credentials is required/);
     await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\nca: nope.crt\n'))).rejects.toThrow(/nope.crt does not exist/);
