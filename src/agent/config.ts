@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
+import { readNamedFile } from '../host/read.js';
 import { parseYaml } from '../yaml.js';
 import type { BrokerOptions } from './mqtt/connection.js';
 import { isValidDeviceId } from './protocol/topics.js';
@@ -73,9 +74,5 @@ export async function resolveAgentConfig(opts: ConnectionFlags, env: NodeJS.Proc
 }
 
 function readSecret(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new BerthError('host', `cannot read --password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
+  return readNamedFile(file, '--password-file').toString('utf8').trim();
 }

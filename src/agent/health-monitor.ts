@@ -43,18 +43,19 @@ export class HealthMonitor {
       if (!c || !check) continue;
       const startedAt = c.startedAt ?? now;
       live.add(c.id);
-      const known = this.probes.get(c.id);
-      let probe = known?.probe;
-      if (!known || known.startedAt !== startedAt) {
-        probe = new HealthProbe(check, startedAt);
-        if (known) this.change(s.name, c.name, probe, { exitCode: 0, output: 'restarted' }, 'starting');
+      let entry = this.probes.get(c.id);
+      if (!entry || entry.startedAt !== startedAt) {
+        const restarted = entry !== undefined;
+        entry = { startedAt, probe: new HealthProbe(check, startedAt) };
+        this.probes.set(c.id, entry);
+        if (restarted) this.change(s.name, c.name, entry.probe, { exitCode: 0, output: 'restarted' }, 'starting');
         // First seen: a container that came through its health window healthy stays so until a check says otherwise.
-        else if (this.o.health.get(s.name) === 'healthy') probe.health = 'healthy';
-        this.probes.set(c.id, { startedAt, probe });
+        else if (this.o.health.get(s.name) === 'healthy') entry.probe.health = 'healthy';
       }
-      if (!probe!.due(now)) continue;
-      const r = await probe!.probe(this.o.engine, c.id, now);
-      if (r.changed) this.change(s.name, c.name, probe!, r, r.changed);
+      const { probe } = entry;
+      if (!probe.due(now)) continue;
+      const r = await probe.probe(this.o.engine, c.id, now);
+      if (r.changed) this.change(s.name, c.name, probe, r, r.changed);
     }
     for (const id of this.probes.keys()) if (!live.has(id)) this.probes.delete(id);
   }

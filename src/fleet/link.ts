@@ -1,20 +1,12 @@
 import crypto from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BerthError } from '../errors.js';
-import { brokerEndpoint } from '../agent/mqtt/connection.js';
+import { brokerEndpoint, type BrokerLogin } from '../agent/mqtt/connection.js';
 import { TOPIC_ROOT } from '../agent/protocol/topics.js';
 import { parseMessage, type FleetChange } from './view.js';
 
 /** How the fleet tool reaches the broker. */
-export interface FleetBrokerOptions {
-  /** mqtt://host:1883 or mqtts://host:8883 */
-  readonly url: string;
-  readonly username?: string;
-  readonly password?: string;
-  readonly caFile?: string;
-  readonly certFile?: string;
-  readonly keyFile?: string;
-  /** Subscribe through `$share/<group>/…` so several fleet processes split the live messages. */
+export interface FleetBrokerOptions extends BrokerLogin {  /** Subscribe through `$share/<group>/…` so several fleet processes split the live messages. */
   readonly shareGroup?: string;
 }
 

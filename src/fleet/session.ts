@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
+import { readNamedFile } from '../host/read.js';
 import { Inventory, readFleetFile, type FleetFile } from './inventory.js';
 import { FleetLink, type DeviceKind, type FleetBrokerOptions } from './link.js';
 import { FleetView } from './view.js';
@@ -30,13 +31,7 @@ export function brokerOptions(flags: FleetFlags, env: NodeJS.ProcessEnv): FleetB
   const url = flags.broker ?? env.BERTH_BROKER;
   if (url === undefined || url === '') throw new BerthError('usage', 'berth fleet needs --broker mqtt://HOST:PORT (or env BERTH_BROKER)');
   let password = env.BERTH_MQTT_PASSWORD;
-  if (flags.passwordFile !== undefined) {
-    try {
-      password = fs.readFileSync(flags.passwordFile, 'utf8').trim();
-    } catch (err) {
-      throw new BerthError('host', `cannot read the password file ${flags.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
-  }
+  if (flags.passwordFile !== undefined) password = readNamedFile(flags.passwordFile, 'the password file').toString('utf8').trim();
   return {
     url,
     ...(flags.username !== undefined && { username: flags.username }),

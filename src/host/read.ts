@@ -12,6 +12,15 @@ export function readHostText(host: HostPaths, hostPath: string): string | undefi
   }
 }
 
+/** Reads a file the user named (a flag or a config key); BerthError(host) naming `what` when it cannot. */
+export function readNamedFile(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new BerthError('host', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
 /** Device-tree strings are NUL-terminated, and lists (compatible) are NUL-separated. */
 export function readDeviceTreeStrings(host: HostPaths, hostPath: string): string[] | undefined {
   const raw = readHostText(host, hostPath);

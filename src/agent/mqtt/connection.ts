@@ -1,20 +1,20 @@
-import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 // The client alone, not mqtt's index: that loads the WebSocket, SOCKS and browser transports as well,
 // ~3 MiB of RSS on a board for code berth never runs.
 import MqttClientModule from 'mqtt/lib/client';
+import { BerthError } from '../../errors.js';
+import { readNamedFile } from '../../host/read.js';
+import type { DeviceTopics } from '../protocol/topics.js';
 
 type ClientClass = typeof MqttClientModule.default;
 // Node hands this CommonJS module over as its exports object ({ default: class }); vitest's transform
 // hands over the class itself.
 const MqttClientClass: ClientClass = (MqttClientModule as { default?: ClientClass }).default ?? (MqttClientModule as unknown as ClientClass);
-import { BerthError } from '../../errors.js';
-import type { DeviceTopics } from '../protocol/topics.js';
 
-/** How the agent reaches its broker (flags, config file or environment). */
-export interface BrokerOptions {
+/** A broker and how to log in to it: what the agent and the fleet tool both connect with. */
+export interface BrokerLogin {
   /** mqtt://host:1883 or mqtts://host:8883 */
   readonly url: string;
   readonly username?: string;
@@ -23,19 +23,16 @@ export interface BrokerOptions {
   readonly caFile?: string;
   readonly certFile?: string;
   readonly keyFile?: string;
+}
+
+/** How the agent reaches its broker (flags, config file or environment). */
+export interface BrokerOptions extends BrokerLogin {
   /** Reconnect backoff: min(base · 2^n, max), jittered to 50–100 %. */
   readonly reconnectBaseMs?: number;
   readonly reconnectMaxMs?: number;
 }
 
-const read = (file: string | undefined, what: string): Buffer | undefined => {
-  if (file === undefined) return undefined;
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    throw new BerthError('host', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
-};
+const read = (file: string | undefined, what: string): Buffer | undefined => (file === undefined ? undefined : readNamedFile(file, what));
 
 /** A broker URL and its TLS files, checked and read: what the agent and the fleet tool both connect with. */
 export interface BrokerEndpoint {
@@ -44,12 +41,12 @@ export interface BrokerEndpoint {
   readonly tls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
-export function brokerEndpoint(opts: Pick<BrokerOptions, 'url' | 'caFile' | 'certFile' | 'keyFile'>): BrokerEndpoint {
+export function brokerEndpoint(opts: BrokerLogin): BrokerEndpoint {
   const url = new URL(opts.url);
   if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new BerthError('usage', `--broker must be mqtt://HOST:PORT or mqtts://HOST:PORT, not ${opts.url}`);
-  const ca = read(opts.caFile, 'CA file');
-  const cert = read(opts.certFile, 'client certificate');
-  const key = read(opts.keyFile, 'client key');
+  const ca = read(opts.caFile, 'the CA file');
+  const cert = read(opts.certFile, 'the client certificate');
+  const key = read(opts.keyFile, 'the client key');
   return { url, tls: { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) } };
 }
 
