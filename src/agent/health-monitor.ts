@@ -5,6 +5,12 @@ import type { ServiceHealth } from './protocol/types.js';
 import { HealthProbe } from './reconcile/health.js';
 import type { RunningService } from './state.js';
 
+/** Why the verdict changed: a check ran (its exit code and first 200 characters of output), or none ran. */
+export type HealthCause = { readonly exitCode: number; readonly output: string } | { readonly reason: 'restarted' };
+
+/** What a `health` event carries besides the service and its verdict. */
+export type HealthDetail = { readonly container: string; readonly failures: number } & HealthCause;
+
 export interface HealthMonitorOptions {
   readonly engine: ContainerEngine;
   /** The services that should be running now (state.ts runningServices). */
@@ -13,7 +19,7 @@ export interface HealthMonitorOptions {
   readonly deploying: () => boolean;
   /** Health per service, as `reported` shows it (the deployer's map: one truth for both). */
   readonly health: Map<string, ServiceHealth>;
-  readonly onChange: (service: string, health: ServiceHealth, detail: { container: string; failures: number; exitCode: number; output: string }) => void;
+  readonly onChange: (service: string, health: ServiceHealth, detail: HealthDetail) => void;
   readonly tickMs?: number;
 }
 
@@ -39,30 +45,32 @@ export class HealthMonitor {
     const live = new Set<string>();
     for (const s of this.o.services()) {
       const c = s.container;
-      const check = c && c.state === 'running' ? parseHealthcheck(s.name, s.spec.healthcheck) : undefined;
+      const check = parseHealthcheck(s.name, s.spec.healthcheck);
       if (!c || !check) continue;
-      const startedAt = c.startedAt ?? now;
+      // Kept while the container is down between runs too, so a restart is seen as one however the ticks fall.
       live.add(c.id);
+      if (c.state !== 'running') continue;
+      const startedAt = c.startedAt ?? now;
       let entry = this.probes.get(c.id);
       if (!entry || entry.startedAt !== startedAt) {
         const restarted = entry !== undefined;
         entry = { startedAt, probe: new HealthProbe(check, startedAt) };
         this.probes.set(c.id, entry);
-        if (restarted) this.change(s.name, c.name, entry.probe, { exitCode: 0, output: 'restarted' }, 'starting');
+        if (restarted) this.change(s.name, c.name, entry.probe, 'starting', { reason: 'restarted' });
         // First seen: a container that came through its health window healthy stays so until a check says otherwise.
         else if (this.o.health.get(s.name) === 'healthy') entry.probe.health = 'healthy';
       }
       const { probe } = entry;
       if (!probe.due(now)) continue;
       const r = await probe.probe(this.o.engine, c.id, now);
-      if (r.changed) this.change(s.name, c.name, probe, r, r.changed);
+      if (r.changed) this.change(s.name, c.name, probe, r.changed, { exitCode: r.exitCode, output: r.output.trim().slice(0, 200) });
     }
     for (const id of this.probes.keys()) if (!live.has(id)) this.probes.delete(id);
   }
 
-  private change(service: string, container: string, probe: HealthProbe, r: { exitCode: number; output: string }, health: ServiceHealth): void {
+  private change(service: string, container: string, probe: HealthProbe, health: ServiceHealth, cause: HealthCause): void {
     probe.health = health;
     this.o.health.set(service, health);
-    this.o.onChange(service, health, { container, failures: probe.failures, exitCode: r.exitCode, output: r.output.trim().slice(0, 200) });
+    this.o.onChange(service, health, { container, failures: probe.failures, ...cause });
   }
 }

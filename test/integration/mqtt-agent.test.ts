@@ -186,7 +186,8 @@ describe('berth agent over MQTT', () => {
       services: {
         // Healthy through its window, sick 5 s after it started: only the checks between deploys can see it.
         web: app(['sh', '-c', 'sleep 5; touch /tmp/sick; exec sleep 3600'], { healthcheck: { test: ['CMD-SHELL', 'test ! -e /tmp/sick'], interval: '300ms', retries: 2 } }),
-        flaky: app(['sh', '-c', 'sleep 2; exit 3'], { restart: 'always' }),
+        // Its check passes; each restart starts the check over, which the agent reports without a check result.
+        flaky: app(['sh', '-c', 'sleep 2; exit 3'], { restart: 'always', healthcheck: { test: ['CMD', 'true'], interval: '300ms' } }),
       },
       update: { health_window: '1s' },
     });
@@ -197,6 +198,10 @@ describe('berth agent over MQTT', () => {
     expect(restarted.status).toBe('applied');
     const unhealthy = await until(() => messages('events', since).find((m) => m.payload.kind === 'health' && m.payload.service === 'web' && m.payload.health === 'unhealthy')?.payload, 20_000, 'unhealthy event');
     expect(unhealthy).toMatchObject({ failures: 2, exitCode: 1 });
+    const over = await until(() => messages('events', since).find((m) => m.payload.kind === 'health' && m.payload.service === 'flaky' && m.payload.health === 'starting')?.payload, 20_000, 'flaky health starting over');
+    expect(over).toMatchObject({ reason: 'restarted', failures: 0, container: expect.stringMatching(/^flaky\./) });
+    expect(over).not.toHaveProperty('exitCode');
+    expect(over).not.toHaveProperty('output');
     await until(() => messages('reported', since).find((m) => m.payload.services.web?.health === 'unhealthy'), 5_000, 'reported unhealthy');
     const loop = await until(() => messages('events', since).find((m) => m.payload.kind === 'crash-loop')?.payload, 60_000, 'crash-loop event');
     expect(loop).toMatchObject({ container: expect.stringMatching(/^flaky\./), restartsInARow: 5, exitCode: 3 });

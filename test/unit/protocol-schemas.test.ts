@@ -7,10 +7,11 @@ import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_LABEL } from '../../src/agent/compose.js';
 import { ConditionWatch } from '../../src/agent/conditions.js';
+import type { HealthDetail } from '../../src/agent/health-monitor.js';
 import { MqttAgent } from '../../src/agent/mqtt/agent.js';
 import { connectBroker } from '../../src/agent/mqtt/connection.js';
 import { DeviceTopics } from '../../src/agent/protocol/topics.js';
-import type { DesiredState } from '../../src/agent/protocol/types.js';
+import type { DesiredState, ServiceHealth } from '../../src/agent/protocol/types.js';
 import { Deployer, type PullFn } from '../../src/agent/reconcile/deployer.js';
 import { DeployQueue } from '../../src/agent/reconcile/queue.js';
 import { Spool } from '../../src/agent/spool.js';
@@ -368,7 +369,12 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
       pressurePct: 21.7, avg10: 7.1, highPct: 20, lowPct: 5, parentMemoryBytes: 300_000_000, parentMemoryMax: 326_107_136, priority: 'best-effort', containerMemoryBytes: 120_000_000, msSinceStallOnset: 2050,
     });
     rig.agent.event({ kind: 'crash-loop', container: 'flaky.0123456789ab', restartsInARow: 5, exitCode: 3, oomKilled: false });
-    rig.agent.event({ kind: 'health', service: 'web', health: 'unhealthy', container: 'web.0123456789ab', failures: 2, exitCode: 1, output: '' });
+    // Health as the monitor reports it (typed, so the schema and HealthDetail cannot part): a check's verdict, and a restart's.
+    const verdicts: Array<[ServiceHealth, HealthDetail]> = [
+      ['unhealthy', { container: 'web.0123456789ab', failures: 2, exitCode: 1, output: '' }],
+      ['starting', { container: 'web.0123456789ab', failures: 0, reason: 'restarted' }],
+    ];
+    for (const [health, detail] of verdicts) rig.agent.event({ kind: 'health', service: 'web', health, ...detail });
     // Host conditions as the telemetry loop finds them (run.ts forwards kind + the rest).
     const watch = new ConditionWatch();
     const disk = { path: '/var/lib/berth', totalBytes: 8 * 1024 ** 3, freeBytes: 4 * 1024 ** 3, totalInodes: 10, freeInodes: 5 };
@@ -381,6 +387,13 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     expect(conditions.map((c) => c.kind).sort()).toEqual(['low-disk', 'oom-kill', 'throttled', 'under-voltage']);
     for (const { kind, ...detail } of conditions) rig.agent.event({ kind, ...detail });
     for (const m of rig.sent('events')) expectValid('events', m.payload);
+    // A verdict comes from a check (its exit code and output) or from a restart (a reason), never neither or both.
+    const health = { kind: 'health', service: 'web', container: 'web.0123456789ab', failures: 0, time: new Date().toISOString() };
+    expectValid('events', { ...health, health: 'healthy', exitCode: 0, output: 'ok' });
+    expectInvalid('events', { ...health, health: 'healthy', exitCode: 0 });
+    expectInvalid('events', { ...health, health: 'starting' });
+    expectInvalid('events', { ...health, health: 'starting', reason: 'restarted', exitCode: 0, output: 'restarted' });
+    expectInvalid('events', { ...health, health: 'unhealthy', reason: 'restarted' });
 
     await rig.agent.stop();
     const offline = rig.sent('status').at(-1)!;

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { SERVICE_LABEL, SPEC_LABEL, specHash } from '../../src/agent/compose.js';
+import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
+import type { ServiceHealth, ServiceSpec } from '../../src/agent/protocol/types.js';
+import type { ContainerEngine } from '../../src/runtime/engine.js';
+import type { ContainerRecord } from '../../src/store/containers.js';
+
+const withCheck: ServiceSpec = { image: 'app:1', healthcheck: { test: ['CMD', 'true'], interval: '1s', retries: 1 } };
+
+/** The running container the deployer made for `service` at `spec`. */
+const containerFor = (service: string, spec: ServiceSpec, startedAt: number): ContainerRecord => ({
+  id: `${service}-id`, name: `${service}.0123456789ab`, image: spec.image, imageDigest: 'sha256:0', runtime: 'crun', createdAt: 0,
+  startedAt, state: 'running', restartCount: 0, oomKilled: false, stoppedByUser: false,
+  options: { labels: { [SERVICE_LABEL]: service, [SPEC_LABEL]: specHash(spec) } } as unknown as ContainerRecord['options'],
+});
+
+/** A monitor over a fake engine whose checks pass. */
+function rig(containers: ContainerRecord[]) {
+  const events: Array<{ service: string; health: ServiceHealth; detail: HealthDetail }> = [];
+  const monitor = new HealthMonitor({
+    engine: { exec: async () => ({ exitCode: 0, output: 'ok\n' }) } as unknown as ContainerEngine,
+    services: () => [{ name: 'api', spec: withCheck, container: containers[0]! }], deploying: () => false, health: new Map(),
+    onChange: (service, health, detail) => events.push({ service, health, detail }),
+  });
+  return { monitor, events, containers };
+}
+
+describe('HealthMonitor', () => {
+  it("a check's verdict carries its exit code and output; a restart's carries only the reason, though a tick saw it down", async () => {
+    const r = rig([containerFor('api', withCheck, 1000)]);
+    await r.monitor.tick(1000);
+    // A tick that finds it down between runs must not make its next run look first seen.
+    r.containers[0] = { ...r.containers[0]!, state: 'exited', exitCode: 3 };
+    await r.monitor.tick(5000);
+    r.containers[0] = { ...r.containers[0]!, state: 'running', startedAt: 9000, restartCount: 1 };
+    await r.monitor.tick(9000);
+    const container = 'api.0123456789ab';
+    // toStrictEqual: the restart's detail has no exitCode or output key at all, not even undefined.
+    expect(r.events).toStrictEqual([
+      { service: 'api', health: 'healthy', detail: { container, failures: 0, exitCode: 0, output: 'ok' } },
+      { service: 'api', health: 'starting', detail: { container, failures: 0, reason: 'restarted' } },
+      { service: 'api', health: 'healthy', detail: { container, failures: 0, exitCode: 0, output: 'ok' } },
+    ]);
+  });
+});
