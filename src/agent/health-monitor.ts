@@ -3,7 +3,7 @@ import type { ContainerEngine } from '../runtime/engine.js';
 import { parseHealthcheck } from './compose.js';
 import type { ServiceHealth } from './protocol/types.js';
 import { HealthProbe } from './reconcile/health.js';
-import type { RunningService } from './state.js';
+import { withContainers, type DesiredService } from './state.js';
 
 /** Why the verdict changed: a check ran (its exit code and first 200 characters of output), or none ran. */
 export type HealthCause = { readonly exitCode: number; readonly output: string } | { readonly reason: 'restarted' };
@@ -12,9 +12,9 @@ export type HealthCause = { readonly exitCode: number; readonly output: string }
 export type HealthDetail = { readonly container: string; readonly failures: number } & HealthCause;
 
 export interface HealthMonitorOptions {
-  readonly engine: ContainerEngine;
-  /** The services that should be running now (state.ts runningServices). */
-  readonly services: () => readonly RunningService[];
+  readonly engine: Pick<ContainerEngine, 'list' | 'exec'>;
+  /** The services that should be running now, without their containers (state.ts runningSpecs). */
+  readonly services: () => readonly DesiredService[];
   /** True while a deploy runs: its health window checks the new containers itself. */
   readonly deploying: () => boolean;
   /** Health per service, as `reported` shows it (the deployer's map: one truth for both). */
@@ -42,11 +42,18 @@ export class HealthMonitor {
   }
 
   async tick(now: number): Promise<void> {
-    const live = new Set<string>();
-    for (const s of this.o.services()) {
-      const c = s.container;
+    // Without a healthcheck among the specs there is nothing to probe, so the container list (every row,
+    // plus each running container's monitor files) is read only when there is one. The specs are a few
+    // indexed rows, read every tick rather than cached: a deploy from another process (`berth deploy`
+    // beside a local-only agent) changes them without going through this agent's deploy queue.
+    const checked = this.o.services().flatMap((s) => {
       const check = parseHealthcheck(s.name, s.spec.healthcheck);
-      if (!c || !check) continue;
+      return check ? [{ ...s, check }] : [];
+    });
+    const live = new Set<string>();
+    for (const s of checked.length > 0 ? withContainers(checked, this.o.engine.list()) : []) {
+      const c = s.container;
+      if (!c) continue;
       // Kept while the container is down between runs too, so a restart is seen as one however the ticks fall.
       live.add(c.id);
       if (c.state !== 'running') continue;
@@ -54,7 +61,7 @@ export class HealthMonitor {
       let entry = this.probes.get(c.id);
       if (!entry || entry.startedAt !== startedAt) {
         const restarted = entry !== undefined;
-        entry = { startedAt, probe: new HealthProbe(check, startedAt) };
+        entry = { startedAt, probe: new HealthProbe(s.check, startedAt) };
         this.probes.set(c.id, entry);
         if (restarted) this.change(s.name, c.name, entry.probe, 'starting', { reason: 'restarted' });
         // First seen: a container that came through its health window healthy stays so until a check says otherwise.

@@ -10,7 +10,7 @@ import { Deployer, type DeployEvent, type PullFn } from './reconcile/deployer.js
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
 import { HealthMonitor } from './health-monitor.js';
-import { runningServices } from './state.js';
+import { runningSpecs } from './state.js';
 import { Supervisor } from './supervisor.js';
 
 export interface AgentRunOptions {
@@ -61,7 +61,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     if (STATE_CHANGES.has(type)) mqtt?.stateChanged();
   };
   const health = new HealthMonitor({
-    engine, services: () => runningServices(engine, records), deploying: () => queue.busy(), health: deployer.health,
+    engine, services: () => runningSpecs(records), deploying: () => queue.busy(), health: deployer.health,
     onChange: (service, h, detail) => forward('health', { service, health: h, ...detail }, detail.container),
   });
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];

@@ -5,22 +5,35 @@ import { deployedFor, parseHealthcheck, specHash } from './compose.js';
 import type { ContainerRecord } from '../store/containers.js';
 import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport, ServiceSpec } from './protocol/types.js';
 
-/** A service of the deployment that should be running, and its container when there is one. */
-export interface RunningService {
+/** A service of the deployment that should be running. */
+export interface DesiredService {
   readonly name: string;
   readonly spec: ServiceSpec;
+}
+
+/** A service of the deployment that should be running, and its container when there is one. */
+export interface RunningService extends DesiredService {
   readonly container?: ContainerRecord;
 }
 
 /** The services of what should be running: the newest revision unless it failed or was rolled back. */
-export function runningServices(engine: ContainerEngine, records: DeploymentRecords): RunningService[] {
+export function runningSpecs(records: DeploymentRecords): DesiredService[] {
   const latest = records.latest();
   const running: DesiredState | undefined = latest && (latest.status === 'applied' || latest.status === 'applying') ? latest.desired : records.lastGood()?.desired;
-  const containers = engine.list();
-  return Object.entries(running?.services ?? {}).map(([name, spec]) => {
-    const container = containers.find((x) => deployedFor(x.options.labels, name, specHash(spec)));
-    return { name, spec, ...(container && { container }) };
+  return Object.entries(running?.services ?? {}).map(([name, spec]) => ({ name, spec }));
+}
+
+/** Each service with the container deployed for its current spec, when there is one. */
+export function withContainers<S extends DesiredService>(services: readonly S[], containers: readonly ContainerRecord[]): Array<S & RunningService> {
+  return services.map((s) => {
+    const container = containers.find((x) => deployedFor(x.options.labels, s.name, specHash(s.spec)));
+    return { ...s, ...(container && { container }) };
   });
+}
+
+/** runningSpecs with their containers. */
+export function runningServices(engine: ContainerEngine, records: DeploymentRecords): RunningService[] {
+  return withContainers(runningSpecs(records), engine.list());
 }
 
 /**

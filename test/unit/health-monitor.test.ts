@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SERVICE_LABEL, SPEC_LABEL, specHash } from '../../src/agent/compose.js';
 import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
 import type { ServiceHealth, ServiceSpec } from '../../src/agent/protocol/types.js';
-import type { ContainerEngine } from '../../src/runtime/engine.js';
+import type { DesiredService } from '../../src/agent/state.js';
 import type { ContainerRecord } from '../../src/store/containers.js';
 
 const withCheck: ServiceSpec = { image: 'app:1', healthcheck: { test: ['CMD', 'true'], interval: '1s', retries: 1 } };
@@ -14,20 +14,39 @@ const containerFor = (service: string, spec: ServiceSpec, startedAt: number): Co
   options: { labels: { [SERVICE_LABEL]: service, [SPEC_LABEL]: specHash(spec) } } as unknown as ContainerRecord['options'],
 });
 
-/** A monitor over a fake engine whose checks pass. */
-function rig(containers: ContainerRecord[]) {
+/** A monitor over a fake engine that counts container list reads and checks run. */
+function rig(services: DesiredService[], containers: ContainerRecord[]) {
+  const calls = { list: 0, exec: 0 };
   const events: Array<{ service: string; health: ServiceHealth; detail: HealthDetail }> = [];
   const monitor = new HealthMonitor({
-    engine: { exec: async () => ({ exitCode: 0, output: 'ok\n' }) } as unknown as ContainerEngine,
-    services: () => [{ name: 'api', spec: withCheck, container: containers[0]! }], deploying: () => false, health: new Map(),
+    engine: {
+      list: () => (calls.list++, containers),
+      exec: async () => (calls.exec++, { exitCode: 0, output: 'ok\n' }),
+    },
+    services: () => services, deploying: () => false, health: new Map(),
     onChange: (service, health, detail) => events.push({ service, health, detail }),
   });
-  return { monitor, events, containers };
+  return { monitor, calls, events, services, containers };
 }
 
 describe('HealthMonitor', () => {
+  it('reads no container list while no service to run has a healthcheck, and does once one has', async () => {
+    const plain: ServiceSpec = { image: 'app:1' };
+    const disabled: ServiceSpec = { image: 'app:1', healthcheck: { test: ['CMD', 'true'], disable: true } };
+    const r = rig([{ name: 'web', spec: plain }, { name: 'db', spec: disabled }], [containerFor('web', plain, 0), containerFor('db', disabled, 0)]);
+    for (let t = 0; t < 5; t++) await r.monitor.tick(t * 1000);
+    expect(r.calls).toEqual({ list: 0, exec: 0 });
+    expect(r.events).toEqual([]);
+
+    r.services.push({ name: 'api', spec: withCheck });
+    r.containers.push(containerFor('api', withCheck, 5000));
+    await r.monitor.tick(5000);
+    expect(r.calls).toEqual({ list: 1, exec: 1 });
+    expect(r.events.map((e) => `${e.service}:${e.health}`)).toEqual(['api:healthy']);
+  });
+
   it("a check's verdict carries its exit code and output; a restart's carries only the reason, though a tick saw it down", async () => {
-    const r = rig([containerFor('api', withCheck, 1000)]);
+    const r = rig([{ name: 'api', spec: withCheck }], [containerFor('api', withCheck, 1000)]);
     await r.monitor.tick(1000);
     // A tick that finds it down between runs must not make its next run look first seen.
     r.containers[0] = { ...r.containers[0]!, state: 'exited', exitCode: 3 };

@@ -33,7 +33,7 @@ export class HealthProbe {
   }
 
   /** Runs the check once; returns the new health when it changed, with the check's output. */
-  async probe(engine: ContainerEngine, containerId: string, now: number): Promise<{ changed?: ServiceHealth; exitCode: number; output: string }> {
+  async probe(engine: Pick<ContainerEngine, 'exec'>, containerId: string, now: number): Promise<{ changed?: ServiceHealth; exitCode: number; output: string }> {
     this.nextCheck = now + this.check.intervalMs;
     const r = await engine.exec(containerId, this.check.argv, this.check.timeoutMs);
     const before = this.health;
