@@ -1,30 +1,39 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import tar from 'tar-stream';
 
 /**
  * tar-stream decodes PAX values as UTF-8, which destroys binary xattr values (security.capability is a
- * binary struct). Its extractor calls `headers.decodePax` through the module object, so wrapping that
- * function lets berth keep every `SCHILY.xattr.*` value's raw bytes next to the decoded record, under
- * RAW_XATTR + name, base64. test/integration/unpack.test.ts round-trips a binary capability: it fails
- * loudly if a tar-stream upgrade changes this.
+ * binary struct). Its extractor decodes every PAX header in `_decodeLongHeader(buf)`; wrapping that
+ * method lets berth keep every `SCHILY.xattr.*` value's raw bytes next to the decoded record, under
+ * RAW_XATTR + name, base64. The class comes from berth's own `tar-stream` import, so the patch reaches
+ * the copy that extracts, whether esbuild bundled it (dist/bundle, an agent bundle on a board without
+ * node_modules/tar-stream) or Node loads it from node_modules. test/integration/unpack.test.ts
+ * round-trips a binary capability: it fails loudly if a tar-stream upgrade changes this.
  */
 export const RAW_XATTR = 'berth.raw-xattr.';
 const SCHILY = 'SCHILY.xattr.';
 
-type Headers = { decodePax: (buf: Buffer) => Record<string, string>; __berthRaw?: true };
+type PaxRecord = Record<string, string>;
+interface ExtractInternals {
+  _decodeLongHeader(buf: Buffer): void;
+  _header: { type: string } | null;
+  _pax: PaxRecord | null;
+  _paxGlobal: PaxRecord | null;
+  __berthRaw?: true;
+}
 
 export function keepRawXattrs(): void {
-  const require = createRequire(import.meta.url);
-  // Not in tar-stream's exports map: load the very file its extractor uses, by path.
-  const headers = require(path.join(path.dirname(require.resolve('tar-stream/package')), 'headers.js')) as Headers;
-  if (headers.__berthRaw) return;
-  const decode = headers.decodePax;
-  headers.decodePax = (buf: Buffer) => {
-    const record = decode(buf);
+  const proto = Object.getPrototypeOf(tar.extract()) as ExtractInternals;
+  if (proto.__berthRaw) return;
+  const decode = proto._decodeLongHeader;
+  if (typeof decode !== 'function') throw new Error('tar-stream changed: its extractor has no _decodeLongHeader to keep raw PAX xattrs (src/image/unpack/pax.ts)');
+  proto._decodeLongHeader = function (this: ExtractInternals, buf: Buffer): void {
+    decode.call(this, buf);
+    const type = this._header?.type;
+    const record = type === 'pax-header' ? this._pax : type === 'pax-global-header' ? this._paxGlobal : null;
+    if (!record) return;
     for (const [key, value] of rawPaxRecords(buf)) if (key.startsWith(SCHILY)) record[RAW_XATTR + key.slice(SCHILY.length)] = value.toString('base64');
-    return record;
   };
-  headers.__berthRaw = true;
+  proto.__berthRaw = true;
 }
 
 /** PAX records (`<len> <key>=<value>\n`) with values as raw bytes. */
