@@ -17,6 +17,8 @@ import { parseYaml } from '../yaml.js';
  *   telemetryInterval: 30s        # optional, passed to the agent
  *   ssh: { authorizedKeys: ~/.ssh/id_ed25519.pub, user: pi }   # optional
  *   userconf: userconf.txt        # optional: Raspberry Pi OS first-boot user ("name:crypted-password")
+ *   registries:                   # optional: private registries the devices pull from
+ *     registry.example.com:5000: { ca: registry-ca.crt, username: fleet-pull, passwordFile: pull.password }
  */
 export interface Fleet {
   readonly file: string;
@@ -26,6 +28,15 @@ export interface Fleet {
   readonly telemetryInterval?: string;
   readonly ssh?: { readonly authorizedKeys: string; readonly user: string };
   readonly userconf?: string;
+  readonly registries?: readonly FleetRegistry[];
+}
+
+/** A private registry: its CA (Docker's certs.d layout on the board) and a pull login (the board's auth.json). */
+export interface FleetRegistry {
+  /** host[:port], as image references name it. */
+  readonly registry: string;
+  readonly ca?: string;
+  readonly login?: { readonly username: string; readonly passwordFile: string };
 }
 
 /** A device's broker credentials, read from the credentials directory. */
@@ -34,7 +45,7 @@ export type DeviceCredentials =
   | { readonly kind: 'cert'; readonly cert: Buffer; readonly key: Buffer };
 
 // One fleet file for both tools: berth fleet's `devices` and `groups` may stand beside these.
-const KEYS = new Set(['broker', 'credentials', 'ca', 'telemetryInterval', 'ssh', 'userconf', 'devices', 'groups']);
+const KEYS = new Set(['broker', 'credentials', 'ca', 'telemetryInterval', 'ssh', 'userconf', 'registries', 'devices', 'groups']);
 
 /** Reads and validates a fleet file; throws BerthError(notFound | invalid) naming the file and the field. */
 export async function loadFleet(file: string): Promise<Fleet> {
@@ -83,10 +94,21 @@ export async function loadFleet(file: string): Promise<Fleet> {
   }
   const telemetryInterval = str('telemetryInterval', typeof d.telemetryInterval === 'number' ? `${d.telemetryInterval}s` : d.telemetryInterval);
   const userconf = rel(str('userconf', d.userconf));
+  // Shape checked by the schema; here the files, which must exist when flashing starts, not halfway.
+  const registries = Object.entries((d.registries ?? {}) as Record<string, { ca?: string; username?: string; passwordFile?: string }>).map(([key, r]): FleetRegistry => {
+    const registry = key.toLowerCase();
+    const regCa = rel(r.ca);
+    const passwordFile = rel(r.passwordFile);
+    for (const [k, f] of [['ca', regCa], ['passwordFile', passwordFile]] as const) {
+      if (f !== undefined && !fs.existsSync(f)) throw bad(`registries.${key}.${k} ${f} does not exist`);
+    }
+    return { registry, ...(regCa !== undefined && { ca: regCa }), ...(r.username !== undefined && passwordFile !== undefined && { login: { username: r.username, passwordFile } }) };
+  });
   return {
     file, broker, credentialsDir,
     ...(ca !== undefined && { ca }), ...(telemetryInterval !== undefined && { telemetryInterval }),
     ...(ssh !== undefined && { ssh }), ...(userconf !== undefined && { userconf }),
+    ...(registries.length > 0 && { registries }),
   };
 }
 

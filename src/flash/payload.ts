@@ -12,6 +12,8 @@ export const UNIT_NAME = 'berth-agent.service';
 export const UNIT_PATH = `/etc/systemd/system/${UNIT_NAME}`;
 export const UNIT_LINK = `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`;
 const CMDLINE_ARG = 'cgroup_enable=memory';
+/** The agent's state root on the board (the unit's BERTH_ROOT): registry CAs and logins go where it reads them. */
+export const STATE_ROOT = '/var/lib/berth';
 
 /** The rootfs entries for a bundle directory: its tree under /opt/berth, files 0755 when executable, root-owned. */
 export async function bundleEntries(bundleDir: string): Promise<Ext4Install[]> {
@@ -38,8 +40,8 @@ export async function bundleEntries(bundleDir: string): Promise<Ext4Install[]> {
 
 /** The systemd unit for the board: scripts/systemd/berth-agent.service with ExecStart pointing into /opt/berth. */
 export function agentUnit(template: string): string {
-  if (!/^ExecStart=\S+berth agent/m.test(template) || !/^KillMode=process$/m.test(template)) {
-    throw new BerthError('internal', 'the berth-agent.service template lost its ExecStart=… berth agent or KillMode=process line');
+  if (!/^ExecStart=\S+berth agent/m.test(template) || !/^KillMode=process$/m.test(template) || !template.includes(`BERTH_ROOT=${STATE_ROOT}\n`)) {
+    throw new BerthError('internal', `the berth-agent.service template lost its ExecStart=… berth agent, KillMode=process or BERTH_ROOT=${STATE_ROOT} line`);
   }
   return template.replace(/^ExecStart=\S+berth agent/m, `ExecStart=${INSTALL_DIR}/bin/berth agent`);
 }
@@ -54,6 +56,7 @@ export async function commonEntries(fleet: Fleet, unitTemplate: string): Promise
     { kind: 'dir', path: CONFIG_DIR, perm: 0o755 },
   ];
   if (fleet.ca !== undefined) out.push({ kind: 'file', path: `${CONFIG_DIR}/ca.crt`, perm: 0o644, source: fleet.ca });
+  out.push(...(await registryEntries(fleet)));
   if (fleet.ssh !== undefined) {
     const keys = await readFleetFile(fleet, fleet.ssh.authorizedKeys, 'ssh.authorizedKeys');
     if (!/^(ssh-|ecdsa-|sk-)/m.test(keys.toString())) throw new BerthError('invalid', `${fleet.ssh.authorizedKeys} holds no SSH public key`);
@@ -65,6 +68,32 @@ export async function commonEntries(fleet: Fleet, unitTemplate: string): Promise
       { kind: 'file', path: `/etc/ssh/authorized_keys/${fleet.ssh.user}`, perm: 0o644, source: keys },
     );
   }
+  return out;
+}
+
+/**
+ * Private registries: each CA as `<state root>/certs.d/<registry>/ca.crt` (Docker's layout, which the
+ * registry client reads) and the pull logins as `<state root>/auth.json` (0600, `berth login`'s file).
+ */
+async function registryEntries(fleet: Fleet): Promise<Ext4Install[]> {
+  const regs = fleet.registries ?? [];
+  if (regs.length === 0) return [];
+  const out: Ext4Install[] = [{ kind: 'dir', path: STATE_ROOT, perm: 0o700 }];
+  const auths: Record<string, { auth: string }> = {};
+  for (const r of regs) {
+    if (r.ca !== undefined) {
+      const pem = await readFleetFile(fleet, r.ca, `registries.${r.registry}.ca`);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new BerthError('invalid', `${r.ca} (registries.${r.registry}.ca) holds no PEM certificate`);
+      if (!out.some((e) => e.path === `${STATE_ROOT}/certs.d`)) out.push({ kind: 'dir', path: `${STATE_ROOT}/certs.d`, perm: 0o755 });
+      out.push({ kind: 'dir', path: `${STATE_ROOT}/certs.d/${r.registry}`, perm: 0o755 }, { kind: 'file', path: `${STATE_ROOT}/certs.d/${r.registry}/ca.crt`, perm: 0o644, source: pem });
+    }
+    if (r.login !== undefined) {
+      const password = (await readFleetFile(fleet, r.login.passwordFile, `registries.${r.registry}.passwordFile`)).toString('utf8').replace(/\r?\n$/, '');
+      if (password === '') throw new BerthError('invalid', `${r.login.passwordFile} (registries.${r.registry}.passwordFile) is empty`);
+      auths[r.registry] = { auth: Buffer.from(`${r.login.username}:${password}`).toString('base64') };
+    }
+  }
+  if (Object.keys(auths).length > 0) out.push({ kind: 'file', path: `${STATE_ROOT}/auth.json`, perm: 0o600, source: Buffer.from(`${JSON.stringify({ auths }, null, 2)}\n`) });
   return out;
 }
 

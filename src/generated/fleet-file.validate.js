@@ -7,12 +7,14 @@ import __rt1m from "ajv/dist/runtime/ucs2length.js";
 const __rt1 = { default: __rt1m.default ?? __rt1m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/fleet-file.json","title":"berth fleet file (fleet.yaml), read by berth fleet and berth flash","description":"The devices a fleet operator knows of, their groups and labels (berth fleet: devices that report to the broker but are not listed here are part of the fleet too), and what every device is provisioned with (berth flash: broker, credentials, ca, telemetryInterval, ssh, userconf; src/flash/fleet.ts checks what they mean).","type":"object","additionalProperties":false,"properties":{"devices":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"additionalProperties":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"groups":{"type":"array","items":{"$ref":"#/definitions/group"},"uniqueItems":true},"labels":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"string"}}}}]}},"groups":{"type":"object","propertyNames":{"$ref":"#/definitions/group"},"additionalProperties":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"uniqueItems":true}},"broker":{"type":"string","minLength":1},"credentials":{"type":"string","minLength":1},"ca":{"type":"string","minLength":1},"telemetryInterval":{"anyOf":[{"type":"string"},{"type":"number"}]},"ssh":{"type":"object","additionalProperties":false,"properties":{"authorizedKeys":{"type":"string","minLength":1},"user":{"type":"string","minLength":1}}},"userconf":{"type":"string","minLength":1}},"definitions":{"group":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/fleet-file.json","title":"berth fleet file (fleet.yaml), read by berth fleet and berth flash","description":"The devices a fleet operator knows of, their groups and labels (berth fleet: devices that report to the broker but are not listed here are part of the fleet too), and what every device is provisioned with (berth flash: broker, credentials, ca, telemetryInterval, ssh, userconf; src/flash/fleet.ts checks what they mean).","type":"object","additionalProperties":false,"properties":{"devices":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"additionalProperties":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"groups":{"type":"array","items":{"$ref":"#/definitions/group"},"uniqueItems":true},"labels":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"string"}}}}]}},"groups":{"type":"object","propertyNames":{"$ref":"#/definitions/group"},"additionalProperties":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"uniqueItems":true}},"broker":{"type":"string","minLength":1},"credentials":{"type":"string","minLength":1},"ca":{"type":"string","minLength":1},"telemetryInterval":{"anyOf":[{"type":"string"},{"type":"number"}]},"ssh":{"type":"object","additionalProperties":false,"properties":{"authorizedKeys":{"type":"string","minLength":1},"user":{"type":"string","minLength":1}}},"userconf":{"type":"string","minLength":1},"registries":{"type":"object","propertyNames":{"type":"string","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1},"username":{"type":"string","minLength":1},"passwordFile":{"type":"string","minLength":1}},"dependencies":{"username":["passwordFile"],"passwordFile":["username"]}}}},"definitions":{"group":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}};
 const schema12 = {"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
+const func2 = Object.prototype.hasOwnProperty;
+const func0 = __rt0.default;
+const func4 = __rt1.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", "u");
 const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", "u");
-const func0 = __rt0.default;
-const func3 = __rt1.default;
+const pattern5 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://berth.dev/schemas/v1/fleet-file.json" */;
@@ -20,7 +22,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!((((((((key0 === "devices") || (key0 === "groups")) || (key0 === "broker")) || (key0 === "credentials")) || (key0 === "ca")) || (key0 === "telemetryInterval")) || (key0 === "ssh")) || (key0 === "userconf"))){
+if(!(func2.call(schema11.properties, key0))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
@@ -373,7 +375,7 @@ errors++;
 if(data.broker !== undefined){
 let data9 = data.broker;
 if(typeof data9 === "string"){
-if(func3(data9) < 1){
+if(func4(data9) < 1){
 const err24 = {instancePath:instancePath+"/broker",schemaPath:"#/properties/broker/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err24];
@@ -398,7 +400,7 @@ errors++;
 if(data.credentials !== undefined){
 let data10 = data.credentials;
 if(typeof data10 === "string"){
-if(func3(data10) < 1){
+if(func4(data10) < 1){
 const err26 = {instancePath:instancePath+"/credentials",schemaPath:"#/properties/credentials/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err26];
@@ -423,7 +425,7 @@ errors++;
 if(data.ca !== undefined){
 let data11 = data.ca;
 if(typeof data11 === "string"){
-if(func3(data11) < 1){
+if(func4(data11) < 1){
 const err28 = {instancePath:instancePath+"/ca",schemaPath:"#/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err28];
@@ -517,7 +519,7 @@ errors++;
 if(data13.authorizedKeys !== undefined){
 let data14 = data13.authorizedKeys;
 if(typeof data14 === "string"){
-if(func3(data14) < 1){
+if(func4(data14) < 1){
 const err34 = {instancePath:instancePath+"/ssh/authorizedKeys",schemaPath:"#/properties/ssh/properties/authorizedKeys/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err34];
@@ -542,7 +544,7 @@ errors++;
 if(data13.user !== undefined){
 let data15 = data13.user;
 if(typeof data15 === "string"){
-if(func3(data15) < 1){
+if(func4(data15) < 1){
 const err36 = {instancePath:instancePath+"/ssh/user",schemaPath:"#/properties/ssh/properties/user/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err36];
@@ -579,7 +581,7 @@ errors++;
 if(data.userconf !== undefined){
 let data16 = data.userconf;
 if(typeof data16 === "string"){
-if(func3(data16) < 1){
+if(func4(data16) < 1){
 const err39 = {instancePath:instancePath+"/userconf",schemaPath:"#/properties/userconf/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err39];
@@ -601,14 +603,197 @@ vErrors.push(err40);
 errors++;
 }
 }
-}
-else {
-const err41 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.registries !== undefined){
+let data17 = data.registries;
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+for(const key9 in data17){
+const _errs57 = errors;
+if(typeof key9 === "string"){
+if(!pattern5.test(key9)){
+const err41 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"+"\"",propertyName:key9};
 if(vErrors === null){
 vErrors = [err41];
 }
 else {
 vErrors.push(err41);
+}
+errors++;
+}
+}
+else {
+const err42 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key9};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+var valid19 = _errs57 === errors;
+if(!valid19){
+const err43 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+for(const key10 in data17){
+let data18 = data17[key10];
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+for(const key11 in data18){
+if(!(((key11 === "ca") || (key11 === "username")) || (key11 === "passwordFile"))){
+const err44 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+if(data18.username !== undefined){
+if(data18.passwordFile === undefined){
+const err45 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/dependencies",keyword:"dependencies",params:{property: "username",
+    missingProperty: "passwordFile",
+    depsCount: 1,
+    deps: "passwordFile"},message:"must have property passwordFile when property username is present"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data18.passwordFile !== undefined){
+if(data18.username === undefined){
+const err46 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/dependencies",keyword:"dependencies",params:{property: "passwordFile",
+    missingProperty: "username",
+    depsCount: 1,
+    deps: "username"},message:"must have property username when property passwordFile is present"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data18.ca !== undefined){
+let data19 = data18.ca;
+if(typeof data19 === "string"){
+if(func4(data19) < 1){
+const err47 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/ca",schemaPath:"#/properties/registries/additionalProperties/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/ca",schemaPath:"#/properties/registries/additionalProperties/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data18.username !== undefined){
+let data20 = data18.username;
+if(typeof data20 === "string"){
+if(func4(data20) < 1){
+const err49 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/registries/additionalProperties/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/registries/additionalProperties/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+if(data18.passwordFile !== undefined){
+let data21 = data18.passwordFile;
+if(typeof data21 === "string"){
+if(func4(data21) < 1){
+const err51 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/registries/additionalProperties/properties/passwordFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+else {
+const err52 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/registries/additionalProperties/properties/passwordFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+}
+}
+else {
+const err53 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+}
+else {
+const err54 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+}
+else {
+const err55 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
 }
 errors++;
 }

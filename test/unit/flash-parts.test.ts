@@ -7,7 +7,8 @@ import { bundleArchOf, parseElfHeader } from '../../src/flash/elf.js';
 import { readFleetFile } from '../../src/fleet/inventory.js';
 import { loadFleet, parseDeviceCsv, type Fleet } from '../../src/flash/fleet.js';
 import { parseMbr } from '../../src/flash/mbr.js';
-import { agentUnit, agentYaml, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
+import { agentUnit, agentYaml, commonEntries, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
+import { CredentialStore } from '../../src/image/registry/credentials.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -146,6 +147,41 @@ describe('fleet file and device list', () => {
     await expect(loadFleet(write('broker: mqtt://x\n'))).rejects.toThrow(/credentials is required/);
     await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\nca: nope.crt\n'))).rejects.toThrow(/nope.crt does not exist/);
     await expect(loadFleet(path.join(d, 'missing.yaml'))).rejects.toMatchObject({ category: 'notFound' });
+  });
+
+  it('private registries: the CA where the registry client looks (certs.d) and the login in the agent\'s auth.json', async () => {
+    const d = tmp();
+    fs.writeFileSync(path.join(d, 'reg-ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    fs.writeFileSync(path.join(d, 'pull.password'), 's3cret:with colon\n');
+    fs.writeFileSync(path.join(d, 'fleet.yaml'), 'broker: mqtt://b\ncredentials: devices\nregistries:\n  Registry.Example:5000: { ca: reg-ca.crt, username: fleet-pull, passwordFile: pull.password }\n  mirror.example: { ca: reg-ca.crt }\n');
+    const fleet = await loadFleet(path.join(d, 'fleet.yaml'));
+    expect(fleet.registries).toEqual([
+      { registry: 'registry.example:5000', ca: path.join(d, 'reg-ca.crt'), login: { username: 'fleet-pull', passwordFile: path.join(d, 'pull.password') } },
+      { registry: 'mirror.example', ca: path.join(d, 'reg-ca.crt') },
+    ]);
+    const unit = fs.readFileSync(new URL('../../scripts/systemd/berth-agent.service', import.meta.url), 'utf8');
+    const entries = await commonEntries(fleet, unit);
+    const at = (p: string) => entries.find((e) => e.path === p);
+    expect(at('/var/lib/berth')).toMatchObject({ kind: 'dir', perm: 0o700 });
+    expect(at('/var/lib/berth/certs.d/registry.example:5000/ca.crt')).toMatchObject({ kind: 'file', perm: 0o644 });
+    expect(at('/var/lib/berth/certs.d/mirror.example/ca.crt')).toMatchObject({ kind: 'file', perm: 0o644 });
+    const auth = at('/var/lib/berth/auth.json') as { perm: number; source: Buffer };
+    expect(auth.perm).toBe(0o600);
+    // What the agent on the board will read: the same file through berth's credential store.
+    const root = tmp();
+    fs.writeFileSync(path.join(root, 'auth.json'), auth.source);
+    expect(new CredentialStore(root, { HOME: root }).get('registry.example:5000')).toEqual({ username: 'fleet-pull', password: 's3cret:with colon' });
+    expect(new CredentialStore(root, { HOME: root }).get('mirror.example')).toBeUndefined();
+
+    const write = (text: string): string => {
+      fs.writeFileSync(path.join(d, 'f.yaml'), `broker: mqtt://b\ncredentials: devices\nregistries:\n${text}`);
+      return path.join(d, 'f.yaml');
+    };
+    await expect(loadFleet(write('  r.example: { username: u }\n'))).rejects.toThrow(/is invalid/); // a login needs its password file
+    await expect(loadFleet(write('  "bad host/x": { ca: reg-ca.crt }\n'))).rejects.toThrow(/is invalid/);
+    await expect(loadFleet(write('  r.example: { ca: nope.crt }\n'))).rejects.toThrow(/registries.r.example.ca .*nope.crt does not exist/);
+    fs.writeFileSync(path.join(d, 'not-pem.crt'), 'hello');
+    await expect(commonEntries(await loadFleet(write('  r.example: { ca: not-pem.crt }\n')), unit)).rejects.toThrow(/holds no PEM certificate/);
   });
 
   it('device ids from the first CSV column, header and comments skipped; bad and duplicate ids named by line', () => {
