@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../../src/errors.js';
 import { applyLayer, type WhiteoutMode } from '../../src/image/unpack/apply.js';
 import { syscalls } from '../../src/image/unpack/sys.js';
-import { tarOf, type TarEntrySpec } from '../helpers/images/oci.js';
+import { rawPaxHeader, tarOf, type TarEntrySpec } from '../helpers/images/oci.js';
 
 type Spec = TarEntrySpec;
 const layer = (specs: Spec[]): Promise<Buffer> => tarOf(specs.map((s) => ({ mtime: 1_700_000_000, ...s })));
@@ -81,33 +81,12 @@ describe('applyLayer: faithful unpacking', () => {
   });
 
   it('keeps binary xattr values byte for byte (security.capability, user.*)', async () => {
-    // tarOf encodes PAX values as UTF-8; a real docker layer carries raw bytes, so write the PAX header here.
     const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
     const bin = Buffer.from([0xff, 0x00, 0xfe, 0x80, 0x41]);
-    const record = (key: string, value: Buffer): Buffer => {
-      const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
-      let len = body.length + 1;
-      while (String(len).length + body.length !== len) len = String(len).length + body.length;
-      return Buffer.concat([Buffer.from(String(len)), body]);
-    };
-    const paxBody = Buffer.concat([record('SCHILY.xattr.security.capability', cap), record('SCHILY.xattr.user.bin', bin)]);
-    const header = Buffer.alloc(512);
-    const put = (text: string, at: number): number => header.write(text, at, 'latin1');
-    put('PaxHeaders/ping', 0);
-    put('0000644\0', 100);
-    put('0000000\0', 108);
-    put('0000000\0', 116);
-    put(`${paxBody.length.toString(8).padStart(11, '0')}\0`, 124);
-    put('00000000000\0', 136);
-    put('        ', 148);
-    put('x', 156);
-    put('ustar\0', 257);
-    put('00', 263);
-    put(`${header.reduce((a, b) => a + b, 0).toString(8).padStart(6, '0')}\0 `, 148);
-    const body = Buffer.concat([paxBody, Buffer.alloc((512 - (paxBody.length % 512)) % 512)]);
-    const rest = await tarOf([{ name: 'ping', content: 'ELF', mode: 0o755 }]);
-    const chunks = [header, body, rest];
-    await applyLayer(Readable.from(Buffer.concat(chunks)), root, { whiteouts: 'overlay' });
+    const pax = rawPaxHeader('PaxHeaders/ping', { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.bin': bin });
+    // A docker layer carries raw xattr bytes in PAX; tarOf would write them as UTF-8, hence rawPaxHeader.
+    const tar = Buffer.concat([pax, await tarOf([{ name: 'ping', content: 'ELF', mode: 0o755 }])]);
+    await applyLayer(Readable.from(tar), root, { whiteouts: 'overlay' });
     expect(syscalls().lgetxattr(path.join(root, 'ping'), 'user.bin')).toEqual(bin);
     expect(syscalls().lgetxattr(path.join(root, 'ping'), 'security.capability')).toEqual(cap);
   });

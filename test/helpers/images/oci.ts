@@ -134,3 +134,32 @@ export async function tarOf(entries: TarEntrySpec[]): Promise<Buffer> {
   if (errors.length) throw errors[0];
   return Buffer.concat(chunks);
 }
+
+/**
+ * A PAX extended header (typeflag 'x') whose values are raw bytes, to put in front of the entry it
+ * describes. tarOf's `pax` goes through tar-stream, which writes values as UTF-8 strings; a real docker
+ * layer carries binary xattr values (security.capability is a binary struct) as they are.
+ */
+export function rawPaxHeader(name: string, records: Record<string, Buffer>): Buffer {
+  const record = (key: string, value: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    return Buffer.concat([Buffer.from(String(len)), body]);
+  };
+  const paxBody = Buffer.concat(Object.entries(records).map(([k, v]) => record(k, v)));
+  const header = Buffer.alloc(512);
+  const put = (text: string, at: number): number => header.write(text, at, 'latin1');
+  put(name, 0);
+  put('0000644\0', 100);
+  put('0000000\0', 108);
+  put('0000000\0', 116);
+  put(`${paxBody.length.toString(8).padStart(11, '0')}\0`, 124);
+  put('00000000000\0', 136);
+  put('        ', 148);
+  put('x', 156);
+  put('ustar\0', 257);
+  put('00', 263);
+  put(`${header.reduce((a, b) => a + b, 0).toString(8).padStart(6, '0')}\0 `, 148);
+  return Buffer.concat([header, paxBody, Buffer.alloc((512 - (paxBody.length % 512)) % 512)]);
+}
