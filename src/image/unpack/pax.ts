@@ -6,8 +6,9 @@ import tar from 'tar-stream';
  * method lets berth keep every `SCHILY.xattr.*` value's raw bytes next to the decoded record, under
  * RAW_XATTR + name, base64. The class comes from berth's own `tar-stream` import, so the patch reaches
  * the copy that extracts, whether esbuild bundled it (dist/bundle, an agent bundle on a board without
- * node_modules/tar-stream) or Node loads it from node_modules. test/integration/unpack.test.ts
- * round-trips a binary capability: it fails loudly if a tar-stream upgrade changes this.
+ * node_modules/tar-stream) or Node loads it from node_modules. test/integration/unpack.test.ts (the
+ * library) and pull-cli-xattr.test.ts (the bundled CLI) round-trip a binary capability: they fail loudly
+ * if a tar-stream upgrade changes this.
  */
 export const RAW_XATTR = 'berth.raw-xattr.';
 const SCHILY = 'SCHILY.xattr.';
