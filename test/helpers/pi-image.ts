@@ -22,6 +22,13 @@ export interface PiImageOptions {
   readonly bootFiles?: Record<string, string>;
   /** MiB of this machine's /usr (a tar stream, cut) in /usr/share/filler: a real system's bulk and compressibility (benchmarks). */
   readonly fillerMiB?: number;
+  /**
+   * A bootable system to start the root partition from (scripts/setup.sh assembles .cache/vm/pios-*: a
+   * Debian systemd userland) instead of the small busybox tree. Copied, never modified.
+   */
+  readonly baseTree?: string;
+  /** Last changes to the root tree before mkfs.ext4 (e.g. the test image's network unit). */
+  readonly customize?: (tree: string) => Promise<void>;
 }
 
 export const PI_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n';
@@ -31,18 +38,22 @@ export async function buildPiImage(file: string, opts: PiImageOptions = {}): Pro
   const work = await fs.mkdtemp(`${file}.work-`);
   try {
     const tree = path.join(work, 'root');
+    if (opts.baseTree) await run('cp', ['-a', `${opts.baseTree}/.`, tree]);
     for (const d of ['etc/systemd/system', 'usr/bin', 'lib/systemd/system', 'opt', 'usr/local/bin']) await fs.mkdir(path.join(tree, d), { recursive: true });
     await fs.writeFile(path.join(tree, 'etc/hostname'), 'raspberrypi\n');
     await fs.writeFile(path.join(tree, 'etc/hosts'), '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n\n127.0.1.1\t\traspberrypi\n');
     await fs.writeFile(path.join(tree, 'etc/os-release'), 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n');
-    await fs.writeFile(path.join(tree, 'usr/bin/busybox'), await busyboxBinary(opts.arch ?? 'arm64'), { mode: 0o755 });
-    await fs.writeFile(path.join(tree, 'usr/bin/lsb_release'), '#!/bin/sh\necho Debian\n', { mode: 0o755 });
-    await fs.symlink('busybox', path.join(tree, 'usr/bin/sh'));
+    if (!opts.baseTree) {
+      await fs.writeFile(path.join(tree, 'usr/bin/busybox'), await busyboxBinary(opts.arch ?? 'arm64'), { mode: 0o755 });
+      await fs.writeFile(path.join(tree, 'usr/bin/lsb_release'), '#!/bin/sh\necho Debian\n', { mode: 0o755 });
+      await fs.symlink('busybox', path.join(tree, 'usr/bin/sh'));
+    }
     await fs.writeFile(path.join(tree, 'lib/systemd/system/ssh.service'), '[Unit]\nDescription=OpenBSD Secure Shell server\n');
     if (opts.fillerMiB) {
       await fs.mkdir(path.join(tree, 'usr/share'), { recursive: true });
       await run('sh', ['-c', `tar -cf - /usr/lib /usr/share /usr/bin 2>/dev/null | head -c ${opts.fillerMiB * MiB} > '${path.join(tree, 'usr/share/filler')}'`]);
     }
+    await opts.customize?.(tree);
     const rootMiB = opts.rootMiB ?? 320;
     const rootImg = path.join(work, 'root.img');
     await run('mkfs.ext4', ['-q', '-F', '-L', 'rootfs', '-d', tree, rootImg, `${rootMiB}M`]);

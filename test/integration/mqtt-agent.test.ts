@@ -10,6 +10,7 @@ import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 import { berthSync } from '../helpers/berth-cli.js';
+import { recordMessages, type InboxMessage } from '../helpers/mqtt-inbox.js';
 
 // The agent's main job end to end: real mosquitto, real registry, real runtime. A fleet-side client
 // publishes retained desired states and commands and reads what the device reports.
@@ -22,7 +23,7 @@ let root: string;
 let img: string;
 let fleet: MqttClient;
 let agent: AgentProcess;
-const inbox: Array<{ topic: string; payload: any; retain: boolean; at: number }> = [];
+const inbox: InboxMessage[] = [];
 
 function startAgent(): AgentProcess {
   return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms']);
@@ -47,15 +48,7 @@ beforeAll(async () => {
   img = `${registry.host}/fleet/app:v1`;
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-mqtt-agent-'));
   fleet = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fleet-e2e' });
-  fleet.on('message', (topic, payload, packet) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(payload.toString());
-    } catch {
-      parsed = payload.toString();
-    }
-    inbox.push({ topic, payload: parsed, retain: packet.retain, at: Date.now() });
-  });
+  recordMessages(fleet, inbox);
   await fleet.subscribeAsync(`${base}/#`, { qos: 1 });
   agent = startAgent();
   await until(() => messages('status').find((m) => m.payload.online === true), 30_000, 'agent online');

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { until } from '../../helpers/agent-process.js';
+import { recordMessages, type InboxMessage } from '../../helpers/mqtt-inbox.js';
 import { platformString, pushBusyboxImage, tarOf } from '../../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../../helpers/services/mosquitto.js';
 import { startRegistry } from '../../helpers/services/registry.js';
@@ -16,7 +17,6 @@ const DEVICE = 'arm-vm';
 const base = `berth/v1/${DEVICE}`;
 const MiB = 1024 * 1024;
 
-interface Message { topic: string; payload: any; at: number }
 
 /** Every container berth knows, inspected, by the agent's service label (or name). */
 function containers(root?: string): Record<string, any> {
@@ -52,19 +52,10 @@ function cgroupOf(pid: number): string | undefined {
 }
 
 async function agentMainJob(results: Results, ref: string, broker: MosquittoInstance): Promise<void> {
-  const inbox: Message[] = [];
   const fleet = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fleet-arm' });
-  fleet.on('message', (topic, payload) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(payload.toString());
-    } catch {
-      parsed = payload.toString();
-    }
-    inbox.push({ topic, payload: parsed, at: Date.now() });
-  });
+  const inbox = recordMessages(fleet);
   await fleet.subscribeAsync(`${base}/#`, { qos: 1 });
-  const messages = (suffix: string): Message[] => inbox.filter((m) => m.topic === `${base}/${suffix}`);
+  const messages = (suffix: string): InboxMessage[] => inbox.filter((m) => m.topic === `${base}/${suffix}`);
 
   const agentLog = fs.openSync(path.join(env.out, 'agent.log'), 'w');
   const agent = spawn(berthBin(), ['agent', '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '2s', '--no-governor'], {

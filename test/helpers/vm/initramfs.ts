@@ -78,13 +78,7 @@ function initScript(modules: readonly string[], input: InitramfsInput): string {
     `mkdir -p ${r}${input.repoDir} && mount -t overlay overlay -o lowerdir=/repo,upperdir=/upper/repo-upper,workdir=/upper/repo-work ${r}${input.repoDir} || fail "repo overlay"`,
   ].join('\n');
   const binds = (input.binds ?? []).map((b) => `mount -o bind ${r}${b.from} ${r}${b.to} || fail "bind ${b.to}"`);
-  return `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtmpfs /dev
-fail() { echo "berth-vm: init: $*"; echo o > /proc/sysrq-trigger; sleep 10; }
-for m in ${modules.map((m) => path.basename(m)).join(' ')}; do insmod /modules/$m || fail "insmod $m"; done
-mkdir -p /lower /upper ${r}
+  return `${initPrologue(modules)}mkdir -p /lower /upper ${r}
 # cache=loose: the lower tree does not change while the VM runs, and TCG pays dearly for every 9p walk.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 host /lower || fail "9p host"
 mount -t tmpfs -o mode=0755 tmpfs /upper && mkdir /upper/upper /upper/work
@@ -120,12 +114,55 @@ sleep 10
 /** Builds the gzip'd cpio for one run. */
 export function buildInitramfs(input: InitramfsInput): Buffer {
   const modules = resolveModules(input.modulesDir, VM_MODULES);
-  const dirs = ['bin', 'modules', 'proc', 'sys', 'dev', 'lower', 'upper', 'newroot'];
+  return pack(input.busybox, modules, initScript(modules, input), ['lower', 'upper']);
+}
+
+/** The init prologue both initramfs share: busybox applets, /proc /sys /dev, `fail`, the modules loaded. */
+function initPrologue(modules: readonly string[]): string {
+  return `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtmpfs /dev
+fail() { echo "berth-vm: init: $*"; echo o > /proc/sysrq-trigger; sleep 10; }
+for m in ${modules.map((m) => path.basename(m)).join(' ')}; do insmod /modules/$m || fail "insmod $m"; done
+`;
+}
+
+function pack(busybox: string, modules: readonly string[], init: string, dirs: readonly string[]): Buffer {
   const entries: CpioEntry[] = [
-    ...dirs.map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
-    { path: 'bin/busybox', type: 'file', mode: 0o755, data: fs.readFileSync(input.busybox) },
+    ...['bin', 'modules', 'proc', 'sys', 'dev', 'newroot', ...dirs].map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
+    { path: 'bin/busybox', type: 'file', mode: 0o755, data: fs.readFileSync(busybox) },
     ...modules.map((m): CpioEntry => ({ path: `modules/${path.basename(m)}`, type: 'file', mode: 0o644, data: fs.readFileSync(m) })),
-    { path: 'init', type: 'file', mode: 0o755, data: initScript(modules, input) },
+    { path: 'init', type: 'file', mode: 0o755, data: init },
   ];
   return zlib.gzipSync(cpioNewc(entries), { level: 1 });
+}
+
+/** Modules a Pi's kernel loads from its own /lib/modules to come up from a disk: the disk, ext4, the NIC, overlay. */
+export const DISK_BOOT_MODULES = ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4', 'virtio_net', 'overlay'];
+
+/**
+ * The initramfs for booting a whole disk image (a flashed card) as a board boots it: the root partition
+ * named by the command line's `root=PARTUUID=<disk id>-<NN>` (what Raspberry Pi OS's cmdline.txt says),
+ * checked against the disk's MBR signature, mounted read-write, and its own /sbin/init (systemd) as PID 1.
+ * The modules come from here because the disk holds a Pi's kernel modules, not our Debian kernel's.
+ */
+export function buildDiskBootInitramfs(input: { readonly busybox: string; readonly modulesDir: string }): Buffer {
+  const modules = resolveModules(input.modulesDir, DISK_BOOT_MODULES);
+  const init = `${initPrologue(modules)}uuid=
+for a in $(cat /proc/cmdline); do case $a in root=PARTUUID=*-*) uuid=\${a#root=PARTUUID=} ;; esac; done
+[ -n "$uuid" ] || fail "no root=PARTUUID=<disk id>-<partition> on the command line: $(cat /proc/cmdline)"
+id=$(echo "\${uuid%-*}" | tr A-F a-f) n=$(echo "\${uuid##*-}" | sed 's/^0*//')
+disk=/dev/vda part=/dev/vda$n
+for i in $(seq 50); do [ -b $part ] && break; sleep 0.2; done
+# The MBR's disk signature (bytes 440-443, little-endian) is the PARTUUID's first half.
+signature=$(od -An -tx4 -j440 -N4 $disk | tr -d ' ')
+[ "$signature" = "$id" ] || fail "root=PARTUUID=$uuid but $disk's signature is $signature"
+mount -t ext4 -o rw $part /newroot || fail "mount $part"
+echo "berth-vm: root $part (PARTUUID $uuid) at $(cut -d' ' -f1 /proc/uptime)s"
+umount /proc /sys
+mount --move /dev /newroot/dev
+exec switch_root /newroot /sbin/init
+`;
+  return pack(input.busybox, modules, init, []);
 }

@@ -12,7 +12,7 @@ import { findVmKernel, type VmKernel } from './kernel.js';
  */
 
 /** The qemu machine per guest architecture: both under TCG, no KVM needed. */
-const MACHINES = {
+export const MACHINES = {
   amd64: { qemu: 'qemu-system-x86_64', args: ['-machine', 'q35', '-cpu', 'max'], console: 'ttyS0' },
   // cortex-a72, not max: it runs AArch32 code at EL0 (arm/v7 and arm/v6 binaries natively, under the
   // kernel's compat layer), and max's pointer authentication costs TCG dearly.
