@@ -35,3 +35,55 @@ export function describeElf(elf: ElfInfo): string {
   const name = names[elf.machine] ?? `machine 0x${elf.machine.toString(16)}`;
   return `${elf.bits}-bit ${name}${elf.machine === 0x28 ? (elf.hardFloat ? ' (hard-float)' : ' (soft-float)') : ''}`;
 }
+
+/** What a dynamically linked ELF binary needs at load time: its interpreter (PT_INTERP) and DT_NEEDED libraries. */
+export interface ElfDependencies {
+  readonly interpreter?: string;
+  readonly needed: readonly string[];
+}
+
+/** Reads `len` bytes at `offset` of the binary (a file handle in practice: node is ~100 MB, only a few KiB are read). */
+export type ReadAt = (offset: number, len: number) => Promise<Buffer>;
+
+/**
+ * The interpreter and DT_NEEDED entries of a little-endian ELF executable, from its program headers and
+ * dynamic segment (string table addresses mapped to file offsets through the PT_LOAD segments).
+ * Empty for a static binary; undefined when it is not ELF.
+ */
+export async function elfDependencies(read: ReadAt): Promise<ElfDependencies | undefined> {
+  const h = await read(0, 64);
+  const elf = parseElfHeader(h);
+  if (!elf) return undefined;
+  const b64 = elf.bits === 64;
+  const word = (b: Buffer, o: number): number => (b64 ? Number(b.readBigUInt64LE(o)) : b.readUInt32LE(o));
+  const phoff = word(h, b64 ? 32 : 28);
+  const phentsize = h.readUInt16LE(b64 ? 54 : 42);
+  const phnum = h.readUInt16LE(b64 ? 56 : 44);
+  const ph = await read(phoff, phentsize * phnum);
+  const segs = Array.from({ length: phnum }, (_, i) => {
+    const o = i * phentsize;
+    return b64
+      ? { type: ph.readUInt32LE(o), offset: word(ph, o + 8), vaddr: word(ph, o + 16), filesz: word(ph, o + 32) }
+      : { type: ph.readUInt32LE(o), offset: ph.readUInt32LE(o + 4), vaddr: ph.readUInt32LE(o + 8), filesz: ph.readUInt32LE(o + 16) };
+  });
+  const cstr = (b: Buffer, o = 0): string => b.toString('latin1', o, b.indexOf(0, o) < 0 ? b.length : b.indexOf(0, o));
+  const interp = segs.find((s) => s.type === 3); // PT_INTERP
+  const interpreter = interp ? cstr(await read(interp.offset, interp.filesz)) : undefined;
+  const dyn = segs.find((s) => s.type === 2); // PT_DYNAMIC
+  if (!dyn) return { ...(interpreter !== undefined && { interpreter }), needed: [] };
+  const d = await read(dyn.offset, dyn.filesz);
+  const size = b64 ? 16 : 8;
+  const entries: Array<[number, number]> = [];
+  for (let o = 0; o + size <= d.length; o += size) {
+    const tag = word(d, o);
+    if (tag === 0) break; // DT_NULL
+    entries.push([tag, word(d, o + size / 2)]);
+  }
+  const strtab = entries.find(([t]) => t === 5)?.[1]; // DT_STRTAB (an address)
+  const strsz = entries.find(([t]) => t === 10)?.[1] ?? 0; // DT_STRSZ
+  const load = segs.find((s) => s.type === 1 && strtab !== undefined && strtab >= s.vaddr && strtab < s.vaddr + s.filesz);
+  if (strtab === undefined || !load) return { ...(interpreter !== undefined && { interpreter }), needed: [] };
+  const strings = await read(strtab - load.vaddr + load.offset, strsz);
+  const needed = entries.filter(([t]) => t === 1).map(([, off]) => cstr(strings, off)); // DT_NEEDED
+  return { ...(interpreter !== undefined && { interpreter }), needed };
+}

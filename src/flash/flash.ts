@@ -4,8 +4,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
-import { readBundle } from './bundle.js';
-import type { BundleArch } from './elf.js';
+import { readBundle, type BundleManifest } from './bundle.js';
+import { elfDependencies, type BundleArch, type ElfDependencies } from './elf.js';
 import { blockDeviceNumber, checkDiskSafe, HOST_BLOCK_PATHS, writeAndVerify, type BlockHostPaths } from './device.js';
 import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.js';
 import { Ext4Volume } from './ext4.js';
@@ -59,6 +59,7 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   if (pi.arch !== manifest.arch) {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
+  await checkNodeLoads(pi, bundleDir, manifest);
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
   const entries = [...(await bundleEntries(bundleDir)), ...(await commonEntries(src.fleet, template))];
   log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system`);
@@ -71,6 +72,41 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   // An empty "ssh" file on the boot partition makes Raspberry Pi OS enable sshd on first boot.
   if (src.fleet.ssh !== undefined) await pi.boot.writeFile('/ssh', '');
   return pi;
+}
+
+const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf' };
+
+/**
+ * The bundle's Node must load on the image: its interpreter and every library it links (DT_NEEDED) in
+ * the root file system. Otherwise the card boots into an agent that dies at exec, restarted every 5 s
+ * (e.g. the armv7l Node needs libatomic.so.1, which a trimmed image may lack).
+ */
+async function checkNodeLoads(pi: PiImage, bundleDir: string, manifest: BundleManifest): Promise<void> {
+  const fh = await fs.open(path.join(bundleDir, 'node', 'bin', 'node'), 'r');
+  let deps: ElfDependencies | undefined;
+  try {
+    deps = await elfDependencies(async (offset, len) => {
+      const buf = Buffer.alloc(len);
+      const { bytesRead } = await fh.read(buf, 0, len, offset);
+      return buf.subarray(0, bytesRead);
+    });
+  } finally {
+    await fh.close();
+  }
+  const dirs = ['/lib', '/usr/lib', `/lib/${MULTIARCH[manifest.arch]}`, `/usr/lib/${MULTIARCH[manifest.arch]}`];
+  const present = async (p: string): Promise<boolean> => (await pi.root.lookup(p)) !== undefined;
+  const missing: string[] = [];
+  if (deps?.interpreter !== undefined && !(await present(deps.interpreter)) && !(await present(`/usr${deps.interpreter}`))) missing.push(deps.interpreter);
+  for (const lib of deps?.needed ?? []) {
+    let found = false;
+    for (const d of dirs) if ((found = await present(`${d}/${lib}`))) break;
+    if (!found) missing.push(lib);
+  }
+  if (missing.length > 0) {
+    throw new BerthError('invalid', `the root file system of ${pi.file} lacks ${missing.join(', ')}, which the bundle's Node ${manifest.node} needs: the agent could not start on the board`, {
+      hint: 'use a full Raspberry Pi OS (Lite) image, or add the libraries to this one (e.g. libatomic1, libstdc++6)',
+    });
+  }
 }
 
 /** Installs one device's identity (agent.yaml, credentials, host name) into a prepared image and checks the result with e2fsck. */

@@ -27,6 +27,8 @@ export interface PiImageOptions {
    * Debian systemd userland) instead of the small busybox tree. Copied, never modified.
    */
   readonly baseTree?: string;
+  /** Shared libraries to leave out of the small tree (an image Node cannot run on). */
+  readonly omitLibraries?: readonly string[];
   /** Last changes to the root tree before mkfs.ext4 (e.g. the test image's network unit). */
   readonly customize?: (tree: string) => Promise<void>;
 }
@@ -47,6 +49,7 @@ export async function buildPiImage(file: string, opts: PiImageOptions = {}): Pro
       await fs.writeFile(path.join(tree, 'usr/bin/busybox'), await busyboxBinary(opts.arch ?? 'arm64'), { mode: 0o755 });
       await fs.writeFile(path.join(tree, 'usr/bin/lsb_release'), '#!/bin/sh\necho Debian\n', { mode: 0o755 });
       await fs.symlink('busybox', path.join(tree, 'usr/bin/sh'));
+      await addLibraries(tree, opts.arch ?? 'arm64', opts.omitLibraries ?? []);
     }
     await fs.writeFile(path.join(tree, 'lib/systemd/system/ssh.service'), '[Unit]\nDescription=OpenBSD Secure Shell server\n');
     if (opts.fillerMiB) {
@@ -85,6 +88,23 @@ export async function buildPiImage(file: string, opts: PiImageOptions = {}): Pro
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/** Debian's multiarch triple per test arch, where the cross toolchains keep the target's libc and friends. */
+const TRIPLES: Partial<Record<TestArch, string>> = { arm64: 'aarch64-linux-gnu', armhf: 'arm-linux-gnueabihf' };
+/** What the official Node builds link (berth flash checks the image has them): real files from the cross toolchain's target libraries. */
+const NODE_LIBRARIES = ['libc.so.6', 'libdl.so.2', 'libm.so.6', 'libpthread.so.0', 'libgcc_s.so.1', 'libstdc++.so.6', 'libatomic.so.1'];
+
+async function addLibraries(tree: string, arch: TestArch, omit: readonly string[]): Promise<void> {
+  const triple = TRIPLES[arch];
+  if (triple === undefined) return;
+  const from = `/usr/${triple}/lib`;
+  const libDir = path.join(tree, 'usr/lib', triple);
+  await fs.mkdir(libDir, { recursive: true });
+  await fs.mkdir(path.join(tree, 'lib'), { recursive: true });
+  for (const lib of NODE_LIBRARIES.filter((l) => !omit.includes(l))) await fs.copyFile(path.join(from, lib), path.join(libDir, lib));
+  const loader = (await fs.readdir(from)).find((f) => f.startsWith('ld-linux'));
+  if (loader) await fs.copyFile(path.join(from, loader), path.join(tree, 'lib', loader));
 }
 
 /** Copies a partition image into the disk image at an offset (dd conv=notrunc). */

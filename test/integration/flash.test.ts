@@ -257,6 +257,10 @@ describe('berth flash', () => {
       await refuse(bad, [], /cannot decompress .*bad\.img\.xz: .*format not recognized/, 3);
     });
 
+    it('an image lacking a library the bundle\'s Node links (the agent would die at exec on every boot)', async () => {
+      await refuse(await buildPiImage(path.join(work, 'nolibs.img'), { rootMiB: 32, omitLibraries: ['libstdc++.so.6'] }), [], /lacks libstdc\+\+\.so\.6, which the bundle's Node .* needs/, 3);
+    }, 120_000);
+
     it('a root partition too small for the bundle', async () => {
       await refuse(await buildPiImage(path.join(work, 'small.img'), { rootMiB: 48 }), [], /too little free space|editing the root file system failed/, 8);
     }, 120_000);

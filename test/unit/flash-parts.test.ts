@@ -3,12 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../../src/agent/config.js';
-import { bundleArchOf, parseElfHeader } from '../../src/flash/elf.js';
+import { bundleArchOf, elfDependencies, parseElfHeader } from '../../src/flash/elf.js';
 import { readFleetFile } from '../../src/fleet/inventory.js';
 import { loadFleet, parseDeviceCsv, type Fleet } from '../../src/flash/fleet.js';
 import { parseMbr } from '../../src/flash/mbr.js';
 import { agentUnit, agentYaml, commonEntries, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
 import { CredentialStore } from '../../src/image/registry/credentials.js';
+import { busyboxBinary } from '../helpers/images/build.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -113,6 +114,18 @@ describe('agent.yaml', () => {
     expect(await resolveAgentConfig({ config: file }, {})).toEqual({
       broker: { url: 'mqtts://broker.example:8883', deviceId: 'b8:27:eb:00:00:01', caFile: '/etc/berth/ca.crt', certFile: '/etc/berth/device.crt', keyFile: '/etc/berth/device.key' },
     });
+  });
+});
+
+describe('ELF dependencies', () => {
+  const readerOf = (buf: Buffer) => async (offset: number, len: number): Promise<Buffer> => buf.subarray(offset, offset + len);
+
+  it('reads the interpreter and DT_NEEDED libraries of a dynamic executable (this Node), none of a static one', async () => {
+    const node = await elfDependencies(readerOf(fs.readFileSync(process.execPath)));
+    expect(node?.interpreter).toMatch(/^\/lib(64)?\/ld-linux/);
+    expect(node?.needed).toEqual(expect.arrayContaining(['libc.so.6', 'libstdc++.so.6']));
+    expect(await elfDependencies(readerOf(await busyboxBinary('arm64')))).toEqual({ needed: [] }); // Debian's busybox-static
+    expect(await elfDependencies(readerOf(Buffer.from('#!/bin/sh\necho not ELF\n'.padEnd(64))))).toBeUndefined();
   });
 });
 
