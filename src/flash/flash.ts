@@ -60,6 +60,9 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
   await checkNodeLoads(pi, bundleDir, manifest);
+  if (!(await hasOciRuntime(pi))) {
+    log(`warning: ${src.image} has no OCI runtime (crun or runc in /usr/bin, /usr/sbin or /usr/local/bin; Raspberry Pi OS ships neither): the agent will enroll and report, but cannot run containers until one is installed (apt-get install crun)`);
+  }
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
   const entries = [...(await bundleEntries(bundleDir)), ...(await commonEntries(src.fleet, template))];
   log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system`);
@@ -107,6 +110,13 @@ async function checkNodeLoads(pi: PiImage, bundleDir: string, manifest: BundleMa
       hint: 'use a full Raspberry Pi OS (Lite) image, or add the libraries to this one (e.g. libatomic1, libstdc++6)',
     });
   }
+}
+
+async function hasOciRuntime(pi: PiImage): Promise<boolean> {
+  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin']) {
+    for (const name of ['crun', 'runc']) if ((await pi.root.lookup(`${dir}/${name}`)) !== undefined) return true;
+  }
+  return false;
 }
 
 /** Installs one device's identity (agent.yaml, credentials, host name) into a prepared image and checks the result with e2fsck. */
