@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { versionOf, which } from '../host/which.js';
+import { OCI_RUNTIMES } from '../runtime/oci-runtime.js';
 import type { Check } from './types.js';
 
 export const runtimeCheck: Check = (ctx) => {
   const title = 'OCI runtime';
-  const found = ['crun', 'runc'].flatMap((name) => {
+  const found = OCI_RUNTIMES.flatMap((name) => {
     const exe = which(name, ctx.searchPath);
     return exe ? [{ name, exe, version: versionOf(exe) }] : [];
   });

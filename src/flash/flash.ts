@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
+import { OCI_RUNTIMES } from '../runtime/oci-runtime.js';
 import { readBundle, type BundleManifest } from './bundle.js';
 import { elfDependencies, type BundleArch, type ElfDependencies } from './elf.js';
 import { blockDeviceNumber, checkDiskSafe, HOST_BLOCK_PATHS, writeAndVerify, type BlockHostPaths } from './device.js';
@@ -114,7 +115,7 @@ async function checkNodeLoads(pi: PiImage, bundleDir: string, manifest: BundleMa
 
 async function hasOciRuntime(pi: PiImage): Promise<boolean> {
   for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin']) {
-    for (const name of ['crun', 'runc']) if ((await pi.root.lookup(`${dir}/${name}`)) !== undefined) return true;
+    for (const name of OCI_RUNTIMES) if ((await pi.root.lookup(`${dir}/${name}`)) !== undefined) return true;
   }
   return false;
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
 import { isValidDeviceId } from '../agent/protocol/topics.js';
 import validateFleetFile from '../generated/fleet-file.validate.js';
+import { normalizeRegistry } from '../image/registry/credentials.js';
 import { validateWith } from '../image/validate.js';
 import { parseYaml } from '../yaml.js';
 
@@ -96,7 +97,8 @@ export async function loadFleet(file: string): Promise<Fleet> {
   const userconf = rel(str('userconf', d.userconf));
   // Shape checked by the schema; here the files, which must exist when flashing starts, not halfway.
   const registries = Object.entries((d.registries ?? {}) as Record<string, { ca?: string; username?: string; passwordFile?: string }>).map(([key, r]): FleetRegistry => {
-    const registry = key.toLowerCase();
+    // The spelling the agent looks its CA and login up by (Docker Hub's aliases fold into docker.io).
+    const registry = normalizeRegistry(key);
     const regCa = rel(r.ca);
     const passwordFile = rel(r.passwordFile);
     for (const [k, f] of [['ca', regCa], ['passwordFile', passwordFile]] as const) {

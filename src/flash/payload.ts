@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
+import { authEntry } from '../image/registry/credentials.js';
 import type { Ext4Install } from './ext4.js';
 import type { DeviceCredentials, Fleet } from './fleet.js';
 
@@ -90,7 +91,7 @@ async function registryEntries(fleet: Fleet): Promise<Ext4Install[]> {
     if (r.login !== undefined) {
       const password = (await readFleetFile(fleet, r.login.passwordFile, `registries.${r.registry}.passwordFile`)).toString('utf8').replace(/\r?\n$/, '');
       if (password === '') throw new BerthError('invalid', `${r.login.passwordFile} (registries.${r.registry}.passwordFile) is empty`);
-      auths[r.registry] = { auth: Buffer.from(`${r.login.username}:${password}`).toString('base64') };
+      auths[r.registry] = authEntry({ username: r.login.username, password });
     }
   }
   if (Object.keys(auths).length > 0) out.push({ kind: 'file', path: `${STATE_ROOT}/auth.json`, perm: 0o600, source: Buffer.from(`${JSON.stringify({ auths }, null, 2)}\n`) });

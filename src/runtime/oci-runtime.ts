@@ -7,8 +7,12 @@ import { which } from '../host/which.js';
 const execFileAsync = promisify(execFile);
 
 /** An OCI runtime and how berth must call it on this host. */
+/** The OCI runtimes berth drives, in its preference on a unified cgroup v2 host. */
+export const OCI_RUNTIMES = ['crun', 'runc'] as const;
+export type RuntimeName = (typeof OCI_RUNTIMES)[number];
+
 export interface OciRuntime {
-  readonly name: 'crun' | 'runc';
+  readonly name: RuntimeName;
   readonly path: string;
   /** Global options for every call: berth's own state dir, and on hybrid hosts crun's cgroup manager off. */
   readonly globalArgs: readonly string[];
@@ -32,7 +36,7 @@ export function selectRuntime(layout: CgroupLayout, searchPath: string, preferre
     throw new BerthError('usage', `unknown runtime "${preferred}": berth supports crun and runc`);
   }
   const unified = layout.mode === 'unified';
-  const order: Array<'crun' | 'runc'> = preferred ? [preferred] : unified ? ['crun', 'runc'] : ['runc', 'crun'];
+  const order: RuntimeName[] = preferred ? [preferred] : unified ? [...OCI_RUNTIMES] : ['runc', 'crun'];
   for (const name of order) {
     const path = which(name, searchPath);
     if (!path) continue;

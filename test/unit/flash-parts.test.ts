@@ -193,6 +193,10 @@ describe('fleet file and device list', () => {
     await expect(loadFleet(write('  r.example: { username: u }\n'))).rejects.toThrow(/is invalid/); // a login needs its password file
     await expect(loadFleet(write('  "bad host/x": { ca: reg-ca.crt }\n'))).rejects.toThrow(/is invalid/);
     await expect(loadFleet(write('  r.example: { ca: nope.crt }\n'))).rejects.toThrow(/registries.r.example.ca .*nope.crt does not exist/);
+    // A ':' in the user name could not be read back from auth.json (user:password in base64).
+    await expect(commonEntries(await loadFleet(write('  r.example: { username: "a:b", passwordFile: pull.password }\n')), unit)).rejects.toThrow(/user name "a:b" contains ':'/);
+    // Keys are spelled as the agent looks them up: Docker Hub's aliases fold into docker.io.
+    expect((await loadFleet(write('  index.docker.io: { ca: reg-ca.crt }\n'))).registries).toEqual([{ registry: 'docker.io', ca: path.join(d, 'reg-ca.crt') }]);
     fs.writeFileSync(path.join(d, 'not-pem.crt'), 'hello');
     await expect(commonEntries(await loadFleet(write('  r.example: { ca: not-pem.crt }\n')), unit)).rejects.toThrow(/holds no PEM certificate/);
   });

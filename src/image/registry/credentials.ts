@@ -41,6 +41,12 @@ export function normalizeRegistry(key: string): string {
   return HUB_ALIASES.has(host) ? DOCKER_HUB : host;
 }
 
+/** An auth.json entry (Docker's format, base64 of user:password); a ':' in the user name could not be read back. */
+export function authEntry(creds: Credentials): { auth: string } {
+  if (creds.username.includes(':')) throw new BerthError('invalid', `user name "${creds.username}" contains ':'`);
+  return { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') };
+}
+
 export class CredentialStore {
   /** berth's store: `<root>/auth.json`. */
   readonly path: string;
@@ -73,11 +79,11 @@ export class CredentialStore {
 
   /** Stores credentials in berth's store (atomically, mode 0600), replacing earlier ones for the registry. */
   set(registry: string, creds: Credentials): void {
-    if (creds.username.includes(':')) throw new BerthError('invalid', `user name "${creds.username}" contains ':'`);
+    const entry = authEntry(creds);
     const file = readFile(this.path) ?? {};
     const auths = { ...(file.auths ?? {}) };
     for (const k of Object.keys(auths)) if (normalizeRegistry(k) === normalizeRegistry(registry)) delete auths[k];
-    auths[normalizeRegistry(registry)] = { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') };
+    auths[normalizeRegistry(registry)] = entry;
     writeAtomic(this.path, `${JSON.stringify({ ...file, auths }, null, 2)}\n`);
   }
 
