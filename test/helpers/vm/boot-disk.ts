@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDiskBootInitramfs } from './initramfs.js';
 import { findVmKernel } from './kernel.js';
-import { MACHINES } from './qemu.js';
+import { kernelBootArgs, startQemu } from './qemu.js';
 
 /**
  * Boots a whole disk image (a flashed SD card) in the arm64 VM the way a board boots it: the kernel
@@ -32,8 +31,6 @@ export interface BootedDisk {
   readonly consoleLog: string;
   /** The console so far. */
   console(): string;
-  /** Resolves with the first console line matching `re` (seen before or after the call). */
-  waitForLine(re: RegExp, timeoutMs: number): Promise<string>;
   /** Powers the VM off (SIGTERM to qemu: the guest gets no say, as when a board's power is pulled). */
   stop(): Promise<void>;
 }
@@ -48,64 +45,25 @@ export function vmCmdline(cmdline: string): string {
 }
 
 export async function bootDisk(opts: DiskBootOptions): Promise<BootedDisk> {
-  const machine = MACHINES.arm64;
   const kernel = findVmKernel('arm64');
   fs.mkdirSync(opts.outDir, { recursive: true });
   const initrd = path.join(opts.outDir, 'initrd-disk.gz');
   fs.writeFileSync(initrd, buildDiskBootInitramfs({ busybox: kernel.busybox, modulesDir: kernel.modulesDir }));
   const forwards = opts.forwards.map((f) => `,guestfwd=tcp:${f.guest}-cmd:${process.execPath} ${PIPE} 127.0.0.1 ${f.hostPort}`).join('');
   const args = [
-    ...machine.args, '-m', String(opts.memoryMiB ?? 1024), '-smp', '2', '-nographic', '-no-reboot',
-    '-kernel', kernel.vmlinuz, '-initrd', initrd, '-append', vmCmdline(opts.cmdline),
+    ...kernelBootArgs('arm64', { kernel, initrd, append: vmCmdline(opts.cmdline), memoryMiB: opts.memoryMiB ?? 1024, cpus: 2 }),
     '-drive', `file=${opts.disk},format=raw,if=virtio`,
     '-netdev', `user,id=net0,restrict=on,net=10.0.2.0/24${forwards}`, '-device', 'virtio-net-pci,netdev=net0',
   ];
   const consoleLog = path.join(opts.outDir, 'console.log');
-  const log = fs.createWriteStream(consoleLog);
-  const child: ChildProcess = spawn(machine.qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
-  const waiters = new Set<() => void>();
-  const onData = (chunk: Buffer): void => {
-    log.write(chunk);
-    text += chunk.toString();
-    for (const w of waiters) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  void exited.then(() => {
-    log.end();
-    for (const w of waiters) w();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
-  let done = false;
-  void exited.then(() => {
-    done = true;
-    clearTimeout(timer);
-  });
+  const qemu = startQemu('arm64', args, consoleLog, opts.timeoutMs, (chunk) => void (text += chunk.toString()));
   return {
     consoleLog,
     console: () => text,
-    waitForLine(re, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const line = text.split(/\r?\n/).find((l) => re.test(l));
-          if (line !== undefined) finish(() => resolve(line));
-          else if (done) finish(() => reject(new Error(`the VM stopped before a console line matched ${re}`)));
-        };
-        const t = setTimeout(() => finish(() => reject(new Error(`no console line matched ${re} within ${timeoutMs} ms`))), timeoutMs);
-        const finish = (f: () => void): void => {
-          clearTimeout(t);
-          waiters.delete(check);
-          f();
-        };
-        waiters.add(check);
-        check();
-      });
-    },
     async stop() {
-      if (!done) child.kill('SIGTERM');
-      await exited;
+      qemu.stop();
+      await qemu.exited;
     },
   };
 }

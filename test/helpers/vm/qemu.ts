@@ -12,7 +12,7 @@ import { findVmKernel, type VmKernel } from './kernel.js';
  */
 
 /** The qemu machine per guest architecture: both under TCG, no KVM needed. */
-export const MACHINES = {
+const MACHINES = {
   amd64: { qemu: 'qemu-system-x86_64', args: ['-machine', 'q35', '-cpu', 'max'], console: 'ttyS0' },
   // cortex-a72, not max: it runs AArch32 code at EL0 (arm/v7 and arm/v6 binaries natively, under the
   // kernel's compat layer), and max's pointer authentication costs TCG dearly.
@@ -51,6 +51,43 @@ export interface VmRunResult {
   readonly wallMs: number;
 }
 
+/** The qemu arguments every boot here shares: machine, memory, CPUs, serial console, our kernel and initramfs. */
+export function kernelBootArgs(arch: VmArch, o: { kernel: VmKernel; initrd: string; append: string; memoryMiB: number; cpus: number }): string[] {
+  return [
+    ...MACHINES[arch].args, '-m', String(o.memoryMiB), '-smp', String(o.cpus),
+    '-nographic', '-no-reboot', '-kernel', o.kernel.vmlinuz, '-initrd', o.initrd, '-append', o.append,
+  ];
+}
+
+export interface QemuProcess {
+  /** Resolves when qemu has exited and the console log is complete; timedOut when the time limit killed it. */
+  readonly exited: Promise<{ readonly timedOut: boolean }>;
+  /** SIGTERM: the guest gets no say, as when a board's power is pulled. */
+  stop(): void;
+}
+
+/** Starts qemu with its serial console (stdout and stderr) teed into `consoleLog` and to `onData`, SIGKILLed after `timeoutMs`. */
+export function startQemu(arch: VmArch, args: readonly string[], consoleLog: string, timeoutMs: number, onData?: (chunk: Buffer) => void): QemuProcess {
+  const log = fs.createWriteStream(consoleLog);
+  const child = spawn(MACHINES[arch].qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const data = (chunk: Buffer): void => {
+    log.write(chunk);
+    onData?.(chunk);
+  };
+  child.stdout.on('data', data);
+  child.stderr.on('data', data);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', () => resolve());
+  }).finally(() => clearTimeout(timer)).then(() => new Promise<{ timedOut: boolean }>((resolve) => log.end(() => resolve({ timedOut }))));
+  return { exited, stop: () => void child.kill('SIGTERM') };
+}
+
 export async function runVm(opts: VmRunOptions): Promise<VmRunResult> {
   const arch = opts.arch ?? 'amd64';
   const machine = MACHINES[arch];
@@ -66,37 +103,19 @@ export async function runVm(opts: VmRunOptions): Promise<VmRunResult> {
   const share = (dir: string, tag: string, readonly: boolean): string[] =>
     ['-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,${readonly ? 'readonly=on,' : ''}multidevs=remap`];
   const args = [
-    ...machine.args, '-m', String(opts.memoryMiB ?? 512), '-smp', String(opts.cpus ?? 2),
-    '-nographic', '-no-reboot', '-nic', 'none', '-kernel', kernel.vmlinuz, '-initrd', initrd,
-    '-append', `console=${machine.console} quiet panic=-1 mitigations=off`,
+    ...kernelBootArgs(arch, { kernel, initrd, append: `console=${machine.console} quiet panic=-1 mitigations=off`, memoryMiB: opts.memoryMiB ?? 512, cpus: opts.cpus ?? 2 }),
+    '-nic', 'none',
     ...share(opts.rootDir ?? '/', 'host', true),
     ...(opts.repoDir !== undefined ? share(opts.repoDir, 'repo', true) : []),
     ...share(opts.outDir, 'out', false),
   ];
   const started = Date.now();
-  const log = fs.createWriteStream(consoleLog);
-  const child = spawn(machine.qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let partial = '';
-  const onData = (chunk: Buffer): void => {
-    log.write(chunk);
-    if (!opts.onLine) return;
+  const { timedOut } = await startQemu(arch, args, consoleLog, opts.timeoutMs ?? 300_000, opts.onLine && ((chunk) => {
     const lines = (partial + chunk.toString()).split(/\r?\n/);
     partial = lines.pop() ?? '';
     lines.forEach((l) => opts.onLine?.(l));
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, opts.timeoutMs ?? 300_000);
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', () => resolve());
-  });
-  clearTimeout(timer);
-  await new Promise<void>((resolve) => log.end(resolve));
+  })).exited;
   const codeText = fs.existsSync(path.join(opts.outDir, 'exit-code')) ? fs.readFileSync(path.join(opts.outDir, 'exit-code'), 'utf8').trim() : '';
   return {
     exitCode: /^\d+$/.test(codeText) ? Number(codeText) : undefined,
