@@ -17,7 +17,6 @@ const DEVICE = 'arm-vm';
 const base = `berth/v1/${DEVICE}`;
 const MiB = 1024 * 1024;
 
-
 /** Every container berth knows, inspected, by the agent's service label (or name). */
 function containers(root?: string): Record<string, any> {
   const rootArgs = root === undefined ? [] : ['--root', root];
