@@ -16,8 +16,8 @@ export const SCHEMAS = [
   ['src/image/schemas/oci-index.json', 'oci-index'],
   ['src/image/schemas/oci-manifest.json', 'oci-manifest'],
   ['src/image/schemas/oci-config.json', 'oci-config'],
-  ['src/agent/protocol/schemas/desired.json', 'desired'],
-  ['src/agent/protocol/schemas/command.json', 'command'],
+  ['src/protocol/schemas/desired.json', 'desired'],
+  ['src/protocol/schemas/command.json', 'command'],
   ['src/fleet/fleet-file.schema.json', 'fleet-file'],
 ];
 

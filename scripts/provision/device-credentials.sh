@@ -12,7 +12,7 @@ usage: $PROG [--password | --cert] [--out DIR] [--ca DIR] [--passwd-file FILE] [
        [--ids FILE.csv] [--acl FILE] [ID...]
 
 Makes broker credentials for each device ID (1-128 of [A-Za-z0-9_.:-], starting with a letter or
-digit: the rule of isValidDeviceId in src/agent/protocol/topics.ts). Ids with ':' need --cert: a
+digit: the rule of isValidDeviceId in src/protocol/topics.ts). Ids with ':' need --cert: a
 mosquitto password file cannot hold them.
 
   --password (default)  DIR/ID.password: a random password for the device, and its hashed

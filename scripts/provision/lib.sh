@@ -12,7 +12,7 @@ umask 077
 # a device provisioned under this name would get the whole fleet.
 OPERATOR_USER=berth-fleet
 
-# Same rule as isValidDeviceId in src/agent/protocol/topics.ts: device ids are topic levels and
+# Same rule as isValidDeviceId in src/protocol/topics.ts: device ids are topic levels and
 # broker user names, so no wildcards (+ #), no '/' and nothing that needs quoting.
 DEVICE_ID_RE='^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'
 

@@ -3,7 +3,7 @@ import { BerthError } from '../errors.js';
 import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { readLogs } from '../runtime/logs.js';
-import type { CommandRequest } from './protocol/types.js';
+import type { CommandRequest } from '../protocol/types.js';
 
 export interface CommandContext {
   readonly engine: ContainerEngine;

@@ -4,7 +4,7 @@ import { BerthError } from '../errors.js';
 import {
   defaultRunOptions, parseBytes, parseCpus, parseDevice, parseEnv, parseLabel, parseRestart, parseVolume, validateRunOptions, type NetworkMode, type RunOptions,
 } from '../runtime/options.js';
-import type { HealthcheckSpec, ServiceSpec } from './protocol/types.js';
+import type { HealthcheckSpec, ServiceSpec } from '../protocol/types.js';
 
 /**
  * A compose service (the desired state's field names) → berth's run options, with the same parsers

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import { readNamedFile } from '../host/read.js';
 import { parseYaml } from '../yaml.js';
-import type { BrokerOptions } from './mqtt/connection.js';
-import { isValidDeviceId } from './protocol/topics.js';
+import type { BrokerOptions } from '../protocol/connection.js';
+import { isValidDeviceId } from '../protocol/topics.js';
 
 /** The connection flags of `berth agent` (the CLI parses them; this resolves them). */
 export interface ConnectionFlags {

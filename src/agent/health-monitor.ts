@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { parseHealthcheck } from './compose.js';
-import type { ServiceHealth } from './protocol/types.js';
+import type { ServiceHealth } from '../protocol/types.js';
 import { HealthProbe } from './reconcile/health.js';
 import { withContainers, type DesiredService } from './state.js';
 

@@ -4,8 +4,8 @@ import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { DeploymentRecords } from '../store/deployments.js';
 import type { GovernorConfig } from './governor/policy.js';
-import type { BrokerOptions } from './mqtt/connection.js';
-import { DeviceTopics } from './protocol/topics.js';
+import type { BrokerOptions } from '../protocol/connection.js';
+import { DeviceTopics } from '../protocol/topics.js';
 import { Deployer, type DeployEvent, type PullFn } from './reconcile/deployer.js';
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
@@ -80,7 +80,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   }
 
   if (o.broker) {
-    const [{ connectBroker }, { MqttAgent }, telemetry] = await Promise.all([import('./mqtt/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js')]);
+    const [{ connectBroker }, { MqttAgent }, telemetry] = await Promise.all([import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js')]);
     const topics = new DeviceTopics(o.broker.deviceId);
     const client = connectBroker(o.broker, topics, (delayMs, attempt) => log('broker-reconnect-scheduled', { delayMs, attempt }));
     const loop = new telemetry.TelemetryLoop({ engine, images, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s),

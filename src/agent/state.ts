@@ -3,7 +3,7 @@ import type { ContainerEngine } from '../runtime/engine.js';
 import type { DeploymentRecords } from '../store/deployments.js';
 import { deployedFor, parseHealthcheck, specHash } from './compose.js';
 import type { ContainerRecord } from '../store/containers.js';
-import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport, ServiceSpec } from './protocol/types.js';
+import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport, ServiceSpec } from '../protocol/types.js';
 
 /** A service of the deployment that should be running. */
 export interface DesiredService {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { isValidDeviceId } from '../agent/protocol/topics.js';
-import type { CommandAction, CommandRequest } from '../agent/protocol/types.js';
+import { isValidDeviceId } from '../protocol/topics.js';
+import type { CommandAction, CommandRequest } from '../protocol/types.js';
 import { parseDuration } from '../duration.js';
 import { BerthError, ERROR_CATEGORIES } from '../errors.js';
 import { parseRate } from '../fleet/rollout.js';
@@ -175,7 +175,7 @@ export function registerFleet(program: Command, context: () => CliContext): void
 }
 
 async function runCommand(
-  ctx: CliContext, device: string, request: CommandRequest, opts: FleetFlags & { timeout: string }, print: (r: import('../agent/protocol/types.js').CommandResult) => void,
+  ctx: CliContext, device: string, request: CommandRequest, opts: FleetFlags & { timeout: string }, print: (r: import('../protocol/types.js').CommandResult) => void,
 ): Promise<void> {
   const timeoutMs = parseDuration(opts.timeout, '--timeout');
   const [{ openFleet }, { sendCommand, resultCategory }] = await Promise.all([import('../fleet/session.js'), import('../fleet/cmd.js')]);

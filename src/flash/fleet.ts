@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
-import { isValidDeviceId } from '../agent/protocol/topics.js';
+import { isValidDeviceId } from '../protocol/topics.js';
 import validateFleetFile from '../generated/fleet-file.validate.js';
 import { normalizeRegistry } from '../image/registry/credentials.js';
 import { validateWith } from '../image/validate.js';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
-import { DeviceTopics } from '../agent/protocol/topics.js';
-import type { CommandRequest, CommandResult } from '../agent/protocol/types.js';
-import { parseCommand } from '../agent/protocol/validate.js';
+import { DeviceTopics } from '../protocol/topics.js';
+import type { CommandRequest, CommandResult } from '../protocol/types.js';
+import { parseCommand } from '../protocol/validate.js';
 import { BerthError, ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
 import type { FleetLink } from './link.js';
 

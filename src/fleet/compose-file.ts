@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
-import type { DesiredState } from '../agent/protocol/types.js';
-import { parseDesired } from '../agent/protocol/validate.js';
+import type { DesiredState } from '../protocol/types.js';
+import { parseDesired } from '../protocol/validate.js';
 import { parseYaml } from '../yaml.js';
 
 /** A compose file's deployable part: what `desired` carries apart from its revision. */

@@ -1,4 +1,4 @@
-import { DeviceTopics } from '../agent/protocol/topics.js';
+import { DeviceTopics } from '../protocol/topics.js';
 import { BerthError } from '../errors.js';
 import { desiredFor, type ComposeDeployment } from './compose-file.js';
 import type { FleetLink } from './link.js';

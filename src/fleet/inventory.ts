@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import validateFleetFile from '../generated/fleet-file.validate.js';
 import { validateWith } from '../image/validate.js';
-import { isValidDeviceId } from '../agent/protocol/topics.js';
+import { isValidDeviceId } from '../protocol/topics.js';
 import { parseYaml } from '../yaml.js';
 import type { FleetView } from './view.js';
 

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BerthError } from '../errors.js';
-import { brokerEndpoint, type BrokerLogin } from '../agent/mqtt/connection.js';
-import { TOPIC_ROOT } from '../agent/protocol/topics.js';
+import { brokerEndpoint, type BrokerLogin } from '../protocol/connection.js';
+import { commandResultFilter, deviceFilter, fleetSyncTopic, type DeviceTopic } from '../protocol/topics.js';
 import { parseMessage, type FleetChange } from './view.js';
 
 /** How the fleet tool reaches the broker. */
@@ -10,7 +10,7 @@ export interface FleetBrokerOptions extends BrokerLogin {  /** Subscribe through
   readonly shareGroup?: string;
 }
 
-export type DeviceKind = 'status' | 'reported' | 'desired' | 'progress' | 'events' | 'telemetry';
+export type DeviceKind = DeviceTopic;
 
 /**
  * The fleet tool's MQTT 5 connection: a clean session with a random client id (so any number of
@@ -22,8 +22,7 @@ export class FleetLink {
   private readonly syncWaiters = new Map<string, () => void>();
 
   private constructor(readonly client: MqttClient, private readonly shareGroup: string | undefined) {
-    // Under berth/v1/ so a fleet user's `readwrite berth/v1/#` ACL covers it; `_fleet` is no valid device id.
-    this.syncTopic = `${TOPIC_ROOT}/_fleet/sync/${client.options.clientId}`;
+    this.syncTopic = fleetSyncTopic(client.options.clientId ?? '');
   }
 
   static async connect(opts: FleetBrokerOptions): Promise<FleetLink> {
@@ -83,7 +82,7 @@ export class FleetLink {
   async subscribe(kinds: readonly DeviceKind[], opts: { devices?: readonly string[]; results?: boolean; shared?: boolean } = {}): Promise<void> {
     const ids = opts.devices ?? ['+'];
     const share = opts.shared && this.shareGroup !== undefined ? `$share/${this.shareGroup}/` : '';
-    const filters = ids.flatMap((id) => [...kinds.map((k) => `${TOPIC_ROOT}/${id}/${k}`), ...(opts.results ? [`${TOPIC_ROOT}/${id}/cmd/+/result`] : [])]);
+    const filters = ids.flatMap((id) => [...kinds.map((k) => deviceFilter(id, k)), ...(opts.results ? [commandResultFilter(id)] : [])]);
     // Chunks keep each SUBSCRIBE packet small when a long --device list is given.
     for (let i = 0; i < filters.length; i += 100) {
       // QoS 0: mosquitto drops QoS 1 messages for a client beyond max_inflight + max_queued_messages
@@ -101,7 +100,7 @@ export class FleetLink {
    * device's topics, dropped afterwards) and waits for them.
    */
   async reread(kinds: readonly DeviceKind[], devices: readonly string[]): Promise<void> {
-    const filters = devices.flatMap((id) => kinds.map((k) => `${TOPIC_ROOT}/${id}/${k}`));
+    const filters = devices.flatMap((id) => kinds.map((k) => deviceFilter(id, k)));
     for (let i = 0; i < filters.length; i += 100) await this.client.subscribeAsync(filters.slice(i, i + 100), { qos: 0 });
     await this.sync();
     for (let i = 0; i < filters.length; i += 100) await this.client.unsubscribeAsync(filters.slice(i, i + 100));

@@ -1,5 +1,5 @@
-import { TOPIC_ROOT, isValidDeviceId } from '../agent/protocol/topics.js';
-import type { CommandResult, DeployStatus, ReportedState, StatusMessage } from '../agent/protocol/types.js';
+import { parseTopic } from '../protocol/topics.js';
+import type { CommandResult, DeployStatus, ReportedState, StatusMessage } from '../protocol/types.js';
 
 /**
  * What the fleet tool knows about each device, built only from what the broker delivers: the retained
@@ -7,7 +7,7 @@ import type { CommandResult, DeployStatus, ReportedState, StatusMessage } from '
  * messages are checked for the fields this module reads; anything else about them is passed through.
  */
 
-/** The parts of a telemetry sample the fleet shows (docs/schemas/telemetry.json). */
+/** The parts of a telemetry sample the fleet shows (src/protocol/schemas/telemetry.json). */
 export interface TelemetrySummary {
   readonly cpuPercent?: number;
   readonly memoryUsedBytes?: number;
@@ -44,23 +44,6 @@ export type FleetChange =
   | { readonly kind: 'event'; readonly device: string; readonly event: Record<string, unknown> }
   | { readonly kind: 'result'; readonly device: string; readonly result: CommandResult };
 
-export interface ParsedTopic {
-  readonly device: string;
-  /** status, reported, desired, progress, events, telemetry, or `result` for `cmd/<id>/result`. */
-  readonly kind: string;
-  readonly commandId?: string;
-}
-
-/** Splits `berth/v1/<device>/<kind>` and `berth/v1/<device>/cmd/<id>/result`; undefined for anything else. */
-export function parseTopic(topic: string): ParsedTopic | undefined {
-  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return undefined;
-  const parts = topic.slice(TOPIC_ROOT.length + 1).split('/');
-  const device = parts[0]!;
-  if (!isValidDeviceId(device)) return undefined;
-  if (parts.length === 2) return { device, kind: parts[1]! };
-  if (parts.length === 4 && parts[1] === 'cmd' && parts[3] === 'result') return { device, kind: 'result', commandId: parts[2]! };
-  return undefined;
-}
 
 const DEPLOY_STATUSES: ReadonlySet<string> = new Set<DeployStatus>(['applying', 'applied', 'failed', 'rolled-back', 'rejected', 'superseded']);
 const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,4 +1,4 @@
-import type { DesiredState, ErrorInfo } from '../agent/protocol/types.js';
+import type { DesiredState, ErrorInfo } from '../protocol/types.js';
 import type { StateStore } from './store.js';
 
 export type DeploymentStatus = 'applying' | 'applied' | 'failed' | 'rolled-back' | 'rejected' | 'superseded';

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { DeviceTopics } from '../../src/agent/protocol/topics.js';
-import type { DesiredState, ReportedState, ServiceReport, StatusMessage } from '../../src/agent/protocol/types.js';
-import { parseDesired } from '../../src/agent/protocol/validate.js';
+import { DeviceTopics } from '../../src/protocol/topics.js';
+import type { DesiredState, ReportedState, ServiceReport, StatusMessage } from '../../src/protocol/types.js';
+import { parseDesired } from '../../src/protocol/validate.js';
 import { toBerthError } from '../../src/errors.js';
 
 /**

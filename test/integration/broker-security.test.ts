@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, ErrorWithReasonCode, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isValidDeviceId } from '../../src/agent/protocol/topics.js';
+import { isValidDeviceId } from '../../src/protocol/topics.js';
 import { REPO } from '../helpers/dist.js';
 import { startMosquitto, type MosquittoInstance, type MosquittoOptions } from '../helpers/services/mosquitto.js';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { containerName, parseHealthcheck, serviceRunOptions, specHash, splitArgs } from '../../src/agent/compose.js';
-import { parseCommand, parseDesired, updatePolicy } from '../../src/agent/protocol/validate.js';
-import { DeviceTopics, isValidDeviceId } from '../../src/agent/protocol/topics.js';
+import { parseCommand, parseDesired, updatePolicy } from '../../src/protocol/validate.js';
+import { DeviceTopics, isValidDeviceId } from '../../src/protocol/topics.js';
 import { plan, type ManagedContainer } from '../../src/agent/reconcile/plan.js';
-import type { DesiredState, ServiceSpec } from '../../src/agent/protocol/types.js';
+import type { DesiredState, ServiceSpec } from '../../src/protocol/types.js';
 
 const web: ServiceSpec = { image: 'reg/app:1', command: ['sleep', '60'] };
 const db: ServiceSpec = { image: 'reg/db:1' };

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { planDeploy } from '../../src/fleet/deploy.js';
 import { Inventory, readFleetFile } from '../../src/fleet/inventory.js';
 import { deviceRows } from '../../src/fleet/status.js';
-import { FleetView, parseMessage, parseTopic } from '../../src/fleet/view.js';
+import { FleetView, parseMessage } from '../../src/fleet/view.js';
+import { parseTopic } from '../../src/protocol/topics.js';
 import { describeChange } from '../../src/fleet/watch.js';
 
 const msg = (topic: string, body: unknown, retained = true) => parseMessage(topic, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), retained);

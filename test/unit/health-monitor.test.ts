@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SERVICE_LABEL, SPEC_LABEL, specHash } from '../../src/agent/compose.js';
 import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
-import type { ServiceHealth, ServiceSpec } from '../../src/agent/protocol/types.js';
+import type { ServiceHealth, ServiceSpec } from '../../src/protocol/types.js';
 import type { DesiredService } from '../../src/agent/state.js';
 import type { ContainerRecord } from '../../src/store/containers.js';
 

@@ -9,9 +9,9 @@ import { SERVICE_LABEL } from '../../src/agent/compose.js';
 import { ConditionWatch } from '../../src/agent/conditions.js';
 import type { HealthDetail } from '../../src/agent/health-monitor.js';
 import { MqttAgent } from '../../src/agent/mqtt/agent.js';
-import { connectBroker } from '../../src/agent/mqtt/connection.js';
-import { DeviceTopics } from '../../src/agent/protocol/topics.js';
-import type { DesiredState, ServiceHealth } from '../../src/agent/protocol/types.js';
+import { connectBroker } from '../../src/protocol/connection.js';
+import { DeviceTopics } from '../../src/protocol/topics.js';
+import type { DesiredState, ServiceHealth } from '../../src/protocol/types.js';
 import { Deployer, type PullFn } from '../../src/agent/reconcile/deployer.js';
 import { DeployQueue } from '../../src/agent/reconcile/queue.js';
 import { Spool } from '../../src/agent/spool.js';
@@ -29,12 +29,13 @@ import { StateStore } from '../../src/store/store.js';
 import { REPO } from '../helpers/dist.js';
 import { fixtureHost } from '../helpers/host-tree.js';
 
-// The JSON Schemas in docs/schemas describe what the device sends. These tests produce real messages
+// The JSON Schemas in src/protocol/schemas describe both directions (desired and command: what the
+// fleet sends, precompiled for the agent; the rest: what the device sends). These tests produce real messages
 // with the agent's own code (buildReported, TelemetryLoop, MqttAgent over a fake MQTT client, the
 // Deployer over an in-memory engine) and validate each against its schema, so the documentation cannot
 // drift from the code unnoticed.
 
-const SCHEMA_DIR = path.join(REPO, 'docs/schemas');
+const SCHEMA_DIR = path.join(REPO, 'src/protocol/schemas');
 const validators = new Map<string, ValidateFunction>();
 
 beforeAll(() => {
@@ -46,7 +47,7 @@ beforeAll(() => {
 
 function expectValid(schema: string, message: unknown): void {
   const validate = validators.get(schema);
-  if (!validate) throw new Error(`no schema docs/schemas/${schema}.json`);
+  if (!validate) throw new Error(`no schema src/protocol/schemas/${schema}.json`);
   // Through JSON, exactly as it goes over the wire (undefined fields disappear).
   const wire = JSON.parse(JSON.stringify(message)) as unknown;
   const ok = validate(wire);
@@ -214,9 +215,9 @@ function agentRig(opts: { spoolMaxBytes?: number } = {}) {
 
 const app = (command: string[]) => ({ image: 'registry.local/app:v1', command, stop_grace_period: '1s', mem_limit: '64m' });
 
-describe('docs/schemas', () => {
-  it('are draft-07 schemas ajv compiles in strict mode (but for strictRequired), one per message the device sends', () => {
-    expect([...validators.keys()].sort()).toEqual(['command-result', 'events', 'progress', 'reported', 'status', 'telemetry']);
+describe('src/protocol/schemas', () => {
+  it('are draft-07 schemas ajv compiles in strict mode (but for strictRequired), one per message of either direction', () => {
+    expect([...validators.keys()].sort()).toEqual(['command', 'command-result', 'desired', 'events', 'progress', 'reported', 'status', 'telemetry']);
     for (const f of fs.readdirSync(SCHEMA_DIR)) {
       const s = JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, f), 'utf8')) as { $schema: string; $id: string };
       expect(s.$schema).toBe('http://json-schema.org/draft-07/schema#');

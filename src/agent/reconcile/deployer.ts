@@ -6,8 +6,8 @@ import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine.js';
 import type { DeploymentRecords } from '../../store/deployments.js';
 import { parseHealthcheck, serviceRunOptions, SERVICE_LABEL, SPEC_LABEL, specHash } from '../compose.js';
-import type { DesiredState, DeployStatus, ErrorInfo, ServiceHealth } from '../protocol/types.js';
-import { updatePolicy } from '../protocol/validate.js';
+import type { DesiredState, DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
+import { updatePolicy } from '../../protocol/validate.js';
 import { awaitHealthy } from './health.js';
 import { plan, type ManagedContainer, type Step } from './plan.js';
 

@@ -1,5 +1,5 @@
 import { specHash } from '../compose.js';
-import type { DesiredState, UpdateStrategy } from '../protocol/types.js';
+import type { DesiredState, UpdateStrategy } from '../../protocol/types.js';
 
 /**
  * The reconciler's planner: a pure function from (what runs, what is desired) to typed steps, as

@@ -1,4 +1,4 @@
-import type { DesiredState } from '../protocol/types.js';
+import type { DesiredState } from '../../protocol/types.js';
 import type { Deployer, DeployOutcome } from './deployer.js';
 
 /**

@@ -4,9 +4,9 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 // The client alone, not mqtt's index: that loads the WebSocket, SOCKS and browser transports as well,
 // ~3 MiB of RSS on a board for code berth never runs.
 import MqttClientModule from 'mqtt/lib/client';
-import { BerthError } from '../../errors.js';
-import { readNamedFile } from '../../host/read.js';
-import type { DeviceTopics } from '../protocol/topics.js';
+import { BerthError } from '../errors.js';
+import { readNamedFile } from '../host/read.js';
+import type { DeviceTopics } from './topics.js';
 
 type ClientClass = typeof MqttClientModule.default;
 // Node hands this CommonJS module over as its exports object ({ default: class }); vitest's transform

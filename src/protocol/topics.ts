@@ -1,5 +1,6 @@
 /**
- * Topic names of protocol v1. Everything for one device lives under `berth/v1/<deviceId>/`, so a
+ * Topic names of protocol v1: the one place a `berth/v1/…` string is built or taken apart, for the
+ * agent and the fleet side alike. Everything for one device lives under `berth/v1/<deviceId>/`, so a
  * broker ACL of `pattern readwrite berth/v1/%u/#` confines each device to its own subtree.
  */
 
@@ -47,4 +48,36 @@ export class DeviceTopics {
     const id = topic.slice(prefix.length);
     return id.includes('/') ? undefined : id;
   }
+}
+
+/** A topic filter for `kind` of one device, or of every device with `'+'`. */
+export function deviceFilter(device: string, kind: DeviceTopic): string {
+  return `${TOPIC_ROOT}/${device}/${kind}`;
+}
+
+/** A topic filter for the command results of one device, or of every device with `'+'`. */
+export function commandResultFilter(device: string): string {
+  return `${TOPIC_ROOT}/${device}/cmd/+/result`;
+}
+
+/** A fleet process's own sync topic: under berth/v1/ so a fleet user's ACL covers it; `_fleet` is no valid device id. */
+export function fleetSyncTopic(clientId: string): string {
+  return `${TOPIC_ROOT}/_fleet/sync/${clientId}`;
+}
+
+export interface ParsedTopic {
+  readonly device: string;
+  readonly kind: string;
+  readonly commandId?: string;
+}
+
+/** Splits `berth/v1/<device>/<kind>` and `berth/v1/<device>/cmd/<id>/result`; undefined for anything else. */
+export function parseTopic(topic: string): ParsedTopic | undefined {
+  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return undefined;
+  const parts = topic.slice(TOPIC_ROOT.length + 1).split('/');
+  const device = parts[0]!;
+  if (!isValidDeviceId(device)) return undefined;
+  if (parts.length === 2) return { device, kind: parts[1]! };
+  if (parts.length === 4 && parts[1] === 'cmd' && parts[3] === 'result') return { device, kind: 'result', commandId: parts[2]! };
+  return undefined;
 }

@@ -1,9 +1,9 @@
-import { parseDuration } from '../../duration.js';
-import { BerthError } from '../../errors.js';
-import validateCommand from '../../generated/command.validate.js';
-import validateDesired from '../../generated/desired.validate.js';
-import { parseJson, validateWith } from '../../image/validate.js';
-import { parseHealthcheck, serviceRunOptions } from '../compose.js';
+import { parseDuration } from '../duration.js';
+import { BerthError } from '../errors.js';
+import validateCommand from '../generated/command.validate.js';
+import validateDesired from '../generated/desired.validate.js';
+import { parseJson, validateWith } from '../image/validate.js';
+import { parseHealthcheck, serviceRunOptions } from '../agent/compose.js';
 import type { CommandRequest, DesiredState, UpdatePolicy } from './types.js';
 
 /**
