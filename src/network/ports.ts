@@ -43,7 +43,8 @@ export function parsePublish(spec: string): PortMapping {
   if (parts.length === 3) {
     hostIp = parts[0]!;
     if (hostIp === '') throw bad('empty host IP before the first ":"');
-    parseIPv4(hostIp, `-p ${spec} host IP`);
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(hostIp)) throw bad(`host IP "${hostIp}" is not an IPv4 address (bracket IPv6 ones: [::1])`);
+    parseIPv4(hostIp, `-p ${spec}: host IP`);
   }
   return mapping(parts.length >= 2 ? parts[parts.length - 2]! : '', parts[parts.length - 1]!);
 
