@@ -10,9 +10,9 @@ import { which } from '../host/which.js';
  */
 export const HELPER_DIRS = ['/usr/lib/podman', '/usr/libexec/podman', '/usr/local/lib/podman', '/usr/local/libexec/podman'];
 
-/** The executable `name` from podman's helper directories, then `searchPath`; undefined when absent. */
-export function findHelper(name: 'netavark' | 'aardvark-dns', searchPath: string): string | undefined {
-  for (const dir of HELPER_DIRS) {
+/** The executable `name` from podman's helper directories (`helperDirs`), then `searchPath`; undefined when absent. */
+export function findHelper(name: 'netavark' | 'aardvark-dns', searchPath: string, helperDirs: readonly string[] = HELPER_DIRS): string | undefined {
+  for (const dir of helperDirs) {
     const file = path.join(dir, name);
     try {
       fs.accessSync(file, fs.constants.X_OK);

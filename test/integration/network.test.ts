@@ -114,8 +114,19 @@ describe('containers on bridge networks', () => {
     expect(outsider.stdout).not.toContain('REACHED');
     // The same request from app_a succeeds: the refusal above is isolation, not a dead server.
     expect(berth('run', '--rm', '--network', 'app_a', img, 'sh', '-c', `timeout 2 wget -qO- http://${serverIp}/`).stdout).toBe('hello-from-server\n');
+
+    // A replaced container's new address is what its name resolves to, within a second (docker's rule).
     expect(berth('rm', '-f', 'server').code).toBe(0);
-  }, 60_000);
+    expect(berth('run', '-d', '--name', 'filler', '--network', 'app_a', img, 'sleep', '300').code).toBe(0); // takes the freed address
+    expect(berth('run', '-d', '--name', 'server', '--network', 'app_a', img, ...httpd('hello-again')).code).toBe(0);
+    const newIp = ipOf('app_a', 'server');
+    expect(newIp).not.toBe(serverIp);
+    const t0 = Date.now();
+    const again = berth('run', '--rm', '--network', 'app_a', img, 'sh', '-c', 'nslookup server');
+    expect(again.stdout).toContain(`Address: ${newIp}`);
+    expect(Date.now() - t0).toBeLessThan(5000); // the whole run; the lookup itself is the first one made
+    expect(berth('rm', '-f', 'server', 'filler').code).toBe(0);
+  }, 90_000);
 
   it('publishes ports to 127.0.0.1 and to a remote namespace; refuses a host port in use, naming it', async () => {
     const port = await freePort();
@@ -148,6 +159,14 @@ describe('containers on bridge networks', () => {
     await remote.serveHttp(port);
     const r = berth('run', '--rm', '--network', 'bridge', img, 'sh', '-c', `timeout 5 wget -qO- http://${remote.remoteIp}:${port}/`);
     expect(r).toMatchObject({ code: 0, stdout: `remote ${remote.hostIp}\n` });
+
+    // An --internal network has no way out, and cannot publish ports.
+    expect(berth('network', 'create', '--internal', 'closed').code).toBe(0);
+    const shut = berth('run', '--rm', '--network', 'closed', img, 'sh', '-c', `timeout 3 wget -qO- http://${remote.remoteIp}:${port}/ && echo REACHED; exit 0`);
+    expect(shut).toMatchObject({ code: 0 });
+    expect(shut.stdout).not.toContain('REACHED');
+    expect(berth('run', '--rm', '--network', 'closed', '-p', '80', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringContaining('network closed is internal: it cannot publish ports (-p)') });
+    expect(berth('network', 'rm', 'closed').code).toBe(0);
   }, 30_000);
 
   it('rm leaves no veth, bridge, netns, firewall rule or DNS entry behind', async () => {
