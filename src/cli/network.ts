@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
-import { inspectNetwork } from '../network/inspect.js';
+import { inspectNetwork, portLines } from '../network/inspect.js';
 import { DEFAULT_NETWORK, NetworkService } from '../network/service.js';
 import { parseLabel } from '../runtime/options.js';
 import type { CliContext } from './context.js';
@@ -26,8 +26,18 @@ function parseOpt(text: string): [string, string] {
   return [text.slice(0, i), text.slice(i + 1)];
 }
 
-/** `berth network create|ls|inspect|rm|prune`, docker's commands and output shapes. */
+/** `berth network create|ls|inspect|rm|prune` and `berth port`, docker's commands and output shapes. */
 export function registerNetwork(program: Command, context: () => CliContext): void {
+  program
+    .command('port')
+    .description("list a container's published ports (docker port)")
+    .argument('<container>')
+    .action(async (name: string) => {
+      const ctx = context();
+      const { withEngine } = await import('./engine.js');
+      await withEngine(ctx, ({ engine }) => ctx.out.write(portLines(engine.find(name).options.ports ?? []).map((l) => `${l}\n`).join('')));
+    });
+
   const network = program.command('network').description('manage bridge networks');
 
   network

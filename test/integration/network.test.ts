@@ -133,6 +133,14 @@ describe('containers on bridge networks', () => {
     const run = berth('run', '-d', '--name', 'web', '--network', 'bridge', '-p', `${port}:80`, '-p', '80', img, ...httpd('hello-from-web'));
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(await httpGet('127.0.0.1', port)).toBe('hello-from-web\n');
+    const settings = (JSON.parse(berth('inspect', 'web').stdout) as Array<Record<string, any>>)[0]!.NetworkSettings;
+    expect(settings.Ports[`80/tcp`][0]).toEqual({ HostIp: '0.0.0.0', HostPort: String(port) });
+    const ephemeral = Number(settings.Ports['80/tcp'][1].HostPort);
+    expect(ephemeral).toBeGreaterThan(1024);
+    expect(settings.Networks.bridge).toMatchObject({ IPAddress: expect.stringMatching(/^10\.88\.0\.\d+$/), Gateway: '10.88.0.1', IPPrefixLen: 16 });
+    expect(berth('port', 'web').stdout).toBe(`80/tcp -> 0.0.0.0:${port}\n80/tcp -> 0.0.0.0:${ephemeral}\n`);
+    expect(berth('ps').stdout).toContain(`0.0.0.0:${port}->80/tcp, 0.0.0.0:${ephemeral}->80/tcp`);
+    expect(await httpGet('127.0.0.1', ephemeral)).toBe('hello-from-web\n');
     const fromRemote = await remote.exec(['curl', '-s', '-m', '5', `http://${remote.hostIp}:${port}/`]);
     expect(fromRemote).toMatchObject({ code: 0, stdout: 'hello-from-web\n' });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../../src/errors.js';
+import { portBindings, portLines } from '../../src/network/inspect.js';
 import { formatPortMapping, parseAddHost, parsePublish, portsClash } from '../../src/network/ports.js';
 
 const err = (spec: string): BerthError => {
@@ -80,5 +81,17 @@ describe('parseAddHost', () => {
     expect(() => parseAddHost('broker')).toThrow(/--add-host broker: expected NAME:IP/);
     expect(() => parseAddHost('broker:300.1.1.1')).toThrow(/not an IPv4 address/);
     expect(() => parseAddHost('-x:1.2.3.4')).toThrow(/"-x" is not a host name/);
+  });
+});
+
+describe('docker port and inspect shapes', () => {
+  it('one binding per container port, ranges expanded, IPv6 bracketed in berth port lines', () => {
+    const ports = [parsePublish('8000-8001:80-81'), parsePublish('[::1]:5353:53/udp'), parsePublish('127.0.0.1:9000:80')];
+    expect(portBindings(ports)).toEqual({
+      '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8000' }, { HostIp: '127.0.0.1', HostPort: '9000' }],
+      '81/tcp': [{ HostIp: '0.0.0.0', HostPort: '8001' }],
+      '53/udp': [{ HostIp: '::1', HostPort: '5353' }],
+    });
+    expect(portLines(ports)).toEqual(['80/tcp -> 0.0.0.0:8000', '80/tcp -> 127.0.0.1:9000', '81/tcp -> 0.0.0.0:8001', '53/udp -> [::1]:5353']);
   });
 });
