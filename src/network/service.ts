@@ -9,6 +9,9 @@ import { parseCidr } from './ipv4.js';
 import type { Attachment } from './netavark.js';
 import type { Lease, NetworkDefinition } from './types.js';
 
+/** Older than any create takes (rootfs included, on an SD card): a lease this old without a container is an orphan. */
+export const ORPHAN_AGE_MS = 10 * 60_000;
+
 /** docker's name for the default network, created on first use. */
 export const DEFAULT_NETWORK = 'bridge';
 
@@ -100,9 +103,18 @@ export class NetworkService {
     return this.records.leasesOf(networkId);
   }
 
+  /**
+   * Drops the leases of creates that died before their container's row was written (kill -9 mid-create).
+   * Only leases older than {@link ORPHAN_AGE_MS}: a create in flight in another process holds a young one.
+   */
+  private dropOrphans(): void {
+    this.records.dropOrphanLeases(Date.now() - ORPHAN_AGE_MS);
+  }
+
   /** Removes a network no container uses; refuses (`conflict`) naming the containers that do. */
   remove(nameOrId: string): NetworkDefinition {
     return this.records.store.transaction(() => {
+      this.dropOrphans();
       const n = this.find(nameOrId);
       const users = this.records.leasesOf(n.id);
       if (users.length > 0) {
@@ -118,6 +130,7 @@ export class NetworkService {
   /** Removes every network without containers except the default `bridge` (docker keeps its predefined ones). */
   prune(): NetworkDefinition[] {
     return this.records.store.transaction(() => {
+      this.dropOrphans();
       const gone = this.records.list().filter((n) => n.name !== DEFAULT_NETWORK && this.records.leasesOf(n.id).length === 0);
       for (const n of gone) this.records.remove(n.id);
       return gone;
@@ -131,9 +144,10 @@ export class NetworkService {
   lease(containerId: string, network: string, names: readonly string[]): Attachment {
     return this.records.store.transaction(() => {
       const n = network === DEFAULT_NETWORK ? this.ensureDefault() : this.find(network);
+      this.dropOrphans();
       const used = new Set(this.records.leasesOf(n.id).map((l) => l.ip));
       const lease: Lease = { networkId: n.id, containerId, ip: allocateAddress(n, used), names: [...new Set(names)] };
-      this.records.insertLease(lease);
+      this.records.insertLease(lease, Date.now());
       return { network: n, lease, interfaceName: 'eth0' };
     });
   }

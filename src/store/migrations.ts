@@ -142,12 +142,14 @@ export const MIGRATIONS: readonly Migration[] = [
           created_at  INTEGER NOT NULL
         ) STRICT;
         -- A container's address on a network. No foreign key to containers: a lease is made before the
-        -- container's row, in create, and the engine releases it on remove.
+        -- container's row, in create, and the engine releases it on remove. A lease whose container never
+        -- got its row (berth killed mid-create) is dropped once older than any create takes.
         CREATE TABLE network_leases (
           network_id   TEXT NOT NULL REFERENCES networks (id),
           container_id TEXT NOT NULL,
           ip           TEXT NOT NULL,
           names        TEXT NOT NULL,  -- JSON array: DNS names, the container's name first
+          leased_at    INTEGER NOT NULL,
           PRIMARY KEY (network_id, container_id),
           UNIQUE (network_id, ip)
         ) STRICT;

@@ -76,8 +76,13 @@ export class NetworkRecords {
     this.store.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
   }
 
-  insertLease(l: Lease): void {
-    this.store.db.prepare('INSERT INTO network_leases (network_id, container_id, ip, names) VALUES (?, ?, ?, ?)').run(l.networkId, l.containerId, l.ip, JSON.stringify(l.names));
+  insertLease(l: Lease, at: number): void {
+    this.store.db.prepare('INSERT INTO network_leases (network_id, container_id, ip, names, leased_at) VALUES (?, ?, ?, ?, ?)').run(l.networkId, l.containerId, l.ip, JSON.stringify(l.names), at);
+  }
+
+  /** Drops leases made before `before` whose container has no row: left by a create killed midway. Returns how many. */
+  dropOrphanLeases(before: number): number {
+    return this.store.db.prepare('DELETE FROM network_leases WHERE leased_at < ? AND container_id NOT IN (SELECT id FROM containers)').run(before).changes;
   }
 
   leasesOf(networkId: string): Lease[] {

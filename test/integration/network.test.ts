@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -202,4 +202,21 @@ describe('containers on bridge networks', () => {
     expect(netInspect('leak').Containers).toEqual({});
     expect(berth('network', 'rm', 'leak')).toMatchObject({ code: 0, stdout: 'leak\n' });
   }, 30_000);
+
+  it('kill -9 of berth at any point of run leaves nothing that rm -f does not remove', async () => {
+    expect(berth('network', 'create', '--subnet', '10.125.0.0/24', 'crash').code).toBe(0);
+    for (const delayMs of [50, 150, 300, 450, 600, 800, 1100]) {
+      const child = spawn(BERTH_BIN, ['--root', root, 'run', '-d', '--name', `crash${delayMs}`, '--network', 'crash', '-p', '80', img, 'sleep', '300'], { stdio: 'ignore', env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' } });
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill('SIGKILL'); // a no-op when the run already finished
+      await exited;
+    }
+    const made = (JSON.parse(berth('ps', '-a', '--json').stdout) as Array<{ name: string; id: string }>).filter((c) => c.name.startsWith('crash'));
+    if (made.length > 0) expect(berth('rm', '-f', ...made.map((c) => c.name)).code).toBe(0);
+    const bridge = netInspect('crash').Options['com.docker.network.bridge.name'] as string;
+    expect(hostText('ip', '-br', 'link')).not.toContain(bridge);
+    expect(hostText('iptables-save').split('\n').filter((l) => l.includes('10.125.0.'))).toEqual([]);
+    expect(fs.readdirSync('/run/netns').filter((n) => made.some((c) => n === `berth-${c.id}`))).toEqual([]);
+  }, 120_000);
 });

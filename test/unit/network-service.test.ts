@@ -105,4 +105,17 @@ describe('NetworkService', () => {
     expect(s.remove('used').name).toBe('used');
     expect(caught(() => s.remove('used')).category).toBe('notFound');
   });
+
+  it('drops leases a create killed midway left behind (no container row, older than any create), never a young one', () => {
+    const { s } = service();
+    const n = s.create({ name: 'crashy' });
+    // A create in flight elsewhere: young, no container row yet. It must hold.
+    s.lease('in-flight', 'crashy', ['starting']);
+    expect(() => s.remove('crashy')).toThrow('network crashy is in use by container starting');
+    s.release('in-flight');
+    // A create killed after leasing, an hour ago: its lease goes on the next network operation.
+    s.records.insertLease({ networkId: n.id, containerId: 'dead-create', ip: '10.89.0.2', names: ['ghost'] }, Date.now() - 3_600_000);
+    expect(s.leases(n.id).map((l) => l.names[0])).toEqual(['ghost']);
+    expect(s.remove('crashy').name).toBe('crashy');
+  });
 });
