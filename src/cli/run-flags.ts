@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
 import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
-import { parseAddHost, parsePublish } from '../network/ports.js';
+import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
 import {
   parseBytes, parseCpus, parseDevice, parseEnv, parseInteger, parseLabel, parseMemorySwap, parseRestart, parseSignal, parseTmpfs,
   parseUlimit, parseVolume, validateContainerName, type NetworkMode, type RunOptions,
@@ -28,6 +28,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--restart <policy>', 'no | on-failure[:N] | always | unless-stopped', 'no')
     .option('--network <mode>', 'none (own namespace, loopback only; alias: private) | host | bridge | a network name', 'private')
     .option('-p, --publish <[IP:][HOST:]PORT[/proto]>', "publish a container port on the host (bridge networks; repeatable)", collect, [])
+    .option('--network-alias <name>', 'another DNS name for the container on a user network (repeatable)', collect, [])
     .option('--dns <ip>', 'DNS server for the container (repeatable)', collect, [])
     .option('--add-host <name:ip>', 'add a line to /etc/hosts (repeatable)', collect, [])
     .option('--read-only', 'mount the root filesystem read-only')
@@ -57,6 +58,7 @@ export interface RunFlags {
   restart: string;
   network: string;
   publish: string[];
+  networkAlias: string[];
   dns: string[];
   addHost: string[];
   readOnly?: boolean;
@@ -84,6 +86,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     readOnly: flags.readOnly === true,
     network: flags.network as NetworkMode,
     ...(flags.publish.length > 0 && { ports: flags.publish.map(parsePublish) }),
+    ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map(validateNetworkAlias) }),
     ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
     ...(flags.addHost.length > 0 && { extraHosts: flags.addHost.map(parseAddHost) }),
     restart: parseRestart(flags.restart),

@@ -20,6 +20,7 @@ export interface ContainerNetworkOptions {
   readonly hostname?: string;
   readonly ports?: readonly PortMapping[];
   readonly dns?: readonly string[];
+  readonly networkAliases?: readonly string[];
   readonly extraHosts?: readonly ExtraHost[];
 }
 
@@ -58,14 +59,17 @@ export class ContainerNetworking {
    */
   prepare(id: string, dir: string, o: ContainerNetworkOptions, others: readonly PublishedBy[]): PreparedNetwork | undefined {
     if (!isBridgeNetwork(o.network)) {
-      const flag = (o.ports?.length ?? 0) > 0 ? '-p/--publish' : (o.dns?.length ?? 0) > 0 ? '--dns' : (o.extraHosts?.length ?? 0) > 0 ? '--add-host' : undefined;
+      const given: Array<[string, readonly unknown[] | undefined]> = [['-p/--publish', o.ports], ['--dns', o.dns], ['--add-host', o.extraHosts], ['--network-alias', o.networkAliases]];
+      const flag = given.find(([, v]) => (v?.length ?? 0) > 0)?.[0];
       if (flag) throw new BerthError('invalid', `${flag} needs a bridge network, not --network ${o.network}`, { hint: 'use --network bridge (or a network from berth network create)' });
       return undefined;
     }
     const ports = resolveEphemeralPorts(o.ports ?? [], others, this.opts.host);
     assertHostPortsFree(ports, others, this.opts.host);
-    const att = this.networks.lease(id, o.network, [o.name]);
+    const att = this.networks.lease(id, o.network, [o.name, ...(o.networkAliases ?? [])]);
     try {
+      // docker: the default bridge has no DNS, so aliases would be names nobody can look up.
+      if (!att.network.dnsEnabled && (o.networkAliases?.length ?? 0) > 0) throw new BerthError('invalid', `--network-alias needs a user network: ${att.network.name} has no DNS`, { hint: 'berth network create NAME, then --network NAME' });
       if (att.network.internal && ports.length > 0) throw new BerthError('invalid', `network ${att.network.name} is internal: it cannot publish ports (-p)`);
       const files = {
         'resolv.conf': resolvConf({

@@ -96,3 +96,11 @@ export function parseAddHost(text: string): ExtraHost {
   if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$/.test(name)) throw new BerthError('invalid', `--add-host ${text}: "${name}" is not a host name`);
   return { name, ip: formatIPv4(parseIPv4(m[2]!, `--add-host ${text}`)) };
 }
+
+/** A DNS name for `--network-alias` (and compose `aliases`): one to 63-character labels of letters, digits, `-` and `_`. */
+export function validateNetworkAlias(name: string): string {
+  if (!/^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,62}))*$/.test(name) || name.length > 253) {
+    throw new BerthError('invalid', `--network-alias: "${name}" is not a DNS name`);
+  }
+  return name;
+}

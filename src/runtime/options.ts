@@ -74,6 +74,8 @@ export interface RunOptions extends ResourceOptions {
   readonly ports?: readonly PortMapping[];
   /** `--dns`: resolv.conf's servers instead of the network's (bridge networks only). */
   readonly dns?: readonly string[];
+  /** `--network-alias`: more DNS names on the network besides the container's name (user networks only). */
+  readonly networkAliases?: readonly string[];
   /** `--add-host NAME:IP` lines for /etc/hosts (bridge networks only). */
   readonly extraHosts?: readonly ExtraHost[];
   readonly hostname?: string;

@@ -98,13 +98,15 @@ describe('containers on bridge networks', () => {
   it('reach each other by name on a user network, and cannot reach a container on another network', () => {
     expect(berth('network', 'create', 'app_a').code).toBe(0);
     expect(berth('network', 'create', 'app_b').code).toBe(0);
-    expect(berth('run', '-d', '--name', 'server', '--network', 'app_a', img, ...httpd('hello-from-server')).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'server', '--network', 'app_a', '--network-alias', 'mqtt', img, ...httpd('hello-from-server')).code).toBe(0);
 
     const client = berth('run', '--rm', '--network', 'app_a', img, 'sh', '-c', 'cat /etc/resolv.conf; for i in 1 2 3 4 5 6 7 8 9 10; do timeout 2 wget -qO- http://server/ && exit 0; sleep 0.2; done; exit 1');
     expect(client).toMatchObject({ code: 0, stdout: expect.stringContaining('hello-from-server') });
     expect(client.stdout).toMatch(/^nameserver 10\.89\.\d+\.1$/m);
     const looked = berth('run', '--rm', '--network', 'app_a', img, 'sh', '-c', 'nslookup server');
     expect(looked.stdout).toContain(`Address: ${ipOf('app_a', 'server')}`);
+    expect(berth('run', '--rm', '--network', 'app_a', img, 'sh', '-c', 'timeout 2 wget -qO- http://mqtt/').stdout).toBe('hello-from-server\n');
+    expect(berth('run', '--rm', '--network-alias', 'x', '--network', 'bridge', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringContaining('--network-alias needs a user network: bridge has no DNS') });
 
     const serverIp = ipOf('app_a', 'server');
     // By address only: a name unknown to app_b's DNS would be forwarded to the host's resolvers, which

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../../src/errors.js';
 import { portBindings, portLines } from '../../src/network/inspect.js';
-import { formatPortMapping, parseAddHost, parsePublish, portsClash } from '../../src/network/ports.js';
+import { formatPortMapping, parseAddHost, parsePublish, portsClash, validateNetworkAlias } from '../../src/network/ports.js';
 
 const err = (spec: string): BerthError => {
   try {
@@ -93,5 +93,15 @@ describe('docker port and inspect shapes', () => {
       '53/udp': [{ HostIp: '::1', HostPort: '5353' }],
     });
     expect(portLines(ports)).toEqual(['80/tcp -> 0.0.0.0:8000', '80/tcp -> 127.0.0.1:9000', '81/tcp -> 0.0.0.0:8001', '53/udp -> [::1]:5353']);
+  });
+});
+
+describe('validateNetworkAlias', () => {
+  it('accepts DNS names and refuses the rest', () => {
+    expect(validateNetworkAlias('mqtt')).toBe('mqtt');
+    expect(validateNetworkAlias('broker.local')).toBe('broker.local');
+    expect(() => validateNetworkAlias('no spaces')).toThrow('--network-alias: "no spaces" is not a DNS name');
+    expect(() => validateNetworkAlias('-lead')).toThrow(/not a DNS name/);
+    expect(() => validateNetworkAlias('a'.repeat(64))).toThrow(/not a DNS name/);
   });
 });
