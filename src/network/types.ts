@@ -55,4 +55,6 @@ export interface Lease {
   readonly ip: string;
   /** Names the container answers to in the network's DNS (its name first, then aliases). */
   readonly names: readonly string[];
+  /** The interface inside the container: eth0 for the network it was created on, the lowest free ethN for one connected later. */
+  readonly interfaceName: string;
 }

@@ -17,7 +17,7 @@ describe('netavark document', () => {
   it('is keyed by network id, with static IPs from berth, aliases without the name, isolation on, and resolved ports', () => {
     const doc = netavarkDocument({
       containerId: 'c'.repeat(64), containerName: 'web',
-      attachments: [{ network: NET, lease: { networkId: NET.id, containerId: 'c'.repeat(64), ip: '10.89.3.2', names: ['web', 'www'] }, interfaceName: 'eth0' }],
+      attachments: [{ network: NET, lease: { networkId: NET.id, containerId: 'c'.repeat(64), ip: '10.89.3.2', names: ['web', 'www'], interfaceName: 'eth0' }, interfaceName: 'eth0' }],
       ports: [parsePublish('127.0.0.1:8080-8081:80-81/udp')],
     });
     expect(doc).toEqual({
