@@ -38,6 +38,11 @@ export interface PortMapping {
   readonly containerPort: number;
   /** Number of consecutive ports, ≥ 1. */
   readonly count: number;
+  /**
+   * docker's `-p 8000-8010:80`: a host range for one container port means "any free port of
+   * hostPort…hostPortEnd". Only before create: the engine stores the port it picked, without this.
+   */
+  readonly hostPortEnd?: number;
   readonly protocol: 'tcp' | 'udp';
 }
 

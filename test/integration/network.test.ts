@@ -140,7 +140,16 @@ describe('containers on bridge networks', () => {
     // Nothing was made for the refused ones.
     expect(JSON.parse(berth('ps', '-a', '--json').stdout).map((c: { name: string }) => c.name).filter((n: string) => n.startsWith('web'))).toEqual(['web']);
     expect(berth('run', '-d', '--name', 'web4', '-p', '8080:80', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringContaining('-p/--publish needs a bridge network, not --network private') });
-    expect(berth('rm', '-f', 'web').code).toBe(0);
+    // docker's host range for one container port: the first free one (web has the range's first).
+    expect(berth('run', '-d', '--name', 'ranged', '--network', 'bridge', '-p', `${port}-${port + 5}:80`, img, ...httpd('hello-from-ranged'))).toMatchObject({ code: 0, stderr: '' });
+    const rangedPort = Number(/^80\/tcp -> 0\.0\.0\.0:(\d+)\n$/.exec(berth('port', 'ranged').stdout)?.[1]);
+    expect(rangedPort).toBeGreaterThan(port);
+    expect(rangedPort).toBeLessThanOrEqual(port + 5);
+    expect(await httpGet('127.0.0.1', rangedPort)).toBe('hello-from-ranged\n');
+    const listed = JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string; ports: unknown }>;
+    expect(listed.find((c) => c.name === 'ranged')!.ports).toEqual([{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: rangedPort, Type: 'tcp' }]);
+    expect(listed.find((c) => c.name === 'web')!.ports).toEqual([{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: port, Type: 'tcp' }, { IP: '0.0.0.0', PrivatePort: 80, PublicPort: ephemeral, Type: 'tcp' }]);
+    expect(berth('rm', '-f', 'web', 'ranged').code).toBe(0);
   }, 60_000);
 
   it('reaches a remote host through NAT (the remote sees the host address, not the container one)', async () => {
