@@ -10,7 +10,11 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** schema file (relative to the repo) → generated module name in src/generated. */
+/**
+ * The index of schema → validator: schema file (relative to the repo) → generated module name in
+ * src/generated (`<name>.validate.js`). Schemas stay beside the stage that owns them; their validators
+ * all land in src/generated, which holds nothing else (test/unit/generated.test.ts checks both).
+ */
 export const SCHEMAS = [
   ['board-profiles/schema.json', 'board-profile'],
   ['src/image/schemas/oci-index.json', 'oci-index'],
@@ -18,7 +22,8 @@ export const SCHEMAS = [
   ['src/image/schemas/oci-config.json', 'oci-config'],
   ['src/protocol/schemas/desired.json', 'desired'],
   ['src/protocol/schemas/command.json', 'command'],
-  ['src/fleet/fleet-file.schema.json', 'fleet-file'],
+  ['src/config/schemas/fleet-file.json', 'fleet-file'],
+  ['src/config/schemas/agent.json', 'agent-config'],
 ];
 
 export function generate(schemaFile) {

@@ -35,8 +35,8 @@ describe('agent configuration', () => {
     await expect(resolveAgentConfig({ config: file('d.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883' }, {})).rejects.toThrow(/needs --device-id/);
     await expect(resolveAgentConfig({ config: file('e.yaml', '{}'), broker: 'mqtt://h:1', deviceId: 'a/b' }, {})).rejects.toThrow(/invalid device id "a\/b"/);
     await expect(resolveAgentConfig({ config: file('f.yaml', 'broker: [unclosed\n') }, {})).rejects.toThrow(expect.objectContaining({ category: 'invalid' }));
-    await expect(resolveAgentConfig({ config: file('g.yaml', '- a\n- b\n') }, {})).rejects.toThrow(/expected a YAML mapping/);
-    await expect(resolveAgentConfig({ config: '/nonexistent/agent.yaml' }, {})).rejects.toThrow(/cannot read the agent config/);
+    await expect(resolveAgentConfig({ config: file('g.yaml', '- a\n- b\n') }, {})).rejects.toThrow(/agent config .*g\.yaml is invalid: top level: must be object$/);
+    await expect(resolveAgentConfig({ config: '/nonexistent/agent.yaml' }, {})).rejects.toThrow(expect.objectContaining({ category: 'notFound', message: expect.stringMatching(/cannot read the agent config \/nonexistent\/agent.yaml: ENOENT/) }));
     await expect(resolveAgentConfig({ config: file('h.yaml', '{}'), broker: 'mqtt://h:1', deviceId: 'd', passwordFile: '/nonexistent/pw' }, {})).rejects.toThrow(/cannot read --password-file/);
   });
 });
