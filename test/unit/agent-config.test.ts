@@ -26,6 +26,12 @@ describe('agent configuration', () => {
     expect(env.broker).toEqual({ url: 'mqtt://127.0.0.1:1883', deviceId: 'pi-3' });
   });
 
+  it('checks the file against its schema: a bare number of seconds is a telemetry interval, a misspelt key an error naming it', async () => {
+    expect(await resolveAgentConfig({ config: file('n.yaml', 'telemetryInterval: 20\n') }, {})).toEqual({ telemetryInterval: '20' });
+    await expect(resolveAgentConfig({ config: file('m.yaml', 'brokr: mqtt://h:1\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/is invalid: top level: unknown key "brokr"$/) });
+    await expect(resolveAgentConfig({ config: file('o.yaml', 'deviceId: a/b\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/deviceId: must match pattern/) });
+  });
+
   it('reads the password from a file, trimmed', async () => {
     const r = await resolveAgentConfig({ config: file('c.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883', deviceId: 'd', passwordFile: file('pw', 's3cret\n') }, {});
     expect(r.broker).toMatchObject({ username: 'd', password: 's3cret' });
