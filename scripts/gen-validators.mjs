@@ -48,8 +48,15 @@ function esmRequires(code) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const dir = path.join(repo, 'src/generated');
+  const made = new Set(SCHEMAS.map(([, name]) => `${name}.validate.js`));
   for (const [schemaFile, name] of SCHEMAS) {
-    fs.writeFileSync(path.join(repo, 'src/generated', `${name}.validate.js`), generate(schemaFile));
+    fs.writeFileSync(path.join(dir, `${name}.validate.js`), generate(schemaFile));
     console.log(`generated src/generated/${name}.validate.js from ${schemaFile}`);
+  }
+  // A schema taken off the list takes its validator with it: nothing in src/generated outlives its entry.
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.validate.js') && !made.has(f))) {
+    fs.rmSync(path.join(dir, f));
+    console.log(`removed src/generated/${f}: its schema is no longer in SCHEMAS`);
   }
 }
