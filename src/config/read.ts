@@ -6,7 +6,7 @@ import { validateWith } from './schema.js';
 
 /**
  * The one reader for berth's config files: agent.yaml, the fleet file, board profiles (and compose
- * files once src/compose reads through it). Each kind of failure has one category, whichever file
+ * files once src/compose reads through readConfigDocument). Each kind of failure has one category, whichever file
  * it is (docs/errors.md, "Config files"):
  *
  *   the file is missing or cannot be read      notFound (exit 4)  `cannot read the fleet file F: ENOENT`
@@ -28,10 +28,18 @@ export interface ConfigSpec {
 
 /** Reads, parses and schema-checks a YAML or JSON config file. Throws BerthError(notFound | invalid). */
 export async function readConfig<T>(file: string, spec: ConfigSpec): Promise<T> {
-  const text = readText(file, spec);
-  const label = `${spec.what} ${file}`;
-  const doc = isJson(file) ? parseJson(text, label) : await parseYamlText(text, label);
-  return validateWith<T>(spec.validate, doc ?? {}, label);
+  return validateWith<T>(spec.validate, (await readConfigDocument(file, spec.what)) ?? {}, `${spec.what} ${file}`);
+}
+
+/**
+ * Only the reading and parsing half, for a file whose schema applies to something built from it: a
+ * compose file's services are checked as the desired state they become (protocol/schemas/desired.json).
+ * Same categories and messages as readConfig; an empty document is null here, for the caller to judge.
+ */
+export async function readConfigDocument(file: string, what: string): Promise<unknown> {
+  const text = readText(file, what);
+  const label = `${what} ${file}`;
+  return isJson(file) ? parseJson(text, label) : parseYamlText(text, label);
 }
 
 /**
@@ -41,7 +49,7 @@ export async function readConfig<T>(file: string, spec: ConfigSpec): Promise<T> 
 export function readJsonConfigSync<T>(file: string, spec: ConfigSpec): T {
   if (!isJson(file)) throw new BerthError('internal', `readJsonConfigSync: ${file} is not a .json file`);
   const label = `${spec.what} ${file}`;
-  return validateWith<T>(spec.validate, parseJson(readText(file, spec), label) ?? {}, label);
+  return validateWith<T>(spec.validate, parseJson(readText(file, spec.what), label) ?? {}, label);
 }
 
 /** A rule the schema cannot express was broken: the same category as a schema violation. */
@@ -49,12 +57,12 @@ export function configError(spec: ConfigSpec, file: string, message: string, hin
   return new BerthError('invalid', `${spec.what} ${file}: ${message}`, hint === undefined ? undefined : { hint });
 }
 
-function readText(file: string, spec: ConfigSpec): string {
+function readText(file: string, what: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     // Missing, a directory, no permission: either way there is no config to read; the errno says which.
-    throw new BerthError('notFound', `cannot read the ${spec.what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new BerthError('notFound', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
 }
 

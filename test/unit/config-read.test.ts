@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configError, readConfig, readJsonConfigSync } from '../../src/config/read.js';
+import { configError, readConfig, readConfigDocument, readJsonConfigSync } from '../../src/config/read.js';
 import { BerthError } from '../../src/errors.js';
 import { parseDesired } from '../../src/protocol/validate.js';
 import validateAgentConfig from '../../src/generated/agent-config.validate.js';
@@ -105,6 +105,13 @@ describe('config reader: one category and exit code per kind of failure', () => 
     expect(problem({ web: { image: 'a', command: 5 } })).toBe('desired state is invalid: services.web.command: must be string or array');
     // environment is a mapping or a list (the list branch sits behind a $ref): the mapping's problem, not "must be array".
     expect(problem({ web: { image: 'a', environment: { A: [1] } } })).toBe('desired state is invalid: services.web.environment.A: must be string or number or boolean or null');
+  });
+
+  it('readConfigDocument (a file checked after it is transformed, as compose files are): same failures, no schema, empty is null', async () => {
+    expect(await readConfigDocument(write('c.yaml', 'services:\n  web: {image: a}\n'), 'compose file')).toEqual({ services: { web: { image: 'a' } } });
+    expect(await readConfigDocument(write('c.yaml', ''), 'compose file')).toBeNull();
+    expect(await failure(readConfigDocument('/nonexistent/c.yaml', 'compose file'))).toMatchObject({ category: 'notFound', message: 'cannot read the compose file /nonexistent/c.yaml: ENOENT' });
+    expect(await failure(readConfigDocument(write('c.yaml', 'services: [\n'), 'compose file'))).toMatchObject({ category: 'invalid', message: expect.stringMatching(/^compose file \S+ is not valid YAML \(line \d+, column \d+\)/) });
   });
 
   it('a rule the caller checks after the schema: invalid, exit 3, in the same words', () => {
