@@ -26,7 +26,7 @@ function parseOpt(text: string): [string, string] {
   return [text.slice(0, i), text.slice(i + 1)];
 }
 
-/** `berth network create|ls|inspect|rm|prune` and `berth port`, docker's commands and output shapes. */
+/** `berth network create|ls|inspect|rm|prune|connect|disconnect` and `berth port`, docker's commands and output shapes. */
 export function registerNetwork(program: Command, context: () => CliContext): void {
   program
     .command('port')
@@ -99,6 +99,37 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
       const ctx = context();
       await withNetworks(ctx, (s) => {
         for (const name of names) ctx.out.write(`${s.remove(name).name}\n`);
+      });
+    });
+
+  network
+    .command('connect')
+    .description('connect a container to a network (a running one at once, a stopped one from its next start)')
+    .option('--alias <name>', 'another DNS name for the container on this network (repeatable)', collect, [])
+    .option('--ip <address>', 'IPv4 address on the network (default: the next free one)')
+    .argument('<network>')
+    .argument('<container>')
+    .action(async (net: string, name: string, o: { alias: string[]; ip?: string }) => {
+      const ctx = context();
+      const { withEngine } = await import('./engine.js');
+      await withEngine(ctx, async ({ engine }) => {
+        const c = engine.find(name);
+        await engine.networking.connect(c.id, engine.dir(c.id), c.options, net, { aliases: o.alias, ...(o.ip !== undefined && { ip: o.ip }) });
+      });
+    });
+
+  network
+    .command('disconnect')
+    .description('disconnect a container from a network')
+    .option('-f, --force', 'forget the connection even if its teardown fails')
+    .argument('<network>')
+    .argument('<container>')
+    .action(async (net: string, name: string, o: { force?: boolean }) => {
+      const ctx = context();
+      const { withEngine } = await import('./engine.js');
+      await withEngine(ctx, async ({ engine }) => {
+        const c = engine.find(name);
+        await engine.networking.disconnect(c.id, engine.dir(c.id), c.options, net, o.force === true);
       });
     });
 

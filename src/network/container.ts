@@ -7,7 +7,7 @@ import { readHostText } from '../host/read.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
-import { netavarkSetup, netavarkTeardown, type NetavarkRequest, type NetavarkTool } from './netavark.js';
+import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool } from './netavark.js';
 import type { NetnsManager } from './netns.js';
 import type { NetworkService } from './service.js';
 import type { ExtraHost, PortMapping } from './types.js';
@@ -71,15 +71,7 @@ export class ContainerNetworking {
       // docker: the default bridge has no DNS, so aliases would be names nobody can look up.
       if (!att.network.dnsEnabled && (o.networkAliases?.length ?? 0) > 0) throw new BerthError('invalid', `--network-alias needs a user network: ${att.network.name} has no DNS`, { hint: 'berth network create NAME, then --network NAME' });
       if (att.network.internal && ports.length > 0) throw new BerthError('invalid', `network ${att.network.name} is internal: it cannot publish ports (-p)`);
-      const files = {
-        'resolv.conf': resolvConf({
-          ...(o.dns && { dns: o.dns }),
-          networkDns: att.network.dnsEnabled ? [att.network.gateway] : [],
-          searchDomains: att.network.dnsEnabled ? ['dns.podman'] : [],
-          ...this.hostResolvConf(),
-        }),
-        hosts: hostsFile({ hostname: o.hostname ?? id.slice(0, 12), ip: att.lease.ip, extraHosts: o.extraHosts ?? [] }),
-      };
+      const files = { 'resolv.conf': this.resolvConfText(o, [att]), hosts: hostsFile({ hostname: o.hostname ?? id.slice(0, 12), ip: att.lease.ip, extraHosts: o.extraHosts ?? [] }) };
       for (const [name, text] of Object.entries(files)) writeFileAtomic(path.join(dir, name), text, 0o644);
       return {
         namespacePath: this.opts.netns.pathOf(id),
@@ -92,9 +84,64 @@ export class ContainerNetworking {
     }
   }
 
-  private hostResolvConf(): { hostResolvConf?: string } {
-    const text = readHostText(this.opts.host, '/etc/resolv.conf');
-    return text === undefined ? {} : { hostResolvConf: text };
+  /** resolv.conf for a container on `atts`: every DNS-enabled network's aardvark-dns (on its gateway), else the host's servers. */
+  private resolvConfText(o: ContainerNetworkOptions, atts: readonly Attachment[]): string {
+    const dnsNets = atts.filter((a) => a.network.dnsEnabled);
+    const hostText = readHostText(this.opts.host, '/etc/resolv.conf');
+    return resolvConf({
+      ...(o.dns && { dns: o.dns }),
+      networkDns: dnsNets.map((a) => a.network.gateway),
+      searchDomains: dnsNets.length > 0 ? ['dns.podman'] : [],
+      ...(hostText !== undefined && { hostResolvConf: hostText }),
+    });
+  }
+
+  /**
+   * Rewrites the container's resolv.conf for its networks now. In place, not by rename: a running
+   * container has the file bind-mounted, and a rename would leave it reading the old inode.
+   */
+  private refreshResolvConf(id: string, dir: string, o: ContainerNetworkOptions): void {
+    fs.writeFileSync(path.join(dir, 'resolv.conf'), this.resolvConfText(o, this.networks.attachmentsOf(id)));
+  }
+
+  /**
+   * `berth network connect`: leases an address on `network` (`ip`, else the next free one) with the
+   * container's name and `aliases`, on the lowest free ethN. When the container's networking is up
+   * (running, or stopped since it ran in this boot) the interface is wired at once through netavark;
+   * otherwise it is only recorded, and {@link up} wires it with the others at the next start. Refuses
+   * containers outside bridge networking (host, none, container:) as docker does. On failure the new
+   * lease is dropped and the container's other networks are untouched.
+   */
+  async connect(id: string, dir: string, o: ContainerNetworkOptions, network: string, opts: { aliases?: readonly string[]; ip?: string } = {}): Promise<Attachment> {
+    if (!isBridgeNetwork(o.network)) throw new BerthError('invalid', `container ${o.name} uses --network ${o.network}: it cannot be connected to a bridge network`, { hint: 'recreate it with --network bridge or a network name' });
+    const att = this.networks.lease(id, network, [o.name, ...(opts.aliases ?? [])], opts.ip);
+    try {
+      if (!att.network.dnsEnabled && (opts.aliases?.length ?? 0) > 0) throw new BerthError('invalid', `--alias needs a user network: ${att.network.name} has no DNS`);
+      if (this.isUp(id)) await netavarkSetup(this.opts.tool(), this.opts.netns.pathOf(id), this.request(id, o, [att]));
+    } catch (err) {
+      this.networks.releaseOne(id, att.network.id);
+      throw err;
+    }
+    this.refreshResolvConf(id, dir, o);
+    return att;
+  }
+
+  /**
+   * `berth network disconnect`: unwires the container's interface on `network` when its networking is
+   * up, then forgets the lease. `force` (docker's -f): a failing netavark teardown (state already gone,
+   * e.g. the bridge removed by hand) does not keep the lease.
+   */
+  async disconnect(id: string, dir: string, o: ContainerNetworkOptions, network: string, force = false): Promise<void> {
+    const att = this.networks.attachment(id, o.name, network);
+    if (this.isUp(id)) {
+      try {
+        await netavarkTeardown(this.opts.tool(), this.opts.netns.pathOf(id), this.request(id, o, [att]));
+      } catch (err) {
+        if (!force) throw err;
+      }
+    }
+    this.networks.releaseOne(id, att.network.id);
+    this.refreshResolvConf(id, dir, o);
   }
 
   private marker(id: string): string {
@@ -118,7 +165,8 @@ export class ContainerNetworking {
     if (this.opts.netns.exists(id)) await this.teardown(id, req, true);
     const netns = await this.opts.netns.create(id);
     try {
-      const result = await netavarkSetup(this.opts.tool(), netns, req);
+      // Every network disconnected (docker allows it): the namespace with loopback only.
+      const result = req.attachments.length > 0 ? await netavarkSetup(this.opts.tool(), netns, req) : {};
       fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
       writeFileAtomic(this.marker(id), JSON.stringify(result), 0o600, { durable: false });
     } catch (err) {
@@ -154,7 +202,11 @@ export class ContainerNetworking {
     }
   }
 
-  private request(id: string, o: ContainerNetworkOptions): NetavarkRequest {
-    return { containerId: id, containerName: o.name, attachments: this.networks.attachmentsOf(id), ports: o.ports ?? [] };
+  /**
+   * netavark's request for `attachments` (default: all the container's). The ports go with every one, as
+   * at a whole setup: netavark forwards them per network and removes only that network's rules.
+   */
+  private request(id: string, o: ContainerNetworkOptions, attachments: readonly Attachment[] = this.networks.attachmentsOf(id)): NetavarkRequest {
+    return { containerId: id, containerName: o.name, attachments, ports: o.ports ?? [] };
   }
 }

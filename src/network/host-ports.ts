@@ -68,33 +68,46 @@ export function assertHostPortsFree(ports: readonly PortMapping[], others: reado
 }
 
 /**
- * Replaces each ephemeral mapping (hostPort 0) by single-port mappings on free ports of the kernel's
- * ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), skipping ports held on the host or by
- * `others`, as docker does for `-p 80`.
+ * Picks the host ports create leaves to berth: each ephemeral mapping (hostPort 0) becomes single-port
+ * mappings on free ports of the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), as
+ * docker does for `-p 80`; a host range for one container port (`-p 8000-8010:80`) becomes its first
+ * free port. Free means held by no host socket, by no mapping of `others` and by no other mapping of
+ * `ports`. A range with no free port is a `conflict` naming it.
  */
 export function resolveEphemeralPorts(ports: readonly PortMapping[], others: readonly PublishedBy[], host: HostPaths): PortMapping[] {
   const [lo = 32768, hi = 60999] = (readHostText(host, '/proc/sys/net/ipv4/ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
   const taken = new Set<string>();
-  for (const proto of ['tcp', 'udp'] as const) for (const s of hostSockets(host, proto)) taken.add(`${proto}/${s.port}`);
-  for (const q of [...others.flatMap((o) => o.ports), ...ports]) for (let i = 0; i < q.count; i++) if (q.hostPort !== 0) taken.add(`${q.protocol}/${q.hostPort + i}`);
+  const sockets = { tcp: hostSockets(host, 'tcp'), udp: hostSockets(host, 'udp') };
+  for (const proto of ['tcp', 'udp'] as const) for (const s of sockets[proto]) taken.add(`${proto}/${s.port}`);
+  for (const q of [...others.flatMap((o) => o.ports), ...ports]) for (let i = 0; i < q.count; i++) if (q.hostPort !== 0 && q.hostPortEnd === undefined) taken.add(`${q.protocol}/${q.hostPort + i}`);
+  /** The first free port of lo…hi from `start` on (wrapping), taken for good; 0 when none is. */
+  const pick = (protocol: string, first: number, last: number, start: number): number => {
+    const span = last - first + 1;
+    for (let k = 0; k < span; k++) {
+      const candidate = first + ((start + k) % span);
+      if (!taken.has(`${protocol}/${candidate}`)) {
+        taken.add(`${protocol}/${candidate}`);
+        return candidate;
+      }
+    }
+    return 0;
+  };
   const out: PortMapping[] = [];
   for (const p of ports) {
-    if (p.hostPort !== 0) {
+    if (p.hostPortEnd !== undefined) {
+      const { hostPortEnd: end, ...rest } = p;
+      const port = pick(p.protocol, p.hostPort, end, 0);
+      if (port === 0) throw new BerthError('conflict', `-p ${formatPortMapping(p)}: every host port of ${p.hostPort}-${end}/${p.protocol} is in use`, { hint: 'widen the range, or free one of its ports' });
+      out.push({ ...rest, hostPort: port });
+    } else if (p.hostPort !== 0) {
       out.push(p);
-      continue;
-    }
-    for (let i = 0; i < p.count; i++) {
-      let port = 0;
-      // Random start, as the kernel: two creates in a row rarely race for the same port.
-      const span = hi - lo + 1;
-      const start = Math.floor(Math.random() * span);
-      for (let k = 0; k < span && port === 0; k++) {
-        const candidate = lo + ((start + k) % span);
-        if (!taken.has(`${p.protocol}/${candidate}`)) port = candidate;
+    } else {
+      for (let i = 0; i < p.count; i++) {
+        // Random start, as the kernel: two creates in a row rarely race for the same port.
+        const port = pick(p.protocol, lo, hi, Math.floor(Math.random() * (hi - lo + 1)));
+        if (port === 0) throw new BerthError('resource', `no free host port left in ${lo}-${hi} for ${p.containerPort + i}/${p.protocol}`);
+        out.push({ ...p, hostPort: port, containerPort: p.containerPort + i, count: 1 });
       }
-      if (port === 0) throw new BerthError('resource', `no free host port left in ${lo}-${hi} for ${p.containerPort + i}/${p.protocol}`);
-      taken.add(`${p.protocol}/${port}`);
-      out.push({ ...p, hostPort: port, containerPort: p.containerPort + i, count: 1 });
     }
   }
   return out;

@@ -21,14 +21,15 @@ export function inspectNetwork(n: NetworkDefinition, leases: readonly Lease[]): 
   };
 }
 
+/** One published port per entry, ranges expanded: the Engine API's container-list shape (`docker ps` JSON's Ports). */
+export function publishedPorts(ports: readonly PortMapping[]): Array<{ IP: string; PrivatePort: number; PublicPort: number; Type: 'tcp' | 'udp' }> {
+  return ports.flatMap((p) => Array.from({ length: p.count }, (_, i) => ({ IP: p.hostIp === '' ? '0.0.0.0' : p.hostIp, PrivatePort: p.containerPort + i, PublicPort: p.hostPort + i, Type: p.protocol })));
+}
+
 /** docker's `NetworkSettings.Ports` keys and values: `"80/tcp": [{HostIp, HostPort}]`, one key per container port. */
 export function portBindings(ports: readonly PortMapping[]): Record<string, Array<{ HostIp: string; HostPort: string }>> {
   const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of ports) {
-    for (let i = 0; i < p.count; i++) {
-      (out[`${p.containerPort + i}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp === '' ? '0.0.0.0' : p.hostIp, HostPort: String(p.hostPort + i) });
-    }
-  }
+  for (const p of publishedPorts(ports)) (out[`${p.PrivatePort}/${p.Type}`] ??= []).push({ HostIp: p.IP, HostPort: String(p.PublicPort) });
   return out;
 }
 

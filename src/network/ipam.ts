@@ -81,6 +81,21 @@ function usable(subnet: Cidr, addr: number): boolean {
 }
 
 /**
+ * A container's own `--ip`: a host address of the subnet (inside --ip-range when the network has one,
+ * as docker), not the gateway, not in `used`. Each refusal names the address and the network.
+ */
+export function claimAddress(net: { name: string; subnet: string; gateway: string; ipRange?: string }, used: ReadonlySet<string>, ip: string): string {
+  const subnet = parseCidr(net.subnet, `network ${net.name} subnet`);
+  const range = net.ipRange === undefined ? subnet : parseCidr(net.ipRange, `network ${net.name} ip-range`);
+  const addr = parseIPv4(ip, '--ip');
+  const canonical = formatIPv4(addr);
+  if (!usable(subnet, addr) || !cidrContains(range, addr)) throw new BerthError('invalid', `--ip ${ip} is not a usable address of network ${net.name} (${formatCidr(range)})`);
+  if (addr === parseIPv4(net.gateway, `network ${net.name} gateway`)) throw new BerthError('invalid', `--ip ${ip} is the gateway of network ${net.name}`);
+  if (used.has(canonical)) throw new BerthError('conflict', `--ip ${ip} is already in use on network ${net.name}`, { hint: 'berth network inspect ' + net.name + ' shows who has it' });
+  return canonical;
+}
+
+/**
  * The lowest free address for a container: inside the range (or subnet), a host address of the
  * subnet, not the gateway, not in `used`. Exhaustion is a `resource` error naming the network.
  */

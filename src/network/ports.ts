@@ -9,7 +9,8 @@ import type { ExtraHost, PortMapping } from './types.js';
  *   [IP:][HOST[-END]:]CONTAINER[-END][/tcp|/udp]
  *
  * IP is IPv4 or a bracketed IPv6 address (`[::1]:8080:80`); an empty HOST (`127.0.0.1::80`) or none
- * (`80`) asks for an ephemeral host port. A HOST range must be as long as the CONTAINER range. Errors
+ * (`80`) asks for an ephemeral host port. A HOST range must be as long as the CONTAINER range, except
+ * for a single CONTAINER port (`8000-8010:80`: any free host port of the range, as docker). Errors
  * are `invalid` BerthErrors that quote the whole spec and say which part is wrong.
  */
 export function parsePublish(spec: string): PortMapping {
@@ -52,6 +53,8 @@ export function parsePublish(spec: string): PortMapping {
     const container = range(containerText, 'container port');
     if (hostText === '') return { hostIp, hostPort: 0, containerPort: container.start, count: container.count, protocol };
     const host = range(hostText, 'host port');
+    // docker: a host range for a single container port is a choice of host port, not a mapping of ranges.
+    if (host.count > 1 && container.count === 1) return { hostIp, hostPort: host.start, hostPortEnd: host.start + host.count - 1, containerPort: container.start, count: 1, protocol };
     if (host.count !== container.count) {
       throw bad(`port range mismatch: host ${hostText} has ${host.count} port${host.count === 1 ? '' : 's'}, container ${containerText} has ${container.count}`);
     }
@@ -78,7 +81,8 @@ export function parsePublish(spec: string): PortMapping {
 export function formatPortMapping(p: PortMapping): string {
   const r = (start: number): string => (p.count === 1 ? `${start}` : `${start}-${start + p.count - 1}`);
   const ip = p.hostIp === '' ? '0.0.0.0' : p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp;
-  return `${ip}:${r(p.hostPort)}->${r(p.containerPort)}/${p.protocol}`;
+  const host = p.hostPortEnd === undefined ? r(p.hostPort) : `${p.hostPort}-${p.hostPortEnd}`;
+  return `${ip}:${host}->${r(p.containerPort)}/${p.protocol}`;
 }
 
 /** True when two mappings claim a common host port of the same protocol on a common address. */

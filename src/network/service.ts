@@ -4,7 +4,7 @@ import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
 import { NetworkRecords } from '../store/networks.js';
 import type { StateStore } from '../store/store.js';
-import { allocateAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
+import { allocateAddress, claimAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
 import { parseCidr } from './ipv4.js';
 import type { Attachment } from './netavark.js';
 import type { Lease, NetworkDefinition } from './types.js';
@@ -139,26 +139,48 @@ export class NetworkService {
 
   /**
    * Leases an address on `network` (a name, id, or `bridge` for the default) for a container, with the
-   * DNS names it answers to. One transaction: two containers created at once get different addresses.
+   * DNS names it answers to: `ip` when given (checked: in the range, free), else the lowest free one; the
+   * interface is the lowest free ethN of the container. Refuses (`conflict`) a container already on the
+   * network. One transaction: two containers created at once get different addresses.
    */
-  lease(containerId: string, network: string, names: readonly string[]): Attachment {
+  lease(containerId: string, network: string, names: readonly string[], ip?: string): Attachment {
     return this.records.store.transaction(() => {
       const n = network === DEFAULT_NETWORK ? this.ensureDefault() : this.find(network);
       this.dropOrphans();
+      const mine = this.records.leasesOfContainer(containerId);
+      if (mine.some((l) => l.networkId === n.id)) throw new BerthError('conflict', `container ${names[0] ?? containerId.slice(0, 12)} is already connected to network ${n.name}`);
       const used = new Set(this.records.leasesOf(n.id).map((l) => l.ip));
-      const lease: Lease = { networkId: n.id, containerId, ip: allocateAddress(n, used), names: [...new Set(names)] };
+      const ifaces = new Set(mine.map((l) => l.interfaceName));
+      let i = 0;
+      while (ifaces.has(`eth${i}`)) i++;
+      const lease: Lease = {
+        networkId: n.id, containerId, ip: ip === undefined ? allocateAddress(n, used) : claimAddress(n, used, ip), names: [...new Set(names)], interfaceName: `eth${i}`,
+      };
       this.records.insertLease(lease, Date.now());
-      return { network: n, lease, interfaceName: 'eth0' };
+      return { network: n, lease, interfaceName: lease.interfaceName };
     });
   }
 
-  /** A container's attachments, eth0 first (in lease order). */
+  /** A container's attachments in interface order (eth0 first). */
   attachmentsOf(containerId: string): Attachment[] {
-    return this.records.leasesOfContainer(containerId).map((lease, i) => {
+    return this.records.leasesOfContainer(containerId).map((lease) => {
       const network = this.records.get(lease.networkId);
       if (!network) throw new BerthError('internal', `lease of container ${containerId} names a missing network ${lease.networkId}`);
-      return { network, lease, interfaceName: `eth${i}` };
+      return { network, lease, interfaceName: lease.interfaceName };
     });
+  }
+
+  /** The container's attachment to `network` (name or id); `notFound` naming both when it has none. */
+  attachment(containerId: string, containerName: string, network: string): Attachment {
+    const n = this.find(network);
+    const a = this.attachmentsOf(containerId).find((x) => x.network.id === n.id);
+    if (!a) throw new BerthError('notFound', `container ${containerName} is not connected to network ${n.name}`);
+    return a;
+  }
+
+  /** Forgets one lease (after its interface is torn down). */
+  releaseOne(containerId: string, networkId: string): void {
+    this.records.removeLease(networkId, containerId);
   }
 
   /** Forgets a container's leases (after its networking is torn down). */

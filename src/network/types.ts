@@ -38,6 +38,11 @@ export interface PortMapping {
   readonly containerPort: number;
   /** Number of consecutive ports, ≥ 1. */
   readonly count: number;
+  /**
+   * docker's `-p 8000-8010:80`: a host range for one container port means "any free port of
+   * hostPort…hostPortEnd". Only before create: the engine stores the port it picked, without this.
+   */
+  readonly hostPortEnd?: number;
   readonly protocol: 'tcp' | 'udp';
 }
 
@@ -55,4 +60,6 @@ export interface Lease {
   readonly ip: string;
   /** Names the container answers to in the network's DNS (its name first, then aliases). */
   readonly names: readonly string[];
+  /** The interface inside the container: eth0 for the network it was created on, the lowest free ethN for one connected later. */
+  readonly interfaceName: string;
 }

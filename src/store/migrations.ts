@@ -157,6 +157,19 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    name: 'network lease interfaces',
+    up(db) {
+      db.exec(`
+        -- The interface a lease is wired to inside the container (eth0, eth1 ...). Stored, not derived
+        -- from lease order: after berth network disconnect of eth0 the container's eth1 keeps its name,
+        -- and netavark's teardown must be given the name the kernel has. Rows before this version were
+        -- a container's only network, so eth0.
+        ALTER TABLE network_leases ADD COLUMN interface TEXT NOT NULL DEFAULT 'eth0';
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

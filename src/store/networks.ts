@@ -21,6 +21,7 @@ interface LeaseRow {
   container_id: string;
   ip: string;
   names: string;
+  interface: string;
 }
 
 const fromRow = (r: NetworkRow): NetworkDefinition => ({
@@ -38,7 +39,7 @@ const fromRow = (r: NetworkRow): NetworkDefinition => ({
   createdAt: r.created_at,
 });
 
-const leaseFromRow = (r: LeaseRow): Lease => ({ networkId: r.network_id, containerId: r.container_id, ip: r.ip, names: JSON.parse(r.names) as string[] });
+const leaseFromRow = (r: LeaseRow): Lease => ({ networkId: r.network_id, containerId: r.container_id, ip: r.ip, names: JSON.parse(r.names) as string[], interfaceName: r.interface });
 
 /**
  * Typed access to the networks and network_leases tables; the schema lives in migrations.ts. Callers
@@ -77,7 +78,7 @@ export class NetworkRecords {
   }
 
   insertLease(l: Lease, at: number): void {
-    this.store.db.prepare('INSERT INTO network_leases (network_id, container_id, ip, names, leased_at) VALUES (?, ?, ?, ?, ?)').run(l.networkId, l.containerId, l.ip, JSON.stringify(l.names), at);
+    this.store.db.prepare('INSERT INTO network_leases (network_id, container_id, ip, names, interface, leased_at) VALUES (?, ?, ?, ?, ?, ?)').run(l.networkId, l.containerId, l.ip, JSON.stringify(l.names), l.interfaceName, at);
   }
 
   /** Drops leases made before `before` whose container has no row: left by a create killed midway. Returns how many. */
@@ -89,8 +90,14 @@ export class NetworkRecords {
     return (this.store.db.prepare('SELECT * FROM network_leases WHERE network_id = ? ORDER BY ip').all(networkId) as LeaseRow[]).map(leaseFromRow);
   }
 
+  /** A container's leases in interface order (eth0, eth1 … eth10: by the number, not the text). */
   leasesOfContainer(containerId: string): Lease[] {
-    return (this.store.db.prepare('SELECT * FROM network_leases WHERE container_id = ?').all(containerId) as LeaseRow[]).map(leaseFromRow);
+    return (this.store.db.prepare('SELECT * FROM network_leases WHERE container_id = ? ORDER BY CAST(substr(interface, 4) AS INTEGER)').all(containerId) as LeaseRow[]).map(leaseFromRow);
+  }
+
+  /** Forgets one lease (berth network disconnect). */
+  removeLease(networkId: string, containerId: string): void {
+    this.store.db.prepare('DELETE FROM network_leases WHERE network_id = ? AND container_id = ?').run(networkId, containerId);
   }
 
   removeLeasesOfContainer(containerId: string): void {

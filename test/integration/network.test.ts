@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
+import { berthOn, httpd, httpGet, inspections } from '../helpers/net/bridge.js';
 import { RemoteNamespace } from '../helpers/net/remote-netns.js';
 import { freePort } from '../helpers/services/ports.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
@@ -38,31 +39,9 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-function berth(...args: string[]) {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const netInspect = (name: string) => (JSON.parse(berth('network', 'inspect', name).stdout) as Array<Record<string, any>>)[0]!;
-const ipOf = (network: string, container: string): string => {
-  const entry = Object.values(netInspect(network).Containers as Record<string, { Name: string; IPv4Address: string }>).find((c) => c.Name === container);
-  return entry!.IPv4Address.split('/')[0]!;
-};
-/** A busybox httpd serving `text` on port 80. */
-const httpd = (text: string) => ['sh', '-c', `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`];
+const berth = berthOn(() => root);
+const { netInspect, ipOf } = inspections(berth);
 const hostText = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
-
-async function httpGet(host: string, port: number): Promise<string> {
-  // Retry briefly: httpd in a just-started container may not listen yet.
-  for (let i = 0; ; i++) {
-    try {
-      const r = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(2000) });
-      return await r.text();
-    } catch (err) {
-      if (i >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describe('berth network', () => {
   it('create, ls, inspect, rm and prune, with docker shapes and clear errors', () => {
@@ -161,7 +140,16 @@ describe('containers on bridge networks', () => {
     // Nothing was made for the refused ones.
     expect(JSON.parse(berth('ps', '-a', '--json').stdout).map((c: { name: string }) => c.name).filter((n: string) => n.startsWith('web'))).toEqual(['web']);
     expect(berth('run', '-d', '--name', 'web4', '-p', '8080:80', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringContaining('-p/--publish needs a bridge network, not --network private') });
-    expect(berth('rm', '-f', 'web').code).toBe(0);
+    // docker's host range for one container port: the first free one (web has the range's first).
+    expect(berth('run', '-d', '--name', 'ranged', '--network', 'bridge', '-p', `${port}-${port + 5}:80`, img, ...httpd('hello-from-ranged'))).toMatchObject({ code: 0, stderr: '' });
+    const rangedPort = Number(/^80\/tcp -> 0\.0\.0\.0:(\d+)\n$/.exec(berth('port', 'ranged').stdout)?.[1]);
+    expect(rangedPort).toBeGreaterThan(port);
+    expect(rangedPort).toBeLessThanOrEqual(port + 5);
+    expect(await httpGet('127.0.0.1', rangedPort)).toBe('hello-from-ranged\n');
+    const listed = JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string; ports: unknown }>;
+    expect(listed.find((c) => c.name === 'ranged')!.ports).toEqual([{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: rangedPort, Type: 'tcp' }]);
+    expect(listed.find((c) => c.name === 'web')!.ports).toEqual([{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: port, Type: 'tcp' }, { IP: '0.0.0.0', PrivatePort: 80, PublicPort: ephemeral, Type: 'tcp' }]);
+    expect(berth('rm', '-f', 'web', 'ranged').code).toBe(0);
   }, 60_000);
 
   it('reaches a remote host through NAT (the remote sees the host address, not the container one)', async () => {

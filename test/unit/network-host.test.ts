@@ -17,7 +17,7 @@ describe('netavark document', () => {
   it('is keyed by network id, with static IPs from berth, aliases without the name, isolation on, and resolved ports', () => {
     const doc = netavarkDocument({
       containerId: 'c'.repeat(64), containerName: 'web',
-      attachments: [{ network: NET, lease: { networkId: NET.id, containerId: 'c'.repeat(64), ip: '10.89.3.2', names: ['web', 'www'] }, interfaceName: 'eth0' }],
+      attachments: [{ network: NET, lease: { networkId: NET.id, containerId: 'c'.repeat(64), ip: '10.89.3.2', names: ['web', 'www'], interfaceName: 'eth0' }, interfaceName: 'eth0' }],
       ports: [parsePublish('127.0.0.1:8080-8081:80-81/udp')],
     });
     expect(doc).toEqual({
@@ -106,6 +106,13 @@ describe('host ports', () => {
       expect(got.every((p) => p.count === 1 && p.hostPort !== 40001)).toBe(true);
       expect(got[2]).toEqual(parsePublish('9000:9000'));
       expect(() => resolveEphemeralPorts([parsePublish('1-5')], [], h.host)).toThrow('no free host port left in 40000-40003 for 5/tcp');
+      // A host range for one container port: its first port free of host sockets (8080 is held),
+      // other containers (8081) and this container's own other mappings (8082).
+      const picked = resolveEphemeralPorts([parsePublish('8082:1'), parsePublish('8080-8090:80')], [{ container: 'x', ports: [parsePublish('8081:1')] }], h.host);
+      expect(picked[1]).toEqual({ hostIp: '', hostPort: 8083, containerPort: 80, count: 1, protocol: 'tcp' });
+      expect(resolveEphemeralPorts([parsePublish('5353-5354:53/udp')], [], h.host)[0]!.hostPort).toBe(5354);
+      expect(() => resolveEphemeralPorts([parsePublish('8080-8081:80')], [{ container: 'x', ports: [parsePublish('8081:1')] }], h.host))
+        .toThrow('-p 0.0.0.0:8080-8081->80/tcp: every host port of 8080-8081/tcp is in use');
     } finally {
       h.cleanup();
     }

@@ -27,6 +27,9 @@ describe('parsePublish: docker short syntax [IP:][HOST[-END]:]CONTAINER[-END][/p
     ['[::1]:8080:80', { hostIp: '::1', hostPort: 8080, containerPort: 80, count: 1, protocol: 'tcp' }],
     ['[fd00::2]::80/udp', { hostIp: 'fd00::2', hostPort: 0, containerPort: 80, count: 1, protocol: 'udp' }],
     ['65535:1', { hostIp: '', hostPort: 65535, containerPort: 1, count: 1, protocol: 'tcp' }],
+    // docker: a host range for one container port is a choice of host port.
+    ['8000-8010:80', { hostIp: '', hostPort: 8000, hostPortEnd: 8010, containerPort: 80, count: 1, protocol: 'tcp' }],
+    ['127.0.0.1:5000-5001:53/udp', { hostIp: '127.0.0.1', hostPort: 5000, hostPortEnd: 5001, containerPort: 53, count: 1, protocol: 'udp' }],
   ])('%s', (spec, want) => {
     expect(parsePublish(spec)).toEqual(want);
   });
@@ -38,7 +41,7 @@ describe('parsePublish: docker short syntax [IP:][HOST[-END]:]CONTAINER[-END][/p
     ['65536', /container port 65536 is out of range/],
     ['80/sctp', /unknown protocol "sctp"/],
     ['8080:', /container port "" is not a port/],
-    ['8000-8001:80', /port range mismatch: host 8000-8001 has 2 ports, container 80 has 1/],
+    ['8000-8001:80-82', /port range mismatch: host 8000-8001 has 2 ports, container 80-82 has 3/],
     ['8000:80-81', /port range mismatch: host 8000 has 1 port, container 80-81 has 2/],
     ['90-80', /container port range 90-80 ends before it starts/],
     ['1.2.3:80:80', /host IP "1.2.3" is not an IPv4 address/],

@@ -81,7 +81,7 @@ describe('NetworkService', () => {
     s.create({ name: 'tiny', subnet: '10.60.0.0/29' });
     const ips = ['c1', 'c2', 'c3', 'c4', 'c5'].map((c) => s.lease(c, 'tiny', [c, `${c}-alias`, c]).lease.ip);
     expect(ips).toEqual(['10.60.0.2', '10.60.0.3', '10.60.0.4', '10.60.0.5', '10.60.0.6']);
-    expect(s.attachmentsOf('c2')).toEqual([{ network: s.find('tiny'), lease: { networkId: s.find('tiny').id, containerId: 'c2', ip: '10.60.0.3', names: ['c2', 'c2-alias'] }, interfaceName: 'eth0' }]);
+    expect(s.attachmentsOf('c2')).toEqual([{ network: s.find('tiny'), lease: { networkId: s.find('tiny').id, containerId: 'c2', ip: '10.60.0.3', names: ['c2', 'c2-alias'], interfaceName: 'eth0' }, interfaceName: 'eth0' }]);
     const e = caught(() => s.lease('c6', 'tiny', ['c6']));
     expect(e).toMatchObject({ category: 'resource', message: 'network tiny has no free address left in 10.60.0.0/29 (5 in use)' });
     s.release('c3');
@@ -114,8 +114,30 @@ describe('NetworkService', () => {
     expect(() => s.remove('crashy')).toThrow('network crashy is in use by container starting');
     s.release('in-flight');
     // A create killed after leasing, an hour ago: its lease goes on the next network operation.
-    s.records.insertLease({ networkId: n.id, containerId: 'dead-create', ip: '10.89.0.2', names: ['ghost'] }, Date.now() - 3_600_000);
+    s.records.insertLease({ networkId: n.id, containerId: 'dead-create', ip: '10.89.0.2', names: ['ghost'], interfaceName: 'eth0' }, Date.now() - 3_600_000);
     expect(s.leases(n.id).map((l) => l.names[0])).toEqual(['ghost']);
     expect(s.remove('crashy').name).toBe('crashy');
+  });
+
+  it('connects a container to more networks on the lowest free ethN, with --ip checked, and disconnects one', () => {
+    const { s } = service();
+    s.create({ name: 'front', subnet: '10.61.0.0/24' });
+    s.create({ name: 'back', subnet: '10.62.0.0/24', ipRange: '10.62.0.128/25' });
+    s.create({ name: 'third', subnet: '10.63.0.0/24' });
+    expect(s.lease('c', 'front', ['c']).interfaceName).toBe('eth0');
+    expect(s.lease('c', 'back', ['c', 'db'], '10.62.0.200').lease).toMatchObject({ ip: '10.62.0.200', interfaceName: 'eth1', names: ['c', 'db'] });
+    expect(caught(() => s.lease('c', 'back', ['c']))).toMatchObject({ category: 'conflict', message: 'container c is already connected to network back' });
+    expect(caught(() => s.lease('d', 'back', ['d'], '10.62.0.200'))).toMatchObject({ category: 'conflict', message: '--ip 10.62.0.200 is already in use on network back' });
+    expect(caught(() => s.lease('d', 'back', ['d'], '10.62.0.5'))).toMatchObject({ category: 'invalid', message: '--ip 10.62.0.5 is not a usable address of network back (10.62.0.128/25)' });
+    expect(caught(() => s.lease('d', 'front', ['d'], '10.61.0.1'))).toMatchObject({ category: 'invalid', message: '--ip 10.61.0.1 is the gateway of network front' });
+    expect(caught(() => s.lease('d', 'front', ['d'], '10.61.0.255')).category).toBe('invalid');
+    expect(caught(() => s.lease('d', 'front', ['d'], 'nonsense')).category).toBe('invalid');
+    // eth0 goes: eth1 keeps its name (the kernel's), and the next connect takes eth0 again.
+    s.releaseOne('c', s.find('front').id);
+    expect(s.attachmentsOf('c').map((a) => [a.network.name, a.interfaceName])).toEqual([['back', 'eth1']]);
+    s.lease('c', 'third', ['c']);
+    expect(s.attachmentsOf('c').map((a) => [a.network.name, a.interfaceName])).toEqual([['third', 'eth0'], ['back', 'eth1']]);
+    expect(s.attachment('c', 'c', 'back').lease.ip).toBe('10.62.0.200');
+    expect(caught(() => s.attachment('c', 'c', 'front'))).toMatchObject({ category: 'notFound', message: 'container c is not connected to network front' });
   });
 });
