@@ -11,7 +11,7 @@ import { BerthError } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
-import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
+import type { ContainerRecord, ContainerRecords } from './records.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
@@ -46,7 +46,6 @@ export interface EngineOptions {
  * read refreshes from them first. A container's files live in `<root>/containers/<id>/`.
  */
 export class ContainerEngine {
-  readonly records: ContainerRecords;
   /** The runtime new containers get. */
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
@@ -55,8 +54,8 @@ export class ContainerEngine {
   readonly cgroupRoot: string;
   private parentReady = false;
 
-  constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
-    this.records = new ContainerRecords(images.store);
+  /** `records`: the containers table of the state store `images` is over; the composition root (src/root.ts) pairs them. */
+  constructor(readonly images: ImageService, readonly records: ContainerRecords, private readonly opts: EngineOptions) {
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);
