@@ -6,6 +6,7 @@
 // Start-up cost: the CLI imports this module per command, and the parts' modules are imported here
 // only when first asked for (`berth images` never loads the engine, `berth ps` never the reconciler).
 import { boardCacheFile, detectBoardCached, type BoardInfo } from './board/index.js';
+import { BerthError } from './errors.js';
 import type { DeploymentRecords } from './agent/deployments.js';
 import type { DeployEvent, Deployer } from './agent/reconcile/deployer.js';
 import type { Spool } from './agent/spool.js';
@@ -48,6 +49,7 @@ export interface RootOptions {
  */
 export class BerthRoot {
   private opened: StateStore | undefined;
+  private closed = false;
   private boardOnce: BoardInfo | undefined;
   private imagesOnce: Promise<ImageService> | undefined;
   private engineOnce: Promise<ContainerEngine> | undefined;
@@ -56,8 +58,9 @@ export class BerthRoot {
 
   constructor(readonly options: RootOptions) {}
 
-  /** The state store (`<root>/berth.db`); only the parts' record classes run SQL against it. */
-  get store(): StateStore {
+  /** The state store (`<root>/berth.db`): handed to the record classes only, which hold all the SQL. */
+  private store(): StateStore {
+    if (this.closed) throw new BerthError('internal', `the state root ${this.options.root} was used after it was closed`);
     this.opened ??= StateStore.open(this.options.root);
     return this.opened;
   }
@@ -72,7 +75,7 @@ export class BerthRoot {
   images(): Promise<ImageService> {
     this.imagesOnce ??= import('./image/service.js').then(({ ImageService }) => {
       const o = this.options;
-      return new ImageService(new ImageRecords(this.store), { root: o.root, host: o.host, ...(o.snapshotMode !== undefined && { mode: o.snapshotMode }) });
+      return new ImageService(new ImageRecords(this.store()), { root: o.root, host: o.host, ...(o.snapshotMode !== undefined && { mode: o.snapshotMode }) });
     });
     return this.imagesOnce;
   }
@@ -80,7 +83,7 @@ export class BerthRoot {
   engine(): Promise<ContainerEngine> {
     this.engineOnce ??= Promise.all([import('./runtime/engine.js'), this.images()]).then(([{ ContainerEngine }, images]) => {
       const { root, host, env } = this.options;
-      return new ContainerEngine(images, new ContainerRecords<RunOptions>(this.store), {
+      return new ContainerEngine(images, new ContainerRecords<RunOptions>(this.store()), {
         root, host, board: this.board(), searchPath: systemSearchPath(env.PATH), ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
       });
     });
@@ -89,13 +92,13 @@ export class BerthRoot {
 
   /** The desired states received (MQTT or `berth deploy`) and their outcomes. */
   deployments(): DeploymentRecords {
-    this.deploymentsOnce ??= new StoredDeployments<DesiredState, ErrorInfo>(this.store);
+    this.deploymentsOnce ??= new StoredDeployments<DesiredState, ErrorInfo>(this.store());
     return this.deploymentsOnce;
   }
 
   /** The offline spool over the store's `events` table: one per store (see Spool's contract). */
   spool(): Promise<Spool> {
-    this.spoolOnce ??= Promise.all([import('./agent/spool.js'), import('./store/spool.js')]).then(([{ Spool }, { SpoolTable }]) => new Spool(new SpoolTable(this.store)));
+    this.spoolOnce ??= Promise.all([import('./agent/spool.js'), import('./store/spool.js')]).then(([{ Spool }, { SpoolTable }]) => new Spool(new SpoolTable(this.store())));
     return this.spoolOnce;
   }
 
@@ -122,6 +125,7 @@ export class BerthRoot {
   }
 
   close(): void {
+    this.closed = true;
     this.opened?.close();
   }
 }
