@@ -3,6 +3,5 @@
 import type { DesiredState, ErrorInfo } from '../protocol/types.js';
 import type { DeploymentRecord as StoredDeployment, DeploymentRecords as StoredDeployments } from '../store/deployments.js';
 
-export type { DeploymentStatus } from '../store/deployments.js';
 export type DeploymentRecord = StoredDeployment<DesiredState, ErrorInfo>;
 export type DeploymentRecords = StoredDeployments<DesiredState, ErrorInfo>;

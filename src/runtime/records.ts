@@ -3,6 +3,5 @@
 import type { ContainerRecord as StoredContainer, ContainerRecords as StoredContainers } from '../store/containers.js';
 import type { RunOptions } from './options.js';
 
-export type { ContainerState } from '../store/containers.js';
 export type ContainerRecord = StoredContainer<RunOptions>;
 export type ContainerRecords = StoredContainers<RunOptions>;
