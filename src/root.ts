@@ -5,6 +5,8 @@
 //
 // Start-up cost: the CLI imports this module per command, and the parts' modules are imported here
 // only when first asked for (`berth images` never loads the engine, `berth ps` never the reconciler).
+// The image service is the exception: every command that opens a root uses it (the engine is built on
+// it), so it comes with this module rather than in a second round of loading.
 import { boardCacheFile, detectBoardCached, type BoardInfo } from './board/index.js';
 import { BerthError } from './errors.js';
 import type { DeploymentRecords } from './agent/deployments.js';
@@ -14,7 +16,7 @@ import { systemSearchPath } from './host/which.js';
 import type { HostPaths } from './host/paths.js';
 import type { BoardPullOptions } from './image/pull/for-board.js';
 import type { PullResult } from './image/pull/pull.js';
-import type { ImageService } from './image/service.js';
+import { ImageService } from './image/service.js';
 import type { SnapshotMode } from './image/snapshot/snapshotter.js';
 import type { DesiredState, ErrorInfo } from './protocol/types.js';
 import type { ContainerEngine } from './runtime/engine.js';
@@ -51,7 +53,7 @@ export class BerthRoot {
   private opened: StateStore | undefined;
   private closed = false;
   private boardOnce: BoardInfo | undefined;
-  private imagesOnce: Promise<ImageService> | undefined;
+  private imagesOnce: ImageService | undefined;
   private engineOnce: Promise<ContainerEngine> | undefined;
   private deploymentsOnce: DeploymentRecords | undefined;
   private spoolOnce: Promise<Spool> | undefined;
@@ -72,18 +74,16 @@ export class BerthRoot {
     return this.boardOnce;
   }
 
-  images(): Promise<ImageService> {
-    this.imagesOnce ??= import('./image/service.js').then(({ ImageService }) => {
-      const o = this.options;
-      return new ImageService(new ImageRecords(this.store()), { root: o.root, host: o.host, ...(o.snapshotMode !== undefined && { mode: o.snapshotMode }) });
-    });
+  images(): ImageService {
+    const o = this.options;
+    this.imagesOnce ??= new ImageService(new ImageRecords(this.store()), { root: o.root, host: o.host, ...(o.snapshotMode !== undefined && { mode: o.snapshotMode }) });
     return this.imagesOnce;
   }
 
   engine(): Promise<ContainerEngine> {
-    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), this.images()]).then(([{ ContainerEngine }, images]) => {
+    this.engineOnce ??= import('./runtime/engine.js').then(({ ContainerEngine }) => {
       const { root, host, env } = this.options;
-      return new ContainerEngine(images, new ContainerRecords<RunOptions>(this.store()), {
+      return new ContainerEngine(this.images(), new ContainerRecords<RunOptions>(this.store()), {
         root, host, board: this.board(), searchPath: systemSearchPath(env.PATH), ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
       });
     });
@@ -105,8 +105,8 @@ export class BerthRoot {
   /** Pulls `ref` for this board with berth's registry credentials and CAs (image/pull/for-board.ts). */
   async pull(ref: string, opts: BoardPullOptions = {}): Promise<PullResult> {
     const board = this.board();
-    const [{ pullForBoard }, images] = await Promise.all([import('./image/pull/for-board.js'), this.images()]);
-    return pullForBoard(images, this.options, board, ref, opts);
+    const { pullForBoard } = await import('./image/pull/for-board.js');
+    return pullForBoard(this.images(), this.options, board, ref, opts);
   }
 
   /**
@@ -114,9 +114,9 @@ export class BerthRoot {
    * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled.
    */
   async deployer(onEvent: (e: DeployEvent) => void, onPull?: (ref: string) => void): Promise<Deployer> {
-    const [{ Deployer }, engine, images] = await Promise.all([import('./agent/reconcile/deployer.js'), this.engine(), this.images()]);
+    const [{ Deployer }, engine] = await Promise.all([import('./agent/reconcile/deployer.js'), this.engine()]);
     return new Deployer({
-      engine, images, board: this.board(), records: this.deployments(), onEvent,
+      engine, images: this.images(), board: this.board(), records: this.deployments(), onEvent,
       pull: async (ref, signal, onPullEvent) => {
         onPull?.(ref);
         return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;

@@ -32,7 +32,8 @@ export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Pr
   return withCliRoot(ctx, async (root) => {
     // The board first: an unknown board is reported before the state store is touched.
     const board = root.board();
-    const [engine, images] = await Promise.all([root.engine(), root.images()]);
+    const images = root.images();
+    const engine = await root.engine();
     return fn({ root, engine, images, board });
   });
 }

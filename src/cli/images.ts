@@ -5,7 +5,7 @@ import { withCliRoot } from './engine.js';
 import { formatBytes, printJson, table } from './format.js';
 
 async function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): Promise<T> {
-  return withCliRoot(ctx, async (root) => fn(await root.images()));
+  return withCliRoot(ctx, (root) => fn(root.images()));
 }
 
 function listAction(context: () => CliContext) {

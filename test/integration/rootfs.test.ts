@@ -36,7 +36,7 @@ describe.each(['overlay', 'copy'] as const)('container rootfs (%s)', (mode) => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-rootfs-'));
     const root = new BerthRoot({ root: path.join(tmp, 'root'), host: hostPaths('/'), env: {}, version: 'test', snapshotMode: mode });
     try {
-      const images = await root.images();
+      const images = root.images();
       await images.pull(new RegistryClient(registry.host), { reference: ref, platforms: [parsePlatform('linux/amd64')], parallel: 2 });
       const chain = images.records.chain(ref);
       const dirA = path.join(tmp, 'containers', 'a');

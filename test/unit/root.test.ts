@@ -31,9 +31,9 @@ describe('BerthRoot', () => {
     const { root, dir } = openRoot();
     expect(root.board().profile).toBe(detectBoard(host).profile);
     expect(fs.existsSync(path.join(dir, DB_FILE))).toBe(false);
-    const images = await root.images();
+    const images = root.images();
     expect(fs.existsSync(path.join(dir, DB_FILE))).toBe(true);
-    expect(await root.images()).toBe(images);
+    expect(root.images()).toBe(images);
     expect(root.deployments()).toBe(root.deployments());
     expect(await root.spool()).toBe(await root.spool());
     expect(images.list()).toEqual([]);
@@ -54,7 +54,8 @@ describe('BerthRoot', () => {
     const { root } = openRoot();
     root.close();
     expect(() => root.deployments()).toThrow(BerthError);
-    await expect(root.images()).rejects.toThrow(/after it was closed/);
+    expect(() => root.images()).toThrow(/after it was closed/);
+    await expect(root.spool()).rejects.toThrow(/after it was closed/);
   });
 });
 

@@ -8,7 +8,7 @@ export async function openEngine(dist, { root, host, board, runtime, version }, 
   if (rootModule) {
     const env = { PATH: process.env.PATH, ...(runtime ? { BERTH_RUNTIME: runtime } : {}) };
     const parts = new rootModule.BerthRoot({ root, host, env, version, board });
-    const images = await parts.images();
+    const images = parts.images();
     lap('openStore');
     const engine = await parts.engine();
     lap('engineSetup');
