@@ -1,6 +1,6 @@
 // The composition root: the one place that opens the state store and builds berth's parts over it.
 // Every front end (the CLI's commands, `berth agent`, tests, benchmarks) gets the image service, the
-// container engine, the deployment records, the spool and the deployer from a BerthRoot, so each is
+// container engine, the networks, the deployment records, the spool and the deployer from a BerthRoot, so each is
 // built one way, over one store, and nothing below reaches the database through another part.
 //
 // Start-up cost: the CLI imports this module per command, and the parts' modules are imported here
@@ -16,6 +16,7 @@ import { systemSearchPath } from './host/which.js';
 import type { HostPaths } from './host/paths.js';
 import type { BoardPullOptions } from './image/pull/for-board.js';
 import type { PullResult } from './image/pull/pull.js';
+import type { NetworkService } from './network/service.js';
 import { ImageService } from './image/service.js';
 import type { SnapshotMode } from './image/snapshot/snapshotter.js';
 import type { DesiredState, ErrorInfo } from './protocol/types.js';
@@ -57,6 +58,7 @@ export class BerthRoot {
   private engineOnce: Promise<ContainerEngine> | undefined;
   private deploymentsOnce: DeploymentRecords | undefined;
   private spoolOnce: Promise<Spool> | undefined;
+  private networksOnce: Promise<NetworkService> | undefined;
 
   constructor(readonly options: RootOptions) {}
 
@@ -81,13 +83,21 @@ export class BerthRoot {
   }
 
   engine(): Promise<ContainerEngine> {
-    this.engineOnce ??= import('./runtime/engine.js').then(({ ContainerEngine }) => {
+    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ ContainerEngine }, { createContainerNetworking }]) => {
       const { root, host, env } = this.options;
+      const searchPath = systemSearchPath(env.PATH);
       return new ContainerEngine(this.images(), new ContainerRecords<RunOptions>(this.store()), {
-        root, host, board: this.board(), searchPath: systemSearchPath(env.PATH), ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
+        root, host, board: this.board(), searchPath, ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
+        networking: createContainerNetworking(this.store(), host, searchPath),
       });
     });
     return this.engineOnce;
+  }
+
+  /** Bridge networks and their leases, for `berth network` (the engine has its own over the same store). */
+  networks(): Promise<NetworkService> {
+    this.networksOnce ??= import('./network/service.js').then(({ NetworkService }) => new NetworkService(this.store(), this.options.host));
+    return this.networksOnce;
   }
 
   /** The desired states received (MQTT or `berth deploy`) and their outcomes. */

@@ -11,6 +11,7 @@ import { parseKeyed } from '../../../src/cgroup/v2.js';
 import { hostPaths } from '../../../src/host/paths.js';
 import { systemSearchPath } from '../../../src/host/which.js';
 import { ImageService } from '../../../src/image/service.js';
+import { createContainerNetworking } from '../../../src/network/index.js';
 import { ContainerEngine } from '../../../src/runtime/engine.js';
 import { inspectContainer } from '../../../src/runtime/inspect.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/runtime/options.js';
@@ -81,7 +82,9 @@ export class Berth {
     this.board = detectBoard(host, env.profiles);
     const store = StateStore.open(env.root);
     this.images = new ImageService(new ImageRecords(store), { root: env.root, host });
-    this.engine = new ContainerEngine(this.images, new ContainerRecords<RunOptions>(store), { root: env.root, host, board: this.board, searchPath: systemSearchPath(process.env.PATH) });
+    const searchPath = systemSearchPath(process.env.PATH);
+    const networking = createContainerNetworking(store, host, searchPath);
+    this.engine = new ContainerEngine(this.images, new ContainerRecords<RunOptions>(store), { root: env.root, host, board: this.board, searchPath, networking });
   }
 
   /** `berth run -d` with these options. */
