@@ -48,9 +48,7 @@ const dist = (p) => import(pathToFileURL(path.join(repoRoot, 'dist', p)).href);
 const { TelemetrySampler } = await dist('agent/telemetry/index.js');
 const { detectBoard } = await dist('board/index.js');
 const { hostPaths } = await dist('host/paths.js');
-const { systemSearchPath } = await dist('host/which.js');
-const { ImageService } = await dist('image/service.js');
-const { ContainerEngine } = await dist('runtime/engine.js');
+const { BerthRoot } = await dist('root.js');
 const { startRegistry } = await import(pathToFileURL(path.join(repoRoot, 'test/helpers/services/registry.ts')).href);
 const { pushBusyboxImage } = await import(pathToFileURL(path.join(repoRoot, 'test/helpers/images/build.ts')).href);
 
@@ -74,10 +72,10 @@ try {
     if (r.status !== 0) throw new Error(`run failed: ${r.stderr}`);
   }
   const host = hostPaths('/');
-  const images = ImageService.open(root, host);
-  const engine = new ContainerEngine(images, { root, host, board: detectBoard(host), searchPath: systemSearchPath(process.env.PATH) });
+  const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH }, version: 'bench', board: detectBoard(host) });
+  const engine = await parts.engine();
   const running = engine.list().filter((c) => c.state === 'running').map((container) => ({ service: container.name, container }));
-  images.close();
+  parts.close();
   log(`${running.length} running containers; cgroup root ${engine.cgroupRoot}`);
 
   // A complete cgroup v2 directory per container, as on a unified board.

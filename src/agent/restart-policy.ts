@@ -1,4 +1,4 @@
-import type { ContainerRecord } from '../store/containers.js';
+import type { ContainerRecord } from '../runtime/records.js';
 
 export interface BackoffConfig {
   /** First delay; doubles with each consecutive restart. IoT Edge and berth: 10 s. */

@@ -2,24 +2,37 @@ import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
-import { DeploymentRecords } from '../store/deployments.js';
+import type { DeploymentRecords } from './deployments.js';
 import type { GovernorConfig } from './governor/policy.js';
 import type { BrokerOptions } from '../protocol/connection.js';
 import { DeviceTopics } from '../protocol/topics.js';
-import { Deployer, type DeployEvent, type PullFn } from './reconcile/deployer.js';
+import type { Deployer, DeployEvent } from './reconcile/deployer.js';
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
 import { HealthMonitor } from './health-monitor.js';
 import { runningSpecs } from './state.js';
+import type { Spool } from './spool.js';
 import { Supervisor } from './supervisor.js';
+
+/**
+ * The parts of the agent that live in the state store, built by the composition root (src/root.ts's
+ * BerthRoot, which `berth deploy` builds its deployer from too).
+ */
+export interface AgentParts {
+  deployments(): DeploymentRecords;
+  /** The reconciler over the engine, images and deployments, pulling for this board. */
+  deployer(onEvent: (e: DeployEvent) => void): Promise<Deployer>;
+  /** The offline spool: asked for only with a broker. */
+  spool(): Promise<Spool>;
+}
 
 export interface AgentRunOptions {
   readonly engine: ContainerEngine;
   readonly images: ImageService;
   readonly board: BoardInfo;
+  readonly parts: AgentParts;
   readonly host: HostPaths;
   readonly stateRoot: string;
-  readonly pull: PullFn;
   readonly version: string;
   readonly backoff: BackoffConfig;
   /** false: no pressure governor. */
@@ -44,13 +57,13 @@ const STATE_CHANGES = new Set(['exited', 'restarted', 'restart-failed', 'health'
  */
 export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise<void> {
   const { engine, images, board, log } = o;
-  const records = new DeploymentRecords(images.store);
+  const records = o.parts.deployments();
   let mqtt: import('./mqtt/agent.js').MqttAgent | undefined;
   const onDeployEvent = (e: DeployEvent): void => {
     if (e.type === 'status') log('deploy', { revision: e.revision, status: e.status, ...(e.error && { error: e.error.message }) });
     mqtt?.onDeployEvent(e);
   };
-  const deployer = new Deployer({ engine, images, board, records, pull: o.pull, onEvent: onDeployEvent });
+  const deployer = await o.parts.deployer(onDeployEvent);
   const queue = new DeployQueue(deployer);
   const latest = records.latest();
   if (latest) queue.seen(latest.revision);
@@ -80,14 +93,14 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   }
 
   if (o.broker) {
-    const [{ connectBroker }, { MqttAgent }, telemetry] = await Promise.all([import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js')]);
+    const [{ connectBroker }, { MqttAgent }, telemetry, spool] = await Promise.all([import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js'), o.parts.spool()]);
     const topics = new DeviceTopics(o.broker.deviceId);
     const client = connectBroker(o.broker, topics, (delayMs, attempt) => log('broker-reconnect-scheduled', { delayMs, attempt }));
-    const loop = new telemetry.TelemetryLoop({ engine, images, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s),
+    const loop = new telemetry.TelemetryLoop({ engine, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s),
       onCondition: ({ kind, ...detail }) => forward(kind, detail),
     });
     mqtt = new MqttAgent({
-      client, topics, engine, images, board, records, deployer, queue, spool: loop.spool, version: o.version,
+      client, topics, engine, images, board, records, deployer, queue, spool, version: o.version,
       log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),
     });
     client.on('close', () => log('broker-disconnected', {}));

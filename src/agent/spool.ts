@@ -1,6 +1,7 @@
-import type { Statement } from 'better-sqlite3';
 import { BerthError } from '../errors.js';
-import type { StateStore } from '../store/store.js';
+import type { SpoolTable } from '../store/spool.js';
+
+export { SPOOL_DROPPED_KEY } from '../store/spool.js';
 
 export type SpoolKind = 'telemetry' | 'events';
 
@@ -27,15 +28,12 @@ export interface SpoolOptions {
 }
 
 export const DEFAULT_SPOOL_MAX_BYTES = 4 * 1024 * 1024;
-/** The meta key counting entries dropped to stay under the cap, since the last resetDropped. */
-export const SPOOL_DROPPED_KEY = 'spool_dropped';
 
 const KINDS: ReadonlySet<string> = new Set<SpoolKind>(['telemetry', 'events']);
-// Bytes, not characters: SQLite's length() of TEXT counts characters.
-const BYTES = 'length(CAST(data AS BLOB))';
 
 /**
- * The offline spool: messages waiting for the broker, in the state store's `events` table.
+ * The offline spool: messages waiting for the broker, in the state store's `events` table (whose SQL
+ * is src/store/spool.ts's; this class is the policy over it).
  *
  * Contract: every push and ack is one SQLite transaction (the store is WAL with synchronous=FULL), so
  * after kill -9 the spool holds exactly the pushes that returned and not the acks that returned. Payload
@@ -51,21 +49,13 @@ export class Spool {
   readonly maxBytes: number;
   private total: number;
   private readonly clock: () => number;
-  private readonly insert: Statement;
-  private readonly oldest: Statement;
-  private readonly deleteThrough: Statement;
-  private readonly deleteOne: Statement;
 
-  constructor(private readonly store: StateStore, options: SpoolOptions = {}) {
+  /** `table`: the store's `events` table; the composition root (src/root.ts) builds the one Spool over it. */
+  constructor(private readonly table: SpoolTable, options: SpoolOptions = {}) {
     this.maxBytes = options.maxBytes ?? DEFAULT_SPOOL_MAX_BYTES;
     if (!Number.isInteger(this.maxBytes) || this.maxBytes <= 0) throw new BerthError('invalid', `spool cap must be a positive number of bytes, not ${this.maxBytes}`);
     this.clock = options.clock ?? Date.now;
-    const db = store.db;
-    this.insert = db.prepare('INSERT INTO events (ts, kind, data) VALUES (?, ?, ?)');
-    this.oldest = db.prepare(`SELECT id, ${BYTES} AS n FROM events ORDER BY id`);
-    this.deleteThrough = db.prepare('DELETE FROM events WHERE id <= ?');
-    this.deleteOne = db.prepare(`DELETE FROM events WHERE id = ? RETURNING ${BYTES} AS n`);
-    this.total = (db.prepare(`SELECT COALESCE(SUM(${BYTES}), 0) AS n FROM events`).get() as { n: number }).n;
+    this.total = table.totalBytes();
   }
 
   push(kind: SpoolKind, payload: object): void {
@@ -82,10 +72,10 @@ export class Spool {
       return { ts: it.ts ?? this.clock(), kind: it.kind, data, bytes: Buffer.byteLength(data) };
     });
     // The running total changes only once the transaction has committed.
-    this.total = this.store.transaction(() => {
+    this.total = this.table.transaction(() => {
       let total = this.total;
       for (const r of rows) {
-        this.insert.run(r.ts, r.kind, r.data);
+        this.table.insert(r);
         total += r.bytes;
       }
       return total > this.maxBytes ? this.evict(total) : total;
@@ -97,45 +87,41 @@ export class Spool {
     let freed = 0;
     let count = 0;
     let lastId: number | undefined;
-    for (const row of this.oldest.iterate() as IterableIterator<{ id: number; n: number }>) {
+    for (const row of this.table.oldestSizes()) {
       if (total - freed <= this.maxBytes) break;
       freed += row.n;
       count += 1;
       lastId = row.id;
     }
     if (lastId === undefined) return total;
-    this.deleteThrough.run(lastId);
-    this.store.setMeta(SPOOL_DROPPED_KEY, String(this.dropped() + count));
+    this.table.deleteThrough(lastId);
+    this.table.setDropped(this.dropped() + count);
     return total - freed;
   }
 
   /** The oldest `limit` entries, oldest first; nothing is removed until `ack`. */
   peek(limit: number): SpoolEntry[] {
-    const rows = this.store.db.prepare('SELECT id, ts, kind, data FROM events ORDER BY id LIMIT ?').all(Math.max(0, Math.floor(limit))) as Array<{ id: number; ts: number; kind: string; data: string }>;
-    return rows.map((r) => ({ id: r.id, ts: r.ts, kind: r.kind as SpoolKind, payload: JSON.parse(r.data) as unknown }));
+    return this.table.peek(Math.max(0, Math.floor(limit))).map((r) => ({ id: r.id, ts: r.ts, kind: r.kind as SpoolKind, payload: JSON.parse(r.data) as unknown }));
   }
 
   /** Deletes published entries. Ids no longer there (dropped meanwhile, or acked twice) are ignored. */
   ack(ids: readonly number[]): void {
     if (ids.length === 0) return;
-    this.total = this.store.transaction(() => {
+    this.total = this.table.transaction(() => {
       let total = this.total;
-      for (const id of ids) {
-        const row = this.deleteOne.get(id) as { n: number } | undefined;
-        if (row !== undefined) total -= row.n;
-      }
+      for (const id of ids) total -= this.table.delete(id) ?? 0;
       return total;
     });
   }
 
   /** Entries dropped to stay under the cap since the last resetDropped, across restarts. */
   dropped(): number {
-    const v = Number(this.store.getMeta(SPOOL_DROPPED_KEY) ?? '0');
+    const v = Number(this.table.droppedText() ?? '0');
     return Number.isSafeInteger(v) && v >= 0 ? v : 0;
   }
 
   resetDropped(): void {
-    this.store.setMeta(SPOOL_DROPPED_KEY, '0');
+    this.table.setDropped(0);
   }
 
   /** Payload bytes held now. */
@@ -145,6 +131,6 @@ export class Spool {
 
   /** Entries held now. */
   count(): number {
-    return (this.store.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    return this.table.count();
   }
 }

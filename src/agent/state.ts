@@ -1,8 +1,8 @@
 import type { BoardInfo } from '../board/index.js';
 import type { ContainerEngine } from '../runtime/engine.js';
-import type { DeploymentRecords } from '../store/deployments.js';
+import type { DeploymentRecords } from './deployments.js';
 import { deployedFor, parseHealthcheck, specHash } from './compose.js';
-import type { ContainerRecord } from '../store/containers.js';
+import type { ContainerRecord } from '../runtime/records.js';
 import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport, ServiceSpec } from '../protocol/types.js';
 
 /** A service of the deployment that should be running. */

@@ -1,16 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
-import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { SERVICE_LABEL } from './compose.js';
 import { ConditionWatch, type ConditionEvent } from './conditions.js';
-import { Spool } from './spool.js';
 import { TelemetrySampler, type TelemetrySample } from './telemetry/index.js';
 
 export interface TelemetryLoopOptions {
   readonly engine: ContainerEngine;
-  readonly images: ImageService;
   readonly board: BoardInfo;
   readonly host: HostPaths;
   readonly stateRoot: string;
@@ -23,17 +20,15 @@ export interface TelemetryLoopOptions {
 
 /**
  * Samples host and services every interval. The interval can be changed by a fleet command; the new
- * one applies from the next tick. The spool lives here because telemetry is most of what it holds.
+ * one applies from the next tick. Whether a sample goes out or waits in the spool is `emit`'s to decide.
  */
 export class TelemetryLoop {
-  readonly spool: Spool;
   private intervalMs: number;
   private readonly sampler: TelemetrySampler;
   private readonly conditions = new ConditionWatch();
 
   constructor(private readonly o: TelemetryLoopOptions) {
     this.intervalMs = o.intervalMs;
-    this.spool = new Spool(o.images.store);
     this.sampler = new TelemetrySampler({ host: o.host, stateRoot: o.stateRoot, engine: o.engine });
   }
 

@@ -2,12 +2,10 @@ import type { Command } from 'commander';
 import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
 import { resolveAgentConfig } from '../agent/config.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
-import type { PullEvent } from '../image/pull/pull.js';
 import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
 import { packageVersion, type CliContext } from './context.js';
 import { withEngine } from './engine.js';
-import { pullForBoard } from './pull.js';
 
 
 function parsePercent(text: string, flag: string): number {
@@ -82,16 +80,14 @@ export function registerAgent(program: Command, context: () => CliContext): void
         ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...(container !== undefined && { container }), ...detail })}\n`);
       };
       const { runAgent } = await import('../agent/run.js');
-      await withEngine(ctx, async ({ engine, images, board }) => {
+      await withEngine(ctx, async ({ root, engine, images, board }) => {
         const telemetryIntervalMs = conn.telemetryInterval !== undefined ? parseDuration(conn.telemetryInterval, '--telemetry-interval') : board.storage.class === 'sd' ? 60_000 : 30_000;
         log('agent-started', {
           pid: process.pid, root: ctx.root, profile: board.profile, runtime: engine.runtime.name, limits: engine.runtime.limitsNote,
           mode: conn.broker ? 'mqtt' : 'local-only', ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
         });
-        const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> =>
-          (await pullForBoard(ctx, images, board, ref, { signal, onEvent })).image.name;
         await runAgent({
-          engine, images, board, host: ctx.host, stateRoot: ctx.root, pull, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
+          engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
           ...(conn.broker && { broker: conn.broker }), telemetryIntervalMs, log,
         }, abort.signal);
         log('agent-stopped', { containers: 'left running under their monitors' });

@@ -6,7 +6,7 @@ import { publishedPorts } from '../network/inspect.js';
 import { parseSignal } from '../runtime/options.js';
 import { containerStats, inspectContainer } from '../runtime/inspect.js';
 import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
-import type { ContainerRecord } from '../store/containers.js';
+import type { ContainerRecord } from '../runtime/records.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
 import { formatBytes, printJson, table } from './format.js';

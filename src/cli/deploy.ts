@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
-import type { PullEvent } from '../image/pull/pull.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
-import { pullForBoard } from './pull.js';
 import { printJson } from './format.js';
 
 export function registerDeploy(program: Command, context: () => CliContext): void {
@@ -14,24 +12,17 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const ctx = context();
-      const [{ readComposeFile, desiredFor }, { Deployer }, { DeploymentRecords }] = await Promise.all([
-        import('../fleet/compose-file.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
-      ]);
+      const { readComposeFile, desiredFor } = await import('../fleet/compose-file.js');
       const deployment = await readComposeFile(file);
-      await withEngine(ctx, async ({ engine, images, board }) => {
-        const records = new DeploymentRecords(images.store);
-        const revision = (records.latest()?.revision ?? 0) + 1;
+      await withEngine(ctx, async ({ root }) => {
+        const revision = (root.deployments().latest()?.revision ?? 0) + 1;
         const desired = desiredFor(deployment, revision);
-        const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> => {
-          process.stderr.write(`pulling ${ref}\n`);
-          return (await pullForBoard(ctx, images, board, ref, { signal, onEvent })).image.name;
-        };
-        const deployer = new Deployer({
-          engine, images, board, records, pull,
-          onEvent: (e) => {
+        const deployer = await root.deployer(
+          (e) => {
             if (!opts.json && e.type === 'progress' && e.phase !== 'pull') process.stderr.write(`${e.phase}${e.service ? ` ${e.service}` : ''}\n`);
           },
-        });
+          (ref) => process.stderr.write(`pulling ${ref}\n`),
+        );
         const abort = new AbortController();
         const onSignal = (): void => abort.abort();
         process.once('SIGINT', onSignal);

@@ -1,33 +1,45 @@
-import { boardCacheFile, detectBoardCached, type BoardInfo } from '../board/index.js';
+import type { BoardInfo } from '../board/index.js';
 import { BerthError } from '../errors.js';
-import { systemSearchPath } from '../host/which.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageService } from '../image/service.js';
+import type { BerthRoot, RootOptions } from '../root.js';
 import type { ContainerEngine } from '../runtime/engine.js';
 import { packageVersion, type CliContext } from './context.js';
 
+/** What a container command works with: the root (for anything else it needs) and the parts most use. */
 export interface EngineHandle {
+  readonly root: BerthRoot;
   readonly engine: ContainerEngine;
   readonly images: ImageService;
   readonly board: BoardInfo;
 }
 
-/** Opens the image store and the container engine for one command, and closes them after. */
+/** The composition root's options for this invocation: the state root, host paths and environment. */
+export function rootOptions(ctx: CliContext): RootOptions {
+  return { root: ctx.root, host: ctx.host, env: ctx.env, profilesDir: ctx.profilesDir, version: packageVersion() };
+}
+
+/** Opens the state root (src/root.ts) for one command, and closes it after. */
+export async function withCliRoot<T>(ctx: CliContext, fn: (root: BerthRoot) => Promise<T> | T): Promise<T> {
+  // Loaded per command, not at start-up: `berth --version` and `berth board` need none of this, and
+  // the root loads each part's modules only when the command asks for that part.
+  const { withRoot } = await import('../root.js');
+  return withRoot(rootOptions(ctx), fn);
+}
+
+/** {@link withCliRoot} with the container engine, the image service and the board built. */
 export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Promise<T> | T): Promise<T> {
-  // Loaded per command, not at start-up: `berth --version` and `berth board` need none of this.
-  const [{ ImageService }, { ContainerEngine }] = await Promise.all([import('../image/service.js'), import('../runtime/engine.js')]);
-  const board = cachedBoard(ctx);
-  const images = ImageService.open(ctx.root, ctx.host);
-  try {
-    const engine = new ContainerEngine(images, { root: ctx.root, host: ctx.host, board, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.env.BERTH_RUNTIME ? { runtime: ctx.env.BERTH_RUNTIME } : {}) });
-    return await fn({ engine, images, board });
-  } finally {
-    images.close();
-  }
+  return withCliRoot(ctx, async (root) => {
+    // The board first: an unknown board is reported before the state store is touched.
+    const board = root.board();
+    const images = root.images();
+    const engine = await root.engine();
+    return fn({ root, engine, images, board });
+  });
 }
 
 /** The image's name if it is already pulled; otherwise pulls it first (progress on stderr), like docker run. */
-export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string, platform?: string): Promise<string> {
+export async function ensureImage(h: EngineHandle, ref: string, platform?: string): Promise<string> {
   let local: string | undefined;
   try {
     const found = h.images.find(ref);
@@ -39,12 +51,7 @@ export async function ensureImage(ctx: CliContext, h: EngineHandle, ref: string,
     if (!(err instanceof BerthError && err.category === 'notFound')) throw err;
   }
   process.stderr.write(local ? `Local image '${ref}' is ${local}; pulling ${platform}\n` : `Unable to find image '${ref}' locally\n`);
-  const { pullWithProgress } = await import('./pull.js');
-  const r = await pullWithProgress(ctx, h.images, h.board, ref, { platform, tlsVerify: 'true', out: process.stderr, quiet: false });
+  const { pullWithProgress } = await import('./progress.js');
+  const r = await pullWithProgress(h.root, ref, { platform, tlsVerify: true, out: process.stderr, quiet: false });
   return r.image.name;
-}
-
-/** The board, from the detection cache under the state root (see board/cache.ts): `run` and `pull` only need it. */
-export function cachedBoard(ctx: CliContext): BoardInfo {
-  return detectBoardCached(ctx.host, ctx.profilesDir, { file: boardCacheFile(ctx.root), version: packageVersion() });
 }

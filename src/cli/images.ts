@@ -1,16 +1,11 @@
 import type { Command } from 'commander';
 import type { ImageService } from '../image/service.js';
 import type { CliContext } from './context.js';
+import { withCliRoot } from './engine.js';
 import { formatBytes, printJson, table } from './format.js';
 
 async function withImages<T>(ctx: CliContext, fn: (images: ImageService) => T): Promise<T> {
-  const { ImageService } = await import('../image/service.js');
-  const images = ImageService.open(ctx.root, ctx.host);
-  try {
-    return fn(images);
-  } finally {
-    images.close();
-  }
+  return withCliRoot(ctx, (root) => fn(root.images()));
 }
 
 function listAction(context: () => CliContext) {

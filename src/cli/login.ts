@@ -19,8 +19,8 @@ export function registerLogin(program: Command, context: () => CliContext): void
     .option('--password-stdin', 'read the password from stdin (the only way: never on the command line)')
     .option('--tls-verify <bool>', 'verify the registry TLS certificate', 'true')
     .action(async (registryArg: string, opts: LoginOptions) => {
-      const [{ checkLogin }, { CredentialStore, normalizeRegistry }, { parseBool, registryCa }] = await Promise.all([
-        import('../image/registry/client.js'), import('../image/registry/credentials.js'), import('./registry.js'),
+      const [{ checkLogin }, { CredentialStore, normalizeRegistry }, { registryCa }, { parseBool }] = await Promise.all([
+        import('../image/registry/client.js'), import('../image/registry/credentials.js'), import('../image/registry/open.js'), import('./registry.js'),
       ]);
       const ctx = context();
       const registry = normalizeRegistry(registryArg);

@@ -1,22 +1,17 @@
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
 import { inspectNetwork, portLines } from '../network/inspect.js';
-import { DEFAULT_NETWORK, NetworkService } from '../network/service.js';
+import { DEFAULT_NETWORK, type NetworkService } from '../network/service.js';
 import { parseLabel } from '../runtime/options.js';
 import type { CliContext } from './context.js';
 import { printJson, table } from './format.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
-/** Opens the state store for one `berth network` command; networks need no engine or image store. */
+/** Opens the state root for one `berth network` command; networks need no engine or image store. */
 async function withNetworks<T>(ctx: CliContext, fn: (s: NetworkService) => T): Promise<T> {
-  const { StateStore } = await import('../store/store.js');
-  const store = StateStore.open(ctx.root);
-  try {
-    return fn(new NetworkService(store, ctx.host));
-  } finally {
-    store.close();
-  }
+  const { withCliRoot } = await import('./engine.js');
+  return withCliRoot(ctx, async (root) => fn(await root.networks()));
 }
 
 /** `-o K=V` driver options: a bare K is refused (docker needs a value too). */

@@ -1,4 +1,5 @@
-import type { PullEvent } from '../image/pull/pull.js';
+import type { PullEvent, PullResult } from '../image/pull/pull.js';
+import type { BerthRoot } from '../root.js';
 import { formatBytes } from './format.js';
 
 const short = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
@@ -69,4 +70,17 @@ export class PullProgress {
     this.out.write(this.order.map((d) => `${this.line(d)}\n`).join(''));
     this.drawn = this.order.length;
   }
+}
+
+/**
+ * The root's pull for this board with progress on `out` (redrawn on a terminal, plain lines otherwise).
+ * Shared by `pull` and by `run`/`create`.
+ */
+export async function pullWithProgress(
+  root: BerthRoot,
+  ref: string,
+  opts: { platform?: string | undefined; tlsVerify: boolean; out: NodeJS.WriteStream; quiet: boolean; signal?: AbortSignal },
+): Promise<PullResult> {
+  const progress = new PullProgress(opts.out, opts.out.isTTY === true && !opts.quiet, opts.quiet);
+  return root.pull(ref, { platform: opts.platform, tlsVerify: opts.tlsVerify, ...(opts.signal && { signal: opts.signal }), onEvent: progress.handle });
 }

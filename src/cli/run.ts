@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { followLogs } from '../runtime/logs.js';
-import type { ContainerRecord } from '../store/containers.js';
+import type { ContainerRecord } from '../runtime/records.js';
 import type { CliContext } from './context.js';
 import { writeLog } from './containers.js';
 import { ensureImage, withEngine } from './engine.js';
@@ -17,7 +17,7 @@ export function registerRun(program: Command, context: () => CliContext): void {
   ).action(async (image: string, cmd: string[], flags: RunFlags) => {
     const ctx = context();
     await withEngine(ctx, async (h) => {
-      const name = await ensureImage(ctx, h, image, flags.platform);
+      const name = await ensureImage(h, image, flags.platform);
       ctx.out.write(`${h.engine.create(name, runOptionsFrom(flags, cmd, ctx.env)).id}\n`);
     });
   });
@@ -34,7 +34,7 @@ export function registerRun(program: Command, context: () => CliContext): void {
   ).action(async (image: string, cmd: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
     const ctx = context();
     process.exitCode = await withEngine(ctx, async (h) => {
-      const name = await ensureImage(ctx, h, image, flags.platform);
+      const name = await ensureImage(h, image, flags.platform);
       const options = runOptionsFrom(flags, cmd, ctx.env);
       // Only a foreground --rm is removed on exit here (by this process), so only it skips the fsyncs.
       const lifecycle = { autoRemove: flags.rm === true && !flags.detach };

@@ -2,8 +2,7 @@ import path from 'node:path';
 import { BerthError } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
-import { ImageRecords, type ImageRecord } from '../store/images.js';
-import { StateStore } from '../store/store.js';
+import type { ImageRecords, ImageRecord } from '../store/images.js';
 import { ContentStore } from './content/store.js';
 import { parseConfigBytes, parseManifestBytes, type ImageConfig } from './manifest.js';
 import type { PullRequest, PullResult } from './pull/pull.js';
@@ -35,26 +34,27 @@ export interface PruneResult {
 /** Partial downloads younger than this may belong to a pull in progress; prune leaves them. */
 const PARTIAL_GRACE_MS = 10 * 60 * 1000;
 
-/** The image library over one state root: `<root>/berth.db`, `<root>/content`, `<root>/snapshots`. */
+export interface ImageServiceOptions {
+  /** The state root: blobs go to `<root>/content`, unpacked layers to `<root>/snapshots`. */
+  readonly root: string;
+  readonly host: HostPaths;
+  /** How layers are unpacked; default: overlay when the kernel has it (see defaultSnapshotMode). */
+  readonly mode?: SnapshotMode;
+}
+
+/**
+ * The image library over one state root: the image tables (`records`, in the state store the caller
+ * opened and closes), `<root>/content` and `<root>/snapshots`. Built by the composition root
+ * (src/root.ts); constructing one clears snapshots an interrupted unpack left behind.
+ */
 export class ImageService {
-  readonly records: ImageRecords;
   readonly content: ContentStore;
   readonly snapshots: Snapshotter;
 
-  private constructor(readonly store: StateStore, root: string, mode: SnapshotMode) {
-    this.records = new ImageRecords(store);
-    this.content = new ContentStore(path.join(root, 'content'));
-    this.snapshots = new Snapshotter(path.join(root, 'snapshots'), mode);
+  constructor(readonly records: ImageRecords, o: ImageServiceOptions) {
+    this.content = new ContentStore(path.join(o.root, 'content'));
+    this.snapshots = new Snapshotter(path.join(o.root, 'snapshots'), o.mode ?? defaultSnapshotMode(readHostText(o.host, '/proc/filesystems')));
     this.snapshots.clearUnfinished();
-  }
-
-  static open(root: string, host: HostPaths, mode?: SnapshotMode): ImageService {
-    const store = StateStore.open(root);
-    return new ImageService(store, root, mode ?? defaultSnapshotMode(readHostText(host, '/proc/filesystems')));
-  }
-
-  close(): void {
-    this.store.close();
   }
 
   async pull(client: RegistryApi, req: PullRequest): Promise<PullResult> {

@@ -11,8 +11,8 @@ import { BerthError } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
-import { createContainerNetworking, type ContainerNetworking } from '../network/index.js';
-import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
+import type { ContainerNetworking } from '../network/index.js';
+import type { ContainerRecord, ContainerRecords } from './records.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
@@ -39,8 +39,8 @@ export interface EngineOptions {
   readonly runtime?: string;
   /** Where cgroup2 is mounted; default: found in mountinfo, else /sys/fs/cgroup. */
   readonly cgroupRoot?: string;
-  /** Bridge networking; default: netavark over this engine's store (src/network/index.ts). */
-  readonly networking?: ContainerNetworking;
+  /** Bridge networking over the same state store (src/network/index.ts); the composition root builds it. */
+  readonly networking: ContainerNetworking;
 }
 
 /**
@@ -49,7 +49,6 @@ export interface EngineOptions {
  * read refreshes from them first. A container's files live in `<root>/containers/<id>/`.
  */
 export class ContainerEngine {
-  readonly records: ContainerRecords;
   /** The runtime new containers get. */
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
@@ -59,9 +58,9 @@ export class ContainerEngine {
   private parentReady = false;
   readonly networking: ContainerNetworking;
 
-  constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
-    this.records = new ContainerRecords(images.store);
-    this.networking = opts.networking ?? createContainerNetworking(images.store, opts.host, opts.searchPath);
+  /** `records`: the containers table of the state store `images` is over; the composition root (src/root.ts) pairs them. */
+  constructor(readonly images: ImageService, readonly records: ContainerRecords, private readonly opts: EngineOptions) {
+    this.networking = opts.networking;
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);

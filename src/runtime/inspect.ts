@@ -4,7 +4,7 @@ import { priorityOf } from '../cgroup/priority.js';
 import { Cgroup } from '../cgroup/v2.js';
 import { cgroupV2Files, toLinuxResources } from '../cgroup/resources.js';
 import type { BoardInfo } from '../board/index.js';
-import type { ContainerRecord } from '../store/containers.js';
+import type { ContainerRecord } from './records.js';
 import type { ContainerEngine } from './engine.js';
 import { readExit } from './monitor.js';
 import { containerNetworkSettings } from '../network/inspect.js';

@@ -1,14 +1,17 @@
-import type { RunOptions } from '../runtime/options.js';
 import type { StateStore } from './store.js';
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'dead';
 
-export interface ContainerRecord {
+/**
+ * One row of the containers table. `Options` is the owner's run options (the runtime's RunOptions):
+ * the store keeps them as JSON it never looks into, so it needs no type from the stages above it.
+ */
+export interface ContainerRecord<Options> {
   readonly id: string;
   readonly name: string;
   readonly image: string;
   readonly imageDigest: string;
-  readonly options: RunOptions;
+  readonly options: Options;
   readonly runtime: string;
   readonly createdAt: number;
   readonly startedAt?: number;
@@ -37,12 +40,12 @@ interface Row {
   stopped_by_user: number;
 }
 
-const fromRow = (r: Row): ContainerRecord => ({
+const fromRow = <Options>(r: Row): ContainerRecord<Options> => ({
   id: r.id,
   name: r.name,
   image: r.image,
   imageDigest: r.image_digest,
-  options: JSON.parse(r.options) as RunOptions,
+  options: JSON.parse(r.options) as Options,
   runtime: r.runtime,
   createdAt: r.created_at,
   ...(r.started_at !== null && { startedAt: r.started_at }),
@@ -54,32 +57,36 @@ const fromRow = (r: Row): ContainerRecord => ({
   stoppedByUser: r.stopped_by_user !== 0,
 });
 
-/** Typed access to the containers table; the schema lives in migrations.ts. */
-export class ContainerRecords {
+/**
+ * Typed access to the containers table; the schema lives in migrations.ts. The options read back are
+ * those written by `insert` (the JSON round trip of `Options`), so one owner, the engine, should both
+ * write and read them: the composition root builds the one instance, as ContainerRecords<RunOptions>.
+ */
+export class ContainerRecords<Options> {
   constructor(private readonly store: StateStore) {}
 
-  insert(c: Omit<ContainerRecord, 'state' | 'oomKilled' | 'restartCount' | 'stoppedByUser'>): void {
+  insert(c: Omit<ContainerRecord<Options>, 'state' | 'oomKilled' | 'restartCount' | 'stoppedByUser'>): void {
     this.store.db
       .prepare('INSERT INTO containers (id, name, image, image_digest, options, runtime, created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(c.id, c.name, c.image, c.imageDigest, JSON.stringify(c.options), c.runtime, c.createdAt, 'created');
   }
 
-  get(id: string): ContainerRecord | undefined {
+  get(id: string): ContainerRecord<Options> | undefined {
     const row = this.store.db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as Row | undefined;
-    return row && fromRow(row);
+    return row && fromRow<Options>(row);
   }
 
-  byName(name: string): ContainerRecord | undefined {
+  byName(name: string): ContainerRecord<Options> | undefined {
     const row = this.store.db.prepare('SELECT * FROM containers WHERE name = ?').get(name) as Row | undefined;
-    return row && fromRow(row);
+    return row && fromRow<Options>(row);
   }
 
-  byIdPrefix(prefix: string): ContainerRecord[] {
-    return (this.store.db.prepare("SELECT * FROM containers WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at").all(`${prefix.replace(/[%_\\]/g, '\\$&')}%`) as Row[]).map(fromRow);
+  byIdPrefix(prefix: string): Array<ContainerRecord<Options>> {
+    return (this.store.db.prepare("SELECT * FROM containers WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at").all(`${prefix.replace(/[%_\\]/g, '\\$&')}%`) as Row[]).map((r) => fromRow<Options>(r));
   }
 
-  list(): ContainerRecord[] {
-    return (this.store.db.prepare('SELECT * FROM containers ORDER BY created_at').all() as Row[]).map(fromRow);
+  list(): Array<ContainerRecord<Options>> {
+    return (this.store.db.prepare('SELECT * FROM containers ORDER BY created_at').all() as Row[]).map((r) => fromRow<Options>(r));
   }
 
   markStarted(id: string, at: number): void {

@@ -1,5 +1,45 @@
-import type { Lease, NetworkDefinition } from '../network/types.js';
 import type { StateStore } from './store.js';
+
+// The network model's persisted records (re-exported by src/network/types.ts, whose service owns the
+// behaviour): defined here with their table, so the store imports nothing from the stages above it.
+
+export type NetworkDriver = 'bridge';
+
+export interface NetworkDefinition {
+  /** 64 hex characters, random. */
+  readonly id: string;
+  /** Unique; docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+  readonly name: string;
+  readonly driver: NetworkDriver;
+  /** IPv4 CIDR, e.g. `10.89.0.0/24`. */
+  readonly subnet: string;
+  /** The bridge's address, inside `subnet`. */
+  readonly gateway: string;
+  /** Where container addresses are allocated from (docker's --ip-range); the whole subnet when absent. */
+  readonly ipRange?: string;
+  /** No route out (no NAT, no published ports), as docker's --internal. */
+  readonly internal: boolean;
+  /** Container names resolve on this network (aardvark-dns on the gateway). False on the default `bridge`, as docker. */
+  readonly dnsEnabled: boolean;
+  /** The Linux bridge device: `br-` + the first 12 characters of the id (docker's spelling, 15 characters). */
+  readonly bridge: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Driver options (`-o K=V`): `mtu` (or `com.docker.network.driver.mtu`) and `isolate` (default true). */
+  readonly options: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+}
+
+/** A container's address on one network (a lease), as persisted. */
+export interface Lease {
+  readonly networkId: string;
+  readonly containerId: string;
+  /** Dotted IPv4. */
+  readonly ip: string;
+  /** Names the container answers to in the network's DNS (its name first, then aliases). */
+  readonly names: readonly string[];
+  /** The interface inside the container: eth0 for the network it was created on, the lowest free ethN for one connected later. */
+  readonly interfaceName: string;
+}
 
 interface NetworkRow {
   id: string;

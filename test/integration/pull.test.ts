@@ -10,6 +10,8 @@ import type { PullEvent } from '../../src/image/pull/pull.js';
 import { RegistryClient } from '../../src/image/registry/client.js';
 import { ImageService } from '../../src/image/service.js';
 import { hostPaths } from '../../src/host/paths.js';
+import { ImageRecords } from '../../src/store/images.js';
+import { StateStore } from '../../src/store/store.js';
 import zlib from 'node:zlib';
 import { pushBusyboxImage, tarOf } from '../helpers/images/build.js';
 import { blobOf, jsonBlob, MT, sha256 } from '../helpers/images/oci.js';
@@ -21,7 +23,7 @@ const ARM64_FIRST = ['linux/arm64', 'linux/arm/v7', 'linux/arm/v6'].map(parsePla
 let registry: RegistryInstance;
 let proxy: FaultProxy;
 let tmp: string;
-const opened: ImageService[] = [];
+const opened: StateStore[] = [];
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -43,8 +45,9 @@ afterEach(() => {
 function service(mode?: 'overlay' | 'copy'): { images: ImageService; root: string } {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-pull-'));
   const root = path.join(tmp, 'root');
-  const images = ImageService.open(root, hostPaths('/'), mode);
-  opened.push(images);
+  const store = StateStore.open(root);
+  opened.push(store);
+  const images = new ImageService(new ImageRecords(store), { root, host: hostPaths('/'), ...(mode && { mode }) });
   return { images, root };
 }
 const clientFor = (host: string) => new RegistryClient(host, { retry: { baseDelayMs: 10, maxDelayMs: 50 } });

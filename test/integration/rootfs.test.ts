@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostPaths } from '../../src/host/paths.js';
 import { parsePlatform } from '../../src/image/platform.js';
 import { RegistryClient } from '../../src/image/registry/client.js';
-import { ImageService } from '../../src/image/service.js';
+import { BerthRoot } from '../../src/root.js';
 import { isMountPoint, prepareRootfs, removeRootfs } from '../../src/runtime/rootfs.js';
 import { pushBusyboxImage, tarOf } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
@@ -34,8 +34,9 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe.each(['overlay', 'copy'] as const)('container rootfs (%s)', (mode) => {
   it('shows the merged image, keeps container writes out of the image, and is removed cleanly', async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-rootfs-'));
-    const images = ImageService.open(path.join(tmp, 'root'), hostPaths('/'), mode);
+    const root = new BerthRoot({ root: path.join(tmp, 'root'), host: hostPaths('/'), env: {}, version: 'test', snapshotMode: mode });
     try {
+      const images = root.images();
       await images.pull(new RegistryClient(registry.host), { reference: ref, platforms: [parsePlatform('linux/amd64')], parallel: 2 });
       const chain = images.records.chain(ref);
       const dirA = path.join(tmp, 'containers', 'a');
@@ -60,7 +61,7 @@ describe.each(['overlay', 'copy'] as const)('container rootfs (%s)', (mode) => {
       expect(fs.readFileSync(path.join(c.rootfs, 'app/data'), 'utf8')).toBe('from image');
       removeRootfs(path.join(tmp, 'containers', 'c'));
     } finally {
-      images.close();
+      root.close();
     }
   });
 });

@@ -8,9 +8,8 @@ import { Spool } from '../../src/agent/spool.js';
 import { TelemetrySampler } from '../../src/agent/telemetry/index.js';
 import { detectBoard } from '../../src/board/index.js';
 import { hostPaths } from '../../src/host/paths.js';
-import { systemSearchPath } from '../../src/host/which.js';
-import { ImageService } from '../../src/image/service.js';
-import { ContainerEngine } from '../../src/runtime/engine.js';
+import { BerthRoot } from '../../src/root.js';
+import { SpoolTable } from '../../src/store/spool.js';
 import { StateStore } from '../../src/store/store.js';
 import { REPO, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
@@ -38,13 +37,13 @@ afterAll(async () => {
 const berth = (...args: string[]) => berthSync(['--root', root, ...args], { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' });
 
 describe('telemetry on this host', () => {
-  it('samples the real /proc and /sys, and a running container through the engine, reporting only what its cgroups hold', () => {
+  it('samples the real /proc and /sys, and a running container through the engine, reporting only what its cgroups hold', async () => {
     const img = `${registry.host}/telemetry/busybox:v1`;
     expect(berth('run', '-d', '--name', 'tele-web', img, 'sleep', '600')).toMatchObject({ code: 0 });
     const host = hostPaths('/');
-    const images = ImageService.open(root, host);
+    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH }, version: 'test', board: detectBoard(host) });
     try {
-      const engine = new ContainerEngine(images, { root, host, board: detectBoard(host), searchPath: systemSearchPath(process.env.PATH) });
+      const engine = await parts.engine();
       const sampler = new TelemetrySampler({ host, stateRoot: root, engine });
       const services = () => engine.list().map((container) => ({ service: container.name.replace(/^tele-/, ''), container }));
       const first = sampler.sample(services());
@@ -86,7 +85,7 @@ describe('telemetry on this host', () => {
       }
       console.log(`telemetry: one sample took ${sampler.lastSampleCpuUs()} µs CPU (host + ${Object.keys(second.services).length} service); ${JSON.stringify(second)}`);
     } finally {
-      images.close();
+      parts.close();
     }
     expect(berth('rm', '-f', 'tele-web').code).toBe(0);
   });
@@ -96,8 +95,9 @@ describe('telemetry on this host', () => {
 const WRITER = `
 import { StateStore } from ${JSON.stringify(pathToFileURL(path.join(REPO, 'dist/store/store.js')).href)};
 import { Spool } from ${JSON.stringify(pathToFileURL(path.join(REPO, 'dist/agent/spool.js')).href)};
+import { SpoolTable } from ${JSON.stringify(pathToFileURL(path.join(REPO, 'dist/store/spool.js')).href)};
 const store = StateStore.open(process.argv[1]);
-const spool = new Spool(store, { maxBytes: 4000 });
+const spool = new Spool(new SpoolTable(store), { maxBytes: 4000 });
 let n = spool.peek(1e6).at(-1)?.payload.n ?? 0;
 for (;;) { n += 1; spool.push('telemetry', { n, pad: 'x'.repeat(100) }); process.stdout.write(n + '\\n'); }
 `;
@@ -130,7 +130,7 @@ describe('spool under kill -9', () => {
 
       const store = StateStore.open(spoolRoot);
       try {
-        const spool = new Spool(store, { maxBytes: 4000 });
+        const spool = new Spool(new SpoolTable(store), { maxBytes: 4000 });
         const held = spool.peek(1e6).map((e) => (e.payload as { n: number }).n);
         const last = held.at(-1)!;
         // Durable: what the writer was told is stored is there (plus at most the push in flight).

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ContainerEngine } from '../../src/runtime/engine.js';
 import { containerStats } from '../../src/runtime/inspect.js';
-import type { ContainerRecord } from '../../src/store/containers.js';
+import type { ContainerRecord } from '../../src/runtime/records.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

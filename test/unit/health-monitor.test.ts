@@ -3,7 +3,7 @@ import { SERVICE_LABEL, SPEC_LABEL, specHash } from '../../src/agent/compose.js'
 import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
 import type { ServiceHealth, ServiceSpec } from '../../src/protocol/types.js';
 import type { DesiredService } from '../../src/agent/state.js';
-import type { ContainerRecord } from '../../src/store/containers.js';
+import type { ContainerRecord } from '../../src/runtime/records.js';
 
 const withCheck: ServiceSpec = { image: 'app:1', healthcheck: { test: ['CMD', 'true'], interval: '1s', retries: 1 } };
 

@@ -11,7 +11,7 @@ import type { HealthDetail } from '../../src/agent/health-monitor.js';
 import { MqttAgent } from '../../src/agent/mqtt/agent.js';
 import { connectBroker } from '../../src/protocol/connection.js';
 import { DeviceTopics } from '../../src/protocol/topics.js';
-import type { DesiredState, ServiceHealth } from '../../src/protocol/types.js';
+import type { DesiredState, ErrorInfo, ServiceHealth } from '../../src/protocol/types.js';
 import { Deployer, type PullFn } from '../../src/agent/reconcile/deployer.js';
 import { DeployQueue } from '../../src/agent/reconcile/queue.js';
 import { Spool } from '../../src/agent/spool.js';
@@ -23,8 +23,9 @@ import { BerthError } from '../../src/errors.js';
 import type { ImageService } from '../../src/image/service.js';
 import type { ContainerEngine } from '../../src/runtime/engine.js';
 import type { RunOptions } from '../../src/runtime/options.js';
-import type { ContainerRecord } from '../../src/store/containers.js';
+import type { ContainerRecord } from '../../src/runtime/records.js';
 import { DeploymentRecords } from '../../src/store/deployments.js';
+import { SpoolTable } from '../../src/store/spool.js';
 import { StateStore } from '../../src/store/store.js';
 import { REPO } from '../helpers/dist.js';
 import { fixtureHost } from '../helpers/host-tree.js';
@@ -133,9 +134,8 @@ function fakeEngine() {
 }
 
 /** Images present locally: `find` succeeds for these and throws notFound otherwise, like ImageService. */
-function fakeImages(store: StateStore, present: string[]) {
+function fakeImages(present: string[]) {
   const images = {
-    store,
     find(ref: string) {
       if (!present.includes(ref)) throw new BerthError('notFound', `no image ${ref}`);
       return { name: ref };
@@ -194,8 +194,8 @@ const topics = new DeviceTopics(DEVICE);
 function agentRig(opts: { spoolMaxBytes?: number } = {}) {
   const store = openStore();
   const { engine } = fakeEngine();
-  const images = fakeImages(store, ['registry.local/app:v1', 'registry.local/app:v2']);
-  const records = new DeploymentRecords(store);
+  const images = fakeImages(['registry.local/app:v1', 'registry.local/app:v2']);
+  const records = new DeploymentRecords<DesiredState, ErrorInfo>(store);
   const client = new FakeClient();
   const pull: PullFn = async (ref) => {
     throw new BerthError('notFound', `registry.local: manifest unknown for ${ref}`);
@@ -203,7 +203,7 @@ function agentRig(opts: { spoolMaxBytes?: number } = {}) {
   let mqtt: MqttAgent | undefined;
   const deployer = new Deployer({ engine, images, board, records, pull, onEvent: (e) => mqtt?.onDeployEvent(e) });
   const queue = new DeployQueue(deployer, () => undefined);
-  const spool = new Spool(store, opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {});
+  const spool = new Spool(new SpoolTable(store), opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {});
   const intervals: number[] = [];
   mqtt = new MqttAgent({
     client: client as unknown as MqttClient, topics, engine, images, board, records, deployer, queue, spool,
@@ -230,7 +230,7 @@ describe('reported (buildReported)', () => {
   it('before any deployment, applied, rejected with the error, and with a missing and an exited service', async () => {
     const store = openStore();
     const { engine, set } = fakeEngine();
-    const records = new DeploymentRecords(store);
+    const records = new DeploymentRecords<DesiredState, ErrorInfo>(store);
     const health = new Map<string, 'none' | 'starting' | 'healthy' | 'unhealthy'>();
 
     const empty = buildReported(engine, records, board, '0.1.0', health);
@@ -289,7 +289,7 @@ describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
     engine.create('registry.local/app:v1', { ...serviceRunOptions('ignored', spec, 1), labels: {} }); // not a service
 
     const loop = new TelemetryLoop({
-      engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-zero-2-w'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined,
+      engine, board, host: fixtureHost('rpi-zero-2-w'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined,
     });
     const first = loop.sampleOnce();
     expect(Object.keys(first.services).sort()).toEqual(['side', 'web', 'worker']);
@@ -306,7 +306,7 @@ describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
     expect(running.options.labels[SERVICE_LABEL]).toBe('web');
 
     for (const host of ['rpi-4b-4g', 'rpi-zero-w', 'unknown-arm64', 'hybrid-amd64', 'beaglebone-black', 'rpi-5-8g']) {
-      const l = new TelemetryLoop({ engine, images: fakeImages(store, []), board, host: fixtureHost(host), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined });
+      const l = new TelemetryLoop({ engine, board, host: fixtureHost(host), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined });
       l.sampleOnce();
       expectValid('telemetry', l.sampleOnce());
     }
@@ -434,7 +434,7 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
   it('telemetry live at QoS 0; spooled while offline, replayed at QoS 1 with replayed: true after a spool-dropped event', async () => {
     const rig = agentRig({ spoolMaxBytes: 4096 });
     const store = rig.store;
-    const loop = new TelemetryLoop({ engine: rig.engine, images: fakeImages(store, []), board, host: fixtureHost('rpi-4b-4g'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined });
+    const loop = new TelemetryLoop({ engine: rig.engine, board, host: fixtureHost('rpi-4b-4g'), stateRoot: tmp('berth-proto-root-'), intervalMs: 1000, emit: () => undefined, onCondition: () => undefined });
     for (let i = 0; i < 10; i++) rig.agent.telemetry(loop.sampleOnce()); // offline: ~1 KiB each, over the 4 KiB cap
     rig.agent.event({ kind: 'exited', container: 'web.0123456789ab', exitCode: 1, oomKilled: false, state: 'exited' });
     expect(rig.sent('telemetry')).toHaveLength(0);

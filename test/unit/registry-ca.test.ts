@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeContext } from '../../src/cli/context.js';
-import { registryCa } from '../../src/cli/registry.js';
+import { registryCa } from '../../src/image/registry/open.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, decideRestart, DEFAULT_BACKOFF } from '../../src/agent/restart-policy.js';
 import { defaultRunOptions, parseRestart } from '../../src/runtime/options.js';
-import type { ContainerRecord } from '../../src/store/containers.js';
+import type { ContainerRecord } from '../../src/runtime/records.js';
 
 const exited = (restart: string, exitCode: number, more: Partial<ContainerRecord> = {}): ContainerRecord => ({
   id: 'x', name: 'x', image: 'i', imageDigest: 'd', runtime: 'runc', createdAt: 0, startedAt: 1000, finishedAt: 5000,

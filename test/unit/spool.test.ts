@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SPOOL_MAX_BYTES, Spool, SPOOL_DROPPED_KEY } from '../../src/agent/spool.js';
 import { BerthError } from '../../src/errors.js';
+import { SpoolTable } from '../../src/store/spool.js';
 import { StateStore } from '../../src/store/store.js';
 
 const dirs: string[] = [];
@@ -32,7 +33,7 @@ const ns = (spool: Spool): number[] => spool.peek(1000).map((e) => (e.payload as
 describe('Spool', () => {
   it('replays in insertion order with kind, ts and payload; ack deletes only what was published', () => {
     let t = 1000;
-    const spool = new Spool(open(tmpRoot()), { clock: () => t++ });
+    const spool = new Spool(new SpoolTable(open(tmpRoot())), { clock: () => t++ });
     spool.push('telemetry', { n: 1 });
     spool.push('events', { n: 2, what: 'oom' });
     spool.push('telemetry', { n: 3 });
@@ -50,7 +51,7 @@ describe('Spool', () => {
   });
 
   it('keeps ids growing after everything was acked, so replay order stays insertion order', () => {
-    const spool = new Spool(open(tmpRoot()));
+    const spool = new Spool(new SpoolTable(open(tmpRoot())));
     spool.push('telemetry', { n: 1 });
     const [a] = spool.peek(1);
     spool.ack([a!.id]);
@@ -59,7 +60,7 @@ describe('Spool', () => {
   });
 
   it('stays under the byte cap by dropping the oldest first, and counts them persistently', () => {
-    const spool = new Spool(open(tmpRoot()), { maxBytes: 1000 });
+    const spool = new Spool(new SpoolTable(open(tmpRoot())), { maxBytes: 1000 });
     for (let n = 1; n <= 4; n++) spool.push('telemetry', payload(n, 300));
     expect(spool.bytes()).toBe(900);
     spool.push('telemetry', payload(5, 300)); // 1500 > 1000: 1 and 2 go
@@ -74,7 +75,7 @@ describe('Spool', () => {
   });
 
   it('drops a payload bigger than the whole cap, counted like the others', () => {
-    const spool = new Spool(open(tmpRoot()), { maxBytes: 500 });
+    const spool = new Spool(new SpoolTable(open(tmpRoot())), { maxBytes: 500 });
     spool.push('telemetry', payload(1, 200));
     spool.push('telemetry', payload(2, 600));
     expect(spool.count()).toBe(0);
@@ -84,22 +85,22 @@ describe('Spool', () => {
 
   it('counts bytes, not characters, the same way at open and while running', () => {
     const root = tmpRoot();
-    const spool = new Spool(open(root));
+    const spool = new Spool(new SpoolTable(open(root)));
     spool.push('events', { msg: 'Überspannung ⚡' });
     const expected = Buffer.byteLength(JSON.stringify({ msg: 'Überspannung ⚡' }));
     expect(spool.bytes()).toBe(expected);
     stores.pop()!.close();
-    expect(new Spool(open(root)).bytes()).toBe(expected);
+    expect(new Spool(new SpoolTable(open(root))).bytes()).toBe(expected);
   });
 
   it('keeps entries, their order, the byte total and the dropped count across a reopen', () => {
     const root = tmpRoot();
-    const a = new Spool(open(root), { maxBytes: 700 });
+    const a = new Spool(new SpoolTable(open(root)), { maxBytes: 700 });
     for (let n = 1; n <= 3; n++) a.push('telemetry', payload(n, 300));
     stores.pop()!.close();
     const store = open(root);
     expect(store.getMeta(SPOOL_DROPPED_KEY)).toBe('1');
-    const b = new Spool(store, { maxBytes: 700 });
+    const b = new Spool(new SpoolTable(store), { maxBytes: 700 });
     expect(ns(b)).toEqual([2, 3]);
     expect(b.bytes()).toBe(600);
     expect(b.dropped()).toBe(1);
@@ -107,9 +108,9 @@ describe('Spool', () => {
 
   it('rejects unknown kinds and a non-positive cap; defaults to 4 MiB', () => {
     const store = open(tmpRoot());
-    expect(new Spool(store).maxBytes).toBe(DEFAULT_SPOOL_MAX_BYTES);
-    expect(() => new Spool(store, { maxBytes: 0 })).toThrow(BerthError);
-    expect(() => new Spool(store).push('logs' as 'events', {})).toThrow(/unknown spool kind/);
-    expect(new Spool(store).count()).toBe(0);
+    expect(new Spool(new SpoolTable(store)).maxBytes).toBe(DEFAULT_SPOOL_MAX_BYTES);
+    expect(() => new Spool(new SpoolTable(store), { maxBytes: 0 })).toThrow(BerthError);
+    expect(() => new Spool(new SpoolTable(store)).push('logs' as 'events', {})).toThrow(/unknown spool kind/);
+    expect(new Spool(new SpoolTable(store)).count()).toBe(0);
   });
 });

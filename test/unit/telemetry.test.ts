@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeThrottled, HostSampler, ServiceSampler, TelemetrySampler, type ServiceContainer } from '../../src/agent/telemetry/index.js';
 import { fieldAfter } from '../../src/agent/telemetry/reader.js';
-import type { ContainerRecord } from '../../src/store/containers.js';
+import type { ContainerRecord } from '../../src/runtime/records.js';
 import { fixtureHost, variantHost } from '../helpers/host-tree.js';
 
 const cleanups: Array<() => void> = [];

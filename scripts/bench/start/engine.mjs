@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { openEngine } from './open-engine.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -39,9 +40,6 @@ const dist = (p) => import(pathToFileURL(path.join(opt.berth, 'dist', p)).href);
 
 const { detectBoard } = await dist('board/index.js');
 const { hostPathsFromEnv } = await dist('host/paths.js');
-const { systemSearchPath } = await dist('host/which.js');
-const { ImageService } = await dist('image/service.js');
-const { ContainerEngine } = await dist('runtime/engine.js');
 const { startMonitor, readExit } = await dist('runtime/monitor.js');
 const { runtimeCall, runtimeState } = await dist('runtime/oci-runtime.js');
 const { runOptionsFrom } = await dist('cli/run-flags.js');
@@ -50,8 +48,7 @@ const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const host = hostPathsFromEnv({});
 const board = detectBoard(host);
-const images = ImageService.open(opt.root, host);
-const engine = new ContainerEngine(images, { root: opt.root, host, board, searchPath: systemSearchPath(process.env.PATH), runtime: opt.runtime });
+const { images, engine, close } = await openEngine(dist, { root: opt.root, host, board, runtime: opt.runtime, version: 'bench' });
 const rt = engine.runtime;
 const flags = { env: [], volume: [], device: [], tmpfs: [], label: [], ulimit: [], restart: 'no', network: 'private' };
 
@@ -64,7 +61,7 @@ async function waitFile(file, timeoutMs = 10_000) {
 }
 
 const out = { runtime: rt.name, runtimeArgs: rt.globalArgs, monitorFlags: rt.monitorFlags, engine: [], create: [], start: [], state: [], monitor: [], raw: [] };
-const name = engine.images.find(opt.ref).name;
+const name = images.find(opt.ref).name;
 const rawRoot = fs.mkdtempSync(path.join(opt.root, `raw-${rt.name}-`));
 
 function rawArgv(id) {
@@ -129,6 +126,6 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
     fs.rmSync(stateDir, { recursive: true, force: true });
   }
 }
-images.close();
+close();
 fs.rmSync(rawRoot, { recursive: true, force: true });
 process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { openEngine } from './open-engine.mjs';
 
 const tStart = performance.now();
 const { values: opt } = parseArgs({
@@ -31,9 +32,8 @@ await Promise.all(['board', 'doctor', 'pull', 'images', 'login', 'run', 'contain
 const boardModule = await dist('board/index.js');
 const { packageVersion } = await dist('cli/context.js');
 const { hostPathsFromEnv } = await dist('host/paths.js');
-const { systemSearchPath } = await dist('host/which.js');
-const { ImageService } = await dist('image/service.js');
-const { ContainerEngine } = await dist('runtime/engine.js');
+// The image service and engine, and the composition root that builds them in builds that have one.
+await Promise.all([dist('image/service.js'), dist('runtime/engine.js'), dist('root.js').catch(() => undefined)]);
 const { followLogs } = await dist('runtime/logs.js');
 const { runOptionsFrom } = await dist('cli/run-flags.js');
 lap('importModules');
@@ -44,12 +44,7 @@ const board = boardModule.detectBoardCached
   ? boardModule.detectBoardCached(host, undefined, { file: boardModule.boardCacheFile(opt.root), version: packageVersion() })
   : boardModule.detectBoard(host);
 lap('detectBoard');
-const images = ImageService.open(opt.root, host);
-lap('openStore');
-const engine = new ContainerEngine(images, {
-  root: opt.root, host, board, searchPath: systemSearchPath(process.env.PATH), ...(opt.runtime ? { runtime: opt.runtime } : {}),
-});
-lap('engineSetup');
+const { images, engine, close } = await openEngine(dist, { root: opt.root, host, board, runtime: opt.runtime, version: packageVersion() }, lap);
 const name = images.find(opt.ref).name;
 const options = runOptionsFrom({ env: [], volume: [], device: [], tmpfs: [], label: [], ulimit: [], restart: 'no', network: 'private' }, ['true'], process.env);
 lap('findImage');
@@ -65,7 +60,7 @@ lap('followLogsUntilExit');
 const done = current();
 await engine.remove(created.id, true);
 lap('remove');
-images.close();
+close();
 lap('closeStore');
 if (done.exitCode !== 0) throw new Error(`container exited ${done.exitCode}`);
 phases.total = performance.now();

@@ -3,7 +3,7 @@ import type { BoardInfo } from '../../board/index.js';
 import { toBerthError } from '../../errors.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine.js';
-import type { DeploymentRecords } from '../../store/deployments.js';
+import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';

@@ -4,7 +4,7 @@ import { BerthError, toBerthError } from '../../errors.js';
 import type { PullEvent } from '../../image/pull/pull.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine.js';
-import type { DeploymentRecords } from '../../store/deployments.js';
+import type { DeploymentRecords } from '../deployments.js';
 import { parseHealthcheck, serviceRunOptions, SERVICE_LABEL, SPEC_LABEL, specHash } from '../compose.js';
 import type { DesiredState, DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
 import { updatePolicy } from '../../protocol/validate.js';

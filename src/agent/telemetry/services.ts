@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { ContainerRecord } from '../../store/containers.js';
+import type { ContainerRecord } from '../../runtime/records.js';
 import { fieldAfter, KernelFileReader, leadingInt } from './reader.js';
 
 /** A container the agent runs as a named service. The agent decides which containers those are. */

@@ -11,10 +11,14 @@ import { parseKeyed } from '../../../src/cgroup/v2.js';
 import { hostPaths } from '../../../src/host/paths.js';
 import { systemSearchPath } from '../../../src/host/which.js';
 import { ImageService } from '../../../src/image/service.js';
+import { createContainerNetworking } from '../../../src/network/index.js';
 import { ContainerEngine } from '../../../src/runtime/engine.js';
 import { inspectContainer } from '../../../src/runtime/inspect.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/runtime/options.js';
-import type { ContainerRecord } from '../../../src/store/containers.js';
+import type { ContainerRecord } from '../../../src/runtime/records.js';
+import { ContainerRecords } from '../../../src/store/containers.js';
+import { ImageRecords } from '../../../src/store/images.js';
+import { StateStore } from '../../../src/store/store.js';
 import { pushBusyboxImage, tarOf } from '../../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../../helpers/services/registry.js';
 
@@ -67,7 +71,7 @@ export function parseJson(text: string): any {
   }
 }
 
-/** The engine over the guest's state root, as `berth` opens it. */
+/** The engine over the guest's state root, built from the same parts as src/root.ts builds them for `berth`. */
 export class Berth {
   readonly board: BoardInfo;
   readonly images: ImageService;
@@ -76,8 +80,11 @@ export class Berth {
   constructor() {
     const host = hostPaths('/');
     this.board = detectBoard(host, env.profiles);
-    this.images = ImageService.open(env.root, host);
-    this.engine = new ContainerEngine(this.images, { root: env.root, host, board: this.board, searchPath: systemSearchPath(process.env.PATH) });
+    const store = StateStore.open(env.root);
+    this.images = new ImageService(new ImageRecords(store), { root: env.root, host });
+    const searchPath = systemSearchPath(process.env.PATH);
+    const networking = createContainerNetworking(store, host, searchPath);
+    this.engine = new ContainerEngine(this.images, new ContainerRecords<RunOptions>(store), { root: env.root, host, board: this.board, searchPath, networking });
   }
 
   /** `berth run -d` with these options. */
