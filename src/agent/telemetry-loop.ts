@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import { SERVICE_LABEL } from './compose.js';
 import { ConditionWatch, type ConditionEvent } from './conditions.js';
+import { LiveContainers } from './live-containers.js';
 import { Spool } from './spool.js';
 import { TelemetrySampler, type TelemetrySample } from './telemetry/index.js';
 
@@ -30,9 +31,11 @@ export class TelemetryLoop {
   private intervalMs: number;
   private readonly sampler: TelemetrySampler;
   private readonly conditions = new ConditionWatch();
+  private readonly containers: LiveContainers;
 
   constructor(private readonly o: TelemetryLoopOptions) {
     this.intervalMs = o.intervalMs;
+    this.containers = new LiveContainers(o.engine);
     this.spool = new Spool(o.images.store);
     this.sampler = new TelemetrySampler({ host: o.host, stateRoot: o.stateRoot, engine: o.engine });
   }
@@ -42,7 +45,7 @@ export class TelemetryLoop {
   }
 
   sampleOnce(): TelemetrySample & { sampleCpuUs?: number } {
-    const services = this.o.engine.list().flatMap((c) => {
+    const services = this.containers.list().flatMap((c) => {
       const service = c.options.labels[SERVICE_LABEL];
       return service !== undefined ? [{ service, container: c }] : [];
     });
@@ -52,11 +55,16 @@ export class TelemetryLoop {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const sample = this.sampleOnce();
-      this.o.emit(sample);
-      for (const e of this.conditions.check(sample)) this.o.onCondition(e);
-      await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
+    const stop = this.containers.follow();
+    try {
+      while (!signal.aborted) {
+        const sample = this.sampleOnce();
+        this.o.emit(sample);
+        for (const e of this.conditions.check(sample)) this.o.onCondition(e);
+        await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      stop();
     }
   }
 }

@@ -3,7 +3,7 @@ import { BerthError } from '../errors.js';
 import { systemSearchPath } from '../host/which.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageService } from '../image/service.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import { packageVersion, type CliContext } from './context.js';
 
 export interface EngineHandle {
@@ -15,11 +15,11 @@ export interface EngineHandle {
 /** Opens the image store and the container engine for one command, and closes them after. */
 export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Promise<T> | T): Promise<T> {
   // Loaded per command, not at start-up: `berth --version` and `berth board` need none of this.
-  const [{ ImageService }, { ContainerEngine }] = await Promise.all([import('../image/service.js'), import('../runtime/engine.js')]);
+  const [{ ImageService }, { LocalEngine }] = await Promise.all([import('../image/service.js'), import('../runtime/engine.js')]);
   const board = cachedBoard(ctx);
   const images = ImageService.open(ctx.root, ctx.host);
   try {
-    const engine = new ContainerEngine(images, { root: ctx.root, host: ctx.host, board, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.env.BERTH_RUNTIME ? { runtime: ctx.env.BERTH_RUNTIME } : {}) });
+    const engine = new LocalEngine(images, { root: ctx.root, host: ctx.host, board, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.env.BERTH_RUNTIME ? { runtime: ctx.env.BERTH_RUNTIME } : {}) });
     return await fn({ engine, images, board });
   } finally {
     images.close();

@@ -7,10 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/agent/spool.js';
 import { TelemetrySampler } from '../../src/agent/telemetry/index.js';
 import { detectBoard } from '../../src/board/index.js';
+import { readCgroupLayout } from '../../src/cgroup/layout.js';
+import { PARENT_NAME } from '../../src/cgroup/parent.js';
 import { hostPaths } from '../../src/host/paths.js';
 import { systemSearchPath } from '../../src/host/which.js';
 import { ImageService } from '../../src/image/service.js';
-import { ContainerEngine } from '../../src/runtime/engine.js';
+import { LocalEngine } from '../../src/runtime/engine.js';
 import { StateStore } from '../../src/store/store.js';
 import { REPO, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
@@ -35,6 +37,9 @@ afterAll(async () => {
   await registry?.stop();
 });
 
+/** Where this host mounts cgroup2 (the unified hierarchy of a hybrid host included), as the engine finds it. */
+const cgroupV2Root = (): string => readCgroupLayout(hostPaths('/')).v2MountPoint ?? '/sys/fs/cgroup';
+
 const berth = (...args: string[]) => berthSync(['--root', root, ...args], { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' });
 
 describe('telemetry on this host', () => {
@@ -44,7 +49,7 @@ describe('telemetry on this host', () => {
     const host = hostPaths('/');
     const images = ImageService.open(root, host);
     try {
-      const engine = new ContainerEngine(images, { root, host, board: detectBoard(host), searchPath: systemSearchPath(process.env.PATH) });
+      const engine = new LocalEngine(images, { root, host, board: detectBoard(host), searchPath: systemSearchPath(process.env.PATH) });
       const sampler = new TelemetrySampler({ host, stateRoot: root, engine });
       const services = () => engine.list().map((container) => ({ service: container.name.replace(/^tele-/, ''), container }));
       const first = sampler.sample(services());
@@ -66,7 +71,7 @@ describe('telemetry on this host', () => {
 
       const web = second.services.web!;
       expect(web).toMatchObject({ state: 'running', restarts: 0 });
-      const dir = engine.cgroupDir(engine.find('tele-web').id);
+      const dir = path.join(cgroupV2Root(), PARENT_NAME, engine.find('tele-web').id);
       if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) {
         expect(web).toEqual({ measured: false, state: 'running', restarts: 0, note: expect.stringContaining('no cgroup v2') });
       } else {

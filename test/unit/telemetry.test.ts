@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeThrottled, HostSampler, ServiceSampler, TelemetrySampler, type ServiceContainer } from '../../src/agent/telemetry/index.js';
-import { fieldAfter } from '../../src/agent/telemetry/reader.js';
+import { fieldAfter } from '../../src/host/kernel-file.js';
+import type { ContainerEngine } from '../../src/runtime/engine-api.js';
+import { CgroupStatsReader } from '../../src/runtime/stats.js';
 import type { ContainerRecord } from '../../src/store/containers.js';
 import { fixtureHost, variantHost } from '../helpers/host-tree.js';
 
@@ -98,13 +100,23 @@ describe('HostSampler on fixture boards', () => {
   });
 });
 
-/** A container record for the service sampler: only id, state and restartCount are read. */
-const record = (id: string, state: ContainerRecord['state'], restartCount = 0): ContainerRecord => ({
-  id, name: `c-${id}`, image: 'busybox', imageDigest: 'sha256:0', runtime: 'runc', createdAt: 0, state, restartCount,
-  oomKilled: false, stoppedByUser: false, options: {} as ContainerRecord['options'],
-});
+/** The records the tests made, by id: what the engine's `stats` looks a container up in. */
+const records = new Map<string, ContainerRecord>();
 
-/** A fake cgroup v2 tree: `<dir>/berth/<id>/` with the interface files given. */
+/** A container record for the service sampler: only id, state and restartCount are read. */
+const record = (id: string, state: ContainerRecord['state'], restartCount = 0): ContainerRecord => {
+  const c: ContainerRecord = {
+    id, name: `c-${id}`, image: 'busybox', imageDigest: 'sha256:0', runtime: 'runc', createdAt: 0, state, restartCount,
+    oomKilled: false, stoppedByUser: false, options: {} as ContainerRecord['options'],
+  };
+  records.set(id, c);
+  return c;
+};
+
+/**
+ * A cgroup v2 tree as plain files, `<dir>/berth/<id>/` with the interface files given, and the engine's
+ * `stats` over it: the engine's own reader (runtime/stats.ts) on the directory of the container.
+ */
 function cgroupTree() {
   const root = tmp('berth-cgroup-');
   const dirOf = (id: string): string => path.join(root, 'berth', id);
@@ -112,7 +124,9 @@ function cgroupTree() {
     fs.mkdirSync(dirOf(id), { recursive: true });
     for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dirOf(id), f), text);
   };
-  return { engine: { cgroupDir: dirOf }, write };
+  const reader = new CgroupStatsReader();
+  const engine: Pick<ContainerEngine, 'stats'> = { stats: (id) => reader.read(records.get(id)!, dirOf(id)) };
+  return { engine, write };
 }
 
 const cgroupFiles = (usageUsec: number, extra: Record<string, string> = {}): Record<string, string> => ({

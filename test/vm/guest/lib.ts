@@ -7,12 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectBoard, type BoardInfo } from '../../../src/board/index.js';
+import { readCgroupLayout } from '../../../src/cgroup/layout.js';
+import { PARENT_NAME } from '../../../src/cgroup/parent.js';
 import { parseKeyed } from '../../../src/cgroup/v2.js';
 import { hostPaths } from '../../../src/host/paths.js';
 import { systemSearchPath } from '../../../src/host/which.js';
 import { ImageService } from '../../../src/image/service.js';
-import { ContainerEngine } from '../../../src/runtime/engine.js';
-import { inspectContainer } from '../../../src/runtime/inspect.js';
+import { LocalEngine } from '../../../src/runtime/engine.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/runtime/options.js';
 import type { ContainerRecord } from '../../../src/store/containers.js';
 import { pushBusyboxImage, tarOf } from '../../helpers/images/build.js';
@@ -71,13 +72,16 @@ export function parseJson(text: string): any {
 export class Berth {
   readonly board: BoardInfo;
   readonly images: ImageService;
-  readonly engine: ContainerEngine;
+  readonly engine: LocalEngine;
+  /** Where the kernel keeps the containers' cgroups: the proofs read the kernel's files, not the engine's view. */
+  private readonly cgroupParent: string;
 
   constructor() {
     const host = hostPaths('/');
     this.board = detectBoard(host, env.profiles);
     this.images = ImageService.open(env.root, host);
-    this.engine = new ContainerEngine(this.images, { root: env.root, host, board: this.board, searchPath: systemSearchPath(process.env.PATH) });
+    this.cgroupParent = path.join(readCgroupLayout(host).v2MountPoint ?? '/sys/fs/cgroup', PARENT_NAME);
+    this.engine = new LocalEngine(this.images, { root: env.root, host, board: this.board, searchPath: systemSearchPath(process.env.PATH) });
   }
 
   /** `berth run -d` with these options. */
@@ -89,11 +93,11 @@ export class Berth {
   }
 
   inspect(name: string): Record<string, any> {
-    return inspectContainer(this.engine, this.engine.find(name), this.board);
+    return this.engine.inspect(name);
   }
 
   cgroup(name: string): string {
-    return this.engine.cgroupDir(this.engine.find(name).id);
+    return path.join(this.cgroupParent, this.engine.find(name).id);
   }
 }
 
