@@ -57,8 +57,11 @@ export interface ContainerEngine {
   peek(nameOrId: string): ContainerRecord;
   /** docker-inspect-shaped view: state (with `paused` for a frozen container), limits, where its log is. */
   inspect(nameOrId: string): Record<string, unknown>;
-  /** Usage from the container's cgroup; `measured: false` with a note when there is nothing to read. */
-  stats(nameOrId: string): ContainerStats;
+  /**
+   * Usage from the container's cgroup; `measured: false` with a note when there is nothing to read.
+   * `v2Only`: the cgroup v2 files alone, no v1 fallback on a hybrid host (telemetry reports v2 accounting).
+   */
+  stats(nameOrId: string, opts?: StatsOptions): ContainerStats;
   /** The pid of a running container's init, as the runtime recorded it; undefined when not running. */
   pid(nameOrId: string): number | undefined;
   /**
@@ -109,6 +112,10 @@ export interface LifecycleOptions {
 export interface StartOptions extends LifecycleOptions {
   /** A restart by the restart policy (the supervisor, the governor): counted in `restartCount`, even if the start fails. */
   readonly countRestart?: boolean;
+}
+
+export interface StatsOptions {
+  readonly v2Only?: boolean;
 }
 
 export interface RuntimeInfo {

@@ -14,7 +14,7 @@ import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
 import { DB_FILE } from '../store/store.js';
-import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions } from './engine-api.js';
+import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
 import { inspectContainer } from './inspect.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
@@ -120,6 +120,9 @@ export class LocalEngine implements ContainerEngine {
   }
 
   private lookup(nameOrId: string): ContainerRecord {
+    // A full id (what the agent passes) is one primary-key read; names are checked first otherwise.
+    const byId = /^[a-f0-9]{64}$/.test(nameOrId) ? this.records.get(nameOrId) : undefined;
+    if (byId) return byId;
     const byName = this.records.byName(nameOrId);
     if (byName) return byName;
     if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
@@ -280,9 +283,9 @@ export class LocalEngine implements ContainerEngine {
     });
   }
 
-  stats(nameOrId: string): ContainerStats {
+  stats(nameOrId: string, opts: StatsOptions = {}): ContainerStats {
     const c = this.find(nameOrId);
-    const stats = this.statsReader.read(c, this.cgroupDir(c.id), path.dirname(this.cgroupRoot));
+    const stats = this.statsReader.read(c, this.cgroupDir(c.id), opts.v2Only ? undefined : path.dirname(this.cgroupRoot));
     return stats.measured || c.state !== 'running' ? stats : { ...stats, note: `no cgroup to read on this host (${this.runtimeOf(c).limitsNote})` };
   }
 

@@ -6,7 +6,7 @@ import { detectBoard, type BoardInfo } from '../../src/board/index.js';
 import { Cgroup } from '../../src/cgroup/v2.js';
 import { BerthError } from '../../src/errors.js';
 import type {
-  ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, RuntimeInfo, StartOptions,
+  ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, RuntimeInfo, StartOptions, StatsOptions,
 } from '../../src/runtime/engine-api.js';
 import { inspectContainer } from '../../src/runtime/inspect.js';
 import { validateRunOptions, type RunOptions } from '../../src/runtime/options.js';
@@ -148,6 +148,8 @@ export class EngineDouble implements ContainerEngine {
   }
 
   find(nameOrId: string): ContainerRecord {
+    const byId = this.containers.get(nameOrId);
+    if (byId) return byId;
     const all = [...this.containers.values()];
     const byName = all.find((c) => c.name === nameOrId);
     if (byName) return byName;
@@ -168,7 +170,8 @@ export class EngineDouble implements ContainerEngine {
     return inspectContainer(c, { board: this.board, runtime: this.runtime, stateDir: this.logDirOf(c.id), pid: this.pid(c.id), paused: this.frozen(c) });
   }
 
-  stats(nameOrId: string): ContainerStats {
+  /** The double has no v1 hierarchy: `v2Only` changes nothing. */
+  stats(nameOrId: string, _opts?: StatsOptions): ContainerStats {
     const c = this.find(nameOrId);
     return this.statsReader.read(c, this.cgroupDir(c.id));
   }

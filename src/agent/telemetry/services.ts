@@ -43,13 +43,11 @@ interface CpuMark {
   readonly atMs: number;
 }
 
-const CPU_ONLY = 'CPU only: no memory or pids controller in this cgroup (hybrid host, or controllers not enabled)';
-
 /**
  * Samples services through the engine's `stats` (one reader of the cgroup files for the CLI, inspect
  * and telemetry: runtime/stats.ts). Keeps, per container start, the previous CPU usage for the CPU
- * share, and forgets containers that were not in the last call. Telemetry reports the v2 accounting:
- * on a hybrid host, where the engine reads memory and pids from v1, only the CPU is reported.
+ * share, and forgets containers that were not in the last call. Telemetry reports the v2 accounting
+ * only (`v2Only`): on a hybrid host, whose unified hierarchy has just cpu.stat, that is the CPU alone.
  */
 export class ServiceSampler {
   private readonly now: () => number;
@@ -72,7 +70,7 @@ export class ServiceSampler {
     if (c.state !== 'running') return { ...base, measured: false, note: 'not running' };
     let st;
     try {
-      st = this.opts.engine.stats(c.id);
+      st = this.opts.engine.stats(c.id, { v2Only: true });
     } catch (err) {
       // Removed since the list was read.
       if (err instanceof BerthError && err.category === 'notFound') return { ...base, measured: false, note: 'not running' };
@@ -90,18 +88,17 @@ export class ServiceSampler {
     marks.set(key, { usageUsec, atMs });
     // µs per ms is tenths of a percent of one core.
     const cpuPercent = prev !== undefined && !restarted && atMs > prev.atMs ? Math.round((usageUsec - prev.usageUsec) / (atMs - prev.atMs)) / 10 : undefined;
-    const v2 = st.source === 'v2';
-    const memoryCurrentBytes = v2 ? st.memoryCurrent : undefined;
-    const pids = v2 ? st.pids : undefined;
+    const { memoryCurrent: memoryCurrentBytes, pids } = st;
     return {
       ...base,
       ...(st.frozen === true && { state: 'paused' as const }),
       measured: true,
-      ...(memoryCurrentBytes === undefined && pids === undefined && { note: CPU_ONLY }),
+      // The reader's "CPU only" note: a hybrid host's unified cgroup, or controllers not enabled.
+      ...(st.note !== undefined && { note: st.note }),
       ...(cpuPercent !== undefined && { cpuPercent }),
       ...(memoryCurrentBytes !== undefined && { memoryCurrentBytes }),
-      ...(v2 && st.memoryPeak !== undefined && { memoryPeakBytes: st.memoryPeak }),
-      ...(v2 && st.oomKills !== undefined && { oomKills: st.oomKills }),
+      ...(st.memoryPeak !== undefined && { memoryPeakBytes: st.memoryPeak }),
+      ...(st.oomKills !== undefined && { oomKills: st.oomKills }),
       ...(pids !== undefined && { pids }),
     };
   }
