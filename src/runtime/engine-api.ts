@@ -59,9 +59,12 @@ export interface ContainerEngine {
   inspect(nameOrId: string): Record<string, unknown>;
   /**
    * Usage from the container's cgroup; `measured: false` with a note when there is nothing to read.
-   * `v2Only`: the cgroup v2 files alone, no v1 fallback on a hybrid host (telemetry reports v2 accounting).
+   * Given a record (from `list` or `find`) instead of a name or id, reads that container as the record
+   * has it, without looking it up again: for a caller sampling many at a time (telemetry), where a
+   * container that ended meanwhile just has no cgroup left to read. `v2Only`: the cgroup v2 files
+   * alone, no v1 fallback on a hybrid host (telemetry reports v2 accounting).
    */
-  stats(nameOrId: string, opts?: StatsOptions): ContainerStats;
+  stats(container: string | ContainerRecord, opts?: StatsOptions): ContainerStats;
   /** The pid of a running container's init, as the runtime recorded it; undefined when not running. */
   pid(nameOrId: string): number | undefined;
   /**

@@ -283,8 +283,8 @@ export class LocalEngine implements ContainerEngine {
     });
   }
 
-  stats(nameOrId: string, opts: StatsOptions = {}): ContainerStats {
-    const c = this.find(nameOrId);
+  stats(container: string | ContainerRecord, opts: StatsOptions = {}): ContainerStats {
+    const c = typeof container === 'string' ? this.find(container) : container;
     const stats = this.statsReader.read(c, this.cgroupDir(c.id), opts.v2Only ? undefined : path.dirname(this.cgroupRoot));
     return stats.measured || c.state !== 'running' ? stats : { ...stats, note: `no cgroup to read on this host (${this.runtimeOf(c).limitsNote})` };
   }

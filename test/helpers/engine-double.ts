@@ -171,8 +171,8 @@ export class EngineDouble implements ContainerEngine {
   }
 
   /** The double has no v1 hierarchy: `v2Only` changes nothing. */
-  stats(nameOrId: string, _opts?: StatsOptions): ContainerStats {
-    const c = this.find(nameOrId);
+  stats(container: string | ContainerRecord, _opts?: StatsOptions): ContainerStats {
+    const c = typeof container === 'string' ? this.find(container) : container;
     return this.statsReader.read(c, this.cgroupDir(c.id));
   }
 

@@ -100,18 +100,11 @@ describe('HostSampler on fixture boards', () => {
   });
 });
 
-/** The records the tests made, by id: what the engine's `stats` looks a container up in. */
-const records = new Map<string, ContainerRecord>();
-
 /** A container record for the service sampler: only id, state and restartCount are read. */
-const record = (id: string, state: ContainerRecord['state'], restartCount = 0): ContainerRecord => {
-  const c: ContainerRecord = {
-    id, name: `c-${id}`, image: 'busybox', imageDigest: 'sha256:0', runtime: 'runc', createdAt: 0, state, restartCount,
-    oomKilled: false, stoppedByUser: false, options: {} as ContainerRecord['options'],
-  };
-  records.set(id, c);
-  return c;
-};
+const record = (id: string, state: ContainerRecord['state'], restartCount = 0): ContainerRecord => ({
+  id, name: `c-${id}`, image: 'busybox', imageDigest: 'sha256:0', runtime: 'runc', createdAt: 0, state, restartCount,
+  oomKilled: false, stoppedByUser: false, options: {} as ContainerRecord['options'],
+});
 
 /**
  * A cgroup v2 tree as plain files, `<dir>/berth/<id>/` with the interface files given, and the engine's
@@ -125,7 +118,13 @@ function cgroupTree() {
     for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dirOf(id), f), text);
   };
   const reader = new CgroupStatsReader();
-  const engine: Pick<ContainerEngine, 'stats'> = { stats: (id) => reader.read(records.get(id)!, dirOf(id)) };
+  // The sampler passes the records it samples; this tree has no lookup by id.
+  const engine: Pick<ContainerEngine, 'stats'> = {
+    stats: (c) => {
+      if (typeof c === 'string') throw new Error(`the sampler passes records, not ids (${c})`);
+      return reader.read(c, dirOf(c.id));
+    },
+  };
   return { engine, write };
 }
 

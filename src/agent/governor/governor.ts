@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { priorityOf } from '../../cgroup/priority.js';
 import { parsePressure } from '../../cgroup/v2.js';
 import { toBerthError } from '../../errors.js';
-import type { ContainerEngine, ContainerStats } from '../../runtime/engine-api.js';
+import type { ContainerEngine } from '../../runtime/engine-api.js';
 import { LiveContainers } from '../live-containers.js';
 import { decide, DEFAULT_GOVERNOR, PressureWindow, type GovernedContainer, type GovernorAction, type GovernorConfig, type GovernorMemory, type PressureReading } from './policy.js';
 
@@ -129,7 +129,7 @@ export class PressureGovernor {
     this.lookedAt = this.live.generation;
     for (const c of this.live.list()) {
       seen.add(c.id);
-      const stats = c.state === 'running' ? this.statsOf(c.id) : undefined;
+      const stats = c.state === 'running' ? this.engine.stats(c) : undefined;
       let held = this.held.get(c.id);
       // Frozen by an earlier agent (only the governor freezes): adopt it, holding from now.
       if (!held && c.state === 'running' && stats?.frozen === true) {
@@ -152,15 +152,6 @@ export class PressureGovernor {
     }
     for (const id of this.held.keys()) if (!seen.has(id)) this.held.delete(id);
     return out;
-  }
-
-  /** A container's usage; undefined when it went away meanwhile. */
-  private statsOf(id: string): ContainerStats | undefined {
-    try {
-      return this.engine.stats(id);
-    } catch {
-      return undefined;
-    }
   }
 
   private async execute(a: GovernorAction, now: number): Promise<void> {

@@ -1,4 +1,3 @@
-import { BerthError } from '../../errors.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { ContainerRecord } from '../../store/containers.js';
 
@@ -68,14 +67,8 @@ export class ServiceSampler {
   private one(c: ContainerRecord, marks: Map<string, CpuMark>): ServiceTelemetry {
     const base = { state: c.state, restarts: c.restartCount };
     if (c.state !== 'running') return { ...base, measured: false, note: 'not running' };
-    let st;
-    try {
-      st = this.opts.engine.stats(c.id, { v2Only: true });
-    } catch (err) {
-      // Removed since the list was read.
-      if (err instanceof BerthError && err.category === 'notFound') return { ...base, measured: false, note: 'not running' };
-      throw err;
-    }
+    // The record as listed: no lookup per service (a container that ended since has no cgroup to read).
+    const st = this.opts.engine.stats(c, { v2Only: true });
     const usageUsec = st.cpuUsageUsec;
     if (!st.measured || usageUsec === undefined) return { ...base, measured: false, note: st.note ?? 'not measured' };
 

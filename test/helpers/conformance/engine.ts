@@ -242,6 +242,7 @@ export function describeEngineConformance(name: string, setup: () => Promise<Eng
       await t.engine.start(c.id);
       await t.engine.waitExit(c.id, 10_000);
       expect(t.engine.stats(c.id)).toMatchObject({ id: c.id, name: c.name, measured: false, note: 'not running' });
+      expect(t.engine.stats(t.engine.find(c.id))).toEqual(t.engine.stats(c.id));
       expect(t.engine.inspect(c.id)).toMatchObject({ State: { Status: 'exited', ExitCode: 0, OOMKilled: false } });
       await t.engine.remove(c.id);
     }, timeoutMs);
