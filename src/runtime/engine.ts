@@ -25,8 +25,6 @@ import { buildSpec, readHostFacts } from './spec/index.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
-export type { LifecycleOptions } from './engine-api.js';
-
 export interface EngineOptions {
   readonly root: string;
   readonly host: HostPaths;
@@ -120,7 +118,7 @@ export class LocalEngine implements ContainerEngine {
   }
 
   private lookup(nameOrId: string): ContainerRecord {
-    // A full id (what the agent passes) is one primary-key read; names are checked first otherwise.
+    // A full id (what the agent passes) is one primary-key read; anything else is a name first, then an id prefix.
     const byId = /^[a-f0-9]{64}$/.test(nameOrId) ? this.records.get(nameOrId) : undefined;
     if (byId) return byId;
     const byName = this.records.byName(nameOrId);
