@@ -12,6 +12,7 @@ import { DirWatch } from '../host/dir-watch.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
+import { createContainerNetworking, type ContainerNetworking } from '../network/index.js';
 import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
 import { DB_FILE } from '../store/store.js';
 import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
@@ -34,6 +35,8 @@ export interface EngineOptions {
   readonly runtime?: string;
   /** Where cgroup2 is mounted; default: found in mountinfo, else /sys/fs/cgroup. */
   readonly cgroupRoot?: string;
+  /** Bridge networking; default: netavark over this engine's store (src/network/index.ts). */
+  readonly networking?: ContainerNetworking;
 }
 
 /** How long a change that no file reports (a monitor killed before writing its exit) may go unseen by subscribers. */
@@ -56,9 +59,11 @@ export class LocalEngine implements ContainerEngine {
   private parentReady = false;
   private readonly watch: ContainerWatch;
   private readonly statsReader = new CgroupStatsReader();
+  readonly networking: ContainerNetworking;
 
   constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
     this.records = new ContainerRecords(images.store);
+    this.networking = opts.networking ?? createContainerNetworking(images.store, opts.host, opts.searchPath);
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);
@@ -146,14 +151,19 @@ export class LocalEngine implements ContainerEngine {
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
     try {
       for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
+      const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
+      const network = this.networking.prepare(id, dir, options, published);
+      const stored = network ? { ...options, ports: network.ports } : options;
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
-        id, image: config, options, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
+        id, image: config, options: stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        ...(network && { network }),
       });
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
-      this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options, runtime: this.runtime.name, createdAt: Date.now() });
+      this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options: stored, runtime: this.runtime.name, createdAt: Date.now() });
     } catch (err) {
+      this.networking.networks.release(id);
       removeRootfs(dir);
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -173,6 +183,7 @@ export class LocalEngine implements ContainerEngine {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
+    await this.networking.up(c.id, c.options);
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
@@ -180,6 +191,9 @@ export class LocalEngine implements ContainerEngine {
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
       durableExit: !opts.autoRemove,
+    }).catch(async (err: unknown) => {
+      await this.networking.down(c.id, c.options).catch(() => undefined);
+      throw err;
     });
     this.statsReader.forget(c.id);
     this.records.markStarted(c.id, Date.now());
@@ -223,6 +237,7 @@ export class LocalEngine implements ContainerEngine {
       c = this.peek(c.id);
     }
     await this.deleteRuntimeState(c);
+    await this.networking.release(c.id, c.options);
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
@@ -277,6 +292,7 @@ export class LocalEngine implements ContainerEngine {
     const rt = this.runtimeOf(c);
     return inspectContainer(c, {
       board: this.opts.board, runtime: rt, stateDir: this.stateDir(c.id), pid: c.state === 'running' ? readContainerPid(this.stateDir(c.id)) : undefined,
+      attachments: this.networking.networks.attachmentsOf(c.id),
       paused: c.state === 'running' && rt.cgroupsEnforced && new Cgroup(this.cgroupDir(c.id)).frozen(),
     });
   }

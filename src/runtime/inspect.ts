@@ -5,6 +5,8 @@ import type { BoardInfo } from '../board/index.js';
 import type { ContainerRecord } from '../store/containers.js';
 import type { RuntimeInfo } from './engine-api.js';
 import { readExit } from './monitor.js';
+import { containerNetworkSettings } from '../network/inspect.js';
+import type { Attachment } from '../network/netavark.js';
 
 /** What the engine knows of a container beyond its record, for inspect. */
 export interface InspectContext {
@@ -15,6 +17,8 @@ export interface InspectContext {
   readonly pid: number | undefined;
   /** Frozen by the pressure governor (cgroup v2 freezer): docker's "paused". */
   readonly paused: boolean;
+  /** The networks it is attached to, with its addresses. */
+  readonly attachments: readonly Attachment[];
 }
 
 const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString());
@@ -50,8 +54,9 @@ export function inspectContainer(c: ContainerRecord, ctx: InspectContext): Recor
     HostConfig: {
       Memory: o.memory ?? 0, MemoryReservation: o.memoryReservation ?? 0, MemorySwap: o.memorySwap ?? 0, NanoCpus: Math.round((o.cpus ?? 0) * 1e9),
       CpuShares: o.cpuShares ?? 0, PidsLimit: o.pidsLimit ?? 0, ReadonlyRootfs: o.readOnly, NetworkMode: o.network,
-      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes,
+      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes, ...(o.dns && { Dns: o.dns }), ...(o.extraHosts && { ExtraHosts: o.extraHosts.map((h) => `${h.name}:${h.ip}`) }),
     },
+    NetworkSettings: containerNetworkSettings(ctx.attachments, o.ports ?? []),
     Limits: {
       Enforced: runtime.cgroupsEnforced,
       Priority: priorityOf(o.labels),

@@ -167,7 +167,8 @@ export class EngineDouble implements ContainerEngine {
 
   inspect(nameOrId: string): Record<string, unknown> {
     const c = this.find(nameOrId);
-    return inspectContainer(c, { board: this.board, runtime: this.runtime, stateDir: this.logDirOf(c.id), pid: this.pid(c.id), paused: this.frozen(c) });
+    // The double has no networks: a container is attached to none.
+    return inspectContainer(c, { board: this.board, runtime: this.runtime, stateDir: this.logDirOf(c.id), pid: this.pid(c.id), paused: this.frozen(c), attachments: [] });
   }
 
   /** The double has no v1 hierarchy: `v2Only` changes nothing. */
