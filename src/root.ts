@@ -20,7 +20,7 @@ import type { NetworkService } from './network/service.js';
 import { ImageService } from './image/service.js';
 import type { SnapshotMode } from './image/snapshot/snapshotter.js';
 import type { DesiredState, ErrorInfo } from './protocol/types.js';
-import type { ContainerEngine } from './runtime/engine.js';
+import type { ContainerEngine } from './runtime/engine-api.js';
 import type { RunOptions } from './runtime/options.js';
 import { ContainerRecords } from './store/containers.js';
 import { DeploymentRecords as StoredDeployments } from './store/deployments.js';
@@ -83,10 +83,10 @@ export class BerthRoot {
   }
 
   engine(): Promise<ContainerEngine> {
-    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ ContainerEngine }, { createContainerNetworking }]) => {
+    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ LocalEngine }, { createContainerNetworking }]) => {
       const { root, host, env } = this.options;
       const searchPath = systemSearchPath(env.PATH);
-      return new ContainerEngine(this.images(), new ContainerRecords<RunOptions>(this.store()), {
+      return new LocalEngine(this.images(), new ContainerRecords<RunOptions>(this.store()), {
         root, host, board: this.board(), searchPath, ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
         networking: createContainerNetworking(this.store(), host, searchPath),
       });

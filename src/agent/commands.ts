@@ -1,7 +1,7 @@
 import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
 import type { ImageService } from '../image/service.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import { readLogs } from '../runtime/logs.js';
 import type { CommandRequest } from '../protocol/types.js';
 
@@ -34,7 +34,7 @@ export async function runCommand(cmd: CommandRequest, ctx: CommandContext): Prom
     case 'start':
       return { state: (await ctx.engine.start(container())).state };
     case 'logs': {
-      const records = readLogs(ctx.engine.stateDir(container()), cmd.tail ?? 100);
+      const records = readLogs(ctx.engine.logDir(container()), cmd.tail ?? 100);
       return { lines: records.map((r) => ({ time: r.time, stream: r.stream, text: r.text })) };
     }
     case 'prune': {

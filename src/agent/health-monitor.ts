@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import { parseHealthcheck } from './compose.js';
+import { LiveContainers } from './live-containers.js';
 import type { ServiceHealth } from '../protocol/types.js';
 import { HealthProbe } from './reconcile/health.js';
 import { withContainers, type DesiredService } from './state.js';
@@ -12,7 +13,7 @@ export type HealthCause = { readonly exitCode: number; readonly output: string }
 export type HealthDetail = { readonly container: string; readonly failures: number } & HealthCause;
 
 export interface HealthMonitorOptions {
-  readonly engine: Pick<ContainerEngine, 'list' | 'exec'>;
+  readonly engine: Pick<ContainerEngine, 'list' | 'exec' | 'subscribe'>;
   /** The services that should be running now, without their containers (state.ts runningSpecs). */
   readonly services: () => readonly DesiredService[];
   /** True while a deploy runs: its health window checks the new containers itself. */
@@ -31,19 +32,28 @@ export interface HealthMonitorOptions {
 export class HealthMonitor {
   /** Per container id; a restart of the container starts a new probe (and its start period). */
   private readonly probes = new Map<string, { startedAt: number; probe: HealthProbe }>();
+  /** The containers as of the engine's last event: a tick between two changes lists nothing. */
+  private readonly containers: LiveContainers;
 
-  constructor(private readonly o: HealthMonitorOptions) {}
+  constructor(private readonly o: HealthMonitorOptions) {
+    this.containers = new LiveContainers(o.engine);
+  }
 
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      if (!this.o.deploying()) await this.tick(Date.now()).catch(() => undefined);
-      await sleep(this.o.tickMs ?? 1000, undefined, { signal }).catch(() => undefined);
+    const stop = this.containers.follow();
+    try {
+      while (!signal.aborted) {
+        if (!this.o.deploying()) await this.tick(Date.now()).catch(() => undefined);
+        await sleep(this.o.tickMs ?? 1000, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      stop();
     }
   }
 
   async tick(now: number): Promise<void> {
-    // Without a healthcheck among the specs there is nothing to probe, so the container list (every row,
-    // plus each running container's monitor files) is read only when there is one. The specs are a few
+    // Without a healthcheck among the specs there is nothing to probe, so the container list is looked at
+    // only when there is one (and read only after the engine reported a change). The specs are a few
     // indexed rows, read every tick rather than cached: a deploy from another process (`berth deploy`
     // beside a local-only agent) changes them without going through this agent's deploy queue.
     const checked = this.o.services().flatMap((s) => {
@@ -51,7 +61,7 @@ export class HealthMonitor {
       return check ? [{ ...s, check }] : [];
     });
     const live = new Set<string>();
-    for (const s of checked.length > 0 ? withContainers(checked, this.o.engine.list()) : []) {
+    for (const s of checked.length > 0 ? withContainers(checked, this.containers.list()) : []) {
       const c = s.container;
       if (!c) continue;
       // Kept while the container is down between runs too, so a restart is seen as one however the ticks fall.

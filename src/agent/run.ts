@@ -1,7 +1,7 @@
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import type { DeploymentRecords } from './deployments.js';
 import type { GovernorConfig } from './governor/policy.js';
 import type { BrokerOptions } from '../protocol/connection.js';
@@ -47,8 +47,11 @@ export interface AgentRunOptions {
 /** Supervisor, health, host-condition and governor events the fleet hears of (the rest stay in the log). */
 const FLEET_EVENTS = new Set(['health', 'low-disk', 'under-voltage', 'throttled', 'oom-kill', 'exited', 'restart-failed', 'crash-loop', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart', 'governor-note']);
 
-/** Events after which `reported` no longer matches the board. */
-const STATE_CHANGES = new Set(['exited', 'restarted', 'restart-failed', 'health', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart']);
+/**
+ * Events after which `reported` no longer matches the board, besides the engine's own container events
+ * (starts, exits, freezes…), which the MQTT front end follows itself.
+ */
+const STATE_CHANGES = new Set(['health']);
 
 /**
  * `berth agent`: the supervisor, the pressure governor, the reconciler resuming the last deployment,

@@ -1,5 +1,5 @@
 import type { BoardInfo } from '../board/index.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import type { DeploymentRecords } from './deployments.js';
 import { deployedFor, parseHealthcheck, specHash } from './compose.js';
 import type { ContainerRecord } from '../runtime/records.js';

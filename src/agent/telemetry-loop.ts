@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import { SERVICE_LABEL } from './compose.js';
 import { ConditionWatch, type ConditionEvent } from './conditions.js';
+import { LiveContainers } from './live-containers.js';
 import { TelemetrySampler, type TelemetrySample } from './telemetry/index.js';
 
 export interface TelemetryLoopOptions {
@@ -26,9 +27,11 @@ export class TelemetryLoop {
   private intervalMs: number;
   private readonly sampler: TelemetrySampler;
   private readonly conditions = new ConditionWatch();
+  private readonly containers: LiveContainers;
 
   constructor(private readonly o: TelemetryLoopOptions) {
     this.intervalMs = o.intervalMs;
+    this.containers = new LiveContainers(o.engine);
     this.sampler = new TelemetrySampler({ host: o.host, stateRoot: o.stateRoot, engine: o.engine });
   }
 
@@ -37,7 +40,7 @@ export class TelemetryLoop {
   }
 
   sampleOnce(): TelemetrySample & { sampleCpuUs?: number } {
-    const services = this.o.engine.list().flatMap((c) => {
+    const services = this.containers.list().flatMap((c) => {
       const service = c.options.labels[SERVICE_LABEL];
       return service !== undefined ? [{ service, container: c }] : [];
     });
@@ -47,11 +50,16 @@ export class TelemetryLoop {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const sample = this.sampleOnce();
-      this.o.emit(sample);
-      for (const e of this.conditions.check(sample)) this.o.onCondition(e);
-      await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
+    const stop = this.containers.follow();
+    try {
+      while (!signal.aborted) {
+        const sample = this.sampleOnce();
+        this.o.emit(sample);
+        for (const e of this.conditions.check(sample)) this.o.onCondition(e);
+        await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      stop();
     }
   }
 }

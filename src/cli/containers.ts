@@ -4,7 +4,6 @@ import { BerthError } from '../errors.js';
 import { formatPortMapping } from '../network/ports.js';
 import { publishedPorts } from '../network/inspect.js';
 import { parseSignal } from '../runtime/options.js';
-import { containerStats, inspectContainer } from '../runtime/inspect.js';
 import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
 import type { ContainerRecord } from '../runtime/records.js';
 import type { CliContext } from './context.js';
@@ -111,7 +110,7 @@ export function registerContainers(program: Command, context: () => CliContext):
     .argument('<container...>')
     .action(async (names: string[]) => {
       const ctx = context();
-      await withEngine(ctx, ({ engine, board }) => printJson(ctx.out, names.map((n) => inspectContainer(engine, engine.find(n), board))));
+      await withEngine(ctx, ({ engine }) => printJson(ctx.out, names.map((n) => engine.inspect(n))));
     });
 
   program
@@ -127,9 +126,9 @@ export function registerContainers(program: Command, context: () => CliContext):
       if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new BerthError('usage', `--tail takes a number of lines, not "${opts.tail}"`);
       await withEngine(ctx, async ({ engine }) => {
         const c = engine.find(name);
-        for (const r of readLogs(engine.stateDir(c.id), tail)) writeLog(r, opts.timestamps === true);
+        for (const r of readLogs(engine.logDir(c.id), tail)) writeLog(r, opts.timestamps === true);
         if (opts.follow && c.state === 'running') {
-          for await (const r of followLogs(engine.stateDir(c.id), () => engine.find(c.id).state !== 'running')) writeLog(r, opts.timestamps === true);
+          for await (const r of followLogs(engine.logDir(c.id), () => engine.find(c.id).state !== 'running')) writeLog(r, opts.timestamps === true);
         }
       });
     });
@@ -154,7 +153,7 @@ export function registerContainers(program: Command, context: () => CliContext):
             const list = names.length > 0 ? names.map((n) => engine.find(n)) : engine.list().filter((c) => c.state === 'running');
             const now = Date.now();
             const stats = list.map((c) => {
-              const st = containerStats(engine, c);
+              const st = engine.stats(c.id);
               const prev = previous.get(c.id);
               if (st.cpuUsageUsec !== undefined) previous.set(c.id, { usec: st.cpuUsageUsec, at: now });
               // CPU % like docker: usage over wall time since the last refresh (100 % = one core).

@@ -3,7 +3,7 @@ import { BerthError } from '../errors.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageService } from '../image/service.js';
 import type { BerthRoot, RootOptions } from '../root.js';
-import type { ContainerEngine } from '../runtime/engine.js';
+import type { ContainerEngine } from '../runtime/engine-api.js';
 import { packageVersion, type CliContext } from './context.js';
 
 /** What a container command works with: the root (for anything else it needs) and the parts most use. */

@@ -108,8 +108,7 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
       const ctx = context();
       const { withEngine } = await import('./engine.js');
       await withEngine(ctx, async ({ engine }) => {
-        const c = engine.find(name);
-        await engine.networking.connect(c.id, engine.dir(c.id), c.options, net, { aliases: o.alias, ...(o.ip !== undefined && { ip: o.ip }) });
+        await engine.connectNetwork(name, net, { aliases: o.alias, ...(o.ip !== undefined && { ip: o.ip }) });
       });
     });
 
@@ -123,8 +122,7 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
       const ctx = context();
       const { withEngine } = await import('./engine.js');
       await withEngine(ctx, async ({ engine }) => {
-        const c = engine.find(name);
-        await engine.networking.disconnect(c.id, engine.dir(c.id), c.options, net, o.force === true);
+        await engine.disconnectNetwork(name, net, o.force === true);
       });
     });
 

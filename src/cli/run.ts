@@ -56,8 +56,8 @@ export function registerRun(program: Command, context: () => CliContext): void {
       // --rm: the exit is read, not committed; the record is removed right after.
       const current = (): ContainerRecord => (flags.rm ? h.engine.peek(created.id) : h.engine.find(created.id));
       try {
-        const stateDir = h.engine.stateDir(created.id);
-        for await (const r of followLogs(stateDir, () => current().state !== 'running', undefined, true)) writeLog(r, false);
+        const logDir = h.engine.logDir(created.id);
+        for await (const r of followLogs(logDir, () => current().state !== 'running', undefined, true)) writeLog(r, false);
       } finally {
         process.off('SIGINT', forward);
         process.off('SIGTERM', forward);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { Wake } from './wake.js';
 
 /**
  * Wakes a waiting reader when anything in a directory changes (inotify through fs.watch), and after
@@ -7,13 +8,12 @@ import fs from 'node:fs';
  */
 export class DirWatch {
   private readonly watcher: fs.FSWatcher | undefined;
-  private wakeUp: (() => void) | undefined;
   // A change that came while nobody waited: the next wait returns at once.
-  private changed = false;
+  private readonly wakeUp = new Wake();
 
   constructor(dir: string, private readonly safetyMs = 500) {
     try {
-      this.watcher = fs.watch(dir, { persistent: false }, () => this.wake());
+      this.watcher = fs.watch(dir, { persistent: false }, () => this.wakeUp.wake());
       // e.g. the directory was removed under us: the safety timer carries on alone.
       this.watcher.on('error', () => this.watcher?.close());
     } catch {
@@ -23,30 +23,11 @@ export class DirWatch {
 
   /** Resolves on the next change, after `safetyMs`, or at once when `signal` is aborted. */
   wait(signal?: AbortSignal): Promise<void> {
-    if (this.changed || signal?.aborted) {
-      this.changed = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        this.wakeUp = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, this.safetyMs);
-      signal?.addEventListener('abort', done, { once: true });
-      this.wakeUp = done;
-    });
+    return this.wakeUp.wait(this.safetyMs, signal);
   }
 
   close(): void {
     this.watcher?.close();
-    this.wakeUp?.();
-  }
-
-  private wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.changed = true;
+    this.wakeUp.wake();
   }
 }

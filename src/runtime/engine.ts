@@ -1,34 +1,30 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { BoardInfo } from '../board/index.js';
 import { readCgroupLayout } from '../cgroup/layout.js';
 import { ensureParent, PARENT_NAME } from '../cgroup/parent.js';
 import { priorityOf } from '../cgroup/priority.js';
 import { toLinuxResources } from '../cgroup/resources.js';
+import { Cgroup } from '../cgroup/v2.js';
 import { BerthError } from '../errors.js';
+import { DirWatch } from '../host/dir-watch.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import type { ContainerNetworking } from '../network/index.js';
 import type { ContainerRecord, ContainerRecords } from './records.js';
+import { DB_FILE } from '../store/store.js';
+import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
+import { inspectContainer } from './inspect.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
-
-/** How a container is used, when that lets berth skip work. */
-export interface LifecycleOptions {
-  /**
-   * The caller removes the container as soon as it exits (`run --rm`): its spec and exit record are
-   * written atomically but not fsynced. A power cut can then leave them empty, in a container that
-   * was to be removed anyway (`berth rm` still works); kill -9 cannot, the rename being atomic.
-   */
-  readonly autoRemove?: boolean;
-}
+import { CgroupStatsReader } from './stats.js';
+import { ContainerWatch } from './watch.js';
 
 export interface EngineOptions {
   readonly root: string;
@@ -43,32 +39,42 @@ export interface EngineOptions {
   readonly networking: ContainerNetworking;
 }
 
+/** How long a change that no file reports (a monitor killed before writing its exit) may go unseen by subscribers. */
+const SWEEP_MS = 5000;
+
 /**
- * The container lifecycle over one state root. The database holds what was asked for and the last
- * known state; the monitor's files (monitor.pid, exit) are the truth about what is running, so every
- * read refreshes from them first. A container's files live in `<root>/containers/<id>/`.
+ * The container lifecycle over one state root (the ContainerEngine contract is in engine-api.ts). The
+ * database holds what was asked for and the last known state; the monitor's files (monitor.pid, exit)
+ * are the truth about what is running, so every read refreshes from them first. A container's files
+ * live in `<root>/containers/<id>/`; nothing outside src/runtime/ knows these paths.
  */
-export class ContainerEngine {
+export class LocalEngine implements ContainerEngine {
   /** The runtime new containers get. */
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
   private readonly runtimes = new Map<string, OciRuntime>();
   /** The cgroup v2 mount; containers live in `<cgroupRoot>/berth/<id>`. */
-  readonly cgroupRoot: string;
+  private readonly cgroupRoot: string;
   private parentReady = false;
+  private readonly watch: ContainerWatch;
+  private readonly statsReader = new CgroupStatsReader();
   readonly networking: ContainerNetworking;
 
   /** `records`: the containers table of the state store `images` is over; the composition root (src/root.ts) pairs them. */
-  constructor(readonly images: ImageService, readonly records: ContainerRecords, private readonly opts: EngineOptions) {
+  constructor(readonly images: ImageService, private readonly records: ContainerRecords, private readonly opts: EngineOptions) {
     this.networking = opts.networking;
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);
     this.cgroupRoot = opts.cgroupRoot ?? this.layout.v2MountPoint ?? '/sys/fs/cgroup';
+    this.watch = new ContainerWatch({
+      containersDir: path.join(opts.root, 'containers'), stateDir: (id) => this.stateDir(id), walFile: path.join(opts.root, `${DB_FILE}-wal`),
+      list: () => this.list(), sweepMs: SWEEP_MS,
+    });
   }
 
   /** A container's cgroup v2 directory (where the runtime puts it when limits are enforced). */
-  cgroupDir(id: string): string {
+  private cgroupDir(id: string): string {
     return path.join(this.cgroupRoot, PARENT_NAME, id);
   }
 
@@ -84,7 +90,7 @@ export class ContainerEngine {
   }
 
   /** The runtime a container was created with: a later BERTH_RUNTIME must not change who manages it. */
-  runtimeOf(c: Pick<ContainerRecord, 'runtime'>): OciRuntime {
+  private runtimeOf(c: Pick<ContainerRecord, 'runtime'>): OciRuntime {
     let rt = this.runtimes.get(c.runtime);
     if (!rt) {
       rt = selectRuntime(this.layout, this.opts.searchPath, c.runtime);
@@ -93,11 +99,11 @@ export class ContainerEngine {
     return rt;
   }
 
-  dir(id: string): string {
+  private dir(id: string): string {
     return path.join(this.opts.root, 'containers', id);
   }
 
-  stateDir(id: string): string {
+  private stateDir(id: string): string {
     return path.join(this.dir(id), 'state');
   }
 
@@ -116,6 +122,9 @@ export class ContainerEngine {
   }
 
   private lookup(nameOrId: string): ContainerRecord {
+    // A full id (what the agent passes) is one primary-key read; anything else is a name first, then an id prefix.
+    const byId = /^[a-f0-9]{64}$/.test(nameOrId) ? this.records.get(nameOrId) : undefined;
+    if (byId) return byId;
     const byName = this.records.byName(nameOrId);
     if (byName) return byName;
     if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
@@ -158,13 +167,15 @@ export class ContainerEngine {
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
     }
+    this.watch.look();
     return this.records.get(id)!;
   }
 
   /** Starts a created or exited container under a new monitor; a running one is left as it is. */
-  async start(nameOrId: string, lifecycle: LifecycleOptions = {}): Promise<ContainerRecord> {
+  async start(nameOrId: string, opts: StartOptions = {}): Promise<ContainerRecord> {
     const c = this.find(nameOrId);
     if (c.state === 'running') return c;
+    if (opts.countRestart) this.records.incrementRestarts(c.id);
     const dir = this.dir(c.id);
     const rt = this.runtimeOf(c);
     const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
@@ -178,12 +189,14 @@ export class ContainerEngine {
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
-      durableExit: !lifecycle.autoRemove,
+      durableExit: !opts.autoRemove,
     }).catch(async (err: unknown) => {
       await this.networking.down(c.id, c.options).catch(() => undefined);
       throw err;
     });
+    this.statsReader.forget(c.id);
     this.records.markStarted(c.id, Date.now());
+    this.watch.look();
     return this.find(c.id);
   }
 
@@ -198,25 +211,28 @@ export class ContainerEngine {
       await this.signal(c.id, 'SIGKILL');
       if (!(await this.waitExit(c.id, 10_000))) throw new BerthError('runtime', `container ${c.name} did not exit after SIGKILL`);
     }
+    this.watch.look();
     return this.find(c.id);
   }
 
   async kill(nameOrId: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
-    const c = this.find(nameOrId);
-    if (c.state !== 'running') throw new BerthError('conflict', `container ${c.name} is not running`);
+    const c = this.running(nameOrId);
     this.records.markStoppedByUser(c.id);
     await this.signal(c.id, signal);
-    return c;
+    return this.find(c.id);
   }
 
   /** Removes a container; a running one only with `force` (killed first). */
   async remove(nameOrId: string, force = false): Promise<ContainerRecord> {
+    // Subscribers hear of an exit not yet seen before they hear of the removal (a no-op without any).
+    this.watch.look();
     // The record goes at the end: no need to commit an exit to it first.
     let c = this.peek(nameOrId);
     if (c.state === 'running') {
       if (!force) throw new BerthError('conflict', `container ${c.name} is running`, { hint: `berth stop ${c.name} first, or berth rm -f` });
       await this.signal(c.id, 'SIGKILL');
       await this.waitExit(c.id, 10_000);
+      this.watch.look();
       c = this.peek(c.id);
     }
     await this.deleteRuntimeState(c);
@@ -224,17 +240,28 @@ export class ContainerEngine {
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
+    this.statsReader.forget(c.id);
+    this.watch.look();
     return c;
   }
 
-  /** Waits for the container's exit record; resolves with it, or undefined after `timeoutMs`. */
-  async waitExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ContainerRecord | undefined> {
+  /**
+   * Waits on the state directory (inotify; DirWatch's safety wake-up covers a monitor that died
+   * without writing), so the exit is seen as soon as the monitor records it.
+   */
+  async waitExit(nameOrId: string, timeoutMs: number, signal?: AbortSignal): Promise<ContainerRecord | undefined> {
+    const { id } = this.lookup(nameOrId);
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const c = this.refresh(this.records.get(id)!);
-      if (c.state !== 'running') return c;
-      if (Date.now() >= deadline) return undefined;
-      await sleep(50, undefined, signal ? { signal } : undefined);
+    const watch = new DirWatch(this.stateDir(id), Math.min(500, timeoutMs));
+    try {
+      for (;;) {
+        const c = this.refresh(this.records.get(id)!);
+        if (c.state !== 'running') return c;
+        if (Date.now() >= deadline || signal?.aborted) return undefined;
+        await watch.wait(signal);
+      }
+    } finally {
+      watch.close();
     }
   }
 
@@ -249,14 +276,78 @@ export class ContainerEngine {
   }
 
   /** Runs `argv` inside a running container (docker exec, without a terminal): for healthchecks. */
-  async exec(nameOrId: string, argv: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
-    const c = this.find(nameOrId);
-    if (c.state !== 'running') throw new BerthError('conflict', `container ${c.name} is not running`);
+  async exec(nameOrId: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const c = this.running(nameOrId);
     return runtimeExec(this.runtimeOf(c), c.id, argv, timeoutMs);
   }
 
-  pid(id: string): number | undefined {
-    return readContainerPid(this.stateDir(id));
+  pid(nameOrId: string): number | undefined {
+    const c = this.find(nameOrId);
+    return c.state === 'running' ? readContainerPid(this.stateDir(c.id)) : undefined;
+  }
+
+  inspect(nameOrId: string): Record<string, unknown> {
+    const c = this.find(nameOrId);
+    const rt = this.runtimeOf(c);
+    return inspectContainer(c, {
+      board: this.opts.board, runtime: rt, stateDir: this.stateDir(c.id), pid: c.state === 'running' ? readContainerPid(this.stateDir(c.id)) : undefined,
+      attachments: this.networking.networks.attachmentsOf(c.id),
+      paused: c.state === 'running' && rt.cgroupsEnforced && new Cgroup(this.cgroupDir(c.id)).frozen(),
+    });
+  }
+
+  stats(container: string | ContainerRecord, opts: StatsOptions = {}): ContainerStats {
+    const c = typeof container === 'string' ? this.find(container) : container;
+    const stats = this.statsReader.read(c, this.cgroupDir(c.id), opts.v2Only ? undefined : path.dirname(this.cgroupRoot));
+    return stats.measured || c.state !== 'running' ? stats : { ...stats, note: `no cgroup to read on this host (${this.runtimeOf(c).limitsNote})` };
+  }
+
+  freeze(nameOrId: string): void {
+    this.setFrozen(nameOrId, true);
+  }
+
+  async connectNetwork(nameOrId: string, network: string, opts: { readonly aliases?: readonly string[]; readonly ip?: string } = {}): Promise<void> {
+    const c = this.find(nameOrId);
+    await this.networking.connect(c.id, this.dir(c.id), c.options, network, { ...(opts.aliases && { aliases: opts.aliases }), ...(opts.ip !== undefined && { ip: opts.ip }) });
+  }
+
+  async disconnectNetwork(nameOrId: string, network: string, force = false): Promise<void> {
+    const c = this.find(nameOrId);
+    await this.networking.disconnect(c.id, this.dir(c.id), c.options, network, force);
+  }
+
+  thaw(nameOrId: string): void {
+    this.setFrozen(nameOrId, false);
+  }
+
+  private setFrozen(nameOrId: string, frozen: boolean): void {
+    const c = this.running(nameOrId);
+    const rt = this.runtimeOf(c);
+    if (!rt.cgroupsEnforced) throw new BerthError('host', `cannot ${frozen ? 'freeze' : 'thaw'} ${c.name}: ${rt.limitsNote}`);
+    const cg = new Cgroup(this.cgroupDir(c.id));
+    if (cg.frozen() === frozen) return;
+    cg.setFrozen(frozen);
+    this.watch.emit({ type: frozen ? 'freeze' : 'thaw', id: c.id, name: c.name, at: Date.now() });
+  }
+
+  logDir(nameOrId: string): string {
+    return this.stateDir(this.lookup(nameOrId).id);
+  }
+
+  parentMemory(): ParentMemory | undefined {
+    if (!this.runtime.cgroupsEnforced) return undefined;
+    const parent = new Cgroup(path.join(this.cgroupRoot, PARENT_NAME));
+    return { pressure: parent.pressure('memory'), memoryBytes: parent.number('memory.current') ?? 0, memoryMax: parent.number('memory.max') ?? Infinity };
+  }
+
+  subscribe(listener: (e: ContainerEvent) => void): () => void {
+    return this.watch.subscribe(listener);
+  }
+
+  private running(nameOrId: string): ContainerRecord {
+    const c = this.find(nameOrId);
+    if (c.state !== 'running') throw new BerthError('conflict', `container ${c.name} is not running`);
+    return c;
   }
 
   private async signal(id: string, signal: string): Promise<void> {

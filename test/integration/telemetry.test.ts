@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/agent/spool.js';
 import { TelemetrySampler } from '../../src/agent/telemetry/index.js';
 import { detectBoard } from '../../src/board/index.js';
+import { readCgroupLayout } from '../../src/cgroup/layout.js';
+import { PARENT_NAME } from '../../src/cgroup/parent.js';
 import { hostPaths } from '../../src/host/paths.js';
 import { BerthRoot } from '../../src/root.js';
 import { SpoolTable } from '../../src/store/spool.js';
@@ -33,6 +35,9 @@ afterAll(async () => {
   }
   await registry?.stop();
 });
+
+/** Where this host mounts cgroup2 (the unified hierarchy of a hybrid host included), as the engine finds it. */
+const cgroupV2Root = (): string => readCgroupLayout(hostPaths('/')).v2MountPoint ?? '/sys/fs/cgroup';
 
 const berth = (...args: string[]) => berthSync(['--root', root, ...args], { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' });
 
@@ -65,7 +70,7 @@ describe('telemetry on this host', () => {
 
       const web = second.services.web!;
       expect(web).toMatchObject({ state: 'running', restarts: 0 });
-      const dir = engine.cgroupDir(engine.find('tele-web').id);
+      const dir = path.join(cgroupV2Root(), PARENT_NAME, engine.find('tele-web').id);
       if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) {
         expect(web).toEqual({ measured: false, state: 'running', restarts: 0, note: expect.stringContaining('no cgroup v2') });
       } else {

@@ -21,13 +21,11 @@ import { decodeThrottled } from '../../src/agent/telemetry/index.js';
 import { detectBoard } from '../../src/board/index.js';
 import { BerthError } from '../../src/errors.js';
 import type { ImageService } from '../../src/image/service.js';
-import type { ContainerEngine } from '../../src/runtime/engine.js';
-import type { RunOptions } from '../../src/runtime/options.js';
-import type { ContainerRecord } from '../../src/runtime/records.js';
 import { DeploymentRecords } from '../../src/store/deployments.js';
 import { SpoolTable } from '../../src/store/spool.js';
 import { StateStore } from '../../src/store/store.js';
 import { REPO } from '../helpers/dist.js';
+import { EngineDouble } from '../helpers/engine-double.js';
 import { fixtureHost } from '../helpers/host-tree.js';
 
 // The JSON Schemas in src/protocol/schemas describe both directions (desired and command: what the
@@ -74,64 +72,8 @@ const openStore = (): StateStore => {
 
 const board = detectBoard(fixtureHost('rpi-zero-2-w'));
 
-/**
- * An in-memory engine with what the deployer, the commands, the reporter and the telemetry loop use:
- * containers are records that start, stop and go away; cgroup files live in a temp tree.
- */
-function fakeEngine() {
-  const containers = new Map<string, ContainerRecord>();
-  const cgroupRoot = tmp('berth-proto-cgroup-');
-  let n = 0;
-  const set = (id: string, patch: Partial<ContainerRecord>): ContainerRecord => {
-    const c = { ...containers.get(id)!, ...patch };
-    containers.set(id, c);
-    return c;
-  };
-  const find = (nameOrId: string): ContainerRecord => {
-    const c = containers.get(nameOrId) ?? [...containers.values()].find((x) => x.name === nameOrId);
-    if (!c) throw new BerthError('notFound', `no container ${nameOrId}`);
-    return c;
-  };
-  const engine = {
-    list: () => [...containers.values()],
-    find,
-    records: { get: (id: string) => containers.get(id) },
-    create(image: string, options: RunOptions): ContainerRecord {
-      const id = `c${++n}`.padEnd(64, '0');
-      const c: ContainerRecord = {
-        id, name: options.name!, image, imageDigest: `sha256:${'ab'.repeat(32)}`, options, runtime: 'crun', createdAt: Date.now(),
-        state: 'created', oomKilled: false, restartCount: 0, stoppedByUser: false,
-      };
-      containers.set(id, c);
-      return c;
-    },
-    async start(id: string) {
-      const dir = path.join(cgroupRoot, find(id).id);
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'cpu.stat'), `usage_usec ${1000 + n * 10}\nuser_usec 900\nsystem_usec 100\n`);
-      fs.writeFileSync(path.join(dir, 'memory.current'), '4194304\n');
-      fs.writeFileSync(path.join(dir, 'memory.peak'), '5242880\n');
-      fs.writeFileSync(path.join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n');
-      fs.writeFileSync(path.join(dir, 'pids.current'), '1\n');
-      fs.writeFileSync(path.join(dir, 'cgroup.events'), 'populated 1\nfrozen 0\n');
-      return set(find(id).id, { state: 'running', startedAt: Date.now() });
-    },
-    async stop(id: string) {
-      return set(find(id).id, { state: 'exited', exitCode: 137, finishedAt: Date.now() });
-    },
-    async remove(id: string) {
-      const c = find(id);
-      containers.delete(c.id);
-      return c;
-    },
-    async exec() {
-      return { exitCode: 0, output: '' };
-    },
-    cgroupDir: (id: string) => path.join(cgroupRoot, id),
-    stateDir: (id: string) => path.join(cgroupRoot, 'state', id),
-  };
-  return { engine: engine as unknown as ContainerEngine & typeof engine, set };
-}
+/** The ContainerEngine test double (held to the real engine's contract by the conformance suite). */
+const makeEngine = (): EngineDouble => new EngineDouble({ dir: tmp('berth-proto-engine-'), board });
 
 /** Images present locally: `find` succeeds for these and throws notFound otherwise, like ImageService. */
 function fakeImages(present: string[]) {
@@ -193,7 +135,7 @@ const topics = new DeviceTopics(DEVICE);
 /** One agent over the fake client: the real MqttAgent, Deployer, DeployQueue, records and spool. */
 function agentRig(opts: { spoolMaxBytes?: number } = {}) {
   const store = openStore();
-  const { engine } = fakeEngine();
+  const engine = makeEngine();
   const images = fakeImages(['registry.local/app:v1', 'registry.local/app:v2']);
   const records = new DeploymentRecords<DesiredState, ErrorInfo>(store);
   const client = new FakeClient();
@@ -229,7 +171,7 @@ describe('src/protocol/schemas', () => {
 describe('reported (buildReported)', () => {
   it('before any deployment, applied, rejected with the error, and with a missing and an exited service', async () => {
     const store = openStore();
-    const { engine, set } = fakeEngine();
+    const engine = makeEngine();
     const records = new DeploymentRecords<DesiredState, ErrorInfo>(store);
     const health = new Map<string, 'none' | 'starting' | 'healthy' | 'unhealthy'>();
 
@@ -244,14 +186,18 @@ describe('reported (buildReported)', () => {
     await engine.start(web.id);
     const worker = engine.create('registry.local/app:v1', serviceRunOptions('worker', desired.services.worker!, 7));
     await engine.start(worker.id);
-    set(worker.id, { state: 'exited', exitCode: 1, restartCount: 3, oomKilled: true });
+    engine.oomKill(worker.id);
+    for (let i = 0; i < 3; i++) {
+      await engine.start(worker.id, { countRestart: true });
+      engine.oomKill(worker.id);
+    }
     health.set('web', 'healthy');
     expectValid('reported', buildReported(engine, records, board, '0.1.0', health));
     records.finish(7, 'applied', Date.now());
     const applied = buildReported(engine, records, board, '0.1.0', health);
     expect(applied.services).toMatchObject({
       web: { state: 'running', health: 'healthy', restarts: 0 },
-      worker: { state: 'exited', exitCode: 1, restarts: 3, oomKilled: true },
+      worker: { state: 'exited', exitCode: 137, restarts: 3, oomKilled: true },
       db: { state: 'missing' },
     });
     expectValid('reported', applied);
@@ -276,16 +222,17 @@ describe('reported (buildReported)', () => {
 describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
   it('a sample from a Raspberry Pi fixture host with running, exited and cgroup-less services; live and replayed', async () => {
     const store = openStore();
-    const { engine, set } = fakeEngine();
+    const engine = makeEngine();
     const { serviceRunOptions } = await import('../../src/agent/compose.js');
     const spec = { image: 'registry.local/app:v1' };
     const running = engine.create('registry.local/app:v1', serviceRunOptions('web', spec, 1));
     await engine.start(running.id);
     const exited = engine.create('registry.local/app:v1', serviceRunOptions('worker', spec, 1));
     await engine.start(exited.id);
-    set(exited.id, { state: 'exited', exitCode: 0 });
+    await engine.stop(exited.id, 0);
     const noCgroup = engine.create('registry.local/app:v1', serviceRunOptions('side', spec, 1));
-    set(noCgroup.id, { state: 'running' }); // running, but no cgroup directory to read
+    await engine.start(noCgroup.id);
+    fs.rmSync(engine.cgroupDir(noCgroup.id), { recursive: true }); // running, but no cgroup directory to read
     engine.create('registry.local/app:v1', { ...serviceRunOptions('ignored', spec, 1), labels: {} }); // not a service
 
     const loop = new TelemetryLoop({

@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeThrottled, HostSampler, ServiceSampler, TelemetrySampler, type ServiceContainer } from '../../src/agent/telemetry/index.js';
-import { fieldAfter } from '../../src/agent/telemetry/reader.js';
+import { fieldAfter } from '../../src/host/kernel-file.js';
+import type { ContainerEngine } from '../../src/runtime/engine-api.js';
+import { CgroupStatsReader } from '../../src/runtime/stats.js';
 import type { ContainerRecord } from '../../src/runtime/records.js';
 import { fixtureHost, variantHost } from '../helpers/host-tree.js';
 
@@ -104,7 +106,10 @@ const record = (id: string, state: ContainerRecord['state'], restartCount = 0): 
   oomKilled: false, stoppedByUser: false, options: {} as ContainerRecord['options'],
 });
 
-/** A fake cgroup v2 tree: `<dir>/berth/<id>/` with the interface files given. */
+/**
+ * A cgroup v2 tree as plain files, `<dir>/berth/<id>/` with the interface files given, and the engine's
+ * `stats` over it: the engine's own reader (runtime/stats.ts) on the directory of the container.
+ */
 function cgroupTree() {
   const root = tmp('berth-cgroup-');
   const dirOf = (id: string): string => path.join(root, 'berth', id);
@@ -112,7 +117,15 @@ function cgroupTree() {
     fs.mkdirSync(dirOf(id), { recursive: true });
     for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dirOf(id), f), text);
   };
-  return { engine: { cgroupDir: dirOf }, write };
+  const reader = new CgroupStatsReader();
+  // The sampler passes the records it samples; this tree has no lookup by id.
+  const engine: Pick<ContainerEngine, 'stats'> = {
+    stats: (c) => {
+      if (typeof c === 'string') throw new Error(`the sampler passes records, not ids (${c})`);
+      return reader.read(c, dirOf(c.id));
+    },
+  };
+  return { engine, write };
 }
 
 const cgroupFiles = (usageUsec: number, extra: Record<string, string> = {}): Record<string, string> => ({

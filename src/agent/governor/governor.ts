@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PARENT_NAME } from '../../cgroup/parent.js';
 import { priorityOf } from '../../cgroup/priority.js';
-import { Cgroup, parsePressure } from '../../cgroup/v2.js';
+import { parsePressure } from '../../cgroup/v2.js';
 import { toBerthError } from '../../errors.js';
-import type { ContainerEngine } from '../../runtime/engine.js';
+import type { ContainerEngine } from '../../runtime/engine-api.js';
+import { LiveContainers } from '../live-containers.js';
 import { decide, DEFAULT_GOVERNOR, PressureWindow, type GovernedContainer, type GovernorAction, type GovernorConfig, type GovernorMemory, type PressureReading } from './policy.js';
 
 export interface GovernorEvent {
@@ -24,10 +24,12 @@ export interface GovernorOptions {
 
 /**
  * Watches memory pressure (PSI) of the berth parent cgroup and of the whole system and sheds
- * best-effort containers when it gets high (policy.ts has the rules). Freezing uses the cgroup v2
- * freezer (`cgroup.freeze`), stopping the engine's SIGKILL, so a stopped container is marked stopped by
- * the user and the supervisor leaves it alone until the governor brings it back. Every decision is
- * reported with the numbers that drove it.
+ * best-effort containers when it gets high (policy.ts has the rules). Freezing is the engine's freeze
+ * (the cgroup v2 freezer), stopping its SIGKILL, so a stopped container is marked stopped by the user
+ * and the supervisor leaves it alone until the governor brings it back. Every decision is reported
+ * with the numbers that drove it. PSI is sampled on a timer (no event says "pressure is rising" early
+ * enough); the containers are looked at only when the decision needs them: pressure above the calm
+ * level, something held, or the engine reported a change since the last look.
  */
 export class PressureGovernor {
   readonly config: GovernorConfig;
@@ -36,7 +38,9 @@ export class PressureGovernor {
   private readonly held = new Map<string, { state: 'frozen' | 'stopped'; since: number }>();
   private readonly parentWindow: PressureWindow;
   private readonly systemWindow: PressureWindow;
-  private readonly parent: Cgroup;
+  private readonly live: LiveContainers;
+  /** The engine's event generation at the last look at the containers. */
+  private lookedAt = -1;
   /** Start of the current stall episode (first reading above the calm level), for the reaction time. */
   private stallSince: number | undefined;
 
@@ -44,20 +48,25 @@ export class PressureGovernor {
     this.config = { ...DEFAULT_GOVERNOR, ...opts.config };
     this.parentWindow = new PressureWindow(this.config.windowMs);
     this.systemWindow = new PressureWindow(this.config.windowMs);
-    this.parent = new Cgroup(path.join(engine.cgroupRoot, PARENT_NAME));
+    this.live = new LiveContainers(engine);
   }
 
   /** Whether this host gives the governor something to read (PSI and the berth parent cgroup). */
-  static available(engine: ContainerEngine, procRoot = '/proc'): { ok: boolean; why: string } {
+  static available(engine: Pick<ContainerEngine, 'runtime'>, procRoot = '/proc'): { ok: boolean; why: string } {
     if (!engine.runtime.cgroupsEnforced) return { ok: false, why: engine.runtime.limitsNote };
     if (!fs.existsSync(path.join(procRoot, 'pressure', 'memory'))) return { ok: false, why: 'no PSI (/proc/pressure/memory): boot with psi=1 (see berth doctor)' };
     return { ok: true, why: 'PSI and cgroup v2 available' };
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      await this.tick();
-      await sleep(this.config.intervalMs, undefined, { signal }).catch(() => undefined);
+    const stop = this.live.follow();
+    try {
+      while (!signal.aborted) {
+        await this.tick();
+        await sleep(this.config.intervalMs, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      stop();
     }
   }
 
@@ -65,7 +74,9 @@ export class PressureGovernor {
   async tick(): Promise<void> {
     const reading = this.read();
     if (!reading) return;
-    const containers = this.containers(reading.at);
+    const needed = reading.pressurePct > this.config.lowPct || this.held.size > 0 || this.live.generation !== this.lookedAt;
+    // Calm, nothing held, nothing changed: `decide` acts on none of them, so none is read.
+    const containers = needed ? this.containers(reading.at) : [];
     if (reading.pressurePct > this.config.lowPct) this.stallSince ??= reading.at;
     else this.stallSince = undefined;
     const decision = decide(reading, containers, this.memory, this.config);
@@ -92,7 +103,8 @@ export class PressureGovernor {
 
   private read(): PressureReading | undefined {
     const now = (this.opts.clock ?? Date.now)();
-    const parent = this.parent.pressure('memory');
+    const parentMemory = this.engine.parentMemory();
+    const parent = parentMemory?.pressure;
     let system;
     try {
       system = parsePressure(fs.readFileSync(path.join(this.opts.procRoot ?? '/proc', 'pressure', 'memory'), 'utf8'));
@@ -106,20 +118,21 @@ export class PressureGovernor {
       at: now,
       pressurePct: Math.max(pp, sp),
       avg10: Math.max(parent?.some.avg10 ?? 0, system?.some.avg10 ?? 0),
-      parentMemoryBytes: this.parent.number('memory.current') ?? 0,
-      parentMemoryMax: this.parent.number('memory.max') ?? Infinity,
+      parentMemoryBytes: parentMemory?.memoryBytes ?? 0,
+      parentMemoryMax: parentMemory?.memoryMax ?? Infinity,
     };
   }
 
   private containers(now: number): GovernedContainer[] {
     const out: GovernedContainer[] = [];
     const seen = new Set<string>();
-    for (const c of this.engine.list()) {
+    this.lookedAt = this.live.generation;
+    for (const c of this.live.list()) {
       seen.add(c.id);
-      const cg = new Cgroup(this.engine.cgroupDir(c.id));
+      const stats = c.state === 'running' ? this.engine.stats(c) : undefined;
       let held = this.held.get(c.id);
       // Frozen by an earlier agent (only the governor freezes): adopt it, holding from now.
-      if (!held && c.state === 'running' && cg.frozen()) {
+      if (!held && c.state === 'running' && stats?.frozen === true) {
         held = { state: 'frozen', since: now };
         this.held.set(c.id, held);
       }
@@ -135,21 +148,20 @@ export class PressureGovernor {
         priority = 'normal' as const;
       }
       const state = held ? held.state : c.state === 'running' ? 'running' : 'other';
-      out.push({ id: c.id, name: c.name, priority, state, memoryBytes: cg.number('memory.current') ?? 0, ...(held && { heldSince: held.since }) });
+      out.push({ id: c.id, name: c.name, priority, state, memoryBytes: stats?.memoryCurrent ?? 0, ...(held && { heldSince: held.since }) });
     }
     for (const id of this.held.keys()) if (!seen.has(id)) this.held.delete(id);
     return out;
   }
 
   private async execute(a: GovernorAction, now: number): Promise<void> {
-    const cg = new Cgroup(this.engine.cgroupDir(a.id));
     switch (a.kind) {
       case 'freeze':
-        cg.setFrozen(true);
+        this.engine.freeze(a.id);
         this.held.set(a.id, { state: 'frozen', since: now });
         return;
       case 'thaw':
-        cg.setFrozen(false);
+        this.engine.thaw(a.id);
         this.held.delete(a.id);
         return;
       case 'stop':

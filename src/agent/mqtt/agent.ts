@@ -2,7 +2,7 @@ import type { MqttClient } from 'mqtt';
 import type { BoardInfo } from '../../board/index.js';
 import { toBerthError } from '../../errors.js';
 import type { ImageService } from '../../image/service.js';
-import type { ContainerEngine } from '../../runtime/engine.js';
+import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
@@ -45,9 +45,12 @@ export interface MqttAgentDeps {
 export class MqttAgent {
   private replaying = false;
   private reportTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly d: MqttAgentDeps) {
     const { client, topics } = d;
+    // Every container change (start, exit, removal, freeze…) is one `reported` again, whoever made it.
+    this.unsubscribe = d.engine.subscribe(() => this.stateChanged());
     client.on('connect', () => void this.onConnect());
     client.on('message', (topic, payload) => {
       try {
@@ -144,8 +147,8 @@ export class MqttAgent {
   }
 
   /**
-   * A container changed state between deploys (exit, restart, health, governor): `reported` again, once
-   * for a burst of changes, so the retained state never lags the board by more than a moment.
+   * A container changed state (an engine event) or a service's health did: `reported` again, once for a
+   * burst of changes, so the retained state never lags the board by more than a moment.
    */
   stateChanged(): void {
     if (this.reportTimer !== undefined) return;
@@ -211,6 +214,8 @@ export class MqttAgent {
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe();
+    clearTimeout(this.reportTimer);
     const status: StatusMessage = { online: false, time: new Date().toISOString() };
     await this.d.client.publishAsync(this.d.topics.topic('status'), JSON.stringify(status), { qos: 1, retain: true }).catch(() => undefined);
     await this.d.client.endAsync().catch(() => undefined);

@@ -3,7 +3,7 @@ import { parseDuration } from '../../duration.js';
 import { BerthError, toBerthError } from '../../errors.js';
 import type { PullEvent } from '../../image/pull/pull.js';
 import type { ImageService } from '../../image/service.js';
-import type { ContainerEngine } from '../../runtime/engine.js';
+import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { parseHealthcheck, serviceRunOptions, SERVICE_LABEL, SPEC_LABEL, specHash } from '../compose.js';
 import type { DesiredState, DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
@@ -147,9 +147,8 @@ export class Deployer {
         }
         case 'remove': {
           onEvent(progress);
-          const c = engine.records.get(step.id);
-          await engine.remove(step.id, true);
-          if (c) this.removeUnusedImage(c.image);
+          const c = await engine.remove(step.id, true);
+          this.removeUnusedImage(c.image);
           break;
         }
       }

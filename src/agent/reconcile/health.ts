@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../errors.js';
-import type { ContainerEngine } from '../../runtime/engine.js';
+import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { Healthcheck } from '../compose.js';
 import type { ServiceHealth } from '../../protocol/types.js';
 

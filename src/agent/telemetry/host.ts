@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { BerthError, isErrno } from '../../errors.js';
 import type { HostPaths } from '../../host/paths.js';
-import { fieldAfter, KernelFileReader, leadingInt } from './reader.js';
+import { fieldAfter, KernelFileReader, leadingInt } from '../../host/kernel-file.js';
 
 /**
  * What the host looks like at one instant. Every part is read from one kernel file (or statfs); a part

@@ -1,10 +1,11 @@
 import type { HostPaths } from '../../host/paths.js';
 import { HostSampler, type HostTelemetry } from './host.js';
-import { KernelFileReader } from './reader.js';
-import { ServiceSampler, type CgroupLocator, type ServiceContainer, type ServiceTelemetry } from './services.js';
+import { KernelFileReader } from '../../host/kernel-file.js';
+import type { ContainerEngine } from '../../runtime/engine-api.js';
+import { ServiceSampler, type ServiceContainer, type ServiceTelemetry } from './services.js';
 
 export { decodeThrottled, GET_THROTTLED, HostSampler, type HostSamplerOptions, type HostTelemetry, type ThrottleFlags, type Throttling } from './host.js';
-export { ServiceSampler, type CgroupLocator, type ServiceContainer, type ServiceSamplerOptions, type ServiceTelemetry } from './services.js';
+export { ServiceSampler, type ServiceContainer, type ServiceSamplerOptions, type ServiceTelemetry } from './services.js';
 
 /**
  * One telemetry message body, JSON-ready (plain numbers, strings and booleans; absent parts are left
@@ -21,7 +22,7 @@ export interface TelemetrySamplerOptions {
   readonly host: HostPaths;
   /** berth's state root (its filesystem's free space is reported). */
   readonly stateRoot: string;
-  readonly engine: CgroupLocator;
+  readonly engine: Pick<ContainerEngine, 'stats'>;
   /** Wall clock for `time`, epoch ms. Default: Date.now. */
   readonly clock?: () => number;
   /** Monotonic ms for the services' CPU share. Default: performance.now. */
@@ -40,9 +41,8 @@ export class TelemetrySampler {
   private lastCpuUs: number | undefined;
 
   constructor(opts: TelemetrySamplerOptions) {
-    const reader = new KernelFileReader();
-    this.hostSampler = new HostSampler({ host: opts.host, stateRoot: opts.stateRoot }, reader);
-    this.serviceSampler = new ServiceSampler({ engine: opts.engine, ...(opts.now !== undefined && { now: opts.now }) }, reader);
+    this.hostSampler = new HostSampler({ host: opts.host, stateRoot: opts.stateRoot }, new KernelFileReader());
+    this.serviceSampler = new ServiceSampler({ engine: opts.engine, ...(opts.now !== undefined && { now: opts.now }) });
     this.clock = opts.clock ?? Date.now;
   }
 

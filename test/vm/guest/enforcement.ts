@@ -57,7 +57,7 @@ await guestMain(async (results) => {
   const forks = Array.from({ length: 20 }, () => 'sleep 30 &').join(' ');
   const forky = await b.run('forky', image, ['sh', '-c', `${forks} echo started`], { pidsLimit: 8 });
   await b.engine.waitExit(forky.id, 30_000);
-  results.set('pids', { pidsMax: b.inspect('forky').Limits.CgroupFiles['pids.max'], state: b.inspect('forky').State, output: JSON.stringify(readLogs(b.engine.stateDir(forky.id))) });
+  results.set('pids', { pidsMax: b.inspect('forky').Limits.CgroupFiles['pids.max'], state: b.inspect('forky').State, output: JSON.stringify(readLogs(b.engine.logDir(forky.id))) });
 
   // The parent cgroup caps all containers together: two hogs, each within its own limit, together over
   // the budget. The kernel OOM-kills inside berth/ only, and picks the best-effort one.

@@ -57,7 +57,7 @@ await guestMain(async (results) => {
   for (let i = 0; i < 70; i++) {
     const row: Record<string, unknown> = { t: Date.now() - t0 };
     for (const n of names) {
-      const dir = b.engine.cgroupDir(ids[n]!);
+      const dir = b.cgroup(n);
       const ev = keyed(readCg(dir, 'memory.events'));
       row[n] = { high: ev.high, oomKill: ev.oom_kill, current: Number(readCg(dir, 'memory.current') ?? 0), frozen: keyed(readCg(dir, 'cgroup.events')).frozen };
     }
@@ -76,7 +76,7 @@ await guestMain(async (results) => {
   results.set('timeline', timeline);
   results.set('final', Object.fromEntries(names.map((n) => {
     const c = b.engine.find(n);
-    const logs = readLogs(b.engine.stateDir(c.id));
+    const logs = readLogs(b.engine.logDir(c.id));
     return [n, { state: b.inspect(n).State, restartCount: c.restartCount, lastLog: logs.slice(-1)[0]?.text }];
   })));
   results.set('kernel', oomKernelLines());

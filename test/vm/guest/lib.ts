@@ -7,13 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectBoard, type BoardInfo } from '../../../src/board/index.js';
+import { readCgroupLayout } from '../../../src/cgroup/layout.js';
+import { PARENT_NAME } from '../../../src/cgroup/parent.js';
 import { parseKeyed } from '../../../src/cgroup/v2.js';
 import { hostPaths } from '../../../src/host/paths.js';
 import { systemSearchPath } from '../../../src/host/which.js';
 import { ImageService } from '../../../src/image/service.js';
 import { createContainerNetworking } from '../../../src/network/index.js';
-import { ContainerEngine } from '../../../src/runtime/engine.js';
-import { inspectContainer } from '../../../src/runtime/inspect.js';
+import { LocalEngine } from '../../../src/runtime/engine.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/runtime/options.js';
 import type { ContainerRecord } from '../../../src/runtime/records.js';
 import { ContainerRecords } from '../../../src/store/containers.js';
@@ -75,7 +76,9 @@ export function parseJson(text: string): any {
 export class Berth {
   readonly board: BoardInfo;
   readonly images: ImageService;
-  readonly engine: ContainerEngine;
+  readonly engine: LocalEngine;
+  /** Where the kernel keeps the containers' cgroups: the proofs read the kernel's files, not the engine's view. */
+  private readonly cgroupParent: string;
 
   constructor() {
     const host = hostPaths('/');
@@ -84,7 +87,8 @@ export class Berth {
     this.images = new ImageService(new ImageRecords(store), { root: env.root, host });
     const searchPath = systemSearchPath(process.env.PATH);
     const networking = createContainerNetworking(store, host, searchPath);
-    this.engine = new ContainerEngine(this.images, new ContainerRecords<RunOptions>(store), { root: env.root, host, board: this.board, searchPath, networking });
+    this.engine = new LocalEngine(this.images, new ContainerRecords<RunOptions>(store), { root: env.root, host, board: this.board, searchPath, networking });
+    this.cgroupParent = path.join(readCgroupLayout(host).v2MountPoint ?? '/sys/fs/cgroup', PARENT_NAME);
   }
 
   /** `berth run -d` with these options. */
@@ -96,11 +100,11 @@ export class Berth {
   }
 
   inspect(name: string): Record<string, any> {
-    return inspectContainer(this.engine, this.engine.find(name), this.board);
+    return this.engine.inspect(name);
   }
 
   cgroup(name: string): string {
-    return this.engine.cgroupDir(this.engine.find(name).id);
+    return path.join(this.cgroupParent, this.engine.find(name).id);
   }
 }
 

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { BerthError, isErrno } from '../../errors.js';
+import { BerthError, isErrno } from '../errors.js';
 
 /** Errors that mean "this file is not there (any more)": a sensor or cgroup that went away is absence, not failure. */
 const ABSENT = ['ENOENT', 'ENOTDIR', 'ENODEV', 'ESRCH'];
