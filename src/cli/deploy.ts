@@ -14,14 +14,15 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const ctx = context();
-      const [{ readComposeFile, desiredFor }, { Deployer }, { DeploymentRecords }] = await Promise.all([
-        import('../fleet/compose-file.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
+      const [{ readComposeFile }, { atRevision }, { Deployer }, { DeploymentRecords }] = await Promise.all([
+        import('../compose/file.js'), import('../compose/normalize.js'), import('../agent/reconcile/deployer.js'), import('../store/deployments.js'),
       ]);
-      const deployment = await readComposeFile(file);
+      // Read and normalized before the store is opened: a bad file changes nothing.
+      const app = await readComposeFile(file);
       await withEngine(ctx, async ({ engine, images, board }) => {
         const records = new DeploymentRecords(images.store);
         const revision = (records.latest()?.revision ?? 0) + 1;
-        const desired = desiredFor(deployment, revision);
+        const desired = atRevision(app, revision);
         const pull = async (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void): Promise<string> => {
           process.stderr.write(`pulling ${ref}\n`);
           return (await pullForBoard(ctx, images, board, ref, { signal, onEvent })).image.name;

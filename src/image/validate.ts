@@ -3,11 +3,16 @@ import { BerthError } from '../errors.js';
 
 type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
-/** Runs a precompiled validator and turns its errors into one readable `invalid` error. */
-export function validateWith<T>(validator: unknown, data: unknown, what: string): T {
+const pointerErrors = (errors: readonly ErrorObject[]): string[] => errors.map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+
+/**
+ * Runs a precompiled validator and turns its errors into one readable `invalid` error; `describe`
+ * words the errors (default: JSON pointer and ajv's message each). Repeated lines show once.
+ */
+export function validateWith<T>(validator: unknown, data: unknown, what: string, describe: (errors: readonly ErrorObject[]) => string[] = pointerErrors): T {
   const v = validator as Validator;
   if (!v(data)) {
-    const detail = (v.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`).join('; ');
+    const detail = [...new Set(describe(v.errors ?? []))].slice(0, 5).join('; ');
     throw new BerthError('invalid', `${what} is invalid: ${detail}`);
   }
   return data as T;

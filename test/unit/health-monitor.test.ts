@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { SERVICE_LABEL, SPEC_LABEL, specHash } from '../../src/agent/compose.js';
+import { SERVICE_LABEL, SPEC_LABEL } from '../../src/compose/labels.js';
+import type { AppService } from '../../src/compose/model.js';
+import { normalizeService, specHash } from '../../src/compose/service.js';
 import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
 import type { ServiceHealth, ServiceSpec } from '../../src/protocol/types.js';
-import type { DesiredService } from '../../src/agent/state.js';
 import type { ContainerRecord } from '../../src/store/containers.js';
 
 const withCheck: ServiceSpec = { image: 'app:1', healthcheck: { test: ['CMD', 'true'], interval: '1s', retries: 1 } };
@@ -15,7 +16,7 @@ const containerFor = (service: string, spec: ServiceSpec, startedAt: number): Co
 });
 
 /** A monitor over a fake engine that counts container list reads and checks run. */
-function rig(services: DesiredService[], containers: ContainerRecord[]) {
+function rig(services: AppService[], containers: ContainerRecord[]) {
   const calls = { list: 0, exec: 0 };
   const events: Array<{ service: string; health: ServiceHealth; detail: HealthDetail }> = [];
   const monitor = new HealthMonitor({
@@ -33,12 +34,12 @@ describe('HealthMonitor', () => {
   it('reads no container list while no service to run has a healthcheck, and does once one has', async () => {
     const plain: ServiceSpec = { image: 'app:1' };
     const disabled: ServiceSpec = { image: 'app:1', healthcheck: { test: ['CMD', 'true'], disable: true } };
-    const r = rig([{ name: 'web', spec: plain }, { name: 'db', spec: disabled }], [containerFor('web', plain, 0), containerFor('db', disabled, 0)]);
+    const r = rig([normalizeService('web', plain, 1), normalizeService('db', disabled, 1)], [containerFor('web', plain, 0), containerFor('db', disabled, 0)]);
     for (let t = 0; t < 5; t++) await r.monitor.tick(t * 1000);
     expect(r.calls).toEqual({ list: 0, exec: 0 });
     expect(r.events).toEqual([]);
 
-    r.services.push({ name: 'api', spec: withCheck });
+    r.services.push(normalizeService('api', withCheck, 1));
     r.containers.push(containerFor('api', withCheck, 5000));
     await r.monitor.tick(5000);
     expect(r.calls).toEqual({ list: 1, exec: 1 });
@@ -46,7 +47,7 @@ describe('HealthMonitor', () => {
   });
 
   it("a check's verdict carries its exit code and output; a restart's carries only the reason, though a tick saw it down", async () => {
-    const r = rig([{ name: 'api', spec: withCheck }], [containerFor('api', withCheck, 1000)]);
+    const r = rig([normalizeService('api', withCheck, 1)], [containerFor('api', withCheck, 1000)]);
     await r.monitor.tick(1000);
     // A tick that finds it down between runs must not make its next run look first seen.
     r.containers[0] = { ...r.containers[0]!, state: 'exited', exitCode: 3 };
