@@ -8,9 +8,10 @@ import type { App, AppService } from './model.js';
 /**
  * The app model written back as a compose document, as `docker compose config` prints one: every
  * service with its values normalized (argv lists, environment and labels as mappings, sizes in bytes,
- * durations in compose's spelling, volumes and devices in the long syntax) and berth's defaults filled
- * in (restart, read_only, healthcheck timings, the update policy). berth's own labels are left out: they
- * are not the user's to write.
+ * durations in compose's spelling, paths cleaned, device permissions spelled out) and berth's defaults
+ * filled in (restart, read_only, healthcheck timings, the update policy). Volumes and devices keep the
+ * short syntax, the only one berth reads yet, so the output is itself a file berth accepts (and
+ * normalizes to the same document). berth's own labels are left out: they are not the user's to write.
  */
 
 const restart = (r: RestartPolicy): string => (r.name === 'on-failure' && r.maxRetries !== undefined ? `on-failure:${r.maxRetries}` : r.name);
@@ -37,10 +38,8 @@ function service(s: AppService): Record<string, unknown> {
     ...(o.cpuShares !== undefined && { cpu_shares: o.cpuShares }),
     ...(o.pidsLimit !== undefined && { pids_limit: o.pidsLimit }),
     restart: restart(o.restart),
-    ...(o.volumes.length > 0 && {
-      volumes: o.volumes.map((v) => ({ type: v.kind, source: v.source, target: v.target, ...(v.readOnly && { read_only: true }) })),
-    }),
-    ...(o.devices.length > 0 && { devices: o.devices.map((d) => ({ source: d.hostPath, target: d.containerPath, permissions: d.permissions })) }),
+    ...(o.volumes.length > 0 && { volumes: o.volumes.map((v) => `${v.source}:${v.target}${v.readOnly ? ':ro' : ''}`) }),
+    ...(o.devices.length > 0 && { devices: o.devices.map((d) => `${d.hostPath}:${d.containerPath}:${d.permissions}`) }),
     // `private` (its own namespace) is berth's default and compose has no word for it.
     ...(o.network !== 'private' && { network_mode: o.network }),
     read_only: o.readOnly,
