@@ -55,7 +55,7 @@ export function composeApp(doc: unknown, file: string): App {
   }
 }
 
-/** Compose's default project name: the file's directory, lower-cased, without characters compose drops. */
-function projectName(file: string): string {
-  return path.basename(path.dirname(path.resolve(file))).toLowerCase().replace(/[^a-z0-9_-]/g, '');
+/** Compose's default project name: the file's directory, lower-cased, without characters compose drops; none for `/`. */
+function projectName(file: string): string | undefined {
+  return path.basename(path.dirname(path.resolve(file))).toLowerCase().replace(/[^a-z0-9_-]/g, '') || undefined;
 }
