@@ -11,7 +11,9 @@ import type { App, AppService } from './model.js';
  * durations in compose's spelling, paths cleaned, device permissions spelled out) and berth's defaults
  * filled in (restart, read_only, healthcheck timings, the update policy). Volumes and devices keep the
  * short syntax, the only one berth reads yet, so the output is itself a file berth accepts (and
- * normalizes to the same document). berth's own labels are left out: they are not the user's to write.
+ * normalizes to the same document). What is shown is what runs: a CMD-SHELL healthcheck as the CMD it
+ * execs (`/bin/sh -c …`), stop_grace_period in the whole seconds berth waits. berth's own labels are
+ * left out: they are not the user's to write.
  */
 
 const restart = (r: RestartPolicy): string => (r.name === 'on-failure' && r.maxRetries !== undefined ? `on-failure:${r.maxRetries}` : r.name);
