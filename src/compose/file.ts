@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
-import { checkDesired } from '../protocol/validate.js';
+import { checkDesiredShape } from '../protocol/validate.js';
 import { parseYaml } from '../yaml.js';
 import type { App } from './model.js';
 import { normalizeDesired } from './normalize.js';
@@ -46,7 +46,7 @@ export function composeApp(doc: unknown, file: string): App {
     }
   }
   const update = (d['x-berth'] as { update?: unknown } | undefined)?.update;
-  const desired = checkDesired({ revision: 1, services, ...(update !== undefined && { update }) }, file);
+  const desired = checkDesiredShape({ revision: 1, services, ...(update !== undefined && { update }) }, file);
   try {
     return normalizeDesired(desired, typeof d.name === 'string' ? d.name : projectName(file));
   } catch (err) {

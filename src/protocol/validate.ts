@@ -24,14 +24,14 @@ function payloadJson(payload: Uint8Array | string, what: string): unknown {
 
 /** A desired state's shape (JSON Schema) checked; its values are normalized by src/compose/. */
 export function parseDesired(payload: Uint8Array | string): DesiredState {
-  return checkDesired(payloadJson(payload, 'desired state'), 'desired state');
+  return checkDesiredShape(payloadJson(payload, 'desired state'), 'desired state');
 }
 
 /**
  * Checks a value against the desired-state schema; errors name the key in compose's dotted form
  * (`services.web.ports: not supported yet`), which is how users write it. `what` starts the message.
  */
-export function checkDesired(value: unknown, what: string): DesiredState {
+export function checkDesiredShape(value: unknown, what: string): DesiredState {
   return validateWith<DesiredState>(validateDesired, value, what, dottedSchemaErrors);
 }
 
