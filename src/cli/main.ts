@@ -11,6 +11,7 @@ import { registerAgent } from './agent.js';
 import { registerContainers } from './containers.js';
 import { registerImages } from './images.js';
 import { registerLogin } from './login.js';
+import { registerNetwork } from './network.js';
 import { registerPull } from './pull.js';
 import { registerRun } from './run.js';
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);
+  registerNetwork(program, context);
   registerDeploy(program, context);
   registerCompose(program, context);
   registerAgent(program, context);
