@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
+import { readConfigDocument } from '../config/read.js';
 import { BerthError } from '../errors.js';
 import { checkDesiredShape } from '../protocol/validate.js';
-import { parseYaml } from '../yaml.js';
 import type { App } from './model.js';
 import { normalizeDesired } from './normalize.js';
 
@@ -15,16 +14,16 @@ import { normalizeDesired } from './normalize.js';
 /** Top-level keys a file may have; `version` (obsolete) and `name` are accepted as compose accepts them. */
 const TOP_LEVEL = new Set(['services', 'x-berth', 'version', 'name']);
 
+/** How messages name the file, as the config reader names its files. */
+const WHAT = 'compose file';
+
 /**
- * The file's text parsed, nothing checked. The one place a compose file is read, so that it can move to
- * the common config reader as a whole. Throws `notFound` for a missing file, `invalid` for bad YAML.
+ * The file's text parsed, nothing checked: the common config reader's read-and-parse half (missing or
+ * unreadable notFound, bad YAML/JSON invalid with line and column); the schema applies to the desired
+ * state built from it.
  */
 export async function readComposeDocument(file: string): Promise<unknown> {
-  try {
-    return await parseYaml(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new BerthError((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'notFound' : 'invalid', `${file}: ${(err as Error).message}`, { cause: err });
-  }
+  return readConfigDocument(file, WHAT);
 }
 
 /** Reads, checks and normalizes a compose file; errors start with the file and name the offending key. */
@@ -34,23 +33,24 @@ export async function readComposeFile(file: string): Promise<App> {
 
 /** A parsed compose document → the app model (revision 1); `file` names it in errors and gives the default project name. */
 export function composeApp(doc: unknown, file: string): App {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new BerthError('invalid', `${file}: expected a compose mapping with services:`);
+  const label = `${WHAT} ${file}`;
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new BerthError('invalid', `${label}: expected a compose mapping with services:`);
   const d = doc as Record<string, unknown>;
   const unknown = Object.keys(d).filter((k) => !TOP_LEVEL.has(k));
-  if (unknown.length > 0) throw new BerthError('invalid', `${file}: berth deploys services only; unsupported top-level keys: ${unknown.join(', ')}`);
+  if (unknown.length > 0) throw new BerthError('invalid', `${label}: berth deploys services only; unsupported top-level keys: ${unknown.join(', ')}`);
   const services = (d.services ?? {}) as Record<string, unknown>;
   for (const [name, svc] of typeof services === 'object' && services !== null ? Object.entries(services) : []) {
     // Said plainly rather than as two schema errors (build not supported, image required).
     if (svc !== null && typeof svc === 'object' && 'build' in svc && !('image' in svc)) {
-      throw new BerthError('invalid', `${file}: services.${name}.build: berth runs images and does not build them; give service ${name} an image:`);
+      throw new BerthError('invalid', `${label}: services.${name}.build: berth runs images and does not build them; give service ${name} an image:`);
     }
   }
   const update = (d['x-berth'] as { update?: unknown } | undefined)?.update;
-  const desired = checkDesiredShape({ revision: 1, services, ...(update !== undefined && { update }) }, file);
+  const desired = checkDesiredShape({ revision: 1, services, ...(update !== undefined && { update }) }, label);
   try {
     return normalizeDesired(desired, typeof d.name === 'string' ? d.name : projectName(file));
   } catch (err) {
-    if (err instanceof BerthError) throw new BerthError(err.category, `${file}: ${err.message}`, { cause: err, ...(err.hint !== undefined && { hint: err.hint }) });
+    if (err instanceof BerthError) throw new BerthError(err.category, `${label}: ${err.message}`, { cause: err, ...(err.hint !== undefined && { hint: err.hint }) });
     throw err;
   }
 }

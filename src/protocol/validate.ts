@@ -1,8 +1,8 @@
 import { BerthError } from '../errors.js';
-import type { ErrorObject } from 'ajv';
 import validateCommand from '../generated/command.validate.js';
 import validateDesired from '../generated/desired.validate.js';
-import { parseJson, validateWith } from '../image/validate.js';
+import { parseJson } from '../config/parse.js';
+import { validateWith } from '../config/schema.js';
 import type { CommandRequest, DesiredState } from './types.js';
 
 /**
@@ -28,32 +28,11 @@ export function parseDesired(payload: Uint8Array | string): DesiredState {
 }
 
 /**
- * Checks a value against the desired-state schema; errors name the key in compose's dotted form
- * (`services.web.ports: not supported yet`), which is how users write it. `what` starts the message.
+ * Checks a value against the desired-state schema; errors name the key path (config/schema.ts, the one
+ * place ajv's errors become words). `what` starts the message.
  */
 export function checkDesiredShape(value: unknown, what: string): DesiredState {
-  return validateWith<DesiredState>(validateDesired, value, what, dottedSchemaErrors);
-}
-
-/** Keywords that only summarize the errors of their branches; said once the branches said nothing more telling. */
-const SUMMARY = new Set(['oneOf', 'anyOf', 'type']);
-
-/**
- * Schema errors as `key.path: problem`, naming the offending key rather than its parent. For a value
- * that fits none of a oneOf's forms, the most telling branch error (a pattern, a range) is kept and
- * the "must be integer … must match exactly one schema" noise dropped.
- */
-export function dottedSchemaErrors(errors: readonly ErrorObject[]): string[] {
-  const telling = new Set(errors.filter((e) => !SUMMARY.has(e.keyword)).map((e) => e.instancePath));
-  const kept = errors.filter((e) => !(SUMMARY.has(e.keyword) && telling.has(e.instancePath)) && e.keyword !== 'oneOf' && e.keyword !== 'anyOf');
-  // A value that fits two oneOf forms leaves only the summary: say that rather than nothing.
-  return (kept.length > 0 ? kept : errors).map((e) => {
-    const at = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const key = (extra: string[]): string => [...at, ...extra].join('.') || '(top level)';
-    if (e.keyword === 'additionalProperties') return `${key([String(e.params.additionalProperty)])}: not supported yet`;
-    if (e.keyword === 'required') return `${key([String(e.params.missingProperty)])}: required`;
-    return `${key([])}: ${e.message ?? 'is invalid'}`;
-  });
+  return validateWith<DesiredState>(validateDesired, value, what);
 }
 
 export function parseCommand(payload: Uint8Array | string): CommandRequest {
