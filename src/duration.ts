@@ -17,3 +17,16 @@ export function parseDuration(text: string, what: string): number {
   if (!Number.isSafeInteger(Math.round(ms))) throw new BerthError('invalid', `${what}: "${text}" is too long`);
   return Math.round(ms);
 }
+
+/** The inverse of {@link parseDuration} in compose's spelling: 90000 → `1m30s`, 500 → `500ms`, 0 → `0s`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let out = '';
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out;
+}

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerEngine } from '../runtime/engine-api.js';
-import { parseHealthcheck } from './compose.js';
 import { LiveContainers } from './live-containers.js';
 import type { ServiceHealth } from '../protocol/types.js';
 import { HealthProbe } from './reconcile/health.js';
-import { withContainers, type DesiredService } from './state.js';
+import type { AppService } from '../compose/model.js';
+import { withContainers } from './state.js';
 
 /** Why the verdict changed: a check ran (its exit code and first 200 characters of output), or none ran. */
 export type HealthCause = { readonly exitCode: number; readonly output: string } | { readonly reason: 'restarted' };
@@ -14,8 +14,8 @@ export type HealthDetail = { readonly container: string; readonly failures: numb
 
 export interface HealthMonitorOptions {
   readonly engine: Pick<ContainerEngine, 'list' | 'exec' | 'subscribe'>;
-  /** The services that should be running now, without their containers (state.ts runningSpecs). */
-  readonly services: () => readonly DesiredService[];
+  /** The services that should be running now, from the app model (state.ts runningSpecs). */
+  readonly services: () => readonly AppService[];
   /** True while a deploy runs: its health window checks the new containers itself. */
   readonly deploying: () => boolean;
   /** Health per service, as `reported` shows it (the deployer's map: one truth for both). */
@@ -55,11 +55,9 @@ export class HealthMonitor {
     // Without a healthcheck among the specs there is nothing to probe, so the container list is looked at
     // only when there is one (and read only after the engine reported a change). The specs are a few
     // indexed rows, read every tick rather than cached: a deploy from another process (`berth deploy`
-    // beside a local-only agent) changes them without going through this agent's deploy queue.
-    const checked = this.o.services().flatMap((s) => {
-      const check = parseHealthcheck(s.name, s.spec.healthcheck);
-      return check ? [{ ...s, check }] : [];
-    });
+    // beside a local-only agent) changes them without going through this agent's deploy queue. Their
+    // healthchecks come resolved from the app model (normalized once per revision), never parsed here.
+    const checked = this.o.services().flatMap((s) => (s.healthcheck ? [{ ...s, check: s.healthcheck }] : []));
     const live = new Set<string>();
     for (const s of checked.length > 0 ? withContainers(checked, this.containers.list()) : []) {
       const c = s.container;

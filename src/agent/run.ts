@@ -77,7 +77,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     if (STATE_CHANGES.has(type)) mqtt?.stateChanged();
   };
   const health = new HealthMonitor({
-    engine, services: () => runningSpecs(records), deploying: () => queue.busy(), health: deployer.health,
+    engine, services: () => runningSpecs(records, deployer.apps), deploying: () => queue.busy(), health: deployer.health,
     onChange: (service, h, detail) => forward('health', { service, health: h, ...detail }, detail.container),
   });
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
@@ -113,8 +113,8 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
 
   // After a reboot or a kill -9: finish an interrupted deploy, else make sure the last good one runs.
   const lastGood = records.lastGood();
-  if (latest?.status === 'applying') queue.submit(latest.desired, true);
-  else if (lastGood) queue.submit(lastGood.desired, true);
+  if (latest?.status === 'applying') queue.submit(deployer.apps.of(latest.desired), true);
+  else if (lastGood) queue.submit(deployer.apps.of(lastGood.desired), true);
 
   signal.addEventListener('abort', () => queue.cancel(), { once: true });
   await Promise.all(loops);

@@ -1,39 +1,42 @@
 import type { BoardInfo } from '../board/index.js';
+import type { AppCache } from '../compose/cache.js';
+import { deployedFor } from '../compose/labels.js';
+import type { App, AppService } from '../compose/model.js';
 import type { ContainerEngine } from '../runtime/engine-api.js';
 import type { DeploymentRecords } from './deployments.js';
-import { deployedFor, parseHealthcheck, specHash } from './compose.js';
 import type { ContainerRecord } from '../runtime/records.js';
-import type { DeployStatus, DesiredState, ErrorInfo, ReportedState, ServiceHealth, ServiceReport, ServiceSpec } from '../protocol/types.js';
-
-/** A service of the deployment that should be running. */
-export interface DesiredService {
-  readonly name: string;
-  readonly spec: ServiceSpec;
-}
+import type { DeployStatus, ErrorInfo, ReportedState, ServiceHealth, ServiceReport } from '../protocol/types.js';
 
 /** A service of the deployment that should be running, and its container when there is one. */
-export interface RunningService extends DesiredService {
-  readonly container?: ContainerRecord;
+export type RunningService<S extends AppService = AppService> = S & { readonly container?: ContainerRecord };
+
+/**
+ * The app that should be running: the newest revision unless it failed or was rolled back. Read from
+ * the store each time (a `berth deploy` from another process changes it without this agent's queue);
+ * its model comes from `apps`, so each revision is normalized once.
+ */
+export function runningApp(records: DeploymentRecords, apps: AppCache): App | undefined {
+  const latest = records.latest();
+  const running = latest && (latest.status === 'applied' || latest.status === 'applying') ? latest.desired : records.lastGood()?.desired;
+  return running && apps.of(running);
 }
 
-/** The services of what should be running: the newest revision unless it failed or was rolled back. */
-export function runningSpecs(records: DeploymentRecords): DesiredService[] {
-  const latest = records.latest();
-  const running: DesiredState | undefined = latest && (latest.status === 'applied' || latest.status === 'applying') ? latest.desired : records.lastGood()?.desired;
-  return Object.entries(running?.services ?? {}).map(([name, spec]) => ({ name, spec }));
+/** The services of {@link runningApp}, in name order. */
+export function runningSpecs(records: DeploymentRecords, apps: AppCache): AppService[] {
+  return [...(runningApp(records, apps)?.services.values() ?? [])];
 }
 
 /** Each service with the container deployed for its current spec, when there is one. */
-export function withContainers<S extends DesiredService>(services: readonly S[], containers: readonly ContainerRecord[]): Array<S & RunningService> {
+export function withContainers<S extends AppService>(services: readonly S[], containers: readonly ContainerRecord[]): Array<RunningService<S>> {
   return services.map((s) => {
-    const container = containers.find((x) => deployedFor(x.options.labels, s.name, specHash(s.spec)));
+    const container = containers.find((x) => deployedFor(x.options.labels, s.name, s.hash));
     return { ...s, ...(container && { container }) };
   });
 }
 
 /** runningSpecs with their containers. */
-export function runningServices(engine: ContainerEngine, records: DeploymentRecords): RunningService[] {
-  return withContainers(runningSpecs(records), engine.list());
+export function runningServices(engine: ContainerEngine, records: DeploymentRecords, apps: AppCache): RunningService[] {
+  return withContainers(runningSpecs(records, apps), engine.list());
 }
 
 /**
@@ -43,6 +46,7 @@ export function runningServices(engine: ContainerEngine, records: DeploymentReco
 export function buildReported(
   engine: ContainerEngine,
   records: DeploymentRecords,
+  apps: AppCache,
   board: BoardInfo,
   version: string,
   health: ReadonlyMap<string, ServiceHealth>,
@@ -53,13 +57,13 @@ export function buildReported(
   const revision = override?.revision ?? latest?.revision ?? 0;
   const error = override ? override.error : latest?.error;
   const services: Record<string, ServiceReport> = {};
-  for (const { name, spec: svc, container: c } of runningServices(engine, records)) {
+  for (const { name, image, healthcheck, container: c } of runningServices(engine, records, apps)) {
     services[name] = c
       ? {
-        state: c.state, image: svc.image, imageDigest: c.imageDigest, restarts: c.restartCount,
-        ...(c.exitCode !== undefined && { exitCode: c.exitCode }), oomKilled: c.oomKilled, health: health.get(name) ?? (parseHealthcheck(name, svc.healthcheck) ? 'starting' : 'none'),
+        state: c.state, image, imageDigest: c.imageDigest, restarts: c.restartCount,
+        ...(c.exitCode !== undefined && { exitCode: c.exitCode }), oomKilled: c.oomKilled, health: health.get(name) ?? (healthcheck ? 'starting' : 'none'),
       }
-      : { state: 'missing', image: svc.image, restarts: 0, oomKilled: false, health: 'none' };
+      : { state: 'missing', image, restarts: 0, oomKilled: false, health: 'none' };
   }
   return {
     revision, status, ...(error && { error }), services,

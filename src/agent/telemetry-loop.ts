@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ContainerEngine } from '../runtime/engine-api.js';
-import { SERVICE_LABEL } from './compose.js';
+import { ownerOf } from '../compose/labels.js';
 import { ConditionWatch, type ConditionEvent } from './conditions.js';
 import { LiveContainers } from './live-containers.js';
 import { TelemetrySampler, type TelemetrySample } from './telemetry/index.js';
@@ -41,8 +41,8 @@ export class TelemetryLoop {
 
   sampleOnce(): TelemetrySample & { sampleCpuUs?: number } {
     const services = this.containers.list().flatMap((c) => {
-      const service = c.options.labels[SERVICE_LABEL];
-      return service !== undefined ? [{ service, container: c }] : [];
+      const owner = ownerOf(c.options.labels);
+      return owner ? [{ service: owner.service, container: c }] : [];
     });
     const sample = this.sampler.sample(services);
     const cpu = this.sampler.lastSampleCpuUs();

@@ -12,11 +12,12 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const ctx = context();
-      const { readComposeFile, desiredFor } = await import('../fleet/compose-file.js');
-      const deployment = await readComposeFile(file);
+      const [{ readComposeFile }, { atRevision }] = await Promise.all([import('../compose/file.js'), import('../compose/normalize.js')]);
+      // Read and normalized before the store is opened: a bad file changes nothing.
+      const app = await readComposeFile(file);
       await withEngine(ctx, async ({ root }) => {
         const revision = (root.deployments().latest()?.revision ?? 0) + 1;
-        const desired = desiredFor(deployment, revision);
+        const desired = atRevision(app, revision);
         const deployer = await root.deployer(
           (e) => {
             if (!opts.json && e.type === 'progress' && e.phase !== 'pull') process.stderr.write(`${e.phase}${e.service ? ` ${e.service}` : ''}\n`);

@@ -60,11 +60,11 @@ export function registerFleet(program: Command, context: () => CliContext): void
         minDevices: number(opts.minDevices, '--min-devices', 1, Number.MAX_SAFE_INTEGER),
         timeoutMs: parseDuration(opts.timeout, '--timeout'),
       };
-      const [{ readComposeFile, desiredFor }, { openFleet }, { planDeploy, executeDeploy }, render] = await Promise.all([
-        import('../fleet/compose-file.js'), import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
+      const [{ readComposeFile }, { openFleet }, { planDeploy, executeDeploy }, render] = await Promise.all([
+        import('../compose/file.js'), import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
       ]);
-      const deployment = await readComposeFile(file);
-      desiredFor(deployment, 1); // refused here, as every device would refuse it, before connecting
+      // Normalized by the code every device runs, so a file they would refuse is refused here, before connecting.
+      const app = await readComposeFile(file);
 
       const session = await openFleet(opts, ctx.env, ['progress']);
       const abort = new AbortController();
@@ -78,7 +78,7 @@ export function registerFleet(program: Command, context: () => CliContext): void
           return;
         }
         const progress = await render.DeployProgress.create(process.stderr, plan.length);
-        const summary = await executeDeploy(session.link, session.view, deployment, plan, policy, progress.handle, abort.signal).finally(() => progress.stop());
+        const summary = await executeDeploy(session.link, session.view, app, plan, policy, progress.handle, abort.signal).finally(() => progress.stop());
         if (opts.json) printJson(ctx.out, summary);
         else ctx.out.write(render.summaryText(summary));
         process.exitCode = render.deployExitCode(summary);

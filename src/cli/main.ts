@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, toBerthError } from '../errors.js';
 import { registerBoard } from './board.js';
+import { registerCompose } from './compose.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerContainers(program, context);
   registerNetwork(program, context);
   registerDeploy(program, context);
+  registerCompose(program, context);
   registerAgent(program, context);
   registerFleet(program, context);
   registerFlash(program, context);

@@ -6,7 +6,7 @@ import { validateWith } from './schema.js';
 
 /**
  * The one reader for berth's config files: agent.yaml, the fleet file, board profiles (and compose
- * files once src/compose reads through readConfigDocument). Each kind of failure has one category, whichever file
+ * files, through readConfigDocument in src/compose/file.ts). Each kind of failure has one category, whichever file
  * it is (docs/errors.md, "Config files"):
  *
  *   the file is missing or cannot be read      notFound (exit 4)  `cannot read the fleet file F: ENOENT`

@@ -1,6 +1,7 @@
 import { DeviceTopics } from '../protocol/topics.js';
 import { BerthError } from '../errors.js';
-import { desiredFor, type ComposeDeployment } from './compose-file.js';
+import type { App } from '../compose/model.js';
+import { atRevision } from '../compose/normalize.js';
 import type { FleetLink } from './link.js';
 import { Rollout, type FinalResult, type Outcome, type RolloutPolicy } from './rollout.js';
 import type { FleetView } from './view.js';
@@ -55,11 +56,9 @@ const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'r
  * desired, progress subscribed and synced) before this is called.
  */
 export async function executeDeploy(
-  link: FleetLink, view: FleetView, deployment: ComposeDeployment, plan: readonly DeployPlanEntry[], opts: DeployOptions,
+  link: FleetLink, view: FleetView, app: App, plan: readonly DeployPlanEntry[], opts: DeployOptions,
   onEvent: (e: DeployEvent) => void, signal?: AbortSignal,
 ): Promise<DeploySummary> {
-  // Validated once, the way each device will validate it; the revision is the only per-device part.
-  desiredFor(deployment, 1);
   const started = Date.now();
   const byDevice = new Map(plan.map((p) => [p.device, p]));
   const rollout = new Rollout(plan.map((p) => p.device), opts);
@@ -135,7 +134,8 @@ export async function executeDeploy(
       const now = Date.now();
       for (const device of rollout.due(now)) {
         const { revision } = byDevice.get(device)!;
-        const payload = JSON.stringify({ revision, ...deployment });
+        // The desired state as the file gave it (compose field names); the revision is the only per-device part.
+        const payload = JSON.stringify(atRevision(app, revision).source);
         link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 }).catch((err: Error) => {
           publishError ??= err;
           finish();

@@ -1,22 +1,19 @@
-import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
 import validateCommand from '../generated/command.validate.js';
 import validateDesired from '../generated/desired.validate.js';
 import { parseJson } from '../config/parse.js';
 import { validateWith } from '../config/schema.js';
-import { parseHealthcheck, serviceRunOptions } from '../agent/compose.js';
-import type { CommandRequest, DesiredState, UpdatePolicy } from './types.js';
+import type { CommandRequest, DesiredState } from './types.js';
 
 /**
  * Every message the agent receives passes here before any field is read: a size limit, JSON, the
- * precompiled JSON Schema, then the same semantic checks as `berth run` (sizes, devices, volumes, …).
- * Anything wrong is one `invalid` BerthError with a reason the fleet can show.
+ * precompiled JSON Schema. Anything wrong is one `invalid` BerthError with a reason the fleet can show.
+ * This stage checks shapes only: what the values mean (sizes, devices, volumes, healthchecks …) is the
+ * compose stage's business (src/compose/normalize.ts), which calls in here, never the reverse.
  */
 
 /** Well above any real desired state, far below what could hurt a 512 MiB board. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
-
-export const DEFAULT_UPDATE: UpdatePolicy = { strategy: 'download-then-kill', health_window: '30s', on_failure: 'rollback' };
 
 function payloadJson(payload: Uint8Array | string, what: string): unknown {
   const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
@@ -25,18 +22,17 @@ function payloadJson(payload: Uint8Array | string, what: string): unknown {
   return parseJson(payload, what);
 }
 
+/** A desired state's shape (JSON Schema) checked; its values are normalized by src/compose/. */
 export function parseDesired(payload: Uint8Array | string): DesiredState {
-  const desired = validateWith<DesiredState>(validateDesired, payloadJson(payload, 'desired state'), 'desired state');
-  for (const [name, svc] of Object.entries(desired.services)) {
-    serviceRunOptions(name, svc, desired.revision);
-    parseHealthcheck(name, svc.healthcheck);
-  }
-  if (desired.update?.health_window !== undefined) parseDuration(desired.update.health_window, 'update.health_window');
-  return desired;
+  return checkDesiredShape(payloadJson(payload, 'desired state'), 'desired state');
 }
 
-export function updatePolicy(d: DesiredState): UpdatePolicy {
-  return { ...DEFAULT_UPDATE, ...d.update };
+/**
+ * Checks a value against the desired-state schema; errors name the key path (config/schema.ts, the one
+ * place ajv's errors become words). `what` starts the message.
+ */
+export function checkDesiredShape(value: unknown, what: string): DesiredState {
+  return validateWith<DesiredState>(validateDesired, value, what);
 }
 
 export function parseCommand(payload: Uint8Array | string): CommandRequest {

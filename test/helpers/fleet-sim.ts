@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { DeviceTopics } from '../../src/protocol/topics.js';
 import type { DesiredState, ReportedState, ServiceReport, StatusMessage } from '../../src/protocol/types.js';
-import { parseDesired } from '../../src/protocol/validate.js';
+import { appFromMessage } from '../../src/compose/normalize.js';
 import { toBerthError } from '../../src/errors.js';
 
 /**
@@ -9,7 +9,7 @@ import { toBerthError } from '../../src/errors.js';
  * speaks protocol v1 as `berth agent` does (docs/protocol.md), without containers: the same client id,
  * persistent session and last will; on connect it subscribes to `desired` and `cmd/+` and publishes
  * retained `status` and `reported`; a newer desired state is validated with the agent's own
- * parseDesired, reported `applying`, walked through progress phases and, after `applyMs`, reported
+ * appFromMessage, reported `applying`, walked through progress phases and, after `applyMs`, reported
  * `applied` (or `rolled-back` with the previous services, when `fails` says so, or `rejected` when
  * invalid). Commands `ping` and `logs` are answered; telemetry is sent when an interval is set.
  */
@@ -93,7 +93,7 @@ export class FleetSim {
       if (payload.length === 0) return;
       let desired: DesiredState;
       try {
-        desired = parseDesired(payload);
+        desired = appFromMessage(payload).source;
       } catch (err) {
         const r = (JSON.parse(payload.toString()) as { revision?: number }).revision;
         if (typeof r === 'number' && r > dev.revision) {

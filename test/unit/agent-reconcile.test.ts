@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { containerName, parseHealthcheck, serviceRunOptions, specHash, splitArgs } from '../../src/agent/compose.js';
-import { parseCommand, parseDesired, updatePolicy } from '../../src/protocol/validate.js';
+import { splitArgs } from '../../src/compose/args.js';
+import { parseHealthcheck } from '../../src/compose/healthcheck.js';
+import { containerName } from '../../src/compose/labels.js';
+import { appFromMessage, normalizeDesired } from '../../src/compose/normalize.js';
+import { serviceRunOptions, specHash } from '../../src/compose/service.js';
+import { parseCommand } from '../../src/protocol/validate.js';
 import { DeviceTopics, isValidDeviceId } from '../../src/protocol/topics.js';
 import { plan, type ManagedContainer } from '../../src/agent/reconcile/plan.js';
-import type { DesiredState, ServiceSpec } from '../../src/protocol/types.js';
+import type { ServiceSpec } from '../../src/protocol/types.js';
+import type { App } from '../../src/compose/model.js';
 
 const web: ServiceSpec = { image: 'reg/app:1', command: ['sleep', '60'] };
 const db: ServiceSpec = { image: 'reg/db:1' };
-const desired = (services: Record<string, ServiceSpec>, revision = 2): DesiredState => ({ revision, services });
+const desired = (services: Record<string, ServiceSpec>, revision = 2): App => normalizeDesired({ revision, services });
 const running = (service: string, spec: ServiceSpec, isRunning = true): ManagedContainer => {
   const hash = specHash(spec);
   return { id: `id-${service}-${hash}`, name: containerName(service, hash), service, hash, running: isRunning };
@@ -80,8 +85,8 @@ describe('compose → run options', () => {
 
 describe('protocol validation', () => {
   it('accepts a valid desired state and fills the update policy defaults', () => {
-    const d = parseDesired(JSON.stringify({ revision: 3, services: { web }, update: { health_window: '10s' } }));
-    expect(updatePolicy(d)).toEqual({ strategy: 'download-then-kill', health_window: '10s', on_failure: 'rollback' });
+    const d = appFromMessage(JSON.stringify({ revision: 3, services: { web }, update: { health_window: '10s' } }));
+    expect(d.update).toEqual({ strategy: 'download-then-kill', healthWindowMs: 10_000, onFailure: 'rollback' });
   });
 
   it.each([
@@ -96,7 +101,7 @@ describe('protocol validation', () => {
     ['too big', JSON.stringify({ revision: 1, services: {}, pad: 'x'.repeat(300_000) })],
     ['bad memory', JSON.stringify({ revision: 1, services: { web: { image: 'x', mem_limit: '1zb' } } })],
   ])('rejects %s with an invalid error', (_, payload) => {
-    expect(() => parseDesired(payload)).toThrow(expect.objectContaining({ category: 'invalid' }));
+    expect(() => appFromMessage(payload)).toThrow(expect.objectContaining({ category: 'invalid' }));
   });
 
   it('commands: actions that need a service or an interval say so', () => {

@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SERVICE_LABEL, SPEC_LABEL, specHash } from '../../src/agent/compose.js';
+import { SERVICE_LABEL, SPEC_LABEL } from '../../src/compose/labels.js';
+import type { AppService } from '../../src/compose/model.js';
+import { normalizeService, specHash } from '../../src/compose/service.js';
 import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
 import type { ServiceHealth, ServiceSpec } from '../../src/protocol/types.js';
-import type { DesiredService } from '../../src/agent/state.js';
 import { defaultRunOptions } from '../../src/runtime/options.js';
 import type { ContainerRecord } from '../../src/runtime/records.js';
 import { EngineDouble, type EngineDoubleOptions } from '../helpers/engine-double.js';
@@ -35,7 +36,7 @@ class CountingEngine extends EngineDouble {
 }
 
 /** A monitor over the double; `deploy` creates and starts the container the deployer would make for `service` at `spec`. */
-function rig(services: DesiredService[]) {
+function rig(services: AppService[]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-health-'));
   dirs.push(dir);
   const engine = new CountingEngine({ dir });
@@ -56,7 +57,7 @@ describe('HealthMonitor', () => {
   it('reads no container list while no service to run has a healthcheck, and does once one has', async () => {
     const plain: ServiceSpec = { image: IMAGE };
     const disabled: ServiceSpec = { image: IMAGE, healthcheck: { test: ['CMD', 'true'], disable: true } };
-    const r = rig([{ name: 'web', spec: plain }, { name: 'db', spec: disabled }]);
+    const r = rig([normalizeService('web', plain, 1), normalizeService('db', disabled, 1)]);
     await r.deploy('web', plain);
     await r.deploy('db', disabled);
     r.engine.calls.list = 0;
@@ -65,7 +66,7 @@ describe('HealthMonitor', () => {
     expect(r.engine.calls).toEqual({ list: 0, exec: 0 });
     expect(r.events).toEqual([]);
 
-    r.services.push({ name: 'api', spec: withCheck });
+    r.services.push(normalizeService('api', withCheck, 1));
     const api = await r.deploy('api', withCheck);
     r.engine.calls.list = 0;
     await r.monitor.tick(api.startedAt! + 1);
@@ -74,7 +75,7 @@ describe('HealthMonitor', () => {
   });
 
   it("a check's verdict carries its exit code and output; a restart's carries only the reason, though a tick saw it down", async () => {
-    const r = rig([{ name: 'api', spec: withCheck }]);
+    const r = rig([normalizeService('api', withCheck, 1)]);
     const first = await r.deploy('api', withCheck);
     await r.monitor.tick(first.startedAt!);
     // A tick that finds it down between runs must not make its next run look first seen.
@@ -93,8 +94,9 @@ describe('HealthMonitor', () => {
   });
 
   it('while running, lists the containers again only after the engine reported a change', async () => {
-    const r = rig([{ name: 'api', spec: { ...withCheck, healthcheck: { ...withCheck.healthcheck, interval: '1h' } } }]);
-    await r.deploy('api', r.services[0]!.spec);
+    const hourly: ServiceSpec = { ...withCheck, healthcheck: { ...withCheck.healthcheck, interval: '1h' } };
+    const r = rig([normalizeService('api', hourly, 1)]);
+    await r.deploy('api', hourly);
     r.engine.calls.list = 0;
     const abort = new AbortController();
     const running = r.monitor.run(abort.signal);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SERVICE_LABEL } from '../../src/agent/compose.js';
+import { AppCache } from '../../src/compose/cache.js';
+import { SERVICE_LABEL } from '../../src/compose/labels.js';
 import { ConditionWatch } from '../../src/agent/conditions.js';
 import type { HealthDetail } from '../../src/agent/health-monitor.js';
 import { MqttAgent } from '../../src/agent/mqtt/agent.js';
@@ -174,14 +175,15 @@ describe('reported (buildReported)', () => {
     const engine = makeEngine();
     const records = new DeploymentRecords<DesiredState, ErrorInfo>(store);
     const health = new Map<string, 'none' | 'starting' | 'healthy' | 'unhealthy'>();
+    const apps = new AppCache();
 
-    const empty = buildReported(engine, records, board, '0.1.0', health);
+    const empty = buildReported(engine, records, apps, board, '0.1.0', health);
     expect(empty).toMatchObject({ revision: 0, status: 'applied', services: {} });
     expectValid('reported', empty);
 
     const desired: DesiredState = { revision: 7, services: { web: app(['httpd', '-f']), worker: app(['sleep', '1']), db: { image: 'registry.local/db:1' } } };
     records.receive(desired, Date.now());
-    const { serviceRunOptions } = await import('../../src/agent/compose.js');
+    const { serviceRunOptions } = await import('../../src/compose/service.js');
     const web = engine.create('registry.local/app:v1', serviceRunOptions('web', desired.services.web!, 7));
     await engine.start(web.id);
     const worker = engine.create('registry.local/app:v1', serviceRunOptions('worker', desired.services.worker!, 7));
@@ -192,9 +194,9 @@ describe('reported (buildReported)', () => {
       engine.oomKill(worker.id);
     }
     health.set('web', 'healthy');
-    expectValid('reported', buildReported(engine, records, board, '0.1.0', health));
+    expectValid('reported', buildReported(engine, records, apps, board, '0.1.0', health));
     records.finish(7, 'applied', Date.now());
-    const applied = buildReported(engine, records, board, '0.1.0', health);
+    const applied = buildReported(engine, records, apps, board, '0.1.0', health);
     expect(applied.services).toMatchObject({
       web: { state: 'running', health: 'healthy', restarts: 0 },
       worker: { state: 'exited', exitCode: 137, restarts: 3, oomKilled: true },
@@ -204,10 +206,10 @@ describe('reported (buildReported)', () => {
 
     const error = { code: 'invalid', result: 400, message: 'desired state: /services/web/mem_limit must match pattern' };
     records.reject(8, error, Date.now());
-    const rejected = buildReported(engine, records, board, '0.1.0', health, { revision: 8, status: 'rejected', error });
+    const rejected = buildReported(engine, records, apps, board, '0.1.0', health, { revision: 8, status: 'rejected', error });
     expect(rejected.services.web?.state).toBe('running'); // still the last good revision's services
     expectValid('reported', rejected);
-    expectValid('reported', buildReported(engine, records, board, '0.1.0', health));
+    expectValid('reported', buildReported(engine, records, apps, board, '0.1.0', health));
   });
 
   it('the schema refuses what the code never sends', () => {
@@ -223,7 +225,7 @@ describe('telemetry (TelemetryLoop over TelemetrySampler)', () => {
   it('a sample from a Raspberry Pi fixture host with running, exited and cgroup-less services; live and replayed', async () => {
     const store = openStore();
     const engine = makeEngine();
-    const { serviceRunOptions } = await import('../../src/agent/compose.js');
+    const { serviceRunOptions } = await import('../../src/compose/service.js');
     const spec = { image: 'registry.local/app:v1' };
     const running = engine.create('registry.local/app:v1', serviceRunOptions('web', spec, 1));
     await engine.start(running.id);

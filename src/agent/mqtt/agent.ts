@@ -7,7 +7,8 @@ import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
-import { parseCommand, parseDesired } from '../../protocol/validate.js';
+import { appFromMessage } from '../../compose/normalize.js';
+import { parseCommand } from '../../protocol/validate.js';
 import type { DeployEvent, Deployer } from '../reconcile/deployer.js';
 import { errorInfo } from '../reconcile/deployer.js';
 import type { DeployQueue } from '../reconcile/queue.js';
@@ -39,7 +40,8 @@ export interface MqttAgentDeps {
 
 /**
  * The MQTT front end of the agent: desired in, reported/status/progress/events out, commands answered.
- * Every received payload is validated first (protocol/validate.ts); a bad one is answered (a rejected
+ * Every received payload is validated first (protocol/validate.ts; a desired state is also normalized
+ * into the app model, src/compose/, once); a bad one is answered (a rejected
  * `reported` or command result, with the reason) and never reaches the reconciler.
  */
 export class MqttAgent {
@@ -82,7 +84,8 @@ export class MqttAgent {
     if (payload.length === 0) return; // a cleared retained message: nothing to deploy
     let desired;
     try {
-      desired = parseDesired(payload);
+      // Checked and normalized here, once: the queue, the deployer and the reporter get the model.
+      desired = appFromMessage(payload);
     } catch (err) {
       const revision = revisionOf(payload);
       const error = errorInfo(err);
@@ -132,7 +135,7 @@ export class MqttAgent {
 
   /** The container of a service as `reported` shows it. */
   private serviceContainer(service: string): string | undefined {
-    return runningServices(this.d.engine, this.d.records).find((s) => s.name === service)?.container?.id;
+    return runningServices(this.d.engine, this.d.records, this.d.deployer.apps).find((s) => s.name === service)?.container?.id;
   }
 
   /** Deploy progress and outcomes from the reconciler. */
@@ -161,7 +164,7 @@ export class MqttAgent {
 
   report(override?: { revision: number; status: DeployStatus; error?: ErrorInfo }): void {
     const { engine, records, board, version, deployer } = this.d;
-    this.publish('reported', buildReported(engine, records, board, version, deployer.health, override), { retain: true });
+    this.publish('reported', buildReported(engine, records, deployer.apps, board, version, deployer.health, override), { retain: true });
   }
 
   /** An event (OOM kill, crash loop, governor action …): published, or spooled while offline. */

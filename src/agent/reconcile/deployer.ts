@@ -1,13 +1,13 @@
 import type { BoardInfo } from '../../board/index.js';
-import { parseDuration } from '../../duration.js';
 import { BerthError, toBerthError } from '../../errors.js';
 import type { PullEvent } from '../../image/pull/pull.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
-import { parseHealthcheck, serviceRunOptions, SERVICE_LABEL, SPEC_LABEL, specHash } from '../compose.js';
-import type { DesiredState, DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
-import { updatePolicy } from '../../protocol/validate.js';
+import { AppCache } from '../../compose/cache.js';
+import { ownerOf } from '../../compose/labels.js';
+import type { App } from '../../compose/model.js';
+import type { DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
 import { awaitHealthy } from './health.js';
 import { plan, type ManagedContainer, type Step } from './plan.js';
 
@@ -48,21 +48,24 @@ export const errorInfo = (err: unknown): ErrorInfo => {
 export class Deployer {
   /** Last known health per service, for `reported`. */
   readonly health = new Map<string, ServiceHealth>();
+  /** The model of each revision, normalized once: the ones applied here, and recorded ones (a rollback target). */
+  readonly apps = new AppCache();
 
   constructor(private readonly deps: DeployerDeps) {}
 
   /** The containers berth deployed, from their labels: the planner's view of the present. */
   managed(): ManagedContainer[] {
     return this.deps.engine.list().flatMap((c) => {
-      const service = c.options.labels[SERVICE_LABEL];
-      const hash = c.options.labels[SPEC_LABEL];
-      return service !== undefined && hash !== undefined ? [{ id: c.id, name: c.name, service, hash, running: c.state === 'running' }] : [];
+      const owner = ownerOf(c.options.labels);
+      return owner ? [{ id: c.id, name: c.name, ...owner, running: c.state === 'running' }] : [];
     });
   }
 
-  async apply(desired: DesiredState, signal: AbortSignal): Promise<DeployOutcome> {
+  /** Applies an app normalized by the caller (once, where the desired state came in). */
+  async apply(desired: App, signal: AbortSignal): Promise<DeployOutcome> {
     const { records, onEvent } = this.deps;
-    records.receive(desired, Date.now());
+    this.apps.remember(desired);
+    records.receive(desired.source, Date.now());
     onEvent({ type: 'status', revision: desired.revision, status: 'applying' });
     try {
       await this.converge(desired, desired.revision, signal);
@@ -71,12 +74,12 @@ export class Deployer {
       if (signal.aborted) return this.finish(desired.revision, 'superseded');
       const error = errorInfo(err);
       const lastGood = records.lastGood();
-      if (updatePolicy(desired).on_failure !== 'rollback' || !lastGood || lastGood.revision === desired.revision) {
+      if (desired.update.onFailure !== 'rollback' || !lastGood || lastGood.revision === desired.revision) {
         return this.finish(desired.revision, 'failed', error);
       }
       try {
         onEvent({ type: 'progress', revision: desired.revision, phase: 'rollback' });
-        await this.converge(lastGood.desired, desired.revision, signal);
+        await this.converge(this.apps.of(lastGood.desired), desired.revision, signal);
         return this.finish(desired.revision, 'rolled-back', error);
       } catch (rollbackErr) {
         if (signal.aborted) return this.finish(desired.revision, 'superseded');
@@ -93,10 +96,9 @@ export class Deployer {
   }
 
   /** Plans from the present towards `target` and executes; `revision` labels progress messages. */
-  private async converge(target: DesiredState, revision: number, signal: AbortSignal): Promise<void> {
+  private async converge(target: App, revision: number, signal: AbortSignal): Promise<void> {
     const { engine, onEvent } = this.deps;
-    const policy = updatePolicy(target);
-    const { steps } = plan(this.managed(), target, policy.strategy);
+    const { steps } = plan(this.managed(), target, target.update.strategy);
     const imageOf = new Map<string, string>();
     const created = new Map<string, string>();
     // The container of (service, spec): created by this run, or already there (a stopped one to start again).
@@ -116,8 +118,7 @@ export class Deployer {
         }
         case 'create': {
           onEvent(progress);
-          const opts = serviceRunOptions(step.service, target.services[step.service]!, target.revision);
-          created.set(step.service, engine.create(imageOf.get(step.service)!, opts).id);
+          created.set(step.service, engine.create(imageOf.get(step.service)!, target.services.get(step.service)!.run).id);
           break;
         }
         case 'stop': {
@@ -133,16 +134,15 @@ export class Deployer {
         case 'await-healthy': {
           onEvent({ ...progress });
           const watched = step.services.map((service) => {
-            const svc = target.services[service]!;
-            const check = parseHealthcheck(service, svc.healthcheck);
-            return { service, containerId: containerOf(service, specHash(svc)), ...(check && { check }) };
+            const { hash, healthcheck: check } = target.services.get(service)!;
+            return { service, containerId: containerOf(service, hash), ...(check && { check }) };
           });
           const onHealth = (service: string, health: ServiceHealth): void => {
             this.health.set(service, health);
             onEvent({ type: 'health', revision, service, health });
           };
           for (const w of watched) onHealth(w.service, w.check ? 'starting' : 'none');
-          await awaitHealthy(engine, watched, parseDuration(policy.health_window, 'update.health_window'), signal, onHealth);
+          await awaitHealthy(engine, watched, target.update.healthWindowMs, signal, onHealth);
           break;
         }
         case 'remove': {

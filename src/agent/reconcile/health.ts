@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../errors.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
-import type { Healthcheck } from '../compose.js';
+import type { Healthcheck } from '../../compose/healthcheck.js';
 import type { ServiceHealth } from '../../protocol/types.js';
 
 /** One service to watch: its container, and its healthcheck if any. */

@@ -1,5 +1,5 @@
-import { specHash } from '../compose.js';
-import type { DesiredState, UpdateStrategy } from '../../protocol/types.js';
+import type { App } from '../../compose/model.js';
+import type { UpdateStrategy } from '../../protocol/types.js';
 
 /**
  * The reconciler's planner: a pure function from (what runs, what is desired) to typed steps, as
@@ -31,7 +31,7 @@ export interface Plan {
   readonly unchanged: readonly string[];
 }
 
-export function plan(current: readonly ManagedContainer[], desired: DesiredState, strategy: UpdateStrategy): Plan {
+export function plan(current: readonly ManagedContainer[], desired: App, strategy: UpdateStrategy): Plan {
   const pulls: Step[] = [];
   const creates: Step[] = [];
   const starts: Array<Extract<Step, { kind: 'start' }>> = [];
@@ -40,15 +40,15 @@ export function plan(current: readonly ManagedContainer[], desired: DesiredState
   const unchanged: string[] = [];
   const wanted = new Map<string, string>();
 
-  for (const [service, svc] of Object.entries(desired.services).sort(([a], [b]) => a.localeCompare(b))) {
-    const hash = specHash(svc);
+  // The model keeps services in name order, so the steps come out in a stable order.
+  for (const [service, { hash, image }] of desired.services) {
     wanted.set(service, hash);
     const existing = current.find((c) => c.service === service && c.hash === hash);
     if (existing?.running) {
       unchanged.push(service);
     } else {
       if (!existing) {
-        pulls.push({ kind: 'pull', service, image: svc.image });
+        pulls.push({ kind: 'pull', service, image });
         creates.push({ kind: 'create', service, hash });
       }
       starts.push({ kind: 'start', service, hash });

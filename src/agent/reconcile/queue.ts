@@ -1,4 +1,4 @@
-import type { DesiredState } from '../../protocol/types.js';
+import type { App } from '../../compose/model.js';
 import type { Deployer, DeployOutcome } from './deployer.js';
 
 /**
@@ -8,7 +8,7 @@ import type { Deployer, DeployOutcome } from './deployer.js';
  */
 export class DeployQueue {
   private running: { revision: number; abort: AbortController; done: Promise<DeployOutcome | undefined> } | undefined;
-  private pending: DesiredState | undefined;
+  private pending: App | undefined;
   private newest = 0;
 
   constructor(private readonly deployer: Deployer, private readonly onOutcome?: (o: DeployOutcome) => void) {}
@@ -18,8 +18,8 @@ export class DeployQueue {
     this.newest = Math.max(this.newest, revision);
   }
 
-  /** Queues `desired`; returns false when it is not newer than what was already accepted. */
-  submit(desired: DesiredState, force = false): boolean {
+  /** Queues `desired` (normalized once, on receipt); returns false when it is not newer than what was already accepted. */
+  submit(desired: App, force = false): boolean {
     if (!force && desired.revision <= this.newest) return false;
     this.newest = Math.max(this.newest, desired.revision);
     this.pending = desired;

@@ -1,0 +1,29 @@
+import type { DesiredState } from '../protocol/types.js';
+import type { App } from './model.js';
+import { normalizeDesired } from './normalize.js';
+
+/**
+ * The app model of each revision, normalized once. The store keeps desired states as received (one row
+ * per revision, never rewritten: `DeploymentRecords.receive` ignores a known revision), so a revision
+ * number names one desired state and the model can be kept by it. The readers that look at the store
+ * every tick (health monitor, reporter) ask here instead of normalizing again.
+ */
+export class AppCache {
+  private readonly apps = new Map<number, App>();
+
+  /** How many revisions are kept: the running one, the last good one (the rollback target) and a newer one. */
+  constructor(private readonly size = 4) {}
+
+  /** Keeps an app normalized elsewhere (the agent on receipt, `berth deploy` from its file). */
+  remember(app: App): App {
+    this.apps.delete(app.revision);
+    this.apps.set(app.revision, app);
+    while (this.apps.size > this.size) this.apps.delete(this.apps.keys().next().value!);
+    return app;
+  }
+
+  /** The model of a recorded desired state; normalized on first sight (a revision another process recorded). */
+  of(desired: DesiredState): App {
+    return this.apps.get(desired.revision) ?? this.remember(normalizeDesired(desired));
+  }
+}

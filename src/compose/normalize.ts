@@ -1,0 +1,45 @@
+import { parseDuration } from '../duration.js';
+import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
+import { parseDesired } from '../protocol/validate.js';
+import { REVISION_LABEL } from './labels.js';
+import type { App, AppNetwork, AppService, AppUpdatePolicy, AppVolume } from './model.js';
+import { normalizeService } from './service.js';
+
+/**
+ * The compose stage: a schema-valid desired state (protocol/validate.ts checked its shape) → the app
+ * model, every value parsed with `berth run`'s parsers. This is the only place a service spec is
+ * interpreted; callers normalize once per revision and pass the App on.
+ */
+
+/** The update policy a desired state without `update` (or with part of it) gets. */
+export const DEFAULT_UPDATE: UpdatePolicy = { strategy: 'download-then-kill', health_window: '30s', on_failure: 'rollback' };
+
+function updatePolicy(u: Partial<UpdatePolicy> | undefined): AppUpdatePolicy {
+  const p = { ...DEFAULT_UPDATE, ...u };
+  return { strategy: p.strategy, healthWindowMs: parseDuration(p.health_window, 'update.health_window'), onFailure: p.on_failure };
+}
+
+/** Normalizes a desired state the protocol stage accepted; throws `invalid`/`usage` naming the key. */
+export function normalizeDesired(desired: DesiredState, name?: string): App {
+  const services = new Map<string, AppService>();
+  for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, desired.revision));
+  return {
+    ...(name !== undefined && { name }), revision: desired.revision, services, update: updatePolicy(desired.update),
+    volumes: new Map<string, AppVolume>(), networks: new Map<string, AppNetwork>(), source: desired,
+  };
+}
+
+/** A received `desired` payload → the app model: the protocol's checks, then normalization. */
+export function appFromMessage(payload: Uint8Array | string): App {
+  return normalizeDesired(parseDesired(payload));
+}
+
+/**
+ * The same app as another revision: only the revision label of each service changes (the spec hash
+ * does not depend on it), so nothing is parsed again. `berth deploy` and the fleet tool read a file
+ * once and learn the revision afterwards.
+ */
+export function atRevision(app: App, revision: number): App {
+  const services = new Map([...app.services].map(([n, s]) => [n, { ...s, run: { ...s.run, labels: { ...s.run.labels, [REVISION_LABEL]: String(revision) } } }]));
+  return { ...app, revision, services, source: { ...app.source, revision } };
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { AppCache } from '../../src/compose/cache.js';
+import { deployedFor, ownerOf, REVISION_LABEL, SERVICE_LABEL, SPEC_LABEL } from '../../src/compose/labels.js';
+import { appFromMessage, atRevision, normalizeDesired } from '../../src/compose/normalize.js';
+import { specHash } from '../../src/compose/service.js';
+import type { DesiredState, ServiceSpec } from '../../src/protocol/types.js';
+
+const api: ServiceSpec = {
+  image: 'reg/api:2', command: 'serve --port 8080', environment: ['MODE=edge'], mem_limit: '48m', restart: 'always',
+  healthcheck: { test: ['CMD', 'wget', '-qO-', 'http://127.0.0.1:8080/health'], interval: '15s', start_period: '1m' },
+};
+const sensor: ServiceSpec = { image: 'reg/sensor:1', devices: ['/dev/i2c-1'], read_only: true };
+const desired = (revision: number, services: Record<string, ServiceSpec> = { sensor, api }): DesiredState => ({ revision, services });
+
+describe('normalizeDesired', () => {
+  it('resolves every service once: run options, hash, healthcheck in numbers, in name order', () => {
+    const app = normalizeDesired(desired(4));
+    expect([...app.services.keys()]).toEqual(['api', 'sensor']);
+    const a = app.services.get('api')!;
+    expect(a).toMatchObject({ name: 'api', image: 'reg/api:2', hash: specHash(api) });
+    expect(a.run).toMatchObject({ name: `api.${specHash(api)}`, cmd: ['serve', '--port', '8080'], env: ['MODE=edge'], memory: 48 * 1024 * 1024, restart: { name: 'always' } });
+    expect(a.run.labels).toEqual({ [SERVICE_LABEL]: 'api', [SPEC_LABEL]: specHash(api), [REVISION_LABEL]: '4' });
+    expect(a.healthcheck).toEqual({ argv: ['wget', '-qO-', 'http://127.0.0.1:8080/health'], intervalMs: 15_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 60_000 });
+    const s = app.services.get('sensor')!;
+    expect(s.healthcheck).toBeUndefined();
+    expect(s.run).toMatchObject({ readOnly: true, devices: [{ hostPath: '/dev/i2c-1', containerPath: '/dev/i2c-1', permissions: 'rwm' }] });
+  });
+
+  it('fills the update policy defaults and resolves the health window', () => {
+    expect(normalizeDesired(desired(1)).update).toEqual({ strategy: 'download-then-kill', healthWindowMs: 30_000, onFailure: 'rollback' });
+    const d: DesiredState = { ...desired(1), update: { strategy: 'kill-then-download', health_window: '1m30s' } };
+    expect(normalizeDesired(d).update).toEqual({ strategy: 'kill-then-download', healthWindowMs: 90_000, onFailure: 'rollback' });
+  });
+
+  it('keeps what it was made from, and has room for volumes and networks', () => {
+    const d = desired(2);
+    const app = normalizeDesired(d, 'greenhouse');
+    expect(app).toMatchObject({ name: 'greenhouse', revision: 2, source: d });
+    expect(app.volumes.size).toBe(0);
+    expect(app.networks.size).toBe(0);
+  });
+
+  it('refuses values berth run refuses, naming the key or the service', () => {
+    expect(() => normalizeDesired(desired(1, { api: { ...api, mem_limit: '1q' } }))).toThrow(/services\.api\.mem_limit: invalid size "1q"/);
+    expect(() => normalizeDesired(desired(1, { api: { ...api, labels: { 'berth.spec': 'forged' } } }))).toThrow(/services\.api\.labels: label "berth\.spec" is reserved for berth/);
+    expect(() => normalizeDesired(desired(1, { api: { ...api, volumes: ['data'] } }))).toThrow(/service api: -v: "data" is not SRC:DST/);
+    expect(() => normalizeDesired(desired(1, { api: { ...api, healthcheck: { test: ['RUN', 'x'] } } }))).toThrow(/services\.api\.healthcheck\.test/);
+  });
+});
+
+describe('appFromMessage', () => {
+  it('checks the shape, then normalizes; schema errors name the key path', () => {
+    expect(appFromMessage(JSON.stringify(desired(9))).services.get('api')?.hash).toBe(specHash(api));
+    const ports = JSON.stringify({ revision: 1, services: { api: { image: 'x', ports: ['80:80'] } } });
+    expect(() => appFromMessage(ports)).toThrow(/desired state is invalid: services\.api: unknown key "ports"/);
+    const noImage = JSON.stringify({ revision: 1, services: { api: { command: 'x' } } });
+    expect(() => appFromMessage(noImage)).toThrow(/services\.api: missing required key "image"/);
+    const size = JSON.stringify({ revision: 1, services: { api: { image: 'x', mem_limit: '12q' } } });
+    expect(() => appFromMessage(size)).toThrow(/is invalid: services\.api\.mem_limit: must match pattern "[^"]+"$/);
+  });
+});
+
+describe('atRevision', () => {
+  it('changes the revision and its label, nothing that identifies the containers', () => {
+    const one = normalizeDesired(desired(1));
+    const five = atRevision(one, 5);
+    expect(five.revision).toBe(5);
+    expect(five.source).toEqual({ ...one.source, revision: 5 });
+    for (const [name, s] of five.services) {
+      expect(s.hash).toBe(one.services.get(name)!.hash);
+      expect(s.run.name).toBe(one.services.get(name)!.run.name);
+      expect(s.run.labels[REVISION_LABEL]).toBe('5');
+    }
+    expect(one.services.get('api')!.run.labels[REVISION_LABEL]).toBe('1');
+  });
+});
+
+describe('AppCache', () => {
+  it('normalizes a recorded revision once and hands the same model back', () => {
+    const cache = new AppCache();
+    const d = desired(3);
+    const first = cache.of(d);
+    expect(cache.of(JSON.parse(JSON.stringify(d)) as DesiredState)).toBe(first);
+  });
+
+  it('returns a remembered app for its revision and forgets the oldest beyond its size', () => {
+    const cache = new AppCache(2);
+    const apps = [1, 2, 3].map((r) => cache.remember(normalizeDesired(desired(r))));
+    expect(cache.of(desired(3))).toBe(apps[2]);
+    expect(cache.of(desired(2))).toBe(apps[1]);
+    expect(cache.of(desired(1))).not.toBe(apps[0]);
+  });
+});
+
+describe('container ownership', () => {
+  it('is read from the labels the model sets, and only from both of them', () => {
+    const { run, hash } = normalizeDesired(desired(1)).services.get('sensor')!;
+    expect(ownerOf(run.labels)).toEqual({ service: 'sensor', hash });
+    expect(deployedFor(run.labels, 'sensor', hash)).toBe(true);
+    expect(deployedFor(run.labels, 'sensor', 'other')).toBe(false);
+    expect(ownerOf({ [SERVICE_LABEL]: 'sensor' })).toBeUndefined();
+    expect(ownerOf({ team: 'iot' })).toBeUndefined();
+  });
+});
