@@ -44,7 +44,7 @@ describe('berth CLI', () => {
     expect(r.code).toBe(0);
     const b = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(b).toMatchObject({ profile: 'rpi-zero-2-w', model: 'Raspberry Pi Zero 2 W Rev 1.0', memoryBytes: 512 * 1024 * 1024, cpus: 4 });
-    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
   });
 
   it('board in text form names the profile and platforms', () => {
