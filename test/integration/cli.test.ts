@@ -51,7 +51,7 @@ describe('berth CLI', () => {
     const r = berth(['board'], { BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, 'rpi-zero-w') });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^profile\s+rpi-zero-w /m);
-    expect(r.stdout).toMatch(/^platforms\s+linux\/arm\/v6$/m);
+    expect(r.stdout).toMatch(/^platforms\s+linux\/arm\/v6, linux\/arm\/v5$/m);
   });
 
   it('garbage cpuinfo: exit 6 with one clear line, no stack trace', () => {
