@@ -12,7 +12,8 @@ import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
-import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
+import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonitor } from './monitor.js';
+import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
@@ -141,6 +142,7 @@ export class ContainerEngine {
       const spec = buildSpec({
         id, image: config, options, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
       });
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
       this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options, runtime: this.runtime.name, createdAt: Date.now() });
@@ -164,7 +166,7 @@ export class ContainerEngine {
     const storage = this.opts.board.storage;
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
-      logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
+      ...monitorLogOptions(c.options.log, storage),
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
