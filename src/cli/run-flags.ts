@@ -106,7 +106,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     env: [...envFileEntries(flags.envFile, env), ...flags.env.map((e) => parseEnv(e, env)).filter((e): e is string => e !== undefined)],
     volumes: flags.volume.map(parseVolume),
     devices: flags.device.map(parseDevice),
-    tmpfs: flags.tmpfs.map(parseTmpfs),
+    tmpfs: flags.tmpfs.map((t) => parseTmpfs(t)),
     labels: Object.fromEntries(flags.label.map(parseLabel)),
     readOnly: flags.readOnly === true,
     network: flags.network as NetworkMode,

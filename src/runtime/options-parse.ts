@@ -144,17 +144,38 @@ function normalizePermissions(p: string): string | undefined {
   return ['r', 'w', 'm'].filter((c) => p.includes(c)).join('');
 }
 
-/** Docker's `--tmpfs DST[:OPTS]`, e.g. `/run:size=64m,mode=1777`. Sizes are checked with {@link parseBytes}. */
-export function parseTmpfs(text: string): TmpfsMount {
+/** tmpfs mount flags the kernel (and Docker's --tmpfs) take without a value. */
+const TMPFS_FLAGS = new Set([
+  'ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'sync', 'async', 'dirsync', 'atime', 'noatime', 'diratime', 'nodiratime',
+  'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'lazytime', 'nolazytime', 'mand', 'nomand', 'noswap',
+]);
+/** tmpfs options with a value; size and mode are checked further. */
+const TMPFS_DATA = new Set(['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks', 'mpol', 'huge']);
+
+/**
+ * Docker's `--tmpfs DST[:OPTS]`, e.g. `/run:size=64m,mode=1777`. Options are the tmpfs mount options
+ * (flags like `exec`, `ro`, `nosuid`; `size`, `mode`, `uid`, `gid`, `nr_inodes`, `nr_blocks`, `mpol`,
+ * `huge`); anything else is refused naming it, rather than failing later in the runtime's mount. A size
+ * the kernel would not read (`1.5g`, `64MB`) is passed as bytes. `notmpcopyup` is what berth does anyway;
+ * `tmpcopyup` (copy the image's files up) is not supported.
+ */
+export function parseTmpfs(text: string, what = `--tmpfs ${text}`): TmpfsMount {
   const i = text.indexOf(':');
   const dst = i < 0 ? text : text.slice(0, i);
-  const options = i < 0 ? [] : text.slice(i + 1).split(',').filter((o) => o !== '');
-  for (const o of options) {
-    if (!/^[a-z_]+(=[A-Za-z0-9_.:+-]+)?$/.test(o)) throw new BerthError('invalid', `--tmpfs ${text}: invalid mount option "${o}"`);
-    if (o.startsWith('size=')) parseBytes(o.slice(5), `--tmpfs ${text} size`);
-    if (o.startsWith('mode=') && !/^[0-7]{3,4}$/.test(o.slice(5))) throw new BerthError('invalid', `--tmpfs ${text}: mode must be octal, e.g. 1777`);
+  const options: string[] = [];
+  for (const o of i < 0 ? [] : text.slice(i + 1).split(',').filter((x) => x !== '')) {
+    const [key = '', value] = o.split('=', 2) as [string, string | undefined];
+    if (o === 'notmpcopyup') continue;
+    if (value === undefined ? !TMPFS_FLAGS.has(key) : !TMPFS_DATA.has(key) || !/^[A-Za-z0-9_.:+-]+$/.test(value)) {
+      throw new BerthError('invalid', `${what}: invalid tmpfs option "${o}"${o === 'tmpcopyup' ? ' (copying the image\'s files up is not supported)' : ''}`);
+    }
+    if (key === 'mode' && !/^[0-7]{3,4}$/.test(value!)) throw new BerthError('invalid', `${what}: mode must be octal, e.g. 1777`);
+    if (key === 'size') {
+      const bytes = parseBytes(value!, `${what} size`);
+      options.push(/^\d+[kmg]?$/i.test(value!) ? o : `size=${bytes}`);
+    } else options.push(o);
   }
-  return { target: validateContainerPath(dst, `--tmpfs ${text}`), options };
+  return { target: validateContainerPath(dst, what), options };
 }
 
 /**

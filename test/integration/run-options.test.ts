@@ -98,6 +98,15 @@ describe.each(runtimes)('berth run options under %s', (runtime) => {
     expect([soft, hard, oom]).toEqual(['512', '1024', '300']);
   });
 
+  it('--tmpfs with options: size (even 1.5m), mode and owner take effect; an unknown option is refused', () => {
+    const r = run('--tmpfs', '/cache:size=1.5m,mode=1770,uid=1000,gid=1000', img, 'sh', '-c', 'df -k /cache | tail -1; stat -c "%a %u %g" /cache');
+    expect(r.code).toBe(0);
+    const [df, st] = r.stdout.trim().split('\n');
+    expect(df!.split(/\s+/)[1]).toBe('1536');
+    expect(st).toBe('1770 1000 1000');
+    expect(run('--tmpfs', '/cache:tmpcopyup', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringMatching(/invalid tmpfs option "tmpcopyup"/) });
+  });
+
   it('--group-add adds groups by gid; a name the image does not define is refused', () => {
     expect(run('--group-add', '44', '--group-add', '100', img, 'sh', '-c', 'id -G')).toMatchObject({ code: 0, stdout: '0 44 100\n' });
     expect(run('--group-add', 'gpio', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringMatching(/--group-add: unable to find group gpio/) });
