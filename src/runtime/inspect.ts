@@ -7,6 +7,8 @@ import type { BoardInfo } from '../board/index.js';
 import type { ContainerRecord } from '../store/containers.js';
 import type { ContainerEngine } from './engine.js';
 import { readExit } from './monitor.js';
+import type { SecurityOptions } from './options-security.js';
+import { SHM_SIZE_BYTES } from './spec/mounts.js';
 
 const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString());
 
@@ -38,11 +40,15 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
     },
     RestartCount: c.restartCount,
     Runtime: c.runtime,
-    Config: { Cmd: o.cmd ?? null, Entrypoint: o.entrypoint ?? null, Env: o.env, WorkingDir: o.workdir ?? '', User: o.user ?? '', Labels: o.labels, Hostname: o.hostname ?? c.id.slice(0, 12) },
+    Config: { Tty: o.tty === true, Cmd: o.cmd ?? null, Entrypoint: o.entrypoint ?? null, Env: o.env, WorkingDir: o.workdir ?? '', User: o.user ?? '', Labels: o.labels, Hostname: o.hostname ?? c.id.slice(0, 12) },
     HostConfig: {
       Memory: o.memory ?? 0, MemoryReservation: o.memoryReservation ?? 0, MemorySwap: o.memorySwap ?? 0, NanoCpus: Math.round((o.cpus ?? 0) * 1e9),
       CpuShares: o.cpuShares ?? 0, PidsLimit: o.pidsLimit ?? 0, ReadonlyRootfs: o.readOnly, NetworkMode: o.network,
       RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes,
+      Privileged: o.privileged === true, CapAdd: o.capAdd ?? null, CapDrop: o.capDrop ?? null, SecurityOpt: securityOpt(o.security),
+      GroupAdd: o.groupAdd ?? null, Init: o.init === true, Sysctls: o.sysctls ?? {}, ShmSize: o.shmSize ?? SHM_SIZE_BYTES,
+      DeviceCgroupRules: o.deviceCgroupRules ?? null, OomScoreAdj: o.oomScoreAdj ?? 0, CpusetCpus: o.cpusetCpus ?? '',
+      LogConfig: { Type: o.log?.driver ?? 'json-file', Config: { ...(o.log?.maxSize !== undefined && { 'max-size': String(o.log.maxSize) }), ...(o.log?.maxFile !== undefined && { 'max-file': String(o.log.maxFile) }) } },
     },
     Limits: {
       Enforced: engine.runtimeOf(c).cgroupsEnforced,
@@ -50,7 +56,7 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
       Note: engine.runtimeOf(c).limitsNote,
       CgroupFiles: cgroupV2Files(resources),
     },
-    LogPath: path.join(engine.stateDir(c.id), 'container.log'),
+    LogPath: o.log?.driver === 'none' ? '' : path.join(engine.stateDir(c.id), 'container.log'),
   };
 }
 
@@ -104,4 +110,13 @@ export function containerStats(engine: ContainerEngine, c: ContainerRecord, cgro
     };
   }
   return { ...base, measured: false, note: `no cgroup to read on this host (${engine.runtimeOf(c).limitsNote})` };
+}
+
+/** --security-opt as Docker's inspect lists it, from the parsed form. */
+function securityOpt(s: SecurityOptions | undefined): string[] | null {
+  const out = [
+    ...(s?.noNewPrivileges !== undefined ? [`no-new-privileges:${s.noNewPrivileges}`] : []),
+    ...(s?.unconfinedSystemPaths ? ['systempaths=unconfined'] : []),
+  ];
+  return out.length > 0 ? out : null;
 }

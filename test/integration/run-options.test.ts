@@ -72,6 +72,11 @@ describe.each(runtimes)('berth run options under %s', (runtime) => {
     expect(r.stdout).toMatch(/^NoNewPrivs:\s+0$/m);
     expect(r.stdout).toMatch(/^timer_list$/m);
     expect(r.stdout).toMatch(/ \/sys sysfs rw,/);
+    const kept = berth(runtime, 'create', '--name', `priv-${runtime}`, '--privileged', '--cap-add', 'sys_rawio', '--security-opt', 'no-new-privileges', img, 'true');
+    expect(kept.code).toBe(0);
+    const hc = (JSON.parse(berth(runtime, 'inspect', `priv-${runtime}`).stdout) as Array<Record<string, any>>)[0]!.HostConfig;
+    expect(hc).toMatchObject({ Privileged: true, CapAdd: ['CAP_SYS_RAWIO'], SecurityOpt: ['no-new-privileges:true'] });
+    berth(runtime, 'rm', `priv-${runtime}`);
     const plain = run(img, 'sh', '-c', 'test -e /dev/kmsg || echo no-kmsg; test -c /proc/timer_list && echo timer_list-masked; grep " /sys " /proc/mounts');
     expect(plain.stdout).toMatch(/^no-kmsg$/m);
     expect(plain.stdout).toMatch(/^timer_list-masked$/m);
@@ -141,6 +146,9 @@ describe.each(runtimes)('berth run options under %s', (runtime) => {
     expect(logs).toEqual(['container.log', 'container.log.1']);
     for (const f of logs) expect(fs.statSync(path.join(stateOf(capped), f)).size).toBeLessThanOrEqual(4096);
     expect(berth(runtime, 'logs', '--tail', '1', `capped-${runtime}`).stdout).toBe('line 399 ........................................\n');
+    const inspect = (name: string) => (JSON.parse(berth(runtime, 'inspect', name).stdout) as Array<Record<string, any>>)[0]!;
+    expect(inspect(`nolog-${runtime}`)).toMatchObject({ HostConfig: { LogConfig: { Type: 'none', Config: {} } }, LogPath: '' });
+    expect(inspect(`capped-${runtime}`).HostConfig.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '4096', 'max-file': '2' } });
     berth(runtime, 'rm', `nolog-${runtime}`, `capped-${runtime}`);
   });
 });
