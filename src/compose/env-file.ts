@@ -1,6 +1,7 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { BerthError } from '../errors.js';
-import { interpolateString, type VariableLookup } from './interpolate.js';
+import { interpolateString, lookupIn, type VariableLookup } from './interpolate.js';
 
 /**
  * The `.env` / `env_file` format as docker compose v2 reads it (docs: compose "env-file" syntax;
@@ -148,4 +149,17 @@ function countNewlines(s: string, from: number, to: number): number {
   let n = 0;
   for (let i = s.indexOf('\n', from); i !== -1 && i < to; i = s.indexOf('\n', i + 1)) n++;
   return n;
+}
+
+/**
+ * The variables a compose file is interpolated with, in compose's precedence: the process environment,
+ * then the project's `.env` beside the compose file (when there is one; its own `${…}` see the
+ * environment first, and a bare KEY in it inherits from there). Returns the lookup and the `.env` values
+ * (for `berth compose config` to show where a value came from).
+ */
+export function projectEnvironment(projectDir: string, environment: Readonly<Record<string, string | undefined>>, onUnset?: EnvFileOptions['onUnset']): { lookup: VariableLookup; dotenv: ReadonlyMap<string, string> } {
+  const file = path.join(projectDir, '.env');
+  const fromEnv = lookupIn(environment);
+  const dotenv = fs.existsSync(file) ? readEnvFile(file, { lookup: fromEnv, ...(onUnset && { onUnset }) }) : new Map<string, string>();
+  return { lookup: lookupIn(environment, dotenv), dotenv };
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseEnvFile, readEnvFile } from '../../src/compose/env-file.js';
+import { parseEnvFile, projectEnvironment, readEnvFile } from '../../src/compose/env-file.js';
 import { lookupIn } from '../../src/compose/interpolate.js';
 import { BerthError } from '../../src/errors.js';
 
@@ -98,5 +98,15 @@ describe('reading an env file from disk', () => {
     })();
     expect(missing?.category).toBe('notFound');
     expect(missing?.message).toMatch(/cannot read env file .*nope\.env: ENOENT/);
+  });
+
+  it('projectEnvironment: the environment first, then the .env beside the compose file; none is fine', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-proj-'));
+    dirs.push(dir);
+    expect(projectEnvironment(dir, { A: 'env' }).lookup('A')).toBe('env');
+    fs.writeFileSync(path.join(dir, '.env'), 'A=dotenv\nB=dotenv-b\nC=${A}-c\nHOME\n');
+    const { lookup, dotenv } = projectEnvironment(dir, { A: 'env', HOME: '/root' });
+    expect([lookup('A'), lookup('B'), lookup('C'), lookup('HOME'), lookup('NONE')]).toEqual(['env', 'dotenv-b', 'env-c', '/root', undefined]);
+    expect(Object.fromEntries(dotenv)).toEqual({ A: 'dotenv', B: 'dotenv-b', C: 'env-c', HOME: '/root' });
   });
 });
