@@ -7,14 +7,15 @@ import { which } from '../host/which.js';
  * A dynamically linked tini would fail inside most images, so it is not a candidate.
  */
 const INIT_CANDIDATES = ['tini-static', 'docker-init'];
-const EXTRA_DIRS = '/usr/libexec/docker';
+/** Docker's packages keep docker-init out of PATH. */
+const DOCKER_LIBEXEC = ['/usr/libexec/docker'];
 
 /**
- * The host's static init binary for `--init`, looked up on `searchPath` (and Docker's libexec dir).
- * None is a `host` error that says what to install: berth does not ship one.
+ * The host's static init binary for `--init`, looked up on `searchPath` and in `extraDirs` (Docker's
+ * libexec dir by default). None is a `host` error that says what to install: berth does not ship one.
  */
-export function findInitBinary(searchPath: string): string {
-  const path = `${searchPath}:${EXTRA_DIRS}`;
+export function findInitBinary(searchPath: string, extraDirs: readonly string[] = DOCKER_LIBEXEC): string {
+  const path = [searchPath, ...extraDirs].join(':');
   for (const name of INIT_CANDIDATES) {
     const found = which(name, path);
     if (found !== undefined) return found;

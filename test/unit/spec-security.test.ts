@@ -6,6 +6,7 @@ import { cgroupV2Files, parseCpuList, toLinuxResources } from '../../src/cgroup/
 import { runOptionsFrom, type RunFlags } from '../../src/cli/run-flags.js';
 import { BerthError } from '../../src/errors.js';
 import { capabilityMask, DEFAULT_CAPABILITIES, normalizeCapability, resolveCapabilities } from '../../src/runtime/capabilities.js';
+import { findInitBinary } from '../../src/runtime/init.js';
 import { monitorLogOptions } from '../../src/runtime/monitor.js';
 import {
   defaultRunOptions, parseDeviceCgroupRule, parseGroupAdd, parseLogOptions, parseSecurityOpt, parseSysctl, validateRunOptions, type RunOptions,
@@ -202,6 +203,24 @@ describe('buildSpec with the new options', () => {
     expect(s.process.args).toEqual([INIT_PATH_IN_CONTAINER, '--', '/bin/app', '--serve']);
     expect(mount(s, INIT_PATH_IN_CONTAINER)).toEqual({ destination: '/sbin/docker-init', type: 'bind', source: '/usr/bin/tini-static', options: ['bind', 'ro', 'nosuid', 'nodev'] });
     expect(() => buildSpec(input({ init: true }))).toThrow(BerthError);
+  });
+
+  it('the init binary is a static one found on the search path; none is a host error saying what to install', () => {
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    let caught: unknown;
+    try {
+      findInitBinary(bin, []);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(BerthError);
+    expect((caught as BerthError).category).toBe('host');
+    expect((caught as BerthError).hint).toMatch(/apt install tini/);
+    fs.writeFileSync(path.join(bin, 'tini'), '', { mode: 0o755 }); // dynamically linked: not a candidate
+    expect(() => findInitBinary(bin, [])).toThrow(/needs a static init binary/);
+    fs.writeFileSync(path.join(bin, 'tini-static'), '', { mode: 0o755 });
+    expect(findInitBinary(bin, [])).toBe(path.join(bin, 'tini-static'));
   });
 
   it('--oom-score-adj replaces the priority class\'s; a negative one without CAP_SYS_RESOURCE is refused, not dropped', () => {
