@@ -9,6 +9,7 @@ import type { ContainerEngine } from './engine.js';
 import { readExit } from './monitor.js';
 import type { SecurityOptions } from './options-security.js';
 import { SHM_SIZE_BYTES } from './spec/mounts.js';
+import { containerNetworkSettings } from '../network/inspect.js';
 
 const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString());
 
@@ -44,12 +45,13 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
     HostConfig: {
       Memory: o.memory ?? 0, MemoryReservation: o.memoryReservation ?? 0, MemorySwap: o.memorySwap ?? 0, NanoCpus: Math.round((o.cpus ?? 0) * 1e9),
       CpuShares: o.cpuShares ?? 0, PidsLimit: o.pidsLimit ?? 0, ReadonlyRootfs: o.readOnly, NetworkMode: o.network,
-      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes,
+      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes, ...(o.dns && { Dns: o.dns }), ...(o.extraHosts && { ExtraHosts: o.extraHosts.map((h) => `${h.name}:${h.ip}`) }),
       Privileged: o.privileged === true, CapAdd: o.capAdd ?? null, CapDrop: o.capDrop ?? null, SecurityOpt: securityOpt(o.security),
       GroupAdd: o.groupAdd ?? null, Init: o.init === true, Sysctls: o.sysctls ?? {}, ShmSize: o.shmSize ?? SHM_SIZE_BYTES,
       DeviceCgroupRules: o.deviceCgroupRules ?? null, OomScoreAdj: o.oomScoreAdj ?? 0, CpusetCpus: o.cpusetCpus ?? '',
       LogConfig: { Type: o.log?.driver ?? 'json-file', Config: { ...(o.log?.maxSize !== undefined && { 'max-size': String(o.log.maxSize) }), ...(o.log?.maxFile !== undefined && { 'max-file': String(o.log.maxFile) }) } },
     },
+    NetworkSettings: containerNetworkSettings(engine.networking.networks.attachmentsOf(c.id), o.ports ?? []),
     Limits: {
       Enforced: engine.runtimeOf(c).cgroupsEnforced,
       Priority: priorityOf(o.labels),

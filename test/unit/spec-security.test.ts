@@ -234,7 +234,7 @@ describe('buildSpec with the new options', () => {
 
 describe('berth run flags → RunOptions', () => {
   const flags = (over: Partial<RunFlags>): RunFlags => ({
-    env: [], volume: [], device: [], tmpfs: [], label: [], restart: 'no', network: 'private', ulimit: [], envFile: [], capAdd: [], capDrop: [],
+    env: [], volume: [], device: [], tmpfs: [], label: [], restart: 'no', network: 'private', publish: [], networkAlias: [], dns: [], addHost: [], ulimit: [], envFile: [], capAdd: [], capDrop: [],
     securityOpt: [], groupAdd: [], sysctl: [], deviceCgroupRule: [], logOpt: [], name: 'x', ...over,
   });
 

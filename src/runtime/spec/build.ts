@@ -43,6 +43,8 @@ export interface BuildSpecInput {
   readonly checkMountSources?: boolean;
   /** A static init binary on the host (tini-static), required when `options.init`: see runtime/init.ts. */
   readonly initPath?: string;
+  /** A bridged container's network namespace (made before the runtime runs) and its /etc files (src/network/container.ts). */
+  readonly network?: { readonly namespacePath: string; readonly mounts: ReadonlyArray<{ readonly destination: string; readonly source: string }> };
 }
 
 /** Where `--init`'s binary appears in the container, as Docker's. */
@@ -107,10 +109,12 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
         network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true,
         ...(o.shmSize !== undefined && { shmSize: o.shmSize }), privileged: o.privileged === true,
       }),
+      // rw, as docker's: programs that rewrite resolv.conf keep working; the files are the container's own.
+      ...(input.network?.mounts ?? []).map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', 'rprivate', 'rw'] })),
       ...initMounts,
     ],
     linux: {
-      namespaces: namespaces.map((type) => ({ type })),
+      namespaces: namespaces.map((type) => (type === 'network' && input.network ? { type, path: input.network.namespacePath } : { type })),
       devices: nodes,
       resources,
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,
