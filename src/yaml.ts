@@ -1,10 +1,15 @@
+import type { DocumentOptions, ParseOptions, SchemaOptions, ToJSOptions } from 'yaml';
+
+/** What callers may ask of the parser (merge keys, alias limits …): the yaml package's own options. */
+export type YamlOptions = ParseOptions & DocumentOptions & SchemaOptions & ToJSOptions;
+
 /**
  * YAML parsing and printing, loaded on first use (most commands never touch YAML). The interop line is
  * for the bundle: esbuild hands a dynamically imported CommonJS package over as `default`, Node as
  * named exports.
  */
 interface YamlModule {
-  parse: (t: string) => unknown;
+  parse: (t: string, options?: YamlOptions) => unknown;
   stringify: (v: unknown, options?: { version?: '1.1' | '1.2' }) => string;
 }
 
@@ -15,8 +20,9 @@ async function yamlModule(): Promise<YamlModule> {
   return y;
 }
 
-export async function parseYaml(text: string): Promise<unknown> {
-  return (await yamlModule()).parse(text);
+export async function parseYaml(text: string, options?: YamlOptions): Promise<unknown> {
+  const y = await yamlModule();
+  return options === undefined ? y.parse(text) : y.parse(text, options);
 }
 
 /** YAML 1.1 quoting, as docker compose prints: `restart: "no"` stays a string for every reader. */

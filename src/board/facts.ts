@@ -59,7 +59,10 @@ export function readBoardFacts(host: HostPaths): BoardFacts {
   const present = readHostText(host, '/sys/devices/system/cpu/present');
   const cpus = (present !== undefined ? countCpuList(present) : undefined) ?? cpuinfo.processors;
   const kernelArch = readHostText(host, '/proc/sys/kernel/arch')?.trim() || undefined;
-  const userland = detectUserland(host);
+  const userland = detectUserland(host, { kernelArch, cpuArchitecture: cpuinfo.cpuArchitecture });
+  if (userland.source === 'kernel') {
+    notes.push(`${host.hostRoot} has no proc/self/exe: userland taken from the kernel (${userland.arch}); a 32-bit userland on a 64-bit kernel would look 64-bit here`);
+  }
   const base = { model, modelSource, compatible, cpuinfo, isRaspberryPi, revision, memTotalBytes, cpus, kernelArch, userland, notes };
   return { ...base, cpuIsa: cpuIsaOf(base), rootDevice: detectRootDevice(host) };
 }

@@ -74,7 +74,24 @@ function checkProfile(p: BoardProfile, name: string, file: string): void {
   if (hasSpecific && p.match.fallback) fail('match.fallback cannot be combined with board-specific matches');
   for (const [userland, list] of Object.entries(p.platforms)) {
     for (const spec of list) if (!isNormalizedPlatform(spec)) fail(`platforms.${userland}: "${spec}" is not a normalized OCI platform`);
+    const missing = missingArmFallback(list);
+    if (missing !== undefined) fail(`platforms.${userland}: ${missing.of} must be followed by ${missing.want} (a CPU that runs ${missing.of} runs every older arm variant; images such as Debian's offer arm/v5 but no arm/v6)`);
   }
   if (p.match.fallback && !(p.match.fallback.userland in p.platforms)) fail(`fallback userland ${p.match.fallback.userland} has no platforms entry`);
   if (p.containerDefaults.memoryHighPercent > p.containerDefaults.memoryMaxPercent) fail('memoryHighPercent exceeds memoryMaxPercent');
+}
+
+/**
+ * containerd's arm fallback chain (v7 → v6 → v5, v6 → v5): a profile listing arm/vN must list every lower
+ * variant after it, in order, or a board whose preferred variant an index lacks cannot pull at all.
+ * Returns the first gap, or undefined when the list is complete.
+ */
+function missingArmFallback(list: readonly string[]): { of: string; want: string } | undefined {
+  for (const [i, spec] of list.entries()) {
+    const m = /^linux\/arm\/v([6-8])$/.exec(spec);
+    if (!m) continue;
+    const want = `linux/arm/v${Number(m[1]) - 1}`;
+    if (list.indexOf(want, i + 1) === -1) return { of: spec, want };
+  }
+  return undefined;
 }

@@ -29,6 +29,8 @@ export interface LinuxCpu {
   readonly shares?: number;
   readonly quota?: number;
   readonly period?: number;
+  /** `cpuset.cpus`, a CPU list such as `0-1,3`. */
+  readonly cpus?: string;
 }
 
 /** OCI runtime-spec 1.0.2 `linux.resources` (the parts berth sets). */
@@ -61,9 +63,22 @@ export interface ResourceOptions {
   readonly cpuShares?: number;
   /** -1 (or 0) = unlimited. */
   readonly pidsLimit?: number;
+  /** `--cpuset-cpus` / compose `cpuset`: the CPUs the container may run on, a list like `0-1,3`. */
+  readonly cpusetCpus?: string;
 }
 
 export const CPU_PERIOD_US = 100_000;
+
+/** A cpuset list (`0-2,4`): numbers and ascending ranges, comma-separated; returned without spaces. */
+export function parseCpuList(text: string, what = '--cpuset-cpus'): string {
+  const t = text.replace(/\s+/g, '');
+  const ok = t !== '' && t.split(',').every((part) => {
+    const m = /^(\d{1,4})(?:-(\d{1,4}))?$/.exec(part);
+    return m !== null && (m[2] === undefined || Number(m[2]) >= Number(m[1]));
+  });
+  if (!ok) throw new BerthError('invalid', `${what}: "${text}" is not a CPU list such as 0-1,3`);
+  return t;
+}
 
 /**
  * runc's and crun's cgroup v1 shares → v2 weight: `ceil(10^((L² + 125·L)/612 − 7/34))` with
@@ -129,6 +144,8 @@ export function toLinuxResources(opts: ResourceOptions, defaults: ContainerDefau
     unified['cpu.weight'] = String(Math.min(10000, Math.max(1, Math.round(defaults.cpuWeight * policy.cpuWeightFactor))));
   }
 
+  if (opts.cpusetCpus !== undefined) cpu = { ...cpu, cpus: parseCpuList(opts.cpusetCpus) };
+
   const pidsRaw = opts.pidsLimit ?? defaults.pidsLimit;
   const pids = { limit: pidsRaw > 0 ? pidsRaw : -1 };
 
@@ -161,6 +178,7 @@ export function cgroupV2Files(r: LinuxResources): Record<string, string> {
     const quota = c.quota === undefined || c.quota <= 0 ? 'max' : String(c.quota);
     files['cpu.max'] = `${quota} ${c.period !== undefined && c.period > 0 ? c.period : CPU_PERIOD_US}`;
   }
+  if (c?.cpus !== undefined && c.cpus !== '') files['cpuset.cpus'] = c.cpus;
   if (r.pids !== undefined && r.pids.limit !== 0) files['pids.max'] = r.pids.limit < 0 ? 'max' : String(r.pids.limit);
   for (const [k, v] of Object.entries(r.unified ?? {})) files[k] = v;
   return files;

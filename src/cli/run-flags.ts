@@ -1,11 +1,15 @@
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
+import { readEnvFile } from '../compose/env-file.js';
+import { lookupIn } from '../compose/interpolate.js';
 import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
 import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
+import { normalizeCapability } from '../runtime/capabilities.js';
 import {
-  parseBytes, parseCpus, parseDevice, parseEnv, parseInteger, parseLabel, parseMemorySwap, parseRestart, parseSignal, parseTmpfs,
-  parseUlimit, parseVolume, validateContainerName, type NetworkMode, type RunOptions,
+  parseBytes, parseCpus, parseDevice, parseDeviceCgroupRule, parseEnv, parseGroupAdd, parseInteger, parseLabel, parseLogOptions, parseMemorySwap,
+  parseRestart, parseSecurityOpt, parseSignal, parseSysctl, parseTmpfs, parseUlimit, parseVolume, validateContainerName,
+  type NetworkMode, type RunOptions, type SecurityOptions,
 } from '../runtime/options.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -39,6 +43,21 @@ export function addRunFlags(cmd: Command): Command {
     .option('--stop-signal <signal>', 'signal berth stop sends first (default SIGTERM)')
     .option('--stop-timeout <seconds>', 'seconds berth stop waits before SIGKILL (default 10)')
     .option('--ulimit <type=soft[:hard]>', 'rlimit (repeatable)', collect, [])
+    .option('--env-file <file>', 'read environment variables from a file, compose .env syntax (repeatable; -e wins)', collect, [])
+    .option('--privileged', 'all capabilities, all host devices, /sys writable, no masked paths')
+    .option('--cap-add <cap>', 'add a capability, e.g. NET_ADMIN, or ALL (repeatable)', collect, [])
+    .option('--cap-drop <cap>', 'drop a capability, or ALL (repeatable)', collect, [])
+    .option('--security-opt <opt>', 'no-new-privileges[:true|false], systempaths=unconfined; label=disable, apparmor=unconfined, seccomp=unconfined (no-ops) (repeatable)', collect, [])
+    .option('--group-add <group>', 'an additional group: name from the image or gid (repeatable)', collect, [])
+    .option('--init', 'run a static init (tini) as PID 1, which reaps zombies and forwards signals')
+    .option('--sysctl <key=value>', 'a namespaced sysctl: net.*, kernel.msg*/sem/shm*, fs.mqueue.* (repeatable)', collect, [])
+    .option('--shm-size <bytes>', 'size of /dev/shm (default 64m)')
+    .option('--device-cgroup-rule <rule>', "allow devices in the cgroup, e.g. 'c 189:* rwm' (repeatable)", collect, [])
+    .option('--oom-score-adj <n>', 'OOM killer preference, -1000…1000 (default: from berth.priority)')
+    .option('--cpuset-cpus <list>', 'CPUs the container may use, e.g. 0-1,3')
+    .option('--log-driver <driver>', 'json-file | local (berth\'s capped log) | none')
+    .option('--log-opt <key=value>', 'max-size=10m, max-file=3 (repeatable)', collect, [])
+    .option('-t, --tty', 'recorded only: berth does not allocate a terminal yet (issue 19)')
     .option('--platform <os/arch[/variant]>', 'platform to pull if the image is missing');
 }
 
@@ -70,6 +89,21 @@ export interface RunFlags {
   stopTimeout?: string;
   ulimit: string[];
   platform?: string;
+  envFile: string[];
+  privileged?: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+  groupAdd: string[];
+  init?: boolean;
+  sysctl: string[];
+  shmSize?: string;
+  deviceCgroupRule: string[];
+  oomScoreAdj?: string;
+  cpusetCpus?: string;
+  logDriver?: string;
+  logOpt: string[];
+  tty?: boolean;
 }
 
 /** Turns parsed flags into RunOptions; every bad value is a clear usage or invalid error. */
@@ -78,10 +112,11 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
   const name = flags.name ?? `berth_${crypto.randomBytes(4).toString('hex')}`;
   return {
     name: validateContainerName(name),
-    env: flags.env.map((e) => parseEnv(e, env)).filter((e): e is string => e !== undefined),
+    // docker's order: --env-file entries first, then -e (a later key replaces an earlier one in the spec).
+    env: [...envFileEntries(flags.envFile, env), ...flags.env.map((e) => parseEnv(e, env)).filter((e): e is string => e !== undefined)],
     volumes: flags.volume.map(parseVolume),
     devices: flags.device.map(parseDevice),
-    tmpfs: flags.tmpfs.map(parseTmpfs),
+    tmpfs: flags.tmpfs.map((t) => parseTmpfs(t)),
     labels: Object.fromEntries(flags.label.map(parseLabel)),
     readOnly: flags.readOnly === true,
     network: flags.network as NetworkMode,
@@ -104,5 +139,31 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     ...(flags.stopSignal !== undefined && { stopSignal: parseSignal(flags.stopSignal) }),
     ...(flags.stopTimeout !== undefined && { stopTimeout: parseInteger(flags.stopTimeout, '--stop-timeout', { min: 0 }) }),
     ...(flags.ulimit.length > 0 && { ulimits: flags.ulimit.map(parseUlimit) }),
+    ...securityOptionsFrom(flags),
   };
+}
+
+/** The confinement, kernel and logging flags (options-security.ts has the parsers and Docker's rules). */
+function securityOptionsFrom(flags: RunFlags): Partial<RunOptions> {
+  const logging = flags.logDriver !== undefined || flags.logOpt.length > 0;
+  return {
+    ...(flags.privileged && { privileged: true }),
+    ...(flags.capAdd.length > 0 && { capAdd: flags.capAdd.map((c) => normalizeCapability(c, '--cap-add')) }),
+    ...(flags.capDrop.length > 0 && { capDrop: flags.capDrop.map((c) => normalizeCapability(c, '--cap-drop')) }),
+    ...(flags.securityOpt.length > 0 && { security: flags.securityOpt.reduce<SecurityOptions>((acc, o) => parseSecurityOpt(o, acc), {}) }),
+    ...(flags.groupAdd.length > 0 && { groupAdd: flags.groupAdd.map((g) => parseGroupAdd(g)) }),
+    ...(flags.init && { init: true }),
+    ...(flags.sysctl.length > 0 && { sysctls: Object.fromEntries(flags.sysctl.map((x) => parseSysctl(x))) }),
+    ...(flags.shmSize !== undefined && { shmSize: parseBytes(flags.shmSize, '--shm-size') }),
+    ...(flags.deviceCgroupRule.length > 0 && { deviceCgroupRules: flags.deviceCgroupRule.map((r) => parseDeviceCgroupRule(r)) }),
+    ...(flags.oomScoreAdj !== undefined && { oomScoreAdj: parseInteger(flags.oomScoreAdj, '--oom-score-adj', { min: -1000, max: 1000 }) }),
+    ...(flags.cpusetCpus !== undefined && { cpusetCpus: flags.cpusetCpus }),
+    ...(logging && { log: parseLogOptions(flags.logDriver, flags.logOpt) }),
+    ...(flags.tty && { tty: true }),
+  };
+}
+
+/** `--env-file`s in order, read with compose's .env syntax; a bare KEY takes its value from `env`. */
+function envFileEntries(files: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  return files.flatMap((file) => [...readEnvFile(file, { lookup: lookupIn(env), source: `--env-file ${file}` })].map(([k, v]) => `${k}=${v}`));
 }

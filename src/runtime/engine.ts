@@ -17,7 +17,8 @@ import type { ContainerRecord, ContainerRecords } from './records.js';
 import { DB_FILE } from '../store/store.js';
 import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
 import { inspectContainer } from './inspect.js';
-import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
+import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonitor } from './monitor.js';
+import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
@@ -157,6 +158,7 @@ export class LocalEngine implements ContainerEngine {
       const spec = buildSpec({
         id, image: config, options: stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
         ...(network && { network }),
       });
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
@@ -185,7 +187,7 @@ export class LocalEngine implements ContainerEngine {
     await this.networking.up(c.id, c.options);
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
-      logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
+      ...monitorLogOptions(c.options.log, storage),
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,

@@ -5,6 +5,8 @@ import type { BoardInfo } from '../board/index.js';
 import type { ContainerRecord } from './records.js';
 import type { RuntimeInfo } from './engine-api.js';
 import { readExit } from './monitor.js';
+import type { SecurityOptions } from './options-security.js';
+import { SHM_SIZE_BYTES } from './spec/mounts.js';
 import { containerNetworkSettings } from '../network/inspect.js';
 import type { Attachment } from '../network/netavark.js';
 
@@ -50,11 +52,15 @@ export function inspectContainer(c: ContainerRecord, ctx: InspectContext): Recor
     },
     RestartCount: c.restartCount,
     Runtime: c.runtime,
-    Config: { Cmd: o.cmd ?? null, Entrypoint: o.entrypoint ?? null, Env: o.env, WorkingDir: o.workdir ?? '', User: o.user ?? '', Labels: o.labels, Hostname: o.hostname ?? c.id.slice(0, 12) },
+    Config: { Tty: o.tty === true, Cmd: o.cmd ?? null, Entrypoint: o.entrypoint ?? null, Env: o.env, WorkingDir: o.workdir ?? '', User: o.user ?? '', Labels: o.labels, Hostname: o.hostname ?? c.id.slice(0, 12) },
     HostConfig: {
       Memory: o.memory ?? 0, MemoryReservation: o.memoryReservation ?? 0, MemorySwap: o.memorySwap ?? 0, NanoCpus: Math.round((o.cpus ?? 0) * 1e9),
       CpuShares: o.cpuShares ?? 0, PidsLimit: o.pidsLimit ?? 0, ReadonlyRootfs: o.readOnly, NetworkMode: o.network,
       RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes, ...(o.dns && { Dns: o.dns }), ...(o.extraHosts && { ExtraHosts: o.extraHosts.map((h) => `${h.name}:${h.ip}`) }),
+      Privileged: o.privileged === true, CapAdd: o.capAdd ?? null, CapDrop: o.capDrop ?? null, SecurityOpt: securityOpt(o.security),
+      GroupAdd: o.groupAdd ?? null, Init: o.init === true, Sysctls: o.sysctls ?? {}, ShmSize: o.shmSize ?? SHM_SIZE_BYTES,
+      DeviceCgroupRules: o.deviceCgroupRules ?? null, OomScoreAdj: o.oomScoreAdj ?? 0, CpusetCpus: o.cpusetCpus ?? '',
+      LogConfig: { Type: o.log?.driver ?? 'json-file', Config: { ...(o.log?.maxSize !== undefined && { 'max-size': String(o.log.maxSize) }), ...(o.log?.maxFile !== undefined && { 'max-file': String(o.log.maxFile) }) } },
     },
     NetworkSettings: containerNetworkSettings(ctx.attachments, o.ports ?? []),
     Limits: {
@@ -63,6 +69,15 @@ export function inspectContainer(c: ContainerRecord, ctx: InspectContext): Recor
       Note: runtime.limitsNote,
       CgroupFiles: cgroupV2Files(resources),
     },
-    LogPath: path.join(ctx.stateDir, 'container.log'),
+    LogPath: o.log?.driver === 'none' ? '' : path.join(ctx.stateDir, 'container.log'),
   };
+}
+
+/** --security-opt as Docker's inspect lists it, from the parsed form. */
+function securityOpt(s: SecurityOptions | undefined): string[] | null {
+  const out = [
+    ...(s?.noNewPrivileges !== undefined ? [`no-new-privileges:${s.noNewPrivileges}`] : []),
+    ...(s?.unconfinedSystemPaths ? ['systempaths=unconfined'] : []),
+  ];
+  return out.length > 0 ? out : null;
 }

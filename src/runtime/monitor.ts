@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError, isErrno } from '../errors.js';
 import type { OciRuntime } from './oci-runtime.js';
+import type { LogOptions } from './options-security.js';
 
 /** Built by `npm run build` (make -C native). */
 export const MONITOR_BIN = fileURLToPath(new URL('../../native/build/berth-monitor', import.meta.url));
@@ -15,6 +16,8 @@ export interface MonitorRequest {
   readonly runtime: OciRuntime;
   readonly logMaxBytes: number;
   readonly logMaxFiles: number;
+  /** Where the log goes; default `<stateDir>/container.log`. `/dev/null` (with logMaxBytes 0) = no log. */
+  readonly logPath?: string;
   /** The container's cgroup v2 directory, for OOM accounting. */
   readonly cgroupDir?: string;
   /** overlay mount options for `<bundle>/rootfs`, when it is not mounted yet. */
@@ -40,6 +43,16 @@ export interface ExitRecord {
 export const LOG_FILE = 'container.log';
 
 /**
+ * The monitor's log settings for a container's `--log-driver`/`--log-opt`: max-size/max-file where given,
+ * else the board's storage budget. `none` sends the output to /dev/null with no cap, so the monitor never
+ * rotates (renames) the path: it still drains the pipes, so the container never blocks on output.
+ */
+export function monitorLogOptions(log: LogOptions | undefined, budget: { logMaxBytes: number; logMaxFiles: number }): Pick<MonitorRequest, 'logMaxBytes' | 'logMaxFiles' | 'logPath'> {
+  if (log?.driver === 'none') return { logMaxBytes: 0, logMaxFiles: 1, logPath: '/dev/null' };
+  return { logMaxBytes: log?.maxSize ?? budget.logMaxBytes, logMaxFiles: log?.maxFile ?? budget.logMaxFiles };
+}
+
+/**
  * Starts a container under its own berth-monitor and waits for the monitor's report on the sync pipe.
  * The monitor detaches (its own session), so the container outlives this process.
  */
@@ -50,6 +63,7 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     '--id', req.id, '--bundle', req.bundle, '--state-dir', req.stateDir, '--runtime', req.runtime.path,
     ...req.runtime.globalArgs.map((a) => `--runtime-arg=${a}`), ...req.runtime.monitorFlags,
     '--log-max-bytes', String(req.logMaxBytes), '--log-max-files', String(req.logMaxFiles), '--sync-fd', '3',
+    ...(req.logPath !== undefined ? ['--log-path', req.logPath] : []),
     ...(req.cgroupDir ? ['--cgroup-dir', req.cgroupDir] : []),
     ...(req.overlayOptions ? ['--mount-overlay', req.overlayOptions] : []),
     ...(req.cleanup ? ['--cleanup'] : []),

@@ -34,7 +34,7 @@ describe('berth on an emulated arm64 board', () => {
     expect(r.board.profile).toBe('generic-arm64');
     expect(r.board.matchedBy).toBe('fallback');
     expect(r.board.userland).toMatchObject({ arch: 'arm64', bits: 64 });
-    expect(r.board.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
+    expect(r.board.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
   });
 
   it('the agent applies a desired state: the linux/arm64 variant, under crun, reported applied', () => {
@@ -76,7 +76,7 @@ describe('berth on an emulated arm64 board', () => {
   it('a 32-bit userland (armv7l Node) sees arm and picks arm/v7 before arm/v6', () => {
     const u = r.userland32;
     expect(u.board.userland).toMatchObject({ arch: 'arm', bits: 32 });
-    expect(u.board.platforms).toEqual(['linux/arm/v7', 'linux/arm/v6']);
+    expect(u.board.platforms).toEqual(['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
     expect(u.pull.code, u.pull.stderr).toBe(0);
     expect(u.pull.stdout).toContain(r.image.digests['linux/arm/v7']);
     expect(u.images).toEqual([expect.objectContaining({ platform: 'linux/arm/v7', manifestDigest: r.image.digests['linux/arm/v7'] })]);

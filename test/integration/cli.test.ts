@@ -44,14 +44,14 @@ describe('berth CLI', () => {
     expect(r.code).toBe(0);
     const b = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(b).toMatchObject({ profile: 'rpi-zero-2-w', model: 'Raspberry Pi Zero 2 W Rev 1.0', memoryBytes: 512 * 1024 * 1024, cpus: 4 });
-    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
   });
 
   it('board in text form names the profile and platforms', () => {
     const r = berth(['board'], { BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, 'rpi-zero-w') });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^profile\s+rpi-zero-w /m);
-    expect(r.stdout).toMatch(/^platforms\s+linux\/arm\/v6$/m);
+    expect(r.stdout).toMatch(/^platforms\s+linux\/arm\/v6, linux\/arm\/v5$/m);
   });
 
   it('garbage cpuinfo: exit 6 with one clear line, no stack trace', () => {

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { detectBoard } from '../../src/board/index.js';
 import { BerthError } from '../../src/errors.js';
@@ -14,10 +16,10 @@ function variant(base: string | undefined, files: Record<string, string | Buffer
 }
 
 describe('board detection from fixture hosts', () => {
-  it('Zero W (9000c1): arm/v6 only, never v7, 512 MiB, SD', () => {
+  it('Zero W (9000c1): arm/v6 then arm/v5, never v7, 512 MiB, SD', () => {
     const b = detectBoard(fixtureHost('rpi-zero-w'));
     expect(b).toMatchObject({ profile: 'rpi-zero-w', matchedBy: 'revision', model: 'Raspberry Pi Zero W Rev 1.1', memoryBytes: 512 * MiB, cpus: 1, cpuIsa: 'armv6' });
-    expect(b.platforms).toEqual(['linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm/v6', 'linux/arm/v5']);
     expect(b.memTotalBytes).toBe(439504 * 1024);
     expect(b.storage).toMatchObject({ class: 'sd', source: 'detected', device: 'mmcblk0p2', logMaxBytes: 1 * MiB });
   });
@@ -25,7 +27,7 @@ describe('board detection from fixture hosts', () => {
   it('Zero 2 W (902120) with a 64-bit userland: arm64, then arm/v7, arm/v6', () => {
     const b = detectBoard(fixtureHost('rpi-zero-2-w'));
     expect(b).toMatchObject({ profile: 'rpi-zero-2-w', memoryBytes: 512 * MiB, cpus: 4, userland: { arch: 'arm64', bits: 64, source: 'elf' } });
-    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
     // 512 MiB board: the budget is what the kernel sees minus the reserve, and defaults are shares of it.
     expect(b.containerBudgetBytes).toBe(425028 * 1024 - (96 + 48) * MiB);
     expect(b.containerDefaults.memoryMaxBytes).toBeLessThanOrEqual(b.containerBudgetBytes / 2);
@@ -35,7 +37,7 @@ describe('board detection from fixture hosts', () => {
   it('Pi 4B 4 GB (c03114): 4 GiB installed, mountinfo /dev/root resolved through sysfs', () => {
     const b = detectBoard(fixtureHost('rpi-4b-4g'));
     expect(b).toMatchObject({ profile: 'rpi-4b', memoryBytes: 4 * GiB, cpus: 4, revision: { code: 'c03114', type: '4B', processor: 'BCM2711' } });
-    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
     expect(b.storage).toMatchObject({ class: 'sd', device: 'mmcblk0p2' });
   });
 
@@ -44,14 +46,14 @@ describe('board detection from fixture hosts', () => {
     expect(b.profile).toBe('rpi-4b');
     expect(b.userland).toMatchObject({ arch: 'arm', bits: 32 });
     expect(b.kernelArch).toBe('aarch64');
-    expect(b.platforms).toEqual(['linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
     expect(b.notes.join()).toMatch(/32-bit userland on a 64-bit CPU/);
   });
 
   it('Pi 5 8 GB (d04170): booted from NVMe, storage class detected as nvme', () => {
     const b = detectBoard(fixtureHost('rpi-5-8g'));
     expect(b).toMatchObject({ profile: 'rpi-5', memoryBytes: 8 * GiB, cpus: 4 });
-    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
     expect(b.storage).toMatchObject({ class: 'nvme', source: 'detected', logMaxBytes: 16 * MiB });
   });
 
@@ -59,7 +61,7 @@ describe('board detection from fixture hosts', () => {
     const b = detectBoard(fixtureHost('beaglebone-black'));
     expect(b).toMatchObject({ profile: 'beaglebone-black', matchedBy: 'compatible', cpuIsa: 'armv7', storage: { class: 'emmc' } });
     expect(b.revision).toBeUndefined();
-    expect(b.platforms).toEqual(['linux/arm/v7', 'linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
   });
 
   it('an unknown arm64 board falls back to generic-arm64 with a note naming what was seen', () => {
@@ -77,7 +79,7 @@ describe('board detection from fixture hosts', () => {
     });
     const b = detectBoard(host);
     expect(b.profile).toBe('generic-armv6');
-    expect(b.platforms).toEqual(['linux/arm/v6']);
+    expect(b.platforms).toEqual(['linux/arm/v6', 'linux/arm/v5']);
   });
 
   it('a Pi matched by model name alone when the revision code is unknown', () => {
@@ -90,6 +92,27 @@ describe('board detection from fixture hosts', () => {
   it('the hybrid amd64 host is a generic amd64 machine named from DMI', () => {
     const b = detectBoard(fixtureHost('hybrid-amd64'));
     expect(b).toMatchObject({ profile: 'generic-amd64', model: 'QEMU Standard PC (Q35 + ICH9, 2009)', cpus: 2, platforms: ['linux/amd64', 'linux/386'] });
+  });
+
+  it('a plain copy of a board\'s /proc (no self/exe) detects the board from the kernel\'s machine name, not from this host', () => {
+    const zero = detectBoard(variant('rpi-zero-w', { 'proc/self/exe': null }));
+    expect(zero).toMatchObject({ profile: 'rpi-zero-w', userland: { arch: 'arm', bits: 32, source: 'kernel' }, platforms: ['linux/arm/v6', 'linux/arm/v5'] });
+    expect(zero.notes.join()).toMatch(/no proc\/self\/exe: userland taken from the kernel \(arm\)/);
+    const pi5 = detectBoard(variant('rpi-5-8g', { 'proc/self/exe': null }));
+    expect(pi5).toMatchObject({ profile: 'rpi-5', userland: { arch: 'arm64', bits: 64, source: 'kernel' } });
+  });
+
+  it('a copied self/exe symlink is not followed onto this machine\'s binaries', () => {
+    const v = variantHost('rpi-zero-w', { 'proc/self/exe': null });
+    cleanups.push(v.cleanup);
+    fs.symlinkSync(process.execPath, path.join(v.dir, 'proc/self/exe'));
+    expect(detectBoard(v.host)).toMatchObject({ profile: 'rpi-zero-w', userland: { arch: 'arm', source: 'kernel' } });
+  });
+
+  it('without kernel/arch the copy falls back to cpuinfo\'s CPU architecture, and with neither it says what is missing', () => {
+    expect(detectBoard(variant('rpi-zero-2-w', { 'proc/self/exe': null, 'proc/sys/kernel/arch': null })).userland).toMatchObject({ arch: 'arm64', source: 'kernel' });
+    const bare = variant(undefined, { 'proc/cpuinfo': 'processor\t: 0\n', 'proc/meminfo': 'MemTotal: 233000 kB\n' });
+    expect(() => detectBoard(bare)).toThrow(/cannot tell the userland of the host tree .*proc\/sys\/kernel\/arch/);
   });
 
   it('a userland no profile lists for the board is a clear host error', () => {

@@ -35,10 +35,16 @@ describe('shipped board profiles', () => {
     }
   });
 
-  it('prefer arm64, then arm/v7, arm/v6 on a 64-bit userland, and arm/v7 first on a 32-bit one', () => {
+  it('prefer arm64, then arm/v7, arm/v6, arm/v5 on a 64-bit userland, and arm/v7 first on a 32-bit one', () => {
     for (const p of profiles.filter((x) => 'arm64' in x.platforms)) {
-      expect(p.platforms.arm64, p.id).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6']);
-      if (p.platforms.arm) expect(p.platforms.arm, p.id).toEqual(['linux/arm/v7', 'linux/arm/v6']);
+      expect(p.platforms.arm64, p.id).toEqual(['linux/arm64', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
+      if (p.platforms.arm) expect(p.platforms.arm, p.id).toEqual(['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
+    }
+  });
+
+  it('let every ARMv6 board fall back to arm/v5 (Debian offers arm/v5 and arm/v7, no arm/v6)', () => {
+    for (const id of ['rpi-zero-w', 'rpi-1', 'generic-armv6']) {
+      expect((byId.get(id) as BoardProfile).platforms.arm, id).toEqual(['linux/arm/v6', 'linux/arm/v5']);
     }
   });
 
@@ -54,6 +60,8 @@ describe('profile validation', () => {
     ['a missing reserve', (p) => { delete p.reserve; }, /top level: missing required key "reserve"/],
     ['a non-normalized platform', (p) => { p.platforms = { arm: ['linux/arm'] }; }, /pattern|not a normalized OCI platform/],
     ['an alias platform', (p) => { p.platforms = { arm64: ['linux/arm64/v8'] }; }, /"linux\/arm64\/v8" is not a normalized OCI platform/],
+    ['an arm chain without arm/v5', (p) => { p.platforms = { arm: ['linux/arm/v7', 'linux/arm/v6'] }; }, /platforms\.arm: linux\/arm\/v6 must be followed by linux\/arm\/v5/],
+    ['an arm chain skipping arm/v6', (p) => { p.platforms = { arm: ['linux/arm/v7', 'linux/arm/v5'] }; }, /platforms\.arm: linux\/arm\/v7 must be followed by linux\/arm\/v6/],
     ['a broken model regex', (p) => { (p.match as Record<string, unknown>).model = '(['; }, /not a valid regular expression/],
     ['high above max', (p) => { (p.containerDefaults as Record<string, number>).memoryHighPercent = 90; }, /memoryHighPercent exceeds memoryMaxPercent/],
     ['an unknown storage class', (p) => { p.storage = { class: 'floppy' }; }, /storage\.class: must be one of "sd", "emmc"/],

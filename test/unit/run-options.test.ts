@@ -123,6 +123,10 @@ describe('other parsers', () => {
     fails(() => parseTmpfs('/run:mode=999'), 'invalid');
     fails(() => parseTmpfs('run'), 'invalid');
     fails(() => parseTmpfs('/run:a b'), 'invalid');
+    expect(parseTmpfs('/cache:size=1.5m,uid=1000,gid=1000,noexec,notmpcopyup')).toEqual({ target: '/cache', options: ['size=1572864', 'uid=1000', 'gid=1000', 'noexec'] });
+    fails(() => parseTmpfs('/run:tmpcopyup'), 'invalid', /invalid tmpfs option "tmpcopyup" \(copying the image's files up is not supported\)/);
+    fails(() => parseTmpfs('/run:bogus'), 'invalid', /--tmpfs \/run:bogus: invalid tmpfs option "bogus"/);
+    fails(() => parseTmpfs('/run:exec=1'), 'invalid');
   });
   it('parseUlimit, parseSignal, parseLabel', () => {
     expect(parseUlimit('nofile=1024:2048')).toEqual({ type: 'RLIMIT_NOFILE', soft: 1024, hard: 2048 });

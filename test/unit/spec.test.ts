@@ -8,7 +8,8 @@ import { hostPaths } from '../../src/host/paths.js';
 import { defaultRunOptions, parseDevice, parseTmpfs, parseVolume, type RunOptions } from '../../src/runtime/options.js';
 import { buildSpec, type BuildSpecInput } from '../../src/runtime/spec/build.js';
 import { parseProcLimits, readHostFacts, splitDev, type HostFacts } from '../../src/runtime/spec/host.js';
-import { capabilityMask, DEFAULT_CAPABILITIES, mergeArgs, mergeEnv } from '../../src/runtime/spec/process.js';
+import { capabilityMask, DEFAULT_CAPABILITIES } from '../../src/runtime/capabilities.js';
+import { mergeArgs, mergeEnv } from '../../src/runtime/spec/process.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units     
 Max cpu time              unlimited            unlimited            seconds   

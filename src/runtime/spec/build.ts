@@ -3,11 +3,12 @@ import { BerthError } from '../../errors.js';
 import { PRIORITY_POLICIES, priorityOf } from '../../cgroup/priority.js';
 import type { LinuxResources } from '../../cgroup/resources.js';
 import type { RunOptions } from '../options.js';
-import { DEFAULT_DEVICE_RULES, resolveDevices } from './devices.js';
+import { resolveCapabilities } from '../capabilities.js';
+import { DEFAULT_DEVICE_RULES, hostDeviceNodes, resolveDevices } from './devices.js';
 import type { HostFacts } from './host.js';
 import { buildMounts, MASKED_PATHS, READONLY_PATHS } from './mounts.js';
-import { buildRlimits, defaultCapabilities, mergeArgs, mergeEnv, type ImageProcessConfig } from './process.js';
-import { OCI_VERSION, type NamespaceType, type OciSpec } from './types.js';
+import { buildRlimits, mergeArgs, mergeEnv, type ImageProcessConfig } from './process.js';
+import { OCI_VERSION, type NamespaceType, type OciMount, type OciSpec } from './types.js';
 import { resolveUser } from './user.js';
 
 /** Bit of CAP_SYS_RESOURCE (24) in a capability set. */
@@ -40,9 +41,14 @@ export interface BuildSpecInput {
   readonly cgroupsEnforced: boolean;
   /** Check that bind-mount sources exist (default true). */
   readonly checkMountSources?: boolean;
+  /** A static init binary on the host (tini-static), required when `options.init`: see runtime/init.ts. */
+  readonly initPath?: string;
   /** A bridged container's network namespace (made before the runtime runs) and its /etc files (src/network/container.ts). */
   readonly network?: { readonly namespacePath: string; readonly mounts: ReadonlyArray<{ readonly destination: string; readonly source: string }> };
 }
+
+/** Where `--init`'s binary appears in the container, as Docker's. */
+export const INIT_PATH_IN_CONTAINER = '/sbin/docker-init';
 
 /**
  * The OCI runtime-spec 1.0.2 `config.json` for a container, with Docker's semantics (see the helpers
@@ -55,19 +61,29 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
   const cfg = image.config;
   const hostname = input.hostname ?? o.hostname ?? input.id.slice(0, 12);
 
-  const user = resolveUser(input.rootfs, o.user ?? cfg?.User ?? '');
+  const user = resolveUser(input.rootfs, o.user ?? cfg?.User ?? '', o.groupAdd);
   const cwd = o.workdir ?? (cfg?.WorkingDir ? cfg.WorkingDir : '/');
   if (!cwd.startsWith('/')) throw new BerthError('invalid', `working directory "${cwd}" must be absolute`);
 
-  const { nodes, rules } = resolveDevices(o.devices, input.host);
-  const deviceRules = [...DEFAULT_DEVICE_RULES, ...rules];
+  // --privileged: every host device at its host path and an allow-all device cgroup (Docker's); the
+  // --devices named as well keep their own container paths.
+  const { nodes: userNodes, rules } = resolveDevices(o.devices, input.host);
+  const nodes = o.privileged ? [...hostDeviceNodes(input.host).filter((n) => !userNodes.some((u) => u.path === n.path)), ...userNodes] : userNodes;
+  const deviceRules = o.privileged ? [{ allow: true, access: 'rwm' }] : [...DEFAULT_DEVICE_RULES, ...rules, ...(o.deviceCgroupRules ?? [])];
   const resources: LinuxResources = input.cgroupsEnforced ? { ...input.resources, devices: deviceRules } : { devices: deviceRules };
 
-  // The OOM killer's order follows the priority class (best-effort first); 0 leaves the runtime's default.
-  // Lowering it needs CAP_SYS_RESOURCE, which a sandboxed host may withhold: the runtime would then fail
-  // the start, so a critical container keeps the default there rather than not running at all.
-  const wanted = PRIORITY_POLICIES[priorityOf(o.labels)].oomScoreAdj;
-  const oomScoreAdj = wanted < 0 && input.host.capBounding !== undefined && (input.host.capBounding & CAP_SYS_RESOURCE) === 0n ? 0 : wanted;
+  const oomScoreAdj = oomScoreAdjFor(o, input.host.capBounding);
+  // Docker leaves no_new_privs off; berth turns it on by default, but not for --privileged (which asks
+  // for no confinement, and whose setuid tools must work); --security-opt decides either way.
+  const noNewPrivileges = o.security?.noNewPrivileges ?? !o.privileged;
+  const unmasked = o.privileged === true || o.security?.unconfinedSystemPaths === true;
+  let args = mergeArgs(cfg, o.entrypoint, o.cmd);
+  const initMounts: OciMount[] = [];
+  if (o.init) {
+    if (input.initPath === undefined) throw new BerthError('host', '--init: no init binary was given to the spec builder');
+    args = [INIT_PATH_IN_CONTAINER, '--', ...args];
+    initMounts.push({ destination: INIT_PATH_IN_CONTAINER, type: 'bind', source: input.initPath, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+  }
 
   const namespaces: NamespaceType[] = ['pid', 'ipc', 'uts', 'mount'];
   if (o.network !== 'host') namespaces.push('network');
@@ -78,28 +94,49 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
     process: {
       terminal: false,
       user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 && { additionalGids: [...user.additionalGids] }) },
-      args: mergeArgs(cfg, o.entrypoint, o.cmd),
+      args,
       env: mergeEnv(cfg?.Env, o.env, hostname, user.home),
       cwd: path.posix.normalize(cwd).replace(/(.)\/+$/, '$1'),
-      capabilities: defaultCapabilities(input.host.capBounding),
+      capabilities: resolveCapabilities(o, input.host.capBounding),
       rlimits: buildRlimits(o.ulimits, input.host.rlimitHard),
-      noNewPrivileges: true,
+      noNewPrivileges,
       ...(oomScoreAdj !== 0 && { oomScoreAdj }),
     },
     root: { path: input.rootfs, readonly: o.readOnly },
     hostname,
     mounts: [
-      ...buildMounts({ network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true }),
+      ...buildMounts({
+        network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true,
+        ...(o.shmSize !== undefined && { shmSize: o.shmSize }), privileged: o.privileged === true,
+      }),
       // rw, as docker's: programs that rewrite resolv.conf keep working; the files are the container's own.
       ...(input.network?.mounts ?? []).map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', 'rprivate', 'rw'] })),
+      ...initMounts,
     ],
     linux: {
       namespaces: namespaces.map((type) => (type === 'network' && input.network ? { type, path: input.network.namespacePath } : { type })),
       devices: nodes,
       resources,
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
+      maskedPaths: unmasked ? [] : [...MASKED_PATHS],
+      readonlyPaths: unmasked ? [] : [...READONLY_PATHS],
+      ...(o.sysctls !== undefined && Object.keys(o.sysctls).length > 0 && { sysctl: { ...o.sysctls } }),
     },
   };
+}
+
+/**
+ * The OOM score: `--oom-score-adj` when given, else the priority class's (best-effort killed first; 0
+ * leaves the runtime's default). Lowering it needs CAP_SYS_RESOURCE, which a sandboxed host may
+ * withhold: the runtime would then fail the start, so a class default falls back to 0 there, while an
+ * explicit negative value is refused with the reason.
+ */
+function oomScoreAdjFor(o: RunOptions, capBounding: bigint | undefined): number {
+  const lacksSysResource = capBounding !== undefined && (capBounding & CAP_SYS_RESOURCE) === 0n;
+  if (o.oomScoreAdj !== undefined) {
+    if (o.oomScoreAdj < 0 && lacksSysResource) throw new BerthError('host', `--oom-score-adj ${o.oomScoreAdj}: lowering the OOM score needs CAP_SYS_RESOURCE, which berth does not have here`);
+    return o.oomScoreAdj;
+  }
+  const wanted = PRIORITY_POLICIES[priorityOf(o.labels)].oomScoreAdj;
+  return wanted < 0 && lacksSysResource ? 0 : wanted;
 }

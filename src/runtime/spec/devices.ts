@@ -60,3 +60,30 @@ export function resolveDevices(devices: readonly DeviceMapping[], host: Pick<Hos
   for (const d of devices) add(d.hostPath, d.containerPath, d.permissions, 0, d);
   return { nodes, rules };
 }
+
+/** /dev entries a privileged container does not get from the host (runc's HostDevices skips the same). */
+const HOST_DEV_SKIP = new Set(['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev', 'console']);
+
+/**
+ * Every device node under the host's /dev, for `--privileged` (Docker gives them all, at their host
+ * paths, with an allow-all device cgroup). Symlinks are not followed: /dev/fd and friends point into
+ * /proc; the runtime makes its own /dev/pts, /dev/shm, /dev/mqueue and console.
+ */
+export function hostDeviceNodes(host: Pick<HostFacts, 'statDevice'>): OciLinuxDevice[] {
+  const nodes: OciLinuxDevice[] = [];
+  const walk = (dir: string, level: number): void => {
+    const st = host.statDevice(dir, false);
+    if (st?.kind !== 'dir' || level >= MAX_DIR_DEPTH) return;
+    for (const e of st.entries) {
+      if (level === 0 && HOST_DEV_SKIP.has(e)) continue;
+      const p = path.posix.join(dir, e);
+      const node = host.statDevice(p, false);
+      if (node?.kind === 'dir') walk(p, level + 1);
+      else if (node?.kind === 'c' || node?.kind === 'b') {
+        nodes.push({ path: p, type: node.kind, major: node.major, minor: node.minor, fileMode: node.mode & 0o777, uid: node.uid, gid: node.gid });
+      }
+    }
+  };
+  walk('/dev', 0);
+  return nodes;
+}

@@ -15,8 +15,11 @@ export interface HostFacts {
   readonly cgroupNamespace: boolean;
   /** The bounding set berth runs with (CapBnd from /proc/self/status); undefined = unknown. */
   readonly capBounding?: bigint;
-  /** A device node or directory at a host path (symlinks followed); undefined when nothing is there. */
-  statDevice(hostPath: string): DeviceStat | undefined;
+  /**
+   * A device node or directory at a host path; undefined when nothing is there. Symlinks are followed
+   * unless `follow` is false, when a symlink is `other` (walking all of /dev must not follow /dev/fd).
+   */
+  statDevice(hostPath: string, follow?: boolean): DeviceStat | undefined;
 }
 
 export type DeviceStat =
@@ -64,10 +67,10 @@ export function splitDev(rdev: bigint): { major: number; minor: number } {
 }
 
 /** Stats a (host) path as a device: char/block node with its numbers, a directory with its entries, or other. */
-export function statDevicePath(file: string): DeviceStat | undefined {
+export function statDevicePath(file: string, follow = true): DeviceStat | undefined {
   let st: fs.BigIntStats;
   try {
-    st = fs.statSync(file, { bigint: true });
+    st = follow ? fs.statSync(file, { bigint: true }) : fs.lstatSync(file, { bigint: true });
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
     throw new BerthError('host', `cannot stat ${file}: ${(err as Error).message}`, { cause: err });
@@ -88,6 +91,6 @@ export function readHostFacts(host: HostPaths): HostFacts {
     rlimitHard: limits === undefined ? {} : parseProcLimits(limits),
     cgroupNamespace: fs.existsSync(host.resolve('/proc/self/ns/cgroup')),
     ...(capBnd ? { capBounding: BigInt(`0x${capBnd}`) } : {}),
-    statDevice: (hostPath) => statDevicePath(host.resolve(path.posix.normalize(hostPath))),
+    statDevice: (hostPath, follow) => statDevicePath(host.resolve(path.posix.normalize(hostPath)), follow),
   };
 }

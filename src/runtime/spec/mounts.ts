@@ -16,23 +16,32 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
 /** /dev/shm's size, as Docker (64 MiB). */
 export const SHM_SIZE_BYTES = 64 * 1024 * 1024;
 
+export interface StandardMountOptions {
+  /** `--shm-size` in bytes; default {@link SHM_SIZE_BYTES}. */
+  readonly shmSize?: number;
+  /** `--privileged`: /sys and /sys/fs/cgroup read-write. */
+  readonly privileged?: boolean;
+}
+
 /**
  * The mounts every container gets (Docker's defaults). /sys is a fresh read-only sysfs in a private
  * network namespace; with the host's network a sysfs mount would show (and be refused for) the host's
  * net devices, so it is the host's /sys bound read-only instead.
  */
-export function standardMounts(network: NetworkMode): OciMount[] {
+export function standardMounts(network: NetworkMode, opts: StandardMountOptions = {}): OciMount[] {
+  // A privileged container gets /sys and its cgroup tree writable, as Docker's (for GPIO export, LEDs …).
+  const access = opts.privileged ? 'rw' : 'ro';
   const sys: OciMount = network === 'host'
-    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
-    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] };
+    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', access] }
+    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', access] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
     sys,
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', access] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${SHM_SIZE_BYTES}`] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${opts.shmSize ?? SHM_SIZE_BYTES}`] },
   ];
 }
 
@@ -68,7 +77,7 @@ const depth = (p: string): number => p.split('/').filter(Boolean).length;
  * The full mount list: the standard mounts (a user mount on /dev/shm or /dev/mqueue replaces the
  * default), then the user's tmpfs and bind mounts sorted parents first (stable), as Docker does.
  */
-export function buildMounts(opts: { network: NetworkMode; volumes: readonly VolumeMount[]; tmpfs: readonly TmpfsMount[]; stateRoot: string; checkSources?: boolean }): OciMount[] {
+export function buildMounts(opts: { network: NetworkMode; volumes: readonly VolumeMount[]; tmpfs: readonly TmpfsMount[]; stateRoot: string; checkSources?: boolean } & StandardMountOptions): OciMount[] {
   const user = [...opts.tmpfs.map(tmpfsMount), ...opts.volumes.map((v) => volumeMount(v, opts.stateRoot, opts.checkSources ?? true))];
   const seen = new Set<string>();
   for (const m of user) {
@@ -78,7 +87,7 @@ export function buildMounts(opts: { network: NetworkMode; volumes: readonly Volu
     seen.add(target);
     m.destination = target;
   }
-  const std = standardMounts(opts.network).filter((m) => !seen.has(m.destination));
+  const std = standardMounts(opts.network, opts).filter((m) => !seen.has(m.destination));
   const sorted = user.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map((x) => x.m);
   return [...std, ...sorted];
 }

@@ -1,6 +1,6 @@
 import { BerthError } from '../../errors.js';
 import type { Ulimit } from '../options.js';
-import type { OciCapabilities, OciRlimit } from './types.js';
+import type { OciRlimit } from './types.js';
 
 /** The image config's process fields (`ImageConfig.config`). */
 export interface ImageProcessConfig {
@@ -59,33 +59,6 @@ export function mergeEnv(imageEnv: readonly string[] | null | undefined, runEnv:
   env = replaceOrAppendEnv(env, runEnv);
   if (!env.some((e) => keyOf(e) === 'HOME')) env.push(`HOME=${home}`);
   return env;
-}
-
-/** Docker's (moby caps.DefaultCapabilities) default set. */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-] as const;
-
-/** Capability numbers (linux/capability.h) of the default set, for masks like /proc/PID/status CapEff. */
-export const CAPABILITY_NUMBERS: Readonly<Record<string, number>> = {
-  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8,
-  CAP_NET_BIND_SERVICE: 10, CAP_NET_RAW: 13, CAP_SYS_CHROOT: 18, CAP_MKNOD: 27, CAP_AUDIT_WRITE: 29, CAP_SETFCAP: 31,
-};
-
-/** The bit mask of a capability list (`0xa80425fb` for Docker's default set). */
-export function capabilityMask(caps: readonly string[]): bigint {
-  return caps.reduce((m, c) => m | (1n << BigInt(CAPABILITY_NUMBERS[c] ?? 0)), 0n);
-}
-
-/**
- * Docker's default set in bounding, effective and permitted; inheritable and ambient empty (as Docker since
- * CVE-2022-24769), so a non-root process keeps none across exec. Capabilities outside `hostBounding`
- * (berth's own bounding set) are left out: no runtime can grant them.
- */
-export function defaultCapabilities(hostBounding?: bigint): OciCapabilities {
-  const caps = DEFAULT_CAPABILITIES.filter((c) => hostBounding === undefined || (hostBounding & (1n << BigInt(CAPABILITY_NUMBERS[c]!))) !== 0n);
-  return { bounding: [...caps], effective: [...caps], permitted: [...caps], inheritable: [], ambient: [] };
 }
 
 /** RLIMIT_NOFILE soft limit, as Docker/containerd (select() and old programs break above 1024). */

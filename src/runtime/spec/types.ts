@@ -62,6 +62,7 @@ export interface OciLinux {
   cgroupsPath?: string;
   maskedPaths: string[];
   readonlyPaths: string[];
+  sysctl?: Record<string, string>;
 }
 
 export interface OciSpec {

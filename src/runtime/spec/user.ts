@@ -108,8 +108,11 @@ function numericId(s: string): number | undefined {
   return n;
 }
 
-/** Resolves a user spec against the passwd/group text (undefined = the file does not exist). */
-export function resolveUserFrom(spec: string, passwdText: string | undefined, groupText: string | undefined): ResolvedUser {
+/**
+ * Resolves a user spec against the passwd/group text (undefined = the file does not exist); `groupAdd`
+ * (names or gids) become additional groups.
+ */
+export function resolveUserFrom(spec: string, passwdText: string | undefined, groupText: string | undefined, groupAdd: readonly string[] = []): ResolvedUser {
   const [userArg = '', groupArg, ...rest] = spec.split(':');
   if (rest.length > 0 || groupArg === '') throw new BerthError('invalid', `invalid user "${spec}": use uid, uid:gid, name or name:group`);
   const passwd = passwdText === undefined ? [] : parsePasswd(passwdText);
@@ -133,22 +136,25 @@ export function resolveUserFrom(spec: string, passwdText: string | undefined, gr
     name = entry.name;
   } else uid = uidNum!;
 
+  const groupId = (arg: string, what: string): number => {
+    const n = numericId(arg);
+    if (n !== undefined) return n;
+    const g = groups.find((x) => x.name === arg);
+    if (!g) throw new BerthError('invalid', `${what}unable to find group ${arg}: no matching entries in the image's /etc/group${groupText === undefined ? ' (the image has none)' : ''}`);
+    return g.gid;
+  };
   let additionalGids: number[] = [];
-  if (groupArg !== undefined) {
-    const gidNum = numericId(groupArg);
-    if (gidNum !== undefined) gid = gidNum;
-    else {
-      const g = groups.find((x) => x.name === groupArg);
-      if (!g) throw new BerthError('invalid', `unable to find group ${groupArg}: no matching entries in the image's /etc/group${groupText === undefined ? ' (the image has none)' : ''}`);
-      gid = g.gid;
-    }
-  } else if (name !== undefined) {
-    additionalGids = [...new Set(groups.filter((g) => g.members.includes(name)).map((g) => g.gid))].filter((g) => g !== gid);
-  }
-  return { uid, gid, additionalGids, home };
+  if (groupArg !== undefined) gid = groupId(groupArg, '');
+  else if (name !== undefined) additionalGids = groups.filter((g) => g.members.includes(name)).map((g) => g.gid);
+  // --group-add comes on top of the user's own groups (Docker's order), named groups from the image.
+  additionalGids.push(...groupAdd.map((g) => groupId(g, '--group-add: ')));
+  return { uid, gid, additionalGids: [...new Set(additionalGids)].filter((g) => g !== gid), home };
 }
 
-/** Resolves a user spec against the rootfs's own /etc/passwd and /etc/group (read safely within it). */
-export function resolveUser(rootfs: string, spec: string): ResolvedUser {
-  return resolveUserFrom(spec, readRootfsFile(rootfs, '/etc/passwd'), readRootfsFile(rootfs, '/etc/group'));
+/**
+ * Resolves a user spec, plus `--group-add` groups, against the rootfs's own /etc/passwd and /etc/group
+ * (read safely within it).
+ */
+export function resolveUser(rootfs: string, spec: string, groupAdd: readonly string[] = []): ResolvedUser {
+  return resolveUserFrom(spec, readRootfsFile(rootfs, '/etc/passwd'), readRootfsFile(rootfs, '/etc/group'), groupAdd);
 }
