@@ -24,14 +24,48 @@ function payloadJson(payload: Uint8Array | string, what: string): unknown {
   return parseJson(payload, what);
 }
 
-export function parseDesired(payload: Uint8Array | string): DesiredState {
-  const desired = validateWith<DesiredState>(validateDesired, payloadJson(payload, 'desired state'), 'desired state');
-  for (const [name, svc] of Object.entries(desired.services)) {
-    serviceRunOptions(name, svc, desired.revision);
-    parseHealthcheck(name, svc.healthcheck);
+/**
+ * The highest revision a desired state may carry (desired.json says the same): 2^31 − 1 leaves the
+ * fleet's next revision (+1) exact, and far more deploys than a device will ever see.
+ */
+export const MAX_REVISION = 2 ** 31 - 1;
+
+/** A desired state checked: valid, or the reason and, when the payload names a usable one, its revision. */
+export type DesiredCheck =
+  | { readonly ok: true; readonly desired: DesiredState }
+  | { readonly ok: false; readonly error: unknown; readonly revision?: number };
+
+/**
+ * Checks a desired-state payload, parsing it once. The revision of an invalid one is read from that one
+ * parse, and only when the payload was within the size limit and JSON: an oversized payload is refused
+ * before any of it is parsed.
+ */
+export function checkDesired(payload: Uint8Array | string): DesiredCheck {
+  let json: unknown;
+  try {
+    json = payloadJson(payload, 'desired state');
+  } catch (error) {
+    return { ok: false, error };
   }
-  if (desired.update?.health_window !== undefined) parseDuration(desired.update.health_window, 'update.health_window');
-  return desired;
+  try {
+    const desired = validateWith<DesiredState>(validateDesired, json, 'desired state');
+    for (const [name, svc] of Object.entries(desired.services)) {
+      serviceRunOptions(name, svc, desired.revision);
+      parseHealthcheck(name, svc.healthcheck);
+    }
+    if (desired.update?.health_window !== undefined) parseDuration(desired.update.health_window, 'update.health_window');
+    return { ok: true, desired };
+  } catch (error) {
+    const r = (json as { revision?: unknown } | null)?.revision;
+    const usable = typeof r === 'number' && Number.isInteger(r) && r >= 1 && r <= MAX_REVISION;
+    return { ok: false, error, ...(usable && { revision: r }) };
+  }
+}
+
+export function parseDesired(payload: Uint8Array | string): DesiredState {
+  const checked = checkDesired(payload);
+  if (!checked.ok) throw checked.error;
+  return checked.desired;
 }
 
 export function updatePolicy(d: DesiredState): UpdatePolicy {
