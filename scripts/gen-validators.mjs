@@ -10,7 +10,11 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** schema file (relative to the repo) → generated module name in src/generated. */
+/**
+ * The index of schema → validator: schema file (relative to the repo) → generated module name in
+ * src/generated (`<name>.validate.js`). Schemas stay beside the stage that owns them; their validators
+ * all land in src/generated, which holds nothing else (test/unit/generated.test.ts checks both).
+ */
 export const SCHEMAS = [
   ['board-profiles/schema.json', 'board-profile'],
   ['src/image/schemas/oci-index.json', 'oci-index'],
@@ -18,7 +22,8 @@ export const SCHEMAS = [
   ['src/image/schemas/oci-config.json', 'oci-config'],
   ['src/protocol/schemas/desired.json', 'desired'],
   ['src/protocol/schemas/command.json', 'command'],
-  ['src/fleet/fleet-file.schema.json', 'fleet-file'],
+  ['src/config/schemas/fleet-file.json', 'fleet-file'],
+  ['src/config/schemas/agent.json', 'agent-config'],
 ];
 
 export function generate(schemaFile) {
@@ -43,8 +48,15 @@ function esmRequires(code) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const dir = path.join(repo, 'src/generated');
+  const made = new Set(SCHEMAS.map(([, name]) => `${name}.validate.js`));
   for (const [schemaFile, name] of SCHEMAS) {
-    fs.writeFileSync(path.join(repo, 'src/generated', `${name}.validate.js`), generate(schemaFile));
+    fs.writeFileSync(path.join(dir, `${name}.validate.js`), generate(schemaFile));
     console.log(`generated src/generated/${name}.validate.js from ${schemaFile}`);
+  }
+  // A schema taken off the list takes its validator with it: nothing in src/generated outlives its entry.
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.validate.js') && !made.has(f))) {
+    fs.rmSync(path.join(dir, f));
+    console.log(`removed src/generated/${f}: its schema is no longer in SCHEMAS`);
   }
 }

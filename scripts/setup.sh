@@ -10,6 +10,9 @@ PACKAGES=(
   docker-registry    # distribution 2.x registry: tests start their own instance on a free port
   crun               # OCI runtimes exercised by the runtime integration tests
   runc
+  netavark           # bridge networking (src/network): bridges, veths, iptables NAT and port forwarding
+  aardvark-dns       # … and container names in DNS on each network's gateway
+  iptables           # netavark 1.4's firewall driver (iptables-nft on Debian)
   curl
   ca-certificates
   apache2-utils      # htpasswd -B: bcrypt password files for the registry's htpasswd auth

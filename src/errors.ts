@@ -8,7 +8,7 @@ export const ERROR_CATEGORIES = {
   usage: { exit: 2, result: 400 },
   /** Input from a user, a file or the network is malformed or fails validation. */
   invalid: { exit: 3, result: 400 },
-  /** A named thing (image, container, profile, file) does not exist. */
+  /** A named thing (image, container, profile, file) does not exist, or a config file cannot be read (src/config/read.ts). */
   notFound: { exit: 4, result: 404 },
   /** The request conflicts with current state (name in use, operation already running). */
   conflict: { exit: 5, result: 409 },

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import { readConfig } from '../config/read.js';
 import { BerthError } from '../errors.js';
+import validateAgentConfig from '../generated/agent-config.validate.js';
 import { readNamedFile } from '../host/read.js';
-import { parseYaml } from '../yaml.js';
 import type { BrokerOptions } from '../protocol/connection.js';
 import { isValidDeviceId } from '../protocol/topics.js';
 
@@ -20,15 +21,22 @@ export interface ConnectionFlags {
 
 const DEFAULT_CONFIG = '/etc/berth/agent.yaml';
 
-interface AgentConfigFile {
-  broker?: string;
-  deviceId?: string;
-  username?: string;
-  password?: string;
-  ca?: string;
-  cert?: string;
-  key?: string;
-  telemetryInterval?: string;
+/** agent.yaml (schema: src/config/schemas/agent.json); berth flash writes it (src/flash/payload.ts). */
+export interface AgentConfigFile {
+  readonly broker?: string;
+  readonly deviceId?: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  /** A duration, or a number of seconds. */
+  readonly telemetryInterval?: string | number;
+}
+
+/** Reads and schema-checks an agent config; BerthError(notFound | invalid) as for every config file (src/config/read.ts). */
+export function readAgentConfig(file: string): Promise<AgentConfigFile> {
+  return readConfig<AgentConfigFile>(file, { what: 'agent config', validate: validateAgentConfig });
 }
 
 /** Flags, then the config file, then the environment: where the agent finds its broker. */
@@ -36,24 +44,10 @@ export async function resolveAgentConfig(opts: ConnectionFlags, env: NodeJS.Proc
   let file: AgentConfigFile = {};
   // A provisioned board (berth flash) has its broker in /etc/berth/agent.yaml; flags and env still win.
   const configFile = opts.config ?? env.BERTH_CONFIG ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-  if (configFile !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(configFile, 'utf8');
-    } catch (err) {
-      throw new BerthError('host', `cannot read the agent config ${configFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
-    let parsed: unknown;
-    try {
-      parsed = await parseYaml(text);
-    } catch (err) {
-      throw new BerthError('invalid', `agent config ${configFile}: ${(err as Error).message}`, { cause: err });
-    }
-    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new BerthError('invalid', `agent config ${configFile}: expected a YAML mapping`);
-    file = (parsed ?? {}) as AgentConfigFile;
-  }
+  if (configFile !== undefined) file = await readAgentConfig(configFile);
   const url = opts.broker ?? file.broker ?? env.BERTH_BROKER;
-  const telemetryInterval = opts.telemetryInterval ?? file.telemetryInterval;
+  // A bare number in YAML is seconds, as parseDuration reads a bare number.
+  const telemetryInterval = opts.telemetryInterval ?? (file.telemetryInterval === undefined ? undefined : String(file.telemetryInterval));
   if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }) };
   const deviceId = opts.deviceId ?? file.deviceId ?? env.BERTH_DEVICE_ID;
   if (deviceId === undefined || !isValidDeviceId(deviceId)) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ErrorObject } from 'ajv';
+import { configError, readJsonConfigSync } from '../config/read.js';
 import { BerthError } from '../errors.js';
 import validateProfile from '../generated/board-profile.validate.js';
 import { isNormalizedPlatform } from '../image/platform.js';
@@ -36,6 +36,9 @@ export type CpuIsa = 'armv6' | 'armv7' | 'armv8' | 'x86';
 /** The profiles shipped with berth: `<package>/board-profiles`, next to `dist/`. */
 export const BUILTIN_PROFILES_DIR = fileURLToPath(new URL('../../board-profiles/', import.meta.url));
 
+/** A board profile as a config file: schema board-profiles/schema.json, precompiled. */
+const BOARD_PROFILE = { what: 'board profile', validate: validateProfile } as const;
+
 /** Loads and validates every `*.json` profile in `dir` (except the schema). Any invalid file is an error. */
 export function loadProfiles(dir: string = BUILTIN_PROFILES_DIR): BoardProfile[] {
   let names: string[];
@@ -46,18 +49,7 @@ export function loadProfiles(dir: string = BUILTIN_PROFILES_DIR): BoardProfile[]
   }
   const profiles = names.map((name) => {
     const file = path.join(dir, name);
-    let data: unknown;
-    try {
-      data = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new BerthError('invalid', `board profile ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
-    // Precompiled from board-profiles/schema.json (scripts/gen-validators.mjs): no ajv compile at start-up.
-    if (!validateProfile(data)) {
-      const errors = (validateProfile as { errors?: ErrorObject[] | null }).errors;
-      throw new BerthError('invalid', `board profile ${file} is invalid: ${formatAjvErrors(errors)}`);
-    }
-    const profile = data as BoardProfile;
+    const profile = readJsonConfigSync<BoardProfile>(file, BOARD_PROFILE);
     checkProfile(profile, name, file);
     return profile;
   });
@@ -68,7 +60,7 @@ export function loadProfiles(dir: string = BUILTIN_PROFILES_DIR): BoardProfile[]
 /** Rules JSON Schema cannot express. */
 function checkProfile(p: BoardProfile, name: string, file: string): void {
   const fail = (msg: string): never => {
-    throw new BerthError('invalid', `board profile ${file} is invalid: ${msg}`);
+    throw configError(BOARD_PROFILE, file, msg);
   };
   if (`${p.id}.json` !== name) fail(`id "${p.id}" does not match the file name`);
   if (p.match.model !== undefined) {
@@ -85,8 +77,4 @@ function checkProfile(p: BoardProfile, name: string, file: string): void {
   }
   if (p.match.fallback && !(p.match.fallback.userland in p.platforms)) fail(`fallback userland ${p.match.fallback.userland} has no platforms entry`);
   if (p.containerDefaults.memoryHighPercent > p.containerDefaults.memoryMaxPercent) fail('memoryHighPercent exceeds memoryMaxPercent');
-}
-
-function formatAjvErrors(errors: ErrorObject[] | null | undefined): string {
-  return (errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`).join('; ');
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
+import { formatPortMapping } from '../network/ports.js';
 import { parseSignal } from '../runtime/options.js';
 import { containerStats, inspectContainer } from '../runtime/inspect.js';
 import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
@@ -99,7 +100,7 @@ export function registerContainers(program: Command, context: () => CliContext):
       await withEngine(ctx, ({ engine }) => {
         const list = engine.list().filter((c) => opts.all || c.state === 'running');
         if (opts.json) return printJson(ctx.out, list.map((c) => ({ id: c.id, name: c.name, image: c.image, state: c.state, status: statusText(c), exitCode: c.exitCode ?? null, restartCount: c.restartCount, createdAt: new Date(c.createdAt).toISOString() })));
-        ctx.out.write(table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'STATUS', 'NAMES'], ...list.map((c) => [c.id.slice(0, 12), c.image, JSON.stringify((c.options.cmd ?? []).join(' ')).slice(0, 22), statusText(c), c.name])]));
+        ctx.out.write(table([['CONTAINER ID', 'IMAGE', 'COMMAND', 'STATUS', 'PORTS', 'NAMES'], ...list.map((c) => [c.id.slice(0, 12), c.image, JSON.stringify((c.options.cmd ?? []).join(' ')).slice(0, 22), statusText(c), (c.options.ports ?? []).map(formatPortMapping).join(', '), c.name])]));
       });
     });
 

@@ -10,6 +10,7 @@ import { registerAgent } from './agent.js';
 import { registerContainers } from './containers.js';
 import { registerImages } from './images.js';
 import { registerLogin } from './login.js';
+import { registerNetwork } from './network.js';
 import { registerPull } from './pull.js';
 import { registerRun } from './run.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);
+  registerNetwork(program, context);
   registerDeploy(program, context);
   registerAgent(program, context);
   registerFleet(program, context);

@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
+import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
+import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
 import {
   parseBytes, parseCpus, parseDevice, parseEnv, parseInteger, parseLabel, parseMemorySwap, parseRestart, parseSignal, parseTmpfs,
   parseUlimit, parseVolume, validateContainerName, type NetworkMode, type RunOptions,
@@ -24,7 +26,11 @@ export function addRunFlags(cmd: Command): Command {
     .option('--cpu-shares <n>', 'relative CPU weight (1024 = normal)')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
     .option('--restart <policy>', 'no | on-failure[:N] | always | unless-stopped', 'no')
-    .option('--network <mode>', 'private (own namespace, loopback only) | host | none', 'private')
+    .option('--network <mode>', 'none (own namespace, loopback only; alias: private) | host | bridge | a network name', 'private')
+    .option('-p, --publish <[IP:][HOST:]PORT[/proto]>', "publish a container port on the host (bridge networks; repeatable)", collect, [])
+    .option('--network-alias <name>', 'another DNS name for the container on a user network (repeatable)', collect, [])
+    .option('--dns <ip>', 'DNS server for the container (repeatable)', collect, [])
+    .option('--add-host <name:ip>', 'add a line to /etc/hosts (repeatable)', collect, [])
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-u, --user <user[:group]>', 'user to run as')
     .option('-w, --workdir <dir>', 'working directory')
@@ -51,6 +57,10 @@ export interface RunFlags {
   pidsLimit?: string;
   restart: string;
   network: string;
+  publish: string[];
+  networkAlias: string[];
+  dns: string[];
+  addHost: string[];
   readOnly?: boolean;
   user?: string;
   workdir?: string;
@@ -64,7 +74,7 @@ export interface RunFlags {
 
 /** Turns parsed flags into RunOptions; every bad value is a clear usage or invalid error. */
 export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: NodeJS.ProcessEnv): RunOptions {
-  if (!['private', 'host', 'none'].includes(flags.network)) throw new BerthError('usage', `--network takes private, host or none, not "${flags.network}" (bridge networking is not implemented yet)`);
+  if (flags.network.startsWith('container:')) throw new BerthError('usage', '--network container:NAME is not supported yet');
   const name = flags.name ?? `berth_${crypto.randomBytes(4).toString('hex')}`;
   return {
     name: validateContainerName(name),
@@ -75,6 +85,10 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     labels: Object.fromEntries(flags.label.map(parseLabel)),
     readOnly: flags.readOnly === true,
     network: flags.network as NetworkMode,
+    ...(flags.publish.length > 0 && { ports: flags.publish.map(parsePublish) }),
+    ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map(validateNetworkAlias) }),
+    ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
+    ...(flags.addHost.length > 0 && { extraHosts: flags.addHost.map(parseAddHost) }),
     restart: parseRestart(flags.restart),
     ...(cmd.length > 0 && { cmd }),
     ...(flags.entrypoint !== undefined && { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] }),

@@ -3,6 +3,7 @@ import { readCgroupLayout } from '../cgroup/layout.js';
 import { toBerthError } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { binfmtCheck, cgroupCheck, controllersCheck, namespacesCheck, overlayCheck, powerCheck } from './kernel-checks.js';
+import { networkKernelCheck, networkToolsCheck } from './network-checks.js';
 import { budgetCheck, freezerCheck, psiCheck, swapCheck } from './limits-checks.js';
 import type { Check, CheckResult, DoctorContext } from './types.js';
 import { diskCheck, nodeCheck, privilegesCheck, runtimeCheck } from './userspace-checks.js';
@@ -18,7 +19,7 @@ export interface DoctorReport {
 
 const CHECKS: readonly Check[] = [
   cgroupCheck, controllersCheck, budgetCheck, psiCheck, freezerCheck, swapCheck, overlayCheck, namespacesCheck, runtimeCheck, binfmtCheck, diskCheck, nodeCheck,
-  privilegesCheck, powerCheck,
+  privilegesCheck, powerCheck, networkToolsCheck(), networkKernelCheck,
 ];
 
 export interface DoctorOptions {

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { configError } from '../config/read.js';
 import { BerthError, isErrno } from '../errors.js';
-import { isValidDeviceId } from '../protocol/topics.js';
-import validateFleetFile from '../generated/fleet-file.validate.js';
+import { FLEET_FILE, readFleetFile } from '../fleet/fleet-file.js';
 import { normalizeRegistry } from '../image/registry/credentials.js';
-import { validateWith } from '../image/validate.js';
-import { parseYaml } from '../yaml.js';
+import { isValidDeviceId } from '../protocol/topics.js';
 
 /**
  * A fleet file (FLEET.yaml): what every device of a fleet shares. Relative paths are relative to the
@@ -45,58 +44,38 @@ export type DeviceCredentials =
   | { readonly kind: 'password'; readonly password: string }
   | { readonly kind: 'cert'; readonly cert: Buffer; readonly key: Buffer };
 
-// One fleet file for both tools: berth fleet's `devices` and `groups` may stand beside these.
-const KEYS = new Set(['broker', 'credentials', 'ca', 'telemetryInterval', 'ssh', 'userconf', 'registries', 'devices', 'groups']);
-
-/** Reads and validates a fleet file; throws BerthError(notFound | invalid) naming the file and the field. */
+/**
+ * Reads a fleet file for flashing: the shared reader checks it against the fleet-file schema (shapes
+ * and types), this checks what flashing needs from it. Throws BerthError(notFound | invalid) naming
+ * the file and the key.
+ */
 export async function loadFleet(file: string): Promise<Fleet> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new BerthError(isErrno(err, 'ENOENT') ? 'notFound' : 'host', `cannot read the fleet file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-  }
-  let doc: unknown;
-  try {
-    doc = await parseYaml(text);
-  } catch (err) {
-    throw new BerthError('invalid', `fleet file ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const bad = (msg: string): BerthError => new BerthError('invalid', `fleet file ${file}: ${msg}`);
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('expected a YAML mapping');
-  const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!KEYS.has(k)) throw bad(`unknown key "${k}" (known: ${[...KEYS].join(', ')})`);
-  validateWith(validateFleetFile, d, `fleet file ${file}`);
-  const str = (k: string, v: unknown): string | undefined => {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string' || v === '') throw bad(`${k} must be a non-empty string`);
-    return v;
-  };
+  const d = await readFleetFile(file);
+  const bad = (msg: string): BerthError => configError(FLEET_FILE, file, msg);
   const dir = path.dirname(path.resolve(file));
   const rel = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(dir, p.replace(/^~(?=\/)/, process.env.HOME ?? '~')));
-  const broker = str('broker', d.broker);
+  const broker = d.broker;
   if (broker === undefined) throw bad('broker is required (e.g. mqtts://broker.example.com:8883)');
-  // What the agent connects to (src/agent/mqtt/connection.ts): a WebSocket URL would fail on the board.
+  // What the agent connects to (src/protocol/connection.ts): a WebSocket URL would fail on the board.
   if (!/^mqtts?:\/\/[^/\s]+/.test(broker)) throw bad(`broker "${broker}" is not an mqtt:// or mqtts:// URL`);
-  const credentialsDir = rel(str('credentials', d.credentials));
+  const credentialsDir = rel(d.credentials);
   if (credentialsDir === undefined) throw bad('credentials is required: the directory scripts/provision/device-credentials.sh wrote');
-  let ca = rel(str('ca', d.ca));
+  let ca = rel(d.ca);
   if (ca === undefined && fs.existsSync(path.join(credentialsDir, 'ca.crt'))) ca = path.join(credentialsDir, 'ca.crt');
   if (ca !== undefined && !fs.existsSync(ca)) throw bad(`ca ${ca} does not exist`);
   let ssh: Fleet['ssh'];
-  if (d.ssh !== undefined && d.ssh !== null) {
-    if (typeof d.ssh !== 'object' || Array.isArray(d.ssh)) throw bad('ssh must be a mapping with authorizedKeys (and user)');
-    const s = d.ssh as Record<string, unknown>;
-    const keys = rel(str('ssh.authorizedKeys', s.authorizedKeys));
+  if (d.ssh !== undefined) {
+    const keys = rel(d.ssh.authorizedKeys);
     if (keys === undefined) throw bad('ssh.authorizedKeys is required (a public key file)');
-    const user = str('ssh.user', s.user) ?? 'pi';
+    const user = d.ssh.user ?? 'pi';
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw bad(`ssh.user "${user}" is not a valid user name`);
     ssh = { authorizedKeys: keys, user };
   }
-  const telemetryInterval = str('telemetryInterval', typeof d.telemetryInterval === 'number' ? `${d.telemetryInterval}s` : d.telemetryInterval);
-  const userconf = rel(str('userconf', d.userconf));
+  // A bare number is seconds; the agent reads the duration string.
+  const telemetryInterval = typeof d.telemetryInterval === 'number' ? `${d.telemetryInterval}s` : d.telemetryInterval;
+  const userconf = rel(d.userconf);
   // Shape checked by the schema; here the files, which must exist when flashing starts, not halfway.
-  const registries = Object.entries((d.registries ?? {}) as Record<string, { ca?: string; username?: string; passwordFile?: string }>).map(([key, r]): FleetRegistry => {
+  const registries = Object.entries(d.registries ?? {}).map(([key, r]): FleetRegistry => {
     // The spelling the agent looks its CA and login up by (Docker Hub's aliases fold into docker.io).
     const registry = normalizeRegistry(key);
     const regCa = rel(r.ca);

@@ -1,33 +1,13 @@
-import fs from 'node:fs';
 import { BerthError } from '../errors.js';
-import validateFleetFile from '../generated/fleet-file.validate.js';
-import { validateWith } from '../image/validate.js';
 import { isValidDeviceId } from '../protocol/topics.js';
-import { parseYaml } from '../yaml.js';
+import type { FleetFile } from './fleet-file.js';
 import type { FleetView } from './view.js';
-
-/** fleet.yaml (schema: src/fleet/fleet-file.schema.json). */
-export interface FleetFile {
-  readonly devices?: Readonly<Record<string, { readonly groups?: readonly string[]; readonly labels?: Readonly<Record<string, string>> } | null>>;
-  /** Groups listed by member, in addition to each device's own `groups`. */
-  readonly groups?: Readonly<Record<string, readonly string[]>>;
-}
 
 /** Which devices a command is for: exactly one of the three. */
 export interface Selection {
   readonly devices?: readonly string[];
   readonly group?: string;
   readonly all?: boolean;
-}
-
-export async function readFleetFile(file: string): Promise<FleetFile> {
-  let doc: unknown;
-  try {
-    doc = await parseYaml(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new BerthError((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'notFound' : 'invalid', `fleet file ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  return validateWith<FleetFile>(validateFleetFile, doc ?? {}, `fleet file ${file}`);
 }
 
 /**

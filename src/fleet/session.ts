@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import { readNamedFile } from '../host/read.js';
-import { Inventory, readFleetFile, type FleetFile } from './inventory.js';
+import { readFleetFile, type FleetFile } from './fleet-file.js';
+import { Inventory } from './inventory.js';
 import { FleetLink, type DeviceKind, type FleetBrokerOptions } from './link.js';
 import { FleetView } from './view.js';
 

@@ -3,7 +3,8 @@ import validateConfig from '../generated/oci-config.validate.js';
 import validateIndex from '../generated/oci-index.validate.js';
 import validateManifest from '../generated/oci-manifest.validate.js';
 import { formatPlatform, normalizeArch, type Platform } from './platform.js';
-import { parseJson, validateWith } from './validate.js';
+import { parseJson } from '../config/parse.js';
+import { validateWith } from '../config/schema.js';
 
 export const MEDIA = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

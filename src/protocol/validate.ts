@@ -2,7 +2,8 @@ import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
 import validateCommand from '../generated/command.validate.js';
 import validateDesired from '../generated/desired.validate.js';
-import { parseJson, validateWith } from '../image/validate.js';
+import { parseJson } from '../config/parse.js';
+import { validateWith } from '../config/schema.js';
 import { parseHealthcheck, serviceRunOptions } from '../agent/compose.js';
 import type { CommandRequest, DesiredState, UpdatePolicy } from './types.js';
 

@@ -11,6 +11,7 @@ import { BerthError } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
+import { createContainerNetworking, type ContainerNetworking } from '../network/index.js';
 import { ContainerRecords, type ContainerRecord } from '../store/containers.js';
 import { readContainerPid, readExit, monitorAlive, startMonitor } from './monitor.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
@@ -38,6 +39,8 @@ export interface EngineOptions {
   readonly runtime?: string;
   /** Where cgroup2 is mounted; default: found in mountinfo, else /sys/fs/cgroup. */
   readonly cgroupRoot?: string;
+  /** Bridge networking; default: netavark over this engine's store (src/network/index.ts). */
+  readonly networking?: ContainerNetworking;
 }
 
 /**
@@ -54,9 +57,11 @@ export class ContainerEngine {
   /** The cgroup v2 mount; containers live in `<cgroupRoot>/berth/<id>`. */
   readonly cgroupRoot: string;
   private parentReady = false;
+  readonly networking: ContainerNetworking;
 
   constructor(readonly images: ImageService, private readonly opts: EngineOptions) {
     this.records = new ContainerRecords(images.store);
+    this.networking = opts.networking ?? createContainerNetworking(images.store, opts.host, opts.searchPath);
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);
@@ -137,14 +142,19 @@ export class ContainerEngine {
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
     try {
       for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
+      const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
+      const network = this.networking.prepare(id, dir, options, published);
+      const stored = network ? { ...options, ports: network.ports } : options;
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
-        id, image: config, options, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
+        id, image: config, options: stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        ...(network && { network }),
       });
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
-      this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options, runtime: this.runtime.name, createdAt: Date.now() });
+      this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options: stored, runtime: this.runtime.name, createdAt: Date.now() });
     } catch (err) {
+      this.networking.networks.release(id);
       removeRootfs(dir);
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -162,6 +172,7 @@ export class ContainerEngine {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
+    await this.networking.up(c.id, c.options);
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       logMaxBytes: storage.logMaxBytes, logMaxFiles: storage.logMaxFiles,
@@ -169,6 +180,9 @@ export class ContainerEngine {
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
       durableExit: !lifecycle.autoRemove,
+    }).catch(async (err: unknown) => {
+      await this.networking.down(c.id, c.options).catch(() => undefined);
+      throw err;
     });
     this.records.markStarted(c.id, Date.now());
     return this.find(c.id);
@@ -207,6 +221,7 @@ export class ContainerEngine {
       c = this.peek(c.id);
     }
     await this.deleteRuntimeState(c);
+    await this.networking.release(c.id, c.options);
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);

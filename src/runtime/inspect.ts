@@ -7,6 +7,7 @@ import type { BoardInfo } from '../board/index.js';
 import type { ContainerRecord } from '../store/containers.js';
 import type { ContainerEngine } from './engine.js';
 import { readExit } from './monitor.js';
+import { containerNetworkSettings } from '../network/inspect.js';
 
 const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString());
 
@@ -42,8 +43,9 @@ export function inspectContainer(engine: ContainerEngine, c: ContainerRecord, bo
     HostConfig: {
       Memory: o.memory ?? 0, MemoryReservation: o.memoryReservation ?? 0, MemorySwap: o.memorySwap ?? 0, NanoCpus: Math.round((o.cpus ?? 0) * 1e9),
       CpuShares: o.cpuShares ?? 0, PidsLimit: o.pidsLimit ?? 0, ReadonlyRootfs: o.readOnly, NetworkMode: o.network,
-      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes,
+      RestartPolicy: o.restart, Devices: o.devices, Binds: o.volumes, ...(o.dns && { Dns: o.dns }), ...(o.extraHosts && { ExtraHosts: o.extraHosts.map((h) => `${h.name}:${h.ip}`) }),
     },
+    NetworkSettings: containerNetworkSettings(engine.networking.networks.attachmentsOf(c.id), o.ports ?? []),
     Limits: {
       Enforced: engine.runtimeOf(c).cgroupsEnforced,
       Priority: priorityOf(o.labels),

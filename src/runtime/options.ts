@@ -3,6 +3,7 @@ import { priorityOf } from '../cgroup/priority.js';
 import type { ResourceOptions } from '../cgroup/resources.js';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
+import type { ExtraHost, PortMapping } from '../network/types.js';
 
 /**
  * What `berth run` and compose pass to the runtime, with Docker's names and semantics. The parsers
@@ -39,8 +40,11 @@ export interface TmpfsMount {
   readonly options: readonly string[];
 }
 
-/** `private` = own network namespace (later with a bridge); `none` = own namespace with only `lo`; `host` = the host's. */
-export type NetworkMode = 'host' | 'none' | 'private';
+/**
+ * `none` = own namespace with only `lo` (`private` is its former name, still accepted); `host` = the
+ * host's; anything else names a bridge network (`bridge` = the default one), see src/network/mode.ts.
+ */
+export type NetworkMode = 'host' | 'none' | 'private' | (string & {});
 
 export interface Ulimit {
   /** OCI name, e.g. `RLIMIT_NOFILE`. */
@@ -66,6 +70,14 @@ export interface RunOptions extends ResourceOptions {
   readonly tmpfs: readonly TmpfsMount[];
   readonly readOnly: boolean;
   readonly network: NetworkMode;
+  /** `-p`, with ephemeral host ports resolved at create time (bridge networks only). */
+  readonly ports?: readonly PortMapping[];
+  /** `--dns`: resolv.conf's servers instead of the network's (bridge networks only). */
+  readonly dns?: readonly string[];
+  /** `--network-alias`: more DNS names on the network besides the container's name (user networks only). */
+  readonly networkAliases?: readonly string[];
+  /** `--add-host NAME:IP` lines for /etc/hosts (bridge networks only). */
+  readonly extraHosts?: readonly ExtraHost[];
   readonly hostname?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly restart: RestartPolicy;

@@ -119,6 +119,44 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    name: 'networks',
+    up(db) {
+      db.exec(`
+        -- Bridge networks (berth network create, and the default "bridge"). Creating one only writes this
+        -- row: the bridge device, firewall rules and DNS exist while a container is attached, so a crash
+        -- can never leave a half-made network behind.
+        CREATE TABLE networks (
+          id          TEXT PRIMARY KEY,
+          name        TEXT    NOT NULL UNIQUE,
+          driver      TEXT    NOT NULL CHECK (driver IN ('bridge')),
+          subnet      TEXT    NOT NULL,
+          gateway     TEXT    NOT NULL,
+          ip_range    TEXT,
+          internal    INTEGER NOT NULL,
+          dns_enabled INTEGER NOT NULL,
+          bridge      TEXT    NOT NULL UNIQUE,
+          labels      TEXT    NOT NULL,  -- JSON object
+          options     TEXT    NOT NULL,  -- JSON object
+          created_at  INTEGER NOT NULL
+        ) STRICT;
+        -- A container's address on a network. No foreign key to containers: a lease is made before the
+        -- container's row, in create, and the engine releases it on remove. A lease whose container never
+        -- got its row (berth killed mid-create) is dropped once older than any create takes.
+        CREATE TABLE network_leases (
+          network_id   TEXT NOT NULL REFERENCES networks (id),
+          container_id TEXT NOT NULL,
+          ip           TEXT NOT NULL,
+          names        TEXT NOT NULL,  -- JSON array: DNS names, the container's name first
+          leased_at    INTEGER NOT NULL,
+          PRIMARY KEY (network_id, container_id),
+          UNIQUE (network_id, ip)
+        ) STRICT;
+        CREATE INDEX network_leases_container ON network_leases (container_id);
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -165,7 +165,7 @@ describe('bad input gets a clear error', () => {
     [['run', '--device', '/dev/i2c-99', 'IMG', 'true'], 4, /\/dev\/i2c-99: no such device/],
     [['run', '--name', 'bad name!', 'IMG', 'true'], 3, /name/],
     [['run', '--restart', 'sometimes', 'IMG', 'true'], 3, /restart/],
-    [['run', '--network', 'bridge', 'IMG', 'true'], 2, /bridge networking is not implemented/],
+    [['run', '--network', 'no-such-net', 'IMG', 'true'], 4, /network no-such-net not found/],
     [['start', 'no-such-container'], 4, /no such container/],
     [['kill', '-s', 'NOPE', 'no-such-container'], 3, /--signal: unknown signal "NOPE"/],
     [['run', 'IMG', '/no/such/binary'], 9, /no such file|not found|executable/i],

@@ -60,7 +60,7 @@ describe('berth deploy', () => {
   it('refuses compose features berth does not run, with the reason, and changes nothing', async () => {
     const r = await deploy(`services:\n  web:\n    image: ${img}\n    ports: ["80:80"]\n`);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/desired state is invalid: \/services\/web must NOT have additional properties/);
+    expect(r.stderr).toMatch(/desired state is invalid: services\.web: unknown key "ports"/);
     const top = await deploy(`services: {}\nnetworks:\n  front: {}\n`);
     expect(top.code).toBe(3);
     expect(top.stderr).toMatch(/unsupported top-level keys: networks/);

@@ -26,6 +26,12 @@ describe('agent configuration', () => {
     expect(env.broker).toEqual({ url: 'mqtt://127.0.0.1:1883', deviceId: 'pi-3' });
   });
 
+  it('checks the file against its schema: a bare number of seconds is a telemetry interval, a misspelt key an error naming it', async () => {
+    expect(await resolveAgentConfig({ config: file('n.yaml', 'telemetryInterval: 20\n') }, {})).toEqual({ telemetryInterval: '20' });
+    await expect(resolveAgentConfig({ config: file('m.yaml', 'brokr: mqtt://h:1\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/is invalid: top level: unknown key "brokr"$/) });
+    await expect(resolveAgentConfig({ config: file('o.yaml', 'deviceId: a/b\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/deviceId: must match pattern/) });
+  });
+
   it('reads the password from a file, trimmed', async () => {
     const r = await resolveAgentConfig({ config: file('c.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883', deviceId: 'd', passwordFile: file('pw', 's3cret\n') }, {});
     expect(r.broker).toMatchObject({ username: 'd', password: 's3cret' });
@@ -35,8 +41,8 @@ describe('agent configuration', () => {
     await expect(resolveAgentConfig({ config: file('d.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883' }, {})).rejects.toThrow(/needs --device-id/);
     await expect(resolveAgentConfig({ config: file('e.yaml', '{}'), broker: 'mqtt://h:1', deviceId: 'a/b' }, {})).rejects.toThrow(/invalid device id "a\/b"/);
     await expect(resolveAgentConfig({ config: file('f.yaml', 'broker: [unclosed\n') }, {})).rejects.toThrow(expect.objectContaining({ category: 'invalid' }));
-    await expect(resolveAgentConfig({ config: file('g.yaml', '- a\n- b\n') }, {})).rejects.toThrow(/expected a YAML mapping/);
-    await expect(resolveAgentConfig({ config: '/nonexistent/agent.yaml' }, {})).rejects.toThrow(/cannot read the agent config/);
+    await expect(resolveAgentConfig({ config: file('g.yaml', '- a\n- b\n') }, {})).rejects.toThrow(/agent config .*g\.yaml is invalid: top level: must be object$/);
+    await expect(resolveAgentConfig({ config: '/nonexistent/agent.yaml' }, {})).rejects.toThrow(expect.objectContaining({ category: 'notFound', message: expect.stringMatching(/cannot read the agent config \/nonexistent\/agent.yaml: ENOENT/) }));
     await expect(resolveAgentConfig({ config: file('h.yaml', '{}'), broker: 'mqtt://h:1', deviceId: 'd', passwordFile: '/nonexistent/pw' }, {})).rejects.toThrow(/cannot read --password-file/);
   });
 });

@@ -124,6 +124,10 @@ describe('CredentialStore', () => {
     fs.writeFileSync(store.path, 'not json');
     expect(() => store.get('reg:1')).toThrow(store.path);
     expect(() => store.set('reg:1', { username: 'a', password: 'b' })).toThrow(expect.objectContaining({ category: 'invalid' }));
+    // A broken file is reported by position, never quoted: it holds passwords.
+    const truncated = `{"auths": {"reg:1": {"auth": "${b64('u:s3cret')}"}}`;
+    fs.writeFileSync(store.path, truncated);
+    expect(() => store.get('reg:1')).toThrow(expect.objectContaining({ message: `${store.path} is not valid JSON (line 1, column ${truncated.length + 1}): unexpected end of input` }));
 
     fs.writeFileSync(store.path, JSON.stringify({ auths: { 'reg:1': { auth: b64('nocolon') } } }));
     expect(() => store.get('reg:1')).toThrow(expect.objectContaining({ category: 'invalid', message: expect.stringContaining(store.path) }));

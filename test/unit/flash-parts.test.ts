@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveAgentConfig } from '../../src/agent/config.js';
+import { readAgentConfig, resolveAgentConfig } from '../../src/agent/config.js';
 import { bundleArchOf, elfDependencies, parseElfHeader } from '../../src/flash/elf.js';
-import { readFleetFile } from '../../src/fleet/inventory.js';
+import { readFleetFile } from '../../src/fleet/fleet-file.js';
 import { loadFleet, parseDeviceCsv, type Fleet } from '../../src/flash/fleet.js';
 import { parseMbr } from '../../src/flash/mbr.js';
 import { agentUnit, agentYaml, commonEntries, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
@@ -114,6 +114,25 @@ describe('agent.yaml', () => {
     expect(await resolveAgentConfig({ config: file }, {})).toEqual({
       broker: { url: 'mqtts://broker.example:8883', deviceId: 'b8:27:eb:00:00:01', caFile: '/etc/berth/ca.crt', certFile: '/etc/berth/device.crt', keyFile: '/etc/berth/device.key' },
     });
+  });
+
+  it('every agent.yaml berth flash writes passes the agent config schema, key for key', async () => {
+    const fleets: Fleet[] = [fleet, { file: 'f.yaml', broker: 'mqtt://10.0.0.1:1883', credentialsDir: '/x' }];
+    const creds = [{ kind: 'password', password: 'p: "#\'\\ \u00e9' }, { kind: 'cert', cert: Buffer.from('c'), key: Buffer.from('k') }] as const;
+    for (const f of fleets) {
+      for (const c of creds) {
+        for (const id of ['pi-001', 'b8:27:eb:00:00:01', 'a.b_c']) {
+          const file = path.join(tmp(), 'agent.yaml');
+          fs.writeFileSync(file, agentYaml(f, id, c));
+          const read = await readAgentConfig(file);
+          expect(read, `${f.broker} ${c.kind} ${id}`).toEqual({
+            broker: f.broker, deviceId: id,
+            ...(c.kind === 'password' ? { username: id, password: c.password } : { cert: '/etc/berth/device.crt', key: '/etc/berth/device.key' }),
+            ...(f.ca !== undefined && { ca: '/etc/berth/ca.crt' }), ...(f.telemetryInterval !== undefined && { telemetryInterval: f.telemetryInterval }),
+          });
+        }
+      }
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../../host/fsync.js';
+import { parseJson } from '../../config/parse.js';
 import { BerthError, isErrno } from '../../errors.js';
 import { DOCKER_HUB } from '../reference.js';
 
@@ -111,9 +112,10 @@ function readFile(file: string): AuthFile | undefined {
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // parseJson says where, and unlike JSON.parse's message never quotes the text: it holds passwords.
+    json = parseJson(text, file);
   } catch (err) {
-    throw new BerthError('invalid', `${file} is not valid JSON: ${(err as Error).message}`, { cause: err, hint: `fix or remove ${file}` });
+    throw new BerthError('invalid', (err as Error).message, { cause: err, hint: `fix or remove ${file}` });
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new BerthError('invalid', `${file}: expected a JSON object`);
   const auths = (json as AuthFile).auths;

@@ -40,6 +40,8 @@ export interface BuildSpecInput {
   readonly cgroupsEnforced: boolean;
   /** Check that bind-mount sources exist (default true). */
   readonly checkMountSources?: boolean;
+  /** A bridged container's network namespace (made before the runtime runs) and its /etc files (src/network/container.ts). */
+  readonly network?: { readonly namespacePath: string; readonly mounts: ReadonlyArray<{ readonly destination: string; readonly source: string }> };
 }
 
 /**
@@ -86,9 +88,13 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
     },
     root: { path: input.rootfs, readonly: o.readOnly },
     hostname,
-    mounts: buildMounts({ network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true }),
+    mounts: [
+      ...buildMounts({ network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true }),
+      // rw, as docker's: programs that rewrite resolv.conf keep working; the files are the container's own.
+      ...(input.network?.mounts ?? []).map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', 'rprivate', 'rw'] })),
+    ],
     linux: {
-      namespaces: namespaces.map((type) => ({ type })),
+      namespaces: namespaces.map((type) => (type === 'network' && input.network ? { type, path: input.network.namespacePath } : { type })),
       devices: nodes,
       resources,
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,

@@ -1,0 +1,116 @@
+import type { Command } from 'commander';
+import { BerthError } from '../errors.js';
+import { inspectNetwork, portLines } from '../network/inspect.js';
+import { DEFAULT_NETWORK, NetworkService } from '../network/service.js';
+import { parseLabel } from '../runtime/options.js';
+import type { CliContext } from './context.js';
+import { printJson, table } from './format.js';
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+/** Opens the state store for one `berth network` command; networks need no engine or image store. */
+async function withNetworks<T>(ctx: CliContext, fn: (s: NetworkService) => T): Promise<T> {
+  const { StateStore } = await import('../store/store.js');
+  const store = StateStore.open(ctx.root);
+  try {
+    return fn(new NetworkService(store, ctx.host));
+  } finally {
+    store.close();
+  }
+}
+
+/** `-o K=V` driver options: a bare K is refused (docker needs a value too). */
+function parseOpt(text: string): [string, string] {
+  const i = text.indexOf('=');
+  if (i <= 0) throw new BerthError('usage', `--opt ${text}: expected KEY=VALUE`);
+  return [text.slice(0, i), text.slice(i + 1)];
+}
+
+/** `berth network create|ls|inspect|rm|prune` and `berth port`, docker's commands and output shapes. */
+export function registerNetwork(program: Command, context: () => CliContext): void {
+  program
+    .command('port')
+    .description("list a container's published ports (docker port)")
+    .argument('<container>')
+    .action(async (name: string) => {
+      const ctx = context();
+      const { withEngine } = await import('./engine.js');
+      await withEngine(ctx, ({ engine }) => ctx.out.write(portLines(engine.find(name).options.ports ?? []).map((l) => `${l}\n`).join('')));
+    });
+
+  const network = program.command('network').description('manage bridge networks');
+
+  network
+    .command('create')
+    .description('create a bridge network (addresses are chosen when containers join it)')
+    .option('-d, --driver <driver>', 'network driver (only bridge)', 'bridge')
+    .option('--subnet <cidr>', 'IPv4 subnet, e.g. 10.90.0.0/24 (default: a free /24 of 10.89.0.0/16)')
+    .option('--gateway <ip>', 'gateway (the bridge address) inside --subnet (default: its first address)')
+    .option('--ip-range <cidr>', 'allocate container addresses from this part of --subnet')
+    .option('--internal', 'no outbound access and no published ports')
+    .option('--label <K=V>', 'set a label (repeatable)', collect, [])
+    .option('-o, --opt <K=V>', 'driver option (repeatable)', collect, [])
+    .argument('<name>')
+    .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; ipRange?: string; internal?: boolean; label: string[]; opt: string[] }) => {
+      const ctx = context();
+      const n = await withNetworks(ctx, (s) => s.create({
+        name, driver: o.driver, internal: o.internal === true, labels: Object.fromEntries(o.label.map(parseLabel)), options: Object.fromEntries(o.opt.map(parseOpt)),
+        ...(o.subnet !== undefined && { subnet: o.subnet }), ...(o.gateway !== undefined && { gateway: o.gateway }), ...(o.ipRange !== undefined && { ipRange: o.ipRange }),
+      }));
+      ctx.out.write(`${n.id}\n`);
+    });
+
+  network
+    .command('ls')
+    .alias('list')
+    .description('list networks')
+    .option('--json', 'print as JSON (docker network inspect shapes)')
+    .option('-q, --quiet', 'only ids')
+    .action(async (o: { json?: boolean; quiet?: boolean }) => {
+      const ctx = context();
+      await withNetworks(ctx, (s) => {
+        // docker always shows its default network; berth makes it on first use, so listing is a use.
+        s.ensureDefault();
+        const list = s.list();
+        if (o.json) return printJson(ctx.out, list.map((n) => inspectNetwork(n, s.leases(n.id))));
+        if (o.quiet) return ctx.out.write(list.map((n) => `${n.id.slice(0, 12)}\n`).join(''));
+        ctx.out.write(table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], ...list.map((n) => [n.id.slice(0, 12), n.name, n.driver, 'local', n.subnet])]));
+      });
+    });
+
+  network
+    .command('inspect')
+    .description('show networks as JSON, with their containers')
+    .argument('<network...>')
+    .action(async (names: string[]) => {
+      const ctx = context();
+      await withNetworks(ctx, (s) => printJson(ctx.out, names.map((name) => {
+        const n = name === DEFAULT_NETWORK ? s.ensureDefault() : s.find(name);
+        return inspectNetwork(n, s.leases(n.id));
+      })));
+    });
+
+  network
+    .command('rm')
+    .alias('remove')
+    .description('remove networks no container uses')
+    .argument('<network...>')
+    .action(async (names: string[]) => {
+      const ctx = context();
+      await withNetworks(ctx, (s) => {
+        for (const name of names) ctx.out.write(`${s.remove(name).name}\n`);
+      });
+    });
+
+  network
+    .command('prune')
+    .description('remove all networks no container uses (the default bridge stays)')
+    .option('-f, --force', 'accepted for docker compatibility (berth does not prompt)')
+    .action(async () => {
+      const ctx = context();
+      await withNetworks(ctx, (s) => {
+        const gone = s.prune();
+        if (gone.length > 0) ctx.out.write(`Deleted Networks:\n${gone.map((n) => `${n.name}\n`).join('')}`);
+      });
+    });
+}

@@ -1,0 +1,168 @@
+import crypto from 'node:crypto';
+import { BerthError } from '../errors.js';
+import type { HostPaths } from '../host/paths.js';
+import { readHostText } from '../host/read.js';
+import { NetworkRecords } from '../store/networks.js';
+import type { StateStore } from '../store/store.js';
+import { allocateAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
+import { parseCidr } from './ipv4.js';
+import type { Attachment } from './netavark.js';
+import type { Lease, NetworkDefinition } from './types.js';
+
+/** Older than any create takes (rootfs included, on an SD card): a lease this old without a container is an orphan. */
+export const ORPHAN_AGE_MS = 10 * 60_000;
+
+/** docker's name for the default network, created on first use. */
+export const DEFAULT_NETWORK = 'bridge';
+
+/** Driver options berth passes on (see netavark.ts's bridgeOptions). */
+const BRIDGE_OPTIONS = ['mtu', 'com.docker.network.driver.mtu', 'isolate'];
+
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+export interface CreateNetworkRequest extends SubnetRequest {
+  readonly name: string;
+  readonly driver?: string;
+  readonly internal?: boolean;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly options?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Network definitions and address leases over the state store: what `berth network` manages and what
+ * a container's attachment is made from. Pure bookkeeping, no kernel state: creating a network writes
+ * one row (the bridge appears when netavark attaches the first container), so a crash at any point
+ * leaves either a whole network or none. Every read-check-write runs in one store transaction.
+ */
+export class NetworkService {
+  readonly records: NetworkRecords;
+
+  constructor(store: StateStore, private readonly host: HostPaths) {
+    this.records = new NetworkRecords(store);
+  }
+
+  /**
+   * Creates a network. Refuses (`conflict`) a name in use or a subnet overlapping another network or a
+   * host route; (`resource`) when the pool has no free subnet left. `bridge` is the only driver.
+   */
+  create(req: CreateNetworkRequest): NetworkDefinition {
+    if (!NETWORK_NAME.test(req.name)) throw new BerthError('invalid', `invalid network name "${req.name}": use 1–128 characters from [a-zA-Z0-9_.-], starting with a letter or digit`);
+    const driver = req.driver ?? 'bridge';
+    if (driver !== 'bridge') throw new BerthError('invalid', `--driver ${driver}: only the bridge driver is supported`);
+    for (const [k, v] of Object.entries(req.options ?? {})) {
+      if (!BRIDGE_OPTIONS.includes(k)) throw new BerthError('invalid', `--opt ${k}: unknown bridge option (berth knows ${BRIDGE_OPTIONS.join(', ')})`);
+      if (k !== 'isolate' && !/^\d+$/.test(v)) throw new BerthError('invalid', `--opt ${k}=${v}: the MTU must be a number`);
+      if (k === 'isolate' && v !== 'true' && v !== 'false') throw new BerthError('invalid', `--opt isolate=${v}: use true or false`);
+    }
+    if (['host', 'none', 'private'].includes(req.name)) throw new BerthError('invalid', `"${req.name}" is a network mode, not a network name`);
+    return this.records.store.transaction(() => {
+      if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
+      const plan = planSubnet(req, this.takenSubnets(), undefined, req.name === DEFAULT_NETWORK ? DEFAULT_BRIDGE_SUBNET : undefined);
+      const id = crypto.randomBytes(32).toString('hex');
+      const def: NetworkDefinition = {
+        id, name: req.name, driver: 'bridge', ...plan, internal: req.internal === true,
+        // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
+        dnsEnabled: req.name !== DEFAULT_NETWORK,
+        bridge: `br-${id.slice(0, 12)}`, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
+      };
+      this.records.insert(def);
+      return def;
+    });
+  }
+
+  /** Other networks' subnets and the host's own routes, except those of berth's own bridges. */
+  private takenSubnets(): TakenSubnet[] {
+    const nets = this.records.list();
+    const bridges = new Set(nets.map((n) => n.bridge));
+    const routes = parseProcNetRoute(readHostText(this.host, '/proc/net/route') ?? '').filter((r) => !bridges.has(r.device ?? ''));
+    return [...nets.map((n) => ({ cidr: parseCidr(n.subnet, 'subnet'), owner: `network "${n.name}"` })), ...routes];
+  }
+
+  /** By name, full id or unique id prefix; `notFound` otherwise. */
+  find(nameOrId: string): NetworkDefinition {
+    const byName = this.records.byName(nameOrId);
+    if (byName) return byName;
+    if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
+      const m = this.records.byIdPrefix(nameOrId);
+      if (m.length === 1) return m[0]!;
+      if (m.length > 1) throw new BerthError('conflict', `"${nameOrId}" matches several networks; use more of the id`);
+    }
+    throw new BerthError('notFound', `network ${nameOrId} not found`, { hint: 'berth network ls lists them; berth network create makes one' });
+  }
+
+  /** The default `bridge` network, created on first use (in one transaction with the lookup). */
+  ensureDefault(): NetworkDefinition {
+    return this.records.byName(DEFAULT_NETWORK) ?? this.create({ name: DEFAULT_NETWORK });
+  }
+
+  list(): NetworkDefinition[] {
+    return this.records.list();
+  }
+
+  leases(networkId: string): Lease[] {
+    return this.records.leasesOf(networkId);
+  }
+
+  /**
+   * Drops the leases of creates that died before their container's row was written (kill -9 mid-create).
+   * Only leases older than {@link ORPHAN_AGE_MS}: a create in flight in another process holds a young one.
+   */
+  private dropOrphans(): void {
+    this.records.dropOrphanLeases(Date.now() - ORPHAN_AGE_MS);
+  }
+
+  /** Removes a network no container uses; refuses (`conflict`) naming the containers that do. */
+  remove(nameOrId: string): NetworkDefinition {
+    return this.records.store.transaction(() => {
+      this.dropOrphans();
+      const n = this.find(nameOrId);
+      const users = this.records.leasesOf(n.id);
+      if (users.length > 0) {
+        throw new BerthError('conflict', `network ${n.name} is in use by container${users.length === 1 ? '' : 's'} ${users.map((l) => l.names[0] ?? l.containerId.slice(0, 12)).join(', ')}`, {
+          hint: 'remove those containers first (berth rm -f NAME)',
+        });
+      }
+      this.records.remove(n.id);
+      return n;
+    });
+  }
+
+  /** Removes every network without containers except the default `bridge` (docker keeps its predefined ones). */
+  prune(): NetworkDefinition[] {
+    return this.records.store.transaction(() => {
+      this.dropOrphans();
+      const gone = this.records.list().filter((n) => n.name !== DEFAULT_NETWORK && this.records.leasesOf(n.id).length === 0);
+      for (const n of gone) this.records.remove(n.id);
+      return gone;
+    });
+  }
+
+  /**
+   * Leases an address on `network` (a name, id, or `bridge` for the default) for a container, with the
+   * DNS names it answers to. One transaction: two containers created at once get different addresses.
+   */
+  lease(containerId: string, network: string, names: readonly string[]): Attachment {
+    return this.records.store.transaction(() => {
+      const n = network === DEFAULT_NETWORK ? this.ensureDefault() : this.find(network);
+      this.dropOrphans();
+      const used = new Set(this.records.leasesOf(n.id).map((l) => l.ip));
+      const lease: Lease = { networkId: n.id, containerId, ip: allocateAddress(n, used), names: [...new Set(names)] };
+      this.records.insertLease(lease, Date.now());
+      return { network: n, lease, interfaceName: 'eth0' };
+    });
+  }
+
+  /** A container's attachments, eth0 first (in lease order). */
+  attachmentsOf(containerId: string): Attachment[] {
+    return this.records.leasesOfContainer(containerId).map((lease, i) => {
+      const network = this.records.get(lease.networkId);
+      if (!network) throw new BerthError('internal', `lease of container ${containerId} names a missing network ${lease.networkId}`);
+      return { network, lease, interfaceName: `eth${i}` };
+    });
+  }
+
+  /** Forgets a container's leases (after its networking is torn down). */
+  release(containerId: string): void {
+    this.records.removeLeasesOfContainer(containerId);
+  }
+}

@@ -1,0 +1,67 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+const ip = (...args: string[]) => execFileAsync('ip', args, { timeout: 10_000 });
+
+/**
+ * A "remote host" for network tests: a network namespace the test makes, joined to the host by a
+ * veth pair with addresses of the 198.18.0.0/15 benchmark range (RFC 2544), chosen here. Traffic in
+ * the tests goes only between the host, berth's containers and this namespace: nowhere else.
+ */
+export class RemoteNamespace {
+  private servers: ChildProcess[] = [];
+
+  private constructor(readonly name: string, readonly hostIf: string, readonly hostIp: string, readonly remoteIp: string) {}
+
+  /** Makes the namespace, the veth pair and the addresses; the remote's default route is the host. */
+  static async create(): Promise<RemoteNamespace> {
+    const tag = crypto.randomBytes(3).toString('hex');
+    const third = crypto.randomBytes(1)[0]!;
+    const r = new RemoteNamespace(`berth-test-remote-${tag}`, `btr${tag}`, `198.18.${third}.1`, `198.18.${third}.2`);
+    try {
+      await ip('netns', 'add', r.name);
+      await ip('link', 'add', r.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', r.name);
+      await ip('addr', 'add', `${r.hostIp}/30`, 'dev', r.hostIf);
+      await ip('link', 'set', r.hostIf, 'up');
+      await ip('-n', r.name, 'addr', 'add', `${r.remoteIp}/30`, 'dev', 'eth0');
+      await ip('-n', r.name, 'link', 'set', 'eth0', 'up');
+      await ip('-n', r.name, 'link', 'set', 'lo', 'up');
+      await ip('-n', r.name, 'route', 'add', 'default', 'via', r.hostIp);
+    } catch (err) {
+      await r.close();
+      throw err;
+    }
+    return r;
+  }
+
+  /** Runs a command inside the namespace. */
+  async exec(argv: readonly string[], timeoutMs = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const { stdout, stderr } = await execFileAsync('ip', ['netns', 'exec', this.name, ...argv], { timeout: timeoutMs });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  }
+
+  /** An HTTP server inside the namespace on `port` answering `remote <client address>`; resolves once it listens. */
+  async serveHttp(port: number): Promise<void> {
+    const js = `require('http').createServer((q, s) => s.end('remote ' + q.socket.remoteAddress.replace('::ffff:', '') + '\\n')).listen(${port}, () => console.log('ready'))`;
+    const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.servers.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`server in ${this.name} exited with ${code}`)));
+    });
+  }
+
+  /** Stops the servers and deletes the namespace (its veth end, hence the pair, goes with it). Never throws. */
+  async close(): Promise<void> {
+    for (const s of this.servers) s.kill('SIGKILL');
+    await ip('netns', 'delete', this.name).catch(() => undefined);
+    await ip('link', 'delete', this.hostIf).catch(() => undefined);
+  }
+}
