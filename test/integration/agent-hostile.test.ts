@@ -72,14 +72,14 @@ describe('hostile desired states (issue 23)', () => {
 
   it('values the runtime cannot take are rejected up front, naming the key, instead of rolled back', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ image: `${img}\u0000` }, /\/services\/web\/image/],
-      [{ image: `${img}\n` }, /\/services\/web\/image/],
-      [{ user: 'root\u0000' }, /\/services\/web\/user/],
-      [{ user: 'daemon\u001b[2J' }, /\/services\/web\/user/],
-      [{ working_dir: 'relative/dir' }, /\/services\/web\/working_dir/],
-      [{ mem_limit: 1e308 }, /\/services\/web\/mem_limit/],
-      [{ pids_limit: 1e20 }, /\/services\/web\/pids_limit/],
-      [{ cpus: '1'.repeat(29) }, /\/services\/web\/cpus/],
+      [{ image: `${img}\u0000` }, /services\.web\.image/],
+      [{ image: `${img}\n` }, /services\.web\.image/],
+      [{ user: 'root\u0000' }, /services\.web\.user/],
+      [{ user: 'daemon\u001b[2J' }, /services\.web\.user/],
+      [{ working_dir: 'relative/dir' }, /services\.web\.working_dir/],
+      [{ mem_limit: 1e308 }, /services\.web\.mem_limit/],
+      [{ pids_limit: 1e20 }, /services\.web\.pids_limit/],
+      [{ cpus: '1'.repeat(29) }, /services\.web\.cpus/],
     ];
     let revision = 11;
     for (const [fields, key] of cases) {
