@@ -127,9 +127,10 @@ describe('berth pull survives kill -9 and a full disk', () => {
     const { pid, kept } = await killMidDownload(root);
     expect(kept).toBeGreaterThan(0);
     // The next process created gets ns_last_pid + 1: the killed pull's pid, as after a reboot or a wrap.
-    // Another process on the machine may take it first: then that attempt is killed and we try again.
+    // Another process on the machine (other test files fork too) may take it first: then that attempt is
+    // killed at once and we try again.
     let reused: { code: number | null; stderr: string } | undefined;
-    for (let attempt = 0; attempt < 10 && !reused; attempt++) {
+    for (let attempt = 0; attempt < 50 && !reused; attempt++) {
       fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
       const child = spawn(BERTH_BIN, ['--root', root, 'pull', `${proxy.host}/cli/big:v1`], { env: BOARD_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
