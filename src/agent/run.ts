@@ -68,7 +68,8 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   };
   const deployer = await o.parts.deployer(onDeployEvent);
   const queue = new DeployQueue(deployer);
-  const latest = records.latest();
+  // Rejected revisions do not count: only valid ones move what a new desired state must be newer than.
+  const latest = records.newestAccepted();
   if (latest) queue.seen(latest.revision);
 
   const forward = (type: string, detail: Record<string, unknown>, container?: string): void => {

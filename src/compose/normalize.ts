@@ -1,6 +1,6 @@
 import { parseDuration } from '../duration.js';
 import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
-import { parseDesired } from '../protocol/validate.js';
+import { checkDesired, parseDesired, type DesiredCheck } from '../protocol/validate.js';
 import { REVISION_LABEL } from './labels.js';
 import type { App, AppNetwork, AppService, AppUpdatePolicy, AppVolume } from './model.js';
 import { normalizeService } from './service.js';
@@ -30,6 +30,11 @@ export function normalizeDesired(desired: DesiredState, name?: string): App {
 }
 
 /** A received `desired` payload → the app model: the protocol's checks, then normalization. */
+/** A desired-state message checked (protocol) and normalized (here), once; the revision of a refused one when usable. */
+export function checkApp(payload: Uint8Array | string): DesiredCheck<App> {
+  return checkDesired(payload, normalizeDesired);
+}
+
 export function appFromMessage(payload: Uint8Array | string): App {
   return normalizeDesired(parseDesired(payload));
 }

@@ -149,8 +149,9 @@ export class ImageService {
     if (partials) {
       for (const p of this.content.partials()) {
         if (Date.now() - p.mtimeMs < PARTIAL_GRACE_MS) continue;
+        // A pull still writing it (stalled past the grace time) keeps it.
+        if (!this.content.removePartial(p.file)) continue;
         bytes += p.size;
-        this.content.removePartial(p.file);
         nPartials++;
       }
     }

@@ -7,6 +7,7 @@ import MqttClientModule from 'mqtt/lib/client';
 import { BerthError } from '../errors.js';
 import { readNamedFile } from '../host/read.js';
 import type { DeviceTopics } from './topics.js';
+import { MAX_PAYLOAD_BYTES } from './validate.js';
 
 type ClientClass = typeof MqttClientModule.default;
 // Node hands this CommonJS module over as its exports object ({ default: class }); vitest's transform
@@ -31,6 +32,9 @@ export interface BrokerOptions extends BrokerLogin {
   readonly reconnectBaseMs?: number;
   readonly reconnectMaxMs?: number;
 }
+
+/** The largest MQTT packet the agent accepts from the broker (4 × the payload limit, headers included). */
+export const MAX_PACKET_BYTES = 4 * MAX_PAYLOAD_BYTES;
 
 const read = (file: string | undefined, what: string): Buffer | undefined => (file === undefined ? undefined : readNamedFile(file, what));
 
@@ -62,7 +66,11 @@ export function connectBroker(opts: BrokerOptions, topics: DeviceTopics, onRecon
     protocolVersion: 5,
     clientId: `berth-${topics.deviceId}`,
     clean: false,
-    properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+    // MQTT 5's maximum packet size: the broker drops anything bigger for this client instead of
+    // sending it, so a hostile 50 MB publish never reaches (and never inflates) a 512 MiB board. Above
+    // MAX_PAYLOAD_BYTES on purpose: a payload a little over the limit still arrives and is rejected
+    // with a reason the fleet can show.
+    properties: { sessionExpiryInterval: 7 * 24 * 3600, maximumPacketSize: MAX_PACKET_BYTES },
     keepalive: 30,
     connectTimeout: 10_000,
     reconnectPeriod: 0,

@@ -28,6 +28,39 @@ export function parseDesired(payload: Uint8Array | string): DesiredState {
 }
 
 /**
+ * The highest revision a desired state may carry (desired.json says the same): 2^31 − 1 leaves the
+ * fleet's next revision (+1) exact, and far more deploys than a device will ever see.
+ */
+export const MAX_REVISION = 2 ** 31 - 1;
+
+/** A desired state checked: valid, or the reason and, when the payload names a usable one, its revision. */
+export type DesiredCheck<T> =
+  | { readonly ok: true; readonly desired: T }
+  | { readonly ok: false; readonly error: unknown; readonly revision?: number };
+
+/**
+ * Checks a desired-state payload, parsing it once, and hands the valid shape to `normalize` (the compose
+ * stage's, which may refuse values too). The revision of an invalid one is read from that one parse,
+ * and only when the payload was within the size limit and JSON: an oversized payload is refused before
+ * any of it is parsed.
+ */
+export function checkDesired<T>(payload: Uint8Array | string, normalize: (d: DesiredState) => T): DesiredCheck<T> {
+  let json: unknown;
+  try {
+    json = payloadJson(payload, 'desired state');
+  } catch (error) {
+    return { ok: false, error };
+  }
+  try {
+    return { ok: true, desired: normalize(checkDesiredShape(json, 'desired state')) };
+  } catch (error) {
+    const r = (json as { revision?: unknown } | null)?.revision;
+    const usable = typeof r === 'number' && Number.isInteger(r) && r >= 1 && r <= MAX_REVISION;
+    return { ok: false, error, ...(usable && { revision: r }) };
+  }
+}
+
+/**
  * Checks a value against the desired-state schema; errors name the key path (config/schema.ts, the one
  * place ajv's errors become words). `what` starts the message.
  */

@@ -82,6 +82,16 @@ export class DeploymentRecords<Desired extends Revisioned, Failure> {
     return row ? fromRow<Desired, Failure>(row) : undefined;
   }
 
+  /**
+   * The highest revision that was valid (received to be applied), whatever its outcome: what a new
+   * desired state must be newer than. Rejected revisions do not count, so an invalid message cannot
+   * block later deploys.
+   */
+  newestAccepted(): DeploymentRecord<Desired, Failure> | undefined {
+    const row = this.store.db.prepare("SELECT * FROM deployments WHERE status != 'rejected' ORDER BY revision DESC LIMIT 1").get() as Row | undefined;
+    return row ? fromRow<Desired, Failure>(row) : undefined;
+  }
+
   lastGood(): DeploymentRecord<Desired, Failure> | undefined {
     const rev = this.store.getMeta(LAST_GOOD);
     return rev === undefined ? undefined : this.get(Number(rev));

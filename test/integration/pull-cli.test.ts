@@ -81,8 +81,10 @@ describe('berth pull, images, inspect, rmi, prune', () => {
 });
 
 describe('berth pull survives kill -9 and a full disk', () => {
-  it('killed mid-download, the next pull resumes from the partial blob with a Range request', async () => {
-    const root = path.join(tmp, 'kill');
+  const BOARD_ENV = { ...process.env, BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, 'rpi-zero-2-w') };
+
+  /** Starts a pull of cli/big into `root` and kill -9s it mid-download; its pid and the partial's size. */
+  async function killMidDownload(root: string): Promise<{ pid: number; kept: number }> {
     // First attempt: the connection drops after 3 MB, and the resume request then hangs, so the pull is
     // reliably in the middle of a download when it is killed.
     const blob = new RegExp(`/blobs/${bigLayer}`);
@@ -90,7 +92,7 @@ describe('berth pull survives kill -9 and a full disk', () => {
       { method: 'GET', path: blob, nth: 1, dropAfterBytes: 3_000_000 },
       { method: 'GET', path: blob, nth: 2, delayMs: 20_000 },
     ]);
-    const child = spawn(BERTH_BIN, ['--root', root, 'pull', `${proxy.host}/cli/big:v1`], { env: { ...process.env, BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, 'rpi-zero-2-w') }, stdio: 'ignore' });
+    const child = spawn(BERTH_BIN, ['--root', root, 'pull', `${proxy.host}/cli/big:v1`], { env: BOARD_ENV, stdio: 'ignore' });
     const partial = path.join(root, 'content', 'ingest', bigLayer.replace(':', '-'));
     const size = (): number => (fs.existsSync(partial) ? fs.statSync(partial).size : 0);
     // Kill once the first attempt's bytes are on disk and nothing more arrives (the resume request hangs).
@@ -101,18 +103,46 @@ describe('berth pull survives kill -9 and a full disk', () => {
     }
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const kept = size();
+    proxy.setFaults([]);
+    return { pid: child.pid!, kept: size() };
+  }
+
+  it('killed mid-download, the next pull resumes from the partial blob with a Range request', async () => {
+    const root = path.join(tmp, 'kill');
+    const { kept } = await killMidDownload(root);
     // Bytes still in socket buffers when the connection dropped are lost; what reached the disk is kept.
     expect(kept).toBeGreaterThan(2_000_000);
     expect(kept).toBeLessThanOrEqual(3_000_000);
 
-    proxy.setFaults([]);
     // Asynchronously: the fault proxy lives in this process and must keep serving.
-    const resumed = await execFileAsync(BERTH_BIN, ['--root', root, 'pull', `${proxy.host}/cli/big:v1`], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: path.join(FIXTURE_HOSTS, 'rpi-zero-2-w') } });
+    const resumed = await execFileAsync(BERTH_BIN, ['--root', root, 'pull', `${proxy.host}/cli/big:v1`], { encoding: 'utf8', env: BOARD_ENV });
     expect(resumed.stderr).toBe('');
     expect(proxy.requests.some((q) => q.headers.range === `bytes=${kept}-` && q.status === 206)).toBe(true);
     expect(fs.readdirSync(path.join(root, 'content', 'ingest'))).toEqual([]);
     expect(fs.readdirSync(path.join(root, 'snapshots', '.tmp'))).toEqual([]);
+  });
+
+  it('a pull that gets the pid of the killed one resumes its partial (the download lock died with it)', async () => {
+    const root = path.join(tmp, 'pid-reuse');
+    const { pid, kept } = await killMidDownload(root);
+    expect(kept).toBeGreaterThan(0);
+    // The next process created gets ns_last_pid + 1: the killed pull's pid, as after a reboot or a wrap.
+    // Another process on the machine (other test files fork too) may take it first: then that attempt is
+    // killed at once and we try again.
+    let reused: { code: number | null; stderr: string } | undefined;
+    for (let attempt = 0; attempt < 50 && !reused; attempt++) {
+      fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+      const child = spawn(BERTH_BIN, ['--root', root, 'pull', `${proxy.host}/cli/big:v1`], { env: BOARD_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      if (child.pid !== pid) child.kill('SIGKILL');
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      if (child.pid === pid) reused = { code, stderr };
+    }
+    expect(reused, `no pull got pid ${pid} again`).toBeDefined();
+    expect(reused).toEqual({ code: 0, stderr: '' });
+    expect(proxy.requests.some((q) => q.headers.range === `bytes=${kept}-` && q.status === 206)).toBe(true);
+    expect(fs.readdirSync(path.join(root, 'content', 'ingest'))).toEqual([]);
   });
 
   it('a disk too small for the image: a clear error before downloading, and the store stays usable', () => {

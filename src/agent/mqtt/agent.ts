@@ -7,7 +7,7 @@ import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
-import { appFromMessage } from '../../compose/normalize.js';
+import { checkApp } from '../../compose/normalize.js';
 import { parseCommand } from '../../protocol/validate.js';
 import type { DeployEvent, Deployer } from '../reconcile/deployer.js';
 import { errorInfo } from '../reconcile/deployer.js';
@@ -82,26 +82,26 @@ export class MqttAgent {
   private onDesired(payload: Buffer): void {
     const { queue, records, log } = this.d;
     if (payload.length === 0) return; // a cleared retained message: nothing to deploy
-    let desired;
-    try {
-      // Checked and normalized here, once: the queue, the deployer and the reporter get the model.
-      desired = appFromMessage(payload);
-    } catch (err) {
-      const revision = revisionOf(payload);
-      const error = errorInfo(err);
+    // Checked and normalized here, once: the queue, the deployer and the reporter get the model.
+    const checked = checkApp(payload);
+    if (!checked.ok) {
+      const { revision } = checked;
+      const error = errorInfo(checked.error);
       log('desired-rejected', { revision, error: error.message });
-      if (revision !== undefined && records.get(revision) === undefined) {
-        // A new revision that is invalid: recorded and reported as such, and it counts as seen, so
-        // revisions stay monotonic across agent restarts (the fleet sends a fixed one as revision + 1).
+      if (revision !== undefined && revision > Math.max(queue.newest(), records.latest()?.revision ?? 0)) {
+        // A revision newer than any the device knows of: recorded and reported rejected. It does not
+        // count as seen: only a valid desired state moves what later deploys must be newer than, so
+        // one bad message (with revision 2^31 − 1, say) cannot make every later deploy look old.
         records.reject(revision, error, Date.now());
-        queue.seen(revision);
         this.report({ revision, status: 'rejected', error });
       } else {
-        // No usable or an already known revision: keep `reported` about the real state, say it as an event.
+        // No usable revision, or one not newer than what `reported` already says: reporting it would
+        // move the retained `reported` backwards. Keep it about the real state, say it as an event.
         this.event({ kind: 'desired-rejected', ...(revision !== undefined && { revision }), error });
       }
       return;
     }
+    const { desired } = checked;
     const known = records.get(desired.revision);
     if (known && known.status !== 'applying') {
       log('desired-ignored', { revision: desired.revision, reason: `revision already ${known.status}` });
@@ -224,14 +224,3 @@ export class MqttAgent {
     await this.d.client.endAsync().catch(() => undefined);
   }
 }
-
-/** The revision of a desired state that failed validation, if it has a usable one. */
-function revisionOf(payload: Buffer): number | undefined {
-  try {
-    const r = (JSON.parse(payload.toString('utf8')) as { revision?: unknown }).revision;
-    return typeof r === 'number' && Number.isSafeInteger(r) && r > 0 ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
-

@@ -9,19 +9,24 @@ import type { Deployer, DeployOutcome } from './deployer.js';
 export class DeployQueue {
   private running: { revision: number; abort: AbortController; done: Promise<DeployOutcome | undefined> } | undefined;
   private pending: App | undefined;
-  private newest = 0;
+  private newestRevision = 0;
 
   constructor(private readonly deployer: Deployer, private readonly onOutcome?: (o: DeployOutcome) => void) {}
 
   /** The newest revision accepted so far (start it from the store on agent start). */
   seen(revision: number): void {
-    this.newest = Math.max(this.newest, revision);
+    this.newestRevision = Math.max(this.newestRevision, revision);
+  }
+
+  /** The newest revision accepted so far (0: none). */
+  newest(): number {
+    return this.newestRevision;
   }
 
   /** Queues `desired` (normalized once, on receipt); returns false when it is not newer than what was already accepted. */
   submit(desired: App, force = false): boolean {
-    if (!force && desired.revision <= this.newest) return false;
-    this.newest = Math.max(this.newest, desired.revision);
+    if (!force && desired.revision <= this.newestRevision) return false;
+    this.newestRevision = Math.max(this.newestRevision, desired.revision);
     this.pending = desired;
     if (this.running) this.running.abort.abort();
     else void this.next();

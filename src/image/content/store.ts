@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BerthError, isErrno } from '../../errors.js';
 import { fsyncDir, writeFileAtomic } from '../../host/fsync.js';
-import { processAlive } from '../../host/process.js';
 import { parseDigest, verifyBytes } from '../digest.js';
+import { syscalls } from '../unpack/sys.js';
 
 /**
  * Content store: immutable blobs addressed by digest, under `<dir>/blobs/<alg>/<hex>`.
@@ -15,6 +15,7 @@ import { parseDigest, verifyBytes } from '../digest.js';
  *   fsynced, renamed into place, and the rename fsynced.
  * - Partial downloads live in `<dir>/ingest/` named by digest. They survive crashes and are resumed, but
  *   never trusted: the final digest check covers every byte, including those written before a crash.
+ * - A partial has one writer at a time, held by a flock on the partial itself (see openLocked).
  */
 export class ContentStore {
   constructor(readonly dir: string) {
@@ -58,25 +59,31 @@ export class ContentStore {
     writeFileAtomic(file, bytes, 0o644);
   }
 
-  /** Opens (or resumes) the ingest of a blob. Partial bytes already on disk are rehashed, not trusted. */
+  /**
+   * Opens (or resumes) the ingest of a blob. Partial bytes already on disk are rehashed, not trusted.
+   * One writer per partial: a second ingest of the same digest while this one is open (another process,
+   * or another pull in this one) is a `conflict`.
+   */
   async ingest(digest: string, size: number): Promise<Ingest> {
     const { algorithm, hex } = parseDigest(digest);
     const partial = path.join(this.dir, 'ingest', `${algorithm}-${hex}`);
-    const lock = acquireLock(`${partial}.lock`, digest);
-    const hash = crypto.createHash(algorithm);
-    let offset = 0;
+    const fd = openLocked(partial, digest);
     try {
-      const st = fs.statSync(partial);
-      if (st.size > size) fs.rmSync(partial);
-      else {
-        for await (const chunk of fs.createReadStream(partial)) hash.update(chunk as Buffer);
-        offset = st.size;
+      // Left by versions that locked with a pid file; the flock makes it meaningless.
+      fs.rmSync(`${partial}.lock`, { force: true });
+      const hash = crypto.createHash(algorithm);
+      let offset = fs.fstatSync(fd).size;
+      if (offset > size) {
+        fs.ftruncateSync(fd, 0);
+        offset = 0;
+      } else if (offset > 0) {
+        for await (const chunk of fs.createReadStream(partial, { end: offset - 1 })) hash.update(chunk as Buffer);
       }
+      return new Ingest(this, digest, size, partial, fd, hash, offset);
     } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
+      fs.closeSync(fd);
+      throw err;
     }
-    const fd = fs.openSync(partial, 'a', 0o600);
-    return new Ingest(this, digest, size, partial, fd, hash, offset, lock);
   }
 
   delete(digest: string): boolean {
@@ -97,10 +104,24 @@ export class ContentStore {
     return out;
   }
 
-  removePartial(file: string): void {
+  /** Deletes a partial download unless a pull is writing it right now; false when one is. */
+  removePartial(file: string): boolean {
     if (path.dirname(file) !== path.join(this.dir, 'ingest')) throw new BerthError('internal', `${file} is not a partial download`);
-    fs.rmSync(file, { force: true });
-    fs.rmSync(`${file}.lock`, { force: true });
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return true;
+      throw err;
+    }
+    try {
+      if (!syscalls().tryLockExclusive(fd)) return false;
+      fs.rmSync(file, { force: true });
+      fs.rmSync(`${file}.lock`, { force: true });
+      return true;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** Partial downloads, with their size and last write time. */
@@ -125,7 +146,6 @@ export class Ingest {
     private readonly fd: number,
     private readonly hash: crypto.Hash,
     private written: number,
-    private readonly lock: string,
   ) {}
 
   /** Bytes already present when the ingest was opened plus those written since. */
@@ -159,29 +179,29 @@ export class Ingest {
     this.done = true;
     const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest('hex')}`;
     if (this.written !== this.size || actual !== this.digest) {
-      fs.closeSync(this.fd);
       fs.rmSync(this.partial, { force: true });
-      fs.rmSync(this.lock, { force: true });
+      fs.closeSync(this.fd);
       const why = this.written !== this.size ? `${this.written} bytes instead of ${this.size}` : `digest ${actual}`;
       throw new BerthError('invalid', `blob ${this.digest} failed verification (${why}); the download was discarded`);
     }
-    fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
-    const target = this.store.path(this.digest);
-    fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
-    fs.renameSync(this.partial, target);
-    fsyncDir(path.dirname(target));
-    fs.rmSync(this.lock, { force: true });
+    // Renamed while still locked: a pull waiting on the partial then finds it gone, not complete.
+    try {
+      fs.fsyncSync(this.fd);
+      const target = this.store.path(this.digest);
+      fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+      fs.renameSync(this.partial, target);
+      fsyncDir(path.dirname(target));
+    } finally {
+      fs.closeSync(this.fd);
+    }
   }
 
   /** Stops writing and deletes the partial: its bytes are known bad (corrupt or hostile). */
   async discard(): Promise<void> {
-    if (!this.done) {
-      this.done = true;
-      fs.closeSync(this.fd);
-    }
+    if (this.done) return;
+    this.done = true;
     fs.rmSync(this.partial, { force: true });
-    fs.rmSync(this.lock, { force: true });
+    fs.closeSync(this.fd);
   }
 
   /** Stops writing but keeps the partial, so the next pull resumes where this one stopped. */
@@ -194,28 +214,42 @@ export class Ingest {
       // keeping the partial matters more than syncing it: the next pull rehashes it anyway
     }
     fs.closeSync(this.fd);
-    fs.rmSync(this.lock, { force: true });
   }
 }
 
 /**
- * One writer per partial blob: a lock file holding the writer's pid. A lock whose process is gone (killed,
- * crashed) is taken over; a live one means another pull is downloading the same blob right now.
+ * Opens a partial for appending and takes its flock: one writer per partial blob. The lock lives in the
+ * kernel and dies with its holder, so a killed pull never blocks the next one, whatever pid either gets
+ * (a lock file naming a pid could not tell a reused pid, a zombie or our own pid from a live writer).
+ * Two pulls in one process open the file separately and so conflict too.
+ *
+ * A holder may rename (commit) or delete (discard) the partial and then unlock: whoever got the lock on
+ * that old inode checks the path still names it, and otherwise opens afresh.
  */
-function acquireLock(file: string, digest: string): string {
-  for (let attempt = 0; attempt < 3; attempt++) {
+function openLocked(partial: string, digest: string): number {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const fd = fs.openSync(partial, 'a+', 0o600);
+    let keep = false;
     try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return file;
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
+      if (!syscalls().tryLockExclusive(fd)) {
+        throw new BerthError('conflict', `blob ${digest} is being downloaded by another pull`, { hint: 'wait for it to finish, then pull again' });
+      }
+      keep = sameFile(fd, partial);
+      if (keep) return fd;
+    } finally {
+      if (!keep) fs.closeSync(fd);
     }
-    const pid = Number(fs.readFileSync(file, 'utf8'));
-    // Our own pid is live too: two pulls inside one agent process must not share a partial either.
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-      throw new BerthError('conflict', `blob ${digest} is being downloaded by another pull (pid ${pid})`, { hint: 'wait for it to finish, then pull again' });
-    }
-    fs.rmSync(file, { force: true });
   }
-  throw new BerthError('conflict', `cannot lock the download of ${digest}`);
+  throw new BerthError('conflict', `cannot lock the download of ${digest}: it keeps being replaced`);
+}
+
+function sameFile(fd: number, file: string): boolean {
+  try {
+    const a = fs.fstatSync(fd);
+    const b = fs.statSync(file);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
 }

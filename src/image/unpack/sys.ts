@@ -3,9 +3,9 @@ import os from 'node:os';
 import type Koffi from 'koffi';
 
 /**
- * The few syscalls Node lacks that unpacking needs: mknod (device nodes, FIFOs, overlay whiteouts) and
- * lsetxattr (layer xattrs, overlay opaque markers). Loaded lazily so commands that never unpack do not
- * pay for loading libc through koffi.
+ * The few syscalls Node lacks that pulling needs: mknod (device nodes, FIFOs, overlay whiteouts),
+ * lsetxattr (layer xattrs, overlay opaque markers), syncfs, and flock (one writer per partial blob).
+ * Loaded lazily so commands that never pull do not pay for loading libc through koffi.
  */
 export interface Syscalls {
   mknod(path: string, mode: number, major: number, minor: number): void;
@@ -13,11 +13,21 @@ export interface Syscalls {
   lgetxattr(path: string, name: string): Buffer | undefined;
   /** Flushes the filesystem holding `fd`, once per pull rather than an fsync per file. */
   syncfs(fd: number): void;
+  /**
+   * flock(fd, LOCK_EX | LOCK_NB): true when this open file description now holds the lock, false when
+   * another one does (another process, or another open() in this one). The kernel drops the lock when
+   * the last descriptor of the description closes, so a killed process never leaves a lock behind.
+   */
+  tryLockExclusive(fd: number): boolean;
 }
 
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
+
+// <sys/file.h>
+const LOCK_EX = 2;
+const LOCK_NB = 4;
 
 let cached: Syscalls | undefined;
 
@@ -31,6 +41,7 @@ export function syscalls(): Syscalls {
   const lsetxattr = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
   const lgetxattr = libc.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
   const syncfs = libc.func('int syncfs(int fd)');
+  const flock = libc.func('int flock(int fd, int operation)');
   const fail = (call: string, path: string): never => {
     const errno = koffi.decode(errnoLoc(), 'int') as number;
     const name = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
@@ -60,6 +71,11 @@ export function syscalls(): Syscalls {
     },
     syncfs(fd) {
       if (syncfs(fd) !== 0) fail('syncfs', `fd ${fd}`);
+    },
+    tryLockExclusive(fd) {
+      if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+      if ((koffi.decode(errnoLoc(), 'int') as number) === os.constants.errno.EWOULDBLOCK) return false;
+      return fail('flock', `fd ${fd}`);
     },
   };
   return cached;
