@@ -13,6 +13,7 @@ PACKAGES=(
   netavark           # bridge networking (src/network): bridges, veths, iptables NAT and port forwarding
   aardvark-dns       # … and container names in DNS on each network's gateway
   iptables           # netavark 1.4's firewall driver (iptables-nft on Debian)
+  tini               # berth run --init binds its static tini (tini-static) into the container as docker-init
   curl
   ca-certificates
   apache2-utils      # htpasswd -B: bcrypt password files for the registry's htpasswd auth
