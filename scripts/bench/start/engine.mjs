@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { EMPTY_RUN_FLAGS } from './flags.mjs';
 import { openEngine } from './open-engine.mjs';
 
 const { values: opt } = parseArgs({
@@ -50,7 +51,7 @@ const host = hostPathsFromEnv({});
 const board = detectBoard(host);
 const { images, engine, close } = await openEngine(dist, { root: opt.root, host, board, runtime: opt.runtime, version: 'bench' });
 const rt = engine.runtime;
-const flags = { env: [], volume: [], device: [], tmpfs: [], label: [], ulimit: [], restart: 'no', network: 'private' };
+const flags = EMPTY_RUN_FLAGS;
 
 async function waitFile(file, timeoutMs = 10_000) {
   const end = Date.now() + timeoutMs;

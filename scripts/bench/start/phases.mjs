@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { EMPTY_RUN_FLAGS } from './flags.mjs';
 import { openEngine } from './open-engine.mjs';
 
 const tStart = performance.now();
@@ -46,7 +47,7 @@ const board = boardModule.detectBoardCached
 lap('detectBoard');
 const { images, engine, close } = await openEngine(dist, { root: opt.root, host, board, runtime: opt.runtime, version: packageVersion() }, lap);
 const name = images.find(opt.ref).name;
-const options = runOptionsFrom({ env: [], volume: [], device: [], tmpfs: [], label: [], ulimit: [], restart: 'no', network: 'private' }, ['true'], process.env);
+const options = runOptionsFrom(EMPTY_RUN_FLAGS, ['true'], process.env);
 lap('findImage');
 // run --rm's lifecycle and its uncommitted exit (peek), where this build has them; older builds ignore the argument.
 const lifecycle = { autoRemove: true };
