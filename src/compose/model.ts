@@ -24,6 +24,8 @@ export interface AppService {
   readonly run: RunOptions;
   /** Undefined when the service has no healthcheck or disables it. */
   readonly healthcheck?: Healthcheck;
+  /** `depends_on`, by service name: the deployer starts a service after these reach their condition. */
+  readonly dependsOn: ReadonlyMap<string, ServiceDependency>;
 }
 
 /** `x-berth.update` (files) / `update` (desired states), defaults filled in. */
@@ -34,29 +36,79 @@ export interface AppUpdatePolicy {
   readonly onFailure: 'rollback' | 'keep';
 }
 
-/** A named volume of the app (top-level `volumes:`); its fields come with the issue that adds volumes. */
+/**
+ * A named volume of the app (top-level `volumes:`). Services' mounts of it are already resolved in
+ * their RunOptions (a `volume` mount of {@link hostName}, or a bind/tmpfs when `driver_opts` say so);
+ * this record is what the deployer creates before the services and may remove with the app.
+ */
 export interface AppVolume {
+  /** The key under top-level `volumes:`. */
   readonly name: string;
+  /** The volume's name on the device: `name:` when given (or the external name), else `<app>_<key>` as compose does. */
+  readonly hostName: string;
+  /** `external: true`: must exist already; never created or removed by a deploy. */
+  readonly external: boolean;
+  /** `driver_opts` of the local driver (`type`, `o`, `device`), as written. */
+  readonly driverOpts: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
-/** A network of the app (top-level `networks:`); its fields come with the networking work (src/network/). */
+/**
+ * A network of the app: `default` (compose's `<app>_default`, present whenever a service uses it) and
+ * those under top-level `networks:`. The deployer creates missing ones (src/network NetworkService)
+ * before any container and removes the app's own once no desired service uses them.
+ */
 export interface AppNetwork {
+  /** The key under top-level `networks:` (`default` for the implicit one). */
   readonly name: string;
+  /** The network's name on the device: `name:` when given (or the external name), else `<app>_<key>`. */
+  readonly hostName: string;
+  /** `external: true`: must exist already; never created or removed by a deploy. */
+  readonly external: boolean;
+  readonly internal: boolean;
+  /** `driver_opts` that apply to a bridge (mtu, isolate…), as written. */
+  readonly driverOpts: Readonly<Record<string, string>>;
+  /** `ipam.config[0]`: subnet, gateway, ip_range. */
+  readonly ipam?: { readonly subnet?: string; readonly gateway?: string; readonly ipRange?: string };
+  readonly enableIpv6: boolean;
+  readonly labels: Readonly<Record<string, string>>;
 }
+
+/** A file mounted read-only into services (top-level `configs:` / `secrets:`). */
+export interface AppFile {
+  readonly name: string;
+  /** The bytes, base64: read from `file:` by the reader (relative to the compose file) or given as `content:`. */
+  readonly content: string;
+}
+
+/** `depends_on` of a service, long form with defaults filled in. */
+export interface ServiceDependency {
+  readonly condition: 'service_started' | 'service_healthy' | 'service_completed_successfully';
+  /** Restart this service when the dependency is updated (compose's `restart: true`). */
+  readonly restart: boolean;
+  /** `required: false`: a missing dependency is ignored. */
+  readonly required: boolean;
+}
+
+/** The project name of a desired state that names none. */
+export const DEFAULT_APP_NAME = 'app';
 
 export interface App {
-  /** Compose's project name, when the document has one (`name:`, or the file's directory). */
-  readonly name?: string;
+  /**
+   * Compose's project name: `name:`, else the file's directory for files; a desired state without
+   * `name` gets {@link DEFAULT_APP_NAME}. Prefixes the app's networks and volumes (`<name>_default`).
+   */
+  readonly name: string;
   readonly revision: number;
   /** By service name, in name order. */
   readonly services: ReadonlyMap<string, AppService>;
   readonly update: AppUpdatePolicy;
-  /**
-   * Room for the app's named volumes and networks, which later issues add; empty until then (a file
-   * that declares them is refused by the reader).
-   */
+  /** By key under top-level `volumes:`. */
   readonly volumes: ReadonlyMap<string, AppVolume>;
+  /** By key: `default` when any service is on it, and the declared ones. */
   readonly networks: ReadonlyMap<string, AppNetwork>;
+  readonly configs: ReadonlyMap<string, AppFile>;
+  readonly secrets: ReadonlyMap<string, AppFile>;
   /** The desired state this was normalized from, as received: what the store records and the fleet sends. */
   readonly source: DesiredState;
 }

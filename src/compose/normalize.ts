@@ -2,7 +2,7 @@ import { parseDuration } from '../duration.js';
 import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
 import { checkDesired, parseDesired, type DesiredCheck } from '../protocol/validate.js';
 import { REVISION_LABEL } from './labels.js';
-import type { App, AppNetwork, AppService, AppUpdatePolicy, AppVolume } from './model.js';
+import { DEFAULT_APP_NAME, type App, type AppFile, type AppNetwork, type AppService, type AppUpdatePolicy, type AppVolume } from './model.js';
 import { normalizeService } from './service.js';
 
 /**
@@ -24,8 +24,9 @@ export function normalizeDesired(desired: DesiredState, name?: string): App {
   const services = new Map<string, AppService>();
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, desired.revision));
   return {
-    ...(name !== undefined && { name }), revision: desired.revision, services, update: updatePolicy(desired.update),
-    volumes: new Map<string, AppVolume>(), networks: new Map<string, AppNetwork>(), source: desired,
+    name: name ?? DEFAULT_APP_NAME, revision: desired.revision, services, update: updatePolicy(desired.update),
+    volumes: new Map<string, AppVolume>(), networks: new Map<string, AppNetwork>(),
+    configs: new Map<string, AppFile>(), secrets: new Map<string, AppFile>(), source: desired,
   };
 }
 

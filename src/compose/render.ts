@@ -61,7 +61,7 @@ function service(s: AppService): Record<string, unknown> {
 export function composeDocument(app: App): Record<string, unknown> {
   const { strategy, healthWindowMs, onFailure } = app.update;
   return {
-    ...(app.name !== undefined && { name: app.name }),
+    name: app.name,
     services: Object.fromEntries([...app.services].map(([name, s]) => [name, service(s)])),
     'x-berth': { update: { strategy, health_window: formatDuration(healthWindowMs), on_failure: onFailure } },
   };

@@ -76,5 +76,5 @@ export function serviceRunOptions(service: string, svc: ServiceSpec, revision: n
 /** One service of a schema-valid desired state → the model's service (the only place a spec is parsed). */
 export function normalizeService(name: string, svc: ServiceSpec, revision: number): AppService {
   const healthcheck = parseHealthcheck(name, svc.healthcheck);
-  return { name, image: svc.image, hash: specHash(svc), run: serviceRunOptions(name, svc, revision), ...(healthcheck && { healthcheck }) };
+  return { name, image: svc.image, hash: specHash(svc), run: serviceRunOptions(name, svc, revision), ...(healthcheck && { healthcheck }), dependsOn: new Map() };
 }

@@ -52,9 +52,20 @@ export interface TmpfsMount {
 
 /**
  * `none` = own namespace with only `lo` (`private` is its former name, still accepted); `host` = the
- * host's; anything else names a bridge network (`bridge` = the default one), see src/network/mode.ts.
+ * host's; `container:NAME|ID` joins another container's namespace (compose's `service:S` is resolved to
+ * it by the compose stage); anything else names a bridge network (`bridge` = the default one), see
+ * src/network/mode.ts.
  */
 export type NetworkMode = 'host' | 'none' | 'private' | (string & {});
+
+/** One network a container joins (compose `services.S.networks.N`). */
+export interface NetworkEndpoint {
+  /** The network's name on the host (AppNetwork.hostName). */
+  readonly network: string;
+  /** DNS names on that network besides the container's name (compose adds the service name). */
+  readonly aliases: readonly string[];
+  readonly ipv4Address?: string;
+}
 
 export interface Ulimit {
   /** OCI name, e.g. `RLIMIT_NOFILE`. */
@@ -86,6 +97,14 @@ export interface RunOptions extends ResourceOptions {
   readonly dns?: readonly string[];
   /** `--network-alias`: more DNS names on the network besides the container's name (user networks only). */
   readonly networkAliases?: readonly string[];
+  /** `--ip`: a static IPv4 address on `network` (user networks with a subnet only). */
+  readonly ipv4Address?: string;
+  /**
+   * compose's per-service `networks:`: every bridge network the container joins, in order, the first
+   * one being `network` (whose entry's aliases/address replace networkAliases/ipv4Address). Absent =
+   * just `network`.
+   */
+  readonly endpoints?: readonly NetworkEndpoint[];
   /** `--add-host NAME:IP` lines for /etc/hosts (bridge networks only). */
   readonly extraHosts?: readonly ExtraHost[];
   readonly hostname?: string;
