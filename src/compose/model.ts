@@ -90,6 +90,29 @@ export interface ServiceDependency {
   readonly required: boolean;
 }
 
+/**
+ * What normalizing one service needs from the rest of the app: normalize.ts builds it from the
+ * top-level keys, then service.ts turns each service into an AppService with it.
+ */
+export interface ServiceContext {
+  /** App.name. */
+  readonly app: string;
+  readonly revision: number;
+  readonly networks: ReadonlyMap<string, AppNetwork>;
+  readonly volumes: ReadonlyMap<string, AppVolume>;
+  readonly configs: ReadonlyMap<string, AppFile>;
+  readonly secrets: ReadonlyMap<string, AppFile>;
+  /**
+   * Where relative bind sources (`./data`) resolve. `berth deploy` makes them absolute against the
+   * compose file's directory when it reads the file; what is still relative in a desired state (a fleet
+   * deploy) resolves under the app's own data directory on the device, so a fleet file can never name
+   * an arbitrary host path by accident.
+   */
+  readonly dataDir: string;
+  /** Every service's spec hash, by service name (for `network_mode: service:S` and `depends_on` restarts). */
+  readonly hashes: ReadonlyMap<string, string>;
+}
+
 /** The project name of a desired state that names none. */
 export const DEFAULT_APP_NAME = 'app';
 

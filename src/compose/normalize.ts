@@ -2,8 +2,8 @@ import { parseDuration } from '../duration.js';
 import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
 import { checkDesired, parseDesired, type DesiredCheck } from '../protocol/validate.js';
 import { REVISION_LABEL } from './labels.js';
-import { DEFAULT_APP_NAME, type App, type AppFile, type AppNetwork, type AppService, type AppUpdatePolicy, type AppVolume } from './model.js';
-import { normalizeService } from './service.js';
+import { DEFAULT_APP_NAME, type App, type AppFile, type AppNetwork, type AppService, type AppUpdatePolicy, type AppVolume, type ServiceContext } from './model.js';
+import { normalizeService, specHash } from './service.js';
 
 /**
  * The compose stage: a schema-valid desired state (protocol/validate.ts checked its shape) → the app
@@ -22,9 +22,15 @@ function updatePolicy(u: Partial<UpdatePolicy> | undefined): AppUpdatePolicy {
 /** Normalizes a desired state the protocol stage accepted; throws `invalid`/`usage` naming the key. */
 export function normalizeDesired(desired: DesiredState, name?: string): App {
   const services = new Map<string, AppService>();
-  for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, desired.revision));
+  const app = name ?? DEFAULT_APP_NAME;
+  // Networks, volumes, configs and secrets come with issue 17's top-level keys; dataDir with the app's data directory.
+  const ctx: ServiceContext = {
+    app, revision: desired.revision, networks: new Map(), volumes: new Map(), configs: new Map(), secrets: new Map(), dataDir: '',
+    hashes: new Map(Object.entries(desired.services).map(([n, s]) => [n, specHash(s)])),
+  };
+  for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));
   return {
-    name: name ?? DEFAULT_APP_NAME, revision: desired.revision, services, update: updatePolicy(desired.update),
+    name: app, revision: desired.revision, services, update: updatePolicy(desired.update),
     volumes: new Map<string, AppVolume>(), networks: new Map<string, AppNetwork>(),
     configs: new Map<string, AppFile>(), secrets: new Map<string, AppFile>(), source: desired,
   };

@@ -8,7 +8,7 @@ import type { ServiceSpec } from '../protocol/types.js';
 import { argsOf } from './args.js';
 import { parseHealthcheck } from './healthcheck.js';
 import { checkUserLabels, containerName, ownerLabels } from './labels.js';
-import type { AppService } from './model.js';
+import type { AppService, ServiceContext } from './model.js';
 
 /**
  * A compose service (the desired state's field names) → the model's service, with the same parsers
@@ -74,7 +74,7 @@ export function serviceRunOptions(service: string, svc: ServiceSpec, revision: n
 }
 
 /** One service of a schema-valid desired state → the model's service (the only place a spec is parsed). */
-export function normalizeService(name: string, svc: ServiceSpec, revision: number): AppService {
+export function normalizeService(name: string, svc: ServiceSpec, ctx: ServiceContext): AppService {
   const healthcheck = parseHealthcheck(name, svc.healthcheck);
-  return { name, image: svc.image, hash: specHash(svc), run: serviceRunOptions(name, svc, revision), ...(healthcheck && { healthcheck }), dependsOn: new Map() };
+  return { name, image: svc.image, hash: specHash(svc), run: serviceRunOptions(name, svc, ctx.revision), ...(healthcheck && { healthcheck }), dependsOn: new Map() };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVICE_LABEL, SPEC_LABEL } from '../../src/compose/labels.js';
-import type { AppService } from '../../src/compose/model.js';
+import type { AppService, ServiceContext } from '../../src/compose/model.js';
 import { normalizeService, specHash } from '../../src/compose/service.js';
 import { HealthMonitor, type HealthDetail } from '../../src/agent/health-monitor.js';
 import type { ServiceHealth, ServiceSpec } from '../../src/protocol/types.js';
@@ -13,6 +13,7 @@ import type { ContainerRecord } from '../../src/runtime/records.js';
 import { EngineDouble, type EngineDoubleOptions } from '../helpers/engine-double.js';
 
 const IMAGE = 'app:1';
+const ctx: ServiceContext = { app: 'app', revision: 1, networks: new Map(), volumes: new Map(), configs: new Map(), secrets: new Map(), dataDir: '/var/lib/berth/apps/app', hashes: new Map() };
 const withCheck: ServiceSpec = { image: IMAGE, healthcheck: { test: ['CMD-SHELL', 'echo ok'], interval: '1s', retries: 1 } };
 const SERVICE = ['sh', '-c', "trap 'exit 0' TERM; sleep 600 & wait"];
 
@@ -57,7 +58,7 @@ describe('HealthMonitor', () => {
   it('reads no container list while no service to run has a healthcheck, and does once one has', async () => {
     const plain: ServiceSpec = { image: IMAGE };
     const disabled: ServiceSpec = { image: IMAGE, healthcheck: { test: ['CMD', 'true'], disable: true } };
-    const r = rig([normalizeService('web', plain, 1), normalizeService('db', disabled, 1)]);
+    const r = rig([normalizeService('web', plain, ctx), normalizeService('db', disabled, ctx)]);
     await r.deploy('web', plain);
     await r.deploy('db', disabled);
     r.engine.calls.list = 0;
