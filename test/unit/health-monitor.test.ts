@@ -67,7 +67,7 @@ describe('HealthMonitor', () => {
     expect(r.engine.calls).toEqual({ list: 0, exec: 0 });
     expect(r.events).toEqual([]);
 
-    r.services.push(normalizeService('api', withCheck, 1));
+    r.services.push(normalizeService('api', withCheck, ctx));
     const api = await r.deploy('api', withCheck);
     r.engine.calls.list = 0;
     await r.monitor.tick(api.startedAt! + 1);
@@ -76,7 +76,7 @@ describe('HealthMonitor', () => {
   });
 
   it("a check's verdict carries its exit code and output; a restart's carries only the reason, though a tick saw it down", async () => {
-    const r = rig([normalizeService('api', withCheck, 1)]);
+    const r = rig([normalizeService('api', withCheck, ctx)]);
     const first = await r.deploy('api', withCheck);
     await r.monitor.tick(first.startedAt!);
     // A tick that finds it down between runs must not make its next run look first seen.
@@ -96,7 +96,7 @@ describe('HealthMonitor', () => {
 
   it('while running, lists the containers again only after the engine reported a change', async () => {
     const hourly: ServiceSpec = { ...withCheck, healthcheck: { ...withCheck.healthcheck, interval: '1h' } };
-    const r = rig([normalizeService('api', hourly, 1)]);
+    const r = rig([normalizeService('api', hourly, ctx)]);
     await r.deploy('api', hourly);
     r.engine.calls.list = 0;
     const abort = new AbortController();
