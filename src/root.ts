@@ -126,7 +126,7 @@ export class BerthRoot {
   async deployer(onEvent: (e: DeployEvent) => void, onPull?: (ref: string) => void): Promise<Deployer> {
     const [{ Deployer }, engine] = await Promise.all([import('./agent/reconcile/deployer.js'), this.engine()]);
     return new Deployer({
-      engine, images: this.images(), board: this.board(), records: this.deployments(), onEvent,
+      engine, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
       pull: async (ref, signal, onPullEvent) => {
         onPull?.(ref);
         return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;

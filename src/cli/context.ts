@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { hostPathsFromEnv, type HostPaths } from '../host/paths.js';
+import { DEFAULT_ROOT, hostPathsFromEnv, type HostPaths } from '../host/paths.js';
 
-export const DEFAULT_ROOT = '/var/lib/berth';
+export { DEFAULT_ROOT };
 
 /** What every command gets from the global options and the environment; built once per invocation. */
 export interface CliContext {

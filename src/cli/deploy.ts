@@ -1,20 +1,20 @@
 import type { Command } from 'commander';
 import { ERROR_CATEGORIES, type ErrorCategory } from '../errors.js';
+import { composeReadOptions, profileOption } from './compose.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
 import { printJson } from './format.js';
 
 export function registerDeploy(program: Command, context: () => CliContext): void {
-  program
-    .command('deploy')
+  profileOption(program.command('deploy'))
     .description('apply a compose file (services subset) locally, through the same reconciler as fleet deploys')
     .argument('<file>', 'YAML with services: (compose field names); x-berth: {update: {strategy, health_window, on_failure}}')
     .option('--json', 'print the outcome as JSON')
-    .action(async (file: string, opts: { json?: boolean }) => {
+    .action(async (file: string, opts: { json?: boolean; profile?: string[] }) => {
       const ctx = context();
       const [{ readComposeFile }, { atRevision }] = await Promise.all([import('../compose/file.js'), import('../compose/normalize.js')]);
       // Read and normalized before the store is opened: a bad file changes nothing.
-      const app = await readComposeFile(file);
+      const app = await readComposeFile(file, composeReadOptions(ctx, opts.profile, 'local'));
       await withEngine(ctx, async ({ root }) => {
         const revision = (root.deployments().latest()?.revision ?? 0) + 1;
         const desired = atRevision(app, revision);

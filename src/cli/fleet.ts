@@ -5,6 +5,7 @@ import { parseDuration } from '../duration.js';
 import { BerthError, ERROR_CATEGORIES } from '../errors.js';
 import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
+import { composeReadOptions, profileOption } from './compose.js';
 import type { CliContext } from './context.js';
 import { printJson, table } from './format.js';
 
@@ -35,12 +36,13 @@ interface DeployFlags extends FleetFlags {
   timeout: string;
   dryRun?: boolean;
   json?: boolean;
+  profile?: string[];
 }
 
 export function registerFleet(program: Command, context: () => CliContext): void {
   const fleet = program.command('fleet').description('deploy to many boards over MQTT with staged rollouts, and show the fleet');
 
-  connectionOptions(fleet.command('deploy'))
+  profileOption(connectionOptions(fleet.command('deploy')))
     .description('publish a compose file as each device\'s retained desired state, at a set pace, and follow the devices until they report')
     .argument('<file>', 'compose YAML, as for berth deploy (services: and x-berth: {update})')
     .option('--device <id...>', 'these devices')
@@ -64,7 +66,7 @@ export function registerFleet(program: Command, context: () => CliContext): void
         import('../compose/file.js'), import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
       ]);
       // Normalized by the code every device runs, so a file they would refuse is refused here, before connecting.
-      const app = await readComposeFile(file);
+      const app = await readComposeFile(file, composeReadOptions(ctx, opts.profile, 'fleet'));
 
       const session = await openFleet(opts, ctx.env, ['progress']);
       const abort = new AbortController();

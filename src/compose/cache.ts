@@ -1,6 +1,7 @@
 import type { DesiredState } from '../protocol/types.js';
 import type { App } from './model.js';
-import { normalizeDesired } from './normalize.js';
+import type { DesiredCheck } from '../protocol/validate.js';
+import { checkApp, normalizeDesired, type NormalizeOptions } from './normalize.js';
 
 /**
  * The app model of each revision, normalized once. The store keeps desired states as received (one row
@@ -11,8 +12,16 @@ import { normalizeDesired } from './normalize.js';
 export class AppCache {
   private readonly apps = new Map<number, App>();
 
-  /** How many revisions are kept: the running one, the last good one (the rollback target) and a newer one. */
-  constructor(private readonly size = 4) {}
+  /**
+   * `size`: how many revisions are kept: the running one, the last good one (the rollback target) and a
+   * newer one. `normalize`: where this device keeps apps (their data directories), for every revision.
+   */
+  constructor(private readonly size = 4, private readonly normalize: NormalizeOptions = {}) {}
+
+  /** A received desired-state message checked and normalized with this device's options (normalize.ts checkApp); not yet kept. */
+  check(payload: Uint8Array | string): DesiredCheck<App> {
+    return checkApp(payload, this.normalize);
+  }
 
   /** Keeps an app normalized elsewhere (the agent on receipt, `berth deploy` from its file). */
   remember(app: App): App {
@@ -24,6 +33,6 @@ export class AppCache {
 
   /** The model of a recorded desired state; normalized on first sight (a revision another process recorded). */
   of(desired: DesiredState): App {
-    return this.apps.get(desired.revision) ?? this.remember(normalizeDesired(desired));
+    return this.apps.get(desired.revision) ?? this.remember(normalizeDesired(desired, this.normalize));
   }
 }

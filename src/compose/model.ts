@@ -48,7 +48,7 @@ export interface AppVolume {
   readonly hostName: string;
   /** `external: true`: must exist already; never created or removed by a deploy. */
   readonly external: boolean;
-  /** `driver_opts` of the local driver (`type`, `o`, `device`), as written. */
+  /** `driver_opts` of the local driver (`type`, `o`, `device`), as written but for a relative `device`, made absolute under the app's data directory. */
   readonly driverOpts: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
 }
@@ -132,6 +132,8 @@ export interface App {
   readonly networks: ReadonlyMap<string, AppNetwork>;
   readonly configs: ReadonlyMap<string, AppFile>;
   readonly secrets: ReadonlyMap<string, AppFile>;
+  /** ServiceContext.dataDir: the app's data directory on the device (`<state root>/apps/<name>`; app-files.ts). */
+  readonly dataDir: string;
   /** The desired state this was normalized from, as received: what the store records and the fleet sends. */
   readonly source: DesiredState;
 }

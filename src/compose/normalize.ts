@@ -2,8 +2,12 @@ import { parseDuration } from '../duration.js';
 import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
 import { checkDesired, parseDesired, type DesiredCheck } from '../protocol/validate.js';
 import { REVISION_LABEL } from './labels.js';
-import { DEFAULT_APP_NAME, type App, type AppFile, type AppNetwork, type AppService, type AppUpdatePolicy, type AppVolume, type ServiceContext } from './model.js';
+import { DEFAULT_ROOT } from '../host/paths.js';
+import { appDataDir } from './app-files.js';
+import { DEFAULT_APP_NAME, type App, type AppService, type AppUpdatePolicy, type ServiceContext } from './model.js';
+import { checkReferences } from './refs.js';
 import { normalizeService, specHash } from './service.js';
+import { appResources } from './top-level.js';
 
 /**
  * The compose stage: a schema-valid desired state (protocol/validate.ts checked its shape) → the app
@@ -19,31 +23,42 @@ function updatePolicy(u: Partial<UpdatePolicy> | undefined): AppUpdatePolicy {
   return { strategy: p.strategy, healthWindowMs: parseDuration(p.health_window, 'update.health_window'), onFailure: p.on_failure };
 }
 
-/** Normalizes a desired state the protocol stage accepted; throws `invalid`/`usage` naming the key. */
-export function normalizeDesired(desired: DesiredState, name?: string): App {
-  const services = new Map<string, AppService>();
-  const app = name ?? DEFAULT_APP_NAME;
-  // Networks, volumes, configs and secrets come with issue 17's top-level keys; dataDir with the app's data directory.
+/** What normalizing needs from where it runs; every field has a default. */
+export interface NormalizeOptions {
+  /**
+   * berth's state root on the device that runs the app (default DEFAULT_ROOT): the app's data
+   * directory, where relative bind sources and its config files live, is `<stateRoot>/apps/<app>`.
+   */
+  readonly stateRoot?: string;
+}
+
+/**
+ * Normalizes a desired state the protocol stage accepted; throws `invalid`/`usage` naming the key.
+ * Top-level volumes, networks, configs and secrets first (top-level.ts), then every reference a
+ * service makes to them (refs.ts), then each service with the ServiceContext built from them.
+ */
+export function normalizeDesired(desired: DesiredState, opts: NormalizeOptions = {}): App {
+  const app = desired.name ?? DEFAULT_APP_NAME;
+  const dataDir = appDataDir(opts.stateRoot ?? DEFAULT_ROOT, app);
+  const resources = appResources(desired, app, dataDir);
+  checkReferences(desired, resources);
   const ctx: ServiceContext = {
-    app, revision: desired.revision, networks: new Map(), volumes: new Map(), configs: new Map(), secrets: new Map(), dataDir: '',
+    app, revision: desired.revision, ...resources, dataDir,
     hashes: new Map(Object.entries(desired.services).map(([n, s]) => [n, specHash(s)])),
   };
+  const services = new Map<string, AppService>();
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));
-  return {
-    name: app, revision: desired.revision, services, update: updatePolicy(desired.update),
-    volumes: new Map<string, AppVolume>(), networks: new Map<string, AppNetwork>(),
-    configs: new Map<string, AppFile>(), secrets: new Map<string, AppFile>(), source: desired,
-  };
+  return { name: app, revision: desired.revision, services, update: updatePolicy(desired.update), ...resources, dataDir, source: desired };
+}
+
+/** A desired-state message checked (protocol) and normalized (here), once; the revision of a refused one when usable. */
+export function checkApp(payload: Uint8Array | string, opts: NormalizeOptions = {}): DesiredCheck<App> {
+  return checkDesired(payload, (d) => normalizeDesired(d, opts));
 }
 
 /** A received `desired` payload → the app model: the protocol's checks, then normalization. */
-/** A desired-state message checked (protocol) and normalized (here), once; the revision of a refused one when usable. */
-export function checkApp(payload: Uint8Array | string): DesiredCheck<App> {
-  return checkDesired(payload, normalizeDesired);
-}
-
-export function appFromMessage(payload: Uint8Array | string): App {
-  return normalizeDesired(parseDesired(payload));
+export function appFromMessage(payload: Uint8Array | string, opts: NormalizeOptions = {}): App {
+  return normalizeDesired(parseDesired(payload), opts);
 }
 
 /**

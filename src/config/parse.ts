@@ -1,5 +1,5 @@
 import { BerthError } from '../errors.js';
-import { parseYaml } from '../yaml.js';
+import { parseYaml, type YamlOptions } from '../yaml.js';
 import { jsonSyntaxError } from './json-error.js';
 
 /**
@@ -19,10 +19,10 @@ export function parseJson(bytes: Uint8Array | string, what: string): unknown {
   }
 }
 
-/** YAML 1.2 (a superset of JSON) with the same error shape as parseJson. */
-export async function parseYamlText(text: string, what: string): Promise<unknown> {
+/** YAML 1.2 (a superset of JSON) with the same error shape as parseJson; `options` go to the parser (compose's merge keys). */
+export async function parseYamlText(text: string, what: string, options?: YamlOptions): Promise<unknown> {
   try {
-    return await parseYaml(text);
+    return await parseYaml(text, options);
   } catch (err) {
     const e = err as Error & { linePos?: Array<{ line: number; col: number }> };
     // The yaml package appends " at line L, column C:" and a code frame to the first line; keep the reason.

@@ -57,7 +57,8 @@ export function configError(spec: ConfigSpec, file: string, message: string, hin
   return new BerthError('invalid', `${spec.what} ${file}: ${message}`, hint === undefined ? undefined : { hint });
 }
 
-function readText(file: string, what: string): string {
+/** A config file's text; missing or unreadable is notFound naming it (and the errno). */
+export function readText(file: string, what: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {

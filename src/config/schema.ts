@@ -14,31 +14,49 @@ export type SchemaValidator = ((data: unknown) => boolean) & { errors?: ErrorObj
 /** At most this many problems per message: the first few say what to fix, the rest is noise. */
 const MAX_REPORTED = 5;
 
+/**
+ * Says why a key the schema does not allow is refused, when plain "unknown key" is not the best word:
+ * `parent` is the key path of the mapping holding it ('' for the top level). Undefined keeps "unknown
+ * key". The compose reader says so for keys of the compose specification berth does not support.
+ */
+export type UnknownKeyWording = (parent: string, key: string) => string | undefined;
+
 /** Runs a precompiled validator; BerthError('invalid') naming each problem's key path when the data fails. */
-export function validateWith<T>(validator: unknown, data: unknown, what: string): T {
+export function validateWith<T>(validator: unknown, data: unknown, what: string, unknownKey?: UnknownKeyWording): T {
   const v = validator as SchemaValidator;
-  if (!v(data)) throw new BerthError('invalid', `${what} is invalid: ${describeSchemaErrors(v.errors ?? [])}`);
+  if (!v(data)) throw new BerthError('invalid', `${what} is invalid: ${describeSchemaErrors(v.errors ?? [], unknownKey)}`);
   return data as T;
 }
 
-/** `key.path: problem; …` for ajv's errors, with anyOf/oneOf noise folded (see foldAlternatives). */
-export function describeSchemaErrors(errors: readonly ErrorObject[]): string {
-  const lines = foldAlternatives(errors).map((e) => `${keyPath(e)}: ${problem(e)}`);
+/**
+ * `key.path: problem; …` for ajv's errors, with anyOf/oneOf noise folded (see foldAlternatives). A key
+ * the schema does not allow is named in the path itself (`services.web.ports: unknown key`), so the
+ * message reads like every other one and the path can be pasted into a search of the file.
+ */
+export function describeSchemaErrors(errors: readonly ErrorObject[], unknownKey?: UnknownKeyWording): string {
+  const lines = foldAlternatives(errors).map((e) => {
+    if (e.keyword !== 'additionalProperties') return `${keyPath(e)}: ${problem(e)}`;
+    const parent = pathOf(e.instancePath);
+    const key = String((e.params as { additionalProperty: unknown }).additionalProperty);
+    return `${parent === '' ? key : `${parent}.${key}`}: ${unknownKey?.(parent, key) ?? 'unknown key'}`;
+  });
   return [...new Set(lines)].slice(0, MAX_REPORTED).join('; ') || 'does not match its schema';
 }
 
 /** `/devices/pi-001/groups/0` → `devices.pi-001.groups[0]`; the document itself is "top level". */
 export function keyPath(e: ErrorObject): string {
-  const parts = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-  const path = parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
-  return path === '' ? 'top level' : path;
+  return pathOf(e.instancePath) || 'top level';
+}
+
+/** A JSON pointer as a key path ('' for the document itself). */
+function pathOf(pointer: string): string {
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc === '' ? p : `${acc}.${p}`), '');
 }
 
 function problem(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
-    case 'additionalProperties':
-      return `unknown key "${String(p.additionalProperty)}"`;
     case 'enum':
       return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'required':

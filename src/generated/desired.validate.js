@@ -5,22 +5,27 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}}},"definitions":{"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"volumes":{"$ref":"#/definitions/stringList"},"devices":{"$ref":"#/definitions/stringList"},"network_mode":{"enum":["host","none","private"]},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"additionalProperties":{"type":"string","maxLength":4096}},{"$ref":"#/definitions/stringList"}]},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"volumes":{"$ref":"#/definitions/stringList"},"devices":{"$ref":"#/definitions/stringList"},"network_mode":{"enum":["host","none","private"]},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"additionalProperties":{"type":"string","maxLength":4096}},{"$ref":"#/definitions/stringList"}]},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
 const schema22 = {"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32};
-const pattern0 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
-const pattern9 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
+const schema28 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"};
+const schema41 = {"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}};
+const pattern0 = new RegExp("^[a-z0-9][a-z0-9_-]{0,62}$", "u");
+const pattern1 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
+const pattern10 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
+const pattern15 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", "u");
+const pattern26 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
 const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"volumes":{"$ref":"#/definitions/stringList"},"devices":{"$ref":"#/definitions/stringList"},"network_mode":{"enum":["host","none","private"]},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"additionalProperties":{"type":"string","maxLength":4096}},{"$ref":"#/definitions/stringList"}]},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
 const schema13 = {"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]};
 const schema15 = {"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}};
 const schema16 = {"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = __rt0.default;
-const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$", "u");
-const pattern2 = new RegExp("^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$", "u");
-const pattern5 = new RegExp("^[0-9]{1,4}(\\.[0-9]{1,9})?$", "u");
-const pattern6 = new RegExp("^(no|always|unless-stopped|on-failure(:[0-9]+)?)$", "u");
-const pattern7 = new RegExp("^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$", "u");
-const pattern8 = new RegExp("^/[^\\u0000-\\u001f\\u007f]*$", "u");
+const pattern2 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$", "u");
+const pattern3 = new RegExp("^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$", "u");
+const pattern6 = new RegExp("^[0-9]{1,4}(\\.[0-9]{1,9})?$", "u");
+const pattern7 = new RegExp("^(no|always|unless-stopped|on-failure(:[0-9]+)?)$", "u");
+const pattern8 = new RegExp("^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$", "u");
+const pattern9 = new RegExp("^/[^\\u0000-\\u001f\\u007f]*$", "u");
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -71,7 +76,7 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(!pattern1.test(data0)){
+if(!pattern2.test(data0)){
 const err4 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err4];
@@ -587,7 +592,7 @@ vErrors.push(err36);
 }
 errors++;
 }
-if(!pattern2.test(data8)){
+if(!pattern3.test(data8)){
 const err37 = {instancePath:instancePath+"/mem_limit",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
@@ -696,7 +701,7 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(!pattern2.test(data9)){
+if(!pattern3.test(data9)){
 const err44 = {instancePath:instancePath+"/mem_reservation",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -809,7 +814,7 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(!pattern2.test(data10)){
+if(!pattern3.test(data10)){
 const err51 = {instancePath:instancePath+"/memswap_limit",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
 if(vErrors === null){
 vErrors = [err51];
@@ -956,7 +961,7 @@ passing7 = 0;
 }
 const _errs70 = errors;
 if(typeof data11 === "string"){
-if(!pattern5.test(data11)){
+if(!pattern6.test(data11)){
 const err59 = {instancePath:instancePath+"/cpus",schemaPath:"#/properties/cpus/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,4}(\\.[0-9]{1,9})?$"},message:"must match pattern \""+"^[0-9]{1,4}(\\.[0-9]{1,9})?$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
@@ -1083,7 +1088,7 @@ errors++;
 if(data.restart !== undefined){
 let data14 = data.restart;
 if(typeof data14 === "string"){
-if(!pattern6.test(data14)){
+if(!pattern7.test(data14)){
 const err68 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/pattern",keyword:"pattern",params:{pattern: "^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},message:"must match pattern \""+"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"+"\""};
 if(vErrors === null){
 vErrors = [err68];
@@ -1265,7 +1270,7 @@ vErrors.push(err82);
 }
 errors++;
 }
-if(!pattern7.test(data21)){
+if(!pattern8.test(data21)){
 const err83 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/pattern",keyword:"pattern",params:{pattern: "^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$"},message:"must match pattern \""+"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$"+"\""};
 if(vErrors === null){
 vErrors = [err83];
@@ -1300,7 +1305,7 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!pattern8.test(data22)){
+if(!pattern9.test(data22)){
 const err86 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/pattern",keyword:"pattern",params:{pattern: "^/[^\\u0000-\\u001f\\u007f]*$"},message:"must match pattern \""+"^/[^\\u0000-\\u001f\\u007f]*$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
@@ -1465,7 +1470,7 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(!pattern9.test(data26)){
+if(!pattern10.test(data26)){
 const err97 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err97];
@@ -1500,7 +1505,7 @@ vErrors.push(err99);
 }
 errors++;
 }
-if(!pattern9.test(data27)){
+if(!pattern10.test(data27)){
 const err100 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err100];
@@ -1570,7 +1575,7 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(!pattern9.test(data29)){
+if(!pattern10.test(data29)){
 const err106 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err106];
@@ -1779,7 +1784,7 @@ vErrors.push(err120);
 }
 errors++;
 }
-if(!pattern9.test(data34)){
+if(!pattern10.test(data34)){
 const err121 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err121];
@@ -1816,6 +1821,1348 @@ validate11.errors = vErrors;
 return errors === 0;
 }
 
+const schema29 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]};
+const schema30 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."};
+const schema33 = {"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}};
+const schema34 = {"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]};
+const pattern16 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
+const pattern18 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
+const schema31 = {"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."};
+
+function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+const _errs0 = errors;
+let valid0 = false;
+let passing0 = null;
+const _errs1 = errors;
+if(typeof data !== "boolean"){
+const err0 = {instancePath,schemaPath:"#/oneOf/0/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+var _valid0 = _errs1 === errors;
+if(_valid0){
+valid0 = true;
+passing0 = 0;
+}
+const _errs3 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!(key0 === "name")){
+const err1 = {instancePath,schemaPath:"#/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern16.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+}
+else {
+const err4 = {instancePath,schemaPath:"#/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+var _valid0 = _errs3 === errors;
+if(_valid0 && valid0){
+valid0 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid0 = true;
+passing0 = 1;
+}
+}
+if(!valid0){
+const err5 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+else {
+errors = _errs0;
+if(vErrors !== null){
+if(_errs0){
+vErrors.length = _errs0;
+}
+else {
+vErrors = null;
+}
+}
+}
+validate14.errors = vErrors;
+return errors === 0;
+}
+
+
+function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+const _errs0 = errors;
+let valid0 = false;
+const _errs1 = errors;
+if(data !== null){
+const err0 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+var _valid0 = _errs1 === errors;
+valid0 = valid0 || _valid0;
+if(!valid0){
+const _errs3 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!(((((key0 === "name") || (key0 === "external")) || (key0 === "driver")) || (key0 === "driver_opts")) || (key0 === "labels"))){
+const err1 = {instancePath,schemaPath:"#/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern16.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.external !== undefined){
+if(!(validate14(data.external, {instancePath:instancePath+"/external",parentData:data,parentDataProperty:"external",rootData}))){
+vErrors = vErrors === null ? validate14.errors : vErrors.concat(validate14.errors);
+errors = vErrors.length;
+}
+}
+if(data.driver !== undefined){
+if(!(data.driver === "local")){
+const err4 = {instancePath:instancePath+"/driver",schemaPath:"#/anyOf/1/properties/driver/enum",keyword:"enum",params:{allowedValues: schema29.anyOf[1].properties.driver.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.driver_opts !== undefined){
+let data3 = data.driver_opts;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(Object.keys(data3).length > 16){
+const err5 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+for(const key1 in data3){
+const _errs14 = errors;
+if(typeof key1 === "string"){
+if(!pattern18.test(key1)){
+const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+var valid4 = _errs14 === errors;
+if(!valid4){
+const err7 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+for(const key2 in data3){
+let data4 = data3[key2];
+const _errs17 = errors;
+let valid6 = false;
+const _errs18 = errors;
+if(typeof data4 === "string"){
+if(func3(data4) > 1024){
+const err8 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+var _valid1 = _errs18 === errors;
+valid6 = valid6 || _valid1;
+if(!valid6){
+const _errs20 = errors;
+if(!((typeof data4 == "number") && (isFinite(data4)))){
+const err10 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+var _valid1 = _errs20 === errors;
+valid6 = valid6 || _valid1;
+if(!valid6){
+const _errs22 = errors;
+if(typeof data4 !== "boolean"){
+const err11 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+var _valid1 = _errs22 === errors;
+valid6 = valid6 || _valid1;
+}
+}
+if(!valid6){
+const err12 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+else {
+errors = _errs17;
+if(vErrors !== null){
+if(_errs17){
+vErrors.length = _errs17;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err13 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data.labels !== undefined){
+let data5 = data.labels;
+const _errs26 = errors;
+let valid8 = false;
+let passing0 = null;
+const _errs27 = errors;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+if(Object.keys(data5).length > 64){
+const err14 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+for(const key3 in data5){
+const _errs29 = errors;
+if(typeof key3 === "string"){
+if(func3(key3) > 256){
+const err15 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key3};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+var valid9 = _errs29 === errors;
+if(!valid9){
+const err16 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+for(const key4 in data5){
+let data6 = data5[key4];
+const _errs32 = errors;
+let valid11 = false;
+const _errs33 = errors;
+if(typeof data6 === "string"){
+if(func3(data6) > 4096){
+const err17 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+var _valid3 = _errs33 === errors;
+valid11 = valid11 || _valid3;
+if(!valid11){
+const _errs35 = errors;
+if(!((typeof data6 == "number") && (isFinite(data6)))){
+const err19 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+var _valid3 = _errs35 === errors;
+valid11 = valid11 || _valid3;
+if(!valid11){
+const _errs37 = errors;
+if(typeof data6 !== "boolean"){
+const err20 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+var _valid3 = _errs37 === errors;
+valid11 = valid11 || _valid3;
+if(!valid11){
+const _errs39 = errors;
+if(data6 !== null){
+const err21 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/3/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+var _valid3 = _errs39 === errors;
+valid11 = valid11 || _valid3;
+}
+}
+}
+if(!valid11){
+const err22 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+else {
+errors = _errs32;
+if(vErrors !== null){
+if(_errs32){
+vErrors.length = _errs32;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+var _valid2 = _errs27 === errors;
+if(_valid2){
+valid8 = true;
+passing0 = 0;
+}
+const _errs41 = errors;
+if(Array.isArray(data5)){
+if(data5.length > 64){
+const err24 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+const len0 = data5.length;
+for(let i0=0; i0<len0; i0++){
+let data7 = data5[i0];
+if(typeof data7 === "string"){
+if(func3(data7) > 4096){
+const err25 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(func3(data7) < 1){
+const err26 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+var _valid2 = _errs41 === errors;
+if(_valid2 && valid8){
+valid8 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid2){
+valid8 = true;
+passing0 = 1;
+}
+}
+if(!valid8){
+const err29 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+else {
+errors = _errs26;
+if(vErrors !== null){
+if(_errs26){
+vErrors.length = _errs26;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err30 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+var _valid0 = _errs3 === errors;
+valid0 = valid0 || _valid0;
+}
+if(!valid0){
+const err31 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+else {
+errors = _errs0;
+if(vErrors !== null){
+if(_errs0){
+vErrors.length = _errs0;
+}
+else {
+vErrors = null;
+}
+}
+}
+validate13.errors = vErrors;
+return errors === 0;
+}
+
+const schema36 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]};
+const pattern22 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
+const pattern23 = new RegExp("^[0-9a-fA-F.:]+$", "u");
+
+function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+const _errs0 = errors;
+let valid0 = false;
+const _errs1 = errors;
+if(data !== null){
+const err0 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+var _valid0 = _errs1 === errors;
+valid0 = valid0 || _valid0;
+if(!valid0){
+const _errs3 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!(func2.call(schema36.anyOf[1].properties, key0))){
+const err1 = {instancePath,schemaPath:"#/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.name !== undefined){
+let data0 = data.name;
+if(typeof data0 === "string"){
+if(!pattern16.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.external !== undefined){
+if(!(validate14(data.external, {instancePath:instancePath+"/external",parentData:data,parentDataProperty:"external",rootData}))){
+vErrors = vErrors === null ? validate14.errors : vErrors.concat(validate14.errors);
+errors = vErrors.length;
+}
+}
+if(data.driver !== undefined){
+if(!(data.driver === "bridge")){
+const err4 = {instancePath:instancePath+"/driver",schemaPath:"#/anyOf/1/properties/driver/enum",keyword:"enum",params:{allowedValues: schema36.anyOf[1].properties.driver.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.driver_opts !== undefined){
+let data3 = data.driver_opts;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(Object.keys(data3).length > 16){
+const err5 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+for(const key1 in data3){
+const _errs14 = errors;
+if(typeof key1 === "string"){
+if(!pattern18.test(key1)){
+const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+var valid4 = _errs14 === errors;
+if(!valid4){
+const err7 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+for(const key2 in data3){
+let data4 = data3[key2];
+const _errs17 = errors;
+let valid6 = false;
+const _errs18 = errors;
+if(typeof data4 === "string"){
+if(func3(data4) > 1024){
+const err8 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+var _valid1 = _errs18 === errors;
+valid6 = valid6 || _valid1;
+if(!valid6){
+const _errs20 = errors;
+if(!((typeof data4 == "number") && (isFinite(data4)))){
+const err10 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+var _valid1 = _errs20 === errors;
+valid6 = valid6 || _valid1;
+if(!valid6){
+const _errs22 = errors;
+if(typeof data4 !== "boolean"){
+const err11 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+var _valid1 = _errs22 === errors;
+valid6 = valid6 || _valid1;
+}
+}
+if(!valid6){
+const err12 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+else {
+errors = _errs17;
+if(vErrors !== null){
+if(_errs17){
+vErrors.length = _errs17;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err13 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data.internal !== undefined){
+if(typeof data.internal !== "boolean"){
+const err14 = {instancePath:instancePath+"/internal",schemaPath:"#/anyOf/1/properties/internal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.attachable !== undefined){
+if(typeof data.attachable !== "boolean"){
+const err15 = {instancePath:instancePath+"/attachable",schemaPath:"#/anyOf/1/properties/attachable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data.enable_ipv6 !== undefined){
+if(typeof data.enable_ipv6 !== "boolean"){
+const err16 = {instancePath:instancePath+"/enable_ipv6",schemaPath:"#/anyOf/1/properties/enable_ipv6/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data.labels !== undefined){
+let data8 = data.labels;
+const _errs32 = errors;
+let valid8 = false;
+let passing0 = null;
+const _errs33 = errors;
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(Object.keys(data8).length > 64){
+const err17 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+for(const key3 in data8){
+const _errs35 = errors;
+if(typeof key3 === "string"){
+if(func3(key3) > 256){
+const err18 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key3};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+var valid9 = _errs35 === errors;
+if(!valid9){
+const err19 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+for(const key4 in data8){
+let data9 = data8[key4];
+const _errs38 = errors;
+let valid11 = false;
+const _errs39 = errors;
+if(typeof data9 === "string"){
+if(func3(data9) > 4096){
+const err20 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+var _valid3 = _errs39 === errors;
+valid11 = valid11 || _valid3;
+if(!valid11){
+const _errs41 = errors;
+if(!((typeof data9 == "number") && (isFinite(data9)))){
+const err22 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+var _valid3 = _errs41 === errors;
+valid11 = valid11 || _valid3;
+if(!valid11){
+const _errs43 = errors;
+if(typeof data9 !== "boolean"){
+const err23 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+var _valid3 = _errs43 === errors;
+valid11 = valid11 || _valid3;
+if(!valid11){
+const _errs45 = errors;
+if(data9 !== null){
+const err24 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/3/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+var _valid3 = _errs45 === errors;
+valid11 = valid11 || _valid3;
+}
+}
+}
+if(!valid11){
+const err25 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+else {
+errors = _errs38;
+if(vErrors !== null){
+if(_errs38){
+vErrors.length = _errs38;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+var _valid2 = _errs33 === errors;
+if(_valid2){
+valid8 = true;
+passing0 = 0;
+}
+const _errs47 = errors;
+if(Array.isArray(data8)){
+if(data8.length > 64){
+const err27 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+const len0 = data8.length;
+for(let i0=0; i0<len0; i0++){
+let data10 = data8[i0];
+if(typeof data10 === "string"){
+if(func3(data10) > 4096){
+const err28 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+if(func3(data10) < 1){
+const err29 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+var _valid2 = _errs47 === errors;
+if(_valid2 && valid8){
+valid8 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid2){
+valid8 = true;
+passing0 = 1;
+}
+}
+if(!valid8){
+const err32 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+else {
+errors = _errs32;
+if(vErrors !== null){
+if(_errs32){
+vErrors.length = _errs32;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.ipam !== undefined){
+let data11 = data.ipam;
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+for(const key5 in data11){
+if(!((key5 === "driver") || (key5 === "config"))){
+const err33 = {instancePath:instancePath+"/ipam",schemaPath:"#/anyOf/1/properties/ipam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data11.driver !== undefined){
+if(!(data11.driver === "default")){
+const err34 = {instancePath:instancePath+"/ipam/driver",schemaPath:"#/anyOf/1/properties/ipam/properties/driver/enum",keyword:"enum",params:{allowedValues: schema36.anyOf[1].properties.ipam.properties.driver.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data11.config !== undefined){
+let data13 = data11.config;
+if(Array.isArray(data13)){
+if(data13.length > 4){
+const err35 = {instancePath:instancePath+"/ipam/config",schemaPath:"#/anyOf/1/properties/ipam/properties/config/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+const len1 = data13.length;
+for(let i1=0; i1<len1; i1++){
+let data14 = data13[i1];
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+for(const key6 in data14){
+if(!(((key6 === "subnet") || (key6 === "gateway")) || (key6 === "ip_range"))){
+const err36 = {instancePath:instancePath+"/ipam/config/" + i1,schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data14.subnet !== undefined){
+let data15 = data14.subnet;
+if(typeof data15 === "string"){
+if(func3(data15) > 64){
+const err37 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+if(!pattern22.test(data15)){
+const err38 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data14.gateway !== undefined){
+let data16 = data14.gateway;
+if(typeof data16 === "string"){
+if(func3(data16) > 64){
+const err40 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(!pattern23.test(data16)){
+const err41 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+$"+"\""};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+else {
+const err42 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data14.ip_range !== undefined){
+let data17 = data14.ip_range;
+if(typeof data17 === "string"){
+if(func3(data17) > 64){
+const err43 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if(!pattern22.test(data17)){
+const err44 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+else {
+const err45 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+}
+else {
+const err46 = {instancePath:instancePath+"/ipam/config/" + i1,schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+}
+else {
+const err47 = {instancePath:instancePath+"/ipam/config",schemaPath:"#/anyOf/1/properties/ipam/properties/config/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/ipam",schemaPath:"#/anyOf/1/properties/ipam/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+}
+else {
+const err49 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+var _valid0 = _errs3 === errors;
+valid0 = valid0 || _valid0;
+}
+if(!valid0){
+const err50 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+else {
+errors = _errs0;
+if(vErrors !== null){
+if(_errs0){
+vErrors.length = _errs0;
+}
+else {
+vErrors = null;
+}
+}
+}
+validate17.errors = vErrors;
+return errors === 0;
+}
+
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://berth.dev/schemas/v1/desired.json" */;
@@ -1843,7 +3190,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(((key0 === "revision") || (key0 === "services")) || (key0 === "update"))){
+if(!((((((((key0 === "revision") || (key0 === "name")) || (key0 === "services")) || (key0 === "update")) || (key0 === "volumes")) || (key0 === "networks")) || (key0 === "configs")) || (key0 === "secrets"))){
 const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err2];
@@ -1889,11 +3236,11 @@ errors++;
 }
 }
 }
-if(data.services !== undefined){
-let data1 = data.services;
-if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
-if(Object.keys(data1).length > 64){
-const err6 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(data.name !== undefined){
+let data1 = data.name;
+if(typeof data1 === "string"){
+if(!pattern0.test(data1)){
+const err6 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1902,11 +3249,9 @@ vErrors.push(err6);
 }
 errors++;
 }
-for(const key1 in data1){
-const _errs6 = errors;
-if(typeof key1 === "string"){
-if(!pattern0.test(key1)){
-const err7 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\"",propertyName:key1};
+}
+else {
+const err7 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1916,9 +3261,11 @@ vErrors.push(err7);
 errors++;
 }
 }
-var valid1 = _errs6 === errors;
-if(!valid1){
-const err8 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
+if(data.services !== undefined){
+let data2 = data.services;
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+if(Object.keys(data2).length > 64){
+const err8 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1927,16 +3274,11 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-for(const key2 in data1){
-if(!(validate11(data1[key2], {instancePath:instancePath+"/services/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data1,parentDataProperty:key2,rootData}))){
-vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err9 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key1 in data2){
+const _errs8 = errors;
+if(typeof key1 === "string"){
+if(!pattern1.test(key1)){
+const err9 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1946,12 +3288,9 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data.update !== undefined){
-let data3 = data.update;
-if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
-for(const key3 in data3){
-if(!(((key3 === "strategy") || (key3 === "health_window")) || (key3 === "on_failure"))){
-const err10 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+var valid1 = _errs8 === errors;
+if(!valid1){
+const err10 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1961,10 +3300,15 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data3.strategy !== undefined){
-let data4 = data3.strategy;
-if(!((data4 === "download-then-kill") || (data4 === "kill-then-download"))){
-const err11 = {instancePath:instancePath+"/update/strategy",schemaPath:"#/properties/update/properties/strategy/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.strategy.enum},message:"must be equal to one of the allowed values"};
+for(const key2 in data2){
+if(!(validate11(data2[key2], {instancePath:instancePath+"/services/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data2,parentDataProperty:key2,rootData}))){
+vErrors = vErrors === null ? validate11.errors : vErrors.concat(validate11.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err11 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1974,11 +3318,12 @@ vErrors.push(err11);
 errors++;
 }
 }
-if(data3.health_window !== undefined){
-let data5 = data3.health_window;
-if(typeof data5 === "string"){
-if(func3(data5) > 32){
-const err12 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(data.update !== undefined){
+let data4 = data.update;
+if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
+for(const key3 in data4){
+if(!(((key3 === "strategy") || (key3 === "health_window")) || (key3 === "on_failure"))){
+const err12 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1987,8 +3332,11 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(!pattern9.test(data5)){
-const err13 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+}
+if(data4.strategy !== undefined){
+let data5 = data4.strategy;
+if(!((data5 === "download-then-kill") || (data5 === "kill-then-download"))){
+const err13 = {instancePath:instancePath+"/update/strategy",schemaPath:"#/properties/update/properties/strategy/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.strategy.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -1998,8 +3346,11 @@ vErrors.push(err13);
 errors++;
 }
 }
-else {
-const err14 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data4.health_window !== undefined){
+let data6 = data4.health_window;
+if(typeof data6 === "string"){
+if(func3(data6) > 32){
+const err14 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2008,11 +3359,8 @@ vErrors.push(err14);
 }
 errors++;
 }
-}
-if(data3.on_failure !== undefined){
-let data6 = data3.on_failure;
-if(!((data6 === "rollback") || (data6 === "keep"))){
-const err15 = {instancePath:instancePath+"/update/on_failure",schemaPath:"#/properties/update/properties/on_failure/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.on_failure.enum},message:"must be equal to one of the allowed values"};
+if(!pattern10.test(data6)){
+const err15 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2022,9 +3370,8 @@ vErrors.push(err15);
 errors++;
 }
 }
-}
 else {
-const err16 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err16 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2034,14 +3381,439 @@ vErrors.push(err16);
 errors++;
 }
 }
-}
-else {
-const err17 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data4.on_failure !== undefined){
+let data7 = data4.on_failure;
+if(!((data7 === "rollback") || (data7 === "keep"))){
+const err17 = {instancePath:instancePath+"/update/on_failure",schemaPath:"#/properties/update/properties/on_failure/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.on_failure.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
 else {
 vErrors.push(err17);
+}
+errors++;
+}
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data.volumes !== undefined){
+let data8 = data.volumes;
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(Object.keys(data8).length > 64){
+const err19 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+for(const key4 in data8){
+const _errs21 = errors;
+if(typeof key4 === "string"){
+if(!pattern15.test(key4)){
+const err20 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key4};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key4};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+var valid5 = _errs21 === errors;
+if(!valid5){
+const err22 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+for(const key5 in data8){
+if(!(validate13(data8[key5], {instancePath:instancePath+"/volumes/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data8,parentDataProperty:key5,rootData}))){
+vErrors = vErrors === null ? validate13.errors : vErrors.concat(validate13.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data.networks !== undefined){
+let data10 = data.networks;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(Object.keys(data10).length > 16){
+const err24 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+for(const key6 in data10){
+const _errs28 = errors;
+if(typeof key6 === "string"){
+if(!pattern15.test(key6)){
+const err25 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key6};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key6};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+var valid8 = _errs28 === errors;
+if(!valid8){
+const err27 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/propertyNames",keyword:"propertyNames",params:{propertyName: key6},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+for(const key7 in data10){
+if(!(validate17(data10[key7], {instancePath:instancePath+"/networks/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data10,parentDataProperty:key7,rootData}))){
+vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+if(data.configs !== undefined){
+let data12 = data.configs;
+if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(Object.keys(data12).length > 64){
+const err29 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+for(const key8 in data12){
+const _errs35 = errors;
+if(typeof key8 === "string"){
+if(!pattern15.test(key8)){
+const err30 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key8};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key8};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+var valid11 = _errs35 === errors;
+if(!valid11){
+const err32 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/propertyNames",keyword:"propertyNames",params:{propertyName: key8},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+for(const key9 in data12){
+let data13 = data12[key9];
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.content === undefined){
+const err33 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/required",keyword:"required",params:{missingProperty: "content"},message:"must have required property '"+"content"+"'"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+for(const key10 in data13){
+if(!(key10 === "content")){
+const err34 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data13.content !== undefined){
+let data14 = data13.content;
+if(typeof data14 === "string"){
+if(func3(data14) > 174764){
+const err35 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/maxLength",keyword:"maxLength",params:{limit: 174764},message:"must NOT have more than 174764 characters"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if(!pattern26.test(data14)){
+const err36 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data.secrets !== undefined){
+let data15 = data.secrets;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(Object.keys(data15).length > 64){
+const err40 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+for(const key11 in data15){
+const _errs47 = errors;
+if(typeof key11 === "string"){
+if(!pattern15.test(key11)){
+const err41 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key11};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+else {
+const err42 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key11};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+var valid16 = _errs47 === errors;
+if(!valid16){
+const err43 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+for(const key12 in data15){
+let data16 = data15[key12];
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.content === undefined){
+const err44 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/required",keyword:"required",params:{missingProperty: "content"},message:"must have required property '"+"content"+"'"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+for(const key13 in data16){
+if(!(key13 === "content")){
+const err45 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data16.content !== undefined){
+let data17 = data16.content;
+if(typeof data17 === "string"){
+if(func3(data17) > 174764){
+const err46 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/maxLength",keyword:"maxLength",params:{limit: 174764},message:"must NOT have more than 174764 characters"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+if(!pattern26.test(data17)){
+const err47 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+else {
+const err51 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
 }
 errors++;
 }

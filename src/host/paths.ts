@@ -6,6 +6,9 @@ import path from 'node:path';
  * Only reads of host facts go through here (/proc, /sys, /boot, /lib/modules); executables are
  * still looked up on the real PATH.
  */
+/** berth's state root when neither `--root` nor BERTH_ROOT says otherwise. */
+export const DEFAULT_ROOT = '/var/lib/berth';
+
 export interface HostPaths {
   /** Prefix for every host read; `/` on a real host. */
   readonly hostRoot: string;

@@ -57,8 +57,50 @@ export interface UpdatePolicy {
 /** `berth/v1/<device>/desired`, retained, fleet → device. */
 export interface DesiredState {
   readonly revision: number;
+  /** compose's project name; the app is called 'app' without it. */
+  readonly name?: string;
   readonly services: Readonly<Record<string, ServiceSpec>>;
   readonly update?: Partial<UpdatePolicy>;
+  /** Top-level `volumes:`; null is a volume with the defaults, as compose writes `data:`. */
+  readonly volumes?: Readonly<Record<string, VolumeSpec | null>>;
+  /** Top-level `networks:` (bridge only). */
+  readonly networks?: Readonly<Record<string, NetworkSpec | null>>;
+  readonly configs?: Readonly<Record<string, FileSpec>>;
+  readonly secrets?: Readonly<Record<string, FileSpec>>;
+}
+
+/** compose's `external: true`, or its legacy `external: {name: N}`. */
+export type ExternalSpec = boolean | { readonly name?: string };
+
+/** Labels of a volume or network: a mapping (scalar values) or `["k=v"]`. */
+export type ResourceLabels = Readonly<Record<string, string | number | boolean | null>> | readonly string[];
+
+/** A top-level volume, in compose's field names. */
+export interface VolumeSpec {
+  readonly name?: string;
+  readonly external?: ExternalSpec;
+  readonly driver?: 'local';
+  /** The local driver's `type`, `o`, `device` (a bind or a tmpfs). */
+  readonly driver_opts?: Readonly<Record<string, string | number | boolean>>;
+  readonly labels?: ResourceLabels;
+}
+
+/** A top-level network, in compose's field names. */
+export interface NetworkSpec {
+  readonly name?: string;
+  readonly external?: ExternalSpec;
+  readonly driver?: 'bridge';
+  readonly driver_opts?: Readonly<Record<string, string | number | boolean>>;
+  readonly internal?: boolean;
+  readonly attachable?: boolean;
+  readonly enable_ipv6?: boolean;
+  readonly labels?: ResourceLabels;
+  readonly ipam?: { readonly driver?: 'default'; readonly config?: ReadonlyArray<{ readonly subnet?: string; readonly gateway?: string; readonly ip_range?: string }> };
+}
+
+/** A config or secret: the file's bytes, base64 (the reader read compose's `file:`; a device has none). */
+export interface FileSpec {
+  readonly content: string;
 }
 
 export type DeployStatus = 'applying' | 'applied' | 'failed' | 'rolled-back' | 'rejected' | 'superseded';

@@ -3,6 +3,7 @@ import validateCommand from '../generated/command.validate.js';
 import validateDesired from '../generated/desired.validate.js';
 import { parseJson } from '../config/parse.js';
 import { validateWith } from '../config/schema.js';
+import { composeKeyWording } from './compose-keys.js';
 import type { CommandRequest, DesiredState } from './types.js';
 
 /**
@@ -62,10 +63,11 @@ export function checkDesired<T>(payload: Uint8Array | string, normalize: (d: Des
 
 /**
  * Checks a value against the desired-state schema; errors name the key path (config/schema.ts, the one
- * place ajv's errors become words). `what` starts the message.
+ * place ajv's errors become words), and a refused key of the compose specification is said to be
+ * unsupported rather than unknown (compose-keys.ts). `what` starts the message.
  */
 export function checkDesiredShape(value: unknown, what: string): DesiredState {
-  return validateWith<DesiredState>(validateDesired, value, what);
+  return validateWith<DesiredState>(validateDesired, value, what, composeKeyWording);
 }
 
 export function parseCommand(payload: Uint8Array | string): CommandRequest {

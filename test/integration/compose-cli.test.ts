@@ -52,7 +52,7 @@ describe('berth compose config', () => {
   });
 
   it.each([
-    ['an unsupported service key', 'services:\n  relay:\n    image: x\n    ports: ["1883:1883"]\n', 3, /compose file \S+bad\.yaml is invalid: services\.relay: unknown key "ports"/],
+    ['an unsupported service key', 'services:\n  relay:\n    image: x\n    ports: ["1883:1883"]\n', 3, /compose file \S+bad\.yaml is invalid: services\.relay\.ports: berth does not support this compose key/],
     ['a missing image', 'services:\n  relay:\n    command: x\n', 3, /services\.relay: missing required key "image"/],
     ['a bad size', 'services:\n  relay:\n    image: x\n    mem_limit: 3 MB\n', 3, /services\.relay\.mem_limit: must match pattern/],
     ['a malformed volume', 'services:\n  relay:\n    image: x\n    volumes: ["nodest"]\n', 2, /service relay: -v: "nodest" is not SRC:DST/],

@@ -28,7 +28,7 @@ describe('agent configuration', () => {
 
   it('checks the file against its schema: a bare number of seconds is a telemetry interval, a misspelt key an error naming it', async () => {
     expect(await resolveAgentConfig({ config: file('n.yaml', 'telemetryInterval: 20\n') }, {})).toEqual({ telemetryInterval: '20' });
-    await expect(resolveAgentConfig({ config: file('m.yaml', 'brokr: mqtt://h:1\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/is invalid: top level: unknown key "brokr"$/) });
+    await expect(resolveAgentConfig({ config: file('m.yaml', 'brokr: mqtt://h:1\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/is invalid: brokr: unknown key$/) });
     await expect(resolveAgentConfig({ config: file('o.yaml', 'deviceId: a/b\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/deviceId: must match pattern/) });
   });
 

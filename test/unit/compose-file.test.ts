@@ -43,6 +43,8 @@ services:
     image: reg/mqtt:2
     network_mode: host
     restart: unless-stopped
+volumes:
+  spool:
 x-berth:
   update: {strategy: kill-then-download, on_failure: keep}
 `;
@@ -62,8 +64,9 @@ describe('readComposeFile', () => {
   });
 
   it.each([
-    ['a service key berth does not run', 'services:\n  web:\n    image: x\n    ports: ["80:80"]\n', /compose file \S+named-errors\/bad\.yaml is invalid: services\.web: unknown key "ports"/],
-    ['a top-level key', 'services: {}\nnetworks:\n  front: {}\n', /unsupported top-level keys: networks/],
+    ['a service key berth does not run', 'services:\n  web:\n    image: x\n    ports: ["80:80"]\n', /compose file \S+named-errors\/bad\.yaml is invalid: services\.web\.ports: berth does not support this compose key/],
+    ['a top-level key', 'services: {}\ninclude: [other.yaml]\n', /bad\.yaml: include: berth does not support this top-level compose key/],
+    ['a top-level key compose does not have', 'services: {}\nservice: {}\n', /bad\.yaml: service: unknown top-level key/],
     ['a service that builds', 'services:\n  web:\n    build: .\n', /services\.web\.build: berth runs images and does not build them; give service web an image:/],
     ['a value berth run refuses', 'services:\n  web:\n    image: x\n    devices: ["dev/ttyUSB0"]\n', /bad\.yaml: service web: --device dev\/ttyUSB0: host path "dev\/ttyUSB0" must be absolute/],
     ['an update key', 'services: {}\nx-berth:\n  update: {strategy: yolo}\n', /update\.strategy: must be one of "download-then-kill", "kill-then-download"/],
@@ -94,6 +97,8 @@ describe('composeConfig', () => {
         },
         mqtt: { image: 'reg/mqtt:2', restart: 'unless-stopped', network_mode: 'host', read_only: false },
       },
+      volumes: { spool: { name: 'weather-station_spool' } },
+      networks: { default: { name: 'weather-station_default' } },
       'x-berth': { update: { strategy: 'kill-then-download', health_window: '30s', on_failure: 'keep' } },
     });
   });
@@ -107,6 +112,6 @@ describe('composeConfig', () => {
   it('quotes "no" as docker compose does, and prints nothing with quiet', async () => {
     const f = write('plain.yaml', 'services:\n  a: {image: x}\n');
     expect(await composeConfig(f)).toContain('restart: "no"');
-    expect(await composeConfig(f, true)).toBe('');
+    expect(await composeConfig(f, {}, true)).toBe('');
   });
 });

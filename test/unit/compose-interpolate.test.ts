@@ -194,8 +194,8 @@ describe('loading compose YAML: anchors, aliases, merge keys', () => {
   });
 
   it('refuses duplicate keys and broken YAML naming the file and the line', async () => {
-    await expect(loadComposeYaml('services:\n  a: {image: x}\n  a: {image: y}\n', 'dup.yml')).rejects.toThrow(/^dup\.yml: .*[Mm]ap keys must be unique.*line 3/s);
-    await expect(loadComposeYaml('services:\n  a: [\n', 'broken.yml')).rejects.toThrow(/^broken\.yml: /);
-    await expect(loadComposeYaml('a: *nowhere\n', 'alias.yml')).rejects.toThrow(/^alias\.yml: .*nowhere/s);
+    await expect(loadComposeYaml('services:\n  a: {image: x}\n  a: {image: y}\n', 'dup.yml')).rejects.toThrow(/^dup\.yml is not valid YAML \(line 3, column 3\): [Mm]ap keys must be unique/);
+    await expect(loadComposeYaml('services:\n  a: [\n', 'broken.yml')).rejects.toThrow(/^broken\.yml is not valid YAML \(line 3, column 1\)/);
+    await expect(loadComposeYaml('a: *nowhere\n', 'alias.yml')).rejects.toThrow(/^alias\.yml is not valid YAML.*nowhere/s);
   });
 });

@@ -32,12 +32,12 @@ describe('normalizeDesired', () => {
     expect(normalizeDesired(d).update).toEqual({ strategy: 'kill-then-download', healthWindowMs: 90_000, onFailure: 'rollback' });
   });
 
-  it('keeps what it was made from, and has room for volumes and networks', () => {
-    const d = desired(2);
-    const app = normalizeDesired(d, 'greenhouse');
-    expect(app).toMatchObject({ name: 'greenhouse', revision: 2, source: d });
+  it('keeps what it was made from, named by the desired state, with its data directory under the state root', () => {
+    const d = { ...desired(2), name: 'greenhouse' };
+    const app = normalizeDesired(d, { stateRoot: '/srv/berth' });
+    expect(app).toMatchObject({ name: 'greenhouse', revision: 2, source: d, dataDir: '/srv/berth/apps/greenhouse' });
     expect(app.volumes.size).toBe(0);
-    expect(app.networks.size).toBe(0);
+    expect(normalizeDesired(desired(2))).toMatchObject({ name: 'app', dataDir: '/var/lib/berth/apps/app' });
   });
 
   it('refuses values berth run refuses, naming the key or the service', () => {
@@ -52,7 +52,7 @@ describe('appFromMessage', () => {
   it('checks the shape, then normalizes; schema errors name the key path', () => {
     expect(appFromMessage(JSON.stringify(desired(9))).services.get('api')?.hash).toBe(specHash(api));
     const ports = JSON.stringify({ revision: 1, services: { api: { image: 'x', ports: ['80:80'] } } });
-    expect(() => appFromMessage(ports)).toThrow(/desired state is invalid: services\.api: unknown key "ports"/);
+    expect(() => appFromMessage(ports)).toThrow(/desired state is invalid: services\.api\.ports: berth does not support this compose key/);
     const noImage = JSON.stringify({ revision: 1, services: { api: { command: 'x' } } });
     expect(() => appFromMessage(noImage)).toThrow(/services\.api: missing required key "image"/);
     const size = JSON.stringify({ revision: 1, services: { api: { image: 'x', mem_limit: '12q' } } });

@@ -7,7 +7,6 @@ import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
-import { checkApp } from '../../compose/normalize.js';
 import { parseCommand } from '../../protocol/validate.js';
 import type { DeployEvent, Deployer } from '../reconcile/deployer.js';
 import { errorInfo } from '../reconcile/deployer.js';
@@ -83,7 +82,7 @@ export class MqttAgent {
     const { queue, records, log } = this.d;
     if (payload.length === 0) return; // a cleared retained message: nothing to deploy
     // Checked and normalized here, once: the queue, the deployer and the reporter get the model.
-    const checked = checkApp(payload);
+    const checked = this.d.deployer.apps.check(payload);
     if (!checked.ok) {
       const { revision } = checked;
       const error = errorInfo(checked.error);

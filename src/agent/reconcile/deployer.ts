@@ -4,9 +4,11 @@ import type { PullEvent } from '../../image/pull/pull.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
+import { writeAppFiles } from '../../compose/app-files.js';
 import { AppCache } from '../../compose/cache.js';
 import { ownerOf } from '../../compose/labels.js';
 import type { App } from '../../compose/model.js';
+import type { NormalizeOptions } from '../../compose/normalize.js';
 import type { DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
 import { awaitHealthy } from './health.js';
 import { plan, type ManagedContainer, type Step } from './plan.js';
@@ -32,6 +34,8 @@ export interface DeployerDeps {
   readonly records: DeploymentRecords;
   readonly pull: PullFn;
   readonly onEvent: (e: DeployEvent) => void;
+  /** How this device normalizes desired states (its state root, for apps' data directories). */
+  readonly normalize?: NormalizeOptions;
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => {
@@ -49,9 +53,11 @@ export class Deployer {
   /** Last known health per service, for `reported`. */
   readonly health = new Map<string, ServiceHealth>();
   /** The model of each revision, normalized once: the ones applied here, and recorded ones (a rollback target). */
-  readonly apps = new AppCache();
+  readonly apps: AppCache;
 
-  constructor(private readonly deps: DeployerDeps) {}
+  constructor(private readonly deps: DeployerDeps) {
+    this.apps = new AppCache(undefined, deps.normalize);
+  }
 
   /** The containers berth deployed, from their labels: the planner's view of the present. */
   managed(): ManagedContainer[] {
@@ -99,6 +105,8 @@ export class Deployer {
   private async converge(target: App, revision: number, signal: AbortSignal): Promise<void> {
     const { engine, onEvent } = this.deps;
     const { steps } = plan(this.managed(), target, target.update.strategy);
+    // Configs and secrets are on disk before any container that mounts them is created.
+    writeAppFiles(target);
     const imageOf = new Map<string, string>();
     const created = new Map<string, string>();
     // The container of (service, spec): created by this run, or already there (a stopped one to start again).
