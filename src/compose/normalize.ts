@@ -3,7 +3,8 @@ import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
 import { checkDesired, parseDesired, type DesiredCheck } from '../protocol/validate.js';
 import { REVISION_LABEL } from './labels.js';
 import { DEFAULT_APP_NAME, type App, type AppFile, type AppNetwork, type AppService, type AppUpdatePolicy, type AppVolume, type ServiceContext } from './model.js';
-import { normalizeService, specHash } from './service.js';
+import { checkAppServices, normalizeService } from './service.js';
+import { serviceHashes } from './service-hash.js';
 
 /**
  * The compose stage: a schema-valid desired state (protocol/validate.ts checked its shape) → the app
@@ -26,9 +27,10 @@ export function normalizeDesired(desired: DesiredState, name?: string): App {
   // Networks, volumes, configs and secrets come with issue 17's top-level keys; dataDir with the app's data directory.
   const ctx: ServiceContext = {
     app, revision: desired.revision, networks: new Map(), volumes: new Map(), configs: new Map(), secrets: new Map(), dataDir: '',
-    hashes: new Map(Object.entries(desired.services).map(([n, s]) => [n, specHash(s)])),
+    hashes: serviceHashes(desired.services),
   };
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));
+  checkAppServices(services);
   return {
     name: app, revision: desired.revision, services, update: updatePolicy(desired.update),
     volumes: new Map<string, AppVolume>(), networks: new Map<string, AppNetwork>(),

@@ -58,9 +58,9 @@ describe('berth deploy', () => {
   });
 
   it('refuses compose features berth does not run, with the reason, and changes nothing', async () => {
-    const r = await deploy(`services:\n  web:\n    image: ${img}\n    ports: ["80:80"]\n`);
+    const r = await deploy(`services:\n  web:\n    image: ${img}\n    volumes_from: [db]\n`);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/is invalid: services\.web: unknown key "ports"/);
+    expect(r.stderr).toMatch(/is invalid: services\.web: unknown key "volumes_from"/);
     const top = await deploy(`services: {}\nnetworks:\n  front: {}\n`);
     expect(top.code).toBe(3);
     expect(top.stderr).toMatch(/unsupported top-level keys: networks/);

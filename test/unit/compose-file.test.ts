@@ -62,10 +62,10 @@ describe('readComposeFile', () => {
   });
 
   it.each([
-    ['a service key berth does not run', 'services:\n  web:\n    image: x\n    ports: ["80:80"]\n', /compose file \S+named-errors\/bad\.yaml is invalid: services\.web: unknown key "ports"/],
+    ['a service key berth does not run', 'services:\n  web:\n    image: x\n    volumes_from: [db]\n', /compose file \S+named-errors\/bad\.yaml is invalid: services\.web: unknown key "volumes_from"/],
     ['a top-level key', 'services: {}\nnetworks:\n  front: {}\n', /unsupported top-level keys: networks/],
     ['a service that builds', 'services:\n  web:\n    build: .\n', /services\.web\.build: berth runs images and does not build them; give service web an image:/],
-    ['a value berth run refuses', 'services:\n  web:\n    image: x\n    devices: ["dev/ttyUSB0"]\n', /bad\.yaml: service web: --device dev\/ttyUSB0: host path "dev\/ttyUSB0" must be absolute/],
+    ['a value berth run refuses', 'services:\n  web:\n    image: x\n    devices: ["dev/ttyUSB0"]\n', /bad\.yaml: services\.web\.devices: --device dev\/ttyUSB0: host path "dev\/ttyUSB0" must be absolute/],
     ['an update key', 'services: {}\nx-berth:\n  update: {strategy: yolo}\n', /update\.strategy: must be one of "download-then-kill", "kill-then-download"/],
     ['not a mapping', '- web\n', /expected a compose mapping with services:/],
     ['bad YAML', 'services: [\n', /bad\.yaml is not valid YAML \(line 2, column 1\)/],
