@@ -4,13 +4,16 @@ import type { PortMapping } from '../network/types.js';
 import { CONTAINER_NAME_LABEL, type RestartPolicy, type RunOptions, type SecurityOptions, type VolumeMount } from '../runtime/options.js';
 import { REVISION_LABEL, SERVICE_LABEL, SPEC_LABEL } from './labels.js';
 import type { App, AppService } from './model.js';
+import { balenaFeatures } from './service-balena.js';
 
 /**
  * One service of the app model written back in compose's spelling, normalized as `docker compose config`
  * prints it (see render.ts): argv lists, mappings for environment, labels and sysctls, sizes in bytes,
  * durations in compose's spelling, ports and non-default mounts in the long syntax, depends_on in the
  * long form, networks by their key with the aliases berth adds. Only what differs from berth's
- * defaults is shown, except restart and read_only. The output is itself a file berth accepts.
+ * defaults is shown, except restart and read_only. The mounts and variables balena's feature labels
+ * add are left to the labels that ask for them, so the output is itself a file berth accepts and
+ * normalizes to the same document.
  */
 
 const restart = (r: RestartPolicy): string => (r.name === 'on-failure' && r.maxRetries !== undefined ? `on-failure:${r.maxRetries}` : r.name);
@@ -51,8 +54,10 @@ function networks(o: RunOptions, app: App): Record<string, unknown> | undefined 
 }
 
 export function renderService(s: AppService, app: App): Record<string, unknown> {
-  const o: RunOptions = s.run;
-  const labels = Object.fromEntries(Object.entries(o.labels).filter(([k]) => !OWN_LABELS.has(k)));
+  const labels = Object.fromEntries(Object.entries(s.run.labels).filter(([k]) => !OWN_LABELS.has(k)));
+  // What the labels add (balenaFeatures puts its mounts last and its variables first) is theirs to show.
+  const features = balenaFeatures(s.name, labels);
+  const o: RunOptions = { ...s.run, env: s.run.env.slice(features.env.length), volumes: s.run.volumes.filter((v) => !features.volumes.includes(v)) };
   const h = s.healthcheck;
   const containerName = o.labels[CONTAINER_NAME_LABEL];
   return {
