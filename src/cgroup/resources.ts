@@ -39,6 +39,7 @@ export interface LinuxResources {
   readonly memory?: LinuxMemory;
   readonly cpu?: LinuxCpu;
   readonly pids?: { readonly limit: number };
+  readonly blockIO?: { readonly weight: number };
   /** cgroup v2 files written last, overriding the above. */
   readonly unified?: Readonly<Record<string, string>>;
 }
@@ -65,6 +66,8 @@ export interface ResourceOptions {
   readonly pidsLimit?: number;
   /** `--cpuset-cpus` / compose `cpuset`: the CPUs the container may run on, a list like `0-1,3`. */
   readonly cpusetCpus?: string;
+  /** `--blkio-weight` / compose `blkio_config.weight`, 10…1000 (the runtime converts it for io.weight/io.bfq.weight). */
+  readonly blkioWeight?: number;
 }
 
 export const CPU_PERIOD_US = 100_000;
@@ -153,6 +156,7 @@ export function toLinuxResources(opts: ResourceOptions, defaults: ContainerDefau
     ...(Object.keys(memory).length > 0 && { memory }),
     ...(cpu !== undefined && { cpu }),
     pids,
+    ...(opts.blkioWeight !== undefined && { blockIO: { weight: opts.blkioWeight } }),
     unified,
   };
 }

@@ -26,6 +26,10 @@ export interface AppService {
   readonly healthcheck?: Healthcheck;
   /** `depends_on`, by service name: the deployer starts a service after these reach their condition. */
   readonly dependsOn: ReadonlyMap<string, ServiceDependency>;
+  /** compose `platform` (`linux/arm64`): what to pull; checked against the board when pulling. */
+  readonly platform?: string;
+  /** compose `pull_policy` (`if_not_present` spelled `missing`); absent = missing. */
+  readonly pullPolicy?: 'always' | 'never' | 'missing';
 }
 
 /** `x-berth.update` (files) / `update` (desired states), defaults filled in. */

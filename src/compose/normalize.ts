@@ -6,7 +6,8 @@ import { DEFAULT_ROOT } from '../host/paths.js';
 import { appDataDir } from './app-files.js';
 import { DEFAULT_APP_NAME, type App, type AppService, type AppUpdatePolicy, type ServiceContext } from './model.js';
 import { checkReferences } from './refs.js';
-import { normalizeService, specHash } from './service.js';
+import { checkAppServices, normalizeService } from './service.js';
+import { serviceHashes } from './service-hash.js';
 import { appResources } from './top-level.js';
 
 /**
@@ -44,10 +45,11 @@ export function normalizeDesired(desired: DesiredState, opts: NormalizeOptions =
   checkReferences(desired, resources);
   const ctx: ServiceContext = {
     app, revision: desired.revision, ...resources, dataDir,
-    hashes: new Map(Object.entries(desired.services).map(([n, s]) => [n, specHash(s)])),
+    hashes: serviceHashes(desired.services),
   };
   const services = new Map<string, AppService>();
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));
+  checkAppServices(services);
   return { name: app, revision: desired.revision, services, update: updatePolicy(desired.update), ...resources, dataDir, source: desired };
 }
 

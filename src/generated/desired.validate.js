@@ -5,19 +5,20 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"volumes":{"$ref":"#/definitions/stringList"},"devices":{"$ref":"#/definitions/stringList"},"network_mode":{"enum":["host","none","private"]},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"additionalProperties":{"type":"string","maxLength":4096}},{"$ref":"#/definitions/stringList"}]},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
-const schema22 = {"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32};
-const schema28 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"};
-const schema41 = {"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","maxLength":256},"ipc":{"type":"string","maxLength":256},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"enum":["always","never","missing","if_not_present"]},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
+const schema20 = {"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32};
+const schema37 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"};
+const schema50 = {"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}};
 const pattern0 = new RegExp("^[a-z0-9][a-z0-9_-]{0,62}$", "u");
 const pattern1 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
 const pattern10 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
-const pattern15 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", "u");
-const pattern26 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
-const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"volumes":{"$ref":"#/definitions/stringList"},"devices":{"$ref":"#/definitions/stringList"},"network_mode":{"enum":["host","none","private"]},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"additionalProperties":{"type":"string","maxLength":4096}},{"$ref":"#/definitions/stringList"}]},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
+const pattern13 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", "u");
+const pattern66 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
+const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","maxLength":256},"ipc":{"type":"string","maxLength":256},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"enum":["always","never","missing","if_not_present"]},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
 const schema13 = {"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]};
 const schema15 = {"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}};
 const schema16 = {"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]};
+const schema33 = {"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = __rt0.default;
 const pattern2 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$", "u");
@@ -26,6 +27,421 @@ const pattern6 = new RegExp("^[0-9]{1,4}(\\.[0-9]{1,9})?$", "u");
 const pattern7 = new RegExp("^(no|always|unless-stopped|on-failure(:[0-9]+)?)$", "u");
 const pattern8 = new RegExp("^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$", "u");
 const pattern9 = new RegExp("^/[^\\u0000-\\u001f\\u007f]*$", "u");
+const pattern14 = new RegExp("^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$", "u");
+const pattern15 = new RegExp("^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$", "u");
+const pattern16 = new RegExp("^[A-Za-z_]{1,32}$", "u");
+const pattern18 = new RegExp("^[rwm]{1,3}$", "u");
+const pattern22 = new RegExp("^[a-z]{1,16}$", "u");
+const pattern23 = new RegExp("^([A-Za-z0-9+-]{1,16})$", "u");
+const pattern24 = new RegExp("^[a-z0-9_-]{1,32}$", "u");
+const pattern25 = new RegExp("^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$", "u");
+const pattern26 = new RegExp("^[0-9, -]{1,64}$", "u");
+const pattern27 = new RegExp("^[0-9]{4,10}$", "u");
+const pattern28 = new RegExp("^[0-9]{4,7}$", "u");
+const pattern32 = new RegExp("^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$", "u");
+const pattern33 = new RegExp("^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$", "u");
+const pattern34 = new RegExp("^[0-9]{1,5}(-[0-9]{1,5})?$", "u");
+const pattern37 = new RegExp("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", "u");
+const pattern38 = new RegExp("^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$", "u");
+const pattern40 = new RegExp("^[0-7]{3,4}$", "u");
+const pattern43 = new RegExp("^[^\\u0000-\\u001f\\u007f]+$", "u");
+const pattern44 = new RegExp("^[0-9]{1,10}$", "u");
+const pattern46 = new RegExp("^0?[0-7]{3}$", "u");
+const schema24 = {"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]};
+
+function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+const _errs0 = errors;
+let valid0 = false;
+let passing0 = null;
+const _errs1 = errors;
+if(typeof data === "string"){
+if(func3(data) > 4096){
+const err0 = {instancePath,schemaPath:"#/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(func3(data) < 1){
+const err1 = {instancePath,schemaPath:"#/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+else {
+const err2 = {instancePath,schemaPath:"#/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+var _valid0 = _errs1 === errors;
+if(_valid0){
+valid0 = true;
+passing0 = 0;
+}
+const _errs3 = errors;
+if(Array.isArray(data)){
+if(data.length > 256){
+const err3 = {instancePath,schemaPath:"#/definitions/stringList/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+const len0 = data.length;
+for(let i0=0; i0<len0; i0++){
+let data0 = data[i0];
+if(typeof data0 === "string"){
+if(func3(data0) > 4096){
+const err4 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(func3(data0) < 1){
+const err5 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+else {
+const err6 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+}
+else {
+const err7 = {instancePath,schemaPath:"#/definitions/stringList/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+var _valid0 = _errs3 === errors;
+if(_valid0 && valid0){
+valid0 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid0 = true;
+passing0 = 1;
+}
+}
+if(!valid0){
+const err8 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+else {
+errors = _errs0;
+if(vErrors !== null){
+if(_errs0){
+vErrors.length = _errs0;
+}
+else {
+vErrors = null;
+}
+}
+}
+validate12.errors = vErrors;
+return errors === 0;
+}
+
+const schema27 = {"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]};
+const schema28 = {"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]};
+
+function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+let vErrors = null;
+let errors = 0;
+const _errs0 = errors;
+let valid0 = false;
+let passing0 = null;
+const _errs1 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(Object.keys(data).length > 256){
+const err0 = {instancePath,schemaPath:"#/oneOf/0/maxProperties",keyword:"maxProperties",params:{limit: 256},message:"must NOT have more than 256 properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+const _errs3 = errors;
+if(typeof key0 === "string"){
+if(func3(key0) > 256){
+const err1 = {instancePath,schemaPath:"#/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key0};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+var valid1 = _errs3 === errors;
+if(!valid1){
+const err2 = {instancePath,schemaPath:"#/oneOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key0},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+for(const key1 in data){
+let data0 = data[key1];
+const _errs7 = errors;
+let valid4 = false;
+const _errs8 = errors;
+if(typeof data0 === "string"){
+if(func3(data0) > 4096){
+const err3 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+var _valid1 = _errs8 === errors;
+valid4 = valid4 || _valid1;
+if(!valid4){
+const _errs10 = errors;
+if(!((typeof data0 == "number") && (isFinite(data0)))){
+const err5 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+var _valid1 = _errs10 === errors;
+valid4 = valid4 || _valid1;
+if(!valid4){
+const _errs12 = errors;
+if(typeof data0 !== "boolean"){
+const err6 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+var _valid1 = _errs12 === errors;
+valid4 = valid4 || _valid1;
+if(!valid4){
+const _errs14 = errors;
+if(data0 !== null){
+const err7 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf/3/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+var _valid1 = _errs14 === errors;
+valid4 = valid4 || _valid1;
+}
+}
+}
+if(!valid4){
+const err8 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+else {
+errors = _errs7;
+if(vErrors !== null){
+if(_errs7){
+vErrors.length = _errs7;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err9 = {instancePath,schemaPath:"#/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+var _valid0 = _errs1 === errors;
+if(_valid0){
+valid0 = true;
+passing0 = 0;
+}
+const _errs16 = errors;
+if(Array.isArray(data)){
+if(data.length > 256){
+const err10 = {instancePath,schemaPath:"#/definitions/stringList/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+const len0 = data.length;
+for(let i0=0; i0<len0; i0++){
+let data1 = data[i0];
+if(typeof data1 === "string"){
+if(func3(data1) > 4096){
+const err11 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if(func3(data1) < 1){
+const err12 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+else {
+const err13 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+}
+else {
+const err14 = {instancePath,schemaPath:"#/definitions/stringList/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+var _valid0 = _errs16 === errors;
+if(_valid0 && valid0){
+valid0 = false;
+passing0 = [passing0, 1];
+}
+else {
+if(_valid0){
+valid0 = true;
+passing0 = 1;
+}
+}
+if(!valid0){
+const err15 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+else {
+errors = _errs0;
+if(vErrors !== null){
+if(_errs0){
+vErrors.length = _errs0;
+}
+else {
+vErrors = null;
+}
+}
+}
+validate14.errors = vErrors;
+return errors === 0;
+}
+
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1110,11 +1526,9 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data15 = data.volumes;
-if(Array.isArray(data15)){
-if(data15.length > 256){
-const err70 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/stringList/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(data.read_only !== undefined){
+if(typeof data.read_only !== "boolean"){
+const err70 = {instancePath:instancePath+"/read_only",schemaPath:"#/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1123,12 +1537,12 @@ vErrors.push(err70);
 }
 errors++;
 }
-const len3 = data15.length;
-for(let i3=0; i3<len3; i3++){
-let data16 = data15[i3];
+}
+if(data.user !== undefined){
+let data16 = data.user;
 if(typeof data16 === "string"){
-if(func3(data16) > 4096){
-const err71 = {instancePath:instancePath+"/volumes/" + i3,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(func3(data16) > 256){
+const err71 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1137,8 +1551,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(func3(data16) < 1){
-const err72 = {instancePath:instancePath+"/volumes/" + i3,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern8.test(data16)){
+const err72 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/pattern",keyword:"pattern",params:{pattern: "^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$"},message:"must match pattern \""+"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$"+"\""};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1149,7 +1563,7 @@ errors++;
 }
 }
 else {
-const err73 = {instancePath:instancePath+"/volumes/" + i3,schemaPath:"#/definitions/stringList/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err73 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1159,9 +1573,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/stringList/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.working_dir !== undefined){
+let data17 = data.working_dir;
+if(typeof data17 === "string"){
+if(func3(data17) > 4096){
+const err74 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1170,12 +1586,8 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-if(data.devices !== undefined){
-let data17 = data.devices;
-if(Array.isArray(data17)){
-if(data17.length > 256){
-const err75 = {instancePath:instancePath+"/devices",schemaPath:"#/definitions/stringList/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(!pattern9.test(data17)){
+const err75 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/pattern",keyword:"pattern",params:{pattern: "^/[^\\u0000-\\u001f\\u007f]*$"},message:"must match pattern \""+"^/[^\\u0000-\\u001f\\u007f]*$"+"\""};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1184,12 +1596,9 @@ vErrors.push(err75);
 }
 errors++;
 }
-const len4 = data17.length;
-for(let i4=0; i4<len4; i4++){
-let data18 = data17[i4];
-if(typeof data18 === "string"){
-if(func3(data18) > 4096){
-const err76 = {instancePath:instancePath+"/devices/" + i4,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+}
+else {
+const err76 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1198,8 +1607,13 @@ vErrors.push(err76);
 }
 errors++;
 }
-if(func3(data18) < 1){
-const err77 = {instancePath:instancePath+"/devices/" + i4,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data.healthcheck !== undefined){
+let data18 = data.healthcheck;
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+for(const key2 in data18){
+if(!((((((key2 === "test") || (key2 === "interval")) || (key2 === "timeout")) || (key2 === "retries")) || (key2 === "start_period")) || (key2 === "disable"))){
+const err77 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1209,8 +1623,15 @@ vErrors.push(err77);
 errors++;
 }
 }
-else {
-const err78 = {instancePath:instancePath+"/devices/" + i4,schemaPath:"#/definitions/stringList/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.test !== undefined){
+let data19 = data18.test;
+const _errs89 = errors;
+let valid25 = false;
+let passing8 = null;
+const _errs90 = errors;
+if(typeof data19 === "string"){
+if(func3(data19) > 4096){
+const err78 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1220,9 +1641,8 @@ vErrors.push(err78);
 errors++;
 }
 }
-}
 else {
-const err79 = {instancePath:instancePath+"/devices",schemaPath:"#/definitions/stringList/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err79 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1231,11 +1651,15 @@ vErrors.push(err79);
 }
 errors++;
 }
+var _valid9 = _errs90 === errors;
+if(_valid9){
+valid25 = true;
+passing8 = 0;
 }
-if(data.network_mode !== undefined){
-let data19 = data.network_mode;
-if(!(((data19 === "host") || (data19 === "none")) || (data19 === "private"))){
-const err80 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.network_mode.enum},message:"must be equal to one of the allowed values"};
+const _errs92 = errors;
+if(Array.isArray(data19)){
+if(data19.length > 256){
+const err80 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1244,10 +1668,12 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-if(data.read_only !== undefined){
-if(typeof data.read_only !== "boolean"){
-const err81 = {instancePath:instancePath+"/read_only",schemaPath:"#/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const len3 = data19.length;
+for(let i3=0; i3<len3; i3++){
+let data20 = data19[i3];
+if(typeof data20 === "string"){
+if(func3(data20) > 4096){
+const err81 = {instancePath:instancePath+"/healthcheck/test/" + i3,schemaPath:"#/definitions/args/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1257,11 +1683,8 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data.user !== undefined){
-let data21 = data.user;
-if(typeof data21 === "string"){
-if(func3(data21) > 256){
-const err82 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+else {
+const err82 = {instancePath:instancePath+"/healthcheck/test/" + i3,schemaPath:"#/definitions/args/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1270,8 +1693,10 @@ vErrors.push(err82);
 }
 errors++;
 }
-if(!pattern8.test(data21)){
-const err83 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/pattern",keyword:"pattern",params:{pattern: "^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$"},message:"must match pattern \""+"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$"+"\""};
+}
+}
+else {
+const err83 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1280,9 +1705,19 @@ vErrors.push(err83);
 }
 errors++;
 }
+var _valid9 = _errs92 === errors;
+if(_valid9 && valid25){
+valid25 = false;
+passing8 = [passing8, 1];
 }
 else {
-const err84 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(_valid9){
+valid25 = true;
+passing8 = 1;
+}
+}
+if(!valid25){
+const err84 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf",keyword:"oneOf",params:{passingSchemas: passing8},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1291,12 +1726,23 @@ vErrors.push(err84);
 }
 errors++;
 }
+else {
+errors = _errs89;
+if(vErrors !== null){
+if(_errs89){
+vErrors.length = _errs89;
 }
-if(data.working_dir !== undefined){
-let data22 = data.working_dir;
-if(typeof data22 === "string"){
-if(func3(data22) > 4096){
-const err85 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data18.interval !== undefined){
+let data21 = data18.interval;
+if(typeof data21 === "string"){
+if(func3(data21) > 32){
+const err85 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1305,8 +1751,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!pattern9.test(data22)){
-const err86 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/pattern",keyword:"pattern",params:{pattern: "^/[^\\u0000-\\u001f\\u007f]*$"},message:"must match pattern \""+"^/[^\\u0000-\\u001f\\u007f]*$"+"\""};
+if(!pattern10.test(data21)){
+const err86 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1317,7 +1763,7 @@ errors++;
 }
 }
 else {
-const err87 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err87 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1327,12 +1773,11 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data.healthcheck !== undefined){
-let data23 = data.healthcheck;
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-for(const key2 in data23){
-if(!((((((key2 === "test") || (key2 === "interval")) || (key2 === "timeout")) || (key2 === "retries")) || (key2 === "start_period")) || (key2 === "disable"))){
-const err88 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data18.timeout !== undefined){
+let data22 = data18.timeout;
+if(typeof data22 === "string"){
+if(func3(data22) > 32){
+const err88 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1341,16 +1786,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-}
-if(data23.test !== undefined){
-let data24 = data23.test;
-const _errs100 = errors;
-let valid31 = false;
-let passing8 = null;
-const _errs101 = errors;
-if(typeof data24 === "string"){
-if(func3(data24) > 4096){
-const err89 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(!pattern10.test(data22)){
+const err89 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1361,7 +1798,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err90 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1370,15 +1807,11 @@ vErrors.push(err90);
 }
 errors++;
 }
-var _valid9 = _errs101 === errors;
-if(_valid9){
-valid31 = true;
-passing8 = 0;
 }
-const _errs103 = errors;
-if(Array.isArray(data24)){
-if(data24.length > 256){
-const err91 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(data18.retries !== undefined){
+let data23 = data18.retries;
+if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
+const err91 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1387,12 +1820,9 @@ vErrors.push(err91);
 }
 errors++;
 }
-const len5 = data24.length;
-for(let i5=0; i5<len5; i5++){
-let data25 = data24[i5];
-if(typeof data25 === "string"){
-if(func3(data25) > 4096){
-const err92 = {instancePath:instancePath+"/healthcheck/test/" + i5,schemaPath:"#/definitions/args/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 > 100 || isNaN(data23)){
+const err92 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1401,9 +1831,8 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/healthcheck/test/" + i5,schemaPath:"#/definitions/args/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data23 < 1 || isNaN(data23)){
+const err93 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1414,8 +1843,11 @@ errors++;
 }
 }
 }
-else {
-const err94 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data18.start_period !== undefined){
+let data24 = data18.start_period;
+if(typeof data24 === "string"){
+if(func3(data24) > 32){
+const err94 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1424,19 +1856,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-var _valid9 = _errs103 === errors;
-if(_valid9 && valid31){
-valid31 = false;
-passing8 = [passing8, 1];
-}
-else {
-if(_valid9){
-valid31 = true;
-passing8 = 1;
-}
-}
-if(!valid31){
-const err95 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf",keyword:"oneOf",params:{passingSchemas: passing8},message:"must match exactly one schema in oneOf"};
+if(!pattern10.test(data24)){
+const err95 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1445,23 +1866,9 @@ vErrors.push(err95);
 }
 errors++;
 }
-else {
-errors = _errs100;
-if(vErrors !== null){
-if(_errs100){
-vErrors.length = _errs100;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data23.interval !== undefined){
-let data26 = data23.interval;
-if(typeof data26 === "string"){
-if(func3(data26) > 32){
-const err96 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+const err96 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1470,8 +1877,10 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(!pattern10.test(data26)){
-const err97 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+}
+if(data18.disable !== undefined){
+if(typeof data18.disable !== "boolean"){
+const err97 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1481,8 +1890,9 @@ vErrors.push(err97);
 errors++;
 }
 }
+}
 else {
-const err98 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err98 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1492,11 +1902,15 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data23.timeout !== undefined){
-let data27 = data23.timeout;
-if(typeof data27 === "string"){
-if(func3(data27) > 32){
-const err99 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(data.labels !== undefined){
+let data26 = data.labels;
+const _errs110 = errors;
+let valid31 = false;
+let passing9 = null;
+const _errs111 = errors;
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+if(Object.keys(data26).length > 128){
+const err99 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/maxProperties",keyword:"maxProperties",params:{limit: 128},message:"must NOT have more than 128 properties"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1505,8 +1919,11 @@ vErrors.push(err99);
 }
 errors++;
 }
-if(!pattern10.test(data27)){
-const err100 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+for(const key3 in data26){
+const _errs113 = errors;
+if(typeof key3 === "string"){
+if(func3(key3) > 256){
+const err100 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key3};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1516,8 +1933,9 @@ vErrors.push(err100);
 errors++;
 }
 }
-else {
-const err101 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var valid32 = _errs113 === errors;
+if(!valid32){
+const err101 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1527,10 +1945,14 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data23.retries !== undefined){
-let data28 = data23.retries;
-if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
-const err102 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key4 in data26){
+let data27 = data26[key4];
+const _errs116 = errors;
+let valid34 = false;
+const _errs117 = errors;
+if(typeof data27 === "string"){
+if(func3(data27) > 4096){
+const err102 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1539,9 +1961,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-if((typeof data28 == "number") && (isFinite(data28))){
-if(data28 > 100 || isNaN(data28)){
-const err103 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err103 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1550,8 +1972,12 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(data28 < 1 || isNaN(data28)){
-const err104 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+var _valid11 = _errs117 === errors;
+valid34 = valid34 || _valid11;
+if(!valid34){
+const _errs119 = errors;
+if(!((typeof data27 == "number") && (isFinite(data27)))){
+const err104 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1560,13 +1986,12 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-}
-if(data23.start_period !== undefined){
-let data29 = data23.start_period;
-if(typeof data29 === "string"){
-if(func3(data29) > 32){
-const err105 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+var _valid11 = _errs119 === errors;
+valid34 = valid34 || _valid11;
+if(!valid34){
+const _errs121 = errors;
+if(typeof data27 !== "boolean"){
+const err105 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1575,8 +2000,12 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(!pattern10.test(data29)){
-const err106 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+var _valid11 = _errs121 === errors;
+valid34 = valid34 || _valid11;
+if(!valid34){
+const _errs123 = errors;
+if(data27 !== null){
+const err106 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf/3/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1585,9 +2014,13 @@ vErrors.push(err106);
 }
 errors++;
 }
+var _valid11 = _errs123 === errors;
+valid34 = valid34 || _valid11;
 }
-else {
-const err107 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+if(!valid34){
+const err107 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1596,10 +2029,21 @@ vErrors.push(err107);
 }
 errors++;
 }
+else {
+errors = _errs116;
+if(vErrors !== null){
+if(_errs116){
+vErrors.length = _errs116;
 }
-if(data23.disable !== undefined){
-if(typeof data23.disable !== "boolean"){
-const err108 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err108 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1608,10 +2052,15 @@ vErrors.push(err108);
 }
 errors++;
 }
+var _valid10 = _errs111 === errors;
+if(_valid10){
+valid31 = true;
+passing9 = 0;
 }
-}
-else {
-const err109 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const _errs125 = errors;
+if(Array.isArray(data26)){
+if(data26.length > 256){
+const err109 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/stringList/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1620,16 +2069,12 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-if(data.labels !== undefined){
-let data31 = data.labels;
-const _errs121 = errors;
-let valid37 = false;
-let passing9 = null;
-const _errs122 = errors;
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(Object.keys(data31).length > 128){
-const err110 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/maxProperties",keyword:"maxProperties",params:{limit: 128},message:"must NOT have more than 128 properties"};
+const len4 = data26.length;
+for(let i4=0; i4<len4; i4++){
+let data28 = data26[i4];
+if(typeof data28 === "string"){
+if(func3(data28) > 4096){
+const err110 = {instancePath:instancePath+"/labels/" + i4,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1638,11 +2083,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-for(const key3 in data31){
-let data32 = data31[key3];
-if(typeof data32 === "string"){
-if(func3(data32) > 4096){
-const err111 = {instancePath:instancePath+"/labels/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(func3(data28) < 1){
+const err111 = {instancePath:instancePath+"/labels/" + i4,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1653,7 +2095,7 @@ errors++;
 }
 }
 else {
-const err112 = {instancePath:instancePath+"/labels/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err112 = {instancePath:instancePath+"/labels/" + i4,schemaPath:"#/definitions/stringList/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1665,7 +2107,7 @@ errors++;
 }
 }
 else {
-const err113 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err113 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/stringList/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1674,15 +2116,19 @@ vErrors.push(err113);
 }
 errors++;
 }
-var _valid10 = _errs122 === errors;
-if(_valid10){
-valid37 = true;
-passing9 = 0;
+var _valid10 = _errs125 === errors;
+if(_valid10 && valid31){
+valid31 = false;
+passing9 = [passing9, 1];
 }
-const _errs127 = errors;
-if(Array.isArray(data31)){
-if(data31.length > 256){
-const err114 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/stringList/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+else {
+if(_valid10){
+valid31 = true;
+passing9 = 1;
+}
+}
+if(!valid31){
+const err114 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf",keyword:"oneOf",params:{passingSchemas: passing9},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1691,12 +2137,23 @@ vErrors.push(err114);
 }
 errors++;
 }
-const len6 = data31.length;
-for(let i6=0; i6<len6; i6++){
-let data33 = data31[i6];
-if(typeof data33 === "string"){
-if(func3(data33) > 4096){
-const err115 = {instancePath:instancePath+"/labels/" + i6,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+else {
+errors = _errs110;
+if(vErrors !== null){
+if(_errs110){
+vErrors.length = _errs110;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.container_name !== undefined){
+let data29 = data.container_name;
+if(typeof data29 === "string"){
+if(!pattern13.test(data29)){
+const err115 = {instancePath:instancePath+"/container_name",schemaPath:"#/properties/container_name/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1705,8 +2162,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-if(func3(data33) < 1){
-const err116 = {instancePath:instancePath+"/labels/" + i6,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err116 = {instancePath:instancePath+"/container_name",schemaPath:"#/properties/container_name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1716,8 +2174,11 @@ vErrors.push(err116);
 errors++;
 }
 }
-else {
-const err117 = {instancePath:instancePath+"/labels/" + i6,schemaPath:"#/definitions/stringList/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.hostname !== undefined){
+let data30 = data.hostname;
+if(typeof data30 === "string"){
+if(!pattern14.test(data30)){
+const err117 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},message:"must match pattern \""+"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"+"\""};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1727,9 +2188,8 @@ vErrors.push(err117);
 errors++;
 }
 }
-}
 else {
-const err118 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/stringList/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err118 = {instancePath:instancePath+"/hostname",schemaPath:"#/properties/hostname/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1738,19 +2198,12 @@ vErrors.push(err118);
 }
 errors++;
 }
-var _valid10 = _errs127 === errors;
-if(_valid10 && valid37){
-valid37 = false;
-passing9 = [passing9, 1];
 }
-else {
-if(_valid10){
-valid37 = true;
-passing9 = 1;
-}
-}
-if(!valid37){
-const err119 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf",keyword:"oneOf",params:{passingSchemas: passing9},message:"must match exactly one schema in oneOf"};
+if(data.domainname !== undefined){
+let data31 = data.domainname;
+if(typeof data31 === "string"){
+if(!pattern15.test(data31)){
+const err119 = {instancePath:instancePath+"/domainname",schemaPath:"#/properties/domainname/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},message:"must match pattern \""+"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"+"\""};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1759,23 +2212,9 @@ vErrors.push(err119);
 }
 errors++;
 }
-else {
-errors = _errs121;
-if(vErrors !== null){
-if(_errs121){
-vErrors.length = _errs121;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.stop_grace_period !== undefined){
-let data34 = data.stop_grace_period;
-if(typeof data34 === "string"){
-if(func3(data34) > 32){
-const err120 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+const err120 = {instancePath:instancePath+"/domainname",schemaPath:"#/properties/domainname/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1784,8 +2223,10 @@ vErrors.push(err120);
 }
 errors++;
 }
-if(!pattern10.test(data34)){
-const err121 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+}
+if(data.privileged !== undefined){
+if(typeof data.privileged !== "boolean"){
+const err121 = {instancePath:instancePath+"/privileged",schemaPath:"#/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1795,8 +2236,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-else {
-const err122 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.cap_add !== undefined){
+let data33 = data.cap_add;
+if(Array.isArray(data33)){
+if(data33.length > 64){
+const err122 = {instancePath:instancePath+"/cap_add",schemaPath:"#/properties/cap_add/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1805,10 +2249,12 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-}
-else {
-const err123 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len5 = data33.length;
+for(let i5=0; i5<len5; i5++){
+let data34 = data33[i5];
+if(typeof data34 === "string"){
+if(!pattern16.test(data34)){
+const err123 = {instancePath:instancePath+"/cap_add/" + i5,schemaPath:"#/properties/cap_add/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_]{1,32}$"},message:"must match pattern \""+"^[A-Za-z_]{1,32}$"+"\""};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1817,19 +2263,5471 @@ vErrors.push(err123);
 }
 errors++;
 }
+}
+else {
+const err124 = {instancePath:instancePath+"/cap_add/" + i5,schemaPath:"#/properties/cap_add/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+}
+}
+else {
+const err125 = {instancePath:instancePath+"/cap_add",schemaPath:"#/properties/cap_add/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+}
+if(data.cap_drop !== undefined){
+let data35 = data.cap_drop;
+if(Array.isArray(data35)){
+if(data35.length > 64){
+const err126 = {instancePath:instancePath+"/cap_drop",schemaPath:"#/properties/cap_drop/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+const len6 = data35.length;
+for(let i6=0; i6<len6; i6++){
+let data36 = data35[i6];
+if(typeof data36 === "string"){
+if(!pattern16.test(data36)){
+const err127 = {instancePath:instancePath+"/cap_drop/" + i6,schemaPath:"#/properties/cap_drop/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_]{1,32}$"},message:"must match pattern \""+"^[A-Za-z_]{1,32}$"+"\""};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/cap_drop/" + i6,schemaPath:"#/properties/cap_drop/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+}
+}
+else {
+const err129 = {instancePath:instancePath+"/cap_drop",schemaPath:"#/properties/cap_drop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+}
+}
+if(data.security_opt !== undefined){
+let data37 = data.security_opt;
+if(Array.isArray(data37)){
+if(data37.length > 16){
+const err130 = {instancePath:instancePath+"/security_opt",schemaPath:"#/properties/security_opt/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+const len7 = data37.length;
+for(let i7=0; i7<len7; i7++){
+let data38 = data37[i7];
+if(typeof data38 === "string"){
+if(func3(data38) > 256){
+const err131 = {instancePath:instancePath+"/security_opt/" + i7,schemaPath:"#/properties/security_opt/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+if(func3(data38) < 1){
+const err132 = {instancePath:instancePath+"/security_opt/" + i7,schemaPath:"#/properties/security_opt/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+}
+else {
+const err133 = {instancePath:instancePath+"/security_opt/" + i7,schemaPath:"#/properties/security_opt/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+}
+}
+else {
+const err134 = {instancePath:instancePath+"/security_opt",schemaPath:"#/properties/security_opt/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+if(data.group_add !== undefined){
+let data39 = data.group_add;
+if(Array.isArray(data39)){
+if(data39.length > 64){
+const err135 = {instancePath:instancePath+"/group_add",schemaPath:"#/properties/group_add/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+const len8 = data39.length;
+for(let i8=0; i8<len8; i8++){
+let data40 = data39[i8];
+const _errs153 = errors;
+let valid46 = false;
+let passing10 = null;
+const _errs154 = errors;
+if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
+const err136 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+if((typeof data40 == "number") && (isFinite(data40))){
+if(data40 > 4294967294 || isNaN(data40)){
+const err137 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+if(data40 < 0 || isNaN(data40)){
+const err138 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+var _valid12 = _errs154 === errors;
+if(_valid12){
+valid46 = true;
+passing10 = 0;
+}
+const _errs156 = errors;
+if(typeof data40 === "string"){
+if(func3(data40) > 64){
+const err139 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+if(func3(data40) < 1){
+const err140 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+}
+else {
+const err141 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+var _valid12 = _errs156 === errors;
+if(_valid12 && valid46){
+valid46 = false;
+passing10 = [passing10, 1];
+}
+else {
+if(_valid12){
+valid46 = true;
+passing10 = 1;
+}
+}
+if(!valid46){
+const err142 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing10},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+else {
+errors = _errs153;
+if(vErrors !== null){
+if(_errs153){
+vErrors.length = _errs153;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err143 = {instancePath:instancePath+"/group_add",schemaPath:"#/properties/group_add/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+}
+if(data.device_cgroup_rules !== undefined){
+let data41 = data.device_cgroup_rules;
+if(Array.isArray(data41)){
+if(data41.length > 64){
+const err144 = {instancePath:instancePath+"/device_cgroup_rules",schemaPath:"#/properties/device_cgroup_rules/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+const len9 = data41.length;
+for(let i9=0; i9<len9; i9++){
+let data42 = data41[i9];
+if(typeof data42 === "string"){
+if(func3(data42) > 64){
+const err145 = {instancePath:instancePath+"/device_cgroup_rules/" + i9,schemaPath:"#/properties/device_cgroup_rules/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+if(func3(data42) < 1){
+const err146 = {instancePath:instancePath+"/device_cgroup_rules/" + i9,schemaPath:"#/properties/device_cgroup_rules/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+else {
+const err147 = {instancePath:instancePath+"/device_cgroup_rules/" + i9,schemaPath:"#/properties/device_cgroup_rules/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+}
+}
+else {
+const err148 = {instancePath:instancePath+"/device_cgroup_rules",schemaPath:"#/properties/device_cgroup_rules/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+}
+if(data.devices !== undefined){
+let data43 = data.devices;
+if(Array.isArray(data43)){
+if(data43.length > 128){
+const err149 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/maxItems",keyword:"maxItems",params:{limit: 128},message:"must NOT have more than 128 items"};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+const len10 = data43.length;
+for(let i10=0; i10<len10; i10++){
+let data44 = data43[i10];
+const _errs165 = errors;
+let valid51 = false;
+let passing11 = null;
+const _errs166 = errors;
+if(typeof data44 === "string"){
+if(func3(data44) > 4096){
+const err150 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+if(func3(data44) < 1){
+const err151 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+}
+else {
+const err152 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+var _valid13 = _errs166 === errors;
+if(_valid13){
+valid51 = true;
+passing11 = 0;
+}
+const _errs168 = errors;
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+if(data44.source === undefined){
+const err153 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+for(const key5 in data44){
+if(!(((key5 === "source") || (key5 === "target")) || (key5 === "permissions"))){
+const err154 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+}
+if(data44.source !== undefined){
+let data45 = data44.source;
+if(typeof data45 === "string"){
+if(func3(data45) > 4096){
+const err155 = {instancePath:instancePath+"/devices/" + i10+"/source",schemaPath:"#/properties/devices/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+if(func3(data45) < 1){
+const err156 = {instancePath:instancePath+"/devices/" + i10+"/source",schemaPath:"#/properties/devices/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+else {
+const err157 = {instancePath:instancePath+"/devices/" + i10+"/source",schemaPath:"#/properties/devices/items/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+}
+if(data44.target !== undefined){
+let data46 = data44.target;
+if(typeof data46 === "string"){
+if(func3(data46) > 4096){
+const err158 = {instancePath:instancePath+"/devices/" + i10+"/target",schemaPath:"#/properties/devices/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+if(func3(data46) < 1){
+const err159 = {instancePath:instancePath+"/devices/" + i10+"/target",schemaPath:"#/properties/devices/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/devices/" + i10+"/target",schemaPath:"#/properties/devices/items/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+}
+if(data44.permissions !== undefined){
+let data47 = data44.permissions;
+if(typeof data47 === "string"){
+if(!pattern18.test(data47)){
+const err161 = {instancePath:instancePath+"/devices/" + i10+"/permissions",schemaPath:"#/properties/devices/items/oneOf/1/properties/permissions/pattern",keyword:"pattern",params:{pattern: "^[rwm]{1,3}$"},message:"must match pattern \""+"^[rwm]{1,3}$"+"\""};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+}
+else {
+const err162 = {instancePath:instancePath+"/devices/" + i10+"/permissions",schemaPath:"#/properties/devices/items/oneOf/1/properties/permissions/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+}
+}
+else {
+const err163 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+var _valid13 = _errs168 === errors;
+if(_valid13 && valid51){
+valid51 = false;
+passing11 = [passing11, 1];
+}
+else {
+if(_valid13){
+valid51 = true;
+passing11 = 1;
+}
+}
+if(!valid51){
+const err164 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing11},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+else {
+errors = _errs165;
+if(vErrors !== null){
+if(_errs165){
+vErrors.length = _errs165;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err165 = {instancePath:instancePath+"/devices",schemaPath:"#/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+}
+if(data.depends_on !== undefined){
+let data48 = data.depends_on;
+const _errs178 = errors;
+let valid53 = false;
+let passing12 = null;
+const _errs179 = errors;
+if(Array.isArray(data48)){
+if(data48.length > 64){
+const err166 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+const len11 = data48.length;
+for(let i11=0; i11<len11; i11++){
+let data49 = data48[i11];
+if(typeof data49 === "string"){
+if(!pattern1.test(data49)){
+const err167 = {instancePath:instancePath+"/depends_on/" + i11,schemaPath:"#/properties/depends_on/oneOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
+}
+errors++;
+}
+}
+else {
+const err168 = {instancePath:instancePath+"/depends_on/" + i11,schemaPath:"#/properties/depends_on/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err168];
+}
+else {
+vErrors.push(err168);
+}
+errors++;
+}
+}
+let i12 = data48.length;
+let j0;
+if(i12 > 1){
+const indices0 = {};
+for(;i12--;){
+let item0 = data48[i12];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err169 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i12+" are identical)"};
+if(vErrors === null){
+vErrors = [err169];
+}
+else {
+vErrors.push(err169);
+}
+errors++;
+break;
+}
+indices0[item0] = i12;
+}
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err170];
+}
+else {
+vErrors.push(err170);
+}
+errors++;
+}
+var _valid14 = _errs179 === errors;
+if(_valid14){
+valid53 = true;
+passing12 = 0;
+}
+const _errs183 = errors;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+if(Object.keys(data48).length > 64){
+const err171 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(vErrors === null){
+vErrors = [err171];
+}
+else {
+vErrors.push(err171);
+}
+errors++;
+}
+for(const key6 in data48){
+const _errs185 = errors;
+if(typeof key6 === "string"){
+if(!pattern1.test(key6)){
+const err172 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\"",propertyName:key6};
+if(vErrors === null){
+vErrors = [err172];
+}
+else {
+vErrors.push(err172);
+}
+errors++;
+}
+}
+var valid57 = _errs185 === errors;
+if(!valid57){
+const err173 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key6},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
+}
+for(const key7 in data48){
+let data50 = data48[key7];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+for(const key8 in data50){
+if(!(((key8 === "condition") || (key8 === "restart")) || (key8 === "required"))){
+const err174 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/oneOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+}
+if(data50.condition !== undefined){
+let data51 = data50.condition;
+if(!(((data51 === "service_started") || (data51 === "service_healthy")) || (data51 === "service_completed_successfully"))){
+const err175 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/oneOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema12.properties.depends_on.oneOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+}
+if(data50.restart !== undefined){
+if(typeof data50.restart !== "boolean"){
+const err176 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/restart",schemaPath:"#/properties/depends_on/oneOf/1/additionalProperties/properties/restart/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+}
+if(data50.required !== undefined){
+if(typeof data50.required !== "boolean"){
+const err177 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/required",schemaPath:"#/properties/depends_on/oneOf/1/additionalProperties/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+}
+else {
+const err178 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/oneOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+}
+}
+else {
+const err179 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+var _valid14 = _errs183 === errors;
+if(_valid14 && valid53){
+valid53 = false;
+passing12 = [passing12, 1];
+}
+else {
+if(_valid14){
+valid53 = true;
+passing12 = 1;
+}
+}
+if(!valid53){
+const err180 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/oneOf",keyword:"oneOf",params:{passingSchemas: passing12},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+else {
+errors = _errs178;
+if(vErrors !== null){
+if(_errs178){
+vErrors.length = _errs178;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.tmpfs !== undefined){
+if(!(validate12(data.tmpfs, {instancePath:instancePath+"/tmpfs",parentData:data,parentDataProperty:"tmpfs",rootData}))){
+vErrors = vErrors === null ? validate12.errors : vErrors.concat(validate12.errors);
+errors = vErrors.length;
+}
+}
+if(data.shm_size !== undefined){
+let data55 = data.shm_size;
+const _errs198 = errors;
+let valid61 = false;
+let passing13 = null;
+const _errs199 = errors;
+if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
+const err181 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+if((typeof data55 == "number") && (isFinite(data55))){
+if(data55 > 9007199254740991 || isNaN(data55)){
+const err182 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+if(data55 < 0 || isNaN(data55)){
+const err183 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+}
+var _valid15 = _errs199 === errors;
+if(_valid15){
+valid61 = true;
+passing13 = 0;
+}
+const _errs201 = errors;
+if(typeof data55 === "string"){
+if(func3(data55) > 32){
+const err184 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+if(!pattern3.test(data55)){
+const err185 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+else {
+const err186 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
+}
+errors++;
+}
+var _valid15 = _errs201 === errors;
+if(_valid15 && valid61){
+valid61 = false;
+passing13 = [passing13, 1];
+}
+else {
+if(_valid15){
+valid61 = true;
+passing13 = 1;
+}
+}
+if(!valid61){
+const err187 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing13},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err187];
+}
+else {
+vErrors.push(err187);
+}
+errors++;
+}
+else {
+errors = _errs198;
+if(vErrors !== null){
+if(_errs198){
+vErrors.length = _errs198;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.sysctls !== undefined){
+if(!(validate14(data.sysctls, {instancePath:instancePath+"/sysctls",parentData:data,parentDataProperty:"sysctls",rootData}))){
+vErrors = vErrors === null ? validate14.errors : vErrors.concat(validate14.errors);
+errors = vErrors.length;
+}
+}
+if(data.ulimits !== undefined){
+let data57 = data.ulimits;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(Object.keys(data57).length > 16){
+const err188 = {instancePath:instancePath+"/ulimits",schemaPath:"#/properties/ulimits/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
+}
+errors++;
+}
+for(const key9 in data57){
+const _errs206 = errors;
+if(typeof key9 === "string"){
+if(!pattern22.test(key9)){
+const err189 = {instancePath:instancePath+"/ulimits",schemaPath:"#/properties/ulimits/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z]{1,16}$"},message:"must match pattern \""+"^[a-z]{1,16}$"+"\"",propertyName:key9};
+if(vErrors === null){
+vErrors = [err189];
+}
+else {
+vErrors.push(err189);
+}
+errors++;
+}
+}
+var valid62 = _errs206 === errors;
+if(!valid62){
+const err190 = {instancePath:instancePath+"/ulimits",schemaPath:"#/properties/ulimits/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+for(const key10 in data57){
+let data58 = data57[key10];
+const _errs209 = errors;
+let valid64 = false;
+let passing14 = null;
+const _errs210 = errors;
+if(!(((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58))) && (isFinite(data58)))){
+const err191 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+if((typeof data58 == "number") && (isFinite(data58))){
+if(data58 > 9007199254740991 || isNaN(data58)){
+const err192 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+if(data58 < 0 || isNaN(data58)){
+const err193 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
+}
+errors++;
+}
+}
+var _valid16 = _errs210 === errors;
+if(_valid16){
+valid64 = true;
+passing14 = 0;
+}
+const _errs212 = errors;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.soft === undefined){
+const err194 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(vErrors === null){
+vErrors = [err194];
+}
+else {
+vErrors.push(err194);
+}
+errors++;
+}
+if(data58.hard === undefined){
+const err195 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(vErrors === null){
+vErrors = [err195];
+}
+else {
+vErrors.push(err195);
+}
+errors++;
+}
+for(const key11 in data58){
+if(!((key11 === "soft") || (key11 === "hard"))){
+const err196 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
+}
+errors++;
+}
+}
+if(data58.soft !== undefined){
+let data59 = data58.soft;
+if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
+const err197 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err197];
+}
+else {
+vErrors.push(err197);
+}
+errors++;
+}
+if((typeof data59 == "number") && (isFinite(data59))){
+if(data59 > 9007199254740991 || isNaN(data59)){
+const err198 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/properties/soft/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err198];
+}
+else {
+vErrors.push(err198);
+}
+errors++;
+}
+if(data59 < 0 || isNaN(data59)){
+const err199 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/properties/soft/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err199];
+}
+else {
+vErrors.push(err199);
+}
+errors++;
+}
+}
+}
+if(data58.hard !== undefined){
+let data60 = data58.hard;
+if(!(((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60))) && (isFinite(data60)))){
+const err200 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err200];
+}
+else {
+vErrors.push(err200);
+}
+errors++;
+}
+if((typeof data60 == "number") && (isFinite(data60))){
+if(data60 > 9007199254740991 || isNaN(data60)){
+const err201 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/properties/hard/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err201];
+}
+else {
+vErrors.push(err201);
+}
+errors++;
+}
+if(data60 < 0 || isNaN(data60)){
+const err202 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/properties/hard/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err202];
+}
+else {
+vErrors.push(err202);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err203 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err203];
+}
+else {
+vErrors.push(err203);
+}
+errors++;
+}
+var _valid16 = _errs212 === errors;
+if(_valid16 && valid64){
+valid64 = false;
+passing14 = [passing14, 1];
+}
+else {
+if(_valid16){
+valid64 = true;
+passing14 = 1;
+}
+}
+if(!valid64){
+const err204 = {instancePath:instancePath+"/ulimits/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/ulimits/additionalProperties/oneOf",keyword:"oneOf",params:{passingSchemas: passing14},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err204];
+}
+else {
+vErrors.push(err204);
+}
+errors++;
+}
+else {
+errors = _errs209;
+if(vErrors !== null){
+if(_errs209){
+vErrors.length = _errs209;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err205 = {instancePath:instancePath+"/ulimits",schemaPath:"#/properties/ulimits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err205];
+}
+else {
+vErrors.push(err205);
+}
+errors++;
+}
+}
+if(data.init !== undefined){
+if(typeof data.init !== "boolean"){
+const err206 = {instancePath:instancePath+"/init",schemaPath:"#/properties/init/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err206];
+}
+else {
+vErrors.push(err206);
+}
+errors++;
+}
+}
+if(data.tty !== undefined){
+if(typeof data.tty !== "boolean"){
+const err207 = {instancePath:instancePath+"/tty",schemaPath:"#/properties/tty/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err207];
+}
+else {
+vErrors.push(err207);
+}
+errors++;
+}
+}
+if(data.stdin_open !== undefined){
+if(typeof data.stdin_open !== "boolean"){
+const err208 = {instancePath:instancePath+"/stdin_open",schemaPath:"#/properties/stdin_open/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err208];
+}
+else {
+vErrors.push(err208);
+}
+errors++;
+}
+}
+if(data.stop_signal !== undefined){
+let data64 = data.stop_signal;
+if(typeof data64 === "string"){
+if(!pattern23.test(data64)){
+const err209 = {instancePath:instancePath+"/stop_signal",schemaPath:"#/properties/stop_signal/pattern",keyword:"pattern",params:{pattern: "^([A-Za-z0-9+-]{1,16})$"},message:"must match pattern \""+"^([A-Za-z0-9+-]{1,16})$"+"\""};
+if(vErrors === null){
+vErrors = [err209];
+}
+else {
+vErrors.push(err209);
+}
+errors++;
+}
+}
+else {
+const err210 = {instancePath:instancePath+"/stop_signal",schemaPath:"#/properties/stop_signal/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err210];
+}
+else {
+vErrors.push(err210);
+}
+errors++;
+}
+}
+if(data.logging !== undefined){
+let data65 = data.logging;
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+for(const key12 in data65){
+if(!((key12 === "driver") || (key12 === "options"))){
+const err211 = {instancePath:instancePath+"/logging",schemaPath:"#/properties/logging/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err211];
+}
+else {
+vErrors.push(err211);
+}
+errors++;
+}
+}
+if(data65.driver !== undefined){
+let data66 = data65.driver;
+if(typeof data66 === "string"){
+if(!pattern24.test(data66)){
+const err212 = {instancePath:instancePath+"/logging/driver",schemaPath:"#/properties/logging/properties/driver/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_-]{1,32}$"},message:"must match pattern \""+"^[a-z0-9_-]{1,32}$"+"\""};
+if(vErrors === null){
+vErrors = [err212];
+}
+else {
+vErrors.push(err212);
+}
+errors++;
+}
+}
+else {
+const err213 = {instancePath:instancePath+"/logging/driver",schemaPath:"#/properties/logging/properties/driver/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err213];
+}
+else {
+vErrors.push(err213);
+}
+errors++;
+}
+}
+if(data65.options !== undefined){
+let data67 = data65.options;
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+if(Object.keys(data67).length > 16){
+const err214 = {instancePath:instancePath+"/logging/options",schemaPath:"#/properties/logging/properties/options/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(vErrors === null){
+vErrors = [err214];
+}
+else {
+vErrors.push(err214);
+}
+errors++;
+}
+for(const key13 in data67){
+const _errs234 = errors;
+if(typeof key13 === "string"){
+if(func3(key13) > 64){
+const err215 = {instancePath:instancePath+"/logging/options",schemaPath:"#/properties/logging/properties/options/propertyNames/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",propertyName:key13};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+}
+var valid67 = _errs234 === errors;
+if(!valid67){
+const err216 = {instancePath:instancePath+"/logging/options",schemaPath:"#/properties/logging/properties/options/propertyNames",keyword:"propertyNames",params:{propertyName: key13},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+}
+for(const key14 in data67){
+let data68 = data67[key14];
+const _errs237 = errors;
+let valid69 = false;
+const _errs238 = errors;
+if(typeof data68 === "string"){
+if(func3(data68) > 256){
+const err217 = {instancePath:instancePath+"/logging/options/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logging/properties/options/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
+}
+errors++;
+}
+}
+else {
+const err218 = {instancePath:instancePath+"/logging/options/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logging/properties/options/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err218];
+}
+else {
+vErrors.push(err218);
+}
+errors++;
+}
+var _valid17 = _errs238 === errors;
+valid69 = valid69 || _valid17;
+if(!valid69){
+const _errs240 = errors;
+if(!((typeof data68 == "number") && (isFinite(data68)))){
+const err219 = {instancePath:instancePath+"/logging/options/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logging/properties/options/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err219];
+}
+else {
+vErrors.push(err219);
+}
+errors++;
+}
+var _valid17 = _errs240 === errors;
+valid69 = valid69 || _valid17;
+if(!valid69){
+const _errs242 = errors;
+if(data68 !== null){
+const err220 = {instancePath:instancePath+"/logging/options/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logging/properties/options/additionalProperties/anyOf/2/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err220];
+}
+else {
+vErrors.push(err220);
+}
+errors++;
+}
+var _valid17 = _errs242 === errors;
+valid69 = valid69 || _valid17;
+}
+}
+if(!valid69){
+const err221 = {instancePath:instancePath+"/logging/options/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logging/properties/options/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err221];
+}
+else {
+vErrors.push(err221);
+}
+errors++;
+}
+else {
+errors = _errs237;
+if(vErrors !== null){
+if(_errs237){
+vErrors.length = _errs237;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err222 = {instancePath:instancePath+"/logging/options",schemaPath:"#/properties/logging/properties/options/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err222];
+}
+else {
+vErrors.push(err222);
+}
+errors++;
+}
+}
+}
+else {
+const err223 = {instancePath:instancePath+"/logging",schemaPath:"#/properties/logging/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err223];
+}
+else {
+vErrors.push(err223);
+}
+errors++;
+}
+}
+if(data.expose !== undefined){
+let data69 = data.expose;
+if(Array.isArray(data69)){
+if(data69.length > 256){
+const err224 = {instancePath:instancePath+"/expose",schemaPath:"#/properties/expose/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err224];
+}
+else {
+vErrors.push(err224);
+}
+errors++;
+}
+const len12 = data69.length;
+for(let i13=0; i13<len12; i13++){
+let data70 = data69[i13];
+const _errs247 = errors;
+let valid72 = false;
+let passing15 = null;
+const _errs248 = errors;
+if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
+const err225 = {instancePath:instancePath+"/expose/" + i13,schemaPath:"#/properties/expose/items/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err225];
+}
+else {
+vErrors.push(err225);
+}
+errors++;
+}
+if((typeof data70 == "number") && (isFinite(data70))){
+if(data70 > 65535 || isNaN(data70)){
+const err226 = {instancePath:instancePath+"/expose/" + i13,schemaPath:"#/properties/expose/items/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err226];
+}
+else {
+vErrors.push(err226);
+}
+errors++;
+}
+if(data70 < 1 || isNaN(data70)){
+const err227 = {instancePath:instancePath+"/expose/" + i13,schemaPath:"#/properties/expose/items/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err227];
+}
+else {
+vErrors.push(err227);
+}
+errors++;
+}
+}
+var _valid18 = _errs248 === errors;
+if(_valid18){
+valid72 = true;
+passing15 = 0;
+}
+const _errs250 = errors;
+if(typeof data70 === "string"){
+if(!pattern25.test(data70)){
+const err228 = {instancePath:instancePath+"/expose/" + i13,schemaPath:"#/properties/expose/items/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"},message:"must match pattern \""+"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"+"\""};
+if(vErrors === null){
+vErrors = [err228];
+}
+else {
+vErrors.push(err228);
+}
+errors++;
+}
+}
+else {
+const err229 = {instancePath:instancePath+"/expose/" + i13,schemaPath:"#/properties/expose/items/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err229];
+}
+else {
+vErrors.push(err229);
+}
+errors++;
+}
+var _valid18 = _errs250 === errors;
+if(_valid18 && valid72){
+valid72 = false;
+passing15 = [passing15, 1];
+}
+else {
+if(_valid18){
+valid72 = true;
+passing15 = 1;
+}
+}
+if(!valid72){
+const err230 = {instancePath:instancePath+"/expose/" + i13,schemaPath:"#/properties/expose/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing15},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err230];
+}
+else {
+vErrors.push(err230);
+}
+errors++;
+}
+else {
+errors = _errs247;
+if(vErrors !== null){
+if(_errs247){
+vErrors.length = _errs247;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err231 = {instancePath:instancePath+"/expose",schemaPath:"#/properties/expose/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err231];
+}
+else {
+vErrors.push(err231);
+}
+errors++;
+}
+}
+if(data.pid !== undefined){
+let data71 = data.pid;
+if(typeof data71 === "string"){
+if(func3(data71) > 256){
+const err232 = {instancePath:instancePath+"/pid",schemaPath:"#/properties/pid/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(vErrors === null){
+vErrors = [err232];
+}
+else {
+vErrors.push(err232);
+}
+errors++;
+}
+}
+else {
+const err233 = {instancePath:instancePath+"/pid",schemaPath:"#/properties/pid/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err233];
+}
+else {
+vErrors.push(err233);
+}
+errors++;
+}
+}
+if(data.ipc !== undefined){
+let data72 = data.ipc;
+if(typeof data72 === "string"){
+if(func3(data72) > 256){
+const err234 = {instancePath:instancePath+"/ipc",schemaPath:"#/properties/ipc/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(vErrors === null){
+vErrors = [err234];
+}
+else {
+vErrors.push(err234);
+}
+errors++;
+}
+}
+else {
+const err235 = {instancePath:instancePath+"/ipc",schemaPath:"#/properties/ipc/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err235];
+}
+else {
+vErrors.push(err235);
+}
+errors++;
+}
+}
+if(data.oom_score_adj !== undefined){
+let data73 = data.oom_score_adj;
+if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
+const err236 = {instancePath:instancePath+"/oom_score_adj",schemaPath:"#/properties/oom_score_adj/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err236];
+}
+else {
+vErrors.push(err236);
+}
+errors++;
+}
+if((typeof data73 == "number") && (isFinite(data73))){
+if(data73 > 1000 || isNaN(data73)){
+const err237 = {instancePath:instancePath+"/oom_score_adj",schemaPath:"#/properties/oom_score_adj/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(vErrors === null){
+vErrors = [err237];
+}
+else {
+vErrors.push(err237);
+}
+errors++;
+}
+if(data73 < -1000 || isNaN(data73)){
+const err238 = {instancePath:instancePath+"/oom_score_adj",schemaPath:"#/properties/oom_score_adj/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000},message:"must be >= -1000"};
+if(vErrors === null){
+vErrors = [err238];
+}
+else {
+vErrors.push(err238);
+}
+errors++;
+}
+}
+}
+if(data.mem_swappiness !== undefined){
+let data74 = data.mem_swappiness;
+if(!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74)))){
+const err239 = {instancePath:instancePath+"/mem_swappiness",schemaPath:"#/properties/mem_swappiness/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err239];
+}
+else {
+vErrors.push(err239);
+}
+errors++;
+}
+if((typeof data74 == "number") && (isFinite(data74))){
+if(data74 > 100 || isNaN(data74)){
+const err240 = {instancePath:instancePath+"/mem_swappiness",schemaPath:"#/properties/mem_swappiness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err240];
+}
+else {
+vErrors.push(err240);
+}
+errors++;
+}
+if(data74 < 0 || isNaN(data74)){
+const err241 = {instancePath:instancePath+"/mem_swappiness",schemaPath:"#/properties/mem_swappiness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err241];
+}
+else {
+vErrors.push(err241);
+}
+errors++;
+}
+}
+}
+if(data.cpuset !== undefined){
+let data75 = data.cpuset;
+if(typeof data75 === "string"){
+if(!pattern26.test(data75)){
+const err242 = {instancePath:instancePath+"/cpuset",schemaPath:"#/properties/cpuset/pattern",keyword:"pattern",params:{pattern: "^[0-9, -]{1,64}$"},message:"must match pattern \""+"^[0-9, -]{1,64}$"+"\""};
+if(vErrors === null){
+vErrors = [err242];
+}
+else {
+vErrors.push(err242);
+}
+errors++;
+}
+}
+else {
+const err243 = {instancePath:instancePath+"/cpuset",schemaPath:"#/properties/cpuset/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err243];
+}
+else {
+vErrors.push(err243);
+}
+errors++;
+}
+}
+if(data.cpu_quota !== undefined){
+let data76 = data.cpu_quota;
+const _errs263 = errors;
+let valid73 = false;
+let passing16 = null;
+const _errs264 = errors;
+if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
+const err244 = {instancePath:instancePath+"/cpu_quota",schemaPath:"#/properties/cpu_quota/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err244];
+}
+else {
+vErrors.push(err244);
+}
+errors++;
+}
+if((typeof data76 == "number") && (isFinite(data76))){
+if(data76 > 1000000000 || isNaN(data76)){
+const err245 = {instancePath:instancePath+"/cpu_quota",schemaPath:"#/properties/cpu_quota/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000000},message:"must be <= 1000000000"};
+if(vErrors === null){
+vErrors = [err245];
+}
+else {
+vErrors.push(err245);
+}
+errors++;
+}
+if(data76 < 1000 || isNaN(data76)){
+const err246 = {instancePath:instancePath+"/cpu_quota",schemaPath:"#/properties/cpu_quota/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err246];
+}
+else {
+vErrors.push(err246);
+}
+errors++;
+}
+}
+var _valid19 = _errs264 === errors;
+if(_valid19){
+valid73 = true;
+passing16 = 0;
+}
+const _errs266 = errors;
+if(typeof data76 === "string"){
+if(!pattern27.test(data76)){
+const err247 = {instancePath:instancePath+"/cpu_quota",schemaPath:"#/properties/cpu_quota/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4,10}$"},message:"must match pattern \""+"^[0-9]{4,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err247];
+}
+else {
+vErrors.push(err247);
+}
+errors++;
+}
+}
+else {
+const err248 = {instancePath:instancePath+"/cpu_quota",schemaPath:"#/properties/cpu_quota/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err248];
+}
+else {
+vErrors.push(err248);
+}
+errors++;
+}
+var _valid19 = _errs266 === errors;
+if(_valid19 && valid73){
+valid73 = false;
+passing16 = [passing16, 1];
+}
+else {
+if(_valid19){
+valid73 = true;
+passing16 = 1;
+}
+}
+if(!valid73){
+const err249 = {instancePath:instancePath+"/cpu_quota",schemaPath:"#/properties/cpu_quota/oneOf",keyword:"oneOf",params:{passingSchemas: passing16},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err249];
+}
+else {
+vErrors.push(err249);
+}
+errors++;
+}
+else {
+errors = _errs263;
+if(vErrors !== null){
+if(_errs263){
+vErrors.length = _errs263;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.cpu_period !== undefined){
+let data77 = data.cpu_period;
+const _errs269 = errors;
+let valid74 = false;
+let passing17 = null;
+const _errs270 = errors;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err250 = {instancePath:instancePath+"/cpu_period",schemaPath:"#/properties/cpu_period/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err250];
+}
+else {
+vErrors.push(err250);
+}
+errors++;
+}
+if((typeof data77 == "number") && (isFinite(data77))){
+if(data77 > 1000000 || isNaN(data77)){
+const err251 = {instancePath:instancePath+"/cpu_period",schemaPath:"#/properties/cpu_period/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(vErrors === null){
+vErrors = [err251];
+}
+else {
+vErrors.push(err251);
+}
+errors++;
+}
+if(data77 < 1000 || isNaN(data77)){
+const err252 = {instancePath:instancePath+"/cpu_period",schemaPath:"#/properties/cpu_period/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err252];
+}
+else {
+vErrors.push(err252);
+}
+errors++;
+}
+}
+var _valid20 = _errs270 === errors;
+if(_valid20){
+valid74 = true;
+passing17 = 0;
+}
+const _errs272 = errors;
+if(typeof data77 === "string"){
+if(!pattern28.test(data77)){
+const err253 = {instancePath:instancePath+"/cpu_period",schemaPath:"#/properties/cpu_period/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{4,7}$"},message:"must match pattern \""+"^[0-9]{4,7}$"+"\""};
+if(vErrors === null){
+vErrors = [err253];
+}
+else {
+vErrors.push(err253);
+}
+errors++;
+}
+}
+else {
+const err254 = {instancePath:instancePath+"/cpu_period",schemaPath:"#/properties/cpu_period/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err254];
+}
+else {
+vErrors.push(err254);
+}
+errors++;
+}
+var _valid20 = _errs272 === errors;
+if(_valid20 && valid74){
+valid74 = false;
+passing17 = [passing17, 1];
+}
+else {
+if(_valid20){
+valid74 = true;
+passing17 = 1;
+}
+}
+if(!valid74){
+const err255 = {instancePath:instancePath+"/cpu_period",schemaPath:"#/properties/cpu_period/oneOf",keyword:"oneOf",params:{passingSchemas: passing17},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err255];
+}
+else {
+vErrors.push(err255);
+}
+errors++;
+}
+else {
+errors = _errs269;
+if(vErrors !== null){
+if(_errs269){
+vErrors.length = _errs269;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.deploy !== undefined){
+let data78 = data.deploy;
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+for(const key15 in data78){
+if(!(((key15 === "mode") || (key15 === "replicas")) || (key15 === "resources"))){
+const err256 = {instancePath:instancePath+"/deploy",schemaPath:"#/properties/deploy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err256];
+}
+else {
+vErrors.push(err256);
+}
+errors++;
+}
+}
+if(data78.mode !== undefined){
+let data79 = data78.mode;
+if(typeof data79 === "string"){
+if(func3(data79) > 32){
+const err257 = {instancePath:instancePath+"/deploy/mode",schemaPath:"#/properties/deploy/properties/mode/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err257];
+}
+else {
+vErrors.push(err257);
+}
+errors++;
+}
+}
+else {
+const err258 = {instancePath:instancePath+"/deploy/mode",schemaPath:"#/properties/deploy/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err258];
+}
+else {
+vErrors.push(err258);
+}
+errors++;
+}
+}
+if(data78.replicas !== undefined){
+let data80 = data78.replicas;
+if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
+const err259 = {instancePath:instancePath+"/deploy/replicas",schemaPath:"#/properties/deploy/properties/replicas/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err259];
+}
+else {
+vErrors.push(err259);
+}
+errors++;
+}
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 > 1000000 || isNaN(data80)){
+const err260 = {instancePath:instancePath+"/deploy/replicas",schemaPath:"#/properties/deploy/properties/replicas/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(vErrors === null){
+vErrors = [err260];
+}
+else {
+vErrors.push(err260);
+}
+errors++;
+}
+if(data80 < 0 || isNaN(data80)){
+const err261 = {instancePath:instancePath+"/deploy/replicas",schemaPath:"#/properties/deploy/properties/replicas/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err261];
+}
+else {
+vErrors.push(err261);
+}
+errors++;
+}
+}
+}
+if(data78.resources !== undefined){
+let data81 = data78.resources;
+if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
+for(const key16 in data81){
+if(!((key16 === "limits") || (key16 === "reservations"))){
+const err262 = {instancePath:instancePath+"/deploy/resources",schemaPath:"#/properties/deploy/properties/resources/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err262];
+}
+else {
+vErrors.push(err262);
+}
+errors++;
+}
+}
+if(data81.limits !== undefined){
+let data82 = data81.limits;
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+for(const key17 in data82){
+if(!(((key17 === "cpus") || (key17 === "memory")) || (key17 === "pids"))){
+const err263 = {instancePath:instancePath+"/deploy/resources/limits",schemaPath:"#/properties/deploy/properties/resources/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err263];
+}
+else {
+vErrors.push(err263);
+}
+errors++;
+}
+}
+if(data82.cpus !== undefined){
+let data83 = data82.cpus;
+const _errs288 = errors;
+let valid78 = false;
+let passing18 = null;
+const _errs289 = errors;
+if((typeof data83 == "number") && (isFinite(data83))){
+if(data83 >= 10000 || isNaN(data83)){
+const err264 = {instancePath:instancePath+"/deploy/resources/limits/cpus",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/cpus/oneOf/0/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 10000},message:"must be < 10000"};
+if(vErrors === null){
+vErrors = [err264];
+}
+else {
+vErrors.push(err264);
+}
+errors++;
+}
+if(data83 <= 0 || isNaN(data83)){
+const err265 = {instancePath:instancePath+"/deploy/resources/limits/cpus",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/cpus/oneOf/0/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(vErrors === null){
+vErrors = [err265];
+}
+else {
+vErrors.push(err265);
+}
+errors++;
+}
+}
+else {
+const err266 = {instancePath:instancePath+"/deploy/resources/limits/cpus",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/cpus/oneOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err266];
+}
+else {
+vErrors.push(err266);
+}
+errors++;
+}
+var _valid21 = _errs289 === errors;
+if(_valid21){
+valid78 = true;
+passing18 = 0;
+}
+const _errs291 = errors;
+if(typeof data83 === "string"){
+if(!pattern6.test(data83)){
+const err267 = {instancePath:instancePath+"/deploy/resources/limits/cpus",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/cpus/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,4}(\\.[0-9]{1,9})?$"},message:"must match pattern \""+"^[0-9]{1,4}(\\.[0-9]{1,9})?$"+"\""};
+if(vErrors === null){
+vErrors = [err267];
+}
+else {
+vErrors.push(err267);
+}
+errors++;
+}
+}
+else {
+const err268 = {instancePath:instancePath+"/deploy/resources/limits/cpus",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/cpus/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err268];
+}
+else {
+vErrors.push(err268);
+}
+errors++;
+}
+var _valid21 = _errs291 === errors;
+if(_valid21 && valid78){
+valid78 = false;
+passing18 = [passing18, 1];
+}
+else {
+if(_valid21){
+valid78 = true;
+passing18 = 1;
+}
+}
+if(!valid78){
+const err269 = {instancePath:instancePath+"/deploy/resources/limits/cpus",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/cpus/oneOf",keyword:"oneOf",params:{passingSchemas: passing18},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err269];
+}
+else {
+vErrors.push(err269);
+}
+errors++;
+}
+else {
+errors = _errs288;
+if(vErrors !== null){
+if(_errs288){
+vErrors.length = _errs288;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data82.memory !== undefined){
+let data84 = data82.memory;
+const _errs295 = errors;
+let valid80 = false;
+let passing19 = null;
+const _errs296 = errors;
+if(!(((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84))) && (isFinite(data84)))){
+const err270 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err270];
+}
+else {
+vErrors.push(err270);
+}
+errors++;
+}
+if((typeof data84 == "number") && (isFinite(data84))){
+if(data84 > 9007199254740991 || isNaN(data84)){
+const err271 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err271];
+}
+else {
+vErrors.push(err271);
+}
+errors++;
+}
+if(data84 < 0 || isNaN(data84)){
+const err272 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err272];
+}
+else {
+vErrors.push(err272);
+}
+errors++;
+}
+}
+var _valid22 = _errs296 === errors;
+if(_valid22){
+valid80 = true;
+passing19 = 0;
+}
+const _errs298 = errors;
+if(typeof data84 === "string"){
+if(func3(data84) > 32){
+const err273 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err273];
+}
+else {
+vErrors.push(err273);
+}
+errors++;
+}
+if(!pattern3.test(data84)){
+const err274 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+if(vErrors === null){
+vErrors = [err274];
+}
+else {
+vErrors.push(err274);
+}
+errors++;
+}
+}
+else {
+const err275 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err275];
+}
+else {
+vErrors.push(err275);
+}
+errors++;
+}
+var _valid22 = _errs298 === errors;
+if(_valid22 && valid80){
+valid80 = false;
+passing19 = [passing19, 1];
+}
+else {
+if(_valid22){
+valid80 = true;
+passing19 = 1;
+}
+}
+if(!valid80){
+const err276 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing19},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err276];
+}
+else {
+vErrors.push(err276);
+}
+errors++;
+}
+else {
+errors = _errs295;
+if(vErrors !== null){
+if(_errs295){
+vErrors.length = _errs295;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data82.pids !== undefined){
+let data85 = data82.pids;
+if(!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))){
+const err277 = {instancePath:instancePath+"/deploy/resources/limits/pids",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/pids/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err277];
+}
+else {
+vErrors.push(err277);
+}
+errors++;
+}
+if((typeof data85 == "number") && (isFinite(data85))){
+if(data85 > 4194304 || isNaN(data85)){
+const err278 = {instancePath:instancePath+"/deploy/resources/limits/pids",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/pids/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4194304},message:"must be <= 4194304"};
+if(vErrors === null){
+vErrors = [err278];
+}
+else {
+vErrors.push(err278);
+}
+errors++;
+}
+if(data85 < -1 || isNaN(data85)){
+const err279 = {instancePath:instancePath+"/deploy/resources/limits/pids",schemaPath:"#/properties/deploy/properties/resources/properties/limits/properties/pids/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1},message:"must be >= -1"};
+if(vErrors === null){
+vErrors = [err279];
+}
+else {
+vErrors.push(err279);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err280 = {instancePath:instancePath+"/deploy/resources/limits",schemaPath:"#/properties/deploy/properties/resources/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err280];
+}
+else {
+vErrors.push(err280);
+}
+errors++;
+}
+}
+if(data81.reservations !== undefined){
+let data86 = data81.reservations;
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+for(const key18 in data86){
+if(!(key18 === "memory")){
+const err281 = {instancePath:instancePath+"/deploy/resources/reservations",schemaPath:"#/properties/deploy/properties/resources/properties/reservations/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err281];
+}
+else {
+vErrors.push(err281);
+}
+errors++;
+}
+}
+if(data86.memory !== undefined){
+let data87 = data86.memory;
+const _errs307 = errors;
+let valid83 = false;
+let passing20 = null;
+const _errs308 = errors;
+if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
+const err282 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err282];
+}
+else {
+vErrors.push(err282);
+}
+errors++;
+}
+if((typeof data87 == "number") && (isFinite(data87))){
+if(data87 > 9007199254740991 || isNaN(data87)){
+const err283 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err283];
+}
+else {
+vErrors.push(err283);
+}
+errors++;
+}
+if(data87 < 0 || isNaN(data87)){
+const err284 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err284];
+}
+else {
+vErrors.push(err284);
+}
+errors++;
+}
+}
+var _valid23 = _errs308 === errors;
+if(_valid23){
+valid83 = true;
+passing20 = 0;
+}
+const _errs310 = errors;
+if(typeof data87 === "string"){
+if(func3(data87) > 32){
+const err285 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err285];
+}
+else {
+vErrors.push(err285);
+}
+errors++;
+}
+if(!pattern3.test(data87)){
+const err286 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+if(vErrors === null){
+vErrors = [err286];
+}
+else {
+vErrors.push(err286);
+}
+errors++;
+}
+}
+else {
+const err287 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err287];
+}
+else {
+vErrors.push(err287);
+}
+errors++;
+}
+var _valid23 = _errs310 === errors;
+if(_valid23 && valid83){
+valid83 = false;
+passing20 = [passing20, 1];
+}
+else {
+if(_valid23){
+valid83 = true;
+passing20 = 1;
+}
+}
+if(!valid83){
+const err288 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing20},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err288];
+}
+else {
+vErrors.push(err288);
+}
+errors++;
+}
+else {
+errors = _errs307;
+if(vErrors !== null){
+if(_errs307){
+vErrors.length = _errs307;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err289 = {instancePath:instancePath+"/deploy/resources/reservations",schemaPath:"#/properties/deploy/properties/resources/properties/reservations/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err289];
+}
+else {
+vErrors.push(err289);
+}
+errors++;
+}
+}
+}
+else {
+const err290 = {instancePath:instancePath+"/deploy/resources",schemaPath:"#/properties/deploy/properties/resources/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err290];
+}
+else {
+vErrors.push(err290);
+}
+errors++;
+}
+}
+}
+else {
+const err291 = {instancePath:instancePath+"/deploy",schemaPath:"#/properties/deploy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err291];
+}
+else {
+vErrors.push(err291);
+}
+errors++;
+}
+}
+if(data.blkio_config !== undefined){
+let data88 = data.blkio_config;
+if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
+for(const key19 in data88){
+if(!(key19 === "weight")){
+const err292 = {instancePath:instancePath+"/blkio_config",schemaPath:"#/properties/blkio_config/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err292];
+}
+else {
+vErrors.push(err292);
+}
+errors++;
+}
+}
+if(data88.weight !== undefined){
+let data89 = data88.weight;
+if(!(((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89))) && (isFinite(data89)))){
+const err293 = {instancePath:instancePath+"/blkio_config/weight",schemaPath:"#/properties/blkio_config/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err293];
+}
+else {
+vErrors.push(err293);
+}
+errors++;
+}
+if((typeof data89 == "number") && (isFinite(data89))){
+if(data89 > 1000 || isNaN(data89)){
+const err294 = {instancePath:instancePath+"/blkio_config/weight",schemaPath:"#/properties/blkio_config/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(vErrors === null){
+vErrors = [err294];
+}
+else {
+vErrors.push(err294);
+}
+errors++;
+}
+if(data89 < 10 || isNaN(data89)){
+const err295 = {instancePath:instancePath+"/blkio_config/weight",schemaPath:"#/properties/blkio_config/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err295];
+}
+else {
+vErrors.push(err295);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err296 = {instancePath:instancePath+"/blkio_config",schemaPath:"#/properties/blkio_config/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err296];
+}
+else {
+vErrors.push(err296);
+}
+errors++;
+}
+}
+if(data.platform !== undefined){
+let data90 = data.platform;
+if(typeof data90 === "string"){
+if(!pattern32.test(data90)){
+const err297 = {instancePath:instancePath+"/platform",schemaPath:"#/properties/platform/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},message:"must match pattern \""+"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"+"\""};
+if(vErrors === null){
+vErrors = [err297];
+}
+else {
+vErrors.push(err297);
+}
+errors++;
+}
+}
+else {
+const err298 = {instancePath:instancePath+"/platform",schemaPath:"#/properties/platform/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err298];
+}
+else {
+vErrors.push(err298);
+}
+errors++;
+}
+}
+if(data.pull_policy !== undefined){
+let data91 = data.pull_policy;
+if(!((((data91 === "always") || (data91 === "never")) || (data91 === "missing")) || (data91 === "if_not_present"))){
+const err299 = {instancePath:instancePath+"/pull_policy",schemaPath:"#/properties/pull_policy/enum",keyword:"enum",params:{allowedValues: schema12.properties.pull_policy.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err299];
+}
+else {
+vErrors.push(err299);
+}
+errors++;
+}
+}
+if(data.extra_hosts !== undefined){
+let data92 = data.extra_hosts;
+const _errs321 = errors;
+let valid85 = false;
+let passing21 = null;
+const _errs322 = errors;
+if(Array.isArray(data92)){
+if(data92.length > 256){
+const err300 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err300];
+}
+else {
+vErrors.push(err300);
+}
+errors++;
+}
+const len13 = data92.length;
+for(let i14=0; i14<len13; i14++){
+let data93 = data92[i14];
+if(typeof data93 === "string"){
+if(func3(data93) > 300){
+const err301 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters"};
+if(vErrors === null){
+vErrors = [err301];
+}
+else {
+vErrors.push(err301);
+}
+errors++;
+}
+if(func3(data93) < 1){
+const err302 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err302];
+}
+else {
+vErrors.push(err302);
+}
+errors++;
+}
+}
+else {
+const err303 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err303];
+}
+else {
+vErrors.push(err303);
+}
+errors++;
+}
+}
+}
+else {
+const err304 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err304];
+}
+else {
+vErrors.push(err304);
+}
+errors++;
+}
+var _valid24 = _errs322 === errors;
+if(_valid24){
+valid85 = true;
+passing21 = 0;
+}
+const _errs326 = errors;
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(Object.keys(data92).length > 256){
+const err305 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 256},message:"must NOT have more than 256 properties"};
+if(vErrors === null){
+vErrors = [err305];
+}
+else {
+vErrors.push(err305);
+}
+errors++;
+}
+for(const key20 in data92){
+const _errs328 = errors;
+if(typeof key20 === "string"){
+if(func3(key20) > 253){
+const err306 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",propertyName:key20};
+if(vErrors === null){
+vErrors = [err306];
+}
+else {
+vErrors.push(err306);
+}
+errors++;
+}
+}
+var valid88 = _errs328 === errors;
+if(!valid88){
+const err307 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key20},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err307];
+}
+else {
+vErrors.push(err307);
+}
+errors++;
+}
+}
+for(const key21 in data92){
+let data94 = data92[key21];
+if(typeof data94 === "string"){
+if(func3(data94) > 64){
+const err308 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err308];
+}
+else {
+vErrors.push(err308);
+}
+errors++;
+}
+if(func3(data94) < 1){
+const err309 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err309];
+}
+else {
+vErrors.push(err309);
+}
+errors++;
+}
+}
+else {
+const err310 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err310];
+}
+else {
+vErrors.push(err310);
+}
+errors++;
+}
+}
+}
+else {
+const err311 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err311];
+}
+else {
+vErrors.push(err311);
+}
+errors++;
+}
+var _valid24 = _errs326 === errors;
+if(_valid24 && valid85){
+valid85 = false;
+passing21 = [passing21, 1];
+}
+else {
+if(_valid24){
+valid85 = true;
+passing21 = 1;
+}
+}
+if(!valid85){
+const err312 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf",keyword:"oneOf",params:{passingSchemas: passing21},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err312];
+}
+else {
+vErrors.push(err312);
+}
+errors++;
+}
+else {
+errors = _errs321;
+if(vErrors !== null){
+if(_errs321){
+vErrors.length = _errs321;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dns !== undefined){
+let data95 = data.dns;
+const _errs333 = errors;
+let valid90 = false;
+let passing22 = null;
+const _errs334 = errors;
+if(typeof data95 === "string"){
+if(func3(data95) > 64){
+const err313 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err313];
+}
+else {
+vErrors.push(err313);
+}
+errors++;
+}
+if(func3(data95) < 1){
+const err314 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err314];
+}
+else {
+vErrors.push(err314);
+}
+errors++;
+}
+}
+else {
+const err315 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err315];
+}
+else {
+vErrors.push(err315);
+}
+errors++;
+}
+var _valid25 = _errs334 === errors;
+if(_valid25){
+valid90 = true;
+passing22 = 0;
+}
+const _errs336 = errors;
+if(Array.isArray(data95)){
+if(data95.length > 8){
+const err316 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
+if(vErrors === null){
+vErrors = [err316];
+}
+else {
+vErrors.push(err316);
+}
+errors++;
+}
+const len14 = data95.length;
+for(let i15=0; i15<len14; i15++){
+let data96 = data95[i15];
+if(typeof data96 === "string"){
+if(func3(data96) > 64){
+const err317 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err317];
+}
+else {
+vErrors.push(err317);
+}
+errors++;
+}
+if(func3(data96) < 1){
+const err318 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err318];
+}
+else {
+vErrors.push(err318);
+}
+errors++;
+}
+}
+else {
+const err319 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err319];
+}
+else {
+vErrors.push(err319);
+}
+errors++;
+}
+}
+}
+else {
+const err320 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err320];
+}
+else {
+vErrors.push(err320);
+}
+errors++;
+}
+var _valid25 = _errs336 === errors;
+if(_valid25 && valid90){
+valid90 = false;
+passing22 = [passing22, 1];
+}
+else {
+if(_valid25){
+valid90 = true;
+passing22 = 1;
+}
+}
+if(!valid90){
+const err321 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf",keyword:"oneOf",params:{passingSchemas: passing22},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err321];
+}
+else {
+vErrors.push(err321);
+}
+errors++;
+}
+else {
+errors = _errs333;
+if(vErrors !== null){
+if(_errs333){
+vErrors.length = _errs333;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dns_search !== undefined){
+let data97 = data.dns_search;
+const _errs341 = errors;
+let valid93 = false;
+let passing23 = null;
+const _errs342 = errors;
+if(typeof data97 === "string"){
+if(func3(data97) > 253){
+const err322 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(vErrors === null){
+vErrors = [err322];
+}
+else {
+vErrors.push(err322);
+}
+errors++;
+}
+if(func3(data97) < 1){
+const err323 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err323];
+}
+else {
+vErrors.push(err323);
+}
+errors++;
+}
+}
+else {
+const err324 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err324];
+}
+else {
+vErrors.push(err324);
+}
+errors++;
+}
+var _valid26 = _errs342 === errors;
+if(_valid26){
+valid93 = true;
+passing23 = 0;
+}
+const _errs344 = errors;
+if(Array.isArray(data97)){
+if(data97.length > 6){
+const err325 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 6},message:"must NOT have more than 6 items"};
+if(vErrors === null){
+vErrors = [err325];
+}
+else {
+vErrors.push(err325);
+}
+errors++;
+}
+const len15 = data97.length;
+for(let i16=0; i16<len15; i16++){
+let data98 = data97[i16];
+if(typeof data98 === "string"){
+if(func3(data98) > 253){
+const err326 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(vErrors === null){
+vErrors = [err326];
+}
+else {
+vErrors.push(err326);
+}
+errors++;
+}
+if(func3(data98) < 1){
+const err327 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err327];
+}
+else {
+vErrors.push(err327);
+}
+errors++;
+}
+}
+else {
+const err328 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err328];
+}
+else {
+vErrors.push(err328);
+}
+errors++;
+}
+}
+}
+else {
+const err329 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err329];
+}
+else {
+vErrors.push(err329);
+}
+errors++;
+}
+var _valid26 = _errs344 === errors;
+if(_valid26 && valid93){
+valid93 = false;
+passing23 = [passing23, 1];
+}
+else {
+if(_valid26){
+valid93 = true;
+passing23 = 1;
+}
+}
+if(!valid93){
+const err330 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf",keyword:"oneOf",params:{passingSchemas: passing23},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err330];
+}
+else {
+vErrors.push(err330);
+}
+errors++;
+}
+else {
+errors = _errs341;
+if(vErrors !== null){
+if(_errs341){
+vErrors.length = _errs341;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.dns_opt !== undefined){
+let data99 = data.dns_opt;
+if(Array.isArray(data99)){
+if(data99.length > 16){
+const err331 = {instancePath:instancePath+"/dns_opt",schemaPath:"#/properties/dns_opt/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+if(vErrors === null){
+vErrors = [err331];
+}
+else {
+vErrors.push(err331);
+}
+errors++;
+}
+const len16 = data99.length;
+for(let i17=0; i17<len16; i17++){
+let data100 = data99[i17];
+if(typeof data100 === "string"){
+if(!pattern33.test(data100)){
+const err332 = {instancePath:instancePath+"/dns_opt/" + i17,schemaPath:"#/properties/dns_opt/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"},message:"must match pattern \""+"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"+"\""};
+if(vErrors === null){
+vErrors = [err332];
+}
+else {
+vErrors.push(err332);
+}
+errors++;
+}
+}
+else {
+const err333 = {instancePath:instancePath+"/dns_opt/" + i17,schemaPath:"#/properties/dns_opt/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err333];
+}
+else {
+vErrors.push(err333);
+}
+errors++;
+}
+}
+}
+else {
+const err334 = {instancePath:instancePath+"/dns_opt",schemaPath:"#/properties/dns_opt/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err334];
+}
+else {
+vErrors.push(err334);
+}
+errors++;
+}
+}
+if(data.ports !== undefined){
+let data101 = data.ports;
+if(Array.isArray(data101)){
+if(data101.length > 256){
+const err335 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err335];
+}
+else {
+vErrors.push(err335);
+}
+errors++;
+}
+const len17 = data101.length;
+for(let i18=0; i18<len17; i18++){
+let data102 = data101[i18];
+const _errs355 = errors;
+let valid100 = false;
+let passing24 = null;
+const _errs356 = errors;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err336 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err336];
+}
+else {
+vErrors.push(err336);
+}
+errors++;
+}
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 > 65535 || isNaN(data102)){
+const err337 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err337];
+}
+else {
+vErrors.push(err337);
+}
+errors++;
+}
+if(data102 < 1 || isNaN(data102)){
+const err338 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err338];
+}
+else {
+vErrors.push(err338);
+}
+errors++;
+}
+}
+var _valid27 = _errs356 === errors;
+if(_valid27){
+valid100 = true;
+passing24 = 0;
+}
+const _errs358 = errors;
+if(typeof data102 === "string"){
+if(func3(data102) > 128){
+const err339 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+if(vErrors === null){
+vErrors = [err339];
+}
+else {
+vErrors.push(err339);
+}
+errors++;
+}
+if(func3(data102) < 1){
+const err340 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err340];
+}
+else {
+vErrors.push(err340);
+}
+errors++;
+}
+}
+else {
+const err341 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err341];
+}
+else {
+vErrors.push(err341);
+}
+errors++;
+}
+var _valid27 = _errs358 === errors;
+if(_valid27 && valid100){
+valid100 = false;
+passing24 = [passing24, 1];
+}
+else {
+if(_valid27){
+valid100 = true;
+passing24 = 1;
+}
+const _errs360 = errors;
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+if(data102.target === undefined){
+const err342 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(vErrors === null){
+vErrors = [err342];
+}
+else {
+vErrors.push(err342);
+}
+errors++;
+}
+for(const key22 in data102){
+if(!(((((((key22 === "target") || (key22 === "published")) || (key22 === "host_ip")) || (key22 === "protocol")) || (key22 === "mode")) || (key22 === "name")) || (key22 === "app_protocol"))){
+const err343 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err343];
+}
+else {
+vErrors.push(err343);
+}
+errors++;
+}
+}
+if(data102.target !== undefined){
+let data103 = data102.target;
+if(!(((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103))) && (isFinite(data103)))){
+const err344 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err344];
+}
+else {
+vErrors.push(err344);
+}
+errors++;
+}
+if((typeof data103 == "number") && (isFinite(data103))){
+if(data103 > 65535 || isNaN(data103)){
+const err345 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err345];
+}
+else {
+vErrors.push(err345);
+}
+errors++;
+}
+if(data103 < 1 || isNaN(data103)){
+const err346 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err346];
+}
+else {
+vErrors.push(err346);
+}
+errors++;
+}
+}
+}
+if(data102.published !== undefined){
+let data104 = data102.published;
+const _errs366 = errors;
+let valid102 = false;
+let passing25 = null;
+const _errs367 = errors;
+if(!(((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104))) && (isFinite(data104)))){
+const err347 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err347];
+}
+else {
+vErrors.push(err347);
+}
+errors++;
+}
+if((typeof data104 == "number") && (isFinite(data104))){
+if(data104 > 65535 || isNaN(data104)){
+const err348 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err348];
+}
+else {
+vErrors.push(err348);
+}
+errors++;
+}
+if(data104 < 1 || isNaN(data104)){
+const err349 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err349];
+}
+else {
+vErrors.push(err349);
+}
+errors++;
+}
+}
+var _valid28 = _errs367 === errors;
+if(_valid28){
+valid102 = true;
+passing25 = 0;
+}
+const _errs369 = errors;
+if(typeof data104 === "string"){
+if(!pattern34.test(data104)){
+const err350 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}(-[0-9]{1,5})?$"},message:"must match pattern \""+"^[0-9]{1,5}(-[0-9]{1,5})?$"+"\""};
+if(vErrors === null){
+vErrors = [err350];
+}
+else {
+vErrors.push(err350);
+}
+errors++;
+}
+}
+else {
+const err351 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err351];
+}
+else {
+vErrors.push(err351);
+}
+errors++;
+}
+var _valid28 = _errs369 === errors;
+if(_valid28 && valid102){
+valid102 = false;
+passing25 = [passing25, 1];
+}
+else {
+if(_valid28){
+valid102 = true;
+passing25 = 1;
+}
+}
+if(!valid102){
+const err352 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf",keyword:"oneOf",params:{passingSchemas: passing25},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err352];
+}
+else {
+vErrors.push(err352);
+}
+errors++;
+}
+else {
+errors = _errs366;
+if(vErrors !== null){
+if(_errs366){
+vErrors.length = _errs366;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data102.host_ip !== undefined){
+let data105 = data102.host_ip;
+if(typeof data105 === "string"){
+if(func3(data105) > 64){
+const err353 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err353];
+}
+else {
+vErrors.push(err353);
+}
+errors++;
+}
+if(func3(data105) < 1){
+const err354 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err354];
+}
+else {
+vErrors.push(err354);
+}
+errors++;
+}
+}
+else {
+const err355 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err355];
+}
+else {
+vErrors.push(err355);
+}
+errors++;
+}
+}
+if(data102.protocol !== undefined){
+let data106 = data102.protocol;
+if(!((data106 === "tcp") || (data106 === "udp"))){
+const err356 = {instancePath:instancePath+"/ports/" + i18+"/protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema12.properties.ports.items.oneOf[2].properties.protocol.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err356];
+}
+else {
+vErrors.push(err356);
+}
+errors++;
+}
+}
+if(data102.mode !== undefined){
+let data107 = data102.mode;
+if(!((data107 === "host") || (data107 === "ingress"))){
+const err357 = {instancePath:instancePath+"/ports/" + i18+"/mode",schemaPath:"#/properties/ports/items/oneOf/2/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.ports.items.oneOf[2].properties.mode.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err357];
+}
+else {
+vErrors.push(err357);
+}
+errors++;
+}
+}
+if(data102.name !== undefined){
+let data108 = data102.name;
+if(typeof data108 === "string"){
+if(func3(data108) > 64){
+const err358 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err358];
+}
+else {
+vErrors.push(err358);
+}
+errors++;
+}
+}
+else {
+const err359 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err359];
+}
+else {
+vErrors.push(err359);
+}
+errors++;
+}
+}
+if(data102.app_protocol !== undefined){
+let data109 = data102.app_protocol;
+if(typeof data109 === "string"){
+if(func3(data109) > 64){
+const err360 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err360];
+}
+else {
+vErrors.push(err360);
+}
+errors++;
+}
+}
+else {
+const err361 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err361];
+}
+else {
+vErrors.push(err361);
+}
+errors++;
+}
+}
+}
+else {
+const err362 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err362];
+}
+else {
+vErrors.push(err362);
+}
+errors++;
+}
+var _valid27 = _errs360 === errors;
+if(_valid27 && valid100){
+valid100 = false;
+passing24 = [passing24, 2];
+}
+else {
+if(_valid27){
+valid100 = true;
+passing24 = 2;
+}
+}
+}
+if(!valid100){
+const err363 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing24},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err363];
+}
+else {
+vErrors.push(err363);
+}
+errors++;
+}
+else {
+errors = _errs355;
+if(vErrors !== null){
+if(_errs355){
+vErrors.length = _errs355;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err364 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err364];
+}
+else {
+vErrors.push(err364);
+}
+errors++;
+}
+}
+if(data.networks !== undefined){
+let data110 = data.networks;
+const _errs380 = errors;
+let valid103 = false;
+let passing26 = null;
+const _errs381 = errors;
+if(Array.isArray(data110)){
+if(data110.length > 16){
+const err365 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+if(vErrors === null){
+vErrors = [err365];
+}
+else {
+vErrors.push(err365);
+}
+errors++;
+}
+const len18 = data110.length;
+for(let i19=0; i19<len18; i19++){
+let data111 = data110[i19];
+if(typeof data111 === "string"){
+if(!pattern1.test(data111)){
+const err366 = {instancePath:instancePath+"/networks/" + i19,schemaPath:"#/properties/networks/oneOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err366];
+}
+else {
+vErrors.push(err366);
+}
+errors++;
+}
+}
+else {
+const err367 = {instancePath:instancePath+"/networks/" + i19,schemaPath:"#/properties/networks/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err367];
+}
+else {
+vErrors.push(err367);
+}
+errors++;
+}
+}
+let i20 = data110.length;
+let j1;
+if(i20 > 1){
+const indices1 = {};
+for(;i20--;){
+let item1 = data110[i20];
+if(typeof item1 !== "string"){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+const err368 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i20, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i20+" are identical)"};
+if(vErrors === null){
+vErrors = [err368];
+}
+else {
+vErrors.push(err368);
+}
+errors++;
+break;
+}
+indices1[item1] = i20;
+}
+}
+}
+else {
+const err369 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err369];
+}
+else {
+vErrors.push(err369);
+}
+errors++;
+}
+var _valid29 = _errs381 === errors;
+if(_valid29){
+valid103 = true;
+passing26 = 0;
+}
+const _errs385 = errors;
+if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
+if(Object.keys(data110).length > 16){
+const err370 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(vErrors === null){
+vErrors = [err370];
+}
+else {
+vErrors.push(err370);
+}
+errors++;
+}
+for(const key23 in data110){
+const _errs387 = errors;
+if(typeof key23 === "string"){
+if(!pattern1.test(key23)){
+const err371 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\"",propertyName:key23};
+if(vErrors === null){
+vErrors = [err371];
+}
+else {
+vErrors.push(err371);
+}
+errors++;
+}
+}
+var valid107 = _errs387 === errors;
+if(!valid107){
+const err372 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key23},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err372];
+}
+else {
+vErrors.push(err372);
+}
+errors++;
+}
+}
+for(const key24 in data110){
+let data112 = data110[key24];
+const _errs390 = errors;
+let valid109 = false;
+let passing27 = null;
+const _errs391 = errors;
+if(data112 !== null){
+const err373 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err373];
+}
+else {
+vErrors.push(err373);
+}
+errors++;
+}
+var _valid30 = _errs391 === errors;
+if(_valid30){
+valid109 = true;
+passing27 = 0;
+}
+const _errs393 = errors;
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+for(const key25 in data112){
+if(!(((key25 === "aliases") || (key25 === "ipv4_address")) || (key25 === "priority"))){
+const err374 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err374];
+}
+else {
+vErrors.push(err374);
+}
+errors++;
+}
+}
+if(data112.aliases !== undefined){
+let data113 = data112.aliases;
+if(Array.isArray(data113)){
+if(data113.length > 32){
+const err375 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(vErrors === null){
+vErrors = [err375];
+}
+else {
+vErrors.push(err375);
+}
+errors++;
+}
+const len19 = data113.length;
+for(let i21=0; i21<len19; i21++){
+let data114 = data113[i21];
+if(typeof data114 === "string"){
+if(func3(data114) > 253){
+const err376 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(vErrors === null){
+vErrors = [err376];
+}
+else {
+vErrors.push(err376);
+}
+errors++;
+}
+if(func3(data114) < 1){
+const err377 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err377];
+}
+else {
+vErrors.push(err377);
+}
+errors++;
+}
+}
+else {
+const err378 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err378];
+}
+else {
+vErrors.push(err378);
+}
+errors++;
+}
+}
+}
+else {
+const err379 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err379];
+}
+else {
+vErrors.push(err379);
+}
+errors++;
+}
+}
+if(data112.ipv4_address !== undefined){
+let data115 = data112.ipv4_address;
+if(typeof data115 === "string"){
+if(!pattern37.test(data115)){
+const err380 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv4_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"+"\""};
+if(vErrors === null){
+vErrors = [err380];
+}
+else {
+vErrors.push(err380);
+}
+errors++;
+}
+}
+else {
+const err381 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv4_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err381];
+}
+else {
+vErrors.push(err381);
+}
+errors++;
+}
+}
+if(data112.priority !== undefined){
+let data116 = data112.priority;
+if(!(((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116))) && (isFinite(data116)))){
+const err382 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err382];
+}
+else {
+vErrors.push(err382);
+}
+errors++;
+}
+if((typeof data116 == "number") && (isFinite(data116))){
+if(data116 > 1000000 || isNaN(data116)){
+const err383 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(vErrors === null){
+vErrors = [err383];
+}
+else {
+vErrors.push(err383);
+}
+errors++;
+}
+if(data116 < -1000000 || isNaN(data116)){
+const err384 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000000},message:"must be >= -1000000"};
+if(vErrors === null){
+vErrors = [err384];
+}
+else {
+vErrors.push(err384);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err385 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err385];
+}
+else {
+vErrors.push(err385);
+}
+errors++;
+}
+var _valid30 = _errs393 === errors;
+if(_valid30 && valid109){
+valid109 = false;
+passing27 = [passing27, 1];
+}
+else {
+if(_valid30){
+valid109 = true;
+passing27 = 1;
+}
+}
+if(!valid109){
+const err386 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf",keyword:"oneOf",params:{passingSchemas: passing27},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err386];
+}
+else {
+vErrors.push(err386);
+}
+errors++;
+}
+else {
+errors = _errs390;
+if(vErrors !== null){
+if(_errs390){
+vErrors.length = _errs390;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err387 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err387];
+}
+else {
+vErrors.push(err387);
+}
+errors++;
+}
+var _valid29 = _errs385 === errors;
+if(_valid29 && valid103){
+valid103 = false;
+passing26 = [passing26, 1];
+}
+else {
+if(_valid29){
+valid103 = true;
+passing26 = 1;
+}
+}
+if(!valid103){
+const err388 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf",keyword:"oneOf",params:{passingSchemas: passing26},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err388];
+}
+else {
+vErrors.push(err388);
+}
+errors++;
+}
+else {
+errors = _errs380;
+if(vErrors !== null){
+if(_errs380){
+vErrors.length = _errs380;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.network_mode !== undefined){
+let data117 = data.network_mode;
+if(typeof data117 === "string"){
+if(!pattern38.test(data117)){
+const err389 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/pattern",keyword:"pattern",params:{pattern: "^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},message:"must match pattern \""+"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"+"\""};
+if(vErrors === null){
+vErrors = [err389];
+}
+else {
+vErrors.push(err389);
+}
+errors++;
+}
+}
+else {
+const err390 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err390];
+}
+else {
+vErrors.push(err390);
+}
+errors++;
+}
+}
+if(data.volumes !== undefined){
+let data118 = data.volumes;
+if(Array.isArray(data118)){
+if(data118.length > 256){
+const err391 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+if(vErrors === null){
+vErrors = [err391];
+}
+else {
+vErrors.push(err391);
+}
+errors++;
+}
+const len20 = data118.length;
+for(let i22=0; i22<len20; i22++){
+let data119 = data118[i22];
+const _errs409 = errors;
+let valid115 = false;
+let passing28 = null;
+const _errs410 = errors;
+if(typeof data119 === "string"){
+if(func3(data119) > 4096){
+const err392 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err392];
+}
+else {
+vErrors.push(err392);
+}
+errors++;
+}
+if(func3(data119) < 1){
+const err393 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err393];
+}
+else {
+vErrors.push(err393);
+}
+errors++;
+}
+}
+else {
+const err394 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err394];
+}
+else {
+vErrors.push(err394);
+}
+errors++;
+}
+var _valid31 = _errs410 === errors;
+if(_valid31){
+valid115 = true;
+passing28 = 0;
+}
+const _errs412 = errors;
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.type === undefined){
+const err395 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+if(vErrors === null){
+vErrors = [err395];
+}
+else {
+vErrors.push(err395);
+}
+errors++;
+}
+if(data119.target === undefined){
+const err396 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(vErrors === null){
+vErrors = [err396];
+}
+else {
+vErrors.push(err396);
+}
+errors++;
+}
+for(const key26 in data119){
+if(!((((((((key26 === "type") || (key26 === "source")) || (key26 === "target")) || (key26 === "read_only")) || (key26 === "consistency")) || (key26 === "bind")) || (key26 === "volume")) || (key26 === "tmpfs"))){
+const err397 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err397];
+}
+else {
+vErrors.push(err397);
+}
+errors++;
+}
+}
+if(data119.type !== undefined){
+let data120 = data119.type;
+if(!(((data120 === "bind") || (data120 === "volume")) || (data120 === "tmpfs"))){
+const err398 = {instancePath:instancePath+"/volumes/" + i22+"/type",schemaPath:"#/properties/volumes/items/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err398];
+}
+else {
+vErrors.push(err398);
+}
+errors++;
+}
+}
+if(data119.source !== undefined){
+let data121 = data119.source;
+if(typeof data121 === "string"){
+if(func3(data121) > 4096){
+const err399 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err399];
+}
+else {
+vErrors.push(err399);
+}
+errors++;
+}
+if(func3(data121) < 1){
+const err400 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err400];
+}
+else {
+vErrors.push(err400);
+}
+errors++;
+}
+}
+else {
+const err401 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err401];
+}
+else {
+vErrors.push(err401);
+}
+errors++;
+}
+}
+if(data119.target !== undefined){
+let data122 = data119.target;
+if(typeof data122 === "string"){
+if(func3(data122) > 4096){
+const err402 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err402];
+}
+else {
+vErrors.push(err402);
+}
+errors++;
+}
+if(func3(data122) < 1){
+const err403 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err403];
+}
+else {
+vErrors.push(err403);
+}
+errors++;
+}
+}
+else {
+const err404 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err404];
+}
+else {
+vErrors.push(err404);
+}
+errors++;
+}
+}
+if(data119.read_only !== undefined){
+if(typeof data119.read_only !== "boolean"){
+const err405 = {instancePath:instancePath+"/volumes/" + i22+"/read_only",schemaPath:"#/properties/volumes/items/oneOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err405];
+}
+else {
+vErrors.push(err405);
+}
+errors++;
+}
+}
+if(data119.consistency !== undefined){
+let data124 = data119.consistency;
+if(typeof data124 === "string"){
+if(func3(data124) > 32){
+const err406 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err406];
+}
+else {
+vErrors.push(err406);
+}
+errors++;
+}
+}
+else {
+const err407 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err407];
+}
+else {
+vErrors.push(err407);
+}
+errors++;
+}
+}
+if(data119.bind !== undefined){
+let data125 = data119.bind;
+if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
+for(const key27 in data125){
+if(!(((key27 === "create_host_path") || (key27 === "propagation")) || (key27 === "selinux"))){
+const err408 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err408];
+}
+else {
+vErrors.push(err408);
+}
+errors++;
+}
+}
+if(data125.create_host_path !== undefined){
+if(typeof data125.create_host_path !== "boolean"){
+const err409 = {instancePath:instancePath+"/volumes/" + i22+"/bind/create_host_path",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/create_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err409];
+}
+else {
+vErrors.push(err409);
+}
+errors++;
+}
+}
+if(data125.propagation !== undefined){
+let data127 = data125.propagation;
+if(!((((((data127 === "rprivate") || (data127 === "private")) || (data127 === "rshared")) || (data127 === "shared")) || (data127 === "rslave")) || (data127 === "slave"))){
+const err410 = {instancePath:instancePath+"/volumes/" + i22+"/bind/propagation",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/propagation/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.propagation.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err410];
+}
+else {
+vErrors.push(err410);
+}
+errors++;
+}
+}
+if(data125.selinux !== undefined){
+let data128 = data125.selinux;
+if(!((data128 === "z") || (data128 === "Z"))){
+const err411 = {instancePath:instancePath+"/volumes/" + i22+"/bind/selinux",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/selinux/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.selinux.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err411];
+}
+else {
+vErrors.push(err411);
+}
+errors++;
+}
+}
+}
+else {
+const err412 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err412];
+}
+else {
+vErrors.push(err412);
+}
+errors++;
+}
+}
+if(data119.volume !== undefined){
+let data129 = data119.volume;
+if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
+for(const key28 in data129){
+if(!(key28 === "nocopy")){
+const err413 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err413];
+}
+else {
+vErrors.push(err413);
+}
+errors++;
+}
+}
+if(data129.nocopy !== undefined){
+if(typeof data129.nocopy !== "boolean"){
+const err414 = {instancePath:instancePath+"/volumes/" + i22+"/volume/nocopy",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/properties/nocopy/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err414];
+}
+else {
+vErrors.push(err414);
+}
+errors++;
+}
+}
+}
+else {
+const err415 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err415];
+}
+else {
+vErrors.push(err415);
+}
+errors++;
+}
+}
+if(data119.tmpfs !== undefined){
+let data131 = data119.tmpfs;
+if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
+for(const key29 in data131){
+if(!((key29 === "size") || (key29 === "mode"))){
+const err416 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err416];
+}
+else {
+vErrors.push(err416);
+}
+errors++;
+}
+}
+if(data131.size !== undefined){
+let data132 = data131.size;
+const _errs441 = errors;
+let valid121 = false;
+let passing29 = null;
+const _errs442 = errors;
+if(!(((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132))) && (isFinite(data132)))){
+const err417 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err417];
+}
+else {
+vErrors.push(err417);
+}
+errors++;
+}
+if((typeof data132 == "number") && (isFinite(data132))){
+if(data132 > 9007199254740991 || isNaN(data132)){
+const err418 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+if(vErrors === null){
+vErrors = [err418];
+}
+else {
+vErrors.push(err418);
+}
+errors++;
+}
+if(data132 < 0 || isNaN(data132)){
+const err419 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err419];
+}
+else {
+vErrors.push(err419);
+}
+errors++;
+}
+}
+var _valid32 = _errs442 === errors;
+if(_valid32){
+valid121 = true;
+passing29 = 0;
+}
+const _errs444 = errors;
+if(typeof data132 === "string"){
+if(func3(data132) > 32){
+const err420 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err420];
+}
+else {
+vErrors.push(err420);
+}
+errors++;
+}
+if(!pattern3.test(data132)){
+const err421 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+if(vErrors === null){
+vErrors = [err421];
+}
+else {
+vErrors.push(err421);
+}
+errors++;
+}
+}
+else {
+const err422 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err422];
+}
+else {
+vErrors.push(err422);
+}
+errors++;
+}
+var _valid32 = _errs444 === errors;
+if(_valid32 && valid121){
+valid121 = false;
+passing29 = [passing29, 1];
+}
+else {
+if(_valid32){
+valid121 = true;
+passing29 = 1;
+}
+}
+if(!valid121){
+const err423 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing29},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err423];
+}
+else {
+vErrors.push(err423);
+}
+errors++;
+}
+else {
+errors = _errs441;
+if(vErrors !== null){
+if(_errs441){
+vErrors.length = _errs441;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data131.mode !== undefined){
+let data133 = data131.mode;
+const _errs447 = errors;
+let valid122 = false;
+let passing30 = null;
+const _errs448 = errors;
+if(!(((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133))) && (isFinite(data133)))){
+const err424 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err424];
+}
+else {
+vErrors.push(err424);
+}
+errors++;
+}
+if((typeof data133 == "number") && (isFinite(data133))){
+if(data133 > 4095 || isNaN(data133)){
+const err425 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4095},message:"must be <= 4095"};
+if(vErrors === null){
+vErrors = [err425];
+}
+else {
+vErrors.push(err425);
+}
+errors++;
+}
+if(data133 < 0 || isNaN(data133)){
+const err426 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err426];
+}
+else {
+vErrors.push(err426);
+}
+errors++;
+}
+}
+var _valid33 = _errs448 === errors;
+if(_valid33){
+valid122 = true;
+passing30 = 0;
+}
+const _errs450 = errors;
+if(typeof data133 === "string"){
+if(!pattern40.test(data133)){
+const err427 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-7]{3,4}$"},message:"must match pattern \""+"^[0-7]{3,4}$"+"\""};
+if(vErrors === null){
+vErrors = [err427];
+}
+else {
+vErrors.push(err427);
+}
+errors++;
+}
+}
+else {
+const err428 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err428];
+}
+else {
+vErrors.push(err428);
+}
+errors++;
+}
+var _valid33 = _errs450 === errors;
+if(_valid33 && valid122){
+valid122 = false;
+passing30 = [passing30, 1];
+}
+else {
+if(_valid33){
+valid122 = true;
+passing30 = 1;
+}
+}
+if(!valid122){
+const err429 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing30},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err429];
+}
+else {
+vErrors.push(err429);
+}
+errors++;
+}
+else {
+errors = _errs447;
+if(vErrors !== null){
+if(_errs447){
+vErrors.length = _errs447;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err430 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err430];
+}
+else {
+vErrors.push(err430);
+}
+errors++;
+}
+}
+}
+else {
+const err431 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err431];
+}
+else {
+vErrors.push(err431);
+}
+errors++;
+}
+var _valid31 = _errs412 === errors;
+if(_valid31 && valid115){
+valid115 = false;
+passing28 = [passing28, 1];
+}
+else {
+if(_valid31){
+valid115 = true;
+passing28 = 1;
+}
+}
+if(!valid115){
+const err432 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing28},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err432];
+}
+else {
+vErrors.push(err432);
+}
+errors++;
+}
+else {
+errors = _errs409;
+if(vErrors !== null){
+if(_errs409){
+vErrors.length = _errs409;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err433 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err433];
+}
+else {
+vErrors.push(err433);
+}
+errors++;
+}
+}
+if(data.configs !== undefined){
+let data134 = data.configs;
+if(Array.isArray(data134)){
+if(data134.length > 64){
+const err434 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err434];
+}
+else {
+vErrors.push(err434);
+}
+errors++;
+}
+const len21 = data134.length;
+for(let i23=0; i23<len21; i23++){
+let data135 = data134[i23];
+const _errs456 = errors;
+let valid126 = false;
+let passing31 = null;
+const _errs457 = errors;
+if(typeof data135 === "string"){
+if(!pattern1.test(data135)){
+const err435 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err435];
+}
+else {
+vErrors.push(err435);
+}
+errors++;
+}
+}
+else {
+const err436 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err436];
+}
+else {
+vErrors.push(err436);
+}
+errors++;
+}
+var _valid34 = _errs457 === errors;
+if(_valid34){
+valid126 = true;
+passing31 = 0;
+}
+const _errs459 = errors;
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.source === undefined){
+const err437 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(vErrors === null){
+vErrors = [err437];
+}
+else {
+vErrors.push(err437);
+}
+errors++;
+}
+for(const key30 in data135){
+if(!(((((key30 === "source") || (key30 === "target")) || (key30 === "uid")) || (key30 === "gid")) || (key30 === "mode"))){
+const err438 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err438];
+}
+else {
+vErrors.push(err438);
+}
+errors++;
+}
+}
+if(data135.source !== undefined){
+let data136 = data135.source;
+if(typeof data136 === "string"){
+if(!pattern1.test(data136)){
+const err439 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err439];
+}
+else {
+vErrors.push(err439);
+}
+errors++;
+}
+}
+else {
+const err440 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err440];
+}
+else {
+vErrors.push(err440);
+}
+errors++;
+}
+}
+if(data135.target !== undefined){
+let data137 = data135.target;
+if(typeof data137 === "string"){
+if(func3(data137) > 4096){
+const err441 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err441];
+}
+else {
+vErrors.push(err441);
+}
+errors++;
+}
+if(func3(data137) < 1){
+const err442 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err442];
+}
+else {
+vErrors.push(err442);
+}
+errors++;
+}
+if(!pattern43.test(data137)){
+const err443 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
+if(vErrors === null){
+vErrors = [err443];
+}
+else {
+vErrors.push(err443);
+}
+errors++;
+}
+}
+else {
+const err444 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err444];
+}
+else {
+vErrors.push(err444);
+}
+errors++;
+}
+}
+if(data135.uid !== undefined){
+let data138 = data135.uid;
+const _errs467 = errors;
+let valid128 = false;
+let passing32 = null;
+const _errs468 = errors;
+if(!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))){
+const err445 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err445];
+}
+else {
+vErrors.push(err445);
+}
+errors++;
+}
+if((typeof data138 == "number") && (isFinite(data138))){
+if(data138 > 4294967294 || isNaN(data138)){
+const err446 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(vErrors === null){
+vErrors = [err446];
+}
+else {
+vErrors.push(err446);
+}
+errors++;
+}
+if(data138 < 0 || isNaN(data138)){
+const err447 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err447];
+}
+else {
+vErrors.push(err447);
+}
+errors++;
+}
+}
+var _valid35 = _errs468 === errors;
+if(_valid35){
+valid128 = true;
+passing32 = 0;
+}
+const _errs470 = errors;
+if(typeof data138 === "string"){
+if(!pattern44.test(data138)){
+const err448 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err448];
+}
+else {
+vErrors.push(err448);
+}
+errors++;
+}
+}
+else {
+const err449 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err449];
+}
+else {
+vErrors.push(err449);
+}
+errors++;
+}
+var _valid35 = _errs470 === errors;
+if(_valid35 && valid128){
+valid128 = false;
+passing32 = [passing32, 1];
+}
+else {
+if(_valid35){
+valid128 = true;
+passing32 = 1;
+}
+}
+if(!valid128){
+const err450 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing32},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err450];
+}
+else {
+vErrors.push(err450);
+}
+errors++;
+}
+else {
+errors = _errs467;
+if(vErrors !== null){
+if(_errs467){
+vErrors.length = _errs467;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data135.gid !== undefined){
+let data139 = data135.gid;
+const _errs473 = errors;
+let valid129 = false;
+let passing33 = null;
+const _errs474 = errors;
+if(!(((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139))) && (isFinite(data139)))){
+const err451 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err451];
+}
+else {
+vErrors.push(err451);
+}
+errors++;
+}
+if((typeof data139 == "number") && (isFinite(data139))){
+if(data139 > 4294967294 || isNaN(data139)){
+const err452 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(vErrors === null){
+vErrors = [err452];
+}
+else {
+vErrors.push(err452);
+}
+errors++;
+}
+if(data139 < 0 || isNaN(data139)){
+const err453 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err453];
+}
+else {
+vErrors.push(err453);
+}
+errors++;
+}
+}
+var _valid36 = _errs474 === errors;
+if(_valid36){
+valid129 = true;
+passing33 = 0;
+}
+const _errs476 = errors;
+if(typeof data139 === "string"){
+if(!pattern44.test(data139)){
+const err454 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err454];
+}
+else {
+vErrors.push(err454);
+}
+errors++;
+}
+}
+else {
+const err455 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err455];
+}
+else {
+vErrors.push(err455);
+}
+errors++;
+}
+var _valid36 = _errs476 === errors;
+if(_valid36 && valid129){
+valid129 = false;
+passing33 = [passing33, 1];
+}
+else {
+if(_valid36){
+valid129 = true;
+passing33 = 1;
+}
+}
+if(!valid129){
+const err456 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing33},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err456];
+}
+else {
+vErrors.push(err456);
+}
+errors++;
+}
+else {
+errors = _errs473;
+if(vErrors !== null){
+if(_errs473){
+vErrors.length = _errs473;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data135.mode !== undefined){
+let data140 = data135.mode;
+const _errs479 = errors;
+let valid130 = false;
+let passing34 = null;
+const _errs480 = errors;
+if(!(((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140))) && (isFinite(data140)))){
+const err457 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err457];
+}
+else {
+vErrors.push(err457);
+}
+errors++;
+}
+if((typeof data140 == "number") && (isFinite(data140))){
+if(data140 > 511 || isNaN(data140)){
+const err458 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
+if(vErrors === null){
+vErrors = [err458];
+}
+else {
+vErrors.push(err458);
+}
+errors++;
+}
+if(data140 < 0 || isNaN(data140)){
+const err459 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err459];
+}
+else {
+vErrors.push(err459);
+}
+errors++;
+}
+}
+var _valid37 = _errs480 === errors;
+if(_valid37){
+valid130 = true;
+passing34 = 0;
+}
+const _errs482 = errors;
+if(typeof data140 === "string"){
+if(!pattern46.test(data140)){
+const err460 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(vErrors === null){
+vErrors = [err460];
+}
+else {
+vErrors.push(err460);
+}
+errors++;
+}
+}
+else {
+const err461 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err461];
+}
+else {
+vErrors.push(err461);
+}
+errors++;
+}
+var _valid37 = _errs482 === errors;
+if(_valid37 && valid130){
+valid130 = false;
+passing34 = [passing34, 1];
+}
+else {
+if(_valid37){
+valid130 = true;
+passing34 = 1;
+}
+}
+if(!valid130){
+const err462 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing34},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err462];
+}
+else {
+vErrors.push(err462);
+}
+errors++;
+}
+else {
+errors = _errs479;
+if(vErrors !== null){
+if(_errs479){
+vErrors.length = _errs479;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err463 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err463];
+}
+else {
+vErrors.push(err463);
+}
+errors++;
+}
+var _valid34 = _errs459 === errors;
+if(_valid34 && valid126){
+valid126 = false;
+passing31 = [passing31, 1];
+}
+else {
+if(_valid34){
+valid126 = true;
+passing31 = 1;
+}
+}
+if(!valid126){
+const err464 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing31},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err464];
+}
+else {
+vErrors.push(err464);
+}
+errors++;
+}
+else {
+errors = _errs456;
+if(vErrors !== null){
+if(_errs456){
+vErrors.length = _errs456;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err465 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err465];
+}
+else {
+vErrors.push(err465);
+}
+errors++;
+}
+}
+if(data.secrets !== undefined){
+let data141 = data.secrets;
+if(Array.isArray(data141)){
+if(data141.length > 64){
+const err466 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if(vErrors === null){
+vErrors = [err466];
+}
+else {
+vErrors.push(err466);
+}
+errors++;
+}
+const len22 = data141.length;
+for(let i24=0; i24<len22; i24++){
+let data142 = data141[i24];
+const _errs488 = errors;
+let valid134 = false;
+let passing35 = null;
+const _errs489 = errors;
+if(typeof data142 === "string"){
+if(!pattern1.test(data142)){
+const err467 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err467];
+}
+else {
+vErrors.push(err467);
+}
+errors++;
+}
+}
+else {
+const err468 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err468];
+}
+else {
+vErrors.push(err468);
+}
+errors++;
+}
+var _valid38 = _errs489 === errors;
+if(_valid38){
+valid134 = true;
+passing35 = 0;
+}
+const _errs491 = errors;
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.source === undefined){
+const err469 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(vErrors === null){
+vErrors = [err469];
+}
+else {
+vErrors.push(err469);
+}
+errors++;
+}
+for(const key31 in data142){
+if(!(((((key31 === "source") || (key31 === "target")) || (key31 === "uid")) || (key31 === "gid")) || (key31 === "mode"))){
+const err470 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err470];
+}
+else {
+vErrors.push(err470);
+}
+errors++;
+}
+}
+if(data142.source !== undefined){
+let data143 = data142.source;
+if(typeof data143 === "string"){
+if(!pattern1.test(data143)){
+const err471 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err471];
+}
+else {
+vErrors.push(err471);
+}
+errors++;
+}
+}
+else {
+const err472 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err472];
+}
+else {
+vErrors.push(err472);
+}
+errors++;
+}
+}
+if(data142.target !== undefined){
+let data144 = data142.target;
+if(typeof data144 === "string"){
+if(func3(data144) > 4096){
+const err473 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err473];
+}
+else {
+vErrors.push(err473);
+}
+errors++;
+}
+if(func3(data144) < 1){
+const err474 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err474];
+}
+else {
+vErrors.push(err474);
+}
+errors++;
+}
+if(!pattern43.test(data144)){
+const err475 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
+if(vErrors === null){
+vErrors = [err475];
+}
+else {
+vErrors.push(err475);
+}
+errors++;
+}
+}
+else {
+const err476 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err476];
+}
+else {
+vErrors.push(err476);
+}
+errors++;
+}
+}
+if(data142.uid !== undefined){
+let data145 = data142.uid;
+const _errs499 = errors;
+let valid136 = false;
+let passing36 = null;
+const _errs500 = errors;
+if(!(((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145))) && (isFinite(data145)))){
+const err477 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err477];
+}
+else {
+vErrors.push(err477);
+}
+errors++;
+}
+if((typeof data145 == "number") && (isFinite(data145))){
+if(data145 > 4294967294 || isNaN(data145)){
+const err478 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(vErrors === null){
+vErrors = [err478];
+}
+else {
+vErrors.push(err478);
+}
+errors++;
+}
+if(data145 < 0 || isNaN(data145)){
+const err479 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err479];
+}
+else {
+vErrors.push(err479);
+}
+errors++;
+}
+}
+var _valid39 = _errs500 === errors;
+if(_valid39){
+valid136 = true;
+passing36 = 0;
+}
+const _errs502 = errors;
+if(typeof data145 === "string"){
+if(!pattern44.test(data145)){
+const err480 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err480];
+}
+else {
+vErrors.push(err480);
+}
+errors++;
+}
+}
+else {
+const err481 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err481];
+}
+else {
+vErrors.push(err481);
+}
+errors++;
+}
+var _valid39 = _errs502 === errors;
+if(_valid39 && valid136){
+valid136 = false;
+passing36 = [passing36, 1];
+}
+else {
+if(_valid39){
+valid136 = true;
+passing36 = 1;
+}
+}
+if(!valid136){
+const err482 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing36},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err482];
+}
+else {
+vErrors.push(err482);
+}
+errors++;
+}
+else {
+errors = _errs499;
+if(vErrors !== null){
+if(_errs499){
+vErrors.length = _errs499;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data142.gid !== undefined){
+let data146 = data142.gid;
+const _errs505 = errors;
+let valid137 = false;
+let passing37 = null;
+const _errs506 = errors;
+if(!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))){
+const err483 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err483];
+}
+else {
+vErrors.push(err483);
+}
+errors++;
+}
+if((typeof data146 == "number") && (isFinite(data146))){
+if(data146 > 4294967294 || isNaN(data146)){
+const err484 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(vErrors === null){
+vErrors = [err484];
+}
+else {
+vErrors.push(err484);
+}
+errors++;
+}
+if(data146 < 0 || isNaN(data146)){
+const err485 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err485];
+}
+else {
+vErrors.push(err485);
+}
+errors++;
+}
+}
+var _valid40 = _errs506 === errors;
+if(_valid40){
+valid137 = true;
+passing37 = 0;
+}
+const _errs508 = errors;
+if(typeof data146 === "string"){
+if(!pattern44.test(data146)){
+const err486 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err486];
+}
+else {
+vErrors.push(err486);
+}
+errors++;
+}
+}
+else {
+const err487 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err487];
+}
+else {
+vErrors.push(err487);
+}
+errors++;
+}
+var _valid40 = _errs508 === errors;
+if(_valid40 && valid137){
+valid137 = false;
+passing37 = [passing37, 1];
+}
+else {
+if(_valid40){
+valid137 = true;
+passing37 = 1;
+}
+}
+if(!valid137){
+const err488 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing37},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err488];
+}
+else {
+vErrors.push(err488);
+}
+errors++;
+}
+else {
+errors = _errs505;
+if(vErrors !== null){
+if(_errs505){
+vErrors.length = _errs505;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data142.mode !== undefined){
+let data147 = data142.mode;
+const _errs511 = errors;
+let valid138 = false;
+let passing38 = null;
+const _errs512 = errors;
+if(!(((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147))) && (isFinite(data147)))){
+const err489 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err489];
+}
+else {
+vErrors.push(err489);
+}
+errors++;
+}
+if((typeof data147 == "number") && (isFinite(data147))){
+if(data147 > 511 || isNaN(data147)){
+const err490 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
+if(vErrors === null){
+vErrors = [err490];
+}
+else {
+vErrors.push(err490);
+}
+errors++;
+}
+if(data147 < 0 || isNaN(data147)){
+const err491 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err491];
+}
+else {
+vErrors.push(err491);
+}
+errors++;
+}
+}
+var _valid41 = _errs512 === errors;
+if(_valid41){
+valid138 = true;
+passing38 = 0;
+}
+const _errs514 = errors;
+if(typeof data147 === "string"){
+if(!pattern46.test(data147)){
+const err492 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(vErrors === null){
+vErrors = [err492];
+}
+else {
+vErrors.push(err492);
+}
+errors++;
+}
+}
+else {
+const err493 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err493];
+}
+else {
+vErrors.push(err493);
+}
+errors++;
+}
+var _valid41 = _errs514 === errors;
+if(_valid41 && valid138){
+valid138 = false;
+passing38 = [passing38, 1];
+}
+else {
+if(_valid41){
+valid138 = true;
+passing38 = 1;
+}
+}
+if(!valid138){
+const err494 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing38},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err494];
+}
+else {
+vErrors.push(err494);
+}
+errors++;
+}
+else {
+errors = _errs511;
+if(vErrors !== null){
+if(_errs511){
+vErrors.length = _errs511;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err495 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err495];
+}
+else {
+vErrors.push(err495);
+}
+errors++;
+}
+var _valid38 = _errs491 === errors;
+if(_valid38 && valid134){
+valid134 = false;
+passing35 = [passing35, 1];
+}
+else {
+if(_valid38){
+valid134 = true;
+passing35 = 1;
+}
+}
+if(!valid134){
+const err496 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing35},message:"must match exactly one schema in oneOf"};
+if(vErrors === null){
+vErrors = [err496];
+}
+else {
+vErrors.push(err496);
+}
+errors++;
+}
+else {
+errors = _errs488;
+if(vErrors !== null){
+if(_errs488){
+vErrors.length = _errs488;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err497 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err497];
+}
+else {
+vErrors.push(err497);
+}
+errors++;
+}
+}
+if(data.stop_grace_period !== undefined){
+let data148 = data.stop_grace_period;
+if(typeof data148 === "string"){
+if(func3(data148) > 32){
+const err498 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err498];
+}
+else {
+vErrors.push(err498);
+}
+errors++;
+}
+if(!pattern10.test(data148)){
+const err499 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+if(vErrors === null){
+vErrors = [err499];
+}
+else {
+vErrors.push(err499);
+}
+errors++;
+}
+}
+else {
+const err500 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err500];
+}
+else {
+vErrors.push(err500);
+}
+errors++;
+}
+}
+}
+else {
+const err501 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err501];
+}
+else {
+vErrors.push(err501);
+}
+errors++;
+}
 validate11.errors = vErrors;
 return errors === 0;
 }
 
-const schema29 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]};
-const schema30 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."};
-const schema33 = {"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}};
-const schema34 = {"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]};
-const pattern16 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
-const pattern18 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
-const schema31 = {"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."};
+const schema38 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]};
+const schema39 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."};
+const schema42 = {"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}};
+const schema43 = {"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]};
+const pattern56 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
+const pattern58 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
+const schema40 = {"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."};
 
-function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 const _errs0 = errors;
@@ -1868,7 +7766,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern16.test(data0)){
+if(!pattern56.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -1933,12 +7831,12 @@ vErrors = null;
 }
 }
 }
-validate14.errors = vErrors;
+validate18.errors = vErrors;
 return errors === 0;
 }
 
 
-function validate13(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 const _errs0 = errors;
@@ -1974,7 +7872,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern16.test(data0)){
+if(!pattern56.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -1997,14 +7895,14 @@ errors++;
 }
 }
 if(data.external !== undefined){
-if(!(validate14(data.external, {instancePath:instancePath+"/external",parentData:data,parentDataProperty:"external",rootData}))){
-vErrors = vErrors === null ? validate14.errors : vErrors.concat(validate14.errors);
+if(!(validate18(data.external, {instancePath:instancePath+"/external",parentData:data,parentDataProperty:"external",rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
 errors = vErrors.length;
 }
 }
 if(data.driver !== undefined){
 if(!(data.driver === "local")){
-const err4 = {instancePath:instancePath+"/driver",schemaPath:"#/anyOf/1/properties/driver/enum",keyword:"enum",params:{allowedValues: schema29.anyOf[1].properties.driver.enum},message:"must be equal to one of the allowed values"};
+const err4 = {instancePath:instancePath+"/driver",schemaPath:"#/anyOf/1/properties/driver/enum",keyword:"enum",params:{allowedValues: schema38.anyOf[1].properties.driver.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2030,7 +7928,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern18.test(key1)){
+if(!pattern58.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -2428,15 +8326,15 @@ vErrors = null;
 }
 }
 }
-validate13.errors = vErrors;
+validate17.errors = vErrors;
 return errors === 0;
 }
 
-const schema36 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]};
-const pattern22 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
-const pattern23 = new RegExp("^[0-9a-fA-F.:]+$", "u");
+const schema45 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]};
+const pattern62 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
+const pattern63 = new RegExp("^[0-9a-fA-F.:]+$", "u");
 
-function validate17(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
+function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
 let errors = 0;
 const _errs0 = errors;
@@ -2458,7 +8356,7 @@ if(!valid0){
 const _errs3 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!(func2.call(schema36.anyOf[1].properties, key0))){
+if(!(func2.call(schema45.anyOf[1].properties, key0))){
 const err1 = {instancePath,schemaPath:"#/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err1];
@@ -2472,7 +8370,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern16.test(data0)){
+if(!pattern56.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -2495,14 +8393,14 @@ errors++;
 }
 }
 if(data.external !== undefined){
-if(!(validate14(data.external, {instancePath:instancePath+"/external",parentData:data,parentDataProperty:"external",rootData}))){
-vErrors = vErrors === null ? validate14.errors : vErrors.concat(validate14.errors);
+if(!(validate18(data.external, {instancePath:instancePath+"/external",parentData:data,parentDataProperty:"external",rootData}))){
+vErrors = vErrors === null ? validate18.errors : vErrors.concat(validate18.errors);
 errors = vErrors.length;
 }
 }
 if(data.driver !== undefined){
 if(!(data.driver === "bridge")){
-const err4 = {instancePath:instancePath+"/driver",schemaPath:"#/anyOf/1/properties/driver/enum",keyword:"enum",params:{allowedValues: schema36.anyOf[1].properties.driver.enum},message:"must be equal to one of the allowed values"};
+const err4 = {instancePath:instancePath+"/driver",schemaPath:"#/anyOf/1/properties/driver/enum",keyword:"enum",params:{allowedValues: schema45.anyOf[1].properties.driver.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2528,7 +8426,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern18.test(key1)){
+if(!pattern58.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -2944,7 +8842,7 @@ errors++;
 }
 if(data11.driver !== undefined){
 if(!(data11.driver === "default")){
-const err34 = {instancePath:instancePath+"/ipam/driver",schemaPath:"#/anyOf/1/properties/ipam/properties/driver/enum",keyword:"enum",params:{allowedValues: schema36.anyOf[1].properties.ipam.properties.driver.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/ipam/driver",schemaPath:"#/anyOf/1/properties/ipam/properties/driver/enum",keyword:"enum",params:{allowedValues: schema45.anyOf[1].properties.ipam.properties.driver.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2996,7 +8894,7 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(!pattern22.test(data15)){
+if(!pattern62.test(data15)){
 const err38 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err38];
@@ -3031,7 +8929,7 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(!pattern23.test(data16)){
+if(!pattern63.test(data16)){
 const err41 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+$"+"\""};
 if(vErrors === null){
 vErrors = [err41];
@@ -3066,7 +8964,7 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(!pattern22.test(data17)){
+if(!pattern62.test(data17)){
 const err44 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -3159,7 +9057,7 @@ vErrors = null;
 }
 }
 }
-validate17.errors = vErrors;
+validate21.errors = vErrors;
 return errors === 0;
 }
 
@@ -3422,7 +9320,7 @@ errors++;
 for(const key4 in data8){
 const _errs21 = errors;
 if(typeof key4 === "string"){
-if(!pattern15.test(key4)){
+if(!pattern13.test(key4)){
 const err20 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key4};
 if(vErrors === null){
 vErrors = [err20];
@@ -3456,8 +9354,8 @@ errors++;
 }
 }
 for(const key5 in data8){
-if(!(validate13(data8[key5], {instancePath:instancePath+"/volumes/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data8,parentDataProperty:key5,rootData}))){
-vErrors = vErrors === null ? validate13.errors : vErrors.concat(validate13.errors);
+if(!(validate17(data8[key5], {instancePath:instancePath+"/volumes/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data8,parentDataProperty:key5,rootData}))){
+vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
 errors = vErrors.length;
 }
 }
@@ -3489,7 +9387,7 @@ errors++;
 for(const key6 in data10){
 const _errs28 = errors;
 if(typeof key6 === "string"){
-if(!pattern15.test(key6)){
+if(!pattern13.test(key6)){
 const err25 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key6};
 if(vErrors === null){
 vErrors = [err25];
@@ -3523,8 +9421,8 @@ errors++;
 }
 }
 for(const key7 in data10){
-if(!(validate17(data10[key7], {instancePath:instancePath+"/networks/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data10,parentDataProperty:key7,rootData}))){
-vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
+if(!(validate21(data10[key7], {instancePath:instancePath+"/networks/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data10,parentDataProperty:key7,rootData}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
 errors = vErrors.length;
 }
 }
@@ -3556,7 +9454,7 @@ errors++;
 for(const key8 in data12){
 const _errs35 = errors;
 if(typeof key8 === "string"){
-if(!pattern15.test(key8)){
+if(!pattern13.test(key8)){
 const err30 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key8};
 if(vErrors === null){
 vErrors = [err30];
@@ -3627,7 +9525,7 @@ vErrors.push(err35);
 }
 errors++;
 }
-if(!pattern26.test(data14)){
+if(!pattern66.test(data14)){
 const err36 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err36];
@@ -3689,7 +9587,7 @@ errors++;
 for(const key11 in data15){
 const _errs47 = errors;
 if(typeof key11 === "string"){
-if(!pattern15.test(key11)){
+if(!pattern13.test(key11)){
 const err41 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key11};
 if(vErrors === null){
 vErrors = [err41];
@@ -3760,7 +9658,7 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(!pattern26.test(data17)){
+if(!pattern66.test(data17)){
 const err47 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err47];

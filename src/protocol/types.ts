@@ -20,19 +20,123 @@ export interface ServiceSpec {
   readonly pids_limit?: number;
   /** no | always | on-failure[:N] | unless-stopped */
   readonly restart?: string;
-  /** SRC:DST[:ro] */
-  readonly volumes?: readonly string[];
-  /** HOST[:CONTAINER[:PERMS]] */
-  readonly devices?: readonly string[];
-  /** host | none | private (the default: its own network namespace) */
+  /** Short `SRC:DST[:OPTS]` or the long syntax. */
+  readonly volumes?: readonly (string | VolumeMountSpec)[];
+  /** Short `HOST[:CONTAINER[:PERMS]]` or the long syntax. */
+  readonly devices?: readonly (string | { readonly source: string; readonly target?: string; readonly permissions?: string })[];
+  /** host | none | bridge | service:S | container:NAME | private (berth's former name for none) */
   readonly network_mode?: string;
   readonly read_only?: boolean;
   readonly user?: string;
   readonly working_dir?: string;
   readonly healthcheck?: HealthcheckSpec;
-  readonly labels?: Readonly<Record<string, string>> | readonly string[];
+  /** Values may be numbers, booleans or null in files (`io.balena.features.dbus: 1`); stringified as compose does. */
+  readonly labels?: Readonly<Record<string, string | number | boolean | null>> | readonly string[];
   /** A duration such as "10s". */
   readonly stop_grace_period?: string;
+  /** A name `berth ps/logs/stop` accept and a DNS alias; the container itself stays `<service>.<hash>`. */
+  readonly container_name?: string;
+  readonly hostname?: string;
+  readonly domainname?: string;
+  readonly privileged?: boolean;
+  readonly cap_add?: readonly string[];
+  readonly cap_drop?: readonly string[];
+  readonly security_opt?: readonly string[];
+  readonly group_add?: readonly (string | number)[];
+  readonly device_cgroup_rules?: readonly string[];
+  /** Service names, or by name the long form. */
+  readonly depends_on?: readonly string[] | Readonly<Record<string, DependsOnSpec>>;
+  readonly tmpfs?: string | readonly string[];
+  readonly shm_size?: string | number;
+  readonly sysctls?: Readonly<Record<string, string | number | boolean | null>> | readonly string[];
+  /** `nofile: 1024` or `nofile: {soft, hard}`. */
+  readonly ulimits?: Readonly<Record<string, number | { readonly soft: number; readonly hard: number }>>;
+  readonly init?: boolean;
+  readonly tty?: boolean;
+  readonly stdin_open?: boolean;
+  readonly stop_signal?: string;
+  readonly logging?: { readonly driver?: string; readonly options?: Readonly<Record<string, string | number | null>> };
+  readonly expose?: readonly (string | number)[];
+  /** `host` only. */
+  readonly pid?: string;
+  /** host | private | shareable | service:S | container:NAME */
+  readonly ipc?: string;
+  readonly oom_score_adj?: number;
+  readonly mem_swappiness?: number;
+  readonly cpuset?: string;
+  readonly cpu_quota?: string | number;
+  readonly cpu_period?: string | number;
+  /** The v3 form of the resource limits; replicas/mode are refused unless they mean one container. */
+  readonly deploy?: DeploySpec;
+  readonly blkio_config?: { readonly weight?: number };
+  /** `os/arch[/variant]`; checked against the board when pulling. */
+  readonly platform?: string;
+  readonly pull_policy?: 'always' | 'never' | 'missing' | 'if_not_present';
+  /** `["NAME:IP"]` (or `NAME=IP`) or `{NAME: IP}`. */
+  readonly extra_hosts?: readonly string[] | Readonly<Record<string, string>>;
+  readonly dns?: string | readonly string[];
+  readonly dns_search?: string | readonly string[];
+  readonly dns_opt?: readonly string[];
+  /** Short `[IP:][HOST[-END]:]CONTAINER[-END][/proto]` (or a bare port number) or the long syntax. */
+  readonly ports?: readonly (string | number | PortSpec)[];
+  /** Network keys, or by key the per-network settings (null = defaults). */
+  readonly networks?: readonly string[] | Readonly<Record<string, ServiceNetworkSpec | null>>;
+  readonly configs?: readonly (string | FileRefSpec)[];
+  readonly secrets?: readonly (string | FileRefSpec)[];
+}
+
+/** A long-syntax entry of a service's `volumes:`. */
+export interface VolumeMountSpec {
+  readonly type: 'bind' | 'volume' | 'tmpfs';
+  readonly source?: string;
+  readonly target: string;
+  readonly read_only?: boolean;
+  readonly consistency?: string;
+  readonly bind?: { readonly create_host_path?: boolean; readonly propagation?: string; readonly selinux?: 'z' | 'Z' };
+  readonly volume?: { readonly nocopy?: boolean };
+  readonly tmpfs?: { readonly size?: string | number; readonly mode?: string | number };
+}
+
+export interface DependsOnSpec {
+  readonly condition?: 'service_started' | 'service_healthy' | 'service_completed_successfully';
+  readonly restart?: boolean;
+  readonly required?: boolean;
+}
+
+export interface DeploySpec {
+  readonly mode?: string;
+  readonly replicas?: number;
+  readonly resources?: {
+    readonly limits?: { readonly cpus?: string | number; readonly memory?: string | number; readonly pids?: number };
+    readonly reservations?: { readonly memory?: string | number };
+  };
+}
+
+/** A long-syntax entry of a service's `ports:`. */
+export interface PortSpec {
+  readonly target: number;
+  readonly published?: string | number;
+  readonly host_ip?: string;
+  readonly protocol?: 'tcp' | 'udp';
+  readonly mode?: 'host' | 'ingress';
+  readonly name?: string;
+  readonly app_protocol?: string;
+}
+
+export interface ServiceNetworkSpec {
+  readonly aliases?: readonly string[];
+  readonly ipv4_address?: string;
+  /** Higher first: the order the container joins its networks in. */
+  readonly priority?: number;
+}
+
+/** A long-syntax entry of a service's `configs:`/`secrets:`. */
+export interface FileRefSpec {
+  readonly source: string;
+  readonly target?: string;
+  readonly uid?: string | number;
+  readonly gid?: string | number;
+  readonly mode?: string | number;
 }
 
 export interface HealthcheckSpec {

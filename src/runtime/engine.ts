@@ -21,9 +21,10 @@ import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonit
 import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
-import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
+import { CONTAINER_NAME_LABEL, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
+import { writeInlineFiles } from './inline-files.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
@@ -128,12 +129,23 @@ export class LocalEngine implements ContainerEngine {
     if (byId) return byId;
     const byName = this.records.byName(nameOrId);
     if (byName) return byName;
+    const byComposeName = this.byContainerNameLabel(nameOrId);
+    if (byComposeName) return byComposeName;
     if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
       const matches = this.records.byIdPrefix(nameOrId);
       if (matches.length === 1) return matches[0]!;
       if (matches.length > 1) throw new BerthError('conflict', `"${nameOrId}" matches several containers; use more of the id`);
     }
     throw new BerthError('notFound', `no such container: ${nameOrId}`);
+  }
+
+  /**
+   * A compose `container_name` (CONTAINER_NAME_LABEL): the running container of that name, else the
+   * newest, since an update briefly has the old and the new side by side.
+   */
+  private byContainerNameLabel(name: string): ContainerRecord | undefined {
+    const matches = this.records.list().filter((c) => c.options.labels[CONTAINER_NAME_LABEL] === name).map((c) => this.refresh(c, false));
+    return matches.find((c) => c.state === 'running') ?? matches.sort((a, b) => b.createdAt - a.createdAt)[0];
   }
 
   list(): ContainerRecord[] {
@@ -151,12 +163,15 @@ export class LocalEngine implements ContainerEngine {
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
     try {
       for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
+      // docker's `-v`/compose short syntax: a missing bind source is created as a directory.
+      for (const v of options.volumes) if (v.kind === 'bind' && v.createHostPath && !fs.existsSync(v.source)) fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
+      const files = writeInlineFiles(dir, options.files);
       const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
       const network = this.networking.prepare(id, dir, options, published);
       const stored = network ? { ...options, ports: network.ports } : options;
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
-        id, image: config, options: stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
+        id, image: config, options: files.length > 0 ? { ...stored, volumes: [...stored.volumes, ...files] } : stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
         ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
         ...(network && { network }),

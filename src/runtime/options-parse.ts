@@ -1,7 +1,10 @@
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
-import type { DeviceMapping, RestartPolicy, TmpfsMount, Ulimit, VolumeMount } from './options.js';
+import type { DeviceMapping, MountPropagation, RestartPolicy, TmpfsMount, Ulimit, VolumeMount } from './options.js';
+
+/** Bind propagations docker takes in `-v` options and compose's `bind.propagation`. */
+export const PROPAGATIONS = ['rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave'] as const;
 
 /**
  * The parsers for the docker-compatible flag values `berth run` takes (sizes, numbers, -v, --device,
@@ -94,7 +97,9 @@ export function parseRestart(text: string): RestartPolicy {
 
 /**
  * Docker's `-v SRC:DST[:OPTS]`. An absolute SRC is a bind mount, anything else a named volume (name
- * validated). OPTS is a comma list of `ro`/`rw`; SELinux labels `z`/`Z` are accepted and ignored.
+ * validated). OPTS is a comma list of `ro`/`rw`, a bind propagation (`rprivate` … `rslave`) and the
+ * SELinux labels `z`/`Z` (accepted and ignored: berth applies no labels). `nocopy` is accepted: berth
+ * never copies image content into a volume anyway.
  */
 export function parseVolume(text: string): VolumeMount {
   const parts = text.split(':');
@@ -103,16 +108,19 @@ export function parseVolume(text: string): VolumeMount {
   }
   const [src = '', dst = '', opts] = parts;
   let readOnly = false;
+  let propagation: MountPropagation | undefined;
   for (const o of opts?.split(',') ?? []) {
     if (o === 'ro') readOnly = true;
     else if (o === 'rw') readOnly = false;
-    else if (o !== 'z' && o !== 'Z') throw new BerthError('invalid', `-v ${text}: unknown option "${o}" (use ro or rw)`);
+    else if ((PROPAGATIONS as readonly string[]).includes(o)) propagation = o as MountPropagation;
+    else if (o !== 'z' && o !== 'Z' && o !== 'nocopy') throw new BerthError('invalid', `-v ${text}: unknown option "${o}" (use ro, rw or a propagation: ${PROPAGATIONS.join(', ')})`);
   }
   const target = validateContainerPath(dst, `-v ${text}`);
   if (src.startsWith('/')) {
     if (src.split('/').includes('..')) throw new BerthError('invalid', `-v ${text}: host path must not contain ".."`);
-    return { source: path.posix.normalize(src), target, readOnly, kind: 'bind' };
+    return { source: path.posix.normalize(src), target, readOnly, kind: 'bind', ...(propagation && { propagation }) };
   }
+  if (propagation !== undefined) throw new BerthError('invalid', `-v ${text}: a propagation applies to bind mounts only`);
   if (src.startsWith('.') || src.includes('/')) throw new BerthError('invalid', `-v ${text}: a host path must be absolute ("${src}" is relative)`);
   return { source: validateVolumeName(src), target, readOnly, kind: 'volume' };
 }

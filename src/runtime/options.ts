@@ -8,7 +8,7 @@ import { validateContainerPath, validateVolumeName } from './options-parse.js';
 import { validateSysctls, type LogOptions, type SecurityOptions } from './options-security.js';
 
 export {
-  validateContainerPath, validateVolumeName, parseBytes, parseCpus, parseDevice, parseEnv, parseInteger, parseLabel, parseMemorySwap, parseRestart, parseSignal, parseTmpfs, parseUlimit, parseVolume,
+  PROPAGATIONS, validateContainerPath, validateVolumeName, parseBytes, parseCpus, parseDevice, parseEnv, parseInteger, parseLabel, parseMemorySwap, parseRestart, parseSignal, parseTmpfs, parseUlimit, parseVolume,
 } from './options-parse.js';
 export {
   parseDeviceCgroupRule, parseGroupAdd, parseLogOptions, parseSecurityOpt, parseSysctl, validateSysctls, type LogOptions, type SecurityOptions,
@@ -35,6 +35,29 @@ export interface VolumeMount {
   readonly target: string;
   readonly readOnly: boolean;
   readonly kind: 'bind' | 'volume';
+  /** Mount propagation (compose `bind.propagation`, `-v …:rslave`); absent = `rprivate`. */
+  readonly propagation?: MountPropagation;
+  /**
+   * Create a missing bind source as a directory at create time, as docker does for `-v` and compose's
+   * short syntax (and long syntax with `bind.create_host_path`); absent = a missing source is an error.
+   */
+  readonly createHostPath?: boolean;
+}
+
+export type MountPropagation = 'rprivate' | 'private' | 'rshared' | 'shared' | 'rslave' | 'slave';
+
+/**
+ * A file whose content travels with the options (compose `configs`/`secrets`): the engine writes it
+ * under the container's own directory at create time and binds it read-only at `target`.
+ */
+export interface InlineFile {
+  readonly target: string;
+  /** The bytes, base64. */
+  readonly content: string;
+  /** Permission bits of the file (default 0444). */
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface DeviceMapping {
@@ -138,7 +161,35 @@ export interface RunOptions extends ResourceOptions {
   readonly log?: LogOptions;
   /** `-t`: recorded only; berth does not allocate a terminal yet (issue 19). */
   readonly tty?: boolean;
+  /** `-i` / compose `stdin_open`: recorded only; berth attaches no stdin to deployed containers. */
+  readonly stdinOpen?: boolean;
+  /** The NIS domain name (OCI `domainname`). */
+  readonly domainname?: string;
+  /** `--expose` / compose `expose`: documentation of the ports the container listens on (`80/tcp`), as docker keeps it; nothing is published. */
+  readonly expose?: readonly string[];
+  /** `--pid host`: the host's PID namespace. Absent = its own. */
+  readonly pidMode?: 'host';
+  /**
+   * `--ipc`: `host` shares the host's IPC namespace; `private`/`shareable` (the default) give the
+   * container its own; `container:NAME` joins another container's (compose `service:S` resolved to it).
+   */
+  readonly ipcMode?: 'host' | 'private' | 'shareable' | (string & {});
+  /** compose `mem_swappiness` (0…100): recorded; cgroup v2 has no per-cgroup swappiness (docker ignores it there too). */
+  readonly memorySwappiness?: number;
+  /** `--dns-search`: resolv.conf's search domains (bridge networks only). */
+  readonly dnsSearch?: readonly string[];
+  /** `--dns-option`: resolv.conf's `options` (bridge networks only). */
+  readonly dnsOptions?: readonly string[];
+  /** compose `configs`/`secrets`: files written by the engine and bound read-only. */
+  readonly files?: readonly InlineFile[];
 }
+
+/**
+ * The label holding a compose service's `container_name`: containers keep unique names
+ * (`<service>.<hash>`, so old and new can coexist during an update), and the engine resolves this
+ * label as a name too, so `berth logs NAME` finds the service's current container.
+ */
+export const CONTAINER_NAME_LABEL = 'berth.container-name';
 
 /** Options for a plain `berth run NAME IMAGE`: no mounts, no devices, private network, restart `no`. */
 export function defaultRunOptions(name: string): RunOptions {
@@ -191,7 +242,7 @@ export function validateRunOptions(o: RunOptions): RunOptions {
   }
   validateSysctls(o.sysctls, o.network);
   const targets = new Set<string>();
-  for (const t of [...o.volumes.map((v) => v.target), ...o.tmpfs.map((t) => t.target)]) {
+  for (const t of [...o.volumes.map((v) => v.target), ...o.tmpfs.map((t) => t.target), ...(o.files ?? []).map((f) => f.target)]) {
     if (targets.has(t)) throw new BerthError('invalid', `duplicate mount point ${t}`);
     targets.add(t);
   }

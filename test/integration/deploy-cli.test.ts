@@ -58,12 +58,12 @@ describe('berth deploy', () => {
   });
 
   it('refuses compose features berth does not run, with the reason, and changes nothing', async () => {
-    const r = await deploy(`services:\n  web:\n    image: ${img}\n    ports: ["80:80"]\n`);
+    const r = await deploy(`services:\n  web:\n    image: ${img}\n    volumes_from: [db]\n`);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/is invalid: services\.web\.ports: berth does not support this compose key/);
-    const top = await deploy(`services: {}\nnetworks:\n  front: {}\n`);
+    expect(r.stderr).toMatch(/is invalid: services\.web\.volumes_from: berth does not support this compose key/);
+    const top = await deploy(`services: {}\ninclude: [other.yaml]\n`);
     expect(top.code).toBe(3);
-    expect(top.stderr).toMatch(/unsupported top-level keys: networks/);
+    expect(top.stderr).toMatch(/include: berth does not support this top-level compose key/);
     expect(JSON.parse(berth('ps', '--json').stdout)).toHaveLength(1);
   });
 

@@ -95,7 +95,7 @@ describe('protocol validation', () => {
     ['no revision', JSON.stringify({ services: {} })],
     ['revision 0', JSON.stringify({ revision: 0, services: {} })],
     ['string revision', JSON.stringify({ revision: '3', services: {} })],
-    ['unknown service field', JSON.stringify({ revision: 1, services: { web: { image: 'x', ports: ['80:80'] } } })],
+    ['unknown service field', JSON.stringify({ revision: 1, services: { web: { image: 'x', volumes_from: ['db'] } } })],
     ['bad service name', JSON.stringify({ revision: 1, services: { '../x': { image: 'x' } } })],
     ['bad duration', JSON.stringify({ revision: 1, services: {}, update: { health_window: 'soon' } })],
     ['too big', JSON.stringify({ revision: 1, services: {}, pad: 'x'.repeat(300_000) })],

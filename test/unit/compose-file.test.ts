@@ -64,11 +64,11 @@ describe('readComposeFile', () => {
   });
 
   it.each([
-    ['a service key berth does not run', 'services:\n  web:\n    image: x\n    ports: ["80:80"]\n', /compose file \S+named-errors\/bad\.yaml is invalid: services\.web\.ports: berth does not support this compose key/],
+    ['a service key berth does not run', 'services:\n  web:\n    image: x\n    volumes_from: [db]\n', /compose file \S+named-errors\/bad\.yaml is invalid: services\.web\.volumes_from: berth does not support this compose key/],
     ['a top-level key', 'services: {}\ninclude: [other.yaml]\n', /bad\.yaml: include: berth does not support this top-level compose key/],
     ['a top-level key compose does not have', 'services: {}\nservice: {}\n', /bad\.yaml: service: unknown top-level key/],
     ['a service that builds', 'services:\n  web:\n    build: .\n', /services\.web\.build: berth runs images and does not build them; give service web an image:/],
-    ['a value berth run refuses', 'services:\n  web:\n    image: x\n    devices: ["dev/ttyUSB0"]\n', /bad\.yaml: service web: --device dev\/ttyUSB0: host path "dev\/ttyUSB0" must be absolute/],
+    ['a value berth run refuses', 'services:\n  web:\n    image: x\n    devices: ["dev/ttyUSB0"]\n', /bad\.yaml: services\.web\.devices: --device dev\/ttyUSB0: host path "dev\/ttyUSB0" must be absolute/],
     ['an update key', 'services: {}\nx-berth:\n  update: {strategy: yolo}\n', /update\.strategy: must be one of "download-then-kill", "kill-then-download"/],
     ['not a mapping', '- web\n', /expected a compose mapping with services:/],
     ['bad YAML', 'services: [\n', /bad\.yaml is not valid YAML \(line 2, column 1\)/],

@@ -43,7 +43,7 @@ describe('normalizeDesired', () => {
   it('refuses values berth run refuses, naming the key or the service', () => {
     expect(() => normalizeDesired(desired(1, { api: { ...api, mem_limit: '1q' } }))).toThrow(/services\.api\.mem_limit: invalid size "1q"/);
     expect(() => normalizeDesired(desired(1, { api: { ...api, labels: { 'berth.spec': 'forged' } } }))).toThrow(/services\.api\.labels: label "berth\.spec" is reserved for berth/);
-    expect(() => normalizeDesired(desired(1, { api: { ...api, volumes: ['data'] } }))).toThrow(/service api: -v: "data" is not SRC:DST/);
+    expect(() => normalizeDesired(desired(1, { api: { ...api, volumes: ['data'] } }))).toThrow(/services\.api\.volumes: container path "data" must be absolute/);
     expect(() => normalizeDesired(desired(1, { api: { ...api, healthcheck: { test: ['RUN', 'x'] } } }))).toThrow(/services\.api\.healthcheck\.test/);
   });
 });
@@ -51,8 +51,8 @@ describe('normalizeDesired', () => {
 describe('appFromMessage', () => {
   it('checks the shape, then normalizes; schema errors name the key path', () => {
     expect(appFromMessage(JSON.stringify(desired(9))).services.get('api')?.hash).toBe(specHash(api));
-    const ports = JSON.stringify({ revision: 1, services: { api: { image: 'x', ports: ['80:80'] } } });
-    expect(() => appFromMessage(ports)).toThrow(/desired state is invalid: services\.api\.ports: berth does not support this compose key/);
+    const ports = JSON.stringify({ revision: 1, services: { api: { image: 'x', volumes_from: ['db'] } } });
+    expect(() => appFromMessage(ports)).toThrow(/desired state is invalid: services\.api\.volumes_from: berth does not support this compose key/);
     const noImage = JSON.stringify({ revision: 1, services: { api: { command: 'x' } } });
     expect(() => appFromMessage(noImage)).toThrow(/services\.api: missing required key "image"/);
     const size = JSON.stringify({ revision: 1, services: { api: { image: 'x', mem_limit: '12q' } } });

@@ -101,7 +101,7 @@ describe('config reader: one category and exit code per kind of failure', () => 
       }
       throw new Error('expected parseDesired to fail');
     };
-    expect(problem({ web: { image: 'a', ports: ['80:80'] } })).toBe('desired state is invalid: services.web.ports: berth does not support this compose key');
+    expect(problem({ web: { image: 'a', volumes_from: ['db'] } })).toBe('desired state is invalid: services.web.volumes_from: berth does not support this compose key');
     expect(problem({ web: { image: 'a', command: 5 } })).toBe('desired state is invalid: services.web.command: must be string or array');
     // environment is a mapping or a list (the list branch sits behind a $ref): the mapping's problem, not "must be array".
     expect(problem({ web: { image: 'a', environment: { A: [1] } } })).toBe('desired state is invalid: services.web.environment.A: must be string or number or boolean or null');

@@ -85,7 +85,8 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
     initMounts.push({ destination: INIT_PATH_IN_CONTAINER, type: 'bind', source: input.initPath, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   }
 
-  const namespaces: NamespaceType[] = ['pid', 'ipc', 'uts', 'mount'];
+  // --pid host / --ipc host: the host's namespace, by leaving the container's own out of the list.
+  const namespaces = (['pid', 'ipc', 'uts', 'mount'] as NamespaceType[]).filter((n) => !(n === 'pid' && o.pidMode === 'host') && !(n === 'ipc' && o.ipcMode === 'host'));
   if (o.network !== 'host') namespaces.push('network');
   if (input.host.cgroupNamespace) namespaces.push('cgroup');
 
@@ -104,6 +105,7 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
     },
     root: { path: input.rootfs, readonly: o.readOnly },
     hostname,
+    ...(o.domainname !== undefined && { domainname: o.domainname }),
     mounts: [
       ...buildMounts({
         network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true,

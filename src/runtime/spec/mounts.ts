@@ -48,6 +48,17 @@ export function standardMounts(network: NetworkMode, opts: StandardMountOptions 
 /** Targets a user mount may not replace: the runtime needs them as they are. */
 const RESERVED = new Set(['/proc', '/dev', '/dev/pts', '/sys', '/sys/fs/cgroup']);
 
+/**
+ * Reserved targets a bind of the host's own tree may replace, as docker and balena allow: `/proc` and
+ * `/sys` (balena's procfs/sysfs features bind the host's), and `/dev` for a privileged container
+ * (`-v /dev:/dev`, so hot-plugged devices appear). The runtime still mounts /dev/pts, /dev/shm and
+ * /dev/mqueue on top, in the container's own mount namespace.
+ */
+function replaceable(m: OciMount, privileged: boolean): boolean {
+  if (m.type !== 'bind' || m.source !== m.destination) return false;
+  return m.destination === '/proc' || m.destination === '/sys' || (m.destination === '/dev' && privileged);
+}
+
 /** `--tmpfs`: Docker's defaults `nosuid,nodev,noexec` unless the user's options say otherwise. */
 export function tmpfsMount(t: TmpfsMount): OciMount {
   const opts = [...t.options];
@@ -67,7 +78,7 @@ export function volumeMount(v: VolumeMount, stateRoot: string, checkSource = tru
   if (checkSource && v.kind === 'bind' && !fs.existsSync(source)) {
     throw new BerthError('notFound', `-v ${v.source}:${v.target}: host path ${v.source} does not exist`, { hint: 'create it first; berth does not create bind-mount sources' });
   }
-  return { destination: v.target, type: 'bind', source, options: ['rbind', 'rprivate', v.readOnly ? 'ro' : 'rw'] };
+  return { destination: v.target, type: 'bind', source, options: ['rbind', v.propagation ?? 'rprivate', v.readOnly ? 'ro' : 'rw'] };
 }
 
 /** Number of path components, for Docker's parent-before-child mount order. */
@@ -82,12 +93,14 @@ export function buildMounts(opts: { network: NetworkMode; volumes: readonly Volu
   const seen = new Set<string>();
   for (const m of user) {
     const target = validateContainerPath(m.destination, 'mount');
-    if (RESERVED.has(target)) throw new BerthError('invalid', `cannot mount over ${target}: the runtime provides it`);
+    if (RESERVED.has(target) && !replaceable({ ...m, destination: target }, opts.privileged === true)) throw new BerthError('invalid', `cannot mount over ${target}: the runtime provides it`);
     if (seen.has(target)) throw new BerthError('invalid', `duplicate mount point ${target}`);
     seen.add(target);
     m.destination = target;
   }
-  const std = standardMounts(opts.network, opts).filter((m) => !seen.has(m.destination));
-  const sorted = user.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map((x) => x.m);
+  // A replaced reserved mount takes the standard one's place, so /dev/pts & co. still go on top of it.
+  const replacing = new Map(user.filter((m) => RESERVED.has(m.destination)).map((m) => [m.destination, m]));
+  const std = standardMounts(opts.network, opts).flatMap((m) => replacing.get(m.destination) ?? (seen.has(m.destination) ? [] : [m]));
+  const sorted = user.filter((m) => !replacing.has(m.destination)).map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map((x) => x.m);
   return [...std, ...sorted];
 }

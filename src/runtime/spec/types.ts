@@ -70,6 +70,8 @@ export interface OciSpec {
   process: OciProcess;
   root: { path: string; readonly: boolean };
   hostname: string;
+  /** runtime-spec 1.1's NIS domain name; runc and crun set it in the UTS namespace. */
+  domainname?: string;
   mounts: OciMount[];
   linux: OciLinux;
   annotations?: Record<string, string>;

@@ -1,0 +1,46 @@
+import crypto from 'node:crypto';
+import { BerthError } from '../errors.js';
+import type { ServiceSpec } from '../protocol/types.js';
+import { keyPath } from './service-key.js';
+
+/**
+ * A service's identity: the hash in its container's name and labels. The same hash means the same
+ * container, kept across revisions; a changed one means recreate.
+ */
+
+/**
+ * A stable hash of what the service asks for. Computed from the compose fields as written, so
+ * containers deployed by earlier berth versions keep matching.
+ */
+export function specHash(svc: ServiceSpec): string {
+  const canonical = (v: unknown): unknown =>
+    v === null || typeof v !== 'object' ? v : Array.isArray(v) ? v.map(canonical) : Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  return crypto.createHash('sha256').update(JSON.stringify(canonical(svc))).digest('hex').slice(0, 12);
+}
+
+/** The service whose network namespace `svc` joins (`network_mode: service:S`), if any. */
+export const networkParent = (svc: ServiceSpec): string | undefined => (svc.network_mode?.startsWith('service:') ? svc.network_mode.slice('service:'.length) : undefined);
+
+/**
+ * Every service's hash. A service in another's network namespace (`network_mode: service:S`) lives only
+ * as long as S's container: S's hash is folded into its own, so it is recreated whenever S is (and
+ * names the right container). Chains fold all the way; a loop is refused naming it.
+ */
+export function serviceHashes(services: Readonly<Record<string, ServiceSpec>>): Map<string, string> {
+  const out = new Map<string, string>();
+  const hashOf = (name: string, path: readonly string[]): string => {
+    const done = out.get(name);
+    if (done !== undefined) return done;
+    const svc = services[name]!;
+    const parent = networkParent(svc);
+    if (parent !== undefined && path.includes(parent)) {
+      throw new BerthError('invalid', `${keyPath(name, 'network_mode')}: services join each other's network namespaces in a loop: ${[...path, name, parent].slice(path.indexOf(parent)).join(' → ')}`);
+    }
+    const own = specHash(svc);
+    const h = parent === undefined || services[parent] === undefined ? own : crypto.createHash('sha256').update(`${own}:${hashOf(parent, [...path, name])}`).digest('hex').slice(0, 12);
+    out.set(name, h);
+    return h;
+  };
+  for (const name of Object.keys(services).sort()) hashOf(name, []);
+  return out;
+}
