@@ -1,7 +1,7 @@
 import type { App, AppNetwork, AppService, AppVolume, ServiceDependency } from '../../src/compose/model.js';
 import type { Healthcheck } from '../../src/compose/healthcheck.js';
 import { containerName, ownerLabels } from '../../src/compose/labels.js';
-import { defaultRunOptions } from '../../src/runtime/options.js';
+import { defaultRunOptions, type RunOptions } from '../../src/runtime/options.js';
 
 /**
  * Hand-built app models for the reconciler's tests: what the compose stage would produce, without
@@ -15,11 +15,13 @@ export interface ServiceDraft {
   readonly cmd?: readonly string[];
   readonly healthcheck?: Healthcheck;
   readonly dependsOn?: Readonly<Record<string, Partial<ServiceDependency> & Pick<ServiceDependency, 'condition'>>>;
+  /** Run options over `berth run NAME`'s defaults (the ownership labels are set after these). */
+  readonly run?: Partial<RunOptions>;
 }
 
 export function service(name: string, d: ServiceDraft = {}, revision = 1): AppService {
   const hash = d.hash ?? 'h1';
-  const run = { ...defaultRunOptions(containerName(name, hash)), ...(d.cmd && { cmd: d.cmd }), labels: ownerLabels({}, name, hash, revision) };
+  const run = { ...defaultRunOptions(containerName(name, hash)), ...d.run, ...(d.cmd && { cmd: d.cmd }), labels: ownerLabels({}, name, hash, revision) };
   const dependsOn = new Map(Object.entries(d.dependsOn ?? {}).map(([dep, x]) => [dep, { restart: false, required: true, ...x }]));
   return { name, image: d.image ?? 'registry.local/app:v1', hash, run, dependsOn, ...(d.healthcheck && { healthcheck: d.healthcheck }) };
 }
