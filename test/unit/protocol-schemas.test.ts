@@ -422,3 +422,17 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     }
   });
 });
+
+describe('progress of an app with networks, volumes and depends_on', () => {
+  it('takes the new steps with what each names, and refuses them without it', () => {
+    const time = new Date().toISOString();
+    expectValid('progress', { revision: 2, phase: 'create-network', network: 'iot_default', time });
+    expectValid('progress', { revision: 2, phase: 'remove-network', network: 'iot_old', time });
+    expectValid('progress', { revision: 2, phase: 'create-volume', volume: 'iot_data', time });
+    expectValid('progress', { revision: 2, phase: 'await-dependency', service: 'broker', time });
+    expectInvalid('progress', { revision: 2, phase: 'create-network', time });
+    expectInvalid('progress', { revision: 2, phase: 'create-volume', network: 'iot_data', time });
+    expectInvalid('progress', { revision: 2, phase: 'await-dependency', time });
+    expectInvalid('progress', { revision: 2, phase: 'start', service: 'web', network: 'iot_default', time });
+  });
+});
