@@ -410,6 +410,23 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     expectValid('telemetry', live.payload);
   });
 
+  it('drops counted while the spool-dropped event is being published are kept for the next one (issue 23 item 7)', async () => {
+    const rig = agentRig({ spoolMaxBytes: 600 });
+    const pad = (n: number) => ({ n, pad: 'x'.repeat(280) });
+    for (let n = 0; n < 4; n++) rig.agent.telemetry(pad(n)); // offline, over the cap: 2 dropped
+    expect(rig.spool.dropped()).toBe(2);
+    const publishAsync = rig.client.publishAsync.bind(rig.client);
+    rig.client.publishAsync = async (topic, payload, opts) => {
+      // While the broker takes the spool-dropped event, telemetry keeps coming and goes to the spool (replay is on): 3 more drops.
+      if ((JSON.parse(payload) as { kind?: string }).kind === 'spool-dropped') for (let n = 10; n < 13; n++) rig.agent.telemetry(pad(n));
+      return publishAsync(topic, payload, opts);
+    };
+    rig.client.connect();
+    await settle();
+    expect(rig.sent('events').find((m) => m.payload.kind === 'spool-dropped')?.payload).toMatchObject({ dropped: 2 });
+    expect(rig.spool.dropped()).toBe(3);
+  });
+
   it('the last will: retained {online: false} on status, in an MQTT 5 persistent session as berth-<deviceId>', () => {
     const client = connectBroker({ url: 'mqtt://127.0.0.1:1' }, topics, () => undefined);
     try {
