@@ -123,12 +123,3 @@ describe('planner: a resumed deploy (issue 23 item 2)', () => {
     expect(steps(p, { services: { web: { hash: 'h2' } } }, 'download-then-kill', true)).toEqual(['await-healthy web', 'remove web']);
   });
 });
-
-describe('planner: network_mode service:S', () => {
-  it('starts the service that owns the namespace first and stops it last, without a depends_on entry', () => {
-    const d: AppDraft = { services: { app: { run: { network: 'container:vpn.h1' } }, vpn: {} } };
-    expect(steps(present(), d).filter((s) => s.startsWith('start'))).toEqual(['start vpn', 'start app']);
-    const gone: AppDraft = { services: { app: { hash: 'h2', run: { network: 'container:vpn.h2' } }, vpn: { hash: 'h2' } } };
-    expect(steps(present([running('vpn'), running('app')]), gone).filter((s) => s.startsWith('stop'))).toEqual(['stop app', 'stop vpn']);
-  });
-});

@@ -32,22 +32,14 @@ export function startOrder(services: ReadonlyMap<string, AppService>): string[] 
   return order;
 }
 
-/**
- * The services `name` depends on that the app has, in name order; a required one it lacks is refused.
- * Besides `depends_on`, a service that joins another's network namespace (`network_mode: service:S`,
- * which the compose stage resolves to `container:<S's container>`) depends on S: its start needs S's
- * namespace, as compose orders it.
- */
+/** The services `name` depends on that the app has, in name order; a required one it lacks is refused. */
 export function dependenciesOf(services: ReadonlyMap<string, AppService>, name: string): string[] {
-  const svc = services.get(name);
-  const deps = new Set<string>();
-  for (const [dep, d] of svc?.dependsOn ?? []) {
-    if (services.has(dep)) deps.add(dep);
+  const deps: string[] = [];
+  for (const [dep, d] of services.get(name)?.dependsOn ?? []) {
+    if (services.has(dep)) deps.push(dep);
     else if (d.required) throw new BerthError('invalid', `services.${name}.depends_on: service "${dep}" is not in the app`, { hint: `add service ${dep}, or mark the dependency required: false` });
   }
-  const joined = svc?.run.network.startsWith('container:') ? svc.run.network.slice('container:'.length) : undefined;
-  for (const [other, s] of services) if (joined !== undefined && other !== name && s.run.name === joined) deps.add(other);
-  return [...deps].sort();
+  return deps.sort();
 }
 
 /** Services that some other service waits on to exit 0 (`service_completed_successfully`): one-shot jobs, whose exit 0 is no failure. */

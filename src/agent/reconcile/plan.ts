@@ -121,8 +121,7 @@ function startSteps(desired: App, order: readonly string[], starting: ReadonlySe
     if (!starting.has(service)) continue;
     const { dependsOn, hash } = desired.services.get(service)!;
     for (const dep of dependenciesOf(desired.services, service)) {
-      // A namespace-sharing dependency (order.ts) has no depends_on entry: it only orders.
-      const condition = dependsOn.get(dep)?.condition ?? 'service_started';
+      const { condition } = dependsOn.get(dep)!;
       if (condition === 'service_started' || awaited.has(`${dep} ${condition}`)) continue;
       awaited.add(`${dep} ${condition}`);
       steps.push({ kind: 'await-dependency', service: dep, hash: desired.services.get(dep)!.hash, condition, dependent: service });
