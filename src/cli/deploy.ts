@@ -20,7 +20,9 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
         const desired = atRevision(app, revision);
         const deployer = await root.deployer(
           (e) => {
-            if (!opts.json && e.type === 'progress' && e.phase !== 'pull') process.stderr.write(`${e.phase}${e.service ? ` ${e.service}` : ''}\n`);
+            if (opts.json || e.type !== 'progress' || e.phase === 'pull') return;
+            const what = e.service ?? e.network ?? e.volume;
+            process.stderr.write(`${e.phase}${what ? ` ${what}` : ''}\n`);
           },
           (ref) => process.stderr.write(`pulling ${ref}\n`),
         );

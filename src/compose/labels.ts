@@ -10,6 +10,8 @@ import { BerthError } from '../errors.js';
 export const SERVICE_LABEL = 'berth.service';
 export const SPEC_LABEL = 'berth.spec';
 export const REVISION_LABEL = 'berth.revision';
+/** On the networks and volumes a deploy creates for an app: its name (App.name). */
+export const APP_LABEL = 'berth.app';
 const USER_BERTH_LABELS = new Set(['berth.priority']);
 
 /** The service (and spec hash) a container was deployed for. */
@@ -35,6 +37,12 @@ export const deployedFor = (labels: Readonly<Record<string, string>>, service: s
 export function ownerLabels(user: Readonly<Record<string, string>>, service: string, hash: string, revision: number): Record<string, string> {
   return { ...user, [SERVICE_LABEL]: service, [SPEC_LABEL]: hash, [REVISION_LABEL]: String(revision) };
 }
+
+/** The labels of a network or volume a deploy creates for the app `app`. */
+export const appLabels = (app: string): Record<string, string> => ({ [APP_LABEL]: app });
+
+/** The app a network or volume was created for by a deploy; undefined for one made by hand. */
+export const appOf = (labels: Readonly<Record<string, string>>): string | undefined => labels[APP_LABEL];
 
 /** Refuses user labels in berth's namespace (they would forge ownership); `field` names the key in errors. */
 export function checkUserLabels(labels: Readonly<Record<string, string>>, field: string): void {

@@ -35,8 +35,8 @@ export class SpoolTable {
   constructor(private readonly store: StateStore) {
     const db = store.db;
     this.insertRow = db.prepare('INSERT INTO events (ts, kind, data) VALUES (?, ?, ?)');
-    this.oldest = db.prepare(`SELECT id, ${BYTES} AS n FROM events ORDER BY id`);
-    this.deleteThroughId = db.prepare('DELETE FROM events WHERE id <= ?');
+    this.oldest = db.prepare(`SELECT id, ${BYTES} AS n FROM events WHERE kind = ? ORDER BY id`);
+    this.deleteThroughId = db.prepare('DELETE FROM events WHERE kind = ? AND id <= ?');
     this.deleteOne = db.prepare(`DELETE FROM events WHERE id = ? RETURNING ${BYTES} AS n`);
     this.head = db.prepare('SELECT id, ts, kind, data FROM events ORDER BY id LIMIT ?');
     this.counted = db.prepare('SELECT COUNT(*) AS n FROM events');
@@ -56,14 +56,14 @@ export class SpoolTable {
     return (this.store.db.prepare(`SELECT COALESCE(SUM(${BYTES}), 0) AS n FROM events`).get() as { n: number }).n;
   }
 
-  /** Ids and payload bytes, oldest first, read lazily: the caller stops when it has seen enough. */
-  oldestSizes(): IterableIterator<{ id: number; n: number }> {
-    return this.oldest.iterate() as IterableIterator<{ id: number; n: number }>;
+  /** Ids and payload bytes of one kind's rows, oldest first, read lazily: the caller stops when it has seen enough. */
+  oldestSizes(kind: string): IterableIterator<{ id: number; n: number }> {
+    return this.oldest.iterate(kind) as IterableIterator<{ id: number; n: number }>;
   }
 
-  /** Deletes every row up to and including `id`. */
-  deleteThrough(id: number): void {
-    this.deleteThroughId.run(id);
+  /** Deletes every row of `kind` up to and including `id` (rows of other kinds are left). */
+  deleteThrough(kind: string, id: number): void {
+    this.deleteThroughId.run(kind, id);
   }
 
   /** Deletes one row; its payload bytes, or undefined when it was not there. */

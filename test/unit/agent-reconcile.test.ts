@@ -6,7 +6,7 @@ import { appFromMessage, normalizeDesired } from '../../src/compose/normalize.js
 import { serviceRunOptions, specHash } from '../../src/compose/service.js';
 import { parseCommand } from '../../src/protocol/validate.js';
 import { DeviceTopics, isValidDeviceId } from '../../src/protocol/topics.js';
-import { plan, type ManagedContainer } from '../../src/agent/reconcile/plan.js';
+import { plan as planSteps, type ManagedContainer } from '../../src/agent/reconcile/plan.js';
 import type { ServiceSpec } from '../../src/protocol/types.js';
 import type { App } from '../../src/compose/model.js';
 
@@ -17,6 +17,10 @@ const running = (service: string, spec: ServiceSpec, isRunning = true): ManagedC
   const hash = specHash(spec);
   return { id: `id-${service}-${hash}`, name: containerName(service, hash), service, hash, running: isRunning };
 };
+
+/** The planner over containers: the app's networks (its default one) already exist on the device; resources.ts's own tests plan those. */
+const plan = (containers: ManagedContainer[], app: App, strategy: 'download-then-kill' | 'kill-then-download') =>
+  planSteps({ containers, networks: [...app.networks.values()].map((n) => ({ name: n.hostName, app: app.name })), volumes: new Set() }, app, { strategy });
 
 describe('planner', () => {
   it('first deploy: pull, create, start each service, then the health window', () => {

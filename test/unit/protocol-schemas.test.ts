@@ -15,6 +15,8 @@ import { DeviceTopics } from '../../src/protocol/topics.js';
 import type { DesiredState, ErrorInfo, ServiceHealth } from '../../src/protocol/types.js';
 import { Deployer, type PullFn } from '../../src/agent/reconcile/deployer.js';
 import { DeployQueue } from '../../src/agent/reconcile/queue.js';
+import { VolumeDirectories } from '../../src/agent/reconcile/volumes.js';
+import { NetworkService } from '../../src/network/service.js';
 import { Spool } from '../../src/agent/spool.js';
 import { buildReported } from '../../src/agent/state.js';
 import { TelemetryLoop } from '../../src/agent/telemetry-loop.js';
@@ -144,7 +146,8 @@ function agentRig(opts: { spoolMaxBytes?: number } = {}) {
     throw new BerthError('notFound', `registry.local: manifest unknown for ${ref}`);
   };
   let mqtt: MqttAgent | undefined;
-  const deployer = new Deployer({ engine, images, board, records, pull, onEvent: (e) => mqtt?.onDeployEvent(e) });
+  const networks = new NetworkService(store, fixtureHost('rpi-zero-2-w'));
+  const deployer = new Deployer({ engine, networks, volumes: new VolumeDirectories(tmp('berth-proto-volumes-')), images, board, records, pull, onEvent: (e) => mqtt?.onDeployEvent(e) });
   const queue = new DeployQueue(deployer, () => undefined);
   const spool = new Spool(new SpoolTable(store), opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {});
   const intervals: number[] = [];
@@ -298,7 +301,7 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
 
     const progress = rig.sent('progress');
     expect(progress.every((m) => m.qos === 0 && !m.retain)).toBe(true);
-    expect(new Set(progress.map((m) => m.payload.phase))).toEqual(new Set(['pull', 'create', 'stop', 'start', 'await-healthy', 'remove', 'rollback']));
+    expect(new Set(progress.map((m) => m.payload.phase))).toEqual(new Set(['create-network', 'pull', 'create', 'stop', 'start', 'await-healthy', 'remove', 'rollback']));
     for (const m of progress) expectValid('progress', m.payload);
 
     const statuses = rig.sent('reported').map((m) => `${m.payload.revision}:${m.payload.status}`);
@@ -407,6 +410,23 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     expectValid('telemetry', live.payload);
   });
 
+  it('drops counted while the spool-dropped event is being published are kept for the next one (issue 23 item 7)', async () => {
+    const rig = agentRig({ spoolMaxBytes: 600 });
+    const pad = (n: number) => ({ n, pad: 'x'.repeat(280) });
+    for (let n = 0; n < 4; n++) rig.agent.telemetry(pad(n)); // offline, over the cap: 2 dropped
+    expect(rig.spool.dropped()).toBe(2);
+    const publishAsync = rig.client.publishAsync.bind(rig.client);
+    rig.client.publishAsync = async (topic, payload, opts) => {
+      // While the broker takes the spool-dropped event, telemetry keeps coming and goes to the spool (replay is on): 3 more drops.
+      if ((JSON.parse(payload) as { kind?: string }).kind === 'spool-dropped') for (let n = 10; n < 13; n++) rig.agent.telemetry(pad(n));
+      return publishAsync(topic, payload, opts);
+    };
+    rig.client.connect();
+    await settle();
+    expect(rig.sent('events').find((m) => m.payload.kind === 'spool-dropped')?.payload).toMatchObject({ dropped: 2 });
+    expect(rig.spool.dropped()).toBe(3);
+  });
+
   it('the last will: retained {online: false} on status, in an MQTT 5 persistent session as berth-<deviceId>', () => {
     const client = connectBroker({ url: 'mqtt://127.0.0.1:1' }, topics, () => undefined);
     try {
@@ -417,5 +437,19 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     } finally {
       client.end(true);
     }
+  });
+});
+
+describe('progress of an app with networks, volumes and depends_on', () => {
+  it('takes the new steps with what each names, and refuses them without it', () => {
+    const time = new Date().toISOString();
+    expectValid('progress', { revision: 2, phase: 'create-network', network: 'iot_default', time });
+    expectValid('progress', { revision: 2, phase: 'remove-network', network: 'iot_old', time });
+    expectValid('progress', { revision: 2, phase: 'create-volume', volume: 'iot_data', time });
+    expectValid('progress', { revision: 2, phase: 'await-dependency', service: 'broker', time });
+    expectInvalid('progress', { revision: 2, phase: 'create-network', time });
+    expectInvalid('progress', { revision: 2, phase: 'create-volume', network: 'iot_data', time });
+    expectInvalid('progress', { revision: 2, phase: 'await-dependency', time });
+    expectInvalid('progress', { revision: 2, phase: 'start', service: 'web', network: 'iot_default', time });
   });
 });

@@ -19,7 +19,7 @@ export interface SpoolSink {
   peek(limit: number): Array<{ id: number; kind: string; payload: unknown }>;
   ack(ids: readonly number[]): void;
   dropped(): number;
-  resetDropped(): void;
+  forgetDropped(reported: number): void;
 }
 
 export interface MqttAgentDeps {
@@ -188,7 +188,7 @@ export class MqttAgent {
       const dropped = spool.dropped();
       if (dropped > 0) {
         await client.publishAsync(topics.topic('events'), JSON.stringify({ kind: 'spool-dropped', dropped, time: new Date().toISOString() }), { qos: 1 });
-        spool.resetDropped();
+        spool.forgetDropped(dropped);
       }
       let replayed = 0;
       for (;;) {

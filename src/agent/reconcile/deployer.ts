@@ -6,19 +6,23 @@ import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { writeAppFiles } from '../../compose/app-files.js';
 import { AppCache } from '../../compose/cache.js';
-import { ownerOf } from '../../compose/labels.js';
+import { appLabels, appOf, ownerOf } from '../../compose/labels.js';
 import type { App } from '../../compose/model.js';
 import type { NormalizeOptions } from '../../compose/normalize.js';
+import type { NetworkService } from '../../network/service.js';
 import type { DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
-import { awaitHealthy } from './health.js';
-import { plan, type ManagedContainer, type Step } from './plan.js';
+import { awaitDependency, awaitHealthy, type WatchedService } from './health.js';
+import { plan, type ManagedContainer, type Present, type Step } from './plan.js';
 
 /** Fetches an image for this board; resolves with the local image name. Injected by the front end. */
 export type PullFn = (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void) => Promise<string>;
 
 export type DeployEvent =
   | { readonly type: 'status'; readonly revision: number; readonly status: DeployStatus; readonly error?: ErrorInfo }
-  | { readonly type: 'progress'; readonly revision: number; readonly phase: Step['kind'] | 'rollback'; readonly service?: string; readonly image?: string; readonly bytes?: number; readonly total?: number }
+  | {
+    readonly type: 'progress'; readonly revision: number; readonly phase: Step['kind'] | 'rollback';
+    readonly service?: string; readonly network?: string; readonly volume?: string; readonly image?: string; readonly bytes?: number; readonly total?: number;
+  }
   | { readonly type: 'health'; readonly revision: number; readonly service: string; readonly health: ServiceHealth };
 
 export interface DeployOutcome {
@@ -27,8 +31,20 @@ export interface DeployOutcome {
   readonly error?: ErrorInfo;
 }
 
+/** The network operations a deploy makes: the app's networks are created before its containers and removed after them. */
+export type DeployNetworks = Pick<NetworkService, 'list' | 'create' | 'remove'>;
+
+/** Named volumes as a deploy sees them: which exist, and making one before the containers that mount it. */
+export interface DeployVolumes {
+  names(): ReadonlySet<string>;
+  /** Creates the volume `name` (idempotent); `labels` name the app it was made for. */
+  create(name: string, labels: Readonly<Record<string, string>>): void;
+}
+
 export interface DeployerDeps {
   readonly engine: ContainerEngine;
+  readonly networks: DeployNetworks;
+  readonly volumes: DeployVolumes;
   readonly images: ImageService;
   readonly board: BoardInfo;
   readonly records: DeploymentRecords;
@@ -59,7 +75,7 @@ export class Deployer {
     this.apps = new AppCache(undefined, deps.normalize);
   }
 
-  /** The containers berth deployed, from their labels: the planner's view of the present. */
+  /** The containers berth deployed, from their labels. */
   managed(): ManagedContainer[] {
     return this.deps.engine.list().flatMap((c) => {
       const owner = ownerOf(c.options.labels);
@@ -67,14 +83,28 @@ export class Deployer {
     });
   }
 
-  /** Applies an app normalized by the caller (once, where the desired state came in). */
+  /** The planner's view of the device: the deployed containers, the networks (with the app that made them), the volumes. */
+  present(): Present {
+    const networks = this.deps.networks.list().map((n) => {
+      const app = appOf(n.labels);
+      return { name: n.name, ...(app !== undefined && { app }) };
+    });
+    return { containers: this.managed(), networks, volumes: this.deps.volumes.names() };
+  }
+
+  /**
+   * Applies an app normalized by the caller (once, where the desired state came in). A revision whose
+   * deploy is already recorded as applying was interrupted (the agent died): its health window is run
+   * again over every service, from the start, since nobody watched the containers meanwhile.
+   */
   async apply(desired: App, signal: AbortSignal): Promise<DeployOutcome> {
     const { records, onEvent } = this.deps;
     this.apps.remember(desired);
+    const resumed = records.get(desired.revision)?.status === 'applying';
     records.receive(desired.source, Date.now());
     onEvent({ type: 'status', revision: desired.revision, status: 'applying' });
     try {
-      await this.converge(desired, desired.revision, signal);
+      await this.converge(desired, desired.revision, signal, resumed);
       return this.finish(desired.revision, 'applied');
     } catch (err) {
       if (signal.aborted) return this.finish(desired.revision, 'superseded');
@@ -102,9 +132,9 @@ export class Deployer {
   }
 
   /** Plans from the present towards `target` and executes; `revision` labels progress messages. */
-  private async converge(target: App, revision: number, signal: AbortSignal): Promise<void> {
-    const { engine, onEvent } = this.deps;
-    const { steps } = plan(this.managed(), target, target.update.strategy);
+  private async converge(target: App, revision: number, signal: AbortSignal, resumed = false): Promise<void> {
+    const { engine, networks, volumes, onEvent } = this.deps;
+    const { steps } = plan(this.present(), target, { strategy: target.update.strategy, resumed });
     // Configs and secrets are on disk before any container that mounts them is created.
     writeAppFiles(target);
     const imageOf = new Map<string, string>();
@@ -115,10 +145,39 @@ export class Deployer {
       if (id === undefined) throw new BerthError('internal', `no container for service ${service}`);
       return id;
     };
+    const watch = (service: string, oneShot = false): WatchedService => {
+      const { hash, healthcheck: check } = target.services.get(service)!;
+      return { service, containerId: containerOf(service, hash), ...(check && { check }), ...(oneShot && { oneShot }) };
+    };
+    const onHealth = (service: string, health: ServiceHealth): void => {
+      this.health.set(service, health);
+      onEvent({ type: 'health', revision, service, health });
+    };
     for (const step of steps) {
       signal.throwIfAborted();
       const progress = { type: 'progress' as const, revision, phase: step.kind, ...('service' in step && { service: step.service }) };
       switch (step.kind) {
+        case 'create-volume': {
+          onEvent({ ...progress, volume: step.hostName });
+          volumes.create(step.hostName, { ...target.volumes.get(step.volume)!.labels, ...appLabels(target.name) });
+          break;
+        }
+        case 'create-network': {
+          onEvent({ ...progress, network: step.hostName });
+          const n = target.networks.get(step.network)!;
+          networks.create({ name: step.hostName, internal: n.internal, labels: { ...n.labels, ...appLabels(target.name) }, options: n.driverOpts, ...n.ipam });
+          break;
+        }
+        case 'await-dependency': {
+          onEvent(progress);
+          await awaitDependency(engine, watch(step.service), step.condition, step.dependent, signal, onHealth);
+          break;
+        }
+        case 'remove-network': {
+          onEvent({ ...progress, network: step.hostName });
+          this.removeUnusedNetwork(step.hostName);
+          break;
+        }
         case 'pull': {
           onEvent({ ...progress, image: step.image });
           imageOf.set(step.service, await this.ensureImage(step.image, revision, step.service, signal));
@@ -141,15 +200,8 @@ export class Deployer {
         }
         case 'await-healthy': {
           onEvent({ ...progress });
-          const watched = step.services.map((service) => {
-            const { hash, healthcheck: check } = target.services.get(service)!;
-            return { service, containerId: containerOf(service, hash), ...(check && { check }) };
-          });
-          const onHealth = (service: string, health: ServiceHealth): void => {
-            this.health.set(service, health);
-            onEvent({ type: 'health', revision, service, health });
-          };
-          for (const w of watched) onHealth(w.service, w.check ? 'starting' : 'none');
+          const watched = step.services.map((service) => watch(service, step.oneShot.includes(service)));
+          for (const w of watched) onHealth(w.service, w.check && !w.oneShot ? 'starting' : 'none');
           await awaitHealthy(engine, watched, target.update.healthWindowMs, signal, onHealth);
           break;
         }
@@ -176,6 +228,19 @@ export class Deployer {
       last = Date.now();
       this.deps.onEvent({ type: 'progress', revision, phase: 'pull', service, image: ref, bytes: e.bytes, total: e.total });
     });
+  }
+
+  /**
+   * Removes a network the app no longer has. Best effort, as image pruning: a container started by hand
+   * on it keeps it (NetworkService refuses), and the next deploy tries again, since the plan lists every
+   * app-made network the desired state lacks.
+   */
+  private removeUnusedNetwork(name: string): void {
+    try {
+      this.deps.networks.remove(name);
+    } catch (err) {
+      if (!(err instanceof BerthError && (err.category === 'conflict' || err.category === 'notFound'))) throw err;
+    }
   }
 
   private removeUnusedImage(name: string): void {
