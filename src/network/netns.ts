@@ -29,6 +29,28 @@ export class NetnsManager {
     return fs.existsSync(this.pathOf(containerId));
   }
 
+  /**
+   * Some process runs in the namespace (compared by nsfs inode with every /proc/PID/ns/net): a
+   * container whose monitor died may still be running in it, and must not lose its network.
+   */
+  inUse(containerId: string, proc = '/proc'): boolean {
+    let ino: number;
+    try {
+      ino = fs.statSync(this.pathOf(containerId)).ino;
+    } catch {
+      return false;
+    }
+    for (const pid of fs.readdirSync(proc)) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (fs.statSync(path.join(proc, pid, 'ns', 'net')).ino === ino) return true;
+      } catch {
+        // exited meanwhile, or a kernel thread without namespaces
+      }
+    }
+    return false;
+  }
+
   /** Creates the namespace (with `lo` up, as a runtime-made one would be); idempotent. */
   async create(containerId: string): Promise<string> {
     const name = this.nameOf(containerId);
