@@ -7,7 +7,7 @@ import { readHostText } from '../host/read.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
-import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool } from './netavark.js';
+import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool, type SetupResult } from './netavark.js';
 import type { NetnsManager } from './netns.js';
 import { DEFAULT_NETWORK, ORPHAN_AGE_MS, type NetworkService } from './service.js';
 import type { ExtraHost, PortMapping } from './types.js';
@@ -38,6 +38,12 @@ export function endpointsOf(o: ContainerNetworkOptions): NonNullable<ContainerNe
   }
   if (o.endpoints[0]!.network !== o.network) throw new BerthError('invalid', `the first network endpoint (${o.endpoints[0]!.network}) must be the container's network ${o.network}`);
   return o.endpoints;
+}
+
+/** The "networking is up" marker's content: what was set up, for a teardown without the container's record. */
+interface UpMarker {
+  readonly ports: readonly PortMapping[];
+  readonly result: SetupResult;
 }
 
 /** What {@link ContainerNetworking.reconcile} did: container ids torn down and released, and what failed. */
@@ -187,6 +193,15 @@ export class ContainerNetworking {
     return path.join(this.opts.runDir, `${id}.json`);
   }
 
+  /** The ports `id`'s networking was set up with, from its marker; none without one. */
+  private markedPorts(id: string): readonly PortMapping[] {
+    try {
+      return (JSON.parse(fs.readFileSync(this.marker(id), 'utf8')) as Partial<UpMarker>).ports ?? [];
+    } catch {
+      return [];
+    }
+  }
+
   /** Networking is up for `id` in this boot: the netns exists and setup completed (its marker is there). */
   isUp(id: string): boolean {
     return this.opts.netns.exists(id) && fs.existsSync(this.marker(id));
@@ -208,7 +223,10 @@ export class ContainerNetworking {
       // Every network disconnected (docker allows it): the namespace with loopback only.
       const result = req.attachments.length > 0 ? await netavarkSetup(this.opts.tool(), netns, req) : {};
       fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
-      writeFileAtomic(this.marker(id), JSON.stringify(result), 0o600, { durable: false });
+      // The ports go in too: netavark removes port rules only when told the ports, and a container whose
+      // record is gone (see reconcile) has nothing else to tell them from.
+      const marker: UpMarker = { ports: req.ports, result };
+      writeFileAtomic(this.marker(id), JSON.stringify(marker), 0o600, { durable: false });
     } catch (err) {
       await this.opts.netns.remove(id).catch(() => undefined);
       throw err;
@@ -264,8 +282,8 @@ export class ContainerNetworking {
     for (const { containerId: id, leasedAt } of this.networks.records.leaseHolders()) {
       if (existing.has(id) || this.opts.netns.inUse(id)) continue;
       try {
-        // Its record (and so its ports) is gone: netavark finds the port rules by the container's id.
-        const hasState = await this.clear(id, this.request(id, { name: id.slice(0, 12), network: DEFAULT_NETWORK }));
+        // Its record is gone: the ports it was set up with are in its marker.
+        const hasState = await this.clear(id, this.request(id, { name: id.slice(0, 12), network: DEFAULT_NETWORK, ports: this.markedPorts(id) }));
         if (hasState) report.tornDown.push(id);
         // Dropped when its networking was up (so the container existed), or when too old to be a create
         // in flight in another process.
