@@ -218,7 +218,8 @@ export class ContainerNetworking {
     const req = this.request(id, o);
     for (const a of req.attachments) this.networks.claimHost(a.network);
     await this.clear(id, req);
-    const netns = await this.opts.netns.create(id);
+    // netavark brings lo up itself; a container on no network at all needs it done here.
+    const netns = await this.opts.netns.create(id, req.attachments.length === 0);
     try {
       // Every network disconnected (docker allows it): the namespace with loopback only.
       const result = req.attachments.length > 0 ? await netavarkSetup(this.opts.tool(), netns, req) : {};
@@ -248,7 +249,7 @@ export class ContainerNetworking {
     const marked = fs.existsSync(this.marker(id));
     const standIn = !this.opts.netns.exists(id);
     if (standIn && !marked) return false;
-    if (standIn) await this.opts.netns.create(id);
+    if (standIn) await this.opts.netns.create(id, false);
     await this.teardown(id, req, standIn || !marked);
     return true;
   }

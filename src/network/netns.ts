@@ -51,11 +51,15 @@ export class NetnsManager {
     return false;
   }
 
-  /** Creates the namespace (with `lo` up, as a runtime-made one would be); idempotent. */
-  async create(containerId: string): Promise<string> {
+  /**
+   * Creates the namespace; idempotent. `loopback`: bring `lo` up as a runtime-made namespace would have
+   * it — not needed when netavark sets the namespace up next, which does it itself (one exec less per
+   * start; measured on netavark 1.4).
+   */
+  async create(containerId: string, loopback = true): Promise<string> {
     const name = this.nameOf(containerId);
     if (!this.exists(containerId)) await this.run(['netns', 'add', name], `cannot create network namespace ${name}`);
-    await this.run(['-n', name, 'link', 'set', 'lo', 'up'], `cannot bring up lo in ${name}`);
+    if (loopback) await this.run(['-n', name, 'link', 'set', 'lo', 'up'], `cannot bring up lo in ${name}`);
     return this.pathOf(containerId);
   }
 
