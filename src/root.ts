@@ -96,7 +96,7 @@ export class BerthRoot {
 
   /** Bridge networks and their leases, for `berth network` (the engine has its own over the same store). */
   networks(): Promise<NetworkService> {
-    this.networksOnce ??= import('./network/service.js').then(({ NetworkService }) => new NetworkService(this.store(), this.options.host));
+    this.networksOnce ??= import('./network/index.js').then(({ createNetworkService }) => createNetworkService(this.store(), this.options.host));
     return this.networksOnce;
   }
 

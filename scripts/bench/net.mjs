@@ -2,8 +2,10 @@
 // Networking benchmark (issue 16): what bridge networking adds to `run --rm IMG true`, for berth and
 // for podman on the same image. See scripts/bench/README.md.
 //
-//   node scripts/bench/net.mjs [--runs 10] [--berth bin/berth] [--tools berth,podman]
+//   node scripts/bench/net.mjs [--runs 10] [--berth bin/berth] [--tools berth,podman] [--default-bridge-opt isolate=false]
 //
+// --default-bridge-opt K=V creates berth's default `bridge` network with that option before the runs
+// (an experiment: isolate=false shows what isolating the default bridge from user networks costs).
 // Needs root (network namespaces, netavark) and `npm run build`. Installs podman from Debian when
 // missing (only this benchmark uses it). The image is the busybox test image pushed to a private
 // docker-registry on 127.0.0.1; berth and podman both pull it from there (no other registry, ever).
@@ -27,6 +29,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '10' },
     berth: { type: 'string', default: path.join(repoRoot, 'bin/berth') },
     tools: { type: 'string', default: 'berth,podman' },
+    'default-bridge-opt': { type: 'string' },
   },
 });
 const runs = Number(opt.runs);
@@ -90,6 +93,7 @@ try {
     podman: () => timed('podman', [...podmanGlobal, 'pull', '-q', '--tls-verify=false', img]),
   };
   for (const t of tools) pull[t]();
+  if (opt['default-bridge-opt'] !== undefined) timed(opt.berth, ['--root', berthRoot, 'network', 'create', '-o', opt['default-bridge-opt'], 'bridge']);
   cleanup.steps.push(() => spawnSync('podman', [...podmanGlobal, 'rm', '-af'], { env }));
 
   // One warm-up of each (first bridge use creates the default network and loads kernel modules), then
@@ -111,9 +115,11 @@ try {
     date: new Date().toISOString(), cpus: os.cpus().length, kernel: os.release(), runs,
     podman: sh('podman', ['--version']), netavark: sh('/usr/lib/podman/netavark', ['--version']), runc: sh('runc', ['--version'])?.split('\n')[0],
     berthCommand: `${opt.berth} run --rm --network bridge|none IMG true`,
+    ...(opt['default-bridge-opt'] !== undefined && { defaultBridgeOpt: opt['default-bridge-opt'] }),
+    loadAverage: os.loadavg(),
     podmanCommand: `podman ${podmanGlobal.join(' ')} run --rm --network bridge|none IMG true`,
   };
-  console.log(`${runs} runs each, medians (ms), ${facts.cpus} CPUs, ${facts.podman}, ${facts.netavark}`);
+  console.log(`${runs} runs each, medians (ms), ${facts.cpus} CPUs, ${facts.podman}, ${facts.netavark}, load average ${facts.loadAverage.map((l) => l.toFixed(1)).join(' ')}`);
   console.log('tool     none   bridge  added  bridge/none');
   for (const r of rows) console.log(`${r.tool.padEnd(7)} ${String(r.noneMs).padStart(5)}  ${String(r.bridgeMs).padStart(6)}  ${String(r.addedMs).padStart(5)}  ${r.ratio}`);
   const b = rows.find((r) => r.tool === 'berth');

@@ -81,6 +81,8 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     engine, services: () => runningSpecs(records, deployer.apps), deploying: () => queue.busy(), health: deployer.health,
     onChange: (service, h, detail) => forward('health', { service, health: h, ...detail }, detail.container),
   });
+  // Before the supervisor starts anything: what containers gone during a kill -9 or a reboot left in the kernel.
+  forward('network-reconciled', { ...(await engine.reconcileNetworking()) });
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
 
   if (o.governor !== false) {

@@ -132,6 +132,9 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
     .option('-f, --force', 'accepted for docker compatibility (berth does not prompt)')
     .action(async () => {
       const ctx = context();
+      const { withEngine } = await import('./engine.js');
+      // First what removed containers left in the kernel (a kill -9 mid-remove, a lost namespace): their leases keep networks in use.
+      await withEngine(ctx, ({ engine }) => engine.reconcileNetworking());
       await withNetworks(ctx, (s) => {
         const gone = s.prune();
         if (gone.length > 0) ctx.out.write(`Deleted Networks:\n${gone.map((n) => `${n.name}\n`).join('')}`);

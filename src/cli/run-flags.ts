@@ -30,7 +30,8 @@ export function addRunFlags(cmd: Command): Command {
     .option('--cpu-shares <n>', 'relative CPU weight (1024 = normal)')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
     .option('--restart <policy>', 'no | on-failure[:N] | always | unless-stopped', 'no')
-    .option('--network <mode>', 'none (own namespace, loopback only; alias: private) | host | bridge | a network name', 'private')
+    .option('--network <mode>', 'bridge (the default network) | a network name | none (own namespace, loopback only; alias: private) | host | container:NAME|ID', 'bridge')
+    .option('--ip <address>', 'static IPv4 address on the --network (a user network)')
     .option('-p, --publish <[IP:][HOST:]PORT[/proto]>', "publish a container port on the host (bridge networks; repeatable)", collect, [])
     .option('--network-alias <name>', 'another DNS name for the container on a user network (repeatable)', collect, [])
     .option('--dns <ip>', 'DNS server for the container (repeatable)', collect, [])
@@ -76,6 +77,7 @@ export interface RunFlags {
   pidsLimit?: string;
   restart: string;
   network: string;
+  ip?: string;
   publish: string[];
   networkAlias: string[];
   dns: string[];
@@ -108,7 +110,6 @@ export interface RunFlags {
 
 /** Turns parsed flags into RunOptions; every bad value is a clear usage or invalid error. */
 export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: NodeJS.ProcessEnv): RunOptions {
-  if (flags.network.startsWith('container:')) throw new BerthError('usage', '--network container:NAME is not supported yet');
   const name = flags.name ?? `berth_${crypto.randomBytes(4).toString('hex')}`;
   return {
     name: validateContainerName(name),
@@ -121,6 +122,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     readOnly: flags.readOnly === true,
     network: flags.network as NetworkMode,
     ...(flags.publish.length > 0 && { ports: flags.publish.map(parsePublish) }),
+    ...(flags.ip !== undefined && { ipv4Address: formatIPv4(parseIPv4(flags.ip, '--ip')) }),
     ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map(validateNetworkAlias) }),
     ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
     ...(flags.addHost.length > 0 && { extraHosts: flags.addHost.map(parseAddHost) }),

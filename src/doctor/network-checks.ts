@@ -9,7 +9,8 @@ import type { Check, DoctorContext } from './types.js';
  * What bridge networking needs (src/network): netavark and aardvark-dns, iptables (netavark 1.4's
  * firewall driver; iptables-nft on Debian) and iproute2 in userspace; bridge, veth, nf_tables, the
  * x_tables compatibility iptables-nft uses, NAT and masquerading in the kernel. Missing pieces are
- * warnings: containers with `--network none|host` still run.
+ * warnings: containers with `--network none|host` (and `container:X` of those) still run, though bridge
+ * is `berth run`'s default.
  */
 
 /** Tools are looked for in podman's helper directories, then on this PATH (both overridable for tests). */
@@ -26,7 +27,8 @@ export function networkToolsCheck(helperDirs?: readonly string[]): Check {
     if (missing.length === 0) return { id: 'network-tools', title, status: 'ok', detail: Object.values(found).join(', ') };
     return {
       id: 'network-tools', title, status: 'warn',
-      detail: `${missing.join(', ')} not found: bridge networking (--network bridge, -p) cannot work; --network none and host still do`,
+      // bridge is berth run's default (as docker's): without these, a plain `berth run` fails too.
+      detail: `${missing.join(', ')} not found: bridge networking cannot work — berth run's default network, -p and compose networks; --network none and host still work`,
       fix: missing.every((m) => m === 'ip') ? 'apt-get install iproute2' : INSTALL_HINT,
     };
   };

@@ -7,9 +7,9 @@ import { readHostText } from '../host/read.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
-import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool } from './netavark.js';
+import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool, type SetupResult } from './netavark.js';
 import type { NetnsManager } from './netns.js';
-import type { NetworkService } from './service.js';
+import { DEFAULT_NETWORK, ORPHAN_AGE_MS, type NetworkService } from './service.js';
 import type { ExtraHost, PortMapping } from './types.js';
 
 /** The networking parts of a container's options (a subset of RunOptions, so this module needs no runtime types). */
@@ -21,7 +21,36 @@ export interface ContainerNetworkOptions {
   readonly ports?: readonly PortMapping[];
   readonly dns?: readonly string[];
   readonly networkAliases?: readonly string[];
+  /** `--ip`: a static address on `network`. */
+  readonly ipv4Address?: string;
+  /** Every bridge network joined, first = `network` (compose's per-service networks); absent = just `network`. */
+  readonly endpoints?: ReadonlyArray<{ readonly network: string; readonly aliases: readonly string[]; readonly ipv4Address?: string }>;
   readonly extraHosts?: readonly ExtraHost[];
+}
+
+/**
+ * The networks a bridged container joins, in interface order: `endpoints` when given (its first entry
+ * must be `network`), else `network` with `networkAliases` and `ipv4Address`.
+ */
+export function endpointsOf(o: ContainerNetworkOptions): NonNullable<ContainerNetworkOptions['endpoints']> {
+  if (o.endpoints === undefined || o.endpoints.length === 0) {
+    return [{ network: o.network, aliases: o.networkAliases ?? [], ...(o.ipv4Address !== undefined && { ipv4Address: o.ipv4Address }) }];
+  }
+  if (o.endpoints[0]!.network !== o.network) throw new BerthError('invalid', `the first network endpoint (${o.endpoints[0]!.network}) must be the container's network ${o.network}`);
+  return o.endpoints;
+}
+
+/** The "networking is up" marker's content: what was set up, for a teardown without the container's record. */
+interface UpMarker {
+  readonly ports: readonly PortMapping[];
+  readonly result: SetupResult;
+}
+
+/** What {@link ContainerNetworking.reconcile} did: container ids torn down and released, and what failed. */
+export interface NetworkReconcileReport {
+  readonly tornDown: string[];
+  readonly released: string[];
+  readonly problems: string[];
 }
 
 /** What the spec builder needs for a bridged container: the namespace to join and the /etc files to bind. */
@@ -66,12 +95,15 @@ export class ContainerNetworking {
     }
     const ports = resolveEphemeralPorts(o.ports ?? [], others, this.opts.host);
     assertHostPortsFree(ports, others, this.opts.host);
-    const att = this.networks.lease(id, o.network, [o.name, ...(o.networkAliases ?? [])]);
     try {
-      // docker: the default bridge has no DNS, so aliases would be names nobody can look up.
-      if (!att.network.dnsEnabled && (o.networkAliases?.length ?? 0) > 0) throw new BerthError('invalid', `--network-alias needs a user network: ${att.network.name} has no DNS`, { hint: 'berth network create NAME, then --network NAME' });
-      if (att.network.internal && ports.length > 0) throw new BerthError('invalid', `network ${att.network.name} is internal: it cannot publish ports (-p)`);
-      const files = { 'resolv.conf': this.resolvConfText(o, [att]), hosts: hostsFile({ hostname: o.hostname ?? id.slice(0, 12), ip: att.lease.ip, extraHosts: o.extraHosts ?? [] }) };
+      // One lease per endpoint, in order (eth0, eth1 …); a refusal of any releases those made before it.
+      const atts = endpointsOf(o).map((e) => this.leaseEndpoint(id, o.name, e));
+      if (ports.length > 0) {
+        const internal = atts.find((a) => a.network.internal);
+        if (internal) throw new BerthError('invalid', `network ${internal.network.name} is internal: it cannot publish ports (-p)`);
+      }
+      const first = atts[0]!;
+      const files = { 'resolv.conf': this.resolvConfText(o, atts), hosts: hostsFile({ hostname: o.hostname ?? id.slice(0, 12), ip: first.lease.ip, extraHosts: o.extraHosts ?? [] }) };
       for (const [name, text] of Object.entries(files)) writeFileAtomic(path.join(dir, name), text, 0o644);
       return {
         namespacePath: this.opts.netns.pathOf(id),
@@ -82,6 +114,19 @@ export class ContainerNetworking {
       this.networks.release(id);
       throw err;
     }
+  }
+
+  /**
+   * One endpoint's lease, with docker's refusals: aliases need DNS (the default bridge has none, so they
+   * would be names nobody can look up), and a static address needs a user network.
+   */
+  private leaseEndpoint(id: string, name: string, e: { readonly network: string; readonly aliases: readonly string[]; readonly ipv4Address?: string }): Attachment {
+    if (e.ipv4Address !== undefined && e.network === DEFAULT_NETWORK) {
+      throw new BerthError('invalid', `--ip ${e.ipv4Address}: a static address needs a user network, not the default ${DEFAULT_NETWORK}`, { hint: 'berth network create --subnet CIDR NAME, then --network NAME --ip ADDRESS' });
+    }
+    const att = this.networks.lease(id, e.network, [name, ...e.aliases], e.ipv4Address);
+    if (!att.network.dnsEnabled && e.aliases.length > 0) throw new BerthError('invalid', `--network-alias needs a user network: ${att.network.name} has no DNS`, { hint: 'berth network create NAME, then --network NAME' });
+    return att;
   }
 
   /** resolv.conf for a container on `atts`: every DNS-enabled network's aardvark-dns (on its gateway), else the host's servers. */
@@ -148,6 +193,15 @@ export class ContainerNetworking {
     return path.join(this.opts.runDir, `${id}.json`);
   }
 
+  /** The ports `id`'s networking was set up with, from its marker; none without one. */
+  private markedPorts(id: string): readonly PortMapping[] {
+    try {
+      return (JSON.parse(fs.readFileSync(this.marker(id), 'utf8')) as Partial<UpMarker>).ports ?? [];
+    } catch {
+      return [];
+    }
+  }
+
   /** Networking is up for `id` in this boot: the netns exists and setup completed (its marker is there). */
   isUp(id: string): boolean {
     return this.opts.netns.exists(id) && fs.existsSync(this.marker(id));
@@ -162,13 +216,18 @@ export class ContainerNetworking {
     if (!isBridgeNetwork(o.network) || this.isUp(id)) return;
     assertHostPortsFree(o.ports ?? [], [], this.opts.host);
     const req = this.request(id, o);
-    if (this.opts.netns.exists(id)) await this.teardown(id, req, true);
-    const netns = await this.opts.netns.create(id);
+    for (const a of req.attachments) this.networks.claimHost(a.network);
+    await this.clear(id, req);
+    // netavark brings lo up itself; a container on no network at all needs it done here.
+    const netns = await this.opts.netns.create(id, req.attachments.length === 0);
     try {
       // Every network disconnected (docker allows it): the namespace with loopback only.
       const result = req.attachments.length > 0 ? await netavarkSetup(this.opts.tool(), netns, req) : {};
       fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
-      writeFileAtomic(this.marker(id), JSON.stringify(result), 0o600, { durable: false });
+      // The ports go in too: netavark removes port rules only when told the ports, and a container whose
+      // record is gone (see reconcile) has nothing else to tell them from.
+      const marker: UpMarker = { ports: req.ports, result };
+      writeFileAtomic(this.marker(id), JSON.stringify(marker), 0o600, { durable: false });
     } catch (err) {
       await this.opts.netns.remove(id).catch(() => undefined);
       throw err;
@@ -177,14 +236,67 @@ export class ContainerNetworking {
 
   /** Tears the container's networking down (after a failed start); its leases stay for the next start. Safe when nothing is up. */
   async down(id: string, o: ContainerNetworkOptions): Promise<void> {
-    if (!isBridgeNetwork(o.network) || !this.opts.netns.exists(id)) return;
-    await this.teardown(id, this.request(id, o), !fs.existsSync(this.marker(id)));
+    if (isBridgeNetwork(o.network)) await this.clear(id, this.request(id, o));
+  }
+
+  /**
+   * Tears down whatever networking `id` has: a netns, a marker of a finished setup, or both. A marker
+   * without its netns (the namespace deleted under berth: a reboot-like loss, while the firewall rules,
+   * DNS names and bridge remain) gets an empty stand-in netns, since netavark tears down only through
+   * one. Best effort unless the setup was whole (netavark then must succeed). False when nothing was up.
+   */
+  private async clear(id: string, req: NetavarkRequest): Promise<boolean> {
+    const marked = fs.existsSync(this.marker(id));
+    const standIn = !this.opts.netns.exists(id);
+    if (standIn && !marked) return false;
+    if (standIn) await this.opts.netns.create(id, false);
+    await this.teardown(id, req, standIn || !marked);
+    return true;
   }
 
   /** {@link down}, then forgets the leases: the container is being removed. */
   async release(id: string, o: ContainerNetworkOptions): Promise<void> {
     await this.down(id, o);
     this.networks.release(id);
+  }
+
+  /**
+   * Brings the kernel in line with the store (at agent start, and before `berth network prune`), after
+   * a kill -9 mid-remove or a reboot: every container id of this store that holds a lease but is not in
+   * `existing` (the store's containers), and still has networking (netns or "up" marker), is torn down
+   * through netavark — its veth, firewall and port rules, DNS names, and the bridge with its last
+   * container — and loses its leases. Existing containers are left to up/release (a stopped one keeps
+   * its networking until its next start or its removal, as before), and so is any namespace a process
+   * still runs in. Also claims every
+   * network's subnet host-wide again (a reboot cleared the claims). Per-container failures are
+   * reported, not thrown: one stuck container must not keep the agent from starting.
+   */
+  async reconcile(existing: ReadonlySet<string>): Promise<NetworkReconcileReport> {
+    const report: NetworkReconcileReport = { tornDown: [], released: [], problems: [] };
+    for (const n of this.networks.list()) {
+      try {
+        this.networks.claimHost(n);
+      } catch (err) {
+        report.problems.push((err as Error).message);
+      }
+    }
+    for (const { containerId: id, leasedAt } of this.networks.records.leaseHolders()) {
+      if (existing.has(id) || this.opts.netns.inUse(id)) continue;
+      try {
+        // Its record is gone: the ports it was set up with are in its marker.
+        const hasState = await this.clear(id, this.request(id, { name: id.slice(0, 12), network: DEFAULT_NETWORK, ports: this.markedPorts(id) }));
+        if (hasState) report.tornDown.push(id);
+        // Dropped when its networking was up (so the container existed), or when too old to be a create
+        // in flight in another process.
+        if (hasState || leasedAt < Date.now() - ORPHAN_AGE_MS) {
+          this.networks.release(id);
+          report.released.push(id);
+        }
+      } catch (err) {
+        report.problems.push(`container ${id.slice(0, 12)}: ${(err as Error).message}`);
+      }
+    }
+    return report;
   }
 
   /** netavark teardown, then the netns and the marker. `bestEffort`: setup may not have finished, so netavark may fail. */

@@ -43,8 +43,10 @@ export function netavarkDocument(r: NetavarkRequest): object {
   return {
     container_id: r.containerId,
     container_name: r.containerName,
-    // Ranges with an ephemeral host port were resolved at create time; netavark needs real ports.
-    port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })),
+    // Ranges with an ephemeral host port were resolved at create time; netavark needs real ports. None:
+    // no key at all, as podman sends it — an empty list makes netavark 1.4 create (and later list and
+    // delete) an empty port-forwarding chain, four iptables calls per run for nothing.
+    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
     networks: Object.fromEntries(r.attachments.map((a) => [a.network.id, {
       static_ips: [a.lease.ip],
       // aardvark-dns 1.4 serves the container name plus these (the name itself is not repeated).

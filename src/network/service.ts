@@ -7,6 +7,7 @@ import type { StateStore } from '../store/store.js';
 import { allocateAddress, claimAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
 import { parseCidr } from './ipv4.js';
 import type { Attachment } from './netavark.js';
+import type { SubnetClaims } from './subnet-claims.js';
 import type { Lease, NetworkDefinition } from './types.js';
 
 /** Older than any create takes (rootfs included, on an SD card): a lease this old without a container is an orphan. */
@@ -37,7 +38,8 @@ export interface CreateNetworkRequest extends SubnetRequest {
 export class NetworkService {
   readonly records: NetworkRecords;
 
-  constructor(store: StateStore, private readonly host: HostPaths) {
+  /** `claims`: the host-wide subnet claims shared with other state roots (absent: this root is alone, as in unit tests). */
+  constructor(store: StateStore, private readonly host: HostPaths, private readonly claims?: SubnetClaims) {
     this.records = new NetworkRecords(store);
   }
 
@@ -57,17 +59,42 @@ export class NetworkService {
     if (['host', 'none', 'private'].includes(req.name)) throw new BerthError('invalid', `"${req.name}" is a network mode, not a network name`);
     return this.records.store.transaction(() => {
       if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
-      const plan = planSubnet(req, this.takenSubnets(), undefined, req.name === DEFAULT_NETWORK ? DEFAULT_BRIDGE_SUBNET : undefined);
       const id = crypto.randomBytes(32).toString('hex');
+      const plan = this.claimSubnet(req, id);
       const def: NetworkDefinition = {
         id, name: req.name, driver: 'bridge', ...plan, internal: req.internal === true,
         // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
         dnsEnabled: req.name !== DEFAULT_NETWORK,
         bridge: `br-${id.slice(0, 12)}`, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
       };
-      this.records.insert(def);
+      try {
+        this.records.insert(def);
+      } catch (err) {
+        this.claims?.release(def.subnet, id);
+        throw err;
+      }
       return def;
     });
+  }
+
+  /**
+   * Plans the new network's subnet and claims it host-wide. Another root may claim the planned subnet
+   * between the read and the claim: then the plan is made again with its claim seen (an explicit
+   * `--subnet` then overlaps it and is refused naming it).
+   */
+  private claimSubnet(req: CreateNetworkRequest, id: string): ReturnType<typeof planSubnet> {
+    for (;;) {
+      const plan = planSubnet(req, [...this.takenSubnets(), ...(this.claims?.taken() ?? [])], undefined, req.name === DEFAULT_NETWORK ? DEFAULT_BRIDGE_SUBNET : undefined);
+      if (!this.claims || this.claims.claim(plan.subnet, id, req.name)) return plan;
+    }
+  }
+
+  /**
+   * Claims `n`'s subnet host-wide again (before its bridge comes up, and at agent start: a reboot clears
+   * the claims). Refuses (`conflict`) a subnet another live state root holds, naming it.
+   */
+  claimHost(n: NetworkDefinition): void {
+    this.claims?.assertClaim(n.subnet, n.id, n.name);
   }
 
   /** Other networks' subnets and the host's own routes, except those of berth's own bridges. */
@@ -123,6 +150,7 @@ export class NetworkService {
         });
       }
       this.records.remove(n.id);
+      this.claims?.release(n.subnet, n.id);
       return n;
     });
   }
@@ -132,7 +160,10 @@ export class NetworkService {
     return this.records.store.transaction(() => {
       this.dropOrphans();
       const gone = this.records.list().filter((n) => n.name !== DEFAULT_NETWORK && this.records.leasesOf(n.id).length === 0);
-      for (const n of gone) this.records.remove(n.id);
+      for (const n of gone) {
+        this.records.remove(n.id);
+        this.claims?.release(n.subnet, n.id);
+      }
       return gone;
     });
   }

@@ -1,6 +1,7 @@
 import type { Pressure } from '../cgroup/v2.js';
 import type { ContainerRecord } from './records.js';
 import type { RunOptions } from './options.js';
+import type { NetworkReconcileReport } from '../network/container.js';
 
 /**
  * The container engine as the rest of berth sees it: the agent, its supervisor, governor, health
@@ -87,6 +88,12 @@ export interface ContainerEngine {
    */
   connectNetwork(nameOrId: string, network: string, opts?: { readonly aliases?: readonly string[]; readonly ip?: string }): Promise<void>;
   disconnectNetwork(nameOrId: string, network: string, force?: boolean): Promise<void>;
+  /**
+   * Reconciles the host's networking with the store (agent start, network prune): what containers that
+   * no longer exist left behind (after a kill -9 mid-remove, or a reboot) is removed — veths, firewall
+   * and port rules, DNS names, bridges, leases; an existing container's networking is never touched.
+   */
+  reconcileNetworking(): Promise<NetworkReconcileReport>;
   /**
    * Waits for the container's current run to end; resolves with the ended record, or undefined after
    * `timeoutMs` or when `signal` aborts. Wakes on the monitor's exit record (inotify), not by polling.

@@ -12,7 +12,8 @@ import { DirWatch } from '../host/dir-watch.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
-import type { ContainerNetworking } from '../network/index.js';
+import type { ContainerNetworking, NetworkReconcileReport } from '../network/index.js';
+import { joinedContainerOf } from '../network/mode.js';
 import type { ContainerRecord, ContainerRecords } from './records.js';
 import { DB_FILE } from '../store/store.js';
 import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
@@ -23,6 +24,7 @@ import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { CONTAINER_NAME_LABEL, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
+import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
 import { CgroupStatsReader } from './stats.js';
@@ -153,8 +155,10 @@ export class LocalEngine implements ContainerEngine {
   }
 
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
-  create(imageRef: string, options: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
-    validateRunOptions(options);
+  create(imageRef: string, asked: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
+    validateRunOptions(asked);
+    const shared = joinedContainerOf(asked.network) === undefined ? undefined : prepareSharedNetwork(asked, (ref) => this.lookup(ref), (id) => this.dir(id));
+    const options = shared?.options ?? asked;
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
     const config = this.images.config(image.name);
@@ -167,14 +171,15 @@ export class LocalEngine implements ContainerEngine {
       for (const v of options.volumes) if (v.kind === 'bind' && v.createHostPath && !fs.existsSync(v.source)) fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
       const files = writeInlineFiles(dir, options.files);
       const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
-      const network = this.networking.prepare(id, dir, options, published);
-      const stored = network ? { ...options, ports: network.ports } : options;
+      const network = this.networking.prepare(id, dir, options, published) ?? shared?.network;
+      const stored = network && 'ports' in network ? { ...options, ports: network.ports } : options;
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
         id, image: config, options: files.length > 0 ? { ...stored, volumes: [...stored.volumes, ...files] } : stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
         ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
         ...(network && { network }),
+        ...(shared && { hostname: shared.network.hostname }),
       });
       writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
       this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options: stored, runtime: this.runtime.name, createdAt: Date.now() });
@@ -199,6 +204,7 @@ export class LocalEngine implements ContainerEngine {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
+    joinRunningNamespace(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
     await this.networking.up(c.id, c.options);
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
@@ -331,6 +337,10 @@ export class LocalEngine implements ContainerEngine {
   async disconnectNetwork(nameOrId: string, network: string, force = false): Promise<void> {
     const c = this.find(nameOrId);
     await this.networking.disconnect(c.id, this.dir(c.id), c.options, network, force);
+  }
+
+  async reconcileNetworking(): Promise<NetworkReconcileReport> {
+    return this.networking.reconcile(new Set(this.records.list().map((c) => c.id)));
   }
 
   thaw(nameOrId: string): void {

@@ -126,6 +126,11 @@ export class NetworkRecords {
     return this.store.db.prepare('DELETE FROM network_leases WHERE leased_at < ? AND container_id NOT IN (SELECT id FROM containers)').run(before).changes;
   }
 
+  /** Every container id holding a lease, with its oldest lease's time (ms). */
+  leaseHolders(): Array<{ containerId: string; leasedAt: number }> {
+    return (this.store.db.prepare('SELECT container_id AS containerId, MIN(leased_at) AS leasedAt FROM network_leases GROUP BY container_id').all() as Array<{ containerId: string; leasedAt: number }>);
+  }
+
   leasesOf(networkId: string): Lease[] {
     return (this.store.db.prepare('SELECT * FROM network_leases WHERE network_id = ? ORDER BY ip').all(networkId) as LeaseRow[]).map(leaseFromRow);
   }

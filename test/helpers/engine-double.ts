@@ -8,6 +8,7 @@ import { BerthError } from '../../src/errors.js';
 import type {
   ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, RuntimeInfo, StartOptions, StatsOptions,
 } from '../../src/runtime/engine-api.js';
+import type { NetworkReconcileReport } from '../../src/network/container.js';
 import { inspectContainer } from '../../src/runtime/inspect.js';
 import { validateRunOptions, type RunOptions } from '../../src/runtime/options.js';
 import { CgroupStatsReader } from '../../src/runtime/stats.js';
@@ -207,6 +208,13 @@ export class EngineDouble implements ContainerEngine {
     if (nets.has(network)) throw new BerthError('conflict', `container ${name} is already connected to network ${network}`);
     nets.add(network);
     this.networks.set(id, nets);
+  }
+
+  /** The double's only networking state is its connections: those of containers no longer here are dropped. */
+  async reconcileNetworking(): Promise<NetworkReconcileReport> {
+    const released = [...this.networks.keys()].filter((id) => !this.containers.has(id));
+    for (const id of released) this.networks.delete(id);
+    return { tornDown: [], released, problems: [] };
   }
 
   async disconnectNetwork(nameOrId: string, network: string): Promise<void> {

@@ -1,39 +1,21 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuilt } from '../helpers/dist.js';
-import { pushBusyboxImage } from '../helpers/images/build.js';
-import { berthOn, httpd, httpGet, inspections } from '../helpers/net/bridge.js';
+import { berthOn, httpd, httpGet, inspections, openNetTestRoot, type NetTestRoot } from '../helpers/net/bridge.js';
 import { freePort } from '../helpers/services/ports.js';
-import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 
 // berth network connect/disconnect with real traffic between berth's own containers and the host's
 // loopback. Nothing else, ever: names are looked up only where aardvark-dns knows them.
 
-let registry: RegistryInstance;
-let root: string;
-let img: string;
+let t: NetTestRoot;
 
 beforeAll(async () => {
-  requireBuilt();
-  registry = await startRegistry();
-  await pushBusyboxImage(registry, 'netc/busybox', 'v1');
-  img = `${registry.host}/netc/busybox:v1`;
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-netc-'));
-  expect(berth('pull', '-q', img).code).toBe(0);
+  t = await openNetTestRoot('netc');
 }, 120_000);
+afterAll(() => t?.close());
 
-afterAll(async () => {
-  const left = JSON.parse(berth('ps', '-a', '--json').stdout || '[]') as Array<{ name: string }>;
-  if (left.length > 0) berth('rm', '-f', ...left.map((c) => c.name));
-  berth('network', 'prune');
-  await registry?.stop();
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-const berth = berthOn(() => root);
+const berth = berthOn(() => t.root);
 const { netInspect, ipOf } = inspections(berth);
 const idOf = (name: string): string => (JSON.parse(berth('inspect', name).stdout) as Array<{ Id: string }>)[0]!.Id;
 /** Runs a host tool inside a container's network namespace (berth's /run/netns/berth-<id>). */
@@ -50,9 +32,9 @@ describe('berth network connect and disconnect', () => {
   it('wire a running container to another network and back, live, keeping its published port', async () => {
     expect(berth('network', 'create', '--subnet', '10.126.0.0/24', 'c_front').code).toBe(0);
     expect(berth('network', 'create', '--subnet', '10.127.0.0/24', 'c_back').code).toBe(0);
-    expect(berth('run', '-d', '--name', 'db', '--network', 'c_back', img, ...httpd('hello-from-db')).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'db', '--network', 'c_back', t.img, ...httpd('hello-from-db')).code).toBe(0);
     const port = await freePort();
-    expect(berth('run', '-d', '--name', 'web', '--network', 'c_front', '-p', `${port}:80`, img, ...httpd('hello-from-web')).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'web', '--network', 'c_front', '-p', `${port}:80`, t.img, ...httpd('hello-from-web')).code).toBe(0);
     const dbIp = ipOf('c_back', 'db');
     const fetchDb = () => inNetns('web', 'curl', '-s', '-m', '3', `http://${dbIp}/`);
     expect(fetchDb().stdout).not.toContain('hello-from-db'); // another network: isolated
@@ -62,12 +44,12 @@ describe('berth network connect and disconnect', () => {
     expect(fetchDb()).toMatchObject({ code: 0, stdout: 'hello-from-db\n' });
     expect(ipOf('c_back', 'web')).toBe('10.127.0.77');
     // Its name and alias resolve on the new network (aardvark-dns updated at once).
-    const look = berth('run', '--rm', '--network', 'c_back', img, 'sh', '-c', 'nslookup web; nslookup frontend');
+    const look = berth('run', '--rm', '--network', 'c_back', t.img, 'sh', '-c', 'nslookup web; nslookup frontend');
     expect(look.stdout.match(/Address: 10\.127\.0\.77/g)).toHaveLength(2);
     const settings = (JSON.parse(berth('inspect', 'web').stdout) as Array<Record<string, any>>)[0]!.NetworkSettings;
     expect(Object.keys(settings.Networks).sort()).toEqual(['c_back', 'c_front']);
     // The running container's resolv.conf names both networks' DNS (rewritten in place, seen through the bind mount).
-    expect(fs.readFileSync(path.join(root, 'containers', idOf('web'), 'resolv.conf'), 'utf8')).toMatch(/nameserver 10\.126\.0\.1\nnameserver 10\.127\.0\.1\n/);
+    expect(fs.readFileSync(path.join(t.root, 'containers', idOf('web'), 'resolv.conf'), 'utf8')).toMatch(/nameserver 10\.126\.0\.1\nnameserver 10\.127\.0\.1\n/);
     expect(await httpGet('127.0.0.1', port)).toBe('hello-from-web\n');
 
     expect(berth('network', 'connect', 'c_back', 'web')).toMatchObject({ code: 5, stderr: expect.stringContaining('container web is already connected to network c_back') });
@@ -96,10 +78,10 @@ describe('berth network connect and disconnect', () => {
   }, 90_000);
 
   it('record a stopped container\'s connection for its next start; refuse a container without bridge networking', async () => {
-    expect(berth('run', '-d', '--name', 'db2', '--network', 'c_back', img, ...httpd('db2-here')).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'db2', '--network', 'c_back', t.img, ...httpd('db2-here')).code).toBe(0);
     const dbIp = ipOf('c_back', 'db2');
     // Created, never started: connect only records it; the start wires both networks.
-    const create = berth('create', '--name', 'late', '--network', 'c_front', img, 'sh', '-c', `ip -o addr | grep -o 'eth[0-9]' | sort -u | tr '\\n' ' '; for i in 1 2 3 4 5; do timeout 2 wget -qO- http://${dbIp}/ && exit 0; sleep 0.2; done; exit 1`);
+    const create = berth('create', '--name', 'late', '--network', 'c_front', t.img, 'sh', '-c', `ip -o addr | grep -o 'eth[0-9]' | sort -u | tr '\\n' ' '; for i in 1 2 3 4 5; do timeout 2 wget -qO- http://${dbIp}/ && exit 0; sleep 0.2; done; exit 1`);
     expect(create.code).toBe(0);
     expect(berth('network', 'connect', 'c_back', 'late')).toMatchObject({ code: 0, stderr: '' });
     expect(fs.existsSync(`/run/netns/berth-${idOf('late')}`)).toBe(false);
@@ -113,7 +95,7 @@ describe('berth network connect and disconnect', () => {
     for (let i = 0; i < 80 && (JSON.parse(berth('inspect', 'late').stdout) as Array<{ State: { Running: boolean } }>)[0]!.State.Running; i++) await new Promise((r) => setTimeout(r, 100));
     expect(berth('logs', 'late').stdout).toMatch(/^eth0 eth1 db2-here\neth0 (?!db2-here)/);
 
-    expect(berth('run', '-d', '--name', 'lonely', '--network', 'none', img, 'sleep', '300').code).toBe(0);
+    expect(berth('run', '-d', '--name', 'lonely', '--network', 'none', t.img, 'sleep', '300').code).toBe(0);
     expect(berth('network', 'connect', 'c_back', 'lonely')).toMatchObject({ code: 3, stderr: expect.stringContaining('container lonely uses --network none: it cannot be connected to a bridge network') });
     expect(berth('rm', '-f', 'late', 'db2', 'lonely').code).toBe(0);
     expect(berth('network', 'rm', 'c_front', 'c_back').code).toBe(0);

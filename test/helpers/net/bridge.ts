@@ -1,5 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { BERTH_BIN } from '../dist.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BERTH_BIN, requireBuilt } from '../dist.js';
+import { pushBusyboxImage } from '../images/build.js';
+import { startRegistry } from '../services/registry.js';
 
 /**
  * What the bridge-networking integration files share: the CLI under one state root, the network
@@ -45,4 +50,35 @@ export async function httpGet(host: string, port: number): Promise<string> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** One network test file's state root, with the busybox test image pulled from a loopback registry. */
+export interface NetTestRoot {
+  readonly root: string;
+  /** The image reference to run. */
+  readonly img: string;
+  /** Removes every container (and so its networking) and network, then the registry and the root: nothing left even when a test failed. */
+  close(): Promise<void>;
+}
+
+/** Makes a state root (`berth-<tag>-…` in the temp dir) and pulls busybox into it as `<tag>/busybox:v1`. */
+export async function openNetTestRoot(tag: string): Promise<NetTestRoot> {
+  requireBuilt();
+  const registry = await startRegistry();
+  await pushBusyboxImage(registry, `${tag}/busybox`, 'v1');
+  const img = `${registry.host}/${tag}/busybox:v1`;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `berth-${tag}-`));
+  const berth = berthOn(() => root);
+  const pulled = berth('pull', '-q', img);
+  if (pulled.code !== 0) throw new Error(`pull ${img}: ${pulled.stderr}`);
+  return {
+    root, img,
+    close: async () => {
+      const left = JSON.parse(berth('ps', '-a', '--json').stdout || '[]') as Array<{ name: string }>;
+      if (left.length > 0) berth('rm', '-f', ...left.map((c) => c.name));
+      berth('network', 'prune');
+      await registry.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
