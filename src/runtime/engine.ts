@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { BoardInfo } from '../board/index.js';
 import { readCgroupLayout } from '../cgroup/layout.js';
@@ -17,13 +18,15 @@ import type { ContainerRecord, ContainerRecords } from './records.js';
 import { DB_FILE } from '../store/store.js';
 import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
 import { inspectContainer } from './inspect.js';
+import { securityView } from './inspect-security.js';
 import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonitor } from './monitor.js';
 import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
-import { buildSpec, readHostFacts } from './spec/index.js';
+import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
+import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
@@ -59,6 +62,8 @@ export class LocalEngine implements ContainerEngine {
   private parentReady = false;
   private readonly watch: ContainerWatch;
   private readonly statsReader = new CgroupStatsReader();
+  /** Converted seccomp filters, cached for every container this engine creates. */
+  private readonly seccomp = new SeccompProfiles({ machine: os.machine(), kernel: os.release() });
   readonly networking: ContainerNetworking;
 
   /** `records`: the containers table of the state store `images` is over; the composition root (src/root.ts) pairs them. */
@@ -143,6 +148,7 @@ export class LocalEngine implements ContainerEngine {
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
   create(imageRef: string, options: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
     validateRunOptions(options);
+    assertDevicesEnforced(this.runtime, options.name, options.privileged);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
     const config = this.images.config(image.name);
@@ -158,6 +164,7 @@ export class LocalEngine implements ContainerEngine {
       const spec = buildSpec({
         id, image: config, options: stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        seccomp: this.seccomp,
         ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
         ...(network && { network }),
       });
@@ -180,6 +187,8 @@ export class LocalEngine implements ContainerEngine {
     if (opts.countRestart) this.records.incrementRestarts(c.id);
     const dir = this.dir(c.id);
     const rt = this.runtimeOf(c);
+    assertDevicesEnforced(rt, c.name, c.options.privileged);
+    const joinCgroup = prepareDeviceRules(rt, c.id, dir);
     const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
@@ -189,6 +198,7 @@ export class LocalEngine implements ContainerEngine {
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       ...monitorLogOptions(c.options.log, storage),
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
+      ...(joinCgroup !== undefined && { joinCgroup }),
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
       durableExit: !opts.autoRemove,
@@ -239,6 +249,7 @@ export class LocalEngine implements ContainerEngine {
     }
     await this.deleteRuntimeState(c);
     await this.networking.release(c.id, c.options);
+    releaseDeviceRules(this.runtimeOf(c), c.id);
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
@@ -295,6 +306,7 @@ export class LocalEngine implements ContainerEngine {
       board: this.opts.board, runtime: rt, stateDir: this.stateDir(c.id), pid: c.state === 'running' ? readContainerPid(this.stateDir(c.id)) : undefined,
       attachments: this.networking.networks.attachmentsOf(c.id),
       paused: c.state === 'running' && rt.cgroupsEnforced && new Cgroup(this.cgroupDir(c.id)).frozen(),
+      security: securityView(this.dir(c.id), rt.devices.note),
     });
   }
 

@@ -13,6 +13,7 @@ import {
 } from '../../src/runtime/options.js';
 import { buildSpec, INIT_PATH_IN_CONTAINER, type BuildSpecInput } from '../../src/runtime/spec/build.js';
 import type { DeviceStat, HostFacts } from '../../src/runtime/spec/host.js';
+import { fixtureSeccomp } from '../helpers/seccomp-fixture.js';
 
 const ALL_CAPS_BOUNDING = (1n << 41n) - 1n;
 
@@ -56,7 +57,7 @@ function input(over: Partial<RunOptions> = {}, rest: Partial<BuildSpecInput> = {
   const options = validateRunOptions({ ...defaultRunOptions('web'), ...over });
   return {
     id: 'c0ffee1234567890', image: { config: { Entrypoint: ['/bin/app'], Cmd: ['--serve'] } }, options, rootfs, stateRoot: path.join(tmp, 'state'),
-    host: fakeHost(), resources: toLinuxResources(options, defaults), cgroupsEnforced: true, ...rest,
+    host: fakeHost(), resources: toLinuxResources(options, defaults), cgroupsEnforced: true, seccomp: fixtureSeccomp(tmp), ...rest,
   };
 }
 const mount = (s: ReturnType<typeof buildSpec>, dest: string) => s.mounts.find((m) => m.destination === dest);
@@ -96,14 +97,19 @@ describe('capabilities (Docker: moby caps.TweakCapabilities)', () => {
 });
 
 describe('option parsers', () => {
-  it('--security-opt: no-new-privileges forms, accepted no-ops, refused confinement berth cannot give', () => {
+  it('--security-opt: no-new-privileges forms, seccomp and apparmor choices, refused confinement berth cannot give', () => {
     expect(parseSecurityOpt('no-new-privileges')).toEqual({ noNewPrivileges: true });
     expect(parseSecurityOpt('no-new-privileges:false')).toEqual({ noNewPrivileges: false });
     expect(parseSecurityOpt('no-new-privileges=true', { unconfinedSystemPaths: true })).toEqual({ noNewPrivileges: true, unconfinedSystemPaths: true });
-    for (const noop of ['label=disable', 'label:disable', 'apparmor=unconfined', 'apparmor:unconfined', 'seccomp=unconfined']) expect(parseSecurityOpt(noop)).toEqual({});
+    for (const noop of ['label=disable', 'label:disable']) expect(parseSecurityOpt(noop)).toEqual({});
+    expect(parseSecurityOpt('apparmor:unconfined')).toEqual({ apparmor: 'unconfined' });
+    expect(parseSecurityOpt('apparmor=docker-default')).toEqual({ apparmor: 'docker-default' });
+    expect(parseSecurityOpt('seccomp=unconfined')).toEqual({ seccomp: 'unconfined' });
+    expect(parseSecurityOpt('seccomp:/etc/profile.json', { noNewPrivileges: true })).toEqual({ seccomp: '/etc/profile.json', noNewPrivileges: true });
+    expect(() => parseSecurityOpt('seccomp=profile.json')).toThrow(/--security-opt seccomp=profile.json: the profile path must be absolute/);
+    expect(() => parseSecurityOpt('seccomp=', {}, 'services.web.security_opt')).toThrow(/^services.web.security_opt seccomp=: use seccomp=unconfined/);
+    expect(() => parseSecurityOpt('apparmor=')).toThrow(/name a profile loaded on the host/);
     expect(parseSecurityOpt('systempaths=unconfined')).toEqual({ unconfinedSystemPaths: true });
-    expect(() => parseSecurityOpt('seccomp=/etc/profile.json')).toThrow(/seccomp profiles are not supported yet/);
-    expect(() => parseSecurityOpt('apparmor=docker-default')).toThrow(/no AppArmor profiles/);
     expect(() => parseSecurityOpt('label=type:svirt_t')).toThrow(/no SELinux labels/);
     expect(() => parseSecurityOpt('no-new-privileges:maybe')).toThrow(/no-new-privileges:false/);
     expect(() => parseSecurityOpt('privileged')).toThrow(/--security-opt privileged: unknown security option/);
