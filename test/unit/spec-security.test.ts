@@ -11,7 +11,7 @@ import { monitorLogOptions } from '../../src/runtime/monitor.js';
 import {
   defaultRunOptions, parseDeviceCgroupRule, parseGroupAdd, parseLogOptions, parseSecurityOpt, parseSysctl, validateRunOptions, type RunOptions,
 } from '../../src/runtime/options.js';
-import { buildSpec, INIT_PATH_IN_CONTAINER, type BuildSpecInput } from '../../src/runtime/spec/build.js';
+import { buildSpec, INIT_PATH_IN_CONTAINER, SECCOMP_ANNOTATION, type BuildSpecInput } from '../../src/runtime/spec/build.js';
 import type { DeviceStat, HostFacts } from '../../src/runtime/spec/host.js';
 import { fixtureSeccomp } from '../helpers/seccomp-fixture.js';
 
@@ -172,6 +172,28 @@ describe('buildSpec with the new options', () => {
     expect(mount(s, '/sys/fs/cgroup')?.options).toContain('rw');
     expect(s.process.noNewPrivileges).toBe(false);
     expect(buildSpec(input({ privileged: true, security: { noNewPrivileges: true } })).process.noNewPrivileges).toBe(true);
+    expect(s.linux.seccomp).toBeUndefined();
+    expect(JSON.parse(s.annotations![SECCOMP_ANNOTATION]!)).toEqual({ mode: 'unconfined', reason: 'privileged' });
+  });
+
+  it('seccomp: the default filter converted for the container\'s own capabilities, recorded for inspect; unconfined leaves none', () => {
+    const s = buildSpec(input());
+    expect(s.linux.seccomp?.architectures).toEqual(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    expect(s.linux.seccomp?.syscalls.flatMap((r) => (r.action === 'SCMP_ACT_ALLOW' ? r.names : []))).not.toContain('unshare');
+    expect(JSON.parse(s.annotations![SECCOMP_ANNOTATION]!)).toMatchObject({ mode: 'filter', dockerParity: true });
+    // With CAP_SYS_ADMIN the profile's own rule for it applies, and the parity denial is lifted.
+    const admin = buildSpec(input({ capAdd: ['CAP_SYS_ADMIN'] }));
+    expect(admin.linux.seccomp?.syscalls.flatMap((r) => (r.action === 'SCMP_ACT_ALLOW' ? r.names : []))).toEqual(expect.arrayContaining(['unshare', 'bpf']));
+    expect(buildSpec(input({ security: { seccomp: 'unconfined' } })).linux.seccomp).toBeUndefined();
+  });
+
+  it('apparmor=PROFILE only where the host has AppArmor; :ro binds are rro where the kernel has mount_setattr', () => {
+    expect(() => buildSpec(input({ security: { apparmor: 'docker-default' } }))).toThrow(/apparmor=docker-default: this host has no AppArmor/);
+    expect(buildSpec(input({ security: { apparmor: 'unconfined' } })).process.apparmorProfile).toBeUndefined();
+    expect(buildSpec(input({ security: { apparmor: 'docker-default' } }, { host: { ...fakeHost(), appArmor: true } })).process.apparmorProfile).toBe('docker-default');
+    const ro = { volumes: [{ source: 'data', target: '/data', readOnly: true, kind: 'volume' as const }] };
+    expect(mount(buildSpec(input(ro, { host: { ...fakeHost(), recursiveReadOnly: true } })), '/data')?.options).toEqual(['rbind', 'rprivate', 'rro']);
+    expect(mount(buildSpec(input(ro)), '/data')?.options).toEqual(['rbind', 'rprivate', 'ro']);
   });
 
   it('an unprivileged container keeps its confinement; systempaths=unconfined and no-new-privileges:false lift one part each', () => {
