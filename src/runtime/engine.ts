@@ -62,13 +62,14 @@ export class LocalEngine implements ContainerEngine {
   private parentReady = false;
   private readonly watch: ContainerWatch;
   private readonly statsReader = new CgroupStatsReader();
-  /** Converted seccomp filters, cached for every container this engine creates. */
-  private readonly seccomp = new SeccompProfiles({ machine: os.machine(), kernel: os.release() });
+  /** Converted seccomp filters, cached for every container this engine creates (and on disk for the next process). */
+  private readonly seccomp: SeccompProfiles;
   readonly networking: ContainerNetworking;
 
   /** `records`: the containers table of the state store `images` is over; the composition root (src/root.ts) pairs them. */
   constructor(readonly images: ImageService, private readonly records: ContainerRecords, private readonly opts: EngineOptions) {
     this.networking = opts.networking;
+    this.seccomp = new SeccompProfiles({ machine: os.machine(), kernel: os.release(), cacheDir: path.join(opts.root, 'seccomp') });
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);

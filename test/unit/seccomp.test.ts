@@ -91,6 +91,24 @@ describe('SeccompProfiles', () => {
     expect(profiles.resolve({ kind: 'default' }, ['CAP_CHOWN']).filter!.defaultAction).toBe('SCMP_ACT_ALLOW');
   });
 
+  it('keeps conversions on disk for the next process; an unreadable entry is converted again', () => {
+    const cacheDir = path.join(tmp, 'cache');
+    const defaultProfile = writeFixtureProfile(tmp);
+    new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']);
+    const [entry] = fs.readdirSync(cacheDir);
+    expect(entry).toMatch(/^[0-9a-f]{64}\.json$/);
+    // What the next process gets is what is on disk (marked here so it shows), not a new conversion.
+    const file = path.join(cacheDir, entry!);
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), defaultAction: 'SCMP_ACT_LOG' }));
+    const next = () => new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']).filter!;
+    expect(next().defaultAction).toBe('SCMP_ACT_LOG');
+    fs.writeFileSync(file, '{"trunc');
+    expect(next().defaultAction).toBe('SCMP_ACT_ERRNO');
+    // Another capability set or kernel is another entry.
+    new SeccompProfiles({ machine: 'x86_64', kernel: '4.4.0', defaultProfile, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']);
+    expect(fs.readdirSync(cacheDir)).toHaveLength(2);
+  });
+
   it('a missing default profile stops the container with the package to install; a missing own profile is notFound', () => {
     const profiles = new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile: path.join(tmp, 'absent.json') });
     expect(() => profiles.resolve({ kind: 'default' }, [])).toThrow(expect.objectContaining({ category: 'host', hint: expect.stringMatching(/golang-github-containers-common/) }));

@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { BerthError, isErrno } from '../../errors.js';
+import { writeFileAtomic } from '../../host/fsync.js';
 import { applyParity } from './seccomp-parity.js';
 import { convertProfile, seccompArch, validateProfile, type SeccompArch, type SeccompProfile } from './seccomp-profile.js';
 import type { OciSeccomp } from './types.js';
@@ -46,13 +48,18 @@ export interface SeccompProfilesOptions {
   readonly kernel: string;
   /** Default {@link DEFAULT_SECCOMP_PROFILE}. */
   readonly defaultProfile?: string;
+  /**
+   * Where converted filters are kept across processes (`<state root>/seccomp`): each `berth run` is a new
+   * process, and converting podman's profile costs far more than reading the result back. Absent = memory only.
+   */
+  readonly cacheDir?: string;
 }
 
 /**
  * Seccomp profiles converted for containers, cached: a profile file is read and hashed on each resolve
- * (a changed file takes effect on the next container), but parsed only once per digest, and converted
- * only once per (digest, capability set, default-or-not); arch and kernel are fixed per instance. One
- * instance per engine, so an agent converts the default profile once for all its containers.
+ * (a changed file takes effect on the next container), but converted only once per (digest, capability
+ * set, default-or-not, arch, kernel): in memory for this instance (one per engine, so an agent converts
+ * the default profile once for all its containers) and, with `cacheDir`, on disk for the next process.
  */
 export class SeccompProfiles implements SeccompSource {
   private readonly arch: SeccompArch;
@@ -74,16 +81,39 @@ export class SeccompProfiles implements SeccompSource {
     const bytes = this.read(file, isDefault);
     const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
     const capSet = [...new Set(caps)].sort();
-    const key = `${digest}|${isDefault ? 'parity' : 'as-written'}|${capSet.join(',')}`;
-    let filter = this.converted.get(key);
+    const key = crypto.createHash('sha256').update(`${digest}|${isDefault ? 'parity' : 'as-written'}|${this.arch.scmp}|${this.opts.kernel}|${capSet.join(',')}`).digest('hex');
+    let filter = this.converted.get(key) ?? this.readCached(key);
     if (filter === undefined) {
       const profile = this.parse(digest, bytes, file);
       const target = { caps: new Set(capSet), arch: this.arch, kernel: this.opts.kernel };
       const plain = convertProfile(profile, target);
       filter = isDefault ? applyParity(plain, target.caps) : plain;
-      this.converted.set(key, filter);
+      this.writeCached(key, filter);
     }
+    this.converted.set(key, filter);
     return { filter: structuredClone(filter), summary: { mode: 'filter', profile: file, digest, ...(isDefault && { dockerParity: true }) } };
+  }
+
+  /** A filter converted by an earlier process; a missing or unreadable entry is simply converted again. */
+  private readCached(key: string): OciSeccomp | undefined {
+    if (this.opts.cacheDir === undefined) return undefined;
+    try {
+      const f = JSON.parse(fs.readFileSync(path.join(this.opts.cacheDir, `${key}.json`), 'utf8')) as OciSeccomp;
+      return typeof f.defaultAction === 'string' && Array.isArray(f.syscalls) && Array.isArray(f.architectures) ? f : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Best effort: a cache that cannot be written costs the next process a conversion, nothing more. */
+  private writeCached(key: string, filter: OciSeccomp): void {
+    if (this.opts.cacheDir === undefined) return;
+    try {
+      fs.mkdirSync(this.opts.cacheDir, { recursive: true, mode: 0o700 });
+      writeFileAtomic(path.join(this.opts.cacheDir, `${key}.json`), JSON.stringify(filter), 0o600, { durable: false });
+    } catch {
+      // read-only state root, full disk: the filter is still applied, only not remembered
+    }
   }
 
   private read(file: string, isDefault: boolean): Buffer {
