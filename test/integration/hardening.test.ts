@@ -9,6 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectBoard } from '../../src/board/index.js';
+import { hostPaths } from '../../src/host/paths.js';
+import { BerthRoot } from '../../src/root.js';
+import { defaultRunOptions } from '../../src/runtime/options.js';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
@@ -104,6 +108,23 @@ describe.each(runtimes)('a hostile container under %s', (runtime) => {
     expect(r.stdout.trim().split('\n')).toEqual(['mknod=ok', 'kmsg=denied', 'hwrng=denied', 'Operation not permitted']);
     const priv = run('--privileged', img, 'sh', '-c', 'echo "<7>berth: hardening test, privileged may write kmsg" > /dev/kmsg && echo kmsg=written; head -c1 /dev/hwrng > /dev/null && echo hwrng=opened');
     expect(priv.stdout.trim().split('\n')).toEqual(['kmsg=written', 'hwrng=opened']);
+  });
+
+  it('a process exec\'d into a running container (health checks) is held to the same device rules and filter', async () => {
+    const host = hostPaths('/');
+    const parts = new BerthRoot({ root: path.join(root, 'state'), host, env: { PATH: process.env.PATH, BERTH_RUNTIME: runtime }, version: 'test', board: detectBoard(host) });
+    try {
+      const engine = await parts.engine();
+      const name = `exec-${runtime}`;
+      const opts = { ...defaultRunOptions(name), cmd: ['sleep', '60'], volumes: [{ source: probeDir, target: '/probe', readOnly: true, kind: 'bind' as const }] };
+      engine.create(img, opts);
+      await engine.start(name);
+      const r = await engine.exec(name, ['sh', '-c', 'mknod /dev/kmsg c 1 11; echo x 2>/dev/null > /dev/kmsg && echo kmsg=written || echo kmsg=denied; /probe/syscall-probe keyctl-user-keyring'], 20_000);
+      expect(r.output.trim().split('\n')).toEqual(['kmsg=denied', `keyctl-user-keyring ${EPERM}`]);
+      await engine.remove(name, true);
+    } finally {
+      parts.close();
+    }
   });
 
   it('reads nothing from /proc/interrupts', () => {
