@@ -35,7 +35,8 @@ export interface BuildSpecInput {
   /**
    * True on a cgroup v2 (unified) host: the resources go into the spec. False on a hybrid or v1 host:
    * only the device rules do (runc enforces them through the v1 devices controller; crun, run with
-   * `--cgroup-manager=disabled`, ignores them), because runc refuses `unified` on v1 and crun refuses
+   * `--cgroup-manager=disabled`, ignores them, so berth writes them into a v1 devices cgroup it starts
+   * crun in: runtime/devices-enforce.ts), because runc refuses `unified` on v1 and crun refuses
    * hybrid hosts altogether. `cgroupsPath` is kept either way: runc then places the container in
    * `/berth/<id>` in every v1 hierarchy (so kill/delete find all its processes), crun ignores it.
    */
