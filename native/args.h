@@ -5,7 +5,7 @@
 #define MAX_RT_ARGS 32
 
 struct monitor_args {
-	const char *id, *bundle, *state_dir, *runtime, *log_path, *cgroup_dir, *overlay;
+	const char *id, *bundle, *state_dir, *runtime, *log_path, *cgroup_dir, *overlay, *join_cgroup;
 	const char *rt_args[MAX_RT_ARGS];
 	int n_rt_args;
 	int sync_fd; /* -1: none */

@@ -114,6 +114,34 @@ static long long oom_baseline(void)
 	return n;
 }
 
+/* Sets the calling process's oom_score_adj to 0. */
+static int reset_oom_score(void)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = write_all(fd, "0", 1);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return r < 0 ? -1 : 0;
+}
+
+/* Moves the calling process into the cgroup whose cgroup.procs file is `procs`. */
+static int join_cgroup(const char *procs)
+{
+	char pid[24];
+	int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+	int fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = write_all(fd, pid, (size_t)n);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return r < 0 ? -1 : 0;
+}
+
 /* fork + exec `RUNTIME [--runtime-arg…] VERB…` with stdin /dev/null and stdout/stderr on out/err. */
 static pid_t spawn(const char *const verb[], int out, int err)
 {
@@ -134,6 +162,20 @@ static pid_t spawn(const char *const verb[], int out, int err)
 		if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 || signal(SIGPIPE, SIG_DFL) == SIG_ERR ||
 		    dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(126);
+		/* The runtime starts at a neutral OOM score, not the monitor's (the agent's -900 under the
+		 * shipped unit): crun writes the spec's oomScoreAdj only when it is not 0, so a normal
+		 * container would otherwise inherit -900. Raising a score needs no privilege. */
+		if (reset_oom_score() < 0) {
+			dprintf(2, "oom_score_adj: %s\n", strerror(errno));
+			_exit(126);
+		}
+		/* A cgroup berth prepared (the v1 devices controller, for a runtime that manages no cgroups):
+		 * the runtime, and so the container, is born in it. Before the private cgroup2 mount below,
+		 * which would hide the v1 hierarchies. */
+		if (opt.join_cgroup && join_cgroup(opt.join_cgroup) < 0) {
+			dprintf(2, "--join-cgroup %s: %s\n", opt.join_cgroup, strerror(errno));
+			_exit(126);
+		}
 		/* Hybrid hosts: crun needs a pure cgroup2 /sys/fs/cgroup. Only the runtime gets the private
 		 * namespace, so the monitor's own mounts (the root, its unmount) stay in the host's. */
 		if (opt.private_cg2 && (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||

@@ -13,6 +13,7 @@ PACKAGES=(
   netavark           # bridge networking (src/network): bridges, veths, iptables NAT and port forwarding
   aardvark-dns       # … and container names in DNS on each network's gateway
   iptables           # netavark 1.4's firewall driver (iptables-nft on Debian)
+  golang-github-containers-common  # /usr/share/containers/seccomp.json: podman's seccomp profile, berth's default filter
   tini               # berth run --init binds its static tini (tini-static) into the container as docker-init
   curl
   ca-certificates
@@ -23,6 +24,8 @@ PACKAGES=(
   qemu-system-arm    # the arm64 VM (npm run test:arm): qemu-system-aarch64 -M virt under TCG
   g++-aarch64-linux-gnu    # cross-builds berth's native parts (better-sqlite3, berth-monitor) for arm64
   g++-arm-linux-gnueabihf  # … and better-sqlite3 for the 32-bit (armv7l Node) userland in that VM
+  gcc                # native/berth-monitor, and the static syscall probe of test/integration/hardening.test.ts
+  libc6-dev          # … whose static libc (libc.a) that probe links against
   make               # berth flash --build-bundle: node-gyp and native/ cross builds
   mtools             # berth flash: edits the FAT boot partition inside an image (mcopy -i img@@offset)
   e2fsprogs          # berth flash: debugfs edits the ext4 root partition in place, e2fsck -fn checks it

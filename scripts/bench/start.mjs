@@ -224,6 +224,9 @@ try {
     'crun wrapper alone': () => timed(crunWrapper()).ms,
     'berth run --rm': () => timed([...berthCmd, 'run', '--rm', ref, 'true']).ms,
     'berth run --rm (crun)': () => timed([...berthCmd, 'run', '--rm', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+    // The same without the default seccomp filter (issue 18): its cost is the difference, measured in the same rounds.
+    'berth run --rm, seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--security-opt', 'seccomp=unconfined', ref, 'true']).ms,
+    'berth run --rm (crun), seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--security-opt', 'seccomp=unconfined', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
     'podman run --rm': () => timed(['podman', ...podmanGlobal, 'run', ...podmanRun, ref, 'true']).ms,
     ...(berthCmdB && {
       'berth run --rm, compare build': () => timed([...berthCmdB, 'run', '--rm', ref, 'true']).ms,

@@ -6,6 +6,7 @@ import { binfmtCheck, cgroupCheck, controllersCheck, namespacesCheck, overlayChe
 import { networkKernelCheck, networkToolsCheck } from './network-checks.js';
 import { budgetCheck, freezerCheck, psiCheck, swapCheck } from './limits-checks.js';
 import type { Check, CheckResult, DoctorContext } from './types.js';
+import { devicesCheck, readOnlyBindsCheck, seccompCheck } from './security-checks.js';
 import { diskCheck, nodeCheck, privilegesCheck, runtimeCheck } from './userspace-checks.js';
 
 export type { CheckResult, CheckStatus } from './types.js';
@@ -17,9 +18,9 @@ export interface DoctorReport {
   readonly checks: readonly CheckResult[];
 }
 
-const CHECKS: readonly Check[] = [
-  cgroupCheck, controllersCheck, budgetCheck, psiCheck, freezerCheck, swapCheck, overlayCheck, namespacesCheck, runtimeCheck, binfmtCheck, diskCheck, nodeCheck,
-  privilegesCheck, powerCheck, networkToolsCheck(), networkKernelCheck,
+const allChecks = (seccompProfile?: string): readonly Check[] => [
+  cgroupCheck, controllersCheck, budgetCheck, psiCheck, freezerCheck, swapCheck, overlayCheck, namespacesCheck, runtimeCheck, devicesCheck, seccompCheck(seccompProfile),
+  readOnlyBindsCheck, binfmtCheck, diskCheck, nodeCheck, privilegesCheck, powerCheck, networkToolsCheck(), networkKernelCheck,
 ];
 
 export interface DoctorOptions {
@@ -28,6 +29,8 @@ export interface DoctorOptions {
   /** Where to look for OCI runtimes (see systemSearchPath). */
   readonly searchPath: string;
   readonly profilesDir?: string;
+  /** The default seccomp profile to check; default DEFAULT_SECCOMP_PROFILE (tests give a temp file). */
+  readonly seccompProfile?: string;
 }
 
 /** Checks the host for everything berth needs; never throws for a host problem, it reports it. */
@@ -42,7 +45,7 @@ export function runDoctor(opts: DoctorOptions): DoctorReport {
     checks.push({ id: 'board', title: 'board', status: 'fail', detail: e.message, ...(e.hint !== undefined && { fix: e.hint }) });
   }
   const ctx: DoctorContext = { host: opts.host, root: opts.root, searchPath: opts.searchPath, layout: readCgroupLayout(opts.host), ...(board && { board }) };
-  for (const check of CHECKS) {
+  for (const check of allChecks(opts.seccompProfile)) {
     try {
       checks.push(check(ctx));
     } catch (err) {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { BoardInfo } from '../board/index.js';
 import { readCgroupLayout } from '../cgroup/layout.js';
@@ -18,6 +19,7 @@ import type { ContainerRecord, ContainerRecords } from './records.js';
 import { DB_FILE } from '../store/store.js';
 import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
 import { inspectContainer } from './inspect.js';
+import { securityView } from './inspect-security.js';
 import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonitor } from './monitor.js';
 import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
@@ -25,8 +27,9 @@ import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime
 import { CONTAINER_NAME_LABEL, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
-import { buildSpec, readHostFacts } from './spec/index.js';
+import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
+import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
@@ -62,11 +65,14 @@ export class LocalEngine implements ContainerEngine {
   private parentReady = false;
   private readonly watch: ContainerWatch;
   private readonly statsReader = new CgroupStatsReader();
+  /** Converted seccomp filters, cached for every container this engine creates (and on disk for the next process). */
+  private readonly seccomp: SeccompProfiles;
   readonly networking: ContainerNetworking;
 
   /** `records`: the containers table of the state store `images` is over; the composition root (src/root.ts) pairs them. */
   constructor(readonly images: ImageService, private readonly records: ContainerRecords, private readonly opts: EngineOptions) {
     this.networking = opts.networking;
+    this.seccomp = new SeccompProfiles({ machine: os.machine(), kernel: os.release(), cacheDir: path.join(opts.root, 'seccomp') });
     this.layout = readCgroupLayout(opts.host);
     this.runtime = selectRuntime(this.layout, opts.searchPath, opts.runtime);
     this.runtimes.set(this.runtime.name, this.runtime);
@@ -159,6 +165,7 @@ export class LocalEngine implements ContainerEngine {
     validateRunOptions(asked);
     const shared = joinedContainerOf(asked.network) === undefined ? undefined : prepareSharedNetwork(asked, (ref) => this.lookup(ref), (id) => this.dir(id));
     const options = shared?.options ?? asked;
+    assertDevicesEnforced(this.runtime, options.name, options.privileged);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
     const config = this.images.config(image.name);
@@ -177,6 +184,7 @@ export class LocalEngine implements ContainerEngine {
       const spec = buildSpec({
         id, image: config, options: files.length > 0 ? { ...stored, volumes: [...stored.volumes, ...files] } : stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
+        seccomp: this.seccomp,
         ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
         ...(network && { network }),
         ...(shared && { hostname: shared.network.hostname }),
@@ -200,6 +208,8 @@ export class LocalEngine implements ContainerEngine {
     if (opts.countRestart) this.records.incrementRestarts(c.id);
     const dir = this.dir(c.id);
     const rt = this.runtimeOf(c);
+    assertDevicesEnforced(rt, c.name, c.options.privileged);
+    const joinCgroup = prepareDeviceRules(rt, c.id, dir);
     const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
@@ -210,6 +220,7 @@ export class LocalEngine implements ContainerEngine {
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
       ...monitorLogOptions(c.options.log, storage),
       ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
+      ...(joinCgroup !== undefined && { joinCgroup }),
       ...(overlayOptions !== undefined && { overlayOptions }),
       cleanup: true,
       durableExit: !opts.autoRemove,
@@ -260,6 +271,7 @@ export class LocalEngine implements ContainerEngine {
     }
     await this.deleteRuntimeState(c);
     await this.networking.release(c.id, c.options);
+    releaseDeviceRules(this.runtimeOf(c), c.id);
     removeRootfs(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
@@ -316,6 +328,7 @@ export class LocalEngine implements ContainerEngine {
       board: this.opts.board, runtime: rt, stateDir: this.stateDir(c.id), pid: c.state === 'running' ? readContainerPid(this.stateDir(c.id)) : undefined,
       attachments: this.networking.networks.attachmentsOf(c.id),
       paused: c.state === 'running' && rt.cgroupsEnforced && new Cgroup(this.cgroupDir(c.id)).frozen(),
+      security: securityView(this.dir(c.id), rt.devices.note),
     });
   }
 

@@ -6,6 +6,7 @@ import type { ContainerRecord } from './records.js';
 import type { RuntimeInfo } from './engine-api.js';
 import { readExit } from './monitor.js';
 import type { SecurityOptions } from './options-security.js';
+import type { SecurityView } from './inspect-security.js';
 import { SHM_SIZE_BYTES } from './spec/mounts.js';
 import { containerNetworkSettings } from '../network/inspect.js';
 import type { Attachment } from '../network/netavark.js';
@@ -21,6 +22,8 @@ export interface InspectContext {
   readonly paused: boolean;
   /** The networks it is attached to, with its addresses. */
   readonly attachments: readonly Attachment[];
+  /** The confinement in force, read from its spec (inspect-security.ts). */
+  readonly security?: SecurityView;
 }
 
 const iso = (ms: number | undefined): string => (ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString());
@@ -63,6 +66,7 @@ export function inspectContainer(c: ContainerRecord, ctx: InspectContext): Recor
       LogConfig: { Type: o.log?.driver ?? 'json-file', Config: { ...(o.log?.maxSize !== undefined && { 'max-size': String(o.log.maxSize) }), ...(o.log?.maxFile !== undefined && { 'max-file': String(o.log.maxFile) }) } },
     },
     NetworkSettings: containerNetworkSettings(ctx.attachments, o.ports ?? []),
+    ...(ctx.security && { Security: ctx.security }),
     Limits: {
       Enforced: runtime.cgroupsEnforced,
       Priority: priorityOf(o.labels),
@@ -78,6 +82,8 @@ function securityOpt(s: SecurityOptions | undefined): string[] | null {
   const out = [
     ...(s?.noNewPrivileges !== undefined ? [`no-new-privileges:${s.noNewPrivileges}`] : []),
     ...(s?.unconfinedSystemPaths ? ['systempaths=unconfined'] : []),
+    ...(s?.seccomp !== undefined ? [`seccomp=${s.seccomp}`] : []),
+    ...(s?.apparmor !== undefined ? [`apparmor=${s.apparmor}`] : []),
   ];
   return out.length > 0 ? out : null;
 }

@@ -20,6 +20,8 @@ export interface MonitorRequest {
   readonly logPath?: string;
   /** The container's cgroup v2 directory, for OOM accounting. */
   readonly cgroupDir?: string;
+  /** A `cgroup.procs` file every runtime process joins before exec (berth's v1 devices cgroup for crun on a hybrid host). */
+  readonly joinCgroup?: string;
   /** overlay mount options for `<bundle>/rootfs`, when it is not mounted yet. */
   readonly overlayOptions?: string;
   /** After the exit: `runtime delete` and unmount the root before writing the exit record. */
@@ -65,6 +67,7 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     '--log-max-bytes', String(req.logMaxBytes), '--log-max-files', String(req.logMaxFiles), '--sync-fd', '3',
     ...(req.logPath !== undefined ? ['--log-path', req.logPath] : []),
     ...(req.cgroupDir ? ['--cgroup-dir', req.cgroupDir] : []),
+    ...(req.joinCgroup ? ['--join-cgroup', req.joinCgroup] : []),
     ...(req.overlayOptions ? ['--mount-overlay', req.overlayOptions] : []),
     ...(req.cleanup ? ['--cleanup'] : []),
     ...(req.durableExit === false ? ['--no-fsync-exit'] : []),

@@ -15,14 +15,18 @@ export interface SecurityOptions {
   readonly noNewPrivileges?: boolean;
   /** `systempaths=unconfined`: no masked or read-only /proc and /sys paths. */
   readonly unconfinedSystemPaths?: boolean;
+  /** `seccomp=unconfined`, or `seccomp=PATH` (an absolute host path to a Docker-format profile); absent = berth's default filter. */
+  readonly seccomp?: string;
+  /** `apparmor=PROFILE` (a profile loaded on the host) or `apparmor=unconfined`; absent = none (berth loads no profile of its own). */
+  readonly apparmor?: string;
 }
 
 /**
- * Docker's `--security-opt` (KEY=VALUE or the legacy KEY:VALUE). berth applies no SELinux label,
- * AppArmor profile or seccomp filter (seccomp is issue 18), so `label=disable`, `label:disable`,
- * `apparmor=unconfined` and `seccomp=unconfined` ask for what berth already does and are accepted;
- * asking for confinement berth cannot give (a label, a profile, a seccomp file) is refused rather than
- * silently ignored. Merges into `prev` so repeated flags add up.
+ * Docker's `--security-opt` (KEY=VALUE or the legacy KEY:VALUE); compose's `security_opt` entries go
+ * through here too (pass `what`). berth applies no SELinux label, so only `label=disable` is accepted;
+ * a seccomp profile must be an absolute path (it is read when the container is created, and an agent
+ * has no meaningful working directory); whether an AppArmor profile can be applied is a host fact,
+ * checked by the spec builder. Merges into `prev` so repeated flags add up.
  */
 export function parseSecurityOpt(text: string, prev: SecurityOptions = {}, what = '--security-opt'): SecurityOptions {
   const t = text.trim();
@@ -41,16 +45,18 @@ export function parseSecurityOpt(text: string, prev: SecurityOptions = {}, what 
       if (value === 'disable') return prev;
       return refuse('berth applies no SELinux labels; only label=disable is accepted');
     case 'apparmor':
-      if (value === 'unconfined') return prev;
-      return refuse('berth loads no AppArmor profiles; only apparmor=unconfined is accepted');
+      if (value === undefined || value === '' || !/^[A-Za-z0-9_./:@+-]+$/.test(value)) return refuse('name a profile loaded on the host, or unconfined');
+      return { ...prev, apparmor: value };
     case 'seccomp':
-      if (value === 'unconfined') return prev;
-      return refuse('seccomp profiles are not supported yet (berth installs no seccomp filter); only seccomp=unconfined is accepted');
+      if (value === 'unconfined') return { ...prev, seccomp: value };
+      if (value === undefined || value === '') return refuse('use seccomp=unconfined or seccomp=/absolute/path/to/profile.json');
+      if (!value.startsWith('/')) return refuse('the profile path must be absolute');
+      return { ...prev, seccomp: value };
     case 'systempaths':
       if (value === 'unconfined') return { ...prev, unconfinedSystemPaths: true };
       return refuse('only systempaths=unconfined is accepted');
     default:
-      return refuse('unknown security option (berth takes no-new-privileges, label=disable, apparmor=unconfined, seccomp=unconfined, systempaths=unconfined)');
+      return refuse('unknown security option (berth takes no-new-privileges, seccomp=unconfined|PATH, apparmor=PROFILE|unconfined, label=disable, systempaths=unconfined)');
   }
 }
 

@@ -83,10 +83,10 @@ describe.each(runtimes)('berth run options under %s', (runtime) => {
     expect(plain.stdout).toMatch(/ \/sys sysfs ro,/);
   });
 
-  it('--security-opt no-new-privileges:false turns no_new_privs off; a seccomp profile is refused', () => {
+  it('--security-opt no-new-privileges:false turns no_new_privs off; a missing seccomp profile is refused, naming it', () => {
     expect(run(img, 'cat', '/proc/self/status').stdout).toMatch(/NoNewPrivs:\s+1/);
     expect(run('--security-opt', 'no-new-privileges:false', '--security-opt', 'label=disable', img, 'cat', '/proc/self/status').stdout).toMatch(/NoNewPrivs:\s+0/);
-    expect(run('--security-opt', 'seccomp=/x.json', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringMatching(/seccomp profiles are not supported yet/) });
+    expect(run('--security-opt', 'seccomp=/x.json', img, 'true')).toMatchObject({ code: 4, stderr: expect.stringMatching(/seccomp=\/x.json: no such file/) });
   });
 
   it('--sysctl sets a namespaced sysctl in the container only; a host-wide one is refused', () => {

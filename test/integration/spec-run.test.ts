@@ -12,6 +12,7 @@ import { hostPaths } from '../../src/host/paths.js';
 import { defaultRunOptions, parseDevice, parseTmpfs, parseVolume, type RunOptions } from '../../src/runtime/options.js';
 import { buildSpec } from '../../src/runtime/spec/build.js';
 import { parseProcLimits, readHostFacts } from '../../src/runtime/spec/host.js';
+import { SeccompProfiles } from '../../src/runtime/spec/seccomp.js';
 import { NOFILE_HARD } from '../../src/runtime/spec/process.js';
 import type { OciSpec } from '../../src/runtime/spec/types.js';
 import { busyboxPath } from '../helpers/images/busybox.js';
@@ -25,6 +26,8 @@ const hostHardNofile = parseProcLimits(fs.readFileSync('/proc/self/limits', 'utf
 
 let tmp: string;
 let rootfs: string;
+/** The real default profile (podman's, scripts/setup.sh installs it), as the engine uses it. */
+const seccomp = new SeccompProfiles({ machine: os.machine(), kernel: os.release() });
 let seq = 0;
 const created: Array<{ runtime: Runtime; id: string }> = [];
 
@@ -59,6 +62,7 @@ async function runContainer(runtime: Runtime, opts: Partial<RunOptions>, script:
     id, image: { config: { Env: ['IMAGE_VAR=from-image'], Cmd: ['/bin/sh'] } }, options, rootfs, stateRoot: path.join(tmp, 'state'),
     host: readHostFacts(hostPaths('/')), cgroupsEnforced,
     resources: toLinuxResources(options, { memoryHighBytes: 96 << 20, memoryMaxBytes: 128 << 20, pidsLimit: 256, cpuWeight: 100 }),
+    seccomp,
   });
   spec.process.args = ['/bin/sh', '-c', script];
   const bundle = path.join(tmp, id);

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runDoctor, type CheckResult, type DoctorReport } from '../../src/doctor/index.js';
 import { fixtureHost, variantHost } from '../helpers/host-tree.js';
+import { writeFixtureProfile } from '../helpers/seccomp-fixture.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -23,8 +24,33 @@ const check = (r: DoctorReport, id: string): CheckResult => {
   if (!c) throw new Error(`no check ${id}`);
   return c;
 };
-const doctor = (host: ReturnType<typeof fixtureHost>, searchPath = pathWith({ crun: 'crun version 1.8.1' })) =>
-  runDoctor({ host, root: os.tmpdir(), searchPath });
+/** The fixture seccomp profile, written once to a temp dir: doctor reads no package file of the test machine. */
+const seccompDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-doctor-seccomp-'));
+const seccompProfile = writeFixtureProfile(seccompDir);
+afterAll(() => fs.rmSync(seccompDir, { recursive: true, force: true }));
+const doctor = (host: ReturnType<typeof fixtureHost>, searchPath = pathWith({ crun: 'crun version 1.8.1' }), profile = seccompProfile) =>
+  runDoctor({ host, root: os.tmpdir(), searchPath, seccompProfile: profile });
+
+describe('berth doctor on how containers are confined', () => {
+  it('device isolation: crun on a hybrid host without a v1 devices controller cannot enforce device rules and fails; on cgroup v2 the runtime does', () => {
+    const hybrid = check(doctor(fixtureHost('hybrid-amd64')), 'devices');
+    expect(hybrid).toMatchObject({ status: 'fail', detail: expect.stringMatching(/crun: no cgroup devices controller/), fix: expect.stringMatching(/-o devices/) });
+    expect(check(doctor(fixtureHost('rpi-zero-2-w')), 'devices')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/cgroup v2 device program/) });
+  });
+
+  it('the default seccomp profile: present and valid, or a failure naming the package', () => {
+    expect(check(doctor(fixtureHost('rpi-zero-2-w')), 'seccomp')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/8 rules, default SCMP_ACT_ERRNO/) });
+    const missing = check(doctor(fixtureHost('rpi-zero-2-w'), undefined, path.join(seccompDir, 'absent.json')), 'seccomp');
+    expect(missing).toMatchObject({ status: 'fail', fix: 'apt-get install golang-github-containers-common' });
+  });
+
+  it('recursively read-only volumes need Linux 5.12', () => {
+    expect(check(doctor(fixtureHost('rpi-zero-2-w')), 'rro')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/kernel 6\.6\.51/) });
+    const v = variantHost('rpi-zero-2-w', { 'proc/sys/kernel/osrelease': '5.10.103-v7+\n' });
+    cleanups.push(v.cleanup);
+    expect(check(doctor(v.host), 'rro')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/read-only at its top mount only/) });
+  });
+});
 
 describe('berth doctor on fixture hosts', () => {
   it('names a hybrid cgroup layout, says limits are not enforced, and fails', () => {

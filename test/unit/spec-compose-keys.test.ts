@@ -7,6 +7,7 @@ import { hostPaths } from '../../src/host/paths.js';
 import { writeInlineFiles } from '../../src/runtime/inline-files.js';
 import { defaultRunOptions, parseVolume, type RunOptions } from '../../src/runtime/options.js';
 import { buildSpec } from '../../src/runtime/spec/build.js';
+import { fixtureSeccomp } from '../helpers/seccomp-fixture.js';
 import { readHostFacts } from '../../src/runtime/spec/host.js';
 
 /** The runtime side of the compose service keys: what the spec builder and the engine do with the new RunOptions. */
@@ -28,7 +29,7 @@ function spec(over: Partial<RunOptions>) {
   const options = { ...defaultRunOptions('web'), ...over };
   return buildSpec({
     id: 'c0ffee1234567890', image: { config: { Cmd: ['/bin/app'] } }, options, rootfs: path.join(tmp, 'rootfs'), stateRoot: path.join(tmp, 'state'),
-    host: readHostFacts(hostPaths(path.join(tmp, 'host'))), resources: toLinuxResources(options, defaults), cgroupsEnforced: true, checkMountSources: false,
+    host: readHostFacts(hostPaths(path.join(tmp, 'host'))), resources: toLinuxResources(options, defaults), cgroupsEnforced: true, checkMountSources: false, seccomp: fixtureSeccomp(tmp),
   });
 }
 

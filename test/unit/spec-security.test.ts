@@ -11,8 +11,9 @@ import { monitorLogOptions } from '../../src/runtime/monitor.js';
 import {
   defaultRunOptions, parseDeviceCgroupRule, parseGroupAdd, parseLogOptions, parseSecurityOpt, parseSysctl, validateRunOptions, type RunOptions,
 } from '../../src/runtime/options.js';
-import { buildSpec, INIT_PATH_IN_CONTAINER, type BuildSpecInput } from '../../src/runtime/spec/build.js';
+import { buildSpec, INIT_PATH_IN_CONTAINER, SECCOMP_ANNOTATION, type BuildSpecInput } from '../../src/runtime/spec/build.js';
 import type { DeviceStat, HostFacts } from '../../src/runtime/spec/host.js';
+import { fixtureSeccomp } from '../helpers/seccomp-fixture.js';
 
 const ALL_CAPS_BOUNDING = (1n << 41n) - 1n;
 
@@ -56,7 +57,7 @@ function input(over: Partial<RunOptions> = {}, rest: Partial<BuildSpecInput> = {
   const options = validateRunOptions({ ...defaultRunOptions('web'), ...over });
   return {
     id: 'c0ffee1234567890', image: { config: { Entrypoint: ['/bin/app'], Cmd: ['--serve'] } }, options, rootfs, stateRoot: path.join(tmp, 'state'),
-    host: fakeHost(), resources: toLinuxResources(options, defaults), cgroupsEnforced: true, ...rest,
+    host: fakeHost(), resources: toLinuxResources(options, defaults), cgroupsEnforced: true, seccomp: fixtureSeccomp(tmp), ...rest,
   };
 }
 const mount = (s: ReturnType<typeof buildSpec>, dest: string) => s.mounts.find((m) => m.destination === dest);
@@ -96,14 +97,19 @@ describe('capabilities (Docker: moby caps.TweakCapabilities)', () => {
 });
 
 describe('option parsers', () => {
-  it('--security-opt: no-new-privileges forms, accepted no-ops, refused confinement berth cannot give', () => {
+  it('--security-opt: no-new-privileges forms, seccomp and apparmor choices, refused confinement berth cannot give', () => {
     expect(parseSecurityOpt('no-new-privileges')).toEqual({ noNewPrivileges: true });
     expect(parseSecurityOpt('no-new-privileges:false')).toEqual({ noNewPrivileges: false });
     expect(parseSecurityOpt('no-new-privileges=true', { unconfinedSystemPaths: true })).toEqual({ noNewPrivileges: true, unconfinedSystemPaths: true });
-    for (const noop of ['label=disable', 'label:disable', 'apparmor=unconfined', 'apparmor:unconfined', 'seccomp=unconfined']) expect(parseSecurityOpt(noop)).toEqual({});
+    for (const noop of ['label=disable', 'label:disable']) expect(parseSecurityOpt(noop)).toEqual({});
+    expect(parseSecurityOpt('apparmor:unconfined')).toEqual({ apparmor: 'unconfined' });
+    expect(parseSecurityOpt('apparmor=docker-default')).toEqual({ apparmor: 'docker-default' });
+    expect(parseSecurityOpt('seccomp=unconfined')).toEqual({ seccomp: 'unconfined' });
+    expect(parseSecurityOpt('seccomp:/etc/profile.json', { noNewPrivileges: true })).toEqual({ seccomp: '/etc/profile.json', noNewPrivileges: true });
+    expect(() => parseSecurityOpt('seccomp=profile.json')).toThrow(/--security-opt seccomp=profile.json: the profile path must be absolute/);
+    expect(() => parseSecurityOpt('seccomp=', {}, 'services.web.security_opt')).toThrow(/^services.web.security_opt seccomp=: use seccomp=unconfined/);
+    expect(() => parseSecurityOpt('apparmor=')).toThrow(/name a profile loaded on the host/);
     expect(parseSecurityOpt('systempaths=unconfined')).toEqual({ unconfinedSystemPaths: true });
-    expect(() => parseSecurityOpt('seccomp=/etc/profile.json')).toThrow(/seccomp profiles are not supported yet/);
-    expect(() => parseSecurityOpt('apparmor=docker-default')).toThrow(/no AppArmor profiles/);
     expect(() => parseSecurityOpt('label=type:svirt_t')).toThrow(/no SELinux labels/);
     expect(() => parseSecurityOpt('no-new-privileges:maybe')).toThrow(/no-new-privileges:false/);
     expect(() => parseSecurityOpt('privileged')).toThrow(/--security-opt privileged: unknown security option/);
@@ -166,6 +172,28 @@ describe('buildSpec with the new options', () => {
     expect(mount(s, '/sys/fs/cgroup')?.options).toContain('rw');
     expect(s.process.noNewPrivileges).toBe(false);
     expect(buildSpec(input({ privileged: true, security: { noNewPrivileges: true } })).process.noNewPrivileges).toBe(true);
+    expect(s.linux.seccomp).toBeUndefined();
+    expect(JSON.parse(s.annotations![SECCOMP_ANNOTATION]!)).toEqual({ mode: 'unconfined', reason: 'privileged' });
+  });
+
+  it('seccomp: the default filter converted for the container\'s own capabilities, recorded for inspect; unconfined leaves none', () => {
+    const s = buildSpec(input());
+    expect(s.linux.seccomp?.architectures).toEqual(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    expect(s.linux.seccomp?.syscalls.flatMap((r) => (r.action === 'SCMP_ACT_ALLOW' ? r.names : []))).not.toContain('unshare');
+    expect(JSON.parse(s.annotations![SECCOMP_ANNOTATION]!)).toMatchObject({ mode: 'filter', dockerParity: true });
+    // With CAP_SYS_ADMIN the profile's own rule for it applies, and the parity denial is lifted.
+    const admin = buildSpec(input({ capAdd: ['CAP_SYS_ADMIN'] }));
+    expect(admin.linux.seccomp?.syscalls.flatMap((r) => (r.action === 'SCMP_ACT_ALLOW' ? r.names : []))).toEqual(expect.arrayContaining(['unshare', 'bpf']));
+    expect(buildSpec(input({ security: { seccomp: 'unconfined' } })).linux.seccomp).toBeUndefined();
+  });
+
+  it('apparmor=PROFILE only where the host has AppArmor; :ro binds are rro where the kernel has mount_setattr', () => {
+    expect(() => buildSpec(input({ security: { apparmor: 'docker-default' } }))).toThrow(/apparmor=docker-default: this host has no AppArmor/);
+    expect(buildSpec(input({ security: { apparmor: 'unconfined' } })).process.apparmorProfile).toBeUndefined();
+    expect(buildSpec(input({ security: { apparmor: 'docker-default' } }, { host: { ...fakeHost(), appArmor: true } })).process.apparmorProfile).toBe('docker-default');
+    const ro = { volumes: [{ source: 'data', target: '/data', readOnly: true, kind: 'volume' as const }] };
+    expect(mount(buildSpec(input(ro, { host: { ...fakeHost(), recursiveReadOnly: true } })), '/data')?.options).toEqual(['rbind', 'rprivate', 'rro']);
+    expect(mount(buildSpec(input(ro)), '/data')?.options).toEqual(['rbind', 'rprivate', 'ro']);
   });
 
   it('an unprivileged container keeps its confinement; systempaths=unconfined and no-new-privileges:false lift one part each', () => {

@@ -10,6 +10,7 @@ import { buildSpec, type BuildSpecInput } from '../../src/runtime/spec/build.js'
 import { parseProcLimits, readHostFacts, splitDev, type HostFacts } from '../../src/runtime/spec/host.js';
 import { capabilityMask, DEFAULT_CAPABILITIES } from '../../src/runtime/capabilities.js';
 import { mergeArgs, mergeEnv } from '../../src/runtime/spec/process.js';
+import { fixtureSeccomp } from '../helpers/seccomp-fixture.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units     
 Max cpu time              unlimited            unlimited            seconds   
@@ -51,7 +52,7 @@ function input(over: Partial<RunOptions> = {}, rest: Partial<BuildSpecInput> = {
   const options = { ...defaultRunOptions('web'), ...over };
   return {
     id: 'c0ffee1234567890', image: { config: { Entrypoint: ['/bin/app'], Cmd: ['--serve'], Env: ['PATH=/opt/bin:/bin', 'A=image'] } },
-    options, rootfs, stateRoot: path.join(tmp, 'state'), host, resources: toLinuxResources(options, defaults), cgroupsEnforced: true, ...rest,
+    options, rootfs, stateRoot: path.join(tmp, 'state'), host, resources: toLinuxResources(options, defaults), cgroupsEnforced: true, seccomp: fixtureSeccomp(tmp), ...rest,
   };
 }
 
@@ -120,7 +121,7 @@ describe('buildSpec', () => {
     expect(s.root).toEqual({ path: rootfs, readonly: false });
     expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount', 'network', 'cgroup']);
     expect(s.linux.cgroupsPath).toBe('/berth/c0ffee1234567890');
-    expect(s.linux.maskedPaths).toEqual(expect.arrayContaining(['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware', '/proc/scsi', '/proc/acpi']));
+    expect(s.linux.maskedPaths).toEqual(expect.arrayContaining(['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware', '/proc/scsi', '/proc/acpi', '/proc/interrupts']));
     expect(s.linux.readonlyPaths).toEqual(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
     expect(s.mounts.map((m) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/sys', '/sys/fs/cgroup', '/dev/mqueue', '/dev/shm']);
     expect(s.mounts.find((m) => m.destination === '/dev/pts')?.options).toEqual(expect.arrayContaining(['newinstance', 'ptmxmode=0666']));
@@ -156,10 +157,10 @@ describe('buildSpec', () => {
     expect(() => buildSpec(input({ user: 'ghost' }))).toThrow(/unable to find user ghost/);
     expect(() => buildSpec(input({ workdir: 'rel' }))).toThrow(/absolute/);
   });
-  it('host network: no net namespace, /sys bound read-only', () => {
+  it('host network: no net namespace, and still a fresh read-only sysfs (not a bind of the host\'s /sys and what is mounted under it)', () => {
     const s = buildSpec(input({ network: 'host' }, { host: { ...host, cgroupNamespace: false } }));
     expect(s.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount']);
-    expect(s.mounts.find((m) => m.destination === '/sys')).toEqual({ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+    expect(s.mounts.find((m) => m.destination === '/sys')).toEqual({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
   });
   it('read-only root, tmpfs, binds and volumes (parents first)', () => {
     const data = path.join(tmp, 'data');
@@ -216,12 +217,12 @@ describe('buildSpec', () => {
     expect(s.process.capabilities.bounding).not.toContain('CAP_NET_RAW');
     expect(s.process.capabilities.bounding).toHaveLength(13);
   });
-  it('priority classes set oom_score_adj; a host without CAP_SYS_RESOURCE keeps critical at the default', () => {
+  it('priority classes set oom_score_adj, always explicitly (0, never the agent\'s inherited -900); a host without CAP_SYS_RESOURCE keeps critical at 0', () => {
     const crit = { labels: { 'berth.priority': 'critical' } };
     expect(buildSpec(input(crit, { host: { ...host, capBounding: (1n << 41n) - 1n } })).process.oomScoreAdj).toBe(-500);
-    expect(buildSpec(input(crit, { host: { ...host, capBounding: 0x1fffeffffffn } })).process.oomScoreAdj).toBeUndefined();
+    expect(buildSpec(input(crit, { host: { ...host, capBounding: 0x1fffeffffffn } })).process.oomScoreAdj).toBe(0);
     expect(buildSpec(input({ labels: { 'berth.priority': 'best-effort' } }, { host: { ...host, capBounding: 0x1fffeffffffn } })).process.oomScoreAdj).toBe(1000);
-    expect(buildSpec(input({})).process.oomScoreAdj).toBeUndefined();
+    expect(buildSpec(input({})).process.oomScoreAdj).toBe(0);
   });
   it('rejects a relative rootfs and a bad id', () => {
     expect(() => buildSpec(input({}, { rootfs: 'rel' }))).toThrow(/absolute/);

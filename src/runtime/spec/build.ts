@@ -6,8 +6,9 @@ import type { RunOptions } from '../options.js';
 import { resolveCapabilities } from '../capabilities.js';
 import { DEFAULT_DEVICE_RULES, hostDeviceNodes, resolveDevices } from './devices.js';
 import type { HostFacts } from './host.js';
-import { buildMounts, MASKED_PATHS, READONLY_PATHS } from './mounts.js';
+import { buildMounts, maskedPaths, READONLY_PATHS } from './mounts.js';
 import { buildRlimits, mergeArgs, mergeEnv, type ImageProcessConfig } from './process.js';
+import type { SeccompChoice, SeccompResult, SeccompSource } from './seccomp.js';
 import { OCI_VERSION, type NamespaceType, type OciMount, type OciSpec } from './types.js';
 import { resolveUser } from './user.js';
 
@@ -34,11 +35,14 @@ export interface BuildSpecInput {
   /**
    * True on a cgroup v2 (unified) host: the resources go into the spec. False on a hybrid or v1 host:
    * only the device rules do (runc enforces them through the v1 devices controller; crun, run with
-   * `--cgroup-manager=disabled`, ignores them), because runc refuses `unified` on v1 and crun refuses
+   * `--cgroup-manager=disabled`, ignores them, so berth writes them into a v1 devices cgroup it starts
+   * crun in: runtime/devices-enforce.ts), because runc refuses `unified` on v1 and crun refuses
    * hybrid hosts altogether. `cgroupsPath` is kept either way: runc then places the container in
    * `/berth/<id>` in every v1 hierarchy (so kill/delete find all its processes), crun ignores it.
    */
   readonly cgroupsEnforced: boolean;
+  /** Converts seccomp profiles for this host (SeccompProfiles; one per engine, so conversions are cached). */
+  readonly seccomp: SeccompSource;
   /** Check that bind-mount sources exist (default true). */
   readonly checkMountSources?: boolean;
   /** A static init binary on the host (tini-static), required when `options.init`: see runtime/init.ts. */
@@ -46,6 +50,9 @@ export interface BuildSpecInput {
   /** A bridged container's network namespace (made before the runtime runs) and its /etc files (src/network/container.ts). */
   readonly network?: { readonly namespacePath: string; readonly mounts: ReadonlyArray<{ readonly destination: string; readonly source: string }> };
 }
+
+/** The spec annotation holding the seccomp summary (SeccompSummary as JSON) that `berth inspect` shows. */
+export const SECCOMP_ANNOTATION = 'org.berth.seccomp';
 
 /** Where `--init`'s binary appears in the container, as Docker's. */
 export const INIT_PATH_IN_CONTAINER = '/sbin/docker-init';
@@ -73,6 +80,9 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
   const resources: LinuxResources = input.cgroupsEnforced ? { ...input.resources, devices: deviceRules } : { devices: deviceRules };
 
   const oomScoreAdj = oomScoreAdjFor(o, input.host.capBounding);
+  const capabilities = resolveCapabilities(o, input.host.capBounding);
+  const seccomp = seccompFor(o, input.seccomp, capabilities.bounding);
+  const apparmorProfile = appArmorFor(o, input.host.appArmor === true);
   // Docker leaves no_new_privs off; berth turns it on by default, but not for --privileged (which asks
   // for no confinement, and whose setuid tools must work); --security-opt decides either way.
   const noNewPrivileges = o.security?.noNewPrivileges ?? !o.privileged;
@@ -98,18 +108,19 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
       args,
       env: mergeEnv(cfg?.Env, o.env, hostname, user.home),
       cwd: path.posix.normalize(cwd).replace(/(.)\/+$/, '$1'),
-      capabilities: resolveCapabilities(o, input.host.capBounding),
+      capabilities,
       rlimits: buildRlimits(o.ulimits, input.host.rlimitHard),
       noNewPrivileges,
-      ...(oomScoreAdj !== 0 && { oomScoreAdj }),
+      oomScoreAdj,
+      ...(apparmorProfile !== undefined && { apparmorProfile }),
     },
     root: { path: input.rootfs, readonly: o.readOnly },
     hostname,
     ...(o.domainname !== undefined && { domainname: o.domainname }),
     mounts: [
       ...buildMounts({
-        network: o.network, volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true,
-        ...(o.shmSize !== undefined && { shmSize: o.shmSize }), privileged: o.privileged === true,
+        volumes: o.volumes, tmpfs: o.tmpfs, stateRoot: input.stateRoot, checkSources: input.checkMountSources ?? true,
+        ...(o.shmSize !== undefined && { shmSize: o.shmSize }), privileged: o.privileged === true, recursiveReadOnly: input.host.recursiveReadOnly === true,
       }),
       // rw, as docker's: programs that rewrite resolv.conf keep working; the files are the container's own.
       ...(input.network?.mounts ?? []).map((m) => ({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', 'rprivate', 'rw'] })),
@@ -120,16 +131,47 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
       devices: nodes,
       resources,
       cgroupsPath: input.cgroupsPath ?? `/berth/${input.id}`,
-      maskedPaths: unmasked ? [] : [...MASKED_PATHS],
+      maskedPaths: unmasked ? [] : maskedPaths(input.host),
       readonlyPaths: unmasked ? [] : [...READONLY_PATHS],
       ...(o.sysctls !== undefined && Object.keys(o.sysctls).length > 0 && { sysctl: { ...o.sysctls } }),
+      ...(seccomp.filter !== undefined && { seccomp: seccomp.filter }),
     },
+    annotations: { [SECCOMP_ANNOTATION]: JSON.stringify(seccomp.summary) },
   };
 }
 
 /**
- * The OOM score: `--oom-score-adj` when given, else the priority class's (best-effort killed first; 0
- * leaves the runtime's default). Lowering it needs CAP_SYS_RESOURCE, which a sandboxed host may
+ * The seccomp filter: none for `--privileged` (Docker's: it asks for no confinement), none for
+ * `seccomp=unconfined`, the named profile as written, else the default profile with berth's
+ * Docker-parity denials. Converted for the container's own capability set (its bounding set), since
+ * profile rules are conditioned on capabilities.
+ */
+function seccompFor(o: RunOptions, source: SeccompSource, caps: readonly string[]): SeccompResult {
+  if (o.privileged) return { summary: { mode: 'unconfined', reason: 'privileged' } };
+  const asked = o.security?.seccomp;
+  const choice: SeccompChoice = asked === undefined ? { kind: 'default' } : asked === 'unconfined' ? { kind: 'unconfined' } : { kind: 'profile', path: asked };
+  return source.resolve(choice, caps);
+}
+
+/**
+ * `apparmor=PROFILE` becomes the process's profile where the host has AppArmor; asked for on a host
+ * without it, the container is refused (Docker ignores it silently: berth does not pretend to confine).
+ */
+function appArmorFor(o: RunOptions, hostHasAppArmor: boolean): string | undefined {
+  const p = o.security?.apparmor;
+  if (p === undefined || p === 'unconfined') return undefined;
+  if (!hostHasAppArmor) {
+    throw new BerthError('host', `--security-opt apparmor=${p}: this host has no AppArmor (the kernel lacks it or has it off), so the profile cannot be applied`, {
+      hint: 'drop the option, or use apparmor=unconfined',
+    });
+  }
+  return p;
+}
+
+/**
+ * The OOM score: `--oom-score-adj` when given, else the priority class's (best-effort killed first).
+ * Always explicit, 0 for a normal container: left out, the container would inherit the score of the
+ * process that started the runtime, which for the agent is -900. Lowering it needs CAP_SYS_RESOURCE, which a sandboxed host may
  * withhold: the runtime would then fail the start, so a class default falls back to 0 there, while an
  * explicit negative value is refused with the reason.
  */

@@ -15,6 +15,10 @@ export interface HostFacts {
   readonly cgroupNamespace: boolean;
   /** The bounding set berth runs with (CapBnd from /proc/self/status); undefined = unknown. */
   readonly capBounding?: bigint;
+  /** AppArmor is enabled in the kernel (/sys/module/apparmor/parameters/enabled is Y); absent = no. */
+  readonly appArmor?: boolean;
+  /** The kernel has mount_setattr (5.12+), which recursively read-only binds (`rro`) need; absent = no. */
+  readonly recursiveReadOnly?: boolean;
   /**
    * A device node or directory at a host path; undefined when nothing is there. Symlinks are followed
    * unless `follow` is false, when a symlink is `other` (walking all of /dev must not follow /dev/fd).
@@ -82,6 +86,29 @@ export function statDevicePath(file: string, follow = true): DeviceStat | undefi
   return { kind: 'other' };
 }
 
+/** AppArmor is on: the module's `enabled` parameter reads Y (absent when the kernel has no AppArmor). */
+export function hostHasAppArmor(host: HostPaths): boolean {
+  return readHostText(host, '/sys/module/apparmor/parameters/enabled')?.trim() === 'Y';
+}
+
+/** "6.1.0-18-arm64" → [6, 1]; undefined when it does not start with MAJOR.MINOR. */
+export function parseKernelRelease(release: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/** `release` (`uname -r`) is at least `min` ("MAJOR.MINOR"); false when either does not parse. */
+export function kernelAtLeast(release: string | undefined, min: string): boolean {
+  const have = parseKernelRelease(release ?? '');
+  const want = parseKernelRelease(min);
+  return have !== undefined && want !== undefined && (have[0] > want[0] || (have[0] === want[0] && have[1] >= want[1]));
+}
+
+/** mount_setattr(2) came in Linux 5.12; `release` is /proc/sys/kernel/osrelease (`uname -r`). */
+export function kernelHasMountSetattr(release: string | undefined): boolean {
+  return kernelAtLeast(release, '5.12');
+}
+
 /** The real host's facts (or a fixture tree's, through `host`). Device paths are resolved through `host` too. */
 export function readHostFacts(host: HostPaths): HostFacts {
   const limits = readHostText(host, '/proc/self/limits');
@@ -91,6 +118,8 @@ export function readHostFacts(host: HostPaths): HostFacts {
     rlimitHard: limits === undefined ? {} : parseProcLimits(limits),
     cgroupNamespace: fs.existsSync(host.resolve('/proc/self/ns/cgroup')),
     ...(capBnd ? { capBounding: BigInt(`0x${capBnd}`) } : {}),
+    appArmor: hostHasAppArmor(host),
+    recursiveReadOnly: kernelHasMountSetattr(readHostText(host, '/proc/sys/kernel/osrelease')),
     statDevice: (hostPath, follow) => statDevicePath(host.resolve(path.posix.normalize(hostPath)), follow),
   };
 }

@@ -1,14 +1,34 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError } from '../../errors.js';
-import { validateContainerPath, volumeDataPath, type NetworkMode, type TmpfsMount, type VolumeMount } from '../options.js';
+import { validateContainerPath, volumeDataPath, type TmpfsMount, type VolumeMount } from '../options.js';
+import type { HostFacts } from './host.js';
 import type { OciMount } from './types.js';
 
-/** REFERENCE §5 plus Docker's powercap (CVE-2020-8694): bind-mounted over with /dev/null (files) or an empty ro tmpfs (dirs). */
+/**
+ * REFERENCE §5 plus current moby's: powercap (CVE-2020-8694) and /proc/interrupts (per-CPU interrupt
+ * counts are a side channel on other tenants' activity). Bind-mounted over with /dev/null (files) or
+ * an empty ro tmpfs (dirs).
+ */
 export const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
+  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
   '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ] as const;
+
+const CPU_DIR = '/sys/devices/system/cpu';
+
+/**
+ * {@link MASKED_PATHS} plus, as moby, each CPU's `thermal_throttle` directory that exists on this host
+ * (an OCI spec takes no globs, so they are listed per CPU; runtimes fail on nothing for a missing one,
+ * but listing only real ones keeps the spec honest).
+ */
+export function maskedPaths(host: Pick<HostFacts, 'statDevice'>): string[] {
+  const cpus = host.statDevice(CPU_DIR);
+  const throttle = cpus?.kind === 'dir'
+    ? cpus.entries.filter((e) => /^cpu\d+$/.test(e)).map((e) => `${CPU_DIR}/${e}/thermal_throttle`).filter((p) => host.statDevice(p)?.kind === 'dir')
+    : [];
+  return [...MASKED_PATHS, ...throttle];
+}
 
 /** REFERENCE §5: remounted read-only. */
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'] as const;
@@ -21,19 +41,20 @@ export interface StandardMountOptions {
   readonly shmSize?: number;
   /** `--privileged`: /sys and /sys/fs/cgroup read-write. */
   readonly privileged?: boolean;
+  /** The kernel has mount_setattr (5.12+): `:ro` binds become `rro`, read-only all the way down. */
+  readonly recursiveReadOnly?: boolean;
 }
 
 /**
- * The mounts every container gets (Docker's defaults). /sys is a fresh read-only sysfs in a private
- * network namespace; with the host's network a sysfs mount would show (and be refused for) the host's
- * net devices, so it is the host's /sys bound read-only instead.
+ * The mounts every container gets (Docker's defaults). /sys is always a fresh sysfs, read-only: with
+ * the host's network too (the runtime mounts it before dropping privileges, in the host's network
+ * namespace, so it shows the host's net devices, as Docker's does). It used to be a bind of the host's
+ * /sys, whose `ro` held only for the top mount: tracefs, debugfs and configfs under it stayed writable.
  */
-export function standardMounts(network: NetworkMode, opts: StandardMountOptions = {}): OciMount[] {
+export function standardMounts(opts: StandardMountOptions = {}): OciMount[] {
   // A privileged container gets /sys and its cgroup tree writable, as Docker's (for GPIO export, LEDs …).
   const access = opts.privileged ? 'rw' : 'ro';
-  const sys: OciMount = network === 'host'
-    ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', access] }
-    : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', access] };
+  const sys: OciMount = { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', access] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -69,16 +90,19 @@ export function tmpfsMount(t: TmpfsMount): OciMount {
 
 /**
  * `-v`: a bind of a host path or of a named volume's `_data` directory, recursive, private propagation,
- * `ro` when asked. A missing bind source is a `notFound` error (berth does not create host directories,
- * unlike `docker run -v`); named volume directories are created by the caller before the spec is built.
+ * `ro` when asked: `rro` (runc and crun apply it with mount_setattr, so mounts below the source are
+ * read-only too) when `recursiveReadOnly`, else plain `ro`, which binds the top mount read-only and
+ * leaves mounts below it as they are on the host (inspect and doctor say so). A missing bind source is
+ * a `notFound` error (berth does not create host directories, unlike `docker run -v`); named volume
+ * directories are created by the caller before the spec is built.
  */
-export function volumeMount(v: VolumeMount, stateRoot: string, checkSource = true): OciMount {
+export function volumeMount(v: VolumeMount, stateRoot: string, checkSource = true, recursiveReadOnly = false): OciMount {
   const source = v.kind === 'volume' ? volumeDataPath(stateRoot, v.source) : v.source;
   if (!path.isAbsolute(source)) throw new BerthError('invalid', `-v ${v.source}:${v.target}: host path must be absolute`);
   if (checkSource && v.kind === 'bind' && !fs.existsSync(source)) {
     throw new BerthError('notFound', `-v ${v.source}:${v.target}: host path ${v.source} does not exist`, { hint: 'create it first; berth does not create bind-mount sources' });
   }
-  return { destination: v.target, type: 'bind', source, options: ['rbind', v.propagation ?? 'rprivate', v.readOnly ? 'ro' : 'rw'] };
+  return { destination: v.target, type: 'bind', source, options: ['rbind', v.propagation ?? 'rprivate', v.readOnly ? (recursiveReadOnly ? 'rro' : 'ro') : 'rw'] };
 }
 
 /** Number of path components, for Docker's parent-before-child mount order. */
@@ -88,8 +112,8 @@ const depth = (p: string): number => p.split('/').filter(Boolean).length;
  * The full mount list: the standard mounts (a user mount on /dev/shm or /dev/mqueue replaces the
  * default), then the user's tmpfs and bind mounts sorted parents first (stable), as Docker does.
  */
-export function buildMounts(opts: { network: NetworkMode; volumes: readonly VolumeMount[]; tmpfs: readonly TmpfsMount[]; stateRoot: string; checkSources?: boolean } & StandardMountOptions): OciMount[] {
-  const user = [...opts.tmpfs.map(tmpfsMount), ...opts.volumes.map((v) => volumeMount(v, opts.stateRoot, opts.checkSources ?? true))];
+export function buildMounts(opts: { volumes: readonly VolumeMount[]; tmpfs: readonly TmpfsMount[]; stateRoot: string; checkSources?: boolean } & StandardMountOptions): OciMount[] {
+  const user = [...opts.tmpfs.map(tmpfsMount), ...opts.volumes.map((v) => volumeMount(v, opts.stateRoot, opts.checkSources ?? true, opts.recursiveReadOnly === true))];
   const seen = new Set<string>();
   for (const m of user) {
     const target = validateContainerPath(m.destination, 'mount');
@@ -100,7 +124,7 @@ export function buildMounts(opts: { network: NetworkMode; volumes: readonly Volu
   }
   // A replaced reserved mount takes the standard one's place, so /dev/pts & co. still go on top of it.
   const replacing = new Map(user.filter((m) => RESERVED.has(m.destination)).map((m) => [m.destination, m]));
-  const std = standardMounts(opts.network, opts).flatMap((m) => replacing.get(m.destination) ?? (seen.has(m.destination) ? [] : [m]));
+  const std = standardMounts(opts).flatMap((m) => replacing.get(m.destination) ?? (seen.has(m.destination) ? [] : [m]));
   const sorted = user.filter((m) => !replacing.has(m.destination)).map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i).map((x) => x.m);
   return [...std, ...sorted];
 }

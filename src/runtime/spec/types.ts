@@ -33,7 +33,10 @@ export interface OciProcess {
   capabilities: OciCapabilities;
   rlimits: OciRlimit[];
   noNewPrivileges: boolean;
-  oomScoreAdj?: number;
+  /** Always set: a container must not inherit the agent's own score (-900 under the shipped unit). */
+  oomScoreAdj: number;
+  /** `--security-opt apparmor=PROFILE`, only on a host with AppArmor. */
+  apparmorProfile?: string;
 }
 
 export interface OciMount {
@@ -63,6 +66,30 @@ export interface OciLinux {
   maskedPaths: string[];
   readonlyPaths: string[];
   sysctl?: Record<string, string>;
+  seccomp?: OciSeccomp;
+}
+
+/** One argument condition of a seccomp rule (libseccomp's comparison on syscall argument `index`). */
+export interface OciSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface OciSeccompSyscall {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: OciSeccompArg[];
+}
+
+/** `linux.seccomp` as runc and crun read it. */
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures: string[];
+  syscalls: OciSeccompSyscall[];
 }
 
 export interface OciSpec {
