@@ -21,9 +21,13 @@ import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonit
 import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
-import { validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
+import { validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
+import type { OciSpec } from './spec/types.js';
+import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
+import { containerPids } from './top.js';
+import { planUpdate, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
@@ -281,6 +285,59 @@ export class LocalEngine implements ContainerEngine {
   async exec(nameOrId: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult> {
     const c = this.running(nameOrId);
     return runtimeExec(this.runtimeOf(c), c.id, argv, timeoutMs);
+  }
+
+  execProcess(nameOrId: string, spec: ExecSpec): ExecProcess {
+    const c = this.running(nameOrId);
+    const pid = this.initPid(c);
+    const config = JSON.parse(fs.readFileSync(path.join(this.dir(c.id), 'config.json'), 'utf8')) as OciSpec;
+    return spawnExec(this.runtimeOf(c), c.id, pid, config.process, spec);
+  }
+
+  processes(nameOrId: string): number[] {
+    const c = this.running(nameOrId);
+    return containerPids(this.cgroupDir(c.id), this.initPid(c));
+  }
+
+  rootPath(nameOrId: string): string {
+    return `/proc/${this.initPid(this.running(nameOrId))}/root`;
+  }
+
+  rename(nameOrId: string, newName: string): ContainerRecord {
+    const c = this.find(nameOrId);
+    validateContainerName(newName);
+    if (this.records.byName(newName)) throw new BerthError('conflict', `the name "${newName}" is already in use`, { hint: `berth rm ${newName}, or choose another name` });
+    if (c.name === newName) throw new BerthError('invalid', `container ${c.name} is already named ${newName}`);
+    this.records.rename(c.id, newName);
+    this.records.updateOptions(c.id, { ...c.options, name: newName });
+    this.watch.look();
+    return this.find(c.id);
+  }
+
+  /** The new resources go into config.json (the next start's) and, when running, the live cgroup. */
+  update(nameOrId: string, update: ContainerUpdate): ContainerRecord {
+    const c = this.find(nameOrId);
+    const plan = planUpdate(c.options, update, this.opts.board.containerDefaults);
+    const rt = this.runtimeOf(c);
+    if (rt.cgroupsEnforced) {
+      const file = path.join(this.dir(c.id), 'config.json');
+      const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as OciSpec;
+      spec.linux.resources = { ...plan.resources, ...(spec.linux.resources?.devices && { devices: spec.linux.resources.devices }) };
+      writeFileAtomic(file, JSON.stringify(spec, null, 2), 0o644);
+      if (c.state === 'running') {
+        const cg = new Cgroup(this.cgroupDir(c.id));
+        for (const [f, v] of plan.files) if (cg.read(f) !== undefined) cg.write(f, v);
+      }
+    }
+    this.records.updateOptions(c.id, plan.options);
+    this.watch.emit({ type: 'update', id: c.id, name: c.name, at: Date.now() });
+    return this.find(c.id);
+  }
+
+  private initPid(c: ContainerRecord): number {
+    const pid = readContainerPid(this.stateDir(c.id));
+    if (pid === undefined) throw new BerthError('conflict', `container ${c.name} is not running`);
+    return pid;
   }
 
   pid(nameOrId: string): number | undefined {
