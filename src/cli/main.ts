@@ -5,6 +5,8 @@ import { registerCompose } from './compose.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
+import { registerEvents } from './events.js';
+import { registerExec } from './exec.js';
 import { registerFleet } from './fleet.js';
 import { registerFlash } from './flash.js';
 import { registerAgent } from './agent.js';
@@ -14,6 +16,7 @@ import { registerLogin } from './login.js';
 import { registerNetwork } from './network.js';
 import { registerPull } from './pull.js';
 import { registerRun } from './run.js';
+import { registerVerbs } from './verbs.js';
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -32,6 +35,9 @@ export function buildProgram(): Command {
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);
+  registerExec(program, context);
+  registerVerbs(program, context);
+  registerEvents(program, context);
   registerNetwork(program, context);
   registerDeploy(program, context);
   registerCompose(program, context);
