@@ -3,7 +3,7 @@ import { parseTimeFlag } from '../duration.js';
 import type { ContainerEvent } from '../runtime/engine-api.js';
 import { formatEventLine, parseEventFilters, pastEvents, toDockerEvent } from '../runtime/events.js';
 import type { CliContext } from './context.js';
-import { withEngine } from './engine.js';
+import { holdOpen, withEngine } from './engine.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
@@ -44,6 +44,7 @@ export function registerEvents(program: Command, context: () => CliContext): voi
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         const timer = until === undefined ? undefined : setTimeout(stop, Math.max(0, until - Date.now()));
+        const release = holdOpen();
         try {
           if (since !== undefined) for (const e of pastEvents([...known.values()])) if (e.at >= since && (until === undefined || e.at <= until)) print(e);
           abort.signal.addEventListener('abort', () => wake(), { once: true });
@@ -54,6 +55,7 @@ export function registerEvents(program: Command, context: () => CliContext): voi
           }
         } finally {
           unsubscribe();
+          release();
           clearTimeout(timer);
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);

@@ -8,7 +8,7 @@ import { filterPsOutput } from '../runtime/top.js';
 import type { ContainerUpdate } from '../runtime/update.js';
 import { waitNotRunning } from '../runtime/wait.js';
 import type { CliContext } from './context.js';
-import { withEngine } from './engine.js';
+import { holdOpen, withEngine } from './engine.js';
 import { table } from './format.js';
 
 const execFileAsync = promisify(execFile);
@@ -59,9 +59,14 @@ export function registerVerbs(program: Command, context: () => CliContext): void
     .argument('<container...>')
     .action(async (names: string[]) => {
       const ctx = context();
-      await withEngine(ctx, async ({ engine }) => {
-        for (const n of names) ctx.out.write(`${(await waitNotRunning(engine, n))?.exitCode ?? 0}\n`);
-      });
+      const release = holdOpen();
+      try {
+        await withEngine(ctx, async ({ engine }) => {
+          for (const n of names) ctx.out.write(`${(await waitNotRunning(engine, n))?.exitCode ?? 0}\n`);
+        });
+      } finally {
+        release();
+      }
     });
 
   program
