@@ -1,62 +1,18 @@
 // issue 19's everyday verbs against the real runtime through bin/berth: exec, top, wait, pause/unpause,
 // rename, update, events, logs --since/--until. One busybox image from a registry on loopback.
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
-import { pushBusyboxImage } from '../helpers/images/build.js';
-import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE, until, VerbsEnv } from '../helpers/verbs-env.js';
 
-let registry: RegistryInstance;
-let root: string;
-let img: string;
-const ENV = { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' };
-
-beforeAll(async () => {
-  requireBuilt();
-  registry = await startRegistry();
-  await pushBusyboxImage(registry, 'verbs/busybox', 'v1');
-  img = `${registry.host}/verbs/busybox:v1`;
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-verbs-'));
-  expect(berth('pull', '-q', img).code).toBe(0);
-});
-afterAll(async () => {
-  const left = JSON.parse(berth('ps', '-a', '--json').stdout || '[]') as Array<{ name: string }>;
-  if (left.length > 0) berth('rm', '-f', ...left.map((c) => c.name));
-  await registry?.stop();
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-function berth(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  return berthIn(undefined, ...args);
-}
-function berthIn(input: string | undefined, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(BERTH_BIN, ['--root', root, ...args], { encoding: 'utf8', env: { ...process.env, ...ENV }, ...(input !== undefined && { input }) });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-/** A background `berth ARGS…` whose output is collected; `done` resolves at its exit. */
-function background(...args: string[]) {
-  const p = spawn(BERTH_BIN, ['--root', root, ...args], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = { stdout: '', stderr: '' };
-  p.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
-  const done = new Promise<number | null>((resolve) => p.once('close', resolve));
-  return { p, out, done };
-}
-async function until(pred: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-const SERVICE = ['sh', '-c', "trap 'exit 0' TERM; sleep 600 & wait"];
+const env = new VerbsEnv('verbs/busybox');
+const berth = (...args: string[]) => env.berth(...args);
+const berthIn = (input: string, ...args: string[]) => env.berthIn(input, ...args);
+const background = (...args: string[]) => env.background(...args);
 
 describe('berth exec', () => {
   beforeAll(() => {
-    expect(berth('run', '-d', '--name', 'ex', '-e', 'FROM_RUN=1', img, ...SERVICE).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'ex', '-e', 'FROM_RUN=1', env.img, ...SERVICE).code).toBe(0);
   });
 
   it('keeps stdout and stderr apart and exits with the command\'s code', () => {
@@ -65,7 +21,7 @@ describe('berth exec', () => {
 
   it('-i passes stdin; -e, --env-file, -w and -u apply', () => {
     expect(berthIn('hello\n', 'exec', '-i', 'ex', 'cat')).toMatchObject({ code: 0, stdout: 'hello\n' });
-    const envFile = path.join(root, 'exec.env');
+    const envFile = path.join(env.root, 'exec.env');
     fs.writeFileSync(envFile, 'FROM_FILE=f\nBOTH=file\n');
     const r = berth('exec', '--env-file', envFile, '-e', 'BOTH=flag', '-w', '/tmp', '-u', '1000:1001', 'ex', 'sh', '-c', 'echo $FROM_FILE $BOTH $(pwd) $(id -u):$(id -g)');
     expect(r).toMatchObject({ code: 0, stdout: 'f flag /tmp 1000:1001\n' });
@@ -102,7 +58,7 @@ describe('berth exec', () => {
 describe('container verbs', () => {
   it('wait blocks until the exit and prints the code; events streams what happens, filtered', async () => {
     const events = background('events', '--format', 'json', '--filter', 'label=verbs=w');
-    expect(berth('create', '--name', 'w1', '-l', 'verbs=w', img, 'sh', '-c', 'sleep 1; exit 4').code).toBe(0);
+    expect(berth('create', '--name', 'w1', '-l', 'verbs=w', env.img, 'sh', '-c', 'sleep 1; exit 4').code).toBe(0);
     expect(berth('start', 'w1').code).toBe(0);
     const wait = background('wait', 'w1');
     expect(await wait.done).toBe(0);
@@ -113,7 +69,7 @@ describe('container verbs', () => {
     await events.done;
     const actions = events.out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
     expect(actions.map((a) => a.Action)).toEqual(['create', 'start', 'die', 'rename']);
-    expect(actions[2]!.Actor.Attributes).toMatchObject({ exitCode: '4', image: img });
+    expect(actions[2]!.Actor.Attributes).toMatchObject({ exitCode: '4', image: env.img });
     // --since answers from the records; --until in the past ends at once.
     const past = berth('events', '--since', '1h', '--until', '0s', '--filter', 'container=w2', '--filter', 'event=die');
     expect(past).toMatchObject({ code: 0 });
@@ -122,7 +78,7 @@ describe('container verbs', () => {
   });
 
   it('pause freezes and unpause thaws where cgroups are enforced', () => {
-    expect(berth('run', '-d', '--name', 'pz', img, ...SERVICE).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'pz', env.img, ...SERVICE).code).toBe(0);
     const r = berth('pause', 'pz');
     const enforced = (JSON.parse(berth('inspect', 'pz').stdout) as Array<{ HostConfig?: unknown; State: { Status: string } }>)[0]!;
     if (r.code === 0) {
@@ -135,7 +91,7 @@ describe('container verbs', () => {
   });
 
   it('update changes the restart policy and limits, refuses bad values naming the flag', () => {
-    expect(berth('run', '-d', '--name', 'up', '-m', '64m', img, ...SERVICE).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'up', '-m', '64m', env.img, ...SERVICE).code).toBe(0);
     expect(berth('update', '--restart', 'always', '-m', '32m', '--pids-limit', '40', 'up')).toMatchObject({ code: 0, stdout: 'up\n' });
     const i = (JSON.parse(berth('inspect', 'up').stdout) as Array<{ HostConfig: Record<string, unknown> }>)[0]!;
     expect(i.HostConfig).toMatchObject({ RestartPolicy: { name: 'always' }, Memory: 32 * 1024 * 1024 });
@@ -144,7 +100,7 @@ describe('container verbs', () => {
   });
 
   it('logs --since/--until select by time', async () => {
-    expect(berth('run', '--name', 'lg', img, 'sh', '-c', 'echo early; sleep 2; echo late').code).toBe(0);
+    expect(berth('run', '--name', 'lg', env.img, 'sh', '-c', 'echo early; sleep 2; echo late').code).toBe(0);
     const all = berth('logs', '-t', 'lg').stdout.trim().split('\n');
     expect(all.map((l) => l.split(' ')[1])).toEqual(['early', 'late']);
     const lateAt = all[1]!.split(' ')[0]!;
