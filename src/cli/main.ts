@@ -16,7 +16,9 @@ import { registerLogin } from './login.js';
 import { registerNetwork } from './network.js';
 import { registerPull } from './pull.js';
 import { registerRun } from './run.js';
+import { registerSystem } from './system.js';
 import { registerVerbs } from './verbs.js';
+import { registerVolume } from './volume.js';
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerExec(program, context);
   registerVerbs(program, context);
   registerEvents(program, context);
+  registerVolume(program, context);
+  registerSystem(program, context);
   registerNetwork(program, context);
   registerDeploy(program, context);
   registerCompose(program, context);

@@ -6,7 +6,7 @@ import type { ImageRecords, ImageRecord } from '../store/images.js';
 import { ContentStore } from './content/store.js';
 import { parseConfigBytes, parseManifestBytes, type ImageConfig } from './manifest.js';
 import type { PullRequest, PullResult } from './pull/pull.js';
-import { formatReference, parseReference } from './reference.js';
+import { formatReference, parseReference, repositoryName } from './reference.js';
 import type { RegistryApi } from './registry/types.js';
 import { chainIds, defaultSnapshotMode, Snapshotter, type SnapshotMode } from './snapshot/snapshotter.js';
 
@@ -116,6 +116,16 @@ export class ImageService {
       layers: parsed.manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: config.rootfs.diff_ids[i]!, chainId: chain[i]! })),
       config,
     };
+  }
+
+  /** docker tag: `target` (a tag, not a digest) names the same image as `source` from now on. Returns the canonical new name. */
+  tag(source: string, target: string): string {
+    const image = this.find(source);
+    const ref = parseReference(target);
+    if (ref.digest !== undefined) throw new BerthError('invalid', `cannot tag with a digest: "${target}" (a digest is the content's own name)`);
+    const name = formatReference(ref);
+    if (name !== image.name) this.records.tag(image.name, name, repositoryName(ref));
+    return name;
   }
 
   /** Removes an image and whatever of its blobs and snapshots no other image uses. */

@@ -22,7 +22,7 @@ import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
-import { prepareRootfs, removeRootfs } from './rootfs.js';
+import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
 import type { OciSpec } from './spec/types.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
@@ -105,7 +105,7 @@ export class LocalEngine implements ContainerEngine {
   }
 
   private dir(id: string): string {
-    return path.join(this.opts.root, 'containers', id);
+    return containerDir(this.opts.root, id);
   }
 
   private stateDir(id: string): string {
