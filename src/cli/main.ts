@@ -3,6 +3,7 @@ import { BerthError, toBerthError } from '../errors.js';
 import { registerBoard } from './board.js';
 import { registerCompose } from './compose.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
+import { registerCp } from './cp.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerEvents } from './events.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerRun(program, context);
   registerContainers(program, context);
   registerExec(program, context);
+  registerCp(program, context);
   registerVerbs(program, context);
   registerEvents(program, context);
   registerVolume(program, context);

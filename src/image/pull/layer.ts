@@ -9,7 +9,7 @@ import { parseDigest } from '../digest.js';
 import type { Descriptor } from '../manifest.js';
 import type { RegistryApi } from '../registry/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
-import { applyLayer } from '../unpack/apply.js';
+import { applyLayer, type WhiteoutMode } from '../unpack/apply.js';
 
 export interface LayerJob {
   readonly repository: string;
@@ -114,7 +114,7 @@ const startsWith = (b: Buffer, magic: number[]): boolean => magic.every((m, i) =
 async function unpackStream(
   source: AsyncIterable<Buffer>,
   dir: string,
-  whiteouts: 'overlay' | 'merged',
+  whiteouts: WhiteoutMode,
   expectedDiffId: string,
   ctx: LayerContext,
 ): Promise<{ unpacked: number; diffId: string }> {
