@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, toBerthError } from '../errors.js';
+import { registerArchive } from './archive.js';
 import { registerBoard } from './board.js';
 import { registerCompose } from './compose.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDoctor(program, context);
   registerPull(program, context);
   registerImages(program, context);
+  registerArchive(program, context);
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);

@@ -63,7 +63,8 @@ export async function fetchAndUnpackLayer(ctx: LayerContext, job: LayerJob): Pro
     if (err instanceof BerthError && err.category === 'invalid') await ingest?.discard();
     else await ingest?.close();
     if (ctx.signal.aborted) throw new BerthError('cancelled', 'pull cancelled', { cause: err });
-    if (err instanceof BerthError && err.message.startsWith('hostile layer entry')) {
+    // Bad bytes are named by the layer they came in (a hostile entry, a corrupt stream, a wrong digest).
+    if (err instanceof BerthError && err.category === 'invalid' && !err.message.includes(job.descriptor.digest)) {
       throw new BerthError('invalid', `layer ${job.descriptor.digest}: ${err.message}`, { cause: err });
     }
     throw err;
