@@ -24,10 +24,9 @@ import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime
 import { validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
 import { buildSpec, readHostFacts } from './spec/index.js';
-import type { OciSpec } from './spec/types.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
 import { containerPids } from './top.js';
-import { planUpdate, type ContainerUpdate } from './update.js';
+import { applyUpdate, planUpdate, readBundleSpec, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
@@ -290,8 +289,7 @@ export class LocalEngine implements ContainerEngine {
   execProcess(nameOrId: string, spec: ExecSpec): ExecProcess {
     const c = this.running(nameOrId);
     const pid = this.initPid(c);
-    const config = JSON.parse(fs.readFileSync(path.join(this.dir(c.id), 'config.json'), 'utf8')) as OciSpec;
-    return spawnExec(this.runtimeOf(c), c.id, pid, config.process, spec);
+    return spawnExec(this.runtimeOf(c), c.id, pid, readBundleSpec(this.dir(c.id)).process, spec);
   }
 
   processes(nameOrId: string): number[] {
@@ -318,17 +316,7 @@ export class LocalEngine implements ContainerEngine {
   update(nameOrId: string, update: ContainerUpdate): ContainerRecord {
     const c = this.find(nameOrId);
     const plan = planUpdate(c.options, update, this.opts.board.containerDefaults);
-    const rt = this.runtimeOf(c);
-    if (rt.cgroupsEnforced) {
-      const file = path.join(this.dir(c.id), 'config.json');
-      const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as OciSpec;
-      spec.linux.resources = { ...plan.resources, ...(spec.linux.resources?.devices && { devices: spec.linux.resources.devices }) };
-      writeFileAtomic(file, JSON.stringify(spec, null, 2), 0o644);
-      if (c.state === 'running') {
-        const cg = new Cgroup(this.cgroupDir(c.id));
-        for (const [f, v] of plan.files) if (cg.read(f) !== undefined) cg.write(f, v);
-      }
-    }
+    if (this.runtimeOf(c).cgroupsEnforced) applyUpdate(plan, this.dir(c.id), c.state === 'running' ? new Cgroup(this.cgroupDir(c.id)) : undefined);
     this.records.updateOptions(c.id, plan.options);
     this.watch.emit({ type: 'update', id: c.id, name: c.name, at: Date.now() });
     return this.find(c.id);

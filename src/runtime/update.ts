@@ -1,4 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { BerthError } from '../errors.js';
+import type { Cgroup } from '../cgroup/v2.js';
+import { writeFileAtomic } from '../host/fsync.js';
+import type { OciSpec } from './spec/types.js';
 import { cgroupV2Files, toLinuxResources, type ContainerDefaults, type LinuxResources, type ResourceOptions } from '../cgroup/resources.js';
 import { priorityOf } from '../cgroup/priority.js';
 import { validateRunOptions, type RestartPolicy, type RunOptions } from './options.js';
@@ -44,4 +49,21 @@ export function planUpdate(current: RunOptions, update: ContainerUpdate, default
   const all = cgroupV2Files(resources);
   const files = Object.entries(UPDATED_FILES).map(([f, unset]) => [f, all[f] ?? unset] as const);
   return { options: clean, resources, files };
+}
+
+/** A container's OCI spec as written at create (and rewritten by updates): `<bundle>/config.json`. */
+export function readBundleSpec(bundle: string): OciSpec {
+  return JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as OciSpec;
+}
+
+/**
+ * Applies a plan where the runtime enforces cgroups: the bundle's spec gets the new resources (its
+ * device rules kept) for the next start, and `live`, a running container's cgroup, the new files at
+ * once (a file this kernel lacks, memory.swap.max without swap accounting, is skipped).
+ */
+export function applyUpdate(plan: UpdatePlan, bundle: string, live: Cgroup | undefined): void {
+  const spec = readBundleSpec(bundle);
+  spec.linux.resources = { ...plan.resources, ...(spec.linux.resources?.devices && { devices: spec.linux.resources.devices }) };
+  writeFileAtomic(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2), 0o644);
+  if (live) for (const [f, v] of plan.files) if (live.read(f) !== undefined) live.write(f, v);
 }
