@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushBusyboxImage } from '../helpers/images/build.js';
+import { MANIFEST_ACCEPT } from '../helpers/images/oci.js';
 import { VerbsEnv } from '../helpers/verbs-env.js';
 
 const env = new VerbsEnv('archive/busybox');
@@ -44,7 +46,47 @@ async function writeTar(file: string, entries: Map<string, Buffer>): Promise<voi
   fs.writeFileSync(file, Buffer.concat(chunks));
 }
 
+/**
+ * An OCI image layout of a multi-platform image as another tool would make it from a registry: the
+ * index, every platform's manifest, config and layers, named by containerd's annotation.
+ */
+async function layoutFromRegistry(repo: string, tag: string, name: string, file: string): Promise<string> {
+  const get = async (p: string, accept?: string): Promise<Buffer> => {
+    const res = await fetch(`${env.registry.url}/v2/${repo}/${p}`, { ...(accept && { headers: { Accept: accept } }) });
+    if (res.status !== 200) throw new Error(`GET ${p}: ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  };
+  const entries = new Map<string, Buffer>();
+  const blob = (digest: string, bytes: Buffer): void => void entries.set(`blobs/${digest.replace(':', '/')}`, bytes);
+  const indexBytes = await get(`manifests/${tag}`, MANIFEST_ACCEPT);
+  const index = JSON.parse(indexBytes.toString()) as { mediaType: string; manifests: Array<{ digest: string }> };
+  const indexDigest = `sha256:${(await import('node:crypto')).createHash('sha256').update(indexBytes).digest('hex')}`;
+  blob(indexDigest, indexBytes);
+  for (const m of index.manifests) {
+    const bytes = await get(`manifests/${m.digest}`, MANIFEST_ACCEPT);
+    blob(m.digest, bytes);
+    const manifest = JSON.parse(bytes.toString()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    for (const d of [manifest.config, ...manifest.layers]) if (!entries.has(`blobs/${d.digest.replace(':', '/')}`)) blob(d.digest, await get(`blobs/${d.digest}`));
+  }
+  entries.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+  entries.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: index.mediaType, digest: indexDigest, size: indexBytes.length, annotations: { 'io.containerd.image.name': name } }] })));
+  await writeTar(file, entries);
+  return indexDigest;
+}
+
 describe('berth save / load', () => {
+  it('loads a multi-platform OCI layout: the board\'s platform by default, another with --platform, the index kept', async () => {
+    await pushBusyboxImage(env.registry, 'multi/busybox', 'v1');
+    const file = path.join(work, 'multi.tar');
+    const indexDigest = await layoutFromRegistry('multi/busybox', 'v1', 'example.test/multi/busybox:v1', file);
+    expect(berth('load', '-i', file)).toMatchObject({ code: 0, stdout: 'Loaded image: example.test/multi/busybox:v1\n' });
+    expect(JSON.parse(berth('image', 'inspect', 'example.test/multi/busybox:v1').stdout)).toMatchObject({ indexDigest });
+    expect(berth('run', '--rm', 'example.test/multi/busybox:v1', 'echo', 'multi')).toMatchObject({ code: 0, stdout: 'multi\n' });
+    expect(berth('load', '--platform', 'linux/arm64', '-i', file).code).toBe(0);
+    expect(JSON.parse(berth('image', 'inspect', 'example.test/multi/busybox:v1').stdout)).toMatchObject({ platform: 'linux/arm64', indexDigest });
+    expect(berth('rmi', 'example.test/multi/busybox:v1').code).toBe(0);
+  });
+
   it('saves docker-archive and OCI layouts, loads them back with the registry stopped, and runs the image', async () => {
     const docker = path.join(work, 'img.tar');
     const oci = path.join(work, 'img-oci.tar');
