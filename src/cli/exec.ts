@@ -59,7 +59,6 @@ export function registerExec(program: Command, context: () => CliContext): void 
           process.off('SIGINT', forward);
           process.off('SIGTERM', forward);
           // A command that exits without reading all of stdin must not keep berth waiting for more.
-          process.stdin.unref?.();
           if (flags.interactive) process.stdin.destroy();
         }
       });
