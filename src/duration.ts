@@ -30,3 +30,23 @@ export function formatDuration(ms: number): string {
   }
   return out;
 }
+
+/**
+ * docker's `--since`/`--until` (logs, events): an RFC 3339 time (`2026-01-02T15:04:05Z`, a date alone
+ * is midnight UTC), a Unix time in seconds (fractions allowed), or a duration before `now` (`10m`,
+ * `1h30m`). Returns ms since the epoch; `what` names the flag in the error.
+ */
+export function parseTimeFlag(text: string, what: string, now = Date.now()): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  if (/^\d{4}-\d{2}-\d{2}/.test(t)) {
+    const ms = Date.parse(t.replace(/(\.\d{3})\d+/, '$1'));
+    if (Number.isNaN(ms)) throw new BerthError('invalid', `${what}: "${text}" is not a time like 2026-01-02T15:04:05Z`);
+    return ms;
+  }
+  try {
+    return now - parseDuration(t, what);
+  } catch {
+    throw new BerthError('invalid', `${what}: "${text}" is not a time (RFC 3339 or Unix seconds) nor a duration like 10m`);
+  }
+}

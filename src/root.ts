@@ -21,6 +21,7 @@ import { ImageService } from './image/service.js';
 import type { SnapshotMode } from './image/snapshot/snapshotter.js';
 import type { DesiredState, ErrorInfo } from './protocol/types.js';
 import type { ContainerEngine } from './runtime/engine-api.js';
+import type { Volumes } from './runtime/volumes.js';
 import type { RunOptions } from './runtime/options.js';
 import { ContainerRecords } from './store/containers.js';
 import { DeploymentRecords as StoredDeployments } from './store/deployments.js';
@@ -98,6 +99,12 @@ export class BerthRoot {
   networks(): Promise<NetworkService> {
     this.networksOnce ??= import('./network/index.js').then(({ createNetworkService }) => createNetworkService(this.store(), this.options.host));
     return this.networksOnce;
+  }
+
+  /** Named volumes under this root; which containers use one is asked of the engine each time. */
+  async volumes(): Promise<Volumes> {
+    const [{ Volumes }, engine] = await Promise.all([import('./runtime/volumes.js'), this.engine()]);
+    return new Volumes(this.options.root, () => engine.list());
   }
 
   /** The desired states received (MQTT or `berth deploy`) and their outcomes. */

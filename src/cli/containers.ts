@@ -4,7 +4,8 @@ import { BerthError } from '../errors.js';
 import { formatPortMapping } from '../network/ports.js';
 import { publishedPorts } from '../network/inspect.js';
 import { parseSignal } from '../runtime/options.js';
-import { followLogs, readLogs, type LogRecord } from '../runtime/logs.js';
+import { parseTimeFlag } from '../duration.js';
+import { followLogs, readLogs, tailRecords, withinTime, type LogRecord } from '../runtime/logs.js';
 import type { ContainerRecord } from '../runtime/records.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
@@ -119,16 +120,27 @@ export function registerContainers(program: Command, context: () => CliContext):
     .option('-f, --follow', 'keep printing until the container exits')
     .option('-n, --tail <lines>', 'only the last N lines')
     .option('-t, --timestamps', 'prefix each line with its time')
+    .option('--since <time>', 'only lines since a time (RFC 3339, Unix seconds) or a duration ago (10m)')
+    .option('--until <time>', 'only lines before a time or a duration ago')
     .argument('<container>')
-    .action(async (name: string, opts: { follow?: boolean; tail?: string; timestamps?: boolean }) => {
+    .action(async (name: string, opts: { follow?: boolean; tail?: string; timestamps?: boolean; since?: string; until?: string }) => {
       const ctx = context();
       const tail = opts.tail === undefined || opts.tail === 'all' ? undefined : Number(opts.tail);
       if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new BerthError('usage', `--tail takes a number of lines, not "${opts.tail}"`);
+      const window = { ...(opts.since !== undefined && { since: parseTimeFlag(opts.since, '--since') }), ...(opts.until !== undefined && { until: parseTimeFlag(opts.until, '--until') }) };
       await withEngine(ctx, async ({ engine }) => {
         const c = engine.find(name);
-        for (const r of readLogs(engine.logDir(c.id), tail)) writeLog(r, opts.timestamps === true);
-        if (opts.follow && c.state === 'running') {
-          for await (const r of followLogs(engine.logDir(c.id), () => engine.find(c.id).state !== 'running')) writeLog(r, opts.timestamps === true);
+        const past = readLogs(engine.logDir(c.id)).filter((r) => withinTime(r, window));
+        for (const r of tail === undefined ? past : tailRecords(past, tail)) writeLog(r, opts.timestamps === true);
+        // Following past --until would print nothing more: docker stops there too.
+        if (opts.follow && c.state === 'running' && (window.until === undefined || window.until > Date.now())) {
+          const abort = new AbortController();
+          const timer = window.until === undefined ? undefined : setTimeout(() => abort.abort(), window.until - Date.now());
+          try {
+            for await (const r of followLogs(engine.logDir(c.id), () => engine.find(c.id).state !== 'running', abort.signal)) if (withinTime(r, window)) writeLog(r, opts.timestamps === true);
+          } finally {
+            clearTimeout(timer);
+          }
         }
       });
     });

@@ -55,3 +55,12 @@ export async function ensureImage(h: EngineHandle, ref: string, platform?: strin
   const r = await pullWithProgress(h.root, ref, { platform, tlsVerify: true, out: process.stderr, quiet: false });
   return r.image.name;
 }
+
+/**
+ * Holds the process open while a command waits on engine events only: the engine's watches do not keep
+ * Node alive (an agent's must not), so without this `wait` and `events` would end at once. Returns the release.
+ */
+export function holdOpen(): () => void {
+  const t = setInterval(() => undefined, 1 << 30);
+  return () => clearInterval(t);
+}

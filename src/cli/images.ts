@@ -29,6 +29,12 @@ function rmiAction(context: () => CliContext) {
   };
 }
 
+function tagAction(context: () => CliContext) {
+  return async (source: string, target: string): Promise<void> => {
+    await withImages(context(), (images) => images.tag(source, target));
+  };
+}
+
 export function registerImages(program: Command, context: () => CliContext): void {
   program.command('images').description('list pulled images').option('--json', 'print as JSON').action(listAction(context));
   program.command('rmi').description('remove images, and the layers no other image uses').argument('<ref...>').action(rmiAction(context));
@@ -44,6 +50,13 @@ export function registerImages(program: Command, context: () => CliContext): voi
       const ctx = context();
       printJson(ctx.out, await withImages(ctx, (images) => images.inspect(ref)));
     });
+  image
+    .command('tag')
+    .description('give an image another name (SOURCE and TARGET are references; the content is shared)')
+    .argument('<source>')
+    .argument('<target>')
+    .action(tagAction(context));
+  program.command('tag').description('give an image another name (same as image tag)').argument('<source>').argument('<target>').action(tagAction(context));
   image
     .command('prune')
     .description('remove blobs and snapshots no image references, and stale partial downloads')

@@ -1,10 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, toBerthError } from '../errors.js';
+import { registerArchive } from './archive.js';
 import { registerBoard } from './board.js';
 import { registerCompose } from './compose.js';
 import { makeContext, packageVersion, type CliContext } from './context.js';
+import { registerCp } from './cp.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
+import { registerEvents } from './events.js';
+import { registerExec } from './exec.js';
 import { registerFleet } from './fleet.js';
 import { registerFlash } from './flash.js';
 import { registerAgent } from './agent.js';
@@ -14,6 +18,9 @@ import { registerLogin } from './login.js';
 import { registerNetwork } from './network.js';
 import { registerPull } from './pull.js';
 import { registerRun } from './run.js';
+import { registerSystem } from './system.js';
+import { registerVerbs } from './verbs.js';
+import { registerVolume } from './volume.js';
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -29,9 +36,16 @@ export function buildProgram(): Command {
   registerDoctor(program, context);
   registerPull(program, context);
   registerImages(program, context);
+  registerArchive(program, context);
   registerLogin(program, context);
   registerRun(program, context);
   registerContainers(program, context);
+  registerExec(program, context);
+  registerCp(program, context);
+  registerVerbs(program, context);
+  registerEvents(program, context);
+  registerVolume(program, context);
+  registerSystem(program, context);
   registerNetwork(program, context);
   registerDeploy(program, context);
   registerCompose(program, context);

@@ -114,7 +114,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
   return {
     name: validateContainerName(name),
     // docker's order: --env-file entries first, then -e (a later key replaces an earlier one in the spec).
-    env: [...envFileEntries(flags.envFile, env), ...flags.env.map((e) => parseEnv(e, env)).filter((e): e is string => e !== undefined)],
+    env: envEntries(flags.envFile, flags.env, env),
     volumes: flags.volume.map(parseVolume),
     devices: flags.device.map(parseDevice),
     tmpfs: flags.tmpfs.map((t) => parseTmpfs(t)),
@@ -163,6 +163,14 @@ function securityOptionsFrom(flags: RunFlags): Partial<RunOptions> {
     ...(logging && { log: parseLogOptions(flags.logDriver, flags.logOpt) }),
     ...(flags.tty && { tty: true }),
   };
+}
+
+/**
+ * docker's `--env-file` and `-e` flags (run, create, exec) as `K=V` entries: the files first, then -e (a
+ * later key replaces an earlier one in the spec); a bare `-e KEY` takes its value from `env`.
+ */
+export function envEntries(envFiles: readonly string[], envFlags: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  return [...envFileEntries(envFiles, env), ...envFlags.map((e) => parseEnv(e, env)).filter((e): e is string => e !== undefined)];
 }
 
 /** `--env-file`s in order, read with compose's .env syntax; a bare KEY takes its value from `env`. */

@@ -1,4 +1,7 @@
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { ArchiveFormat } from './archive/format.js';
+import type { Platform } from './platform.js';
 import { BerthError } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
@@ -6,7 +9,7 @@ import type { ImageRecords, ImageRecord } from '../store/images.js';
 import { ContentStore } from './content/store.js';
 import { parseConfigBytes, parseManifestBytes, type ImageConfig } from './manifest.js';
 import type { PullRequest, PullResult } from './pull/pull.js';
-import { formatReference, parseReference } from './reference.js';
+import { formatReference, parseReference, repositoryName } from './reference.js';
 import type { RegistryApi } from './registry/types.js';
 import { chainIds, defaultSnapshotMode, Snapshotter, type SnapshotMode } from './snapshot/snapshotter.js';
 
@@ -51,7 +54,11 @@ export class ImageService {
   readonly content: ContentStore;
   readonly snapshots: Snapshotter;
 
+  /** Where a load unpacks its archive: `<root>/tmp`, on the store's own filesystem. */
+  private readonly tmpDir: string;
+
   constructor(readonly records: ImageRecords, o: ImageServiceOptions) {
+    this.tmpDir = path.join(o.root, 'tmp');
     this.content = new ContentStore(path.join(o.root, 'content'));
     this.snapshots = new Snapshotter(path.join(o.root, 'snapshots'), o.mode ?? defaultSnapshotMode(readHostText(o.host, '/proc/filesystems')));
     this.snapshots.clearUnfinished();
@@ -65,6 +72,33 @@ export class ImageService {
 
   list(): ImageRecord[] {
     return this.records.list();
+  }
+
+  /** berth save: `refs` as one tar on `out` (image/archive/save.ts: an OCI layout, plus docker-archive's files for `docker`). */
+  async save(refs: readonly string[], format: ArchiveFormat, out: Writable): Promise<void> {
+    const { saveImages } = await import('./archive/save.js');
+    return saveImages(this, refs, format, out);
+  }
+
+  /**
+   * berth load: every image of an OCI layout or docker-archive tar, each read by the puller from the
+   * archive as from a registry (digests verified, a multi-platform index resolved to the first of
+   * `platforms` it has and kept). Returns the names loaded, in the archive's order.
+   */
+  async load(archive: Readable, platforms: readonly Platform[]): Promise<string[]> {
+    const { archivedImages, unpackArchive, workDir } = await import('./archive/load.js');
+    const work = workDir(this.tmpDir);
+    try {
+      await unpackArchive(archive, work.dir);
+      const names: string[] = [];
+      for (const image of await archivedImages(work.dir)) {
+        await this.pull(image.source, { reference: image.name, platforms, parallel: 1 });
+        names.push(image.name);
+      }
+      return names;
+    } finally {
+      work.remove();
+    }
   }
 
   /** Finds an image by reference (`busybox`, `host:5000/app:1`) or by manifest digest or its prefix. */
@@ -116,6 +150,16 @@ export class ImageService {
       layers: parsed.manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: config.rootfs.diff_ids[i]!, chainId: chain[i]! })),
       config,
     };
+  }
+
+  /** docker tag: `target` (a tag, not a digest) names the same image as `source` from now on. Returns the canonical new name. */
+  tag(source: string, target: string): string {
+    const image = this.find(source);
+    const ref = parseReference(target);
+    if (ref.digest !== undefined) throw new BerthError('invalid', `cannot tag with a digest: "${target}" (a digest is the content's own name)`);
+    const name = formatReference(ref);
+    if (name !== image.name) this.records.tag(image.name, name, repositoryName(ref));
+    return name;
   }
 
   /** Removes an image and whatever of its blobs and snapshots no other image uses. */

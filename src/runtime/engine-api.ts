@@ -2,6 +2,8 @@ import type { Pressure } from '../cgroup/v2.js';
 import type { ContainerRecord } from './records.js';
 import type { RunOptions } from './options.js';
 import type { NetworkReconcileReport } from '../network/container.js';
+import type { ExecProcess, ExecSpec } from './exec.js';
+import type { ContainerUpdate } from './update.js';
 
 /**
  * The container engine as the rest of berth sees it: the agent, its supervisor, governor, health
@@ -73,6 +75,34 @@ export interface ContainerEngine {
    * Resolves with its exit code and combined output; not running: BerthError `conflict`.
    */
   exec(nameOrId: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult>;
+  /**
+   * docker exec without a terminal: starts `spec.argv` in a running container with the container's own
+   * user, environment, working directory, capabilities and limits, overridden by the spec's fields, and
+   * returns at once (see ExecProcess for streams and exit codes: 126 not executable, 127 not found).
+   * Not running: `conflict`; an unknown `-u` user: `invalid`; `tty`: `usage` (not supported yet).
+   */
+  execProcess(nameOrId: string, spec: ExecSpec): ExecProcess;
+  /**
+   * docker top: the host pids of a running container's processes (its cgroup's, exec'd ones included),
+   * ascending. Not running: `conflict`.
+   */
+  processes(nameOrId: string): number[];
+  /**
+   * The root filesystem of a running container as the host sees it, with its mounts (volumes, binds):
+   * for `cp`, which must resolve every path inside it. Not running: `conflict`.
+   */
+  rootPath(nameOrId: string): string;
+  /**
+   * docker rename: a new, unused and valid name (`invalid`, `conflict` naming it); the id, networks'
+   * addresses and everything else stay. Emits `rename` (with the old name).
+   */
+  rename(nameOrId: string, newName: string): ContainerRecord;
+  /**
+   * docker update: new limits and restart policy. Checked like `create` (`invalid` naming the flag);
+   * kept in the record and the container's spec for its next start, and written into a running
+   * container's cgroup at once where the runtime enforces cgroups. Emits `update`.
+   */
+  update(nameOrId: string, update: ContainerUpdate): ContainerRecord;
   /**
    * Freezes (cgroup v2 freezer) or thaws a running container. Not running: `conflict`; a runtime that
    * does not enforce cgroups: `host`. A frozen container stays `running` (inspect: paused);
@@ -184,10 +214,11 @@ export interface ContainerStats {
  *
  * - `create`, `start` (a new run: `startedAt`, `restartCount`), `exit` (the run ended: `exitCode`,
  *   `oomKilled`, `state` exited or dead), `oom` (the run ended by a kernel OOM kill; comes right before
- *   its `exit`), `freeze`/`thaw` (this engine's own freezer calls), `remove`.
+ *   its `exit`), `freeze`/`thaw` (this engine's own freezer calls), `rename`, `update`, `remove`.
  * - Order: per container, in the order the transitions happened (create < start < oom < exit < remove;
  *   a run that started and ended between two observations still gives `start` then `exit`). Across
- *   containers, in the order they were observed.
+ *   containers, in the order they were observed. `rename` is also seen when another process renames;
+ *   `update` only for this engine's own calls.
  * - Delivery: to every listener subscribed at the time, synchronously, in subscription order, at most
  *   once per transition. Listeners must return quickly and do their work asynchronously; one that
  *   throws does not stop delivery to the others. There is no replay: a new subscriber reads the
@@ -198,7 +229,8 @@ export type ContainerEvent =
   | (EventBase & { readonly type: 'create' })
   | (EventBase & { readonly type: 'start'; readonly startedAt: number; readonly restartCount: number })
   | (EventBase & { readonly type: 'exit'; readonly exitCode: number; readonly oomKilled: boolean; readonly state: 'exited' | 'dead' })
-  | (EventBase & { readonly type: 'oom' | 'freeze' | 'thaw' | 'remove' });
+  | (EventBase & { readonly type: 'rename'; readonly oldName: string })
+  | (EventBase & { readonly type: 'oom' | 'freeze' | 'thaw' | 'update' | 'remove' });
 
 export interface EventBase {
   readonly id: string;

@@ -24,12 +24,15 @@ import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonit
 import { findInitBinary } from './init.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
-import { CONTAINER_NAME_LABEL, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
-import { prepareRootfs, removeRootfs } from './rootfs.js';
+import { CONTAINER_NAME_LABEL, validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
+import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
 import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
 import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
 import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
+import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
+import { containerPids } from './top.js';
+import { applyUpdate, planUpdate, readBundleSpec, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
 import { ContainerWatch } from './watch.js';
 
@@ -110,7 +113,7 @@ export class LocalEngine implements ContainerEngine {
   }
 
   private dir(id: string): string {
-    return path.join(this.opts.root, 'containers', id);
+    return containerDir(this.opts.root, id);
   }
 
   private stateDir(id: string): string {
@@ -314,6 +317,48 @@ export class LocalEngine implements ContainerEngine {
   async exec(nameOrId: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult> {
     const c = this.running(nameOrId);
     return runtimeExec(this.runtimeOf(c), c.id, argv, timeoutMs);
+  }
+
+  execProcess(nameOrId: string, spec: ExecSpec): ExecProcess {
+    const c = this.running(nameOrId);
+    const pid = this.initPid(c);
+    return spawnExec(this.runtimeOf(c), c.id, pid, readBundleSpec(this.dir(c.id)).process, spec);
+  }
+
+  processes(nameOrId: string): number[] {
+    const c = this.running(nameOrId);
+    return containerPids(this.cgroupDir(c.id), this.initPid(c));
+  }
+
+  rootPath(nameOrId: string): string {
+    return `/proc/${this.initPid(this.running(nameOrId))}/root`;
+  }
+
+  rename(nameOrId: string, newName: string): ContainerRecord {
+    const c = this.find(nameOrId);
+    validateContainerName(newName);
+    if (this.records.byName(newName)) throw new BerthError('conflict', `the name "${newName}" is already in use`, { hint: `berth rm ${newName}, or choose another name` });
+    if (c.name === newName) throw new BerthError('invalid', `container ${c.name} is already named ${newName}`);
+    this.records.rename(c.id, newName);
+    this.records.updateOptions(c.id, { ...c.options, name: newName });
+    this.watch.look();
+    return this.find(c.id);
+  }
+
+  /** The new resources go into config.json (the next start's) and, when running, the live cgroup. */
+  update(nameOrId: string, update: ContainerUpdate): ContainerRecord {
+    const c = this.find(nameOrId);
+    const plan = planUpdate(c.options, update, this.opts.board.containerDefaults);
+    if (this.runtimeOf(c).cgroupsEnforced) applyUpdate(plan, this.dir(c.id), c.state === 'running' ? new Cgroup(this.cgroupDir(c.id)) : undefined);
+    this.records.updateOptions(c.id, plan.options);
+    this.watch.emit({ type: 'update', id: c.id, name: c.name, at: Date.now() });
+    return this.find(c.id);
+  }
+
+  private initPid(c: ContainerRecord): number {
+    const pid = readContainerPid(this.stateDir(c.id));
+    if (pid === undefined) throw new BerthError('conflict', `container ${c.name} is not running`);
+    return pid;
   }
 
   pid(nameOrId: string): number | undefined {

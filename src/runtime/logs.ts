@@ -39,8 +39,11 @@ export function readLogs(stateDir: string, tail?: number): LogRecord[] {
       if (r) records.push(r);
     }
   }
-  if (tail === undefined) return records;
-  // Count lines, not records: a long line is several P records and one F.
+  return tail === undefined ? records : tailRecords(records, tail);
+}
+
+/** The last `tail` complete lines' worth of records (a long line is several P records and one F). */
+export function tailRecords(records: readonly LogRecord[], tail: number): LogRecord[] {
   let lines = 0;
   let i = records.length;
   while (i > 0 && lines < tail) {
@@ -49,6 +52,17 @@ export function readLogs(stateDir: string, tail?: number): LogRecord[] {
     while (i > 0 && !records[i - 1]!.complete) i--;
   }
   return tail === 0 ? [] : records.slice(i);
+}
+
+/** A record's time in ms since the epoch (its RFC3339Nano stamp cut to milliseconds). */
+export function recordTime(r: LogRecord): number {
+  return Date.parse(r.time.replace(/(\.\d{3})\d+/, '$1'));
+}
+
+/** docker logs --since/--until: the records written in [since, until] (ms since the epoch; absent = open). */
+export function withinTime(r: LogRecord, window: { readonly since?: number; readonly until?: number }): boolean {
+  const t = recordTime(r);
+  return (window.since === undefined || t >= window.since) && (window.until === undefined || t <= window.until);
 }
 
 /**

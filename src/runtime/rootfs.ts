@@ -3,7 +3,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
 import { parseMountinfo } from '../host/mountinfo.js';
+import { treeSize } from '../host/tree-size.js';
 import type { Snapshotter } from '../image/snapshot/snapshotter.js';
+
+/** A container's own directory under the state root: its spec, rootfs, upper/work dirs and state/. */
+export function containerDir(stateRoot: string, id: string): string {
+  return path.join(stateRoot, 'containers', id);
+}
+
+/** Bytes of a container's writable layer: overlay's upper dir, or the whole copied root without overlayfs. */
+export function writableLayerSize(dir: string): number {
+  const upper = path.join(dir, 'upper');
+  return treeSize(fs.existsSync(upper) ? upper : path.join(dir, 'rootfs'));
+}
 
 /** Where a container's writable root lives: `<dir>/rootfs`, plus `upper`/`work` for overlayfs. */
 export interface ContainerRootfs {

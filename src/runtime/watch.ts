@@ -72,7 +72,7 @@ export class ContainerWatch {
       if (!before) {
         this.watchState(c.id);
         this.emit({ ...base, type: 'create' });
-      }
+      } else if (before.name !== c.name) this.emit({ ...base, type: 'rename', oldName: before.name });
       const newRun = c.startedAt !== undefined && c.startedAt !== before?.startedAt;
       if (newRun) this.emit({ ...base, type: 'start', startedAt: c.startedAt, restartCount: c.restartCount });
       const ended = c.state === 'exited' || c.state === 'dead';

@@ -97,6 +97,16 @@ export class ContainerRecords<Options> {
     this.store.db.prepare('UPDATE containers SET state = ?, exit_code = ?, oom_killed = ?, finished_at = ? WHERE id = ?').run(e.state, e.exitCode, e.oomKilled ? 1 : 0, e.finishedAt, id);
   }
 
+  /** docker rename; the UNIQUE name constraint makes a race with another process a SqliteError, checked by the caller first. */
+  rename(id: string, name: string): void {
+    this.store.db.prepare('UPDATE containers SET name = ? WHERE id = ?').run(name, id);
+  }
+
+  /** docker update: the options the owner checked. */
+  updateOptions(id: string, options: Options): void {
+    this.store.db.prepare('UPDATE containers SET options = ? WHERE id = ?').run(JSON.stringify(options), id);
+  }
+
   markStoppedByUser(id: string): void {
     this.store.db.prepare('UPDATE containers SET stopped_by_user = 1 WHERE id = ?').run(id);
   }

@@ -63,6 +63,20 @@ export class ImageRecords {
     });
   }
 
+  /**
+   * docker tag: `name` (with its repository) becomes another name for `from`'s image, with the same
+   * blobs and snapshots; a previous image of that name loses the name (its content stays until pruned).
+   */
+  tag(from: string, name: string, repository: string): void {
+    const db = this.store.db;
+    this.store.transaction(() => {
+      db.prepare('DELETE FROM images WHERE name = ?').run(name);
+      db.prepare('INSERT INTO images (name, repository, index_digest, manifest_digest, config_digest, platform, size, pulled_at) SELECT ?, ?, index_digest, manifest_digest, config_digest, platform, size, pulled_at FROM images WHERE name = ?').run(name, repository, from);
+      db.prepare('INSERT OR IGNORE INTO image_blobs (name, digest) SELECT ?, digest FROM image_blobs WHERE name = ?').run(name, from);
+      db.prepare('INSERT INTO image_snapshots (name, position, chain_id) SELECT ?, position, chain_id FROM image_snapshots WHERE name = ?').run(name, from);
+    });
+  }
+
   get(name: string): ImageRecord | undefined {
     const row = this.store.db.prepare('SELECT * FROM images WHERE name = ?').get(name) as ImageRow | undefined;
     return row && fromRow(row);

@@ -13,6 +13,10 @@ import { inspectContainer } from '../../src/runtime/inspect.js';
 import { validateRunOptions, type RunOptions } from '../../src/runtime/options.js';
 import { CgroupStatsReader } from '../../src/runtime/stats.js';
 import type { ContainerRecord } from '../../src/runtime/records.js';
+import type { ExecProcess, ExecSpec } from '../../src/runtime/exec.js';
+import { planUpdate, type ContainerUpdate } from '../../src/runtime/update.js';
+import { validateContainerName } from '../../src/runtime/options.js';
+import { execInDouble } from './engine-double-exec.js';
 import { fixtureHost } from './host-tree.js';
 
 export interface EngineDoubleOptions {
@@ -197,6 +201,44 @@ export class EngineDouble implements ContainerEngine {
     return { exitCode: 0, output };
   }
 
+  execProcess(nameOrId: string, spec: ExecSpec): ExecProcess {
+    const c = this.running(nameOrId);
+    return execInDouble(c.options.env, spec, statements);
+  }
+
+  /** The stand-in init pid, as `pid` gives it. */
+  processes(nameOrId: string): number[] {
+    this.running(nameOrId);
+    return [1];
+  }
+
+  /** A directory per container under the double's own: what a test puts there is the container's files. */
+  rootPath(nameOrId: string): string {
+    const dir = path.join(this.o.dir, 'containers', this.running(nameOrId).id, 'rootfs');
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  rename(nameOrId: string, newName: string): ContainerRecord {
+    const c = this.find(nameOrId);
+    validateContainerName(newName);
+    if ([...this.containers.values()].some((o) => o.name === newName)) throw new BerthError('conflict', `the name "${newName}" is already in use`);
+    if (c.name === newName) throw new BerthError('invalid', `container ${c.name} is already named ${newName}`);
+    const renamed = this.set({ ...c, name: newName, options: { ...c.options, name: newName } });
+    this.emit({ type: 'rename', id: c.id, name: newName, oldName: c.name, at: Date.now() });
+    return renamed;
+  }
+
+  update(nameOrId: string, update: ContainerUpdate): ContainerRecord {
+    const c = this.find(nameOrId);
+    const plan = planUpdate(c.options, update, this.board.containerDefaults);
+    const dir = this.cgroupDir(c.id);
+    if (c.state === 'running' && this.runtime.cgroupsEnforced) for (const [f, v] of plan.files) fs.writeFileSync(path.join(dir, f), `${v}\n`);
+    const updated = this.set({ ...c, options: plan.options });
+    this.emit({ type: 'update', id: c.id, name: c.name, at: Date.now() });
+    return updated;
+  }
+
   freeze(nameOrId: string): void {
     this.setFrozen(nameOrId, true);
   }
@@ -341,9 +383,9 @@ export class EngineDouble implements ContainerEngine {
 /** `sh -c SCRIPT` or `/bin/sh -c SCRIPT` (a CMD-SHELL healthcheck). */
 const isShell = (argv: readonly string[]): boolean => (argv[0] === 'sh' || argv[0] === '/bin/sh') && argv[1] === '-c';
 
-/** `sh -c SCRIPT`'s statements, split at `;`, `&` and newlines (quotes are not split inside). */
+/** `sh -c SCRIPT`'s statements, split at `;`, `&` and newlines (quotes and `>&` redirections are not split). */
 function statements(script: string): string[] {
-  return (script.match(/(?:'[^']*'|"[^"]*"|[^;&\n])+/g) ?? []).map((s) => s.trim()).filter(Boolean);
+  return (script.match(/(?:'[^']*'|"[^"]*"|>&|[^;&\n])+/g) ?? []).map((s) => s.trim()).filter(Boolean);
 }
 
 function programOf(argv: readonly string[]): Program {

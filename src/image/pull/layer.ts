@@ -9,7 +9,7 @@ import { parseDigest } from '../digest.js';
 import type { Descriptor } from '../manifest.js';
 import type { RegistryApi } from '../registry/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
-import { applyLayer } from '../unpack/apply.js';
+import { applyLayer, type WhiteoutMode } from '../unpack/apply.js';
 
 export interface LayerJob {
   readonly repository: string;
@@ -63,7 +63,8 @@ export async function fetchAndUnpackLayer(ctx: LayerContext, job: LayerJob): Pro
     if (err instanceof BerthError && err.category === 'invalid') await ingest?.discard();
     else await ingest?.close();
     if (ctx.signal.aborted) throw new BerthError('cancelled', 'pull cancelled', { cause: err });
-    if (err instanceof BerthError && err.message.startsWith('hostile layer entry')) {
+    // Bad bytes are named by the layer they came in (a hostile entry, a corrupt stream, a wrong digest).
+    if (err instanceof BerthError && err.category === 'invalid' && !err.message.includes(job.descriptor.digest)) {
       throw new BerthError('invalid', `layer ${job.descriptor.digest}: ${err.message}`, { cause: err });
     }
     throw err;
@@ -114,7 +115,7 @@ const startsWith = (b: Buffer, magic: number[]): boolean => magic.every((m, i) =
 async function unpackStream(
   source: AsyncIterable<Buffer>,
   dir: string,
-  whiteouts: 'overlay' | 'merged',
+  whiteouts: WhiteoutMode,
   expectedDiffId: string,
   ctx: LayerContext,
 ): Promise<{ unpacked: number; diffId: string }> {

@@ -9,14 +9,19 @@ import { S_IFBLK, S_IFCHR, S_IFIFO, syscalls } from './sys.js';
 /**
  * How whiteouts are represented. `overlay`: the directory is one layer of an overlayfs stack, so a
  * whiteout becomes a 0:0 character device and an opaque directory gets `trusted.overlay.opaque=y`.
- * `merged`: the directory already holds the lower layers, so whiteouts delete from it.
+ * `merged`: the directory already holds the lower layers, so whiteouts delete from it. `none`: not a
+ * layer (berth cp): `.wh.` names are ordinary files.
  */
-export type WhiteoutMode = 'overlay' | 'merged';
+export type WhiteoutMode = 'overlay' | 'merged' | 'none';
 
 export interface ApplyOptions {
   readonly whiteouts: WhiteoutMode;
   readonly signal?: AbortSignal;
   readonly onWarning?: (message: string) => void;
+  /** Renames entries before anything else looks at them (berth cp: the top name becomes the destination's). */
+  readonly mapName?: (name: string) => string;
+  /** Every entry gets this owner instead of the tar's (berth cp without -a). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 export interface ApplyResult {
@@ -125,7 +130,7 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
   try {
     for await (const entry of extract) {
       opts.signal?.throwIfAborted();
-      const h = entry.header;
+      const h = opts.mapName || opts.owner ? { ...entry.header, ...(opts.mapName && { name: opts.mapName(entry.header.name) }), ...opts.owner } : entry.header;
       name = h.name;
       entries++;
       const parts = components(h.name);
@@ -138,7 +143,7 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
         entry.resume();
         continue;
       }
-      if (base.startsWith(WH)) {
+      if (base.startsWith(WH) && opts.whiteouts !== 'none') {
         applyWhiteout(tree, parts, opts, opaque);
         entry.resume();
         continue;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthError } from '../../../src/errors.js';
 import type { ContainerEngine, ContainerEvent } from '../../../src/runtime/engine-api.js';
 import { defaultRunOptions, type RunOptions } from '../../../src/runtime/options.js';
+import { verbConformanceCases } from './engine-verbs.js';
 
 /**
  * One engine to test and what the cases need around it. Commands are busybox's: the real engine runs
@@ -246,6 +247,8 @@ export function describeEngineConformance(name: string, setup: () => Promise<Eng
       expect(t.engine.inspect(c.id)).toMatchObject({ State: { Status: 'exited', ExitCode: 0, OOMKilled: false } });
       await t.engine.remove(c.id);
     }, timeoutMs);
+
+    verbConformanceCases({ engine: () => t.engine, create, record, timeoutMs });
 
     it('reports an OOM kill in the record and as an event before the exit', async (ctx) => {
       if (!t.oom) return ctx.skip();
