@@ -3,7 +3,8 @@ import { readConfig } from '../config/read.js';
 import { BerthError } from '../errors.js';
 import validateAgentConfig from '../generated/agent-config.validate.js';
 import { readNamedFile } from '../host/read.js';
-import { checkTransport, type BrokerOptions } from '../protocol/connection.js';
+import type { BrokerOptions } from '../protocol/connection.js';
+import { checkTransport } from '../protocol/transport.js';
 import { FleetPublicKey } from '../protocol/signing.js';
 import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
 import type { FleetSecurity } from './run.js';
@@ -70,7 +71,7 @@ export async function resolveAgentConfig(
   const ca = opts.ca ?? file.ca;
   const cert = opts.cert ?? file.cert;
   const key = opts.key ?? file.key;
-  checkTransport({ url, ...(password !== undefined && { password }) }, opts.insecure === true || file.insecure === true, opts.broker !== undefined ? '--broker' : 'broker');
+  checkTransport(url, password !== undefined || cert !== undefined, opts.insecure === true || file.insecure === true, opts.broker !== undefined ? '--broker' : 'broker');
   return {
     broker: {
       url, deviceId, ...(username !== undefined && { username }), ...(password !== undefined && { password }),

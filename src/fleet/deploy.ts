@@ -1,3 +1,4 @@
+import type { FleetSigningKey } from '../protocol/signing.js';
 import { DeviceTopics } from '../protocol/topics.js';
 import { BerthError } from '../errors.js';
 import type { App } from '../compose/model.js';
@@ -36,6 +37,8 @@ export type DeployEvent =
 export interface DeployOptions extends RolloutPolicy {
   /** How long to wait for each device after its desired state was published. */
   readonly timeoutMs: number;
+  /** Signs each device's desired state for that device and revision (docs/protocol.md#signed-messages). */
+  readonly signer: FleetSigningKey;
 }
 
 /** One plan entry per device: the next revision = max(retained desired, reported) + 1. */
@@ -134,8 +137,9 @@ export async function executeDeploy(
       const now = Date.now();
       for (const device of rollout.due(now)) {
         const { revision } = byDevice.get(device)!;
-        // The desired state as the file gave it (compose field names); the revision is the only per-device part.
-        const payload = JSON.stringify(atRevision(app, revision).source);
+        // The desired state as the file gave it (compose field names); the revision is the only per-device
+        // part, and the signature binds it and the device, so it cannot be replayed elsewhere.
+        const payload = opts.signer.sign({ kind: 'desired', device, revision }, JSON.stringify(atRevision(app, revision).source));
         link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 }).catch((err: Error) => {
           publishError ??= err;
           finish();

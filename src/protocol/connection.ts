@@ -55,31 +55,6 @@ export function brokerEndpoint(opts: BrokerLogin): BrokerEndpoint {
   return { url, tls: { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) } };
 }
 
-/** A loopback broker: nothing on the wire leaves the machine, so plain MQTT hides nothing from anyone. */
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-/**
- * The transport rule for the agent, the fleet tool and flash alike: a password sent over plain
- * `mqtt://` to another machine can be read by anyone on the path, and so can every message, so it is
- * refused unless the user says `insecure` (`--insecure`, agent.yaml `insecure: true`). Loopback brokers
- * and logins without a password are not refused. `what` names the flag or key that gave the broker.
- */
-export function checkTransport(opts: Pick<BrokerLogin, 'url' | 'password'>, insecure: boolean, what = '--broker'): void {
-  let url: URL;
-  try {
-    url = new URL(opts.url);
-  } catch {
-    throw new BerthError('usage', `${what} must be mqtt://HOST:PORT or mqtts://HOST:PORT, not ${opts.url}`);
-  }
-  if (url.protocol !== 'mqtt:' || opts.password === undefined || insecure || isLoopback(url.hostname)) return;
-  throw new BerthError('usage', `${what} ${opts.url} is plain MQTT: the broker password and every message would cross the network unencrypted`, {
-    hint: 'use mqtts:// (with --ca for a private CA), or pass --insecure (agent.yaml: insecure: true) if the network is trusted',
-  });
-}
-
 /**
  * An MQTT 5 connection with a persistent session (so QoS 1 messages wait at the broker while the board
  * is offline), the retained `status` {online:false} as last will, and reconnects with jittered

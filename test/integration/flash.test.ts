@@ -294,6 +294,10 @@ describe('berth flash', () => {
       const a = await as('pi-001');
       await a.publishAsync('berth/v1/pi-001/reported', 'ok', { qos: 1 });
       await denied(a.publishAsync('berth/v1/pi-002/reported', 'x', { qos: 1 }));
+      // Read-only on what the fleet sends: its own credential cannot deploy to the device (issue 18).
+      await denied(a.publishAsync('berth/v1/pi-001/desired', '{"revision":9,"services":{}}', { qos: 1, retain: true }));
+      await denied(a.publishAsync('berth/v1/pi-001/cmd/x1', '{"action":"prune"}', { qos: 1 }));
+      await a.publishAsync('berth/v1/pi-001/cmd/x1/result', '{}', { qos: 1 });
       await denied((await as('pi-unlisted')).publishAsync('berth/v1/pi-unlisted/reported', 'x', { qos: 1 }));
     } finally {
       await Promise.all(clients.map((c) => c.endAsync(true)));
