@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageIntake } from '../../src/agent/mqtt/intake.js';
 import { checkDeployPolicy, DEFAULT_DEPLOY_POLICY, type DeployPolicy } from '../../src/agent/policy.js';
-import { FleetTrust, MAX_SEEN_COMMANDS, type TrustStore } from '../../src/agent/trust.js';
+import { FleetTrust, MAX_SEEN_COMMANDS } from '../../src/agent/trust.js';
 import type { App } from '../../src/compose/model.js';
 import { normalizeDesired } from '../../src/compose/normalize.js';
 import type { RunOptions } from '../../src/runtime/options.js';
@@ -12,8 +12,7 @@ import { writeKeyPair } from '../../src/fleet/keygen.js';
 import { COMMAND_LIFETIME_MS, FleetPublicKey, FleetSigningKey, keyId, signedBytes, type Envelope } from '../../src/protocol/signing.js';
 import { checkTransport } from '../../src/protocol/transport.js';
 import { openMessage } from '../../src/protocol/validate.js';
-import type { RotatedKey } from '../../src/store/trust.js';
-import { testFleetKey } from '../helpers/signing.js';
+import { memoryTrustStore, testFleetKey } from '../helpers/signing.js';
 
 // Signed fleet messages (issue 18): the bytes a signature covers, what the agent's intake refuses and
 // why, replay memory, key rotation, the deploy policy and the transport rule. Pure: no broker, no agent.
@@ -26,18 +25,7 @@ const tmp = (): string => {
 };
 afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-/** A TrustStore over plain values, as the store's meta table would hold them. */
-function memoryTrust(): TrustStore & { rotated?: RotatedKey; seen: Map<string, number> } {
-  const t = {
-    rotated: undefined as RotatedKey | undefined,
-    seen: new Map<string, number>(),
-    rotatedKey: () => t.rotated,
-    setRotatedKey: (k: RotatedKey) => void (t.rotated = k),
-    seenCommands: () => new Map(t.seen),
-    setSeenCommands: (s: ReadonlyMap<string, number>) => void (t.seen = new Map(s)),
-  };
-  return t;
-}
+const memoryTrust = memoryTrustStore;
 
 const DEVICE = 'pi-7';
 const desired = (revision: number, services: Record<string, unknown> = { web: { image: 'registry.local/app:1' } }) => ({ revision, services });
