@@ -51,6 +51,7 @@ export interface MqttAgentDeps {
  */
 export class MqttAgent {
   private replaying = false;
+  private stopping = false;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
 
@@ -74,6 +75,8 @@ export class MqttAgent {
   }
 
   private async onConnect(): Promise<void> {
+    // A connect that completes while the agent stops must not report: the store may be closed already.
+    if (this.stopping) return;
     const { client, topics, log } = this.d;
     log('broker-connected', {});
     // Subscribing again on every connect makes the broker resend the retained desired state.
@@ -251,6 +254,7 @@ export class MqttAgent {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.unsubscribe();
     clearTimeout(this.reportTimer);
     const status: StatusMessage = { online: false, time: new Date().toISOString() };
