@@ -1,5 +1,6 @@
 import type { FleetSigningKey } from '../protocol/signing.js';
 import { DeviceTopics } from '../protocol/topics.js';
+import { MAX_REVISION } from '../protocol/validate.js';
 import { BerthError } from '../errors.js';
 import type { App } from '../compose/model.js';
 import { atRevision } from '../compose/normalize.js';
@@ -41,11 +42,21 @@ export interface DeployOptions extends RolloutPolicy {
   readonly signer: FleetSigningKey;
 }
 
-/** One plan entry per device: the next revision = max(retained desired, reported) + 1. */
+/**
+ * One plan entry per device: the next revision = max(retained desired, reported) + 1. Throws `invalid`
+ * when that would pass MAX_REVISION (a device refuses it): someone published a desired state or report
+ * with a revision near the bound, and only clearing it (or re-provisioning the device) helps.
+ */
 export function planDeploy(view: FleetView, devices: readonly string[]): DeployPlanEntry[] {
   return devices.map((device) => {
     const d = view.devices.get(device);
-    return { device, revision: view.nextRevision(device), ...(d?.reported && { currentRevision: d.reported.revision }), online: d?.online === true };
+    const revision = view.nextRevision(device);
+    if (revision > MAX_REVISION) {
+      throw new BerthError('invalid', `${device}: the next revision would be ${revision}, over the protocol's maximum ${MAX_REVISION}`, {
+        hint: `a retained desired state or report of ${device} carries a revision near the maximum; clear the retained berth/v1/${device}/desired (an empty retained message) or re-provision the device`,
+      });
+    }
+    return { device, revision, ...(d?.reported && { currentRevision: d.reported.revision }), online: d?.online === true };
   });
 }
 
