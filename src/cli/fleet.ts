@@ -70,7 +70,8 @@ export function registerFleet(program: Command, context: () => CliContext): void
       const app = await readComposeFile(file);
       const signer = opts.dryRun ? undefined : await loadSigningKey(opts, ctx.env);
 
-      const session = await openFleet(opts, ctx.env, ['progress']);
+      // events: a device that refuses the signed message itself says so only there (desired-rejected).
+      const session = await openFleet(opts, ctx.env, ['progress', 'events']);
       const abort = new AbortController();
       const onSignal = (): void => abort.abort();
       process.once('SIGINT', onSignal);

@@ -67,7 +67,7 @@ const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'r
  * until every sent device finished, timed out, or is offline with nothing else pending (its desired
  * state stays retained and lands when it comes back). Stops sending once the abort threshold is
  * crossed; devices already sent are still followed. `view` must be fed by `link` (status, reported,
- * desired, progress subscribed and synced) before this is called.
+ * desired, progress and events subscribed and synced) before this is called.
  */
 export async function executeDeploy(
   link: FleetLink, view: FleetView, app: App, plan: readonly DeployPlanEntry[], opts: DeployOptions,
@@ -87,13 +87,25 @@ export async function executeDeploy(
     // A newer revision than ours on the device: another deploy overtook this one.
     const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision && FINAL.has(r.status) ? (r.status as FinalResult) : undefined;
     if (outcome === undefined) return;
+    finishDevice(device, outcome, outcome !== 'superseded' ? r.error?.message : undefined);
+  };
+  const finishDevice = (device: string, outcome: FinalResult, error: string | undefined): void => {
     rollout.finish(device, outcome);
-    if (r.error && outcome !== 'superseded') errors.set(device, r.error.message);
-    onEvent({ type: 'finished', device, outcome, ...(r.error && outcome !== 'superseded' && { error: r.error.message }) });
+    if (error !== undefined) errors.set(device, error);
+    onEvent({ type: 'finished', device, outcome, ...(error !== undefined && { error }) });
     if (rollout.aborted && !abortAnnounced) {
       abortAnnounced = true;
       onEvent({ type: 'aborted', reason: rollout.aborted });
     }
+  };
+  // A device that refuses the message itself (a signature it does not accept, a replay) cannot say so in
+  // `reported` (nobody vouched for the message): it says so in a desired-rejected event for the revision.
+  const refusedByDevice = (device: string, event: Record<string, unknown>): void => {
+    const entry = byDevice.get(device);
+    if (!entry || event.kind !== 'desired-rejected' || event.revision !== entry.revision) return;
+    if (rollout.sentTime(device) === undefined || rollout.result(device)) return;
+    const message = (event.error as { message?: unknown } | undefined)?.message;
+    finishDevice(device, 'rejected', typeof message === 'string' ? message : 'refused by the device');
   };
 
   return new Promise<DeploySummary>((resolve, reject) => {
@@ -104,6 +116,9 @@ export async function executeDeploy(
       if (c.kind === 'progress' && c.progress.revision === byDevice.get(c.device)!.revision) onEvent({ type: 'progress', device: c.device, phase: c.progress.phase });
       if (c.kind === 'reported') {
         check(c.device);
+        step(false);
+      } else if (c.kind === 'event') {
+        refusedByDevice(c.device, c.event);
         step(false);
       } else if (c.kind === 'status') step();
     });

@@ -168,10 +168,11 @@ describe('signed deploys (issue 18)', () => {
     const r = await fleet(['cmd', DEVICE, 'rotate-key', '--new-key', pub]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'ok', data: { key: next.key.publicKey.id, previous: fleetKey.key.publicKey.id } });
-    // The retired key's deploy is refused on the device (a desired-rejected event, no reported: nobody vouches for it).
+    // The retired key's deploy is refused on the device: a desired-rejected event (no reported: nobody
+    // vouches for it), which berth fleet deploy shows as the device's outcome.
     const since0 = Date.now();
-    const old = await deploy(compose('old-key', '    environment: { K: "old" }\n'), keyFile, '5s');
-    expect(old.device.outcome).toBe('timed-out');
+    const old = await deploy(compose('old-key', '    environment: { K: "old" }\n'), keyFile, '30s');
+    expect(old.device).toMatchObject({ outcome: 'rejected', error: expect.stringMatching(/^signed with key [0-9a-f]{16}; this device trusts key [0-9a-f]{16}$/) });
     expect(await until(rejected(since0, /this device trusts key/), 15_000, 'retired key refused')).toMatchObject({ error: { code: 'auth' } });
     const fresh = await deploy(compose('new-key', '    environment: { K: "new" }\n'), nextKey);
     expect(fresh.device).toMatchObject({ outcome: 'applied' });
