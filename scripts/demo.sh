@@ -82,30 +82,43 @@ say "pushing the multi-arch example image (linux/amd64, arm64, arm/v7, arm/v6)"
 node "$repo/scripts/test-images.mjs" --registry "127.0.0.1:$reg_port" --repo demo/hello --tag v1 >/dev/null
 image="127.0.0.1:$reg_port/demo/hello:v1"
 
-say "starting berth agent as device $device"
-"${berth[@]}" agent --broker "mqtt://127.0.0.1:$mqtt_port" --device-id "$device" --telemetry-interval 5s </dev/null >"$dir/agent.log" 2>&1 &
+# The fleet's signing key: the agent accepts only desired states and commands signed with it. keygen
+# prints the line agent.yaml needs (berth flash writes it on a real card).
+rm -f "$dir/fleet-key.key" "$dir/fleet-key.pub"
+"${berth[@]}" fleet keygen "$dir/fleet-key" | grep '^fleetKey: ' >"$dir/agent.yaml"
+
+say "starting berth agent as device $device (trusting the fleet key in $dir/fleet-key.pub)"
+"${berth[@]}" agent --config "$dir/agent.yaml" --broker "mqtt://127.0.0.1:$mqtt_port" --device-id "$device" --telemetry-interval 5s </dev/null >"$dir/agent.log" 2>&1 &
 echo $! >"$dir/agent.pid"
 
 topic="berth/v1/$device"
-desired=$(cat <<JSON
-{"revision": 1,
- "services": {"hello": {"image": "$image", "mem_limit": "32m", "restart": "always", "stop_grace_period": "2s",
-   "command": ["sh", "-c", "while true; do echo \"hello from berth on \$(uname -m)\"; sleep 5; done"],
-   "labels": {"berth.priority": "critical"}}},
- "update": {"health_window": "3s"}}
-JSON
-)
-say "publishing the desired state (retained) to $topic/desired"
-mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -q 1 -r -t "$topic/desired" -m "$desired"
+cat >"$dir/hello.yaml" <<YAML
+services:
+  hello:
+    image: $image
+    mem_limit: 32m
+    restart: always
+    stop_grace_period: 2s
+    command: ["sh", "-c", "while true; do echo hello from berth on \`uname -m\`; sleep 5; done"]
+    labels: { berth.priority: critical }
+x-berth:
+  update: { health_window: 3s }
+YAML
+say "signing and publishing the desired state (retained) to $topic/desired with berth fleet deploy"
+# An agent still connecting counts as offline to berth fleet, which then leaves the (retained) desired
+# state to reach it when it connects: the wait below decides, from what the device reports.
+"${berth[@]}" fleet deploy "$dir/hello.yaml" --device "$device" --broker "mqtt://127.0.0.1:$mqtt_port" --signing-key "$dir/fleet-key.key" --timeout 2m >"$dir/deploy.log" 2>&1 || true
 
 say "waiting for the device to report it applied"
+# Any revision but 0 (nothing deployed yet): on a re-run the fleet counts on from the last one.
+applied='"revision":[1-9][0-9]*,"status":"applied"'
 reported=""
 for _ in $(seq 60); do
   reported="$(mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -t "$topic/reported" -C 1 -W 2 2>/dev/null || true)"
-  [[ "$reported" == *'"revision":1,"status":"applied"'* ]] && break
+  [[ "$reported" =~ $applied ]] && break
   sleep 1
 done
-[[ "$reported" == *'"revision":1,"status":"applied"'* ]] || die "not applied within a minute; see $dir/agent.log (last report: ${reported:-none})"
+[[ "$reported" =~ $applied ]] || die "not applied within a minute; see $dir/agent.log (last report: ${reported:-none})"
 
 say "reported:"
 printf '%s\n' "$reported" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.stringify(JSON.parse(s),null,2)))'
@@ -120,7 +133,7 @@ cat <<TXT
 
 The agent keeps running (log: $dir/agent.log). Try:
   mosquitto_sub -p $mqtt_port -t '$topic/#' -v            # watch everything the device says
-  mosquitto_pub -p $mqtt_port -t '$topic/cmd/1' -m '{"action":"logs","service":"hello","tail":5}'
+  berth fleet logs $device hello --broker mqtt://127.0.0.1:$mqtt_port --signing-key $dir/fleet-key.key
   sudo bash scripts/demo.sh stop                           # stop it all
 
 On a real board, point the agent at your broker instead (see "Fleet agent" and "Broker" below):

@@ -22,6 +22,7 @@ export const SCHEMAS = [
   ['src/image/schemas/oci-config.json', 'oci-config'],
   ['src/protocol/schemas/desired.json', 'desired'],
   ['src/protocol/schemas/command.json', 'command'],
+  ['src/protocol/schemas/signed.json', 'signed'],
   ['src/config/schemas/fleet-file.json', 'fleet-file'],
   ['src/config/schemas/agent.json', 'agent-config'],
 ];

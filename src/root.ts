@@ -27,6 +27,7 @@ import { ContainerRecords } from './store/containers.js';
 import { DeploymentRecords as StoredDeployments } from './store/deployments.js';
 import { ImageRecords } from './store/images.js';
 import { StateStore } from './store/store.js';
+import { TrustRecords } from './store/trust.js';
 
 export interface RootOptions {
   /** The state directory (`--root`): berth.db, content, snapshots, containers. */
@@ -111,6 +112,11 @@ export class BerthRoot {
   deployments(): DeploymentRecords {
     this.deploymentsOnce ??= new StoredDeployments<DesiredState, ErrorInfo>(this.store());
     return this.deploymentsOnce;
+  }
+
+  /** The rotated fleet key and the signed commands already run, in the store's meta table. */
+  trust(): TrustRecords {
+    return new TrustRecords(this.store());
   }
 
   /** The offline spool over the store's `events` table: one per store (see Spool's contract). */

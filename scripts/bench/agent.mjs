@@ -104,6 +104,9 @@ const results = { facts, deploys: {}, idle: undefined, telemetry: undefined };
 try {
   const { default: mqtt } = await import('mqtt');
   const { startMosquitto } = await import('../../test/helpers/services/mosquitto.ts');
+  // The fleet key the agent trusts and the bench signs with, as a real fleet would (test/helpers/signing.ts).
+  const { testFleetKey } = await import('../../test/helpers/signing.ts');
+  const fleetKey = testFleetKey();
   const { startRegistry } = await import('../../test/helpers/services/registry.ts');
   const { pushBusyboxImage } = await import('../../test/helpers/images/build.ts');
   const { hostTestArch } = await import('../../test/helpers/bundle.ts');
@@ -142,14 +145,14 @@ try {
   const since = (t) => inbox.filter((m) => m.at >= t);
   const ask = async (id, cmd) => {
     const t = performance.now();
-    await fleet.publishAsync(`${base}/cmd/${id}`, JSON.stringify(cmd), { qos: 1 });
+    await fleet.publishAsync(`${base}/cmd/${id}`, fleetKey.command(DEVICE, id, cmd), { qos: 1 });
     const r = await until(() => since(t).find((m) => m.topic === `cmd/${id}/result`), 20_000, `result of ${id}`);
     if (r.payload.status !== 'ok') throw new Error(`${id}: ${JSON.stringify(r.payload)}`);
     return r.payload;
   };
 
   log('starting berth agent');
-  const agentProc = spawn(berthBin, ['--root', root, 'agent', '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor'], {
+  const agentProc = spawn(berthBin, ['--root', root, 'agent', '--config', fleetKey.agentConfig(work), '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const agentLog = [];
@@ -180,7 +183,7 @@ try {
     revision += 1;
     const rev = revision;
     const t0 = performance.now();
-    await fleet.publishAsync(`${base}/desired`, JSON.stringify({ revision: rev, services, update: { health_window: healthWindow } }), { qos: 1, retain: true });
+    await fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, { revision: rev, services, update: { health_window: healthWindow } }), { qos: 1, retain: true });
     const done = await until(() => since(t0).find((m) => m.topic === 'reported' && m.payload.revision === rev && m.payload.status !== 'applying'), 60_000, `revision ${rev}`);
     if (done.payload.status !== 'applied') throw new Error(`revision ${rev}: ${done.payload.status} ${JSON.stringify(done.payload.error)}`);
     const progress = since(t0).filter((m) => m.topic === 'progress' && m.payload.revision === rev);

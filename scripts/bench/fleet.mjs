@@ -101,16 +101,22 @@ function measured(cmd, args) {
   });
 }
 
-/** The floor: what any fleet tool must do, with nothing else (one process, like berth). */
+/** The floor: what any fleet tool must do, with nothing else (one process, like berth): sign and publish. */
 const FLOOR = `
+import fs from 'node:fs';
 import mqtt from ${JSON.stringify(path.join(repoRoot, 'node_modules/mqtt/build/index.js'))};
-const [url, prefix, n, revision] = process.argv.slice(2);
+import { FleetSigningKey } from ${JSON.stringify(path.join(berthDir, 'dist/protocol/signing.js'))};
+const [url, prefix, n, revision, keyFile] = process.argv.slice(2);
+const key = FleetSigningKey.fromPem(fs.readFileSync(keyFile), keyFile);
 const c = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'floor-' + process.pid });
 let left = Number(n);
 const done = new Promise((r) => c.on('message', (t, p) => { const m = JSON.parse(p); if (m.revision === Number(revision) && m.status === 'applied' && --left === 0) r(); }));
 await c.subscribeAsync('berth/v1/+/reported', { qos: 1 });
 const body = { services: { web: { image: 'registry.example.com/app:1', command: ['sleep', '3600'] } } };
-for (let i = 0; i < Number(n); i++) c.publish('berth/v1/' + prefix + '-' + i + '/desired', JSON.stringify({ revision: Number(revision), ...body }), { qos: 1, retain: true });
+for (let i = 0; i < Number(n); i++) {
+  const device = prefix + '-' + i;
+  c.publish('berth/v1/' + device + '/desired', key.sign({ kind: 'desired', device, revision: Number(revision) }, JSON.stringify({ revision: Number(revision), ...body })), { qos: 1, retain: true });
+}
 await done;
 await c.endAsync();
 `;
@@ -119,6 +125,10 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-fleet-'));
 const { steps, run: cleanup } = teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 const floorFile = path.join(work, 'floor.mjs');
 fs.writeFileSync(floorFile, FLOOR);
+// The fleet key both deployers sign with and the simulated devices trust (test/helpers/signing.ts).
+const { testFleetKey } = await import('../../test/helpers/signing.ts');
+const fleetKey = testFleetKey();
+const keyFile = fleetKey.writePrivate(work);
 
 /** mosquitto's cumulative message counters, from the next $SYS update. */
 async function sysCounters(url) {
@@ -151,7 +161,7 @@ try {
     const brokerRss0 = statusKiB(brokerPid, 'VmRSS');
     const brokerCpu0 = cpuSeconds(brokerPid);
     const t0 = performance.now();
-    const sim = await FleetSim.start({ brokerUrl: broker.url, prefix: 'bench', count: N, applyMs: APPLY_MS, connectConcurrency: 200 });
+    const sim = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'bench', count: N, applyMs: APPLY_MS, connectConcurrency: 200 });
     steps.push(() => sim.stop());
     const connectS = (performance.now() - t0) / 1000;
     // What N devices connecting (CONNECT, SUBSCRIBE, retained status + reported) cost the broker.
@@ -165,7 +175,7 @@ try {
       fs.writeFileSync(file, `services:\n  web:\n    image: registry.example.com/app:${i}\n    command: ["sleep", "3600"]\n`);
       const before = await sysCounters(broker.url);
       const cpu0 = cpuSeconds(brokerPid);
-      const r = await measured(berthBin, ['fleet', 'deploy', file, '--all', '--broker', broker.url, '--json', '--timeout', '5m']);
+      const r = await measured(berthBin, ['fleet', 'deploy', file, '--all', '--broker', broker.url, '--signing-key', keyFile, '--json', '--timeout', '5m']);
       const cpu1 = cpuSeconds(brokerPid);
       const after = await sysCounters(broker.url);
       if (r.code !== 0) throw new Error(`berth fleet deploy exited ${r.code}: ${r.stderr.slice(-500)}`);
@@ -176,7 +186,7 @@ try {
       berthRuns.push({ wallS: r.ms / 1000, rolloutS: summary.elapsedMs / 1000, rssMiB: r.hwmMiB, cpuS: r.cpuS, brokerMsgs: msgs, brokerMsgsPerS: msgs / (r.ms / 1000), brokerCpuPct: ((cpu1 - cpu0) * 100) / (r.ms / 1000) });
       log(`${N}: berth deploy ${r1(r.ms / 1000)} s, ${r1(r.hwmMiB)} MiB, broker ${Math.round(msgs / (r.ms / 1000))} msg/s at ${Math.round(((cpu1 - cpu0) * 100) / (r.ms / 1000))} % of a core`);
       revision++;
-      const f = await measured(process.execPath, [floorFile, broker.url, 'bench', String(N), String(revision)]);
+      const f = await measured(process.execPath, [floorFile, broker.url, 'bench', String(N), String(revision), keyFile]);
       if (f.code !== 0) throw new Error(`floor exited ${f.code}: ${f.stderr.slice(-500)}`);
       floorRuns.push({ wallS: f.ms / 1000, rssMiB: f.hwmMiB, cpuS: f.cpuS });
       log(`${N}: floor ${r1(f.ms / 1000)} s, ${r1(f.hwmMiB)} MiB`);

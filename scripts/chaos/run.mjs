@@ -45,6 +45,7 @@ const { startRegistry } = await import('../../test/helpers/services/registry.ts'
 const { startMosquitto } = await import('../../test/helpers/services/mosquitto.ts');
 const { pushBusyboxImage } = await import('../../test/helpers/images/build.ts');
 const { default: mqtt } = await import('mqtt');
+const { testFleetKey } = await import('../../test/helpers/signing.ts');
 const exited = (child) => new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
 const result = { seed: Number(opt.seed) };
 
@@ -87,7 +88,9 @@ try {
   const device = 'chaos';
   const base = `berth/v1/${device}`;
   const agentRoot = path.join(work, 'agent');
-  const agent = spawn(BERTH, ['--root', agentRoot, 'agent', '--broker', broker.url, '--device-id', device, '--no-governor', '--telemetry-interval', '60s'], { stdio: 'ignore' });
+  // Signed as the fleet signs (the agent refuses anything else): the hostile part is the body.
+  const fleetKey = testFleetKey();
+  const agent = spawn(BERTH, ['--root', agentRoot, 'agent', '--config', fleetKey.agentConfig(work), '--broker', broker.url, '--device-id', device, '--no-governor', '--telemetry-interval', '60s'], { stdio: 'ignore' });
   steps.push(async () => {
     agent.kill('SIGTERM');
     await exited(agent);
@@ -106,7 +109,7 @@ try {
     throw new Error(`${what}: not within ${ms} ms`);
   };
   const img = `${registry.host}/chaos/app:v1`;
-  const good = (revision) => JSON.stringify({ revision, services: { web: { image: img, command: ['sleep', String(3600 + revision)], stop_grace_period: '1s' } }, update: { health_window: '0s' } });
+  const good = (revision) => fleetKey.desired(device, { revision, services: { web: { image: img, command: ['sleep', String(3600 + revision)], stop_grace_period: '1s' } }, update: { health_window: '0s' } });
   const send = (payload) => fleet.publishAsync(`${base}/desired`, payload, { qos: 1, retain: true });
   await send(good(100));
   await waitFor((r) => r.revision === 100 && r.status === 'applied', 120_000, 'revision 100 applied');
@@ -123,7 +126,9 @@ try {
   for (; sent < Number(opt.payloads); sent++) {
     const svc = { image: img, ...pick(fields)() };
     const rev = pick(revisions)();
-    await send(sent === 0 ? `{"revision":${2 ** 31 - 2},"services":{},"pad":"${'x'.repeat(50 * 1024 * 1024)}"}` : `{"revision":${typeof rev === 'string' ? JSON.stringify(rev) : rev},"services":${JSON.stringify({ web: svc })}}`);
+    // The envelope needs a revision it can carry; the body's own may be anything.
+    const signAs = Number.isInteger(rev) && rev >= 1 && rev <= 2 ** 31 - 1 ? rev : 1;
+    await send(sent === 0 ? `{"revision":${2 ** 31 - 2},"services":{},"pad":"${'x'.repeat(50 * 1024 * 1024)}"}` : fleetKey.desired(device, `{"revision":${typeof rev === 'string' ? JSON.stringify(rev) : rev},"services":${JSON.stringify({ web: svc })}}`, signAs));
   }
   // Revisions it reported must not go backwards except for a valid deploy it was sent later.
   const next = 2000;

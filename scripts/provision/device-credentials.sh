@@ -28,8 +28,9 @@ mosquitto password file cannot hold them.
                         comments and a header row id/device/deviceId/device_id are skipped): the
                         same file berth flash --ids takes
   --acl FILE            afterwards, write a mosquitto ACL granting each device with credentials in
-                        DIR (ID.password or ID.crt) its own subtree berth/v1/ID/#, and the operator
-                        every device. Unlike the pattern line of scripts/mosquitto/acl it lists
+                        DIR (ID.password or ID.crt) its own subtree berth/v1/ID/# (read-only on
+                        desired and cmd/<id>), and the operator every device. Unlike the pattern
+                        lines of scripts/mosquitto/acl it lists
                         devices by name: delete a device's lines to cut it off even while its
                         certificate is still valid. Install as /etc/mosquitto/berth/acl.
   --operator            also make credentials for the fleet operator user "$OPERATOR_USER", which
@@ -153,6 +154,9 @@ elif [[ ${#users[@]} -gt 0 ]]; then
   copy_ca_cert "$out"
 fi
 
+# What a device publishes (src/protocol/topics.ts): the only topics it may write.
+DEVICE_WRITES=(reported status progress events telemetry 'cmd/+/result')
+
 # The ACL lists every device that has credentials in DIR, whichever run made them.
 write_acl() {
   local f id n=0 body=""
@@ -162,14 +166,17 @@ write_acl() {
     id=${id%.*}
     [[ $id != ca && $id != "$OPERATOR_USER" ]] && valid_device_id "$id" || continue
     [[ $body == *$'\n'"user $id"$'\n'* ]] && continue
-    body+=$'\n'"user $id"$'\n'"topic readwrite berth/v1/$id/#"$'\n'
+    body+=$'\n'"user $id"$'\n'"topic read berth/v1/$id/#"$'\n'
+    # Read-only on desired and cmd/<id>: a device credential cannot deploy (scripts/mosquitto/acl).
+    for t in "${DEVICE_WRITES[@]}"; do body+="topic write berth/v1/$id/$t"$'\n'; done
     n=$((n + 1))
   done
   mkdir -p "$(dirname "$acl_file")"
   mktmp "$acl_file"
   {
     printf '# mosquitto ACL for the berth fleet in %s (written by %s --acl).\n' "$out" "$PROG"
-    printf '# Each provisioned device may read and write only berth/v1/<its id>/#; a device not listed gets\n'
+    printf '# Each provisioned device may read only berth/v1/<its id>/# and write only what the agent publishes\n'
+    printf '# there (never desired or cmd/<id>); a device not listed gets\n'
     printf '# nothing, even with a valid certificate from the fleet CA. See scripts/mosquitto/acl for why.\n'
     printf '%s' "$body"
     printf '\n# The fleet operator: every device.\nuser %s\ntopic readwrite berth/v1/#\n' "$OPERATOR_USER"

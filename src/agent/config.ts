@@ -4,6 +4,10 @@ import { BerthError } from '../errors.js';
 import validateAgentConfig from '../generated/agent-config.validate.js';
 import { readNamedFile } from '../host/read.js';
 import type { BrokerOptions } from '../protocol/connection.js';
+import { checkTransport } from '../protocol/transport.js';
+import { FleetPublicKey } from '../protocol/signing.js';
+import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
+import type { FleetSecurity } from './run.js';
 import { isValidDeviceId } from '../protocol/topics.js';
 
 /** The connection flags of `berth agent` (the CLI parses them; this resolves them). */
@@ -17,6 +21,8 @@ export interface ConnectionFlags {
   readonly key?: string;
   readonly config?: string;
   readonly telemetryInterval?: string;
+  /** `--insecure`: plain mqtt:// with a password to another machine is accepted. */
+  readonly insecure?: boolean;
 }
 
 const DEFAULT_CONFIG = '/etc/berth/agent.yaml';
@@ -32,6 +38,11 @@ export interface AgentConfigFile {
   readonly key?: string;
   /** A duration, or a number of seconds. */
   readonly telemetryInterval?: string | number;
+  readonly insecure?: boolean;
+  /** The fleet's public key, base64 of the raw 32 bytes. */
+  readonly fleetKey?: string;
+  readonly allowUnsigned?: boolean;
+  readonly deployPolicy?: Partial<DeployPolicy>;
 }
 
 /** Reads and schema-checks an agent config; BerthError(notFound | invalid) as for every config file (src/config/read.ts). */
@@ -40,7 +51,9 @@ export function readAgentConfig(file: string): Promise<AgentConfigFile> {
 }
 
 /** Flags, then the config file, then the environment: where the agent finds its broker. */
-export async function resolveAgentConfig(opts: ConnectionFlags, env: NodeJS.ProcessEnv): Promise<{ broker?: BrokerOptions & { deviceId: string }; telemetryInterval?: string }> {
+export async function resolveAgentConfig(
+  opts: ConnectionFlags, env: NodeJS.ProcessEnv,
+): Promise<{ broker?: BrokerOptions & { deviceId: string }; security?: FleetSecurity; telemetryInterval?: string }> {
   let file: AgentConfigFile = {};
   // A provisioned board (berth flash) has its broker in /etc/berth/agent.yaml; flags and env still win.
   const configFile = opts.config ?? env.BERTH_CONFIG ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -58,12 +71,23 @@ export async function resolveAgentConfig(opts: ConnectionFlags, env: NodeJS.Proc
   const ca = opts.ca ?? file.ca;
   const cert = opts.cert ?? file.cert;
   const key = opts.key ?? file.key;
+  checkTransport(url, password !== undefined || cert !== undefined, opts.insecure === true || file.insecure === true, opts.broker !== undefined ? '--broker' : 'broker');
   return {
     broker: {
       url, deviceId, ...(username !== undefined && { username }), ...(password !== undefined && { password }),
       ...(ca !== undefined && { caFile: ca }), ...(cert !== undefined && { certFile: cert }), ...(key !== undefined && { keyFile: key }),
     },
+    security: fleetSecurity(file),
     ...(telemetryInterval !== undefined && { telemetryInterval }),
+  };
+}
+
+/** Who may deploy what: agent.yaml's fleetKey, allowUnsigned and deployPolicy (defaults: nothing beyond the sandbox). */
+function fleetSecurity(file: AgentConfigFile): FleetSecurity {
+  return {
+    ...(file.fleetKey !== undefined && { fleetKey: FleetPublicKey.fromBase64(file.fleetKey, 'agent config fleetKey') }),
+    allowUnsigned: file.allowUnsigned === true,
+    policy: { ...DEFAULT_DEPLOY_POLICY, ...file.deployPolicy },
   };
 }
 

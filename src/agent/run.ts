@@ -13,6 +13,9 @@ import { HealthMonitor } from './health-monitor.js';
 import { runningSpecs } from './state.js';
 import type { Spool } from './spool.js';
 import { Supervisor } from './supervisor.js';
+import type { FleetPublicKey } from '../protocol/signing.js';
+import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
+import type { TrustStore } from './trust.js';
 
 /**
  * The parts of the agent that live in the state store, built by the composition root (src/root.ts's
@@ -24,6 +27,17 @@ export interface AgentParts {
   deployer(onEvent: (e: DeployEvent) => void): Promise<Deployer>;
   /** The offline spool: asked for only with a broker. */
   spool(): Promise<Spool>;
+  /** The rotated fleet key and the commands already run (src/store/trust.ts): asked for only with a broker. */
+  trust(): TrustStore;
+}
+
+/** Who may deploy what over MQTT (agent.yaml fleetKey, allowUnsigned, deployPolicy). */
+export interface FleetSecurity {
+  /** The fleet's public key from agent.yaml; undefined: no signed message can be accepted. */
+  readonly fleetKey?: FleetPublicKey;
+  /** Development only: unsigned desired states and commands are accepted too. */
+  readonly allowUnsigned: boolean;
+  readonly policy: DeployPolicy;
 }
 
 export interface AgentRunOptions {
@@ -39,6 +53,8 @@ export interface AgentRunOptions {
   readonly governor: Partial<GovernorConfig> | false;
   /** No broker: local-only (supervision, governor, `berth deploy`'s last deployment). */
   readonly broker?: BrokerOptions & { readonly deviceId: string };
+  /** How messages from the broker are judged; with a broker, absent = nothing is accepted. */
+  readonly security?: FleetSecurity;
   readonly telemetryIntervalMs: number;
   /** One structured log line per decision: `event` + the numbers behind it. */
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
@@ -99,14 +115,22 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   }
 
   if (o.broker) {
-    const [{ connectBroker }, { MqttAgent }, telemetry, spool] = await Promise.all([import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js'), o.parts.spool()]);
+    const [{ connectBroker }, { MqttAgent }, telemetry, spool, { MessageIntake }, { FleetTrust }] = await Promise.all([
+      import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js'), o.parts.spool(), import('./mqtt/intake.js'), import('./trust.js'),
+    ]);
     const topics = new DeviceTopics(o.broker.deviceId);
+    const security = o.security ?? { allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY };
+    const trust = new FleetTrust(security.fleetKey, o.parts.trust());
+    const intake = new MessageIntake({ deviceId: o.broker.deviceId, trust, allowUnsigned: security.allowUnsigned, policy: security.policy, now: Date.now, normalize: { stateRoot: o.stateRoot } });
+    if (security.allowUnsigned) log('unsigned-deploys-allowed', { warning: 'allowUnsigned is on: anyone who can publish to this device\'s topics can deploy to it; never use it outside development' });
+    if (trust.key === undefined && !security.allowUnsigned) log('fleet-key-missing', { warning: 'no fleetKey in agent.yaml: every desired state and command will be refused' });
+    else if (trust.key !== undefined) log('fleet-key', { key: trust.key.id, rotated: trust.key !== security.fleetKey });
     const client = connectBroker(o.broker, topics, (delayMs, attempt) => log('broker-reconnect-scheduled', { delayMs, attempt }));
     const loop = new telemetry.TelemetryLoop({ engine, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s),
       onCondition: ({ kind, ...detail }) => forward(kind, detail),
     });
     mqtt = new MqttAgent({
-      client, topics, engine, images, board, records, deployer, queue, spool, version: o.version,
+      client, topics, engine, images, board, records, deployer, queue, spool, intake, trust, version: o.version,
       log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),
     });
     client.on('close', () => log('broker-disconnected', {}));

@@ -24,6 +24,7 @@ interface AgentFlags {
   key?: string;
   config?: string;
   telemetryInterval?: string;
+  insecure?: boolean;
   backoffBase: string;
   backoffMax: string;
   healthyAfter: string;
@@ -53,7 +54,8 @@ export function registerAgent(program: Command, context: () => CliContext): void
     .option('--ca <file>', 'CA certificate (PEM) the broker\'s certificate is checked against')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
     .option('--key <file>', 'client key (PEM) for mutual TLS')
-    .option('--config <file>', 'YAML file with any of: broker, deviceId, username, password, ca, cert, key, telemetryInterval; flags win (default /etc/berth/agent.yaml when present, or env BERTH_CONFIG)')
+    .option('--config <file>', 'YAML file with any of: broker, deviceId, username, password, ca, cert, key, telemetryInterval, insecure, fleetKey, allowUnsigned, deployPolicy; flags win (default /etc/berth/agent.yaml when present, or env BERTH_CONFIG)')
+    .option('--insecure', 'accept a plain mqtt:// broker on another machine with a password (refused otherwise)')
     .option('--telemetry-interval <duration>', 'how often telemetry is sampled and sent (default: from the board profile\'s storage class)')
     .action(async (opts: AgentFlags) => {
       const ctx = context();
@@ -88,7 +90,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
         });
         await runAgent({
           engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
-          ...(conn.broker && { broker: conn.broker }), telemetryIntervalMs, log,
+          ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log,
         }, abort.signal);
         log('agent-stopped', { containers: 'left running under their monitors' });
       });

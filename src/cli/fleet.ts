@@ -3,6 +3,7 @@ import { isValidDeviceId } from '../protocol/topics.js';
 import type { CommandAction, CommandRequest } from '../protocol/types.js';
 import { parseDuration } from '../duration.js';
 import { BerthError, ERROR_CATEGORIES } from '../errors.js';
+import { readNamedFile } from '../host/read.js';
 import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
 import { composeReadOptions, profileOption } from './compose.js';
@@ -23,7 +24,9 @@ function connectionOptions(cmd: Command): Command {
     .option('--ca <file>', 'CA certificate (PEM) the broker\'s certificate is checked against')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
     .option('--key <file>', 'client key (PEM) for mutual TLS')
-    .option('--fleet-file <file>', 'fleet YAML with devices, groups and labels (env BERTH_FLEET_FILE; default ./fleet.yaml when present)');
+    .option('--fleet-file <file>', 'fleet YAML with devices, groups and labels (env BERTH_FLEET_FILE; default ./fleet.yaml when present)')
+    .option('--signing-key <file>', 'the fleet\'s private key (berth fleet keygen) that deploys and commands are signed with (env BERTH_SIGNING_KEY, or signingKey in the fleet file)')
+    .option('--insecure', 'accept a plain mqtt:// broker on another machine with a password (refused otherwise)');
 }
 
 interface DeployFlags extends FleetFlags {
@@ -62,25 +65,27 @@ export function registerFleet(program: Command, context: () => CliContext): void
         minDevices: number(opts.minDevices, '--min-devices', 1, Number.MAX_SAFE_INTEGER),
         timeoutMs: parseDuration(opts.timeout, '--timeout'),
       };
-      const [{ readComposeFile }, { openFleet }, { planDeploy, executeDeploy }, render] = await Promise.all([
+      const [{ readComposeFile }, { openFleet, loadSigningKey }, { planDeploy, executeDeploy }, render] = await Promise.all([
         import('../compose/file.js'), import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
       ]);
       // Normalized by the code every device runs, so a file they would refuse is refused here, before connecting.
       const app = await readComposeFile(file, composeReadOptions(ctx, opts.profile, 'fleet'));
+      const signer = opts.dryRun ? undefined : await loadSigningKey(opts, ctx.env);
 
-      const session = await openFleet(opts, ctx.env, ['progress']);
+      // events: a device that refuses the signed message itself says so only there (desired-rejected).
+      const session = await openFleet(opts, ctx.env, ['progress', 'events']);
       const abort = new AbortController();
       const onSignal = (): void => abort.abort();
       process.once('SIGINT', onSignal);
       try {
         const plan = planDeploy(session.view, session.inventory.select({ ...(opts.device && { devices: opts.device }), ...(opts.group !== undefined && { group: opts.group }), all: opts.all === true }));
-        if (opts.dryRun) {
+        if (signer === undefined) {
           if (opts.json) printJson(ctx.out, plan);
           else ctx.out.write(render.planTable(plan));
           return;
         }
         const progress = await render.DeployProgress.create(process.stderr, plan.length);
-        const summary = await executeDeploy(session.link, session.view, app, plan, policy, progress.handle, abort.signal).finally(() => progress.stop());
+        const summary = await executeDeploy(session.link, session.view, app, plan, { ...policy, signer }, progress.handle, abort.signal).finally(() => progress.stop());
         if (opts.json) printJson(ctx.out, summary);
         else ctx.out.write(render.summaryText(summary));
         process.exitCode = render.deployExitCode(summary);
@@ -146,19 +151,33 @@ export function registerFleet(program: Command, context: () => CliContext): void
   connectionOptions(fleet.command('cmd'))
     .description('send an agent command to one device and print its result')
     .argument('<device>', 'device id')
-    .argument('<action>', 'ping | restart | stop | start | logs | prune | set-telemetry-interval')
+    .argument('<action>', 'ping | restart | stop | start | logs | prune | set-telemetry-interval | rotate-key')
     .argument('[service]', 'the service, for restart, stop, start and logs')
     .option('--tail <n>', 'logs: lines from the end')
     .option('--interval <duration>', 'set-telemetry-interval: the new interval')
+    .option('--new-key <file>', 'rotate-key: the fleet\'s next key (its .pub or .key file from berth fleet keygen); signed with the current --signing-key')
     .option('--timeout <duration>', 'how long to wait for the answer', '30s')
-    .action(async (device: string, action: string, service: string | undefined, opts: FleetFlags & { tail?: string; interval?: string; timeout: string }) => {
+    .action(async (device: string, action: string, service: string | undefined, opts: FleetFlags & { tail?: string; interval?: string; newKey?: string; timeout: string }) => {
+      if ((action === 'rotate-key') !== (opts.newKey !== undefined)) throw new BerthError('usage', action === 'rotate-key' ? 'rotate-key needs --new-key FILE' : '--new-key goes with rotate-key only');
+      const { FleetPublicKey } = await import('../protocol/signing.js');
       const request: CommandRequest = {
         action: action as CommandAction,
         ...(service !== undefined && { service }),
         ...(opts.tail !== undefined && { tail: number(opts.tail, '--tail', 1, 10_000) }),
         ...(opts.interval !== undefined && { interval: opts.interval }),
+        ...(opts.newKey !== undefined && { key: FleetPublicKey.fromPem(readNamedFile(opts.newKey, '--new-key'), opts.newKey).base64 }),
       };
       await runCommand(context(), device, request, opts, (result) => printJson(context().out, result));
+    });
+
+  fleet.command('keygen')
+    .description('make the fleet\'s Ed25519 signing key: NAME.key (private, 0600: keep it off the devices) and NAME.pub (for berth flash and rotate-key)')
+    .argument('[name]', 'file name without extension', 'fleet-key')
+    .action(async (name: string) => {
+      const ctx = context();
+      const { writeKeyPair } = await import('../fleet/keygen.js');
+      const made = writeKeyPair(name);
+      ctx.out.write(`${made.privateFile} (private, 0600)\n${made.publicFile}\nkey id ${made.id}\nfleetKey: ${made.base64}\n`);
     });
 
   connectionOptions(fleet.command('logs'))
@@ -180,12 +199,13 @@ async function runCommand(
   ctx: CliContext, device: string, request: CommandRequest, opts: FleetFlags & { timeout: string }, print: (r: import('../protocol/types.js').CommandResult) => void,
 ): Promise<void> {
   const timeoutMs = parseDuration(opts.timeout, '--timeout');
-  const [{ openFleet }, { sendCommand, resultCategory }] = await Promise.all([import('../fleet/session.js'), import('../fleet/cmd.js')]);
+  const [{ openFleet, loadSigningKey }, { sendCommand, resultCategory }] = await Promise.all([import('../fleet/session.js'), import('../fleet/cmd.js')]);
   if (!isValidDeviceId(device)) throw new BerthError('usage', `invalid device id "${device}": use 1–128 of [A-Za-z0-9_.:-], starting with a letter or digit`);
+  const signer = await loadSigningKey(opts, ctx.env);
   const session = await openFleet(opts, ctx.env, [], false, [device]);
   try {
     if (session.view.devices.get(device)?.online !== true) process.stderr.write(`berth: ${device} is offline or unknown: the broker keeps the command for its session and it runs when the device connects\n`);
-    const result = await sendCommand(session.link, device, request, timeoutMs);
+    const result = await sendCommand(session.link, device, request, timeoutMs, signer);
     const category = resultCategory(result);
     if (category === undefined) print(result);
     else {

@@ -151,7 +151,7 @@ export class Ext4Volume {
             let source = e.source;
             if (typeof source !== 'string') {
               const file = path.join(tmp, String(n++));
-              await fs.writeFile(file, source);
+              await fs.writeFile(file, source, { mode: 0o600 }); // credentials among them
               source = file;
             }
             cmds.push(`write ${checkPath(source)} ${p}`);

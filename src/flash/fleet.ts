@@ -5,6 +5,11 @@ import { BerthError, isErrno } from '../errors.js';
 import { FLEET_FILE, readFleetFile } from '../fleet/fleet-file.js';
 import { normalizeRegistry } from '../image/registry/credentials.js';
 import { isValidDeviceId } from '../protocol/topics.js';
+import type { DeployPolicy } from '../agent/policy.js';
+import { validateWith } from '../config/schema.js';
+import validateAgentConfig from '../generated/agent-config.validate.js';
+import { checkTransport } from '../protocol/transport.js';
+import { FleetPublicKey } from '../protocol/signing.js';
 
 /**
  * A fleet file (FLEET.yaml): what every device of a fleet shares. Relative paths are relative to the
@@ -17,6 +22,9 @@ import { isValidDeviceId } from '../protocol/topics.js';
  *   telemetryInterval: 30s        # optional, passed to the agent
  *   ssh: { authorizedKeys: ~/.ssh/id_ed25519.pub, user: pi }   # optional
  *   userconf: userconf.txt        # optional: Raspberry Pi OS first-boot user ("name:crypted-password")
+ *   signingKey: fleet-key.key     # the fleet key (berth fleet keygen): its public half goes on every card
+ *   deployPolicy: { devices: [/dev/ttyUSB0] }   # optional: what a remote deploy may ask (agent.yaml deployPolicy)
+ *   insecure: true                # optional: allow a plain mqtt:// broker on another machine
  *   registries:                   # optional: private registries the devices pull from
  *     registry.example.com:5000: { ca: registry-ca.crt, username: fleet-pull, passwordFile: pull.password }
  */
@@ -29,6 +37,12 @@ export interface Fleet {
   readonly ssh?: { readonly authorizedKeys: string; readonly user: string };
   readonly userconf?: string;
   readonly registries?: readonly FleetRegistry[];
+  /** The public half of `signingKey`, for agent.yaml's fleetKey; absent only with allowUnsigned. */
+  readonly fleetKey?: FleetPublicKey;
+  readonly allowUnsigned?: boolean;
+  readonly insecure?: boolean;
+  /** agent.yaml's deployPolicy, checked against the agent config's schema. */
+  readonly deployPolicy?: Partial<DeployPolicy>;
 }
 
 /** A private registry: its CA (Docker's certs.d layout on the board) and a pull login (the board's auth.json). */
@@ -85,12 +99,32 @@ export async function loadFleet(file: string): Promise<Fleet> {
     }
     return { registry, ...(regCa !== undefined && { ca: regCa }), ...(r.username !== undefined && passwordFile !== undefined && { login: { username: r.username, passwordFile } }) };
   });
+  // The devices check the same rule; a card that cannot connect is found out here, not on the board.
+  try {
+    checkTransport(broker, true, d.insecure === true, 'broker');
+  } catch (err) {
+    throw bad(`${(err as Error).message}; set insecure: true if the network is trusted`);
+  }
+  const signingKey = rel(d.signingKey);
+  if (signingKey === undefined && d.allowUnsigned !== true) throw bad('signingKey is required: devices accept only deploys signed with the fleet key (make one with berth fleet keygen)');
+  const fleetKey = signingKey === undefined ? undefined : FleetPublicKey.fromPem(await readFile(signingKey, 'signingKey', bad), `fleet file ${file}: signingKey ${signingKey}`);
+  if (d.deployPolicy !== undefined) validateWith(validateAgentConfig, { deployPolicy: d.deployPolicy }, `fleet file ${file}: deployPolicy, as agent.yaml takes it,`);
   return {
     file, broker, credentialsDir,
+    ...(fleetKey !== undefined && { fleetKey }), ...(d.allowUnsigned === true && { allowUnsigned: true }), ...(d.insecure === true && { insecure: true }),
+    ...(d.deployPolicy !== undefined && { deployPolicy: d.deployPolicy as Partial<DeployPolicy> }),
     ...(ca !== undefined && { ca }), ...(telemetryInterval !== undefined && { telemetryInterval }),
     ...(ssh !== undefined && { ssh }), ...(userconf !== undefined && { userconf }),
     ...(registries.length > 0 && { registries }),
   };
+}
+
+async function readFile(file: string, key: string, bad: (msg: string) => BerthError): Promise<Buffer> {
+  try {
+    return await fs.promises.readFile(file);
+  } catch (err) {
+    throw bad(`${key} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }
 
 /**

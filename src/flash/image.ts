@@ -83,7 +83,7 @@ async function userlandElf(root: Ext4Volume, file: string): Promise<ElfInfo> {
 
 /**
  * Writes the raw image of `input` (an .img, or an .img.xz decompressed on the way with xz) to `dest`,
- * which must not exist (created exclusively), and fsyncs it. `cp --sparse=always` or `xz -dc` writes
+ * which must not exist (created exclusively, mode 0600), and fsyncs it. `cp --sparse=always` or `xz -dc` writes
  * the file: zero runs become holes (a Raspberry Pi OS image is largely free space) and the data never
  * passes through Node. Never writes to `input`.
  */
@@ -93,7 +93,8 @@ export async function copyImage(input: string, dest: string): Promise<void> {
   } catch (err) {
     throw new BerthError(isErrno(err, 'ENOENT') ? 'notFound' : 'host', `cannot read the image ${input}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
-  const fh = await fs.open(dest, 'wx');
+  // 0600: the image is about to hold the device's broker password and keys (cp keeps the mode).
+  const fh = await fs.open(dest, 'wx', 0o600);
   try {
     if (!input.endsWith('.xz')) {
       await execTool('cp', ['--sparse=always', '--', input, dest]);

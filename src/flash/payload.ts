@@ -105,7 +105,12 @@ export function agentYaml(fleet: Fleet, id: string, creds: DeviceCredentials): s
   if (fleet.ca !== undefined) lines.push(['ca', `${CONFIG_DIR}/ca.crt`]);
   if (creds.kind === 'cert') lines.push(['cert', `${CONFIG_DIR}/device.crt`], ['key', `${CONFIG_DIR}/device.key`]);
   if (fleet.telemetryInterval !== undefined) lines.push(['telemetryInterval', fleet.telemetryInterval]);
-  return `# Written by berth flash for device ${id}.\n${lines.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
+  const extra: Array<[string, unknown]> = [];
+  if (fleet.fleetKey !== undefined) extra.push(['fleetKey', fleet.fleetKey.base64]);
+  if (fleet.allowUnsigned === true) extra.push(['allowUnsigned', true]);
+  if (fleet.insecure === true) extra.push(['insecure', true]);
+  if (fleet.deployPolicy !== undefined) extra.push(['deployPolicy', fleet.deployPolicy]);
+  return `# Written by berth flash for device ${id}.\n${[...lines, ...extra].map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n')}\n`;
 }
 
 /** A host name for a device id: ':' and '_' (valid in ids, not in host names) become '-', at most 63 characters. */

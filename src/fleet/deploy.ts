@@ -1,4 +1,6 @@
+import type { FleetSigningKey } from '../protocol/signing.js';
 import { DeviceTopics } from '../protocol/topics.js';
+import { MAX_REVISION } from '../protocol/validate.js';
 import { BerthError } from '../errors.js';
 import type { App } from '../compose/model.js';
 import { atRevision } from '../compose/normalize.js';
@@ -36,13 +38,25 @@ export type DeployEvent =
 export interface DeployOptions extends RolloutPolicy {
   /** How long to wait for each device after its desired state was published. */
   readonly timeoutMs: number;
+  /** Signs each device's desired state for that device and revision (docs/protocol.md#signed-messages). */
+  readonly signer: FleetSigningKey;
 }
 
-/** One plan entry per device: the next revision = max(retained desired, reported) + 1. */
+/**
+ * One plan entry per device: the next revision = max(retained desired, reported) + 1. Throws `invalid`
+ * when that would pass MAX_REVISION (a device refuses it): someone published a desired state or report
+ * with a revision near the bound, and only clearing it (or re-provisioning the device) helps.
+ */
 export function planDeploy(view: FleetView, devices: readonly string[]): DeployPlanEntry[] {
   return devices.map((device) => {
     const d = view.devices.get(device);
-    return { device, revision: view.nextRevision(device), ...(d?.reported && { currentRevision: d.reported.revision }), online: d?.online === true };
+    const revision = view.nextRevision(device);
+    if (revision > MAX_REVISION) {
+      throw new BerthError('invalid', `${device}: the next revision would be ${revision}, over the protocol's maximum ${MAX_REVISION}`, {
+        hint: `a retained desired state or report of ${device} carries a revision near the maximum; clear the retained berth/v1/${device}/desired (an empty retained message) or re-provision the device`,
+      });
+    }
+    return { device, revision, ...(d?.reported && { currentRevision: d.reported.revision }), online: d?.online === true };
   });
 }
 
@@ -53,7 +67,7 @@ const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'r
  * until every sent device finished, timed out, or is offline with nothing else pending (its desired
  * state stays retained and lands when it comes back). Stops sending once the abort threshold is
  * crossed; devices already sent are still followed. `view` must be fed by `link` (status, reported,
- * desired, progress subscribed and synced) before this is called.
+ * desired, progress and events subscribed and synced) before this is called.
  */
 export async function executeDeploy(
   link: FleetLink, view: FleetView, app: App, plan: readonly DeployPlanEntry[], opts: DeployOptions,
@@ -73,13 +87,25 @@ export async function executeDeploy(
     // A newer revision than ours on the device: another deploy overtook this one.
     const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision && FINAL.has(r.status) ? (r.status as FinalResult) : undefined;
     if (outcome === undefined) return;
+    finishDevice(device, outcome, outcome !== 'superseded' ? r.error?.message : undefined);
+  };
+  const finishDevice = (device: string, outcome: FinalResult, error: string | undefined): void => {
     rollout.finish(device, outcome);
-    if (r.error && outcome !== 'superseded') errors.set(device, r.error.message);
-    onEvent({ type: 'finished', device, outcome, ...(r.error && outcome !== 'superseded' && { error: r.error.message }) });
+    if (error !== undefined) errors.set(device, error);
+    onEvent({ type: 'finished', device, outcome, ...(error !== undefined && { error }) });
     if (rollout.aborted && !abortAnnounced) {
       abortAnnounced = true;
       onEvent({ type: 'aborted', reason: rollout.aborted });
     }
+  };
+  // A device that refuses the message itself (a signature it does not accept, a replay) cannot say so in
+  // `reported` (nobody vouched for the message): it says so in a desired-rejected event for the revision.
+  const refusedByDevice = (device: string, event: Record<string, unknown>): void => {
+    const entry = byDevice.get(device);
+    if (!entry || event.kind !== 'desired-rejected' || event.revision !== entry.revision) return;
+    if (rollout.sentTime(device) === undefined || rollout.result(device)) return;
+    const message = (event.error as { message?: unknown } | undefined)?.message;
+    finishDevice(device, 'rejected', typeof message === 'string' ? message : 'refused by the device');
   };
 
   return new Promise<DeploySummary>((resolve, reject) => {
@@ -90,6 +116,9 @@ export async function executeDeploy(
       if (c.kind === 'progress' && c.progress.revision === byDevice.get(c.device)!.revision) onEvent({ type: 'progress', device: c.device, phase: c.progress.phase });
       if (c.kind === 'reported') {
         check(c.device);
+        step(false);
+      } else if (c.kind === 'event') {
+        refusedByDevice(c.device, c.event);
         step(false);
       } else if (c.kind === 'status') step();
     });
@@ -134,8 +163,9 @@ export async function executeDeploy(
       const now = Date.now();
       for (const device of rollout.due(now)) {
         const { revision } = byDevice.get(device)!;
-        // The desired state as the file gave it (compose field names); the revision is the only per-device part.
-        const payload = JSON.stringify(atRevision(app, revision).source);
+        // The desired state as the file gave it (compose field names); the revision is the only per-device
+        // part, and the signature binds it and the device, so it cannot be replayed elsewhere.
+        const payload = opts.signer.sign({ kind: 'desired', device, revision }, JSON.stringify(atRevision(app, revision).source));
         link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 }).catch((err: Error) => {
           publishError ??= err;
           finish();

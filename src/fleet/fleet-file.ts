@@ -17,6 +17,12 @@ export interface FleetFile {
   readonly telemetryInterval?: string | number;
   readonly ssh?: { readonly authorizedKeys?: string; readonly user?: string };
   readonly userconf?: string;
+  /** The fleet's private signing key (PEM), relative to the fleet file. */
+  readonly signingKey?: string;
+  readonly insecure?: boolean;
+  readonly allowUnsigned?: boolean;
+  /** agent.yaml's deployPolicy for every device (checked by the agent config's schema). */
+  readonly deployPolicy?: Readonly<Record<string, unknown>>;
   /** host[:port] → its CA and pull login (username and passwordFile come together). */
   readonly registries?: Readonly<Record<string, { readonly ca?: string; readonly username?: string; readonly passwordFile?: string }>>;
 }

@@ -5,9 +5,14 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/agent.json","title":"berth agent config (/etc/berth/agent.yaml, or berth agent --config FILE)","description":"Where the agent finds its broker and how it identifies itself. berth flash writes this file for each device (src/flash/payload.ts agentYaml); flags of berth agent win over it, it wins over the environment (src/agent/config.ts). Unknown keys are refused: a misspelt broker key would otherwise leave a board silently local-only.","type":"object","additionalProperties":false,"properties":{"broker":{"type":"string","minLength":1,"description":"mqtt://HOST:PORT or mqtts://HOST:PORT (the connection checks the scheme, for flags and file alike)"},"deviceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$","description":"this device's id: its topics are berth/v1/<id>/…"},"username":{"type":"string","minLength":1,"description":"MQTT user name (default: the device id when a password is given)"},"password":{"type":"string","minLength":1,"description":"MQTT password"},"ca":{"type":"string","minLength":1,"description":"CA certificate (PEM file) the broker's certificate is checked against"},"cert":{"type":"string","minLength":1,"description":"client certificate (PEM file) for mutual TLS"},"key":{"type":"string","minLength":1,"description":"client key (PEM file) for mutual TLS"},"telemetryInterval":{"anyOf":[{"type":"string","minLength":1},{"type":"number","exclusiveMinimum":0}],"description":"a duration (30s, 1m) or seconds"}}};
-const func2 = __rt0.default;
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/agent.json","title":"berth agent config (/etc/berth/agent.yaml, or berth agent --config FILE)","description":"Where the agent finds its broker and how it identifies itself. berth flash writes this file for each device (src/flash/payload.ts agentYaml); flags of berth agent win over it, it wins over the environment (src/agent/config.ts). Unknown keys are refused: a misspelt broker key would otherwise leave a board silently local-only.","type":"object","additionalProperties":false,"properties":{"broker":{"type":"string","minLength":1,"description":"mqtt://HOST:PORT or mqtts://HOST:PORT (the connection checks the scheme, for flags and file alike)"},"deviceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$","description":"this device's id: its topics are berth/v1/<id>/…"},"username":{"type":"string","minLength":1,"description":"MQTT user name (default: the device id when a password is given)"},"password":{"type":"string","minLength":1,"description":"MQTT password"},"ca":{"type":"string","minLength":1,"description":"CA certificate (PEM file) the broker's certificate is checked against"},"cert":{"type":"string","minLength":1,"description":"client certificate (PEM file) for mutual TLS"},"key":{"type":"string","minLength":1,"description":"client key (PEM file) for mutual TLS"},"telemetryInterval":{"anyOf":[{"type":"string","minLength":1},{"type":"number","exclusiveMinimum":0}],"description":"a duration (30s, 1m) or seconds"},"insecure":{"type":"boolean","description":"true: a plain mqtt:// broker on another machine is accepted with a password (refused otherwise: the password would cross the network in clear)"},"fleetKey":{"type":"string","pattern":"^[A-Za-z0-9+/]{43}=$","description":"the fleet's Ed25519 public key, base64 of its raw 32 bytes (berth flash writes it from --signing-key): desired states and commands must be signed with it, or with a key a signed rotate-key installed since"},"allowUnsigned":{"type":"boolean","description":"development only, never the default: unsigned desired states and commands are accepted too (the agent warns at start)"},"deployPolicy":{"type":"object","additionalProperties":false,"description":"what a deploy from the fleet may ask of this device (src/agent/policy.ts); everything is off when absent. berth deploy run locally is not limited by it.","properties":{"privileged":{"type":"boolean","description":"privileged: true, and options that lift confinement (security_opt systempaths=unconfined, no-new-privileges:false, device_cgroup_rules)"},"hostNetwork":{"type":"boolean","description":"network_mode: host"},"hostPid":{"type":"boolean","description":"pid: host"},"bindPaths":{"type":"array","items":{"type":"string","pattern":"^/"},"description":"host path prefixes bind mounts may come from, besides the app's own data directory"},"devices":{"type":"array","items":{"type":"string","pattern":"^/dev/"},"description":"host devices that may be mapped: exact paths, or directories ending in /"},"capabilities":{"type":"array","items":{"type":"string","pattern":"^CAP_[A-Z_]+$"},"description":"capabilities cap_add may add"}}}}};
+const func2 = Object.prototype.hasOwnProperty;
+const func3 = __rt0.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", "u");
+const pattern1 = new RegExp("^[A-Za-z0-9+/]{43}=$", "u");
+const pattern2 = new RegExp("^/", "u");
+const pattern3 = new RegExp("^/dev/", "u");
+const pattern4 = new RegExp("^CAP_[A-Z_]+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://berth.dev/schemas/v1/agent.json" */;
@@ -15,7 +20,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!((((((((key0 === "broker") || (key0 === "deviceId")) || (key0 === "username")) || (key0 === "password")) || (key0 === "ca")) || (key0 === "cert")) || (key0 === "key")) || (key0 === "telemetryInterval"))){
+if(!(func2.call(schema11.properties, key0))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
@@ -29,7 +34,7 @@ errors++;
 if(data.broker !== undefined){
 let data0 = data.broker;
 if(typeof data0 === "string"){
-if(func2(data0) < 1){
+if(func3(data0) < 1){
 const err1 = {instancePath:instancePath+"/broker",schemaPath:"#/properties/broker/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err1];
@@ -79,7 +84,7 @@ errors++;
 if(data.username !== undefined){
 let data2 = data.username;
 if(typeof data2 === "string"){
-if(func2(data2) < 1){
+if(func3(data2) < 1){
 const err5 = {instancePath:instancePath+"/username",schemaPath:"#/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err5];
@@ -104,7 +109,7 @@ errors++;
 if(data.password !== undefined){
 let data3 = data.password;
 if(typeof data3 === "string"){
-if(func2(data3) < 1){
+if(func3(data3) < 1){
 const err7 = {instancePath:instancePath+"/password",schemaPath:"#/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err7];
@@ -129,7 +134,7 @@ errors++;
 if(data.ca !== undefined){
 let data4 = data.ca;
 if(typeof data4 === "string"){
-if(func2(data4) < 1){
+if(func3(data4) < 1){
 const err9 = {instancePath:instancePath+"/ca",schemaPath:"#/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err9];
@@ -154,7 +159,7 @@ errors++;
 if(data.cert !== undefined){
 let data5 = data.cert;
 if(typeof data5 === "string"){
-if(func2(data5) < 1){
+if(func3(data5) < 1){
 const err11 = {instancePath:instancePath+"/cert",schemaPath:"#/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err11];
@@ -179,7 +184,7 @@ errors++;
 if(data.key !== undefined){
 let data6 = data.key;
 if(typeof data6 === "string"){
-if(func2(data6) < 1){
+if(func3(data6) < 1){
 const err13 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err13];
@@ -207,7 +212,7 @@ const _errs17 = errors;
 let valid1 = false;
 const _errs18 = errors;
 if(typeof data7 === "string"){
-if(func2(data7) < 1){
+if(func3(data7) < 1){
 const err15 = {instancePath:instancePath+"/telemetryInterval",schemaPath:"#/properties/telemetryInterval/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err15];
@@ -279,14 +284,249 @@ vErrors = null;
 }
 }
 }
-}
-else {
-const err20 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.insecure !== undefined){
+if(typeof data.insecure !== "boolean"){
+const err20 = {instancePath:instancePath+"/insecure",schemaPath:"#/properties/insecure/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err20];
 }
 else {
 vErrors.push(err20);
+}
+errors++;
+}
+}
+if(data.fleetKey !== undefined){
+let data9 = data.fleetKey;
+if(typeof data9 === "string"){
+if(!pattern1.test(data9)){
+const err21 = {instancePath:instancePath+"/fleetKey",schemaPath:"#/properties/fleetKey/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]{43}=$"},message:"must match pattern \""+"^[A-Za-z0-9+/]{43}=$"+"\""};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/fleetKey",schemaPath:"#/properties/fleetKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data.allowUnsigned !== undefined){
+if(typeof data.allowUnsigned !== "boolean"){
+const err23 = {instancePath:instancePath+"/allowUnsigned",schemaPath:"#/properties/allowUnsigned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data.deployPolicy !== undefined){
+let data11 = data.deployPolicy;
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+for(const key1 in data11){
+if(!((((((key1 === "privileged") || (key1 === "hostNetwork")) || (key1 === "hostPid")) || (key1 === "bindPaths")) || (key1 === "devices")) || (key1 === "capabilities"))){
+const err24 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.privileged !== undefined){
+if(typeof data11.privileged !== "boolean"){
+const err25 = {instancePath:instancePath+"/deployPolicy/privileged",schemaPath:"#/properties/deployPolicy/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data11.hostNetwork !== undefined){
+if(typeof data11.hostNetwork !== "boolean"){
+const err26 = {instancePath:instancePath+"/deployPolicy/hostNetwork",schemaPath:"#/properties/deployPolicy/properties/hostNetwork/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data11.hostPid !== undefined){
+if(typeof data11.hostPid !== "boolean"){
+const err27 = {instancePath:instancePath+"/deployPolicy/hostPid",schemaPath:"#/properties/deployPolicy/properties/hostPid/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data11.bindPaths !== undefined){
+let data15 = data11.bindPaths;
+if(Array.isArray(data15)){
+const len0 = data15.length;
+for(let i0=0; i0<len0; i0++){
+let data16 = data15[i0];
+if(typeof data16 === "string"){
+if(!pattern2.test(data16)){
+const err28 = {instancePath:instancePath+"/deployPolicy/bindPaths/" + i0,schemaPath:"#/properties/deployPolicy/properties/bindPaths/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/deployPolicy/bindPaths/" + i0,schemaPath:"#/properties/deployPolicy/properties/bindPaths/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/deployPolicy/bindPaths",schemaPath:"#/properties/deployPolicy/properties/bindPaths/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data11.devices !== undefined){
+let data17 = data11.devices;
+if(Array.isArray(data17)){
+const len1 = data17.length;
+for(let i1=0; i1<len1; i1++){
+let data18 = data17[i1];
+if(typeof data18 === "string"){
+if(!pattern3.test(data18)){
+const err31 = {instancePath:instancePath+"/deployPolicy/devices/" + i1,schemaPath:"#/properties/deployPolicy/properties/devices/items/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/deployPolicy/devices/" + i1,schemaPath:"#/properties/deployPolicy/properties/devices/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/deployPolicy/devices",schemaPath:"#/properties/deployPolicy/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data11.capabilities !== undefined){
+let data19 = data11.capabilities;
+if(Array.isArray(data19)){
+const len2 = data19.length;
+for(let i2=0; i2<len2; i2++){
+let data20 = data19[i2];
+if(typeof data20 === "string"){
+if(!pattern4.test(data20)){
+const err34 = {instancePath:instancePath+"/deployPolicy/capabilities/" + i2,schemaPath:"#/properties/deployPolicy/properties/capabilities/items/pattern",keyword:"pattern",params:{pattern: "^CAP_[A-Z_]+$"},message:"must match pattern \""+"^CAP_[A-Z_]+$"+"\""};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+else {
+const err35 = {instancePath:instancePath+"/deployPolicy/capabilities/" + i2,schemaPath:"#/properties/deployPolicy/properties/capabilities/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/deployPolicy/capabilities",schemaPath:"#/properties/deployPolicy/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
 }
 errors++;
 }

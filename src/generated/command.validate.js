@@ -5,9 +5,10 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/command.json","title":"berth/v1/<device>/cmd/<id>","description":"A command for the agent (fleet → device); the result goes to cmd/<id>/result.","type":"object","required":["action"],"additionalProperties":false,"properties":{"action":{"enum":["restart","stop","start","logs","prune","set-telemetry-interval","ping"]},"service":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"tail":{"type":"integer","minimum":1,"maximum":10000},"interval":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32}},"allOf":[{"if":{"properties":{"action":{"enum":["restart","stop","start","logs"]}}},"then":{"properties":{"service":true},"required":["service"]}},{"if":{"properties":{"action":{"const":"set-telemetry-interval"}}},"then":{"properties":{"interval":true},"required":["interval"]}}]};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/command.json","title":"berth/v1/<device>/cmd/<id>","description":"A command for the agent (fleet → device); the result goes to cmd/<id>/result.","type":"object","required":["action"],"additionalProperties":false,"properties":{"action":{"enum":["restart","stop","start","logs","prune","set-telemetry-interval","ping","rotate-key"]},"service":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"tail":{"type":"integer","minimum":1,"maximum":10000},"interval":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"key":{"type":"string","pattern":"^[A-Za-z0-9+/]{43}=$","description":"rotate-key: the fleet's new Ed25519 public key, base64 of its raw 32 bytes. Only a signed rotate-key is ever run."}},"allOf":[{"if":{"properties":{"action":{"enum":["restart","stop","start","logs"]}}},"then":{"properties":{"service":true},"required":["service"]}},{"if":{"properties":{"action":{"const":"set-telemetry-interval"}}},"then":{"properties":{"interval":true},"required":["interval"]}},{"if":{"properties":{"action":{"const":"rotate-key"}}},"then":{"properties":{"key":true},"required":["key"]}}]};
 const pattern0 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
 const pattern1 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
+const pattern2 = new RegExp("^[A-Za-z0-9+/]{43}=$", "u");
 const func2 = __rt0.default;
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -123,9 +124,13 @@ vErrors.push(err5);
 }
 errors++;
 }
+const _errs12 = errors;
+let valid5 = true;
+const _errs13 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.action === undefined){
-const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "action"},message:"must have required property '"+"action"+"'"};
+if(data.action !== undefined){
+if("rotate-key" !== data.action){
+const err6 = {};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -134,9 +139,23 @@ vErrors.push(err6);
 }
 errors++;
 }
-for(const key0 in data){
-if(!((((key0 === "action") || (key0 === "service")) || (key0 === "tail")) || (key0 === "interval"))){
-const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+}
+}
+var _valid2 = _errs13 === errors;
+errors = _errs12;
+if(vErrors !== null){
+if(_errs12){
+vErrors.length = _errs12;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid2){
+const _errs15 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.key === undefined){
+const err7 = {instancePath,schemaPath:"#/allOf/2/then/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -146,10 +165,11 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data.action !== undefined){
-let data2 = data.action;
-if(!(((((((data2 === "restart") || (data2 === "stop")) || (data2 === "start")) || (data2 === "logs")) || (data2 === "prune")) || (data2 === "set-telemetry-interval")) || (data2 === "ping"))){
-const err8 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema11.properties.action.enum},message:"must be equal to one of the allowed values"};
+var _valid2 = _errs15 === errors;
+valid5 = _valid2;
+}
+if(!valid5){
+const err8 = {instancePath,schemaPath:"#/allOf/2/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -158,12 +178,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-if(data.service !== undefined){
-let data3 = data.service;
-if(typeof data3 === "string"){
-if(!pattern0.test(data3)){
-const err9 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.action === undefined){
+const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "action"},message:"must have required property '"+"action"+"'"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -172,9 +189,9 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
-else {
-const err10 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key0 in data){
+if(!(((((key0 === "action") || (key0 === "service")) || (key0 === "tail")) || (key0 === "interval")) || (key0 === "key"))){
+const err10 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -184,10 +201,10 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data.tail !== undefined){
-let data4 = data.tail;
-if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
-const err11 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.action !== undefined){
+let data3 = data.action;
+if(!((((((((data3 === "restart") || (data3 === "stop")) || (data3 === "start")) || (data3 === "logs")) || (data3 === "prune")) || (data3 === "set-telemetry-interval")) || (data3 === "ping")) || (data3 === "rotate-key"))){
+const err11 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema11.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -196,9 +213,12 @@ vErrors.push(err11);
 }
 errors++;
 }
-if((typeof data4 == "number") && (isFinite(data4))){
-if(data4 > 10000 || isNaN(data4)){
-const err12 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+if(data.service !== undefined){
+let data4 = data.service;
+if(typeof data4 === "string"){
+if(!pattern0.test(data4)){
+const err12 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -207,8 +227,9 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(data4 < 1 || isNaN(data4)){
-const err13 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err13 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -218,12 +239,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-}
-if(data.interval !== undefined){
-let data5 = data.interval;
-if(typeof data5 === "string"){
-if(func2(data5) > 32){
-const err14 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(data.tail !== undefined){
+let data5 = data.tail;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err14 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -232,8 +251,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(!pattern1.test(data5)){
-const err15 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 > 10000 || isNaN(data5)){
+const err15 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -242,9 +262,8 @@ vErrors.push(err15);
 }
 errors++;
 }
-}
-else {
-const err16 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data5 < 1 || isNaN(data5)){
+const err16 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -255,13 +274,74 @@ errors++;
 }
 }
 }
-else {
-const err17 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.interval !== undefined){
+let data6 = data.interval;
+if(typeof data6 === "string"){
+if(func2(data6) > 32){
+const err17 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err17];
 }
 else {
 vErrors.push(err17);
+}
+errors++;
+}
+if(!pattern1.test(data6)){
+const err18 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+if(data.key !== undefined){
+let data7 = data.key;
+if(typeof data7 === "string"){
+if(!pattern2.test(data7)){
+const err20 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]{43}=$"},message:"must match pattern \""+"^[A-Za-z0-9+/]{43}=$"+"\""};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+}
+else {
+const err22 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
 }
 errors++;
 }

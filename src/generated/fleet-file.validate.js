@@ -7,7 +7,7 @@ import __rt1m from "ajv/dist/runtime/ucs2length.js";
 const __rt1 = { default: __rt1m.default ?? __rt1m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/fleet-file.json","title":"berth fleet file (fleet.yaml), read by berth fleet and berth flash","description":"The devices a fleet operator knows of, their groups and labels (berth fleet: devices that report to the broker but are not listed here are part of the fleet too), and what every device is provisioned with (berth flash: broker, credentials, ca, telemetryInterval, ssh, userconf; src/flash/fleet.ts checks what they mean; read through src/config/read.ts).","type":"object","additionalProperties":false,"properties":{"devices":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"additionalProperties":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"groups":{"type":"array","items":{"$ref":"#/definitions/group"},"uniqueItems":true},"labels":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"string"}}}}]}},"groups":{"type":"object","propertyNames":{"$ref":"#/definitions/group"},"additionalProperties":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"uniqueItems":true}},"broker":{"type":"string","minLength":1},"credentials":{"type":"string","minLength":1},"ca":{"type":"string","minLength":1},"telemetryInterval":{"anyOf":[{"type":"string","minLength":1},{"type":"number","exclusiveMinimum":0}]},"ssh":{"type":"object","additionalProperties":false,"properties":{"authorizedKeys":{"type":"string","minLength":1},"user":{"type":"string","minLength":1}}},"userconf":{"type":"string","minLength":1},"registries":{"type":"object","propertyNames":{"type":"string","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1},"username":{"type":"string","minLength":1},"passwordFile":{"type":"string","minLength":1}},"dependencies":{"username":["passwordFile"],"passwordFile":["username"]}}}},"definitions":{"group":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/fleet-file.json","title":"berth fleet file (fleet.yaml), read by berth fleet and berth flash","description":"The devices a fleet operator knows of, their groups and labels (berth fleet: devices that report to the broker but are not listed here are part of the fleet too), and what every device is provisioned with (berth flash: broker, credentials, ca, telemetryInterval, ssh, userconf; src/flash/fleet.ts checks what they mean; read through src/config/read.ts).","type":"object","additionalProperties":false,"properties":{"devices":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"additionalProperties":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"groups":{"type":"array","items":{"$ref":"#/definitions/group"},"uniqueItems":true},"labels":{"type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"string"}}}}]}},"groups":{"type":"object","propertyNames":{"$ref":"#/definitions/group"},"additionalProperties":{"type":"array","items":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"},"uniqueItems":true}},"broker":{"type":"string","minLength":1},"credentials":{"type":"string","minLength":1},"ca":{"type":"string","minLength":1},"telemetryInterval":{"anyOf":[{"type":"string","minLength":1},{"type":"number","exclusiveMinimum":0}]},"ssh":{"type":"object","additionalProperties":false,"properties":{"authorizedKeys":{"type":"string","minLength":1},"user":{"type":"string","minLength":1}}},"userconf":{"type":"string","minLength":1},"signingKey":{"type":"string","minLength":1,"description":"the fleet's Ed25519 private key (PEM, berth fleet keygen): berth fleet signs every desired state and command with it; berth flash puts its public half on each card as agent.yaml fleetKey"},"insecure":{"type":"boolean","description":"accept a plain mqtt:// broker on another machine with a password: berth fleet connects, berth flash writes insecure: true into agent.yaml (refused otherwise)"},"allowUnsigned":{"type":"boolean","description":"development fleets only: berth flash writes allowUnsigned: true into agent.yaml, so devices accept unsigned messages too"},"deployPolicy":{"type":"object","description":"written into each device's agent.yaml as deployPolicy: what a deploy from the fleet may ask of the device (the agent config schema, src/config/schemas/agent.json, checks it)"},"registries":{"type":"object","propertyNames":{"type":"string","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1},"username":{"type":"string","minLength":1},"passwordFile":{"type":"string","minLength":1}},"dependencies":{"username":["passwordFile"],"passwordFile":["username"]}}}},"definitions":{"group":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}}};
 const schema12 = {"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"};
 const func2 = Object.prototype.hasOwnProperty;
 const func0 = __rt0.default;
@@ -627,14 +627,11 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data.registries !== undefined){
-let data17 = data.registries;
-if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
-for(const key9 in data17){
-const _errs57 = errors;
-if(typeof key9 === "string"){
-if(!pattern5.test(key9)){
-const err43 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"+"\"",propertyName:key9};
+if(data.signingKey !== undefined){
+let data17 = data.signingKey;
+if(typeof data17 === "string"){
+if(func4(data17) < 1){
+const err43 = {instancePath:instancePath+"/signingKey",schemaPath:"#/properties/signingKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -645,7 +642,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key9};
+const err44 = {instancePath:instancePath+"/signingKey",schemaPath:"#/properties/signingKey/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -654,9 +651,10 @@ vErrors.push(err44);
 }
 errors++;
 }
-var valid19 = _errs57 === errors;
-if(!valid19){
-const err45 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+}
+if(data.insecure !== undefined){
+if(typeof data.insecure !== "boolean"){
+const err45 = {instancePath:instancePath+"/insecure",schemaPath:"#/properties/insecure/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -666,12 +664,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-for(const key10 in data17){
-let data18 = data17[key10];
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-for(const key11 in data18){
-if(!(((key11 === "ca") || (key11 === "username")) || (key11 === "passwordFile"))){
-const err46 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data.allowUnsigned !== undefined){
+if(typeof data.allowUnsigned !== "boolean"){
+const err46 = {instancePath:instancePath+"/allowUnsigned",schemaPath:"#/properties/allowUnsigned/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -681,12 +676,10 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data18.username !== undefined){
-if(data18.passwordFile === undefined){
-const err47 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/dependencies",keyword:"dependencies",params:{property: "username",
-    missingProperty: "passwordFile",
-    depsCount: 1,
-    deps: "passwordFile"},message:"must have property passwordFile when property username is present"};
+if(data.deployPolicy !== undefined){
+let data20 = data.deployPolicy;
+if(!(data20 && typeof data20 == "object" && !Array.isArray(data20))){
+const err47 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -696,12 +689,14 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data18.passwordFile !== undefined){
-if(data18.username === undefined){
-const err48 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/dependencies",keyword:"dependencies",params:{property: "passwordFile",
-    missingProperty: "username",
-    depsCount: 1,
-    deps: "username"},message:"must have property username when property passwordFile is present"};
+if(data.registries !== undefined){
+let data21 = data.registries;
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+for(const key9 in data21){
+const _errs65 = errors;
+if(typeof key9 === "string"){
+if(!pattern5.test(key9)){
+const err48 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"+"\"",propertyName:key9};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -711,11 +706,8 @@ vErrors.push(err48);
 errors++;
 }
 }
-if(data18.ca !== undefined){
-let data19 = data18.ca;
-if(typeof data19 === "string"){
-if(func4(data19) < 1){
-const err49 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/ca",schemaPath:"#/properties/registries/additionalProperties/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err49 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key9};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -724,9 +716,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-else {
-const err50 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/ca",schemaPath:"#/properties/registries/additionalProperties/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var valid19 = _errs65 === errors;
+if(!valid19){
+const err50 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -736,11 +728,12 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data18.username !== undefined){
-let data20 = data18.username;
-if(typeof data20 === "string"){
-if(func4(data20) < 1){
-const err51 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/registries/additionalProperties/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key10 in data21){
+let data22 = data21[key10];
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+for(const key11 in data22){
+if(!(((key11 === "ca") || (key11 === "username")) || (key11 === "passwordFile"))){
+const err51 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -750,8 +743,12 @@ vErrors.push(err51);
 errors++;
 }
 }
-else {
-const err52 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/registries/additionalProperties/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.username !== undefined){
+if(data22.passwordFile === undefined){
+const err52 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/dependencies",keyword:"dependencies",params:{property: "username",
+    missingProperty: "passwordFile",
+    depsCount: 1,
+    deps: "passwordFile"},message:"must have property passwordFile when property username is present"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -761,11 +758,12 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data18.passwordFile !== undefined){
-let data21 = data18.passwordFile;
-if(typeof data21 === "string"){
-if(func4(data21) < 1){
-const err53 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/registries/additionalProperties/properties/passwordFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data22.passwordFile !== undefined){
+if(data22.username === undefined){
+const err53 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/dependencies",keyword:"dependencies",params:{property: "passwordFile",
+    missingProperty: "username",
+    depsCount: 1,
+    deps: "username"},message:"must have property username when property passwordFile is present"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -775,8 +773,11 @@ vErrors.push(err53);
 errors++;
 }
 }
-else {
-const err54 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/registries/additionalProperties/properties/passwordFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.ca !== undefined){
+let data23 = data22.ca;
+if(typeof data23 === "string"){
+if(func4(data23) < 1){
+const err54 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/ca",schemaPath:"#/properties/registries/additionalProperties/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -786,9 +787,8 @@ vErrors.push(err54);
 errors++;
 }
 }
-}
 else {
-const err55 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err55 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/ca",schemaPath:"#/properties/registries/additionalProperties/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -798,9 +798,11 @@ vErrors.push(err55);
 errors++;
 }
 }
-}
-else {
-const err56 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data22.username !== undefined){
+let data24 = data22.username;
+if(typeof data24 === "string"){
+if(func4(data24) < 1){
+const err56 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/registries/additionalProperties/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -810,14 +812,74 @@ vErrors.push(err56);
 errors++;
 }
 }
-}
 else {
-const err57 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err57 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/registries/additionalProperties/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err57];
 }
 else {
 vErrors.push(err57);
+}
+errors++;
+}
+}
+if(data22.passwordFile !== undefined){
+let data25 = data22.passwordFile;
+if(typeof data25 === "string"){
+if(func4(data25) < 1){
+const err58 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/registries/additionalProperties/properties/passwordFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+else {
+const err59 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/registries/additionalProperties/properties/passwordFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/registries/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/registries/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+}
+else {
+const err61 = {instancePath:instancePath+"/registries",schemaPath:"#/properties/registries/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+}
+else {
+const err62 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
 }
 errors++;
 }

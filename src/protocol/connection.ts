@@ -6,6 +6,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import MqttClientModule from 'mqtt/lib/client';
 import { BerthError } from '../errors.js';
 import { readNamedFile } from '../host/read.js';
+import { SESSION_EXPIRY_SECONDS } from './signing.js';
 import type { DeviceTopics } from './topics.js';
 import { MAX_PAYLOAD_BYTES } from './validate.js';
 
@@ -70,7 +71,7 @@ export function connectBroker(opts: BrokerOptions, topics: DeviceTopics, onRecon
     // sending it, so a hostile 50 MB publish never reaches (and never inflates) a 512 MiB board. Above
     // MAX_PAYLOAD_BYTES on purpose: a payload a little over the limit still arrives and is rejected
     // with a reason the fleet can show.
-    properties: { sessionExpiryInterval: 7 * 24 * 3600, maximumPacketSize: MAX_PACKET_BYTES },
+    properties: { sessionExpiryInterval: SESSION_EXPIRY_SECONDS, maximumPacketSize: MAX_PACKET_BYTES },
     keepalive: 30,
     connectTimeout: 10_000,
     reconnectPeriod: 0,

@@ -246,7 +246,7 @@ export interface StatusMessage {
   readonly agent?: { readonly version: string; readonly pid: number };
 }
 
-export type CommandAction = 'restart' | 'stop' | 'start' | 'logs' | 'prune' | 'set-telemetry-interval' | 'ping';
+export type CommandAction = 'restart' | 'stop' | 'start' | 'logs' | 'prune' | 'set-telemetry-interval' | 'ping' | 'rotate-key';
 
 /** `berth/v1/<device>/cmd/<id>`, fleet → device. */
 export interface CommandRequest {
@@ -256,6 +256,11 @@ export interface CommandRequest {
   readonly tail?: number;
   /** set-telemetry-interval: a duration such as "30s". */
   readonly interval?: string;
+  /**
+   * rotate-key: the fleet's new public key (base64 of the raw 32 bytes). Signed with the key the device
+   * trusts now; once it answers ok, it trusts only the new one (docs/protocol.md#key-rotation).
+   */
+  readonly key?: string;
 }
 
 /** `berth/v1/<device>/cmd/<id>/result`. */

@@ -1,9 +1,11 @@
 import { BerthError } from '../errors.js';
 import validateCommand from '../generated/command.validate.js';
 import validateDesired from '../generated/desired.validate.js';
+import validateSigned from '../generated/signed.validate.js';
 import { parseJson } from '../config/parse.js';
 import { validateWith } from '../config/schema.js';
 import { composeKeyWording } from './compose-keys.js';
+import type { Envelope } from './signing.js';
 import type { CommandRequest, DesiredState } from './types.js';
 
 /**
@@ -52,6 +54,11 @@ export function checkDesired<T>(payload: Uint8Array | string, normalize: (d: Des
   } catch (error) {
     return { ok: false, error };
   }
+  return checkDesiredValue(json, normalize);
+}
+
+/** {@link checkDesired} of a payload already parsed (an unsigned one that {@link openMessage} read). */
+export function checkDesiredValue<T>(json: unknown, normalize: (d: DesiredState) => T): DesiredCheck<T> {
   try {
     return { ok: true, desired: normalize(checkDesiredShape(json, 'desired state')) };
   } catch (error) {
@@ -71,5 +78,21 @@ export function checkDesiredShape(value: unknown, what: string): DesiredState {
 }
 
 export function parseCommand(payload: Uint8Array | string): CommandRequest {
-  return validateWith<CommandRequest>(validateCommand, payloadJson(payload, 'command'), 'command');
+  return checkCommandValue(payloadJson(payload, 'command'));
+}
+
+/** A command's shape (command.json) checked, of a payload already parsed. */
+export function checkCommandValue(json: unknown): CommandRequest {
+  return validateWith<CommandRequest>(validateCommand, json, 'command');
+}
+
+/**
+ * A fleet message (desired state or command) read once: within the size limit, JSON, and either a
+ * signed envelope (an object with `sig`: its shape checked against signed.json, not yet verified) or
+ * a plain, unsigned message for the caller to refuse or, where unsigned ones are allowed, to check.
+ */
+export function openMessage(payload: Uint8Array | string, what: 'desired state' | 'command'): { readonly envelope: Envelope } | { readonly plain: unknown } {
+  const json = payloadJson(payload, what);
+  if (typeof json === 'object' && json !== null && !Array.isArray(json) && 'sig' in json) return { envelope: validateWith<Envelope>(validateSigned, json, `signed ${what}`) };
+  return { plain: json };
 }

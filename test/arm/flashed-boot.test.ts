@@ -19,6 +19,7 @@ import { buildPiImage } from '../helpers/pi-image.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 import { bootDisk, type BootedDisk } from '../helpers/vm/boot-disk.js';
+import { testFleetKey } from '../helpers/signing.js';
 
 // Issue 9's last step: a card flashed by `berth flash` boots straight into a running, enrolled agent.
 // For each userland a Pi runs (64-bit Raspberry Pi OS, and 32-bit on the same 64-bit kernel, as Pi OS
@@ -72,7 +73,7 @@ async function provision(script: string, args: string[]): Promise<void> {
 
 /** The fleet side's view of one device: `berth fleet …` as an operator runs it. */
 function fleet(args: string[]): ReturnType<typeof runBerth> {
-  return runBerth(['fleet', ...args, '--broker', broker.url, '--username', 'berth-fleet', '--password-file', path.join(work, 'devices', 'berth-fleet.password')]);
+  return runBerth(['fleet', ...args, '--broker', broker.url, '--username', 'berth-fleet', '--password-file', path.join(work, 'devices', 'berth-fleet.password'), '--signing-key', path.join(work, 'fleet-key.key')]);
 }
 
 beforeAll(async () => {
@@ -96,8 +97,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => registryTls.listen(0, '127.0.0.1', resolve));
   fs.writeFileSync(path.join(work, 'pull.password'), `${PULL.password}\n`);
+  testFleetKey().writePrivate(work);
+  // insecure: plain MQTT to the host side of the VM's own user-mode network, which nothing else shares.
   fs.writeFileSync(path.join(work, 'fleet.yaml'), [
-    `broker: mqtt://${BROKER_IN_GUEST}`, 'credentials: devices', 'telemetryInterval: 5s', 'registries:',
+    `broker: mqtt://${BROKER_IN_GUEST}`, 'insecure: true', 'signingKey: fleet-key.key', 'credentials: devices', 'telemetryInterval: 5s', 'registries:',
     `  "${REGISTRY_IN_GUEST}": { ca: fleet-ca/ca.crt, username: ${PULL.username}, passwordFile: pull.password }`, '',
   ].join('\n'));
   fs.writeFileSync(path.join(work, 'compose.yaml'), [

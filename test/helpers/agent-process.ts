@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BERTH_BIN } from './dist.js';
+import type { TestFleetKey } from './signing.js';
 
 /** A running `berth agent` and the JSON lines it has logged so far (one object per decision). */
 export interface AgentProcess {
@@ -8,9 +9,14 @@ export interface AgentProcess {
   readonly lines: Array<Record<string, any>>;
 }
 
-/** Starts `berth --root ROOT agent ARGS…` as users run it, collecting its stdout log lines. */
-export function spawnAgent(root: string, args: readonly string[]): AgentProcess {
-  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts `berth --root ROOT agent ARGS…` as users run it, collecting its stdout log lines. With `fleet`,
+ * the agent trusts that fleet key (an agent.yaml with its fleetKey, plus `config` keys, in ROOT): what
+ * every test of an agent on a broker needs, since the agent accepts only signed messages.
+ */
+export function spawnAgent(root: string, args: readonly string[], fleet?: TestFleetKey, config: Record<string, unknown> = {}): AgentProcess {
+  const withConfig = fleet === undefined ? args : ['--config', fleet.agentConfig(root, config), ...args];
+  const proc = spawn(BERTH_BIN, ['--root', root, 'agent', ...withConfig], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Array<Record<string, any>> = [];
   let buf = '';
   proc.stdout!.on('data', (d: Buffer) => {

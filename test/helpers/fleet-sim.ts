@@ -1,20 +1,26 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { DeviceTopics } from '../../src/protocol/topics.js';
 import type { DesiredState, ReportedState, ServiceReport, StatusMessage } from '../../src/protocol/types.js';
-import { appFromMessage } from '../../src/compose/normalize.js';
+import { MessageIntake } from '../../src/agent/mqtt/intake.js';
+import { DEFAULT_DEPLOY_POLICY } from '../../src/agent/policy.js';
+import { FleetTrust } from '../../src/agent/trust.js';
 import { toBerthError } from '../../src/errors.js';
+import type { FleetPublicKey } from '../../src/protocol/signing.js';
+import { memoryTrustStore } from './signing.js';
 
 /**
  * Simulated devices for fleet tests and the fleet benchmark: each is its own MQTT 5 connection that
  * speaks protocol v1 as `berth agent` does (docs/protocol.md), without containers: the same client id,
  * persistent session and last will; on connect it subscribes to `desired` and `cmd/+` and publishes
- * retained `status` and `reported`; a newer desired state is validated with the agent's own
- * appFromMessage, reported `applying`, walked through progress phases and, after `applyMs`, reported
+ * retained `status` and `reported`; every desired state and command passes the agent's own message
+ * intake (signature, replay, schema, deploy policy: src/agent/mqtt/intake.ts), a newer desired state is reported `applying`, walked through progress phases and, after `applyMs`, reported
  * `applied` (or `rolled-back` with the previous services, when `fails` says so, or `rejected` when
  * invalid). Commands `ping` and `logs` are answered; telemetry is sent when an interval is set.
  */
 export interface SimOptions {
   readonly brokerUrl: string;
+  /** The fleet key the devices trust (their agent.yaml fleetKey). */
+  readonly fleetKey: FleetPublicKey;
   /** Device ids: `${prefix}-${i}` for i in [0, count). */
   readonly prefix: string;
   readonly count: number;
@@ -74,6 +80,7 @@ export class FleetSim {
       will: { topic: topics.topic('status'), payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
     });
     const dev: SimDevice = { id, client, revision: 0, status: 'applied', received: [] };
+    const intake = new MessageIntake({ deviceId: id, trust: new FleetTrust(this.opts.fleetKey, memoryTrustStore()), allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY, now: Date.now });
     let good: DesiredState | undefined;
     let services: Record<string, ServiceReport> = {};
     const publish = (t: 'status' | 'reported' | 'progress' | 'events' | 'telemetry', body: object, retain = false, qos: 0 | 1 = 1): void => {
@@ -91,19 +98,18 @@ export class FleetSim {
 
     const onDesired = (payload: Buffer): void => {
       if (payload.length === 0) return;
-      let desired: DesiredState;
-      try {
-        desired = appFromMessage(payload).source;
-      } catch (err) {
-        const r = (JSON.parse(payload.toString()) as { revision?: number }).revision;
-        if (typeof r === 'number' && r > dev.revision) {
+      const taken = intake.desired(payload, () => false);
+      if (taken.kind !== 'app') {
+        const r = taken.kind === 'refused' && taken.authentic ? taken.revision : undefined;
+        if (r !== undefined && r > dev.revision) {
           dev.revision = r;
           dev.status = 'rejected';
-          const e = toBerthError(err);
+          const e = toBerthError((taken as { error: unknown }).error);
           report({ code: e.category, result: e.resultCode, message: e.message });
         }
         return;
       }
+      const desired = taken.app.source;
       if (desired.revision <= dev.revision) return; // older or equal: ignored, as the agent does
       dev.received.push(desired.revision);
       dev.revision = desired.revision;
@@ -138,15 +144,18 @@ export class FleetSim {
       const cmdId = topics.commandId(topic);
       if (cmdId === undefined) return;
       let body: { action?: string; service?: string } = {};
+      let refused: ReturnType<typeof toBerthError> | undefined;
       try {
-        body = JSON.parse(payload.toString()) as typeof body;
-      } catch {
-        /* answered as rejected below */
+        body = intake.command(cmdId, payload).command;
+      } catch (err) {
+        refused = toBerthError(err);
       }
       const ok = body.action === 'ping' ? { pong: true } : body.action === 'logs' && body.service && services[body.service] ? { lines: [{ time: now(), stream: 'stdout', text: `${id} ${body.service} log line` }] } : undefined;
       const result = ok
         ? { id: cmdId, status: 'ok', result: 200, data: ok, time: now() }
-        : { id: cmdId, status: body.action ? 'error' : 'rejected', result: body.action ? 404 : 400, reason: body.action ? `no service "${body.service}" in the running deployment` : 'command is not valid JSON', time: now() };
+        : refused
+          ? { id: cmdId, status: 'rejected', result: refused.resultCode, reason: refused.message, time: now() }
+          : { id: cmdId, status: 'error', result: 404, reason: `no service "${body.service}" in the running deployment`, time: now() };
       client.publish(topics.commandResult(cmdId), JSON.stringify(result), { qos: 1 });
     });
     this.devices.push(dev);

@@ -8,6 +8,7 @@ import { berthSync } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { recordMessages, type InboxMessage } from '../helpers/mqtt-inbox.js';
+import { testFleetKey } from '../helpers/signing.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 
@@ -26,13 +27,15 @@ let fleet: MqttClient;
 let agent: AgentProcess;
 const inbox: InboxMessage[] = [];
 
-const startAgent = (): AgentProcess => spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '60s', '--no-governor']);
+const fleetKey = testFleetKey();
+const startAgent = (): AgentProcess => spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '60s', '--no-governor'], fleetKey);
 const messages = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
 const reportedFor = (revision: number, status: string, since = 0) => () => messages('reported', since).find((m) => m.payload?.revision === revision && m.payload?.status === status)?.payload;
 const rejectedEvent = (since: number, revision?: number) => () =>
   messages('events', since).find((m) => m.payload.kind === 'desired-rejected' && m.payload.revision === revision)?.payload;
-const publishDesired = (desired: unknown, retain = true): Promise<unknown> =>
-  fleet.publishAsync(`${base}/desired`, typeof desired === 'string' ? desired : JSON.stringify(desired), { qos: 1, retain });
+/** An object is signed as the fleet would sign it (hostile bodies from a compromised key); a string goes as is, unsigned. */
+const publishDesired = (desired: object | string, retain = true): Promise<unknown> =>
+  fleet.publishAsync(`${base}/desired`, typeof desired === 'string' ? desired : fleetKey.desired(DEVICE, desired), { qos: 1, retain });
 const app = (extra: Record<string, unknown> = {}) => ({ image: img, command: ['sleep', '3600'], stop_grace_period: '1s', ...extra });
 /** Peak resident memory of a process (kB), from the kernel's own high-water mark. */
 const peakRssKb = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

@@ -343,6 +343,34 @@ function deviceConfinementTests(w: World): void {
     ]);
   });
 
+  it('is read-only on its own desired and cmd/<id>: a device credential cannot deploy to its own device (issue 18)', async () => {
+    const op = await w.as(OPERATOR);
+    const aDesired = JSON.stringify({ revision: 9, services: {}, set: 'by the operator' });
+    await op.client.publishAsync(topic(A, 'desired'), aDesired, { qos: 1, retain: true });
+    expect(await retained(w, topic(A, 'desired'))).toBe(aDesired);
+    // Another session of A listens to its own subtree: nothing A publishes there may arrive.
+    const listener = await w.as(A);
+    await listener.client.subscribeAsync(`berth/v1/${A}/#`, { qos: 1 });
+    await waitFor(listener, "A's own retained desired", (m) => m.topic === topic(A, 'desired'), () => w.broker().logs());
+
+    const a = await w.as(A);
+    const outcomes = [
+      await tryPublish(a, topic(A, 'desired'), JSON.stringify({ revision: 10, services: { root: { image: 'x', volumes: ['/:/host'] } } }), true),
+      await tryPublish(a, topic(A, 'desired'), '', true), // clearing the retained one is writing too
+      await tryPublish(a, topic(A, 'cmd/self-1'), JSON.stringify({ action: 'prune' }), false),
+    ];
+    expect(outcomes.every((o) => o === 'accepted' || o === 'refused')).toBe(true);
+    expect(await retained(w, topic(A, 'desired'))).toBe(aDesired);
+    // What the agent does publish still goes through, and arrives after A's refused attempts would have.
+    const result = JSON.stringify({ id: 'self-1', status: 'ok', result: 200 });
+    expect(await tryPublish(a, topic(A, 'cmd/self-1/result'), result, false)).toBe('accepted');
+    await waitFor(listener, "A's command result", (m) => m.topic === topic(A, 'cmd/self-1/result'), () => w.broker().logs());
+    await sleep(GRACE_MS);
+    // (A's retained reported from an earlier test arrives too; what matters is desired and cmd/.)
+    const fleetSide = listener.messages.filter((m) => m.topic === topic(A, 'desired') || m.topic.startsWith(topic(A, 'cmd/')));
+    expect(fleetSide.map((m) => [m.topic, m.payload])).toEqual([[topic(A, 'desired'), aDesired], [topic(A, 'cmd/self-1/result'), result]]);
+  });
+
   it('lets the operator user read and write every device', async () => {
     const op = await w.as(OPERATOR);
     await op.client.subscribeAsync('berth/v1/+/reported', { qos: 1 });

@@ -16,6 +16,7 @@ import { buildBundle } from '../../src/flash/bundle.js';
 import { BERTH_BIN, REPO, requireBuilt } from '../helpers/dist.js';
 import { buildPiImage } from '../helpers/pi-image.js';
 import { startMosquitto } from '../helpers/services/mosquitto.js';
+import { testFleetKey } from '../helpers/signing.js';
 
 const run = promisify(execFile);
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', MTOOLSRC: '/dev/null' };
@@ -24,6 +25,7 @@ const CERT_ID = 'b8:27:eb:00:00:01';
 let work: string;
 let bundle: string;
 let image: string;
+const fleetKey = testFleetKey();
 let imageSha: string;
 let devices: string;
 let fleetFile: string;
@@ -105,7 +107,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(work, 'id.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFlHDn1xCPzWj6S1DjZ8rDlC1F9kBq3JnF3ZsCkzW7Jp operator@example\n');
   fs.writeFileSync(path.join(work, 'userconf.txt'), 'pi:$6$rBoByrWRKMY1EHFy$ho.LISnfm83CLBWBE/yqJ6Lq1TinRlxw/ImMTPcvvMuUfhQYcMmFnpFXUPowjy2br1NA0IACwF9JKugSNuHoe0\n');
   fleetFile = path.join(work, 'fleet.yaml');
-  fs.writeFileSync(fleetFile, 'broker: mqtts://broker.example:8883\ncredentials: devices\ntelemetryInterval: 30s\nssh:\n  authorizedKeys: id.pub\nuserconf: userconf.txt\n');
+  fleetKey.writePrivate(work);
+  fs.writeFileSync(fleetFile, 'broker: mqtts://broker.example:8883\ncredentials: devices\ntelemetryInterval: 30s\nssh:\n  authorizedKeys: id.pub\nuserconf: userconf.txt\nsigningKey: fleet-key.key\ndeployPolicy: { devices: [/dev/ttyUSB0] }\n');
   image = await buildPiImage(path.join(work, 'raspios-arm64.img'));
   imageSha = sha(image);
   bundle = await buildBundle({ arch: 'arm64', packageRoot: REPO, log: (l) => console.log(`bundle: ${l}`) });
@@ -162,11 +165,17 @@ describe('berth flash', () => {
     expect(await root.cat('/etc/hosts')).not.toMatch(/raspberrypi/);
     expect(await root.cat('/etc/ssh/authorized_keys/pi')).toBe(fs.readFileSync(path.join(work, 'id.pub'), 'utf8'));
 
-    const cfg = await agentConfigOf(out, work);
+    const { security, ...cfg } = await agentConfigOf(out, work);
     expect(cfg).toEqual({
       broker: { url: 'mqtts://broker.example:8883', deviceId: 'pi-001', username: 'pi-001', password: fs.readFileSync(path.join(devices, 'pi-001.password'), 'utf8').trim(), caFile: '/etc/berth/ca.crt' },
       telemetryInterval: '30s',
     });
+    // The fleet's public key and deploy policy (issue 18); never the private key.
+    expect(security?.fleetKey?.id).toBe(fleetKey.key.publicKey.id);
+    expect(security?.policy).toMatchObject({ devices: ['/dev/ttyUSB0'], privileged: false, bindPaths: [] });
+    expect(await root.cat('/etc/berth/agent.yaml')).not.toMatch(/PRIVATE KEY/);
+    // The image holds the device's broker password: only its owner may read it.
+    expect(fs.statSync(out).mode & 0o777).toBe(0o600);
     expect(await root.cat('/etc/berth/ca.crt')).toBe(fs.readFileSync(path.join(devices, 'ca.crt'), 'utf8'));
 
     const cmdline = await bootFile(out, 'cmdline.txt');
@@ -294,6 +303,10 @@ describe('berth flash', () => {
       const a = await as('pi-001');
       await a.publishAsync('berth/v1/pi-001/reported', 'ok', { qos: 1 });
       await denied(a.publishAsync('berth/v1/pi-002/reported', 'x', { qos: 1 }));
+      // Read-only on what the fleet sends: its own credential cannot deploy to the device (issue 18).
+      await denied(a.publishAsync('berth/v1/pi-001/desired', '{"revision":9,"services":{}}', { qos: 1, retain: true }));
+      await denied(a.publishAsync('berth/v1/pi-001/cmd/x1', '{"action":"prune"}', { qos: 1 }));
+      await a.publishAsync('berth/v1/pi-001/cmd/x1/result', '{}', { qos: 1 });
       await denied((await as('pi-unlisted')).publishAsync('berth/v1/pi-unlisted/reported', 'x', { qos: 1 }));
     } finally {
       await Promise.all(clients.map((c) => c.endAsync(true)));

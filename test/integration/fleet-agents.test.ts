@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
+import { testFleetKey } from '../helpers/signing.js';
 import { runBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
@@ -20,15 +21,17 @@ let registry: RegistryInstance;
 let dir: string;
 let img: string;
 const roots = new Map<string, string>();
+const fleetKey = testFleetKey();
+let keyFile: string;
 const agents = new Map<string, AgentProcess>();
 
 function startAgent(id: string): AgentProcess {
-  const a = spawnAgent(roots.get(id)!, ['--broker', broker.url, '--device-id', id, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms']);
+  const a = spawnAgent(roots.get(id)!, ['--broker', broker.url, '--device-id', id, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms'], fleetKey);
   agents.set(id, a);
   return a;
 }
 
-const fleet = (...args: string[]) => runBerth(['fleet', ...args, '--broker', broker.url]);
+const fleet = (...args: string[]) => runBerth(['fleet', ...args, '--broker', broker.url, '--signing-key', keyFile]);
 const compose = (name: string, image: string, command = ['sleep', '3600']): string => {
   const file = path.join(dir, `${name}.yaml`);
   fs.writeFileSync(file, `services:\n  web:\n    image: ${image}\n    command: ${JSON.stringify(command)}\n    stop_grace_period: 1s\nx-berth:\n  update:\n    health_window: 1s\n`);
@@ -54,6 +57,7 @@ beforeAll(async () => {
   await pushBusyboxImage(registry, 'fleet/app', 'v1', { arches: ['amd64'] });
   img = `${registry.host}/fleet/app:v1`;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-fleet-agents-'));
+  keyFile = fleetKey.writePrivate(dir);
   for (const id of DEVICES) {
     roots.set(id, fs.mkdtempSync(path.join(os.tmpdir(), `berth-fleet-${id}-`)));
     startAgent(id);

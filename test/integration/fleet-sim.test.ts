@@ -7,12 +7,14 @@ import { stopProcess, until } from '../helpers/agent-process.js';
 import { runBerth, startBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
+import { testFleetKey } from '../helpers/signing.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 
 // `berth fleet` against a real mosquitto and 50 simulated devices (test/helpers/fleet-sim.ts) that speak
 // protocol v1 as the agent does. The end-to-end path with real agents is fleet-agents.test.ts.
 
 const N = 50;
+const fleetKey = testFleetKey();
 let broker: MosquittoInstance;
 let sim: FleetSim;
 let dir: string;
@@ -32,8 +34,10 @@ beforeAll(async () => {
   // than a client's QoS 1 allowance (20 in flight + 100 queued), which the fleet tool must live with.
   broker = await startMosquitto({ extraConfig: ['max_queued_messages 100'] });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-fleet-sim-'));
-  fs.writeFileSync(path.join(dir, 'fleet.yaml'), 'devices:\n  sim-0: {groups: [canary], labels: {site: lab}}\n  sim-1: {groups: [canary]}\ngroups:\n  canary: [sim-2]\n');
-  sim = await FleetSim.start({ brokerUrl: broker.url, prefix: 'sim', count: N, applyMs: 100 });
+  // The fleet file names the signing key (relative to it), as an operator's would.
+  fleetKey.writePrivate(dir);
+  fs.writeFileSync(path.join(dir, 'fleet.yaml'), 'signingKey: fleet-key.key\ndevices:\n  sim-0: {groups: [canary], labels: {site: lab}}\n  sim-1: {groups: [canary]}\ngroups:\n  canary: [sim-2]\n');
+  sim = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'sim', count: N, applyMs: 100 });
   observer = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fleet-sim-observer' });
   observer.on('message', (topic, payload) => {
     const m = /^berth\/v1\/([^/]+)\/desired$/.exec(topic);

@@ -11,6 +11,7 @@ import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosq
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 import { berthSync } from '../helpers/berth-cli.js';
 import { recordMessages, type InboxMessage } from '../helpers/mqtt-inbox.js';
+import { testFleetKey } from '../helpers/signing.js';
 
 // The agent's main job end to end: real mosquitto, real registry, real runtime. A fleet-side client
 // publishes retained desired states and commands and reads what the device reports.
@@ -25,8 +26,10 @@ let fleet: MqttClient;
 let agent: AgentProcess;
 const inbox: InboxMessage[] = [];
 
+const fleetKey = testFleetKey();
+
 function startAgent(): AgentProcess {
-  return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms']);
+  return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms'], fleetKey);
 }
 
 const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
@@ -35,8 +38,9 @@ const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
 const messages = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
 const reportedFor = (revision: number, status: string, since = 0) => () => messages('reported', since).find((m) => m.payload?.revision === revision && m.payload?.status === status)?.payload;
 
-function publishDesired(desired: unknown, retain = true): Promise<unknown> {
-  return fleet.publishAsync(`${base}/desired`, typeof desired === 'string' ? desired : JSON.stringify(desired), { qos: 1, retain });
+/** Publishes a desired state signed as the fleet signs it. */
+function publishDesired(desired: { readonly revision: number; readonly [k: string]: unknown }, retain = true): Promise<unknown> {
+  return fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, desired), { qos: 1, retain });
 }
 
 beforeAll(async () => {
@@ -119,7 +123,8 @@ describe('berth agent over MQTT', () => {
 
   it('answers commands: ping, logs, restart, unknown service, malformed', async () => {
     const ask = async (id: string, body: string) => {
-      await fleet.publishAsync(`${base}/cmd/${id}`, body, { qos: 1 });
+      // Signed, but for the one that is not even JSON (refused before any signature is read).
+      await fleet.publishAsync(`${base}/cmd/${id}`, body.startsWith('{') ? fleetKey.command(DEVICE, id, body) : body, { qos: 1 });
       return (await until(() => messages(`cmd/${id}/result`).at(-1), 20_000, `result of ${id}`)).payload;
     };
     expect(await ask('p1', JSON.stringify({ action: 'ping' }))).toMatchObject({ id: 'p1', status: 'ok', result: 200, data: { pong: true } });
@@ -141,10 +146,13 @@ describe('berth agent over MQTT', () => {
       'x'.repeat(300 * 1024), '\u0000\u0001\u0002', '{"revision":1,"services":{"a":{"image":"a","command":{"$gt":1}}}}',
     ];
     const since = Date.now();
+    // Every other round signed: the hostile bodies reach the validator as a compromised fleet key's
+    // would; the unsigned ones are refused before it.
     for (let i = 0; i < 1000; i++) {
       const body = hostile[i % hostile.length]!;
-      if (i % 2 === 0) fleet.publish(`${base}/desired`, body, { qos: 1 });
-      else fleet.publish(`${base}/cmd/h${i}`, body, { qos: 1 });
+      const signed = Math.floor(i / hostile.length) % 2 === 0 && body.length < 200 * 1024;
+      if (i % 2 === 0) fleet.publish(`${base}/desired`, signed ? fleetKey.desired(DEVICE, body) : body, { qos: 1 });
+      else fleet.publish(`${base}/cmd/h${i}`, signed ? fleetKey.command(DEVICE, `h${i}`, body) : body, { qos: 1 });
     }
     const hostileResults = () => inbox.filter((m) => /\/cmd\/h\d+\/result$/.test(m.topic) && m.at >= since);
     // Commands are answered as they finish, not in order: wait for all of them.

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
+import { testFleetKey } from '../helpers/signing.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
@@ -58,7 +59,8 @@ class Relay {
 
 const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
 
-const startAgent = (extra: string[]): AgentProcess => spawnAgent(root, ['--no-governor', '--telemetry-interval', '1s', ...extra]);
+const fleetKey = testFleetKey();
+const startAgent = (extra: string[]): AgentProcess => spawnAgent(root, ['--no-governor', '--telemetry-interval', '1s', ...extra], fleetKey);
 
 const got = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
 
@@ -88,7 +90,7 @@ describe('agent offline operation', () => {
   it('spools telemetry and events while the broker is unreachable and replays them in order', async () => {
     const agent = startAgent(['--broker', `mqtt://127.0.0.1:${relay.port}`, '--device-id', DEVICE]);
     try {
-      await fleet.publishAsync(`${base}/desired`, JSON.stringify({ revision: 1, services: { app: { image: img, command: ['sleep', '3600'], stop_grace_period: '1s' } }, update: { health_window: '500ms' } }), { qos: 1, retain: true });
+      await fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, { revision: 1, services: { app: { image: img, command: ['sleep', '3600'], stop_grace_period: '1s' } }, update: { health_window: '500ms' } }), { qos: 1, retain: true });
       await until(() => got('reported').find((m) => m.payload.revision === 1 && m.payload.status === 'applied'), 60_000, 'applied');
       await until(() => got('telemetry').find((m) => m.payload.replayed === undefined), 10_000, 'live telemetry');
 

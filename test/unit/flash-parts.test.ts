@@ -10,6 +10,8 @@ import { parseMbr } from '../../src/flash/mbr.js';
 import { agentUnit, agentYaml, commonEntries, hostnameFor, patchCmdline, patchHosts } from '../../src/flash/payload.js';
 import { CredentialStore } from '../../src/image/registry/credentials.js';
 import { busyboxBinary } from '../helpers/images/build.js';
+import { testFleetKey } from '../helpers/signing.js';
+import { DEFAULT_DEPLOY_POLICY } from '../../src/agent/policy.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -97,27 +99,31 @@ describe('boot and root file edits', () => {
 });
 
 describe('agent.yaml', () => {
-  const fleet: Fleet = { file: 'f.yaml', broker: 'mqtts://broker.example:8883', credentialsDir: '/x', ca: '/x/ca.crt', telemetryInterval: '15s' };
+  const fleetKey = testFleetKey().key.publicKey;
+  const fleet: Fleet = { file: 'f.yaml', broker: 'mqtts://broker.example:8883', credentialsDir: '/x', ca: '/x/ca.crt', telemetryInterval: '15s', fleetKey };
 
-  it('a password device: what resolveAgentConfig reads back', async () => {
+  it('a password device: what resolveAgentConfig reads back, the fleet key and deploy policy included', async () => {
     const file = path.join(tmp(), 'agent.yaml');
-    fs.writeFileSync(file, agentYaml(fleet, 'pi-001', { kind: 'password', password: 'Ab-_0"x:y#z' }));
-    expect(await resolveAgentConfig({ config: file }, {})).toEqual({
+    fs.writeFileSync(file, agentYaml({ ...fleet, deployPolicy: { devices: ['/dev/ttyUSB0'], hostNetwork: true } }, 'pi-001', { kind: 'password', password: 'Ab-_0"x:y#z' }));
+    const { security, ...rest } = await resolveAgentConfig({ config: file }, {});
+    expect(rest).toEqual({
       broker: { url: 'mqtts://broker.example:8883', deviceId: 'pi-001', username: 'pi-001', password: 'Ab-_0"x:y#z', caFile: '/etc/berth/ca.crt' },
       telemetryInterval: '15s',
     });
+    expect(security?.fleetKey?.id).toBe(fleetKey.id);
+    expect(security).toMatchObject({ allowUnsigned: false, policy: { ...DEFAULT_DEPLOY_POLICY, devices: ['/dev/ttyUSB0'], hostNetwork: true } });
   });
 
   it('a certificate device (id with colons): cert and key, no password', async () => {
     const file = path.join(tmp(), 'agent.yaml');
     fs.writeFileSync(file, agentYaml({ ...fleet, telemetryInterval: undefined } as Fleet, 'b8:27:eb:00:00:01', { kind: 'cert', cert: Buffer.from('c'), key: Buffer.from('k') }));
-    expect(await resolveAgentConfig({ config: file }, {})).toEqual({
+    expect(await resolveAgentConfig({ config: file }, {})).toMatchObject({
       broker: { url: 'mqtts://broker.example:8883', deviceId: 'b8:27:eb:00:00:01', caFile: '/etc/berth/ca.crt', certFile: '/etc/berth/device.crt', keyFile: '/etc/berth/device.key' },
     });
   });
 
   it('every agent.yaml berth flash writes passes the agent config schema, key for key', async () => {
-    const fleets: Fleet[] = [fleet, { file: 'f.yaml', broker: 'mqtt://10.0.0.1:1883', credentialsDir: '/x' }];
+    const fleets: Fleet[] = [fleet, { file: 'f.yaml', broker: 'mqtt://10.0.0.1:1883', credentialsDir: '/x', insecure: true, allowUnsigned: true, deployPolicy: { bindPaths: ['/srv'], capabilities: ['CAP_NET_ADMIN'] } }];
     const creds = [{ kind: 'password', password: 'p: "#\'\\ \u00e9' }, { kind: 'cert', cert: Buffer.from('c'), key: Buffer.from('k') }] as const;
     for (const f of fleets) {
       for (const c of creds) {
@@ -129,6 +135,8 @@ describe('agent.yaml', () => {
             broker: f.broker, deviceId: id,
             ...(c.kind === 'password' ? { username: id, password: c.password } : { cert: '/etc/berth/device.crt', key: '/etc/berth/device.key' }),
             ...(f.ca !== undefined && { ca: '/etc/berth/ca.crt' }), ...(f.telemetryInterval !== undefined && { telemetryInterval: f.telemetryInterval }),
+            ...(f.fleetKey !== undefined && { fleetKey: f.fleetKey.base64 }), ...(f.allowUnsigned && { allowUnsigned: true }), ...(f.insecure && { insecure: true }),
+            ...(f.deployPolicy !== undefined && { deployPolicy: f.deployPolicy }),
           });
         }
       }
@@ -148,19 +156,25 @@ describe('ELF dependencies', () => {
   });
 });
 
+/** A fleet signing key in `dir` (fleet-key.key), as berth fleet keygen writes it; returns the fleet-file line. */
+const keyLine = (dir: string): string => {
+  testFleetKey().writePrivate(dir);
+  return 'signingKey: fleet-key.key\n';
+};
+
 describe('fleet file and device list', () => {
   it('resolves paths against the fleet file and defaults the CA to the credentials directory', async () => {
     const d = tmp();
     fs.mkdirSync(path.join(d, 'devices'));
     fs.writeFileSync(path.join(d, 'devices', 'ca.crt'), 'x');
-    fs.writeFileSync(path.join(d, 'fleet.yaml'), 'broker: mqtts://b:8883\ncredentials: devices\ntelemetryInterval: 20\nssh:\n  authorizedKeys: id.pub\n');
+    fs.writeFileSync(path.join(d, 'fleet.yaml'), `broker: mqtts://b:8883\ncredentials: devices\ntelemetryInterval: 20\nssh:\n  authorizedKeys: id.pub\n${keyLine(d)}`);
     const f = await loadFleet(path.join(d, 'fleet.yaml'));
     expect(f).toMatchObject({ broker: 'mqtts://b:8883', credentialsDir: path.join(d, 'devices'), ca: path.join(d, 'devices', 'ca.crt'), telemetryInterval: '20s', ssh: { authorizedKeys: path.join(d, 'id.pub'), user: 'pi' } });
   });
 
   it('one fleet file serves berth flash and berth fleet (devices and groups beside the provisioning keys)', async () => {
     const d = tmp();
-    fs.writeFileSync(path.join(d, 'fleet.yaml'), 'broker: mqtts://b:8883\ncredentials: devices\ndevices:\n  pi-1: { groups: [lab] }\ngroups:\n  lab: [pi-2]\n');
+    fs.writeFileSync(path.join(d, 'fleet.yaml'), `broker: mqtts://b:8883\ncredentials: devices\ndevices:\n  pi-1: { groups: [lab] }\ngroups:\n  lab: [pi-2]\n${keyLine(d)}`);
     expect(await loadFleet(path.join(d, 'fleet.yaml'))).toMatchObject({ broker: 'mqtts://b:8883', credentialsDir: path.join(d, 'devices') });
     expect(await readFleetFile(path.join(d, 'fleet.yaml'))).toMatchObject({ broker: 'mqtts://b:8883', devices: { 'pi-1': { groups: ['lab'] } }, groups: { lab: ['pi-2'] } });
   });
@@ -179,13 +193,24 @@ describe('fleet file and device list', () => {
     await expect(loadFleet(write('broker: mqtt://x\n'))).rejects.toThrow(/credentials is required/);
     await expect(loadFleet(write('broker: mqtt://x\ncredentials: x\nca: nope.crt\n'))).rejects.toThrow(/nope.crt does not exist/);
     await expect(loadFleet(path.join(d, 'missing.yaml'))).rejects.toMatchObject({ category: 'notFound' });
+    // Issue 18: the fleet key is required, plain MQTT to another machine only when said so, the policy as agent.yaml takes it.
+    await expect(loadFleet(write('broker: mqtts://x\ncredentials: x\n'))).rejects.toThrow(/signingKey is required/);
+    const key = keyLine(d);
+    await expect(loadFleet(write('broker: mqtts://x\ncredentials: x\nsigningKey: nope.key\n'))).rejects.toThrow(/signingKey .*nope.key: ENOENT/);
+    await expect(loadFleet(write(`broker: mqtt://x\ncredentials: x\n${key}`))).rejects.toThrow(/broker mqtt:\/\/x is plain MQTT.*set insecure: true/);
+    expect(await loadFleet(write(`broker: mqtt://x\ncredentials: x\n${key}insecure: true\n`))).toMatchObject({ insecure: true });
+    expect(await loadFleet(write(`broker: mqtt://127.0.0.1:1883\ncredentials: x\n${key}`))).toMatchObject({ broker: 'mqtt://127.0.0.1:1883' });
+    await expect(loadFleet(write(`broker: mqtts://x\ncredentials: x\n${key}deployPolicy: { devices: [ttyUSB0] }\n`))).rejects.toThrow(/deployPolicy.devices\[0\]: must match pattern/);
+    await expect(loadFleet(write(`broker: mqtts://x\ncredentials: x\n${key}deployPolicy: { root: true }\n`))).rejects.toThrow(/deployPolicy\.root: unknown key/);
+    expect(await loadFleet(write('broker: mqtts://x\ncredentials: x\nallowUnsigned: true\n'))).toMatchObject({ allowUnsigned: true });
   });
 
   it('private registries: the CA where the registry client looks (certs.d) and the login in the agent\'s auth.json', async () => {
     const d = tmp();
     fs.writeFileSync(path.join(d, 'reg-ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     fs.writeFileSync(path.join(d, 'pull.password'), 's3cret:with colon\n');
-    fs.writeFileSync(path.join(d, 'fleet.yaml'), 'broker: mqtt://b\ncredentials: devices\nregistries:\n  Registry.Example:5000: { ca: reg-ca.crt, username: fleet-pull, passwordFile: pull.password }\n  mirror.example: { ca: reg-ca.crt }\n');
+    const key = keyLine(d);
+    fs.writeFileSync(path.join(d, 'fleet.yaml'), `broker: mqtts://b\ncredentials: devices\n${key}registries:\n  Registry.Example:5000: { ca: reg-ca.crt, username: fleet-pull, passwordFile: pull.password }\n  mirror.example: { ca: reg-ca.crt }\n`);
     const fleet = await loadFleet(path.join(d, 'fleet.yaml'));
     expect(fleet.registries).toEqual([
       { registry: 'registry.example:5000', ca: path.join(d, 'reg-ca.crt'), login: { username: 'fleet-pull', passwordFile: path.join(d, 'pull.password') } },
@@ -206,7 +231,7 @@ describe('fleet file and device list', () => {
     expect(new CredentialStore(root, { HOME: root }).get('mirror.example')).toBeUndefined();
 
     const write = (text: string): string => {
-      fs.writeFileSync(path.join(d, 'f.yaml'), `broker: mqtt://b\ncredentials: devices\nregistries:\n${text}`);
+      fs.writeFileSync(path.join(d, 'f.yaml'), `broker: mqtts://b\ncredentials: devices\n${key}registries:\n${text}`);
       return path.join(d, 'f.yaml');
     };
     await expect(loadFleet(write('  r.example: { username: u }\n'))).rejects.toThrow(/is invalid/); // a login needs its password file

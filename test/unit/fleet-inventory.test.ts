@@ -55,6 +55,9 @@ describe('fleet view', () => {
       { device: 'a', revision: 8, currentRevision: 5, online: false },
       { device: 'c', revision: 1, online: false },
     ]);
+    // A retained desired state at the protocol's maximum (published by someone else) would make the next one unusable: said, not sent.
+    const top = viewOf(msg('berth/v1/x/desired', { revision: 2 ** 31 - 1, services: {} }));
+    expect(() => planDeploy(top, ['x'])).toThrow(/x: the next revision would be 2147483648, over the protocol's maximum 2147483647/);
   });
 
   it('a retained message dates the device by its own time, a live one by arrival', () => {

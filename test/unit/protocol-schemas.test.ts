@@ -10,6 +10,11 @@ import { SERVICE_LABEL } from '../../src/compose/labels.js';
 import { ConditionWatch } from '../../src/agent/conditions.js';
 import type { HealthDetail } from '../../src/agent/health-monitor.js';
 import { MqttAgent } from '../../src/agent/mqtt/agent.js';
+import { MessageIntake } from '../../src/agent/mqtt/intake.js';
+import { DEFAULT_DEPLOY_POLICY } from '../../src/agent/policy.js';
+import { FleetTrust } from '../../src/agent/trust.js';
+import { TrustRecords } from '../../src/store/trust.js';
+import { testFleetKey } from '../helpers/signing.js';
 import { connectBroker } from '../../src/protocol/connection.js';
 import { DeviceTopics } from '../../src/protocol/topics.js';
 import type { DesiredState, ErrorInfo, ServiceHealth } from '../../src/protocol/types.js';
@@ -134,6 +139,9 @@ const settle = async (): Promise<void> => {
 
 const DEVICE = 'pi-0042';
 const topics = new DeviceTopics(DEVICE);
+const fleet = testFleetKey();
+/** A desired state as the fleet sends it: signed for this device and its revision. */
+const signedDesired = (d: DesiredState): string => fleet.desired(DEVICE, d);
 
 /** One agent over the fake client: the real MqttAgent, Deployer, DeployQueue, records and spool. */
 function agentRig(opts: { spoolMaxBytes?: number } = {}) {
@@ -151,8 +159,10 @@ function agentRig(opts: { spoolMaxBytes?: number } = {}) {
   const queue = new DeployQueue(deployer, () => undefined);
   const spool = new Spool(new SpoolTable(store), opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {});
   const intervals: number[] = [];
+  const trust = new FleetTrust(fleet.key.publicKey, new TrustRecords(store));
+  const intake = new MessageIntake({ deviceId: DEVICE, trust, allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY, now: Date.now });
   mqtt = new MqttAgent({
-    client: client as unknown as MqttClient, topics, engine, images, board, records, deployer, queue, spool,
+    client: client as unknown as MqttClient, topics, engine, images, board, records, deployer, queue, spool, intake, trust,
     version: '0.1.0', log: () => undefined, setTelemetryInterval: (ms) => intervals.push(ms),
   });
   const sent = (t: string) => client.sent.filter((m) => m.topic === `${topics.base}/${t}`);
@@ -163,7 +173,7 @@ const app = (command: string[]) => ({ image: 'registry.local/app:v1', command, s
 
 describe('src/protocol/schemas', () => {
   it('are draft-07 schemas ajv compiles in strict mode (but for strictRequired), one per message of either direction', () => {
-    expect([...validators.keys()].sort()).toEqual(['command', 'command-result', 'desired', 'events', 'progress', 'reported', 'status', 'telemetry']);
+    expect([...validators.keys()].sort()).toEqual(['command', 'command-result', 'desired', 'events', 'progress', 'reported', 'signed', 'status', 'telemetry']);
     for (const f of fs.readdirSync(SCHEMA_DIR)) {
       const s = JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, f), 'utf8')) as { $schema: string; $id: string };
       expect(s.$schema).toBe('http://json-schema.org/draft-07/schema#');
@@ -277,7 +287,7 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     expectValid('reported', rig.sent('reported')[0]!.payload);
 
     // A bad desired state: answered with a retained `reported` {status: rejected} naming the cause.
-    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 3, services: { web: { image: 'x', mem_limit: '12q' } } }));
+    rig.client.deliver(topics.topic('desired'), signedDesired({ revision: 3, services: { web: { image: 'x', mem_limit: '12q' } } }));
     rig.client.deliver(topics.topic('desired'), '{not json');
     // A new revision that is invalid is reported rejected; a payload without a usable revision leaves
     // `reported` alone and becomes a desired-rejected event.
@@ -290,12 +300,12 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     expectValid('events', unusable!.payload);
 
     // A good one: progress for each step, applied. Then a broken image: rollback, deploy-failed event.
-    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 4, services: { web: app(['sleep', '10']), side: app(['sleep', '11']) }, update: { health_window: '0s' } }));
+    rig.client.deliver(topics.topic('desired'), signedDesired({ revision: 4, services: { web: app(['sleep', '10']), side: app(['sleep', '11']) }, update: { health_window: '0s' } }));
     await rig.queue.idle();
     await settle();
-    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 5, services: { web: app(['sleep', '12']) }, update: { health_window: '0s' } }));
+    rig.client.deliver(topics.topic('desired'), signedDesired({ revision: 5, services: { web: app(['sleep', '12']) }, update: { health_window: '0s' } }));
     await rig.queue.idle();
-    rig.client.deliver(topics.topic('desired'), JSON.stringify({ revision: 6, services: { web: { image: 'registry.local/missing:1' } }, update: { health_window: '0s' } }));
+    rig.client.deliver(topics.topic('desired'), signedDesired({ revision: 6, services: { web: { image: 'registry.local/missing:1' } }, update: { health_window: '0s' } }));
     await rig.queue.idle();
     await settle();
 
@@ -358,8 +368,9 @@ describe('messages the MQTT front end publishes (MqttAgent over a fake client)',
     const rig = agentRig();
     rig.client.connect();
     await settle();
+    // Signed as the fleet sends them, but for the unparseable and oversized ones, which fail before any signature is read.
     const ask = async (id: string, body: string) => {
-      rig.client.deliver(`${topics.base}/cmd/${id}`, body);
+      rig.client.deliver(`${topics.base}/cmd/${id}`, body.startsWith('{"') ? fleet.command(DEVICE, id, body) : body);
       await settle();
       const r = rig.client.sent.filter((m) => m.topic === topics.commandResult(id));
       expect(r, `one result for ${id}`).toHaveLength(1);

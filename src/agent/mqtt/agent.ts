@@ -1,13 +1,15 @@
 import type { MqttClient } from 'mqtt';
 import type { BoardInfo } from '../../board/index.js';
-import { toBerthError } from '../../errors.js';
+import { BerthError, toBerthError } from '../../errors.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
 import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
-import { parseCommand } from '../../protocol/validate.js';
+import { FleetPublicKey } from '../../protocol/signing.js';
+import type { FleetTrust } from '../trust.js';
+import type { MessageIntake } from './intake.js';
 import type { DeployEvent, Deployer } from '../reconcile/deployer.js';
 import { errorInfo } from '../reconcile/deployer.js';
 import type { DeployQueue } from '../reconcile/queue.js';
@@ -32,6 +34,10 @@ export interface MqttAgentDeps {
   readonly deployer: Deployer;
   readonly queue: DeployQueue;
   readonly spool: SpoolSink;
+  /** Every desired state and command passes here first: signature, replay, schema, deploy policy. */
+  readonly intake: MessageIntake;
+  /** The fleet key the intake verifies with; rotate-key replaces it. */
+  readonly trust: FleetTrust;
   readonly version: string;
   readonly log: (event: string, detail: Record<string, unknown>) => void;
   readonly setTelemetryInterval: (ms: number) => void;
@@ -45,6 +51,7 @@ export interface MqttAgentDeps {
  */
 export class MqttAgent {
   private replaying = false;
+  private stopping = false;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
 
@@ -68,6 +75,8 @@ export class MqttAgent {
   }
 
   private async onConnect(): Promise<void> {
+    // A connect that completes while the agent stops must not report: the store may be closed already.
+    if (this.stopping) return;
     const { client, topics, log } = this.d;
     log('broker-connected', {});
     // Subscribing again on every connect makes the broker resend the retained desired state.
@@ -81,37 +90,53 @@ export class MqttAgent {
   private onDesired(payload: Buffer): void {
     const { queue, records, log } = this.d;
     if (payload.length === 0) return; // a cleared retained message: nothing to deploy
-    // Checked and normalized here, once: the queue, the deployer and the reporter get the model.
-    const checked = this.d.deployer.apps.check(payload);
-    if (!checked.ok) {
-      const { revision } = checked;
-      const error = errorInfo(checked.error);
+    // The retained message comes again on every (re)connect: a revision already handled is passed over
+    // before its signature is checked (it may be a retired key's), a deploy of it under way goes on.
+    const handled = (revision: number): boolean => {
+      const known = records.get(revision);
+      return known !== undefined && (known.status !== 'applying' || queue.has(revision));
+    };
+    // Checked, verified and normalized here, once: the queue, the deployer and the reporter get the model.
+    const taken = this.d.intake.desired(payload, handled);
+    if (taken.kind === 'skip') {
+      log('desired-ignored', { revision: taken.revision, reason: `revision already ${records.get(taken.revision)?.status ?? 'handled'}` });
+      return;
+    }
+    if (taken.kind === 'refused') {
+      const { revision, authentic } = taken;
+      const error = errorInfo(taken.error);
       log('desired-rejected', { revision, error: error.message });
-      if (revision !== undefined && revision > Math.max(queue.newest(), records.latest()?.revision ?? 0)) {
+      if (authentic && revision !== undefined && revision > this.newest()) {
         // A revision newer than any the device knows of: recorded and reported rejected. It does not
         // count as seen: only a valid desired state moves what later deploys must be newer than, so
         // one bad message (with revision 2^31 − 1, say) cannot make every later deploy look old.
         records.reject(revision, error, Date.now());
         this.report({ revision, status: 'rejected', error });
       } else {
-        // No usable revision, or one not newer than what `reported` already says: reporting it would
-        // move the retained `reported` backwards. Keep it about the real state, say it as an event.
+        // No usable revision, one not newer than what `reported` already says, or a message the fleet's
+        // key does not vouch for: reporting it would move the retained `reported` backwards or let anyone
+        // write it. Keep it about the real state, say it as an event.
         this.event({ kind: 'desired-rejected', ...(revision !== undefined && { revision }), error });
       }
       return;
     }
-    const { desired } = checked;
-    const known = records.get(desired.revision);
-    if (known && known.status !== 'applying') {
-      log('desired-ignored', { revision: desired.revision, reason: `revision already ${known.status}` });
+    const { app } = taken;
+    if (handled(app.revision)) {
+      log('desired-ignored', { revision: app.revision, reason: `revision already ${records.get(app.revision)!.status}` });
       return;
     }
-    // The retained message comes again on every (re)connect: a deploy of it already under way goes on.
-    if (known && queue.has(desired.revision)) {
-      log('desired-ignored', { revision: desired.revision, reason: 'already being applied' });
-      return;
+    const newest = this.newest();
+    if (!queue.submit(app, records.get(app.revision)?.status === 'applying')) {
+      // Signed by the fleet but older than what the device has: a replay, or a stale retained message.
+      const error = errorInfo(new BerthError('auth', `revision ${app.revision} is not newer than revision ${newest}: a replayed or stale desired state`));
+      log('desired-rejected', { revision: app.revision, error: error.message });
+      this.event({ kind: 'desired-rejected', revision: app.revision, error });
     }
-    if (!queue.submit(desired, known?.status === 'applying')) log('desired-ignored', { revision: desired.revision, reason: 'not newer than the newest revision received' });
+  }
+
+  /** The newest revision the device knows of: received (queued or recorded), valid or not. */
+  private newest(): number {
+    return Math.max(this.d.queue.newest(), this.d.records.latest()?.revision ?? 0);
   }
 
   private async onCommand(id: string, payload: Buffer): Promise<void> {
@@ -119,17 +144,30 @@ export class MqttAgent {
     if (!isValidCommandId(id)) return; // cannot even name a result topic for it
     let result: CommandResult;
     try {
-      const cmd = parseCommand(payload);
-      const data = await runCommand(cmd, {
+      const { command, signed } = this.d.intake.command(id, payload);
+      const data = command.action === 'rotate-key' ? this.rotateKey(command.key!, signed) : await runCommand(command, {
         engine, images, setTelemetryInterval: this.d.setTelemetryInterval,
         serviceContainer: (service) => this.serviceContainer(service),
       });
       result = { id, status: 'ok', result: 200, data, time: new Date().toISOString() };
     } catch (err) {
       const e = toBerthError(err);
-      result = { id, status: e.category === 'invalid' || e.category === 'usage' ? 'rejected' : 'error', result: e.resultCode, reason: e.message, time: new Date().toISOString() };
+      // Refused before it ran (malformed, unsigned, mis-signed, replayed): rejected; failed while running: error.
+      const refused = e.category === 'invalid' || e.category === 'usage' || e.category === 'auth';
+      if (e.category === 'auth') this.d.log('command-rejected', { id, error: e.message });
+      result = { id, status: refused ? 'rejected' : 'error', result: e.resultCode, reason: e.message, time: new Date().toISOString() };
     }
     client.publish(topics.commandResult(id), JSON.stringify(result), { qos: 1 });
+  }
+
+  /** rotate-key: from now on only the new key's signatures count (docs/protocol.md#key-rotation). */
+  private rotateKey(key: string, signed: boolean): { key: string; previous?: string } {
+    if (!signed) throw new BerthError('auth', 'rotate-key must be signed with the key this device trusts now');
+    const next = FleetPublicKey.fromBase64(key, 'rotate-key key');
+    const previous = this.d.trust.key?.id;
+    this.d.trust.rotate(next, Date.now());
+    this.d.log('fleet-key-rotated', { key: next.id, previous });
+    return { key: next.id, ...(previous !== undefined && { previous }) };
   }
 
   /** The container of a service as `reported` shows it. */
@@ -216,6 +254,7 @@ export class MqttAgent {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.unsubscribe();
     clearTimeout(this.reportTimer);
     const status: StatusMessage = { online: false, time: new Date().toISOString() };

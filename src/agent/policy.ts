@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { App, AppService } from '../compose/model.js';
+import { BerthError } from '../errors.js';
+
+/**
+ * The device deploy policy (agent.yaml `deployPolicy`, set at flash time): what a desired state from
+ * the fleet may ask of this device. Everything that reaches past the container's own sandbox into the
+ * host is off unless the policy names it, so a stolen fleet credential, or a fleet key used carelessly,
+ * cannot turn a deploy into root on the board. `berth deploy` run locally by root is not checked: root
+ * on the board needs no deploy to be root.
+ */
+export interface DeployPolicy {
+  /** `privileged`, and the options that take the container's confinement off (see {@link checkDeployPolicy}). */
+  readonly privileged: boolean;
+  /** `network_mode: host`. */
+  readonly hostNetwork: boolean;
+  /** `pid: host`. */
+  readonly hostPid: boolean;
+  /** Host path prefixes a bind mount may come from, besides the app's own data directory. */
+  readonly bindPaths: readonly string[];
+  /** Host devices that may be mapped: exact paths, or directories when they end in `/`. */
+  readonly devices: readonly string[];
+  /** Capabilities `cap_add` may add (`CAP_NET_ADMIN` …); `ALL` only with `privileged`. */
+  readonly capabilities: readonly string[];
+}
+
+/** Nothing beyond the sandbox: what a device gets when agent.yaml says nothing. */
+export const DEFAULT_DEPLOY_POLICY: DeployPolicy = { privileged: false, hostNetwork: false, hostPid: false, bindPaths: [], devices: [], capabilities: [] };
+
+/** The policy keys as agent.yaml spells them, so a refusal names the key to change. */
+const RULE = {
+  privileged: 'deployPolicy.privileged',
+  hostNetwork: 'deployPolicy.hostNetwork',
+  hostPid: 'deployPolicy.hostPid',
+  bindPaths: 'deployPolicy.bindPaths',
+  devices: 'deployPolicy.devices',
+  capabilities: 'deployPolicy.capabilities',
+} as const;
+
+const under = (p: string, prefix: string): boolean => {
+  const base = path.resolve(prefix);
+  return p === base || p.startsWith(base.endsWith('/') ? base : `${base}/`);
+};
+
+/**
+ * Where a bind source really leads: the path itself and, when it exists, its real path, so a symlink
+ * planted inside an allowed directory (by a container that has it mounted) cannot lead a later deploy
+ * out of it. What exists only later (created by the engine) is judged by its path alone.
+ */
+function hostPaths(source: string): string[] {
+  const p = path.resolve(source);
+  try {
+    return [p, fs.realpathSync(p)];
+  } catch {
+    return [p];
+  }
+}
+
+function violation(app: App, svc: AppService, rule: string, what: string): BerthError {
+  return new BerthError('auth', `service ${svc.name}: ${what}, which this device's deploy policy does not allow (${rule})`, {
+    hint: `a remote deploy may ask only what ${rule} in /etc/berth/agent.yaml allows (berth flash sets it); app ${app.name}`,
+  });
+}
+
+/** The first rule `svc` breaks, or undefined. */
+function check(app: App, svc: AppService, policy: DeployPolicy, dataDir: string | undefined): BerthError | undefined {
+  const run = svc.run;
+  if (!policy.privileged) {
+    if (run.privileged) return violation(app, svc, RULE.privileged, 'privileged: true');
+    if (run.security?.unconfinedSystemPaths) return violation(app, svc, RULE.privileged, 'security_opt systempaths=unconfined');
+    if (run.security?.noNewPrivileges === false) return violation(app, svc, RULE.privileged, 'security_opt no-new-privileges:false');
+    if ((run.deviceCgroupRules ?? []).length > 0) return violation(app, svc, RULE.privileged, 'device_cgroup_rules');
+  }
+  if (!policy.hostNetwork && run.network === 'host') return violation(app, svc, RULE.hostNetwork, 'network_mode: host');
+  const pid = (run as { readonly pid?: string }).pid;
+  if (!policy.hostPid && pid === 'host') return violation(app, svc, RULE.hostPid, 'pid: host');
+  for (const cap of run.capAdd ?? []) {
+    const allowed = cap === 'ALL' ? policy.privileged : policy.privileged || policy.capabilities.includes(cap);
+    if (!allowed) return violation(app, svc, RULE.capabilities, `cap_add ${cap}`);
+  }
+  const roots = [...policy.bindPaths, ...(dataDir ? [dataDir] : [])];
+  for (const v of run.volumes) {
+    if (v.kind !== 'bind') continue;
+    if (!hostPaths(v.source).every((p) => roots.some((r) => under(p, r)))) return violation(app, svc, RULE.bindPaths, `a bind mount of the host path ${v.source}`);
+  }
+  for (const d of run.devices) {
+    const ok = policy.devices.some((a) => (a.endsWith('/') ? d.hostPath.startsWith(a) : d.hostPath === a));
+    if (!ok) return violation(app, svc, RULE.devices, `the host device ${d.hostPath}`);
+  }
+  return undefined;
+}
+
+/**
+ * Throws an `auth` BerthError naming the service and the policy key of the first rule a service breaks.
+ * `dataDir` is the app's own data directory on the device (bind mounts under it are always allowed).
+ */
+export function checkDeployPolicy(app: App, policy: DeployPolicy, dataDir?: string): void {
+  for (const svc of app.services.values()) {
+    const err = check(app, svc, policy, dataDir);
+    if (err) throw err;
+  }
+}
