@@ -61,9 +61,9 @@ describe('berth deploy', () => {
     const r = await deploy(`services:\n  web:\n    image: ${img}\n    ports: ["80:80"]\n`);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/is invalid: services\.web\.ports: berth does not support this compose key/);
-    const top = await deploy(`services: {}\nnetworks:\n  front: {}\n`);
+    const top = await deploy(`services: {}\ninclude: [other.yaml]\n`);
     expect(top.code).toBe(3);
-    expect(top.stderr).toMatch(/unsupported top-level keys: networks/);
+    expect(top.stderr).toMatch(/include: berth does not support this top-level compose key/);
     expect(JSON.parse(berth('ps', '--json').stdout)).toHaveLength(1);
   });
 
