@@ -56,7 +56,7 @@ export function normalizeDesired(desired: DesiredState, opts: NormalizeOptions =
   };
   const services = new Map<string, AppService>();
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));
-  return { name: app, revision: desired.revision, services, update: updatePolicy(desired.update), ...resources, dataDir, source: desired };
+  return { name: app, revision: desired.revision, services, update: updatePolicy(desired.update), ...resources, source: desired };
 }
 
 /** A desired-state message checked (protocol) and normalized (here), once; the revision of a refused one when usable. */

@@ -54,7 +54,6 @@ describe('top-level sections of a compose file', () => {
 
   it('become the desired state and the app model, with compose names', async () => {
     const app = await readComposeFile(file, { env: { SITE: 'north' }, stateRoot: '/srv/berth' });
-    expect(app.dataDir).toBe('/srv/berth/apps/greenhouse');
     expect(app.source.configs).toEqual({ mosquitto: { content: b64('listener 1883\n') }, banner: { content: b64('hello $USER') }, site: { content: b64('north') } });
     expect(Object.fromEntries([...app.volumes].map(([k, v]) => [k, [v.hostName, v.external]]))).toEqual({
       'broker-data': ['greenhouse_broker-data', false], logs: ['greenhouse_logs', false], scratch: ['greenhouse_scratch', false], shared: ['site-shared', true], legacy: ['old-data', true],
@@ -149,7 +148,10 @@ describe('references from services', () => {
 
 describe('normalizing on the device', () => {
   it('the app cache normalizes received messages with the device\'s state root', () => {
-    const checked = new AppCache(4, { stateRoot: '/srv/b' }).check(JSON.stringify({ revision: 3, name: 'site', services: {} }));
-    expect(checked.ok && checked.desired.dataDir).toBe('/srv/b/apps/site');
+    const volumes = { v: { driver_opts: { type: 'none', o: 'bind', device: './v' } } };
+    const cache = new AppCache(4, { stateRoot: '/srv/b' });
+    const checked = cache.check(JSON.stringify({ revision: 3, name: 'site', services: {}, volumes }));
+    expect(checked.ok && checked.desired.volumes.get('v')!.driverOpts.device).toBe('/srv/b/apps/site/v');
+    expect(cache.of({ revision: 4, services: {}, volumes }).volumes.get('v')!.driverOpts.device).toBe('/srv/b/apps/app/v');
   });
 });
