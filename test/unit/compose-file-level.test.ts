@@ -154,7 +154,7 @@ describe('build', () => {
 
 describe('errors name the key', () => {
   it.each([
-    ['a compose service key berth does not run', 'services:\n  frigate:\n    image: x\n    shm_size: 64m\n', /services\.frigate\.shm_size: berth does not support this compose key/],
+    ['a compose service key berth does not run', 'services:\n  frigate:\n    image: x\n    volumes_from: [db]\n', /services\.frigate\.volumes_from: berth does not support this compose key/],
     ['a key compose does not have', 'services:\n  frigate:\n    image: x\n    shm_sise: 64m\n', /services\.frigate\.shm_sise: unknown key/],
     ['a network driver', 'services: {}\nnetworks:\n  lan: {driver: macvlan}\n', /networks\.lan\.driver: must be one of "bridge"/],
     ['a volume key', 'services: {}\nvolumes:\n  d: {driver: local, size: 1g}\n', /volumes\.d\.size: unknown key/],
