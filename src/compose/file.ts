@@ -10,6 +10,7 @@ import { interpolateDocument } from './interpolate.js';
 import { loadComposeYaml } from './load-yaml.js';
 import type { App } from './model.js';
 import { normalizeDesired } from './normalize.js';
+import { checkDeclaredVolumes } from './refs.js';
 import { readText } from '../config/read.js';
 
 /**
@@ -59,7 +60,9 @@ export function composeApp(doc: unknown, file: string, opts: ComposeReadOptions 
   const label = `${WHAT} ${file}`;
   try {
     const desired = checkDesiredShape(composeDesired(doc, file, opts), label);
-    return normalizeDesired(desired, { ...(opts.stateRoot !== undefined && { stateRoot: opts.stateRoot }) });
+    const app = normalizeDesired(desired, { ...(opts.stateRoot !== undefined && { stateRoot: opts.stateRoot }) });
+    checkDeclaredVolumes(desired, app);
+    return app;
   } catch (err) {
     if (err instanceof BerthError && !err.message.startsWith(label)) {
       throw new BerthError(err.category, `${label}: ${err.message}`, { cause: err, ...(err.hint !== undefined && { hint: err.hint }) });

@@ -136,8 +136,6 @@ export interface App {
   readonly networks: ReadonlyMap<string, AppNetwork>;
   readonly configs: ReadonlyMap<string, AppFile>;
   readonly secrets: ReadonlyMap<string, AppFile>;
-  /** ServiceContext.dataDir: the app's data directory on the device (`<state root>/apps/<name>`; app-files.ts). */
-  readonly dataDir: string;
   /** The desired state this was normalized from, as received: what the store records and the fleet sends. */
   readonly source: DesiredState;
 }

@@ -1,9 +1,9 @@
+import path from 'node:path';
 import { parseDuration } from '../duration.js';
 import type { DesiredState, UpdatePolicy } from '../protocol/types.js';
 import { checkDesired, parseDesired, type DesiredCheck } from '../protocol/validate.js';
 import { REVISION_LABEL } from './labels.js';
 import { DEFAULT_ROOT } from '../host/paths.js';
-import { appDataDir } from './app-files.js';
 import { DEFAULT_APP_NAME, type App, type AppService, type AppUpdatePolicy, type ServiceContext } from './model.js';
 import { checkReferences } from './refs.js';
 import { checkAppServices, normalizeService } from './service.js';
@@ -24,11 +24,19 @@ function updatePolicy(u: Partial<UpdatePolicy> | undefined): AppUpdatePolicy {
   return { strategy: p.strategy, healthWindowMs: parseDuration(p.health_window, 'update.health_window'), onFailure: p.on_failure };
 }
 
+/**
+ * The app's data directory on the device: `<stateRoot>/apps/<app>`. Relative bind sources of a fleet
+ * deploy resolve under it (service.ts), so a fleet file can never name an arbitrary host path by accident.
+ */
+export function appDataDir(stateRoot: string, app: string): string {
+  return path.join(stateRoot, 'apps', app);
+}
+
 /** What normalizing needs from where it runs; every field has a default. */
 export interface NormalizeOptions {
   /**
    * berth's state root on the device that runs the app (default DEFAULT_ROOT): the app's data
-   * directory, where relative bind sources and its config files live, is `<stateRoot>/apps/<app>`.
+   * directory, where a fleet deploy's relative bind sources live, is `<stateRoot>/apps/<app>`.
    */
   readonly stateRoot?: string;
 }
@@ -50,7 +58,7 @@ export function normalizeDesired(desired: DesiredState, opts: NormalizeOptions =
   const services = new Map<string, AppService>();
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));
   checkAppServices(services);
-  return { name: app, revision: desired.revision, services, update: updatePolicy(desired.update), ...resources, dataDir, source: desired };
+  return { name: app, revision: desired.revision, services, update: updatePolicy(desired.update), ...resources, source: desired };
 }
 
 /** A desired-state message checked (protocol) and normalized (here), once; the revision of a refused one when usable. */

@@ -4,8 +4,8 @@ import { DEFAULT_NETWORK, networkKeys, type AppResources } from './top-level.js'
 
 /**
  * The names a service uses that must be declared at the top level (compose refuses a project where
- * they are not): named volumes, networks, configs and secrets. Checked once per desired state, before
- * any service is normalized, so service.ts can look them up in the ServiceContext without a miss.
+ * they are not): networks, configs and secrets, and in a compose file named volumes. Checked once per
+ * desired state, before any service is normalized, so service.ts finds them in the ServiceContext.
  */
 
 /**
@@ -38,15 +38,15 @@ function undeclared(where: string, kind: string, name: string, section: string):
   return new BerthError('invalid', `${where}: ${kind} "${name}" is not declared under top-level ${section}:`, { hint: `add it: ${section}: {${name}: {}}` });
 }
 
-/** Throws BerthError('invalid') naming the first reference (`services.S.networks.N`, …) to something undeclared. */
+/**
+ * Throws BerthError('invalid') naming the first reference (`services.S.networks.N`, …) to a network,
+ * config or secret the desired state does not declare. Named volumes are not checked here: a desired
+ * state may name berth's own volumes directly, as it could before top-level `volumes:` existed (see
+ * {@link checkDeclaredVolumes}, which a compose file gets).
+ */
 export function checkReferences(desired: DesiredState, res: AppResources): void {
-  for (const [name, spec] of Object.entries(desired.services)) {
-    const svc = spec as unknown as Record<string, unknown>;
+  for (const [name, svc] of services(desired)) {
     const at = `services.${name}`;
-    list(svc.volumes).forEach((v, i) => {
-      const volume = namedVolumeOf(v);
-      if (volume !== undefined && !res.volumes.has(volume)) throw undeclared(`${at}.volumes[${i}]`, 'volume', volume, 'volumes');
-    });
     for (const n of networkKeys(svc.networks)) {
       // `default` is compose's implicit network: appResources added it for every service naming it.
       if (!res.networks.has(n) && n !== DEFAULT_NETWORK) throw undeclared(`${at}.networks.${n}`, 'network', n, 'networks');
@@ -59,5 +59,18 @@ export function checkReferences(desired: DesiredState, res: AppResources): void 
     }
   }
 }
+
+/** A compose file's rule for named volumes: each must be declared under top-level `volumes:`, as compose refuses the project otherwise. */
+export function checkDeclaredVolumes(desired: DesiredState, res: Pick<AppResources, 'volumes'>): void {
+  for (const [name, svc] of services(desired)) {
+    list(svc.volumes).forEach((v, i) => {
+      const volume = namedVolumeOf(v);
+      if (volume !== undefined && !res.volumes.has(volume)) throw undeclared(`services.${name}.volumes[${i}]`, 'volume', volume, 'volumes');
+    });
+  }
+}
+
+/** The services as plain records: the keys read here are typed by service.ts's side of the schema. */
+const services = (desired: DesiredState): Array<[string, Record<string, unknown>]> => Object.entries(desired.services).map(([n, s]) => [n, s as unknown as Record<string, unknown>]);
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);

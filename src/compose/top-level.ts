@@ -1,7 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
-import type { DesiredState, ExternalSpec, FileSpec, NetworkSpec, ResourceLabels, VolumeSpec } from '../protocol/types.js';
+import type { DesiredState, TopLevelExternal, TopLevelFile, TopLevelNetwork, ResourceLabels, TopLevelVolume } from '../protocol/types.js';
 import { parseLabel } from '../runtime/options.js';
 import type { AppFile, AppNetwork, AppVolume } from './model.js';
 
@@ -62,7 +62,7 @@ function invalid(where: string, message: string): BerthError {
 }
 
 /** The host-side name: an external one's own (legacy `external.name`, else `name`, else the key), else `name` or `<app>_<key>`. */
-function hostName(app: string, key: string, spec: { name?: string; external?: ExternalSpec }): { external: boolean; hostName: string } {
+function hostName(app: string, key: string, spec: { name?: string; external?: TopLevelExternal }): { external: boolean; hostName: string } {
   const ext = spec.external;
   if (ext !== undefined && ext !== false) return { external: true, hostName: (typeof ext === 'object' ? ext.name : undefined) ?? spec.name ?? key };
   return { external: false, hostName: spec.name ?? `${app}_${key}` };
@@ -104,7 +104,7 @@ function localDriverOpts(where: string, opts: Record<string, string>, dataDir: s
   throw invalid(`${where}.type`, `berth's local volumes are directories, binds (type: none, o: bind) or tmpfs; "${type}" would be a filesystem mount berth does not make`);
 }
 
-function volume(app: string, key: string, spec: VolumeSpec, dataDir: string): AppVolume {
+function volume(app: string, key: string, spec: TopLevelVolume, dataDir: string): AppVolume {
   const where = `volumes.${key}`;
   const { external, hostName: name } = hostName(app, key, spec);
   if (external) refuseOnExternal(where, spec, ['driver', 'driver_opts', 'labels']);
@@ -122,7 +122,7 @@ function checkAddress(where: string, value: string, cidr: boolean): number {
   return family;
 }
 
-function ipam(where: string, spec: NetworkSpec['ipam']): AppNetwork['ipam'] {
+function ipam(where: string, spec: TopLevelNetwork['ipam']): AppNetwork['ipam'] {
   const config = spec?.config ?? [];
   if (config.length > 1) throw invalid(`${where}.config[1]`, 'berth gives a network one subnet (one ipam.config entry)');
   const c = config[0];
@@ -138,7 +138,7 @@ function ipam(where: string, spec: NetworkSpec['ipam']): AppNetwork['ipam'] {
   return { ...(c.subnet !== undefined && { subnet: c.subnet }), ...(c.gateway !== undefined && { gateway: c.gateway }), ...(c.ip_range !== undefined && { ipRange: c.ip_range }) };
 }
 
-function network(app: string, key: string, spec: NetworkSpec): AppNetwork {
+function network(app: string, key: string, spec: TopLevelNetwork): AppNetwork {
   const where = `networks.${key}`;
   const { external, hostName: name } = hostName(app, key, spec);
   if (external) refuseOnExternal(where, spec, ['driver_opts', 'ipam', 'internal', 'enable_ipv6', 'labels']);
@@ -149,7 +149,7 @@ function network(app: string, key: string, spec: NetworkSpec): AppNetwork {
   };
 }
 
-function files(section: 'configs' | 'secrets', specs: Readonly<Record<string, FileSpec>> | undefined): Map<string, AppFile> {
+function files(section: 'configs' | 'secrets', specs: Readonly<Record<string, TopLevelFile>> | undefined): Map<string, AppFile> {
   return new Map(
     Object.entries(specs ?? {}).map(([name, { content }]) => {
       // The schema bounds the text; the decoded size is what the limit is about (padding makes them differ slightly).

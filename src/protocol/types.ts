@@ -166,23 +166,23 @@ export interface DesiredState {
   readonly services: Readonly<Record<string, ServiceSpec>>;
   readonly update?: Partial<UpdatePolicy>;
   /** Top-level `volumes:`; null is a volume with the defaults, as compose writes `data:`. */
-  readonly volumes?: Readonly<Record<string, VolumeSpec | null>>;
+  readonly volumes?: Readonly<Record<string, TopLevelVolume | null>>;
   /** Top-level `networks:` (bridge only). */
-  readonly networks?: Readonly<Record<string, NetworkSpec | null>>;
-  readonly configs?: Readonly<Record<string, FileSpec>>;
-  readonly secrets?: Readonly<Record<string, FileSpec>>;
+  readonly networks?: Readonly<Record<string, TopLevelNetwork | null>>;
+  readonly configs?: Readonly<Record<string, TopLevelFile>>;
+  readonly secrets?: Readonly<Record<string, TopLevelFile>>;
 }
 
 /** compose's `external: true`, or its legacy `external: {name: N}`. */
-export type ExternalSpec = boolean | { readonly name?: string };
+export type TopLevelExternal = boolean | { readonly name?: string };
 
 /** Labels of a volume or network: a mapping (scalar values) or `["k=v"]`. */
 export type ResourceLabels = Readonly<Record<string, string | number | boolean | null>> | readonly string[];
 
 /** A top-level volume, in compose's field names. */
-export interface VolumeSpec {
+export interface TopLevelVolume {
   readonly name?: string;
-  readonly external?: ExternalSpec;
+  readonly external?: TopLevelExternal;
   readonly driver?: 'local';
   /** The local driver's `type`, `o`, `device` (a bind or a tmpfs). */
   readonly driver_opts?: Readonly<Record<string, string | number | boolean>>;
@@ -190,9 +190,9 @@ export interface VolumeSpec {
 }
 
 /** A top-level network, in compose's field names. */
-export interface NetworkSpec {
+export interface TopLevelNetwork {
   readonly name?: string;
-  readonly external?: ExternalSpec;
+  readonly external?: TopLevelExternal;
   readonly driver?: 'bridge';
   readonly driver_opts?: Readonly<Record<string, string | number | boolean>>;
   readonly internal?: boolean;
@@ -203,7 +203,7 @@ export interface NetworkSpec {
 }
 
 /** A config or secret: the file's bytes, base64 (the reader read compose's `file:`; a device has none). */
-export interface FileSpec {
+export interface TopLevelFile {
   readonly content: string;
 }
 

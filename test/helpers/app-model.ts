@@ -48,7 +48,6 @@ export function appModel(d: AppDraft): App {
   const names = Object.keys(d.services).sort();
   return {
     name: d.name ?? 'iot',
-    dataDir: `/var/lib/berth/apps/${d.name ?? 'iot'}`,
     revision,
     services: new Map(names.map((n) => [n, service(n, d.services[n], revision)])),
     update: { strategy: 'download-then-kill', healthWindowMs: d.healthWindowMs ?? 0, onFailure: 'rollback' },

@@ -33,11 +33,14 @@ describe('normalizeDesired', () => {
   });
 
   it('keeps what it was made from, named by the desired state, with its data directory under the state root', () => {
-    const d = { ...desired(2), name: 'greenhouse' };
+    // A local bind volume's relative device lives in the app's data directory, which shows where that is.
+    const d: DesiredState = { ...desired(2), name: 'greenhouse', volumes: { logs: { driver_opts: { type: 'none', o: 'bind', device: './logs' } } } };
     const app = normalizeDesired(d, { stateRoot: '/srv/berth' });
-    expect(app).toMatchObject({ name: 'greenhouse', revision: 2, source: d, dataDir: '/srv/berth/apps/greenhouse' });
-    expect(app.volumes.size).toBe(0);
-    expect(normalizeDesired(desired(2))).toMatchObject({ name: 'app', dataDir: '/var/lib/berth/apps/app' });
+    expect(app).toMatchObject({ name: 'greenhouse', revision: 2, source: d });
+    expect(app.volumes.get('logs')!.driverOpts.device).toBe('/srv/berth/apps/greenhouse/logs');
+    const unnamed = normalizeDesired({ ...d, name: undefined });
+    expect(unnamed.name).toBe('app');
+    expect(unnamed.volumes.get('logs')!.driverOpts.device).toBe('/var/lib/berth/apps/app/logs');
   });
 
   it('refuses values berth run refuses, naming the key or the service', () => {

@@ -139,7 +139,7 @@ services:
 
   it('shows networks by their key, with the aliases berth adds', async () => {
     const all = await services('services:\n  a:\n    image: x\n    container_name: alpha\n    networks: {front: {ipv4_address: 10.1.0.5}}\n', { networks: [network('front')] });
-    const app = { name: 'farm', revision: 1, services: all, update: { strategy: 'download-then-kill', healthWindowMs: 1000, onFailure: 'rollback' }, volumes: new Map(), networks: new Map([['front', network('front')]]), configs: new Map(), secrets: new Map(), dataDir: '/var/lib/berth/apps/farm', source: { revision: 1, services: {} } } as const;
+    const app = { name: 'farm', revision: 1, services: all, update: { strategy: 'download-then-kill', healthWindowMs: 1000, onFailure: 'rollback' }, volumes: new Map(), networks: new Map([['front', network('front')]]), configs: new Map(), secrets: new Map(), source: { revision: 1, services: {} } } as const;
     expect((composeDocument(app).services as Record<string, Record<string, unknown>>).a!.networks).toEqual({ front: { aliases: ['a', 'alpha'], ipv4_address: '10.1.0.5' } });
   });
 });

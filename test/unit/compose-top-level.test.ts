@@ -2,11 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appFilePath, writeAppFiles } from '../../src/compose/app-files.js';
 import { AppCache } from '../../src/compose/cache.js';
 import { readComposeFile } from '../../src/compose/file.js';
-import { normalizeDesired } from '../../src/compose/normalize.js';
-import { checkReferences, namedVolumeOf } from '../../src/compose/refs.js';
+import { checkDeclaredVolumes, checkReferences, namedVolumeOf } from '../../src/compose/refs.js';
 import { composeConfig } from '../../src/compose/render.js';
 import { appResources } from '../../src/compose/top-level.js';
 import type { DesiredState } from '../../src/protocol/types.js';
@@ -56,7 +54,6 @@ describe('top-level sections of a compose file', () => {
 
   it('become the desired state and the app model, with compose names', async () => {
     const app = await readComposeFile(file, { env: { SITE: 'north' }, stateRoot: '/srv/berth' });
-    expect(app.dataDir).toBe('/srv/berth/apps/greenhouse');
     expect(app.source.configs).toEqual({ mosquitto: { content: b64('listener 1883\n') }, banner: { content: b64('hello $USER') }, site: { content: b64('north') } });
     expect(Object.fromEntries([...app.volumes].map(([k, v]) => [k, [v.hostName, v.external]]))).toEqual({
       'broker-data': ['greenhouse_broker-data', false], logs: ['greenhouse_logs', false], scratch: ['greenhouse_scratch', false], shared: ['site-shared', true], legacy: ['old-data', true],
@@ -133,7 +130,10 @@ describe('references from services', () => {
     expect(check(desired({ a: { image: 'x', networks: ['lan'] } }, { networks: { lan: null } }))).not.toThrow();
     expect(check(desired({ a: { image: 'x', configs: ['conf'] } }))).toThrow(/services\.a\.configs\[0\]: config "conf" is not declared under top-level configs:/);
     expect(check(desired({ a: { image: 'x', secrets: [{ source: 'tok', target: 'token' }] } }))).toThrow(/services\.a\.secrets\[0\]: secret "tok" is not declared under top-level secrets:/);
-    expect(check(desired({ a: { image: 'x', volumes: [{ type: 'volume', source: 'db', target: '/db' }] } }))).toThrow(/services\.a\.volumes\[0\]: volume "db"/);
+    // A desired state may name berth's own volumes directly (as before top-level volumes existed); a compose file may not.
+    const db = desired({ a: { image: 'x', volumes: [{ type: 'volume', source: 'db', target: '/db' }] } });
+    expect(check(db)).not.toThrow();
+    expect(() => checkDeclaredVolumes(db, appResources(db, 'app', '/data'))).toThrow(/services\.a\.volumes\[0\]: volume "db" is not declared under top-level volumes:/);
   });
 
   it('tell named volumes from paths as compose does', () => {
@@ -146,27 +146,12 @@ describe('references from services', () => {
   });
 });
 
-describe('configs and secrets on the device', () => {
-  it('are written under the data directory, 0444, replaced (not rewritten) when they change', () => {
-    const stateRoot = path.join(root, 'state');
-    const at = (content: string) => normalizeDesired({ revision: 1, name: 'site', services: {}, configs: { conf: { content: b64(content) } }, secrets: { key: { content: b64('k') } } }, { stateRoot });
-    const app = at('one');
-    writeAppFiles(app);
-    const conf = appFilePath(app.dataDir, 'configs', 'conf');
-    expect(conf).toBe(path.join(stateRoot, 'apps', 'site', 'configs', 'conf'));
-    expect(fs.readFileSync(conf, 'utf8')).toBe('one');
-    expect(fs.statSync(conf).mode & 0o777).toBe(0o444);
-    expect(fs.statSync(path.dirname(appFilePath(app.dataDir, 'secrets', 'key'))).mode & 0o777).toBe(0o700);
-    const first = fs.statSync(conf).ino;
-    writeAppFiles(app);
-    expect(fs.statSync(conf).ino).toBe(first);
-    writeAppFiles(at('two'));
-    expect(fs.readFileSync(conf, 'utf8')).toBe('two');
-    expect(fs.statSync(conf).ino).not.toBe(first);
-  });
-
+describe('normalizing on the device', () => {
   it('the app cache normalizes received messages with the device\'s state root', () => {
-    const checked = new AppCache(4, { stateRoot: '/srv/b' }).check(JSON.stringify({ revision: 3, name: 'site', services: {} }));
-    expect(checked.ok && checked.desired.dataDir).toBe('/srv/b/apps/site');
+    const volumes = { v: { driver_opts: { type: 'none', o: 'bind', device: './v' } } };
+    const cache = new AppCache(4, { stateRoot: '/srv/b' });
+    const checked = cache.check(JSON.stringify({ revision: 3, name: 'site', services: {}, volumes }));
+    expect(checked.ok && checked.desired.volumes.get('v')!.driverOpts.device).toBe('/srv/b/apps/site/v');
+    expect(cache.of({ revision: 4, services: {}, volumes }).volumes.get('v')!.driverOpts.device).toBe('/srv/b/apps/app/v');
   });
 });

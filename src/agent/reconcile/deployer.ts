@@ -4,7 +4,6 @@ import type { PullEvent } from '../../image/pull/pull.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
-import { writeAppFiles } from '../../compose/app-files.js';
 import { AppCache } from '../../compose/cache.js';
 import { appLabels, appOf, ownerOf } from '../../compose/labels.js';
 import type { App } from '../../compose/model.js';
@@ -135,8 +134,6 @@ export class Deployer {
   private async converge(target: App, revision: number, signal: AbortSignal, resumed = false): Promise<void> {
     const { engine, networks, volumes, onEvent } = this.deps;
     const { steps } = plan(this.present(), target, { strategy: target.update.strategy, resumed });
-    // Configs and secrets are on disk before any container that mounts them is created.
-    writeAppFiles(target);
     const imageOf = new Map<string, string>();
     const created = new Map<string, string>();
     // The container of (service, spec): created by this run, or already there (a stopped one to start again).
