@@ -1,5 +1,5 @@
 // Issue 17's compose service keys on real containers, deployed with `berth deploy` from a compose file
-// written for this test: a privileged service sees the host's devices, cap_add NET_ADMIN takes effect
+// written for this test: a privileged service sees the host's devices (with the host's /dev bound in), cap_add NET_ADMIN takes effect
 // (and its absence is refused by the kernel), logging: none keeps no log, a long-syntax tmpfs gets its
 // size and mode, container_name is a name the CLI resolves, and a missing short-syntax bind source is
 // created as docker creates it.
@@ -73,7 +73,8 @@ services:
   hw:
     image: ${img}
     privileged: true
-    command: ${sh('test -c /dev/kmsg && echo saw-kmsg; test -b /dev/loop0 && echo saw-loop0')}
+    volumes: ["/dev:/dev"]
+    command: ${sh('test -c /dev/kmsg && echo saw-kmsg; test -b /dev/loop0 && echo saw-loop0; grep -E " /dev | /dev/pts devpts" /proc/mounts')}
     stop_grace_period: 1s
   netadmin:
     image: ${img}
@@ -113,6 +114,13 @@ x-berth:
     const hw = await logsUntil(containerOf('hw'), /done/);
     expect(hw).toContain('saw-kmsg');
     expect(hw).toContain('saw-loop0');
+    // The host's /dev bound in (its filesystem type, not the runtime's tmpfs), the container's own ptys on top.
+    const hostDev = /^\S+ \/dev (\S+) (\S+)/m.exec(fs.readFileSync('/proc/self/mounts', 'utf8'))!;
+    const inContainer = /^\S+ \/dev (\S+) (\S+)/m.exec(hw);
+    expect(inContainer?.[1]).toBe(hostDev[1]);
+    expect(inContainer?.[2]).toMatch(new RegExp(`size=${/size=(\w+)/.exec(hostDev[2]!)?.[1]}`));
+    expect(inContainer?.[2]).not.toContain('size=65536k');
+    expect(hw).toMatch(/ \/dev\/pts devpts /);
 
     expect(await logsUntil(containerOf('netadmin'), /done/)).toContain('lo-down');
     expect(await logsUntil(containerOf('control'), /done/)).toContain('refused');
