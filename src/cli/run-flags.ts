@@ -121,7 +121,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     readOnly: flags.readOnly === true,
     network: flags.network as NetworkMode,
     ...(flags.publish.length > 0 && { ports: flags.publish.map(parsePublish) }),
-    ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map(validateNetworkAlias) }),
+    ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map((a) => validateNetworkAlias(a)) }),
     ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
     ...(flags.addHost.length > 0 && { extraHosts: flags.addHost.map(parseAddHost) }),
     restart: parseRestart(flags.restart),
