@@ -123,7 +123,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     network: flags.network as NetworkMode,
     ...(flags.publish.length > 0 && { ports: flags.publish.map(parsePublish) }),
     ...(flags.ip !== undefined && { ipv4Address: formatIPv4(parseIPv4(flags.ip, '--ip')) }),
-    ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map(validateNetworkAlias) }),
+    ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map((a) => validateNetworkAlias(a)) }),
     ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
     ...(flags.addHost.length > 0 && { extraHosts: flags.addHost.map(parseAddHost) }),
     restart: parseRestart(flags.restart),

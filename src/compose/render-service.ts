@@ -48,6 +48,27 @@ function securityOpt(s: SecurityOptions): string[] {
 
 const cgroupRule = (r: LinuxDeviceCgroup): string => `${r.type ?? 'a'} ${r.major ?? '*'}:${r.minor ?? '*'} ${r.access}`;
 
+/**
+ * `configs:` and `secrets:` in the long syntax, every default spelled out. The service's files are its
+ * configs then its secrets, in the order the file lists them (service-volumes.ts), so the names come
+ * from the spec as written and everything else from the files as they will be written.
+ */
+function fileRefs(s: AppService, app: App): Record<string, unknown> {
+  const spec = app.source.services[s.name];
+  const files = s.run.files ?? [];
+  const refs = (list: readonly (string | { readonly source: string })[] | undefined, from: number): Array<Record<string, unknown>> =>
+    (list ?? []).map((r, i) => {
+      const f = files[from + i]!;
+      return {
+        source: typeof r === 'string' ? r : r.source, target: f.target, mode: `0${(f.mode ?? 0o444).toString(8)}`,
+        ...(f.uid !== undefined && { uid: String(f.uid) }), ...(f.gid !== undefined && { gid: String(f.gid) }),
+      };
+    });
+  const configs = refs(spec?.configs, 0);
+  const secrets = refs(spec?.secrets, configs.length);
+  return { ...(configs.length > 0 && { configs }), ...(secrets.length > 0 && { secrets }) };
+}
+
 /** Network keys by host name, to show `networks:` by the keys the file used. */
 function networks(o: RunOptions, app: App): Record<string, unknown> | undefined {
   if (o.endpoints === undefined) return undefined;
@@ -89,6 +110,7 @@ export function renderService(s: AppService, app: App): Record<string, unknown> 
     restart: restart(o.restart),
     ...(o.volumes.length > 0 && { volumes: o.volumes.map((v) => volume(v, app)) }),
     ...(o.tmpfs.length > 0 && { tmpfs: o.tmpfs.map((t) => `${t.target}${t.options.length > 0 ? `:${t.options.join(',')}` : ''}`) }),
+    ...fileRefs(s, app),
     ...(o.devices.length > 0 && { devices: o.devices.map((d) => `${d.hostPath}:${d.containerPath}:${d.permissions}`) }),
     ...(some(o.deviceCgroupRules) && { device_cgroup_rules: o.deviceCgroupRules.map(cgroupRule) }),
     // `private` (its own namespace) is berth's default and compose has no word for it.

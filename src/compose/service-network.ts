@@ -60,7 +60,7 @@ function endpoints(service: string, svc: ServiceSpec, ctx: ServiceContext): Netw
     const at = keyPath(service, `networks.${key}`);
     const net = ctx.networks.get(key);
     if (net === undefined) throw invalidAt(at, `network "${key}" is not declared under the top-level networks:`);
-    const aliases = [...new Set([...own, ...(s.aliases ?? [])])].map((a) => atKey(`${at}.aliases`, () => validateNetworkAlias(a)));
+    const aliases = [...new Set([...own, ...(s.aliases ?? [])])].map((a) => validateNetworkAlias(a, `${at}.aliases`));
     return { network: net.hostName, aliases, ...(s.ipv4_address !== undefined && { ipv4Address: formatIPv4(parseIPv4(s.ipv4_address, `${at}.ipv4_address`)) }) };
   });
 }
@@ -78,7 +78,7 @@ export function serviceNetworking(service: string, svc: ServiceSpec, ctx: Servic
   const ports = (svc.ports ?? []).map((p) => atKey(k('ports'), () => parsePublish(portText(p))));
   const publish = network === 'host' ? hostModePorts(service, ports) : ports;
   const extraHosts = svc.extra_hosts === undefined ? [] : Array.isArray(svc.extra_hosts) ? svc.extra_hosts as readonly string[] : Object.entries(svc.extra_hosts).map(([h, ip]) => `${h}:${ip}`);
-  const dnsSearch = list(svc.dns_search).map((d) => atKey(k('dns_search'), () => validateNetworkAlias(d)));
+  const dnsSearch = list(svc.dns_search).map((d) => validateNetworkAlias(d, k('dns_search')));
   return {
     network,
     ...(eps !== undefined && { endpoints: eps }),

@@ -51,10 +51,9 @@ export function standaloneContext(service: string, svc: ServiceSpec, revision: n
  */
 export function serviceRunOptions(service: string, svc: ServiceSpec, context: ServiceContext | number, hash?: string): RunOptions {
   const ctx = typeof context === 'number' ? standaloneContext(service, svc, context) : context;
-  hash ??= ctx.hashes.get(service) ?? specHash(svc);
+  const h = hash ?? ctx.hashes.get(service) ?? specHash(svc);
   const k = (key: string): string => keyPath(service, key);
   // Inside atKey: a value `berth run` would refuse is refused naming the service.
-  const h = hash;
   return atKey(`service ${service}`, () => {
     const labels = userLabels(service, svc.labels);
     const balena = balenaFeatures(service, labels);

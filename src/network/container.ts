@@ -20,6 +20,8 @@ export interface ContainerNetworkOptions {
   readonly hostname?: string;
   readonly ports?: readonly PortMapping[];
   readonly dns?: readonly string[];
+  readonly dnsSearch?: readonly string[];
+  readonly dnsOptions?: readonly string[];
   readonly networkAliases?: readonly string[];
   /** `--ip`: a static address on `network`. */
   readonly ipv4Address?: string;
@@ -135,6 +137,8 @@ export class ContainerNetworking {
     const hostText = readHostText(this.opts.host, '/etc/resolv.conf');
     return resolvConf({
       ...(o.dns && { dns: o.dns }),
+      ...(o.dnsSearch && { dnsSearch: o.dnsSearch }),
+      ...(o.dnsOptions && { dnsOptions: o.dnsOptions }),
       networkDns: dnsNets.map((a) => a.network.gateway),
       searchDomains: dnsNets.length > 0 ? ['dns.podman'] : [],
       ...(hostText !== undefined && { hostResolvConf: hostText }),

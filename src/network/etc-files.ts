@@ -8,16 +8,17 @@ import type { ExtraHost } from './types.js';
 /**
  * resolv.conf: `--dns` servers when given; else the network's DNS (aardvark-dns on the gateway, which
  * forwards other names to the host's resolvers); else the host's own servers minus loopback ones,
- * which mean nothing inside the container's namespace.
+ * which mean nothing inside the container's namespace. `--dns-search`/`--dns-option` (compose
+ * dns_search/dns_opt) replace the search domains and options, as docker's do.
  */
-export function resolvConf(opts: { dns?: readonly string[]; networkDns: readonly string[]; searchDomains: readonly string[]; hostResolvConf?: string }): string {
+export function resolvConf(opts: { dns?: readonly string[]; dnsSearch?: readonly string[]; dnsOptions?: readonly string[]; networkDns: readonly string[]; searchDomains: readonly string[]; hostResolvConf?: string }): string {
   const host = parseResolvConf(opts.hostResolvConf ?? '');
   const servers = opts.dns && opts.dns.length > 0 ? opts.dns : opts.networkDns.length > 0 ? opts.networkDns : host.nameservers.filter((s) => !s.startsWith('127.') && s !== '::1');
-  const search = [...opts.searchDomains, ...host.search.filter((d) => !opts.searchDomains.includes(d))];
+  const search = opts.dnsSearch ?? [...opts.searchDomains, ...host.search.filter((d) => !opts.searchDomains.includes(d))];
   return [
     ...(search.length > 0 ? [`search ${search.join(' ')}`] : []),
     ...servers.map((s) => `nameserver ${s}`),
-    ...host.options.map((o) => `options ${o}`),
+    ...(opts.dnsOptions ?? host.options).map((o) => `options ${o}`),
     '',
   ].join('\n');
 }

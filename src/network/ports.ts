@@ -101,10 +101,10 @@ export function parseAddHost(text: string): ExtraHost {
   return { name, ip: formatIPv4(parseIPv4(m[2]!, `--add-host ${text}`)) };
 }
 
-/** A DNS name for `--network-alias` (and compose `aliases`): one to 63-character labels of letters, digits, `-` and `_`. */
-export function validateNetworkAlias(name: string): string {
+/** A DNS name for `--network-alias` (and compose `aliases`, `dns_search`): one to 63-character labels of letters, digits, `-` and `_`; `what` names the flag or key. */
+export function validateNetworkAlias(name: string, what = '--network-alias'): string {
   if (!/^[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,62}))*$/.test(name) || name.length > 253) {
-    throw new BerthError('invalid', `--network-alias: "${name}" is not a DNS name`);
+    throw new BerthError('invalid', `${what}: "${name}" is not a DNS name`);
   }
   return name;
 }

@@ -3,6 +3,9 @@ import path from 'node:path';
 import { BerthError } from '../errors.js';
 import type { DeviceMapping, MountPropagation, RestartPolicy, TmpfsMount, Ulimit, VolumeMount } from './options.js';
 
+/** `-v` options that ask for what berth does anyway (see parseVolume). */
+const NO_OP_VOLUME_OPTIONS = new Set(['z', 'Z', 'nocopy', 'cached', 'delegated', 'consistent']);
+
 /** Bind propagations docker takes in `-v` options and compose's `bind.propagation`. */
 export const PROPAGATIONS = ['rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave'] as const;
 
@@ -99,7 +102,8 @@ export function parseRestart(text: string): RestartPolicy {
  * Docker's `-v SRC:DST[:OPTS]`. An absolute SRC is a bind mount, anything else a named volume (name
  * validated). OPTS is a comma list of `ro`/`rw`, a bind propagation (`rprivate` … `rslave`) and the
  * SELinux labels `z`/`Z` (accepted and ignored: berth applies no labels). `nocopy` is accepted: berth
- * never copies image content into a volume anyway.
+ * never copies image content into a volume anyway; so are compose's `cached`, `delegated` and
+ * `consistent`, which tune Docker Desktop's file sharing and mean nothing on Linux.
  */
 export function parseVolume(text: string): VolumeMount {
   const parts = text.split(':');
@@ -113,7 +117,7 @@ export function parseVolume(text: string): VolumeMount {
     if (o === 'ro') readOnly = true;
     else if (o === 'rw') readOnly = false;
     else if ((PROPAGATIONS as readonly string[]).includes(o)) propagation = o as MountPropagation;
-    else if (o !== 'z' && o !== 'Z' && o !== 'nocopy') throw new BerthError('invalid', `-v ${text}: unknown option "${o}" (use ro, rw or a propagation: ${PROPAGATIONS.join(', ')})`);
+    else if (!NO_OP_VOLUME_OPTIONS.has(o)) throw new BerthError('invalid', `-v ${text}: unknown option "${o}" (use ro, rw or a propagation: ${PROPAGATIONS.join(', ')})`);
   }
   const target = validateContainerPath(dst, `-v ${text}`);
   if (src.startsWith('/')) {

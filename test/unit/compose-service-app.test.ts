@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { composeApp } from '../../src/compose/file.js';
 import { composeDocument } from '../../src/compose/render.js';
 import { parseYaml } from '../../src/yaml.js';
-import { network, refusal, service, services } from '../helpers/compose-services.js';
+import { file, network, refusal, service, services } from '../helpers/compose-services.js';
 
 describe('compose depends_on', () => {
   it('short and long form, compose defaults filled in', async () => {
@@ -141,5 +141,18 @@ services:
     const all = await services('services:\n  a:\n    image: x\n    container_name: alpha\n    networks: {front: {ipv4_address: 10.1.0.5}}\n', { networks: [network('front')] });
     const app = { name: 'farm', revision: 1, services: all, update: { strategy: 'download-then-kill', healthWindowMs: 1000, onFailure: 'rollback' }, volumes: new Map(), networks: new Map([['front', network('front')]]), configs: new Map(), secrets: new Map(), source: { revision: 1, services: {} } } as const;
     expect((composeDocument(app).services as Record<string, Record<string, unknown>>).a!.networks).toEqual({ front: { aliases: ['a', 'alpha'], ipv4_address: '10.1.0.5' } });
+  });
+});
+
+describe('berth compose config: configs and secrets', () => {
+  it('shows them in the long syntax with every default spelled out', async () => {
+    const parts = { configs: [file('conf', 'a=1\n')], secrets: [file('token', 'x')] };
+    const all = await services('services:\n  a:\n    image: x\n    configs: [conf]\n    secrets: [token, {source: token, target: /etc/token, mode: "0400", uid: "1000"}]\n', parts);
+    const source = { revision: 1, services: { a: { image: 'x', configs: ['conf'], secrets: ['token', { source: 'token', target: '/etc/token', mode: '0400', uid: '1000' }] } } };
+    const app = { name: 'farm', revision: 1, services: all, update: { strategy: 'download-then-kill', healthWindowMs: 1000, onFailure: 'rollback' }, volumes: new Map(), networks: new Map(), configs: new Map(), secrets: new Map(), source } as const;
+    expect((composeDocument(app).services as Record<string, Record<string, unknown>>).a).toMatchObject({
+      configs: [{ source: 'conf', target: '/conf', mode: '0444' }],
+      secrets: [{ source: 'token', target: '/run/secrets/token', mode: '0444' }, { source: 'token', target: '/etc/token', mode: '0400', uid: '1000' }],
+    });
   });
 });

@@ -74,7 +74,7 @@ services:
     expect(s.run.network).toBe('farm_front');
     expect(s.run.endpoints).toEqual([{ network: 'farm_front', aliases: ['api'], ipv4Address: '10.89.0.10' }, { network: 'farm_back', aliases: ['api', 'db-client'] }]);
     expect(await refusal('services:\n  a:\n    image: x\n    networks: [dmz]\n', nets)).toBe('services.a.networks.dmz: network "dmz" is not declared under the top-level networks:');
-    expect(await refusal('services:\n  a:\n    image: x\n    networks: {front: {aliases: ["bad name"]}}\n', nets)).toMatch(/^services\.a\.networks\.front\.aliases: --network-alias: "bad name" is not a DNS name/);
+    expect(await refusal('services:\n  a:\n    image: x\n    networks: {front: {aliases: ["bad name"]}}\n', nets)).toBe('services.a.networks.front.aliases: "bad name" is not a DNS name');
     expect(await refusal('services:\n  a:\n    image: x\n    network_mode: host\n    networks: [front]\n', nets)).toBe('services.a.networks: cannot be combined with network_mode');
   });
 
@@ -112,6 +112,7 @@ services:
     });
     expect((await service('services:\n  a:\n    image: x\n    extra_hosts: {broker: 10.0.0.5}\n', nets)).run.extraHosts).toEqual([{ name: 'broker', ip: '10.0.0.5' }]);
     expect(await refusal('services:\n  a:\n    image: x\n    dns: [8.8.8]\n', nets)).toMatch(/^services\.a\.dns/);
+    expect(await refusal('services:\n  a:\n    image: x\n    dns_search: ["bad domain"]\n', nets)).toBe('services.a.dns_search: "bad domain" is not a DNS name');
     expect(await refusal('services:\n  a:\n    image: x\n    extra_hosts: ["broker"]\n', nets)).toMatch(/^services\.a\.extra_hosts: --add-host broker: expected NAME:IP/);
   });
 });

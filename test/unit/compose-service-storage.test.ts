@@ -13,6 +13,7 @@ services:
       - /srv/config:/config:z
       - db:/db
       - cache:/cache:nocopy
+      - /srv/shared:/shared:ro,cached
 `, { volumes: [volume('db')] });
     expect(s.run.volumes).toEqual([
       { source: '/etc/localtime', target: '/etc/localtime', readOnly: true, kind: 'bind', createHostPath: true },
@@ -21,6 +22,8 @@ services:
       { source: 'farm_db', target: '/db', readOnly: false, kind: 'volume' },
       // Not declared at the top level: berth's own volume of that name, as desired states named them before.
       { source: 'cache', target: '/cache', readOnly: false, kind: 'volume' },
+      // Docker Desktop's consistency hints mean nothing on Linux.
+      { source: '/srv/shared', target: '/shared', readOnly: true, kind: 'bind', createHostPath: true },
     ]);
   });
 

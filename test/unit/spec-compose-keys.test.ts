@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toLinuxResources } from '../../src/cgroup/resources.js';
 import { hostPaths } from '../../src/host/paths.js';
+import { resolvConf } from '../../src/network/etc-files.js';
 import { writeInlineFiles } from '../../src/runtime/inline-files.js';
 import { defaultRunOptions, parseVolume, type RunOptions } from '../../src/runtime/options.js';
 import { buildSpec } from '../../src/runtime/spec/build.js';
@@ -68,6 +69,14 @@ describe('spec: compose service keys', () => {
   it('blkio weight becomes OCI blockIO.weight', () => {
     expect(toLinuxResources({ blkioWeight: 300 }, defaults).blockIO).toEqual({ weight: 300 });
     expect(toLinuxResources({}, defaults).blockIO).toBeUndefined();
+  });
+});
+
+describe('resolv.conf with dns_search and dns_opt', () => {
+  it('replace the search domains and options, as docker\'s --dns-search/--dns-option do', () => {
+    const host = 'search lan\nnameserver 192.0.2.53\noptions edns0\n';
+    expect(resolvConf({ dnsSearch: ['farm.lan'], dnsOptions: ['ndots:2'], networkDns: ['10.89.3.1'], searchDomains: ['dns.podman'], hostResolvConf: host }))
+      .toBe('search farm.lan\nnameserver 10.89.3.1\noptions ndots:2\n');
   });
 });
 
