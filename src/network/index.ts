@@ -4,6 +4,8 @@ import { ContainerNetworking } from './container.js';
 import { NetnsManager } from './netns.js';
 import { NetworkService } from './service.js';
 import { SubnetClaims } from './subnet-claims.js';
+import { which } from '../host/which.js';
+import type { NetavarkTool } from './netavark.js';
 import { requireHelper } from './tools.js';
 
 /**
@@ -17,6 +19,14 @@ export { isBridgeNetwork } from './mode.js';
 /** netavark's state and berth's "networking is up" markers: tmpfs, gone after a reboot like the namespaces. */
 export const NETWORK_RUN_DIR = '/run/berth/network';
 
+function findNetavarkTool(searchPath: string): NetavarkTool {
+  const iptables = which('iptables', searchPath);
+  return {
+    binary: requireHelper('netavark', searchPath), aardvarkBinary: requireHelper('aardvark-dns', searchPath), configDir: `${NETWORK_RUN_DIR}/netavark`,
+    ...(iptables !== undefined && { iptables }),
+  };
+}
+
 /** The network records of one state store, sharing the host's subnets with every other state root. */
 export function createNetworkService(store: StateStore, host: HostPaths): NetworkService {
   return new NetworkService(store, host, new SubnetClaims(`${NETWORK_RUN_DIR}/subnets`, store.file));
@@ -24,11 +34,11 @@ export function createNetworkService(store: StateStore, host: HostPaths): Networ
 
 /** The production wiring over one state store: tools found on first use under podman's helper dirs or `searchPath`. */
 export function createContainerNetworking(store: StateStore, host: HostPaths, searchPath: string): ContainerNetworking {
-  let tool: { binary: string; aardvarkBinary: string; configDir: string } | undefined;
+  let tool: NetavarkTool | undefined;
   return new ContainerNetworking(createNetworkService(store, host), {
     host,
     netns: new NetnsManager(),
     runDir: `${NETWORK_RUN_DIR}/up`,
-    tool: () => (tool ??= { binary: requireHelper('netavark', searchPath), aardvarkBinary: requireHelper('aardvark-dns', searchPath), configDir: `${NETWORK_RUN_DIR}/netavark` }),
+    tool: () => (tool ??= findNetavarkTool(searchPath)),
   });
 }

@@ -1,7 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import type { Lease, NetworkDefinition, PortMapping } from './types.js';
+
+const execFileAsync = promisify(execFile);
 
 /**
  * The translation of berth's records into netavark's JSON (netavark 1.4, podman 4's network stack) and
@@ -21,6 +24,8 @@ export interface NetavarkTool {
    * it describes only what runs now, and must not outlive a reboot.
    */
   readonly configDir: string;
+  /** iptables, to restore what netavark's teardown removes from other networks (see restoreIsolationJump); absent: not done. */
+  readonly iptables?: string;
 }
 
 /** One network a container joins: the definition and the container's lease on it. */
@@ -100,6 +105,30 @@ export async function netavarkSetup(tool: NetavarkTool, netnsPath: string, r: Ne
  */
 export async function netavarkTeardown(tool: NetavarkTool, netnsPath: string, r: NetavarkRequest): Promise<void> {
   await runNetavark(tool, 'teardown', netnsPath, netavarkDocument(r));
+  if (tool.iptables !== undefined && r.attachments.some((a) => bridgeOptions(a.network.options).isolate === 'true')) await restoreIsolationJump(tool.iptables);
+}
+
+/**
+ * netavark 1.4's teardown of an isolated network's last container deletes FORWARD's jump to
+ * NETAVARK_ISOLATION_1, which every isolated network shares (measured: two isolated networks up, one
+ * torn down, the jump gone while the other's rules stay), so isolation between the networks still up
+ * is off until some later setup puts it back. Put it back at once while NETAVARK_ISOLATION_1 still
+ * has rules (some isolated network is up). Absent chain: nothing isolated is up, nothing to do.
+ */
+async function restoreIsolationJump(iptables: string): Promise<void> {
+  const run = (args: string[]) => execFileAsync(iptables, ['-w', ...args], { timeout: 10_000 });
+  let rules: string;
+  try {
+    rules = (await run(['-S', 'NETAVARK_ISOLATION_1'])).stdout;
+  } catch {
+    return;
+  }
+  if (!rules.split('\n').some((l) => l.startsWith('-A NETAVARK_ISOLATION_1 '))) return;
+  try {
+    await run(['-C', 'FORWARD', '-j', 'NETAVARK_ISOLATION_1']);
+  } catch {
+    await run(['-I', 'FORWARD', '1', '-j', 'NETAVARK_ISOLATION_1']);
+  }
 }
 
 function runNetavark(tool: NetavarkTool, command: 'setup' | 'teardown', netnsPath: string, doc: object): Promise<string> {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +84,24 @@ describe('networking left behind', () => {
     expect(berth('network', 'prune')).toMatchObject({ code: 0, stdout: '' });
     expect(berth('rm', '-f', 'bystander').code).toBe(0);
     expect(traces(byId, byIp, netId)).toEqual(clean);
+    expect(berth('network', 'rm', 'l_app').code).toBe(0);
+  }, 120_000);
+
+  it("of one isolated network, torn down, leaves the others isolated (netavark 1.4's teardown drops the shared FORWARD jump; berth puts it back)", () => {
+    for (const n of ['l_iso_a', 'l_iso_b', 'l_iso_c']) expect(berth('network', 'create', n).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'iso_server', '--network', 'l_iso_a', t.img, ...httpd('iso-a')).code).toBe(0);
+    expect(berth('run', '-d', '--name', 'iso_b', '--network', 'l_iso_b', t.img, 'sleep', '300').code).toBe(0);
+    // l_iso_c's only container comes and goes: its teardown is what dropped the jump.
+    expect(berth('run', '--rm', '--network', 'l_iso_c', t.img, 'true').code).toBe(0);
+    expect(hostText('iptables', '-S', 'FORWARD')).toContain('-j NETAVARK_ISOLATION_1');
+    const serverIp = ipOf('l_iso_a', 'iso_server');
+    // From iso_b's namespace with the host's curl: a probe container's own setup would put the jump back.
+    const probe = spawnSync('ip', ['netns', 'exec', `berth-${idOf('iso_b')}`, 'curl', '-s', '-m', '3', `http://${serverIp}/`], { encoding: 'utf8' });
+    expect(probe.stdout).not.toContain('iso-a');
+    // The same request from l_iso_a gets the page: the refusal above is isolation, not a dead server.
+    expect(berth('run', '--rm', '--network', 'l_iso_a', t.img, 'sh', '-c', `timeout 3 wget -qO- http://${serverIp}/`).stdout).toBe('iso-a\n');
+    expect(berth('rm', '-f', 'iso_server', 'iso_b').code).toBe(0);
+    expect(berth('network', 'rm', 'l_iso_a', 'l_iso_b', 'l_iso_c').code).toBe(0);
   }, 120_000);
 
   it('whose namespace was lost (a reboot-like loss: processes killed -9, netns deleted) is removed by rm and by the next start', async () => {
