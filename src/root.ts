@@ -137,11 +137,11 @@ export class BerthRoot {
    * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled.
    */
   async deployer(onEvent: (e: DeployEvent) => void, onPull?: (ref: string) => void): Promise<Deployer> {
-    const [{ Deployer }, { VolumeDirectories }, engine, networks] = await Promise.all([
-      import('./agent/reconcile/deployer.js'), import('./agent/reconcile/volumes.js'), this.engine(), this.networks(),
+    const [{ Deployer }, volumes, engine, networks] = await Promise.all([
+      import('./agent/reconcile/deployer.js'), this.volumes(), this.engine(), this.networks(),
     ]);
     return new Deployer({
-      engine, networks, volumes: new VolumeDirectories(this.options.root), images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
+      engine, networks, volumes, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
       pull: async (ref, signal, onPullEvent) => {
         onPull?.(ref);
         return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;

@@ -48,15 +48,20 @@ export class Volumes {
     return this.inspect(name);
   }
 
-  list(): VolumeInfo[] {
+  /** The volumes' names, without reading their metadata (what the deployer plans with). */
+  names(): ReadonlySet<string> {
     let names: string[];
     try {
       names = fs.readdirSync(path.join(this.root, 'volumes'));
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
+      if (isErrno(err, 'ENOENT')) return new Set();
       throw err;
     }
-    return names.filter((n) => fs.existsSync(path.join(this.root, 'volumes', n, '_data'))).sort().map((n) => this.inspect(n));
+    return new Set(names.filter((n) => fs.existsSync(path.join(this.root, 'volumes', n, '_data'))).sort());
+  }
+
+  list(): VolumeInfo[] {
+    return [...this.names()].map((n) => this.inspect(n));
   }
 
   inspect(name: string): VolumeInfo {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testFleetKey } from '../helpers/signing.js';
 import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
 import { berthSync } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
@@ -27,10 +28,12 @@ let fleet: MqttClient;
 let agent: AgentProcess | undefined;
 const inbox: InboxMessage[] = [];
 
-const startAgent = (): AgentProcess => spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '60s', '--no-governor']);
+/** The fleet's key: the agent takes only signed desired states. */
+const fleetKey = testFleetKey();
+const startAgent = (): AgentProcess => spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '60s', '--no-governor'], fleetKey);
 const messages = (suffix: string, since = 0) => inbox.filter((m) => m.topic === `${base}/${suffix}` && m.at >= since);
 const reportedFor = (revision: number, status: string, since = 0) => () => messages('reported', since).find((m) => m.payload?.revision === revision && m.payload?.status === status)?.payload;
-const publishDesired = (desired: unknown): Promise<unknown> => fleet.publishAsync(`${base}/desired`, JSON.stringify(desired), { qos: 1, retain: true });
+const publishDesired = (desired: object): Promise<unknown> => fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, desired), { qos: 1, retain: true });
 
 beforeAll(async () => {
   requireBuilt();

@@ -55,7 +55,7 @@ describe('berth compose config', () => {
     ['an unsupported service key', 'services:\n  relay:\n    image: x\n    volumes_from: [db]\n', 3, /compose file \S+bad\.yaml is invalid: services\.relay\.volumes_from: berth does not support this compose key/],
     ['a missing image', 'services:\n  relay:\n    command: x\n', 3, /services\.relay: missing required key "image"/],
     ['a bad size', 'services:\n  relay:\n    image: x\n    mem_limit: 3 MB\n', 3, /services\.relay\.mem_limit: must match pattern/],
-    ['an undeclared volume', 'services:\n  relay:\n    image: x\n    volumes: ["a:/b"]\n', 3, /services\.relay\.volumes\[0\]: volume "a" is not declared under top-level volumes:/],
+    ['an undeclared volume', 'services:\n  relay:\n    image: x\n    volumes: ["data:/b"]\n', 3, /services\.relay\.volumes\[0\]: volume "data" is not declared under top-level volumes:/],
   ])('refuses %s with its exit code and the key on stderr, with or without -q', async (_, text, code, message) => {
     const f = file('bad.yaml', text);
     for (const args of [[f], ['-q', f]]) {

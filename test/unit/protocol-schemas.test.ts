@@ -20,7 +20,7 @@ import { DeviceTopics } from '../../src/protocol/topics.js';
 import type { DesiredState, ErrorInfo, ServiceHealth } from '../../src/protocol/types.js';
 import { Deployer, type PullFn } from '../../src/agent/reconcile/deployer.js';
 import { DeployQueue } from '../../src/agent/reconcile/queue.js';
-import { VolumeDirectories } from '../../src/agent/reconcile/volumes.js';
+import { Volumes } from '../../src/runtime/volumes.js';
 import { NetworkService } from '../../src/network/service.js';
 import { Spool } from '../../src/agent/spool.js';
 import { buildReported } from '../../src/agent/state.js';
@@ -155,7 +155,7 @@ function agentRig(opts: { spoolMaxBytes?: number } = {}) {
   };
   let mqtt: MqttAgent | undefined;
   const networks = new NetworkService(store, fixtureHost('rpi-zero-2-w'));
-  const deployer = new Deployer({ engine, networks, volumes: new VolumeDirectories(tmp('berth-proto-volumes-')), images, board, records, pull, onEvent: (e) => mqtt?.onDeployEvent(e) });
+  const deployer = new Deployer({ engine, networks, volumes: new Volumes(tmp('berth-proto-volumes-'), () => engine.list()), images, board, records, pull, onEvent: (e) => mqtt?.onDeployEvent(e) });
   const queue = new DeployQueue(deployer, () => undefined);
   const spool = new Spool(new SpoolTable(store), opts.spoolMaxBytes !== undefined ? { maxBytes: opts.spoolMaxBytes } : {});
   const intervals: number[] = [];

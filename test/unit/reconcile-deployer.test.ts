@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Deployer, type DeployEvent } from '../../src/agent/reconcile/deployer.js';
-import { VolumeDirectories } from '../../src/agent/reconcile/volumes.js';
+import { Volumes } from '../../src/runtime/volumes.js';
 import { detectBoard } from '../../src/board/index.js';
 import type { App } from '../../src/compose/model.js';
 import { BerthError } from '../../src/errors.js';
@@ -44,7 +44,7 @@ function rig() {
   const engineEvents: ContainerEvent[] = [];
   cleanups.push(engine.subscribe((e) => engineEvents.push(e)));
   const deployer = new Deployer({
-    engine, networks, volumes: new VolumeDirectories(root), images, board, records, onEvent: (e) => events.push(e),
+    engine, networks, volumes: new Volumes(root, () => engine.list()), images, board, records, onEvent: (e) => events.push(e),
     pull: async (ref) => {
       throw new BerthError('notFound', `no pulls in this test (${ref})`);
     },
