@@ -305,16 +305,25 @@ export class ContainerNetworking {
 
   /** netavark teardown, then the netns and the marker. `bestEffort`: setup may not have finished, so netavark may fail. */
   private async teardown(id: string, req: NetavarkRequest, bestEffort: boolean): Promise<void> {
+    // A teardown killed partway (kill -9 of `berth rm`) leaves netavark's state half removed, and
+    // netavark then fails on what is already gone (ENOENT): a second attempt is best effort too. What
+    // it cannot remove, the reconciliation (agent start, network prune) does.
+    const started = `${this.marker(id)}.teardown`;
+    const retried = fs.existsSync(started);
+    fs.mkdirSync(path.dirname(started), { recursive: true });
+    fs.writeFileSync(started, '');
     try {
       if (req.attachments.length > 0) await netavarkTeardown(this.opts.tool(), this.opts.netns.pathOf(id), req);
     } catch (err) {
-      if (!bestEffort) throw err;
+      if (!bestEffort && !retried) throw err;
     }
     await this.opts.netns.remove(id);
-    try {
-      fs.unlinkSync(this.marker(id));
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
+    for (const file of [this.marker(id), started]) {
+      try {
+        fs.unlinkSync(file);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
     }
   }
 

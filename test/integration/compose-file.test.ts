@@ -6,22 +6,6 @@ import { berthSync, runBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
-import { checkDesiredShape } from '../../src/protocol/validate.js';
-
-/**
- * Whether the desired schema takes a service's `configs:` yet: the service keys (and the engine's
- * inline files and created bind sources behind them) come from the compose-services branch. Until it
- * is merged, the two tests that need them are skipped, not passed; once merged they run.
- * TODO(lead): drop this guard when compose-services is on main.
- */
-const serviceKeys = ((): boolean => {
-  try {
-    checkDesiredShape({ revision: 1, services: { a: { image: 'x', configs: ['c'] } }, configs: { c: { content: '' } } }, 'probe');
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 // The compose file as people write it, deployed for real by `berth deploy`: what the reader settles
 // (interpolation from .env, a relative bind source, a config file) reaches the running container. The
@@ -79,7 +63,7 @@ describe('berth deploy of a compose file', () => {
     expect(fs.readFileSync(path.join(out, 'env'), 'utf8')).toBe('hello from dotenv|env-site|$5\n');
   });
 
-  it.skipIf(!serviceKeys)('creates a relative bind source beside the file on the first deploy', async () => {
+  it('creates a relative bind source beside the file on the first deploy', async () => {
     const out = fs.mkdtempSync(path.join(work, 'out-'));
     const r = await deployProject('bind', {
       'compose.yaml': `services:\n  app:\n${recorder('echo kept > /data/note', out, ', "./data/sensor:/data"')}x-berth:\n  update: {health_window: 1s}\n`,
@@ -88,7 +72,7 @@ describe('berth deploy of a compose file', () => {
     expect(fs.readFileSync(path.join(r.dir, 'data', 'sensor', 'note'), 'utf8')).toBe('kept\n');
   });
 
-  it.skipIf(!serviceKeys)('mounts a config file read-only', async () => {
+  it('mounts a config file read-only', async () => {
     const out = fs.mkdtempSync(path.join(work, 'out-'));
     const r = await deployProject('config', {
       'mosquitto.conf': 'listener 1883\nallow_anonymous true\n',

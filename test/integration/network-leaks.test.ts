@@ -158,7 +158,7 @@ describe('networking left behind', () => {
       await exited;
     }
     const left = (JSON.parse(berth('ps', '-a', '--json').stdout) as Array<{ name: string }>).map((c) => c.name).filter((n) => n.startsWith('rm'));
-    if (left.length > 0) expect(berth('rm', '-f', ...left).code).toBe(0);
+    if (left.length > 0) expect(berth('rm', '-f', ...left)).toMatchObject({ code: 0, stderr: '' });
     expect(berth('network', 'prune').stdout).toBe('Deleted Networks:\nl_rm\n');
     for (const m of made) expect(traces(m.id, m.ip, netId)).toEqual(clean);
     expect(hostText('iptables-save').split('\n').filter((l) => l.includes('10.136.0.'))).toEqual([]);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { until } from '../../helpers/agent-process.js';
+import { testFleetKey } from '../../helpers/signing.js';
 import { recordMessages, type InboxMessage } from '../../helpers/mqtt-inbox.js';
 import { platformString, pushBusyboxImage, tarOf } from '../../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../../helpers/services/mosquitto.js';
@@ -15,6 +16,8 @@ import { berth, berthBin, env, guestMain, keyed, log, parseJson, readCg, type Re
 
 const DEVICE = 'arm-vm';
 const base = `berth/v1/${DEVICE}`;
+/** The fleet's key: the agent takes only signed desired states. */
+const fleetKey = testFleetKey();
 const MiB = 1024 * 1024;
 
 /** Every container berth knows, inspected, by the agent's service label (or name). */
@@ -57,7 +60,7 @@ async function agentMainJob(results: Results, ref: string, broker: MosquittoInst
   const messages = (suffix: string): InboxMessage[] => inbox.filter((m) => m.topic === `${base}/${suffix}`);
 
   const agentLog = fs.openSync(path.join(env.out, 'agent.log'), 'w');
-  const agent = spawn(berthBin(), ['agent', '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '2s', '--no-governor'], {
+  const agent = spawn(berthBin(), ['agent', '--config', fleetKey.agentConfig(fs.mkdtempSync(path.join(os.tmpdir(), 'berth-fleet-'))), '--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '2s', '--no-governor'], {
     stdio: ['ignore', agentLog, agentLog],
   });
   try {
@@ -65,11 +68,12 @@ async function agentMainJob(results: Results, ref: string, broker: MosquittoInst
     log('agent online');
     // web holds 8 MiB under a 48 MiB limit; greedy grows 4 MiB every 2 s past its 32 MiB limit, long after
     // the health window (TCG is slow), and must be OOM-killed by the kernel inside its own cgroup.
-    await fleet.publishAsync(`${base}/desired`, JSON.stringify({
+    // network_mode none: the VM's root filesystem has no netavark (the networked arm64 test is issue 16's).
+    await fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, {
       revision: 1,
       services: {
-        web: { image: ref, command: ['hog', '8'], mem_limit: '48m', stop_grace_period: '1s' },
-        greedy: { image: ref, command: ['hog', '96', '4', '2000'], mem_limit: '32m', restart: 'no', stop_grace_period: '1s' },
+        web: { image: ref, command: ['hog', '8'], mem_limit: '48m', stop_grace_period: '1s', network_mode: 'none' },
+        greedy: { image: ref, command: ['hog', '96', '4', '2000'], mem_limit: '32m', restart: 'no', stop_grace_period: '1s', network_mode: 'none' },
       },
       update: { health_window: '1s' },
     }), { qos: 1, retain: true });
@@ -100,7 +104,7 @@ async function agentMainJob(results: Results, ref: string, broker: MosquittoInst
 /** `berth run` of one 32-bit variant: what the container says about its own executable. */
 function runVariant(ref: string, platform: string, name: string): Record<string, unknown> {
   // The first 20 bytes of the running busybox: ELF class (byte 4) and e_machine (bytes 18-19).
-  const r = berth('run', '--name', name, '--platform', platform, ref, 'sh', '-c', 'head -c 20 /proc/self/exe | od -An -tx1; uname -m');
+  const r = berth('run', '--name', name, '--network', 'none', '--platform', platform, ref, 'sh', '-c', 'head -c 20 /proc/self/exe | od -An -tx1; uname -m');
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, inspect: parseJson(berth('inspect', name).stdout) };
 }
 

@@ -21,7 +21,8 @@ await guestMain(async (results) => {
   });
 
   // --memory through the CLI: `berth run` exits 137, `berth inspect` says OOMKilled; the neighbour lives.
-  const oomRun = berth('run', '--name', 'oom', '--memory', '32m', image, 'hog', '200', '8');
+  // --network none: the guest has no netavark, and networking is beside the point here.
+  const oomRun = berth('run', '--name', 'oom', '--network', 'none', '--memory', '32m', image, 'hog', '200', '8');
   const oom = parseJson(berth('inspect', 'oom').stdout);
   results.set('oom', { runExit: oomRun.code, state: oom?.State, cgroupFiles: oom?.Limits?.CgroupFiles, neighbour: b.inspect('neighbour').State.Status });
 
