@@ -133,12 +133,13 @@ fetch_vm_kernel() {
 # - arm64-rootfs, the shared root of test/helpers/vm/arm.ts: mosquitto, the registry and crun for the
 #   agent's main job, and the armhf libraries the 32-bit userland check's armv7l Node needs. Node itself
 #   comes from the agent bundles the test builds (src/flash/bundle.ts), as on a flashed board.
-ARM_ROOTFS_PACKAGES=(busybox-static crun mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf)
+# golang-github-containers-common: podman's seccomp profile, berth's default filter (no container starts without it).
+ARM_ROOTFS_PACKAGES=(busybox-static crun golang-github-containers-common mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf)
 # - pios-arm64 and pios-armhf, the root partitions of the Raspberry Pi OS-shaped images that
 #   test/arm/flashed-boot.test.ts flashes and boots: a systemd system with udev (Pi OS Lite boots the same
 #   way) and what berth needs on a board (crun, a shell, coreutils, libstdc++ and libatomic for Node, as
 #   Pi OS has them), and no Node: the flashed bundle brings its own.
-PIOS_PACKAGES=(systemd-sysv udev util-linux dash coreutils crun libstdc++6 libatomic1)
+PIOS_PACKAGES=(systemd-sysv udev util-linux dash coreutils crun golang-github-containers-common libstdc++6 libatomic1)
 
 # assemble_rootfs NAME ARCH PACKAGES_ARRAY: .cache/vm/NAME from ARCH packages.
 assemble_rootfs() {
