@@ -63,6 +63,8 @@ export interface AgentRunOptions {
   /** How messages from the broker are judged; with a broker, absent = nothing is accepted. */
   readonly security?: FleetSecurity;
   readonly telemetryIntervalMs: number;
+  /** agent.yaml `supervisorApi.allowPower`: the supervisor API's /v1/reboot and /v1/shutdown act (else 403). */
+  readonly allowPower?: boolean;
   /** One structured log line per decision: `event` + the numbers behind it. */
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
 }
@@ -109,10 +111,11 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   forward('network-reconciled', { ...(await engine.reconcileNetworking()) });
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
   // balena's supervisor API for the containers that carry its label (listens only while one exists).
-  const { runSupervisorApi } = await import('./supervisor-api/index.js');
+  const { runSupervisorApi, systemPower } = await import('./supervisor-api/index.js');
   loops.push(runSupervisorApi({
     engine, records, apps: deployer.apps, host: o.host, version: o.version, deviceName: o.broker?.deviceId ?? os.hostname(),
     networks: await o.parts.networks(), keys: o.parts.supervisorKeys(), log: (event, detail) => log(event, detail),
+    ...(o.allowPower === true && { power: systemPower((event, detail) => log(event, detail)) }),
   }, signal));
 
   if (o.governor !== false) {

@@ -36,7 +36,7 @@ const FEATURES: Readonly<Record<string, { readonly volumes: readonly VolumeMount
 
 /** Accepted as plain labels, as docker compose does; what the container will not get (the warning). */
 const NOT_GIVEN: Readonly<Record<string, string>> = {
-  'balena-socket': 'no engine socket is mounted (berth has no Docker Engine API; DOCKER_HOST is not set)',
+  'balena-socket': 'no engine socket is mounted: berth has no Docker Engine API (a tool that talks to DOCKER_HOST finds no engine)',
   'balena-api': 'no BALENA_API_KEY or BALENA_API_URL is set (berth devices talk to their fleet over MQTT, not balenaCloud)',
 };
 

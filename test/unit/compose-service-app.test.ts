@@ -89,7 +89,7 @@ services:
     expect(wantsSupervisorApi(relay.run.labels)).toBe(true);
     const app = normalizeDesired({ revision: 1, services: { relay: { image: 'x', labels: { 'io.balena.features.balena-socket': '1', 'io.balena.features.balena-api': 'on' } }, off: { image: 'x', labels: { 'io.balena.features.balena-socket': '0' } } } });
     expect(balenaWarnings(app)).toEqual([
-      'services.relay.labels.io.balena.features.balena-socket: accepted as a plain label; no engine socket is mounted (berth has no Docker Engine API; DOCKER_HOST is not set)',
+      'services.relay.labels.io.balena.features.balena-socket: accepted as a plain label; no engine socket is mounted: berth has no Docker Engine API (a tool that talks to DOCKER_HOST finds no engine)',
       'services.relay.labels.io.balena.features.balena-api: accepted as a plain label; no BALENA_API_KEY or BALENA_API_URL is set (berth devices talk to their fleet over MQTT, not balenaCloud)',
     ]);
   });

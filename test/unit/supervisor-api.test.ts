@@ -67,7 +67,7 @@ function rig() {
     const c = engine.list().find((x) => x.options.labels['berth.service'] === service)!;
     return Object.fromEntries(c.options.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   };
-  return { engine, networks, keys, events, deploy, call, envOf };
+  return { engine, networks, keys, events, deploy, call, envOf, ctx };
 }
 
 describe('supervisor API: what a labelled service gets', () => {
@@ -137,6 +137,21 @@ describe('supervisor API: requests', () => {
     expect((await r.call('POST', `/v2/applications/${appId}/restart-service`, { key })).status).toBe(400);
     expect((await r.call('POST', '/v1/restart', { key })).status).toBe(400);
     expect(await r.call('POST', '/v1/restart', { key, body: { appId: String(appId) } })).toEqual({ status: 200, body: 'OK' });
+  });
+
+  it('/v1/reboot and /v1/shutdown act only when agent.yaml allows it, after the answer is sent', async () => {
+    const r = rig();
+    await r.deploy(1, 'alpha', { relay: { image: IMAGE, command: LONG, labels: LABEL } });
+    const key = r.keys.identity('alpha').apiKey;
+    const off = await r.call('POST', '/v1/reboot', { key });
+    expect(off).toMatchObject({ status: 403, body: { Error: expect.stringMatching(/supervisorApi: \{allowPower: true\}/) } });
+    const asked: string[] = [];
+    const on = await handleRequest({ method: 'POST', path: '/v1/shutdown', query: new URLSearchParams({ apikey: key }), body: {} }, { ...r.ctx, power: (a) => asked.push(a) });
+    expect(on).toMatchObject({ status: 202, body: { Data: 'OK', Error: null } });
+    expect(asked).toEqual([]);
+    on.after!();
+    expect(asked).toEqual(['shutdown']);
+    expect((await handleRequest({ method: 'POST', path: '/v1/reboot', query: new URLSearchParams(), body: {} }, { ...r.ctx, power: (a) => asked.push(a) })).status).toBe(401);
   });
 
   it('a key of app A cannot act on app B', async () => {

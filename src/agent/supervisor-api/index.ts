@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { wantsSupervisorApi } from '../../compose/service-balena.js';
 import type { NetworkService } from '../../network/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
@@ -62,4 +63,18 @@ export async function runSupervisorApi(d: SupervisorApiDeps, signal: AbortSignal
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
   unsubscribe();
   await server.close();
+}
+
+/**
+ * agent.yaml `supervisorApi.allowPower`: balena's /v1/reboot and /v1/shutdown as systemd does them.
+ * The containers keep running under their monitors until the system stops them, as on any shutdown.
+ */
+export function systemPower(log: (event: string, detail: Record<string, unknown>) => void): (action: PowerAction) => void {
+  return (action) => {
+    const verb = action === 'reboot' ? 'reboot' : 'poweroff';
+    log('supervisor-api-power', { action: verb });
+    const child = spawn('systemctl', [verb], { stdio: 'ignore', detached: true });
+    child.on('error', (err) => log('supervisor-api-power-failed', { action: verb, error: err.message }));
+    child.unref();
+  };
 }
