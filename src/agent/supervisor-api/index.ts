@@ -5,7 +5,7 @@ import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { SupervisorKeyRecords } from '../../store/supervisor-keys.js';
 import { SupervisorBackend, type SupervisorBackendDeps } from './backend.js';
 import { gatewaysOf } from './device-env.js';
-import { supervisorHost, SUPERVISOR_API_PORT } from './env.js';
+import { LOOPBACK, supervisorHost, SUPERVISOR_API_PORT } from './env.js';
 import type { PowerAction } from './routes.js';
 import { SupervisorApiServer } from './server.js';
 
@@ -40,7 +40,9 @@ export async function runSupervisorApi(d: SupervisorApiDeps, signal: AbortSignal
     for (const c of d.engine.list()) {
       if ((c.state !== 'running' && c.state !== 'created') || !wantsSupervisorApi(c.options.labels)) continue;
       try {
-        hosts.add(supervisorHost(c.options, gatewayOf));
+        const host = supervisorHost(c.options, gatewayOf);
+        // Loopback is there from the start; a bridge's gateway address appears with its first running container.
+        if (c.state === 'running' || host === LOOPBACK) hosts.add(host);
       } catch (err) {
         d.log('supervisor-api-unreachable', { container: c.name, error: (err as Error).message });
       }
