@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import { BerthError } from '../errors.js';
 import type { ServiceSpec } from '../protocol/types.js';
+import type { AppFile } from './model.js';
+import { fileSourceOf } from './refs.js';
 import { keyPath } from './service-key.js';
 
 /**
@@ -18,15 +20,41 @@ export function specHash(svc: ServiceSpec): string {
   return crypto.createHash('sha256').update(JSON.stringify(canonical(svc))).digest('hex').slice(0, 12);
 }
 
+const fold = (...parts: string[]): string => crypto.createHash('sha256').update(parts.join(':')).digest('hex').slice(0, 12);
+
+/** The app's configs and secrets by key, whose content a service's hash covers. */
+export interface HashedFiles {
+  readonly configs: ReadonlyMap<string, AppFile>;
+  readonly secrets: ReadonlyMap<string, AppFile>;
+}
+
+/**
+ * The spec hash with the content of every config and secret the service mounts folded in: the
+ * service's fields name a config, the bytes live at the top level (read from a file beside the compose
+ * file, or inline in a fleet's desired state), so editing the file must still change the hash and
+ * recreate the container. A service that mounts none keeps its plain {@link specHash}, so containers
+ * deployed before this keep matching. Only a digest of the bytes goes in, never the bytes.
+ */
+function contentHash(svc: ServiceSpec, files: HashedFiles): string {
+  const own = specHash(svc);
+  const used = (['configs', 'secrets'] as const).flatMap((section) => (svc[section] ?? []).map((entry) => {
+    const name = fileSourceOf(entry);
+    const file = name === undefined ? undefined : files[section].get(name);
+    // An undeclared reference is refused by refs.ts before any hash is used.
+    return file === undefined ? `${section}/${name}:-` : `${section}/${name}:${crypto.createHash('sha256').update(file.content).digest('hex')}`;
+  }));
+  return used.length === 0 ? own : fold(own, ...used.sort());
+}
+
 /** The service whose network namespace `svc` joins (`network_mode: service:S`), if any. */
 export const networkParent = (svc: ServiceSpec): string | undefined => (svc.network_mode?.startsWith('service:') ? svc.network_mode.slice('service:'.length) : undefined);
 
 /**
- * Every service's hash. A service in another's network namespace (`network_mode: service:S`) lives only
+ * Every service's hash: its spec and the content of its configs and secrets. A service in another's network namespace (`network_mode: service:S`) lives only
  * as long as S's container: S's hash is folded into its own, so it is recreated whenever S is (and
  * names the right container). Chains fold all the way; a loop is refused naming it.
  */
-export function serviceHashes(services: Readonly<Record<string, ServiceSpec>>): Map<string, string> {
+export function serviceHashes(services: Readonly<Record<string, ServiceSpec>>, files: HashedFiles): Map<string, string> {
   const out = new Map<string, string>();
   const hashOf = (name: string, path: readonly string[]): string => {
     const done = out.get(name);
@@ -36,8 +64,8 @@ export function serviceHashes(services: Readonly<Record<string, ServiceSpec>>): 
     if (parent !== undefined && path.includes(parent)) {
       throw new BerthError('invalid', `${keyPath(name, 'network_mode')}: services join each other's network namespaces in a loop: ${[...path, name, parent].slice(path.indexOf(parent)).join(' → ')}`);
     }
-    const own = specHash(svc);
-    const h = parent === undefined || services[parent] === undefined ? own : crypto.createHash('sha256').update(`${own}:${hashOf(parent, [...path, name])}`).digest('hex').slice(0, 12);
+    const own = contentHash(svc, files);
+    const h = parent === undefined || services[parent] === undefined ? own : fold(own, hashOf(parent, [...path, name]));
     out.set(name, h);
     return h;
   };
