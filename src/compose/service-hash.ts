@@ -46,13 +46,25 @@ function contentHash(svc: ServiceSpec, files: HashedFiles): string {
   return used.length === 0 ? own : fold(own, ...used.sort());
 }
 
-/** The service whose network namespace `svc` joins (`network_mode: service:S`), if any. */
-export const networkParent = (svc: ServiceSpec): string | undefined => (svc.network_mode?.startsWith('service:') ? svc.network_mode.slice('service:'.length) : undefined);
+/** The keys by which a service joins another's namespace (`KEY: service:S`), as compose names them. */
+export const NAMESPACE_KEYS = ['network_mode', 'pid', 'ipc'] as const;
 
 /**
- * Every service's hash: its spec and the content of its configs and secrets. A service in another's network namespace (`network_mode: service:S`) lives only
- * as long as S's container: S's hash is folded into its own, so it is recreated whenever S is (and
- * names the right container). Chains fold all the way; a loop is refused naming it.
+ * The services whose namespaces `svc` joins (`network_mode`, `pid` or `ipc` set to `service:S`), with
+ * the key that says so; each lives only as long as S's container does.
+ */
+export function namespaceParents(svc: ServiceSpec): Array<{ readonly key: (typeof NAMESPACE_KEYS)[number]; readonly parent: string }> {
+  return NAMESPACE_KEYS.flatMap((key) => {
+    const v = svc[key];
+    return v?.startsWith('service:') ? [{ key, parent: v.slice('service:'.length) }] : [];
+  });
+}
+
+/**
+ * Every service's hash: its spec and the content of its configs and secrets. A service in another's
+ * namespace (`network_mode`/`pid`/`ipc: service:S`) lives only as long as S's container: S's hash is
+ * folded into its own, so it is recreated whenever S is (and names the right container). Chains fold
+ * all the way; a loop is refused naming it.
  */
 export function serviceHashes(services: Readonly<Record<string, ServiceSpec>>, files: HashedFiles): Map<string, string> {
   const out = new Map<string, string>();
@@ -60,12 +72,16 @@ export function serviceHashes(services: Readonly<Record<string, ServiceSpec>>, f
     const done = out.get(name);
     if (done !== undefined) return done;
     const svc = services[name]!;
-    const parent = networkParent(svc);
-    if (parent !== undefined && path.includes(parent)) {
-      throw new BerthError('invalid', `${keyPath(name, 'network_mode')}: services join each other's network namespaces in a loop: ${[...path, name, parent].slice(path.indexOf(parent)).join(' → ')}`);
+    const parents = namespaceParents(svc).filter((p) => services[p.parent] !== undefined);
+    for (const { key, parent } of parents) {
+      if (parent === name) throw new BerthError('invalid', `${keyPath(name, key)}: a service cannot join its own ${key === 'network_mode' ? 'network' : key.toUpperCase()} namespace`);
+      if (path.includes(parent)) {
+        throw new BerthError('invalid', `${keyPath(name, key)}: services join each other's namespaces in a loop: ${[...path, name, parent].slice(path.indexOf(parent)).join(' → ')}`);
+      }
     }
     const own = contentHash(svc, files);
-    const h = parent === undefined || services[parent] === undefined ? own : fold(own, hashOf(parent, [...path, name]));
+    const joined = [...new Set(parents.map((p) => p.parent))].sort();
+    const h = joined.length === 0 ? own : fold(own, ...joined.map((p) => hashOf(p, [...path, name])));
     out.set(name, h);
     return h;
   };

@@ -26,7 +26,7 @@ import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { CONTAINER_NAME_LABEL, validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
-import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
+import { joinRunningNamespaces, prepareSharedNetwork, resolveJoinedNamespaces } from './shared-network.js';
 import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
 import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
@@ -166,8 +166,9 @@ export class LocalEngine implements ContainerEngine {
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
   create(imageRef: string, asked: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
     validateRunOptions(asked);
-    const shared = joinedContainerOf(asked.network) === undefined ? undefined : prepareSharedNetwork(asked, (ref) => this.lookup(ref), (id) => this.dir(id));
-    const options = shared?.options ?? asked;
+    const joined = resolveJoinedNamespaces(asked, (ref) => this.lookup(ref));
+    const shared = joinedContainerOf(joined.network) === undefined ? undefined : prepareSharedNetwork(joined, (ref) => this.lookup(ref), (id) => this.dir(id));
+    const options = shared?.options ?? joined;
     assertDevicesEnforced(this.runtime, options.name, options.privileged);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
@@ -217,7 +218,7 @@ export class LocalEngine implements ContainerEngine {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
-    joinRunningNamespace(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
+    joinRunningNamespaces(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
     await this.networking.up(c.id, c.options);
     await startMonitor({
       id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
