@@ -28,6 +28,7 @@ import { DeploymentRecords as StoredDeployments } from './store/deployments.js';
 import { ImageRecords } from './store/images.js';
 import { StateStore } from './store/store.js';
 import { TrustRecords } from './store/trust.js';
+import { SupervisorKeyRecords } from './store/supervisor-keys.js';
 
 export interface RootOptions {
   /** The state directory (`--root`): berth.db, content, snapshots, containers. */
@@ -119,6 +120,11 @@ export class BerthRoot {
     return new TrustRecords(this.store());
   }
 
+  /** The supervisor API's device UUID and per-app keys (src/store/supervisor-keys.ts), in the store's meta table. */
+  supervisorKeys(): SupervisorKeyRecords {
+    return new SupervisorKeyRecords(this.store());
+  }
+
   /** The offline spool over the store's `events` table: one per store (see Spool's contract). */
   spool(): Promise<Spool> {
     this.spoolOnce ??= Promise.all([import('./agent/spool.js'), import('./store/spool.js')]).then(([{ Spool }, { SpoolTable }]) => new Spool(new SpoolTable(this.store())));
@@ -137,11 +143,12 @@ export class BerthRoot {
    * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled.
    */
   async deployer(onEvent: (e: DeployEvent) => void, onPull?: (ref: string) => void): Promise<Deployer> {
-    const [{ Deployer }, volumes, engine, networks] = await Promise.all([
-      import('./agent/reconcile/deployer.js'), this.volumes(), this.engine(), this.networks(),
+    const [{ Deployer }, { deviceEnvOf }, volumes, engine, networks] = await Promise.all([
+      import('./agent/reconcile/deployer.js'), import('./agent/supervisor-api/device-env.js'), this.volumes(), this.engine(), this.networks(),
     ]);
     return new Deployer({
       engine, networks, volumes, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
+      deviceEnv: deviceEnvOf(this.supervisorKeys(), networks),
       pull: async (ref, signal, onPullEvent) => {
         onPull?.(ref);
         return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;

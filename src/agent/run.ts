@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
@@ -16,6 +17,8 @@ import { Supervisor } from './supervisor.js';
 import type { FleetPublicKey } from '../protocol/signing.js';
 import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
 import type { TrustStore } from './trust.js';
+import type { NetworkService } from '../network/service.js';
+import type { SupervisorKeyRecords } from '../store/supervisor-keys.js';
 
 /**
  * The parts of the agent that live in the state store, built by the composition root (src/root.ts's
@@ -29,6 +32,10 @@ export interface AgentParts {
   spool(): Promise<Spool>;
   /** The rotated fleet key and the commands already run (src/store/trust.ts): asked for only with a broker. */
   trust(): TrustStore;
+  /** The supervisor API's device UUID and app keys (src/store/supervisor-keys.ts). */
+  supervisorKeys(): SupervisorKeyRecords;
+  /** The bridge networks, for the gateways the supervisor API listens on. */
+  networks(): Promise<Pick<NetworkService, 'list'>>;
 }
 
 /** Who may deploy what over MQTT (agent.yaml fleetKey, allowUnsigned, deployPolicy). */
@@ -56,6 +63,8 @@ export interface AgentRunOptions {
   /** How messages from the broker are judged; with a broker, absent = nothing is accepted. */
   readonly security?: FleetSecurity;
   readonly telemetryIntervalMs: number;
+  /** agent.yaml `supervisorApi.allowPower`: the supervisor API's /v1/reboot and /v1/shutdown act (else 403). */
+  readonly allowPower?: boolean;
   /** One structured log line per decision: `event` + the numbers behind it. */
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
 }
@@ -80,6 +89,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   let mqtt: import('./mqtt/agent.js').MqttAgent | undefined;
   const onDeployEvent = (e: DeployEvent): void => {
     if (e.type === 'status') log('deploy', { revision: e.revision, status: e.status, ...(e.error && { error: e.error.message }) });
+    else if (e.type === 'warning') log('deploy-warning', { revision: e.revision, warning: e.message });
     mqtt?.onDeployEvent(e);
   };
   const deployer = await o.parts.deployer(onDeployEvent);
@@ -100,6 +110,13 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   // Before the supervisor starts anything: what containers gone during a kill -9 or a reboot left in the kernel.
   forward('network-reconciled', { ...(await engine.reconcileNetworking()) });
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
+  // balena's supervisor API for the containers that carry its label (listens only while one exists).
+  const { runSupervisorApi, systemPower } = await import('./supervisor-api/index.js');
+  loops.push(runSupervisorApi({
+    engine, records, apps: deployer.apps, host: o.host, version: o.version, deviceName: o.broker?.deviceId ?? os.hostname(),
+    networks: await o.parts.networks(), keys: o.parts.supervisorKeys(), log: (event, detail) => log(event, detail),
+    ...(o.allowPower === true && { power: systemPower((event, detail) => log(event, detail)) }),
+  }, signal));
 
   if (o.governor !== false) {
     const { PressureGovernor } = await import('./governor/governor.js');
