@@ -51,6 +51,17 @@ export interface DeployerDeps {
   readonly onEvent: (e: DeployEvent) => void;
   /** How this device normalizes desired states (its state root, for apps' data directories). */
   readonly normalize?: NormalizeOptions;
+  /**
+   * The host directories an app's containers may bind from (the agent's deploy policy: policy.ts
+   * bindRoots), held at every container start (RunOptions.confineBinds); absent = not confined (`berth deploy`).
+   */
+  readonly bindRoots?: (app: string) => readonly string[];
+}
+
+/** How a deployer is built (src/root.ts): the agent's and `berth deploy`'s differ only in these. */
+export interface DeployerOptions {
+  readonly onPull?: (ref: string) => void;
+  readonly bindRoots?: (app: string) => readonly string[];
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => {
@@ -182,7 +193,9 @@ export class Deployer {
         }
         case 'create': {
           onEvent(progress);
-          created.set(step.service, engine.create(imageOf.get(step.service)!, target.services.get(step.service)!.run).id);
+          const run = target.services.get(step.service)!.run;
+          const roots = this.deps.bindRoots?.(target.name);
+          created.set(step.service, engine.create(imageOf.get(step.service)!, roots ? { ...run, confineBinds: roots } : run).id);
           break;
         }
         case 'stop': {
