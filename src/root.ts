@@ -10,7 +10,7 @@
 import { boardCacheFile, detectBoardCached, type BoardInfo } from './board/index.js';
 import { BerthError } from './errors.js';
 import type { DeploymentRecords } from './agent/deployments.js';
-import type { DeployEvent, Deployer } from './agent/reconcile/deployer.js';
+import type { DeployEvent, Deployer, DeployerOptions } from './agent/reconcile/deployer.js';
 import type { Spool } from './agent/spool.js';
 import { systemSearchPath } from './host/which.js';
 import type { HostPaths } from './host/paths.js';
@@ -140,17 +140,19 @@ export class BerthRoot {
 
   /**
    * The reconciler over this root's engine, images and deployment records, pulling through `pull`.
-   * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled.
+   * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled;
+   * `bindRoots` (the agent's, from its deploy policy) confines the bind sources of what it creates.
    */
-  async deployer(onEvent: (e: DeployEvent) => void, onPull?: (ref: string) => void): Promise<Deployer> {
+  async deployer(onEvent: (e: DeployEvent) => void, opts: DeployerOptions = {}): Promise<Deployer> {
     const [{ Deployer }, { deviceEnvOf }, volumes, engine, networks] = await Promise.all([
       import('./agent/reconcile/deployer.js'), import('./agent/supervisor-api/device-env.js'), this.volumes(), this.engine(), this.networks(),
     ]);
     return new Deployer({
       engine, networks, volumes, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
       deviceEnv: deviceEnvOf(this.supervisorKeys(), networks),
+      ...(opts.bindRoots && { bindRoots: opts.bindRoots }),
       pull: async (ref, signal, onPullEvent) => {
-        onPull?.(ref);
+        opts.onPull?.(ref);
         return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;
       },
     });

@@ -7,7 +7,7 @@ import type { DeploymentRecords } from './deployments.js';
 import type { GovernorConfig } from './governor/policy.js';
 import type { BrokerOptions } from '../protocol/connection.js';
 import { DeviceTopics } from '../protocol/topics.js';
-import type { Deployer, DeployEvent } from './reconcile/deployer.js';
+import type { Deployer, DeployerOptions, DeployEvent } from './reconcile/deployer.js';
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
 import { HealthMonitor } from './health-monitor.js';
@@ -15,7 +15,7 @@ import { runningSpecs } from './state.js';
 import type { Spool } from './spool.js';
 import { Supervisor } from './supervisor.js';
 import type { FleetPublicKey } from '../protocol/signing.js';
-import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
+import { bindRoots, DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
 import type { TrustStore } from './trust.js';
 import type { NetworkService } from '../network/service.js';
 import type { SupervisorKeyRecords } from '../store/supervisor-keys.js';
@@ -27,7 +27,7 @@ import type { SupervisorKeyRecords } from '../store/supervisor-keys.js';
 export interface AgentParts {
   deployments(): DeploymentRecords;
   /** The reconciler over the engine, images and deployments, pulling for this board. */
-  deployer(onEvent: (e: DeployEvent) => void): Promise<Deployer>;
+  deployer(onEvent: (e: DeployEvent) => void, opts?: DeployerOptions): Promise<Deployer>;
   /** The offline spool: asked for only with a broker. */
   spool(): Promise<Spool>;
   /** The rotated fleet key and the commands already run (src/store/trust.ts): asked for only with a broker. */
@@ -46,6 +46,9 @@ export interface FleetSecurity {
   readonly allowUnsigned: boolean;
   readonly policy: DeployPolicy;
 }
+
+/** With a broker but no security settings: nothing is accepted, nothing beyond the sandbox allowed. */
+const NO_SECURITY: FleetSecurity = { allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY };
 
 export interface AgentRunOptions {
   readonly engine: ContainerEngine;
@@ -92,7 +95,9 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     else if (e.type === 'warning') log('deploy-warning', { revision: e.revision, warning: e.message });
     mqtt?.onDeployEvent(e);
   };
-  const deployer = await o.parts.deployer(onDeployEvent);
+  // A fleet agent's containers bind only from where its deploy policy allows, checked again at every start.
+  const policy = o.broker ? (o.security ?? NO_SECURITY).policy : undefined;
+  const deployer = await o.parts.deployer(onDeployEvent, policy ? { bindRoots: (app) => bindRoots(policy, o.stateRoot, app) } : {});
   const queue = new DeployQueue(deployer);
   // Rejected revisions do not count: only valid ones move what a new desired state must be newer than.
   const latest = records.newestAccepted();
@@ -136,7 +141,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
       import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js'), o.parts.spool(), import('./mqtt/intake.js'), import('./trust.js'),
     ]);
     const topics = new DeviceTopics(o.broker.deviceId);
-    const security = o.security ?? { allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY };
+    const security = o.security ?? NO_SECURITY;
     const trust = new FleetTrust(security.fleetKey, o.parts.trust());
     const intake = new MessageIntake({ deviceId: o.broker.deviceId, trust, allowUnsigned: security.allowUnsigned, policy: security.policy, now: Date.now, normalize: { stateRoot: o.stateRoot } });
     if (security.allowUnsigned) log('unsigned-deploys-allowed', { warning: 'allowUnsigned is on: anyone who can publish to this device\'s topics can deploy to it; never use it outside development' });

@@ -112,6 +112,12 @@ export interface RunOptions extends ResourceOptions {
   /** `uid`, `uid:gid`, `name`, `name:group` (resolved against the image's /etc/passwd and /etc/group). */
   readonly user?: string;
   readonly volumes: readonly VolumeMount[];
+  /**
+   * Host directories every bind source must stay beneath, checked on the opened source at create and
+   * at every start (src/runtime/bind-pin.ts): what the agent sets for a fleet deploy (its deploy
+   * policy's bindPaths and the app's data directory). Absent = not confined (local `berth run`, `berth deploy`).
+   */
+  readonly confineBinds?: readonly string[];
   readonly devices: readonly DeviceMapping[];
   readonly tmpfs: readonly TmpfsMount[];
   readonly readOnly: boolean;
