@@ -251,6 +251,14 @@ void tty_shutdown(void)
 	if (dirfd_ < 0)
 		return;
 	cri_log_flush(crilog, &line);
+	/* A client whose connect is still in the listen queue gets what nobody saw (a command that ended
+	 * before its CLI attached), then its end of file like the others. */
+	for (int k = 0; attach_ls >= 0 && k < MAX_CLIENTS && n_clients < MAX_CLIENTS; k++) {
+		int before = n_clients;
+		accept_client();
+		if (n_clients == before)
+			break;
+	}
 	while (n_clients > 0)
 		drop_client(n_clients - 1, NULL);
 	if (master >= 0)
