@@ -21,6 +21,8 @@ import { ImageService } from './image/service.js';
 import type { SnapshotMode } from './image/snapshot/snapshotter.js';
 import type { DesiredState, ErrorInfo } from './protocol/types.js';
 import type { ContainerEngine } from './runtime/engine-api.js';
+import type { LocalEngine } from './runtime/engine.js';
+import type { Terminals } from './runtime/terminal.js';
 import type { Volumes } from './runtime/volumes.js';
 import type { RunOptions } from './runtime/options.js';
 import { ContainerRecords } from './store/containers.js';
@@ -58,7 +60,7 @@ export class BerthRoot {
   private closed = false;
   private boardOnce: BoardInfo | undefined;
   private imagesOnce: ImageService | undefined;
-  private engineOnce: Promise<ContainerEngine> | undefined;
+  private engineOnce: Promise<LocalEngine> | undefined;
   private deploymentsOnce: DeploymentRecords | undefined;
   private spoolOnce: Promise<Spool> | undefined;
   private networksOnce: Promise<NetworkService> | undefined;
@@ -86,6 +88,10 @@ export class BerthRoot {
   }
 
   engine(): Promise<ContainerEngine> {
+    return this.localEngine();
+  }
+
+  private localEngine(): Promise<LocalEngine> {
     this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ LocalEngine }, { createContainerNetworking }]) => {
       const { root, host, env } = this.options;
       const searchPath = systemSearchPath(env.PATH);
@@ -95,6 +101,11 @@ export class BerthRoot {
       });
     });
     return this.engineOnce;
+  }
+
+  /** Pseudo-terminals of containers and exec sessions: the local engine's (its monitors own them). */
+  terminals(): Promise<Terminals> {
+    return this.localEngine();
   }
 
   /** Bridge networks and their leases, for `berth network` (the engine has its own over the same store). */

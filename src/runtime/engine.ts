@@ -33,8 +33,10 @@ import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from '.
 import { pinBindSources, prepareBindSources, releaseBindSources } from './bind-pin.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
 import { containerPids } from './top.js';
-import { applyUpdate, planUpdate, readBundleSpec, type ContainerUpdate } from './update.js';
+import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
+import { connectTerminal, waitMonitorExit, type TerminalSession, type Terminals, type TerminalSize } from './terminal.js';
+import { startExecTerminal } from './terminal-exec.js';
 import { ContainerWatch } from './watch.js';
 
 export interface EngineOptions {
@@ -59,7 +61,7 @@ const SWEEP_MS = 5000;
  * are the truth about what is running, so every read refreshes from them first. A container's files
  * live in `<root>/containers/<id>/`; nothing outside src/runtime/ knows these paths.
  */
-export class LocalEngine implements ContainerEngine {
+export class LocalEngine implements ContainerEngine, Terminals {
   /** The runtime new containers get. */
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
@@ -220,6 +222,7 @@ export class LocalEngine implements ContainerEngine {
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
     joinRunningNamespaces(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
+    if (c.options.tty && opts.consoleSize) setConsoleSize(dir, opts.consoleSize);
     // Mounted for the runtime to copy, detached once it has (bind-pin.ts): whatever happens to the start.
     const pinned = c.options.confineBinds && pinBindSources(dir, c.options.volumes, c.options.confineBinds);
     try {
@@ -232,6 +235,7 @@ export class LocalEngine implements ContainerEngine {
         ...(overlayOptions !== undefined && { overlayOptions }),
         cleanup: true,
         durableExit: !opts.autoRemove,
+        ...(c.options.tty && { tty: true }),
       }).catch(async (err: unknown) => {
         await this.networking.down(c.id, c.options).catch(() => undefined);
         throw err;
@@ -332,6 +336,19 @@ export class LocalEngine implements ContainerEngine {
     const c = this.running(nameOrId);
     const pid = this.initPid(c);
     return spawnExec(this.runtimeOf(c), c.id, pid, readBundleSpec(this.dir(c.id)).process, spec);
+  }
+
+  attachTerminal(nameOrId: string): TerminalSession {
+    const c = this.running(nameOrId);
+    if (!c.options.tty) throw new BerthError('usage', `container ${c.name} has no terminal (it was not created with -t)`, { hint: `berth logs -f ${c.name} follows its output` });
+    const stateDir = this.stateDir(c.id);
+    return { connect: () => connectTerminal(stateDir), exit: (signal) => waitMonitorExit(stateDir, signal) };
+  }
+
+  async execTerminal(nameOrId: string, spec: ExecSpec, size?: TerminalSize): Promise<TerminalSession | { readonly code: number; readonly message: string }> {
+    const c = this.running(nameOrId);
+    const dir = this.dir(c.id);
+    return startExecTerminal({ runtime: this.runtimeOf(c), id: c.id, bundle: dir, pid: this.initPid(c), base: readBundleSpec(dir).process, spec, ...(size && { size }) });
   }
 
   processes(nameOrId: string): number[] {

@@ -167,7 +167,7 @@ export interface RunOptions extends ResourceOptions {
   readonly oomScoreAdj?: number;
   /** `--log-driver`/`--log-opt`; absent = the capped log with the board's sizes. */
   readonly log?: LogOptions;
-  /** `-t`: recorded only; berth does not allocate a terminal yet (issue 19). */
+  /** `-t` / compose `tty`: the container's stdio is a pseudo-terminal its monitor owns (runtime/terminal.ts). */
   readonly tty?: boolean;
   /** `-i` / compose `stdin_open`: recorded only; berth attaches no stdin to deployed containers. */
   readonly stdinOpen?: boolean;
