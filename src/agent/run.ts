@@ -56,6 +56,8 @@ export interface AgentRunOptions {
   /** How messages from the broker are judged; with a broker, absent = nothing is accepted. */
   readonly security?: FleetSecurity;
   readonly telemetryIntervalMs: number;
+  /** An agent on trial after an upgrade (src/agent/upgrade/trial.ts): told as it starts, reconciles, reaches the broker. */
+  readonly trial?: { stage(s: 'started' | 'reconciled' | 'broker'): void };
   /** One structured log line per decision: `event` + the numbers behind it. */
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
 }
@@ -99,6 +101,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   });
   // Before the supervisor starts anything: what containers gone during a kill -9 or a reboot left in the kernel.
   forward('network-reconciled', { ...(await engine.reconcileNetworking()) });
+  o.trial?.stage('started');
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
 
   if (o.governor !== false) {
@@ -134,6 +137,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
       log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),
     });
     client.on('close', () => log('broker-disconnected', {}));
+    if (o.trial) client.once('connect', () => o.trial?.stage('broker'));
     loops.push(loop.run(signal));
     signal.addEventListener('abort', () => void mqtt?.stop(), { once: true });
   }
@@ -142,6 +146,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   const lastGood = records.lastGood();
   if (latest?.status === 'applying') queue.submit(deployer.apps.of(latest.desired), true);
   else if (lastGood) queue.submit(deployer.apps.of(lastGood.desired), true);
+  if (o.trial) void queue.idle().then(() => o.trial?.stage('reconciled'));
 
   signal.addEventListener('abort', () => queue.cancel(), { once: true });
   await Promise.all(loops);

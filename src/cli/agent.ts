@@ -81,16 +81,21 @@ export function registerAgent(program: Command, context: () => CliContext): void
       const log = (event: string, detail: Record<string, unknown>, container?: string): void => {
         ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...(container !== undefined && { container }), ...detail })}\n`);
       };
-      const { runAgent } = await import('../agent/run.js');
+      const [{ runAgent }, { upgradeContextFromEnv, Trial }] = await Promise.all([import('../agent/run.js'), import('../agent/upgrade/trial.js')]);
+      // Started by the launcher (docs/upgrade.md): maybe on trial after an upgrade.
+      const upgrade = upgradeContextFromEnv(ctx.env);
+      const trialLauncher = upgrade?.trialLauncher;
+      const trial = upgrade && trialLauncher !== undefined ? new Trial({ ...upgrade, trialLauncher }, conn.broker !== undefined, (pid, sig) => process.kill(pid, sig), log) : undefined;
       await withEngine(ctx, async ({ root, engine, images, board }) => {
         const telemetryIntervalMs = conn.telemetryInterval !== undefined ? parseDuration(conn.telemetryInterval, '--telemetry-interval') : board.storage.class === 'sd' ? 60_000 : 30_000;
         log('agent-started', {
           pid: process.pid, root: ctx.root, profile: board.profile, runtime: engine.runtime.name, limits: engine.runtime.limitsNote,
-          mode: conn.broker ? 'mqtt' : 'local-only', ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
+          mode: conn.broker ? 'mqtt' : 'local-only', ...(upgrade?.running !== undefined && { installed: upgrade.running, onTrial: trial !== undefined }), ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
         });
         await runAgent({
           engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
           ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log,
+          ...(trial && { trial }),
         }, abort.signal);
         log('agent-stopped', { containers: 'left running under their monitors' });
       });
