@@ -16,6 +16,7 @@ import { Supervisor } from './supervisor.js';
 import type { FleetPublicKey } from '../protocol/signing.js';
 import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
 import type { TrustStore } from './trust.js';
+import { AgentUpdates, type AgentUpdatesDeps } from './upgrade/updates.js';
 
 /**
  * The parts of the agent that live in the state store, built by the composition root (src/root.ts's
@@ -58,12 +59,14 @@ export interface AgentRunOptions {
   readonly telemetryIntervalMs: number;
   /** An agent on trial after an upgrade (src/agent/upgrade/trial.ts): told as it starts, reconciles, reaches the broker. */
   readonly trial?: { stage(s: 'started' | 'reconciled' | 'broker'): void };
+  /** Self-update over MQTT (docs/upgrade.md): the install and the upgrader; the agent adds its queue and reporter. */
+  readonly upgrades?: Pick<AgentUpdatesDeps, 'context' | 'upgrader'>;
   /** One structured log line per decision: `event` + the numbers behind it. */
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
 }
 
 /** Supervisor, health, host-condition and governor events the fleet hears of (the rest stay in the log). */
-const FLEET_EVENTS = new Set(['health', 'low-disk', 'under-voltage', 'throttled', 'oom-kill', 'exited', 'restart-failed', 'crash-loop', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart', 'governor-note']);
+const FLEET_EVENTS = new Set(['upgrade-switched', 'upgrade-error', 'upgrade-confirmed', 'health', 'low-disk', 'under-voltage', 'throttled', 'oom-kill', 'exited', 'restart-failed', 'crash-loop', 'governor-freeze', 'governor-stop', 'governor-thaw', 'governor-restart', 'governor-note']);
 
 /**
  * Events after which `reported` no longer matches the board, besides the engine's own container events
@@ -132,8 +135,12 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
     const loop = new telemetry.TelemetryLoop({ engine, board, host: o.host, stateRoot: o.stateRoot, intervalMs: o.telemetryIntervalMs, emit: (s) => mqtt?.telemetry(s),
       onCondition: ({ kind, ...detail }) => forward(kind, detail),
     });
+    const updates = new AgentUpdates({
+      context: o.upgrades?.context, upgrader: o.upgrades?.upgrader, version: o.version, settled: () => queue.idle(), signal,
+      log: (event, detail) => forward(event, detail), changed: () => mqtt?.stateChanged(),
+    });
     mqtt = new MqttAgent({
-      client, topics, engine, images, board, records, deployer, queue, spool, intake, trust, version: o.version,
+      client, topics, engine, images, board, records, deployer, queue, spool, intake, trust, version: o.version, updates,
       log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),
     });
     client.on('close', () => log('broker-disconnected', {}));
