@@ -61,6 +61,17 @@ export interface DeployerDeps {
    * of the spec hash: they are the device's, not the app's.
    */
   readonly deviceEnv?: (app: App, service: AppService) => readonly string[];
+  /**
+   * The host directories an app's containers may bind from (the agent's deploy policy: policy.ts
+   * bindRoots), held at every container start (RunOptions.confineBinds); absent = not confined (`berth deploy`).
+   */
+  readonly bindRoots?: (app: string) => readonly string[];
+}
+
+/** How a deployer is built (src/root.ts): the agent's and `berth deploy`'s differ only in these. */
+export interface DeployerOptions {
+  readonly onPull?: (ref: string) => void;
+  readonly bindRoots?: (app: string) => readonly string[];
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => {
@@ -219,7 +230,9 @@ export class Deployer {
           onEvent(progress);
           const s = target.services.get(step.service)!;
           const extra = this.deps.deviceEnv?.(target, s) ?? [];
-          created.set(step.service, engine.create(imageOf.get(step.service)!, extra.length === 0 ? s.run : { ...s.run, env: [...extra, ...s.run.env] }).id);
+          const roots = this.deps.bindRoots?.(target.name);
+          const run = extra.length === 0 ? s.run : { ...s.run, env: [...extra, ...s.run.env] };
+          created.set(step.service, engine.create(imageOf.get(step.service)!, roots ? { ...run, confineBinds: roots } : run).id);
           break;
         }
         case 'stop': {
