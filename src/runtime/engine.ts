@@ -26,10 +26,11 @@ import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { CONTAINER_NAME_LABEL, validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
-import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
+import { joinRunningNamespaces, prepareSharedNetwork, resolveJoinedNamespaces } from './shared-network.js';
 import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
 import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
+import { pinBindSources, prepareBindSources, releaseBindSources } from './bind-pin.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
 import { containerPids } from './top.js';
 import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type ContainerUpdate } from './update.js';
@@ -169,8 +170,9 @@ export class LocalEngine implements ContainerEngine, Terminals {
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
   create(imageRef: string, asked: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
     validateRunOptions(asked);
-    const shared = joinedContainerOf(asked.network) === undefined ? undefined : prepareSharedNetwork(asked, (ref) => this.lookup(ref), (id) => this.dir(id));
-    const options = shared?.options ?? asked;
+    const joined = resolveJoinedNamespaces(asked, (ref) => this.lookup(ref));
+    const shared = joinedContainerOf(joined.network) === undefined ? undefined : prepareSharedNetwork(joined, (ref) => this.lookup(ref), (id) => this.dir(id));
+    const options = shared?.options ?? joined;
     assertDevicesEnforced(this.runtime, options.name, options.privileged);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
@@ -180,15 +182,15 @@ export class LocalEngine implements ContainerEngine, Terminals {
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
     try {
       for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
-      // docker's `-v`/compose short syntax: a missing bind source is created as a directory.
-      for (const v of options.volumes) if (v.kind === 'bind' && v.createHostPath && !fs.existsSync(v.source)) fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
+      // docker's `-v`/compose short syntax creates a missing bind source; a confined container's binds are staged.
+      const volumes = prepareBindSources(dir, options.volumes, options.confineBinds);
       const files = writeInlineFiles(dir, options.files);
       const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
       const network = this.networking.prepare(id, dir, options, published) ?? shared?.network;
       const stored = network && 'ports' in network ? { ...options, ports: network.ports } : options;
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
-        id, image: config, options: files.length > 0 ? { ...stored, volumes: [...stored.volumes, ...files] } : stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
+        id, image: config, options: { ...stored, volumes: [...volumes, ...files] }, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
         seccomp: this.seccomp,
         ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
@@ -220,22 +222,28 @@ export class LocalEngine implements ContainerEngine, Terminals {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
-    joinRunningNamespace(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
+    joinRunningNamespaces(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
     if (c.options.tty && opts.consoleSize) setConsoleSize(dir, opts.consoleSize);
-    await this.networking.up(c.id, c.options);
-    await startMonitor({
-      id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
-      ...monitorLogOptions(c.options.log, storage),
-      ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
-      ...(joinCgroup !== undefined && { joinCgroup }),
-      ...(overlayOptions !== undefined && { overlayOptions }),
-      cleanup: true,
-      durableExit: !opts.autoRemove,
-      ...(c.options.tty && { tty: true }),
-    }).catch(async (err: unknown) => {
-      await this.networking.down(c.id, c.options).catch(() => undefined);
-      throw err;
-    });
+    // Mounted for the runtime to copy, detached once it has (bind-pin.ts): whatever happens to the start.
+    const pinned = c.options.confineBinds && pinBindSources(dir, c.options.volumes, c.options.confineBinds);
+    try {
+      await this.networking.up(c.id, c.options);
+      await startMonitor({
+        id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
+        ...monitorLogOptions(c.options.log, storage),
+        ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
+        ...(joinCgroup !== undefined && { joinCgroup }),
+        ...(overlayOptions !== undefined && { overlayOptions }),
+        cleanup: true,
+        durableExit: !opts.autoRemove,
+        ...(c.options.tty && { tty: true }),
+      }).catch(async (err: unknown) => {
+        await this.networking.down(c.id, c.options).catch(() => undefined);
+        throw err;
+      });
+    } finally {
+      if (pinned) pinned.release();
+    }
     this.statsReader.forget(c.id);
     this.records.markStarted(c.id, Date.now());
     this.watch.look();
@@ -281,6 +289,7 @@ export class LocalEngine implements ContainerEngine, Terminals {
     await this.networking.release(c.id, c.options);
     releaseDeviceRules(this.runtimeOf(c), c.id);
     removeRootfs(this.dir(c.id));
+    releaseBindSources(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
     this.statsReader.forget(c.id);
