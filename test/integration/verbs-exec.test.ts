@@ -41,7 +41,8 @@ describe('berth exec', () => {
   it('-d returns at once and the command runs; -t gives a terminal (terminal.test.ts drives it), -it needs one to read from', async () => {
     expect(berth('exec', '-d', 'ex', 'sh', '-c', 'echo detached > /tmp/d')).toMatchObject({ code: 0, stdout: '' });
     await until(() => berth('exec', 'ex', 'cat', '/tmp/d').stdout === 'detached\n');
-    expect(berth('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4')).toMatchObject({ code: 4, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r\n$/) });
+    const t = berth('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4');
+    expect(t).toMatchObject({ code: 4, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r\n$/) });
     expect(berthIn('', 'exec', '-it', 'ex', 'sh')).toMatchObject({ code: 2, stderr: expect.stringContaining('the input device is not a TTY') });
   });
 
