@@ -197,6 +197,7 @@ export class ContainerNetworking {
       } catch (err) {
         if (!force) throw err;
       }
+      await this.unguardIfGone(att);
     }
     this.networks.releaseOne(id, att.network.id);
     this.refreshResolvConf(id, dir, o);
@@ -329,6 +330,11 @@ export class ContainerNetworking {
     }
   }
 
+  /** After a teardown on `a`'s network: its DNS guard goes if netavark removed the bridge (its last container). */
+  private async unguardIfGone(a: Attachment): Promise<void> {
+    await unguardNetworkDns(this.opts.tool(), a.network, this.opts.dnsGuardDir, () => fs.existsSync(this.opts.host.resolve(`/sys/class/net/${a.network.bridge}`)));
+  }
+
   /** netavark teardown, then the netns and the marker. `bestEffort`: setup may not have finished, so netavark may fail. */
   private async teardown(id: string, req: NetavarkRequest, bestEffort: boolean): Promise<void> {
     // A teardown killed partway (kill -9 of `berth rm`) leaves netavark's state half removed, and
@@ -343,9 +349,7 @@ export class ContainerNetworking {
     } catch (err) {
       if (!bestEffort && !retried) throw err;
     }
-    for (const a of req.attachments) {
-      await unguardNetworkDns(this.opts.tool(), a.network, this.opts.dnsGuardDir, () => fs.existsSync(this.opts.host.resolve(`/sys/class/net/${a.network.bridge}`)));
-    }
+    for (const a of req.attachments) await this.unguardIfGone(a);
     await this.opts.netns.remove(id);
     for (const file of [this.marker(id), started]) {
       try {
