@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
 import { stopOrphanAardvarks } from './aardvark-orphans.js';
+import { guardNetworkDns, unguardNetworkDns } from './dns-guard.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
@@ -74,6 +75,8 @@ export interface ContainerNetworkingOptions {
   readonly tool: () => NetavarkTool;
   /** tmpfs directory for "networking is up" markers (they must vanish with a reboot, as the netns does). */
   readonly runDir: string;
+  /** tmpfs directory for the per-boot markers of networks whose DNS guard is in place (dns-guard.ts). */
+  readonly dnsGuardDir: string;
 }
 
 /**
@@ -169,7 +172,10 @@ export class ContainerNetworking {
     const att = this.networks.lease(id, network, [o.name, ...(opts.aliases ?? [])], opts.ip);
     try {
       if (!att.network.dnsEnabled && (opts.aliases?.length ?? 0) > 0) throw new BerthError('invalid', `--alias needs a user network: ${att.network.name} has no DNS`);
-      if (this.isUp(id)) await netavarkSetup(this.opts.tool(), this.opts.netns.pathOf(id), this.request(id, o, [att]));
+      if (this.isUp(id)) {
+        await guardNetworkDns(this.opts.tool(), att.network, this.opts.dnsGuardDir);
+        await netavarkSetup(this.opts.tool(), this.opts.netns.pathOf(id), this.request(id, o, [att]));
+      }
     } catch (err) {
       this.networks.releaseOne(id, att.network.id);
       throw err;
@@ -191,6 +197,7 @@ export class ContainerNetworking {
       } catch (err) {
         if (!force) throw err;
       }
+      await this.unguardIfGone(att);
     }
     this.networks.releaseOne(id, att.network.id);
     this.refreshResolvConf(id, dir, o);
@@ -224,6 +231,7 @@ export class ContainerNetworking {
     assertHostPortsFree(o.ports ?? [], [], this.opts.host);
     const req = this.request(id, o);
     for (const a of req.attachments) this.networks.claimHost(a.network);
+    for (const a of req.attachments) await guardNetworkDns(this.opts.tool(), a.network, this.opts.dnsGuardDir);
     await this.clear(id, req);
     // netavark brings lo up itself; a container on no network at all needs it done here.
     const netns = await this.opts.netns.create(id, req.attachments.length === 0);
@@ -322,6 +330,11 @@ export class ContainerNetworking {
     }
   }
 
+  /** After a teardown on `a`'s network: its DNS guard goes if netavark removed the bridge (its last container). */
+  private async unguardIfGone(a: Attachment): Promise<void> {
+    await unguardNetworkDns(this.opts.tool(), a.network, this.opts.dnsGuardDir, () => fs.existsSync(this.opts.host.resolve(`/sys/class/net/${a.network.bridge}`)));
+  }
+
   /** netavark teardown, then the netns and the marker. `bestEffort`: setup may not have finished, so netavark may fail. */
   private async teardown(id: string, req: NetavarkRequest, bestEffort: boolean): Promise<void> {
     // A teardown killed partway (kill -9 of `berth rm`) leaves netavark's state half removed, and
@@ -336,6 +349,7 @@ export class ContainerNetworking {
     } catch (err) {
       if (!bestEffort && !retried) throw err;
     }
+    for (const a of req.attachments) await this.unguardIfGone(a);
     await this.opts.netns.remove(id);
     for (const file of [this.marker(id), started]) {
       try {

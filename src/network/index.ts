@@ -53,6 +53,7 @@ export function createContainerNetworking(store: StateStore, host: HostPaths, se
     host,
     netns: new NetnsManager(),
     runDir: `${runDir}/up`,
+    dnsGuardDir: `${runDir}/dns-guard`,
     tool: () => (tool ??= findNetavarkTool(searchPath, runDir)),
   });
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findOrphanAardvarks } from '../../src/network/aardvark-orphans.js';
+import { planDnsGuard } from '../../src/network/dns-guard.js';
 import { holdLock, lockedCommand } from '../../src/network/host-lock.js';
 import { which } from '../../src/host/which.js';
 import { variantHost } from '../helpers/host-tree.js';
@@ -68,5 +69,19 @@ describe('the netavark lock (flock(1))', () => {
     const { command, args } = lockedCommand(lock, 'sh', ['-c', 'echo ran']);
     expect(spawnSync(command, args, { encoding: 'utf8' }).stdout).toBe('ran\n');
     fs.rmSync(path.dirname(path.dirname(file)), { recursive: true, force: true });
+  });
+});
+
+describe('the DNS guard', () => {
+  const net = { id: 'n'.repeat(64), name: 'app', driver: 'bridge', subnet: '10.138.0.0/24', gateway: '10.138.0.1', internal: false, dnsEnabled: true, bridge: 'br-nnnnnnnnnnnn', labels: {}, options: {}, createdAt: 0 } as const;
+  const rule = (bridge: string, proto: string) => `-A INPUT -d 10.138.0.1/32 ! -i ${bridge} -p ${proto} -m ${proto} --dport 53 -m comment --comment berth-dns-guard -j DROP`;
+
+  it('adds the missing protocols, keeps its own rules and removes an older network\'s rules for the same gateway', () => {
+    expect(planDnsGuard('-P INPUT ACCEPT\n', net)).toEqual({ remove: [], missing: ['udp', 'tcp'] });
+    expect(planDnsGuard(`-P INPUT ACCEPT\n${rule(net.bridge, 'udp')}\n${rule(net.bridge, 'tcp')}\n`, net)).toEqual({ remove: [], missing: [] });
+    const stale = rule('br-oooooooooooo', 'udp');
+    expect(planDnsGuard(`${stale}\n${rule(net.bridge, 'tcp')}\n-A INPUT -d 10.138.0.1/32 -p udp -j ACCEPT\n`, net)).toEqual({
+      remove: [['-D', 'INPUT', '-d', '10.138.0.1/32', '!', '-i', 'br-oooooooooooo', '-p', 'udp', '-m', 'udp', '--dport', '53', '-m', 'comment', '--comment', 'berth-dns-guard', '-j', 'DROP']], missing: ['udp'],
+    });
   });
 });
