@@ -109,8 +109,7 @@ export function prepareBindSources(dir: string, volumes: readonly VolumeMount[],
   return volumes.map((v, n) => {
     if (v.kind !== 'bind') return v;
     if (v.createHostPath && !fs.existsSync(v.source)) {
-      // mkdir -p follows symlinks: the part that exists must already lie beneath the roots.
-      if (roots) fs.closeSync(openChecked({ ...v, source: existingAncestor(v.source) }, roots).fd);
+      if (roots) checkCreatable(v, roots);
       fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
     }
     if (!roots) return v;
@@ -119,6 +118,19 @@ export function prepareBindSources(dir: string, volumes: readonly VolumeMount[],
     placeholder(stagePath(dir, n), isDir);
     return { ...v, source: stagePath(dir, n) };
   });
+}
+
+/**
+ * mkdir -p follows symlinks in the part of the path that exists: that part must lead beneath a root,
+ * or (the app's data directory not made yet) be a real, link-free ancestor of the root `v.source` is
+ * under, so that everything mkdir makes is new and beneath the root.
+ */
+function checkCreatable(v: VolumeMount, roots: readonly string[]): void {
+  const source = path.resolve(v.source);
+  const ancestor = existingAncestor(source);
+  const real = fs.realpathSync(ancestor);
+  const ok = realRoots(roots).some((r) => isBeneath(real, r) || (real === ancestor && isBeneath(source, r) && isBeneath(r, real)));
+  if (!ok) throw outside(v, real, roots);
 }
 
 /** The longest leading part of `p` that exists. */
