@@ -100,9 +100,9 @@ function detachAll(p: string, sys: Syscalls): void {
 
 /**
  * The volumes as the container's spec should name them, made ready at create: a missing bind source
- * with `createHostPath` is created (docker's `-v`); when `roots` is given (a confined container), the
- * nearest existing ancestor of such a source must already lie beneath them, every bind source is
- * checked now (an early, clear refusal) and named by its staging path, whose placeholder is made here.
+ * with `createHostPath` is created (docker's `-v`); when `roots` is given (a confined container), only
+ * where mkdir cannot be led out ({@link checkCreatable}), every bind source is checked now (an early,
+ * clear refusal) and named by its staging path, whose placeholder is made here.
  * Call before the spec is built; the caller removes `dir` on failure.
  */
 export function prepareBindSources(dir: string, volumes: readonly VolumeMount[], roots: readonly string[] | undefined): VolumeMount[] {
@@ -150,21 +150,24 @@ export interface PinnedBinds {
  * bind-mounted from the opened object onto its staging path (see the top of this file). Throws `auth`
  * when a source now leads outside, `notFound` when it is gone; nothing stays mounted when it throws.
  */
-export function pinBindSources(dir: string, volumes: readonly VolumeMount[], roots: readonly string[], sys: Syscalls = syscalls()): PinnedBinds {
+export function pinBindSources(dir: string, volumes: readonly VolumeMount[], roots: readonly string[], given?: Syscalls): PinnedBinds {
   const staged: string[] = [];
+  // libc through koffi only when there is a bind to pin: loading it costs a start without binds far more than it does.
+  let loaded = given;
+  const sys = (): Syscalls => (loaded ??= syscalls());
   const release = (): void => {
-    for (const p of staged.splice(0)) detachAll(p, sys);
+    for (const p of staged.splice(0)) detachAll(p, sys());
   };
   try {
     volumes.forEach((v, n) => {
       if (v.kind !== 'bind') return;
       const target = stagePath(dir, n);
       // A start that died half-way (a killed agent) may have left the previous pin mounted.
-      detachAll(target, sys);
+      detachAll(target, sys());
       const { fd, dir: isDir } = openChecked(v, roots);
       try {
         placeholder(target, isDir);
-        sys.bindMount(`/proc/self/fd/${fd}`, target);
+        sys().bindMount(`/proc/self/fd/${fd}`, target);
         staged.push(target);
       } finally {
         fs.closeSync(fd);
