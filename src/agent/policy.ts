@@ -83,8 +83,7 @@ function check(app: App, svc: AppService, policy: DeployPolicy, roots: readonly 
     if ((run.deviceCgroupRules ?? []).length > 0) return violation(app, svc, RULE.privileged, 'device_cgroup_rules');
   }
   if (!policy.hostNetwork && run.network === 'host') return violation(app, svc, RULE.hostNetwork, 'network_mode: host');
-  const pid = (run as { readonly pid?: string }).pid;
-  if (!policy.hostPid && pid === 'host') return violation(app, svc, RULE.hostPid, 'pid: host');
+  if (!policy.hostPid && run.pidMode === 'host') return violation(app, svc, RULE.hostPid, 'pid: host');
   for (const cap of run.capAdd ?? []) {
     const allowed = cap === 'ALL' ? policy.privileged : policy.privileged || policy.capabilities.includes(cap);
     if (!allowed) return violation(app, svc, RULE.capabilities, `cap_add ${cap}`);

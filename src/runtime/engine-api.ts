@@ -4,6 +4,7 @@ import type { RunOptions } from './options.js';
 import type { NetworkReconcileReport } from '../network/container.js';
 import type { ExecProcess, ExecSpec } from './exec.js';
 import type { ContainerUpdate } from './update.js';
+import type { ContainerRoot } from './cp/stopped-root.js';
 
 /**
  * The container engine as the rest of berth sees it: the agent, its supervisor, governor, health
@@ -79,7 +80,8 @@ export interface ContainerEngine {
    * docker exec without a terminal: starts `spec.argv` in a running container with the container's own
    * user, environment, working directory, capabilities and limits, overridden by the spec's fields, and
    * returns at once (see ExecProcess for streams and exit codes: 126 not executable, 127 not found).
-   * Not running: `conflict`; an unknown `-u` user: `invalid`; `tty`: `usage` (not supported yet).
+   * Not running: `conflict`; an unknown `-u` user: `invalid`; `tty`: `usage` (a terminal exec is
+   * LocalEngine's `execTerminal`, runtime/terminal.ts).
    */
   execProcess(nameOrId: string, spec: ExecSpec): ExecProcess;
   /**
@@ -92,6 +94,12 @@ export interface ContainerEngine {
    * for `cp`, which must resolve every path inside it. Not running: `conflict`.
    */
   rootPath(nameOrId: string): string;
+  /**
+   * docker cp's view of any container, running or not: a running one's `rootPath`; a created or exited
+   * one's root mounted with its volumes and binds (read-only ones kept so) until `close`, which the
+   * caller must call. Starting the container meanwhile is not supported (both would use its writable layer).
+   */
+  openRoot(nameOrId: string): ContainerRoot;
   /**
    * docker rename: a new, unused and valid name (`invalid`, `conflict` naming it); the id, networks'
    * addresses and everything else stay. Emits `rename` (with the old name).
@@ -160,6 +168,8 @@ export interface LifecycleOptions {
 export interface StartOptions extends LifecycleOptions {
   /** A restart by the restart policy (the supervisor, the governor): counted in `restartCount`, even if the start fails. */
   readonly countRestart?: boolean;
+  /** A container with a terminal starts with this size (the attaching CLI's), set before its process runs. */
+  readonly consoleSize?: { readonly rows: number; readonly cols: number };
 }
 
 export interface StatsOptions {

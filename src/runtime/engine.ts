@@ -26,15 +26,18 @@ import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { CONTAINER_NAME_LABEL, validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
-import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
+import { joinRunningNamespaces, prepareSharedNetwork, resolveJoinedNamespaces } from './shared-network.js';
 import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
 import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
 import { pinBindSources, prepareBindSources, releaseBindSources } from './bind-pin.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
 import { containerPids } from './top.js';
-import { applyUpdate, planUpdate, readBundleSpec, type ContainerUpdate } from './update.js';
+import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
+import { connectTerminal, waitMonitorExit, type TerminalSession, type Terminals, type TerminalSize } from './terminal.js';
+import { startExecTerminal } from './terminal-exec.js';
+import { mountStoppedRoot, type ContainerRoot } from './cp/stopped-root.js';
 import { ContainerWatch } from './watch.js';
 
 export interface EngineOptions {
@@ -59,7 +62,7 @@ const SWEEP_MS = 5000;
  * are the truth about what is running, so every read refreshes from them first. A container's files
  * live in `<root>/containers/<id>/`; nothing outside src/runtime/ knows these paths.
  */
-export class LocalEngine implements ContainerEngine {
+export class LocalEngine implements ContainerEngine, Terminals {
   /** The runtime new containers get. */
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
@@ -167,8 +170,9 @@ export class LocalEngine implements ContainerEngine {
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
   create(imageRef: string, asked: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
     validateRunOptions(asked);
-    const shared = joinedContainerOf(asked.network) === undefined ? undefined : prepareSharedNetwork(asked, (ref) => this.lookup(ref), (id) => this.dir(id));
-    const options = shared?.options ?? asked;
+    const joined = resolveJoinedNamespaces(asked, (ref) => this.lookup(ref));
+    const shared = joinedContainerOf(joined.network) === undefined ? undefined : prepareSharedNetwork(joined, (ref) => this.lookup(ref), (id) => this.dir(id));
+    const options = shared?.options ?? joined;
     assertDevicesEnforced(this.runtime, options.name, options.privileged);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
@@ -218,7 +222,8 @@ export class LocalEngine implements ContainerEngine {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
-    joinRunningNamespace(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
+    joinRunningNamespaces(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
+    if (c.options.tty && opts.consoleSize) setConsoleSize(dir, opts.consoleSize);
     // Mounted for the runtime to copy, detached once it has (bind-pin.ts): whatever happens to the start.
     const pinned = c.options.confineBinds && pinBindSources(dir, c.options.volumes, c.options.confineBinds);
     try {
@@ -231,6 +236,7 @@ export class LocalEngine implements ContainerEngine {
         ...(overlayOptions !== undefined && { overlayOptions }),
         cleanup: true,
         durableExit: !opts.autoRemove,
+        ...(c.options.tty && { tty: true }),
       }).catch(async (err: unknown) => {
         await this.networking.down(c.id, c.options).catch(() => undefined);
         throw err;
@@ -333,6 +339,19 @@ export class LocalEngine implements ContainerEngine {
     return spawnExec(this.runtimeOf(c), c.id, pid, readBundleSpec(this.dir(c.id)).process, spec);
   }
 
+  attachTerminal(nameOrId: string): TerminalSession {
+    const c = this.running(nameOrId);
+    if (!c.options.tty) throw new BerthError('usage', `container ${c.name} has no terminal (it was not created with -t)`, { hint: `berth logs -f ${c.name} follows its output` });
+    const stateDir = this.stateDir(c.id);
+    return { connect: () => connectTerminal(stateDir), exit: (signal) => waitMonitorExit(stateDir, signal) };
+  }
+
+  async execTerminal(nameOrId: string, spec: ExecSpec, size?: TerminalSize): Promise<TerminalSession | { readonly code: number; readonly message: string }> {
+    const c = this.running(nameOrId);
+    const dir = this.dir(c.id);
+    return startExecTerminal({ runtime: this.runtimeOf(c), id: c.id, bundle: dir, pid: this.initPid(c), base: readBundleSpec(dir).process, spec, ...(size && { size }) });
+  }
+
   processes(nameOrId: string): number[] {
     const c = this.running(nameOrId);
     return containerPids(this.cgroupDir(c.id), this.initPid(c));
@@ -340,6 +359,14 @@ export class LocalEngine implements ContainerEngine {
 
   rootPath(nameOrId: string): string {
     return `/proc/${this.initPid(this.running(nameOrId))}/root`;
+  }
+
+  openRoot(nameOrId: string): ContainerRoot {
+    const c = this.find(nameOrId);
+    if (c.state === 'running') return { path: this.rootPath(c.id), close: () => undefined };
+    const dir = this.dir(c.id);
+    const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
+    return mountStoppedRoot(dir, overlayOptions, readBundleSpec(dir));
   }
 
   rename(nameOrId: string, newName: string): ContainerRecord {

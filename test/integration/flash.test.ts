@@ -126,6 +126,8 @@ describe('berth flash', () => {
     expect(r.stderr).not.toMatch(/error/i);
     // This image, like Raspberry Pi OS, has no crun or runc: said, not refused (the agent still enrolls).
     expect(r.stderr).toMatch(/warning: .* has no OCI runtime .*apt-get install crun/);
+    // … nor netavark and aardvark-dns: bridge networking (the default) will not work until installed.
+    expect(r.stderr).toMatch(/warning: .* has no netavark or aardvark-dns .*apt-get install netavark aardvark-dns iptables/);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`pi-001\t${out}\tpassword\n`);
     expect(fs.readdirSync(path.dirname(out))).toEqual(['pi-001.img']);

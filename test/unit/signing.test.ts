@@ -173,7 +173,7 @@ describe('the deploy policy', () => {
     expect(() => checkDeployPolicy(withRun({ privileged: true }), DEFAULT_DEPLOY_POLICY)).toThrow(/^service web: privileged: true, which this device's deploy policy does not allow \(deployPolicy.privileged\)$/);
     expect(() => checkDeployPolicy(withRun({ capAdd: ['CAP_SYS_ADMIN'] }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: cap_add CAP_SYS_ADMIN.*\(deployPolicy.capabilities\)/);
     expect(() => checkDeployPolicy(withRun({ security: { unconfinedSystemPaths: true } }), DEFAULT_DEPLOY_POLICY)).toThrow(/systempaths=unconfined.*deployPolicy.privileged/);
-    expect(() => checkDeployPolicy(withRun({ pid: 'host' } as Partial<RunOptions>), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: pid: host.*\(deployPolicy.hostPid\)/);
+    expect(() => checkDeployPolicy(withRun({ pidMode: 'host' }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: pid: host.*\(deployPolicy.hostPid\)/);
     checkDeployPolicy(withRun({ capAdd: ['CAP_NET_ADMIN'] }), { ...DEFAULT_DEPLOY_POLICY, capabilities: ['CAP_NET_ADMIN'] });
     expect(() => checkDeployPolicy(withRun({ capAdd: ['ALL'] }), { ...DEFAULT_DEPLOY_POLICY, capabilities: ['CAP_NET_ADMIN'] })).toThrow(/cap_add ALL/);
     checkDeployPolicy(withRun({ privileged: true, capAdd: ['ALL'] }), { ...DEFAULT_DEPLOY_POLICY, privileged: true });
