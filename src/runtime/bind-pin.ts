@@ -100,17 +100,16 @@ function detachAll(p: string, sys: Syscalls): void {
 
 /**
  * The volumes as the container's spec should name them, made ready at create: a missing bind source
- * with `createHostPath` is created (docker's `-v`); when `roots` is given (a confined container), the
- * nearest existing ancestor of such a source must already lie beneath them, every bind source is
- * checked now (an early, clear refusal) and named by its staging path, whose placeholder is made here.
+ * with `createHostPath` is created (docker's `-v`); when `roots` is given (a confined container), only
+ * where mkdir cannot be led out ({@link checkCreatable}), every bind source is checked now (an early,
+ * clear refusal) and named by its staging path, whose placeholder is made here.
  * Call before the spec is built; the caller removes `dir` on failure.
  */
 export function prepareBindSources(dir: string, volumes: readonly VolumeMount[], roots: readonly string[] | undefined): VolumeMount[] {
   return volumes.map((v, n) => {
     if (v.kind !== 'bind') return v;
     if (v.createHostPath && !fs.existsSync(v.source)) {
-      // mkdir -p follows symlinks: the part that exists must already lie beneath the roots.
-      if (roots) fs.closeSync(openChecked({ ...v, source: existingAncestor(v.source) }, roots).fd);
+      if (roots) checkCreatable(v, roots);
       fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
     }
     if (!roots) return v;
@@ -119,6 +118,19 @@ export function prepareBindSources(dir: string, volumes: readonly VolumeMount[],
     placeholder(stagePath(dir, n), isDir);
     return { ...v, source: stagePath(dir, n) };
   });
+}
+
+/**
+ * mkdir -p follows symlinks in the part of the path that exists: that part must lead beneath a root,
+ * or (the app's data directory not made yet) be a real, link-free ancestor of the root `v.source` is
+ * under, so that everything mkdir makes is new and beneath the root.
+ */
+function checkCreatable(v: VolumeMount, roots: readonly string[]): void {
+  const source = path.resolve(v.source);
+  const ancestor = existingAncestor(source);
+  const real = fs.realpathSync(ancestor);
+  const ok = realRoots(roots).some((r) => isBeneath(real, r) || (real === ancestor && isBeneath(source, r) && isBeneath(r, real)));
+  if (!ok) throw outside(v, real, roots);
 }
 
 /** The longest leading part of `p` that exists. */
@@ -138,21 +150,24 @@ export interface PinnedBinds {
  * bind-mounted from the opened object onto its staging path (see the top of this file). Throws `auth`
  * when a source now leads outside, `notFound` when it is gone; nothing stays mounted when it throws.
  */
-export function pinBindSources(dir: string, volumes: readonly VolumeMount[], roots: readonly string[], sys: Syscalls = syscalls()): PinnedBinds {
+export function pinBindSources(dir: string, volumes: readonly VolumeMount[], roots: readonly string[], given?: Syscalls): PinnedBinds {
   const staged: string[] = [];
+  // libc through koffi only when there is a bind to pin: loading it costs a start without binds far more than it does.
+  let loaded = given;
+  const sys = (): Syscalls => (loaded ??= syscalls());
   const release = (): void => {
-    for (const p of staged.splice(0)) detachAll(p, sys);
+    for (const p of staged.splice(0)) detachAll(p, sys());
   };
   try {
     volumes.forEach((v, n) => {
       if (v.kind !== 'bind') return;
       const target = stagePath(dir, n);
       // A start that died half-way (a killed agent) may have left the previous pin mounted.
-      detachAll(target, sys);
+      detachAll(target, sys());
       const { fd, dir: isDir } = openChecked(v, roots);
       try {
         placeholder(target, isDir);
-        sys.bindMount(`/proc/self/fd/${fd}`, target);
+        sys().bindMount(`/proc/self/fd/${fd}`, target);
         staged.push(target);
       } finally {
         fs.closeSync(fd);

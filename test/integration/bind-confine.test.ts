@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectBoard } from '../../src/board/index.js';
 import { hostPaths } from '../../src/host/paths.js';
 import { BerthRoot } from '../../src/root.js';
-import { pinBindSources } from '../../src/runtime/bind-pin.js';
+import { pinBindSources, prepareBindSources } from '../../src/runtime/bind-pin.js';
 import { readLogs } from '../../src/runtime/logs.js';
 import type { ContainerEngine } from '../../src/runtime/engine-api.js';
 import { defaultRunOptions, type RunOptions } from '../../src/runtime/options.js';
@@ -86,6 +86,28 @@ describe('pinning a bind source', () => {
     fs.mkdirSync(`${allowed}-lookalike`);
     swap(link, `${allowed}-lookalike`);
     expect(() => pinBindSources(dir, volumes, [allowed])).toThrow(/leads to .*-lookalike, outside/);
+  });
+});
+
+describe('creating a missing bind source (compose short syntax)', () => {
+  it('makes the app data directory and below when nothing exists yet; never through a link that leads out', () => {
+    const base = path.join(tmp, 'create');
+    const root = path.join(base, 'state', 'apps', 'web'); // none of it exists yet
+    const dir = path.join(base, 'container');
+    fs.mkdirSync(dir, { recursive: true });
+    const bind = (source: string) => ({ source, target: '/data', readOnly: false, kind: 'bind' as const, createHostPath: true });
+    const [staged] = prepareBindSources(dir, [bind(path.join(root, 'data'))], [root]);
+    expect(fs.statSync(path.join(root, 'data')).isDirectory()).toBe(true);
+    expect(staged!.source).toBe(path.join(dir, 'binds', '0'));
+    // A link in the data directory (planted by a container) to outside: mkdir -p would follow it.
+    const outside = path.join(base, 'outside');
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(root, 'link'));
+    expect(() => prepareBindSources(dir, [bind(path.join(root, 'link', 'new'))], [root])).toThrow(/leads to .*outside, outside the host directories/);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    // Not confined: created as docker would.
+    prepareBindSources(dir, [bind(path.join(root, 'link', 'new'))], undefined);
+    expect(fs.readdirSync(outside)).toEqual(['new']);
   });
 });
 

@@ -21,7 +21,7 @@ export interface Syscalls {
   tryLockExclusive(fd: number): boolean;
   /** mount(source, target, NULL, MS_BIND | MS_REC): `source` may be a /proc/self/fd/N magic link. */
   bindMount(source: string, target: string): void;
-  /** umount2(target, MNT_DETACH): false when nothing is mounted there (EINVAL) or it is gone (ENOENT). */
+  /** umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW): false when nothing is mounted there (EINVAL) or it is gone (ENOENT). */
   detachMount(target: string): boolean;
 }
 
@@ -36,6 +36,7 @@ const LOCK_NB = 4;
 const MS_BIND = 0x1000;
 const MS_REC = 0x4000;
 const MNT_DETACH = 2;
+const UMOUNT_NOFOLLOW = 8;
 
 let cached: Syscalls | undefined;
 
@@ -91,7 +92,7 @@ export function syscalls(): Syscalls {
       if (mount(source, target, null, MS_BIND | MS_REC, null) !== 0) fail('mount', `${source} on ${target}`);
     },
     detachMount(target) {
-      if (umount2(target, MNT_DETACH) === 0) return true;
+      if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) === 0) return true;
       const errno = koffi.decode(errnoLoc(), 'int') as number;
       if (errno === os.constants.errno.EINVAL || errno === os.constants.errno.ENOENT) return false;
       return fail('umount2', target);
