@@ -142,9 +142,9 @@ export class BerthRoot {
     ]);
     return new Deployer({
       engine, networks, volumes, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
-      pull: async (ref, signal, onPullEvent) => {
+      pull: async (ref, signal, onPullEvent, platform) => {
         onPull?.(ref);
-        return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;
+        return (await this.pull(ref, { signal, onEvent: onPullEvent, platform })).image.name;
       },
     });
   }
