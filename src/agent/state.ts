@@ -5,7 +5,7 @@ import type { App, AppService } from '../compose/model.js';
 import type { ContainerEngine } from '../runtime/engine-api.js';
 import type { DeploymentRecords } from './deployments.js';
 import type { ContainerRecord } from '../runtime/records.js';
-import type { DeployStatus, ErrorInfo, ReportedState, ServiceHealth, ServiceReport } from '../protocol/types.js';
+import type { AgentReport, DeployStatus, ErrorInfo, ReportedState, ServiceHealth, ServiceReport } from '../protocol/types.js';
 
 /** A service of the deployment that should be running, and its container when there is one. */
 export type RunningService<S extends AppService = AppService> = S & { readonly container?: ContainerRecord };
@@ -48,7 +48,8 @@ export function buildReported(
   records: DeploymentRecords,
   apps: AppCache,
   board: BoardInfo,
-  version: string,
+  /** The package version, or the whole agent report (version, install, last upgrade: src/agent/upgrade/updates.ts). */
+  version: string | AgentReport,
   health: ReadonlyMap<string, ServiceHealth>,
   override?: { revision: number; status: DeployStatus; error?: ErrorInfo },
 ): ReportedState {
@@ -67,7 +68,7 @@ export function buildReported(
   }
   return {
     revision, status, ...(error && { error }), services,
-    agent: { version }, board: { profile: board.profile, model: board.model }, time: new Date().toISOString(),
+    agent: typeof version === 'string' ? { version } : version, board: { profile: board.profile, model: board.model }, time: new Date().toISOString(),
   };
 }
 

@@ -81,18 +81,43 @@ export function registerAgent(program: Command, context: () => CliContext): void
       const log = (event: string, detail: Record<string, unknown>, container?: string): void => {
         ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...(container !== undefined && { container }), ...detail })}\n`);
       };
-      const { runAgent } = await import('../agent/run.js');
+      const [{ runAgent }, { upgradeContextFromEnv, Trial }] = await Promise.all([import('../agent/run.js'), import('../agent/upgrade/trial.js')]);
+      // Started by the launcher (docs/upgrade.md): maybe on trial after an upgrade.
+      const upgrade = upgradeContextFromEnv(ctx.env);
+      const trialLauncher = upgrade?.trialLauncher;
+      const trial = upgrade && trialLauncher !== undefined ? new Trial({ ...upgrade, trialLauncher }, conn.broker !== undefined, (pid, sig) => process.kill(pid, sig), log) : undefined;
       await withEngine(ctx, async ({ root, engine, images, board }) => {
         const telemetryIntervalMs = conn.telemetryInterval !== undefined ? parseDuration(conn.telemetryInterval, '--telemetry-interval') : board.storage.class === 'sd' ? 60_000 : 30_000;
         log('agent-started', {
           pid: process.pid, root: ctx.root, profile: board.profile, runtime: engine.runtime.name, limits: engine.runtime.limitsNote,
-          mode: conn.broker ? 'mqtt' : 'local-only', ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
+          mode: conn.broker ? 'mqtt' : 'local-only', ...(upgrade?.running !== undefined && { installed: upgrade.running, onTrial: trial !== undefined }), ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
         });
+        // Installed with the launcher: a desired state's agent bundle can replace this version (docs/upgrade.md).
+        const upgrader = upgrade && await makeUpgrader(upgrade.layout, ctx, board.platforms, () => {
+          // systemd (Restart=always) starts the launcher again; 75 (EX_TEMPFAIL) says why in the journal.
+          process.exitCode = 75;
+          abort.abort();
+        }, log);
         await runAgent({
           engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
-          ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log,
+          ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log, allowPower: conn.allowPower === true,
+          ...(trial && { trial }), ...(upgrade && { upgrades: { context: upgrade, upgrader } }),
         }, abort.signal);
         log('agent-stopped', { containers: 'left running under their monitors' });
       });
     });
+}
+
+/** The upgrader for this board: its platforms, berth's registry credentials and CAs, statfs. */
+async function makeUpgrader(
+  layout: import('../agent/upgrade/layout.js').InstallLayout, ctx: CliContext, platforms: readonly string[], restart: () => void,
+  log: (event: string, detail: Record<string, unknown>) => void,
+): Promise<import('../agent/upgrade/upgrader.js').Upgrader> {
+  const [{ Upgrader }, { statfsFree }, { openRegistryClient }, { parsePlatform }] = await Promise.all([
+    import('../agent/upgrade/upgrader.js'), import('../agent/upgrade/fetch.js'), import('../image/registry/open.js'), import('../image/platform.js'),
+  ]);
+  return new Upgrader({
+    layout, platforms: platforms.map(parsePlatform), freeBytes: statfsFree, restart, log,
+    client: (ref) => openRegistryClient({ root: ctx.root, env: ctx.env }, ref, true),
+  });
 }

@@ -72,8 +72,8 @@ export function planTable(plan: readonly DeployPlanEntry[]): string {
 }
 
 /** The counts table, then one row per device that did not apply (all of them up to 50, then a count). */
-export function summaryText(s: DeploySummary): string {
-  const counts = table([ORDER.map((o) => o.toUpperCase()), ORDER.map((o) => String(s.counts[o]))]);
+export function summaryText(s: DeploySummary, appliedLabel = 'APPLIED'): string {
+  const counts = table([ORDER.map((o) => (o === 'applied' ? appliedLabel : o.toUpperCase())), ORDER.map((o) => String(s.counts[o]))]);
   const notApplied = s.devices.filter((d) => d.outcome !== 'applied');
   const shown = notApplied.slice(0, 50);
   const rows = shown.length === 0 ? '' : table([['DEVICE', 'REVISION', 'OUTCOME', 'ERROR'], ...shown.map((d) => [d.device, String(d.revision), d.outcome, d.error ?? (d.outcome === 'offline' ? 'stays retained: applies when the device reconnects' : '')])]);

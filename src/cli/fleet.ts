@@ -29,6 +29,77 @@ function connectionOptions(cmd: Command): Command {
     .option('--insecure', 'accept a plain mqtt:// broker on another machine with a password (refused otherwise)');
 }
 
+/** The flags of a staged rollout (fleet deploy, fleet upgrade). */
+function rolloutOptions(cmd: Command, done: string): Command {
+  return cmd
+    .option('--device <id...>', 'these devices')
+    .option('--group <name>', 'the devices of a group (fleet file groups, or profile:NAME / model:NAME from reports)')
+    .option('--all', 'every device in the fleet file or known to the broker')
+    .option('--rate <n/min>', 'devices per minute (default: all at once)')
+    .option('--abort-after <percent>', 'stop sending when this share of finished devices failed')
+    .option('--min-devices <m>', 'apply --abort-after only once this many devices finished', '1')
+    .option('--timeout <duration>', `how long to wait for each device after sending until it has ${done}`, '10m')
+    .option('--dry-run', 'show the devices and revisions, publish nothing')
+    .option('--json', 'print the plan or the summary as JSON');
+}
+
+/**
+ * Plans, signs and follows one staged rollout (src/fleet/deploy.ts executeDeploy) of `target` to the
+ * selected devices, and prints its summary; `appliedLabel` names a device that finished well.
+ */
+async function runRollout(
+  ctx: CliContext, opts: DeployFlags,
+  target: (view: import('../fleet/view.js').FleetView, plan: readonly import('../fleet/deploy.js').DeployPlanEntry[], signer: import('../protocol/signing.js').FleetSigningKey) => import('../fleet/deploy.js').RolloutTarget,
+  appliedLabel?: string,
+): Promise<void> {
+  const policy = {
+    ...(opts.rate !== undefined && { ratePerMin: parseRate(opts.rate) }),
+    ...(opts.abortAfter !== undefined && { abortAfterPct: number(opts.abortAfter.replace(/%$/, ''), '--abort-after', 0.001, 100) }),
+    minDevices: number(opts.minDevices, '--min-devices', 1, Number.MAX_SAFE_INTEGER),
+    timeoutMs: parseDuration(opts.timeout, '--timeout'),
+  };
+  const [{ openFleet, loadSigningKey }, { planDeploy, executeDeploy }, render] = await Promise.all([
+    import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
+  ]);
+  const signer = opts.dryRun ? undefined : await loadSigningKey(opts, ctx.env);
+  // events: a device that refuses the signed message itself says so only there (desired-rejected).
+  const session = await openFleet(opts, ctx.env, ['progress', 'events']);
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const plan = planDeploy(session.view, session.inventory.select({ ...(opts.device && { devices: opts.device }), ...(opts.group !== undefined && { group: opts.group }), all: opts.all === true }));
+    if (signer === undefined) {
+      if (opts.json) printJson(ctx.out, plan);
+      else ctx.out.write(render.planTable(plan));
+      return;
+    }
+    const made = target(session.view, plan, signer);
+    const progress = await render.DeployProgress.create(process.stderr, plan.length);
+    const summary = await executeDeploy(session.link, session.view, made, plan, { ...policy, signer }, progress.handle, abort.signal).finally(() => progress.stop());
+    if (opts.json) printJson(ctx.out, summary);
+    else ctx.out.write(render.summaryText(summary, appliedLabel));
+    process.exitCode = render.deployExitCode(summary);
+  } finally {
+    process.off('SIGINT', onSignal);
+    await session.close();
+  }
+}
+
+/** `fleet upgrade REF`: the bundle index and its digest (a tag resolved once, so every device gets the same bytes). */
+async function resolveBundle(ctx: CliContext, ref: string, tlsVerify: boolean): Promise<import('../protocol/types.js').AgentBundleRef> {
+  const [{ parseReference, formatReference }, { openRegistryClient }] = await Promise.all([import('../image/reference.js'), import('../image/registry/open.js')]);
+  const parsed = parseReference(ref);
+  const name = formatReference({ registry: parsed.registry, repository: parsed.repository, ...(parsed.tag !== undefined && { tag: parsed.tag }) });
+  if (parsed.digest !== undefined) return { ref: name, digest: parsed.digest };
+  const client = openRegistryClient({ root: ctx.root, env: ctx.env }, ref, tlsVerify);
+  try {
+    return { ref: name, digest: (await client.getManifest(parsed.repository, parsed.tag ?? 'latest')).digest };
+  } finally {
+    client.close();
+  }
+}
+
 interface DeployFlags extends FleetFlags {
   device?: string[];
   group?: string;
@@ -45,54 +116,27 @@ interface DeployFlags extends FleetFlags {
 export function registerFleet(program: Command, context: () => CliContext): void {
   const fleet = program.command('fleet').description('deploy to many boards over MQTT with staged rollouts, and show the fleet');
 
-  profileOption(connectionOptions(fleet.command('deploy')))
+  profileOption(rolloutOptions(connectionOptions(fleet.command('deploy')), 'applied'))
     .description('publish a compose file as each device\'s retained desired state, at a set pace, and follow the devices until they report')
     .argument('<file>', 'compose YAML, as for berth deploy (services: and x-berth: {update})')
-    .option('--device <id...>', 'these devices')
-    .option('--group <name>', 'the devices of a group (fleet file groups, or profile:NAME / model:NAME from reports)')
-    .option('--all', 'every device in the fleet file or known to the broker')
-    .option('--rate <n/min>', 'devices per minute (default: all at once)')
-    .option('--abort-after <percent>', 'stop sending when this share of finished devices failed')
-    .option('--min-devices <m>', 'apply --abort-after only once this many devices finished', '1')
-    .option('--timeout <duration>', 'how long to wait for each device after sending', '10m')
-    .option('--dry-run', 'show the devices and revisions, publish nothing')
-    .option('--json', 'print the plan or the summary as JSON')
     .action(async (file: string, opts: DeployFlags) => {
       const ctx = context();
-      const policy = {
-        ...(opts.rate !== undefined && { ratePerMin: parseRate(opts.rate) }),
-        ...(opts.abortAfter !== undefined && { abortAfterPct: number(opts.abortAfter.replace(/%$/, ''), '--abort-after', 0.001, 100) }),
-        minDevices: number(opts.minDevices, '--min-devices', 1, Number.MAX_SAFE_INTEGER),
-        timeoutMs: parseDuration(opts.timeout, '--timeout'),
-      };
-      const [{ readComposeFile }, { openFleet, loadSigningKey }, { planDeploy, executeDeploy }, render] = await Promise.all([
-        import('../compose/file.js'), import('../fleet/session.js'), import('../fleet/deploy.js'), import('./fleet-render.js'),
-      ]);
+      const [{ readComposeFile }, { appTarget }] = await Promise.all([import('../compose/file.js'), import('../fleet/deploy.js')]);
       // Normalized by the code every device runs, so a file they would refuse is refused here, before connecting.
       const app = await readComposeFile(file, composeReadOptions(ctx, opts.profile, 'fleet'));
-      const signer = opts.dryRun ? undefined : await loadSigningKey(opts, ctx.env);
+      await runRollout(ctx, opts, () => appTarget(app));
+    });
 
-      // events: a device that refuses the signed message itself says so only there (desired-rejected).
-      const session = await openFleet(opts, ctx.env, ['progress', 'events']);
-      const abort = new AbortController();
-      const onSignal = (): void => abort.abort();
-      process.once('SIGINT', onSignal);
-      try {
-        const plan = planDeploy(session.view, session.inventory.select({ ...(opts.device && { devices: opts.device }), ...(opts.group !== undefined && { group: opts.group }), all: opts.all === true }));
-        if (signer === undefined) {
-          if (opts.json) printJson(ctx.out, plan);
-          else ctx.out.write(render.planTable(plan));
-          return;
-        }
-        const progress = await render.DeployProgress.create(process.stderr, plan.length);
-        const summary = await executeDeploy(session.link, session.view, app, plan, { ...policy, signer }, progress.handle, abort.signal).finally(() => progress.stop());
-        if (opts.json) printJson(ctx.out, summary);
-        else ctx.out.write(render.summaryText(summary));
-        process.exitCode = render.deployExitCode(summary);
-      } finally {
-        process.off('SIGINT', onSignal);
-        await session.close();
-      }
+  rolloutOptions(connectionOptions(fleet.command('upgrade')), 'upgraded or rolled back')
+    .description('update the agent on each device to an agent bundle (scripts/bundle-push.mjs), staged like fleet deploy; a device that cannot confirm the new agent rolls back by itself (docs/upgrade.md)')
+    .argument('<ref>', 'the bundle index: REGISTRY/REPOSITORY:TAG, or …@sha256:DIGEST (a tag is resolved to its digest here, once)')
+    .option('--tls-verify <bool>', 'verify the registry\'s TLS certificate when resolving a tag', 'true')
+    .action(async (ref: string, opts: DeployFlags & { tlsVerify: string }) => {
+      const ctx = context();
+      const bundle = await resolveBundle(ctx, ref, opts.tlsVerify !== 'false');
+      const { currentApps, upgradeTarget } = await import('../fleet/upgrade.js');
+      process.stderr.write(`agent bundle ${bundle.ref}@${bundle.digest}\n`);
+      await runRollout(ctx, opts, (view, plan, signer) => upgradeTarget(bundle, currentApps(view, plan.map((p) => p.device), signer.publicKey)), 'UPGRADED');
     });
 
   connectionOptions(fleet.command('status'))

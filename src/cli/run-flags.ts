@@ -63,7 +63,8 @@ export function addRunFlags(cmd: Command): Command {
     .option('--cpuset-cpus <list>', 'CPUs the container may use, e.g. 0-1,3')
     .option('--log-driver <driver>', 'json-file | local (berth\'s capped log) | none')
     .option('--log-opt <key=value>', 'max-size=10m, max-file=3 (repeatable)', collect, [])
-    .option('-t, --tty', 'recorded only: berth does not allocate a terminal yet (issue 19)')
+    .option('-t, --tty', 'give the container a pseudo-terminal (its monitor keeps it; berth attach joins it)')
+    .option('-i, --interactive', 'with -t: what is typed in this terminal goes to the container')
     .option('--platform <os/arch[/variant]>', 'platform to pull if the image is missing');
 }
 
@@ -116,6 +117,7 @@ export interface RunFlags {
   logDriver?: string;
   logOpt: string[];
   tty?: boolean;
+  interactive?: boolean;
 }
 
 /** Turns parsed flags into RunOptions; every bad value is a clear usage or invalid error. */
@@ -177,6 +179,7 @@ function securityOptionsFrom(flags: RunFlags): Partial<RunOptions> {
     ...(flags.cpusetCpus !== undefined && { cpusetCpus: flags.cpusetCpus }),
     ...(logging && { log: parseLogOptions(flags.logDriver, flags.logOpt) }),
     ...(flags.tty && { tty: true }),
+    ...(flags.interactive && { stdinOpen: true }),
   };
 }
 

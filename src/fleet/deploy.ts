@@ -1,6 +1,7 @@
 import type { FleetSigningKey } from '../protocol/signing.js';
 import { DeviceTopics } from '../protocol/topics.js';
 import { MAX_REVISION } from '../protocol/validate.js';
+import type { ReportedState } from '../protocol/types.js';
 import { BerthError } from '../errors.js';
 import type { App } from '../compose/model.js';
 import { atRevision } from '../compose/normalize.js';
@@ -63,6 +64,25 @@ export function planDeploy(view: FleetView, devices: readonly string[]): DeployP
 const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'rolled-back', 'rejected', 'superseded']);
 
 /**
+ * What a rollout publishes and when a device is done with it: a compose app (`fleet deploy`) or an agent
+ * bundle (`fleet upgrade`, src/fleet/upgrade.ts). The staging, pacing, abort rule and timeouts are the same.
+ */
+export interface RolloutTarget {
+  /** The desired state's JSON text for a device at its planned revision (executeDeploy signs it). */
+  body(device: string, revision: number): string;
+  /** The device's final result from a report of the planned revision, or undefined while it is not done. */
+  outcome(reported: ReportedState): FinalResult | undefined;
+}
+
+/** `fleet deploy`: the app as the file gave it (compose field names); done when the revision is. */
+export function appTarget(app: App): RolloutTarget {
+  return {
+    body: (_device, revision) => JSON.stringify(atRevision(app, revision).source),
+    outcome: (r) => (FINAL.has(r.status) ? (r.status as FinalResult) : undefined),
+  };
+}
+
+/**
  * Publishes each planned device's retained `desired` at the rollout's pace and follows its `reported`
  * until every sent device finished, timed out, or is offline with nothing else pending (its desired
  * state stays retained and lands when it comes back). Stops sending once the abort threshold is
@@ -70,7 +90,7 @@ const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'r
  * desired, progress and events subscribed and synced) before this is called.
  */
 export async function executeDeploy(
-  link: FleetLink, view: FleetView, app: App, plan: readonly DeployPlanEntry[], opts: DeployOptions,
+  link: FleetLink, view: FleetView, target: RolloutTarget, plan: readonly DeployPlanEntry[], opts: DeployOptions,
   onEvent: (e: DeployEvent) => void, signal?: AbortSignal,
 ): Promise<DeploySummary> {
   const started = Date.now();
@@ -85,7 +105,7 @@ export async function executeDeploy(
     const r = view.devices.get(device)?.reported;
     if (!entry || !r || rollout.sentTime(device) === undefined || rollout.result(device)) return;
     // A newer revision than ours on the device: another deploy overtook this one.
-    const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision && FINAL.has(r.status) ? (r.status as FinalResult) : undefined;
+    const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision ? target.outcome(r) : undefined;
     if (outcome === undefined) return;
     finishDevice(device, outcome, outcome !== 'superseded' ? r.error?.message : undefined);
   };
@@ -163,9 +183,8 @@ export async function executeDeploy(
       const now = Date.now();
       for (const device of rollout.due(now)) {
         const { revision } = byDevice.get(device)!;
-        // The desired state as the file gave it (compose field names); the revision is the only per-device
-        // part, and the signature binds it and the device, so it cannot be replayed elsewhere.
-        const payload = opts.signer.sign({ kind: 'desired', device, revision }, JSON.stringify(atRevision(app, revision).source));
+        // The signature binds the body to the device and the revision, so it cannot be replayed elsewhere.
+        const payload = opts.signer.sign({ kind: 'desired', device, revision }, target.body(device, revision));
         link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 }).catch((err: Error) => {
           publishError ??= err;
           finish();

@@ -17,6 +17,9 @@ export interface DeviceRow {
   /** ISO time the device was last heard of (a retained message's own time, or a live message's arrival). */
   readonly lastSeen?: string;
   readonly board?: string;
+  /** The agent's version (its install directory when it has one), and how its last self-update ended when that was not well. */
+  readonly agent?: string;
+  readonly agentUpgrade?: string;
 }
 
 export function deviceRows(inventory: Inventory, view: FleetView, ids: readonly string[] = inventory.ids()): DeviceRow[] {
@@ -30,7 +33,8 @@ export function deviceRows(inventory: Inventory, view: FleetView, ids: readonly 
       device: id,
       online: d?.online === true,
       groups: inventory.groupsOf(id).filter((g) => !g.startsWith('model:')),
-      ...(r && { revision: r.revision, status: r.status, board: r.board.profile }),
+      ...(r && { revision: r.revision, status: r.status, board: r.board.profile, agent: r.agent.installed ?? r.agent.version }),
+      ...(r?.agent.upgrade && r.agent.upgrade.state !== 'upgraded' && { agentUpgrade: `${r.agent.upgrade.state}${r.agent.upgrade.cause ? `: ${r.agent.upgrade.cause}` : ''}` }),
       ...(d?.desiredRevision !== undefined && d.desiredRevision > 0 && { desiredRevision: d.desiredRevision }),
       ...(services && { servicesUp: services.filter((s) => s.state === 'running').length, servicesTotal: services.length }),
       ...(t?.cpuPercent !== undefined && { cpuPercent: Math.round(t.cpuPercent * 10) / 10 }),
@@ -51,13 +55,14 @@ const ago = (iso: string | undefined, now: number): string => {
 export function rowCells(rows: readonly DeviceRow[], now: number): string[][] {
   const opt = (v: number | undefined, unit = ''): string => (v === undefined ? '-' : `${v}${unit}`);
   return [
-    ['DEVICE', 'ONLINE', 'REVISION', 'STATUS', 'SERVICES', 'CPU', 'MEMORY', 'TEMP', 'LAST SEEN', 'GROUPS'],
+    ['DEVICE', 'ONLINE', 'REVISION', 'STATUS', 'SERVICES', 'AGENT', 'CPU', 'MEMORY', 'TEMP', 'LAST SEEN', 'GROUPS'],
     ...rows.map((r) => [
       r.device,
       r.online ? 'yes' : 'no',
       r.revision === undefined ? '-' : r.desiredRevision !== undefined && r.desiredRevision > r.revision ? `${r.revision} (→${r.desiredRevision})` : String(r.revision),
       r.status ?? '-',
       r.servicesTotal === undefined ? '-' : `${r.servicesUp}/${r.servicesTotal}`,
+      `${r.agent ?? '-'}${r.agentUpgrade ? ` (${r.agentUpgrade.split(':')[0]})` : ''}`,
       opt(r.cpuPercent, '%'),
       opt(r.memoryPercent, '%'),
       opt(r.temperatureC, '°C'),

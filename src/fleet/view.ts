@@ -29,6 +29,8 @@ export interface DeviceView {
   reported?: ReportedState;
   /** Revision of the retained desired state, 0 when the broker has none (or an empty one). */
   desiredRevision?: number;
+  /** The retained desired state as published (a signed envelope, or JSON): `fleet upgrade` republishes its app. */
+  desired?: string;
   telemetry?: TelemetrySummary;
   progress?: ProgressInfo;
   /** When the broker last delivered anything from this device (ms since the epoch, fleet clock). */
@@ -38,7 +40,7 @@ export interface DeviceView {
 export type FleetChange =
   | { readonly kind: 'status'; readonly device: string; readonly status: StatusMessage; readonly retained: boolean }
   | { readonly kind: 'reported'; readonly device: string; readonly reported: ReportedState; readonly retained: boolean }
-  | { readonly kind: 'desired'; readonly device: string; readonly revision: number }
+  | { readonly kind: 'desired'; readonly device: string; readonly revision: number; readonly payload?: string }
   | { readonly kind: 'progress'; readonly device: string; readonly progress: ProgressInfo }
   | { readonly kind: 'telemetry'; readonly device: string; readonly telemetry: TelemetrySummary }
   | { readonly kind: 'event'; readonly device: string; readonly event: Record<string, unknown> }
@@ -84,7 +86,7 @@ export function parseMessage(topic: string, payload: Buffer, retained: boolean):
     // An empty retained desired is a cleared one: no revision to count from.
     if (payload.length === 0) return { kind: 'desired', device, revision: 0 };
     const d = parseJsonObject(payload);
-    return d && isRevision(d.revision) ? { kind: 'desired', device, revision: d.revision } : undefined;
+    return d && isRevision(d.revision) ? { kind: 'desired', device, revision: d.revision, payload: payload.toString('utf8') } : undefined;
   }
   if (payload.length === 0) return undefined;
   const m = parseJsonObject(payload);
@@ -137,6 +139,8 @@ export class FleetView {
         break;
       case 'desired':
         d.desiredRevision = c.revision;
+        if (c.payload === undefined) delete d.desired;
+        else d.desired = c.payload;
         return; // published by the fleet, not a sign of life
       case 'progress':
         d.progress = c.progress;

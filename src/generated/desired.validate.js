@@ -5,22 +5,24 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"agent":{"description":"berth fleet upgrade: the agent bundle index (docs/upgrade.md) the device should run; its digest is what is trusted.","type":"object","required":["ref","digest"],"additionalProperties":false,"properties":{"ref":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"digest":{"type":"string","pattern":"^sha256:[a-f0-9]{64}$"}}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
 const schema20 = {"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32};
 const schema37 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"};
 const schema50 = {"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}};
+const func2 = Object.prototype.hasOwnProperty;
+const func4 = __rt0.default;
 const pattern0 = new RegExp("^[a-z0-9][a-z0-9_-]{0,62}$", "u");
 const pattern1 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
+const pattern57 = new RegExp("^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "u");
+const pattern58 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
 const pattern10 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
 const pattern13 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", "u");
-const pattern69 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
+const pattern71 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
 const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
 const schema13 = {"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]};
 const schema15 = {"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}};
 const schema16 = {"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]};
 const schema33 = {"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]};
-const func2 = Object.prototype.hasOwnProperty;
-const func3 = __rt0.default;
 const pattern2 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$", "u");
 const pattern3 = new RegExp("^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$", "u");
 const pattern6 = new RegExp("^[0-9]{1,4}(\\.[0-9]{1,9})?$", "u");
@@ -60,7 +62,7 @@ let valid0 = false;
 let passing0 = null;
 const _errs1 = errors;
 if(typeof data === "string"){
-if(func3(data) > 4096){
+if(func4(data) > 4096){
 const err0 = {instancePath,schemaPath:"#/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err0];
@@ -70,7 +72,7 @@ vErrors.push(err0);
 }
 errors++;
 }
-if(func3(data) < 1){
+if(func4(data) < 1){
 const err1 = {instancePath,schemaPath:"#/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err1];
@@ -112,7 +114,7 @@ const len0 = data.length;
 for(let i0=0; i0<len0; i0++){
 let data0 = data[i0];
 if(typeof data0 === "string"){
-if(func3(data0) > 4096){
+if(func4(data0) > 4096){
 const err4 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err4];
@@ -122,7 +124,7 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(func3(data0) < 1){
+if(func4(data0) < 1){
 const err5 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err5];
@@ -215,7 +217,7 @@ errors++;
 for(const key0 in data){
 const _errs3 = errors;
 if(typeof key0 === "string"){
-if(func3(key0) > 256){
+if(func4(key0) > 256){
 const err1 = {instancePath,schemaPath:"#/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key0};
 if(vErrors === null){
 vErrors = [err1];
@@ -244,7 +246,7 @@ const _errs7 = errors;
 let valid4 = false;
 const _errs8 = errors;
 if(typeof data0 === "string"){
-if(func3(data0) > 4096){
+if(func4(data0) > 4096){
 const err3 = {instancePath:instancePath+"/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/scalarValue/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err3];
@@ -366,7 +368,7 @@ const len0 = data.length;
 for(let i0=0; i0<len0; i0++){
 let data1 = data[i0];
 if(typeof data1 === "string"){
-if(func3(data1) > 4096){
+if(func4(data1) > 4096){
 const err11 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err11];
@@ -376,7 +378,7 @@ vErrors.push(err11);
 }
 errors++;
 }
-if(func3(data1) < 1){
+if(func4(data1) < 1){
 const err12 = {instancePath:instancePath+"/" + i0,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err12];
@@ -475,7 +477,7 @@ errors++;
 if(data.image !== undefined){
 let data0 = data.image;
 if(typeof data0 === "string"){
-if(func3(data0) > 512){
+if(func4(data0) > 512){
 const err2 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
 if(vErrors === null){
 vErrors = [err2];
@@ -485,7 +487,7 @@ vErrors.push(err2);
 }
 errors++;
 }
-if(func3(data0) < 1){
+if(func4(data0) < 1){
 const err3 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err3];
@@ -524,7 +526,7 @@ let valid2 = false;
 let passing0 = null;
 const _errs7 = errors;
 if(typeof data1 === "string"){
-if(func3(data1) > 4096){
+if(func4(data1) > 4096){
 const err6 = {instancePath:instancePath+"/command",schemaPath:"#/definitions/args/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err6];
@@ -566,7 +568,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(func3(data2) > 4096){
+if(func4(data2) > 4096){
 const err9 = {instancePath:instancePath+"/command/" + i0,schemaPath:"#/definitions/args/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err9];
@@ -639,7 +641,7 @@ let valid6 = false;
 let passing1 = null;
 const _errs16 = errors;
 if(typeof data3 === "string"){
-if(func3(data3) > 4096){
+if(func4(data3) > 4096){
 const err13 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/definitions/args/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err13];
@@ -681,7 +683,7 @@ const len1 = data3.length;
 for(let i1=0; i1<len1; i1++){
 let data4 = data3[i1];
 if(typeof data4 === "string"){
-if(func3(data4) > 4096){
+if(func4(data4) > 4096){
 const err16 = {instancePath:instancePath+"/entrypoint/" + i1,schemaPath:"#/definitions/args/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err16];
@@ -880,7 +882,7 @@ const len2 = data5.length;
 for(let i2=0; i2<len2; i2++){
 let data7 = data5[i2];
 if(typeof data7 === "string"){
-if(func3(data7) > 4096){
+if(func4(data7) > 4096){
 const err28 = {instancePath:instancePath+"/environment/" + i2,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err28];
@@ -890,7 +892,7 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(func3(data7) < 1){
+if(func4(data7) < 1){
 const err29 = {instancePath:instancePath+"/environment/" + i2,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err29];
@@ -1001,7 +1003,7 @@ passing3 = 0;
 }
 const _errs47 = errors;
 if(typeof data8 === "string"){
-if(func3(data8) > 32){
+if(func4(data8) > 32){
 const err36 = {instancePath:instancePath+"/mem_limit",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err36];
@@ -1110,7 +1112,7 @@ passing4 = 0;
 }
 const _errs54 = errors;
 if(typeof data9 === "string"){
-if(func3(data9) > 32){
+if(func4(data9) > 32){
 const err43 = {instancePath:instancePath+"/mem_reservation",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err43];
@@ -1223,7 +1225,7 @@ passing6 = 0;
 }
 const _errs63 = errors;
 if(typeof data10 === "string"){
-if(func3(data10) > 32){
+if(func4(data10) > 32){
 const err50 = {instancePath:instancePath+"/memswap_limit",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err50];
@@ -1544,7 +1546,7 @@ errors++;
 if(data.user !== undefined){
 let data16 = data.user;
 if(typeof data16 === "string"){
-if(func3(data16) > 256){
+if(func4(data16) > 256){
 const err71 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err71];
@@ -1579,7 +1581,7 @@ errors++;
 if(data.working_dir !== undefined){
 let data17 = data.working_dir;
 if(typeof data17 === "string"){
-if(func3(data17) > 4096){
+if(func4(data17) > 4096){
 const err74 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err74];
@@ -1633,7 +1635,7 @@ let valid25 = false;
 let passing8 = null;
 const _errs90 = errors;
 if(typeof data19 === "string"){
-if(func3(data19) > 4096){
+if(func4(data19) > 4096){
 const err78 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/definitions/args/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err78];
@@ -1675,7 +1677,7 @@ const len3 = data19.length;
 for(let i3=0; i3<len3; i3++){
 let data20 = data19[i3];
 if(typeof data20 === "string"){
-if(func3(data20) > 4096){
+if(func4(data20) > 4096){
 const err81 = {instancePath:instancePath+"/healthcheck/test/" + i3,schemaPath:"#/definitions/args/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err81];
@@ -1744,7 +1746,7 @@ vErrors = null;
 if(data18.interval !== undefined){
 let data21 = data18.interval;
 if(typeof data21 === "string"){
-if(func3(data21) > 32){
+if(func4(data21) > 32){
 const err85 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err85];
@@ -1779,7 +1781,7 @@ errors++;
 if(data18.timeout !== undefined){
 let data22 = data18.timeout;
 if(typeof data22 === "string"){
-if(func3(data22) > 32){
+if(func4(data22) > 32){
 const err88 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err88];
@@ -1849,7 +1851,7 @@ errors++;
 if(data18.start_period !== undefined){
 let data24 = data18.start_period;
 if(typeof data24 === "string"){
-if(func3(data24) > 32){
+if(func4(data24) > 32){
 const err94 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err94];
@@ -1925,7 +1927,7 @@ errors++;
 for(const key3 in data26){
 const _errs113 = errors;
 if(typeof key3 === "string"){
-if(func3(key3) > 256){
+if(func4(key3) > 256){
 const err100 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key3};
 if(vErrors === null){
 vErrors = [err100];
@@ -1954,7 +1956,7 @@ const _errs116 = errors;
 let valid34 = false;
 const _errs117 = errors;
 if(typeof data27 === "string"){
-if(func3(data27) > 4096){
+if(func4(data27) > 4096){
 const err102 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/oneOf/0/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err102];
@@ -2076,7 +2078,7 @@ const len4 = data26.length;
 for(let i4=0; i4<len4; i4++){
 let data28 = data26[i4];
 if(typeof data28 === "string"){
-if(func3(data28) > 4096){
+if(func4(data28) > 4096){
 const err110 = {instancePath:instancePath+"/labels/" + i4,schemaPath:"#/definitions/stringList/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err110];
@@ -2086,7 +2088,7 @@ vErrors.push(err110);
 }
 errors++;
 }
-if(func3(data28) < 1){
+if(func4(data28) < 1){
 const err111 = {instancePath:instancePath+"/labels/" + i4,schemaPath:"#/definitions/stringList/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err111];
@@ -2358,7 +2360,7 @@ const len7 = data37.length;
 for(let i7=0; i7<len7; i7++){
 let data38 = data37[i7];
 if(typeof data38 === "string"){
-if(func3(data38) > 256){
+if(func4(data38) > 256){
 const err131 = {instancePath:instancePath+"/security_opt/" + i7,schemaPath:"#/properties/security_opt/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err131];
@@ -2368,7 +2370,7 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(func3(data38) < 1){
+if(func4(data38) < 1){
 const err132 = {instancePath:instancePath+"/security_opt/" + i7,schemaPath:"#/properties/security_opt/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err132];
@@ -2461,7 +2463,7 @@ passing10 = 0;
 }
 const _errs156 = errors;
 if(typeof data40 === "string"){
-if(func3(data40) > 64){
+if(func4(data40) > 64){
 const err139 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err139];
@@ -2471,7 +2473,7 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(func3(data40) < 1){
+if(func4(data40) < 1){
 const err140 = {instancePath:instancePath+"/group_add/" + i8,schemaPath:"#/properties/group_add/items/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err140];
@@ -2554,7 +2556,7 @@ const len9 = data41.length;
 for(let i9=0; i9<len9; i9++){
 let data42 = data41[i9];
 if(typeof data42 === "string"){
-if(func3(data42) > 64){
+if(func4(data42) > 64){
 const err145 = {instancePath:instancePath+"/device_cgroup_rules/" + i9,schemaPath:"#/properties/device_cgroup_rules/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err145];
@@ -2564,7 +2566,7 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(func3(data42) < 1){
+if(func4(data42) < 1){
 const err146 = {instancePath:instancePath+"/device_cgroup_rules/" + i9,schemaPath:"#/properties/device_cgroup_rules/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err146];
@@ -2619,7 +2621,7 @@ let valid51 = false;
 let passing11 = null;
 const _errs166 = errors;
 if(typeof data44 === "string"){
-if(func3(data44) > 4096){
+if(func4(data44) > 4096){
 const err150 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err150];
@@ -2629,7 +2631,7 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(func3(data44) < 1){
+if(func4(data44) < 1){
 const err151 = {instancePath:instancePath+"/devices/" + i10,schemaPath:"#/properties/devices/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err151];
@@ -2682,7 +2684,7 @@ errors++;
 if(data44.source !== undefined){
 let data45 = data44.source;
 if(typeof data45 === "string"){
-if(func3(data45) > 4096){
+if(func4(data45) > 4096){
 const err155 = {instancePath:instancePath+"/devices/" + i10+"/source",schemaPath:"#/properties/devices/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err155];
@@ -2692,7 +2694,7 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(func3(data45) < 1){
+if(func4(data45) < 1){
 const err156 = {instancePath:instancePath+"/devices/" + i10+"/source",schemaPath:"#/properties/devices/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err156];
@@ -2717,7 +2719,7 @@ errors++;
 if(data44.target !== undefined){
 let data46 = data44.target;
 if(typeof data46 === "string"){
-if(func3(data46) > 4096){
+if(func4(data46) > 4096){
 const err158 = {instancePath:instancePath+"/devices/" + i10+"/target",schemaPath:"#/properties/devices/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err158];
@@ -2727,7 +2729,7 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(func3(data46) < 1){
+if(func4(data46) < 1){
 const err159 = {instancePath:instancePath+"/devices/" + i10+"/target",schemaPath:"#/properties/devices/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err159];
@@ -3110,7 +3112,7 @@ passing13 = 0;
 }
 const _errs201 = errors;
 if(typeof data55 === "string"){
-if(func3(data55) > 32){
+if(func4(data55) > 32){
 const err184 = {instancePath:instancePath+"/shm_size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err184];
@@ -3539,7 +3541,7 @@ errors++;
 for(const key13 in data67){
 const _errs234 = errors;
 if(typeof key13 === "string"){
-if(func3(key13) > 64){
+if(func4(key13) > 64){
 const err215 = {instancePath:instancePath+"/logging/options",schemaPath:"#/properties/logging/properties/options/propertyNames/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",propertyName:key13};
 if(vErrors === null){
 vErrors = [err215];
@@ -3568,7 +3570,7 @@ const _errs237 = errors;
 let valid69 = false;
 const _errs238 = errors;
 if(typeof data68 === "string"){
-if(func3(data68) > 256){
+if(func4(data68) > 256){
 const err217 = {instancePath:instancePath+"/logging/options/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logging/properties/options/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err217];
@@ -4153,7 +4155,7 @@ errors++;
 if(data78.mode !== undefined){
 let data79 = data78.mode;
 if(typeof data79 === "string"){
-if(func3(data79) > 32){
+if(func4(data79) > 32){
 const err257 = {instancePath:instancePath+"/deploy/mode",schemaPath:"#/properties/deploy/properties/mode/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err257];
@@ -4384,7 +4386,7 @@ passing19 = 0;
 }
 const _errs298 = errors;
 if(typeof data84 === "string"){
-if(func3(data84) > 32){
+if(func4(data84) > 32){
 const err273 = {instancePath:instancePath+"/deploy/resources/limits/memory",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err273];
@@ -4555,7 +4557,7 @@ passing20 = 0;
 }
 const _errs310 = errors;
 if(typeof data87 === "string"){
-if(func3(data87) > 32){
+if(func4(data87) > 32){
 const err285 = {instancePath:instancePath+"/deploy/resources/reservations/memory",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err285];
@@ -4788,7 +4790,7 @@ const len13 = data92.length;
 for(let i14=0; i14<len13; i14++){
 let data93 = data92[i14];
 if(typeof data93 === "string"){
-if(func3(data93) > 300){
+if(func4(data93) > 300){
 const err302 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters"};
 if(vErrors === null){
 vErrors = [err302];
@@ -4798,7 +4800,7 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(func3(data93) < 1){
+if(func4(data93) < 1){
 const err303 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err303];
@@ -4851,7 +4853,7 @@ errors++;
 for(const key20 in data92){
 const _errs329 = errors;
 if(typeof key20 === "string"){
-if(func3(key20) > 253){
+if(func4(key20) > 253){
 const err307 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",propertyName:key20};
 if(vErrors === null){
 vErrors = [err307];
@@ -4877,7 +4879,7 @@ errors++;
 for(const key21 in data92){
 let data94 = data92[key21];
 if(typeof data94 === "string"){
-if(func3(data94) > 64){
+if(func4(data94) > 64){
 const err309 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err309];
@@ -4887,7 +4889,7 @@ vErrors.push(err309);
 }
 errors++;
 }
-if(func3(data94) < 1){
+if(func4(data94) < 1){
 const err310 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err310];
@@ -4960,7 +4962,7 @@ let valid90 = false;
 let passing22 = null;
 const _errs335 = errors;
 if(typeof data95 === "string"){
-if(func3(data95) > 64){
+if(func4(data95) > 64){
 const err314 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err314];
@@ -4970,7 +4972,7 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(func3(data95) < 1){
+if(func4(data95) < 1){
 const err315 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err315];
@@ -5012,7 +5014,7 @@ const len14 = data95.length;
 for(let i15=0; i15<len14; i15++){
 let data96 = data95[i15];
 if(typeof data96 === "string"){
-if(func3(data96) > 64){
+if(func4(data96) > 64){
 const err318 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err318];
@@ -5022,7 +5024,7 @@ vErrors.push(err318);
 }
 errors++;
 }
-if(func3(data96) < 1){
+if(func4(data96) < 1){
 const err319 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err319];
@@ -5095,7 +5097,7 @@ let valid93 = false;
 let passing23 = null;
 const _errs343 = errors;
 if(typeof data97 === "string"){
-if(func3(data97) > 253){
+if(func4(data97) > 253){
 const err323 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err323];
@@ -5105,7 +5107,7 @@ vErrors.push(err323);
 }
 errors++;
 }
-if(func3(data97) < 1){
+if(func4(data97) < 1){
 const err324 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err324];
@@ -5147,7 +5149,7 @@ const len15 = data97.length;
 for(let i16=0; i16<len15; i16++){
 let data98 = data97[i16];
 if(typeof data98 === "string"){
-if(func3(data98) > 253){
+if(func4(data98) > 253){
 const err327 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err327];
@@ -5157,7 +5159,7 @@ vErrors.push(err327);
 }
 errors++;
 }
-if(func3(data98) < 1){
+if(func4(data98) < 1){
 const err328 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err328];
@@ -5333,7 +5335,7 @@ passing24 = 0;
 }
 const _errs359 = errors;
 if(typeof data102 === "string"){
-if(func3(data102) > 128){
+if(func4(data102) > 128){
 const err340 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
 if(vErrors === null){
 vErrors = [err340];
@@ -5343,7 +5345,7 @@ vErrors.push(err340);
 }
 errors++;
 }
-if(func3(data102) < 1){
+if(func4(data102) < 1){
 const err341 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err341];
@@ -5535,7 +5537,7 @@ vErrors = null;
 if(data102.host_ip !== undefined){
 let data105 = data102.host_ip;
 if(typeof data105 === "string"){
-if(func3(data105) > 64){
+if(func4(data105) > 64){
 const err354 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err354];
@@ -5545,7 +5547,7 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(func3(data105) < 1){
+if(func4(data105) < 1){
 const err355 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err355];
@@ -5596,7 +5598,7 @@ errors++;
 if(data102.name !== undefined){
 let data108 = data102.name;
 if(typeof data108 === "string"){
-if(func3(data108) > 64){
+if(func4(data108) > 64){
 const err359 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err359];
@@ -5621,7 +5623,7 @@ errors++;
 if(data102.app_protocol !== undefined){
 let data109 = data102.app_protocol;
 if(typeof data109 === "string"){
-if(func3(data109) > 64){
+if(func4(data109) > 64){
 const err361 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err361];
@@ -5873,7 +5875,7 @@ const len19 = data113.length;
 for(let i21=0; i21<len19; i21++){
 let data114 = data113[i21];
 if(typeof data114 === "string"){
-if(func3(data114) > 253){
+if(func4(data114) > 253){
 const err377 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err377];
@@ -5883,7 +5885,7 @@ vErrors.push(err377);
 }
 errors++;
 }
-if(func3(data114) < 1){
+if(func4(data114) < 1){
 const err378 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err378];
@@ -6111,7 +6113,7 @@ let valid115 = false;
 let passing28 = null;
 const _errs411 = errors;
 if(typeof data119 === "string"){
-if(func3(data119) > 4096){
+if(func4(data119) > 4096){
 const err393 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err393];
@@ -6121,7 +6123,7 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(func3(data119) < 1){
+if(func4(data119) < 1){
 const err394 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err394];
@@ -6197,7 +6199,7 @@ errors++;
 if(data119.source !== undefined){
 let data121 = data119.source;
 if(typeof data121 === "string"){
-if(func3(data121) > 4096){
+if(func4(data121) > 4096){
 const err400 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err400];
@@ -6207,7 +6209,7 @@ vErrors.push(err400);
 }
 errors++;
 }
-if(func3(data121) < 1){
+if(func4(data121) < 1){
 const err401 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err401];
@@ -6232,7 +6234,7 @@ errors++;
 if(data119.target !== undefined){
 let data122 = data119.target;
 if(typeof data122 === "string"){
-if(func3(data122) > 4096){
+if(func4(data122) > 4096){
 const err403 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err403];
@@ -6242,7 +6244,7 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(func3(data122) < 1){
+if(func4(data122) < 1){
 const err404 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err404];
@@ -6279,7 +6281,7 @@ errors++;
 if(data119.consistency !== undefined){
 let data124 = data119.consistency;
 if(typeof data124 === "string"){
-if(func3(data124) > 32){
+if(func4(data124) > 32){
 const err407 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err407];
@@ -6465,7 +6467,7 @@ passing29 = 0;
 }
 const _errs445 = errors;
 if(typeof data132 === "string"){
-if(func3(data132) > 32){
+if(func4(data132) > 32){
 const err421 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err421];
@@ -6795,7 +6797,7 @@ errors++;
 if(data135.target !== undefined){
 let data137 = data135.target;
 if(typeof data137 === "string"){
-if(func3(data137) > 4096){
+if(func4(data137) > 4096){
 const err442 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err442];
@@ -6805,7 +6807,7 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(func3(data137) < 1){
+if(func4(data137) < 1){
 const err443 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err443];
@@ -7289,7 +7291,7 @@ errors++;
 if(data142.target !== undefined){
 let data144 = data142.target;
 if(typeof data144 === "string"){
-if(func3(data144) > 4096){
+if(func4(data144) > 4096){
 const err474 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err474];
@@ -7299,7 +7301,7 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(func3(data144) < 1){
+if(func4(data144) < 1){
 const err475 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err475];
@@ -7687,7 +7689,7 @@ errors++;
 if(data.stop_grace_period !== undefined){
 let data148 = data.stop_grace_period;
 if(typeof data148 === "string"){
-if(func3(data148) > 32){
+if(func4(data148) > 32){
 const err499 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err499];
@@ -7738,8 +7740,8 @@ const schema38 = {"anyOf":[{"type":"null"},{"type":"object","additionalPropertie
 const schema39 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."};
 const schema42 = {"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}};
 const schema43 = {"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]};
-const pattern59 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
-const pattern61 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
+const pattern61 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
+const pattern63 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
 const schema40 = {"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."};
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -7781,7 +7783,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern59.test(data0)){
+if(!pattern61.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -7887,7 +7889,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern59.test(data0)){
+if(!pattern61.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -7943,7 +7945,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern61.test(key1)){
+if(!pattern63.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -7972,7 +7974,7 @@ const _errs17 = errors;
 let valid6 = false;
 const _errs18 = errors;
 if(typeof data4 === "string"){
-if(func3(data4) > 1024){
+if(func4(data4) > 1024){
 const err8 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err8];
@@ -8079,7 +8081,7 @@ errors++;
 for(const key3 in data5){
 const _errs29 = errors;
 if(typeof key3 === "string"){
-if(func3(key3) > 256){
+if(func4(key3) > 256){
 const err15 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key3};
 if(vErrors === null){
 vErrors = [err15];
@@ -8108,7 +8110,7 @@ const _errs32 = errors;
 let valid11 = false;
 const _errs33 = errors;
 if(typeof data6 === "string"){
-if(func3(data6) > 4096){
+if(func4(data6) > 4096){
 const err17 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err17];
@@ -8230,7 +8232,7 @@ const len0 = data5.length;
 for(let i0=0; i0<len0; i0++){
 let data7 = data5[i0];
 if(typeof data7 === "string"){
-if(func3(data7) > 4096){
+if(func4(data7) > 4096){
 const err25 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err25];
@@ -8240,7 +8242,7 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(func3(data7) < 1){
+if(func4(data7) < 1){
 const err26 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err26];
@@ -8346,8 +8348,8 @@ return errors === 0;
 }
 
 const schema45 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]};
-const pattern65 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
-const pattern66 = new RegExp("^[0-9a-fA-F.:]+$", "u");
+const pattern67 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
+const pattern68 = new RegExp("^[0-9a-fA-F.:]+$", "u");
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -8385,7 +8387,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern59.test(data0)){
+if(!pattern61.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -8441,7 +8443,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern61.test(key1)){
+if(!pattern63.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -8470,7 +8472,7 @@ const _errs17 = errors;
 let valid6 = false;
 const _errs18 = errors;
 if(typeof data4 === "string"){
-if(func3(data4) > 1024){
+if(func4(data4) > 1024){
 const err8 = {instancePath:instancePath+"/driver_opts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/driverOpts/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err8];
@@ -8613,7 +8615,7 @@ errors++;
 for(const key3 in data8){
 const _errs35 = errors;
 if(typeof key3 === "string"){
-if(func3(key3) > 256){
+if(func4(key3) > 256){
 const err18 = {instancePath:instancePath+"/labels",schemaPath:"#/definitions/resourceLabels/oneOf/0/propertyNames/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",propertyName:key3};
 if(vErrors === null){
 vErrors = [err18];
@@ -8642,7 +8644,7 @@ const _errs38 = errors;
 let valid11 = false;
 const _errs39 = errors;
 if(typeof data9 === "string"){
-if(func3(data9) > 4096){
+if(func4(data9) > 4096){
 const err20 = {instancePath:instancePath+"/labels/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/resourceLabels/oneOf/0/additionalProperties/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err20];
@@ -8764,7 +8766,7 @@ const len0 = data8.length;
 for(let i0=0; i0<len0; i0++){
 let data10 = data8[i0];
 if(typeof data10 === "string"){
-if(func3(data10) > 4096){
+if(func4(data10) > 4096){
 const err28 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err28];
@@ -8774,7 +8776,7 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(func3(data10) < 1){
+if(func4(data10) < 1){
 const err29 = {instancePath:instancePath+"/labels/" + i0,schemaPath:"#/definitions/resourceLabels/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err29];
@@ -8899,7 +8901,7 @@ errors++;
 if(data14.subnet !== undefined){
 let data15 = data14.subnet;
 if(typeof data15 === "string"){
-if(func3(data15) > 64){
+if(func4(data15) > 64){
 const err37 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err37];
@@ -8909,7 +8911,7 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(!pattern65.test(data15)){
+if(!pattern67.test(data15)){
 const err38 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err38];
@@ -8934,7 +8936,7 @@ errors++;
 if(data14.gateway !== undefined){
 let data16 = data14.gateway;
 if(typeof data16 === "string"){
-if(func3(data16) > 64){
+if(func4(data16) > 64){
 const err40 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err40];
@@ -8944,7 +8946,7 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(!pattern66.test(data16)){
+if(!pattern68.test(data16)){
 const err41 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+$"+"\""};
 if(vErrors === null){
 vErrors = [err41];
@@ -8969,7 +8971,7 @@ errors++;
 if(data14.ip_range !== undefined){
 let data17 = data14.ip_range;
 if(typeof data17 === "string"){
-if(func3(data17) > 64){
+if(func4(data17) > 64){
 const err43 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err43];
@@ -8979,7 +8981,7 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(!pattern65.test(data17)){
+if(!pattern67.test(data17)){
 const err44 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -9103,7 +9105,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!((((((((key0 === "revision") || (key0 === "name")) || (key0 === "services")) || (key0 === "update")) || (key0 === "volumes")) || (key0 === "networks")) || (key0 === "configs")) || (key0 === "secrets"))){
+if(!(func2.call(schema11.properties, key0))){
 const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err2];
@@ -9231,12 +9233,11 @@ vErrors.push(err11);
 errors++;
 }
 }
-if(data.update !== undefined){
-let data4 = data.update;
+if(data.agent !== undefined){
+let data4 = data.agent;
 if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
-for(const key3 in data4){
-if(!(((key3 === "strategy") || (key3 === "health_window")) || (key3 === "on_failure"))){
-const err12 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data4.ref === undefined){
+const err12 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/required",keyword:"required",params:{missingProperty: "ref"},message:"must have required property '"+"ref"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -9245,11 +9246,8 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-if(data4.strategy !== undefined){
-let data5 = data4.strategy;
-if(!((data5 === "download-then-kill") || (data5 === "kill-then-download"))){
-const err13 = {instancePath:instancePath+"/update/strategy",schemaPath:"#/properties/update/properties/strategy/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.strategy.enum},message:"must be equal to one of the allowed values"};
+if(data4.digest === undefined){
+const err13 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/required",keyword:"required",params:{missingProperty: "digest"},message:"must have required property '"+"digest"+"'"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -9258,12 +9256,9 @@ vErrors.push(err13);
 }
 errors++;
 }
-}
-if(data4.health_window !== undefined){
-let data6 = data4.health_window;
-if(typeof data6 === "string"){
-if(func3(data6) > 32){
-const err14 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+for(const key3 in data4){
+if(!((key3 === "ref") || (key3 === "digest"))){
+const err14 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -9272,8 +9267,12 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(!pattern10.test(data6)){
-const err15 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+}
+if(data4.ref !== undefined){
+let data5 = data4.ref;
+if(typeof data5 === "string"){
+if(func4(data5) > 512){
+const err15 = {instancePath:instancePath+"/agent/ref",schemaPath:"#/properties/agent/properties/ref/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -9282,9 +9281,8 @@ vErrors.push(err15);
 }
 errors++;
 }
-}
-else {
-const err16 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data5) < 1){
+const err16 = {instancePath:instancePath+"/agent/ref",schemaPath:"#/properties/agent/properties/ref/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -9293,11 +9291,8 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data4.on_failure !== undefined){
-let data7 = data4.on_failure;
-if(!((data7 === "rollback") || (data7 === "keep"))){
-const err17 = {instancePath:instancePath+"/update/on_failure",schemaPath:"#/properties/update/properties/on_failure/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.on_failure.enum},message:"must be equal to one of the allowed values"};
+if(!pattern57.test(data5)){
+const err17 = {instancePath:instancePath+"/agent/ref",schemaPath:"#/properties/agent/properties/ref/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"+"\""};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -9307,9 +9302,8 @@ vErrors.push(err17);
 errors++;
 }
 }
-}
 else {
-const err18 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err18 = {instancePath:instancePath+"/agent/ref",schemaPath:"#/properties/agent/properties/ref/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -9319,11 +9313,11 @@ vErrors.push(err18);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data8 = data.volumes;
-if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
-if(Object.keys(data8).length > 64){
-const err19 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(data4.digest !== undefined){
+let data6 = data4.digest;
+if(typeof data6 === "string"){
+if(!pattern58.test(data6)){
+const err19 = {instancePath:instancePath+"/agent/digest",schemaPath:"#/properties/agent/properties/digest/pattern",keyword:"pattern",params:{pattern: "^sha256:[a-f0-9]{64}$"},message:"must match pattern \""+"^sha256:[a-f0-9]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -9332,11 +9326,9 @@ vErrors.push(err19);
 }
 errors++;
 }
-for(const key4 in data8){
-const _errs21 = errors;
-if(typeof key4 === "string"){
-if(!pattern13.test(key4)){
-const err20 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key4};
+}
+else {
+const err20 = {instancePath:instancePath+"/agent/digest",schemaPath:"#/properties/agent/properties/digest/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -9346,8 +9338,9 @@ vErrors.push(err20);
 errors++;
 }
 }
+}
 else {
-const err21 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key4};
+const err21 = {instancePath:instancePath+"/agent",schemaPath:"#/properties/agent/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -9356,9 +9349,13 @@ vErrors.push(err21);
 }
 errors++;
 }
-var valid5 = _errs21 === errors;
-if(!valid5){
-const err22 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid"};
+}
+if(data.update !== undefined){
+let data7 = data.update;
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+for(const key4 in data7){
+if(!(((key4 === "strategy") || (key4 === "health_window")) || (key4 === "on_failure"))){
+const err22 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -9368,15 +9365,10 @@ vErrors.push(err22);
 errors++;
 }
 }
-for(const key5 in data8){
-if(!(validate17(data8[key5], {instancePath:instancePath+"/volumes/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data8,parentDataProperty:key5,rootData}))){
-vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
-errors = vErrors.length;
-}
-}
-}
-else {
-const err23 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data7.strategy !== undefined){
+let data8 = data7.strategy;
+if(!((data8 === "download-then-kill") || (data8 === "kill-then-download"))){
+const err23 = {instancePath:instancePath+"/update/strategy",schemaPath:"#/properties/update/properties/strategy/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.strategy.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -9386,11 +9378,11 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data.networks !== undefined){
-let data10 = data.networks;
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-if(Object.keys(data10).length > 16){
-const err24 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+if(data7.health_window !== undefined){
+let data9 = data7.health_window;
+if(typeof data9 === "string"){
+if(func4(data9) > 32){
+const err24 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -9399,11 +9391,8 @@ vErrors.push(err24);
 }
 errors++;
 }
-for(const key6 in data10){
-const _errs28 = errors;
-if(typeof key6 === "string"){
-if(!pattern13.test(key6)){
-const err25 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key6};
+if(!pattern10.test(data9)){
+const err25 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -9414,7 +9403,7 @@ errors++;
 }
 }
 else {
-const err26 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key6};
+const err26 = {instancePath:instancePath+"/update/health_window",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -9423,9 +9412,11 @@ vErrors.push(err26);
 }
 errors++;
 }
-var valid8 = _errs28 === errors;
-if(!valid8){
-const err27 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/propertyNames",keyword:"propertyNames",params:{propertyName: key6},message:"property name must be valid"};
+}
+if(data7.on_failure !== undefined){
+let data10 = data7.on_failure;
+if(!((data10 === "rollback") || (data10 === "keep"))){
+const err27 = {instancePath:instancePath+"/update/on_failure",schemaPath:"#/properties/update/properties/on_failure/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.on_failure.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -9435,15 +9426,9 @@ vErrors.push(err27);
 errors++;
 }
 }
-for(const key7 in data10){
-if(!(validate21(data10[key7], {instancePath:instancePath+"/networks/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data10,parentDataProperty:key7,rootData}))){
-vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
-errors = vErrors.length;
-}
-}
 }
 else {
-const err28 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err28 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -9453,11 +9438,11 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data.configs !== undefined){
-let data12 = data.configs;
-if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
-if(Object.keys(data12).length > 64){
-const err29 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+if(data.volumes !== undefined){
+let data11 = data.volumes;
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(Object.keys(data11).length > 64){
+const err29 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -9466,11 +9451,11 @@ vErrors.push(err29);
 }
 errors++;
 }
-for(const key8 in data12){
-const _errs35 = errors;
-if(typeof key8 === "string"){
-if(!pattern13.test(key8)){
-const err30 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key8};
+for(const key5 in data11){
+const _errs28 = errors;
+if(typeof key5 === "string"){
+if(!pattern13.test(key5)){
+const err30 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key5};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -9481,7 +9466,7 @@ errors++;
 }
 }
 else {
-const err31 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key8};
+const err31 = {instancePath:instancePath+"/volumes",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key5};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -9490,9 +9475,9 @@ vErrors.push(err31);
 }
 errors++;
 }
-var valid11 = _errs35 === errors;
-if(!valid11){
-const err32 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/propertyNames",keyword:"propertyNames",params:{propertyName: key8},message:"property name must be valid"};
+var valid6 = _errs28 === errors;
+if(!valid6){
+const err32 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -9502,11 +9487,15 @@ vErrors.push(err32);
 errors++;
 }
 }
-for(const key9 in data12){
-let data13 = data12[key9];
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-if(data13.content === undefined){
-const err33 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/required",keyword:"required",params:{missingProperty: "content"},message:"must have required property '"+"content"+"'"};
+for(const key6 in data11){
+if(!(validate17(data11[key6], {instancePath:instancePath+"/volumes/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data11,parentDataProperty:key6,rootData}))){
+vErrors = vErrors === null ? validate17.errors : vErrors.concat(validate17.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -9515,9 +9504,12 @@ vErrors.push(err33);
 }
 errors++;
 }
-for(const key10 in data13){
-if(!(key10 === "content")){
-const err34 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+if(data.networks !== undefined){
+let data13 = data.networks;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(Object.keys(data13).length > 16){
+const err34 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -9526,12 +9518,11 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-if(data13.content !== undefined){
-let data14 = data13.content;
-if(typeof data14 === "string"){
-if(func3(data14) > 174764){
-const err35 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/maxLength",keyword:"maxLength",params:{limit: 174764},message:"must NOT have more than 174764 characters"};
+for(const key7 in data13){
+const _errs35 = errors;
+if(typeof key7 === "string"){
+if(!pattern13.test(key7)){
+const err35 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key7};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -9540,8 +9531,9 @@ vErrors.push(err35);
 }
 errors++;
 }
-if(!pattern69.test(data14)){
-const err36 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
+}
+else {
+const err36 = {instancePath:instancePath+"/networks",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key7};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -9550,9 +9542,9 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-else {
-const err37 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var valid9 = _errs35 === errors;
+if(!valid9){
+const err37 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/propertyNames",keyword:"propertyNames",params:{propertyName: key7},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -9562,9 +9554,15 @@ vErrors.push(err37);
 errors++;
 }
 }
+for(const key8 in data13){
+if(!(validate21(data13[key8], {instancePath:instancePath+"/networks/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data13,parentDataProperty:key8,rootData}))){
+vErrors = vErrors === null ? validate21.errors : vErrors.concat(validate21.errors);
+errors = vErrors.length;
+}
+}
 }
 else {
-const err38 = {instancePath:instancePath+"/configs/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err38 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -9574,9 +9572,11 @@ vErrors.push(err38);
 errors++;
 }
 }
-}
-else {
-const err39 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.configs !== undefined){
+let data15 = data.configs;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(Object.keys(data15).length > 64){
+const err39 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -9585,12 +9585,11 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-if(data.secrets !== undefined){
-let data15 = data.secrets;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(Object.keys(data15).length > 64){
-const err40 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
+for(const key9 in data15){
+const _errs42 = errors;
+if(typeof key9 === "string"){
+if(!pattern13.test(key9)){
+const err40 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key9};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -9599,11 +9598,9 @@ vErrors.push(err40);
 }
 errors++;
 }
-for(const key11 in data15){
-const _errs47 = errors;
-if(typeof key11 === "string"){
-if(!pattern13.test(key11)){
-const err41 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key11};
+}
+else {
+const err41 = {instancePath:instancePath+"/configs",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key9};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -9612,9 +9609,9 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-else {
-const err42 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key11};
+var valid12 = _errs42 === errors;
+if(!valid12){
+const err42 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -9623,9 +9620,12 @@ vErrors.push(err42);
 }
 errors++;
 }
-var valid16 = _errs47 === errors;
-if(!valid16){
-const err43 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid"};
+}
+for(const key10 in data15){
+let data16 = data15[key10];
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.content === undefined){
+const err43 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/required",keyword:"required",params:{missingProperty: "content"},message:"must have required property '"+"content"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -9634,12 +9634,9 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-for(const key12 in data15){
-let data16 = data15[key12];
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-if(data16.content === undefined){
-const err44 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/required",keyword:"required",params:{missingProperty: "content"},message:"must have required property '"+"content"+"'"};
+for(const key11 in data16){
+if(!(key11 === "content")){
+const err44 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -9648,9 +9645,12 @@ vErrors.push(err44);
 }
 errors++;
 }
-for(const key13 in data16){
-if(!(key13 === "content")){
-const err45 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+}
+if(data16.content !== undefined){
+let data17 = data16.content;
+if(typeof data17 === "string"){
+if(func4(data17) > 174764){
+const err45 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/maxLength",keyword:"maxLength",params:{limit: 174764},message:"must NOT have more than 174764 characters"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -9659,12 +9659,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
-if(data16.content !== undefined){
-let data17 = data16.content;
-if(typeof data17 === "string"){
-if(func3(data17) > 174764){
-const err46 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/maxLength",keyword:"maxLength",params:{limit: 174764},message:"must NOT have more than 174764 characters"};
+if(!pattern71.test(data17)){
+const err46 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -9673,8 +9669,9 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(!pattern69.test(data17)){
-const err47 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
+}
+else {
+const err47 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -9684,8 +9681,9 @@ vErrors.push(err47);
 errors++;
 }
 }
+}
 else {
-const err48 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err48 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -9697,7 +9695,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/secrets/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err49 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -9707,9 +9705,11 @@ vErrors.push(err49);
 errors++;
 }
 }
-}
-else {
-const err50 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.secrets !== undefined){
+let data18 = data.secrets;
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(Object.keys(data18).length > 64){
+const err50 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxProperties",keyword:"maxProperties",params:{limit: 64},message:"must NOT have more than 64 properties"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -9718,15 +9718,134 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-}
-else {
-const err51 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key12 in data18){
+const _errs54 = errors;
+if(typeof key12 === "string"){
+if(!pattern13.test(key12)){
+const err51 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"+"\"",propertyName:key12};
 if(vErrors === null){
 vErrors = [err51];
 }
 else {
 vErrors.push(err51);
+}
+errors++;
+}
+}
+else {
+const err52 = {instancePath:instancePath+"/secrets",schemaPath:"#/definitions/resourceKey/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key12};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+var valid17 = _errs54 === errors;
+if(!valid17){
+const err53 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/propertyNames",keyword:"propertyNames",params:{propertyName: key12},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+for(const key13 in data18){
+let data19 = data18[key13];
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.content === undefined){
+const err54 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/required",keyword:"required",params:{missingProperty: "content"},message:"must have required property '"+"content"+"'"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+for(const key14 in data19){
+if(!(key14 === "content")){
+const err55 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+if(data19.content !== undefined){
+let data20 = data19.content;
+if(typeof data20 === "string"){
+if(func4(data20) > 174764){
+const err56 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/maxLength",keyword:"maxLength",params:{limit: 174764},message:"must NOT have more than 174764 characters"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+if(!pattern71.test(data20)){
+const err57 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+}
+else {
+const err58 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+}
+else {
+const err59 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/definitions/file/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+}
+else {
+const err61 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
 }
 errors++;
 }

@@ -172,6 +172,25 @@ export interface DesiredState {
   readonly networks?: Readonly<Record<string, TopLevelNetwork | null>>;
   readonly configs?: Readonly<Record<string, TopLevelFile>>;
   readonly secrets?: Readonly<Record<string, TopLevelFile>>;
+  /** `berth fleet upgrade`: the agent bundle to run (docs/upgrade.md); not part of the app. */
+  readonly agent?: AgentBundleRef;
+}
+
+export interface AgentBundleRef {
+  /** `registry/repository[:tag]` of the bundle index. */
+  readonly ref: string;
+  /** The index digest: the only thing the device trusts about it. */
+  readonly digest: string;
+}
+
+/** The agent in `reported` (docs/upgrade.md §3). */
+export interface AgentReport {
+  readonly version: string;
+  /** Version directory it runs from, and the one before (installs with the launcher only). */
+  readonly installed?: string;
+  readonly previous?: string;
+  /** The last self-update's outcome. */
+  readonly upgrade?: { readonly state: 'upgrading' | 'upgraded' | 'rolled-back' | 'failed'; readonly to?: string; readonly digest?: string; readonly cause?: string; readonly time?: string };
 }
 
 /** compose's `external: true`, or its legacy `external: {name: N}`. */
@@ -235,7 +254,7 @@ export interface ReportedState {
   readonly status: DeployStatus;
   readonly error?: ErrorInfo;
   readonly services: Readonly<Record<string, ServiceReport>>;
-  readonly agent: { readonly version: string };
+  readonly agent: AgentReport;
   readonly board: { readonly profile: string; readonly model: string };
   readonly time: string;
 }

@@ -112,6 +112,12 @@ export interface RunOptions extends ResourceOptions {
   /** `uid`, `uid:gid`, `name`, `name:group` (resolved against the image's /etc/passwd and /etc/group). */
   readonly user?: string;
   readonly volumes: readonly VolumeMount[];
+  /**
+   * Host directories every bind source must stay beneath, checked on the opened source at create and
+   * at every start (src/runtime/bind-pin.ts): what the agent sets for a fleet deploy (its deploy
+   * policy's bindPaths and the app's data directory). Absent = not confined (local `berth run`, `berth deploy`).
+   */
+  readonly confineBinds?: readonly string[];
   readonly devices: readonly DeviceMapping[];
   readonly tmpfs: readonly TmpfsMount[];
   readonly readOnly: boolean;
@@ -161,7 +167,7 @@ export interface RunOptions extends ResourceOptions {
   readonly oomScoreAdj?: number;
   /** `--log-driver`/`--log-opt`; absent = the capped log with the board's sizes. */
   readonly log?: LogOptions;
-  /** `-t`: recorded only; berth does not allocate a terminal yet (issue 19). */
+  /** `-t` / compose `tty`: the container's stdio is a pseudo-terminal its monitor owns (runtime/terminal.ts). */
   readonly tty?: boolean;
   /** `-i` / compose `stdin_open`: recorded only; berth attaches no stdin to deployed containers. */
   readonly stdinOpen?: boolean;

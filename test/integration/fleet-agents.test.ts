@@ -134,8 +134,8 @@ describe('berth fleet with three real agents', () => {
     const r = await fleet('status', '--listen', '2500ms');
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^DEVICE\s+ONLINE\s+REVISION\s+STATUS\s+SERVICES\s+CPU\s+MEMORY\s+TEMP\s+LAST SEEN\s+GROUPS$/);
+    expect(lines[0]).toMatch(/^DEVICE\s+ONLINE\s+REVISION\s+STATUS\s+SERVICES\s+AGENT\s+CPU\s+MEMORY\s+TEMP\s+LAST SEEN\s+GROUPS$/);
     expect(lines).toHaveLength(4);
-    for (const l of lines.slice(1)) expect(l).toMatch(/^dev-[abc]\s+yes\s+\d+\s+\S+\s+1\/1\s+[\d.]+%\s+[\d.]+%/);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^dev-[abc]\s+yes\s+\d+\s+\S+\s+1\/1\s+\S+\s+[\d.]+%\s+[\d.]+%/);
   });
 });

@@ -103,7 +103,7 @@ describe('inventory', () => {
       msg('berth/v1/a/telemetry', { time: 't', host: { cpu: { percent: 12.34 }, memory: { totalBytes: 1000, usedBytes: 250 }, temperatureC: 51.5 } }, false),
     );
     expect(deviceRows(new Inventory({}, v), v)).toEqual([{
-      device: 'a', online: true, groups: ['profile:rpi-4b'], revision: 4, status: 'applied', board: 'rpi-4b', desiredRevision: 5,
+      device: 'a', online: true, groups: ['profile:rpi-4b'], revision: 4, status: 'applied', board: 'rpi-4b', agent: '0.1.0', desiredRevision: 5,
       servicesUp: 1, servicesTotal: 2, cpuPercent: 12.3, memoryPercent: 25, temperatureC: 51.5, lastSeen: '2026-11-22T11:00:00.000Z',
     }]);
   });

@@ -6,7 +6,7 @@ import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
-import type { CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
+import type { AgentBundleRef, AgentReport, CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
 import { FleetPublicKey } from '../../protocol/signing.js';
 import type { FleetTrust } from '../trust.js';
 import type { MessageIntake } from './intake.js';
@@ -39,6 +39,8 @@ export interface MqttAgentDeps {
   /** The fleet key the intake verifies with; rotate-key replaces it. */
   readonly trust: FleetTrust;
   readonly version: string;
+  /** Self-update (src/agent/upgrade/updates.ts): `reported.agent`, and a desired state's agent bundle. */
+  readonly updates?: { report(): AgentReport; request(bundle: AgentBundleRef): void };
   readonly log: (event: string, detail: Record<string, unknown>) => void;
   readonly setTelemetryInterval: (ms: number) => void;
 }
@@ -126,7 +128,10 @@ export class MqttAgent {
       return;
     }
     const newest = this.newest();
-    if (!queue.submit(app, records.get(app.revision)?.status === 'applying')) {
+    if (queue.submit(app, records.get(app.revision)?.status === 'applying')) {
+      // Once per accepted revision: the retained message that comes again after a restart is skipped above.
+      if (app.source.agent) this.d.updates?.request(app.source.agent);
+    } else {
       // Signed by the fleet but older than what the device has: a replay, or a stale retained message.
       const error = errorInfo(new BerthError('auth', `revision ${app.revision} is not newer than revision ${newest}: a replayed or stale desired state`));
       log('desired-rejected', { revision: app.revision, error: error.message });
@@ -183,7 +188,8 @@ export class MqttAgent {
       // `applying` comes right after.
       this.report({ revision: e.revision, status: e.status, ...(e.error && { error: e.error }) });
       if (e.status === 'failed' || e.status === 'rolled-back') this.event({ kind: 'deploy-failed', revision: e.revision, status: e.status, error: e.error });
-    } else this.report();
+    } else if (e.type === 'warning') this.event({ kind: 'deploy-warning', revision: e.revision, message: e.message });
+    else this.report();
   }
 
   /**
@@ -200,8 +206,8 @@ export class MqttAgent {
   }
 
   report(override?: { revision: number; status: DeployStatus; error?: ErrorInfo }): void {
-    const { engine, records, board, version, deployer } = this.d;
-    this.publish('reported', buildReported(engine, records, deployer.apps, board, version, deployer.health, override), { retain: true });
+    const { engine, records, board, version, deployer, updates } = this.d;
+    this.publish('reported', buildReported(engine, records, deployer.apps, board, updates?.report() ?? version, deployer.health, override), { retain: true });
   }
 
   /** An event (OOM kill, crash loop, governor action …): published, or spooled while offline. */

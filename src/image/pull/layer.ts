@@ -71,12 +71,16 @@ export async function fetchAndUnpackLayer(ctx: LayerContext, job: LayerJob): Pro
   }
 }
 
+/** What a blob download needs of a layer's context. */
+export type DownloadContext = Pick<LayerContext, 'client' | 'signal' | 'onBytes' | 'onRetry' | 'resumeAttempts'>;
+
 /**
  * The blob's bytes from offset 0: first what an interrupted earlier pull left in the ingest, then the
  * rest from the registry, written to the ingest before they are passed on. A connection dropped
- * mid-body is resumed with a Range request; attempts reset whenever bytes arrive.
+ * mid-body is resumed with a Range request; attempts reset whenever bytes arrive. Also the agent's
+ * bundle download (src/agent/upgrade/fetch.ts).
  */
-async function* downloadChunks(ctx: LayerContext, job: LayerJob, ingest: Ingest): AsyncGenerator<Buffer> {
+export async function* downloadChunks(ctx: DownloadContext, job: Pick<LayerJob, 'repository' | 'descriptor'>, ingest: Ingest): AsyncGenerator<Buffer> {
   const { digest, size } = job.descriptor;
   const resumedFrom = ingest.offset;
   for await (const chunk of ingest.replay(resumedFrom)) yield chunk as Buffer;

@@ -55,6 +55,11 @@ export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
 }
 
+/** The scope a push to `repository` needs (a push reads too: blob existence checks, mounts). */
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
+
 export function basicAuthorization(creds: Credentials): string {
   return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
 }

@@ -8,7 +8,7 @@ import { BerthError } from '../../errors.js';
 import { digestOf, parseDigest, verifyBytes } from '../digest.js';
 import { MANIFEST_ACCEPT } from '../manifest.js';
 import { isValidDigest, registryApiHost } from '../reference.js';
-import { Authenticator, pullScope } from './auth.js';
+import { Authenticator, pullScope, pushScope } from './auth.js';
 import type { Credentials } from './credentials.js';
 import { bodyStream, cancelledError, discard, errorDetail, HttpClient, parseRetryAfter, readBody, registryBaseUrl, RETRY_STATUSES, TransientError, type HttpResponse } from './http.js';
 import type { RegistryApi } from './types.js';
@@ -156,6 +156,27 @@ export class RegistryClient implements RegistryApi {
       if (res.status !== 200) throw await statusError(res, what);
       discard(res.message);
     });
+  }
+
+  /**
+   * One request with push scope (src/image/registry/push.ts builds uploads from these), retried like
+   * pulls up to the first body byte. `target` is a path under /v2/<repository>/ or an absolute URL (an
+   * upload's Location). The caller reads or discards the response body and judges its status.
+   */
+  async pushRequest(repository: string, target: string | URL, init: { method: 'GET' | 'HEAD' | 'POST' | 'PUT'; headers?: Record<string, string>; body?: Buffer }, what: string, signal?: AbortSignal): Promise<HttpResponse> {
+    checkRepository(repository);
+    const url = typeof target === 'string' ? new URL(`/v2/${repository}/${target}`, this.base) : target;
+    if (url.origin !== this.base.origin) throw new BerthError('invalid', `${what}: ${this.registry} sent an upload location on another host (${url.origin})`);
+    return this.withRetry(what, signal, async () => {
+      const res = await this.auth.send({ url, method: init.method, headers: init.headers ?? {}, ...(init.body && { body: init.body }), signal, what }, pushScope(repository));
+      if (RETRY_STATUSES.has(res.status)) throw await statusError(res, what);
+      return res;
+    });
+  }
+
+  /** The error a push step answers for an unexpected status (see statusError). */
+  static async statusError(res: HttpResponse, what: string): Promise<BerthError> {
+    return statusError(res, what);
   }
 
   /** Drops idle keep-alive connections (the client stays usable). */

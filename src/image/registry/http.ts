@@ -28,7 +28,9 @@ export interface HttpClientOptions {
 
 export interface HttpRequest {
   url: URL;
-  method?: 'GET' | 'HEAD';
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT';
+  /** A request body (pushes: blobs and manifests); sent again on a redirect or an auth retry. */
+  body?: Buffer;
   /** Lower-case names. `authorization` is dropped on a redirect to another origin. */
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
@@ -131,7 +133,7 @@ export class HttpClient {
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'berth', ...req.headers };
     const max = this.opts.maxRedirects ?? 5;
     for (let hop = 0; ; hop++) {
-      const message = await this.once(url, req.method ?? 'GET', headers, req.signal, req.what);
+      const message = await this.once(url, req.method ?? 'GET', headers, req.signal, req.what, req.body);
       const status = message.statusCode ?? 0;
       if (!REDIRECT_STATUSES.has(status)) return { status, headers: message.headers, url, message };
       message.resume();
@@ -161,7 +163,7 @@ export class HttpClient {
     this.httpsAgent.destroy();
   }
 
-  private once(url: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined, what: string): Promise<IncomingMessage> {
+  private once(url: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined, what: string, body?: Buffer): Promise<IncomingMessage> {
     if (signal?.aborted) return Promise.reject(cancelledError(what));
     return new Promise((resolve, reject) => {
       const secure = url.protocol === 'https:';
@@ -171,7 +173,7 @@ export class HttpClient {
         hostname,
         port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
         path: `${url.pathname}${url.search}`,
-        headers,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(body.length) },
         agent: secure ? this.httpsAgent : this.httpAgent,
       };
       if (secure) {
@@ -207,7 +209,7 @@ export class HttpClient {
         finished(res, () => signal?.removeEventListener('abort', onAbort));
         resolve(res);
       });
-      req.end();
+      req.end(body);
     });
   }
 }
