@@ -162,9 +162,9 @@ export class BerthRoot {
       engine, networks, volumes, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
       deviceEnv: deviceEnvOf(this.supervisorKeys(), networks),
       ...(opts.bindRoots && { bindRoots: opts.bindRoots }),
-      pull: async (ref, signal, onPullEvent) => {
+      pull: async (ref, signal, onPullEvent, platform) => {
         opts.onPull?.(ref);
-        return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;
+        return (await this.pull(ref, { signal, onEvent: onPullEvent, platform })).image.name;
       },
     });
   }

@@ -26,11 +26,19 @@ export interface AppService {
   readonly healthcheck?: Healthcheck;
   /** `depends_on`, by service name: the deployer starts a service after these reach their condition. */
   readonly dependsOn: ReadonlyMap<string, ServiceDependency>;
-  /** compose `platform` (`linux/arm64`): what to pull; checked against the board when pulling. */
+  /** compose `platform`, normalized (`linux/arm64`): the platform to pull; the deployer refuses one the board cannot run. */
   readonly platform?: string;
-  /** compose `pull_policy` (`if_not_present` spelled `missing`); absent = missing. */
-  readonly pullPolicy?: 'always' | 'never' | 'missing';
+  /** compose `pull_policy` (service-pull.ts); absent = missing. */
+  readonly pullPolicy?: PullPolicy;
 }
+
+/**
+ * When the deployer pulls a service's image (agent/reconcile/pull-policy.ts): `missing` only when it is
+ * not on the device (compose's `if_not_present`), `always` each time the deploy creates the service's
+ * container, `never` not at all (the image must be there), `{everyMs}` when the local copy was pulled
+ * longer ago than that (compose's `daily`, `weekly`, `every_<duration>`).
+ */
+export type PullPolicy = 'always' | 'never' | 'missing' | { readonly everyMs: number };
 
 /** `x-berth.update` (files) / `update` (desired states), defaults filled in. */
 export interface AppUpdatePolicy {

@@ -5,6 +5,7 @@ import { CONTAINER_NAME_LABEL, type RestartPolicy, type RunOptions, type Securit
 import { REVISION_LABEL, SERVICE_LABEL, SPEC_LABEL } from './labels.js';
 import type { App, AppService } from './model.js';
 import { balenaFeatures } from './service-balena.js';
+import { pullPolicyText } from './service-pull.js';
 
 /**
  * One service of the app model written back in compose's spelling, normalized as `docker compose config`
@@ -92,7 +93,7 @@ export function renderService(s: AppService, app: App): Record<string, unknown> 
     image: s.image,
     ...(containerName !== undefined && { container_name: containerName }),
     ...(s.platform !== undefined && { platform: s.platform }),
-    ...(s.pullPolicy !== undefined && { pull_policy: s.pullPolicy }),
+    ...(s.pullPolicy !== undefined && { pull_policy: pullPolicyText(s.pullPolicy) }),
     ...(o.entrypoint && { entrypoint: [...o.entrypoint] }),
     ...(o.cmd && { command: [...o.cmd] }),
     ...(o.env.length > 0 && { environment: environment(o.env) }),

@@ -8,6 +8,7 @@ import { DEFAULT_APP_NAME, type AppService, type ServiceContext } from './model.
 import { balenaFeatures } from './service-balena.js';
 import { checkDependencyCycles, serviceDependencies } from './service-deps.js';
 import { specHash } from './service-hash.js';
+import { servicePlatform, servicePullPolicy } from './service-pull.js';
 import { atKey, invalidAt, keyPath, keyValueList, scalarText } from './service-key.js';
 import { serviceNetworking } from './service-network.js';
 import { serviceResources } from './service-resources.js';
@@ -83,11 +84,13 @@ export function serviceRunOptions(service: string, svc: ServiceSpec, context: Se
 export function normalizeService(name: string, svc: ServiceSpec, ctx: ServiceContext): AppService {
   const healthcheck = parseHealthcheck(name, svc.healthcheck);
   const hash = ctx.hashes.get(name) ?? specHash(svc);
+  const platform = servicePlatform(name, svc);
+  const pullPolicy = servicePullPolicy(name, svc);
   return {
     name, image: svc.image, hash, run: serviceRunOptions(name, svc, ctx, hash), ...(healthcheck && { healthcheck }),
     dependsOn: serviceDependencies(name, svc, ctx),
-    ...(svc.platform !== undefined && { platform: svc.platform }),
-    ...(svc.pull_policy !== undefined && { pullPolicy: svc.pull_policy === 'if_not_present' ? 'missing' : svc.pull_policy }),
+    ...(platform !== undefined && { platform }),
+    ...(pullPolicy !== undefined && { pullPolicy }),
   };
 }
 

@@ -5,7 +5,7 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"agent":{"description":"berth fleet upgrade: the agent bundle index (docs/upgrade.md) the device should run; its digest is what is trusted.","type":"object","required":["ref","digest"],"additionalProperties":false,"properties":{"ref":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"digest":{"type":"string","pattern":"^sha256:[a-f0-9]{64}$"}}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"enum":["always","never","missing","if_not_present"]},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"agent":{"description":"berth fleet upgrade: the agent bundle index (docs/upgrade.md) the device should run; its digest is what is trusted.","type":"object","required":["ref","digest"],"additionalProperties":false,"properties":{"ref":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"digest":{"type":"string","pattern":"^sha256:[a-f0-9]{64}$"}}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
 const schema20 = {"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32};
 const schema37 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"};
 const schema50 = {"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}};
@@ -13,12 +13,12 @@ const func2 = Object.prototype.hasOwnProperty;
 const func4 = __rt0.default;
 const pattern0 = new RegExp("^[a-z0-9][a-z0-9_-]{0,62}$", "u");
 const pattern1 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
-const pattern56 = new RegExp("^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "u");
-const pattern57 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
+const pattern57 = new RegExp("^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "u");
+const pattern58 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
 const pattern10 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
 const pattern13 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", "u");
-const pattern70 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
-const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"enum":["always","never","missing","if_not_present"]},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
+const pattern71 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
+const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
 const schema13 = {"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]};
 const schema15 = {"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}};
 const schema16 = {"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]};
@@ -43,14 +43,15 @@ const pattern28 = new RegExp("^[0-9, -]{1,64}$", "u");
 const pattern29 = new RegExp("^[0-9]{4,10}$", "u");
 const pattern30 = new RegExp("^[0-9]{4,7}$", "u");
 const pattern34 = new RegExp("^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$", "u");
-const pattern35 = new RegExp("^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$", "u");
-const pattern36 = new RegExp("^[0-9]{1,5}(-[0-9]{1,5})?$", "u");
-const pattern39 = new RegExp("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", "u");
-const pattern40 = new RegExp("^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$", "u");
-const pattern42 = new RegExp("^[0-7]{3,4}$", "u");
-const pattern45 = new RegExp("^[^\\u0000-\\u001f\\u007f]+$", "u");
-const pattern46 = new RegExp("^[0-9]{1,10}$", "u");
-const pattern48 = new RegExp("^0?[0-7]{3}$", "u");
+const pattern35 = new RegExp("^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$", "u");
+const pattern36 = new RegExp("^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$", "u");
+const pattern37 = new RegExp("^[0-9]{1,5}(-[0-9]{1,5})?$", "u");
+const pattern40 = new RegExp("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", "u");
+const pattern41 = new RegExp("^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$", "u");
+const pattern43 = new RegExp("^[0-7]{3,4}$", "u");
+const pattern46 = new RegExp("^[^\\u0000-\\u001f\\u007f]+$", "u");
+const pattern47 = new RegExp("^[0-9]{1,10}$", "u");
+const pattern49 = new RegExp("^0?[0-7]{3}$", "u");
 const schema24 = {"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]};
 
 function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -4745,8 +4746,9 @@ errors++;
 }
 if(data.pull_policy !== undefined){
 let data91 = data.pull_policy;
-if(!((((data91 === "always") || (data91 === "never")) || (data91 === "missing")) || (data91 === "if_not_present"))){
-const err299 = {instancePath:instancePath+"/pull_policy",schemaPath:"#/properties/pull_policy/enum",keyword:"enum",params:{allowedValues: schema12.properties.pull_policy.enum},message:"must be equal to one of the allowed values"};
+if(typeof data91 === "string"){
+if(!pattern35.test(data91)){
+const err299 = {instancePath:instancePath+"/pull_policy",schemaPath:"#/properties/pull_policy/pattern",keyword:"pattern",params:{pattern: "^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},message:"must match pattern \""+"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"+"\""};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -4756,15 +4758,8 @@ vErrors.push(err299);
 errors++;
 }
 }
-if(data.extra_hosts !== undefined){
-let data92 = data.extra_hosts;
-const _errs321 = errors;
-let valid85 = false;
-let passing21 = null;
-const _errs322 = errors;
-if(Array.isArray(data92)){
-if(data92.length > 256){
-const err300 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+else {
+const err300 = {instancePath:instancePath+"/pull_policy",schemaPath:"#/properties/pull_policy/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -4773,12 +4768,16 @@ vErrors.push(err300);
 }
 errors++;
 }
-const len13 = data92.length;
-for(let i14=0; i14<len13; i14++){
-let data93 = data92[i14];
-if(typeof data93 === "string"){
-if(func4(data93) > 300){
-const err301 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters"};
+}
+if(data.extra_hosts !== undefined){
+let data92 = data.extra_hosts;
+const _errs322 = errors;
+let valid85 = false;
+let passing21 = null;
+const _errs323 = errors;
+if(Array.isArray(data92)){
+if(data92.length > 256){
+const err301 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -4787,8 +4786,12 @@ vErrors.push(err301);
 }
 errors++;
 }
-if(func4(data93) < 1){
-const err302 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len13 = data92.length;
+for(let i14=0; i14<len13; i14++){
+let data93 = data92[i14];
+if(typeof data93 === "string"){
+if(func4(data93) > 300){
+const err302 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters"};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -4797,9 +4800,8 @@ vErrors.push(err302);
 }
 errors++;
 }
-}
-else {
-const err303 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data93) < 1){
+const err303 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -4809,9 +4811,8 @@ vErrors.push(err303);
 errors++;
 }
 }
-}
 else {
-const err304 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err304 = {instancePath:instancePath+"/extra_hosts/" + i14,schemaPath:"#/properties/extra_hosts/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -4820,15 +4821,10 @@ vErrors.push(err304);
 }
 errors++;
 }
-var _valid24 = _errs322 === errors;
-if(_valid24){
-valid85 = true;
-passing21 = 0;
 }
-const _errs326 = errors;
-if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
-if(Object.keys(data92).length > 256){
-const err305 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 256},message:"must NOT have more than 256 properties"};
+}
+else {
+const err305 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -4837,11 +4833,15 @@ vErrors.push(err305);
 }
 errors++;
 }
-for(const key20 in data92){
-const _errs328 = errors;
-if(typeof key20 === "string"){
-if(func4(key20) > 253){
-const err306 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",propertyName:key20};
+var _valid24 = _errs323 === errors;
+if(_valid24){
+valid85 = true;
+passing21 = 0;
+}
+const _errs327 = errors;
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(Object.keys(data92).length > 256){
+const err306 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 256},message:"must NOT have more than 256 properties"};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -4850,10 +4850,11 @@ vErrors.push(err306);
 }
 errors++;
 }
-}
-var valid88 = _errs328 === errors;
-if(!valid88){
-const err307 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key20},message:"property name must be valid"};
+for(const key20 in data92){
+const _errs329 = errors;
+if(typeof key20 === "string"){
+if(func4(key20) > 253){
+const err307 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",propertyName:key20};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -4863,11 +4864,9 @@ vErrors.push(err307);
 errors++;
 }
 }
-for(const key21 in data92){
-let data94 = data92[key21];
-if(typeof data94 === "string"){
-if(func4(data94) > 64){
-const err308 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+var valid88 = _errs329 === errors;
+if(!valid88){
+const err308 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key20},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -4876,8 +4875,12 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(func4(data94) < 1){
-const err309 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+for(const key21 in data92){
+let data94 = data92[key21];
+if(typeof data94 === "string"){
+if(func4(data94) > 64){
+const err309 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -4886,9 +4889,8 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-else {
-const err310 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data94) < 1){
+const err310 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -4898,9 +4900,8 @@ vErrors.push(err310);
 errors++;
 }
 }
-}
 else {
-const err311 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err311 = {instancePath:instancePath+"/extra_hosts/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/extra_hosts/oneOf/1/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -4909,7 +4910,19 @@ vErrors.push(err311);
 }
 errors++;
 }
-var _valid24 = _errs326 === errors;
+}
+}
+else {
+const err312 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err312];
+}
+else {
+vErrors.push(err312);
+}
+errors++;
+}
+var _valid24 = _errs327 === errors;
 if(_valid24 && valid85){
 valid85 = false;
 passing21 = [passing21, 1];
@@ -4921,20 +4934,20 @@ passing21 = 1;
 }
 }
 if(!valid85){
-const err312 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf",keyword:"oneOf",params:{passingSchemas: passing21},message:"must match exactly one schema in oneOf"};
+const err313 = {instancePath:instancePath+"/extra_hosts",schemaPath:"#/properties/extra_hosts/oneOf",keyword:"oneOf",params:{passingSchemas: passing21},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err312];
+vErrors = [err313];
 }
 else {
-vErrors.push(err312);
+vErrors.push(err313);
 }
 errors++;
 }
 else {
-errors = _errs321;
+errors = _errs322;
 if(vErrors !== null){
-if(_errs321){
-vErrors.length = _errs321;
+if(_errs322){
+vErrors.length = _errs322;
 }
 else {
 vErrors = null;
@@ -4944,23 +4957,13 @@ vErrors = null;
 }
 if(data.dns !== undefined){
 let data95 = data.dns;
-const _errs333 = errors;
+const _errs334 = errors;
 let valid90 = false;
 let passing22 = null;
-const _errs334 = errors;
+const _errs335 = errors;
 if(typeof data95 === "string"){
 if(func4(data95) > 64){
-const err313 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
-if(vErrors === null){
-vErrors = [err313];
-}
-else {
-vErrors.push(err313);
-}
-errors++;
-}
-if(func4(data95) < 1){
-const err314 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err314 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -4969,9 +4972,8 @@ vErrors.push(err314);
 }
 errors++;
 }
-}
-else {
-const err315 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data95) < 1){
+const err315 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -4980,15 +4982,9 @@ vErrors.push(err315);
 }
 errors++;
 }
-var _valid25 = _errs334 === errors;
-if(_valid25){
-valid90 = true;
-passing22 = 0;
 }
-const _errs336 = errors;
-if(Array.isArray(data95)){
-if(data95.length > 8){
-const err316 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
+else {
+const err316 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -4997,12 +4993,15 @@ vErrors.push(err316);
 }
 errors++;
 }
-const len14 = data95.length;
-for(let i15=0; i15<len14; i15++){
-let data96 = data95[i15];
-if(typeof data96 === "string"){
-if(func4(data96) > 64){
-const err317 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+var _valid25 = _errs335 === errors;
+if(_valid25){
+valid90 = true;
+passing22 = 0;
+}
+const _errs337 = errors;
+if(Array.isArray(data95)){
+if(data95.length > 8){
+const err317 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 8},message:"must NOT have more than 8 items"};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -5011,8 +5010,12 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(func4(data96) < 1){
-const err318 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len14 = data95.length;
+for(let i15=0; i15<len14; i15++){
+let data96 = data95[i15];
+if(typeof data96 === "string"){
+if(func4(data96) > 64){
+const err318 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -5021,9 +5024,8 @@ vErrors.push(err318);
 }
 errors++;
 }
-}
-else {
-const err319 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data96) < 1){
+const err319 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -5033,9 +5035,8 @@ vErrors.push(err319);
 errors++;
 }
 }
-}
 else {
-const err320 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err320 = {instancePath:instancePath+"/dns/" + i15,schemaPath:"#/properties/dns/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -5044,7 +5045,19 @@ vErrors.push(err320);
 }
 errors++;
 }
-var _valid25 = _errs336 === errors;
+}
+}
+else {
+const err321 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err321];
+}
+else {
+vErrors.push(err321);
+}
+errors++;
+}
+var _valid25 = _errs337 === errors;
 if(_valid25 && valid90){
 valid90 = false;
 passing22 = [passing22, 1];
@@ -5056,20 +5069,20 @@ passing22 = 1;
 }
 }
 if(!valid90){
-const err321 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf",keyword:"oneOf",params:{passingSchemas: passing22},message:"must match exactly one schema in oneOf"};
+const err322 = {instancePath:instancePath+"/dns",schemaPath:"#/properties/dns/oneOf",keyword:"oneOf",params:{passingSchemas: passing22},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err321];
+vErrors = [err322];
 }
 else {
-vErrors.push(err321);
+vErrors.push(err322);
 }
 errors++;
 }
 else {
-errors = _errs333;
+errors = _errs334;
 if(vErrors !== null){
-if(_errs333){
-vErrors.length = _errs333;
+if(_errs334){
+vErrors.length = _errs334;
 }
 else {
 vErrors = null;
@@ -5079,23 +5092,13 @@ vErrors = null;
 }
 if(data.dns_search !== undefined){
 let data97 = data.dns_search;
-const _errs341 = errors;
+const _errs342 = errors;
 let valid93 = false;
 let passing23 = null;
-const _errs342 = errors;
+const _errs343 = errors;
 if(typeof data97 === "string"){
 if(func4(data97) > 253){
-const err322 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
-if(vErrors === null){
-vErrors = [err322];
-}
-else {
-vErrors.push(err322);
-}
-errors++;
-}
-if(func4(data97) < 1){
-const err323 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err323 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -5104,9 +5107,8 @@ vErrors.push(err323);
 }
 errors++;
 }
-}
-else {
-const err324 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data97) < 1){
+const err324 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -5115,15 +5117,9 @@ vErrors.push(err324);
 }
 errors++;
 }
-var _valid26 = _errs342 === errors;
-if(_valid26){
-valid93 = true;
-passing23 = 0;
 }
-const _errs344 = errors;
-if(Array.isArray(data97)){
-if(data97.length > 6){
-const err325 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 6},message:"must NOT have more than 6 items"};
+else {
+const err325 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -5132,12 +5128,15 @@ vErrors.push(err325);
 }
 errors++;
 }
-const len15 = data97.length;
-for(let i16=0; i16<len15; i16++){
-let data98 = data97[i16];
-if(typeof data98 === "string"){
-if(func4(data98) > 253){
-const err326 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+var _valid26 = _errs343 === errors;
+if(_valid26){
+valid93 = true;
+passing23 = 0;
+}
+const _errs345 = errors;
+if(Array.isArray(data97)){
+if(data97.length > 6){
+const err326 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 6},message:"must NOT have more than 6 items"};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -5146,8 +5145,12 @@ vErrors.push(err326);
 }
 errors++;
 }
-if(func4(data98) < 1){
-const err327 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len15 = data97.length;
+for(let i16=0; i16<len15; i16++){
+let data98 = data97[i16];
+if(typeof data98 === "string"){
+if(func4(data98) > 253){
+const err327 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -5156,9 +5159,8 @@ vErrors.push(err327);
 }
 errors++;
 }
-}
-else {
-const err328 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data98) < 1){
+const err328 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -5168,9 +5170,8 @@ vErrors.push(err328);
 errors++;
 }
 }
-}
 else {
-const err329 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err329 = {instancePath:instancePath+"/dns_search/" + i16,schemaPath:"#/properties/dns_search/oneOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -5179,7 +5180,19 @@ vErrors.push(err329);
 }
 errors++;
 }
-var _valid26 = _errs344 === errors;
+}
+}
+else {
+const err330 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err330];
+}
+else {
+vErrors.push(err330);
+}
+errors++;
+}
+var _valid26 = _errs345 === errors;
 if(_valid26 && valid93){
 valid93 = false;
 passing23 = [passing23, 1];
@@ -5191,20 +5204,20 @@ passing23 = 1;
 }
 }
 if(!valid93){
-const err330 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf",keyword:"oneOf",params:{passingSchemas: passing23},message:"must match exactly one schema in oneOf"};
+const err331 = {instancePath:instancePath+"/dns_search",schemaPath:"#/properties/dns_search/oneOf",keyword:"oneOf",params:{passingSchemas: passing23},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err330];
+vErrors = [err331];
 }
 else {
-vErrors.push(err330);
+vErrors.push(err331);
 }
 errors++;
 }
 else {
-errors = _errs341;
+errors = _errs342;
 if(vErrors !== null){
-if(_errs341){
-vErrors.length = _errs341;
+if(_errs342){
+vErrors.length = _errs342;
 }
 else {
 vErrors = null;
@@ -5216,21 +5229,7 @@ if(data.dns_opt !== undefined){
 let data99 = data.dns_opt;
 if(Array.isArray(data99)){
 if(data99.length > 16){
-const err331 = {instancePath:instancePath+"/dns_opt",schemaPath:"#/properties/dns_opt/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
-if(vErrors === null){
-vErrors = [err331];
-}
-else {
-vErrors.push(err331);
-}
-errors++;
-}
-const len16 = data99.length;
-for(let i17=0; i17<len16; i17++){
-let data100 = data99[i17];
-if(typeof data100 === "string"){
-if(!pattern35.test(data100)){
-const err332 = {instancePath:instancePath+"/dns_opt/" + i17,schemaPath:"#/properties/dns_opt/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"},message:"must match pattern \""+"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"+"\""};
+const err332 = {instancePath:instancePath+"/dns_opt",schemaPath:"#/properties/dns_opt/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -5239,9 +5238,12 @@ vErrors.push(err332);
 }
 errors++;
 }
-}
-else {
-const err333 = {instancePath:instancePath+"/dns_opt/" + i17,schemaPath:"#/properties/dns_opt/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len16 = data99.length;
+for(let i17=0; i17<len16; i17++){
+let data100 = data99[i17];
+if(typeof data100 === "string"){
+if(!pattern36.test(data100)){
+const err333 = {instancePath:instancePath+"/dns_opt/" + i17,schemaPath:"#/properties/dns_opt/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"},message:"must match pattern \""+"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"+"\""};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -5251,9 +5253,8 @@ vErrors.push(err333);
 errors++;
 }
 }
-}
 else {
-const err334 = {instancePath:instancePath+"/dns_opt",schemaPath:"#/properties/dns_opt/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err334 = {instancePath:instancePath+"/dns_opt/" + i17,schemaPath:"#/properties/dns_opt/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -5263,11 +5264,9 @@ vErrors.push(err334);
 errors++;
 }
 }
-if(data.ports !== undefined){
-let data101 = data.ports;
-if(Array.isArray(data101)){
-if(data101.length > 256){
-const err335 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+}
+else {
+const err335 = {instancePath:instancePath+"/dns_opt",schemaPath:"#/properties/dns_opt/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -5276,15 +5275,12 @@ vErrors.push(err335);
 }
 errors++;
 }
-const len17 = data101.length;
-for(let i18=0; i18<len17; i18++){
-let data102 = data101[i18];
-const _errs355 = errors;
-let valid100 = false;
-let passing24 = null;
-const _errs356 = errors;
-if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
-const err336 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data.ports !== undefined){
+let data101 = data.ports;
+if(Array.isArray(data101)){
+if(data101.length > 256){
+const err336 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -5293,9 +5289,15 @@ vErrors.push(err336);
 }
 errors++;
 }
-if((typeof data102 == "number") && (isFinite(data102))){
-if(data102 > 65535 || isNaN(data102)){
-const err337 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+const len17 = data101.length;
+for(let i18=0; i18<len17; i18++){
+let data102 = data101[i18];
+const _errs356 = errors;
+let valid100 = false;
+let passing24 = null;
+const _errs357 = errors;
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err337 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -5304,8 +5306,9 @@ vErrors.push(err337);
 }
 errors++;
 }
-if(data102 < 1 || isNaN(data102)){
-const err338 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 > 65535 || isNaN(data102)){
+const err338 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -5314,16 +5317,8 @@ vErrors.push(err338);
 }
 errors++;
 }
-}
-var _valid27 = _errs356 === errors;
-if(_valid27){
-valid100 = true;
-passing24 = 0;
-}
-const _errs358 = errors;
-if(typeof data102 === "string"){
-if(func4(data102) > 128){
-const err339 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+if(data102 < 1 || isNaN(data102)){
+const err339 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -5332,8 +5327,16 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(func4(data102) < 1){
-const err340 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+var _valid27 = _errs357 === errors;
+if(_valid27){
+valid100 = true;
+passing24 = 0;
+}
+const _errs359 = errors;
+if(typeof data102 === "string"){
+if(func4(data102) > 128){
+const err340 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -5342,9 +5345,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-else {
-const err341 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data102) < 1){
+const err341 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -5353,7 +5355,18 @@ vErrors.push(err341);
 }
 errors++;
 }
-var _valid27 = _errs358 === errors;
+}
+else {
+const err342 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err342];
+}
+else {
+vErrors.push(err342);
+}
+errors++;
+}
+var _valid27 = _errs359 === errors;
 if(_valid27 && valid100){
 valid100 = false;
 passing24 = [passing24, 1];
@@ -5363,21 +5376,10 @@ if(_valid27){
 valid100 = true;
 passing24 = 1;
 }
-const _errs360 = errors;
+const _errs361 = errors;
 if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
 if(data102.target === undefined){
-const err342 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
-if(vErrors === null){
-vErrors = [err342];
-}
-else {
-vErrors.push(err342);
-}
-errors++;
-}
-for(const key22 in data102){
-if(!(((((((key22 === "target") || (key22 === "published")) || (key22 === "host_ip")) || (key22 === "protocol")) || (key22 === "mode")) || (key22 === "name")) || (key22 === "app_protocol"))){
-const err343 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+const err343 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -5386,11 +5388,9 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-if(data102.target !== undefined){
-let data103 = data102.target;
-if(!(((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103))) && (isFinite(data103)))){
-const err344 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key22 in data102){
+if(!(((((((key22 === "target") || (key22 === "published")) || (key22 === "host_ip")) || (key22 === "protocol")) || (key22 === "mode")) || (key22 === "name")) || (key22 === "app_protocol"))){
+const err344 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -5399,9 +5399,11 @@ vErrors.push(err344);
 }
 errors++;
 }
-if((typeof data103 == "number") && (isFinite(data103))){
-if(data103 > 65535 || isNaN(data103)){
-const err345 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+if(data102.target !== undefined){
+let data103 = data102.target;
+if(!(((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103))) && (isFinite(data103)))){
+const err345 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -5410,8 +5412,9 @@ vErrors.push(err345);
 }
 errors++;
 }
-if(data103 < 1 || isNaN(data103)){
-const err346 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data103 == "number") && (isFinite(data103))){
+if(data103 > 65535 || isNaN(data103)){
+const err346 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -5420,16 +5423,8 @@ vErrors.push(err346);
 }
 errors++;
 }
-}
-}
-if(data102.published !== undefined){
-let data104 = data102.published;
-const _errs366 = errors;
-let valid102 = false;
-let passing25 = null;
-const _errs367 = errors;
-if(!(((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104))) && (isFinite(data104)))){
-const err347 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data103 < 1 || isNaN(data103)){
+const err347 = {instancePath:instancePath+"/ports/" + i18+"/target",schemaPath:"#/properties/ports/items/oneOf/2/properties/target/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -5438,9 +5433,16 @@ vErrors.push(err347);
 }
 errors++;
 }
-if((typeof data104 == "number") && (isFinite(data104))){
-if(data104 > 65535 || isNaN(data104)){
-const err348 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+}
+if(data102.published !== undefined){
+let data104 = data102.published;
+const _errs367 = errors;
+let valid102 = false;
+let passing25 = null;
+const _errs368 = errors;
+if(!(((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104))) && (isFinite(data104)))){
+const err348 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -5449,8 +5451,9 @@ vErrors.push(err348);
 }
 errors++;
 }
-if(data104 < 1 || isNaN(data104)){
-const err349 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data104 == "number") && (isFinite(data104))){
+if(data104 > 65535 || isNaN(data104)){
+const err349 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -5459,16 +5462,8 @@ vErrors.push(err349);
 }
 errors++;
 }
-}
-var _valid28 = _errs367 === errors;
-if(_valid28){
-valid102 = true;
-passing25 = 0;
-}
-const _errs369 = errors;
-if(typeof data104 === "string"){
-if(!pattern36.test(data104)){
-const err350 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}(-[0-9]{1,5})?$"},message:"must match pattern \""+"^[0-9]{1,5}(-[0-9]{1,5})?$"+"\""};
+if(data104 < 1 || isNaN(data104)){
+const err350 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -5478,8 +5473,15 @@ vErrors.push(err350);
 errors++;
 }
 }
-else {
-const err351 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid28 = _errs368 === errors;
+if(_valid28){
+valid102 = true;
+passing25 = 0;
+}
+const _errs370 = errors;
+if(typeof data104 === "string"){
+if(!pattern37.test(data104)){
+const err351 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}(-[0-9]{1,5})?$"},message:"must match pattern \""+"^[0-9]{1,5}(-[0-9]{1,5})?$"+"\""};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -5488,7 +5490,18 @@ vErrors.push(err351);
 }
 errors++;
 }
-var _valid28 = _errs369 === errors;
+}
+else {
+const err352 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err352];
+}
+else {
+vErrors.push(err352);
+}
+errors++;
+}
+var _valid28 = _errs370 === errors;
 if(_valid28 && valid102){
 valid102 = false;
 passing25 = [passing25, 1];
@@ -5500,20 +5513,20 @@ passing25 = 1;
 }
 }
 if(!valid102){
-const err352 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf",keyword:"oneOf",params:{passingSchemas: passing25},message:"must match exactly one schema in oneOf"};
+const err353 = {instancePath:instancePath+"/ports/" + i18+"/published",schemaPath:"#/properties/ports/items/oneOf/2/properties/published/oneOf",keyword:"oneOf",params:{passingSchemas: passing25},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err352];
+vErrors = [err353];
 }
 else {
-vErrors.push(err352);
+vErrors.push(err353);
 }
 errors++;
 }
 else {
-errors = _errs366;
+errors = _errs367;
 if(vErrors !== null){
-if(_errs366){
-vErrors.length = _errs366;
+if(_errs367){
+vErrors.length = _errs367;
 }
 else {
 vErrors = null;
@@ -5525,17 +5538,7 @@ if(data102.host_ip !== undefined){
 let data105 = data102.host_ip;
 if(typeof data105 === "string"){
 if(func4(data105) > 64){
-const err353 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
-if(vErrors === null){
-vErrors = [err353];
-}
-else {
-vErrors.push(err353);
-}
-errors++;
-}
-if(func4(data105) < 1){
-const err354 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err354 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -5544,9 +5547,8 @@ vErrors.push(err354);
 }
 errors++;
 }
-}
-else {
-const err355 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data105) < 1){
+const err355 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -5556,10 +5558,8 @@ vErrors.push(err355);
 errors++;
 }
 }
-if(data102.protocol !== undefined){
-let data106 = data102.protocol;
-if(!((data106 === "tcp") || (data106 === "udp"))){
-const err356 = {instancePath:instancePath+"/ports/" + i18+"/protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema12.properties.ports.items.oneOf[2].properties.protocol.enum},message:"must be equal to one of the allowed values"};
+else {
+const err356 = {instancePath:instancePath+"/ports/" + i18+"/host_ip",schemaPath:"#/properties/ports/items/oneOf/2/properties/host_ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -5569,10 +5569,10 @@ vErrors.push(err356);
 errors++;
 }
 }
-if(data102.mode !== undefined){
-let data107 = data102.mode;
-if(!((data107 === "host") || (data107 === "ingress"))){
-const err357 = {instancePath:instancePath+"/ports/" + i18+"/mode",schemaPath:"#/properties/ports/items/oneOf/2/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.ports.items.oneOf[2].properties.mode.enum},message:"must be equal to one of the allowed values"};
+if(data102.protocol !== undefined){
+let data106 = data102.protocol;
+if(!((data106 === "tcp") || (data106 === "udp"))){
+const err357 = {instancePath:instancePath+"/ports/" + i18+"/protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema12.properties.ports.items.oneOf[2].properties.protocol.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -5582,11 +5582,10 @@ vErrors.push(err357);
 errors++;
 }
 }
-if(data102.name !== undefined){
-let data108 = data102.name;
-if(typeof data108 === "string"){
-if(func4(data108) > 64){
-const err358 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(data102.mode !== undefined){
+let data107 = data102.mode;
+if(!((data107 === "host") || (data107 === "ingress"))){
+const err358 = {instancePath:instancePath+"/ports/" + i18+"/mode",schemaPath:"#/properties/ports/items/oneOf/2/properties/mode/enum",keyword:"enum",params:{allowedValues: schema12.properties.ports.items.oneOf[2].properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -5596,8 +5595,11 @@ vErrors.push(err358);
 errors++;
 }
 }
-else {
-const err359 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data102.name !== undefined){
+let data108 = data102.name;
+if(typeof data108 === "string"){
+if(func4(data108) > 64){
+const err359 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -5607,11 +5609,8 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data102.app_protocol !== undefined){
-let data109 = data102.app_protocol;
-if(typeof data109 === "string"){
-if(func4(data109) > 64){
-const err360 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+else {
+const err360 = {instancePath:instancePath+"/ports/" + i18+"/name",schemaPath:"#/properties/ports/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -5621,8 +5620,11 @@ vErrors.push(err360);
 errors++;
 }
 }
-else {
-const err361 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data102.app_protocol !== undefined){
+let data109 = data102.app_protocol;
+if(typeof data109 === "string"){
+if(func4(data109) > 64){
+const err361 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -5632,9 +5634,8 @@ vErrors.push(err361);
 errors++;
 }
 }
-}
 else {
-const err362 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err362 = {instancePath:instancePath+"/ports/" + i18+"/app_protocol",schemaPath:"#/properties/ports/items/oneOf/2/properties/app_protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -5643,7 +5644,19 @@ vErrors.push(err362);
 }
 errors++;
 }
-var _valid27 = _errs360 === errors;
+}
+}
+else {
+const err363 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err363];
+}
+else {
+vErrors.push(err363);
+}
+errors++;
+}
+var _valid27 = _errs361 === errors;
 if(_valid27 && valid100){
 valid100 = false;
 passing24 = [passing24, 2];
@@ -5656,20 +5669,20 @@ passing24 = 2;
 }
 }
 if(!valid100){
-const err363 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing24},message:"must match exactly one schema in oneOf"};
+const err364 = {instancePath:instancePath+"/ports/" + i18,schemaPath:"#/properties/ports/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing24},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err363];
+vErrors = [err364];
 }
 else {
-vErrors.push(err363);
+vErrors.push(err364);
 }
 errors++;
 }
 else {
-errors = _errs355;
+errors = _errs356;
 if(vErrors !== null){
-if(_errs355){
-vErrors.length = _errs355;
+if(_errs356){
+vErrors.length = _errs356;
 }
 else {
 vErrors = null;
@@ -5679,25 +5692,7 @@ vErrors = null;
 }
 }
 else {
-const err364 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err364];
-}
-else {
-vErrors.push(err364);
-}
-errors++;
-}
-}
-if(data.networks !== undefined){
-let data110 = data.networks;
-const _errs380 = errors;
-let valid103 = false;
-let passing26 = null;
-const _errs381 = errors;
-if(Array.isArray(data110)){
-if(data110.length > 16){
-const err365 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+const err365 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -5706,12 +5701,16 @@ vErrors.push(err365);
 }
 errors++;
 }
-const len18 = data110.length;
-for(let i19=0; i19<len18; i19++){
-let data111 = data110[i19];
-if(typeof data111 === "string"){
-if(!pattern1.test(data111)){
-const err366 = {instancePath:instancePath+"/networks/" + i19,schemaPath:"#/properties/networks/oneOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+}
+if(data.networks !== undefined){
+let data110 = data.networks;
+const _errs381 = errors;
+let valid103 = false;
+let passing26 = null;
+const _errs382 = errors;
+if(Array.isArray(data110)){
+if(data110.length > 16){
+const err366 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -5720,14 +5719,28 @@ vErrors.push(err366);
 }
 errors++;
 }
-}
-else {
-const err367 = {instancePath:instancePath+"/networks/" + i19,schemaPath:"#/properties/networks/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len18 = data110.length;
+for(let i19=0; i19<len18; i19++){
+let data111 = data110[i19];
+if(typeof data111 === "string"){
+if(!pattern1.test(data111)){
+const err367 = {instancePath:instancePath+"/networks/" + i19,schemaPath:"#/properties/networks/oneOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err367];
 }
 else {
 vErrors.push(err367);
+}
+errors++;
+}
+}
+else {
+const err368 = {instancePath:instancePath+"/networks/" + i19,schemaPath:"#/properties/networks/oneOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err368];
+}
+else {
+vErrors.push(err368);
 }
 errors++;
 }
@@ -5743,12 +5756,12 @@ continue;
 }
 if(typeof indices1[item1] == "number"){
 j1 = indices1[item1];
-const err368 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i20, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i20+" are identical)"};
+const err369 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i20, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i20+" are identical)"};
 if(vErrors === null){
-vErrors = [err368];
+vErrors = [err369];
 }
 else {
-vErrors.push(err368);
+vErrors.push(err369);
 }
 errors++;
 break;
@@ -5758,24 +5771,7 @@ indices1[item1] = i20;
 }
 }
 else {
-const err369 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err369];
-}
-else {
-vErrors.push(err369);
-}
-errors++;
-}
-var _valid29 = _errs381 === errors;
-if(_valid29){
-valid103 = true;
-passing26 = 0;
-}
-const _errs385 = errors;
-if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
-if(Object.keys(data110).length > 16){
-const err370 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
+const err370 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -5784,11 +5780,15 @@ vErrors.push(err370);
 }
 errors++;
 }
-for(const key23 in data110){
-const _errs387 = errors;
-if(typeof key23 === "string"){
-if(!pattern1.test(key23)){
-const err371 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\"",propertyName:key23};
+var _valid29 = _errs382 === errors;
+if(_valid29){
+valid103 = true;
+passing26 = 0;
+}
+const _errs386 = errors;
+if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
+if(Object.keys(data110).length > 16){
+const err371 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties"};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -5797,10 +5797,11 @@ vErrors.push(err371);
 }
 errors++;
 }
-}
-var valid107 = _errs387 === errors;
-if(!valid107){
-const err372 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key23},message:"property name must be valid"};
+for(const key23 in data110){
+const _errs388 = errors;
+if(typeof key23 === "string"){
+if(!pattern1.test(key23)){
+const err372 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\"",propertyName:key23};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -5810,14 +5811,9 @@ vErrors.push(err372);
 errors++;
 }
 }
-for(const key24 in data110){
-let data112 = data110[key24];
-const _errs390 = errors;
-let valid109 = false;
-let passing27 = null;
-const _errs391 = errors;
-if(data112 !== null){
-const err373 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+var valid107 = _errs388 === errors;
+if(!valid107){
+const err373 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key23},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -5826,16 +5822,15 @@ vErrors.push(err373);
 }
 errors++;
 }
-var _valid30 = _errs391 === errors;
-if(_valid30){
-valid109 = true;
-passing27 = 0;
 }
-const _errs393 = errors;
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-for(const key25 in data112){
-if(!(((key25 === "aliases") || (key25 === "ipv4_address")) || (key25 === "priority"))){
-const err374 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+for(const key24 in data110){
+let data112 = data110[key24];
+const _errs391 = errors;
+let valid109 = false;
+let passing27 = null;
+const _errs392 = errors;
+if(data112 !== null){
+const err374 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -5844,12 +5839,16 @@ vErrors.push(err374);
 }
 errors++;
 }
+var _valid30 = _errs392 === errors;
+if(_valid30){
+valid109 = true;
+passing27 = 0;
 }
-if(data112.aliases !== undefined){
-let data113 = data112.aliases;
-if(Array.isArray(data113)){
-if(data113.length > 32){
-const err375 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+const _errs394 = errors;
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+for(const key25 in data112){
+if(!(((key25 === "aliases") || (key25 === "ipv4_address")) || (key25 === "priority"))){
+const err375 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -5858,12 +5857,12 @@ vErrors.push(err375);
 }
 errors++;
 }
-const len19 = data113.length;
-for(let i21=0; i21<len19; i21++){
-let data114 = data113[i21];
-if(typeof data114 === "string"){
-if(func4(data114) > 253){
-const err376 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+}
+if(data112.aliases !== undefined){
+let data113 = data112.aliases;
+if(Array.isArray(data113)){
+if(data113.length > 32){
+const err376 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -5872,8 +5871,12 @@ vErrors.push(err376);
 }
 errors++;
 }
-if(func4(data114) < 1){
-const err377 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len19 = data113.length;
+for(let i21=0; i21<len19; i21++){
+let data114 = data113[i21];
+if(typeof data114 === "string"){
+if(func4(data114) > 253){
+const err377 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -5882,9 +5885,8 @@ vErrors.push(err377);
 }
 errors++;
 }
-}
-else {
-const err378 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data114) < 1){
+const err378 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -5894,9 +5896,8 @@ vErrors.push(err378);
 errors++;
 }
 }
-}
 else {
-const err379 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err379 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases/" + i21,schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -5906,11 +5907,9 @@ vErrors.push(err379);
 errors++;
 }
 }
-if(data112.ipv4_address !== undefined){
-let data115 = data112.ipv4_address;
-if(typeof data115 === "string"){
-if(!pattern39.test(data115)){
-const err380 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv4_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"+"\""};
+}
+else {
+const err380 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/aliases",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/aliases/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -5920,8 +5919,11 @@ vErrors.push(err380);
 errors++;
 }
 }
-else {
-const err381 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv4_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data112.ipv4_address !== undefined){
+let data115 = data112.ipv4_address;
+if(typeof data115 === "string"){
+if(!pattern40.test(data115)){
+const err381 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv4_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv4_address/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},message:"must match pattern \""+"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"+"\""};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -5931,10 +5933,8 @@ vErrors.push(err381);
 errors++;
 }
 }
-if(data112.priority !== undefined){
-let data116 = data112.priority;
-if(!(((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116))) && (isFinite(data116)))){
-const err382 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err382 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv4_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv4_address/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -5943,9 +5943,11 @@ vErrors.push(err382);
 }
 errors++;
 }
-if((typeof data116 == "number") && (isFinite(data116))){
-if(data116 > 1000000 || isNaN(data116)){
-const err383 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+}
+if(data112.priority !== undefined){
+let data116 = data112.priority;
+if(!(((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116))) && (isFinite(data116)))){
+const err383 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -5954,8 +5956,9 @@ vErrors.push(err383);
 }
 errors++;
 }
-if(data116 < -1000000 || isNaN(data116)){
-const err384 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000000},message:"must be >= -1000000"};
+if((typeof data116 == "number") && (isFinite(data116))){
+if(data116 > 1000000 || isNaN(data116)){
+const err384 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -5964,11 +5967,8 @@ vErrors.push(err384);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err385 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data116 < -1000000 || isNaN(data116)){
+const err385 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000000},message:"must be >= -1000000"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -5977,7 +5977,20 @@ vErrors.push(err385);
 }
 errors++;
 }
-var _valid30 = _errs393 === errors;
+}
+}
+}
+else {
+const err386 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err386];
+}
+else {
+vErrors.push(err386);
+}
+errors++;
+}
+var _valid30 = _errs394 === errors;
 if(_valid30 && valid109){
 valid109 = false;
 passing27 = [passing27, 1];
@@ -5989,20 +6002,20 @@ passing27 = 1;
 }
 }
 if(!valid109){
-const err386 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf",keyword:"oneOf",params:{passingSchemas: passing27},message:"must match exactly one schema in oneOf"};
+const err387 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf",keyword:"oneOf",params:{passingSchemas: passing27},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err386];
+vErrors = [err387];
 }
 else {
-vErrors.push(err386);
+vErrors.push(err387);
 }
 errors++;
 }
 else {
-errors = _errs390;
+errors = _errs391;
 if(vErrors !== null){
-if(_errs390){
-vErrors.length = _errs390;
+if(_errs391){
+vErrors.length = _errs391;
 }
 else {
 vErrors = null;
@@ -6012,16 +6025,16 @@ vErrors = null;
 }
 }
 else {
-const err387 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err388 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err387];
+vErrors = [err388];
 }
 else {
-vErrors.push(err387);
+vErrors.push(err388);
 }
 errors++;
 }
-var _valid29 = _errs385 === errors;
+var _valid29 = _errs386 === errors;
 if(_valid29 && valid103){
 valid103 = false;
 passing26 = [passing26, 1];
@@ -6033,20 +6046,20 @@ passing26 = 1;
 }
 }
 if(!valid103){
-const err388 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf",keyword:"oneOf",params:{passingSchemas: passing26},message:"must match exactly one schema in oneOf"};
+const err389 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf",keyword:"oneOf",params:{passingSchemas: passing26},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err388];
+vErrors = [err389];
 }
 else {
-vErrors.push(err388);
+vErrors.push(err389);
 }
 errors++;
 }
 else {
-errors = _errs380;
+errors = _errs381;
 if(vErrors !== null){
-if(_errs380){
-vErrors.length = _errs380;
+if(_errs381){
+vErrors.length = _errs381;
 }
 else {
 vErrors = null;
@@ -6057,19 +6070,8 @@ vErrors = null;
 if(data.network_mode !== undefined){
 let data117 = data.network_mode;
 if(typeof data117 === "string"){
-if(!pattern40.test(data117)){
-const err389 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/pattern",keyword:"pattern",params:{pattern: "^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},message:"must match pattern \""+"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"+"\""};
-if(vErrors === null){
-vErrors = [err389];
-}
-else {
-vErrors.push(err389);
-}
-errors++;
-}
-}
-else {
-const err390 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern41.test(data117)){
+const err390 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/pattern",keyword:"pattern",params:{pattern: "^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},message:"must match pattern \""+"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"+"\""};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -6079,11 +6081,8 @@ vErrors.push(err390);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data118 = data.volumes;
-if(Array.isArray(data118)){
-if(data118.length > 256){
-const err391 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
+else {
+const err391 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -6092,16 +6091,12 @@ vErrors.push(err391);
 }
 errors++;
 }
-const len20 = data118.length;
-for(let i22=0; i22<len20; i22++){
-let data119 = data118[i22];
-const _errs409 = errors;
-let valid115 = false;
-let passing28 = null;
-const _errs410 = errors;
-if(typeof data119 === "string"){
-if(func4(data119) > 4096){
-const err392 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+}
+if(data.volumes !== undefined){
+let data118 = data.volumes;
+if(Array.isArray(data118)){
+if(data118.length > 256){
+const err392 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -6110,8 +6105,16 @@ vErrors.push(err392);
 }
 errors++;
 }
-if(func4(data119) < 1){
-const err393 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const len20 = data118.length;
+for(let i22=0; i22<len20; i22++){
+let data119 = data118[i22];
+const _errs410 = errors;
+let valid115 = false;
+let passing28 = null;
+const _errs411 = errors;
+if(typeof data119 === "string"){
+if(func4(data119) > 4096){
+const err393 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -6120,9 +6123,8 @@ vErrors.push(err393);
 }
 errors++;
 }
-}
-else {
-const err394 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data119) < 1){
+const err394 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -6131,15 +6133,9 @@ vErrors.push(err394);
 }
 errors++;
 }
-var _valid31 = _errs410 === errors;
-if(_valid31){
-valid115 = true;
-passing28 = 0;
 }
-const _errs412 = errors;
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-if(data119.type === undefined){
-const err395 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+else {
+const err395 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -6148,8 +6144,15 @@ vErrors.push(err395);
 }
 errors++;
 }
-if(data119.target === undefined){
-const err396 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+var _valid31 = _errs411 === errors;
+if(_valid31){
+valid115 = true;
+passing28 = 0;
+}
+const _errs413 = errors;
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.type === undefined){
+const err396 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -6158,9 +6161,8 @@ vErrors.push(err396);
 }
 errors++;
 }
-for(const key26 in data119){
-if(!((((((((key26 === "type") || (key26 === "source")) || (key26 === "target")) || (key26 === "read_only")) || (key26 === "consistency")) || (key26 === "bind")) || (key26 === "volume")) || (key26 === "tmpfs"))){
-const err397 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+if(data119.target === undefined){
+const err397 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -6169,11 +6171,9 @@ vErrors.push(err397);
 }
 errors++;
 }
-}
-if(data119.type !== undefined){
-let data120 = data119.type;
-if(!(((data120 === "bind") || (data120 === "volume")) || (data120 === "tmpfs"))){
-const err398 = {instancePath:instancePath+"/volumes/" + i22+"/type",schemaPath:"#/properties/volumes/items/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
+for(const key26 in data119){
+if(!((((((((key26 === "type") || (key26 === "source")) || (key26 === "target")) || (key26 === "read_only")) || (key26 === "consistency")) || (key26 === "bind")) || (key26 === "volume")) || (key26 === "tmpfs"))){
+const err398 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -6183,11 +6183,10 @@ vErrors.push(err398);
 errors++;
 }
 }
-if(data119.source !== undefined){
-let data121 = data119.source;
-if(typeof data121 === "string"){
-if(func4(data121) > 4096){
-const err399 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(data119.type !== undefined){
+let data120 = data119.type;
+if(!(((data120 === "bind") || (data120 === "volume")) || (data120 === "tmpfs"))){
+const err399 = {instancePath:instancePath+"/volumes/" + i22+"/type",schemaPath:"#/properties/volumes/items/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -6196,8 +6195,12 @@ vErrors.push(err399);
 }
 errors++;
 }
-if(func4(data121) < 1){
-const err400 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data119.source !== undefined){
+let data121 = data119.source;
+if(typeof data121 === "string"){
+if(func4(data121) > 4096){
+const err400 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -6206,9 +6209,8 @@ vErrors.push(err400);
 }
 errors++;
 }
-}
-else {
-const err401 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data121) < 1){
+const err401 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -6218,11 +6220,8 @@ vErrors.push(err401);
 errors++;
 }
 }
-if(data119.target !== undefined){
-let data122 = data119.target;
-if(typeof data122 === "string"){
-if(func4(data122) > 4096){
-const err402 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+else {
+const err402 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -6231,8 +6230,12 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(func4(data122) < 1){
-const err403 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data119.target !== undefined){
+let data122 = data119.target;
+if(typeof data122 === "string"){
+if(func4(data122) > 4096){
+const err403 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -6241,9 +6244,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-}
-else {
-const err404 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func4(data122) < 1){
+const err404 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -6253,9 +6255,8 @@ vErrors.push(err404);
 errors++;
 }
 }
-if(data119.read_only !== undefined){
-if(typeof data119.read_only !== "boolean"){
-const err405 = {instancePath:instancePath+"/volumes/" + i22+"/read_only",schemaPath:"#/properties/volumes/items/oneOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err405 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -6265,11 +6266,9 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data119.consistency !== undefined){
-let data124 = data119.consistency;
-if(typeof data124 === "string"){
-if(func4(data124) > 32){
-const err406 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(data119.read_only !== undefined){
+if(typeof data119.read_only !== "boolean"){
+const err406 = {instancePath:instancePath+"/volumes/" + i22+"/read_only",schemaPath:"#/properties/volumes/items/oneOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -6279,8 +6278,11 @@ vErrors.push(err406);
 errors++;
 }
 }
-else {
-const err407 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data119.consistency !== undefined){
+let data124 = data119.consistency;
+if(typeof data124 === "string"){
+if(func4(data124) > 32){
+const err407 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -6290,12 +6292,8 @@ vErrors.push(err407);
 errors++;
 }
 }
-if(data119.bind !== undefined){
-let data125 = data119.bind;
-if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
-for(const key27 in data125){
-if(!(((key27 === "create_host_path") || (key27 === "propagation")) || (key27 === "selinux"))){
-const err408 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+else {
+const err408 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -6305,9 +6303,12 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data125.create_host_path !== undefined){
-if(typeof data125.create_host_path !== "boolean"){
-const err409 = {instancePath:instancePath+"/volumes/" + i22+"/bind/create_host_path",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/create_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data119.bind !== undefined){
+let data125 = data119.bind;
+if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
+for(const key27 in data125){
+if(!(((key27 === "create_host_path") || (key27 === "propagation")) || (key27 === "selinux"))){
+const err409 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -6317,10 +6318,9 @@ vErrors.push(err409);
 errors++;
 }
 }
-if(data125.propagation !== undefined){
-let data127 = data125.propagation;
-if(!((((((data127 === "rprivate") || (data127 === "private")) || (data127 === "rshared")) || (data127 === "shared")) || (data127 === "rslave")) || (data127 === "slave"))){
-const err410 = {instancePath:instancePath+"/volumes/" + i22+"/bind/propagation",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/propagation/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.propagation.enum},message:"must be equal to one of the allowed values"};
+if(data125.create_host_path !== undefined){
+if(typeof data125.create_host_path !== "boolean"){
+const err410 = {instancePath:instancePath+"/volumes/" + i22+"/bind/create_host_path",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/create_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -6330,10 +6330,10 @@ vErrors.push(err410);
 errors++;
 }
 }
-if(data125.selinux !== undefined){
-let data128 = data125.selinux;
-if(!((data128 === "z") || (data128 === "Z"))){
-const err411 = {instancePath:instancePath+"/volumes/" + i22+"/bind/selinux",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/selinux/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.selinux.enum},message:"must be equal to one of the allowed values"};
+if(data125.propagation !== undefined){
+let data127 = data125.propagation;
+if(!((((((data127 === "rprivate") || (data127 === "private")) || (data127 === "rshared")) || (data127 === "shared")) || (data127 === "rslave")) || (data127 === "slave"))){
+const err411 = {instancePath:instancePath+"/volumes/" + i22+"/bind/propagation",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/propagation/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.propagation.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -6343,9 +6343,10 @@ vErrors.push(err411);
 errors++;
 }
 }
-}
-else {
-const err412 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data125.selinux !== undefined){
+let data128 = data125.selinux;
+if(!((data128 === "z") || (data128 === "Z"))){
+const err412 = {instancePath:instancePath+"/volumes/" + i22+"/bind/selinux",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/selinux/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.selinux.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -6355,12 +6356,9 @@ vErrors.push(err412);
 errors++;
 }
 }
-if(data119.volume !== undefined){
-let data129 = data119.volume;
-if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
-for(const key28 in data129){
-if(!(key28 === "nocopy")){
-const err413 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+}
+else {
+const err413 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -6370,9 +6368,12 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data129.nocopy !== undefined){
-if(typeof data129.nocopy !== "boolean"){
-const err414 = {instancePath:instancePath+"/volumes/" + i22+"/volume/nocopy",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/properties/nocopy/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data119.volume !== undefined){
+let data129 = data119.volume;
+if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
+for(const key28 in data129){
+if(!(key28 === "nocopy")){
+const err414 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -6382,9 +6383,9 @@ vErrors.push(err414);
 errors++;
 }
 }
-}
-else {
-const err415 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data129.nocopy !== undefined){
+if(typeof data129.nocopy !== "boolean"){
+const err415 = {instancePath:instancePath+"/volumes/" + i22+"/volume/nocopy",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/properties/nocopy/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -6394,12 +6395,9 @@ vErrors.push(err415);
 errors++;
 }
 }
-if(data119.tmpfs !== undefined){
-let data131 = data119.tmpfs;
-if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
-for(const key29 in data131){
-if(!((key29 === "size") || (key29 === "mode"))){
-const err416 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+}
+else {
+const err416 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -6409,14 +6407,12 @@ vErrors.push(err416);
 errors++;
 }
 }
-if(data131.size !== undefined){
-let data132 = data131.size;
-const _errs441 = errors;
-let valid121 = false;
-let passing29 = null;
-const _errs442 = errors;
-if(!(((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132))) && (isFinite(data132)))){
-const err417 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data119.tmpfs !== undefined){
+let data131 = data119.tmpfs;
+if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
+for(const key29 in data131){
+if(!((key29 === "size") || (key29 === "mode"))){
+const err417 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -6425,9 +6421,15 @@ vErrors.push(err417);
 }
 errors++;
 }
-if((typeof data132 == "number") && (isFinite(data132))){
-if(data132 > 9007199254740991 || isNaN(data132)){
-const err418 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+}
+if(data131.size !== undefined){
+let data132 = data131.size;
+const _errs442 = errors;
+let valid121 = false;
+let passing29 = null;
+const _errs443 = errors;
+if(!(((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132))) && (isFinite(data132)))){
+const err418 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -6436,8 +6438,9 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(data132 < 0 || isNaN(data132)){
-const err419 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data132 == "number") && (isFinite(data132))){
+if(data132 > 9007199254740991 || isNaN(data132)){
+const err419 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -6446,16 +6449,8 @@ vErrors.push(err419);
 }
 errors++;
 }
-}
-var _valid32 = _errs442 === errors;
-if(_valid32){
-valid121 = true;
-passing29 = 0;
-}
-const _errs444 = errors;
-if(typeof data132 === "string"){
-if(func4(data132) > 32){
-const err420 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(data132 < 0 || isNaN(data132)){
+const err420 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -6464,8 +6459,16 @@ vErrors.push(err420);
 }
 errors++;
 }
-if(!pattern3.test(data132)){
-const err421 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+}
+var _valid32 = _errs443 === errors;
+if(_valid32){
+valid121 = true;
+passing29 = 0;
+}
+const _errs445 = errors;
+if(typeof data132 === "string"){
+if(func4(data132) > 32){
+const err421 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -6474,9 +6477,8 @@ vErrors.push(err421);
 }
 errors++;
 }
-}
-else {
-const err422 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern3.test(data132)){
+const err422 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -6485,7 +6487,18 @@ vErrors.push(err422);
 }
 errors++;
 }
-var _valid32 = _errs444 === errors;
+}
+else {
+const err423 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err423];
+}
+else {
+vErrors.push(err423);
+}
+errors++;
+}
+var _valid32 = _errs445 === errors;
 if(_valid32 && valid121){
 valid121 = false;
 passing29 = [passing29, 1];
@@ -6497,20 +6510,20 @@ passing29 = 1;
 }
 }
 if(!valid121){
-const err423 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing29},message:"must match exactly one schema in oneOf"};
+const err424 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing29},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err423];
+vErrors = [err424];
 }
 else {
-vErrors.push(err423);
+vErrors.push(err424);
 }
 errors++;
 }
 else {
-errors = _errs441;
+errors = _errs442;
 if(vErrors !== null){
-if(_errs441){
-vErrors.length = _errs441;
+if(_errs442){
+vErrors.length = _errs442;
 }
 else {
 vErrors = null;
@@ -6520,23 +6533,12 @@ vErrors = null;
 }
 if(data131.mode !== undefined){
 let data133 = data131.mode;
-const _errs447 = errors;
+const _errs448 = errors;
 let valid122 = false;
 let passing30 = null;
-const _errs448 = errors;
+const _errs449 = errors;
 if(!(((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133))) && (isFinite(data133)))){
-const err424 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err424];
-}
-else {
-vErrors.push(err424);
-}
-errors++;
-}
-if((typeof data133 == "number") && (isFinite(data133))){
-if(data133 > 4095 || isNaN(data133)){
-const err425 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4095},message:"must be <= 4095"};
+const err425 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -6545,8 +6547,9 @@ vErrors.push(err425);
 }
 errors++;
 }
-if(data133 < 0 || isNaN(data133)){
-const err426 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data133 == "number") && (isFinite(data133))){
+if(data133 > 4095 || isNaN(data133)){
+const err426 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4095},message:"must be <= 4095"};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -6555,16 +6558,8 @@ vErrors.push(err426);
 }
 errors++;
 }
-}
-var _valid33 = _errs448 === errors;
-if(_valid33){
-valid122 = true;
-passing30 = 0;
-}
-const _errs450 = errors;
-if(typeof data133 === "string"){
-if(!pattern42.test(data133)){
-const err427 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-7]{3,4}$"},message:"must match pattern \""+"^[0-7]{3,4}$"+"\""};
+if(data133 < 0 || isNaN(data133)){
+const err427 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -6574,8 +6569,15 @@ vErrors.push(err427);
 errors++;
 }
 }
-else {
-const err428 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid33 = _errs449 === errors;
+if(_valid33){
+valid122 = true;
+passing30 = 0;
+}
+const _errs451 = errors;
+if(typeof data133 === "string"){
+if(!pattern43.test(data133)){
+const err428 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-7]{3,4}$"},message:"must match pattern \""+"^[0-7]{3,4}$"+"\""};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -6584,7 +6586,18 @@ vErrors.push(err428);
 }
 errors++;
 }
-var _valid33 = _errs450 === errors;
+}
+else {
+const err429 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err429];
+}
+else {
+vErrors.push(err429);
+}
+errors++;
+}
+var _valid33 = _errs451 === errors;
 if(_valid33 && valid122){
 valid122 = false;
 passing30 = [passing30, 1];
@@ -6596,20 +6609,20 @@ passing30 = 1;
 }
 }
 if(!valid122){
-const err429 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing30},message:"must match exactly one schema in oneOf"};
+const err430 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing30},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err429];
+vErrors = [err430];
 }
 else {
-vErrors.push(err429);
+vErrors.push(err430);
 }
 errors++;
 }
 else {
-errors = _errs447;
+errors = _errs448;
 if(vErrors !== null){
-if(_errs447){
-vErrors.length = _errs447;
+if(_errs448){
+vErrors.length = _errs448;
 }
 else {
 vErrors = null;
@@ -6619,19 +6632,7 @@ vErrors = null;
 }
 }
 else {
-const err430 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err430];
-}
-else {
-vErrors.push(err430);
-}
-errors++;
-}
-}
-}
-else {
-const err431 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err431 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -6640,7 +6641,19 @@ vErrors.push(err431);
 }
 errors++;
 }
-var _valid31 = _errs412 === errors;
+}
+}
+else {
+const err432 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err432];
+}
+else {
+vErrors.push(err432);
+}
+errors++;
+}
+var _valid31 = _errs413 === errors;
 if(_valid31 && valid115){
 valid115 = false;
 passing28 = [passing28, 1];
@@ -6652,20 +6665,20 @@ passing28 = 1;
 }
 }
 if(!valid115){
-const err432 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing28},message:"must match exactly one schema in oneOf"};
+const err433 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing28},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err432];
+vErrors = [err433];
 }
 else {
-vErrors.push(err432);
+vErrors.push(err433);
 }
 errors++;
 }
 else {
-errors = _errs409;
+errors = _errs410;
 if(vErrors !== null){
-if(_errs409){
-vErrors.length = _errs409;
+if(_errs410){
+vErrors.length = _errs410;
 }
 else {
 vErrors = null;
@@ -6675,21 +6688,7 @@ vErrors = null;
 }
 }
 else {
-const err433 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err433];
-}
-else {
-vErrors.push(err433);
-}
-errors++;
-}
-}
-if(data.configs !== undefined){
-let data134 = data.configs;
-if(Array.isArray(data134)){
-if(data134.length > 64){
-const err434 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+const err434 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -6698,16 +6697,12 @@ vErrors.push(err434);
 }
 errors++;
 }
-const len21 = data134.length;
-for(let i23=0; i23<len21; i23++){
-let data135 = data134[i23];
-const _errs456 = errors;
-let valid126 = false;
-let passing31 = null;
-const _errs457 = errors;
-if(typeof data135 === "string"){
-if(!pattern1.test(data135)){
-const err435 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+}
+if(data.configs !== undefined){
+let data134 = data.configs;
+if(Array.isArray(data134)){
+if(data134.length > 64){
+const err435 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -6716,9 +6711,16 @@ vErrors.push(err435);
 }
 errors++;
 }
-}
-else {
-const err436 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len21 = data134.length;
+for(let i23=0; i23<len21; i23++){
+let data135 = data134[i23];
+const _errs457 = errors;
+let valid126 = false;
+let passing31 = null;
+const _errs458 = errors;
+if(typeof data135 === "string"){
+if(!pattern1.test(data135)){
+const err436 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -6727,15 +6729,9 @@ vErrors.push(err436);
 }
 errors++;
 }
-var _valid34 = _errs457 === errors;
-if(_valid34){
-valid126 = true;
-passing31 = 0;
 }
-const _errs459 = errors;
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
-if(data135.source === undefined){
-const err437 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+else {
+const err437 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -6744,9 +6740,15 @@ vErrors.push(err437);
 }
 errors++;
 }
-for(const key30 in data135){
-if(!(((((key30 === "source") || (key30 === "target")) || (key30 === "uid")) || (key30 === "gid")) || (key30 === "mode"))){
-const err438 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+var _valid34 = _errs458 === errors;
+if(_valid34){
+valid126 = true;
+passing31 = 0;
+}
+const _errs460 = errors;
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.source === undefined){
+const err438 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -6755,12 +6757,9 @@ vErrors.push(err438);
 }
 errors++;
 }
-}
-if(data135.source !== undefined){
-let data136 = data135.source;
-if(typeof data136 === "string"){
-if(!pattern1.test(data136)){
-const err439 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+for(const key30 in data135){
+if(!(((((key30 === "source") || (key30 === "target")) || (key30 === "uid")) || (key30 === "gid")) || (key30 === "mode"))){
+const err439 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -6770,8 +6769,11 @@ vErrors.push(err439);
 errors++;
 }
 }
-else {
-const err440 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data135.source !== undefined){
+let data136 = data135.source;
+if(typeof data136 === "string"){
+if(!pattern1.test(data136)){
+const err440 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -6781,11 +6783,8 @@ vErrors.push(err440);
 errors++;
 }
 }
-if(data135.target !== undefined){
-let data137 = data135.target;
-if(typeof data137 === "string"){
-if(func4(data137) > 4096){
-const err441 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+else {
+const err441 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -6794,8 +6793,12 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(func4(data137) < 1){
-const err442 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data135.target !== undefined){
+let data137 = data135.target;
+if(typeof data137 === "string"){
+if(func4(data137) > 4096){
+const err442 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -6804,8 +6807,8 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(!pattern45.test(data137)){
-const err443 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
+if(func4(data137) < 1){
+const err443 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -6814,9 +6817,8 @@ vErrors.push(err443);
 }
 errors++;
 }
-}
-else {
-const err444 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern46.test(data137)){
+const err444 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -6826,14 +6828,8 @@ vErrors.push(err444);
 errors++;
 }
 }
-if(data135.uid !== undefined){
-let data138 = data135.uid;
-const _errs467 = errors;
-let valid128 = false;
-let passing32 = null;
-const _errs468 = errors;
-if(!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))){
-const err445 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err445 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -6842,9 +6838,15 @@ vErrors.push(err445);
 }
 errors++;
 }
-if((typeof data138 == "number") && (isFinite(data138))){
-if(data138 > 4294967294 || isNaN(data138)){
-const err446 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+}
+if(data135.uid !== undefined){
+let data138 = data135.uid;
+const _errs468 = errors;
+let valid128 = false;
+let passing32 = null;
+const _errs469 = errors;
+if(!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))){
+const err446 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -6853,8 +6855,9 @@ vErrors.push(err446);
 }
 errors++;
 }
-if(data138 < 0 || isNaN(data138)){
-const err447 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data138 == "number") && (isFinite(data138))){
+if(data138 > 4294967294 || isNaN(data138)){
+const err447 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -6863,16 +6866,8 @@ vErrors.push(err447);
 }
 errors++;
 }
-}
-var _valid35 = _errs468 === errors;
-if(_valid35){
-valid128 = true;
-passing32 = 0;
-}
-const _errs470 = errors;
-if(typeof data138 === "string"){
-if(!pattern46.test(data138)){
-const err448 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(data138 < 0 || isNaN(data138)){
+const err448 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -6882,8 +6877,15 @@ vErrors.push(err448);
 errors++;
 }
 }
-else {
-const err449 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid35 = _errs469 === errors;
+if(_valid35){
+valid128 = true;
+passing32 = 0;
+}
+const _errs471 = errors;
+if(typeof data138 === "string"){
+if(!pattern47.test(data138)){
+const err449 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -6892,7 +6894,18 @@ vErrors.push(err449);
 }
 errors++;
 }
-var _valid35 = _errs470 === errors;
+}
+else {
+const err450 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err450];
+}
+else {
+vErrors.push(err450);
+}
+errors++;
+}
+var _valid35 = _errs471 === errors;
 if(_valid35 && valid128){
 valid128 = false;
 passing32 = [passing32, 1];
@@ -6904,20 +6917,20 @@ passing32 = 1;
 }
 }
 if(!valid128){
-const err450 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing32},message:"must match exactly one schema in oneOf"};
+const err451 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing32},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err450];
+vErrors = [err451];
 }
 else {
-vErrors.push(err450);
+vErrors.push(err451);
 }
 errors++;
 }
 else {
-errors = _errs467;
+errors = _errs468;
 if(vErrors !== null){
-if(_errs467){
-vErrors.length = _errs467;
+if(_errs468){
+vErrors.length = _errs468;
 }
 else {
 vErrors = null;
@@ -6927,23 +6940,12 @@ vErrors = null;
 }
 if(data135.gid !== undefined){
 let data139 = data135.gid;
-const _errs473 = errors;
+const _errs474 = errors;
 let valid129 = false;
 let passing33 = null;
-const _errs474 = errors;
+const _errs475 = errors;
 if(!(((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139))) && (isFinite(data139)))){
-const err451 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err451];
-}
-else {
-vErrors.push(err451);
-}
-errors++;
-}
-if((typeof data139 == "number") && (isFinite(data139))){
-if(data139 > 4294967294 || isNaN(data139)){
-const err452 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+const err452 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -6952,8 +6954,9 @@ vErrors.push(err452);
 }
 errors++;
 }
-if(data139 < 0 || isNaN(data139)){
-const err453 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data139 == "number") && (isFinite(data139))){
+if(data139 > 4294967294 || isNaN(data139)){
+const err453 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -6962,16 +6965,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-}
-var _valid36 = _errs474 === errors;
-if(_valid36){
-valid129 = true;
-passing33 = 0;
-}
-const _errs476 = errors;
-if(typeof data139 === "string"){
-if(!pattern46.test(data139)){
-const err454 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(data139 < 0 || isNaN(data139)){
+const err454 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -6981,8 +6976,15 @@ vErrors.push(err454);
 errors++;
 }
 }
-else {
-const err455 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid36 = _errs475 === errors;
+if(_valid36){
+valid129 = true;
+passing33 = 0;
+}
+const _errs477 = errors;
+if(typeof data139 === "string"){
+if(!pattern47.test(data139)){
+const err455 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -6991,7 +6993,18 @@ vErrors.push(err455);
 }
 errors++;
 }
-var _valid36 = _errs476 === errors;
+}
+else {
+const err456 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err456];
+}
+else {
+vErrors.push(err456);
+}
+errors++;
+}
+var _valid36 = _errs477 === errors;
 if(_valid36 && valid129){
 valid129 = false;
 passing33 = [passing33, 1];
@@ -7003,20 +7016,20 @@ passing33 = 1;
 }
 }
 if(!valid129){
-const err456 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing33},message:"must match exactly one schema in oneOf"};
+const err457 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing33},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err456];
+vErrors = [err457];
 }
 else {
-vErrors.push(err456);
+vErrors.push(err457);
 }
 errors++;
 }
 else {
-errors = _errs473;
+errors = _errs474;
 if(vErrors !== null){
-if(_errs473){
-vErrors.length = _errs473;
+if(_errs474){
+vErrors.length = _errs474;
 }
 else {
 vErrors = null;
@@ -7026,23 +7039,12 @@ vErrors = null;
 }
 if(data135.mode !== undefined){
 let data140 = data135.mode;
-const _errs479 = errors;
+const _errs480 = errors;
 let valid130 = false;
 let passing34 = null;
-const _errs480 = errors;
+const _errs481 = errors;
 if(!(((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140))) && (isFinite(data140)))){
-const err457 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err457];
-}
-else {
-vErrors.push(err457);
-}
-errors++;
-}
-if((typeof data140 == "number") && (isFinite(data140))){
-if(data140 > 511 || isNaN(data140)){
-const err458 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
+const err458 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -7051,8 +7053,9 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data140 < 0 || isNaN(data140)){
-const err459 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data140 == "number") && (isFinite(data140))){
+if(data140 > 511 || isNaN(data140)){
+const err459 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -7061,16 +7064,8 @@ vErrors.push(err459);
 }
 errors++;
 }
-}
-var _valid37 = _errs480 === errors;
-if(_valid37){
-valid130 = true;
-passing34 = 0;
-}
-const _errs482 = errors;
-if(typeof data140 === "string"){
-if(!pattern48.test(data140)){
-const err460 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(data140 < 0 || isNaN(data140)){
+const err460 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -7080,8 +7075,15 @@ vErrors.push(err460);
 errors++;
 }
 }
-else {
-const err461 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid37 = _errs481 === errors;
+if(_valid37){
+valid130 = true;
+passing34 = 0;
+}
+const _errs483 = errors;
+if(typeof data140 === "string"){
+if(!pattern49.test(data140)){
+const err461 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -7090,7 +7092,18 @@ vErrors.push(err461);
 }
 errors++;
 }
-var _valid37 = _errs482 === errors;
+}
+else {
+const err462 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err462];
+}
+else {
+vErrors.push(err462);
+}
+errors++;
+}
+var _valid37 = _errs483 === errors;
 if(_valid37 && valid130){
 valid130 = false;
 passing34 = [passing34, 1];
@@ -7102,20 +7115,20 @@ passing34 = 1;
 }
 }
 if(!valid130){
-const err462 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing34},message:"must match exactly one schema in oneOf"};
+const err463 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing34},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err462];
+vErrors = [err463];
 }
 else {
-vErrors.push(err462);
+vErrors.push(err463);
 }
 errors++;
 }
 else {
-errors = _errs479;
+errors = _errs480;
 if(vErrors !== null){
-if(_errs479){
-vErrors.length = _errs479;
+if(_errs480){
+vErrors.length = _errs480;
 }
 else {
 vErrors = null;
@@ -7125,16 +7138,16 @@ vErrors = null;
 }
 }
 else {
-const err463 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err464 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err463];
+vErrors = [err464];
 }
 else {
-vErrors.push(err463);
+vErrors.push(err464);
 }
 errors++;
 }
-var _valid34 = _errs459 === errors;
+var _valid34 = _errs460 === errors;
 if(_valid34 && valid126){
 valid126 = false;
 passing31 = [passing31, 1];
@@ -7146,20 +7159,20 @@ passing31 = 1;
 }
 }
 if(!valid126){
-const err464 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing31},message:"must match exactly one schema in oneOf"};
+const err465 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing31},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err464];
+vErrors = [err465];
 }
 else {
-vErrors.push(err464);
+vErrors.push(err465);
 }
 errors++;
 }
 else {
-errors = _errs456;
+errors = _errs457;
 if(vErrors !== null){
-if(_errs456){
-vErrors.length = _errs456;
+if(_errs457){
+vErrors.length = _errs457;
 }
 else {
 vErrors = null;
@@ -7169,21 +7182,7 @@ vErrors = null;
 }
 }
 else {
-const err465 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err465];
-}
-else {
-vErrors.push(err465);
-}
-errors++;
-}
-}
-if(data.secrets !== undefined){
-let data141 = data.secrets;
-if(Array.isArray(data141)){
-if(data141.length > 64){
-const err466 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+const err466 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -7192,16 +7191,12 @@ vErrors.push(err466);
 }
 errors++;
 }
-const len22 = data141.length;
-for(let i24=0; i24<len22; i24++){
-let data142 = data141[i24];
-const _errs488 = errors;
-let valid134 = false;
-let passing35 = null;
-const _errs489 = errors;
-if(typeof data142 === "string"){
-if(!pattern1.test(data142)){
-const err467 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+}
+if(data.secrets !== undefined){
+let data141 = data.secrets;
+if(Array.isArray(data141)){
+if(data141.length > 64){
+const err467 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -7210,9 +7205,16 @@ vErrors.push(err467);
 }
 errors++;
 }
-}
-else {
-const err468 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len22 = data141.length;
+for(let i24=0; i24<len22; i24++){
+let data142 = data141[i24];
+const _errs489 = errors;
+let valid134 = false;
+let passing35 = null;
+const _errs490 = errors;
+if(typeof data142 === "string"){
+if(!pattern1.test(data142)){
+const err468 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -7221,15 +7223,9 @@ vErrors.push(err468);
 }
 errors++;
 }
-var _valid38 = _errs489 === errors;
-if(_valid38){
-valid134 = true;
-passing35 = 0;
 }
-const _errs491 = errors;
-if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
-if(data142.source === undefined){
-const err469 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+else {
+const err469 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -7238,9 +7234,15 @@ vErrors.push(err469);
 }
 errors++;
 }
-for(const key31 in data142){
-if(!(((((key31 === "source") || (key31 === "target")) || (key31 === "uid")) || (key31 === "gid")) || (key31 === "mode"))){
-const err470 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+var _valid38 = _errs490 === errors;
+if(_valid38){
+valid134 = true;
+passing35 = 0;
+}
+const _errs492 = errors;
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.source === undefined){
+const err470 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -7249,12 +7251,9 @@ vErrors.push(err470);
 }
 errors++;
 }
-}
-if(data142.source !== undefined){
-let data143 = data142.source;
-if(typeof data143 === "string"){
-if(!pattern1.test(data143)){
-const err471 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+for(const key31 in data142){
+if(!(((((key31 === "source") || (key31 === "target")) || (key31 === "uid")) || (key31 === "gid")) || (key31 === "mode"))){
+const err471 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -7264,8 +7263,11 @@ vErrors.push(err471);
 errors++;
 }
 }
-else {
-const err472 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data142.source !== undefined){
+let data143 = data142.source;
+if(typeof data143 === "string"){
+if(!pattern1.test(data143)){
+const err472 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -7275,11 +7277,8 @@ vErrors.push(err472);
 errors++;
 }
 }
-if(data142.target !== undefined){
-let data144 = data142.target;
-if(typeof data144 === "string"){
-if(func4(data144) > 4096){
-const err473 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+else {
+const err473 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -7288,8 +7287,12 @@ vErrors.push(err473);
 }
 errors++;
 }
-if(func4(data144) < 1){
-const err474 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data142.target !== undefined){
+let data144 = data142.target;
+if(typeof data144 === "string"){
+if(func4(data144) > 4096){
+const err474 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -7298,8 +7301,8 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(!pattern45.test(data144)){
-const err475 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
+if(func4(data144) < 1){
+const err475 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -7308,9 +7311,8 @@ vErrors.push(err475);
 }
 errors++;
 }
-}
-else {
-const err476 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern46.test(data144)){
+const err476 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -7320,14 +7322,8 @@ vErrors.push(err476);
 errors++;
 }
 }
-if(data142.uid !== undefined){
-let data145 = data142.uid;
-const _errs499 = errors;
-let valid136 = false;
-let passing36 = null;
-const _errs500 = errors;
-if(!(((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145))) && (isFinite(data145)))){
-const err477 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err477 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -7336,9 +7332,15 @@ vErrors.push(err477);
 }
 errors++;
 }
-if((typeof data145 == "number") && (isFinite(data145))){
-if(data145 > 4294967294 || isNaN(data145)){
-const err478 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+}
+if(data142.uid !== undefined){
+let data145 = data142.uid;
+const _errs500 = errors;
+let valid136 = false;
+let passing36 = null;
+const _errs501 = errors;
+if(!(((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145))) && (isFinite(data145)))){
+const err478 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -7347,8 +7349,9 @@ vErrors.push(err478);
 }
 errors++;
 }
-if(data145 < 0 || isNaN(data145)){
-const err479 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data145 == "number") && (isFinite(data145))){
+if(data145 > 4294967294 || isNaN(data145)){
+const err479 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -7357,16 +7360,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-}
-var _valid39 = _errs500 === errors;
-if(_valid39){
-valid136 = true;
-passing36 = 0;
-}
-const _errs502 = errors;
-if(typeof data145 === "string"){
-if(!pattern46.test(data145)){
-const err480 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(data145 < 0 || isNaN(data145)){
+const err480 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -7376,8 +7371,15 @@ vErrors.push(err480);
 errors++;
 }
 }
-else {
-const err481 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid39 = _errs501 === errors;
+if(_valid39){
+valid136 = true;
+passing36 = 0;
+}
+const _errs503 = errors;
+if(typeof data145 === "string"){
+if(!pattern47.test(data145)){
+const err481 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -7386,7 +7388,18 @@ vErrors.push(err481);
 }
 errors++;
 }
-var _valid39 = _errs502 === errors;
+}
+else {
+const err482 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err482];
+}
+else {
+vErrors.push(err482);
+}
+errors++;
+}
+var _valid39 = _errs503 === errors;
 if(_valid39 && valid136){
 valid136 = false;
 passing36 = [passing36, 1];
@@ -7398,20 +7411,20 @@ passing36 = 1;
 }
 }
 if(!valid136){
-const err482 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing36},message:"must match exactly one schema in oneOf"};
+const err483 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing36},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err482];
+vErrors = [err483];
 }
 else {
-vErrors.push(err482);
+vErrors.push(err483);
 }
 errors++;
 }
 else {
-errors = _errs499;
+errors = _errs500;
 if(vErrors !== null){
-if(_errs499){
-vErrors.length = _errs499;
+if(_errs500){
+vErrors.length = _errs500;
 }
 else {
 vErrors = null;
@@ -7421,23 +7434,12 @@ vErrors = null;
 }
 if(data142.gid !== undefined){
 let data146 = data142.gid;
-const _errs505 = errors;
+const _errs506 = errors;
 let valid137 = false;
 let passing37 = null;
-const _errs506 = errors;
+const _errs507 = errors;
 if(!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))){
-const err483 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err483];
-}
-else {
-vErrors.push(err483);
-}
-errors++;
-}
-if((typeof data146 == "number") && (isFinite(data146))){
-if(data146 > 4294967294 || isNaN(data146)){
-const err484 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+const err484 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -7446,8 +7448,9 @@ vErrors.push(err484);
 }
 errors++;
 }
-if(data146 < 0 || isNaN(data146)){
-const err485 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data146 == "number") && (isFinite(data146))){
+if(data146 > 4294967294 || isNaN(data146)){
+const err485 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -7456,16 +7459,8 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-var _valid40 = _errs506 === errors;
-if(_valid40){
-valid137 = true;
-passing37 = 0;
-}
-const _errs508 = errors;
-if(typeof data146 === "string"){
-if(!pattern46.test(data146)){
-const err486 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(data146 < 0 || isNaN(data146)){
+const err486 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -7475,8 +7470,15 @@ vErrors.push(err486);
 errors++;
 }
 }
-else {
-const err487 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid40 = _errs507 === errors;
+if(_valid40){
+valid137 = true;
+passing37 = 0;
+}
+const _errs509 = errors;
+if(typeof data146 === "string"){
+if(!pattern47.test(data146)){
+const err487 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -7485,7 +7487,18 @@ vErrors.push(err487);
 }
 errors++;
 }
-var _valid40 = _errs508 === errors;
+}
+else {
+const err488 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err488];
+}
+else {
+vErrors.push(err488);
+}
+errors++;
+}
+var _valid40 = _errs509 === errors;
 if(_valid40 && valid137){
 valid137 = false;
 passing37 = [passing37, 1];
@@ -7497,20 +7510,20 @@ passing37 = 1;
 }
 }
 if(!valid137){
-const err488 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing37},message:"must match exactly one schema in oneOf"};
+const err489 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing37},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err488];
+vErrors = [err489];
 }
 else {
-vErrors.push(err488);
+vErrors.push(err489);
 }
 errors++;
 }
 else {
-errors = _errs505;
+errors = _errs506;
 if(vErrors !== null){
-if(_errs505){
-vErrors.length = _errs505;
+if(_errs506){
+vErrors.length = _errs506;
 }
 else {
 vErrors = null;
@@ -7520,23 +7533,12 @@ vErrors = null;
 }
 if(data142.mode !== undefined){
 let data147 = data142.mode;
-const _errs511 = errors;
+const _errs512 = errors;
 let valid138 = false;
 let passing38 = null;
-const _errs512 = errors;
+const _errs513 = errors;
 if(!(((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147))) && (isFinite(data147)))){
-const err489 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err489];
-}
-else {
-vErrors.push(err489);
-}
-errors++;
-}
-if((typeof data147 == "number") && (isFinite(data147))){
-if(data147 > 511 || isNaN(data147)){
-const err490 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
+const err490 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -7545,8 +7547,9 @@ vErrors.push(err490);
 }
 errors++;
 }
-if(data147 < 0 || isNaN(data147)){
-const err491 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data147 == "number") && (isFinite(data147))){
+if(data147 > 511 || isNaN(data147)){
+const err491 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -7555,16 +7558,8 @@ vErrors.push(err491);
 }
 errors++;
 }
-}
-var _valid41 = _errs512 === errors;
-if(_valid41){
-valid138 = true;
-passing38 = 0;
-}
-const _errs514 = errors;
-if(typeof data147 === "string"){
-if(!pattern48.test(data147)){
-const err492 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(data147 < 0 || isNaN(data147)){
+const err492 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -7574,8 +7569,15 @@ vErrors.push(err492);
 errors++;
 }
 }
-else {
-const err493 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid41 = _errs513 === errors;
+if(_valid41){
+valid138 = true;
+passing38 = 0;
+}
+const _errs515 = errors;
+if(typeof data147 === "string"){
+if(!pattern49.test(data147)){
+const err493 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -7584,7 +7586,18 @@ vErrors.push(err493);
 }
 errors++;
 }
-var _valid41 = _errs514 === errors;
+}
+else {
+const err494 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err494];
+}
+else {
+vErrors.push(err494);
+}
+errors++;
+}
+var _valid41 = _errs515 === errors;
 if(_valid41 && valid138){
 valid138 = false;
 passing38 = [passing38, 1];
@@ -7596,20 +7609,20 @@ passing38 = 1;
 }
 }
 if(!valid138){
-const err494 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing38},message:"must match exactly one schema in oneOf"};
+const err495 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing38},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err494];
+vErrors = [err495];
 }
 else {
-vErrors.push(err494);
+vErrors.push(err495);
 }
 errors++;
 }
 else {
-errors = _errs511;
+errors = _errs512;
 if(vErrors !== null){
-if(_errs511){
-vErrors.length = _errs511;
+if(_errs512){
+vErrors.length = _errs512;
 }
 else {
 vErrors = null;
@@ -7619,16 +7632,16 @@ vErrors = null;
 }
 }
 else {
-const err495 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err496 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err495];
+vErrors = [err496];
 }
 else {
-vErrors.push(err495);
+vErrors.push(err496);
 }
 errors++;
 }
-var _valid38 = _errs491 === errors;
+var _valid38 = _errs492 === errors;
 if(_valid38 && valid134){
 valid134 = false;
 passing35 = [passing35, 1];
@@ -7640,20 +7653,20 @@ passing35 = 1;
 }
 }
 if(!valid134){
-const err496 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing35},message:"must match exactly one schema in oneOf"};
+const err497 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing35},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err496];
+vErrors = [err497];
 }
 else {
-vErrors.push(err496);
+vErrors.push(err497);
 }
 errors++;
 }
 else {
-errors = _errs488;
+errors = _errs489;
 if(vErrors !== null){
-if(_errs488){
-vErrors.length = _errs488;
+if(_errs489){
+vErrors.length = _errs489;
 }
 else {
 vErrors = null;
@@ -7663,21 +7676,7 @@ vErrors = null;
 }
 }
 else {
-const err497 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err497];
-}
-else {
-vErrors.push(err497);
-}
-errors++;
-}
-}
-if(data.stop_grace_period !== undefined){
-let data148 = data.stop_grace_period;
-if(typeof data148 === "string"){
-if(func4(data148) > 32){
-const err498 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+const err498 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -7686,8 +7685,12 @@ vErrors.push(err498);
 }
 errors++;
 }
-if(!pattern10.test(data148)){
-const err499 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+}
+if(data.stop_grace_period !== undefined){
+let data148 = data.stop_grace_period;
+if(typeof data148 === "string"){
+if(func4(data148) > 32){
+const err499 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -7696,9 +7699,8 @@ vErrors.push(err499);
 }
 errors++;
 }
-}
-else {
-const err500 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!pattern10.test(data148)){
+const err500 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -7708,14 +7710,25 @@ vErrors.push(err500);
 errors++;
 }
 }
-}
 else {
-const err501 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err501 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err501];
 }
 else {
 vErrors.push(err501);
+}
+errors++;
+}
+}
+}
+else {
+const err502 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err502];
+}
+else {
+vErrors.push(err502);
 }
 errors++;
 }
@@ -7727,8 +7740,8 @@ const schema38 = {"anyOf":[{"type":"null"},{"type":"object","additionalPropertie
 const schema39 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."};
 const schema42 = {"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}};
 const schema43 = {"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]};
-const pattern60 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
-const pattern62 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
+const pattern61 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
+const pattern63 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
 const schema40 = {"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."};
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -7770,7 +7783,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern60.test(data0)){
+if(!pattern61.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -7876,7 +7889,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern60.test(data0)){
+if(!pattern61.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -7932,7 +7945,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern62.test(key1)){
+if(!pattern63.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -8335,8 +8348,8 @@ return errors === 0;
 }
 
 const schema45 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]};
-const pattern66 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
-const pattern67 = new RegExp("^[0-9a-fA-F.:]+$", "u");
+const pattern67 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
+const pattern68 = new RegExp("^[0-9a-fA-F.:]+$", "u");
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -8374,7 +8387,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern60.test(data0)){
+if(!pattern61.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -8430,7 +8443,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern62.test(key1)){
+if(!pattern63.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -8898,7 +8911,7 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(!pattern66.test(data15)){
+if(!pattern67.test(data15)){
 const err38 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err38];
@@ -8933,7 +8946,7 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(!pattern67.test(data16)){
+if(!pattern68.test(data16)){
 const err41 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+$"+"\""};
 if(vErrors === null){
 vErrors = [err41];
@@ -8968,7 +8981,7 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(!pattern66.test(data17)){
+if(!pattern67.test(data17)){
 const err44 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -9278,7 +9291,7 @@ vErrors.push(err16);
 }
 errors++;
 }
-if(!pattern56.test(data5)){
+if(!pattern57.test(data5)){
 const err17 = {instancePath:instancePath+"/agent/ref",schemaPath:"#/properties/agent/properties/ref/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -9303,7 +9316,7 @@ errors++;
 if(data4.digest !== undefined){
 let data6 = data4.digest;
 if(typeof data6 === "string"){
-if(!pattern57.test(data6)){
+if(!pattern58.test(data6)){
 const err19 = {instancePath:instancePath+"/agent/digest",schemaPath:"#/properties/agent/properties/digest/pattern",keyword:"pattern",params:{pattern: "^sha256:[a-f0-9]{64}$"},message:"must match pattern \""+"^sha256:[a-f0-9]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -9646,7 +9659,7 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(!pattern70.test(data17)){
+if(!pattern71.test(data17)){
 const err46 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err46];
@@ -9779,7 +9792,7 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!pattern70.test(data20)){
+if(!pattern71.test(data20)){
 const err57 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err57];

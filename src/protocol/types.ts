@@ -71,7 +71,8 @@ export interface ServiceSpec {
   readonly blkio_config?: { readonly weight?: number };
   /** `os/arch[/variant]`; checked against the board when pulling. */
   readonly platform?: string;
-  readonly pull_policy?: 'always' | 'never' | 'missing' | 'if_not_present';
+  /** always, never, missing, if_not_present, daily, weekly, every_<duration>; `build` passes the schema so compose/service-pull.ts can refuse it with the hint. */
+  readonly pull_policy?: string;
   /** `["NAME:IP"]` (or `NAME=IP`) or `{NAME: IP}`. */
   readonly extra_hosts?: readonly string[] | Readonly<Record<string, string>>;
   readonly dns?: string | readonly string[];

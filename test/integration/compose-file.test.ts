@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthSync, runBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
+import { sortedTar } from '../helpers/images/busybox.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 
 // The compose file as people write it, deployed for real by `berth deploy`: what the reader settles
@@ -117,5 +118,38 @@ describe('berth deploy of a compose file', () => {
     const after = (JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string }>).map((c) => c.name);
     expect(after).toHaveLength(1);
     expect(after).not.toEqual(before);
+  });
+});
+
+describe('platform and pull_policy in berth deploy', () => {
+  const service = (image: string, extra: string, out: string) =>
+    `services:\n  app:\n    image: ${image}\n    command: ["sh", "-c", "cat /version > /out/version; sleep 3600"]\n    network_mode: none\n    stop_grace_period: 1s\n    volumes: ["${out}:/out"]\n${extra}x-berth:\n  update: {health_window: 1s}\n`;
+  /** Pushes compose/moving:v1 holding /version = `text` (the same tag each time, as a moved tag is). */
+  const pushVersion = async (text: string) => pushBusyboxImage(registry, 'compose/moving', 'v1', { arches: ['amd64'], extraLayers: [await sortedTar([{ name: 'version', content: `${text}\n` }])] });
+
+  it('refuses a platform the board cannot run, naming it, before anything is pulled or stopped', async () => {
+    const out = fs.mkdtempSync(path.join(work, 'out-'));
+    const r = await deployProject('platform', { 'compose.yaml': service(img, '    platform: linux/riscv64\n', out) });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/service app: platform linux\/riscv64 cannot run on this board \(.* runs linux\/amd64/);
+  });
+
+  it('never uses only what is on the device; always pulls again when the deploy creates the container', async () => {
+    const out = fs.mkdtempSync(path.join(work, 'out-'));
+    const moving = `${registry.host}/compose/moving:v1`;
+    const never = await deployProject('pull', { 'compose.yaml': service(moving, '    pull_policy: never\n', out) });
+    expect(never.stdout + never.stderr).toMatch(/service app: image \S+compose\/moving:v1 is not on this device, and its pull_policy is never/);
+    await pushVersion('one');
+    expect((await deployProject('pull', { 'compose.yaml': service(moving, '    pull_policy: always\n', out) })).stdout).toMatch(/: applied\n$/);
+    expect(fs.readFileSync(path.join(out, 'version'), 'utf8')).toBe('one\n');
+    // The tag moves; a changed service (new container) under pull_policy: always runs the new image.
+    await pushVersion('two');
+    const again = await deployProject('pull', { 'compose.yaml': service(moving, '    pull_policy: always\n    environment: {REV: "2"}\n', out) });
+    expect(again.stdout).toMatch(/: applied\n$/);
+    expect(fs.readFileSync(path.join(out, 'version'), 'utf8')).toBe('two\n');
+    // missing keeps the local copy: the tag moved again, the device still runs "two".
+    await pushVersion('three');
+    expect((await deployProject('pull', { 'compose.yaml': service(moving, '    environment: {REV: "3"}\n', out) })).stdout).toMatch(/: applied\n$/);
+    expect(fs.readFileSync(path.join(out, 'version'), 'utf8')).toBe('two\n');
   });
 });

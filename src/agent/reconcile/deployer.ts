@@ -12,11 +12,14 @@ import type { App, AppService } from '../../compose/model.js';
 import type { NormalizeOptions } from '../../compose/normalize.js';
 import type { NetworkService } from '../../network/service.js';
 import type { DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
+import type { ImageRecord } from '../../store/images.js';
 import { awaitDependency, awaitHealthy, type WatchedService } from './health.js';
 import { plan, type ManagedContainer, type Present, type Step } from './plan.js';
+import { checkPlatforms, pullDecision } from './pull-policy.js';
 
 /** Fetches an image for this board; resolves with the local image name. Injected by the front end. */
-export type PullFn = (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void) => Promise<string>;
+/** Pulls `ref` for this board (or for `platform`, `os/arch[/variant]`, when given); resolves to the local image's name. */
+export type PullFn = (ref: string, signal: AbortSignal, onEvent: (e: PullEvent) => void, platform?: string) => Promise<string>;
 
 export type DeployEvent =
   | { readonly type: 'status'; readonly revision: number; readonly status: DeployStatus; readonly error?: ErrorInfo }
@@ -175,6 +178,8 @@ export class Deployer {
   /** Plans from the present towards `target` and executes; `revision` labels progress messages. */
   private async converge(target: App, revision: number, signal: AbortSignal, resumed = false): Promise<void> {
     const { engine, networks, volumes, onEvent } = this.deps;
+    // Before any step: a platform the board cannot run would fail only at exec, after the old containers went.
+    checkPlatforms(target, this.deps.board);
     for (const c of this.staleDeviceEnv(target)) {
       onEvent({ type: 'progress', revision, phase: 'remove', service: ownerOf(c.options.labels)!.service });
       await engine.remove(c.id, true);
@@ -223,7 +228,7 @@ export class Deployer {
         }
         case 'pull': {
           onEvent({ ...progress, image: step.image });
-          imageOf.set(step.service, await this.ensureImage(step.image, revision, step.service, signal));
+          imageOf.set(step.service, await this.ensureImage(target.services.get(step.service)!, revision, signal));
           break;
         }
         case 'create': {
@@ -262,19 +267,23 @@ export class Deployer {
     }
   }
 
-  /** pull_policy "missing": a local image is used as it is (a board may be offline); pin digests for exactness. */
-  private async ensureImage(ref: string, revision: number, service: string, signal: AbortSignal): Promise<string> {
+  /** The service's image as its pull_policy and platform say (pull-policy.ts): the local copy, or a pull. */
+  private async ensureImage(svc: AppService, revision: number, signal: AbortSignal): Promise<string> {
+    let local: ImageRecord | undefined;
     try {
-      return this.deps.images.find(ref).name;
+      local = this.deps.images.find(svc.image);
     } catch (err) {
       if (!(err instanceof BerthError && err.category === 'notFound')) throw err;
     }
+    if (pullDecision(svc, local, Date.now()) === 'local') return local!.name;
+    const ref = svc.image;
+    const service = svc.name;
     let last = 0;
     return this.deps.pull(ref, signal, (e) => {
       if (e.type !== 'layer' || Date.now() - last < 1000) return;
       last = Date.now();
       this.deps.onEvent({ type: 'progress', revision, phase: 'pull', service, image: ref, bytes: e.bytes, total: e.total });
-    });
+    }, svc.platform);
   }
 
   /**
