@@ -6,11 +6,12 @@
 
 struct monitor_args {
 	const char *id, *bundle, *state_dir, *runtime, *log_path, *cgroup_dir, *overlay, *join_cgroup;
+	const char *exec_process; /* --exec-process: `runtime exec` of this process.json instead of `run` */
 	const char *rt_args[MAX_RT_ARGS];
 	int n_rt_args;
 	int sync_fd; /* -1: none */
 	long long log_max_bytes, timeout_ms;
-	int log_max_files, private_cg2, cleanup, fsync_exit;
+	int log_max_files, private_cg2, cleanup, fsync_exit, tty;
 };
 
 /* Fills in *a (defaults first). -1 on a bad or incomplete command line; the sync fd is set (and made

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "loop.h"
+#include "tty.h"
 #include "util.h"
 #include <errno.h>
 #include <poll.h>
@@ -22,7 +23,7 @@ static struct stream streams[3] = {
 	{ .fd = -1, .line = { .name = "stderr", .buf = linebufs[1] } },
 	{ .fd = -1, .line = { .name = "runtime" } },
 };
-static int sigfd = -1, capturing;
+static int sigfd = -1, capturing, tty;
 static struct cri_log *crilog;
 static char errbuf[ERRBUF_MAX];
 static size_t errlen;
@@ -37,6 +38,7 @@ void loop_init(int fd, struct cri_log *log)
 
 void loop_watch(enum stream_id s, int fd) { streams[s].fd = fd; }
 void loop_capture(int on) { capturing = on; }
+void loop_tty(int on) { tty = on; }
 
 static void on_data(struct stream *s, const char *p, size_t n)
 {
@@ -115,7 +117,11 @@ int loop_reaped(pid_t pid, int *status)
 }
 
 int loop_done_reaped(long pid) { int st; return loop_reaped((pid_t)pid, &st); }
-int loop_done_eof(long unused) { (void)unused; return streams[STREAM_STDOUT].fd < 0 && streams[STREAM_STDERR].fd < 0; }
+int loop_done_eof(long unused)
+{
+	(void)unused;
+	return streams[STREAM_STDOUT].fd < 0 && streams[STREAM_STDERR].fd < 0 && !(tty && tty_master_open());
+}
 
 int loop_pump(int (*done)(long), long arg, long long deadline)
 {
@@ -129,14 +135,16 @@ int loop_pump(int (*done)(long), long arg, long long deadline)
 				return 0;
 			timeout = (int)(deadline - now);
 		}
-		struct pollfd pf[4] = { { .fd = sigfd, .events = POLLIN } };
+		struct pollfd pf[4 + 16] = { { .fd = sigfd, .events = POLLIN } };
 		enum stream_id who[4] = { 0 };
 		nfds_t n = 1;
 		for (int i = capturing ? STREAM_RUNTIME : STREAM_STDOUT; i <= STREAM_RUNTIME; i++)
 			if (streams[i].fd >= 0) {
 				pf[n].fd = streams[i].fd, pf[n].events = POLLIN, who[n++] = (enum stream_id)i;
 			}
-		if (poll(pf, n, timeout) < 0) {
+		/* The terminal's fds after the pipes: served only once the start is over (not while capturing). */
+		int n_tty = tty && !capturing ? tty_pollfds(pf + n, 16) : 0;
+		if (poll(pf, n + (nfds_t)n_tty, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
@@ -151,5 +159,7 @@ int loop_pump(int (*done)(long), long arg, long long deadline)
 		for (nfds_t i = 1; i < n; i++)
 			if (pf[i].revents)
 				drain(who[i], 4); /* a chatty stream must not starve the signalfd */
+		if (n_tty > 0)
+			tty_handle(pf + n, n_tty);
 	}
 }

@@ -14,6 +14,9 @@ void loop_watch(enum stream_id s, int fd);
 /* on: stdout and stderr are (also) the runtime's: not read by loop_pump, and what loop_drain reads of
  * them is captured rather than logged. Off: they are the container's, and go to the log. */
 void loop_capture(int on);
+/* on (--tty): the terminal's fds (tty.h) are polled too once capturing is off, and the output is at
+ * its end of file only when the terminal is too. */
+void loop_tty(int on);
 /* Reads what is there now (to EAGAIN), closing the stream at EOF. */
 void loop_drain(enum stream_id s);
 /* Closes the stream; a line the container left without a newline is logged as a P record. */

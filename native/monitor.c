@@ -22,6 +22,7 @@
 #include "args.h"
 #include "log.h"
 #include "loop.h"
+#include "tty.h"
 #include "util.h"
 
 #define DRAIN_MS 2000
@@ -29,7 +30,7 @@
 static struct monitor_args opt;
 /* opt's paths made absolute, and the files derived from them */
 static struct {
-	char bundle[PATH_MAX], state_dir[PATH_MAX], pid_file[PATH_MAX + 32], rootfs[PATH_MAX + 16];
+	char bundle[PATH_MAX], state_dir[PATH_MAX], pid_file[PATH_MAX + 32], rootfs[PATH_MAX + 16], console[64];
 } paths;
 static struct cri_log crilog = { .fd = -1, .line_max = LINE_MAX_DEFAULT };
 static pid_t kill_on_fail; /* a started container that must not outlive a failed start */
@@ -230,8 +231,20 @@ static pid_t run_container(void)
 	loop_watch(STREAM_STDOUT, out[0]);
 	loop_watch(STREAM_STDERR, err[0]);
 	loop_capture(1);
-	const char *run[] = { "run", "--detach", "--bundle", paths.bundle, "--pid-file", paths.pid_file, opt.id, NULL };
-	pid_t rpid = spawn(run, out[1], err[1]);
+	/* --exec-process: a process in the running container (exec sessions with a terminal get their
+	 * own monitor, as conmon's exec sessions do); the flow after it is the same. */
+	const char *verb[16] = { 0 };
+	int n = 0;
+	verb[n++] = opt.exec_process ? "exec" : "run";
+	verb[n++] = "--detach", verb[n++] = "--pid-file", verb[n++] = paths.pid_file;
+	if (opt.tty)
+		verb[n++] = "--console-socket", verb[n++] = paths.console;
+	if (opt.exec_process)
+		verb[n++] = "--process", verb[n++] = opt.exec_process;
+	else
+		verb[n++] = "--bundle", verb[n++] = paths.bundle;
+	verb[n++] = opt.id;
+	pid_t rpid = spawn(verb, out[1], err[1]);
 	if (close(out[1]) < 0 || close(err[1]) < 0)
 		fail("close: %s", strerror(errno));
 	int ok = wait_runtime(rpid, &st);
@@ -250,8 +263,18 @@ static pid_t run_container(void)
 		fail("runtime run failed (%s): %s", how, *output ? output : "no output");
 	}
 	pid_t cpid = container_pid();
+	kill_on_fail = cpid;
 	if (cpid <= 0)
-		fail("runtime run left no pid in %s", paths.pid_file);
+		fail("runtime %s left no pid in %s", verb[0], paths.pid_file);
+	if (opt.tty) {
+		/* The container's stdio is the terminal: the pipes were only ever the runtime's. */
+		if (tty_take_master() < 0)
+			fail("runtime %s sent no terminal on %s: %s", verb[0], TTY_CONSOLE_SOCK, strerror(errno));
+		loop_close(STREAM_STDOUT);
+		loop_close(STREAM_STDERR);
+		loop_clear_captured();
+	}
+	kill_on_fail = 0;
 	loop_capture(0);
 	return cpid;
 }
@@ -362,13 +385,17 @@ int main(int argc, char **argv)
 	detach();
 	write_monitor_pid();
 	/* The overlay root, mounted here rather than by berth: a syscall instead of a mount(8) process. */
-	if (opt.overlay) {
+	if (opt.overlay && !opt.exec_process) {
 		if (mount("overlay", paths.rootfs, "overlay", 0, opt.overlay) < 0)
 			fail("cannot mount the container root at %s: %s", paths.rootfs, strerror(errno));
 		rootfs_mounted = 1;
 	}
 	if (cri_log_open(&crilog) < 0)
 		fail("log %s: %s", crilog.path, strerror(errno));
+	/* Before the start is reported: a client may attach as soon as it is. */
+	if (opt.tty && tty_setup(paths.state_dir, &crilog, paths.console, sizeof paths.console) < 0)
+		fail("terminal sockets in %s: %s", paths.state_dir, strerror(errno));
+	loop_tty(opt.tty);
 	char exit_path[PATH_MAX + 16];
 	snprintf(exit_path, sizeof exit_path, "%s/exit", paths.state_dir);
 	if ((unlink(paths.pid_file) < 0 && errno != ENOENT) || (unlink(exit_path) < 0 && errno != ENOENT))
@@ -390,6 +417,7 @@ int main(int argc, char **argv)
 		fail("poll: %s", strerror(errno));
 	loop_close(STREAM_STDOUT);
 	loop_close(STREAM_STDERR);
+	tty_shutdown();
 
 	int st = 0;
 	loop_reaped(cpid, &st);

@@ -95,10 +95,16 @@ VM_MODULE_DIRS=(drivers/virtio net/9p fs/9p fs/netfs fs/fscache fs/overlayfs)
 # which a Pi's kernel loads from its own /lib/modules, but our Debian kernel's modules are not on that disk.
 VM_BOOT_MODULES=(drivers/block/virtio_blk.ko fs/ext4 fs/jbd2 fs/mbcache.ko lib/crc16.ko crypto/crc32c_generic.ko
   drivers/net/virtio_net.ko drivers/net/net_failover.ko net/core/failover.ko)
+# … and bridge networking in the arm64 VM (test/arm/network.test.ts): netavark's bridge and veth pairs, and
+# what iptables-nft needs for its NAT, port-forwarding and isolation rules (nf_tables, the x_tables matches
+# through nft_compat, conntrack, NAT). The VM's init loads them (test/helpers/vm/arm.ts): the guest has no
+# /lib/modules and the kernel's own modprobe calls run in the initramfs, where there is none.
+VM_NET_MODULES=(drivers/net/veth.ko net/bridge/bridge.ko net/802/stp.ko net/llc/llc.ko lib/libcrc32c.ko
+  net/netfilter net/ipv4/netfilter net/ipv6/netfilter)
 
 fetch_vm_kernel() {
   local arch=$1 dir="$VM_DIR/$1" pkg deb tmp key modules=("${VM_MODULE_DIRS[@]}")
-  [[ $arch == arm64 ]] && modules+=("${VM_BOOT_MODULES[@]}")
+  [[ $arch == arm64 ]] && modules+=("${VM_BOOT_MODULES[@]}" "${VM_NET_MODULES[@]}")
   key="$(printf '%s\n' "${modules[@]}" | sha256sum | cut -c1-16)"
   if compgen -G "$dir/boot/vmlinuz-*" >/dev/null && [[ -x "$dir/busybox" && "$(cat "$dir/.berth-key" 2>/dev/null)" == "$key" ]]; then
     log "VM kernel cached for $arch ($(basename "$(compgen -G "$dir/boot/vmlinuz-*")"))"
@@ -134,7 +140,10 @@ fetch_vm_kernel() {
 #   agent's main job, and the armhf libraries the 32-bit userland check's armv7l Node needs. Node itself
 #   comes from the agent bundles the test builds (src/flash/bundle.ts), as on a flashed board.
 # golang-github-containers-common: podman's seccomp profile, berth's default filter (no container starts without it).
-ARM_ROOTFS_PACKAGES=(busybox-static crun golang-github-containers-common mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf)
+# netavark, aardvark-dns, iptables (iptables-nft, see assemble_rootfs) and iproute2 (`ip netns`, which busybox's
+# ip lacks): bridge networking, as on a board that runs networked apps (test/arm/network.test.ts).
+ARM_ROOTFS_PACKAGES=(busybox-static crun golang-github-containers-common mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf
+  netavark aardvark-dns iptables iproute2)
 # - pios-arm64 and pios-armhf, the root partitions of the Raspberry Pi OS-shaped images that
 #   test/arm/flashed-boot.test.ts flashes and boots: a systemd system with udev (Pi OS Lite boots the same
 #   way) and what berth needs on a board (crun, a shell, coreutils, libstdc++ and libatomic for Node, as
@@ -178,6 +187,13 @@ assemble_rootfs() {
   done
   # dash's postinst makes /bin/sh, and no maintainer script runs here.
   [[ -e "$tmp/usr/bin/dash" && ! -e "$tmp/usr/bin/sh" ]] && ln -s dash "$tmp/usr/bin/sh"
+  # … and iptables' postinst makes iptables(-save/-restore) alternatives for the nft variants (Debian's
+  # default); netavark runs `iptables` and `ip6tables` from PATH.
+  if [[ -e "$tmp/usr/sbin/xtables-nft-multi" ]]; then
+    for f in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+      [[ -e "$tmp/usr/sbin/$f" ]] || ln -s "${f/tables/tables-nft}" "$tmp/usr/sbin/$f"  # iptables-save → iptables-nft-save
+    done
+  fi
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$tmp/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$tmp/etc/group"
   printf '127.0.0.1 localhost\n::1 localhost\n' > "$tmp/etc/hosts"

@@ -10,7 +10,7 @@
 import { boardCacheFile, detectBoardCached, type BoardInfo } from './board/index.js';
 import { BerthError } from './errors.js';
 import type { DeploymentRecords } from './agent/deployments.js';
-import type { DeployEvent, Deployer } from './agent/reconcile/deployer.js';
+import type { DeployEvent, Deployer, DeployerOptions } from './agent/reconcile/deployer.js';
 import type { Spool } from './agent/spool.js';
 import { systemSearchPath } from './host/which.js';
 import type { HostPaths } from './host/paths.js';
@@ -21,6 +21,8 @@ import { ImageService } from './image/service.js';
 import type { SnapshotMode } from './image/snapshot/snapshotter.js';
 import type { DesiredState, ErrorInfo } from './protocol/types.js';
 import type { ContainerEngine } from './runtime/engine-api.js';
+import type { LocalEngine } from './runtime/engine.js';
+import type { Terminals } from './runtime/terminal.js';
 import type { Volumes } from './runtime/volumes.js';
 import type { RunOptions } from './runtime/options.js';
 import { ContainerRecords } from './store/containers.js';
@@ -28,6 +30,7 @@ import { DeploymentRecords as StoredDeployments } from './store/deployments.js';
 import { ImageRecords } from './store/images.js';
 import { StateStore } from './store/store.js';
 import { TrustRecords } from './store/trust.js';
+import { SupervisorKeyRecords } from './store/supervisor-keys.js';
 
 export interface RootOptions {
   /** The state directory (`--root`): berth.db, content, snapshots, containers. */
@@ -57,7 +60,7 @@ export class BerthRoot {
   private closed = false;
   private boardOnce: BoardInfo | undefined;
   private imagesOnce: ImageService | undefined;
-  private engineOnce: Promise<ContainerEngine> | undefined;
+  private engineOnce: Promise<LocalEngine> | undefined;
   private deploymentsOnce: DeploymentRecords | undefined;
   private spoolOnce: Promise<Spool> | undefined;
   private networksOnce: Promise<NetworkService> | undefined;
@@ -85,20 +88,29 @@ export class BerthRoot {
   }
 
   engine(): Promise<ContainerEngine> {
-    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ LocalEngine }, { createContainerNetworking }]) => {
+    return this.localEngine();
+  }
+
+  private localEngine(): Promise<LocalEngine> {
+    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ LocalEngine }, { createContainerNetworking, networkRunDir }]) => {
       const { root, host, env } = this.options;
       const searchPath = systemSearchPath(env.PATH);
       return new LocalEngine(this.images(), new ContainerRecords<RunOptions>(this.store()), {
         root, host, board: this.board(), searchPath, ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
-        networking: createContainerNetworking(this.store(), host, searchPath),
+        networking: createContainerNetworking(this.store(), host, searchPath, networkRunDir(env)),
       });
     });
     return this.engineOnce;
   }
 
+  /** Pseudo-terminals of containers and exec sessions: the local engine's (its monitors own them). */
+  terminals(): Promise<Terminals> {
+    return this.localEngine();
+  }
+
   /** Bridge networks and their leases, for `berth network` (the engine has its own over the same store). */
   networks(): Promise<NetworkService> {
-    this.networksOnce ??= import('./network/index.js').then(({ createNetworkService }) => createNetworkService(this.store(), this.options.host));
+    this.networksOnce ??= import('./network/index.js').then(({ createNetworkService, networkRunDir }) => createNetworkService(this.store(), this.options.host, networkRunDir(this.options.env)));
     return this.networksOnce;
   }
 
@@ -119,6 +131,11 @@ export class BerthRoot {
     return new TrustRecords(this.store());
   }
 
+  /** The supervisor API's device UUID and per-app keys (src/store/supervisor-keys.ts), in the store's meta table. */
+  supervisorKeys(): SupervisorKeyRecords {
+    return new SupervisorKeyRecords(this.store());
+  }
+
   /** The offline spool over the store's `events` table: one per store (see Spool's contract). */
   spool(): Promise<Spool> {
     this.spoolOnce ??= Promise.all([import('./agent/spool.js'), import('./store/spool.js')]).then(([{ Spool }, { SpoolTable }]) => new Spool(new SpoolTable(this.store())));
@@ -134,16 +151,19 @@ export class BerthRoot {
 
   /**
    * The reconciler over this root's engine, images and deployment records, pulling through `pull`.
-   * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled.
+   * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled;
+   * `bindRoots` (the agent's, from its deploy policy) confines the bind sources of what it creates.
    */
-  async deployer(onEvent: (e: DeployEvent) => void, onPull?: (ref: string) => void): Promise<Deployer> {
-    const [{ Deployer }, volumes, engine, networks] = await Promise.all([
-      import('./agent/reconcile/deployer.js'), this.volumes(), this.engine(), this.networks(),
+  async deployer(onEvent: (e: DeployEvent) => void, opts: DeployerOptions = {}): Promise<Deployer> {
+    const [{ Deployer }, { deviceEnvOf }, volumes, engine, networks] = await Promise.all([
+      import('./agent/reconcile/deployer.js'), import('./agent/supervisor-api/device-env.js'), this.volumes(), this.engine(), this.networks(),
     ]);
     return new Deployer({
       engine, networks, volumes, images: this.images(), board: this.board(), records: this.deployments(), onEvent, normalize: { stateRoot: this.options.root },
+      deviceEnv: deviceEnvOf(this.supervisorKeys(), networks),
+      ...(opts.bindRoots && { bindRoots: opts.bindRoots }),
       pull: async (ref, signal, onPullEvent) => {
-        onPull?.(ref);
+        opts.onPull?.(ref);
         return (await this.pull(ref, { signal, onEvent: onPullEvent })).image.name;
       },
     });

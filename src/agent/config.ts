@@ -43,6 +43,8 @@ export interface AgentConfigFile {
   readonly fleetKey?: string;
   readonly allowUnsigned?: boolean;
   readonly deployPolicy?: Partial<DeployPolicy>;
+  /** balena's supervisor API: `allowPower` lets apps reboot or power off the board. */
+  readonly supervisorApi?: { readonly allowPower?: boolean };
 }
 
 /** Reads and schema-checks an agent config; BerthError(notFound | invalid) as for every config file (src/config/read.ts). */
@@ -53,7 +55,7 @@ export function readAgentConfig(file: string): Promise<AgentConfigFile> {
 /** Flags, then the config file, then the environment: where the agent finds its broker. */
 export async function resolveAgentConfig(
   opts: ConnectionFlags, env: NodeJS.ProcessEnv,
-): Promise<{ broker?: BrokerOptions & { deviceId: string }; security?: FleetSecurity; telemetryInterval?: string }> {
+): Promise<{ broker?: BrokerOptions & { deviceId: string }; security?: FleetSecurity; telemetryInterval?: string; allowPower?: true }> {
   let file: AgentConfigFile = {};
   // A provisioned board (berth flash) has its broker in /etc/berth/agent.yaml; flags and env still win.
   const configFile = opts.config ?? env.BERTH_CONFIG ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -61,7 +63,9 @@ export async function resolveAgentConfig(
   const url = opts.broker ?? file.broker ?? env.BERTH_BROKER;
   // A bare number in YAML is seconds, as parseDuration reads a bare number.
   const telemetryInterval = opts.telemetryInterval ?? (file.telemetryInterval === undefined ? undefined : String(file.telemetryInterval));
-  if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }) };
+  // Only when on, so a config that does not mention it resolves as before.
+  const power = file.supervisorApi?.allowPower === true ? { allowPower: true as const } : {};
+  if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }), ...power };
   const deviceId = opts.deviceId ?? file.deviceId ?? env.BERTH_DEVICE_ID;
   if (deviceId === undefined || !isValidDeviceId(deviceId)) {
     throw new BerthError('usage', deviceId === undefined ? 'a broker needs --device-id (or deviceId in --config, or BERTH_DEVICE_ID)' : `invalid device id "${deviceId}": use 1–128 of [A-Za-z0-9_.:-]`);
@@ -79,6 +83,7 @@ export async function resolveAgentConfig(
     },
     security: fleetSecurity(file),
     ...(telemetryInterval !== undefined && { telemetryInterval }),
+    ...power,
   };
 }
 

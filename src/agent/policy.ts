@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { App, AppService } from '../compose/model.js';
+import { appDataDir } from '../compose/normalize.js';
 import { BerthError } from '../errors.js';
+import { DEFAULT_ROOT } from '../host/paths.js';
+import { isBeneath, realRoots } from '../runtime/bind-pin.js';
 
 /**
  * The device deploy policy (agent.yaml `deployPolicy`, set at flash time): what a desired state from
@@ -38,15 +41,11 @@ const RULE = {
   capabilities: 'deployPolicy.capabilities',
 } as const;
 
-const under = (p: string, prefix: string): boolean => {
-  const base = path.resolve(prefix);
-  return p === base || p.startsWith(base.endsWith('/') ? base : `${base}/`);
-};
-
 /**
  * Where a bind source really leads: the path itself and, when it exists, its real path, so a symlink
  * planted inside an allowed directory (by a container that has it mounted) cannot lead a later deploy
- * out of it. What exists only later (created by the engine) is judged by its path alone.
+ * out of it. What exists only later (created by the engine) is judged by its path alone; the engine
+ * checks again, on the opened source, at every start (bind-pin.ts).
  */
 function hostPaths(source: string): string[] {
   const p = path.resolve(source);
@@ -63,8 +62,19 @@ function violation(app: App, svc: AppService, rule: string, what: string): Berth
   });
 }
 
+/**
+ * The host directories a remote deploy of `app` may bind from: the app's own data directory
+ * (`<stateRoot>/apps/<app>`, where a fleet deploy's relative bind sources resolve: normalize.ts) and
+ * the policy's `bindPaths`. The agent checks a desired state against them when it arrives
+ * ({@link checkDeployPolicy}) and has the engine hold each container to them again at every start
+ * (RunOptions.confineBinds, src/runtime/bind-pin.ts), where a symlink swapped in between would show.
+ */
+export function bindRoots(policy: DeployPolicy, stateRoot: string, app: string): string[] {
+  return [appDataDir(stateRoot, app), ...policy.bindPaths];
+}
+
 /** The first rule `svc` breaks, or undefined. */
-function check(app: App, svc: AppService, policy: DeployPolicy, dataDir: string | undefined): BerthError | undefined {
+function check(app: App, svc: AppService, policy: DeployPolicy, roots: readonly string[]): BerthError | undefined {
   const run = svc.run;
   if (!policy.privileged) {
     if (run.privileged) return violation(app, svc, RULE.privileged, 'privileged: true');
@@ -73,16 +83,15 @@ function check(app: App, svc: AppService, policy: DeployPolicy, dataDir: string 
     if ((run.deviceCgroupRules ?? []).length > 0) return violation(app, svc, RULE.privileged, 'device_cgroup_rules');
   }
   if (!policy.hostNetwork && run.network === 'host') return violation(app, svc, RULE.hostNetwork, 'network_mode: host');
-  const pid = (run as { readonly pid?: string }).pid;
-  if (!policy.hostPid && pid === 'host') return violation(app, svc, RULE.hostPid, 'pid: host');
+  if (!policy.hostPid && run.pidMode === 'host') return violation(app, svc, RULE.hostPid, 'pid: host');
   for (const cap of run.capAdd ?? []) {
     const allowed = cap === 'ALL' ? policy.privileged : policy.privileged || policy.capabilities.includes(cap);
     if (!allowed) return violation(app, svc, RULE.capabilities, `cap_add ${cap}`);
   }
-  const roots = [...policy.bindPaths, ...(dataDir ? [dataDir] : [])];
+  const allowed = realRoots(roots);
   for (const v of run.volumes) {
     if (v.kind !== 'bind') continue;
-    if (!hostPaths(v.source).every((p) => roots.some((r) => under(p, r)))) return violation(app, svc, RULE.bindPaths, `a bind mount of the host path ${v.source}`);
+    if (!hostPaths(v.source).every((p) => allowed.some((r) => isBeneath(p, r)))) return violation(app, svc, RULE.bindPaths, `a bind mount of the host path ${v.source}`);
   }
   for (const d of run.devices) {
     const ok = policy.devices.some((a) => (a.endsWith('/') ? d.hostPath.startsWith(a) : d.hostPath === a));
@@ -93,11 +102,13 @@ function check(app: App, svc: AppService, policy: DeployPolicy, dataDir: string 
 
 /**
  * Throws an `auth` BerthError naming the service and the policy key of the first rule a service breaks.
- * `dataDir` is the app's own data directory on the device (bind mounts under it are always allowed).
+ * `stateRoot` is the device's (the one `app` was normalized with): bind mounts under the app's own data
+ * directory there are always allowed ({@link bindRoots}).
  */
-export function checkDeployPolicy(app: App, policy: DeployPolicy, dataDir?: string): void {
+export function checkDeployPolicy(app: App, policy: DeployPolicy, stateRoot = DEFAULT_ROOT): void {
+  const roots = bindRoots(policy, stateRoot, app.name);
   for (const svc of app.services.values()) {
-    const err = check(app, svc, policy, dataDir);
+    const err = check(app, svc, policy, roots);
     if (err) throw err;
   }
 }

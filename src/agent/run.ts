@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { BoardInfo } from '../board/index.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
@@ -6,7 +7,7 @@ import type { DeploymentRecords } from './deployments.js';
 import type { GovernorConfig } from './governor/policy.js';
 import type { BrokerOptions } from '../protocol/connection.js';
 import { DeviceTopics } from '../protocol/topics.js';
-import type { Deployer, DeployEvent } from './reconcile/deployer.js';
+import type { Deployer, DeployerOptions, DeployEvent } from './reconcile/deployer.js';
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
 import { HealthMonitor } from './health-monitor.js';
@@ -14,8 +15,10 @@ import { runningSpecs } from './state.js';
 import type { Spool } from './spool.js';
 import { Supervisor } from './supervisor.js';
 import type { FleetPublicKey } from '../protocol/signing.js';
-import { DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
+import { bindRoots, DEFAULT_DEPLOY_POLICY, type DeployPolicy } from './policy.js';
 import type { TrustStore } from './trust.js';
+import type { NetworkService } from '../network/service.js';
+import type { SupervisorKeyRecords } from '../store/supervisor-keys.js';
 import { AgentUpdates, type AgentUpdatesDeps } from './upgrade/updates.js';
 
 /**
@@ -25,11 +28,15 @@ import { AgentUpdates, type AgentUpdatesDeps } from './upgrade/updates.js';
 export interface AgentParts {
   deployments(): DeploymentRecords;
   /** The reconciler over the engine, images and deployments, pulling for this board. */
-  deployer(onEvent: (e: DeployEvent) => void): Promise<Deployer>;
+  deployer(onEvent: (e: DeployEvent) => void, opts?: DeployerOptions): Promise<Deployer>;
   /** The offline spool: asked for only with a broker. */
   spool(): Promise<Spool>;
   /** The rotated fleet key and the commands already run (src/store/trust.ts): asked for only with a broker. */
   trust(): TrustStore;
+  /** The supervisor API's device UUID and app keys (src/store/supervisor-keys.ts). */
+  supervisorKeys(): SupervisorKeyRecords;
+  /** The bridge networks, for the gateways the supervisor API listens on. */
+  networks(): Promise<Pick<NetworkService, 'list'>>;
 }
 
 /** Who may deploy what over MQTT (agent.yaml fleetKey, allowUnsigned, deployPolicy). */
@@ -40,6 +47,9 @@ export interface FleetSecurity {
   readonly allowUnsigned: boolean;
   readonly policy: DeployPolicy;
 }
+
+/** With a broker but no security settings: nothing is accepted, nothing beyond the sandbox allowed. */
+const NO_SECURITY: FleetSecurity = { allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY };
 
 export interface AgentRunOptions {
   readonly engine: ContainerEngine;
@@ -57,6 +67,8 @@ export interface AgentRunOptions {
   /** How messages from the broker are judged; with a broker, absent = nothing is accepted. */
   readonly security?: FleetSecurity;
   readonly telemetryIntervalMs: number;
+  /** agent.yaml `supervisorApi.allowPower`: the supervisor API's /v1/reboot and /v1/shutdown act (else 403). */
+  readonly allowPower?: boolean;
   /** An agent on trial after an upgrade (src/agent/upgrade/trial.ts): told as it starts, reconciles, reaches the broker. */
   readonly trial?: { stage(s: 'started' | 'reconciled' | 'broker'): void };
   /** Self-update over MQTT (docs/upgrade.md): the install and the upgrader; the agent adds its queue and reporter. */
@@ -85,9 +97,12 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   let mqtt: import('./mqtt/agent.js').MqttAgent | undefined;
   const onDeployEvent = (e: DeployEvent): void => {
     if (e.type === 'status') log('deploy', { revision: e.revision, status: e.status, ...(e.error && { error: e.error.message }) });
+    else if (e.type === 'warning') log('deploy-warning', { revision: e.revision, warning: e.message });
     mqtt?.onDeployEvent(e);
   };
-  const deployer = await o.parts.deployer(onDeployEvent);
+  // A fleet agent's containers bind only from where its deploy policy allows, checked again at every start.
+  const policy = o.broker ? (o.security ?? NO_SECURITY).policy : undefined;
+  const deployer = await o.parts.deployer(onDeployEvent, policy ? { bindRoots: (app) => bindRoots(policy, o.stateRoot, app) } : {});
   const queue = new DeployQueue(deployer);
   // Rejected revisions do not count: only valid ones move what a new desired state must be newer than.
   const latest = records.newestAccepted();
@@ -106,6 +121,13 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   forward('network-reconciled', { ...(await engine.reconcileNetworking()) });
   o.trial?.stage('started');
   const loops: Array<Promise<void>> = [new Supervisor(engine, (e) => forward(e.type, e.detail, e.container), o.backoff).run(signal), health.run(signal)];
+  // balena's supervisor API for the containers that carry its label (listens only while one exists).
+  const { runSupervisorApi, systemPower } = await import('./supervisor-api/index.js');
+  loops.push(runSupervisorApi({
+    engine, records, apps: deployer.apps, host: o.host, version: o.version, deviceName: o.broker?.deviceId ?? os.hostname(),
+    networks: await o.parts.networks(), keys: o.parts.supervisorKeys(), log: (event, detail) => log(event, detail),
+    ...(o.allowPower === true && { power: systemPower((event, detail) => log(event, detail)) }),
+  }, signal));
 
   if (o.governor !== false) {
     const { PressureGovernor } = await import('./governor/governor.js');
@@ -125,7 +147,7 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
       import('../protocol/connection.js'), import('./mqtt/agent.js'), import('./telemetry-loop.js'), o.parts.spool(), import('./mqtt/intake.js'), import('./trust.js'),
     ]);
     const topics = new DeviceTopics(o.broker.deviceId);
-    const security = o.security ?? { allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY };
+    const security = o.security ?? NO_SECURITY;
     const trust = new FleetTrust(security.fleetKey, o.parts.trust());
     const intake = new MessageIntake({ deviceId: o.broker.deviceId, trust, allowUnsigned: security.allowUnsigned, policy: security.policy, now: Date.now, normalize: { stateRoot: o.stateRoot } });
     if (security.allowUnsigned) log('unsigned-deploys-allowed', { warning: 'allowUnsigned is on: anyone who can publish to this device\'s topics can deploy to it; never use it outside development' });

@@ -100,7 +100,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
         }, log);
         await runAgent({
           engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
-          ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log,
+          ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log, allowPower: conn.allowPower === true,
           ...(trial && { trial }), ...(upgrade && { upgrades: { context: upgrade, upgrader } }),
         }, abort.signal);
         log('agent-stopped', { containers: 'left running under their monitors' });

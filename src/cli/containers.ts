@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { addDetachKeysFlag, attachContainer } from './attach.js';
+import { checkInteractiveTerminal, userTerminalSize } from './terminal.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
 import { formatPortMapping } from '../network/ports.js';
@@ -30,10 +32,26 @@ export function writeLog(r: LogRecord, timestamps: boolean): void {
 }
 
 export function registerContainers(program: Command, context: () => CliContext): void {
-  program.command('start').description('start stopped containers').argument('<container...>').action(async (names: string[]) => {
+  addDetachKeysFlag(
+    program
+      .command('start')
+      .description('start stopped containers; -a: attach to one until it exits (its exit code)')
+      .argument('<container...>')
+      .option('-a, --attach', 'attach to the container: its terminal, or its output')
+      .option('-i, --interactive', 'with -a, a container with a terminal: what is typed goes to it'),
+  ).action(async (names: string[], flags: { attach?: boolean; interactive?: boolean; detachKeys?: string }) => {
     const ctx = context();
-    await withEngine(ctx, async ({ engine }) => {
-      for (const n of names) ctx.out.write(`${(await engine.start(n)).name}\n`);
+    if ((flags.attach || flags.interactive) && names.length > 1) throw new BerthError('usage', 'start -a/-i takes one container');
+    process.exitCode = await withEngine(ctx, async (h) => {
+      if (!flags.attach && !flags.interactive) {
+        for (const n of names) ctx.out.write(`${(await h.engine.start(n)).name}\n`);
+        return 0;
+      }
+      const c = h.engine.find(names[0]!);
+      if (c.options.tty) checkInteractiveTerminal(flags.interactive);
+      const size = c.options.tty ? userTerminalSize() : undefined;
+      const started = await h.engine.start(c.id, size ? { consoleSize: size } : {});
+      return attachContainer(h, started.id, { ...(flags.interactive && { interactive: true }), ...(flags.detachKeys !== undefined && { detachKeys: flags.detachKeys }) });
     });
   });
 

@@ -24,7 +24,7 @@ export function registerDeploy(program: Command, context: () => CliContext): voi
             const what = e.service ?? e.network ?? e.volume;
             process.stderr.write(`${e.phase}${what ? ` ${what}` : ''}\n`);
           },
-          (ref) => process.stderr.write(`pulling ${ref}\n`),
+          { onPull: (ref) => process.stderr.write(`pulling ${ref}\n`) },
         );
         const abort = new AbortController();
         const onSignal = (): void => abort.abort();

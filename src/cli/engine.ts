@@ -4,6 +4,7 @@ import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { ImageService } from '../image/service.js';
 import type { BerthRoot, RootOptions } from '../root.js';
 import type { ContainerEngine } from '../runtime/engine-api.js';
+import type { Terminals } from '../runtime/terminal.js';
 import { packageVersion, type CliContext } from './context.js';
 
 /** What a container command works with: the root (for anything else it needs) and the parts most use. */
@@ -12,6 +13,8 @@ export interface EngineHandle {
   readonly engine: ContainerEngine;
   readonly images: ImageService;
   readonly board: BoardInfo;
+  /** The engine's pseudo-terminals (run -t, exec -t, attach). */
+  readonly terminals: Terminals;
 }
 
 /** The composition root's options for this invocation: the state root, host paths and environment. */
@@ -34,7 +37,7 @@ export async function withEngine<T>(ctx: CliContext, fn: (h: EngineHandle) => Pr
     const board = root.board();
     const images = root.images();
     const engine = await root.engine();
-    return fn({ root, engine, images, board });
+    return fn({ root, engine, images, board, terminals: await root.terminals() });
   });
 }
 

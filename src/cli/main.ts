@@ -8,6 +8,7 @@ import { registerCp } from './cp.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerEvents } from './events.js';
+import { registerAttach } from './attach.js';
 import { registerExec } from './exec.js';
 import { registerFleet } from './fleet.js';
 import { registerFlash } from './flash.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerRun(program, context);
   registerContainers(program, context);
   registerExec(program, context);
+  registerAttach(program, context);
   registerCp(program, context);
   registerVerbs(program, context);
   registerEvents(program, context);

@@ -7,8 +7,8 @@ import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
 import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
 import { normalizeCapability } from '../runtime/capabilities.js';
 import {
-  parseBytes, parseCpus, parseDevice, parseDeviceCgroupRule, parseEnv, parseGroupAdd, parseInteger, parseLabel, parseLogOptions, parseMemorySwap,
-  parseRestart, parseSecurityOpt, parseSignal, parseSysctl, parseTmpfs, parseUlimit, parseVolume, validateContainerName,
+  parseBytes, parseCpus, parseDevice, parseDeviceCgroupRule, parseDnsOption, parseEnv, parseExpose, parseGroupAdd, parseInteger, parseIpcMode, parseLabel, parseLogOptions, parseMemorySwap,
+  parsePidMode, parseRestart, parseSecurityOpt, parseSignal, parseSysctl, parseTmpfs, parseUlimit, parseVolume, validateContainerName,
   type NetworkMode, type RunOptions, type SecurityOptions,
 } from '../runtime/options.js';
 
@@ -35,6 +35,9 @@ export function addRunFlags(cmd: Command): Command {
     .option('-p, --publish <[IP:][HOST:]PORT[/proto]>', "publish a container port on the host (bridge networks; repeatable)", collect, [])
     .option('--network-alias <name>', 'another DNS name for the container on a user network (repeatable)', collect, [])
     .option('--dns <ip>', 'DNS server for the container (repeatable)', collect, [])
+    .option('--dns-search <domain>', "a search domain for the container's resolv.conf (repeatable; replaces the host's)", collect, [])
+    .option('--dns-option <opt>', "a resolv.conf option, e.g. ndots:2 (repeatable; replaces the host's)", collect, [])
+    .option('--expose <port[-end][/proto]>', 'document a port the container listens on (published by nothing; repeatable)', collect, [])
     .option('--add-host <name:ip>', 'add a line to /etc/hosts (repeatable)', collect, [])
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-u, --user <user[:group]>', 'user to run as')
@@ -50,6 +53,8 @@ export function addRunFlags(cmd: Command): Command {
     .option('--cap-drop <cap>', 'drop a capability, or ALL (repeatable)', collect, [])
     .option('--security-opt <opt>', 'no-new-privileges[:true|false], systempaths=unconfined; label=disable, apparmor=unconfined, seccomp=unconfined (no-ops) (repeatable)', collect, [])
     .option('--group-add <group>', 'an additional group: name from the image or gid (repeatable)', collect, [])
+    .option('--pid <mode>', "host (the host's PID namespace) | container:NAME|ID (another container's)")
+    .option('--ipc <mode>', "private | shareable (its own, the default) | host | container:NAME|ID (another container's)")
     .option('--init', 'run a static init (tini) as PID 1, which reaps zombies and forwards signals')
     .option('--sysctl <key=value>', 'a namespaced sysctl: net.*, kernel.msg*/sem/shm*, fs.mqueue.* (repeatable)', collect, [])
     .option('--shm-size <bytes>', 'size of /dev/shm (default 64m)')
@@ -58,7 +63,8 @@ export function addRunFlags(cmd: Command): Command {
     .option('--cpuset-cpus <list>', 'CPUs the container may use, e.g. 0-1,3')
     .option('--log-driver <driver>', 'json-file | local (berth\'s capped log) | none')
     .option('--log-opt <key=value>', 'max-size=10m, max-file=3 (repeatable)', collect, [])
-    .option('-t, --tty', 'recorded only: berth does not allocate a terminal yet (issue 19)')
+    .option('-t, --tty', 'give the container a pseudo-terminal (its monitor keeps it; berth attach joins it)')
+    .option('-i, --interactive', 'with -t: what is typed in this terminal goes to the container')
     .option('--platform <os/arch[/variant]>', 'platform to pull if the image is missing');
 }
 
@@ -81,6 +87,9 @@ export interface RunFlags {
   publish: string[];
   networkAlias: string[];
   dns: string[];
+  dnsSearch: string[];
+  dnsOption: string[];
+  expose: string[];
   addHost: string[];
   readOnly?: boolean;
   user?: string;
@@ -97,6 +106,8 @@ export interface RunFlags {
   capDrop: string[];
   securityOpt: string[];
   groupAdd: string[];
+  pid?: string;
+  ipc?: string;
   init?: boolean;
   sysctl: string[];
   shmSize?: string;
@@ -106,6 +117,7 @@ export interface RunFlags {
   logDriver?: string;
   logOpt: string[];
   tty?: boolean;
+  interactive?: boolean;
 }
 
 /** Turns parsed flags into RunOptions; every bad value is a clear usage or invalid error. */
@@ -125,6 +137,9 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     ...(flags.ip !== undefined && { ipv4Address: formatIPv4(parseIPv4(flags.ip, '--ip')) }),
     ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map((a) => validateNetworkAlias(a)) }),
     ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
+    ...(flags.dnsSearch.length > 0 && { dnsSearch: flags.dnsSearch.map((d) => validateNetworkAlias(d, '--dns-search')) }),
+    ...(flags.dnsOption.length > 0 && { dnsOptions: flags.dnsOption.map((o) => parseDnsOption(o)) }),
+    ...(flags.expose.length > 0 && { expose: flags.expose.map((e) => parseExpose(e)) }),
     ...(flags.addHost.length > 0 && { extraHosts: flags.addHost.map(parseAddHost) }),
     restart: parseRestart(flags.restart),
     ...(cmd.length > 0 && { cmd }),
@@ -154,6 +169,8 @@ function securityOptionsFrom(flags: RunFlags): Partial<RunOptions> {
     ...(flags.capDrop.length > 0 && { capDrop: flags.capDrop.map((c) => normalizeCapability(c, '--cap-drop')) }),
     ...(flags.securityOpt.length > 0 && { security: flags.securityOpt.reduce<SecurityOptions>((acc, o) => parseSecurityOpt(o, acc), {}) }),
     ...(flags.groupAdd.length > 0 && { groupAdd: flags.groupAdd.map((g) => parseGroupAdd(g)) }),
+    ...(flags.pid !== undefined && { pidMode: parsePidMode(flags.pid) }),
+    ...(flags.ipc !== undefined && { ipcMode: parseIpcMode(flags.ipc) }),
     ...(flags.init && { init: true }),
     ...(flags.sysctl.length > 0 && { sysctls: Object.fromEntries(flags.sysctl.map((x) => parseSysctl(x))) }),
     ...(flags.shmSize !== undefined && { shmSize: parseBytes(flags.shmSize, '--shm-size') }),
@@ -162,6 +179,7 @@ function securityOptionsFrom(flags: RunFlags): Partial<RunOptions> {
     ...(flags.cpusetCpus !== undefined && { cpusetCpus: flags.cpusetCpus }),
     ...(logging && { log: parseLogOptions(flags.logDriver, flags.logOpt) }),
     ...(flags.tty && { tty: true }),
+    ...(flags.interactive && { stdinOpen: true }),
   };
 }
 

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { followLogs } from '../runtime/logs.js';
-import type { ContainerRecord } from '../runtime/records.js';
+import { BerthError } from '../errors.js';
+import { addDetachKeysFlag, attachContainer } from './attach.js';
 import type { CliContext } from './context.js';
-import { writeLog } from './containers.js';
 import { ensureImage, withEngine } from './engine.js';
 import { addRunFlags, runOptionsFrom, type RunFlags } from './run-flags.js';
+import { checkInteractiveTerminal, userTerminalSize } from './terminal.js';
 
 export function registerRun(program: Command, context: () => CliContext): void {
   addRunFlags(
@@ -22,7 +22,7 @@ export function registerRun(program: Command, context: () => CliContext): void {
     });
   });
 
-  addRunFlags(
+  const run = addRunFlags(
     program
       .command('run')
       .description('create and start a container; in the foreground, stream its output and exit with its exit code')
@@ -31,16 +31,20 @@ export function registerRun(program: Command, context: () => CliContext): void {
       .option('-d, --detach', 'run in the background and print the container id')
       .option('--rm', 'remove the container when it exits')
       .passThroughOptions(),
-  ).action(async (image: string, cmd: string[], flags: RunFlags & { detach?: boolean; rm?: boolean }) => {
+  );
+  addDetachKeysFlag(run).action(async (image: string, cmd: string[], flags: RunFlags & { detach?: boolean; rm?: boolean; detachKeys?: string }) => {
     const ctx = context();
     process.exitCode = await withEngine(ctx, async (h) => {
       const name = await ensureImage(h, image, flags.platform);
       const options = runOptionsFrom(flags, cmd, ctx.env);
       // Only a foreground --rm is removed on exit here (by this process), so only it skips the fsyncs.
       const lifecycle = { autoRemove: flags.rm === true && !flags.detach };
+      if (flags.interactive && !flags.tty && !flags.detach) throw new BerthError('usage', 'run -i needs -t: berth passes input to a container through its terminal only', { hint: 'berth run -it IMAGE, or berth exec -i for piped input' });
+      if (flags.tty && !flags.detach) checkInteractiveTerminal(flags.interactive);
       const created = h.engine.create(name, options, lifecycle);
+      const size = flags.tty && !flags.detach ? userTerminalSize() : undefined;
       try {
-        await h.engine.start(created.id, lifecycle);
+        await h.engine.start(created.id, { ...lifecycle, ...(size && { consoleSize: size }) });
       } catch (err) {
         if (flags.rm) await h.engine.remove(created.id, true);
         throw err;
@@ -49,22 +53,13 @@ export function registerRun(program: Command, context: () => CliContext): void {
         ctx.out.write(`${created.id}\n`);
         return 0;
       }
-      // Like docker's sig-proxy: Ctrl-C and SIGTERM go to the container, which decides what to do.
-      const forward = (sig: NodeJS.Signals): void => void h.engine.kill(created.id, sig).catch(() => undefined);
-      process.on('SIGINT', forward);
-      process.on('SIGTERM', forward);
-      // --rm: the exit is read, not committed; the record is removed right after.
-      const current = (): ContainerRecord => (flags.rm ? h.engine.peek(created.id) : h.engine.find(created.id));
-      try {
-        const logDir = h.engine.logDir(created.id);
-        for await (const r of followLogs(logDir, () => current().state !== 'running', undefined, true)) writeLog(r, false);
-      } finally {
-        process.off('SIGINT', forward);
-        process.off('SIGTERM', forward);
-      }
-      const done = current();
+      const code = await attachContainer(h, created.id, {
+        peek: flags.rm === true, fromStart: true, ...(flags.interactive && { interactive: true }), ...(flags.detachKeys !== undefined && { detachKeys: flags.detachKeys }),
+      });
+      // Detached from its terminal: it carries on (and is not removed, --rm or not).
+      if (h.engine.peek(created.id).state === 'running') return code;
       if (flags.rm) await h.engine.remove(created.id, true);
-      return done.exitCode ?? 0;
+      return code;
     });
   });
 }

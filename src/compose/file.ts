@@ -12,6 +12,7 @@ import type { App } from './model.js';
 import { normalizeDesired } from './normalize.js';
 import { checkDeclaredVolumes } from './refs.js';
 import { readText } from '../config/read.js';
+import { balenaWarnings } from './service-balena.js';
 
 /**
  * Compose files as `berth deploy`, `berth fleet deploy` and `berth compose config` read them, with the
@@ -62,6 +63,7 @@ export function composeApp(doc: unknown, file: string, opts: ComposeReadOptions 
     const desired = checkDesiredShape(composeDesired(doc, file, opts), label);
     const app = normalizeDesired(desired, { ...(opts.stateRoot !== undefined && { stateRoot: opts.stateRoot }) });
     checkDeclaredVolumes(desired, app);
+    for (const w of balenaWarnings(app)) opts.onWarning?.(w);
     return app;
   } catch (err) {
     if (err instanceof BerthError && !err.message.startsWith(label)) {

@@ -53,7 +53,7 @@ export function normalizeDesired(desired: DesiredState, opts: NormalizeOptions =
   checkReferences(desired, resources);
   const ctx: ServiceContext = {
     app, revision: desired.revision, ...resources, dataDir,
-    hashes: serviceHashes(desired.services),
+    hashes: serviceHashes(desired.services, resources),
   };
   const services = new Map<string, AppService>();
   for (const svc of Object.keys(desired.services).sort()) services.set(svc, normalizeService(svc, desired.services[svc]!, ctx));

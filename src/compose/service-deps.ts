@@ -1,13 +1,13 @@
 import { BerthError } from '../errors.js';
 import type { ServiceSpec } from '../protocol/types.js';
 import type { AppService, ServiceContext, ServiceDependency } from './model.js';
-import { networkParent } from './service-hash.js';
+import { namespaceParents } from './service-hash.js';
 import { invalidAt, keyPath } from './service-key.js';
 
 /**
  * `depends_on` → AppService.dependsOn, compose's defaults filled in (condition service_started,
  * required true, restart false), and the app-wide check that the graph has no loop. A service in
- * another's network namespace depends on it implicitly, as compose makes it.
+ * another's network, PID or IPC namespace depends on it implicitly, as compose makes it.
  */
 
 const DEFAULT: ServiceDependency = { condition: 'service_started', restart: false, required: true };
@@ -27,8 +27,7 @@ export function serviceDependencies(service: string, svc: ServiceSpec, ctx: Serv
     }
     out.set(dep, d);
   }
-  const parent = networkParent(svc);
-  if (parent !== undefined && !out.has(parent) && ctx.hashes.has(parent)) out.set(parent, DEFAULT);
+  for (const { parent } of namespaceParents(svc)) if (!out.has(parent) && ctx.hashes.has(parent)) out.set(parent, DEFAULT);
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
 import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
 import type { PortMapping } from '../network/types.js';
-import type { NetworkEndpoint, NetworkMode, RunOptions } from '../runtime/options.js';
+import { parseDnsOption, parseExpose, type NetworkEndpoint, type RunOptions } from '../runtime/options.js';
 import type { PortSpec, ServiceNetworkSpec, ServiceSpec } from '../protocol/types.js';
 import { containerName } from './labels.js';
 import type { ServiceContext } from './model.js';
@@ -35,13 +35,16 @@ function hostModePorts(service: string, ports: readonly PortMapping[]): undefine
   return undefined;
 }
 
-/** `network_mode`, with `service:S` resolved to S's container (whose hash service-hash.ts folds into this service's). */
-function networkMode(service: string, mode: string, ctx: ServiceContext): NetworkMode {
+/**
+ * A namespace mode (`network_mode`, `pid`, `ipc`) with compose's `service:S` resolved to S's container
+ * (`container:<S>.<hash>`; service-hash.ts folds S's hash into this service's and refuses S = this
+ * service or a loop); other values as written.
+ */
+export function joinedServiceMode(service: string, key: 'network_mode' | 'pid' | 'ipc', mode: string, ctx: ServiceContext): string {
   if (!mode.startsWith('service:')) return mode;
   const other = mode.slice('service:'.length);
   const hash = ctx.hashes.get(other);
-  if (hash === undefined) throw invalidAt(keyPath(service, 'network_mode'), `service "${other}" is not in this app`);
-  if (other === service) throw invalidAt(keyPath(service, 'network_mode'), 'a service cannot join its own network namespace');
+  if (hash === undefined) throw invalidAt(keyPath(service, key), `service "${other}" is not in this app`);
   return `container:${containerName(other, hash)}`;
 }
 
@@ -65,16 +68,13 @@ function endpoints(service: string, svc: ServiceSpec, ctx: ServiceContext): Netw
   });
 }
 
-/** `expose` entries as docker keeps them: `80/tcp`, `8000-8010/udp`. */
-const exposed = (e: string | number): string => (String(e).includes('/') ? String(e) : `${e}/tcp`);
-
 const list = (v: string | readonly string[] | undefined): readonly string[] => (v === undefined ? [] : typeof v === 'string' ? [v] : v);
 
 export function serviceNetworking(service: string, svc: ServiceSpec, ctx: ServiceContext): Networking {
   const k = (key: string): string => keyPath(service, key);
   if (svc.network_mode !== undefined && svc.networks !== undefined) throw invalidAt(k('networks'), 'cannot be combined with network_mode');
   const eps = svc.network_mode === undefined ? endpoints(service, svc, ctx) : undefined;
-  const network = svc.network_mode !== undefined ? networkMode(service, svc.network_mode, ctx) : eps?.[0]?.network ?? 'private';
+  const network = svc.network_mode !== undefined ? joinedServiceMode(service, 'network_mode', svc.network_mode, ctx) : eps?.[0]?.network ?? 'private';
   const ports = (svc.ports ?? []).map((p) => atKey(k('ports'), () => parsePublish(portText(p))));
   const publish = network === 'host' ? hostModePorts(service, ports) : ports;
   const extraHosts = svc.extra_hosts === undefined ? [] : Array.isArray(svc.extra_hosts) ? svc.extra_hosts as readonly string[] : Object.entries(svc.extra_hosts).map(([h, ip]) => `${h}:${ip}`);
@@ -85,9 +85,9 @@ export function serviceNetworking(service: string, svc: ServiceSpec, ctx: Servic
     ...(publish !== undefined && publish.length > 0 && { ports: publish }),
     ...(svc.dns !== undefined && { dns: list(svc.dns).map((d) => formatIPv4(parseIPv4(d, k('dns')))) }),
     ...(dnsSearch.length > 0 && { dnsSearch }),
-    ...(svc.dns_opt !== undefined && { dnsOptions: [...svc.dns_opt] }),
+    ...(svc.dns_opt !== undefined && { dnsOptions: svc.dns_opt.map((o) => parseDnsOption(o, k('dns_opt'))) }),
     ...(extraHosts.length > 0 && { extraHosts: extraHosts.map((h) => atKey(k('extra_hosts'), () => parseAddHost(h))) }),
-    ...(svc.expose !== undefined && { expose: svc.expose.map(exposed) }),
+    ...(svc.expose !== undefined && { expose: svc.expose.map((e) => parseExpose(e, k('expose'))) }),
     ...(svc.hostname !== undefined && { hostname: svc.hostname }),
     ...(svc.domainname !== undefined && { domainname: svc.domainname }),
   };

@@ -1,14 +1,16 @@
 import { normalizeCapability } from '../runtime/capabilities.js';
 import {
-  parseDevice, parseDeviceCgroupRule, parseGroupAdd, parseLogOptions, parseSecurityOpt, parseSignal, parseSysctl, parseUlimit, type RunOptions, type SecurityOptions,
+  parseDevice, parseDeviceCgroupRule, parseGroupAdd, parseIpcMode, parseLogOptions, parsePidMode, parseSecurityOpt, parseSignal, parseSysctl, parseUlimit, type RunOptions, type SecurityOptions,
 } from '../runtime/options.js';
 import type { ServiceSpec } from '../protocol/types.js';
+import type { ServiceContext } from './model.js';
+import { joinedServiceMode } from './service-network.js';
 import { atKey, invalidAt, keyPath, keyValueList, scalarText } from './service-key.js';
 
 /**
  * A service's confinement, device, kernel and process keys → RunOptions, through `berth run`'s parsers
  * (one parser per thing): privileged, cap_add/cap_drop, security_opt, group_add, devices,
- * device_cgroup_rules, sysctls, ulimits, pid, ipc, oom_score_adj, init, tty, stdin_open, stop_signal,
+ * device_cgroup_rules, sysctls, ulimits, pid and ipc (`service:S` as network_mode's), oom_score_adj, init, tty, stdin_open, stop_signal,
  * logging.
  */
 
@@ -26,21 +28,7 @@ function ulimitText(name: string, v: NonNullable<ServiceSpec['ulimits']>[string]
   return typeof v === 'number' ? `${name}=${v}` : `${name}=${v.soft}:${v.hard}`;
 }
 
-function pidMode(service: string, pid: string | undefined): 'host' | undefined {
-  if (pid === undefined) return undefined;
-  if (pid === 'host') return 'host';
-  throw invalidAt(keyPath(service, 'pid'), `"${pid}" is not supported: berth gives a container its own PID namespace or, with pid: host, the host's`);
-}
-
-/** compose's `ipc`: host, private and shareable (berth's own namespace, the default); joining another's is not supported yet. */
-function ipcMode(service: string, ipc: string | undefined): RunOptions['ipcMode'] {
-  if (ipc === undefined) return undefined;
-  if (ipc === 'host' || ipc === 'private' || ipc === 'shareable') return ipc;
-  const how = /^(service|container):/.test(ipc) ? 'sharing another container\'s IPC namespace is not supported yet' : 'use host, private or shareable';
-  throw invalidAt(keyPath(service, 'ipc'), `"${ipc}": ${how}`);
-}
-
-export function serviceSecurity(service: string, svc: ServiceSpec): Security {
+export function serviceSecurity(service: string, svc: ServiceSpec, ctx: ServiceContext): Security {
   const k = (key: string): string => keyPath(service, key);
   const logging = svc.logging;
   return {
@@ -53,8 +41,8 @@ export function serviceSecurity(service: string, svc: ServiceSpec): Security {
     ...(svc.device_cgroup_rules !== undefined && { deviceCgroupRules: svc.device_cgroup_rules.map((r) => parseDeviceCgroupRule(r, k('device_cgroup_rules'))) }),
     ...(svc.sysctls !== undefined && { sysctls: Object.fromEntries(keyValueList(svc.sysctls).map((s) => parseSysctl(s, k('sysctls')))) }),
     ...(svc.ulimits !== undefined && { ulimits: Object.entries(svc.ulimits).map(([n, v]) => atKey(k(`ulimits.${n}`), () => parseUlimit(ulimitText(n, v)))) }),
-    ...(svc.pid !== undefined && { pidMode: pidMode(service, svc.pid) }),
-    ...(svc.ipc !== undefined && { ipcMode: ipcMode(service, svc.ipc) }),
+    ...(svc.pid !== undefined && { pidMode: parsePidMode(joinedServiceMode(service, 'pid', svc.pid, ctx), k('pid')) }),
+    ...(svc.ipc !== undefined && { ipcMode: parseIpcMode(joinedServiceMode(service, 'ipc', svc.ipc, ctx), k('ipc')) }),
     ...(svc.oom_score_adj !== undefined && { oomScoreAdj: svc.oom_score_adj }),
     ...(svc.init === true && { init: true }),
     ...(svc.tty === true && { tty: true }),

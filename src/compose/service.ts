@@ -68,7 +68,7 @@ export function serviceRunOptions(service: string, svc: ServiceSpec, context: Se
       ...storage,
       volumes: [...storage.volumes, ...balena.volumes],
       ...serviceNetworking(service, svc, ctx),
-      ...serviceSecurity(service, svc),
+      ...serviceSecurity(service, svc, ctx),
       readOnly: svc.read_only ?? false,
       ...(svc.user !== undefined && { user: svc.user }),
       ...(svc.working_dir !== undefined && { workdir: svc.working_dir }),

@@ -18,8 +18,8 @@ export interface DoctorReport {
   readonly checks: readonly CheckResult[];
 }
 
-const allChecks = (seccompProfile?: string): readonly Check[] => [
-  cgroupCheck, controllersCheck, budgetCheck, psiCheck, freezerCheck, swapCheck, overlayCheck, namespacesCheck, runtimeCheck, devicesCheck, seccompCheck(seccompProfile),
+const allChecks = (seccompProfiles?: readonly string[]): readonly Check[] => [
+  cgroupCheck, controllersCheck, budgetCheck, psiCheck, freezerCheck, swapCheck, overlayCheck, namespacesCheck, runtimeCheck, devicesCheck, seccompCheck(seccompProfiles),
   readOnlyBindsCheck, binfmtCheck, diskCheck, nodeCheck, privilegesCheck, powerCheck, networkToolsCheck(), networkKernelCheck,
 ];
 
@@ -29,8 +29,8 @@ export interface DoctorOptions {
   /** Where to look for OCI runtimes (see systemSearchPath). */
   readonly searchPath: string;
   readonly profilesDir?: string;
-  /** The default seccomp profile to check; default DEFAULT_SECCOMP_PROFILE (tests give a temp file). */
-  readonly seccompProfile?: string;
+  /** Where the default seccomp profile may be, in order; default DEFAULT_SECCOMP_CANDIDATES (tests give temp files). */
+  readonly seccompProfiles?: readonly string[];
 }
 
 /** Checks the host for everything berth needs; never throws for a host problem, it reports it. */
@@ -45,7 +45,7 @@ export function runDoctor(opts: DoctorOptions): DoctorReport {
     checks.push({ id: 'board', title: 'board', status: 'fail', detail: e.message, ...(e.hint !== undefined && { fix: e.hint }) });
   }
   const ctx: DoctorContext = { host: opts.host, root: opts.root, searchPath: opts.searchPath, layout: readCgroupLayout(opts.host), ...(board && { board }) };
-  for (const check of allChecks(opts.seccompProfile)) {
+  for (const check of allChecks(opts.seccompProfiles)) {
     try {
       checks.push(check(ctx));
     } catch (err) {

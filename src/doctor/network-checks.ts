@@ -16,12 +16,14 @@ import type { Check, DoctorContext } from './types.js';
 /** Tools are looked for in podman's helper directories, then on this PATH (both overridable for tests). */
 export function networkToolsCheck(helperDirs?: readonly string[]): Check {
   return (ctx) => {
-    const title = 'network tools (netavark, aardvark-dns, iptables, ip)';
+    const title = 'network tools (netavark, aardvark-dns, iptables, ip, flock)';
     const found = {
       netavark: findHelper('netavark', ctx.searchPath, helperDirs),
       'aardvark-dns': findHelper('aardvark-dns', ctx.searchPath, helperDirs),
       iptables: which('iptables', ctx.searchPath),
       ip: which('ip', ctx.searchPath),
+      // berth runs netavark under flock(1): concurrent runs from separate processes orphan aardvark-dns.
+      flock: which('flock', ctx.searchPath),
     };
     const missing = Object.entries(found).filter(([, exe]) => exe === undefined).map(([name]) => name);
     if (missing.length === 0) return { id: 'network-tools', title, status: 'ok', detail: Object.values(found).join(', ') };
@@ -29,9 +31,17 @@ export function networkToolsCheck(helperDirs?: readonly string[]): Check {
       id: 'network-tools', title, status: 'warn',
       // bridge is berth run's default (as docker's): without these, a plain `berth run` fails too.
       detail: `${missing.join(', ')} not found: bridge networking cannot work — berth run's default network, -p and compose networks; --network none and host still work`,
-      fix: missing.every((m) => m === 'ip') ? 'apt-get install iproute2' : INSTALL_HINT,
+      fix: installLine(missing),
     };
   };
+}
+
+/** The fix for missing tools: netavark's install line, and the packages of the others (ip, flock). */
+function installLine(missing: readonly string[]): string {
+  const others = missing.map((m) => ({ ip: 'iproute2', flock: 'util-linux' })[m]).filter((p) => p !== undefined);
+  const lines = missing.some((m) => ['netavark', 'aardvark-dns', 'iptables'].includes(m)) ? [INSTALL_HINT] : [];
+  if (others.length > 0) lines.push(`apt-get install ${others.join(' ')}`);
+  return lines.join('; ');
 }
 
 /** A kernel feature: its config option, a symbol it exports once built in or loaded, and its module. */

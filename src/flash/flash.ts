@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
+import { HELPER_DIRS, INSTALL_HINT as NETWORK_INSTALL_HINT } from '../network/tools.js';
 import { OCI_RUNTIMES } from '../runtime/oci-runtime.js';
 import { readBundle, type BundleManifest } from './bundle.js';
 import { elfDependencies, type BundleArch, type ElfDependencies } from './elf.js';
@@ -61,8 +62,14 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
   await checkNodeLoads(pi, bundleDir, manifest);
-  if (!(await hasOciRuntime(pi))) {
+  if (!(await hasAny(pi, ['/usr/bin', '/usr/sbin', '/usr/local/bin'], OCI_RUNTIMES))) {
     log(`warning: ${src.image} has no OCI runtime (crun or runc in /usr/bin, /usr/sbin or /usr/local/bin; Raspberry Pi OS ships neither): the agent will enroll and report, but cannot run containers until one is installed (apt-get install crun)`);
+  }
+  // Where berth looks for them on the board (src/network/tools.ts); Raspberry Pi OS ships neither.
+  const noNetwork = [];
+  for (const tool of ['netavark', 'aardvark-dns']) if (!(await hasAny(pi, HELPER_DIRS, [tool]))) noNetwork.push(tool);
+  if (noNetwork.length > 0) {
+    log(`warning: ${src.image} has no ${noNetwork.join(' or ')} (in ${HELPER_DIRS.join(', ')}): bridge networking, the default network of berth run and of compose services, fails on the board until installed (${NETWORK_INSTALL_HINT}); network_mode none and host still work`);
   }
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
   const entries = [...(await bundleEntries(bundleDir)), ...(await commonEntries(src.fleet, template))];
@@ -113,9 +120,10 @@ async function checkNodeLoads(pi: PiImage, bundleDir: string, manifest: BundleMa
   }
 }
 
-async function hasOciRuntime(pi: PiImage): Promise<boolean> {
-  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin']) {
-    for (const name of OCI_RUNTIMES) if ((await pi.root.lookup(`${dir}/${name}`)) !== undefined) return true;
+/** Whether the image's root file system holds one of `names` in one of `dirs`. */
+async function hasAny(pi: PiImage, dirs: readonly string[], names: readonly string[]): Promise<boolean> {
+  for (const dir of dirs) {
+    for (const name of names) if ((await pi.root.lookup(`${dir}/${name}`)) !== undefined) return true;
   }
   return false;
 }

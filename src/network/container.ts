@@ -4,6 +4,7 @@ import { BerthError, isErrno } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
+import { stopOrphanAardvarks } from './aardvark-orphans.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
@@ -52,6 +53,8 @@ interface UpMarker {
 export interface NetworkReconcileReport {
   readonly tornDown: string[];
   readonly released: string[];
+  /** Orphaned aardvark-dns processes stopped (see aardvark-orphans.ts). */
+  readonly dnsStopped: number[];
   readonly problems: string[];
 }
 
@@ -276,7 +279,7 @@ export class ContainerNetworking {
    * reported, not thrown: one stuck container must not keep the agent from starting.
    */
   async reconcile(existing: ReadonlySet<string>): Promise<NetworkReconcileReport> {
-    const report: NetworkReconcileReport = { tornDown: [], released: [], problems: [] };
+    const report: NetworkReconcileReport = { tornDown: [], released: [], dnsStopped: [], problems: [] };
     for (const n of this.networks.list()) {
       try {
         this.networks.claimHost(n);
@@ -300,7 +303,23 @@ export class ContainerNetworking {
         report.problems.push(`container ${id.slice(0, 12)}: ${(err as Error).message}`);
       }
     }
+    await this.stopOrphanDns(report);
     return report;
+  }
+
+  /** The reconciliation's last step: orphaned aardvark-dns servers, which answer stale names on reused gateways. */
+  private async stopOrphanDns(report: NetworkReconcileReport): Promise<void> {
+    let tool: NetavarkTool;
+    try {
+      tool = this.opts.tool();
+    } catch {
+      return; // netavark is not installed: no aardvark-dns of berth's can run
+    }
+    try {
+      report.dnsStopped.push(...(await stopOrphanAardvarks(this.opts.host, tool)));
+    } catch (err) {
+      report.problems.push(`orphaned aardvark-dns: ${(err as Error).message}`);
+    }
   }
 
   /** netavark teardown, then the netns and the marker. `bestEffort`: setup may not have finished, so netavark may fail. */

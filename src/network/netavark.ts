@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
+import { lockedCommand, type HostLock } from './host-lock.js';
 import type { Lease, NetworkDefinition, PortMapping } from './types.js';
 
 const execFileAsync = promisify(execFile);
@@ -24,6 +25,11 @@ export interface NetavarkTool {
    * it describes only what runs now, and must not outlive a reboot.
    */
   readonly configDir: string;
+  /**
+   * Held around every netavark run (see host-lock.ts): host-wide, since the config dir is shared by
+   * every berth process. Not netavark's own `aardvark.lock`, which netavark flocks itself.
+   */
+  readonly lock: HostLock;
   /** iptables, to restore what netavark's teardown removes from other networks (see restoreIsolationJump); absent: not done. */
   readonly iptables?: string;
 }
@@ -138,7 +144,8 @@ function runNetavark(tool: NetavarkTool, command: 'setup' | 'teardown', netnsPat
   return new Promise((resolve, reject) => {
     // aardvark-dns, started by netavark, outlives it but daemonizes with its stdio closed (measured:
     // 'close' follows 'exit' within 2 ms), so waiting for the drained streams does not hang.
-    const child = spawn(tool.binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const locked = lockedCommand(tool.lock, tool.binary, args);
+    const child = spawn(locked.command, locked.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

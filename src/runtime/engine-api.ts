@@ -79,7 +79,8 @@ export interface ContainerEngine {
    * docker exec without a terminal: starts `spec.argv` in a running container with the container's own
    * user, environment, working directory, capabilities and limits, overridden by the spec's fields, and
    * returns at once (see ExecProcess for streams and exit codes: 126 not executable, 127 not found).
-   * Not running: `conflict`; an unknown `-u` user: `invalid`; `tty`: `usage` (not supported yet).
+   * Not running: `conflict`; an unknown `-u` user: `invalid`; `tty`: `usage` (a terminal exec is
+   * LocalEngine's `execTerminal`, runtime/terminal.ts).
    */
   execProcess(nameOrId: string, spec: ExecSpec): ExecProcess;
   /**
@@ -160,6 +161,8 @@ export interface LifecycleOptions {
 export interface StartOptions extends LifecycleOptions {
   /** A restart by the restart policy (the supervisor, the governor): counted in `restartCount`, even if the start fails. */
   readonly countRestart?: boolean;
+  /** A container with a terminal starts with this size (the attaching CLI's), set before its process runs. */
+  readonly consoleSize?: { readonly rows: number; readonly cols: number };
 }
 
 export interface StatsOptions {

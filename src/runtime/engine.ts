@@ -26,14 +26,17 @@ import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
 import { CONTAINER_NAME_LABEL, validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
 import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
-import { joinRunningNamespace, prepareSharedNetwork } from './shared-network.js';
+import { joinRunningNamespaces, prepareSharedNetwork, resolveJoinedNamespaces } from './shared-network.js';
 import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
 import { writeInlineFiles } from './inline-files.js';
 import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
+import { pinBindSources, prepareBindSources, releaseBindSources } from './bind-pin.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
 import { containerPids } from './top.js';
-import { applyUpdate, planUpdate, readBundleSpec, type ContainerUpdate } from './update.js';
+import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
+import { connectTerminal, waitMonitorExit, type TerminalSession, type Terminals, type TerminalSize } from './terminal.js';
+import { startExecTerminal } from './terminal-exec.js';
 import { ContainerWatch } from './watch.js';
 
 export interface EngineOptions {
@@ -58,7 +61,7 @@ const SWEEP_MS = 5000;
  * are the truth about what is running, so every read refreshes from them first. A container's files
  * live in `<root>/containers/<id>/`; nothing outside src/runtime/ knows these paths.
  */
-export class LocalEngine implements ContainerEngine {
+export class LocalEngine implements ContainerEngine, Terminals {
   /** The runtime new containers get. */
   readonly runtime: OciRuntime;
   private readonly layout: CgroupLayout;
@@ -166,8 +169,9 @@ export class LocalEngine implements ContainerEngine {
   /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
   create(imageRef: string, asked: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
     validateRunOptions(asked);
-    const shared = joinedContainerOf(asked.network) === undefined ? undefined : prepareSharedNetwork(asked, (ref) => this.lookup(ref), (id) => this.dir(id));
-    const options = shared?.options ?? asked;
+    const joined = resolveJoinedNamespaces(asked, (ref) => this.lookup(ref));
+    const shared = joinedContainerOf(joined.network) === undefined ? undefined : prepareSharedNetwork(joined, (ref) => this.lookup(ref), (id) => this.dir(id));
+    const options = shared?.options ?? joined;
     assertDevicesEnforced(this.runtime, options.name, options.privileged);
     if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
     const image = this.images.find(imageRef);
@@ -177,15 +181,15 @@ export class LocalEngine implements ContainerEngine {
     fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
     try {
       for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
-      // docker's `-v`/compose short syntax: a missing bind source is created as a directory.
-      for (const v of options.volumes) if (v.kind === 'bind' && v.createHostPath && !fs.existsSync(v.source)) fs.mkdirSync(v.source, { recursive: true, mode: 0o755 });
+      // docker's `-v`/compose short syntax creates a missing bind source; a confined container's binds are staged.
+      const volumes = prepareBindSources(dir, options.volumes, options.confineBinds);
       const files = writeInlineFiles(dir, options.files);
       const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
       const network = this.networking.prepare(id, dir, options, published) ?? shared?.network;
       const stored = network && 'ports' in network ? { ...options, ports: network.ports } : options;
       const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
       const spec = buildSpec({
-        id, image: config, options: files.length > 0 ? { ...stored, volumes: [...stored.volumes, ...files] } : stored, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
+        id, image: config, options: { ...stored, volumes: [...volumes, ...files] }, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
         resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
         seccomp: this.seccomp,
         ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
@@ -217,20 +221,28 @@ export class LocalEngine implements ContainerEngine {
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
     const storage = this.opts.board.storage;
-    joinRunningNamespace(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
-    await this.networking.up(c.id, c.options);
-    await startMonitor({
-      id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
-      ...monitorLogOptions(c.options.log, storage),
-      ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
-      ...(joinCgroup !== undefined && { joinCgroup }),
-      ...(overlayOptions !== undefined && { overlayOptions }),
-      cleanup: true,
-      durableExit: !opts.autoRemove,
-    }).catch(async (err: unknown) => {
-      await this.networking.down(c.id, c.options).catch(() => undefined);
-      throw err;
-    });
+    joinRunningNamespaces(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
+    if (c.options.tty && opts.consoleSize) setConsoleSize(dir, opts.consoleSize);
+    // Mounted for the runtime to copy, detached once it has (bind-pin.ts): whatever happens to the start.
+    const pinned = c.options.confineBinds && pinBindSources(dir, c.options.volumes, c.options.confineBinds);
+    try {
+      await this.networking.up(c.id, c.options);
+      await startMonitor({
+        id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
+        ...monitorLogOptions(c.options.log, storage),
+        ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
+        ...(joinCgroup !== undefined && { joinCgroup }),
+        ...(overlayOptions !== undefined && { overlayOptions }),
+        cleanup: true,
+        durableExit: !opts.autoRemove,
+        ...(c.options.tty && { tty: true }),
+      }).catch(async (err: unknown) => {
+        await this.networking.down(c.id, c.options).catch(() => undefined);
+        throw err;
+      });
+    } finally {
+      if (pinned) pinned.release();
+    }
     this.statsReader.forget(c.id);
     this.records.markStarted(c.id, Date.now());
     this.watch.look();
@@ -276,6 +288,7 @@ export class LocalEngine implements ContainerEngine {
     await this.networking.release(c.id, c.options);
     releaseDeviceRules(this.runtimeOf(c), c.id);
     removeRootfs(this.dir(c.id));
+    releaseBindSources(this.dir(c.id));
     fs.rmSync(this.dir(c.id), { recursive: true, force: true });
     this.records.remove(c.id);
     this.statsReader.forget(c.id);
@@ -323,6 +336,19 @@ export class LocalEngine implements ContainerEngine {
     const c = this.running(nameOrId);
     const pid = this.initPid(c);
     return spawnExec(this.runtimeOf(c), c.id, pid, readBundleSpec(this.dir(c.id)).process, spec);
+  }
+
+  attachTerminal(nameOrId: string): TerminalSession {
+    const c = this.running(nameOrId);
+    if (!c.options.tty) throw new BerthError('usage', `container ${c.name} has no terminal (it was not created with -t)`, { hint: `berth logs -f ${c.name} follows its output` });
+    const stateDir = this.stateDir(c.id);
+    return { connect: () => connectTerminal(stateDir), exit: (signal) => waitMonitorExit(stateDir, signal) };
+  }
+
+  async execTerminal(nameOrId: string, spec: ExecSpec, size?: TerminalSize): Promise<TerminalSession | { readonly code: number; readonly message: string }> {
+    const c = this.running(nameOrId);
+    const dir = this.dir(c.id);
+    return startExecTerminal({ runtime: this.runtimeOf(c), id: c.id, bundle: dir, pid: this.initPid(c), base: readBundleSpec(dir).process, spec, ...(size && { size }) });
   }
 
   processes(nameOrId: string): number[] {

@@ -26,8 +26,8 @@ export interface ExecSpec {
   /** `-d`: start it and return; its output is discarded and its exit is not waited for. */
   readonly detach?: boolean;
   /**
-   * `-t`: reserved for the pseudo-terminal (issue 19, owned by the container's monitor's console socket);
-   * every engine refuses it for now with a `usage` error.
+   * `-t`: a pseudo-terminal, owned by a monitor of the exec's own (Terminals.execTerminal in
+   * terminal.ts). `execProcess`, which has pipes only, refuses it with a `usage` error.
    */
   readonly tty?: boolean;
 }
@@ -52,7 +52,7 @@ export const EXIT_NOT_FOUND = 127;
 
 /** Refuses what this engine cannot do yet, and bad input, naming the flag. */
 export function checkExecSpec(spec: ExecSpec): void {
-  if (spec.tty) throw new BerthError('usage', 'exec -t (a pseudo-terminal) is not supported yet', { hint: 'run without -t (stdout and stderr stay apart); terminals are tracked in issue 19' });
+  if (spec.tty) throw new BerthError('usage', 'this exec has pipes, not a terminal', { hint: 'a terminal exec (-t) goes through the engine\'s execTerminal' });
   if (spec.argv.length === 0 || spec.argv[0] === '') throw new BerthError('usage', 'exec needs a command to run in the container');
   if (spec.workdir !== undefined && !spec.workdir.startsWith('/')) throw new BerthError('invalid', `-w/--workdir: "${spec.workdir}" is not an absolute path`);
   for (const e of spec.env ?? []) if (!e.includes('=') || e.startsWith('=')) throw new BerthError('invalid', `-e: invalid environment entry "${e}": expected KEY=VALUE`);
@@ -98,8 +98,19 @@ export function execProcessSpec(base: OciProcess, spec: ExecSpec, root: string):
   }
   const all = Object.keys(CAPABILITY_NUMBERS);
   const capabilities = spec.privileged ? { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] } : base.capabilities;
-  const { terminal: _t, consoleSize: _c, ...rest } = base as OciProcess & { consoleSize?: unknown };
+  const { terminal: _t, consoleSize: _c, ...rest } = base;
   return { ...rest, terminal: false, args: [...spec.argv], env, cwd: spec.workdir ?? base.cwd, user, ...(capabilities && { capabilities }) };
+}
+
+/**
+ * The OCI process for an exec in the container whose init is `pid`, or docker's 126/127 verdict when the
+ * command cannot run there (found before any runtime runs, so the codes are the same on crun and runc).
+ */
+export function planExec(pid: number, base: OciProcess, spec: ExecSpec): { readonly proc: OciProcess } | { readonly code: number; readonly message: string } {
+  const root = `/proc/${pid}/root`;
+  const proc = execProcessSpec(base, spec, root);
+  const found = findExecutable(root, spec.argv[0]!, envValue(proc.env ?? [], 'PATH') ?? DEFAULT_PATH, proc.cwd);
+  return found.found ? { proc } : { code: found.code, message: found.message };
 }
 
 /** A process that never ran: docker exec says why on stderr and exits 126/127. */
@@ -115,10 +126,9 @@ function failedExec(code: number, message: string): ExecProcess {
  */
 export function spawnExec(rt: OciRuntime, id: string, pid: number, base: OciProcess, spec: ExecSpec): ExecProcess {
   checkExecSpec(spec);
-  const root = `/proc/${pid}/root`;
-  const proc = execProcessSpec(base, spec, root);
-  const found = findExecutable(root, spec.argv[0]!, envValue(proc.env ?? [], 'PATH') ?? DEFAULT_PATH, proc.cwd);
-  if (!found.found) return failedExec(found.code, found.message);
+  const plan = planExec(pid, base, spec);
+  if (!('proc' in plan)) return failedExec(plan.code, plan.message);
+  const { proc } = plan;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-exec-'));
   const file = path.join(dir, 'process.json');
   fs.writeFileSync(file, JSON.stringify(proc), { mode: 0o600 });

@@ -11,9 +11,12 @@ export interface LogRecord {
   readonly text: string;
 }
 
-/** Parses one CRI log line: `<RFC3339Nano> <stream> <P|F> <text>`. Malformed lines are skipped. */
+/**
+ * Parses one CRI log line: `<RFC3339Nano> <stream> <P|F> <text>`. Malformed lines are skipped. The text
+ * may hold a carriage return (a terminal's lines end in \r\n): `s`, so that `.` takes it too.
+ */
 export function parseCriLine(line: string): LogRecord | undefined {
-  const m = /^(\S+) (stdout|stderr) ([PF]) (.*)$/.exec(line);
+  const m = /^(\S+) (stdout|stderr) ([PF]) (.*)$/s.exec(line);
   if (!m) return undefined;
   return { time: m[1]!, stream: m[2] as 'stdout' | 'stderr', complete: m[3] === 'F', text: m[4]! };
 }

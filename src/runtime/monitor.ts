@@ -28,6 +28,10 @@ export interface MonitorRequest {
   readonly cleanup?: boolean;
   /** false: the exit record is not fsynced (a container removed right after its exit). Default true. */
   readonly durableExit?: boolean;
+  /** The process has a terminal (`process.terminal`): the monitor takes its master and serves it (terminal.ts). */
+  readonly tty?: boolean;
+  /** A process.json to `runtime exec` in the running container `id` instead of running the bundle. */
+  readonly execProcess?: string;
 }
 
 /** What the monitor writes when the container's init has exited. */
@@ -71,6 +75,8 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     ...(req.overlayOptions ? ['--mount-overlay', req.overlayOptions] : []),
     ...(req.cleanup ? ['--cleanup'] : []),
     ...(req.durableExit === false ? ['--no-fsync-exit'] : []),
+    ...(req.tty ? ['--tty'] : []),
+    ...(req.execProcess !== undefined ? ['--exec-process', req.execProcess] : []),
   ];
   const child = spawn(MONITOR_BIN, args, { stdio: ['ignore', 'ignore', errLog, 'pipe'], detached: true });
   fs.closeSync(errLog);

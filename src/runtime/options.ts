@@ -6,6 +6,7 @@ import type { ExtraHost, PortMapping } from '../network/types.js';
 
 import { validateContainerPath, validateVolumeName } from './options-parse.js';
 import { validateSysctls, type LogOptions, type SecurityOptions } from './options-security.js';
+import type { IpcMode, PidMode } from './options-namespaces.js';
 
 export {
   PROPAGATIONS, validateContainerPath, validateVolumeName, parseBytes, parseCpus, parseDevice, parseEnv, parseInteger, parseLabel, parseMemorySwap, parseRestart, parseSignal, parseTmpfs, parseUlimit, parseVolume,
@@ -13,6 +14,7 @@ export {
 export {
   parseDeviceCgroupRule, parseGroupAdd, parseLogOptions, parseSecurityOpt, parseSysctl, validateSysctls, type LogOptions, type SecurityOptions,
 } from './options-security.js';
+export { parseDnsOption, parseExpose, parseIpcMode, parsePidMode, type IpcMode, type PidMode } from './options-namespaces.js';
 
 /**
  * What `berth run` and compose pass to the runtime, with Docker's names and semantics. The parsers in
@@ -110,6 +112,12 @@ export interface RunOptions extends ResourceOptions {
   /** `uid`, `uid:gid`, `name`, `name:group` (resolved against the image's /etc/passwd and /etc/group). */
   readonly user?: string;
   readonly volumes: readonly VolumeMount[];
+  /**
+   * Host directories every bind source must stay beneath, checked on the opened source at create and
+   * at every start (src/runtime/bind-pin.ts): what the agent sets for a fleet deploy (its deploy
+   * policy's bindPaths and the app's data directory). Absent = not confined (local `berth run`, `berth deploy`).
+   */
+  readonly confineBinds?: readonly string[];
   readonly devices: readonly DeviceMapping[];
   readonly tmpfs: readonly TmpfsMount[];
   readonly readOnly: boolean;
@@ -159,7 +167,7 @@ export interface RunOptions extends ResourceOptions {
   readonly oomScoreAdj?: number;
   /** `--log-driver`/`--log-opt`; absent = the capped log with the board's sizes. */
   readonly log?: LogOptions;
-  /** `-t`: recorded only; berth does not allocate a terminal yet (issue 19). */
+  /** `-t` / compose `tty`: the container's stdio is a pseudo-terminal its monitor owns (runtime/terminal.ts). */
   readonly tty?: boolean;
   /** `-i` / compose `stdin_open`: recorded only; berth attaches no stdin to deployed containers. */
   readonly stdinOpen?: boolean;
@@ -167,13 +175,16 @@ export interface RunOptions extends ResourceOptions {
   readonly domainname?: string;
   /** `--expose` / compose `expose`: documentation of the ports the container listens on (`80/tcp`), as docker keeps it; nothing is published. */
   readonly expose?: readonly string[];
-  /** `--pid host`: the host's PID namespace. Absent = its own. */
-  readonly pidMode?: 'host';
+  /**
+   * `--pid`: `host` the host's PID namespace; `container:X` another container's (compose `service:S`
+   * resolved to it; the engine stores X's id). Absent = its own.
+   */
+  readonly pidMode?: PidMode;
   /**
    * `--ipc`: `host` shares the host's IPC namespace; `private`/`shareable` (the default) give the
-   * container its own; `container:NAME` joins another container's (compose `service:S` resolved to it).
+   * container its own; `container:X` joins another container's (compose `service:S` resolved to it).
    */
-  readonly ipcMode?: 'host' | 'private' | 'shareable' | (string & {});
+  readonly ipcMode?: IpcMode;
   /** compose `mem_swappiness` (0…100): recorded; cgroup v2 has no per-cgroup swappiness (docker ignores it there too). */
   readonly memorySwappiness?: number;
   /** `--dns-search`: resolv.conf's search domains (bridge networks only). */

@@ -13,6 +13,8 @@ import type { OciSpec } from './spec/types.js';
  * The namespace is X's init process's (`/proc/PID/ns/net`): that is X's namespace whatever X's own
  * mode (bridged, none, host, or itself container:), and it is only known while X runs, so it is
  * written into the spec at each start. X is recorded by id, so a rename of X does not break the link.
+ * `--pid container:X` and `--ipc container:X` join X's PID and IPC namespaces the same way (only the
+ * namespace: no files, no hostname), so the start-time join below serves all three.
  */
 
 /** What the spec builder gets for a joined namespace (the same shape as a bridged container's). */
@@ -50,22 +52,57 @@ function sharedNetworkOf(target: ContainerRecord, dir: string): SharedNetwork {
   };
 }
 
+/** The namespaces a container may take from another: the option that says so, and its flag for messages. */
+const JOINABLE = [
+  { type: 'network', flag: '--network', of: (o: RunOptions) => o.network },
+  { type: 'pid', flag: '--pid', of: (o: RunOptions) => o.pidMode },
+  { type: 'ipc', flag: '--ipc', of: (o: RunOptions) => o.ipcMode },
+] as const;
+
 /**
- * Before a start of a container: mode container: points its spec (`configPath`) at X's namespace now.
- * Refuses (`conflict`) when X is not running, (`notFound`) when X was removed, naming X.
+ * `--pid container:X` / `--ipc container:X` at create: X must exist; it is stored by full id (as
+ * `--network container:X` is), so a rename of X does not break the link. Its namespace is joined at
+ * each start ({@link joinRunningNamespaces}). Other options are returned unchanged.
  */
-export function joinRunningNamespace(c: ContainerRecord, configPath: string, find: (ref: string) => ContainerRecord, pidOf: (id: string) => number | undefined): void {
-  const ref = joinedContainerOf(c.options.network);
-  if (ref === undefined) return;
-  let target: ContainerRecord;
-  try {
-    target = find(ref);
-  } catch (err) {
-    throw new BerthError('notFound', `cannot start ${c.name}: container ${ref.slice(0, 12)}, whose network it joins, no longer exists`, { cause: err, hint: `recreate ${c.name} with another --network` });
+export function resolveJoinedNamespaces(o: RunOptions, find: (ref: string) => ContainerRecord): RunOptions {
+  const byId = (mode: string | undefined): string | undefined => {
+    const ref = mode === undefined ? undefined : joinedContainerOf(mode);
+    return ref === undefined ? mode : `${CONTAINER_MODE}${find(ref).id}`;
+  };
+  return {
+    ...o,
+    ...(o.pidMode !== undefined && { pidMode: byId(o.pidMode) as RunOptions['pidMode'] }),
+    ...(o.ipcMode !== undefined && { ipcMode: byId(o.ipcMode) as RunOptions['ipcMode'] }),
+  };
+}
+
+/**
+ * Before a start of a container: each namespace it joins (`--network`, `--pid`, `--ipc container:X`)
+ * is pointed in its spec (`configPath`) at X's as it is now (`/proc/PID/ns/…` of X's init), since X's
+ * namespaces exist only while X runs. Refuses (`conflict`) when X is not running, (`notFound`) when X
+ * was removed, naming X and the flag.
+ */
+export function joinRunningNamespaces(c: ContainerRecord, configPath: string, find: (ref: string) => ContainerRecord, pidOf: (id: string) => number | undefined): void {
+  const joins = JOINABLE.flatMap((j) => {
+    const mode = j.of(c.options);
+    const ref = mode === undefined ? undefined : joinedContainerOf(mode);
+    return ref === undefined ? [] : [{ ...j, ref }];
+  });
+  if (joins.length === 0) return;
+  const paths = new Map<string, string>();
+  for (const { type, flag, ref } of joins) {
+    const what = type === 'network' ? 'network' : `${type} namespace`;
+    let target: ContainerRecord;
+    try {
+      target = find(ref);
+    } catch (err) {
+      throw new BerthError('notFound', `cannot start ${c.name}: container ${ref.slice(0, 12)}, whose ${what} it joins, no longer exists`, { cause: err, hint: `recreate ${c.name} with another ${flag}` });
+    }
+    const pid = target.state === 'running' ? pidOf(target.id) : undefined;
+    if (pid === undefined) throw new BerthError('conflict', `cannot start ${c.name}: container ${target.name}, whose ${what} it joins (${flag} container:${target.name}), is not running`, { hint: `berth start ${target.name} first` });
+    paths.set(type, `/proc/${pid}/ns/${type === 'network' ? 'net' : type}`);
   }
-  const pid = target.state === 'running' ? pidOf(target.id) : undefined;
-  if (pid === undefined) throw new BerthError('conflict', `cannot start ${c.name}: container ${target.name}, whose network it joins (--network container:${target.name}), is not running`, { hint: `berth start ${target.name} first` });
   const spec = JSON.parse(fs.readFileSync(configPath, 'utf8')) as OciSpec;
-  spec.linux.namespaces = [...spec.linux.namespaces.filter((n) => n.type !== 'network'), { type: 'network', path: `/proc/${pid}/ns/net` }];
+  spec.linux.namespaces = [...spec.linux.namespaces.filter((n) => !paths.has(n.type)), ...[...paths].map(([type, p]) => ({ type, path: p }) as OciSpec['linux']['namespaces'][number])];
   writeFileAtomic(configPath, JSON.stringify(spec, null, 2), 0o644, { durable: false });
 }

@@ -56,6 +56,13 @@ export function readBundleSpec(bundle: string): OciSpec {
   return JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as OciSpec;
 }
 
+/** The size the next start's terminal gets (`process.consoleSize`): the attaching CLI's, known only at start. */
+export function setConsoleSize(bundle: string, size: { readonly rows: number; readonly cols: number }): void {
+  const spec = readBundleSpec(bundle);
+  spec.process.consoleSize = { height: size.rows, width: size.cols };
+  writeFileAtomic(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: false });
+}
+
 /**
  * Applies a plan where the runtime enforces cgroups: the bundle's spec gets the new resources (its
  * device rules kept) for the next start, and `live`, a running container's cgroup, the new files at

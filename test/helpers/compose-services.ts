@@ -27,9 +27,10 @@ export async function services(yaml: string, parts: AppParts = {}): Promise<Map<
   const doc = (await parseYaml(yaml)) as { services: unknown };
   const desired = parseDesired(JSON.stringify({ revision: 1, services: doc.services }));
   const byName = <T extends { name: string }>(xs: readonly T[] | undefined): Map<string, T> => new Map((xs ?? []).map((x) => [x.name, x]));
+  const files = { configs: byName(parts.configs), secrets: byName(parts.secrets) };
   const ctx: ServiceContext = {
-    app: 'farm', revision: 1, networks: byName(parts.networks), volumes: byName(parts.volumes), configs: byName(parts.configs), secrets: byName(parts.secrets),
-    dataDir: parts.dataDir ?? '/var/lib/berth/apps/farm', hashes: serviceHashes(desired.services),
+    app: 'farm', revision: 1, networks: byName(parts.networks), volumes: byName(parts.volumes), ...files,
+    dataDir: parts.dataDir ?? '/var/lib/berth/apps/farm', hashes: serviceHashes(desired.services, files),
   };
   const out = new Map(Object.keys(desired.services).sort().map((n) => [n, normalizeService(n, desired.services[n]!, ctx)]));
   checkAppServices(out);

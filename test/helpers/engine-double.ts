@@ -256,7 +256,7 @@ export class EngineDouble implements ContainerEngine {
   async reconcileNetworking(): Promise<NetworkReconcileReport> {
     const released = [...this.networks.keys()].filter((id) => !this.containers.has(id));
     for (const id of released) this.networks.delete(id);
-    return { tornDown: [], released, problems: [] };
+    return { tornDown: [], released, dnsStopped: [], problems: [] };
   }
 
   async disconnectNetwork(nameOrId: string, network: string): Promise<void> {

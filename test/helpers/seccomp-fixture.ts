@@ -33,5 +33,5 @@ export function writeFixtureProfile(dir: string): string {
 
 /** Profiles for an x86_64 host running Linux 6.1, with the fixture as the default profile. */
 export function fixtureSeccomp(dir: string): SeccompProfiles {
-  return new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0-18-amd64', defaultProfile: writeFixtureProfile(dir) });
+  return new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0-18-amd64', defaultProfiles: [writeFixtureProfile(dir)] });
 }

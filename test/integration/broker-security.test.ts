@@ -371,6 +371,27 @@ function deviceConfinementTests(w: World): void {
     expect(fleetSide.map((m) => [m.topic, m.payload])).toEqual([[topic(A, 'desired'), aDesired], [topic(A, 'cmd/self-1/result'), result]]);
   });
 
+  it('publishes nothing the fleet reads except under its own id (device → fleet messages are unsigned: SECURITY.md)', async () => {
+    // The operator's view, as berth fleet subscribes: everything under berth/v1/.
+    const op = await w.as(OPERATOR);
+    await op.client.subscribeAsync('berth/v1/#', { qos: 1 });
+    const nonce = randomUUID();
+    const forged = JSON.stringify({ from: A, nonce });
+    const a = await w.as(A);
+    const targets = [
+      ...['reported', 'status', 'progress', 'events', 'telemetry', 'cmd/op-1/result'].map((k) => topic(B, k)),
+      topic(`${A}x`, 'reported'), // a lookalike id
+      'berth/v1/_fleet/sync/berth-fleet', 'berth/v1/reported', topic(A, 'unknown-kind'),
+    ];
+    for (const t of targets) expect(await tryPublish(a, t, forged, false), t).toMatch(/^(accepted|refused)$/);
+    // A's own status goes through after them (one publisher's messages arrive in order): the session was live.
+    const own = JSON.stringify({ online: true, nonce });
+    expect(await tryPublish(a, topic(A, 'status'), own, false)).toBe('accepted');
+    await waitFor(op, "A's own status", (m) => m.topic === topic(A, 'status') && m.payload === own, () => w.broker().logs());
+    await sleep(GRACE_MS);
+    expect(op.messages.filter((m) => m.payload.includes(nonce)).map((m) => m.topic)).toEqual([topic(A, 'status')]);
+  });
+
   it('lets the operator user read and write every device', async () => {
     const op = await w.as(OPERATOR);
     await op.client.subscribeAsync('berth/v1/+/reported', { qos: 1 });

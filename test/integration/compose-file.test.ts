@@ -94,4 +94,28 @@ describe('berth deploy of a compose file', () => {
     expect(fs.readFileSync(path.join(out, 'seen'), 'utf8')).toBe('listener 1883\nallow_anonymous true\n');
     expect(fs.readFileSync(path.join(out, 'mode'), 'utf8')).toBe('read-only\n');
   });
+
+  it('recreates the service on redeploy when only the config file changed, and the container sees the new content', async () => {
+    const out = fs.mkdtempSync(path.join(work, 'out-'));
+    const compose = [
+      'services:',
+      '  app:',
+      recorder('cat /etc/app.conf > /out/seen', out).trimEnd(),
+      '    configs: [{source: conf, target: /etc/app.conf}]',
+      'configs:',
+      '  conf: {file: ./app.conf}',
+      'x-berth:',
+      '  update: {health_window: 1s}',
+    ].join('\n');
+    const first = await deployProject('config-edit', { 'app.conf': 'level=1\n', 'compose.yaml': compose });
+    expect(first.stdout).toMatch(/^revision \d+: applied\n$/);
+    expect(fs.readFileSync(path.join(out, 'seen'), 'utf8')).toBe('level=1\n');
+    const before = (JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string }>).map((c) => c.name);
+    const second = await deployProject('config-edit', { 'app.conf': 'level=2\n' });
+    expect(second.stdout).toMatch(/^revision \d+: applied\n$/);
+    expect(fs.readFileSync(path.join(out, 'seen'), 'utf8')).toBe('level=2\n');
+    const after = (JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string }>).map((c) => c.name);
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual(before);
+  });
 });

@@ -144,9 +144,9 @@ x-berth:
     const r = await deploy(`services:\n  web:\n    image: ${img}\n    deploy:\n      replicas: 3\n`);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/services\.web\.deploy\.replicas: 3: berth runs one container per service on a device/);
-    const balena = await deploy(`services:\n  relay:\n    image: ${img}\n    labels:\n      io.balena.features.supervisor-api: '1'\n`);
+    const balena = await deploy(`services:\n  relay:\n    image: ${img}\n    labels:\n      io.balena.features.gpu: '1'\n`);
     expect(balena.code).toBe(3);
-    expect(balena.stderr).toMatch(/services\.relay\.labels\.io\.balena\.features\.supervisor-api: not supported/);
+    expect(balena.stderr).toMatch(/services\.relay\.labels\.io\.balena\.features\.gpu: not supported/);
     expect(names()).toEqual(before);
   });
 });

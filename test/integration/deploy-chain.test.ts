@@ -4,22 +4,26 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployEvent } from '../../src/agent/reconcile/deployer.js';
 import { detectBoard } from '../../src/board/index.js';
+import { readComposeFile } from '../../src/compose/file.js';
 import { hostPaths } from '../../src/host/paths.js';
 import { BerthRoot } from '../../src/root.js';
-import { appModel, network, shellCheck, volume } from '../helpers/app-model.js';
+import { appModel } from '../helpers/app-model.js';
 import { berthSync } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
+import { freePort } from '../helpers/services/ports.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 
 // The deployer on a real engine, a real bridge network and real containers: a sensor → broker → store
 // chain in `depends_on: service_healthy` order (issue 17), with the app's network and named volume
 // created by the deploy (issue 16). Each service refuses to come up when the one before it is not
-// serving yet, so a start out of order fails the deploy. The app is built as the model (the compose
-// file's `depends_on` is the compose stage's part; this drives the deployer with it directly).
+// serving yet, so a start out of order fails the deploy. The app comes from a compose file the test
+// writes (ports, depends_on, a named volume, ${VAR} from the .env beside it), read by the loader
+// `berth deploy` uses.
 
 let registry: RegistryInstance;
 let root: string;
+let work: string;
 let img: string;
 const berth = (...args: string[]) => berthSync(['--root', root, ...args], { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' });
 
@@ -29,6 +33,7 @@ beforeAll(async () => {
   await pushBusyboxImage(registry, 'chain/busybox', 'v1', { arches: ['amd64'] });
   img = `${registry.host}/chain/busybox:v1`;
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-deploy-chain-'));
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-deploy-chain-file-'));
   expect(berth('pull', img).code).toBe(0);
 }, 120_000);
 
@@ -39,12 +44,51 @@ afterAll(async () => {
     berth('network', 'rm', 'chain_default');
     fs.rmSync(root, { recursive: true, force: true });
   }
+  if (work !== undefined) fs.rmSync(work, { recursive: true, force: true });
   await registry?.stop();
 });
 
-/** Fetches http://HOST/FILE into /tmp/FILE, a few tries, or exits 1: the service cannot come up without it. */
-const fetchOrDie = (host: string, file: string): string => `for i in 1 2 3; do wget -q -O /www/${file} http://${host}/${file} && break; [ $i = 3 ] && exit 1; sleep 0.2; done`;
+/** Fetches http://HOST/FILE into /www/FILE, a few tries, or exits 1: the service cannot come up without it. A compose file doubles its `$`. */
+const fetchOrDie = (host: string, file: string): string => `for i in 1 2 3; do wget -q -O /www/${file} http://${host}/${file} && break; [ $$i = 3 ] && exit 1; sleep 0.2; done`;
 const serve = 'exec httpd -f -p 80 -h /www';
+const check = (script: string): string => `    healthcheck: {test: ["CMD-SHELL", ${JSON.stringify(script)}], interval: 200ms, retries: 30}`;
+
+/** The chain as a user writes it: the sensor's reading comes from the .env, the broker publishes its port on loopback. */
+function composeFile(port: number): string {
+  return [
+    'name: chain',
+    'services:',
+    '  sensor:',
+    `    image: ${img}`,
+    '    stop_grace_period: 1s',
+    '    environment:',
+    '      READING: ${SENSOR_READING:?set it in .env}',
+    // Serves its reading only after 2 s: a broker started before it is healthy would find nothing.
+    `    command: ["sh", "-c", ${JSON.stringify(`mkdir -p /www; (sleep 2; echo $$READING > /www/reading) & ${serve}`)}]`,
+    check('test -s /www/reading'),
+    '  broker:',
+    `    image: ${img}`,
+    '    stop_grace_period: 1s',
+    `    command: ["sh", "-c", ${JSON.stringify(`mkdir -p /www; ${fetchOrDie('sensor', 'reading')}; ${serve}`)}]`,
+    check('test -s /www/reading'),
+    `    ports: ["127.0.0.1:${port}:80"]`,
+    '    depends_on:',
+    '      sensor: {condition: service_healthy}',
+    '  store:',
+    `    image: ${img}`,
+    '    stop_grace_period: 1s',
+    `    command: ["sh", "-c", ${JSON.stringify(`mkdir -p /www; ${fetchOrDie('broker', 'reading')}; cp /www/reading /data/stored; exec sleep 3600`)}]`,
+    check('test -s /data/stored'),
+    '    volumes: ["data:/data"]',
+    '    depends_on:',
+    '      broker: {condition: service_healthy}',
+    'volumes:',
+    '  data:',
+    'x-berth:',
+    '  update: {health_window: 1s}',
+    '',
+  ].join('\n');
+}
 
 describe('deploying a depends_on chain', () => {
   it('starts sensor → broker → store each once the one before is healthy, on the app network, with its volume', async () => {
@@ -53,27 +97,11 @@ describe('deploying a depends_on chain', () => {
     try {
       const events: DeployEvent[] = [];
       const deployer = await parts.deployer((e) => events.push(e));
-      const net = (alias: string) => ({ network: 'chain_default', networkAliases: [alias], stopTimeout: 1 });
-      const app = appModel({
-        name: 'chain',
-        healthWindowMs: 1000,
-        networks: [network('chain', 'default')],
-        volumes: [volume('chain', 'data')],
-        services: {
-          // Serves its reading only after 2 s: a broker started before it is healthy would find nothing.
-          sensor: { image: img, run: net('sensor'), cmd: ['sh', '-c', `mkdir -p /www; (sleep 2; echo 21.5 > /www/reading) & ${serve}`], healthcheck: shellCheck('test -s /www/reading', 200, 30) },
-          broker: {
-            image: img, run: net('broker'), cmd: ['sh', '-c', `mkdir -p /www; ${fetchOrDie('sensor', 'reading')}; ${serve}`], healthcheck: shellCheck('test -s /www/reading', 200, 30),
-            dependsOn: { sensor: { condition: 'service_healthy' } },
-          },
-          store: {
-            image: img, run: { ...net('store'), volumes: [{ kind: 'volume', source: 'chain_data', target: '/data', readOnly: false }] },
-            cmd: ['sh', '-c', `mkdir -p /www; ${fetchOrDie('broker', 'reading')}; cp /www/reading /data/stored; exec sleep 3600`],
-            healthcheck: shellCheck('test -s /data/stored', 200, 30),
-            dependsOn: { broker: { condition: 'service_healthy' } },
-          },
-        },
-      });
+      const port = await freePort();
+      fs.writeFileSync(path.join(work, '.env'), 'SENSOR_READING=21.5\n');
+      fs.writeFileSync(path.join(work, 'compose.yaml'), composeFile(port));
+      const app = await readComposeFile(path.join(work, 'compose.yaml'), { env: {}, stateRoot: root });
+      const containerOf = (service: string): string => app.services.get(service)!.run.name;
       const outcome = await deployer.apply(app, new AbortController().signal);
       expect(outcome).toEqual({ revision: 1, status: 'applied' });
 
@@ -91,7 +119,9 @@ describe('deploying a depends_on chain', () => {
       const inspect = JSON.parse(berth('network', 'inspect', 'chain_default').stdout) as Array<{ Labels: Record<string, string>; Containers: Record<string, unknown> }>;
       expect(inspect[0]!.Labels).toMatchObject({ 'berth.app': 'chain' });
       expect(Object.keys(inspect[0]!.Containers)).toHaveLength(3);
-      const started = (service: string): number => Date.parse((JSON.parse(berth('inspect', `${service}.h1`).stdout) as Array<{ State: { StartedAt: string } }>)[0]!.State.StartedAt);
+      // The broker's published port serves what the sensor read, from the host.
+      expect(await (await fetch(`http://127.0.0.1:${port}/reading`, { signal: AbortSignal.timeout(3000) })).text()).toBe('21.5\n');
+      const started = (service: string): number => Date.parse((JSON.parse(berth('inspect', containerOf(service)).stdout) as Array<{ State: { StartedAt: string } }>)[0]!.State.StartedAt);
       expect(started('broker') - started('sensor')).toBeGreaterThanOrEqual(1900);
       expect(started('store')).toBeGreaterThan(started('broker'));
 

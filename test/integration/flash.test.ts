@@ -126,6 +126,8 @@ describe('berth flash', () => {
     expect(r.stderr).not.toMatch(/error/i);
     // This image, like Raspberry Pi OS, has no crun or runc: said, not refused (the agent still enrolls).
     expect(r.stderr).toMatch(/warning: .* has no OCI runtime .*apt-get install crun/);
+    // … nor netavark and aardvark-dns: bridge networking (the default) will not work until installed.
+    expect(r.stderr).toMatch(/warning: .* has no netavark or aardvark-dns .*apt-get install netavark aardvark-dns iptables/);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`pi-001\t${out}\tpassword\n`);
     expect(fs.readdirSync(path.dirname(out))).toEqual(['pi-001.img']);
@@ -142,6 +144,9 @@ describe('berth flash', () => {
       ['/opt/berth/node_modules/better-sqlite3/build/Release/better_sqlite3.node', { type: 'regular', mode: 0o755 }],
       ['/opt/berth/dist/bundle/berth.mjs', { type: 'regular', mode: 0o644, uid: 0 }],
       ['/opt/berth/board-profiles', { type: 'directory', mode: 0o755 }],
+      // podman's seccomp profile, which Raspberry Pi OS lacks (without it the agent starts no container), with its notice.
+      ['/opt/berth/share/containers/seccomp.json', { type: 'regular', mode: 0o644, uid: 0 }],
+      ['/opt/berth/share/containers/seccomp.json.copyright', { type: 'regular', mode: 0o644, uid: 0 }],
       ['/etc/systemd/system/berth-agent.service', { type: 'regular', mode: 0o644, uid: 0 }],
       ['/etc/systemd/system/multi-user.target.wants/berth-agent.service', { type: 'symlink', link: '/etc/systemd/system/berth-agent.service' }],
       ['/usr/local/bin/berth', { type: 'symlink', link: '/opt/berth/bin/berth' }],
@@ -157,6 +162,8 @@ describe('berth flash', () => {
     const dumped = path.join(work, 'node.dumped');
     await run('debugfs', ['-R', `dump /opt/berth/node/bin/node ${dumped}`, `${out}?offset=${(await partitions(out)).root}`]);
     expect(sha(dumped)).toBe(sha(path.join(bundle, 'node', 'bin', 'node')));
+    await run('debugfs', ['-R', `dump /opt/berth/share/containers/seccomp.json ${dumped}`, `${out}?offset=${(await partitions(out)).root}`]);
+    expect(sha(dumped)).toBe(sha('/usr/share/containers/seccomp.json'));
     const unit = await root.cat('/etc/systemd/system/berth-agent.service');
     expect(unit).toMatch(/^KillMode=process$/m);
     expect(unit).toMatch(/^ExecStart=\/opt\/berth\/bin\/berth agent$/m);

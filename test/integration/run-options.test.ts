@@ -131,6 +131,38 @@ describe.each(runtimes)('berth run options under %s', (runtime) => {
     expect(self).not.toBe('1');
   });
 
+  it('--pid container:X and --ipc container:X join X\'s namespaces (refused by name once X stops); --pid host is the host\'s', () => {
+    const x = `ns-x-${runtime}`;
+    const nsOf = (out: string, ns: string): string | undefined => new RegExp(` ${ns} -> ${ns}:\\[(\\d+)\\]`).exec(out)?.[1];
+    expect(berth(runtime, 'run', '-d', '--name', x, '--network', 'none', img, 'sleep', '3600').code).toBe(0);
+    try {
+      const inX = berth(runtime, 'exec', x, 'ls', '-l', '/proc/self/ns/').stdout;
+      const joined = run('--network', 'none', '--pid', `container:${x}`, '--ipc', `container:${x}`, img, 'sh', '-c', 'cat /proc/1/cmdline; echo; ls -l /proc/self/ns/');
+      expect(joined.code, joined.stderr).toBe(0);
+      expect(joined.stdout.split('\n')[0]).toBe('sleep\u00003600\u0000');
+      expect(nsOf(joined.stdout, 'pid')).toBe(nsOf(inX, 'pid'));
+      expect(nsOf(joined.stdout, 'ipc')).toBe(nsOf(inX, 'ipc'));
+      const own = run('--network', 'none', img, 'ls', '-l', '/proc/self/ns/').stdout;
+      expect(nsOf(own, 'ipc')).not.toBe(nsOf(inX, 'ipc'));
+      expect(nsOf(own, 'pid')).not.toBe(nsOf(inX, 'pid'));
+      const host = run('--network', 'none', '--pid', 'host', img, 'ls', '-l', '/proc/self/ns/').stdout;
+      expect(`pid:[${nsOf(host, 'pid')}]`).toBe(fs.readlinkSync('/proc/self/ns/pid'));
+      expect(berth(runtime, 'stop', '-t', '0', x).code).toBe(0);
+      const refused = run('--network', 'none', '--ipc', `container:${x}`, img, 'true');
+      expect(refused).toMatchObject({ code: 5, stderr: expect.stringContaining(`container ${x}, whose ipc namespace it joins (--ipc container:${x}), is not running`) });
+    } finally {
+      berth(runtime, 'rm', '-f', x);
+    }
+  });
+
+  it('--dns-search and --dns-option write the container\'s resolv.conf; --expose is kept', () => {
+    const r = run('--dns-search', 'farm.lan', '--dns-option', 'ndots:2', '--expose', '1883', img, 'cat', '/etc/resolv.conf');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^search farm\.lan$/m);
+    expect(r.stdout).toMatch(/^options ndots:2$/m);
+    expect(run('--expose', '99999', img, 'true')).toMatchObject({ code: 3, stderr: expect.stringContaining('--expose: "99999" is not a port') });
+  });
+
   it('--log-driver none keeps no log; --log-opt max-size/max-file cap and rotate it', async () => {
     const chatty = 'i=0; while [ $i -lt 400 ]; do echo "line $i ........................................"; i=$((i+1)); done';
     const none = berth(runtime, 'run', '-d', '--name', `nolog-${runtime}`, '--log-driver', 'none', img, 'sh', '-c', chatty).stdout.trim();

@@ -156,6 +156,30 @@ describe('signed deploys (issue 18)', () => {
     expect(allowed.device).toMatchObject({ outcome: 'applied' });
   }, 240_000);
 
+  it("applies a relative bind (the app's data directory) by default; the container is held to that directory at every start", async () => {
+    const applied = await deploy(compose('data-bind', '    volumes: ["./data:/data"]\n'));
+    expect(applied.device).toMatchObject({ outcome: 'applied' });
+    const [c] = JSON.parse(berthSync(['--root', root, 'ps', '--json']).stdout) as Array<{ name: string }>;
+    const binds = (JSON.parse(berthSync(['--root', root, 'inspect', c!.name]).stdout) as Array<{ HostConfig: { Binds: Array<{ source: string; target: string }> } }>)[0]!.HostConfig.Binds;
+    const source = binds.find((b) => b.target === '/data')!.source;
+    expect(source).toMatch(new RegExp(`^${root}/apps/[^/]+/data$`));
+    expect(berthSync(['--root', root, 'exec', c!.name, 'sh', '-c', 'echo from-container > /data/f']).code).toBe(0);
+    expect(fs.readFileSync(path.join(source, 'f'), 'utf8')).toBe('from-container\n');
+    // What a container with the data directory mounted could do: swap a bind source for a link out of it.
+    const outside = fs.mkdtempSync(path.join(dir, 'outside-'));
+    fs.writeFileSync(path.join(outside, 'f'), 'host secret\n');
+    fs.renameSync(source, `${source}.moved`);
+    fs.symlinkSync(outside, source);
+    const restart = berthSync(['--root', root, 'restart', c!.name]);
+    expect(restart.code).not.toBe(0);
+    expect(restart.stderr).toMatch(new RegExp(`bind mount ${source}:/data leads to ${fs.realpathSync(outside)}, outside the host directories`));
+    expect(JSON.parse(berthSync(['--root', root, 'ps', '-a', '--json']).stdout)).toContainEqual(expect.objectContaining({ name: c!.name, state: expect.not.stringMatching(/running/) }));
+    fs.rmSync(source);
+    fs.renameSync(`${source}.moved`, source);
+    expect(berthSync(['--root', root, 'restart', c!.name]).code).toBe(0);
+    expect(berthSync(['--root', root, 'exec', c!.name, 'cat', '/data/f']).stdout).toBe('from-container\n');
+  }, 180_000);
+
   it('rotates the fleet key: announced under the old key, the new one is trusted from then on, also after a restart', async () => {
     const next = testFleetKey();
     const nextKey = next.writePrivate(fs.mkdtempSync(path.join(dir, 'next-')));

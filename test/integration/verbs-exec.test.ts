@@ -38,10 +38,11 @@ describe('berth exec', () => {
     expect(caps('--privileged')).not.toBe('00000000a80425fb');
   });
 
-  it('-d returns at once and the command runs; -t is refused and points to the issue', async () => {
+  it('-d returns at once and the command runs; -t gives a terminal (terminal.test.ts drives it), -it needs one to read from', async () => {
     expect(berth('exec', '-d', 'ex', 'sh', '-c', 'echo detached > /tmp/d')).toMatchObject({ code: 0, stdout: '' });
     await until(() => berth('exec', 'ex', 'cat', '/tmp/d').stdout === 'detached\n');
-    expect(berth('exec', '-t', 'ex', 'sh')).toMatchObject({ code: 2, stderr: expect.stringContaining('issue 19') });
+    expect(berth('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4')).toMatchObject({ code: 4, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r\n$/) });
+    expect(berthIn('', 'exec', '-it', 'ex', 'sh')).toMatchObject({ code: 2, stderr: expect.stringContaining('the input device is not a TTY') });
   });
 
   it('top lists the container\'s processes, exec\'d ones included', async () => {

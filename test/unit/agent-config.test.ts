@@ -32,6 +32,12 @@ describe('agent configuration', () => {
     await expect(resolveAgentConfig({ config: file('o.yaml', 'deviceId: a/b\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/deviceId: must match pattern/) });
   });
 
+  it('supervisorApi.allowPower turns on the supervisor API\'s reboot and shutdown; unknown keys under it are refused', async () => {
+    expect(await resolveAgentConfig({ config: file('p.yaml', 'supervisorApi: { allowPower: true }\n') }, {})).toEqual({ allowPower: true });
+    expect(await resolveAgentConfig({ config: file('q.yaml', 'supervisorApi: { allowPower: false }\n') }, {})).toEqual({});
+    await expect(resolveAgentConfig({ config: file('r.yaml', 'supervisorApi: { allowReboot: true }\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/supervisorApi\.allowReboot: unknown key$/) });
+  });
+
   it('reads the password from a file, trimmed', async () => {
     const r = await resolveAgentConfig({ config: file('c.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883', deviceId: 'd', passwordFile: file('pw', 's3cret\n') }, {});
     expect(r.broker).toMatchObject({ username: 'd', password: 's3cret' });

@@ -63,6 +63,46 @@ describe('appFromMessage', () => {
   });
 });
 
+describe('the spec hash and the content of configs and secrets', () => {
+  const b64 = (t: string) => Buffer.from(t).toString('base64');
+  const withFiles = (conf: string, secret: string, extra: Record<string, ServiceSpec> = {}): DesiredState => ({
+    revision: 1,
+    services: { broker: { image: 'reg/mq:2', configs: [{ source: 'conf', target: '/etc/mq.conf' }], secrets: ['token'] }, api, ...extra },
+    configs: { conf: { content: b64(conf) }, unused: { content: b64(conf) } },
+    secrets: { token: { content: b64(secret) } },
+  });
+  const hashes = (d: DesiredState) => Object.fromEntries([...normalizeDesired(d).services].map(([n, s]) => [n, s.hash]));
+
+  it('changes when a mounted config or secret changes, and only for the services that mount it', () => {
+    const base = hashes(withFiles('listener 1883', 's3cret'));
+    const conf = hashes(withFiles('listener 1884', 's3cret'));
+    const secret = hashes(withFiles('listener 1883', 'rotated'));
+    expect(conf.broker).not.toBe(base.broker);
+    expect(secret.broker).not.toBe(base.broker);
+    expect(new Set([base.broker, conf.broker, secret.broker]).size).toBe(3);
+    expect(conf.api).toBe(base.api);
+    // A service without configs keeps the hash of its fields alone (containers of earlier versions match).
+    expect(base.api).toBe(specHash(api));
+    expect(hashes(withFiles('listener 1883', 's3cret'))).toEqual(base);
+  });
+
+  it('reaches a service in the namespace of one whose config changed (network_mode: service:)', () => {
+    const side: Record<string, ServiceSpec> = { side: { image: 'reg/side:1', network_mode: 'service:broker' } };
+    const a = hashes(withFiles('listener 1883', 's3cret', side));
+    const b = hashes(withFiles('listener 1884', 's3cret', side));
+    expect(b.side).not.toBe(a.side);
+  });
+});
+
+describe('a desired state on the device', () => {
+  it('is not interpolated again: `$` and `$$` reach the run options as the fleet tool sent them', () => {
+    // The compose reader turned the file's `$$` into `$` once; a second pass here would eat the `$`.
+    const app = appFromMessage(JSON.stringify({ revision: 1, services: { api: { image: 'x', command: ['sh', '-c', 'echo $HOME $$ ${X:-y}'], environment: { P: '$5 $$ ${Q}' } } } }));
+    expect(app.services.get('api')!.run.cmd).toEqual(['sh', '-c', 'echo $HOME $$ ${X:-y}']);
+    expect(app.services.get('api')!.run.env).toEqual(['P=$5 $$ ${Q}']);
+  });
+});
+
 describe('atRevision', () => {
   it('changes the revision and its label, nothing that identifies the containers', () => {
     const one = normalizeDesired(desired(1));

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { composeApp } from '../../src/compose/file.js';
+import { normalizeDesired } from '../../src/compose/normalize.js';
 import { composeDocument } from '../../src/compose/render.js';
+import { balenaWarnings, wantsSupervisorApi } from '../../src/compose/service-balena.js';
 import { parseYaml } from '../../src/yaml.js';
 import { file, network, refusal, service, services } from '../helpers/compose-services.js';
 
@@ -74,11 +76,22 @@ services:
     expect(s.run.env).toEqual(['DBUS_SYSTEM_BUS_ADDRESS=unix:path=/host/run/dbus/system_bus_socket', 'DBUS_SYSTEM_BUS_ADDRESS=unix:path=/custom']);
   });
 
-  it('refuses the features that need balena\'s own services, naming the label', async () => {
-    expect(await refusal("services:\n  relay:\n    image: x\n    labels: {io.balena.features.supervisor-api: '1'}\n"))
-      .toBe("services.relay.labels.io.balena.features.supervisor-api: not supported: it reaches balena's supervisor API, which a berth device does not run");
-    expect(await refusal('services:\n  relay:\n    image: x\n    labels: {io.balena.features.balena-socket: 1}\n')).toMatch(/^services\.relay\.labels\.io\.balena\.features\.balena-socket: not supported/);
+  it('refuses gpu and unknown features, naming the label', async () => {
+    expect(await refusal("services:\n  relay:\n    image: x\n    labels: {io.balena.features.gpu: '1'}\n")).toMatch(/^services\.relay\.labels\.io\.balena\.features\.gpu: not supported: GPU device requests/);
     expect(await refusal('services:\n  relay:\n    image: x\n    labels: {io.balena.features.teleport: 1}\n')).toMatch(/^services\.relay\.labels\.io\.balena\.features\.teleport: unknown balena feature/);
+  });
+
+  it('supervisor-api is the agent\'s to give; balena-socket and balena-api are plain labels with a warning naming service and label', async () => {
+    const relay = await service("services:\n  relay:\n    image: x\n    labels: {io.balena.features.supervisor-api: '1', io.balena.features.balena-socket: 1, io.balena.features.balena-api: 'true'}\n");
+    // Nothing device-specific in the model: the key and address are added on the device at create time.
+    expect(relay.run.env).toEqual([]);
+    expect(relay.run.volumes).toEqual([]);
+    expect(wantsSupervisorApi(relay.run.labels)).toBe(true);
+    const app = normalizeDesired({ revision: 1, services: { relay: { image: 'x', labels: { 'io.balena.features.balena-socket': '1', 'io.balena.features.balena-api': 'on' } }, off: { image: 'x', labels: { 'io.balena.features.balena-socket': '0' } } } });
+    expect(balenaWarnings(app)).toEqual([
+      'services.relay.labels.io.balena.features.balena-socket: accepted as a plain label; no engine socket is mounted: berth has no Docker Engine API (a tool that talks to DOCKER_HOST finds no engine)',
+      'services.relay.labels.io.balena.features.balena-api: accepted as a plain label; no BALENA_API_KEY or BALENA_API_URL is set (berth devices talk to their fleet over MQTT, not balenaCloud)',
+    ]);
   });
 
   it('container_name: unique in the app, and never another service\'s name', async () => {

@@ -88,7 +88,7 @@ services:
     expect(changed.get('app')!.hash).not.toBe(app.hash);
     expect(changed.get('app')!.run.network).toBe(`container:${containerName('vpn', changed.get('vpn')!.hash)}`);
     expect(await refusal('services:\n  app:\n    image: y\n    network_mode: "service:nope"\n')).toBe('services.app.network_mode: service "nope" is not in this app');
-    expect(await refusal('services:\n  a:\n    image: y\n    network_mode: "service:b"\n  b:\n    image: y\n    network_mode: "service:a"\n')).toMatch(/services join each other's network namespaces in a loop: a → b → a/);
+    expect(await refusal('services:\n  a:\n    image: y\n    network_mode: "service:b"\n  b:\n    image: y\n    network_mode: "service:a"\n')).toMatch(/services join each other's namespaces in a loop: a → b → a/);
     expect((await service('services:\n  a:\n    image: y\n    network_mode: "container:watchtower"\n')).run.network).toBe('container:watchtower');
     expect(await refusal('services:\n  a:\n    image: y\n    network_mode: "macvlan"\n')).toMatch(/^desired state is invalid: services\.a\.network_mode: must match pattern/);
   });

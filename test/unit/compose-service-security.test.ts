@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { refusal, service } from '../helpers/compose-services.js';
+import { refusal, service, services } from '../helpers/compose-services.js';
 
 describe('compose confinement, devices and kernel keys', () => {
   it('maps each onto berth run\'s options', async () => {
@@ -55,10 +55,25 @@ services:
     expect(await one('sysctls: {kernel.hostname: x}')).toMatch(/^services\.frigate\.sysctls kernel\.hostname: not a namespaced sysctl/);
     expect(await one('ulimits: {nofile: {soft: 2, hard: 1}}')).toMatch(/^services\.frigate\.ulimits\.nofile: --ulimit nofile=2:1: soft limit 2 is above the hard limit 1/);
     expect(await one('ulimits: {bogus: 1}')).toMatch(/^services\.frigate\.ulimits\.bogus: --ulimit: unknown limit "bogus"/);
-    expect(await one('pid: "service:db"')).toMatch(/^services\.frigate\.pid: "service:db" is not supported/);
-    expect(await one('ipc: "service:db"')).toBe('services.frigate.ipc: "service:db": sharing another container\'s IPC namespace is not supported yet');
+    expect(await one('pid: "service:db"')).toBe('services.frigate.pid: service "db" is not in this app');
+    expect(await one('ipc: "service:frigate"')).toBe('services.frigate.ipc: a service cannot join its own IPC namespace');
+    expect(await one('ipc: none')).toBe('services.frigate.ipc: "none" is not an IPC mode: use host, private, shareable or container:NAME');
+    expect(await one('pid: "container:"')).toMatch(/^desired state is invalid: services\.frigate\.pid: must match pattern/);
     expect(await one('stop_signal: SIGNOPE')).toBe('services.frigate.stop_signal: unknown signal "SIGNOPE"');
     expect(await one('oom_score_adj: 2000')).toMatch(/^desired state is invalid: services\.frigate\.oom_score_adj: must be <= 1000/);
+  });
+
+  it('pid/ipc: service:S join S\'s container, depend on S and are recreated with it, as network_mode: service:S', async () => {
+    const yaml = (dbCmd: string) => `services:\n  db:\n    image: x\n    command: ${dbCmd}\n  tool:\n    image: y\n    pid: "service:db"\n    ipc: "service:db"\n  other:\n    image: z\n    ipc: "container:legacy"\n`;
+    const a = await services(yaml('serve'));
+    const db = a.get('db')!;
+    expect(a.get('tool')!.run).toMatchObject({ pidMode: `container:${db.run.name}`, ipcMode: `container:${db.run.name}` });
+    expect([...a.get('tool')!.dependsOn]).toEqual([['db', { condition: 'service_started', restart: false, required: true }]]);
+    expect(a.get('other')!.run.ipcMode).toBe('container:legacy');
+    const b = await services(yaml('serve --fast'));
+    expect(b.get('tool')!.hash).not.toBe(a.get('tool')!.hash);
+    expect(b.get('other')!.hash).toBe(a.get('other')!.hash);
+    expect(await refusal('services:\n  a:\n    image: x\n    pid: "service:b"\n  b:\n    image: x\n    ipc: "service:a"\n')).toMatch(/services join each other's namespaces in a loop: a → b → a/);
   });
 
   it('logging: json-file and local with max-size/max-file become the capped log, none keeps none, other drivers are refused naming them', async () => {

@@ -46,10 +46,11 @@ describe('doctor: network tools', () => {
 
   it('finds netavark and aardvark-dns in podman helper dirs or on PATH, and gives the install line when missing', () => {
     const helpers = pathWith(['netavark', 'aardvark-dns']);
-    const bin = pathWith(['iptables', 'ip']);
-    expect(networkToolsCheck([helpers])(ctxWith({}, bin))).toMatchObject({ status: 'ok', detail: `${helpers}/netavark, ${helpers}/aardvark-dns, ${bin}/iptables, ${bin}/ip` });
+    const bin = pathWith(['iptables', 'ip', 'flock']);
+    expect(networkToolsCheck([helpers])(ctxWith({}, bin))).toMatchObject({ status: 'ok', detail: `${helpers}/netavark, ${helpers}/aardvark-dns, ${bin}/iptables, ${bin}/ip, ${bin}/flock` });
     const r = networkToolsCheck([])(ctxWith({}, bin));
     expect(r).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^netavark, aardvark-dns not found/), fix: expect.stringContaining('apt-get install netavark aardvark-dns iptables') });
-    expect(networkToolsCheck([helpers])(ctxWith({}, pathWith(['iptables'])))).toMatchObject({ status: 'warn', fix: 'apt-get install iproute2' });
+    expect(networkToolsCheck([helpers])(ctxWith({}, pathWith(['iptables', 'flock'])))).toMatchObject({ status: 'warn', fix: 'apt-get install iproute2' });
+    expect(networkToolsCheck([helpers])(ctxWith({}, pathWith(['iptables', 'ip'])))).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^flock not found/), fix: 'apt-get install util-linux' });
   });
 });

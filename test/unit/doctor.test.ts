@@ -29,7 +29,7 @@ const seccompDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-doctor-seccomp-'
 const seccompProfile = writeFixtureProfile(seccompDir);
 afterAll(() => fs.rmSync(seccompDir, { recursive: true, force: true }));
 const doctor = (host: ReturnType<typeof fixtureHost>, searchPath = pathWith({ crun: 'crun version 1.8.1' }), profile = seccompProfile) =>
-  runDoctor({ host, root: os.tmpdir(), searchPath, seccompProfile: profile });
+  runDoctor({ host, root: os.tmpdir(), searchPath, seccompProfiles: [profile] });
 
 describe('berth doctor on how containers are confined', () => {
   it('device isolation: crun on a hybrid host without a v1 devices controller cannot enforce device rules and fails; on cgroup v2 the runtime does', () => {
@@ -42,6 +42,11 @@ describe('berth doctor on how containers are confined', () => {
     expect(check(doctor(fixtureHost('rpi-zero-2-w')), 'seccomp')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/8 rules, default SCMP_ACT_ERRNO/) });
     const missing = check(doctor(fixtureHost('rpi-zero-2-w'), undefined, path.join(seccompDir, 'absent.json')), 'seccomp');
     expect(missing).toMatchObject({ status: 'fail', fix: 'apt-get install golang-github-containers-common' });
+    // No system profile, a later candidate (the agent bundle's copy on a card made by berth flash) present: ok, and says which file.
+    const second = runDoctor({ host: fixtureHost('rpi-zero-2-w'), root: os.tmpdir(), searchPath: pathWith({ crun: 'crun version 1.8.1' }), seccompProfiles: [path.join(seccompDir, 'absent.json'), seccompProfile] });
+    expect(check(second, 'seccomp')).toMatchObject({ status: 'ok', detail: expect.stringMatching(new RegExp(`^${seccompProfile}, given: 8 rules`)) });
+    const none = check(doctor(fixtureHost('rpi-zero-2-w'), undefined, path.join(seccompDir, 'absent.json')), 'seccomp');
+    expect(none.detail).toMatch(/^none of .*absent\.json exists/);
   });
 
   it('recursively read-only volumes need Linux 5.12', () => {

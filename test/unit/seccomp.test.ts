@@ -6,6 +6,7 @@ import { deviceEnforcement, runtimeCommand, type OciRuntime } from '../../src/ru
 import { applyParity } from '../../src/runtime/spec/seccomp-parity.js';
 import { convertProfile, seccompArch, validateProfile } from '../../src/runtime/spec/seccomp-profile.js';
 import { SeccompProfiles } from '../../src/runtime/spec/seccomp.js';
+import { BUNDLED_SECCOMP_PROFILE, BUNDLED_SECCOMP_RELATIVE, findDefaultSeccompProfile } from '../../src/runtime/seccomp-default.js';
 import { kernelHasMountSetattr } from '../../src/runtime/spec/host.js';
 import { maskedPaths } from '../../src/runtime/spec/mounts.js';
 import { deviceRuleLine, prepareDevicesCgroup } from '../../src/cgroup/devices-v1.js';
@@ -76,7 +77,7 @@ describe("berth's Docker-parity denials on the default profile", () => {
 
 describe('SeccompProfiles', () => {
   it('resolves default, a profile of its own as written, and unconfined; converts once per digest and capability set', () => {
-    const profiles = new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile: writeFixtureProfile(tmp) });
+    const profiles = new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfiles: [writeFixtureProfile(tmp)] });
     const a = profiles.resolve({ kind: 'default' }, ['CAP_CHOWN']);
     expect(a.summary).toMatchObject({ mode: 'filter', profile: path.join(tmp, 'seccomp.json'), digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), dockerParity: true });
     expect(namesOf(a.filter!)).not.toContain('keyctl');
@@ -93,24 +94,41 @@ describe('SeccompProfiles', () => {
 
   it('keeps conversions on disk for the next process; an unreadable entry is converted again', () => {
     const cacheDir = path.join(tmp, 'cache');
-    const defaultProfile = writeFixtureProfile(tmp);
-    new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']);
+    const defaultProfiles = [writeFixtureProfile(tmp)];
+    new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfiles, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']);
     const [entry] = fs.readdirSync(cacheDir);
     expect(entry).toMatch(/^[0-9a-f]{64}\.json$/);
     // What the next process gets is what is on disk (marked here so it shows), not a new conversion.
     const file = path.join(cacheDir, entry!);
     fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), defaultAction: 'SCMP_ACT_LOG' }));
-    const next = () => new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']).filter!;
+    const next = () => new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfiles, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']).filter!;
     expect(next().defaultAction).toBe('SCMP_ACT_LOG');
     fs.writeFileSync(file, '{"trunc');
     expect(next().defaultAction).toBe('SCMP_ACT_ERRNO');
     // Another capability set or kernel is another entry.
-    new SeccompProfiles({ machine: 'x86_64', kernel: '4.4.0', defaultProfile, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']);
+    new SeccompProfiles({ machine: 'x86_64', kernel: '4.4.0', defaultProfiles, cacheDir }).resolve({ kind: 'default' }, ['CAP_CHOWN']);
     expect(fs.readdirSync(cacheDir)).toHaveLength(2);
   });
 
+  it('without the system profile, the bundled copy is the default (the system one wins when both exist); the summary names which', () => {
+    const system = path.join(tmp, 'system', 'seccomp.json');
+    const bundled = path.join(tmp, 'bundle', 'seccomp.json');
+    fs.mkdirSync(path.dirname(bundled));
+    fs.writeFileSync(bundled, JSON.stringify(FIXTURE_PROFILE));
+    const profiles = new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfiles: [system, bundled] });
+    expect(profiles.resolve({ kind: 'default' }, ['CAP_CHOWN']).summary).toMatchObject({ mode: 'filter', profile: bundled, dockerParity: true });
+    // The package installed while the agent runs: the next container takes the system's.
+    fs.mkdirSync(path.dirname(system));
+    writeFixtureProfile(path.dirname(system));
+    expect(profiles.resolve({ kind: 'default' }, ['CAP_CHOWN']).summary.profile).toBe(system);
+    expect(findDefaultSeccompProfile([path.join(tmp, 'absent.json'), bundled])).toBe(bundled);
+    expect(findDefaultSeccompProfile([path.join(tmp, 'absent.json')])).toBeUndefined();
+    // The bundle's copy is where src/flash/bundle.ts puts it, from the package root.
+    expect(BUNDLED_SECCOMP_PROFILE).toBe(path.resolve(import.meta.dirname, '../..', BUNDLED_SECCOMP_RELATIVE));
+  });
+
   it('a missing default profile stops the container with the package to install; a missing own profile is notFound', () => {
-    const profiles = new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfile: path.join(tmp, 'absent.json') });
+    const profiles = new SeccompProfiles({ machine: 'x86_64', kernel: '6.1.0', defaultProfiles: [path.join(tmp, 'absent.json')] });
     expect(() => profiles.resolve({ kind: 'default' }, [])).toThrow(expect.objectContaining({ category: 'host', hint: expect.stringMatching(/golang-github-containers-common/) }));
     expect(() => profiles.resolve({ kind: 'profile', path: '/nonexistent/p.json' }, [])).toThrow(expect.objectContaining({ category: 'notFound', message: expect.stringMatching(/seccomp=\/nonexistent\/p.json: no such file/) }));
     fs.writeFileSync(path.join(tmp, 'bad.json'), '{');

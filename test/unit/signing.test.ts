@@ -173,7 +173,7 @@ describe('the deploy policy', () => {
     expect(() => checkDeployPolicy(withRun({ privileged: true }), DEFAULT_DEPLOY_POLICY)).toThrow(/^service web: privileged: true, which this device's deploy policy does not allow \(deployPolicy.privileged\)$/);
     expect(() => checkDeployPolicy(withRun({ capAdd: ['CAP_SYS_ADMIN'] }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: cap_add CAP_SYS_ADMIN.*\(deployPolicy.capabilities\)/);
     expect(() => checkDeployPolicy(withRun({ security: { unconfinedSystemPaths: true } }), DEFAULT_DEPLOY_POLICY)).toThrow(/systempaths=unconfined.*deployPolicy.privileged/);
-    expect(() => checkDeployPolicy(withRun({ pid: 'host' } as Partial<RunOptions>), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: pid: host.*\(deployPolicy.hostPid\)/);
+    expect(() => checkDeployPolicy(withRun({ pidMode: 'host' }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: pid: host.*\(deployPolicy.hostPid\)/);
     checkDeployPolicy(withRun({ capAdd: ['CAP_NET_ADMIN'] }), { ...DEFAULT_DEPLOY_POLICY, capabilities: ['CAP_NET_ADMIN'] });
     expect(() => checkDeployPolicy(withRun({ capAdd: ['ALL'] }), { ...DEFAULT_DEPLOY_POLICY, capabilities: ['CAP_NET_ADMIN'] })).toThrow(/cap_add ALL/);
     checkDeployPolicy(withRun({ privileged: true, capAdd: ['ALL'] }), { ...DEFAULT_DEPLOY_POLICY, privileged: true });
@@ -190,6 +190,27 @@ describe('the deploy policy', () => {
     refuses({ web: { volumes: ['/srv/app/../../etc:/etc'] } }, /deployPolicy.bindPaths|\.\./, policy); // refused one way or the other
     refuses({ web: { devices: ['/dev/ttyUSB1'] } }, /deployPolicy.devices/, policy);
     expect(() => checkDeployPolicy(withRun({ privileged: true }), policy)).toThrow(/deployPolicy.privileged/);
+  });
+
+  it("binds under the app's own data directory pass by default, relative ones included; not another app's, not the host's", () => {
+    const root = tmp();
+    const named = (volumes: string[]) => normalizeDesired({ revision: 1, name: 'web', services: { web: { image: 'registry.local/app:1', volumes } } } as never, { stateRoot: root });
+    checkDeployPolicy(named(['./data:/data', './:/all', `${root}/apps/web/cache:/cache`]), DEFAULT_DEPLOY_POLICY, root);
+    for (const bad of [`${root}/apps/webx:/x`, `${root}/apps/other/data:/x`, `${root}/apps:/x`, `${root}:/x`, '/srv:/x']) {
+      expect(() => checkDeployPolicy(named([bad]), DEFAULT_DEPLOY_POLICY, root), bad).toThrow(/service web: a bind mount of the host path .*\(deployPolicy.bindPaths\)/);
+    }
+    // Another state root (another device layout) gives another data directory.
+    expect(() => checkDeployPolicy(named(['./data:/data']), DEFAULT_DEPLOY_POLICY, tmp())).toThrow(/deployPolicy.bindPaths/);
+    // A link a container planted in the data directory is judged by where it leads.
+    fs.mkdirSync(path.join(root, 'apps', 'web'), { recursive: true });
+    fs.symlinkSync('/etc', path.join(root, 'apps', 'web', 'out'));
+    expect(() => checkDeployPolicy(named(['./out:/x']), DEFAULT_DEPLOY_POLICY, root)).toThrow(/host path .*\/out.*deployPolicy.bindPaths/);
+    // The intake holds the policy with the device's state root.
+    const fleet = testFleetKey();
+    const intake = new MessageIntake({ deviceId: DEVICE, trust: new FleetTrust(fleet.key.publicKey, memoryTrust()), allowUnsigned: false, policy: DEFAULT_DEPLOY_POLICY, now: Date.now, normalize: { stateRoot: root } });
+    const signed = (revision: number, volumes: string[]) => Buffer.from(fleet.desired(DEVICE, { revision, name: 'web', services: { web: { image: 'registry.local/app:1', volumes } } }));
+    expect(intake.desired(signed(1, ['./data:/data']), () => false)).toMatchObject({ kind: 'app' });
+    expect(intake.desired(signed(2, ['/srv:/srv']), () => false)).toMatchObject({ kind: 'refused', error: { message: expect.stringMatching(/deployPolicy.bindPaths/) } });
   });
 
   it('a symlink planted under an allowed directory cannot lead a bind mount out of it', () => {

@@ -262,7 +262,7 @@ describe('buildSpec with the new options', () => {
 
 describe('berth run flags → RunOptions', () => {
   const flags = (over: Partial<RunFlags>): RunFlags => ({
-    env: [], volume: [], device: [], tmpfs: [], label: [], restart: 'no', network: 'private', publish: [], networkAlias: [], dns: [], addHost: [], ulimit: [], envFile: [], capAdd: [], capDrop: [],
+    env: [], volume: [], device: [], tmpfs: [], label: [], restart: 'no', network: 'private', publish: [], networkAlias: [], dns: [], dnsSearch: [], dnsOption: [], expose: [], addHost: [], ulimit: [], envFile: [], capAdd: [], capDrop: [],
     securityOpt: [], groupAdd: [], sysctl: [], deviceCgroupRule: [], logOpt: [], name: 'x', ...over,
   });
 
@@ -278,6 +278,20 @@ describe('berth run flags → RunOptions', () => {
     });
     expect(runOptionsFrom(flags({}), [], {})).not.toHaveProperty('privileged');
     expect(() => runOptionsFrom(flags({ capAdd: ['FLY'] }), [], {})).toThrow(/--cap-add: unknown capability "FLY"/);
+  });
+
+  it('--pid, --ipc, --dns-search, --dns-option and --expose use the parsers compose uses', () => {
+    const o = runOptionsFrom(flags({ pid: 'host', ipc: 'container:db', dnsSearch: ['farm.lan'], dnsOption: ['ndots:2', 'edns0'], expose: ['1883', '9000-9001/udp'] }), [], {});
+    expect(o).toMatchObject({ pidMode: 'host', ipcMode: 'container:db', dnsSearch: ['farm.lan'], dnsOptions: ['ndots:2', 'edns0'], expose: ['1883/tcp', '9000-9001/udp'] });
+    expect(runOptionsFrom(flags({ pid: 'container:db', ipc: 'shareable' }), [], {})).toMatchObject({ pidMode: 'container:db', ipcMode: 'shareable' });
+    expect(() => runOptionsFrom(flags({ pid: 'private' }), [], {})).toThrow('--pid: "private" is not a PID namespace mode: use host or container:NAME');
+    expect(() => runOptionsFrom(flags({ ipc: 'container:' }), [], {})).toThrow('--ipc: container: needs a container name or id');
+    expect(() => runOptionsFrom(flags({ ipc: 'bogus' }), [], {})).toThrow(/--ipc: "bogus" is not an IPC mode/);
+    expect(() => runOptionsFrom(flags({ dnsSearch: ['bad domain'] }), [], {})).toThrow('--dns-search: "bad domain" is not a DNS name');
+    // One word: a space or newline would write other resolv.conf settings.
+    expect(() => runOptionsFrom(flags({ dnsOption: ['ndots:1\nnameserver 1.2.3.4'] }), [], {})).toThrow(/--dns-option: [^]* is not a resolver option/);
+    expect(() => runOptionsFrom(flags({ expose: ['70000'] }), [], {})).toThrow(/--expose: "70000" is not a port/);
+    expect(() => runOptionsFrom(flags({ expose: ['90-80'] }), [], {})).toThrow(/--expose: "90-80" is not a port/);
   });
 
   it('--env-file entries come first, -e wins, a bare KEY in the file comes from the caller\'s environment', () => {

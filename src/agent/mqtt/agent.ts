@@ -188,7 +188,8 @@ export class MqttAgent {
       // `applying` comes right after.
       this.report({ revision: e.revision, status: e.status, ...(e.error && { error: e.error }) });
       if (e.status === 'failed' || e.status === 'rolled-back') this.event({ kind: 'deploy-failed', revision: e.revision, status: e.status, error: e.error });
-    } else this.report();
+    } else if (e.type === 'warning') this.event({ kind: 'deploy-warning', revision: e.revision, message: e.message });
+    else this.report();
   }
 
   /**

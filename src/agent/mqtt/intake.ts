@@ -81,7 +81,7 @@ export class MessageIntake {
   private checked(c: DesiredCheck<App>): DesiredIntake {
     if (!c.ok) return { kind: 'refused', error: toBerthError(c.error), ...(c.revision !== undefined && { revision: c.revision }), authentic: true };
     try {
-      checkDeployPolicy(c.desired, this.o.policy);
+      checkDeployPolicy(c.desired, this.o.policy, this.o.normalize?.stateRoot);
     } catch (err) {
       return { kind: 'refused', error: toBerthError(err), revision: c.desired.revision, authentic: true };
     }

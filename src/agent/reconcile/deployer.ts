@@ -3,10 +3,12 @@ import { BerthError, toBerthError } from '../../errors.js';
 import type { PullEvent } from '../../image/pull/pull.js';
 import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
+import type { ContainerRecord } from '../../runtime/records.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { AppCache } from '../../compose/cache.js';
 import { appLabels, appOf, ownerOf } from '../../compose/labels.js';
-import type { App } from '../../compose/model.js';
+import { balenaWarnings } from '../../compose/service-balena.js';
+import type { App, AppService } from '../../compose/model.js';
 import type { NormalizeOptions } from '../../compose/normalize.js';
 import type { NetworkService } from '../../network/service.js';
 import type { DeployStatus, ErrorInfo, ServiceHealth } from '../../protocol/types.js';
@@ -22,7 +24,9 @@ export type DeployEvent =
     readonly type: 'progress'; readonly revision: number; readonly phase: Step['kind'] | 'rollback';
     readonly service?: string; readonly network?: string; readonly volume?: string; readonly image?: string; readonly bytes?: number; readonly total?: number;
   }
-  | { readonly type: 'health'; readonly revision: number; readonly service: string; readonly health: ServiceHealth };
+  | { readonly type: 'health'; readonly revision: number; readonly service: string; readonly health: ServiceHealth }
+  /** Something the app asks for and will not get, though the deploy goes on (balena's engine socket…). */
+  | { readonly type: 'warning'; readonly revision: number; readonly message: string };
 
 export interface DeployOutcome {
   readonly revision: number;
@@ -51,6 +55,23 @@ export interface DeployerDeps {
   readonly onEvent: (e: DeployEvent) => void;
   /** How this device normalizes desired states (its state root, for apps' data directories). */
   readonly normalize?: NormalizeOptions;
+  /**
+   * Variables a service's container gets on this device besides its own (placed first, so the
+   * service's win): the supervisor API's address and key (src/agent/supervisor-api/env.ts). Not part
+   * of the spec hash: they are the device's, not the app's.
+   */
+  readonly deviceEnv?: (app: App, service: AppService) => readonly string[];
+  /**
+   * The host directories an app's containers may bind from (the agent's deploy policy: policy.ts
+   * bindRoots), held at every container start (RunOptions.confineBinds); absent = not confined (`berth deploy`).
+   */
+  readonly bindRoots?: (app: string) => readonly string[];
+}
+
+/** How a deployer is built (src/root.ts): the agent's and `berth deploy`'s differ only in these. */
+export interface DeployerOptions {
+  readonly onPull?: (ref: string) => void;
+  readonly bindRoots?: (app: string) => readonly string[];
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => {
@@ -92,6 +113,26 @@ export class Deployer {
   }
 
   /**
+   * Containers of a current spec whose device variables are no longer what this device gives them (the
+   * app was renamed, so its supervisor API key changed; its network's gateway moved). They cannot stay,
+   * and their replacement would take their name (`<service>.<hash>`), so they go before the plan is made.
+   */
+  private staleDeviceEnv(target: App): ContainerRecord[] {
+    const deviceEnv = this.deps.deviceEnv;
+    if (deviceEnv === undefined) return [];
+    return this.deps.engine.list().filter((c) => {
+      const owner = ownerOf(c.options.labels);
+      const s = owner && target.services.get(owner.service);
+      if (s === undefined || s.hash !== owner!.hash) return false;
+      try {
+        return !deviceEnv(target, s).every((e) => c.options.env.includes(e));
+      } catch {
+        return true; // what it should get cannot be known yet (its network is still to be made): it is not what it has
+      }
+    });
+  }
+
+  /**
    * Applies an app normalized by the caller (once, where the desired state came in). A revision whose
    * deploy is already recorded as applying was interrupted (the agent died): its health window is run
    * again over every service, from the start, since nobody watched the containers meanwhile.
@@ -102,6 +143,7 @@ export class Deployer {
     const resumed = records.get(desired.revision)?.status === 'applying';
     records.receive(desired.source, Date.now());
     onEvent({ type: 'status', revision: desired.revision, status: 'applying' });
+    for (const message of balenaWarnings(desired)) onEvent({ type: 'warning', revision: desired.revision, message });
     try {
       await this.converge(desired, desired.revision, signal, resumed);
       return this.finish(desired.revision, 'applied');
@@ -133,6 +175,10 @@ export class Deployer {
   /** Plans from the present towards `target` and executes; `revision` labels progress messages. */
   private async converge(target: App, revision: number, signal: AbortSignal, resumed = false): Promise<void> {
     const { engine, networks, volumes, onEvent } = this.deps;
+    for (const c of this.staleDeviceEnv(target)) {
+      onEvent({ type: 'progress', revision, phase: 'remove', service: ownerOf(c.options.labels)!.service });
+      await engine.remove(c.id, true);
+    }
     const { steps } = plan(this.present(), target, { strategy: target.update.strategy, resumed });
     const imageOf = new Map<string, string>();
     const created = new Map<string, string>();
@@ -182,7 +228,11 @@ export class Deployer {
         }
         case 'create': {
           onEvent(progress);
-          created.set(step.service, engine.create(imageOf.get(step.service)!, target.services.get(step.service)!.run).id);
+          const s = target.services.get(step.service)!;
+          const extra = this.deps.deviceEnv?.(target, s) ?? [];
+          const roots = this.deps.bindRoots?.(target.name);
+          const run = extra.length === 0 ? s.run : { ...s.run, env: [...extra, ...s.run.env] };
+          created.set(step.service, engine.create(imageOf.get(step.service)!, roots ? { ...run, confineBinds: roots } : run).id);
           break;
         }
         case 'stop': {

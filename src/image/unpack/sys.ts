@@ -3,9 +3,9 @@ import os from 'node:os';
 import type Koffi from 'koffi';
 
 /**
- * The few syscalls Node lacks that pulling needs: mknod (device nodes, FIFOs, overlay whiteouts),
- * lsetxattr (layer xattrs, overlay opaque markers), syncfs, and flock (one writer per partial blob).
- * Loaded lazily so commands that never pull do not pay for loading libc through koffi.
+ * The few syscalls Node lacks: for pulling, mknod (device nodes, FIFOs, overlay whiteouts), lsetxattr
+ * (layer xattrs, overlay opaque markers), syncfs, and flock (one writer per partial blob); for starting
+ * a container, mount and umount2 (bind sources pinned by src/runtime/bind-pin.ts). Loaded lazily so commands that never pull do not pay for loading libc through koffi.
  */
 export interface Syscalls {
   mknod(path: string, mode: number, major: number, minor: number): void;
@@ -19,6 +19,10 @@ export interface Syscalls {
    * the last descriptor of the description closes, so a killed process never leaves a lock behind.
    */
   tryLockExclusive(fd: number): boolean;
+  /** mount(source, target, NULL, MS_BIND | MS_REC): `source` may be a /proc/self/fd/N magic link. */
+  bindMount(source: string, target: string): void;
+  /** umount2(target, MNT_DETACH): false when nothing is mounted there (EINVAL) or it is gone (ENOENT). */
+  detachMount(target: string): boolean;
 }
 
 export const S_IFCHR = 0o020000;
@@ -28,6 +32,10 @@ export const S_IFIFO = 0o010000;
 // <sys/file.h>
 const LOCK_EX = 2;
 const LOCK_NB = 4;
+// <sys/mount.h>
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MNT_DETACH = 2;
 
 let cached: Syscalls | undefined;
 
@@ -42,6 +50,8 @@ export function syscalls(): Syscalls {
   const lgetxattr = libc.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
   const syncfs = libc.func('int syncfs(int fd)');
   const flock = libc.func('int flock(int fd, int operation)');
+  const mount = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
+  const umount2 = libc.func('int umount2(const char *target, int flags)');
   const fail = (call: string, path: string): never => {
     const errno = koffi.decode(errnoLoc(), 'int') as number;
     const name = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
@@ -76,6 +86,15 @@ export function syscalls(): Syscalls {
       if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
       if ((koffi.decode(errnoLoc(), 'int') as number) === os.constants.errno.EWOULDBLOCK) return false;
       return fail('flock', `fd ${fd}`);
+    },
+    bindMount(source, target) {
+      if (mount(source, target, null, MS_BIND | MS_REC, null) !== 0) fail('mount', `${source} on ${target}`);
+    },
+    detachMount(target) {
+      if (umount2(target, MNT_DETACH) === 0) return true;
+      const errno = koffi.decode(errnoLoc(), 'int') as number;
+      if (errno === os.constants.errno.EINVAL || errno === os.constants.errno.ENOENT) return false;
+      return fail('umount2', target);
     },
   };
   return cached;

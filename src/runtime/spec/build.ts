@@ -103,7 +103,8 @@ export function buildSpec(input: BuildSpecInput): OciSpec {
   return {
     ociVersion: OCI_VERSION,
     process: {
-      terminal: false,
+      // -t / compose tty: the runtime makes a pty and hands its master to the monitor (--console-socket).
+      terminal: o.tty === true,
       user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 && { additionalGids: [...user.additionalGids] }) },
       args,
       env: mergeEnv(cfg?.Env, o.env, hostname, user.home),

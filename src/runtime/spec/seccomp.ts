@@ -6,10 +6,9 @@ import { writeFileAtomic } from '../../host/fsync.js';
 import { applyParity } from './seccomp-parity.js';
 import { convertProfile, seccompArch, validateProfile, type SeccompArch, type SeccompProfile } from './seccomp-profile.js';
 import type { OciSeccomp } from './types.js';
+import { DEFAULT_SECCOMP_CANDIDATES, findDefaultSeccompProfile, SECCOMP_PACKAGE } from '../seccomp-default.js';
 
-/** podman's profile, from the Debian package golang-github-containers-common (Raspberry Pi OS has it too). */
-export const DEFAULT_SECCOMP_PROFILE = '/usr/share/containers/seccomp.json';
-export const SECCOMP_PACKAGE = 'golang-github-containers-common';
+export { DEFAULT_SECCOMP_PROFILE, SECCOMP_PACKAGE } from '../seccomp-default.js';
 
 /** Which filter a container asked for: `--security-opt seccomp=…` (absent = the default profile). */
 export type SeccompChoice = { readonly kind: 'default' } | { readonly kind: 'unconfined' } | { readonly kind: 'profile'; readonly path: string };
@@ -46,8 +45,8 @@ export interface SeccompProfilesOptions {
   readonly machine: string;
   /** `uname -r` (os.release()): for the profile's minKernel conditions. */
   readonly kernel: string;
-  /** Default {@link DEFAULT_SECCOMP_PROFILE}. */
-  readonly defaultProfile?: string;
+  /** Where the default profile may be, in order (default DEFAULT_SECCOMP_CANDIDATES: the system's, then the bundle's copy). */
+  readonly defaultProfiles?: readonly string[];
   /**
    * Where converted filters are kept across processes (`<state root>/seccomp`): each `berth run` is a new
    * process, and converting podman's profile costs far more than reading the result back. Absent = memory only.
@@ -70,14 +69,20 @@ export class SeccompProfiles implements SeccompSource {
     this.arch = seccompArch(opts.machine);
   }
 
-  get defaultProfile(): string {
-    return this.opts.defaultProfile ?? DEFAULT_SECCOMP_PROFILE;
+  /** Looked up at each resolve: a package installed while the agent runs takes effect on the next container. */
+  get defaultProfile(): string | undefined {
+    return findDefaultSeccompProfile(this.candidates);
+  }
+
+  private get candidates(): readonly string[] {
+    return this.opts.defaultProfiles ?? DEFAULT_SECCOMP_CANDIDATES;
   }
 
   resolve(choice: SeccompChoice, caps: readonly string[]): SeccompResult {
     if (choice.kind === 'unconfined') return { summary: { mode: 'unconfined', reason: 'seccomp=unconfined' } };
     const isDefault = choice.kind === 'default';
     const file = isDefault ? this.defaultProfile : choice.path;
+    if (file === undefined) throw this.missingDefault();
     const bytes = this.read(file, isDefault);
     const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
     const capSet = [...new Set(caps)].sort();
@@ -120,15 +125,15 @@ export class SeccompProfiles implements SeccompSource {
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) {
-        throw isDefault
-          ? new BerthError('host', `the default seccomp profile ${file} is missing: berth starts no container without a seccomp filter`, {
-            hint: `apt-get install ${SECCOMP_PACKAGE}; or, for one container, --security-opt seccomp=unconfined`,
-          })
-          : new BerthError('notFound', `--security-opt seccomp=${file}: no such file`);
-      }
+      if (isErrno(err, 'ENOENT')) throw isDefault ? this.missingDefault() : new BerthError('notFound', `--security-opt seccomp=${file}: no such file`);
       throw new BerthError('host', `cannot read seccomp profile ${file}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  private missingDefault(): BerthError {
+    return new BerthError('host', `the default seccomp profile is missing (looked for ${this.candidates.join(' and ')}): berth starts no container without a seccomp filter`, {
+      hint: `apt-get install ${SECCOMP_PACKAGE}; or, for one container, --security-opt seccomp=unconfined`,
+    });
   }
 
   private parse(digest: string, bytes: Buffer, file: string): SeccompProfile {

@@ -26,6 +26,8 @@ export interface OciRlimit {
 
 export interface OciProcess {
   terminal: boolean;
+  /** With `terminal`: the size the runtime gives the pty before the process starts (no resize race). */
+  consoleSize?: { height: number; width: number };
   user: OciUser;
   args: string[];
   env: string[];

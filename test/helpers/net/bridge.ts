@@ -17,10 +17,15 @@ export interface BerthResult {
   readonly stderr: string;
 }
 
+/** The environment bin/berth runs with in these files; `extra` adds to it (e.g. BERTH_NETWORK_RUN_DIR). */
+export function berthEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '', ...extra };
+}
+
 /** Runs bin/berth on the state root `root()` (read per call: files make theirs in beforeAll). */
-export function berthOn(root: () => string): (...args: string[]) => BerthResult {
+export function berthOn(root: () => string, extraEnv: Readonly<Record<string, string>> = {}): (...args: string[]) => BerthResult {
   return (...args) => {
-    const r = spawnSync(BERTH_BIN, ['--root', root(), ...args], { encoding: 'utf8', env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' } });
+    const r = spawnSync(BERTH_BIN, ['--root', root(), ...args], { encoding: 'utf8', env: berthEnv(extraEnv) });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
 }
@@ -61,14 +66,17 @@ export interface NetTestRoot {
   close(): Promise<void>;
 }
 
-/** Makes a state root (`berth-<tag>-…` in the temp dir) and pulls busybox into it as `<tag>/busybox:v1`. */
-export async function openNetTestRoot(tag: string): Promise<NetTestRoot> {
+/**
+ * Makes a state root (`berth-<tag>-…` in the temp dir) and pulls busybox into it as `<tag>/busybox:v1`.
+ * `extraEnv` goes to every berth run, the clean-up's too.
+ */
+export async function openNetTestRoot(tag: string, extraEnv: Readonly<Record<string, string>> = {}): Promise<NetTestRoot> {
   requireBuilt();
   const registry = await startRegistry();
   await pushBusyboxImage(registry, `${tag}/busybox`, 'v1');
   const img = `${registry.host}/${tag}/busybox:v1`;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `berth-${tag}-`));
-  const berth = berthOn(() => root);
+  const berth = berthOn(() => root, extraEnv);
   const pulled = berth('pull', '-q', img);
   if (pulled.code !== 0) throw new Error(`pull ${img}: ${pulled.stderr}`);
   return {

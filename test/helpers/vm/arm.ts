@@ -19,6 +19,20 @@ import { collectGuestRun, type GuestSuiteRun } from './suite.js';
 const checkout = REPO.replace(/\/$/, '');
 export const ARM_ROOTFS = path.join(checkout, '.cache', 'vm', 'arm64-rootfs');
 
+/**
+ * Bridge networking's kernel side, loaded at boot as a board's kernel has it (built in or by modprobe):
+ * netavark's bridges and veth pairs, and what iptables-nft's rules use — native nft expressions (conntrack
+ * state, NAT, masquerade) and, through nft_compat, the x_tables matches and targets netavark 1.4 writes
+ * (addrtype, comment, mark, multiport, MASQUERADE, DNAT/SNAT). The guest has no /lib/modules, and the
+ * kernel's own modprobe calls would run in the initramfs, which has no modprobe: each is named here.
+ * scripts/setup.sh extracts them (VM_NET_MODULES). crc32c_generic first: libcrc32c (conntrack's and
+ * nf_tables' dependency) only soft-depends on it (`softdep=pre: crc32c`), and fails to load without it.
+ */
+export const ARM_NET_MODULES = [
+  'crc32c_generic', 'veth', 'bridge', 'nft_compat', 'nft_chain_nat', 'nft_ct', 'nft_nat', 'nft_masq',
+  'xt_conntrack', 'xt_comment', 'xt_addrtype', 'xt_mark', 'xt_multiport', 'xt_tcpudp', 'xt_MASQUERADE', 'xt_nat',
+];
+
 /** The agent bundles for arm64 and (32-bit) arm, built or taken from the cache. */
 export async function armBundles(): Promise<Record<BundleArch, string>> {
   const log = (l: string): void => console.log(`bundle: ${l}`);
@@ -57,6 +71,7 @@ export async function runArmSuite(name: string, opts: ArmSuiteOptions = {}): Pro
       { from: sqliteBuild(bundles.arm64), to: path.join(checkout, 'node_modules', 'better-sqlite3', 'build') },
       { from: path.join(bundles.arm64, 'native', 'build'), to: path.join(checkout, 'native', 'build') },
     ],
+    modules: ARM_NET_MODULES,
     memoryMiB: opts.memoryMiB ?? 1024, cpus: 2, timeoutMs: opts.timeoutMs ?? 900_000,
   });
   const run = collectGuestRun(vm, outDir);

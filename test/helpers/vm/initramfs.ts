@@ -28,6 +28,8 @@ export interface InitramfsInput {
   readonly repoDir?: string;
   /** Guest paths bind-mounted over others once the shares are up (e.g. arm64 builds over the checkout's x86 ones). */
   readonly binds?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
+  /** Modules loaded after {@link VM_MODULES} (with their dependencies), by name, e.g. the arm64 VM's networking. */
+  readonly modules?: readonly string[];
 }
 
 /** Every module file under `dir`, by module name (`9pnet_virtio` → path). Names use `_`, as the kernel does. */
@@ -113,7 +115,7 @@ sleep 10
 
 /** Builds the gzip'd cpio for one run. */
 export function buildInitramfs(input: InitramfsInput): Buffer {
-  const modules = resolveModules(input.modulesDir, VM_MODULES);
+  const modules = resolveModules(input.modulesDir, [...VM_MODULES, ...(input.modules ?? [])]);
   return pack(input.busybox, modules, initScript(modules, input), ['lower', 'upper']);
 }
 

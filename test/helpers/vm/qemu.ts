@@ -30,6 +30,8 @@ export interface VmRunOptions {
   readonly repoDir?: string;
   /** Guest paths bind-mounted over others before the script runs. */
   readonly binds?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
+  /** Kernel modules the init loads besides the ones it needs itself (initramfs.ts, InitramfsInput.modules). */
+  readonly modules?: readonly string[];
   /** Writable directory shared with the guest at the same path; holds the console log and exit code. */
   readonly outDir: string;
   /** Script (absolute path) the guest runs with `sh`. */
@@ -97,6 +99,7 @@ export async function runVm(opts: VmRunOptions): Promise<VmRunResult> {
   fs.writeFileSync(initrd, buildInitramfs({
     busybox: kernel.busybox, modulesDir: kernel.modulesDir, outDir: opts.outDir, script: opts.script,
     ...(opts.repoDir !== undefined && { repoDir: opts.repoDir }), ...(opts.binds !== undefined && { binds: opts.binds }),
+    ...(opts.modules !== undefined && { modules: opts.modules }),
   }));
   const consoleLog = path.join(opts.outDir, 'console.log');
   fs.rmSync(path.join(opts.outDir, 'exit-code'), { force: true });

@@ -52,11 +52,16 @@ export interface CliResult {
 
 export const berthBin = (): string => path.join(env.repo, 'bin', 'berth');
 
-/** One `berth …` through the built CLI, as a user would run it. */
+/** One `berth …` through the built CLI, as a user would run it; killed after two minutes. */
 export function berth(...args: string[]): CliResult {
+  return berthWithin(120_000, ...args);
+}
+
+/** The same with another time limit: a deploy under TCG on a loaded host can take longer. */
+export function berthWithin(timeoutMs: number, ...args: string[]): CliResult {
   const started = Date.now();
   const r = spawnSync(berthBin(), args, {
-    encoding: 'utf8', env: process.env, timeout: 120_000,
+    encoding: 'utf8', env: process.env, timeout: timeoutMs,
   });
   const res = { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms: Date.now() - started };
   log(`berth ${args.join(' ')} → ${res.code} (${res.ms} ms)${res.code !== 0 && res.stderr ? `: ${res.stderr.trim().split('\n')[0]}` : ''}`);
