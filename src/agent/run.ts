@@ -166,7 +166,11 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
       log: (event, detail) => log(event, detail), setTelemetryInterval: (ms) => loop.setInterval(ms),
     });
     client.on('close', () => log('broker-disconnected', {}));
-    if (o.trial) client.once('connect', () => o.trial?.stage('broker'));
+    // Confirming writes the upgrade's result: `reported` says it once the trial ends here.
+    if (o.trial) client.once('connect', () => {
+      o.trial?.stage('broker');
+      mqtt?.stateChanged();
+    });
     loops.push(loop.run(signal));
     signal.addEventListener('abort', () => void mqtt?.stop(), { once: true });
   }

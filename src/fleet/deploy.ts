@@ -72,6 +72,8 @@ export interface RolloutTarget {
   body(device: string, revision: number): string;
   /** The device's final result from a report of the planned revision, or undefined while it is not done. */
   outcome(reported: ReportedState): FinalResult | undefined;
+  /** The device restarts its agent on the way (an upgrade): going offline is progress, so wait for it until the timeout. */
+  readonly restartsAgent?: boolean;
 }
 
 /** `fleet deploy`: the app as the file gave it (compose field names); done when the revision is. */
@@ -206,7 +208,7 @@ export async function executeDeploy(
         }
       }
       if (nextDue === undefined && waiting === 0) return finish();
-      if (nextDue === undefined && checkOffline) {
+      if (nextDue === undefined && checkOffline && target.restartsAgent !== true) {
         let allOffline = true;
         for (const d of inFlight) {
           if (rollout.sentTime(d)! + opts.timeoutMs - now > 0 && view.devices.get(d)?.online === true) {

@@ -47,6 +47,7 @@ export function currentApps(view: FleetView, devices: readonly string[], key: Fl
 export function upgradeTarget(bundle: AgentBundleRef, apps: ReadonlyMap<string, Record<string, unknown>>): RolloutTarget {
   const suffix = `-${parseDigest(bundle.digest).hex.slice(0, 12)}`;
   return {
+    restartsAgent: true,
     body: (device, revision) => JSON.stringify({ revision, ...apps.get(device), agent: bundle }),
     outcome: (r: ReportedState): FinalResult | undefined => {
       if (r.status === 'failed' || r.status === 'rejected') return r.status;

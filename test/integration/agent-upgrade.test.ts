@@ -19,6 +19,9 @@ import { berthSync } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
+import { testFleetKey } from '../helpers/signing.js';
+import { runBerth } from '../helpers/berth-cli.js';
 import { LauncherService, makeBundleDir, makePrefix } from '../helpers/upgrade.js';
 
 let registry: RegistryInstance;
@@ -177,4 +180,48 @@ describe('upgrade and trial through the launcher', () => {
     // Versions other than current and previous go once an upgrade is confirmed; the failed ones stay until then.
     expect(layout.installed()).toContain(v2);
   }, 90_000);
+});
+
+describe('berth fleet upgrade over MQTT', () => {
+  let broker: MosquittoInstance;
+  let service: LauncherService | undefined;
+  const fleetKey = testFleetKey();
+
+  beforeAll(async () => {
+    broker = await startMosquitto();
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await broker?.stop();
+  });
+
+  it('stages the signed bundle like a deploy; the device upgrades, confirms, and its workload never restarts', async () => {
+    const prefix = path.join(work, 'opt-berth-mqtt');
+    makePrefix(prefix, '0.0.1-test', path.join(work, 'bundles', 'v1'));
+    const layout = new InstallLayout(prefix);
+    const config = fleetKey.agentConfig(work);
+    const keyFile = fleetKey.writePrivate(work);
+    const s = new LauncherService(prefix, ['--root', root, 'agent', '--no-governor', '--broker', broker.url, '--device-id', 'up-1', '--config', config]);
+    service = s;
+    s.start();
+    await until(() => s.lines.some((l) => l.event === 'broker-connected'), 20_000, 'agent online');
+    const fleet = (...args: string[]) => runBerth(['fleet', ...args, '--broker', broker.url, '--signing-key', keyFile]);
+    const file = path.join(work, 'app.yaml');
+    fs.writeFileSync(file, `services:\n  app:\n    image: ${img}\n    command: ["sleep", "600"]\n    stop_grace_period: 1s\n`);
+    const deployed = await fleet('deploy', file, '--device', 'up-1', '--timeout', '60s');
+    expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
+    const app = (JSON.parse(berth('ps', '--json').stdout) as Array<{ name: string; id: string }>).find((c) => c.name.includes('app'))!;
+    const before = inspect(app.id).State as { Pid: number; StartedAt: string };
+
+    const up = await fleet('upgrade', `${registry.host}/berth/agent:0.0.2-test`, '--device', 'up-1', '--timeout', '90s', '--json');
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    const summary = JSON.parse(up.stdout) as { counts: Record<string, number>; devices: Array<{ outcome: string }> };
+    expect(summary.counts.applied).toBe(1);
+    const v2 = versionName('0.0.2-test', indexes.v2!);
+    expect(layout.linked('current')).toBe(v2);
+    expect(layout.result()).toMatchObject({ state: 'upgraded', to: v2, from: '0.0.1-test' });
+    const rows = JSON.parse((await fleet('status', '--json')).stdout) as Array<Record<string, any>>;
+    expect(rows.find((r) => r.device === 'up-1')).toMatchObject({ agent: v2, status: 'applied' });
+    expect(inspect(app.id).State).toMatchObject({ Status: 'running', Pid: before.Pid, StartedAt: before.StartedAt });
+  }, 180_000);
 });
