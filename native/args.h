@@ -12,6 +12,7 @@ struct monitor_args {
 	int sync_fd; /* -1: none */
 	long long log_max_bytes, timeout_ms;
 	int log_max_files, private_cg2, cleanup, fsync_exit, tty;
+	long long attach_wait_ms; /* --attach-wait: after the exit, wait this long for a first client */
 };
 
 /* Fills in *a (defaults first). -1 on a bad or incomplete command line; the sync fd is set (and made

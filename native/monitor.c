@@ -417,6 +417,10 @@ int main(int argc, char **argv)
 		fail("poll: %s", strerror(errno));
 	loop_close(STREAM_STDOUT);
 	loop_close(STREAM_STDERR);
+	/* --attach-wait: a command that ended before its caller attached (an exec session: nothing logs it)
+	 * keeps its output for the caller, which is on its way. */
+	if (opt.tty && opt.attach_wait_ms > 0 && loop_pump(tty_done_attached, 0, mono_ms() + opt.attach_wait_ms) < 0)
+		warnf("poll: %s", strerror(errno));
 	tty_shutdown();
 
 	int st = 0;

@@ -20,7 +20,7 @@
 
 static int dirfd_ = -1, console_ls = -1, attach_ls = -1, ctl = -1, master = -1;
 static int clients[MAX_CLIENTS];
-static int n_clients;
+static int n_clients, had_client;
 static struct cri_log *crilog;
 static char linebuf[LINE_MAX_DEFAULT];
 static struct cri_line line = { .name = "stdout", .buf = linebuf }; /* a terminal merges stdout and stderr */
@@ -93,6 +93,7 @@ int tty_take_master(void)
 }
 
 int tty_master_open(void) { return master >= 0; }
+int tty_done_attached(long unused) { (void)unused; return had_client; }
 
 static void drop_client(int i, const char *why)
 {
@@ -166,6 +167,7 @@ static void accept_client(void)
 	int sndbuf = 1 << 20; /* capped by net.core.wmem_max: room for a burst before "too slow" */
 	(void)setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	clients[n_clients++] = c;
+	had_client = 1;
 	if (backlog_len > 0) {
 		send_all_clients(backlog, backlog_len);
 		backlog_len = 0;

@@ -24,6 +24,8 @@ int tty_master_open(void);
 int tty_pollfds(struct pollfd *pf, int max);
 /* Handles the revents of the fds tty_pollfds added, in the same order. */
 void tty_handle(const struct pollfd *pf, int n);
+/* 1 once a client has attached (done function for loop_pump). */
+int tty_done_attached(long unused);
 /* The container is gone: flushes the log line, disconnects the clients (they read EOF) and removes the
  * socket and fifo files. */
 void tty_shutdown(void);

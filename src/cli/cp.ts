@@ -17,7 +17,7 @@ function operand(text: string): { container?: string; path: string } {
 export function registerCp(program: Command, context: () => CliContext): void {
   program
     .command('cp')
-    .description('copy files between a running container and the host (CONTAINER:PATH; - for a tar stream on stdin/stdout)')
+    .description('copy files between a container (running or not) and the host (CONTAINER:PATH; - for a tar stream on stdin/stdout)')
     .argument('<src>')
     .argument('<dest>')
     .option('-a, --archive', 'keep owners (uid/gid) as they are')
@@ -30,18 +30,23 @@ export function registerCp(program: Command, context: () => CliContext): void {
       }
       const keepOwner = flags.archive === true;
       await withEngine(context(), async ({ engine }) => {
-        if (src.container !== undefined) {
-          const archive = archiveFrom(engine.rootPath(src.container), src.path, flags.followLink);
-          if (dest.path === '-') return pipeline(archive, process.stdout);
-          // Out of the container: written as this user unless -a.
-          await extractTo('/', dest.path, archive, { keepOwner, owner: { uid: process.getuid!(), gid: process.getgid!() }, top: archiveTop(src.path) });
-          return;
+        // Running or not (docker cp works on stopped containers too): see openRoot.
+        const root = engine.openRoot((src.container ?? dest.container)!);
+        try {
+          if (src.container !== undefined) {
+            const archive = archiveFrom(root.path, src.path, flags.followLink);
+            if (dest.path === '-') return await pipeline(archive, process.stdout);
+            // Out of the container: written as this user unless -a.
+            await extractTo('/', dest.path, archive, { keepOwner, owner: { uid: process.getuid!(), gid: process.getgid!() }, top: archiveTop(src.path) });
+            return;
+          }
+          const fromStdin = src.path === '-';
+          const archive: Readable = fromStdin ? process.stdin : archiveFrom('/', src.path, flags.followLink);
+          // Into the container: owned by its root unless -a (docker).
+          await extractTo(root.path, dest.path, archive, { keepOwner, owner: { uid: 0, gid: 0 }, ...(!fromStdin && { top: archiveTop(src.path) }) });
+        } finally {
+          root.close();
         }
-        const root = engine.rootPath(dest.container!);
-        const fromStdin = src.path === '-';
-        const archive: Readable = fromStdin ? process.stdin : archiveFrom('/', src.path, flags.followLink);
-        // Into the container: owned by its root unless -a (docker).
-        await extractTo(root, dest.path, archive, { keepOwner, owner: { uid: 0, gid: 0 }, ...(!fromStdin && { top: archiveTop(src.path) }) });
       });
     });
 }

@@ -4,6 +4,7 @@ import type { RunOptions } from './options.js';
 import type { NetworkReconcileReport } from '../network/container.js';
 import type { ExecProcess, ExecSpec } from './exec.js';
 import type { ContainerUpdate } from './update.js';
+import type { ContainerRoot } from './cp/stopped-root.js';
 
 /**
  * The container engine as the rest of berth sees it: the agent, its supervisor, governor, health
@@ -93,6 +94,12 @@ export interface ContainerEngine {
    * for `cp`, which must resolve every path inside it. Not running: `conflict`.
    */
   rootPath(nameOrId: string): string;
+  /**
+   * docker cp's view of any container, running or not: a running one's `rootPath`; a created or exited
+   * one's root mounted with its volumes and binds (read-only ones kept so) until `close`, which the
+   * caller must call. Starting the container meanwhile is not supported (both would use its writable layer).
+   */
+  openRoot(nameOrId: string): ContainerRoot;
   /**
    * docker rename: a new, unused and valid name (`invalid`, `conflict` naming it); the id, networks'
    * addresses and everything else stay. Emits `rename` (with the old name).

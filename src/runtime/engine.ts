@@ -37,6 +37,7 @@ import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type Container
 import { CgroupStatsReader } from './stats.js';
 import { connectTerminal, waitMonitorExit, type TerminalSession, type Terminals, type TerminalSize } from './terminal.js';
 import { startExecTerminal } from './terminal-exec.js';
+import { mountStoppedRoot, type ContainerRoot } from './cp/stopped-root.js';
 import { ContainerWatch } from './watch.js';
 
 export interface EngineOptions {
@@ -358,6 +359,14 @@ export class LocalEngine implements ContainerEngine, Terminals {
 
   rootPath(nameOrId: string): string {
     return `/proc/${this.initPid(this.running(nameOrId))}/root`;
+  }
+
+  openRoot(nameOrId: string): ContainerRoot {
+    const c = this.find(nameOrId);
+    if (c.state === 'running') return { path: this.rootPath(c.id), close: () => undefined };
+    const dir = this.dir(c.id);
+    const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
+    return mountStoppedRoot(dir, overlayOptions, readBundleSpec(dir));
   }
 
   rename(nameOrId: string, newName: string): ContainerRecord {

@@ -32,6 +32,8 @@ export interface MonitorRequest {
   readonly tty?: boolean;
   /** A process.json to `runtime exec` in the running container `id` instead of running the bundle. */
   readonly execProcess?: string;
+  /** With `tty`: after the exit, wait up to this long for a first client before closing the terminal. */
+  readonly attachWaitMs?: number;
 }
 
 /** What the monitor writes when the container's init has exited. */
@@ -77,6 +79,7 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     ...(req.durableExit === false ? ['--no-fsync-exit'] : []),
     ...(req.tty ? ['--tty'] : []),
     ...(req.execProcess !== undefined ? ['--exec-process', req.execProcess] : []),
+    ...(req.attachWaitMs !== undefined ? ['--attach-wait', String(req.attachWaitMs)] : []),
   ];
   const child = spawn(MONITOR_BIN, args, { stdio: ['ignore', 'ignore', errLog, 'pipe'], detached: true });
   fs.closeSync(errLog);

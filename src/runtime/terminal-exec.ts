@@ -19,6 +19,8 @@ export interface ExecTerminalRequest {
   readonly size?: TerminalSize;
 }
 
+const ATTACH_WAIT_MS = 10_000;
+
 /** Exec sessions' state dirs, under the container's directory: removed with the container at the latest. */
 export const EXEC_SESSIONS_DIR = 'exec';
 
@@ -39,7 +41,8 @@ export async function startExecTerminal(req: ExecTerminalRequest): Promise<Termi
   try {
     await startMonitor({
       id: req.id, bundle: req.bundle, stateDir: dir, runtime: req.runtime, logMaxBytes: 0, logMaxFiles: 1, logPath: '/dev/null',
-      tty: true, execProcess: file,
+      // The caller attaches right after this returns; a command that ends first keeps its output for it.
+      tty: true, execProcess: file, ...(!req.spec.detach && { attachWaitMs: ATTACH_WAIT_MS }),
     });
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -14,6 +14,7 @@ import { validateRunOptions, type RunOptions } from '../../src/runtime/options.j
 import { CgroupStatsReader } from '../../src/runtime/stats.js';
 import type { ContainerRecord } from '../../src/runtime/records.js';
 import type { ExecProcess, ExecSpec } from '../../src/runtime/exec.js';
+import type { ContainerRoot } from '../../src/runtime/cp/stopped-root.js';
 import { planUpdate, type ContainerUpdate } from '../../src/runtime/update.js';
 import { validateContainerName } from '../../src/runtime/options.js';
 import { execInDouble } from './engine-double-exec.js';
@@ -214,9 +215,18 @@ export class EngineDouble implements ContainerEngine {
 
   /** A directory per container under the double's own: what a test puts there is the container's files. */
   rootPath(nameOrId: string): string {
-    const dir = path.join(this.o.dir, 'containers', this.running(nameOrId).id, 'rootfs');
+    return this.rootDir(this.running(nameOrId).id);
+  }
+
+  private rootDir(id: string): string {
+    const dir = path.join(this.o.dir, 'containers', id, 'rootfs');
     fs.mkdirSync(dir, { recursive: true });
     return dir;
+  }
+
+  /** The double's containers keep their files in one directory, running or not. */
+  openRoot(nameOrId: string): ContainerRoot {
+    return { path: this.rootDir(this.find(nameOrId).id), close: () => undefined };
   }
 
   rename(nameOrId: string, newName: string): ContainerRecord {

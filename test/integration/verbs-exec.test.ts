@@ -41,7 +41,8 @@ describe('berth exec', () => {
   it('-d returns at once and the command runs; -t gives a terminal (terminal.test.ts drives it), -it needs one to read from', async () => {
     expect(berth('exec', '-d', 'ex', 'sh', '-c', 'echo detached > /tmp/d')).toMatchObject({ code: 0, stdout: '' });
     await until(() => berth('exec', 'ex', 'cat', '/tmp/d').stdout === 'detached\n');
-    expect(berth('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4')).toMatchObject({ code: 4, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r\n$/) });
+    const t = berth('exec', '-t', 'ex', 'sh', '-c', 'tty; exit 4');
+    expect(t).toMatchObject({ code: 4, stdout: expect.stringMatching(/^\/dev\/pts\/\d+\r\n$/) });
     expect(berthIn('', 'exec', '-it', 'ex', 'sh')).toMatchObject({ code: 2, stderr: expect.stringContaining('the input device is not a TTY') });
   });
 
@@ -59,6 +60,13 @@ describe('berth exec', () => {
 describe('container verbs', () => {
   it('wait blocks until the exit and prints the code; events streams what happens, filtered', async () => {
     const events = background('events', '--format', 'json', '--filter', 'label=verbs=w');
+    // A probe's create says the stream is subscribed: what follows cannot be missed under load.
+    let tries = 0;
+    for (; !events.out.stdout.includes('"create"'); tries++) {
+      expect(berth('create', '--name', `w0-${tries}`, '-l', 'verbs=w', env.img, 'true').code).toBe(0);
+      await until(() => events.out.stdout.includes('"create"'), 1000).catch(() => undefined);
+    }
+    const probes = events.out.stdout.trim().split('\n').length;
     expect(berth('create', '--name', 'w1', '-l', 'verbs=w', env.img, 'sh', '-c', 'sleep 1; exit 4').code).toBe(0);
     expect(berth('start', 'w1').code).toBe(0);
     const wait = background('wait', 'w1');
@@ -68,7 +76,7 @@ describe('container verbs', () => {
     await until(() => events.out.stdout.includes('"rename"'));
     events.p.kill('SIGINT');
     await events.done;
-    const actions = events.out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
+    const actions = events.out.stdout.trim().split('\n').slice(probes).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: Record<string, string> } });
     expect(actions.map((a) => a.Action)).toEqual(['create', 'start', 'die', 'rename']);
     expect(actions[2]!.Actor.Attributes).toMatchObject({ exitCode: '4', image: env.img });
     // --since answers from the records; --until in the past ends at once.
@@ -76,6 +84,7 @@ describe('container verbs', () => {
     expect(past).toMatchObject({ code: 0 });
     expect(past.stdout).toMatch(/container die [0-9a-f]{64} \(exitCode=4, image=.*, name=w2\)\n$/);
     expect(berth('rm', 'w2').code).toBe(0);
+    for (let i = 0; i < tries; i++) expect(berth('rm', `w0-${i}`).code).toBe(0);
   });
 
   it('pause freezes and unpause thaws where cgroups are enforced', () => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { ownerOf } from '../../compose/labels.js';
 import { wantsSupervisorApi } from '../../compose/service-balena.js';
 import type { NetworkService } from '../../network/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
@@ -38,7 +39,8 @@ export async function runSupervisorApi(d: SupervisorApiDeps, signal: AbortSignal
   const wanted = (): Set<string> => {
     const hosts = new Set<string>();
     for (const c of d.engine.list()) {
-      if ((c.state !== 'running' && c.state !== 'created') || !wantsSupervisorApi(c.options.labels)) continue;
+      // Deployed containers only: the deployer gave them the address and key (a `berth run --label` got neither).
+      if ((c.state !== 'running' && c.state !== 'created') || ownerOf(c.options.labels) === undefined || !wantsSupervisorApi(c.options.labels)) continue;
       try {
         const host = supervisorHost(c.options, gatewayOf);
         // Loopback is there from the start; a bridge's gateway address appears with its first running container.
