@@ -116,7 +116,8 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
   await fs.mkdir(path.join(tmp, 'node', 'bin'), { recursive: true });
   await fs.copyFile(path.join(nodeDir, 'bin', 'node'), path.join(tmp, 'node', 'bin', 'node'));
   await fs.chmod(path.join(tmp, 'node', 'bin', 'node'), 0o755);
-  for (const f of ['bin/berth', 'dist/bundle', 'board-profiles', 'package.json', 'scripts/systemd/berth-agent.service']) await copy(f, f);
+  // scripts/berth-launch: the self-update launcher (docs/upgrade.md), carried for flash to install outside versions/.
+  for (const f of ['bin/berth', 'dist/bundle', 'board-profiles', 'package.json', 'scripts/systemd/berth-agent.service', 'scripts/berth-launch']) await copy(f, f);
   await fs.mkdir(path.join(tmp, 'native', 'build'), { recursive: true });
   await fs.copyFile(path.join(monitorDir, 'berth-monitor'), path.join(tmp, 'native', 'build', 'berth-monitor'));
   const nm = 'node_modules';

@@ -3,9 +3,11 @@
 // switched, and the launcher's trial: confirmed, rolled back when the new agent exits at start, rolled
 // back when it never confirms (no broker) within a short window. A real container keeps its pid and
 // start time through all of it.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBundleIndex } from '../../src/agent/upgrade/artifact.js';
 import { fetchBundle } from '../../src/agent/upgrade/fetch.js';
@@ -16,7 +18,7 @@ import { parsePlatform } from '../../src/image/platform.js';
 import { RegistryClient } from '../../src/image/registry/client.js';
 import { until } from '../helpers/agent-process.js';
 import { berthSync } from '../helpers/berth-cli.js';
-import { requireBuilt } from '../helpers/dist.js';
+import { REPO, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
@@ -24,6 +26,7 @@ import { testFleetKey } from '../helpers/signing.js';
 import { runBerth } from '../helpers/berth-cli.js';
 import { LauncherService, makeBundleDir, makePrefix } from '../helpers/upgrade.js';
 
+const execFileP = promisify(execFile);
 let registry: RegistryInstance;
 let client: RegistryClient;
 let work: string;
@@ -47,7 +50,11 @@ beforeAll(async () => {
   const dir = (n: string, v: string, k: 'real' | 'exits') => makeBundleDir(path.join(work, 'bundles', n), v, k);
   dir('v1', '0.0.1-test', 'real');
   // Each release is one index with an arm64 entry too: the device must pick its own platform.
-  for (const [name, version, kind] of [['v2', '0.0.2-test', 'real'], ['v3', '0.0.3-test', 'exits'], ['v4', '0.0.4-test', 'real']] as const) {
+  // v2 through the script an operator runs; v3 and v4 through the module it uses.
+  const script = await execFileP(process.execPath, [path.join(REPO, 'scripts', 'bundle-push.mjs'), `${registry.host}/berth/agent:0.0.2-test`,
+    '--dir', `linux/amd64=${dir('v2', '0.0.2-test', 'real')}`, '--dir', `linux/arm64=${dir('v2-arm64', '0.0.2-test', 'exits')}`, '--root', root]);
+  indexes.v2 = /@(sha256:[a-f0-9]{64})$/.exec(script.stdout.trim())![1]!;
+  for (const [name, version, kind] of [['v3', '0.0.3-test', 'exits'], ['v4', '0.0.4-test', 'real']] as const) {
     const pushed = await pushBundleIndex(client, 'berth/agent', version, [
       { platform: 'linux/amd64', dir: dir(name, version, kind) },
       { platform: 'linux/arm64', dir: dir(`${name}-arm64`, version, 'exits') },
