@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { App, AppService } from '../compose/model.js';
 import { appDataDir } from '../compose/normalize.js';
+import { containerName } from '../compose/labels.js';
 import { BerthError } from '../errors.js';
 import { DEFAULT_ROOT } from '../host/paths.js';
 import { isBeneath, realRoots } from '../runtime/bind-pin.js';
@@ -84,6 +85,13 @@ function check(app: App, svc: AppService, policy: DeployPolicy, roots: readonly 
   }
   if (!policy.hostNetwork && run.network === 'host') return violation(app, svc, RULE.hostNetwork, 'network_mode: host');
   if (!policy.hostPid && run.pidMode === 'host') return violation(app, svc, RULE.hostPid, 'pid: host');
+  // A container:X join reaches into X's namespaces: only X's of this app (compose's `service:S`).
+  const own = new Set([...app.services.values()].map((o) => containerName(o.name, o.hash)));
+  for (const [key, mode] of [['network_mode', run.network], ['pid', run.pidMode], ['ipc', run.ipcMode]] as const) {
+    if (mode?.startsWith('container:') && !own.has(mode.slice('container:'.length))) {
+      return violation(app, svc, 'deployPolicy (joins only this app\'s services)', `${key}: ${mode}, a container outside app ${app.name}`);
+    }
+  }
   for (const cap of run.capAdd ?? []) {
     const allowed = cap === 'ALL' ? policy.privileged : policy.privileged || policy.capabilities.includes(cap);
     if (!allowed) return violation(app, svc, RULE.capabilities, `cap_add ${cap}`);

@@ -183,6 +183,14 @@ describe('the deploy policy', () => {
     refuses({ tty: { devices: ['/dev/ttyUSB0'] } }, /service tty: the host device \/dev\/ttyUSB0.*\(deployPolicy.devices\)/);
   });
 
+  it("container:X joins (network, pid, ipc) reach only this app's own services", () => {
+    // service:S resolves to S's container; a join into anything else is another app's namespaces.
+    checkDeployPolicy(app({ db: {}, web: { network_mode: 'service:db', pid: 'service:db', ipc: 'service:db' } }), DEFAULT_DEPLOY_POLICY);
+    expect(() => checkDeployPolicy(withRun({ network: 'container:broker.0123456789ab' }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: network_mode: container:broker\.0123456789ab, a container outside app/);
+    expect(() => checkDeployPolicy(withRun({ pidMode: 'container:other' }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: pid: container:other/);
+    expect(() => checkDeployPolicy(withRun({ ipcMode: 'container:other' }), DEFAULT_DEPLOY_POLICY)).toThrow(/service web: ipc: container:other/);
+  });
+
   it('what the policy allows passes: bind prefixes (not lookalikes), devices exact or by directory, host network', () => {
     const policy: DeployPolicy = { ...DEFAULT_DEPLOY_POLICY, bindPaths: ['/srv/app'], devices: ['/dev/ttyUSB0', '/dev/serial/'], hostNetwork: true };
     checkDeployPolicy(app({ web: { volumes: ['/srv/app/data:/data', '/srv/app:/all'], devices: ['/dev/ttyUSB0', '/dev/serial/by-id/x'], network_mode: 'host' } }), policy);
