@@ -13,6 +13,7 @@ import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.j
 import { Ext4Volume } from './ext4.js';
 import { FatVolume } from './fat.js';
 import { copyImage, openPiImage, type PiImage } from './image.js';
+import { installPreload, type PreparedPreload } from './preload.js';
 import { bundleEntries, commonEntries, deviceEntries, INSTALL_DIR, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
 
 export interface FlashSource {
@@ -21,6 +22,8 @@ export interface FlashSource {
   readonly fleet: Fleet;
   /** The agent bundle directory for an architecture (a fixed --bundle, or buildBundle on demand). */
   readonly bundleFor: (arch: BundleArch) => Promise<string>;
+  /** --preload: the app and its images for an architecture (src/flash/preload.ts), put into the state root of every card. */
+  readonly preload?: (arch: BundleArch) => Promise<PreparedPreload>;
   readonly log?: (line: string) => void;
 }
 
@@ -76,6 +79,14 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system`);
   // A re-flashed image may hold an older bundle: its files go, so no stale chunk outlives the update.
   await pi.root.install(entries, await pi.root.filesBelow(INSTALL_DIR));
+  if (src.preload) {
+    const preload = await src.preload(pi.arch);
+    try {
+      await installPreload(pi.root, preload, log);
+    } finally {
+      preload.remove();
+    }
+  }
   const cmdline = await pi.boot.readFile('/cmdline.txt');
   await pi.boot.writeFile('/cmdline.txt', patchCmdline(cmdline?.toString('utf8') ?? ''));
   const userconf = await userconfText(src.fleet);
