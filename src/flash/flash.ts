@@ -13,7 +13,8 @@ import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.j
 import { Ext4Volume } from './ext4.js';
 import { FatVolume } from './fat.js';
 import { copyImage, openPiImage, type PiImage } from './image.js';
-import { bundleEntries, commonEntries, deviceEntries, INSTALL_DIR, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
+import { flashedVersionName, INSTALL_PREFIX, layoutEntries } from './install-layout.js';
+import { bundleEntries, commonEntries, deviceEntries, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
 
 export interface FlashSource {
   /** A Raspberry Pi OS image, .img or .img.xz; only ever read. */
@@ -72,10 +73,12 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     log(`warning: ${src.image} has no ${noNetwork.join(' or ')} (in ${HELPER_DIRS.join(', ')}): bridge networking, the default network of berth run and of compose services, fails on the board until installed (${NETWORK_INSTALL_HINT}); network_mode none and host still work`);
   }
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
-  const entries = [...(await bundleEntries(bundleDir)), ...(await commonEntries(src.fleet, template))];
-  log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system`);
-  // A re-flashed image may hold an older bundle: its files go, so no stale chunk outlives the update.
-  await pi.root.install(entries, await pi.root.filesBelow(INSTALL_DIR));
+  // The self-update layout (launcher, versions/<name>, current): install-layout.ts.
+  const version = await flashedVersionName(bundleDir, manifest);
+  const entries = [...(await layoutEntries(bundleDir, version, bundleEntries)), ...(await commonEntries(src.fleet, template))];
+  log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system as ${INSTALL_PREFIX}/versions/${version}`);
+  // A re-flashed image may hold an older bundle (flat or versioned): its files go, so no stale chunk outlives the update.
+  await pi.root.install(entries, await pi.root.filesBelow(INSTALL_PREFIX));
   const cmdline = await pi.boot.readFile('/cmdline.txt');
   await pi.boot.writeFile('/cmdline.txt', patchCmdline(cmdline?.toString('utf8') ?? ''));
   const userconf = await userconfText(src.fleet);
