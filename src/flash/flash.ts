@@ -13,7 +13,7 @@ import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.j
 import { Ext4Volume } from './ext4.js';
 import { FatVolume } from './fat.js';
 import { copyImage, openPiImage, type PiImage } from './image.js';
-import { flashedVersionName, INSTALL_PREFIX, layoutEntries } from './install-layout.js';
+import { flashedVersionName, INSTALL_PREFIX, LAUNCHER_PATH, layoutEntries, missingLauncherTools } from './install-layout.js';
 import { bundleEntries, commonEntries, deviceEntries, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
 
 export interface FlashSource {
@@ -63,6 +63,8 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
   await checkNodeLoads(pi, bundleDir, manifest);
+  const noLauncher = await missingLauncherTools(async (p) => (await pi.root.lookup(p)) !== undefined);
+  if (noLauncher.length > 0) log(`warning: ${src.image} has no ${noLauncher.join(' or ')} (in /usr/bin): ${LAUNCHER_PATH}, which systemd starts, needs them; the agent cannot start until installed (apt-get install ${noLauncher.join(' ')})`);
   if (!(await hasAny(pi, ['/usr/bin', '/usr/sbin', '/usr/local/bin'], OCI_RUNTIMES))) {
     log(`warning: ${src.image} has no OCI runtime (crun or runc in /usr/bin, /usr/sbin or /usr/local/bin; Raspberry Pi OS ships neither): the agent will enroll and report, but cannot run containers until one is installed (apt-get install crun)`);
   }

@@ -88,3 +88,16 @@ export async function layoutEntries(
     { kind: 'symlink', path: '/usr/local/bin/berth', target: `${INSTALL_PREFIX}/current/bin/berth` },
   ];
 }
+
+/** What scripts/berth-launch runs on besides coreutils: Raspberry Pi OS has both (Debian's Essential set). */
+export const LAUNCHER_TOOLS = ['bash', 'sed'] as const;
+
+/**
+ * The launcher's tools missing from an image (`has` looks a path up in its root file system). Without
+ * them systemd cannot start the agent at all (status 203/EXEC on every try).
+ */
+export async function missingLauncherTools(has: (p: string) => Promise<boolean>): Promise<string[]> {
+  const missing: string[] = [];
+  for (const tool of LAUNCHER_TOOLS) if (!(await has(`/usr/bin/${tool}`)) && !(await has(`/bin/${tool}`))) missing.push(tool);
+  return missing;
+}

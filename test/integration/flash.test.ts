@@ -129,6 +129,8 @@ describe('berth flash', () => {
     expect(r.stderr).toMatch(/warning: .* has no OCI runtime .*apt-get install crun/);
     // … nor netavark and aardvark-dns: bridge networking (the default) will not work until installed.
     expect(r.stderr).toMatch(/warning: .* has no netavark or aardvark-dns .*apt-get install netavark aardvark-dns iptables/);
+    // … nor bash and sed, which the self-update launcher (systemd's ExecStart) runs on: Raspberry Pi OS has them.
+    expect(r.stderr).toMatch(/warning: .* has no bash or sed \(in \/usr\/bin\): \/opt\/berth\/launch\/berth-launch, which systemd starts, needs them/);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`pi-001\t${out}\tpassword\n`);
     expect(fs.readdirSync(path.dirname(out))).toEqual(['pi-001.img']);
