@@ -147,9 +147,10 @@ ARM_ROOTFS_PACKAGES=(busybox-static crun golang-github-containers-common mosquit
   netavark aardvark-dns iptables iproute2 util-linux)
 # - pios-arm64 and pios-armhf, the root partitions of the Raspberry Pi OS-shaped images that
 #   test/arm/flashed-boot.test.ts flashes and boots: a systemd system with udev (Pi OS Lite boots the same
-#   way) and what berth needs on a board (crun, a shell, coreutils, libstdc++ and libatomic for Node, as
-#   Pi OS has them), and no Node: the flashed bundle brings its own.
-PIOS_PACKAGES=(systemd-sysv udev util-linux dash coreutils crun golang-github-containers-common libstdc++6 libatomic1)
+#   way) and what berth needs on a board (crun, a shell, coreutils, libstdc++ and libatomic for Node, bash
+#   and sed for the self-update launcher scripts/berth-launch, as Pi OS has them), and no Node: the
+#   flashed bundle brings its own.
+PIOS_PACKAGES=(systemd-sysv udev util-linux dash bash sed coreutils crun golang-github-containers-common libstdc++6 libatomic1)
 
 # assemble_rootfs NAME ARCH PACKAGES_ARRAY: .cache/vm/NAME from ARCH packages.
 assemble_rootfs() {

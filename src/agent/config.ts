@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import { readConfig } from '../config/read.js';
 import { BerthError } from '../errors.js';
 import validateAgentConfig from '../generated/agent-config.validate.js';
+import { parseDuration } from '../duration.js';
+import { DEFAULT_TRIAL_WINDOW_S } from './upgrade/records.js';
 import { readNamedFile } from '../host/read.js';
 import type { BrokerOptions } from '../protocol/connection.js';
 import { checkTransport } from '../protocol/transport.js';
@@ -43,6 +45,8 @@ export interface AgentConfigFile {
   readonly fleetKey?: string;
   readonly allowUnsigned?: boolean;
   readonly deployPolicy?: Partial<DeployPolicy>;
+  /** Self-update (docs/upgrade.md): the new version's trial window, a duration or seconds. */
+  readonly upgrade?: { readonly trialWindow?: string | number };
   /** balena's supervisor API: `allowPower` lets apps reboot or power off the board. */
   readonly supervisorApi?: { readonly allowPower?: boolean };
 }
@@ -55,7 +59,7 @@ export function readAgentConfig(file: string): Promise<AgentConfigFile> {
 /** Flags, then the config file, then the environment: where the agent finds its broker. */
 export async function resolveAgentConfig(
   opts: ConnectionFlags, env: NodeJS.ProcessEnv,
-): Promise<{ broker?: BrokerOptions & { deviceId: string }; security?: FleetSecurity; telemetryInterval?: string; allowPower?: true }> {
+): Promise<{ broker?: BrokerOptions & { deviceId: string }; security?: FleetSecurity; telemetryInterval?: string; allowPower?: true; trialWindowS?: number }> {
   let file: AgentConfigFile = {};
   // A provisioned board (berth flash) has its broker in /etc/berth/agent.yaml; flags and env still win.
   const configFile = opts.config ?? env.BERTH_CONFIG ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -65,7 +69,8 @@ export async function resolveAgentConfig(
   const telemetryInterval = opts.telemetryInterval ?? (file.telemetryInterval === undefined ? undefined : String(file.telemetryInterval));
   // Only when on, so a config that does not mention it resolves as before.
   const power = file.supervisorApi?.allowPower === true ? { allowPower: true as const } : {};
-  if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }), ...power };
+  const trial = file.upgrade?.trialWindow === undefined ? {} : { trialWindowS: trialWindowSeconds(file.upgrade.trialWindow, configFile!) };
+  if (url === undefined || url === '') return { ...(telemetryInterval !== undefined && { telemetryInterval }), ...power, ...trial };
   const deviceId = opts.deviceId ?? file.deviceId ?? env.BERTH_DEVICE_ID;
   if (deviceId === undefined || !isValidDeviceId(deviceId)) {
     throw new BerthError('usage', deviceId === undefined ? 'a broker needs --device-id (or deviceId in --config, or BERTH_DEVICE_ID)' : `invalid device id "${deviceId}": use 1–128 of [A-Za-z0-9_.:-]`);
@@ -84,7 +89,19 @@ export async function resolveAgentConfig(
     security: fleetSecurity(file),
     ...(telemetryInterval !== undefined && { telemetryInterval }),
     ...power,
+    ...trial,
   };
+}
+
+/**
+ * `upgrade.trialWindow` in whole seconds, 10 s to 1 h: the launcher's timer is `sleep N`, and a window
+ * under 10 s would roll back a healthy agent that is merely slow to start.
+ */
+function trialWindowSeconds(v: string | number, file: string): number {
+  const key = `upgrade.trialWindow in ${file}`;
+  const ms = typeof v === 'number' ? v * 1000 : parseDuration(v, key);
+  if (ms < 10_000 || ms > 3_600_000) throw new BerthError('invalid', `${key}: ${JSON.stringify(v)} is outside 10s to 1h`, { hint: `the default is ${DEFAULT_TRIAL_WINDOW_S}s` });
+  return Math.ceil(ms / 1000);
 }
 
 /** Who may deploy what: agent.yaml's fleetKey, allowUnsigned and deployPolicy (defaults: nothing beyond the sandbox). */

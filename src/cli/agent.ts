@@ -93,7 +93,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
           mode: conn.broker ? 'mqtt' : 'local-only', ...(upgrade?.running !== undefined && { installed: upgrade.running, onTrial: trial !== undefined }), ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
         });
         // Installed with the launcher: a desired state's agent bundle can replace this version (docs/upgrade.md).
-        const upgrader = upgrade && await makeUpgrader(upgrade.layout, ctx, board.platforms, () => {
+        const upgrader = upgrade && await makeUpgrader(upgrade.layout, ctx, board.platforms, conn.trialWindowS, () => {
           // systemd (Restart=always) starts the launcher again; 75 (EX_TEMPFAIL) says why in the journal.
           process.exitCode = 75;
           abort.abort();
@@ -110,14 +110,14 @@ export function registerAgent(program: Command, context: () => CliContext): void
 
 /** The upgrader for this board: its platforms, berth's registry credentials and CAs, statfs. */
 async function makeUpgrader(
-  layout: import('../agent/upgrade/layout.js').InstallLayout, ctx: CliContext, platforms: readonly string[], restart: () => void,
+  layout: import('../agent/upgrade/layout.js').InstallLayout, ctx: CliContext, platforms: readonly string[], windowS: number | undefined, restart: () => void,
   log: (event: string, detail: Record<string, unknown>) => void,
 ): Promise<import('../agent/upgrade/upgrader.js').Upgrader> {
   const [{ Upgrader }, { statfsFree }, { openRegistryClient }, { parsePlatform }] = await Promise.all([
     import('../agent/upgrade/upgrader.js'), import('../agent/upgrade/fetch.js'), import('../image/registry/open.js'), import('../image/platform.js'),
   ]);
   return new Upgrader({
-    layout, platforms: platforms.map(parsePlatform), freeBytes: statfsFree, restart, log,
+    layout, platforms: platforms.map(parsePlatform), freeBytes: statfsFree, restart, log, ...(windowS !== undefined && { windowS }),
     client: (ref) => openRegistryClient({ root: ctx.root, env: ctx.env }, ref, true),
   });
 }

@@ -13,8 +13,9 @@ import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.j
 import { Ext4Volume } from './ext4.js';
 import { FatVolume } from './fat.js';
 import { copyImage, openPiImage, type PiImage } from './image.js';
+import { flashedVersionName, INSTALL_PREFIX, LAUNCHER_PATH, layoutEntries, missingLauncherTools } from './install-layout.js';
+import { bundleEntries, commonEntries, deviceEntries, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
 import { installPreload, type PreparedPreload } from './preload.js';
-import { bundleEntries, commonEntries, deviceEntries, INSTALL_DIR, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
 
 export interface FlashSource {
   /** A Raspberry Pi OS image, .img or .img.xz; only ever read. */
@@ -65,6 +66,8 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
   await checkNodeLoads(pi, bundleDir, manifest);
+  const noLauncher = await missingLauncherTools(async (p) => (await pi.root.lookup(p)) !== undefined);
+  if (noLauncher.length > 0) log(`warning: ${src.image} has no ${noLauncher.join(' or ')} (in /usr/bin): ${LAUNCHER_PATH}, which systemd starts, needs them; the agent cannot start until installed (apt-get install ${noLauncher.join(' ')})`);
   if (!(await hasAny(pi, ['/usr/bin', '/usr/sbin', '/usr/local/bin'], OCI_RUNTIMES))) {
     log(`warning: ${src.image} has no OCI runtime (crun or runc in /usr/bin, /usr/sbin or /usr/local/bin; Raspberry Pi OS ships neither): the agent will enroll and report, but cannot run containers until one is installed (apt-get install crun)`);
   }
@@ -75,10 +78,12 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     log(`warning: ${src.image} has no ${noNetwork.join(' or ')} (in ${HELPER_DIRS.join(', ')}): bridge networking, the default network of berth run and of compose services, fails on the board until installed (${NETWORK_INSTALL_HINT}); network_mode none and host still work`);
   }
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
-  const entries = [...(await bundleEntries(bundleDir)), ...(await commonEntries(src.fleet, template))];
-  log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system`);
-  // A re-flashed image may hold an older bundle: its files go, so no stale chunk outlives the update.
-  await pi.root.install(entries, await pi.root.filesBelow(INSTALL_DIR));
+  // The self-update layout (launcher, versions/<name>, current): install-layout.ts.
+  const version = await flashedVersionName(bundleDir, manifest);
+  const entries = [...(await layoutEntries(bundleDir, version, bundleEntries)), ...(await commonEntries(src.fleet, template))];
+  log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system as ${INSTALL_PREFIX}/versions/${version}`);
+  // A re-flashed image may hold an older bundle (flat or versioned): its files go, so no stale chunk outlives the update.
+  await pi.root.install(entries, await pi.root.filesBelow(INSTALL_PREFIX));
   if (src.preload) {
     const preload = await src.preload(pi.arch);
     try {

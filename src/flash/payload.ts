@@ -4,9 +4,9 @@ import { BerthError } from '../errors.js';
 import { authEntry } from '../image/registry/credentials.js';
 import type { Ext4Install } from './ext4.js';
 import type { DeviceCredentials, Fleet } from './fleet.js';
+import { LAUNCHER_PATH } from './install-layout.js';
 
-/** Where the agent bundle lives on the board, and the paths berth flash writes around it. */
-export const INSTALL_DIR = '/opt/berth';
+/** The paths berth flash writes around the agent bundle (which install-layout.ts places under /opt/berth). */
 export const CONFIG_DIR = '/etc/berth';
 export const AGENT_CONFIG = `${CONFIG_DIR}/agent.yaml`;
 export const UNIT_NAME = 'berth-agent.service';
@@ -16,22 +16,22 @@ const CMDLINE_ARG = 'cgroup_enable=memory';
 /** The agent's state root on the board (the unit's BERTH_ROOT): registry CAs and logins go where it reads them. */
 export const STATE_ROOT = '/var/lib/berth';
 
-/** The rootfs entries for a bundle directory: its tree under /opt/berth, files 0755 when executable, root-owned. */
-export async function bundleEntries(bundleDir: string): Promise<Ext4Install[]> {
-  const out: Ext4Install[] = [{ kind: 'dir', path: INSTALL_DIR, perm: 0o755 }];
+/** The rootfs entries for a bundle directory: its tree under `dest` (a version directory, install-layout.ts), files 0755 when executable, root-owned. */
+export async function bundleEntries(bundleDir: string, dest: string): Promise<Ext4Install[]> {
+  const out: Ext4Install[] = [{ kind: 'dir', path: dest, perm: 0o755 }];
   const walk = async (rel: string): Promise<void> => {
     for (const d of await fs.readdir(path.join(bundleDir, rel), { withFileTypes: true })) {
       const r = path.posix.join(rel, d.name);
       const host = path.join(bundleDir, r);
-      const dest = path.posix.join(INSTALL_DIR, r);
+      const to = path.posix.join(dest, r);
       if (d.isDirectory()) {
-        out.push({ kind: 'dir', path: dest, perm: 0o755 });
+        out.push({ kind: 'dir', path: to, perm: 0o755 });
         await walk(r);
       } else if (d.isSymbolicLink()) {
-        out.push({ kind: 'symlink', path: dest, target: await fs.readlink(host) });
+        out.push({ kind: 'symlink', path: to, target: await fs.readlink(host) });
       } else if (d.isFile()) {
         const { mode } = await fs.stat(host);
-        out.push({ kind: 'file', path: dest, perm: mode & 0o111 ? 0o755 : 0o644, source: host });
+        out.push({ kind: 'file', path: to, perm: mode & 0o111 ? 0o755 : 0o644, source: host });
       }
     }
   };
@@ -39,18 +39,24 @@ export async function bundleEntries(bundleDir: string): Promise<Ext4Install[]> {
   return out;
 }
 
-/** The systemd unit for the board: scripts/systemd/berth-agent.service with ExecStart pointing into /opt/berth. */
+/**
+ * The systemd unit for the board: scripts/systemd/berth-agent.service with ExecStart pointing at the
+ * launcher (docs/upgrade.md). Also turns a unit of a card flashed before the launcher (ExecStart=…/bin/berth
+ * agent) into the launcher's: the agent's migration (src/agent/upgrade/migrate.ts) rewrites it with this.
+ */
 export function agentUnit(template: string): string {
-  if (!/^ExecStart=\S+berth agent/m.test(template) || !/^KillMode=process$/m.test(template) || !template.includes(`BERTH_ROOT=${STATE_ROOT}\n`)) {
+  if (!EXEC_START.test(template) || !/^KillMode=process$/m.test(template) || !template.includes(`BERTH_ROOT=${STATE_ROOT}\n`)) {
     throw new BerthError('internal', `the berth-agent.service template lost its ExecStart=… berth agent, KillMode=process or BERTH_ROOT=${STATE_ROOT} line`);
   }
-  return template.replace(/^ExecStart=\S+berth agent/m, `ExecStart=${INSTALL_DIR}/bin/berth agent`);
+  return template.replace(EXEC_START, `ExecStart=${LAUNCHER_PATH} agent`);
 }
 
-/** Entries every device of a fleet shares: the unit and its enable symlink, the CLI on PATH, the CA, SSH access. */
+/** The unit's start line, old (…/bin/berth agent) or new (…/launch/berth-launch agent). */
+const EXEC_START = /^ExecStart=\S+\/berth(?:-launch)? agent/m;
+
+/** Entries every device of a fleet shares: the unit and its enable symlink, the CA, SSH access (the CLI link is install-layout.ts's). */
 export async function commonEntries(fleet: Fleet, unitTemplate: string): Promise<Ext4Install[]> {
   const out: Ext4Install[] = [
-    { kind: 'symlink', path: '/usr/local/bin/berth', target: `${INSTALL_DIR}/bin/berth` },
     { kind: 'file', path: UNIT_PATH, perm: 0o644, source: Buffer.from(agentUnit(unitTemplate)) },
     // What `systemctl enable` does for WantedBy=multi-user.target.
     { kind: 'symlink', path: UNIT_LINK, target: UNIT_PATH },

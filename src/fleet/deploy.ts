@@ -72,6 +72,8 @@ export interface RolloutTarget {
   body(device: string, revision: number): string;
   /** The device's final result from a report of the planned revision, or undefined while it is not done. */
   outcome(reported: ReportedState): FinalResult | undefined;
+  /** Why a device ended as it did, when its report says more than `reported.error` (an upgrade's rollback cause). */
+  error?(reported: ReportedState): string | undefined;
   /** The device restarts its agent on the way (an upgrade): going offline is progress, so wait for it until the timeout. */
   readonly restartsAgent?: boolean;
 }
@@ -109,7 +111,7 @@ export async function executeDeploy(
     // A newer revision than ours on the device: another deploy overtook this one.
     const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision ? target.outcome(r) : undefined;
     if (outcome === undefined) return;
-    finishDevice(device, outcome, outcome !== 'superseded' ? r.error?.message : undefined);
+    finishDevice(device, outcome, outcome !== 'superseded' ? target.error?.(r) ?? r.error?.message : undefined);
   };
   const finishDevice = (device: string, outcome: FinalResult, error: string | undefined): void => {
     rollout.finish(device, outcome);

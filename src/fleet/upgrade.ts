@@ -57,5 +57,7 @@ export function upgradeTarget(bundle: AgentBundleRef, apps: ReadonlyMap<string, 
       if (r.status === 'applied' && r.agent.installed?.endsWith(suffix)) return 'applied';
       return undefined;
     },
+    // A rollback (or failure) of this bundle names its cause: the trial's, or why it was not retried.
+    error: (r) => (r.agent.upgrade?.digest === bundle.digest && r.agent.upgrade.state !== 'upgraded' ? r.agent.upgrade.cause : undefined),
   };
 }

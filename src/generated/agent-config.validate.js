@@ -5,7 +5,7 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/agent.json","title":"berth agent config (/etc/berth/agent.yaml, or berth agent --config FILE)","description":"Where the agent finds its broker and how it identifies itself. berth flash writes this file for each device (src/flash/payload.ts agentYaml); flags of berth agent win over it, it wins over the environment (src/agent/config.ts). Unknown keys are refused: a misspelt broker key would otherwise leave a board silently local-only.","type":"object","additionalProperties":false,"properties":{"broker":{"type":"string","minLength":1,"description":"mqtt://HOST:PORT or mqtts://HOST:PORT (the connection checks the scheme, for flags and file alike)"},"deviceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$","description":"this device's id: its topics are berth/v1/<id>/…"},"username":{"type":"string","minLength":1,"description":"MQTT user name (default: the device id when a password is given)"},"password":{"type":"string","minLength":1,"description":"MQTT password"},"ca":{"type":"string","minLength":1,"description":"CA certificate (PEM file) the broker's certificate is checked against"},"cert":{"type":"string","minLength":1,"description":"client certificate (PEM file) for mutual TLS"},"key":{"type":"string","minLength":1,"description":"client key (PEM file) for mutual TLS"},"telemetryInterval":{"anyOf":[{"type":"string","minLength":1},{"type":"number","exclusiveMinimum":0}],"description":"a duration (30s, 1m) or seconds"},"insecure":{"type":"boolean","description":"true: a plain mqtt:// broker on another machine is accepted with a password (refused otherwise: the password would cross the network in clear)"},"fleetKey":{"type":"string","pattern":"^[A-Za-z0-9+/]{43}=$","description":"the fleet's Ed25519 public key, base64 of its raw 32 bytes (berth flash writes it from --signing-key): desired states and commands must be signed with it, or with a key a signed rotate-key installed since"},"allowUnsigned":{"type":"boolean","description":"development only, never the default: unsigned desired states and commands are accepted too (the agent warns at start)"},"supervisorApi":{"type":"object","additionalProperties":false,"description":"balena's supervisor API the agent serves to services labelled io.balena.features.supervisor-api (src/agent/supervisor-api)","properties":{"allowPower":{"type":"boolean","description":"true: POST /v1/reboot and /v1/shutdown reboot or power off the board (systemctl); off by default, when they answer 403"}}},"deployPolicy":{"type":"object","additionalProperties":false,"description":"what a deploy from the fleet may ask of this device (src/agent/policy.ts); everything is off when absent. berth deploy run locally is not limited by it.","properties":{"privileged":{"type":"boolean","description":"privileged: true, and options that lift confinement (security_opt systempaths=unconfined, no-new-privileges:false, device_cgroup_rules)"},"hostNetwork":{"type":"boolean","description":"network_mode: host"},"hostPid":{"type":"boolean","description":"pid: host"},"bindPaths":{"type":"array","items":{"type":"string","pattern":"^/"},"description":"host path prefixes bind mounts may come from, besides the app's own data directory"},"devices":{"type":"array","items":{"type":"string","pattern":"^/dev/"},"description":"host devices that may be mapped: exact paths, or directories ending in /"},"capabilities":{"type":"array","items":{"type":"string","pattern":"^CAP_[A-Z_]+$"},"description":"capabilities cap_add may add"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/agent.json","title":"berth agent config (/etc/berth/agent.yaml, or berth agent --config FILE)","description":"Where the agent finds its broker and how it identifies itself. berth flash writes this file for each device (src/flash/payload.ts agentYaml); flags of berth agent win over it, it wins over the environment (src/agent/config.ts). Unknown keys are refused: a misspelt broker key would otherwise leave a board silently local-only.","type":"object","additionalProperties":false,"properties":{"broker":{"type":"string","minLength":1,"description":"mqtt://HOST:PORT or mqtts://HOST:PORT (the connection checks the scheme, for flags and file alike)"},"deviceId":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$","description":"this device's id: its topics are berth/v1/<id>/…"},"username":{"type":"string","minLength":1,"description":"MQTT user name (default: the device id when a password is given)"},"password":{"type":"string","minLength":1,"description":"MQTT password"},"ca":{"type":"string","minLength":1,"description":"CA certificate (PEM file) the broker's certificate is checked against"},"cert":{"type":"string","minLength":1,"description":"client certificate (PEM file) for mutual TLS"},"key":{"type":"string","minLength":1,"description":"client key (PEM file) for mutual TLS"},"telemetryInterval":{"anyOf":[{"type":"string","minLength":1},{"type":"number","exclusiveMinimum":0}],"description":"a duration (30s, 1m) or seconds"},"insecure":{"type":"boolean","description":"true: a plain mqtt:// broker on another machine is accepted with a password (refused otherwise: the password would cross the network in clear)"},"fleetKey":{"type":"string","pattern":"^[A-Za-z0-9+/]{43}=$","description":"the fleet's Ed25519 public key, base64 of its raw 32 bytes (berth flash writes it from --signing-key): desired states and commands must be signed with it, or with a key a signed rotate-key installed since"},"allowUnsigned":{"type":"boolean","description":"development only, never the default: unsigned desired states and commands are accepted too (the agent warns at start)"},"upgrade":{"type":"object","additionalProperties":false,"description":"agent self-update (docs/upgrade.md)","properties":{"trialWindow":{"anyOf":[{"type":"string","minLength":1},{"type":"integer","minimum":10,"maximum":3600}],"description":"how long a new agent version has to start, reconcile and reach the broker before the launcher rolls it back: a duration (2m, 90s) or seconds, 10 s to 1 h (default 2m)"}}},"supervisorApi":{"type":"object","additionalProperties":false,"description":"balena's supervisor API the agent serves to services labelled io.balena.features.supervisor-api (src/agent/supervisor-api)","properties":{"allowPower":{"type":"boolean","description":"true: POST /v1/reboot and /v1/shutdown reboot or power off the board (systemctl); off by default, when they answer 403"}}},"deployPolicy":{"type":"object","additionalProperties":false,"description":"what a deploy from the fleet may ask of this device (src/agent/policy.ts); everything is off when absent. berth deploy run locally is not limited by it.","properties":{"privileged":{"type":"boolean","description":"privileged: true, and options that lift confinement (security_opt systempaths=unconfined, no-new-privileges:false, device_cgroup_rules)"},"hostNetwork":{"type":"boolean","description":"network_mode: host"},"hostPid":{"type":"boolean","description":"pid: host"},"bindPaths":{"type":"array","items":{"type":"string","pattern":"^/"},"description":"host path prefixes bind mounts may come from, besides the app's own data directory"},"devices":{"type":"array","items":{"type":"string","pattern":"^/dev/"},"description":"host devices that may be mapped: exact paths, or directories ending in /"},"capabilities":{"type":"array","items":{"type":"string","pattern":"^CAP_[A-Z_]+$"},"description":"capabilities cap_add may add"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = __rt0.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", "u");
@@ -333,12 +333,12 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data.supervisorApi !== undefined){
-let data11 = data.supervisorApi;
+if(data.upgrade !== undefined){
+let data11 = data.upgrade;
 if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
 for(const key1 in data11){
-if(!(key1 === "allowPower")){
-const err24 = {instancePath:instancePath+"/supervisorApi",schemaPath:"#/properties/supervisorApi/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(!(key1 === "trialWindow")){
+const err24 = {instancePath:instancePath+"/upgrade",schemaPath:"#/properties/upgrade/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -348,9 +348,14 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data11.allowPower !== undefined){
-if(typeof data11.allowPower !== "boolean"){
-const err25 = {instancePath:instancePath+"/supervisorApi/allowPower",schemaPath:"#/properties/supervisorApi/properties/allowPower/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data11.trialWindow !== undefined){
+let data12 = data11.trialWindow;
+const _errs32 = errors;
+let valid3 = false;
+const _errs33 = errors;
+if(typeof data12 === "string"){
+if(func3(data12) < 1){
+const err25 = {instancePath:instancePath+"/upgrade/trialWindow",schemaPath:"#/properties/upgrade/properties/trialWindow/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -360,9 +365,8 @@ vErrors.push(err25);
 errors++;
 }
 }
-}
 else {
-const err26 = {instancePath:instancePath+"/supervisorApi",schemaPath:"#/properties/supervisorApi/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err26 = {instancePath:instancePath+"/upgrade/trialWindow",schemaPath:"#/properties/upgrade/properties/trialWindow/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -371,13 +375,12 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-if(data.deployPolicy !== undefined){
-let data13 = data.deployPolicy;
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-for(const key2 in data13){
-if(!((((((key2 === "privileged") || (key2 === "hostNetwork")) || (key2 === "hostPid")) || (key2 === "bindPaths")) || (key2 === "devices")) || (key2 === "capabilities"))){
-const err27 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+var _valid1 = _errs33 === errors;
+valid3 = valid3 || _valid1;
+if(!valid3){
+const _errs35 = errors;
+if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
+const err27 = {instancePath:instancePath+"/upgrade/trialWindow",schemaPath:"#/properties/upgrade/properties/trialWindow/anyOf/1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -386,10 +389,9 @@ vErrors.push(err27);
 }
 errors++;
 }
-}
-if(data13.privileged !== undefined){
-if(typeof data13.privileged !== "boolean"){
-const err28 = {instancePath:instancePath+"/deployPolicy/privileged",schemaPath:"#/properties/deployPolicy/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 > 3600 || isNaN(data12)){
+const err28 = {instancePath:instancePath+"/upgrade/trialWindow",schemaPath:"#/properties/upgrade/properties/trialWindow/anyOf/1/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -398,10 +400,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-if(data13.hostNetwork !== undefined){
-if(typeof data13.hostNetwork !== "boolean"){
-const err29 = {instancePath:instancePath+"/deployPolicy/hostNetwork",schemaPath:"#/properties/deployPolicy/properties/hostNetwork/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data12 < 10 || isNaN(data12)){
+const err29 = {instancePath:instancePath+"/upgrade/trialWindow",schemaPath:"#/properties/upgrade/properties/trialWindow/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -411,9 +411,11 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data13.hostPid !== undefined){
-if(typeof data13.hostPid !== "boolean"){
-const err30 = {instancePath:instancePath+"/deployPolicy/hostPid",schemaPath:"#/properties/deployPolicy/properties/hostPid/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+var _valid1 = _errs35 === errors;
+valid3 = valid3 || _valid1;
+}
+if(!valid3){
+const err30 = {instancePath:instancePath+"/upgrade/trialWindow",schemaPath:"#/properties/upgrade/properties/trialWindow/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -422,16 +424,21 @@ vErrors.push(err30);
 }
 errors++;
 }
+else {
+errors = _errs32;
+if(vErrors !== null){
+if(_errs32){
+vErrors.length = _errs32;
 }
-if(data13.bindPaths !== undefined){
-let data17 = data13.bindPaths;
-if(Array.isArray(data17)){
-const len0 = data17.length;
-for(let i0=0; i0<len0; i0++){
-let data18 = data17[i0];
-if(typeof data18 === "string"){
-if(!pattern2.test(data18)){
-const err31 = {instancePath:instancePath+"/deployPolicy/bindPaths/" + i0,schemaPath:"#/properties/deployPolicy/properties/bindPaths/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/upgrade",schemaPath:"#/properties/upgrade/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -441,8 +448,12 @@ vErrors.push(err31);
 errors++;
 }
 }
-else {
-const err32 = {instancePath:instancePath+"/deployPolicy/bindPaths/" + i0,schemaPath:"#/properties/deployPolicy/properties/bindPaths/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.supervisorApi !== undefined){
+let data13 = data.supervisorApi;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+for(const key2 in data13){
+if(!(key2 === "allowPower")){
+const err32 = {instancePath:instancePath+"/supervisorApi",schemaPath:"#/properties/supervisorApi/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -452,9 +463,9 @@ vErrors.push(err32);
 errors++;
 }
 }
-}
-else {
-const err33 = {instancePath:instancePath+"/deployPolicy/bindPaths",schemaPath:"#/properties/deployPolicy/properties/bindPaths/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data13.allowPower !== undefined){
+if(typeof data13.allowPower !== "boolean"){
+const err33 = {instancePath:instancePath+"/supervisorApi/allowPower",schemaPath:"#/properties/supervisorApi/properties/allowPower/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -464,15 +475,9 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data13.devices !== undefined){
-let data19 = data13.devices;
-if(Array.isArray(data19)){
-const len1 = data19.length;
-for(let i1=0; i1<len1; i1++){
-let data20 = data19[i1];
-if(typeof data20 === "string"){
-if(!pattern3.test(data20)){
-const err34 = {instancePath:instancePath+"/deployPolicy/devices/" + i1,schemaPath:"#/properties/deployPolicy/properties/devices/items/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+}
+else {
+const err34 = {instancePath:instancePath+"/supervisorApi",schemaPath:"#/properties/supervisorApi/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -482,8 +487,12 @@ vErrors.push(err34);
 errors++;
 }
 }
-else {
-const err35 = {instancePath:instancePath+"/deployPolicy/devices/" + i1,schemaPath:"#/properties/deployPolicy/properties/devices/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.deployPolicy !== undefined){
+let data15 = data.deployPolicy;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+for(const key3 in data15){
+if(!((((((key3 === "privileged") || (key3 === "hostNetwork")) || (key3 === "hostPid")) || (key3 === "bindPaths")) || (key3 === "devices")) || (key3 === "capabilities"))){
+const err35 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -493,9 +502,9 @@ vErrors.push(err35);
 errors++;
 }
 }
-}
-else {
-const err36 = {instancePath:instancePath+"/deployPolicy/devices",schemaPath:"#/properties/deployPolicy/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data15.privileged !== undefined){
+if(typeof data15.privileged !== "boolean"){
+const err36 = {instancePath:instancePath+"/deployPolicy/privileged",schemaPath:"#/properties/deployPolicy/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -505,15 +514,9 @@ vErrors.push(err36);
 errors++;
 }
 }
-if(data13.capabilities !== undefined){
-let data21 = data13.capabilities;
-if(Array.isArray(data21)){
-const len2 = data21.length;
-for(let i2=0; i2<len2; i2++){
-let data22 = data21[i2];
-if(typeof data22 === "string"){
-if(!pattern4.test(data22)){
-const err37 = {instancePath:instancePath+"/deployPolicy/capabilities/" + i2,schemaPath:"#/properties/deployPolicy/properties/capabilities/items/pattern",keyword:"pattern",params:{pattern: "^CAP_[A-Z_]+$"},message:"must match pattern \""+"^CAP_[A-Z_]+$"+"\""};
+if(data15.hostNetwork !== undefined){
+if(typeof data15.hostNetwork !== "boolean"){
+const err37 = {instancePath:instancePath+"/deployPolicy/hostNetwork",schemaPath:"#/properties/deployPolicy/properties/hostNetwork/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -523,8 +526,9 @@ vErrors.push(err37);
 errors++;
 }
 }
-else {
-const err38 = {instancePath:instancePath+"/deployPolicy/capabilities/" + i2,schemaPath:"#/properties/deployPolicy/properties/capabilities/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data15.hostPid !== undefined){
+if(typeof data15.hostPid !== "boolean"){
+const err38 = {instancePath:instancePath+"/deployPolicy/hostPid",schemaPath:"#/properties/deployPolicy/properties/hostPid/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -534,9 +538,15 @@ vErrors.push(err38);
 errors++;
 }
 }
-}
-else {
-const err39 = {instancePath:instancePath+"/deployPolicy/capabilities",schemaPath:"#/properties/deployPolicy/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data15.bindPaths !== undefined){
+let data19 = data15.bindPaths;
+if(Array.isArray(data19)){
+const len0 = data19.length;
+for(let i0=0; i0<len0; i0++){
+let data20 = data19[i0];
+if(typeof data20 === "string"){
+if(!pattern2.test(data20)){
+const err39 = {instancePath:instancePath+"/deployPolicy/bindPaths/" + i0,schemaPath:"#/properties/deployPolicy/properties/bindPaths/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -546,9 +556,8 @@ vErrors.push(err39);
 errors++;
 }
 }
-}
 else {
-const err40 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err40 = {instancePath:instancePath+"/deployPolicy/bindPaths/" + i0,schemaPath:"#/properties/deployPolicy/properties/bindPaths/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -560,12 +569,118 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err41 = {instancePath:instancePath+"/deployPolicy/bindPaths",schemaPath:"#/properties/deployPolicy/properties/bindPaths/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err41];
 }
 else {
 vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data15.devices !== undefined){
+let data21 = data15.devices;
+if(Array.isArray(data21)){
+const len1 = data21.length;
+for(let i1=0; i1<len1; i1++){
+let data22 = data21[i1];
+if(typeof data22 === "string"){
+if(!pattern3.test(data22)){
+const err42 = {instancePath:instancePath+"/deployPolicy/devices/" + i1,schemaPath:"#/properties/deployPolicy/properties/devices/items/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+else {
+const err43 = {instancePath:instancePath+"/deployPolicy/devices/" + i1,schemaPath:"#/properties/deployPolicy/properties/devices/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+}
+else {
+const err44 = {instancePath:instancePath+"/deployPolicy/devices",schemaPath:"#/properties/deployPolicy/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+if(data15.capabilities !== undefined){
+let data23 = data15.capabilities;
+if(Array.isArray(data23)){
+const len2 = data23.length;
+for(let i2=0; i2<len2; i2++){
+let data24 = data23[i2];
+if(typeof data24 === "string"){
+if(!pattern4.test(data24)){
+const err45 = {instancePath:instancePath+"/deployPolicy/capabilities/" + i2,schemaPath:"#/properties/deployPolicy/properties/capabilities/items/pattern",keyword:"pattern",params:{pattern: "^CAP_[A-Z_]+$"},message:"must match pattern \""+"^CAP_[A-Z_]+$"+"\""};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+else {
+const err46 = {instancePath:instancePath+"/deployPolicy/capabilities/" + i2,schemaPath:"#/properties/deployPolicy/properties/capabilities/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+}
+else {
+const err47 = {instancePath:instancePath+"/deployPolicy/capabilities",schemaPath:"#/properties/deployPolicy/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/deployPolicy",schemaPath:"#/properties/deployPolicy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+}
+else {
+const err49 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
 }
 errors++;
 }

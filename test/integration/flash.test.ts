@@ -13,6 +13,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../../src/agent/config.js';
 import { buildBundle } from '../../src/flash/bundle.js';
+import { bundleTreeHash } from '../../src/flash/install-layout.js';
 import { BERTH_BIN, REPO, requireBuilt } from '../helpers/dist.js';
 import { buildPiImage } from '../helpers/pi-image.js';
 import { startMosquitto } from '../helpers/services/mosquitto.js';
@@ -128,6 +129,8 @@ describe('berth flash', () => {
     expect(r.stderr).toMatch(/warning: .* has no OCI runtime .*apt-get install crun/);
     // … nor netavark and aardvark-dns: bridge networking (the default) will not work until installed.
     expect(r.stderr).toMatch(/warning: .* has no netavark or aardvark-dns .*apt-get install netavark aardvark-dns iptables/);
+    // … nor bash and sed, which the self-update launcher (systemd's ExecStart) runs on: Raspberry Pi OS has them.
+    expect(r.stderr).toMatch(/warning: .* has no bash or sed \(in \/usr\/bin\): \/opt\/berth\/launch\/berth-launch, which systemd starts, needs them/);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`pi-001\t${out}\tpassword\n`);
     expect(fs.readdirSync(path.dirname(out))).toEqual(['pi-001.img']);
@@ -135,38 +138,45 @@ describe('berth flash', () => {
 
     const root = await rootfs(out);
     expect(await root.fsck()).toBe(0);
+    const V = `/opt/berth/versions/${JSON.parse(fs.readFileSync(path.join(bundle, 'berth-bundle.json'), 'utf8')).berth}-${(await bundleTreeHash(bundle)).slice(0, 12)}`;
     const expectations: Array<[string, Partial<Stat>]> = [
       ['/etc/berth/agent.yaml', { type: 'regular', mode: 0o600, uid: 0, gid: 0 }],
       ['/etc/berth/ca.crt', { type: 'regular', mode: 0o644, uid: 0, gid: 0 }],
-      ['/opt/berth/node/bin/node', { type: 'regular', mode: 0o755, uid: 0, gid: 0 }],
-      ['/opt/berth/bin/berth', { type: 'regular', mode: 0o755, uid: 0, gid: 0 }],
-      ['/opt/berth/native/build/berth-monitor', { type: 'regular', mode: 0o755 }],
-      ['/opt/berth/node_modules/better-sqlite3/build/Release/better_sqlite3.node', { type: 'regular', mode: 0o755 }],
-      ['/opt/berth/dist/bundle/berth.mjs', { type: 'regular', mode: 0o644, uid: 0 }],
-      ['/opt/berth/board-profiles', { type: 'directory', mode: 0o755 }],
+      // The self-update layout (docs/upgrade.md): the launcher outside versions/, the bundle in versions/<v>, current → it.
+      ['/opt/berth/launch/berth-launch', { type: 'regular', mode: 0o755, uid: 0, gid: 0 }],
+      ['/opt/berth/current', { type: 'symlink', link: V }],
+      [`${V}/node/bin/node`, { type: 'regular', mode: 0o755, uid: 0, gid: 0 }],
+      [`${V}/bin/berth`, { type: 'regular', mode: 0o755, uid: 0, gid: 0 }],
+      [`${V}/native/build/berth-monitor`, { type: 'regular', mode: 0o755 }],
+      [`${V}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`, { type: 'regular', mode: 0o755 }],
+      [`${V}/dist/bundle/berth.mjs`, { type: 'regular', mode: 0o644, uid: 0 }],
+      [`${V}/board-profiles`, { type: 'directory', mode: 0o755 }],
       // podman's seccomp profile, which Raspberry Pi OS lacks (without it the agent starts no container), with its notice.
-      ['/opt/berth/share/containers/seccomp.json', { type: 'regular', mode: 0o644, uid: 0 }],
-      ['/opt/berth/share/containers/seccomp.json.copyright', { type: 'regular', mode: 0o644, uid: 0 }],
+      [`${V}/share/containers/seccomp.json`, { type: 'regular', mode: 0o644, uid: 0 }],
+      [`${V}/share/containers/seccomp.json.copyright`, { type: 'regular', mode: 0o644, uid: 0 }],
       ['/etc/systemd/system/berth-agent.service', { type: 'regular', mode: 0o644, uid: 0 }],
       ['/etc/systemd/system/multi-user.target.wants/berth-agent.service', { type: 'symlink', link: '/etc/systemd/system/berth-agent.service' }],
-      ['/usr/local/bin/berth', { type: 'symlink', link: '/opt/berth/bin/berth' }],
+      ['/usr/local/bin/berth', { type: 'symlink', link: '/opt/berth/current/bin/berth' }],
+      ['/opt/berth/bin/berth', {}],
       ['/etc/ssh/authorized_keys/pi', { type: 'regular', mode: 0o644, uid: 0 }],
       ['/etc/berth/device.key', {}],
     ];
     for (const [p, want] of expectations) {
       const got = await root.stat(p);
-      if (p.endsWith('device.key')) expect(got, p).toBeUndefined();
+      // No flat bundle (the layout before the launcher) and no device key for a password device.
+      if (p.endsWith('device.key') || p === '/opt/berth/bin/berth') expect(got, p).toBeUndefined();
       else expect(got, p).toMatchObject(want);
     }
     // The bundle's Node arrived whole.
     const dumped = path.join(work, 'node.dumped');
-    await run('debugfs', ['-R', `dump /opt/berth/node/bin/node ${dumped}`, `${out}?offset=${(await partitions(out)).root}`]);
+    await run('debugfs', ['-R', `dump ${V}/node/bin/node ${dumped}`, `${out}?offset=${(await partitions(out)).root}`]);
     expect(sha(dumped)).toBe(sha(path.join(bundle, 'node', 'bin', 'node')));
-    await run('debugfs', ['-R', `dump /opt/berth/share/containers/seccomp.json ${dumped}`, `${out}?offset=${(await partitions(out)).root}`]);
+    await run('debugfs', ['-R', `dump ${V}/share/containers/seccomp.json ${dumped}`, `${out}?offset=${(await partitions(out)).root}`]);
     expect(sha(dumped)).toBe(sha('/usr/share/containers/seccomp.json'));
     const unit = await root.cat('/etc/systemd/system/berth-agent.service');
     expect(unit).toMatch(/^KillMode=process$/m);
-    expect(unit).toMatch(/^ExecStart=\/opt\/berth\/bin\/berth agent$/m);
+    expect(unit).toMatch(/^ExecStart=\/opt\/berth\/launch\/berth-launch agent$/m);
+    expect(await root.cat('/opt/berth/launch/berth-launch')).toBe(fs.readFileSync(path.join(REPO, 'scripts', 'berth-launch'), 'utf8'));
     expect(await root.cat('/etc/hostname')).toBe('pi-001\n');
     expect(await root.cat('/etc/hosts')).toMatch(/^127\.0\.1\.1\tpi-001$/m);
     expect(await root.cat('/etc/hosts')).not.toMatch(/raspberrypi/);

@@ -38,6 +38,17 @@ describe('agent configuration', () => {
     await expect(resolveAgentConfig({ config: file('r.yaml', 'supervisorApi: { allowReboot: true }\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/supervisorApi\.allowReboot: unknown key$/) });
   });
 
+  it('upgrade.trialWindow: a duration or seconds, 10 s to 1 h, in whole seconds; anything else is refused naming the key and the file', async () => {
+    expect(await resolveAgentConfig({ config: file('t.yaml', 'upgrade: { trialWindow: 5m }\n') }, {})).toEqual({ trialWindowS: 300 });
+    expect(await resolveAgentConfig({ config: file('u.yaml', 'upgrade: { trialWindow: 45 }\n'), broker: 'mqtt://127.0.0.1:1', deviceId: 'd' }, {})).toMatchObject({ trialWindowS: 45 });
+    expect(await resolveAgentConfig({ config: file('v.yaml', 'upgrade: { trialWindow: 10500ms }\n') }, {})).toEqual({ trialWindowS: 11 });
+    expect(await resolveAgentConfig({ config: file('w.yaml', 'upgrade: {}\n') }, {})).toEqual({});
+    await expect(resolveAgentConfig({ config: file('x.yaml', 'upgrade: { trialWindow: 5s }\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/upgrade\.trialWindow in .*x\.yaml: "5s" is outside 10s to 1h/) });
+    await expect(resolveAgentConfig({ config: file('y.yaml', 'upgrade: { trialWindow: soon }\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/upgrade\.trialWindow in .*y\.yaml: "soon" is not a duration/) });
+    await expect(resolveAgentConfig({ config: file('z.yaml', 'upgrade: { trialWindow: 7200 }\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/upgrade\.trialWindow: must be <= 3600/) });
+    await expect(resolveAgentConfig({ config: file('zz.yaml', 'upgrade: { window: 60 }\n') }, {})).rejects.toMatchObject({ category: 'invalid', message: expect.stringMatching(/upgrade\.window: unknown key$/) });
+  });
+
   it('reads the password from a file, trimmed', async () => {
     const r = await resolveAgentConfig({ config: file('c.yaml', '{}'), broker: 'mqtt://127.0.0.1:1883', deviceId: 'd', passwordFile: file('pw', 's3cret\n') }, {});
     expect(r.broker).toMatchObject({ username: 'd', password: 's3cret' });

@@ -88,10 +88,13 @@ describe('boot and root file edits', () => {
     expect(patchHosts('127.0.0.1 localhost\n', 'pi-1')).toBe('127.0.0.1 localhost\n127.0.1.1\tpi-1\n');
   });
 
-  it('the unit keeps KillMode=process and starts the bundle under /opt/berth', () => {
+  it('the unit keeps KillMode=process and starts the launcher under /opt/berth, also from a pre-launcher unit', () => {
     const template = fs.readFileSync(new URL('../../scripts/systemd/berth-agent.service', import.meta.url), 'utf8');
     const unit = agentUnit(template);
-    expect(unit).toMatch(/^ExecStart=\/opt\/berth\/bin\/berth agent$/m);
+    expect(unit).toMatch(/^ExecStart=\/opt\/berth\/launch\/berth-launch agent$/m);
+    // A card flashed before the launcher: its unit started the bundle directly (the migration rewrites it).
+    const flat = template.replace(/^ExecStart=.*$/m, 'ExecStart=/opt/berth/bin/berth agent');
+    expect(agentUnit(flat)).toBe(unit);
     expect(unit).toMatch(/^KillMode=process$/m);
     expect(unit).toMatch(/^WantedBy=multi-user.target$/m);
     expect(() => agentUnit(template.replace('KillMode=process', 'KillMode=control-group'))).toThrow(/KillMode/);

@@ -21,6 +21,9 @@ export interface TrialRecord {
   readonly digest: string;
 }
 
+/** Seconds a new version has to confirm unless agent.yaml's upgrade.trialWindow says otherwise (scripts/berth-launch has the same fallback). */
+export const DEFAULT_TRIAL_WINDOW_S = 120;
+
 export type UpgradeState = 'upgrading' | 'upgraded' | 'rolled-back' | 'failed';
 
 /** The outcome of the last upgrade, read by whichever agent runs after it. */
@@ -71,7 +74,7 @@ export function writeRecordFile(file: string, fields: Readonly<Record<string, st
 
 export function toTrial(r: Record<string, string> | undefined): TrialRecord | undefined {
   if (!r?.to || !r.from) return undefined;
-  return { to: r.to, from: r.from, window: Number(r.window) || 120, starts: Number(r.starts) || 0, digest: r.digest ?? '' };
+  return { to: r.to, from: r.from, window: Number(r.window) || DEFAULT_TRIAL_WINDOW_S, starts: Number(r.starts) || 0, digest: r.digest ?? '' };
 }
 
 export function toResult(r: Record<string, string> | undefined): UpgradeResult | undefined {

@@ -3,6 +3,7 @@
  * desired state's `agent` bundle turned into one upgrade once the deploy it came with has settled.
  */
 import type { AgentBundleRef, AgentReport } from '../../protocol/types.js';
+import type { UpgradeResult } from './records.js';
 import type { UpgradeContext } from './trial.js';
 import type { Upgrader } from './upgrader.js';
 
@@ -22,6 +23,8 @@ export interface AgentUpdatesDeps {
 
 export class AgentUpdates {
   private failure: { digest: string; cause: string; time: string } | undefined;
+  /** The digest of a request declined because that bundle was rolled back here (Upgrader: `declined`). */
+  private declined: string | undefined;
 
   constructor(private readonly d: AgentUpdatesDeps) {}
 
@@ -32,7 +35,7 @@ export class AgentUpdates {
     const previous = layout?.linked('previous');
     const upgrade = this.failure
       ? { state: 'failed' as const, digest: this.failure.digest, cause: this.failure.cause, time: this.failure.time }
-      : result && { state: result.state, to: result.to, ...(result.digest && { digest: result.digest }), ...(result.cause && { cause: result.cause }), time: result.time };
+      : result && { state: result.state, to: result.to, ...(result.digest && { digest: result.digest }), ...(cause(result, this.declined) && { cause: cause(result, this.declined) }), time: result.time };
     return {
       version: this.d.version,
       ...(installed !== undefined && { installed }),
@@ -49,12 +52,17 @@ export class AgentUpdates {
   private async run(bundle: AgentBundleRef): Promise<void> {
     const { upgrader, log } = this.d;
     this.failure = undefined;
+    // Decided before the deploy part settles: every report of this revision already says why.
+    this.declined = upgrader?.declines(bundle) ? bundle.digest : undefined;
     try {
       await this.d.settled();
       if (this.d.signal.aborted) return;
       if (!upgrader) throw new Error('this agent was not started by the launcher (no BERTH_PREFIX): it cannot upgrade itself');
       const out = await upgrader.upgrade(bundle, this.d.signal);
       if (out.kind === 'current') log('upgrade-not-needed', { version: out.version, digest: bundle.digest });
+      if (out.kind === 'declined') {
+        log('upgrade-not-retried', { digest: bundle.digest, rolledBackAt: out.rolledBack.time, cause: out.rolledBack.cause });
+      }
     } catch (err) {
       // The Upgrader wrote its result file when it had a layout; without one, the report says it.
       if (!upgrader) this.failure = { digest: bundle.digest, cause: (err as Error).message, time: new Date().toISOString() };
@@ -62,4 +70,13 @@ export class AgentUpdates {
     }
     this.d.changed();
   }
+}
+
+/**
+ * The report's cause: the result's own, and for a request declined because this bundle was rolled back
+ * here, why it was not tried again (so a re-sent digest is not "rolled back" at once without a word).
+ */
+function cause(result: UpgradeResult, declined: string | undefined): string | undefined {
+  if (declined === undefined || result.state !== 'rolled-back' || result.digest !== declined) return result.cause;
+  return `${result.cause ?? 'rolled back'}; not retried: this bundle was rolled back on this device at ${result.time} (push a new bundle to try again)`;
 }

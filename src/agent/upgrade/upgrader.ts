@@ -13,6 +13,7 @@ import { parseReference } from '../../image/reference.js';
 import type { RegistryApi } from '../../image/registry/types.js';
 import { fetchBundle } from './fetch.js';
 import type { InstallLayout } from './layout.js';
+import { DEFAULT_TRIAL_WINDOW_S, type UpgradeResult } from './records.js';
 
 /** What the signed desired state asks for: the bundle index (by reference) and its digest. */
 export interface UpgradeRequest {
@@ -28,7 +29,7 @@ export interface UpgraderDeps {
   readonly client: (ref: string) => RegistryApi;
   readonly platforms: readonly Platform[];
   readonly freeBytes: (dir: string) => number;
-  /** Seconds the new agent has to confirm (default 120). */
+  /** Seconds the new agent has to confirm (agent.yaml upgrade.trialWindow; default DEFAULT_TRIAL_WINDOW_S). */
   readonly windowS?: number;
   /**
    * Makes the launcher start again (production: the agent exits with 75 and systemd's Restart=always
@@ -39,7 +40,11 @@ export interface UpgraderDeps {
   readonly now?: () => Date;
 }
 
-export type UpgradeOutcome = { readonly kind: 'current'; readonly version: string } | { readonly kind: 'switched'; readonly version: string; readonly previous: string };
+export type UpgradeOutcome =
+  | { readonly kind: 'current'; readonly version: string }
+  | { readonly kind: 'switched'; readonly version: string; readonly previous: string }
+  /** This bundle was rolled back here last time: not tried again until the fleet names another (docs/upgrade.md). */
+  | { readonly kind: 'declined'; readonly rolledBack: UpgradeResult };
 
 /** The directory name of a bundle: its berth version plus the index digest's first 12 hex digits. */
 export function versionName(berth: string, digest: string): string {
@@ -51,8 +56,16 @@ export class Upgrader {
 
   constructor(private readonly d: UpgraderDeps) {}
 
+  /** The rollback result that makes this request one not to try again, if any (see upgrade). */
+  declines(req: UpgradeRequest): UpgradeResult | undefined {
+    const last = this.d.layout.result();
+    return last?.state === 'rolled-back' && last.digest === req.digest ? last : undefined;
+  }
+
   /**
-   * Fetches, switches and restarts. Resolves `current` when this bundle already runs. Throws (and
+   * Fetches, switches and restarts. Resolves `current` when this bundle already runs, `declined` when
+   * the last upgrade was to this very bundle and was rolled back (as balena and IoT Edge do: a target
+   * that failed its trial is not retried until the target changes; its rollback result stays). Throws (and
    * writes a `failed` result) for anything before the switch: the running version stays, untouched.
    */
   async upgrade(req: UpgradeRequest, signal: AbortSignal): Promise<UpgradeOutcome> {
@@ -67,6 +80,8 @@ export class Upgrader {
         });
       }
       if (running.endsWith(`-${parseDigest(req.digest).hex.slice(0, 12)}`)) return { kind: 'current', version: running };
+      const rolledBack = this.declines(req);
+      if (rolledBack) return { kind: 'declined', rolledBack };
       layout.ensure();
       const ref = parseReference(req.ref);
       const tmp = path.join(layout.versions, `.fetch-${parseDigest(req.digest).hex.slice(0, 12)}.tmp`);
@@ -86,7 +101,7 @@ export class Upgrader {
       const time = (this.d.now ?? (() => new Date()))().toISOString();
       // Order matters for power loss (docs/upgrade.md): trial record, then previous, then current.
       layout.writeResult({ state: 'upgrading', to: name, from: running, digest: req.digest, time });
-      layout.writeTrial({ to: name, from: running, window: this.d.windowS ?? 120, starts: 0, digest: req.digest });
+      layout.writeTrial({ to: name, from: running, window: this.d.windowS ?? DEFAULT_TRIAL_WINDOW_S, starts: 0, digest: req.digest });
       layout.point('previous', running);
       layout.point('current', name);
       log('upgrade-switched', { version: name, previous: running, digest: req.digest });
