@@ -38,7 +38,7 @@ export function registerFleetServe(fleet: Command, context: () => CliContext, co
     .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
     .option('--web <dir>', 'serve the dashboard from this directory instead of the package\'s web/')
     .option('--telemetry-raw <duration>', 'keep raw telemetry samples this long', '24h')
-    .option('--telemetry-minute <duration>', 'keep per-minute telemetry averages this long', '30d')
+    .option('--telemetry-minute <duration>', 'keep per-minute telemetry averages this long', '720h')
     .option('--telemetry-budget <bytes>', 'telemetry may take at most about this much room (k, m, g suffixes); the oldest goes first', '1g')
     .option('--tls-verify <bool>', 'verify registries\' TLS certificates when resolving image tags', 'true')
     .action(async (opts: ServeFlags) => {
