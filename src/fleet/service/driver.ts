@@ -14,8 +14,8 @@ import type { FleetStore, RolloutDeviceRecord, RolloutRecord } from './store.js'
  * was recorded but whose publish was lost with the process, is harmless (see republishLost).
  *
  * Steps run when a device of a rollout finishes (a bus update), when a device comes due or times out,
- * and at least every `maxIdleMs` while rollouts are unfinished: other instances sharing the database
- * change rows this one hears nothing about.
+ * and, with other instances on the database (they change rows this one hears nothing about), at least
+ * every `maxIdleMs` while rollouts are unfinished.
  */
 /**
  * Devices recorded sent per step at most: keeps each transaction (and the rollout row's lock) short with
@@ -40,8 +40,14 @@ export class RolloutDriver {
       /** This process's name in `sent_by`. */
       readonly instance: string;
       readonly onError: (err: unknown) => void;
+      /**
+       * The only instance on its database (SQLite): nothing changes the rows behind its back, so it
+       * wakes only when a device comes due or times out, and a `sent` row it did not record itself is
+       * from a process that died. Otherwise it also wakes every `maxIdleMs`, and a row is taken as lost
+       * when it was sent `lostAfterMs` ago and the broker still does not hold it.
+       */
+      readonly singleInstance: boolean;
       readonly maxIdleMs?: number;
-      /** A row sent this long ago whose desired state the broker does not hold was lost with a crash. */
       readonly lostAfterMs?: number;
     },
   ) {}
@@ -84,7 +90,7 @@ export class RolloutDriver {
 
   private async pass(): Promise<void> {
     const now = Date.now();
-    let wake = now + (this.deps.maxIdleMs ?? 1000);
+    let wake = this.deps.singleInstance ? Infinity : now + (this.deps.maxIdleMs ?? 1000);
     const ids = await this.deps.store.unfinishedRollouts();
     for (const id of ids) {
       const at = await this.step(id);
@@ -92,7 +98,7 @@ export class RolloutDriver {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (ids.length > 0 && !this.stopped) this.timer = setTimeout(() => this.kick(), Math.max(10, wake - Date.now()));
+    if (wake !== Infinity && !this.stopped) this.timer = setTimeout(() => this.kick(), Math.max(10, Math.min(wake - Date.now(), 2_147_000_000)));
   }
 
   /** One step of one rollout; returns when it wants the next. */
@@ -128,7 +134,8 @@ export class RolloutDriver {
   private republishLost(r: RolloutRecord, devices: readonly RolloutDeviceRecord[], now: number): void {
     const lostAfter = this.deps.lostAfterMs ?? 5000;
     for (const d of devices) {
-      if (d.outcome !== 'sent' || d.sentAt! > now - lostAfter) continue;
+      if (d.outcome !== 'sent') continue;
+      if (this.deps.singleInstance ? d.sentBy === this.deps.instance : d.sentAt! > now - lostAfter) continue;
       const retained = this.deps.view.devices.get(d.device)?.desiredRevision ?? 0;
       if (retained < d.revision) void this.publish(r, d.device, d.revision).catch(this.deps.onError);
     }

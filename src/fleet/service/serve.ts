@@ -77,7 +77,7 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     const ingest = new Ingest(store, link, view, bus, onError);
     await ingest.start();
     closers.push(() => ingest.stop());
-    const driver = new RolloutDriver({ store, link, view, bus, signer: opts.signer, instance, onError });
+    const driver = new RolloutDriver({ store, link, view, bus, signer: opts.signer, instance, onError, singleInstance: store.dialect === 'sqlite' });
     driver.start();
     closers.push(() => driver.stop());
     const live = new LiveFeed(store, bus, inventory, onError);
