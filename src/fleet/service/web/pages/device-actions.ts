@@ -3,6 +3,7 @@ import { ApiError } from '../api.js';
 import { html } from '../html.js';
 import { useServices } from '../context.js';
 import type { CommandResult, Device, LogLine } from '../types.js';
+import { mergeLogLines } from '../log-lines.js';
 
 /** POST /devices/{id}/commands: the device's answer, or a thrown ApiError. */
 function useCommand(device: string) {
@@ -72,7 +73,7 @@ export function Logs({ device }: { readonly device: Device }) {
       const r = await send({ action: 'logs', service, tail: 200 });
       if (r.status !== 'ok') throw new Error(`${r.status} (${r.result}) ${r.reason ?? ''}`);
       const got = ((r.data as { lines?: LogLine[] } | undefined)?.lines ?? []);
-      setLines((old) => merge(old, got));
+      setLines((old) => mergeLogLines(old, got));
       setError(undefined);
     } catch (err) {
       setError(describe(err));
@@ -104,19 +105,4 @@ export function Logs({ device }: { readonly device: Device }) {
     ${error && html`<p class="error">${error}</p>`}
     <pre class="log" ref=${pre}>${lines.map((l) => `${l.time} ${l.stream === 'stderr' ? '! ' : ''}${l.text}\n`).join('')}</pre>
   </section>`;
-}
-
-/** `old` then the lines of `got` after the last one `old` ends with (an answer overlaps the previous). */
-function merge(old: readonly LogLine[], got: readonly LogLine[]): LogLine[] {
-  const last = old[old.length - 1];
-  if (!last) return [...got];
-  const same = (a: LogLine, b: LogLine): boolean => a.time === b.time && a.stream === b.stream && a.text === b.text;
-  const at = findLastIndex(got, (l) => same(l, last));
-  const fresh = at >= 0 ? got.slice(at + 1) : got.filter((l) => l.time > last.time);
-  return [...old, ...fresh].slice(-2000);
-}
-
-function findLastIndex<T>(xs: readonly T[], p: (x: T) => boolean): number {
-  for (let i = xs.length - 1; i >= 0; i--) if (p(xs[i]!)) return i;
-  return -1;
 }

@@ -4,16 +4,7 @@ import { ago, bytes, celsius, percent } from '../format.js';
 import { href, navigate } from '../router.js';
 import type { DeviceSummary } from '../types.js';
 import { DeployStatusText, OnlineMark } from './parts.js';
-
-/** The filters the fleet table offers, each one the API's query parameter of the same name. */
-interface Filters {
-  readonly group: string;
-  readonly label: string;
-  readonly profile: string;
-}
-
-const filtersOf = (q: URLSearchParams): Filters => ({ group: q.get('group') ?? '', label: q.get('label') ?? '', profile: q.get('profile') ?? '' });
-const anyFilter = (f: Filters): boolean => Boolean(f.group || f.label || f.profile);
+import { anyFilter, filtersOf, menus, type Filters } from './fleet-filters.js';
 
 /**
  * The fleet table. The service filters (GET /api/v1/devices?group=&label=&profile=); the page never
@@ -97,18 +88,4 @@ function menu(id: string, value: string, options: readonly string[], onChange: (
     <option value="">all</option>
     ${opts.map((o) => html`<option value=${o}>${o}</option>`)}
   </select>`;
-}
-
-/** The distinct groups, `key=value` labels and profiles in the fleet, sorted. */
-function menus(devices: readonly DeviceSummary[]): { groups: string[]; labels: string[]; profiles: string[] } {
-  const groups = new Set<string>();
-  const labels = new Set<string>();
-  const profiles = new Set<string>();
-  for (const d of devices) {
-    for (const g of d.groups) groups.add(g);
-    for (const [k, v] of Object.entries(d.labels)) labels.add(`${k}=${v}`);
-    if (d.profile) profiles.add(d.profile);
-  }
-  const sorted = (s: Set<string>): string[] => [...s].sort();
-  return { groups: sorted(groups), labels: sorted(labels), profiles: sorted(profiles) };
 }
