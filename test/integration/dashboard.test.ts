@@ -161,6 +161,20 @@ describe('the fleet dashboard in Chromium', () => {
     await browser.screenshot(page, 'rollout-done');
   });
 
+  it('sends a command and follows a service\'s logs from the device page', async () => {
+    await page.goto('/#/devices/dash-0');
+    await page.locator('#commands select option[value="web"]').waitFor({ state: 'attached' });
+    await page.click('#commands button:has-text("ping")');
+    await expect.poll(() => page.locator('#command-result').textContent(), { timeout: 15_000 }).toBe('ping: ok');
+    await page.check('#logs input[type=checkbox]');
+    // Follow asks again every 3 s and appends only new lines: two answers, two lines.
+    const lines = async (): Promise<string[]> => ((await page.locator('#logs pre').textContent()) ?? '').split('\n').filter(Boolean);
+    await expect.poll(async () => (await lines()).length, { timeout: 15_000 }).toBeGreaterThan(1);
+    expect((await lines()).every((l) => l.endsWith('dash-0 web log line'))).toBe(true);
+    await page.uncheck('#logs input[type=checkbox]');
+    await browser.screenshot(page, 'device-commands-logs');
+  });
+
   it('fits a phone screen: no page scrolls sideways', async () => {
     const phone = await browser.context(PHONE, base);
     try {

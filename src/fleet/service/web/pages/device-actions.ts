@@ -12,6 +12,12 @@ function useCommand(device: string) {
     api.post<CommandResult>(`/devices/${encodeURIComponent(device)}/commands`, body);
 }
 
+/** The service a panel acts on: the one chosen while it exists, else the first the device reports. */
+function useServiceChoice(services: readonly string[]): { readonly name: string; readonly choose: (s: string) => void } {
+  const [chosen, choose] = useState('');
+  return { name: services.includes(chosen) ? chosen : services[0] ?? '', choose };
+}
+
 const describe = (err: unknown): string => (err instanceof ApiError ? err.describe() : String(err));
 
 /** Restart, stop or start a service, or ping the device; needs the deploy scope (the service checks). */
@@ -21,13 +27,13 @@ export function Commands({ device }: { readonly device: Device }) {
   const [busy, setBusy] = useState(false);
   const [last, setLast] = useState<string | undefined>(undefined);
   const services = Object.keys(device.reported?.services ?? {});
-  const [service, setService] = useState(services[0] ?? '');
+  const service = useServiceChoice(services);
   const readOnly = session.scope === 'read';
 
   const run = async (action: string, withService: boolean): Promise<void> => {
     setBusy(true);
     try {
-      const r = await send({ action, ...(withService && { service }) });
+      const r = await send({ action, ...(withService && { service: service.name }) });
       setLast(r.status === 'ok' ? `${action}: ok` : `${action}: ${r.status} (${r.result}) ${r.reason ?? ''}`);
     } catch (err) {
       setLast(`${action}: ${describe(err)}`);
@@ -40,10 +46,10 @@ export function Commands({ device }: { readonly device: Device }) {
     <h2>Commands</h2>
     ${readOnly && html`<p class="muted">This session's scope is read: commands need deploy.</p>`}
     <div class="row">
-      <select aria-label="service" value=${service} onChange=${(e: Event) => setService((e.target as HTMLSelectElement).value)}>
+      <select aria-label="service" value=${service.name} onChange=${(e: Event) => service.choose((e.target as HTMLSelectElement).value)}>
         ${services.map((s) => html`<option value=${s}>${s}</option>`)}
       </select>
-      ${['restart', 'stop', 'start'].map((a) => html`<button disabled=${busy || readOnly || !service} onClick=${() => run(a, true)}>${a}</button>`)}
+      ${['restart', 'stop', 'start'].map((a) => html`<button disabled=${busy || readOnly || !service.name} onClick=${() => run(a, true)}>${a}</button>`)}
       <button class="secondary" disabled=${busy || readOnly} onClick=${() => run('ping', false)}>ping</button>
     </div>
     ${last && html`<p id="command-result">${last}</p>`}
@@ -60,8 +66,7 @@ const FOLLOW_MS = 3000;
 export function Logs({ device }: { readonly device: Device }) {
   const { session } = useServices();
   const send = useCommand(device.id);
-  const services = Object.keys(device.reported?.services ?? {});
-  const [service, setService] = useState(services[0] ?? '');
+  const { name: service, choose } = useServiceChoice(Object.keys(device.reported?.services ?? {}));
   const [lines, setLines] = useState<LogLine[]>([]);
   const [follow, setFollow] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -80,8 +85,8 @@ export function Logs({ device }: { readonly device: Device }) {
     }
   };
 
+  useEffect(() => setLines([]), [service]);
   useEffect(() => {
-    setLines([]);
     if (!follow) return;
     void fetchLines();
     const t = setInterval(() => void fetchLines(), FOLLOW_MS);
@@ -95,8 +100,8 @@ export function Logs({ device }: { readonly device: Device }) {
   return html`<section class="card" id="logs">
     <h2>Logs</h2>
     <div class="row">
-      <select aria-label="log service" value=${service} onChange=${(e: Event) => setService((e.target as HTMLSelectElement).value)}>
-        ${services.map((s) => html`<option value=${s}>${s}</option>`)}
+      <select aria-label="log service" value=${service} onChange=${(e: Event) => choose((e.target as HTMLSelectElement).value)}>
+        ${Object.keys(device.reported?.services ?? {}).map((s) => html`<option value=${s}>${s}</option>`)}
       </select>
       <button disabled=${!service || readOnly} onClick=${() => { setLines([]); void fetchLines(); }}>Show</button>
       <label style="margin:0"><input type="checkbox" checked=${follow} disabled=${!service || readOnly}
