@@ -33,11 +33,12 @@ PACKAGES=(
   fdisk              # sfdisk: the flash tests partition their Raspberry Pi OS-shaped image
   dosfstools         # mkfs.vfat: … and make its FAT32 boot partition
   chromium           # the dashboard's browser tests (test/integration/dashboard*.test.ts) drive it with playwright-core
+  postgresql         # berth fleet serve --db postgres://: tests start a private cluster (initdb) on a free loopback port
 )
 
 # Packaged daemons whose system instances must not run: tests own their instances and the
 # system ones would hold 1883/5000 (and keep state in /var/lib) behind our back.
-SYSTEM_DAEMONS=(mosquitto docker-registry)
+SYSTEM_DAEMONS=(mosquitto docker-registry postgresql)
 
 log() { printf 'setup: %s\n' "$*"; }
 

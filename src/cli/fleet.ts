@@ -7,6 +7,7 @@ import { readNamedFile } from '../host/read.js';
 import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
 import { composeReadOptions, profileOption } from './compose.js';
+import { registerFleetServe } from './fleet-serve.js';
 import type { CliContext } from './context.js';
 import { printJson, table } from './format.js';
 
@@ -88,16 +89,9 @@ async function runRollout(
 
 /** `fleet upgrade REF`: the bundle index and its digest (a tag resolved once, so every device gets the same bytes). */
 async function resolveBundle(ctx: CliContext, ref: string, tlsVerify: boolean): Promise<import('../protocol/types.js').AgentBundleRef> {
-  const [{ parseReference, formatReference }, { openRegistryClient }] = await Promise.all([import('../image/reference.js'), import('../image/registry/open.js')]);
-  const parsed = parseReference(ref);
-  const name = formatReference({ registry: parsed.registry, repository: parsed.repository, ...(parsed.tag !== undefined && { tag: parsed.tag }) });
-  if (parsed.digest !== undefined) return { ref: name, digest: parsed.digest };
-  const client = openRegistryClient({ root: ctx.root, env: ctx.env }, ref, tlsVerify);
-  try {
-    return { ref: name, digest: (await client.getManifest(parsed.repository, parsed.tag ?? 'latest')).digest };
-  } finally {
-    client.close();
-  }
+  const { resolveDigest } = await import('../fleet/resolve.js');
+  const { name, tag, digest } = await resolveDigest({ root: ctx.root, env: ctx.env }, ref, tlsVerify);
+  return { ref: tag !== undefined ? `${name}:${tag}` : name, digest };
 }
 
 interface DeployFlags extends FleetFlags {
@@ -115,6 +109,7 @@ interface DeployFlags extends FleetFlags {
 
 export function registerFleet(program: Command, context: () => CliContext): void {
   const fleet = program.command('fleet').description('deploy to many boards over MQTT with staged rollouts, and show the fleet');
+  registerFleetServe(fleet, context, connectionOptions);
 
   profileOption(rolloutOptions(connectionOptions(fleet.command('deploy')), 'applied'))
     .description('publish a compose file as each device\'s retained desired state, at a set pace, and follow the devices until they report')

@@ -61,6 +61,15 @@ export function planDeploy(view: FleetView, devices: readonly string[]): DeployP
   });
 }
 
+/**
+ * A device's final result for the rollout that sent it `revision`, from its report: superseded when it
+ * runs a newer revision (another deploy overtook this one), the target's verdict for this revision,
+ * undefined while it is not done (or still on an older one).
+ */
+export function reportOutcome(outcome: RolloutTarget['outcome'], revision: number, reported: ReportedState): FinalResult | undefined {
+  return reported.revision > revision ? 'superseded' : reported.revision === revision ? outcome(reported) : undefined;
+}
+
 const FINAL: ReadonlySet<string> = new Set<FinalResult>(['applied', 'failed', 'rolled-back', 'rejected', 'superseded']);
 
 /**
@@ -76,11 +85,16 @@ export interface RolloutTarget {
   readonly restartsAgent?: boolean;
 }
 
+/** An app deploy's result from a report of its revision: the deploy status once it is final. */
+export function appOutcome(r: ReportedState): FinalResult | undefined {
+  return FINAL.has(r.status) ? (r.status as FinalResult) : undefined;
+}
+
 /** `fleet deploy`: the app as the file gave it (compose field names); done when the revision is. */
 export function appTarget(app: App): RolloutTarget {
   return {
     body: (_device, revision) => JSON.stringify(atRevision(app, revision).source),
-    outcome: (r) => (FINAL.has(r.status) ? (r.status as FinalResult) : undefined),
+    outcome: appOutcome,
   };
 }
 
@@ -106,8 +120,7 @@ export async function executeDeploy(
     const entry = byDevice.get(device);
     const r = view.devices.get(device)?.reported;
     if (!entry || !r || rollout.sentTime(device) === undefined || rollout.result(device)) return;
-    // A newer revision than ours on the device: another deploy overtook this one.
-    const outcome = r.revision > entry.revision ? 'superseded' : r.revision === entry.revision ? target.outcome(r) : undefined;
+    const outcome = reportOutcome(target.outcome, entry.revision, r);
     if (outcome === undefined) return;
     finishDevice(device, outcome, outcome !== 'superseded' ? r.error?.message : undefined);
   };

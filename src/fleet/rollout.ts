@@ -47,6 +47,23 @@ export class Rollout {
   }
 
   /**
+   * A rollout taken up again from its record (the fleet service, src/fleet/service/step.ts): `sent` in
+   * the order they were sent, with the time and any final result; pacing counts from the first send,
+   * so every instance that restores it paces alike. The abort rule is re-applied to the results.
+   */
+  static restore(devices: readonly string[], policy: RolloutPolicy, sent: ReadonlyArray<{ device: string; at: number; result?: FinalResult }>): Rollout {
+    const already = new Set(sent.map((s) => s.device));
+    const r = new Rollout(devices.filter((d) => !already.has(d)), policy);
+    for (const s of sent) {
+      r.startedAt = Math.min(r.startedAt ?? s.at, s.at);
+      r.sentAt.set(s.device, s.at);
+      r.pending.add(s.device);
+    }
+    for (const s of sent) if (s.result !== undefined) r.finish(s.device, s.result);
+    return r;
+  }
+
+  /**
    * The devices to send to now and marks them sent. With a rate of N/min the k-th device (from 0) is
    * due k·60/N s after the first: a steady pace from the start, no burst. Nothing once aborted.
    */

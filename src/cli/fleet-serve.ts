@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { parseDuration } from '../duration.js';
+import { BerthError } from '../errors.js';
+import { readNamedFile } from '../host/read.js';
+import type { FleetFlags } from '../fleet/session.js';
+import type { CliContext } from './context.js';
+
+/**
+ * The dashboard's files in the package: dist/web/, built by `npm run build` (scripts/bundle-web.mjs from
+ * src/fleet/service/web/), served at / unless --web says otherwise. This module runs from dist/bundle/
+ * (or dist/cli/ unbundled): either way dist/web/ is one level up.
+ */
+const PACKAGE_WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+/** The MQTT 5 share group of every service instance: together they receive each live message once. */
+const SHARE_GROUP = 'berth-fleet-service';
+
+interface ServeFlags extends FleetFlags {
+  listen: string;
+  data: string;
+  db?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  web?: string;
+  telemetryRaw: string;
+  telemetryMinute: string;
+  telemetryBudget: string;
+  tlsVerify: string;
+}
+
+/**
+ * `berth fleet serve` and `berth fleet token create`: flags to options, nothing more; the service
+ * lives in src/fleet/service/ (serve.ts wires it).
+ */
+export function registerFleetServe(fleet: Command, context: () => CliContext, connectionOptions: (cmd: Command) => Command): void {
+  connectionOptions(fleet.command('serve'))
+    .description('run the fleet service: rollouts as records that survive restarts, device state and telemetry history in a database, an HTTP API (docs/fleet-api.yaml), /metrics and the dashboard')
+    .requiredOption('--listen <host:port>', 'address of the HTTP(S) API and dashboard, e.g. 127.0.0.1:8080')
+    .requiredOption('--data <dir>', 'the service\'s data directory (the SQLite database fleet.db without --db)')
+    .option('--db <url>', 'postgres://USER:PASSWORD@HOST:PORT/DB: a PostgreSQL database, which several instances can share')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
+    .option('--web <dir>', 'serve the dashboard from this directory instead of the package\'s dist/web/')
+    .option('--telemetry-raw <duration>', 'keep raw telemetry samples this long', '24h')
+    .option('--telemetry-minute <duration>', 'keep per-minute telemetry averages this long', '720h')
+    .option('--telemetry-budget <bytes>', 'telemetry may take at most about this much room (k, m, g suffixes); the oldest goes first', '1g')
+    .option('--tls-verify <bool>', 'verify registries\' TLS certificates when resolving image tags', 'true')
+    .action(async (opts: ServeFlags) => {
+      const ctx = context();
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new BerthError('usage', '--tls-cert and --tls-key go together');
+      const [{ brokerOptions, loadFleetFile, loadSigningKey }, { startFleetService }, { parseBytes }] = await Promise.all([
+        import('../fleet/session.js'), import('../fleet/service/serve.js'), import('../runtime/options-parse.js'),
+      ]);
+      const fleetFile = await loadFleetFile(opts, ctx.env);
+      const service = await startFleetService({
+        listen: opts.listen,
+        dataDir: opts.data,
+        ...(opts.db !== undefined && { dbUrl: opts.db }),
+        broker: brokerOptions({ ...opts, share: SHARE_GROUP }, ctx.env, fleetFile),
+        signer: await loadSigningKey(opts, ctx.env),
+        fleetFile,
+        ...(opts.tlsCert !== undefined && { tls: { cert: readNamedFile(opts.tlsCert, '--tls-cert'), key: readNamedFile(opts.tlsKey!, '--tls-key') } }),
+        webDir: opts.web ?? PACKAGE_WEB_DIR,
+        registry: { root: ctx.root, env: ctx.env },
+        tlsVerify: opts.tlsVerify !== 'false',
+        retention: {
+          rawMs: parseDuration(opts.telemetryRaw, '--telemetry-raw'),
+          minuteMs: parseDuration(opts.telemetryMinute, '--telemetry-minute'),
+          budgetBytes: parseBytes(opts.telemetryBudget, '--telemetry-budget'),
+        },
+        log: (line) => process.stderr.write(`berth fleet serve: ${line}\n`),
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await service.close();
+    });
+
+  fleet.command('token')
+    .description('API tokens of the fleet service')
+    .command('create')
+    .description('make a new API token and print it (it is stored hashed: this is the only time it is shown)')
+    .requiredOption('--data <dir>', 'the service\'s data directory')
+    .option('--db <url>', 'the service\'s PostgreSQL database, when it uses one')
+    .requiredOption('--scope <scope>', 'read (GET and the stream), deploy (+ rollouts and commands) or admin (everything)')
+    .option('--name <name>', 'a name shown as the creator of rollouts (default SCOPE-ID)')
+    .action(async (opts: { data: string; db?: string; scope: string; name?: string }) => {
+      const ctx = context();
+      const [{ openFleetStore }, { createToken, parseScope }] = await Promise.all([import('../fleet/service/open-store.js'), import('../fleet/service/auth.js')]);
+      const scope = parseScope(opts.scope);
+      const store = await openFleetStore(opts.data, opts.db);
+      try {
+        const t = await createToken(store, scope, opts.name);
+        ctx.out.write(`${t.token}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+}

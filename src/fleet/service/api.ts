@@ -1,0 +1,134 @@
+import { BerthError } from '../../errors.js';
+import type { FleetSigningKey } from '../../protocol/signing.js';
+import type { CommandRequest } from '../../protocol/types.js';
+import { sendCommand } from '../cmd.js';
+import type { Inventory } from '../inventory.js';
+import type { FleetLink } from '../link.js';
+import type { LiveFeed } from './live.js';
+import { intParam, type Route } from './http.js';
+import { deviceDetail, deviceSummary, rolloutDevice, rolloutSummary } from './present.js';
+import { createRollout, moveRollout, type RolloutDeps, type RolloutRequest } from './rollouts.js';
+import type { TelemetryRetention } from './store.js';
+
+/** The /api/v1 routes besides login (docs/fleet-api.yaml is their contract). */
+export interface ApiDeps extends RolloutDeps {
+  readonly link: FleetLink;
+  readonly signer: FleetSigningKey;
+  readonly retention: TelemetryRetention;
+  readonly live: LiveFeed;
+}
+
+const HOUR = 3600_000;
+
+function time(url: URL, name: string, fallback: number): number {
+  const v = url.searchParams.get(name);
+  if (v === null || v === '') return fallback;
+  const t = Date.parse(v);
+  if (!Number.isFinite(t)) throw new BerthError('invalid', `query parameter "${name}" must be a date-time such as 2026-12-06T02:00:00Z, not "${v}"`);
+  return t;
+}
+
+/** Every device the store or the fleet file knows, sorted by id, filtered as the query asks. */
+async function devices(deps: ApiDeps, inventory: Inventory, url: URL): Promise<ReturnType<typeof deviceSummary>[]> {
+  const stored = new Map((await deps.store.listDevices()).map((d) => [d.id, d]));
+  const ids = [...new Set([...stored.keys(), ...inventory.ids()])].sort();
+  const group = url.searchParams.get('group');
+  const labels = url.searchParams.getAll('label').map((l) => {
+    const eq = l.indexOf('=');
+    if (eq <= 0) throw new BerthError('invalid', `query parameter "label" must be KEY=VALUE, not "${l}"`);
+    return [l.slice(0, eq), l.slice(eq + 1)] as const;
+  });
+  const profile = url.searchParams.get('profile');
+  const online = url.searchParams.get('online');
+  if (online !== null && online !== 'true' && online !== 'false') throw new BerthError('invalid', `query parameter "online" must be true or false, not "${online}"`);
+  return ids
+    .map((id) => deviceSummary(stored.get(id) ?? { id, online: false }, inventory))
+    .filter((d) => (group === null || d.groups.includes(group)) && labels.every(([k, v]) => d.labels[k] === v)
+      && (profile === null || d.profile === profile) && (online === null || String(d.online) === online));
+}
+
+export function apiRoutes(deps: ApiDeps): Route[] {
+  const device = async (id: string) => {
+    const d = await deps.store.getDevice(id);
+    if (!d && !deps.inventory().ids().includes(id)) throw new BerthError('notFound', `no device ${id}`);
+    return d ?? { id, online: false };
+  };
+  const rollout = async (id: string) => {
+    const r = await deps.store.getRollout(id);
+    if (!r) throw new BerthError('notFound', `no rollout ${id}`);
+    return { ...rolloutSummary(r), devices: (await deps.store.rolloutDevices(id)).map(rolloutDevice) };
+  };
+  const move = (m: 'pause' | 'resume' | 'cancel'): Route => ({
+    method: 'POST', path: `/api/v1/rollouts/:id/${m}`, scope: 'deploy',
+    handler: async ({ params, caller }) => {
+      await moveRollout(deps, params.id!, m, caller.name);
+      return { json: await rollout(params.id!) };
+    },
+  });
+  return [
+    { method: 'GET', path: '/api/v1/devices', scope: 'read', handler: async ({ url }) => ({ json: { devices: await devices(deps, deps.inventory(), url) } }) },
+    { method: 'GET', path: '/api/v1/devices/:id', scope: 'read', handler: async ({ params }) => ({ json: deviceDetail(await device(params.id!), deps.inventory()) }) },
+    {
+      method: 'GET', path: '/api/v1/devices/:id/telemetry', scope: 'read',
+      handler: async ({ params, url }) => {
+        await device(params.id!);
+        const now = Date.now();
+        const to = time(url, 'to', now);
+        const from = time(url, 'from', to - HOUR);
+        const asked = url.searchParams.get('resolution') ?? 'auto';
+        if (!['auto', 'raw', 'minute'].includes(asked)) throw new BerthError('invalid', `query parameter "resolution" must be auto, raw or minute, not "${asked}"`);
+        const resolution = asked === 'auto' ? (from >= now - deps.retention.rawMs ? 'raw' : 'minute') : (asked as 'raw' | 'minute');
+        const points = (await deps.store.telemetry(params.id!, from, to, resolution)).map((p) => ({ ...p, time: new Date(p.time).toISOString() }));
+        return { json: { resolution, points } };
+      },
+    },
+    {
+      method: 'GET', path: '/api/v1/devices/:id/events', scope: 'read',
+      handler: async ({ params, url }) => {
+        await device(params.id!);
+        const before = url.searchParams.has('before') ? intParam(url, 'before', 0, 0, Number.MAX_SAFE_INTEGER) : undefined;
+        const events = await deps.store.events({ device: params.id!, limit: intParam(url, 'limit', 100, 1, 1000), ...(before !== undefined && { before }) });
+        return { json: { events: events.map(eventJson) } };
+      },
+    },
+    {
+      method: 'POST', path: '/api/v1/devices/:id/commands', scope: 'deploy',
+      handler: async ({ params, body }) => {
+        await device(params.id!);
+        const b = (await body()) as (CommandRequest & { timeoutMs?: unknown }) | undefined;
+        if (typeof b !== 'object' || b === null) throw new BerthError('invalid', 'command request: expected a JSON object with "action"');
+        const { timeoutMs, ...request } = b;
+        if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && (timeoutMs as number) >= 1000 && (timeoutMs as number) <= 120_000)) throw new BerthError('invalid', 'command request: "timeoutMs" must be an integer in [1000, 120000]');
+        return { json: await sendCommand(deps.link, params.id!, request, (timeoutMs as number | undefined) ?? 30_000, deps.signer) };
+      },
+    },
+    { method: 'GET', path: '/api/v1/rollouts', scope: 'read', handler: async ({ url }) => ({ json: { rollouts: (await deps.store.listRollouts(intParam(url, 'limit', 50, 1, 500))).map(rolloutSummary) } }) },
+    {
+      method: 'POST', path: '/api/v1/rollouts', scope: 'deploy',
+      handler: async ({ body, caller }) => {
+        const r = await createRollout(deps, ((await body()) ?? {}) as RolloutRequest, caller.name);
+        return { status: 201, json: await rollout(r.id), headers: { location: `/api/v1/rollouts/${r.id}` } };
+      },
+    },
+    { method: 'GET', path: '/api/v1/rollouts/:id', scope: 'read', handler: async ({ params }) => ({ json: await rollout(params.id!) }) },
+    move('pause'), move('resume'), move('cancel'),
+    {
+      method: 'GET', path: '/api/v1/events', scope: 'read',
+      handler: async ({ url }) => {
+        const before = url.searchParams.has('before') ? intParam(url, 'before', 0, 0, Number.MAX_SAFE_INTEGER) : undefined;
+        return { json: { events: (await deps.store.events({ limit: intParam(url, 'limit', 100, 1, 1000), ...(before !== undefined && { before }) })).map(eventJson) } };
+      },
+    },
+    {
+      method: 'GET', path: '/api/v1/stream', scope: 'read',
+      handler: async ({ req, res }) => {
+        deps.live.attach(req, res);
+        return undefined;
+      },
+    },
+  ];
+}
+
+export function eventJson(e: import('./store.js').EventRecord): Record<string, unknown> {
+  return { seq: e.seq, time: new Date(e.time).toISOString(), device: e.device ?? null, rollout: e.rollout ?? null, type: e.type, data: e.data };
+}

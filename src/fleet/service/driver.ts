@@ -1,0 +1,136 @@
+import type { FleetSigningKey } from '../../protocol/signing.js';
+import { DeviceTopics } from '../../protocol/topics.js';
+import type { FleetLink } from '../link.js';
+import type { FleetView } from '../view.js';
+import type { FleetBus } from './bus.js';
+import { decideStep, nextStepAt } from './step.js';
+import type { FleetStore, RolloutDeviceRecord, RolloutRecord } from './store.js';
+
+/**
+ * Moves the stored rollouts forward: each step (step.ts, in the store's transaction) records the
+ * devices due as `sent` BEFORE their desired state is published, so a crash can never lead to a
+ * second send of a new revision; the signed desired state is retained and carries the row's revision,
+ * and a device ignores a revision it already has, so the one repair this needs, publishing a row that
+ * was recorded but whose publish was lost with the process, is harmless (see republishLost).
+ *
+ * Steps run when a device of a rollout finishes (a bus update), when a device comes due or times out,
+ * and at least every `maxIdleMs` while rollouts are unfinished: other instances sharing the database
+ * change rows this one hears nothing about.
+ */
+/**
+ * Devices recorded sent per step at most: keeps each transaction (and the rollout row's lock) short with
+ * thousands of devices, and lets other instances claim the next batches meanwhile.
+ */
+const MAX_SEND_PER_STEP = 25;
+
+export class RolloutDriver {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: {
+      readonly store: FleetStore;
+      readonly link: FleetLink;
+      readonly view: FleetView;
+      readonly bus: FleetBus;
+      readonly signer: FleetSigningKey;
+      /** This process's name in `sent_by`. */
+      readonly instance: string;
+      readonly onError: (err: unknown) => void;
+      readonly maxIdleMs?: number;
+      /** A row sent this long ago whose desired state the broker does not hold was lost with a crash. */
+      readonly lostAfterMs?: number;
+    },
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.deps.bus.on((u) => {
+      // A device finished (settled by the ingest), or a rollout was created, resumed or cancelled: the
+      // abort rule, sending and completion may follow. (A pass that changes nothing emits nothing.)
+      // A desired state published by another instance on the database says a rollout is sending:
+      // joining in at once splits the work instead of waiting for the idle wake-up.
+      if (u.type === 'rollout-device' || u.type === 'rollout' || u.type === 'desired-seen') this.kick();
+    });
+    this.kick();
+  }
+
+  /** Runs a pass soon (coalescing requests that come while one runs). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass()
+      .catch(this.deps.onError)
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const now = Date.now();
+    let wake = now + (this.deps.maxIdleMs ?? 1000);
+    const ids = await this.deps.store.unfinishedRollouts();
+    for (const id of ids) {
+      const at = await this.step(id);
+      if (at !== undefined) wake = Math.min(wake, at);
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (ids.length > 0 && !this.stopped) this.timer = setTimeout(() => this.kick(), Math.max(10, wake - Date.now()));
+  }
+
+  /** One step of one rollout; returns when it wants the next. */
+  private async step(id: string): Promise<number | undefined> {
+    const now = Date.now();
+    let seen: { r: RolloutRecord; devices: readonly RolloutDeviceRecord[]; changed: boolean } | undefined;
+    const sent = await this.deps.store.stepRollout(id, this.deps.instance, now, (r, devices) => {
+      const d = decideStep(r, devices, now, MAX_SEND_PER_STEP);
+      seen = { r, devices, changed: d.send !== undefined || d.finish !== undefined || d.state !== undefined };
+      return d;
+    });
+    if (!seen) return undefined;
+    for (const s of sent) await this.publish(seen.r, s.device, s.revision);
+    this.republishLost(seen.r, seen.devices, now);
+    if (seen.changed) this.deps.bus.emit({ type: 'rollout', id });
+    return nextStepAt(seen.r, seen.devices, now);
+  }
+
+  private async publish(r: RolloutRecord, device: string, revision: number): Promise<void> {
+    // The signature binds the body to the device and revision: it cannot be replayed elsewhere.
+    const body = JSON.stringify({ revision, ...(JSON.parse(r.body) as object) });
+    const payload = this.deps.signer.sign({ kind: 'desired', device, revision }, body);
+    await this.deps.link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 });
+    await this.deps.store.upsertDevice(device, { desiredRevision: revision });
+    this.deps.bus.emit({ type: 'rollout-device', rollout: r.id, device });
+  }
+
+  /**
+   * Rows recorded `sent` a while ago whose revision the broker's retained desired state does not
+   * show: the process that recorded them died before publishing. Published now, the same revision
+   * and the same signed bytes (Ed25519 is deterministic); a device that has it ignores it.
+   */
+  private republishLost(r: RolloutRecord, devices: readonly RolloutDeviceRecord[], now: number): void {
+    const lostAfter = this.deps.lostAfterMs ?? 5000;
+    for (const d of devices) {
+      if (d.outcome !== 'sent' || d.sentAt! > now - lostAfter) continue;
+      const retained = this.deps.view.devices.get(d.device)?.desiredRevision ?? 0;
+      if (retained < d.revision) void this.publish(r, d.device, d.revision).catch(this.deps.onError);
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Inventory } from '../inventory.js';
+import { eventJson } from './api.js';
+import type { FleetBus, FleetUpdate } from './bus.js';
+import { deviceSummary, rolloutDevice, rolloutSummary } from './present.js';
+import type { FleetStore } from './store.js';
+
+/**
+ * GET /api/v1/stream: Server-Sent Events for the dashboard. One feed per service fans out to every
+ * open stream; device and rollout updates are coalesced for `coalesceMs` (a device reporting ten times
+ * a second is sent once) and read from the store once per flush, however many browsers watch.
+ * Events are sent as they come. A comment every 15 s keeps proxies from closing an idle stream.
+ */
+export class LiveFeed {
+  private readonly clients = new Set<ServerResponse>();
+  private readonly devices = new Set<string>();
+  private readonly rollouts = new Set<string>();
+  private readonly rolloutDevices = new Map<string, Set<string>>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly ping: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly store: FleetStore, bus: FleetBus, private readonly inventory: () => Inventory, private readonly onError: (err: unknown) => void, private readonly coalesceMs = 1000) {
+    this.unsubscribe = bus.on((u) => this.note(u));
+    this.ping = setInterval(() => this.write(': ping\n\n'), 15_000);
+    this.ping.unref();
+  }
+
+  attach(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(': berth fleet stream\n\n');
+    this.clients.add(res);
+    const drop = (): void => {
+      this.clients.delete(res);
+    };
+    req.on('close', drop);
+    res.on('error', drop);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    clearInterval(this.ping);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+  }
+
+  private note(u: FleetUpdate): void {
+    if (this.clients.size === 0) return;
+    if (u.type === 'event') return this.send('event', eventJson(u.event));
+    if (u.type === 'device') this.devices.add(u.id);
+    else if (u.type === 'rollout') this.rollouts.add(u.id);
+    else if (u.type === 'rollout-device') {
+      this.rollouts.add(u.rollout);
+      let set = this.rolloutDevices.get(u.rollout);
+      if (!set) this.rolloutDevices.set(u.rollout, (set = new Set()));
+      set.add(u.device);
+    }
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush().catch(this.onError);
+    }, this.coalesceMs);
+  }
+
+  private async flush(): Promise<void> {
+    const devices = [...this.devices];
+    const rollouts = [...this.rollouts];
+    const rolloutDevices = [...this.rolloutDevices];
+    this.devices.clear();
+    this.rollouts.clear();
+    this.rolloutDevices.clear();
+    const inventory = this.inventory();
+    for (const id of devices) {
+      const d = await this.store.getDevice(id);
+      if (d) this.send('device', deviceSummary(d, inventory));
+    }
+    for (const [rollout, ids] of rolloutDevices) {
+      for (const d of await this.store.rolloutDevices(rollout)) if (ids.has(d.device)) this.send('rollout-device', { rollout, device: rolloutDevice(d) });
+    }
+    for (const id of rollouts) {
+      const r = await this.store.getRollout(id);
+      if (r) this.send('rollout', rolloutSummary(r));
+    }
+  }
+
+  private send(event: string, data: unknown): void {
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  private write(text: string): void {
+    for (const c of this.clients) c.write(text);
+  }
+}

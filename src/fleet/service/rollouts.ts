@@ -1,0 +1,124 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { composeApp } from '../../compose/file.js';
+import { loadComposeYaml } from '../../compose/load-yaml.js';
+import { parseDuration } from '../../duration.js';
+import { BerthError } from '../../errors.js';
+import type { RegistryAccess } from '../../image/registry/open.js';
+import { planDeploy } from '../deploy.js';
+import type { Inventory } from '../inventory.js';
+import { resolveDigest } from '../resolve.js';
+import { parseRate } from '../rollout.js';
+import type { FleetView } from '../view.js';
+import type { FleetBus } from './bus.js';
+import type { FleetStore, RolloutRecord, RolloutState } from './store.js';
+
+/** `POST /api/v1/rollouts`' body (docs/fleet-api.yaml RolloutRequest), as received: checked by createRollout. */
+export interface RolloutRequest {
+  readonly compose?: unknown;
+  readonly name?: unknown;
+  readonly devices?: unknown;
+  readonly group?: unknown;
+  readonly all?: unknown;
+  readonly rate?: unknown;
+  readonly abortAfterPct?: unknown;
+  readonly minDevices?: unknown;
+  readonly timeout?: unknown;
+}
+
+export interface RolloutDeps {
+  readonly store: FleetStore;
+  readonly view: FleetView;
+  readonly inventory: () => Inventory;
+  readonly bus: FleetBus;
+  /** Registry credentials and CAs for resolving tags (the service's state root). */
+  readonly registry: RegistryAccess;
+  readonly tlsVerify: boolean;
+  /** Where a rollout's compose file is taken to live: relative paths in it resolve here. */
+  readonly dataDir: string;
+}
+
+const invalid = (key: string, what: string): BerthError => new BerthError('invalid', `rollout request: "${key}" ${what}`);
+const str = (v: unknown, key: string): string | undefined => {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw invalid(key, 'must be a non-empty string');
+  return v;
+};
+
+/**
+ * Creates a rollout record: the compose text read and normalized as `berth fleet deploy` reads a file
+ * (fleet mode; interpolation sees no environment of the service, only the file's own defaults), the
+ * devices selected as the CLI selects them, each planned at its next revision, and every service's
+ * image tag resolved to its digest here, once: the record holds the desired state every device will
+ * be sent, with `image@sha256:…`. The driver (driver.ts) sends it from then on.
+ */
+export async function createRollout(deps: RolloutDeps, req: RolloutRequest, createdBy: string, now = Date.now()): Promise<RolloutRecord> {
+  if (typeof req !== 'object' || req === null) throw new BerthError('invalid', 'rollout request: expected a JSON object');
+  const compose = str(req.compose, 'compose');
+  if (compose === undefined) throw invalid('compose', 'is required: the compose file\'s YAML text');
+  let devices: string[] | undefined;
+  if (req.devices !== undefined) {
+    if (!Array.isArray(req.devices) || req.devices.some((d) => typeof d !== 'string')) throw invalid('devices', 'must be an array of device ids');
+    devices = req.devices as string[];
+  }
+  if (req.all !== undefined && typeof req.all !== 'boolean') throw invalid('all', 'must be true or false');
+  const group = str(req.group, 'group');
+  const rate = str(req.rate, 'rate');
+  if (req.abortAfterPct !== undefined && !(typeof req.abortAfterPct === 'number' && req.abortAfterPct > 0 && req.abortAfterPct <= 100)) throw invalid('abortAfterPct', 'must be a number in (0, 100]');
+  if (req.minDevices !== undefined && !(Number.isSafeInteger(req.minDevices) && (req.minDevices as number) >= 1)) throw invalid('minDevices', 'must be an integer ≥ 1');
+  const timeout = str(req.timeout, 'timeout') ?? '10m';
+  const policy = {
+    ...(rate !== undefined && { ratePerMin: parseRate(rate) }),
+    ...(req.abortAfterPct !== undefined && { abortAfterPct: req.abortAfterPct as number }),
+    minDevices: (req.minDevices as number | undefined) ?? 1,
+    timeoutMs: parseDuration(timeout, 'timeout'),
+  };
+
+  const file = path.join(deps.dataDir, 'compose.yaml');
+  const app = composeApp(await loadComposeYaml(compose, 'the rollout\'s compose file'), file, { mode: 'fleet', env: {}, stateRoot: deps.dataDir });
+  const selected = deps.inventory().select({ ...(devices && { devices }), ...(group !== undefined && { group }), all: req.all === true });
+  const plan = planDeploy(deps.view, selected);
+
+  const images: Record<string, string> = {};
+  const services: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(app.source.services)) {
+    let pinned: { name: string; digest: string };
+    try {
+      pinned = await resolveDigest(deps.registry, s.image, deps.tlsVerify);
+    } catch (err) {
+      const e = err instanceof BerthError ? err : new BerthError('network', (err as Error).message, { cause: err });
+      throw new BerthError(e.category, `service "${name}": resolving ${s.image} to a digest: ${e.message}`, { cause: err, ...(e.hint !== undefined && { hint: e.hint }) });
+    }
+    images[name] = `${pinned.name}@${pinned.digest}`;
+    services[name] = { ...s, image: images[name] };
+  }
+  const { revision: _revision, ...source } = app.source;
+  const id = `r-${new Date(now).toISOString().slice(0, 10).replaceAll('-', '')}-${crypto.randomBytes(4).toString('hex')}`;
+  const record = await deps.store.createRollout({
+    id, name: str(req.name, 'name') ?? app.source.name ?? 'app', state: 'running', createdAt: now, createdBy, policy, images,
+    body: JSON.stringify({ ...source, services }),
+  }, plan.map((p) => ({ device: p.device, revision: p.revision })));
+  deps.bus.emit({ type: 'event', event: await deps.store.addEvent({ time: now, rollout: id, type: 'rollout-created', data: { name: record.name, devices: plan.length, images, createdBy } }) });
+  deps.bus.emit({ type: 'rollout', id });
+  return record;
+}
+
+const MOVES: Readonly<Record<'pause' | 'resume' | 'cancel', { from: readonly RolloutState[]; to: RolloutState }>> = {
+  pause: { from: ['running'], to: 'paused' },
+  resume: { from: ['paused'], to: 'running' },
+  cancel: { from: ['running', 'paused'], to: 'cancelled' },
+};
+
+/** Pause, resume or cancel; `conflict` naming the state it is in when the move does not apply. */
+export async function moveRollout(deps: Pick<RolloutDeps, 'store' | 'bus'>, id: string, move: keyof typeof MOVES, by: string, now = Date.now()): Promise<RolloutRecord> {
+  const { from, to } = MOVES[move];
+  const moved = await deps.store.transitionRollout(id, from, to);
+  if (!moved) {
+    const r = await deps.store.getRollout(id);
+    if (!r) throw new BerthError('notFound', `no rollout ${id}`);
+    throw new BerthError('conflict', `rollout ${id} is ${r.state}: only a ${from.join(' or ')} rollout can be ${to}`);
+  }
+  deps.bus.emit({ type: 'event', event: await deps.store.addEvent({ time: now, rollout: id, type: `rollout-${to}`, data: { by } }) });
+  deps.bus.emit({ type: 'rollout', id });
+  return moved;
+}

@@ -1,0 +1,283 @@
+import { migrate } from './migrations.js';
+import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
+import {
+  DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceRecord, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
+  type RolloutDeviceRecord, type RolloutRecord, type RolloutState, type SessionRecord, type StepDecision, type TelemetryPoint,
+  type TelemetryRetention, type TelemetrySample, type TokenRecord,
+} from './store.js';
+
+/**
+ * FleetStore over SQL, once for both databases (the drivers differ only in placeholders, locking and
+ * a few type words). JSON columns are TEXT, parsed here and nowhere else; times are integer ms.
+ */
+
+/** Rough on-disk bytes per row, index included, for the telemetry budget (measured on SQLite, similar on PostgreSQL). */
+const RAW_ROW_BYTES = 90;
+const MINUTE_ROW_BYTES = 130;
+/** Rows deleted per statement while enforcing the budget: keeps each transaction short. */
+const PRUNE_BATCH = 5000;
+
+const json = (v: unknown): string | undefined => (v === undefined ? undefined : JSON.stringify(v));
+const parse = <T>(v: unknown): T | undefined => (typeof v === 'string' ? (JSON.parse(v) as T) : undefined);
+const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+const num = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
+
+export async function openSqlStore(db: SqlDriver): Promise<FleetStore> {
+  await migrate(db);
+  return new SqlStore(db);
+}
+
+class SqlStore implements FleetStore {
+  readonly dialect: 'sqlite' | 'postgres';
+
+  constructor(private readonly db: SqlDriver) {
+    this.dialect = db.dialect;
+  }
+
+  async upsertDevice(id: string, p: DevicePatch): Promise<void> {
+    const cols: Array<[string, unknown]> = [];
+    if (p.online !== undefined) cols.push(['online', p.online ? 1 : 0]);
+    if (p.status !== undefined) cols.push(['status', json(p.status)]);
+    if (p.reported !== undefined) cols.push(['reported', json(p.reported)]);
+    if (p.desiredRevision !== undefined) cols.push(['desired_revision', p.desiredRevision]);
+    if (p.phase !== undefined) cols.push(['phase', p.phase]);
+    if (p.telemetry !== undefined) cols.push(['telemetry', json(p.telemetry)]);
+    if (p.lastSeen !== undefined) cols.push(['last_seen', p.lastSeen]);
+    const names = ['id', ...cols.map(([c]) => c)];
+    // last_seen only moves forward: a retained message days old must not hide a newer sign of life.
+    const sets = cols.map(([c]) => (c === 'last_seen' ? 'last_seen = CASE WHEN devices.last_seen IS NULL OR excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END' : `${c} = excluded.${c}`));
+    await this.db.run(
+      `INSERT INTO devices (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (id) ${sets.length > 0 ? `DO UPDATE SET ${sets.join(', ')}` : 'DO NOTHING'}`,
+      [id, ...cols.map(([, v]) => v)],
+    );
+  }
+
+  async getDevice(id: string): Promise<DeviceRecord | undefined> {
+    const rows = await this.db.all('SELECT * FROM devices WHERE id = ?', [id]);
+    return rows[0] && deviceOf(rows[0]);
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return (await this.db.all('SELECT * FROM devices ORDER BY id')).map(deviceOf);
+  }
+
+  async addTelemetry(samples: readonly TelemetrySample[]): Promise<void> {
+    if (samples.length === 0) return;
+    await this.db.tx(async (q) => {
+      for (const s of samples) {
+        await q.run('INSERT INTO telemetry_raw (device, t, cpu, mem_used, mem_total, temp) VALUES (?, ?, ?, ?, ?, ?)', [s.device, s.time, s.cpuPercent, s.memoryUsedBytes, s.memoryTotalBytes, s.temperatureC]);
+        const has = (v: number | undefined): number => (v === undefined ? 0 : 1);
+        await q.run(
+          `INSERT INTO telemetry_minute (device, minute, cpu_sum, cpu_n, mem_used_sum, mem_used_n, mem_total_sum, mem_total_n, temp_sum, temp_n)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, minute) DO UPDATE SET
+           cpu_sum = telemetry_minute.cpu_sum + excluded.cpu_sum, cpu_n = telemetry_minute.cpu_n + excluded.cpu_n,
+           mem_used_sum = telemetry_minute.mem_used_sum + excluded.mem_used_sum, mem_used_n = telemetry_minute.mem_used_n + excluded.mem_used_n,
+           mem_total_sum = telemetry_minute.mem_total_sum + excluded.mem_total_sum, mem_total_n = telemetry_minute.mem_total_n + excluded.mem_total_n,
+           temp_sum = telemetry_minute.temp_sum + excluded.temp_sum, temp_n = telemetry_minute.temp_n + excluded.temp_n`,
+          [s.device, Math.floor(s.time / 60_000) * 60_000, s.cpuPercent ?? 0, has(s.cpuPercent), s.memoryUsedBytes ?? 0, has(s.memoryUsedBytes),
+            s.memoryTotalBytes ?? 0, has(s.memoryTotalBytes), s.temperatureC ?? 0, has(s.temperatureC)],
+        );
+      }
+    });
+  }
+
+  async telemetry(device: string, from: number, to: number, resolution: 'raw' | 'minute'): Promise<TelemetryPoint[]> {
+    if (resolution === 'raw') {
+      const rows = await this.db.all('SELECT t, cpu, mem_used, mem_total, temp FROM telemetry_raw WHERE device = ? AND t >= ? AND t <= ? ORDER BY t', [device, from, to]);
+      return rows.map((r) => point(Number(r.t), r.cpu, r.mem_used, r.mem_total, r.temp));
+    }
+    const rows = await this.db.all('SELECT * FROM telemetry_minute WHERE device = ? AND minute >= ? AND minute <= ? ORDER BY minute', [device, Math.floor(from / 60_000) * 60_000, to]);
+    const avg = (sum: unknown, n: unknown): number | undefined => (Number(n) > 0 ? Number(sum) / Number(n) : undefined);
+    return rows.map((r) => point(Number(r.minute), avg(r.cpu_sum, r.cpu_n), avg(r.mem_used_sum, r.mem_used_n), avg(r.mem_total_sum, r.mem_total_n), avg(r.temp_sum, r.temp_n)));
+  }
+
+  async pruneTelemetry(r: TelemetryRetention, now: number): Promise<number> {
+    let deleted = await this.db.run('DELETE FROM telemetry_raw WHERE t < ?', [now - r.rawMs]);
+    deleted += await this.db.run('DELETE FROM telemetry_minute WHERE minute < ?', [now - r.minuteMs]);
+    // Over the budget: the oldest raw samples go first (their minutes remain), then the oldest minutes.
+    for (const [table, time] of [['telemetry_raw', 't'], ['telemetry_minute', 'minute']] as const) {
+      for (;;) {
+        const over = (await this.telemetryBytes()) - r.budgetBytes;
+        if (over <= 0) return deleted;
+        const rows = Math.min(PRUNE_BATCH, Math.ceil(over / (table === 'telemetry_raw' ? RAW_ROW_BYTES : MINUTE_ROW_BYTES)));
+        const cut = await this.db.all(`SELECT ${time} AS t FROM ${table} ORDER BY ${time} LIMIT 1 OFFSET ?`, [rows - 1]);
+        const n = cut[0] === undefined ? await this.db.run(`DELETE FROM ${table}`) : await this.db.run(`DELETE FROM ${table} WHERE ${time} <= ?`, [Number(cut[0].t)]);
+        deleted += n;
+        if (n === 0) break;
+      }
+    }
+    return deleted;
+  }
+
+  async telemetryBytes(): Promise<number> {
+    const rows = await this.db.all<{ raw: number; minute: number }>('SELECT (SELECT COUNT(*) FROM telemetry_raw) AS raw, (SELECT COUNT(*) FROM telemetry_minute) AS minute');
+    return Number(rows[0]!.raw) * RAW_ROW_BYTES + Number(rows[0]!.minute) * MINUTE_ROW_BYTES;
+  }
+
+  async addEvent(e: NewEvent): Promise<EventRecord> {
+    const rows = await this.db.all<{ seq: number }>('INSERT INTO events (t, device, rollout, type, data) VALUES (?, ?, ?, ?, ?) RETURNING seq', [e.time, e.device, e.rollout, e.type, json(e.data)]);
+    return { ...e, seq: Number(rows[0]!.seq) };
+  }
+
+  async events(q: { device?: string; before?: number; limit: number }): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.device !== undefined) where.push('device = ?') && params.push(q.device);
+    if (q.before !== undefined) where.push('seq < ?') && params.push(q.before);
+    const rows = await this.db.all(`SELECT * FROM events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`, [...params, q.limit]);
+    return rows.map((r) => ({
+      seq: Number(r.seq), time: Number(r.t), type: String(r.type), data: parse<Record<string, unknown>>(r.data) ?? {},
+      ...(r.device != null && { device: String(r.device) }), ...(r.rollout != null && { rollout: String(r.rollout) }),
+    }));
+  }
+
+  async createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord> {
+    await this.db.tx(async (q) => {
+      await q.run('INSERT INTO rollouts (id, name, state, created_at, created_by, policy, images, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [r.id, r.name, r.state, r.createdAt, r.createdBy, json(r.policy), json(r.images), r.body]);
+      let seq = 0;
+      for (const d of devices) await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, d.revision]);
+    });
+    return (await this.getRollout(r.id))!;
+  }
+
+  async getRollout(id: string): Promise<RolloutRecord | undefined> {
+    return (await this.rollouts(this.db, 'WHERE id = ?', [id]))[0];
+  }
+
+  async listRollouts(limit: number): Promise<RolloutRecord[]> {
+    return this.rollouts(this.db, 'ORDER BY created_at DESC, id DESC LIMIT ?', [limit]);
+  }
+
+  private async rollouts(q: SqlQueryable, tail: string, params: unknown[], lock = ''): Promise<RolloutRecord[]> {
+    const rows = await q.all(`SELECT * FROM rollouts ${tail}${lock}`, params);
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => String(r.id));
+    const counts = await q.all<{ rollout_id: string; outcome: string; n: number }>(
+      `SELECT rollout_id, outcome, COUNT(*) AS n FROM rollout_devices WHERE rollout_id IN (${ids.map(() => '?').join(', ')}) GROUP BY rollout_id, outcome`, ids);
+    return rows.map((r) => rolloutOf(r, counts.filter((c) => c.rollout_id === r.id)));
+  }
+
+  async rolloutDevices(id: string): Promise<RolloutDeviceRecord[]> {
+    return (await this.db.all('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY seq', [id])).map(rolloutDeviceOf);
+  }
+
+  async unfinishedRollouts(): Promise<string[]> {
+    return (await this.db.all('SELECT id FROM rollouts WHERE finished_at IS NULL ORDER BY created_at')).map((r) => String(r.id));
+  }
+
+  async transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState): Promise<RolloutRecord | undefined> {
+    const changed = await this.db.tx(async (q) => {
+      const n = await q.run(`UPDATE rollouts SET state = ? WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})`, [to, id, ...from]);
+      if (n > 0 && to === 'cancelled') await q.run("UPDATE rollout_devices SET outcome = 'not-sent' WHERE rollout_id = ? AND outcome = 'pending'", [id]);
+      return n > 0;
+    });
+    return changed ? this.getRollout(id) : undefined;
+  }
+
+  async stepRollout(id: string, instance: string, now: number, decide: (r: RolloutRecord, d: readonly RolloutDeviceRecord[]) => StepDecision): Promise<Array<{ device: string; revision: number }>> {
+    return this.db.tx(async (q) => {
+      const [rollout] = await this.rollouts(q, 'WHERE id = ?', [id], this.db.forUpdate);
+      if (!rollout || rollout.finishedAt !== undefined) return [];
+      const devices = (await q.all('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY seq', [id])).map(rolloutDeviceOf);
+      const d = decide(rollout, devices);
+      const sent: Array<{ device: string; revision: number }> = [];
+      const revisions = new Map(devices.map((x) => [x.device, x.revision]));
+      for (const device of d.send ?? []) {
+        const n = await q.run("UPDATE rollout_devices SET outcome = 'sent', sent_at = ?, sent_by = ? WHERE rollout_id = ? AND device = ? AND outcome = 'pending'", [now, instance, id, device]);
+        if (n > 0) sent.push({ device, revision: revisions.get(device)! });
+      }
+      for (const f of d.finish ?? []) {
+        await q.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome IN ('sent', 'pending')", [f.outcome, now, f.error, id, f.device]);
+      }
+      if (d.state) {
+        await q.run('UPDATE rollouts SET state = ?, abort_reason = COALESCE(?, abort_reason), finished_at = ? WHERE id = ?', [d.state.state, d.state.reason, d.state.finished ? now : undefined, id]);
+      }
+      return sent;
+    });
+  }
+
+  async sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>> {
+    const rows = await this.db.all("SELECT rollout_id, revision FROM rollout_devices WHERE device = ? AND outcome = 'sent'", [device]);
+    return rows.map((r) => ({ rollout: String(r.rollout_id), revision: Number(r.revision) }));
+  }
+
+  async settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
+    return (await this.db.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome = 'sent'", [outcome, at, error, rollout, device])) > 0;
+  }
+
+  async setDevicePhase(rollout: string, device: string, phase: string): Promise<void> {
+    await this.db.run('UPDATE rollout_devices SET phase = ? WHERE rollout_id = ? AND device = ?', [phase, rollout, device]);
+  }
+
+  async addToken(t: TokenRecord): Promise<void> {
+    await this.db.run('INSERT INTO tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)', [t.id, t.name, t.scope, t.hash, t.createdAt]);
+  }
+
+  async tokenByHash(hash: string): Promise<TokenRecord | undefined> {
+    const r = (await this.db.all('SELECT * FROM tokens WHERE hash = ?', [hash]))[0];
+    return r && { id: String(r.id), name: String(r.name), scope: r.scope as TokenRecord['scope'], hash: String(r.hash), createdAt: Number(r.created_at) };
+  }
+
+  async addSession(s: SessionRecord): Promise<void> {
+    await this.db.run('INSERT INTO sessions (hash, token_id, scope, csrf, expires_at) VALUES (?, ?, ?, ?, ?)', [s.hash, s.tokenId, s.scope, s.csrf, s.expiresAt]);
+  }
+
+  async sessionByHash(hash: string, now: number): Promise<SessionRecord | undefined> {
+    const r = (await this.db.all('SELECT * FROM sessions WHERE hash = ? AND expires_at > ?', [hash, now]))[0];
+    return r && { hash: String(r.hash), tokenId: String(r.token_id), scope: r.scope as SessionRecord['scope'], csrf: String(r.csrf), expiresAt: Number(r.expires_at) };
+  }
+
+  async deleteSession(hash: string): Promise<void> {
+    await this.db.run('DELETE FROM sessions WHERE hash = ?', [hash]);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+function point(time: number, cpu: unknown, used: unknown, total: unknown, temp: unknown): TelemetryPoint {
+  const [c, u, t, k] = [num(cpu), num(used), num(total), num(temp)];
+  return { time, ...(c !== undefined && { cpuPercent: c }), ...(u !== undefined && { memoryUsedBytes: u }), ...(t !== undefined && { memoryTotalBytes: t }), ...(k !== undefined && { temperatureC: k }) };
+}
+
+function deviceOf(r: Row): DeviceRecord {
+  const status = parse<Record<string, unknown>>(r.status);
+  const reported = parse<Record<string, unknown>>(r.reported);
+  const telemetry = parse<TelemetrySample>(r.telemetry);
+  const lastSeen = num(r.last_seen);
+  const desiredRevision = num(r.desired_revision);
+  const phase = opt(r.phase as string | null);
+  return {
+    id: String(r.id), online: Number(r.online) === 1,
+    ...(lastSeen !== undefined && { lastSeen }), ...(status && { status }), ...(reported && { reported }),
+    ...(desiredRevision !== undefined && { desiredRevision }), ...(phase !== undefined && { phase }), ...(telemetry && { telemetry }),
+  };
+}
+
+function rolloutOf(r: Row, counts: ReadonlyArray<{ outcome: string; n: number }>): RolloutRecord {
+  const byOutcome = Object.fromEntries(DEVICE_OUTCOMES.map((o) => [o, 0])) as Record<DeviceOutcome, number>;
+  let total = 0;
+  for (const c of counts) {
+    byOutcome[c.outcome as DeviceOutcome] = Number(c.n);
+    total += Number(c.n);
+  }
+  const finishedAt = num(r.finished_at);
+  const abortReason = opt(r.abort_reason as string | null);
+  return {
+    id: String(r.id), name: String(r.name), state: r.state as RolloutState, createdAt: Number(r.created_at), createdBy: String(r.created_by),
+    policy: parse(r.policy)!, images: parse(r.images)!, body: String(r.body), counts: { ...byOutcome, total },
+    ...(finishedAt !== undefined && { finishedAt }), ...(abortReason !== undefined && { abortReason }),
+  };
+}
+
+function rolloutDeviceOf(r: Row): RolloutDeviceRecord {
+  const [sentAt, finishedAt] = [num(r.sent_at), num(r.finished_at)];
+  const [sentBy, phase, error] = [opt(r.sent_by as string | null), opt(r.phase as string | null), opt(r.error as string | null)];
+  return {
+    device: String(r.device), seq: Number(r.seq), revision: Number(r.revision), outcome: r.outcome as DeviceOutcome,
+    ...(sentAt !== undefined && { sentAt }), ...(finishedAt !== undefined && { finishedAt }), ...(sentBy !== undefined && { sentBy }),
+    ...(phase !== undefined && { phase }), ...(error !== undefined && { error }),
+  };
+}

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { BerthError } from '../../errors.js';
+import type { SqlDriver, SqlQueryable, Row } from './sql-driver.js';
+
+/**
+ * SQLite through better-sqlite3: one file in the service's data directory, WAL so the API reads while
+ * the ingest writes, and synchronous = NORMAL (WAL keeps it consistent across a power cut; the last
+ * commits may be lost, which telemetry can afford and a rollout survives, since a device is recorded
+ * sent before it is published). One process only: several instances need PostgreSQL.
+ */
+export class SqliteDriver implements SqlDriver {
+  readonly dialect = 'sqlite' as const;
+  readonly forUpdate = '';
+  readonly types = { serialKey: 'INTEGER PRIMARY KEY AUTOINCREMENT', bigint: 'INTEGER', real: 'REAL' };
+  private readonly statements = new Map<string, Database.Statement>();
+  /** The running transaction: every query outside it waits for it (see SqlDriver.tx). */
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Opens (creating) `<dir>/fleet.db`. */
+  static open(dir: string): SqliteDriver {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, 'fleet.db');
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+    } catch (err) {
+      throw new BerthError('host', `cannot open the fleet database ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    return new SqliteDriver(db);
+  }
+
+  private direct: SqlQueryable = {
+    all: async <T extends Row>(sql: string, params: readonly unknown[] = []) => this.statement(sql).all(...bind(params)) as T[],
+    run: async (sql: string, params: readonly unknown[] = []) => this.statement(sql).run(...bind(params)).changes,
+  };
+
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      try {
+        s = this.db.prepare(sql);
+      } catch (err) {
+        throw new BerthError('internal', `SQLite refused a statement: ${(err as Error).message}: ${sql}`, { cause: err });
+      }
+      // Statements without a result (DDL, INSERT) cannot be read with .all(); callers use run() for them.
+      if (!/^\s*(CREATE|DROP|ALTER|BEGIN|COMMIT|ROLLBACK)/i.test(sql)) this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Resolves when no transaction runs: one that began while we waited is waited for too. */
+  private async idle(): Promise<void> {
+    for (;;) {
+      const b = this.busy;
+      await b.catch(() => undefined);
+      if (b === this.busy) return;
+    }
+  }
+
+  async all<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    await this.idle();
+    return this.direct.all<T>(sql, params);
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    await this.idle();
+    return this.direct.run(sql, params);
+  }
+
+  async tx<T>(fn: (q: SqlQueryable) => Promise<T>): Promise<T> {
+    const previous = this.busy;
+    let release!: () => void;
+    this.busy = new Promise<void>((r) => (release = r));
+    await previous.catch(() => undefined);
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.direct);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    this.db.close();
+  }
+}
+
+/** better-sqlite3 binds no undefined or boolean: NULL and 0/1, as the schema stores them. */
+function bind(params: readonly unknown[]): unknown[] {
+  return params.map((p) => (p === undefined ? null : typeof p === 'boolean' ? (p ? 1 : 0) : p));
+}

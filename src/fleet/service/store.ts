@@ -1,0 +1,202 @@
+/**
+ * The fleet service's state: the one narrow interface every part of `berth fleet serve` goes through,
+ * implemented once over SQL (sql-store.ts) with two drivers, SQLite (one process, the default) and
+ * PostgreSQL (several service instances on one fleet). test/*\/fleet-store.conformance.ts holds the
+ * contract's tests and runs them against both.
+ *
+ * Contract, for every method: it is async, it either completes or throws (a driver error surfaces as
+ * BerthError 'network' for PostgreSQL, 'host' for SQLite) and leaves nothing half-written: every method
+ * that writes more than one row does so in one transaction. Times are milliseconds since the epoch.
+ * Nothing here knows MQTT or HTTP: callers parse messages and requests and hand over plain records.
+ */
+
+export type Scope = 'read' | 'deploy' | 'admin';
+export const SCOPES: readonly Scope[] = ['read', 'deploy', 'admin'];
+
+export type RolloutState = 'running' | 'paused' | 'completed' | 'aborted' | 'cancelled';
+/** Per device in a rollout: `pending` not sent yet, `sent` recorded as sent (published or about to be), the rest final. */
+export type DeviceOutcome = 'pending' | 'sent' | 'applied' | 'failed' | 'rolled-back' | 'rejected' | 'superseded' | 'timed-out' | 'not-sent';
+export const DEVICE_OUTCOMES: readonly DeviceOutcome[] = ['pending', 'sent', 'applied', 'failed', 'rolled-back', 'rejected', 'superseded', 'timed-out', 'not-sent'];
+
+/** What the service knows about a device, last value of each kind. JSON fields are the device's messages as parsed. */
+export interface DeviceRecord {
+  readonly id: string;
+  readonly online: boolean;
+  readonly lastSeen?: number;
+  readonly status?: Record<string, unknown>;
+  readonly reported?: Record<string, unknown>;
+  readonly desiredRevision?: number;
+  readonly phase?: string;
+  readonly telemetry?: TelemetrySample;
+}
+
+/** A change to a device: only the given fields are written; `lastSeen` only ever moves forward. */
+export interface DevicePatch {
+  readonly online?: boolean;
+  readonly lastSeen?: number;
+  readonly status?: Record<string, unknown>;
+  readonly reported?: Record<string, unknown>;
+  readonly desiredRevision?: number;
+  /** null clears it. */
+  readonly phase?: string | null;
+  readonly telemetry?: TelemetrySample;
+}
+
+export interface TelemetrySample {
+  readonly device: string;
+  readonly time: number;
+  readonly cpuPercent?: number;
+  readonly memoryUsedBytes?: number;
+  readonly memoryTotalBytes?: number;
+  readonly temperatureC?: number;
+}
+
+export type TelemetryPoint = Omit<TelemetrySample, 'device'>;
+
+/** How long telemetry is kept, and in how much room (estimated, see FleetStore.telemetryBytes). */
+export interface TelemetryRetention {
+  readonly rawMs: number;
+  readonly minuteMs: number;
+  readonly budgetBytes: number;
+}
+
+export interface EventRecord {
+  readonly seq: number;
+  readonly time: number;
+  readonly device?: string;
+  readonly rollout?: string;
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+}
+
+export type NewEvent = Omit<EventRecord, 'seq'>;
+
+export interface RolloutPolicyRecord {
+  readonly ratePerMin?: number;
+  readonly abortAfterPct?: number;
+  readonly minDevices: number;
+  readonly timeoutMs: number;
+}
+
+export interface RolloutRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly state: RolloutState;
+  readonly abortReason?: string;
+  readonly createdAt: number;
+  readonly finishedAt?: number;
+  readonly createdBy: string;
+  readonly policy: RolloutPolicyRecord;
+  /** service → the image reference every device gets (`…@sha256:…`). */
+  readonly images: Readonly<Record<string, string>>;
+  /** The desired state's JSON text without its revision (digests pinned): what every device is sent. */
+  readonly body: string;
+  readonly counts: Readonly<Record<DeviceOutcome, number>> & { readonly total: number };
+}
+
+export interface RolloutDeviceRecord {
+  readonly device: string;
+  /** Order of sending. */
+  readonly seq: number;
+  readonly revision: number;
+  readonly outcome: DeviceOutcome;
+  readonly sentAt?: number;
+  readonly sentBy?: string;
+  readonly finishedAt?: number;
+  readonly phase?: string;
+  readonly error?: string;
+}
+
+export type NewRollout = Omit<RolloutRecord, 'counts' | 'finishedAt' | 'abortReason'>;
+
+/** What one step of a rollout decides (see FleetStore.stepRollout). */
+export interface StepDecision {
+  /** Devices to mark `sent` now (must be `pending`). */
+  readonly send?: readonly string[];
+  /** Devices given a final outcome now (must be `sent`, or `pending` for `not-sent`). */
+  readonly finish?: ReadonlyArray<{ readonly device: string; readonly outcome: DeviceOutcome; readonly error?: string }>;
+  /** A new state (aborted with a reason, completed); `finished` stamps finishedAt. */
+  readonly state?: { readonly state: RolloutState; readonly reason?: string; readonly finished?: boolean };
+}
+
+export interface TokenRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly scope: Scope;
+  /** SHA-256 (hex) of the secret: the secret itself is never stored. */
+  readonly hash: string;
+  readonly createdAt: number;
+}
+
+export interface SessionRecord {
+  /** SHA-256 (hex) of the cookie value. */
+  readonly hash: string;
+  readonly tokenId: string;
+  readonly scope: Scope;
+  readonly csrf: string;
+  readonly expiresAt: number;
+}
+
+export interface FleetStore {
+  readonly dialect: 'sqlite' | 'postgres';
+
+  upsertDevice(id: string, patch: DevicePatch): Promise<void>;
+  getDevice(id: string): Promise<DeviceRecord | undefined>;
+  /** Every device, sorted by id. */
+  listDevices(): Promise<DeviceRecord[]>;
+
+  /** Stores raw samples and folds each into its per-minute average. */
+  addTelemetry(samples: readonly TelemetrySample[]): Promise<void>;
+  /** Raw samples or per-minute averages of one device in [from, to], in time order. */
+  telemetry(device: string, from: number, to: number, resolution: 'raw' | 'minute'): Promise<TelemetryPoint[]>;
+  /**
+   * Drops raw samples older than now − rawMs and minutes older than now − minuteMs, then, while the
+   * estimate is over the budget, the oldest raw samples and then the oldest minutes. Returns rows deleted.
+   */
+  pruneTelemetry(retention: TelemetryRetention, now: number): Promise<number>;
+  /** An estimate of the room telemetry takes: rows × a fixed per-row size of each table. */
+  telemetryBytes(): Promise<number>;
+
+  /** Appends an event; returns it with its sequence number. */
+  addEvent(e: NewEvent): Promise<EventRecord>;
+  /** Newest first; `before` pages by seq. */
+  events(q: { device?: string; before?: number; limit: number }): Promise<EventRecord[]>;
+
+  /** Stores a rollout and its devices (all `pending`, in the given order) in one transaction. */
+  createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord>;
+  getRollout(id: string): Promise<RolloutRecord | undefined>;
+  /** Newest first. */
+  listRollouts(limit: number): Promise<RolloutRecord[]>;
+  rolloutDevices(id: string): Promise<RolloutDeviceRecord[]>;
+  /** Ids of rollouts without finishedAt (running, paused, or aborted/cancelled with devices still sent). */
+  unfinishedRollouts(): Promise<string[]>;
+  /**
+   * Moves a rollout from one of `from` to `to` (compare-and-set); undefined when it is not in `from`
+   * (or does not exist). Cancelling also turns its pending devices into `not-sent`.
+   */
+  transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState): Promise<RolloutRecord | undefined>;
+  /**
+   * One step of a rollout, atomic across every service instance on the database: the rollout row is
+   * locked (PostgreSQL SELECT … FOR UPDATE; SQLite BEGIN IMMEDIATE), `decide` sees it and its devices
+   * as committed and returns what to change, and the change is applied before the lock is released.
+   * Devices in `send` are recorded `sent` by `instance` at `now` only if still `pending`: so two instances
+   * can never both send one device. Returns the devices recorded sent (with their revision) for the
+   * caller to publish, after this commit. `decide` must be synchronous and pure.
+   */
+  stepRollout(id: string, instance: string, now: number, decide: (r: RolloutRecord, devices: readonly RolloutDeviceRecord[]) => StepDecision): Promise<Array<{ device: string; revision: number }>>;
+  /** The `sent` rows of a device across rollouts: what a report from it may settle. */
+  sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>>;
+  /** Gives a `sent` device its final outcome; false when it was not `sent` any more (settled elsewhere). */
+  settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean>;
+  /** The last progress phase of a sent device. */
+  setDevicePhase(rollout: string, device: string, phase: string): Promise<void>;
+
+  addToken(t: TokenRecord): Promise<void>;
+  tokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  addSession(s: SessionRecord): Promise<void>;
+  /** A session that has not expired at `now`. */
+  sessionByHash(hash: string, now: number): Promise<SessionRecord | undefined>;
+  deleteSession(hash: string): Promise<void>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,163 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FleetStore, NewRollout } from '../../../src/fleet/service/store.js';
+
+/**
+ * The FleetStore contract (src/fleet/service/store.ts), run against each implementation: SQLite in
+ * test/unit/fleet-store.test.ts, PostgreSQL (a real server) in test/integration/fleet-store.test.ts.
+ * `open` must give a fresh, empty, migrated store each time; `reopen` the same database again.
+ */
+export function fleetStoreConformance(
+  name: string, open: () => Promise<{ store: FleetStore; reopen: () => Promise<FleetStore> }>,
+  /** Several connections in one process (PostgreSQL); SQLite's single writer races within one store. */
+  multiConnection: boolean,
+): void {
+  describe(`FleetStore conformance: ${name}`, () => {
+    let store: FleetStore;
+    let reopen: () => Promise<FleetStore>;
+    const extra: FleetStore[] = [];
+    beforeEach(async () => {
+      ({ store, reopen } = await open());
+    });
+    afterEach(async () => {
+      for (const s of extra.splice(0)) await s.close();
+      await store.close();
+    });
+
+    const rollout = (id: string, createdAt = 1000): NewRollout => ({
+      id, name: `app-${id}`, state: 'running', createdAt, createdBy: 'tok', policy: { minDevices: 1, timeoutMs: 60_000 },
+      images: { web: 'reg/web@sha256:' + 'a'.repeat(64) }, body: '{"services":{}}',
+    });
+
+    it('upserts devices field by field, and last_seen only moves forward', async () => {
+      await store.upsertDevice('d1', { online: true, lastSeen: 5000, status: { online: true } });
+      await store.upsertDevice('d1', { reported: { revision: 3, status: 'applied' }, lastSeen: 1000 });
+      await store.upsertDevice('d0', {});
+      const d1 = await store.getDevice('d1');
+      expect(d1).toMatchObject({ id: 'd1', online: true, lastSeen: 5000, status: { online: true }, reported: { revision: 3, status: 'applied' } });
+      await store.upsertDevice('d1', { online: false, phase: 'pull', desiredRevision: 4, lastSeen: 6000 });
+      expect(await store.getDevice('d1')).toMatchObject({ online: false, phase: 'pull', desiredRevision: 4, lastSeen: 6000 });
+      await store.upsertDevice('d1', { phase: null });
+      expect((await store.getDevice('d1'))!.phase).toBeUndefined();
+      expect((await store.listDevices()).map((d) => d.id)).toEqual(['d0', 'd1']);
+      expect(await store.getDevice('nope')).toBeUndefined();
+    });
+
+    it('keeps raw telemetry and per-minute averages, and prunes by age and by budget', async () => {
+      const t0 = 10 * 60_000;
+      await store.addTelemetry([
+        { device: 'd1', time: t0, cpuPercent: 10, memoryUsedBytes: 100, temperatureC: 40 },
+        { device: 'd1', time: t0 + 30_000, cpuPercent: 30, memoryUsedBytes: 300 },
+        { device: 'd1', time: t0 + 60_000, cpuPercent: 50 },
+        { device: 'd2', time: t0, cpuPercent: 99 },
+      ]);
+      const raw = await store.telemetry('d1', t0, t0 + 60_000, 'raw');
+      expect(raw.map((p) => p.cpuPercent)).toEqual([10, 30, 50]);
+      expect(raw[1]).toEqual({ time: t0 + 30_000, cpuPercent: 30, memoryUsedBytes: 300 });
+      const minutes = await store.telemetry('d1', t0, t0 + 120_000, 'minute');
+      expect(minutes).toEqual([
+        { time: t0, cpuPercent: 20, memoryUsedBytes: 200, temperatureC: 40 },
+        { time: t0 + 60_000, cpuPercent: 50 },
+      ]);
+      const before = await store.telemetryBytes();
+      expect(before).toBeGreaterThan(0);
+      // Raw kept for 45 s at now = t0 + 60 s: the first sample goes, its minute stays.
+      expect(await store.pruneTelemetry({ rawMs: 45_000, minuteMs: 3600_000, budgetBytes: 1e9 }, t0 + 60_000)).toBe(2);
+      expect((await store.telemetry('d1', 0, t0 * 2, 'raw')).length).toBe(2);
+      expect((await store.telemetry('d1', 0, t0 * 2, 'minute')).length).toBe(2);
+      // A budget of nothing: every raw sample and then every minute goes.
+      await store.pruneTelemetry({ rawMs: 3600_000, minuteMs: 3600_000, budgetBytes: 0 }, t0 + 60_000);
+      expect(await store.telemetryBytes()).toBe(0);
+    });
+
+    it('appends events with increasing seq and pages them newest first', async () => {
+      const a = await store.addEvent({ time: 1, device: 'd1', type: 'online', data: {} });
+      const b = await store.addEvent({ time: 2, device: 'd2', type: 'deploy-failed', data: { revision: 3 } });
+      const c = await store.addEvent({ time: 3, rollout: 'r1', type: 'rollout-created', data: {} });
+      expect(a.seq < b.seq && b.seq < c.seq).toBe(true);
+      expect((await store.events({ limit: 10 })).map((e) => e.type)).toEqual(['rollout-created', 'deploy-failed', 'online']);
+      expect(await store.events({ device: 'd2', limit: 10 })).toEqual([{ seq: b.seq, time: 2, device: 'd2', type: 'deploy-failed', data: { revision: 3 } }]);
+      expect((await store.events({ before: c.seq, limit: 1 })).map((e) => e.seq)).toEqual([b.seq]);
+    });
+
+    it('stores a rollout with its devices, counts outcomes and lists newest first', async () => {
+      const r = await store.createRollout(rollout('r1'), [{ device: 'b', revision: 2 }, { device: 'a', revision: 7 }]);
+      expect(r).toMatchObject({ id: 'r1', state: 'running', counts: { total: 2, pending: 2, sent: 0 }, images: rollout('r1').images, policy: { minDevices: 1, timeoutMs: 60_000 } });
+      expect(r.finishedAt).toBeUndefined();
+      await store.createRollout(rollout('r2', 2000), []);
+      expect((await store.listRollouts(10)).map((x) => x.id)).toEqual(['r2', 'r1']);
+      expect((await store.rolloutDevices('r1')).map((d) => [d.device, d.seq, d.revision, d.outcome])).toEqual([['b', 0, 2, 'pending'], ['a', 1, 7, 'pending']]);
+      expect(await store.unfinishedRollouts()).toEqual(['r1', 'r2']);
+      await expect(store.createRollout(rollout('r1'), [])).rejects.toThrow();
+    });
+
+    it('steps a rollout atomically: sends only pending devices once, finishes, changes state', async () => {
+      await store.createRollout(rollout('r1'), ['a', 'b', 'c'].map((device) => ({ device, revision: 1 })));
+      const first = await store.stepRollout('r1', 'i1', 100, (r, devices) => {
+        expect(r.state).toBe('running');
+        expect(devices.map((d) => d.outcome)).toEqual(['pending', 'pending', 'pending']);
+        return { send: ['a', 'b'] };
+      });
+      expect(first).toEqual([{ device: 'a', revision: 1 }, { device: 'b', revision: 1 }]);
+      // A stale decision naming a sent device sends nothing twice.
+      expect(await store.stepRollout('r1', 'i2', 200, () => ({ send: ['a', 'c'] }))).toEqual([{ device: 'c', revision: 1 }]);
+      const rows = await store.rolloutDevices('r1');
+      expect(rows.map((d) => [d.device, d.outcome, d.sentAt, d.sentBy])).toEqual([['a', 'sent', 100, 'i1'], ['b', 'sent', 100, 'i1'], ['c', 'sent', 200, 'i2']]);
+      expect(await store.sentTo('a')).toEqual([{ rollout: 'r1', revision: 1 }]);
+      expect(await store.settleDevice('r1', 'a', 'applied', 300)).toBe(true);
+      expect(await store.settleDevice('r1', 'a', 'failed', 301)).toBe(false);
+      await store.setDevicePhase('r1', 'b', 'pull');
+      await store.stepRollout('r1', 'i1', 400, () => ({ finish: [{ device: 'b', outcome: 'timed-out' }, { device: 'c', outcome: 'failed', error: 'boom' }], state: { state: 'completed', finished: true } }));
+      const done = await store.getRollout('r1');
+      expect(done).toMatchObject({ state: 'completed', finishedAt: 400, counts: { total: 3, applied: 1, 'timed-out': 1, failed: 1, sent: 0 } });
+      expect((await store.rolloutDevices('r1')).find((d) => d.device === 'b')).toMatchObject({ phase: 'pull', outcome: 'timed-out', finishedAt: 400 });
+      expect((await store.rolloutDevices('r1')).find((d) => d.device === 'c')).toMatchObject({ error: 'boom' });
+      expect(await store.unfinishedRollouts()).toEqual([]);
+      // A finished rollout is never stepped again.
+      let called = false;
+      expect(await store.stepRollout('r1', 'i1', 500, () => ((called = true), {}))).toEqual([]);
+      expect(called).toBe(false);
+    });
+
+    it('transitions state by compare-and-set; cancelling turns pending devices into not-sent', async () => {
+      await store.createRollout(rollout('r1'), ['a', 'b'].map((device) => ({ device, revision: 1 })));
+      await store.stepRollout('r1', 'i', 1, () => ({ send: ['a'] }));
+      expect((await store.transitionRollout('r1', ['running'], 'paused'))!.state).toBe('paused');
+      expect(await store.transitionRollout('r1', ['running'], 'paused')).toBeUndefined();
+      expect(await store.transitionRollout('nope', ['running'], 'paused')).toBeUndefined();
+      const c = await store.transitionRollout('r1', ['running', 'paused'], 'cancelled');
+      expect(c).toMatchObject({ state: 'cancelled', counts: { sent: 1, 'not-sent': 1, pending: 0 } });
+    });
+
+    it('keeps tokens by hash and sessions until they expire', async () => {
+      await store.addToken({ id: 't1', name: 'ci', scope: 'deploy', hash: 'h1', createdAt: 5 });
+      expect(await store.tokenByHash('h1')).toEqual({ id: 't1', name: 'ci', scope: 'deploy', hash: 'h1', createdAt: 5 });
+      expect(await store.tokenByHash('h2')).toBeUndefined();
+      await store.addSession({ hash: 's1', tokenId: 't1', scope: 'deploy', csrf: 'c', expiresAt: 1000 });
+      expect(await store.sessionByHash('s1', 999)).toMatchObject({ tokenId: 't1', csrf: 'c' });
+      expect(await store.sessionByHash('s1', 1000)).toBeUndefined();
+      await store.deleteSession('s1');
+      expect(await store.sessionByHash('s1', 0)).toBeUndefined();
+    });
+
+    it('persists across a reopen, and a second connection sees the first one\'s writes', async () => {
+      await store.upsertDevice('d1', { online: true });
+      await store.createRollout(rollout('r1'), [{ device: 'd1', revision: 1 }]);
+      const other = await reopen();
+      extra.push(other);
+      expect((await other.getDevice('d1'))!.online).toBe(true);
+      expect((await other.getRollout('r1'))!.counts.total).toBe(1);
+    });
+
+    it('serializes concurrent steps: racing instances never send one device twice', async () => {
+      await store.createRollout(rollout('r1'), Array.from({ length: 40 }, (_, i) => ({ device: `d${i}`, revision: 1 })));
+      const other = multiConnection ? await reopen() : store;
+      if (other !== store) extra.push(other);
+      // Each instance sends the first 5 devices it sees pending, as a rollout step does.
+      const step = (s: FleetStore, who: string) => s.stepRollout('r1', who, 1, (_r, ds) => ({ send: ds.filter((d) => d.outcome === 'pending').slice(0, 5).map((d) => d.device) }));
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => step(i % 2 === 0 ? store : other, `i${i % 2}`)));
+      const sent = results.flat().map((s) => s.device);
+      expect(sent.length).toBe(40);
+      expect(new Set(sent).size).toBe(40);
+    });
+  });
+}
