@@ -1,18 +1,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopProcess } from '../helpers/agent-process.js';
-import { runBerth, startBerth } from '../helpers/berth-cli.js';
 import { DESKTOP, hasHorizontalScroll, pageErrors, PHONE, TestBrowser } from '../helpers/browser.js';
 import { REPO, requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
+import { createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { testFleetKey } from '../helpers/signing.js';
-import { startMosquitto, tcpAccepts, type MosquittoInstance } from '../helpers/services/mosquitto.js';
-import { freePort } from '../helpers/services/ports.js';
+import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 
 // The dashboard end to end (issue 21): real headless Chromium (Debian's, driven by playwright-core) against a
@@ -26,7 +23,7 @@ let sim: FleetSim;
 let zero: FleetSim;
 let late: FleetSim | undefined;
 let dir: string;
-let serve: ChildProcess;
+let service: ServiceProcess;
 let base: string;
 let token: string;
 let browser: TestBrowser;
@@ -34,6 +31,8 @@ let desktop: BrowserContext;
 let page: Page;
 let errors: string[];
 let image: string;
+/** The rollout page the deploy test ended on (the phone test visits it again). */
+let rolloutHash: string;
 
 beforeAll(async () => {
   requireBuilt();
@@ -49,16 +48,9 @@ beforeAll(async () => {
   zero = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'zero', count: 1, profile: 'pi-zero-w', telemetryMs: 500 });
 
   const data = path.join(dir, 'data');
-  const made = await runBerth(['fleet', 'token', 'create', '--data', data, '--scope', 'deploy']);
-  expect(made.code, made.stderr).toBe(0);
-  token = made.stdout.trim();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  serve = startBerth(['fleet', 'serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]).proc;
-  for (let i = 0; !(await tcpAccepts('127.0.0.1', port)); i++) {
-    if (i > 150 || serve.exitCode !== null) throw new Error(`berth fleet serve did not listen on ${port} (exit ${serve.exitCode})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  service = await startService(['--data', data, '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]);
+  base = service.url;
+  token = await createToken('deploy', data);
 
   browser = await TestBrowser.launch('dashboard');
   desktop = await browser.context(DESKTOP, base);
@@ -68,7 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (serve) await stopProcess(serve);
+  await service?.stop();
   await Promise.all([sim?.stop(), zero?.stop(), late?.stop()]);
   await Promise.all([broker?.stop(), registry?.stop()]);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -106,7 +98,8 @@ describe('the fleet dashboard in Chromium', () => {
     await expect.poll(() => row(page, 'dash-1').textContent(), { timeout: 10_000 }).toContain('45.5 °C');
     await page.evaluate('window.__notReloaded = true');
 
-    late = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'late', count: 1 });
+    // Another board profile: the deploy below goes to profile:sim-board, and this one is cut (offline) next.
+    late = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'late', count: 1, profile: 'late-board' });
     await expect.poll(() => tableIds(page), { timeout: 15_000 }).toContain('late-0');
     await late.cut('late-0');
     await expect.poll(() => row(page, 'late-0').locator('.online').getAttribute('data-online'), { timeout: 15_000 }).toBe('false');
@@ -150,6 +143,7 @@ describe('the fleet dashboard in Chromium', () => {
     await browser.screenshot(page, 'deploy-form');
     await page.click('#deploy-form button[type=submit]');
     await page.waitForURL(/#\/rollouts\/[^/]+$/);
+    rolloutHash = new URL(page.url()).hash;
     const progress = page.locator('#rollout-progress');
     await expect.poll(() => progress.getAttribute('data-state'), { timeout: 30_000 }).toBe('completed');
     expect(await progress.getAttribute('data-done')).toBe('100');
@@ -180,7 +174,6 @@ describe('the fleet dashboard in Chromium', () => {
     try {
       await phone.addCookies((await desktop.cookies()).filter((c) => c.name === 'berth_session'));
       const p = await phone.newPage();
-      const rolloutHash = new URL(page.url()).hash;
       for (const [name, hash, ready] of [
         ['phone-fleet', '#/', '#fleet-table tr[data-device="dash-0"]'],
         ['phone-device', '#/devices/dash-0', '.chart canvas'],
