@@ -155,6 +155,29 @@ describe('the fleet dashboard in Chromium', () => {
     await browser.screenshot(page, 'rollout-done');
   });
 
+  it('pauses, resumes and cancels a paced rollout from its page', async () => {
+    await page.goto('/#/deploy');
+    await page.fill('#compose', `services:\n  web:\n    image: ${image}\n    command: ["sleep", "7200"]\n`);
+    await page.fill('#name', 'paced');
+    await page.selectOption('#target', 'group');
+    await page.fill('#group', 'profile:sim-board');
+    // One device a minute: the first goes at once, the other two wait long enough to act on.
+    await page.fill('#rate', '1/min');
+    await page.click('#deploy-form button[type=submit]');
+    await page.waitForURL(/#\/rollouts\/[^/]+$/);
+    const progress = page.locator('#rollout-progress');
+    await expect.poll(() => progress.locator('#rollout-counts').textContent(), { timeout: 15_000 }).toContain('1 applied');
+    await progress.locator('button:has-text("pause")').click();
+    await expect.poll(() => progress.getAttribute('data-state')).toBe('paused');
+    await progress.locator('button:has-text("resume")').click();
+    await expect.poll(() => progress.getAttribute('data-state')).toBe('running');
+    await progress.locator('button:has-text("cancel")').click();
+    await expect.poll(() => progress.getAttribute('data-state')).toBe('cancelled');
+    await expect.poll(() => page.locator('#rollout-devices tr[data-outcome="not-sent"]').count()).toBe(2);
+    expect(await progress.locator('button').count()).toBe(0);
+    await browser.screenshot(page, 'rollout-cancelled');
+  });
+
   it('sends a command and follows a service\'s logs from the device page', async () => {
     await page.goto('/#/devices/dash-0');
     await page.locator('#commands select option[value="web"]').waitFor({ state: 'attached' });

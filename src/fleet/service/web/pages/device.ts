@@ -91,6 +91,7 @@ export function DevicePage({ id }: { readonly id: string }) {
     <section class="card">
       <h2>Events</h2>
       ${events.error && html`<p class="error">${events.error}</p>`}
+      ${events.data?.length === 0 && html`<p class="muted">No events yet.</p>`}
       <table class="data" id="events"><thead><tr><th>Time</th><th>Event</th><th>Detail</th></tr></thead>
         <tbody>${(events.data ?? []).map((e) => html`<tr><td data-label="Time">${clock(e.time)}</td><td data-label="Event">${e.type}</td>
           <td data-label="Detail" style="overflow-wrap:anywhere">${detail(e)}</td></tr>`)}</tbody></table>

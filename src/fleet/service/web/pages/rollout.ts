@@ -27,6 +27,15 @@ export function RolloutsPage() {
   `;
 }
 
+/** "3 applied · 0 failed · 1 in progress · 2 waiting — of 6", with not-sent and superseded when there are any. */
+function counts(r: RolloutSummary): string {
+  const c = r.counts;
+  const parts = [`${c.applied} applied`, `${c.failed + c['rolled-back'] + c.rejected + c['timed-out']} failed`, `${c.sent} in progress`, `${c.pending} waiting`];
+  if (c['not-sent']) parts.push(`${c['not-sent']} not sent`);
+  if (c.superseded) parts.push(`${c.superseded} superseded`);
+  return `${parts.join(' · ')} — of ${c.total}`;
+}
+
 const actions: Record<string, readonly ('pause' | 'resume' | 'cancel')[]> = { running: ['pause', 'cancel'], paused: ['resume', 'cancel'] };
 
 /**
@@ -69,8 +78,7 @@ export function RolloutPage({ id }: { readonly id: string }) {
     <h1>${ro.name} <${StatusText} status=${ro.state} /></h1>
     <section class="card" id="rollout-progress" data-state=${ro.state} data-done=${Math.round(finishedShare(ro) * 100)}>
       <${ProgressBar} rollout=${ro} />
-      <p id="rollout-counts">${c.applied} applied · ${c.failed + c['rolled-back'] + c.rejected + c['timed-out']} failed · ${c.sent} in progress ·
-        ${c.pending} waiting${c['not-sent'] ? ` · ${c['not-sent']} not sent` : ''}${c.superseded ? ` · ${c.superseded} superseded` : ''} — of ${c.total}</p>
+      <p id="rollout-counts">${counts(ro)}</p>
       ${ro.abortReason && html`<p class="error">${ro.abortReason}</p>`}
       <div class="row">${(actions[ro.state] ?? []).map((a) => html`<button class=${a === 'cancel' ? 'secondary' : ''} disabled=${busy || !canAct} onClick=${() => act(a)}>${a}</button>`)}</div>
       ${error && html`<p class="error">${error}</p>`}
