@@ -70,6 +70,15 @@ afterAll(async () => {
 const tableIds = (p: Page): Promise<string[]> => p.locator('#fleet-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device') ?? ''));
 const row = (p: Page, id: string) => p.locator(`#fleet-table tr[data-device="${id}"]`);
 
+/** Fills the deploy form: a one-service compose file for the three sim-board devices (`sleep` differs per deploy). */
+async function fillDeploy(name: string, sleep: string): Promise<void> {
+  await page.goto('/#/deploy');
+  await page.fill('#compose', `services:\n  web:\n    image: ${image}\n    command: ["sleep", "${sleep}"]\n`);
+  await page.fill('#name', name);
+  await page.selectOption('#target', 'group');
+  await page.fill('#group', 'profile:sim-board');
+}
+
 describe('the fleet dashboard in Chromium', () => {
   it('asks for a login first; a wrong token is refused, a right one opens the fleet', async () => {
     const anonymous = await fetch(`${base}/api/v1/devices`);
@@ -135,11 +144,7 @@ describe('the fleet dashboard in Chromium', () => {
   });
 
   it('deploys a compose file from the page; the rollout page follows it to the end', async () => {
-    await page.goto('/#/deploy');
-    await page.fill('#compose', `services:\n  web:\n    image: ${image}\n    command: ["sleep", "3600"]\n`);
-    await page.fill('#name', 'ui-deploy');
-    await page.selectOption('#target', 'group');
-    await page.fill('#group', 'profile:sim-board');
+    await fillDeploy('ui-deploy', '3600');
     await browser.screenshot(page, 'deploy-form');
     await page.click('#deploy-form button[type=submit]');
     await page.waitForURL(/#\/rollouts\/[^/]+$/);
@@ -156,11 +161,7 @@ describe('the fleet dashboard in Chromium', () => {
   });
 
   it('pauses, resumes and cancels a paced rollout from its page', async () => {
-    await page.goto('/#/deploy');
-    await page.fill('#compose', `services:\n  web:\n    image: ${image}\n    command: ["sleep", "7200"]\n`);
-    await page.fill('#name', 'paced');
-    await page.selectOption('#target', 'group');
-    await page.fill('#group', 'profile:sim-board');
+    await fillDeploy('paced', '7200');
     // One device a minute: the first goes at once, the other two wait long enough to act on.
     await page.fill('#rate', '1/min');
     await page.click('#deploy-form button[type=submit]');
