@@ -4,7 +4,9 @@ import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
 import { readNamedFile } from '../host/read.js';
 import type { FleetFlags } from '../fleet/session.js';
+import type { App } from '../compose/model.js';
 import type { CliContext } from './context.js';
+import { printJson } from './format.js';
 
 /**
  * The dashboard's files in the package: dist/web/, built by `npm run build` (scripts/bundle-web.mjs from
@@ -26,6 +28,34 @@ interface ServeFlags extends FleetFlags {
   telemetryMinute: string;
   telemetryBudget: string;
   tlsVerify: string;
+}
+
+/** `fleet deploy --server`'s own flags. */
+export interface ServerFlags {
+  server?: string;
+  tokenFile?: string;
+}
+
+/**
+ * `berth fleet deploy --server URL FILE`: the app as this command read it (its .env, configs and
+ * relative paths settled here) and the rollout flags, sent to the service, which creates and runs the
+ * rollout. Prints the rollout's id (or its record with --json).
+ */
+export async function deployViaServer(ctx: CliContext, opts: ServerFlags & { device?: string[]; group?: string; all?: boolean; rate?: string; abortAfter?: string; minDevices: string; timeout: string; json?: boolean; dryRun?: boolean }, app: App): Promise<void> {
+  if (opts.dryRun) throw new BerthError('usage', '--dry-run does not go with --server: the service plans the rollout when it creates it');
+  const token = opts.tokenFile !== undefined ? readNamedFile(opts.tokenFile, '--token-file').toString('utf8').trim() : ctx.env.BERTH_FLEET_TOKEN;
+  if (token === undefined || token === '') throw new BerthError('usage', '--server needs an API token: --token-file FILE or env BERTH_FLEET_TOKEN', { hint: 'make one with berth fleet token create --scope deploy on the service\'s host' });
+  const { submitRollout } = await import('../fleet/service/client.js');
+  const { revision: _revision, ...desired } = app.source;
+  const abortAfterPct = opts.abortAfter !== undefined ? Number(opts.abortAfter.replace(/%$/, '')) : undefined;
+  const rollout = await submitRollout(opts.server!, token, {
+    app: desired,
+    ...(opts.device && { devices: opts.device }), ...(opts.group !== undefined && { group: opts.group }), ...(opts.all === true && { all: true }),
+    ...(opts.rate !== undefined && { rate: opts.rate }), ...(abortAfterPct !== undefined && { abortAfterPct }),
+    minDevices: Number(opts.minDevices), timeout: opts.timeout,
+  });
+  if (opts.json) printJson(ctx.out, rollout);
+  else ctx.out.write(`${rollout.id}: ${rollout.counts?.total ?? 0} devices, ${Object.entries(rollout.images ?? {}).map(([s, i]) => `${s}=${String(i)}`).join(' ')}\n`);
 }
 
 /**

@@ -7,7 +7,7 @@ import { readNamedFile } from '../host/read.js';
 import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
 import { composeReadOptions, profileOption } from './compose.js';
-import { registerFleetServe } from './fleet-serve.js';
+import { deployViaServer, registerFleetServe, type ServerFlags } from './fleet-serve.js';
 import type { CliContext } from './context.js';
 import { printJson, table } from './format.js';
 
@@ -114,11 +114,14 @@ export function registerFleet(program: Command, context: () => CliContext): void
   profileOption(rolloutOptions(connectionOptions(fleet.command('deploy')), 'applied'))
     .description('publish a compose file as each device\'s retained desired state, at a set pace, and follow the devices until they report')
     .argument('<file>', 'compose YAML, as for berth deploy (services: and x-berth: {update})')
-    .action(async (file: string, opts: DeployFlags) => {
+    .option('--server <url>', 'create the rollout on a fleet service (berth fleet serve) instead: it runs there, outlives this command, and pins image tags to digests')
+    .option('--token-file <file>', 'with --server: a file holding an API token of scope deploy (or env BERTH_FLEET_TOKEN)')
+    .action(async (file: string, opts: DeployFlags & ServerFlags) => {
       const ctx = context();
       const [{ readComposeFile }, { appTarget }] = await Promise.all([import('../compose/file.js'), import('../fleet/deploy.js')]);
       // Normalized by the code every device runs, so a file they would refuse is refused here, before connecting.
       const app = await readComposeFile(file, composeReadOptions(ctx, opts.profile, 'fleet'));
+      if (opts.server !== undefined) return deployViaServer(ctx, opts, app);
       await runRollout(ctx, opts, () => appTarget(app));
     });
 

@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
 import { api, createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
@@ -167,6 +170,38 @@ describe('berth fleet serve', () => {
     expect(text).toMatch(/event: rollout\ndata: .*"state":"completed"/);
   });
 
+  it('berth fleet deploy --server creates the rollout on the service', async () => {
+    const file = path.join(dir, 'compose.yaml');
+    fs.writeFileSync(file, compose('v1'));
+    const refused = await runBerth(['fleet', 'deploy', file, '--server', service.url, '--device', 'svc-2'], { BERTH_FLEET_TOKEN: tokens.read });
+    expect(refused.code).toBe(11);
+    expect(refused.stderr).toMatch(/scope deploy/);
+    const r = await runBerth(['fleet', 'deploy', file, '--server', service.url, '--device', 'svc-2', '--json'], { BERTH_FLEET_TOKEN: tokens.deploy });
+    expect(r.code, r.stderr).toBe(0);
+    const rollout = JSON.parse(r.stdout);
+    expect(rollout.images.web).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect((await rolloutDone(rollout.id)).counts).toMatchObject({ total: 1, applied: 1 });
+  });
+
+  it('serves HTTPS with --tls-cert and --tls-key', async () => {
+    const key = path.join(dir, 'tls.key');
+    const cert = path.join(dir, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+    const tlsService = await startService(['--data', path.join(dir, 'data-tls'), '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml'), '--tls-cert', cert, '--tls-key', key]);
+    try {
+      expect(tlsService.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const status = await new Promise<number>((resolve, reject) => {
+        https.get(`${tlsService.url}/api/v1/devices`, { ca: fs.readFileSync(cert) }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        }).on('error', reject);
+      });
+      expect(status).toBe(401);
+    } finally {
+      await tlsService.stop();
+    }
+  });
+
   it('pauses, resumes and cancels; a kill -9 mid-rollout resumes without sending any device twice', async () => {
     const before = new Map(sim.devices.map((d) => [d.id, d.received.length]));
     // 1 device every 2 s: the service is killed with some devices sent and some not.
@@ -187,7 +222,7 @@ describe('berth fleet serve', () => {
     expect(done).toMatchObject({ state: 'completed', counts: { total: N, applied: N } });
     for (const d of sim.devices) expect(d.received.length, d.id).toBe(before.get(d.id)! + 1);
     // Persisted across the restart: every rollout of this file is still listed.
-    expect((await api(service.url, 'GET', '/api/v1/rollouts', { token: tokens.read })).body.rollouts.length).toBe(4);
+    expect((await api(service.url, 'GET', '/api/v1/rollouts', { token: tokens.read })).body.rollouts.length).toBe(5);
 
     const third = await api(service.url, 'POST', '/api/v1/rollouts', { token: tokens.deploy, body: { compose: compose('v1'), all: true, rate: '6/min' } });
     await sleep(500);

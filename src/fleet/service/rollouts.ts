@@ -1,6 +1,10 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { composeApp } from '../../compose/file.js';
+import type { App } from '../../compose/model.js';
+import { normalizeDesired } from '../../compose/normalize.js';
+import { checkDeclaredVolumes } from '../../compose/refs.js';
+import { checkDesiredShape } from '../../protocol/validate.js';
 import { loadComposeYaml } from '../../compose/load-yaml.js';
 import { parseDuration } from '../../duration.js';
 import { BerthError } from '../../errors.js';
@@ -16,6 +20,8 @@ import type { FleetStore, RolloutRecord, RolloutState } from './store.js';
 /** `POST /api/v1/rollouts`' body (docs/fleet-api.yaml RolloutRequest), as received: checked by createRollout. */
 export interface RolloutRequest {
   readonly compose?: unknown;
+  /** Instead of `compose`: the app as `berth fleet deploy --server` read it (a desired state without revision). */
+  readonly app?: unknown;
   readonly name?: unknown;
   readonly devices?: unknown;
   readonly group?: unknown;
@@ -55,7 +61,7 @@ const str = (v: unknown, key: string): string | undefined => {
 export async function createRollout(deps: RolloutDeps, req: RolloutRequest, createdBy: string, now = Date.now()): Promise<RolloutRecord> {
   if (typeof req !== 'object' || req === null) throw new BerthError('invalid', 'rollout request: expected a JSON object');
   const compose = str(req.compose, 'compose');
-  if (compose === undefined) throw invalid('compose', 'is required: the compose file\'s YAML text');
+  if ((compose === undefined) === (req.app === undefined)) throw invalid('compose', 'or "app" is required, not both: the compose file\'s YAML text, or the app as berth fleet deploy --server sends it');
   let devices: string[] | undefined;
   if (req.devices !== undefined) {
     if (!Array.isArray(req.devices) || req.devices.some((d) => typeof d !== 'string')) throw invalid('devices', 'must be an array of device ids');
@@ -74,8 +80,9 @@ export async function createRollout(deps: RolloutDeps, req: RolloutRequest, crea
     timeoutMs: parseDuration(timeout, 'timeout'),
   };
 
-  const file = path.join(deps.dataDir, 'compose.yaml');
-  const app = composeApp(await loadComposeYaml(compose, 'the rollout\'s compose file'), file, { mode: 'fleet', env: {}, stateRoot: deps.dataDir });
+  const app = compose !== undefined
+    ? composeApp(await loadComposeYaml(compose, 'the rollout\'s compose file'), path.join(deps.dataDir, 'compose.yaml'), { mode: 'fleet', env: {}, stateRoot: deps.dataDir })
+    : appFromDesired(req.app, deps.dataDir);
   const selected = deps.inventory().select({ ...(devices && { devices }), ...(group !== undefined && { group }), all: req.all === true });
   const plan = planDeploy(deps.view, selected);
 
@@ -101,6 +108,19 @@ export async function createRollout(deps: RolloutDeps, req: RolloutRequest, crea
   deps.bus.emit({ type: 'event', event: await deps.store.addEvent({ time: now, rollout: id, type: 'rollout-created', data: { name: record.name, devices: plan.length, images, createdBy } }) });
   deps.bus.emit({ type: 'rollout', id });
   return record;
+}
+
+/**
+ * The app of a request's `app`: a desired state the client read from its compose file (its .env,
+ * configs and relative paths settled there, as `berth fleet deploy` settles them), checked and
+ * normalized here by the code every device runs, as composeApp does for a file.
+ */
+function appFromDesired(value: unknown, stateRoot: string): App {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('app', 'must be an object (a desired state without revision)');
+  const desired = checkDesiredShape({ ...value, revision: 1 }, 'rollout request "app"');
+  const app = normalizeDesired(desired, { stateRoot });
+  checkDeclaredVolumes(desired, app);
+  return app;
 }
 
 const MOVES: Readonly<Record<'pause' | 'resume' | 'cancel', { from: readonly RolloutState[]; to: RolloutState }>> = {

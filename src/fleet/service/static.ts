@@ -4,8 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * The dashboard's files (dist/web/ of the package, or --web DIR) for every path outside /api/ and /metrics.
- * A path without an extension that names no file gets index.html, so the dashboard can route on the
- * client. Paths are resolved inside the directory only: `..` and symlinks out of it are refused.
+ * A path that names no file and is not a known asset type gets index.html, so the dashboard can route
+ * on the client. Paths are resolved inside the directory only: `..` and symlinks out of it are refused.
  */
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -46,7 +46,8 @@ export function serveStatic(dir: string, req: IncomingMessage, res: ServerRespon
   if (rel.includes('\0')) return notFound();
   const wanted = path.join(root, path.normalize(`/${rel}`));
   let file = inside(pathname.endsWith('/') ? path.join(wanted, 'index.html') : wanted);
-  if (file === undefined && path.extname(wanted) === '') file = inside(path.join(root, 'index.html'));
+  // A missing asset (a known file type) is a 404; anything else is a dashboard route (device ids may hold dots).
+  if (file === undefined && TYPES[path.extname(wanted)] === undefined) file = inside(path.join(root, 'index.html'));
   if (file === undefined) return notFound();
   const headers = {
     'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
