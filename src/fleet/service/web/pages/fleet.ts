@@ -72,11 +72,11 @@ function row(d: DeviceSummary, now: number) {
     <td data-label="Device"><a href=${href.device(d.id)}>${d.id}</a></td>
     <td data-label="Online"><${OnlineMark} online=${d.online} /></td>
     <td data-label="Agent">${d.agentVersion ?? '–'}</td>
-    <td data-label="Revision" class="num" data-col="revision">${d.revision ?? '–'}${d.desiredRevision != null && d.desiredRevision !== d.revision ? html` <span class="muted">→ ${d.desiredRevision}</span>` : ''}</td>
+    <td data-label="Revision" class="num" data-col="revision"><span>${d.revision ?? '–'}${d.desiredRevision != null && d.desiredRevision !== d.revision ? html` <span class="muted">→ ${d.desiredRevision}</span>` : ''}</span></td>
     <td data-label="Deploy"><${DeployStatusText} status=${d.deployStatus} phase=${d.deployPhase} /></td>
     <td data-label="Services" class="num">${d.servicesUp ?? 0}/${d.servicesTotal ?? 0}</td>
     <td data-label="CPU" class="num">${percent(d.cpuPercent)}</td>
-    <td data-label="Memory" class="num">${bytes(d.memoryUsedBytes)}${d.memoryTotalBytes ? html`<span class="muted"> / ${bytes(d.memoryTotalBytes)}</span>` : ''}</td>
+    <td data-label="Memory" class="num"><span>${bytes(d.memoryUsedBytes)}${d.memoryTotalBytes ? html`<span class="muted"> / ${bytes(d.memoryTotalBytes)}</span>` : ''}</span></td>
     <td data-label="Temp." class="num">${celsius(d.temperatureC)}</td>
     <td data-label="Last seen" title=${d.lastSeen ?? ''}>${ago(d.lastSeen, now)}</td>
   </tr>`;

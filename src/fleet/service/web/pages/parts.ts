@@ -19,7 +19,7 @@ export function StatusText({ status }: { readonly status: string | null | undefi
 }
 
 export function DeployStatusText({ status, phase }: { readonly status: DeployStatus | null | undefined; readonly phase: string | null | undefined }) {
-  return html`<${StatusText} status=${status} />${status === 'applying' && phase ? html` <span class="muted">(${phase})</span>` : ''}`;
+  return html`<span><${StatusText} status=${status} />${status === 'applying' && phase ? html` <span class="muted">(${phase})</span>` : ''}</span>`;
 }
 
 /** Segments in the order they fill the bar: done well, done badly, then still open. */
