@@ -84,7 +84,10 @@ export async function createRollout(deps: RolloutDeps, req: RolloutRequest, crea
     ? composeApp(await loadComposeYaml(compose, 'the rollout\'s compose file'), path.join(deps.dataDir, 'compose.yaml'), { mode: 'fleet', env: {}, stateRoot: deps.dataDir })
     : appFromDesired(req.app, deps.dataDir);
   const selected = deps.inventory().select({ ...(devices && { devices }), ...(group !== undefined && { group }), all: req.all === true });
-  const plan = planDeploy(deps.view, selected);
+  // Revisions are planned from what the broker holds, and above what an unfinished rollout has planned
+  // for the device but not yet published (or published without the echo back yet).
+  const open = await deps.store.openRevisions();
+  const plan = planDeploy(deps.view, selected).map((p) => ({ device: p.device, revision: Math.max(p.revision, (open.get(p.device) ?? 0) + 1) }));
 
   const images: Record<string, string> = {};
   const services: Record<string, unknown> = {};
@@ -104,7 +107,7 @@ export async function createRollout(deps: RolloutDeps, req: RolloutRequest, crea
   const record = await deps.store.createRollout({
     id, name: str(req.name, 'name') ?? app.source.name ?? 'app', state: 'running', createdAt: now, createdBy, policy, images,
     body: JSON.stringify({ ...source, services }),
-  }, plan.map((p) => ({ device: p.device, revision: p.revision })));
+  }, plan);
   deps.bus.emit({ type: 'event', event: await deps.store.addEvent({ time: now, rollout: id, type: 'rollout-created', data: { name: record.name, devices: plan.length, images, createdBy } }) });
   deps.bus.emit({ type: 'rollout', id });
   return record;

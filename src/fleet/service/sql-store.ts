@@ -136,7 +136,10 @@ class SqlStore implements FleetStore {
       await q.run('INSERT INTO rollouts (id, name, state, created_at, created_by, policy, images, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [r.id, r.name, r.state, r.createdAt, r.createdBy, json(r.policy), json(r.images), r.body]);
       let seq = 0;
-      for (const d of devices) await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, d.revision]);
+      for (const d of devices) {
+        await q.run("UPDATE rollout_devices SET outcome = 'superseded', finished_at = ? WHERE device = ? AND outcome = 'pending'", [r.createdAt, d.device]);
+        await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, d.revision]);
+      }
     });
     return (await this.getRollout(r.id))!;
   }
@@ -195,6 +198,11 @@ class SqlStore implements FleetStore {
       }
       return sent;
     });
+  }
+
+  async openRevisions(): Promise<Map<string, number>> {
+    const rows = await this.db.all("SELECT device, MAX(revision) AS revision FROM rollout_devices WHERE outcome IN ('pending', 'sent') GROUP BY device");
+    return new Map(rows.map((r) => [String(r.device), Number(r.revision)]));
   }
 
   async sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>> {

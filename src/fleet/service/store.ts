@@ -162,7 +162,11 @@ export interface FleetStore {
   /** Newest first; `before` pages by seq. */
   events(q: { device?: string; before?: number; limit: number }): Promise<EventRecord[]>;
 
-  /** Stores a rollout and its devices (all `pending`, in the given order) in one transaction. */
+  /**
+   * Stores a rollout and its devices (all `pending`, in the given order) in one transaction. Those
+   * devices' `pending` rows in other rollouts become `superseded` (never sent: the newer rollout wins,
+   * as a newer desired state wins on the device).
+   */
   createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord>;
   getRollout(id: string): Promise<RolloutRecord | undefined>;
   /** Newest first. */
@@ -184,6 +188,8 @@ export interface FleetStore {
    * caller to publish, after this commit. `decide` must be synchronous and pure.
    */
   stepRollout(id: string, instance: string, now: number, decide: (r: RolloutRecord, devices: readonly RolloutDeviceRecord[]) => StepDecision): Promise<Array<{ device: string; revision: number }>>;
+  /** The highest revision of each device's `pending` or `sent` rows: a new rollout must plan above it. */
+  openRevisions(): Promise<Map<string, number>>;
   /** The `sent` rows of a device across rollouts: what a report from it may settle. */
   sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>>;
   /** Gives a `sent` device its final outcome; false when it was not `sent` any more (settled elsewhere). */

@@ -118,6 +118,15 @@ export function fleetStoreConformance(
       expect(called).toBe(false);
     });
 
+    it('supersedes a device\'s pending rows in older rollouts, and reports open revisions', async () => {
+      await store.createRollout(rollout('r1'), [{ device: 'a', revision: 3 }, { device: 'b', revision: 4 }]);
+      await store.stepRollout('r1', 'i', 1, () => ({ send: ['b'] }));
+      expect(await store.openRevisions()).toEqual(new Map([['a', 3], ['b', 4]]));
+      await store.createRollout(rollout('r2', 2000), [{ device: 'a', revision: 5 }, { device: 'b', revision: 5 }]);
+      expect((await store.rolloutDevices('r1')).map((d) => [d.device, d.outcome])).toEqual([['a', 'superseded'], ['b', 'sent']]);
+      expect(await store.openRevisions()).toEqual(new Map([['a', 5], ['b', 5]]));
+    });
+
     it('transitions state by compare-and-set; cancelling turns pending devices into not-sent', async () => {
       await store.createRollout(rollout('r1'), ['a', 'b'].map((device) => ({ device, revision: 1 })));
       await store.stepRollout('r1', 'i', 1, () => ({ send: ['a'] }));
