@@ -32,6 +32,7 @@ PACKAGES=(
   xz-utils           # berth flash: .img.xz images
   fdisk              # sfdisk: the flash tests partition their Raspberry Pi OS-shaped image
   dosfstools         # mkfs.vfat: … and make its FAT32 boot partition
+  chromium           # the dashboard's browser tests (test/integration/dashboard*.test.ts) drive it with playwright-core
   postgresql         # berth fleet serve --db postgres://: tests start a private cluster (initdb) on a free loopback port
 )
 

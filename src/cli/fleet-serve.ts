@@ -8,8 +8,12 @@ import type { App } from '../compose/model.js';
 import type { CliContext } from './context.js';
 import { printJson } from './format.js';
 
-/** The dashboard's files in the package (web/, beside dist/), served at / unless --web says otherwise. */
-const PACKAGE_WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+/**
+ * The dashboard's files in the package: dist/web/, built by `npm run build` (scripts/bundle-web.mjs from
+ * src/fleet/service/web/), served at / unless --web says otherwise. This module runs from dist/bundle/
+ * (or dist/cli/ unbundled): either way dist/web/ is one level up.
+ */
+const PACKAGE_WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 /** The MQTT 5 share group of every service instance: together they receive each live message once. */
 const SHARE_GROUP = 'berth-fleet-service';
 
@@ -66,7 +70,7 @@ export function registerFleetServe(fleet: Command, context: () => CliContext, co
     .option('--db <url>', 'postgres://USER:PASSWORD@HOST:PORT/DB: a PostgreSQL database, which several instances can share')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
-    .option('--web <dir>', 'serve the dashboard from this directory instead of the package\'s web/')
+    .option('--web <dir>', 'serve the dashboard from this directory instead of the package\'s dist/web/')
     .option('--telemetry-raw <duration>', 'keep raw telemetry samples this long', '24h')
     .option('--telemetry-minute <duration>', 'keep per-minute telemetry averages this long', '720h')
     .option('--telemetry-budget <bytes>', 'telemetry may take at most about this much room (k, m, g suffixes); the oldest goes first', '1g')

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
- * The dashboard's files (web/ of the package, or --web DIR) for every path outside /api/ and /metrics.
+ * The dashboard's files (dist/web/ of the package, or --web DIR) for every path outside /api/ and /metrics.
  * A path that names no file and is not a known asset type gets index.html, so the dashboard can route
  * on the client. Paths are resolved inside the directory only: `..` and symlinks out of it are refused.
  */

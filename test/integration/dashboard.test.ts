@@ -1,0 +1,217 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DESKTOP, hasHorizontalScroll, pageErrors, PHONE, TestBrowser } from '../helpers/browser.js';
+import { REPO, requireBuilt } from '../helpers/dist.js';
+import { FleetSim } from '../helpers/fleet-sim.js';
+import { createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
+import { pushBusyboxImage } from '../helpers/images/build.js';
+import { testFleetKey } from '../helpers/signing.js';
+import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
+import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+
+// The dashboard end to end (issue 21): real headless Chromium (Debian's, driven by playwright-core) against a
+// real `berth fleet serve` on loopback, a real mosquitto and registry, and simulated devices
+// (test/helpers/fleet-sim.ts). Screenshots are kept in test-results/dashboard/ (gitignored).
+
+const fleetKey = testFleetKey();
+let broker: MosquittoInstance;
+let registry: RegistryInstance;
+let sim: FleetSim;
+let zero: FleetSim;
+let late: FleetSim | undefined;
+let dir: string;
+let service: ServiceProcess;
+let base: string;
+let token: string;
+let browser: TestBrowser;
+let desktop: BrowserContext;
+let page: Page;
+let errors: string[];
+let image: string;
+/** The rollout page the deploy test ended on (the phone test visits it again). */
+let rolloutHash: string;
+
+beforeAll(async () => {
+  requireBuilt();
+  if (!fs.existsSync(path.join(REPO, 'dist/web/index.html'))) throw new Error('dist/web/ is missing: run `npm run build` (scripts/bundle-web.mjs)');
+  [broker, registry] = await Promise.all([startMosquitto(), startRegistry()]);
+  await pushBusyboxImage(registry, 'dash/app', 'v1', { arches: ['amd64'] });
+  image = `${registry.host}/dash/app:v1`;
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-dashboard-'));
+  fleetKey.writePrivate(dir);
+  fs.writeFileSync(path.join(dir, 'fleet.yaml'), 'signingKey: fleet-key.key\ndevices:\n  dash-0: {groups: [canary], labels: {site: lab}}\n  dash-1: {labels: {site: roof}}\n');
+  // Three boards of one profile, one Pi Zero: the profile filter has something to tell apart.
+  sim = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'dash', count: 3, applyMs: 300, telemetryMs: 500 });
+  zero = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'zero', count: 1, profile: 'pi-zero-w', telemetryMs: 500 });
+
+  const data = path.join(dir, 'data');
+  service = await startService(['--data', data, '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]);
+  base = service.url;
+  token = await createToken('deploy', data);
+
+  browser = await TestBrowser.launch('dashboard');
+  desktop = await browser.context(DESKTOP, base);
+  page = await desktop.newPage();
+  errors = pageErrors(page);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop();
+  await Promise.all([sim?.stop(), zero?.stop(), late?.stop()]);
+  await Promise.all([broker?.stop(), registry?.stop()]);
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The ids in the fleet table, in order. */
+const tableIds = (p: Page): Promise<string[]> => p.locator('#fleet-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device') ?? ''));
+const row = (p: Page, id: string) => p.locator(`#fleet-table tr[data-device="${id}"]`);
+
+/** Fills the deploy form: a one-service compose file for the three sim-board devices (`sleep` differs per deploy). */
+async function fillDeploy(name: string, sleep: string): Promise<void> {
+  await page.goto('/#/deploy');
+  await page.fill('#compose', `services:\n  web:\n    image: ${image}\n    command: ["sleep", "${sleep}"]\n`);
+  await page.fill('#name', name);
+  await page.selectOption('#target', 'group');
+  await page.fill('#group', 'profile:sim-board');
+}
+
+describe('the fleet dashboard in Chromium', () => {
+  it('asks for a login first; a wrong token is refused, a right one opens the fleet', async () => {
+    const anonymous = await fetch(`${base}/api/v1/devices`);
+    expect(anonymous.status).toBe(401);
+    await page.goto('/');
+    await page.locator('#login').waitFor();
+    expect(await page.locator('#fleet-table').count()).toBe(0);
+    await page.fill('#token', 'not-a-token');
+    await page.click('#login button[type=submit]');
+    await page.locator('#login-error').waitFor();
+    await browser.screenshot(page, 'login-refused');
+    await page.fill('#token', token);
+    await page.click('#login button[type=submit]');
+    await page.locator('#fleet-table').waitFor();
+    // The session is an HttpOnly cookie: the page's script cannot read it.
+    const cookies = await desktop.cookies();
+    expect(cookies.find((c) => c.name === 'berth_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    expect(await page.evaluate('document.cookie')).not.toContain('berth_session');
+  });
+
+  it('lists the simulated devices and follows them live, without reloading', async () => {
+    await page.locator('#live.on').waitFor();
+    await expect.poll(() => tableIds(page), { timeout: 15_000 }).toEqual(['dash-0', 'dash-1', 'dash-2', 'zero-0']);
+    await expect.poll(() => row(page, 'dash-0').locator('.online').getAttribute('data-online')).toBe('true');
+    // Telemetry reached the table (the simulated boards report 5 % CPU, 45.5 °C).
+    await expect.poll(() => row(page, 'dash-1').textContent(), { timeout: 10_000 }).toContain('45.5 °C');
+    await page.evaluate('window.__notReloaded = true');
+
+    // Another board profile: the deploy below goes to profile:sim-board, and this one is cut (offline) next.
+    late = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'late', count: 1, profile: 'late-board' });
+    await expect.poll(() => tableIds(page), { timeout: 15_000 }).toContain('late-0');
+    await late.cut('late-0');
+    await expect.poll(() => row(page, 'late-0').locator('.online').getAttribute('data-online'), { timeout: 15_000 }).toBe('false');
+    expect(await page.evaluate('window.__notReloaded')).toBe(true);
+    await browser.screenshot(page, 'fleet-table');
+  });
+
+  it('filters by board profile, group and label through the menus', async () => {
+    await page.selectOption('#f-profile', 'pi-zero-w');
+    await expect.poll(() => tableIds(page)).toEqual(['zero-0']);
+    expect(page.url()).toContain('profile=pi-zero-w');
+    await browser.screenshot(page, 'fleet-filtered');
+    await page.selectOption('#f-profile', '');
+    await page.selectOption('#f-group', 'canary');
+    await expect.poll(() => tableIds(page)).toEqual(['dash-0']);
+    await page.selectOption('#f-group', '');
+    await page.selectOption('#f-label', 'site=roof');
+    await expect.poll(() => tableIds(page)).toEqual(['dash-1']);
+    await page.selectOption('#f-label', '');
+    await expect.poll(() => tableIds(page)).toHaveLength(5);
+  });
+
+  it('shows a device with telemetry charts that have data points', async () => {
+    await row(page, 'dash-0').locator('a').click();
+    await page.locator('h1', { hasText: 'dash-0' }).waitFor();
+    const cpu = page.locator('.chart[data-chart="CPU"]');
+    await expect.poll(async () => Number(await cpu.getAttribute('data-points')), { timeout: 15_000 }).toBeGreaterThan(1);
+    // uPlot drew it: a canvas with the chart's size.
+    const box = await cpu.locator('canvas').boundingBox();
+    expect(box!.width).toBeGreaterThan(150);
+    expect(box!.height).toBeGreaterThan(100);
+    await browser.screenshot(page, 'device');
+  });
+
+  it('deploys a compose file from the page; the rollout page follows it to the end', async () => {
+    await fillDeploy('ui-deploy', '3600');
+    await browser.screenshot(page, 'deploy-form');
+    await page.click('#deploy-form button[type=submit]');
+    await page.waitForURL(/#\/rollouts\/[^/]+$/);
+    rolloutHash = new URL(page.url()).hash;
+    const progress = page.locator('#rollout-progress');
+    await expect.poll(() => progress.getAttribute('data-state'), { timeout: 30_000 }).toBe('completed');
+    expect(await progress.getAttribute('data-done')).toBe('100');
+    expect(await page.locator('#rollout-devices tr[data-outcome="applied"]').count()).toBe(3);
+    // The tag was resolved once: the page shows the pinned digest the devices were sent.
+    expect(await page.locator('dl.facts').textContent()).toMatch(new RegExp(`${registry.host}/dash/app(:v1)?@sha256:[0-9a-f]{64}`));
+    for (const d of ['dash-0', 'dash-1', 'dash-2']) expect(sim.device(d).received).toEqual([1]);
+    expect(zero.device('zero-0').received).toEqual([]);
+    await browser.screenshot(page, 'rollout-done');
+  });
+
+  it('pauses, resumes and cancels a paced rollout from its page', async () => {
+    await fillDeploy('paced', '7200');
+    // One device a minute: the first goes at once, the other two wait long enough to act on.
+    await page.fill('#rate', '1/min');
+    await page.click('#deploy-form button[type=submit]');
+    await page.waitForURL(/#\/rollouts\/[^/]+$/);
+    const progress = page.locator('#rollout-progress');
+    await expect.poll(() => progress.locator('#rollout-counts').textContent(), { timeout: 15_000 }).toContain('1 applied');
+    await progress.locator('button:has-text("pause")').click();
+    await expect.poll(() => progress.getAttribute('data-state')).toBe('paused');
+    await progress.locator('button:has-text("resume")').click();
+    await expect.poll(() => progress.getAttribute('data-state')).toBe('running');
+    await progress.locator('button:has-text("cancel")').click();
+    await expect.poll(() => progress.getAttribute('data-state')).toBe('cancelled');
+    await expect.poll(() => page.locator('#rollout-devices tr[data-outcome="not-sent"]').count()).toBe(2);
+    expect(await progress.locator('button').count()).toBe(0);
+    await browser.screenshot(page, 'rollout-cancelled');
+  });
+
+  it('sends a command and follows a service\'s logs from the device page', async () => {
+    await page.goto('/#/devices/dash-0');
+    await page.locator('#commands select option[value="web"]').waitFor({ state: 'attached' });
+    await page.click('#commands button:has-text("ping")');
+    await expect.poll(() => page.locator('#command-result').textContent(), { timeout: 15_000 }).toBe('ping: ok');
+    await page.check('#logs input[type=checkbox]');
+    // Follow asks again every 3 s and appends only new lines: two answers, two lines.
+    const lines = async (): Promise<string[]> => ((await page.locator('#logs pre').textContent()) ?? '').split('\n').filter(Boolean);
+    await expect.poll(async () => (await lines()).length, { timeout: 15_000 }).toBeGreaterThan(1);
+    expect((await lines()).every((l) => l.endsWith('dash-0 web log line'))).toBe(true);
+    await page.uncheck('#logs input[type=checkbox]');
+    await browser.screenshot(page, 'device-commands-logs');
+  });
+
+  it('fits a phone screen: no page scrolls sideways', async () => {
+    const phone = await browser.context(PHONE, base);
+    try {
+      await phone.addCookies((await desktop.cookies()).filter((c) => c.name === 'berth_session'));
+      const p = await phone.newPage();
+      for (const [name, hash, ready] of [
+        ['phone-fleet', '#/', '#fleet-table tr[data-device="dash-0"]'],
+        ['phone-device', '#/devices/dash-0', '.chart canvas'],
+        ['phone-rollout', rolloutHash, '#rollout-progress'],
+        ['phone-deploy', '#/deploy', '#deploy-form'],
+      ] as const) {
+        await p.goto(`/${hash}`);
+        await p.locator(ready).first().waitFor();
+        await browser.screenshot(p, name);
+        expect(await hasHorizontalScroll(p), `${name} scrolls sideways`).toBe(false);
+      }
+    } finally {
+      await phone.close();
+    }
+    expect(errors).toEqual([]);
+  });
+});
