@@ -3,10 +3,8 @@ import readline from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
-import { buildBundle } from '../flash/bundle.js';
 import type { BundleArch } from '../flash/elf.js';
-import { loadFleet, parseDeviceCsv } from '../flash/fleet.js';
-import { flashDevices, flashImages, type FlashSource } from '../flash/flash.js';
+import type { FlashSource } from '../flash/flash.js';
 import type { CliContext } from './context.js';
 
 interface FlashFlags {
@@ -37,7 +35,12 @@ export function registerFlash(program: Command, context: () => CliContext): void
     .option('--build-bundle', 'build the agent bundle for the image\'s architecture from this checkout (cached in .cache/bundle)')
     .action(async (image: string, opts: FlashFlags) => {
       const ctx = context();
-      const ids = flashIds(opts);
+      // Imported on use: every verb loads this file, and flash's modules (fleet-file and agent-config
+      // validators, image and ext4 code) are ~200 KiB that only `flash` runs.
+      const [{ buildBundle }, { loadFleet, parseDeviceCsv }, { flashDevices, flashImages }] = await Promise.all([
+        import('../flash/bundle.js'), import('../flash/fleet.js'), import('../flash/flash.js'),
+      ]);
+      const ids = flashIds(opts, parseDeviceCsv);
       const targets = [opts.out, opts.outDir, opts.device].filter((t) => t !== undefined).length;
       if (targets !== 1) throw new BerthError('usage', 'give exactly one of --out FILE, --out-dir DIR or --device DISK');
       if (opts.out !== undefined && opts.id === undefined) throw new BerthError('usage', '--out writes one image: use it with --id (--out-dir for --ids)');
@@ -55,7 +58,7 @@ export function registerFlash(program: Command, context: () => CliContext): void
     });
 }
 
-function flashIds(opts: FlashFlags): string[] {
+function flashIds(opts: FlashFlags, parseDeviceCsv: typeof import('../flash/fleet.js').parseDeviceCsv): string[] {
   if ((opts.id === undefined) === (opts.ids === undefined)) throw new BerthError('usage', 'give --id DEVICE_ID or --ids FILE.csv');
   if (opts.id !== undefined) return [opts.id];
   let text: string;
