@@ -44,7 +44,7 @@ const { values: opt } = parseArgs({
     'quiet-wait': { type: 'string', default: '20' },
     tools: { type: 'string', default: 'berth,skopeo,floor' },
     // bin/berth's own node flags, so the benchmark measures what users run.
-    'node-args': { type: 'string', default: '--max-semi-space-size=1' },
+    'node-args': { type: 'string', default: '--max-semi-space-size=1 --expose-gc' },
   },
 });
 const RUNS = Number(opt.runs);
