@@ -222,15 +222,15 @@ try {
     'runc create+start': rawRuncCreateStart,
     'crun run (wrapped)': () => timed(rawCrun()).ms,
     'crun wrapper alone': () => timed(crunWrapper()).ms,
-    'berth run --rm': () => timed([...berthCmd, 'run', '--rm', ref, 'true']).ms,
-    'berth run --rm (crun)': () => timed([...berthCmd, 'run', '--rm', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+    'berth run --rm': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true']).ms,
+    'berth run --rm (crun)': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
     // The same without the default seccomp filter (issue 18): its cost is the difference, measured in the same rounds.
-    'berth run --rm, seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--security-opt', 'seccomp=unconfined', ref, 'true']).ms,
-    'berth run --rm (crun), seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--security-opt', 'seccomp=unconfined', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+    'berth run --rm, seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', '--security-opt', 'seccomp=unconfined', ref, 'true']).ms,
+    'berth run --rm (crun), seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', '--security-opt', 'seccomp=unconfined', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
     'podman run --rm': () => timed(['podman', ...podmanGlobal, 'run', ...podmanRun, ref, 'true']).ms,
     ...(berthCmdB && {
-      'berth run --rm, compare build': () => timed([...berthCmdB, 'run', '--rm', ref, 'true']).ms,
-      'berth run --rm (crun), compare build': () => timed([...berthCmdB, 'run', '--rm', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+      'berth run --rm, compare build': () => timed([...berthCmdB, 'run', '--rm', '--network', 'none', ref, 'true']).ms,
+      'berth run --rm (crun), compare build': () => timed([...berthCmdB, 'run', '--rm', '--network', 'none', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
     }),
   };
   log('sanity run of every command');
@@ -332,7 +332,7 @@ try {
     return Number(fs.readFileSync(tf, 'utf8').trim().split('\n').at(-1));
   };
   results.peakRssKiB = {
-    'berth run --rm (node)': peak([...berthCmd, 'run', '--rm', ref, 'true']),
+    'berth run --rm (node)': peak([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true']),
     'podman run --rm': peak(['podman', ...podmanGlobal, 'run', ...podmanRun, ref, 'true']),
     'runc run': peak(rawRunc()),
   };
@@ -341,7 +341,7 @@ try {
   //     fsync/fdatasync calls with their durations.
   if (sh('strace', ['-V'])) {
     const tf = path.join(work, 'strace.out');
-    run(['strace', '-f', '-qq', '-T', '-s', '256', '-e', 'trace=execve,fsync,fdatasync', '-o', tf, ...berthCmd, 'run', '--rm', ref, 'true']);
+    run(['strace', '-f', '-qq', '-T', '-s', '256', '-e', 'trace=execve,fsync,fdatasync', '-o', tf, ...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true']);
     // strace splits a call that another process interrupts into `… <unfinished ...>` and `<... NAME resumed>…`
     // lines of the same pid: join them, so that interleaved execs and fsyncs count too.
     const pending = new Map();
@@ -371,7 +371,7 @@ try {
     const dir = path.join(repoRoot, '.cache/bench/profile');
     fs.mkdirSync(dir, { recursive: true });
     const name = `start-${Date.now()}.cpuprofile`;
-    run(['node', '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name, berthMain, '--root', berthRoot, 'run', '--rm', ref, 'true']);
+    run(['node', '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name, berthMain, '--root', berthRoot, 'run', '--rm', '--network', 'none', ref, 'true']);
     results.profile = { file: path.relative(repoRoot, path.join(dir, name)), ...summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'))) };
   }
 } finally {

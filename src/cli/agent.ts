@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
-import { resolveAgentConfig } from '../agent/config.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
 import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
@@ -72,6 +71,9 @@ export function registerAgent(program: Command, context: () => CliContext): void
         resumeAfterMs: parseDuration(opts.resumeAfter, '--resume-after'),
       };
       if (governorConfig.lowPct >= governorConfig.highPct) throw new BerthError('usage', '--pressure-low must be below --pressure-high');
+      // Imported here, not at the top: agent/config.js reaches the desired-state validator (~550 KiB of
+      // generated code), which no other verb needs, and every verb loads this file (scripts/bundle.mjs).
+      const { resolveAgentConfig } = await import('../agent/config.js');
       const conn = await resolveAgentConfig(opts, ctx.env);
       const abort = new AbortController();
       const stop = (): void => abort.abort();

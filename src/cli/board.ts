@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { detectBoard, type BoardInfo } from '../board/index.js';
+import type { BoardInfo } from '../board/index.js';
 import type { CliContext } from './context.js';
 import { formatBytes, keyValues, printJson } from './format.js';
 
@@ -8,8 +8,10 @@ export function registerBoard(program: Command, context: () => CliContext): void
     .command('board')
     .description('detect the board and show its profile: platforms, memory budget, storage class')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
       const ctx = context();
+      // On use: board detection validates every profile (a generated validator) that most verbs never load.
+      const { detectBoard } = await import('../board/index.js');
       const board = detectBoard(ctx.host, ctx.profilesDir);
       if (opts.json) printJson(ctx.out, board);
       else ctx.out.write(renderBoard(board));

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError } from '../errors.js';
-import { archiveFrom, archiveTop, extractTo } from '../runtime/cp/copy.js';
 import type { CliContext } from './context.js';
 import { withEngine } from './engine.js';
 
@@ -29,6 +28,8 @@ export function registerCp(program: Command, context: () => CliContext): void {
         throw new BerthError('usage', 'cp copies between a container and the host: exactly one of SRC and DEST must be CONTAINER:PATH');
       }
       const keepOwner = flags.archive === true;
+      // On use: the copy code brings tar-stream, which only cp and pull need (every verb loads this file).
+      const { archiveFrom, archiveTop, extractTo } = await import('../runtime/cp/copy.js');
       await withEngine(context(), async ({ engine }) => {
         // Running or not (docker cp works on stopped containers too): see openRoot.
         const root = engine.openRoot((src.container ?? dest.container)!);

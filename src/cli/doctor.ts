@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runDoctor, type DoctorReport } from '../doctor/index.js';
+import type { DoctorReport } from '../doctor/index.js';
 import { ERROR_CATEGORIES } from '../errors.js';
 import { systemSearchPath } from '../host/which.js';
 import type { CliContext } from './context.js';
@@ -12,8 +12,9 @@ export function registerDoctor(program: Command, context: () => CliContext): voi
     .command('doctor')
     .description('check the host for what berth needs and say how to fix each gap (exit 0 when nothing needed is missing)')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
       const ctx = context();
+      const { runDoctor } = await import('../doctor/index.js'); // on use: ~40 KiB of checks only doctor runs
       const report = runDoctor({ host: ctx.host, root: ctx.root, searchPath: systemSearchPath(ctx.env.PATH), ...(ctx.profilesDir !== undefined && { profilesDir: ctx.profilesDir }) });
       if (opts.json) printJson(ctx.out, report);
       else ctx.out.write(renderReport(report));

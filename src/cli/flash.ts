@@ -3,10 +3,8 @@ import readline from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
-import { buildBundle } from '../flash/bundle.js';
 import type { BundleArch } from '../flash/elf.js';
-import { loadFleet, parseDeviceCsv } from '../flash/fleet.js';
-import { flashDevices, flashImages, type FlashSource } from '../flash/flash.js';
+import type { FlashSource } from '../flash/flash.js';
 import { packageVersion, type CliContext } from './context.js';
 
 interface FlashFlags {
@@ -39,7 +37,12 @@ export function registerFlash(program: Command, context: () => CliContext): void
     .option('--preload <app>', 'compose file (or desired-state JSON) whose images for the card\'s architecture are pulled now and put on the card: the board runs the app on first boot, with no network, until the fleet deploys')
     .action(async (image: string, opts: FlashFlags) => {
       const ctx = context();
-      const ids = flashIds(opts);
+      // Imported on use: every verb loads this file, and flash's modules (fleet-file and agent-config
+      // validators, image and ext4 code) are ~200 KiB that only `flash` runs.
+      const [{ buildBundle }, { loadFleet, parseDeviceCsv }, { flashDevices, flashImages }] = await Promise.all([
+        import('../flash/bundle.js'), import('../flash/fleet.js'), import('../flash/flash.js'),
+      ]);
+      const ids = flashIds(opts, parseDeviceCsv);
       const targets = [opts.out, opts.outDir, opts.device].filter((t) => t !== undefined).length;
       if (targets !== 1) throw new BerthError('usage', 'give exactly one of --out FILE, --out-dir DIR or --device DISK');
       if (opts.out !== undefined && opts.id === undefined) throw new BerthError('usage', '--out writes one image: use it with --id (--out-dir for --ids)');
@@ -64,7 +67,7 @@ async function preloadFor(ctx: CliContext, file: string, log: (line: string) => 
   return (arch) => preparePreload({ app, access: { root: ctx.root, env: ctx.env }, host: ctx.host, version: packageVersion(), log }, cardPlatforms(arch, loadProfiles(ctx.profilesDir)));
 }
 
-function flashIds(opts: FlashFlags): string[] {
+function flashIds(opts: FlashFlags, parseDeviceCsv: typeof import('../flash/fleet.js').parseDeviceCsv): string[] {
   if ((opts.id === undefined) === (opts.ids === undefined)) throw new BerthError('usage', 'give --id DEVICE_ID or --ids FILE.csv');
   if (opts.id !== undefined) return [opts.id];
   let text: string;

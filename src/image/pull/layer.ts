@@ -10,6 +10,7 @@ import type { Descriptor } from '../manifest.js';
 import type { RegistryApi } from '../registry/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import { applyLayer, type WhiteoutMode } from '../unpack/apply.js';
+import type { Reclaim } from './reclaim.js';
 
 export interface LayerJob {
   readonly repository: string;
@@ -30,6 +31,8 @@ export interface LayerContext {
   readonly onWarning: (message: string) => void;
   /** Attempts without progress before a dropped download gives up. */
   readonly resumeAttempts?: number;
+  /** Told the size of every uncompressed chunk, to free dead chunks as the pull goes (reclaim.ts). */
+  readonly reclaim?: Reclaim;
 }
 
 /**
@@ -144,6 +147,7 @@ async function unpackStream(
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
+      ctx.reclaim?.(chunk.length);
       cb(null, chunk);
     },
   });

@@ -12,6 +12,7 @@ import { chainIds, type Snapshotter } from '../snapshot/snapshotter.js';
 import { syscalls } from '../unpack/sys.js';
 import { fetchAndUnpackLayer, type LayerJob } from './layer.js';
 import { runPool } from './pool.js';
+import { bufferReclaimer } from './reclaim.js';
 
 export type LayerPhase = 'cached' | 'waiting' | 'downloading' | 'unpacking' | 'done';
 
@@ -85,6 +86,8 @@ export async function pullImage(deps: PullDeps, req: PullRequest): Promise<PullR
   checkDiskSpace(deps, missing, what);
 
   let downloaded = 0;
+  // One for the whole pull: layers unpacked at once share the heap, so they share the count.
+  const reclaim = bufferReclaimer();
   const runLayer = async (job: LayerJob, jobSignal: AbortSignal): Promise<void> => {
     const { digest, size } = job.descriptor;
     const local = deps.content.has(digest);
@@ -92,7 +95,7 @@ export async function pullImage(deps: PullDeps, req: PullRequest): Promise<PullR
     let last = 0;
     await fetchAndUnpackLayer(
       {
-        client: deps.client, content: deps.content, snapshots: deps.snapshots, signal: jobSignal,
+        client: deps.client, content: deps.content, snapshots: deps.snapshots, signal: jobSignal, reclaim,
         onBytes: (bytes) => {
           if (!local) downloaded += bytes - last;
           // Throttle: an event per ~1 % or 256 KiB, whichever is larger.
