@@ -3,7 +3,7 @@ import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
-import { readHostText } from '../host/read.js';
+import { readResolverText, type ResolverSource } from './resolver-source.js';
 import { stopOrphanAardvarks } from './aardvark-orphans.js';
 import { guardNetworkDns, unguardNetworkDns } from './dns-guard.js';
 import { hostsFile, resolvConf } from './etc-files.js';
@@ -70,6 +70,8 @@ export interface PreparedNetwork {
 
 export interface ContainerNetworkingOptions {
   readonly host: HostPaths;
+  /** Where the servers of containers on networks without DNS come from (the host's /etc/resolv.conf unless named). */
+  readonly resolver?: ResolverSource;
   readonly netns: NetnsManager;
   /** Found on first use, so hosts without netavark still run `--network none` containers. */
   readonly tool: () => NetavarkTool;
@@ -140,7 +142,7 @@ export class ContainerNetworking {
   /** resolv.conf for a container on `atts`: every DNS-enabled network's aardvark-dns (on its gateway), else the host's servers. */
   private resolvConfText(o: ContainerNetworkOptions, atts: readonly Attachment[]): string {
     const dnsNets = atts.filter((a) => a.network.dnsEnabled);
-    const hostText = readHostText(this.opts.host, '/etc/resolv.conf');
+    const hostText = readResolverText(this.opts.resolver ?? {}, this.opts.host);
     return resolvConf({
       ...(o.dns && { dns: o.dns }),
       ...(o.dnsSearch && { dnsSearch: o.dnsSearch }),

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import { lockedCommand, type HostLock } from './host-lock.js';
+import { withResolver, type ResolverSource } from './resolver-source.js';
 import type { Lease, NetworkDefinition, PortMapping } from './types.js';
 
 const execFileAsync = promisify(execFile);
@@ -32,6 +33,8 @@ export interface NetavarkTool {
   readonly lock: HostLock;
   /** iptables, to restore what netavark's teardown removes from other networks (see restoreIsolationJump); absent: not done. */
   readonly iptables?: string;
+  /** Where the aardvark-dns that netavark starts gets its upstream servers (resolver-source.ts), with unshare(1) to apply it. */
+  readonly resolver?: { readonly source: ResolverSource; readonly unshare?: string };
 }
 
 /** One network a container joins: the definition and the container's lease on it. */
@@ -144,7 +147,7 @@ function runNetavark(tool: NetavarkTool, command: 'setup' | 'teardown', netnsPat
   return new Promise((resolve, reject) => {
     // aardvark-dns, started by netavark, outlives it but daemonizes with its stdio closed (measured:
     // 'close' follows 'exit' within 2 ms), so waiting for the drained streams does not hang.
-    const locked = lockedCommand(tool.lock, tool.binary, args);
+    const locked = withResolver(tool.resolver?.source ?? {}, tool.resolver?.unshare, lockedCommand(tool.lock, tool.binary, args));
     const child = spawn(locked.command, locked.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

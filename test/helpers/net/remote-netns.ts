@@ -15,11 +15,17 @@ export class RemoteNamespace {
 
   private constructor(readonly name: string, readonly hostIf: string, readonly hostIp: string, readonly remoteIp: string) {}
 
-  /** Makes the namespace, the veth pair and the addresses; the remote's default route is the host. */
-  static async create(): Promise<RemoteNamespace> {
+  /**
+   * Makes the namespace, the veth pair and the addresses; the remote's default route is the host.
+   * `decoy`: a stand-in for "off the host" instead, for the isolation guard's own test: its host end is
+   * named bxd… (not btr…, which the guard lets containers reach) and its addresses are in 198.51.100.0/24
+   * (TEST-NET-2), so a container packet toward it is one the guard must count and drop.
+   */
+  static async create(kind: 'remote' | 'decoy' = 'remote'): Promise<RemoteNamespace> {
     const tag = crypto.randomBytes(3).toString('hex');
-    const third = crypto.randomBytes(1)[0]!;
-    const r = new RemoteNamespace(`berth-test-remote-${tag}`, `btr${tag}`, `198.18.${third}.1`, `198.18.${third}.2`);
+    const n = crypto.randomBytes(1)[0]!;
+    const [hostIp, remoteIp] = kind === 'remote' ? [`198.18.${n}.1`, `198.18.${n}.2`] : [`198.51.100.${(n & 0xfc) + 1}`, `198.51.100.${(n & 0xfc) + 2}`];
+    const r = new RemoteNamespace(`berth-test-${kind}-${tag}`, `${kind === 'remote' ? 'btr' : 'bxd'}${tag}`, hostIp, remoteIp);
     try {
       await ip('netns', 'add', r.name);
       await ip('link', 'add', r.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', r.name);
