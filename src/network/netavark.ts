@@ -62,7 +62,7 @@ export function netavarkDocument(r: NetavarkRequest): object {
     // delete) an empty port-forwarding chain, four iptables calls per run for nothing.
     ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
     networks: Object.fromEntries(r.attachments.map((a) => [a.network.id, {
-      static_ips: [a.lease.ip],
+      static_ips: [a.lease.ip, ...(a.lease.ip6 !== undefined ? [a.lease.ip6] : [])],
       // aardvark-dns 1.4 serves the container name plus these (the name itself is not repeated).
       aliases: a.lease.names.filter((n) => n !== r.containerName),
       interface_name: a.interfaceName,
@@ -74,8 +74,9 @@ export function netavarkDocument(r: NetavarkRequest): object {
       id: n.id,
       driver: n.driver,
       network_interface: n.bridge,
-      subnets: [{ subnet: n.subnet, gateway: n.gateway }],
-      ipv6_enabled: false,
+      // Dual-stack: netavark adds the v6 address, route, NAT and port forwarding; aardvark-dns answers AAAA.
+      subnets: [{ subnet: n.subnet, gateway: n.gateway }, ...(n.ipv6Subnet !== undefined ? [{ subnet: n.ipv6Subnet, gateway: n.ipv6Gateway }] : [])],
+      ipv6_enabled: n.ipv6Subnet !== undefined,
       internal: n.internal,
       dns_enabled: n.dnsEnabled,
       ipam_options: { driver: 'host-local' },
