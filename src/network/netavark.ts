@@ -60,7 +60,8 @@ export function netavarkDocument(r: NetavarkRequest): object {
     // Ranges with an ephemeral host port were resolved at create time; netavark needs real ports. None:
     // no key at all, as podman sends it — an empty list makes netavark 1.4 create (and later list and
     // delete) an empty port-forwarding chain, four iptables calls per run for nothing.
-    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
+    // `[::]` (every IPv6 address) goes as '' (every address, both families): netavark 1.4 would match "::" literally.
+    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp === '::' ? '' : p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
     networks: Object.fromEntries(r.attachments.map((a) => [a.network.id, {
       static_ips: [a.lease.ip, ...(a.lease.ip6 !== undefined ? [a.lease.ip6] : [])],
       // aardvark-dns 1.4 serves the container name plus these (the name itself is not repeated).

@@ -66,8 +66,9 @@ export class NetworkService {
     return this.records.store.transaction(() => {
       if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
       const id = crypto.randomBytes(32).toString('hex');
-      const plan = this.claimSubnet(req, id);
+      // The IPv6 half first: its refusals must come before the IPv4 subnet is claimed host-wide.
       const v6 = this.planIpv6(req);
+      const plan = this.claimSubnet(req, id);
       const def: NetworkDefinition = {
         id, name: req.name, driver: 'bridge', ...plan, ...(v6 && { ipv6Subnet: v6.subnet, ipv6Gateway: v6.gateway }), internal: req.internal === true,
         // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
