@@ -18,6 +18,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // No lookup or packet of a test leaves the host (test/helpers/net/isolation-setup.ts).
+          globalSetup: ['test/helpers/net/isolation-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Real services and real processes: one fork runs the files one after another on a 2-core machine.

@@ -92,12 +92,12 @@ export class BerthRoot {
   }
 
   private localEngine(): Promise<LocalEngine> {
-    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ LocalEngine }, { createContainerNetworking, networkRunDir }]) => {
+    this.engineOnce ??= Promise.all([import('./runtime/engine.js'), import('./network/index.js')]).then(([{ LocalEngine }, { createContainerNetworking, networkRunDir, resolverSource }]) => {
       const { root, host, env } = this.options;
       const searchPath = systemSearchPath(env.PATH);
       return new LocalEngine(this.images(), new ContainerRecords<RunOptions>(this.store()), {
         root, host, board: this.board(), searchPath, ...(env.BERTH_RUNTIME ? { runtime: env.BERTH_RUNTIME } : {}),
-        networking: createContainerNetworking(this.store(), host, searchPath, networkRunDir(env)),
+        networking: createContainerNetworking(this.store(), host, searchPath, networkRunDir(env), resolverSource(env)),
       });
     });
     return this.engineOnce;
@@ -110,7 +110,7 @@ export class BerthRoot {
 
   /** Bridge networks and their leases, for `berth network` (the engine has its own over the same store). */
   networks(): Promise<NetworkService> {
-    this.networksOnce ??= import('./network/index.js').then(({ createNetworkService, networkRunDir }) => createNetworkService(this.store(), this.options.host, networkRunDir(this.options.env)));
+    this.networksOnce ??= import('./network/index.js').then(({ createNetworkService }) => createNetworkService(this.store(), this.options.host));
     return this.networksOnce;
   }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
 import { inspectNetwork, portLines } from '../network/inspect.js';
+import { isIPv6Text } from '../network/ipv6.js';
 import { DEFAULT_NETWORK, type NetworkService } from '../network/service.js';
 import { parseLabel } from '../runtime/options.js';
 import type { CliContext } from './context.js';
@@ -39,18 +40,22 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
     .command('create')
     .description('create a bridge network (addresses are chosen when containers join it)')
     .option('-d, --driver <driver>', 'network driver (only bridge)', 'bridge')
-    .option('--subnet <cidr>', 'IPv4 subnet, e.g. 10.90.0.0/24 (default: a free /24 of 10.89.0.0/16)')
-    .option('--gateway <ip>', 'gateway (the bridge address) inside --subnet (default: its first address)')
+    .option('--subnet <cidr>', 'subnet, e.g. 10.90.0.0/24 (default: a free /24 of 10.89.0.0/16); once more with an IPv6 one for --ipv6', collect, [])
+    .option('--gateway <ip>', 'gateway (the bridge address) inside --subnet (default: its first address); one per family', collect, [])
+    .option('--ipv6', 'dual-stack: an IPv6 subnet too (the --subnet given, else a random /64 of fd00::/8)')
     .option('--ip-range <cidr>', 'allocate container addresses from this part of --subnet')
     .option('--internal', 'no outbound access and no published ports')
     .option('--label <K=V>', 'set a label (repeatable)', collect, [])
     .option('-o, --opt <K=V>', 'driver option (repeatable)', collect, [])
     .argument('<name>')
-    .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; ipRange?: string; internal?: boolean; label: string[]; opt: string[] }) => {
+    .action(async (name: string, o: { driver: string; subnet: string[]; gateway: string[]; ipRange?: string; internal?: boolean; ipv6?: boolean; label: string[]; opt: string[] }) => {
       const ctx = context();
+      const subnet = byFamily(o.subnet, '--subnet');
+      const gateway = byFamily(o.gateway, '--gateway');
       const n = await withNetworks(ctx, (s) => s.create({
         name, driver: o.driver, internal: o.internal === true, labels: Object.fromEntries(o.label.map(parseLabel)), options: Object.fromEntries(o.opt.map(parseOpt)),
-        ...(o.subnet !== undefined && { subnet: o.subnet }), ...(o.gateway !== undefined && { gateway: o.gateway }), ...(o.ipRange !== undefined && { ipRange: o.ipRange }),
+        ...(subnet.v4 !== undefined && { subnet: subnet.v4 }), ...(gateway.v4 !== undefined && { gateway: gateway.v4 }), ...(o.ipRange !== undefined && { ipRange: o.ipRange }),
+        ...(o.ipv6 === true && { ipv6: true }), ...(subnet.v6 !== undefined && { ipv6Subnet: subnet.v6 }), ...(gateway.v6 !== undefined && { ipv6Gateway: gateway.v6 }),
       }));
       ctx.out.write(`${n.id}\n`);
     });
@@ -140,4 +145,15 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
         if (gone.length > 0) ctx.out.write(`Deleted Networks:\n${gone.map((n) => `${n.name}\n`).join('')}`);
       });
     });
+}
+
+/** docker's repeatable `--subnet`/`--gateway`: at most one value per address family. */
+function byFamily(values: readonly string[], flag: string): { v4?: string; v6?: string } {
+  const out: { v4?: string; v6?: string } = {};
+  for (const v of values) {
+    const key = isIPv6Text(v) ? 'v6' : 'v4';
+    if (out[key] !== undefined) throw new BerthError('usage', `${flag} given twice for IPv${key === 'v6' ? 6 : 4} (${out[key]}, ${v}): one per address family`);
+    out[key] = v;
+  }
+  return out;
 }

@@ -4,6 +4,7 @@ import { BerthError } from '../errors.js';
 import { readEnvFile } from '../compose/env-file.js';
 import { lookupIn } from '../compose/interpolate.js';
 import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
+import { formatIPv6, parseIPv6 } from '../network/ipv6.js';
 import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
 import { normalizeCapability } from '../runtime/capabilities.js';
 import {
@@ -32,6 +33,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--restart <policy>', 'no | on-failure[:N] | always | unless-stopped', 'no')
     .option('--network <mode>', 'bridge (the default network) | a network name | none (own namespace, loopback only; alias: private) | host | container:NAME|ID', 'bridge')
     .option('--ip <address>', 'static IPv4 address on the --network (a user network)')
+    .option('--ip6 <address>', 'static IPv6 address on the --network (a user network made with --ipv6)')
     .option('-p, --publish <[IP:][HOST:]PORT[/proto]>', "publish a container port on the host (bridge networks; repeatable)", collect, [])
     .option('--network-alias <name>', 'another DNS name for the container on a user network (repeatable)', collect, [])
     .option('--dns <ip>', 'DNS server for the container (repeatable)', collect, [])
@@ -84,6 +86,7 @@ export interface RunFlags {
   restart: string;
   network: string;
   ip?: string;
+  ip6?: string;
   publish: string[];
   networkAlias: string[];
   dns: string[];
@@ -135,6 +138,7 @@ export function runOptionsFrom(flags: RunFlags, cmd: readonly string[], env: Nod
     network: flags.network as NetworkMode,
     ...(flags.publish.length > 0 && { ports: flags.publish.map(parsePublish) }),
     ...(flags.ip !== undefined && { ipv4Address: formatIPv4(parseIPv4(flags.ip, '--ip')) }),
+    ...(flags.ip6 !== undefined && { ipv6Address: formatIPv6(parseIPv6(flags.ip6, '--ip6')) }),
     ...(flags.networkAlias.length > 0 && { networkAliases: flags.networkAlias.map((a) => validateNetworkAlias(a)) }),
     ...(flags.dns.length > 0 && { dns: flags.dns.map((d) => formatIPv4(parseIPv4(d, '--dns'))) }),
     ...(flags.dnsSearch.length > 0 && { dnsSearch: flags.dnsSearch.map((d) => validateNetworkAlias(d, '--dns-search')) }),

@@ -80,8 +80,11 @@ export interface AppNetwork {
   readonly internal: boolean;
   /** `driver_opts` that apply to a bridge (mtu, isolate…), as written. */
   readonly driverOpts: Readonly<Record<string, string>>;
-  /** `ipam.config[0]`: subnet, gateway, ip_range. */
+  /** The IPv4 `ipam.config` entry: subnet, gateway, ip_range. */
   readonly ipam?: { readonly subnet?: string; readonly gateway?: string; readonly ipRange?: string };
+  /** The IPv6 `ipam.config` entry (only with enable_ipv6): subnet and gateway. */
+  readonly ipam6?: { readonly subnet: string; readonly gateway?: string };
+  /** `enable_ipv6`: dual-stack, with `ipam6` or a random ULA /64. */
   readonly enableIpv6: boolean;
   readonly labels: Readonly<Record<string, string>>;
 }

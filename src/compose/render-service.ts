@@ -78,8 +78,8 @@ function networks(o: RunOptions, app: App): Record<string, unknown> | undefined 
   // networks: means, so it is shown as compose shows it (nothing).
   const implicit = [o.labels[SERVICE_LABEL], o.labels[CONTAINER_NAME_LABEL]].filter((a) => a !== undefined);
   const [only] = o.endpoints;
-  if (o.endpoints.length === 1 && keyOf.get(only!.network) === 'default' && only!.ipv4Address === undefined && only!.aliases.every((a) => implicit.includes(a))) return undefined;
-  return Object.fromEntries(o.endpoints.map((e) => [keyOf.get(e.network) ?? e.network, { aliases: [...e.aliases], ...(e.ipv4Address !== undefined && { ipv4_address: e.ipv4Address }) }]));
+  if (o.endpoints.length === 1 && keyOf.get(only!.network) === 'default' && only!.ipv4Address === undefined && only!.ipv6Address === undefined && only!.aliases.every((a) => implicit.includes(a))) return undefined;
+  return Object.fromEntries(o.endpoints.map((e) => [keyOf.get(e.network) ?? e.network, { aliases: [...e.aliases], ...(e.ipv4Address !== undefined && { ipv4_address: e.ipv4Address }), ...(e.ipv6Address !== undefined && { ipv6_address: e.ipv6Address }) }]));
 }
 
 export function renderService(s: AppService, app: App): Record<string, unknown> {

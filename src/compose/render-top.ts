@@ -15,7 +15,7 @@ export function renderTopLevel(app: App): Record<string, unknown> {
     volumes: some(app.volumes, (v) => ({ name: v.hostName, ...(v.external && { external: true }), driver_opts: maybe(v.driverOpts), labels: maybe(v.labels) })),
     networks: some(app.networks, (n) => ({
       name: n.hostName, ...(n.external && { external: true }), ...(n.internal && { internal: true }), driver_opts: maybe(n.driverOpts),
-      ...(n.ipam && { ipam: { config: [{ subnet: n.ipam.subnet, gateway: n.ipam.gateway, ip_range: n.ipam.ipRange }] } }),
+      ...((n.ipam || n.ipam6) && { ipam: { config: [...(n.ipam ? [{ subnet: n.ipam.subnet, gateway: n.ipam.gateway, ip_range: n.ipam.ipRange }] : []), ...(n.ipam6 ? [{ subnet: n.ipam6.subnet, gateway: n.ipam6.gateway }] : [])] } }),
       ...(n.enableIpv6 && { enable_ipv6: true }), labels: maybe(n.labels),
     })),
     configs: some(app.configs, (f) => fileEntry(f, false)),

@@ -1,10 +1,11 @@
 import { formatIPv4, parseIPv4 } from '../network/ipv4.js';
+import { cidr6Contains, formatIPv6, parseCidr6, parseIPv6 } from '../network/ipv6.js';
 import { parseAddHost, parsePublish, validateNetworkAlias } from '../network/ports.js';
 import type { PortMapping } from '../network/types.js';
 import { parseDnsOption, parseExpose, type NetworkEndpoint, type RunOptions } from '../runtime/options.js';
 import type { PortSpec, ServiceNetworkSpec, ServiceSpec } from '../protocol/types.js';
 import { containerName } from './labels.js';
-import type { ServiceContext } from './model.js';
+import type { AppNetwork, ServiceContext } from './model.js';
 import { atKey, invalidAt, keyPath } from './service-key.js';
 
 /**
@@ -64,7 +65,10 @@ function endpoints(service: string, svc: ServiceSpec, ctx: ServiceContext): Netw
     const net = ctx.networks.get(key);
     if (net === undefined) throw invalidAt(at, `network "${key}" is not declared under the top-level networks:`);
     const aliases = [...new Set([...own, ...(s.aliases ?? [])])].map((a) => validateNetworkAlias(a, `${at}.aliases`));
-    return { network: net.hostName, aliases, ...(s.ipv4_address !== undefined && { ipv4Address: formatIPv4(parseIPv4(s.ipv4_address, `${at}.ipv4_address`)) }) };
+    return {
+      network: net.hostName, aliases, ...(s.ipv4_address !== undefined && { ipv4Address: formatIPv4(parseIPv4(s.ipv4_address, `${at}.ipv4_address`)) }),
+      ...(s.ipv6_address !== undefined && { ipv6Address: ipv6Address(s.ipv6_address, `${at}.ipv6_address`, net) }),
+    };
   });
 }
 
@@ -91,4 +95,17 @@ export function serviceNetworking(service: string, svc: ServiceSpec, ctx: Servic
     ...(svc.hostname !== undefined && { hostname: svc.hostname }),
     ...(svc.domainname !== undefined && { domainname: svc.domainname }),
   };
+}
+
+/**
+ * compose's ipv6_address: on a network with enable_ipv6, and inside its IPv6 subnet when the file gives
+ * one (with a random one, the lease refuses it). Errors name the key.
+ */
+function ipv6Address(text: string, at: string, net: AppNetwork): string {
+  const addr = parseIPv6(text, at);
+  if (!net.external && !net.enableIpv6) throw invalidAt(at, `${text} needs IPv6 on network "${net.name}": add enable_ipv6: true to it`);
+  if (net.ipam6 !== undefined && !cidr6Contains(parseCidr6(net.ipam6.subnet, `networks.${net.name}.ipam`), addr)) {
+    throw invalidAt(at, `${text} is not inside the network's IPv6 subnet ${net.ipam6.subnet}`);
+  }
+  return formatIPv6(addr);
 }

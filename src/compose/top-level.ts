@@ -122,30 +122,43 @@ function checkAddress(where: string, value: string, cidr: boolean): number {
   return family;
 }
 
-function ipam(where: string, spec: TopLevelNetwork['ipam']): AppNetwork['ipam'] {
+/**
+ * `ipam.config`: at most one entry per address family (berth gives a network one subnet of each). The
+ * IPv6 entry needs `enable_ipv6: true`, as docker refuses it without.
+ */
+function ipam(where: string, spec: TopLevelNetwork['ipam'], enableIpv6: boolean): Pick<AppNetwork, 'ipam' | 'ipam6'> {
   const config = spec?.config ?? [];
-  if (config.length > 1) throw invalid(`${where}.config[1]`, 'berth gives a network one subnet (one ipam.config entry)');
-  const c = config[0];
-  if (c === undefined) return undefined;
-  const at = `${where}.config[0]`;
-  const families = [
-    c.subnet !== undefined && checkAddress(`${at}.subnet`, c.subnet, true),
-    c.gateway !== undefined && checkAddress(`${at}.gateway`, c.gateway, false),
-    c.ip_range !== undefined && checkAddress(`${at}.ip_range`, c.ip_range, true),
-  ].filter((f) => f !== false);
-  if (new Set(families).size > 1) throw invalid(at, 'subnet, gateway and ip_range must all be IPv4 or all IPv6');
-  if (c.subnet === undefined && (c.gateway !== undefined || c.ip_range !== undefined)) throw invalid(`${at}.subnet`, 'a gateway or ip_range needs the subnet it lies in');
-  return { ...(c.subnet !== undefined && { subnet: c.subnet }), ...(c.gateway !== undefined && { gateway: c.gateway }), ...(c.ip_range !== undefined && { ipRange: c.ip_range }) };
+  const out: { ipam?: AppNetwork['ipam']; ipam6?: AppNetwork['ipam6'] } = {};
+  config.forEach((c, i) => {
+    const at = `${where}.config[${i}]`;
+    const families = [
+      c.subnet !== undefined && checkAddress(`${at}.subnet`, c.subnet, true),
+      c.gateway !== undefined && checkAddress(`${at}.gateway`, c.gateway, false),
+      c.ip_range !== undefined && checkAddress(`${at}.ip_range`, c.ip_range, true),
+    ].filter((f) => f !== false);
+    if (new Set(families).size > 1) throw invalid(at, 'subnet, gateway and ip_range must all be IPv4 or all IPv6');
+    if (c.subnet === undefined && (c.gateway !== undefined || c.ip_range !== undefined)) throw invalid(`${at}.subnet`, 'a gateway or ip_range needs the subnet it lies in');
+    if (families[0] === 6) {
+      if (!enableIpv6) throw invalid(`${at}.subnet`, `${c.subnet} is an IPv6 subnet: the network needs enable_ipv6: true`);
+      if (c.ip_range !== undefined) throw invalid(`${at}.ip_range`, 'berth allocates IPv6 addresses from the whole subnet');
+      if (out.ipam6) throw invalid(at, 'berth gives a network one IPv6 subnet (one IPv6 ipam.config entry)');
+      out.ipam6 = { subnet: c.subnet!, ...(c.gateway !== undefined && { gateway: c.gateway }) };
+    } else {
+      if (out.ipam) throw invalid(at, 'berth gives a network one IPv4 subnet (one IPv4 ipam.config entry)');
+      out.ipam = { ...(c.subnet !== undefined && { subnet: c.subnet }), ...(c.gateway !== undefined && { gateway: c.gateway }), ...(c.ip_range !== undefined && { ipRange: c.ip_range }) };
+    }
+  });
+  return out;
 }
 
 function network(app: string, key: string, spec: TopLevelNetwork): AppNetwork {
   const where = `networks.${key}`;
   const { external, hostName: name } = hostName(app, key, spec);
   if (external) refuseOnExternal(where, spec, ['driver_opts', 'ipam', 'internal', 'enable_ipv6', 'labels']);
-  const range = ipam(`${where}.ipam`, spec.ipam);
+  const enableIpv6 = spec.enable_ipv6 ?? false;
   return {
     name: key, hostName: name, external, internal: spec.internal ?? false, driverOpts: options(spec.driver_opts),
-    ...(range !== undefined && { ipam: range }), enableIpv6: spec.enable_ipv6 ?? false, labels: labels(spec.labels),
+    ...ipam(`${where}.ipam`, spec.ipam, enableIpv6), enableIpv6, labels: labels(spec.labels),
   };
 }
 

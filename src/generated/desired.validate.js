@@ -5,7 +5,7 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"agent":{"description":"berth fleet upgrade: the agent bundle index (docs/upgrade.md) the device should run; its digest is what is trusted.","type":"object","required":["ref","digest"],"additionalProperties":false,"properties":{"ref":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"digest":{"type":"string","pattern":"^sha256:[a-f0-9]{64}$"}}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/desired.json","title":"berth/v1/<device>/desired","description":"The deployment a device should run (retained, fleet → device). Services use compose's field names.","type":"object","required":["revision","services"],"additionalProperties":false,"properties":{"revision":{"type":"integer","minimum":1,"maximum":2147483647,"description":"Monotonic per device: older or equal revisions are ignored. At most 2^31 - 1 (MAX_REVISION in src/protocol/validate.ts), so the fleet's next revision (+1) is always exact."},"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,62}$","description":"compose's project name: prefixes the app's networks and volumes (<name>_default) and names its data directory on the device (<state root>/apps/<name>). Without it the app is called 'app'."},"services":{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"$ref":"#/definitions/service"}},"agent":{"description":"berth fleet upgrade: the agent bundle index (docs/upgrade.md) the device should run; its digest is what is trusted.","type":"object","required":["ref","digest"],"additionalProperties":false,"properties":{"ref":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"digest":{"type":"string","pattern":"^sha256:[a-f0-9]{64}$"}}},"update":{"type":"object","additionalProperties":false,"properties":{"strategy":{"enum":["download-then-kill","kill-then-download"]},"health_window":{"$ref":"#/definitions/duration"},"on_failure":{"enum":["rollback","keep"]}}},"volumes":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/volume"},"description":"compose's top-level volumes:; a null entry is a volume with the defaults."},"networks":{"type":"object","maxProperties":16,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/network"},"description":"compose's top-level networks: (bridge networks only)."},"configs":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"},"description":"Files mounted read-only into services: the reader turned compose's file:/content:/environment: into the bytes (a device has no compose file beside it)."},"secrets":{"type":"object","maxProperties":64,"propertyNames":{"$ref":"#/definitions/resourceKey"},"additionalProperties":{"$ref":"#/definitions/file"}}},"definitions":{"resourceKey":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"},"hostName":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."},"external":{"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."},"driverOpts":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}},"resourceLabels":{"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]},"volume":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["local"],"description":"Only the local driver: a directory under the state root, or a bind or tmpfs by driver_opts."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"labels":{"$ref":"#/definitions/resourceLabels"}}}]},"network":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]},"file":{"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}},"duration":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"size":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]},"args":{"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]},"stringList":{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}},"scalarValue":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]},"stringOrList":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]},"mapOrList":{"oneOf":[{"type":"object","maxProperties":256,"propertyNames":{"maxLength":256},"additionalProperties":{"$ref":"#/definitions/scalarValue"}},{"$ref":"#/definitions/stringList"}]},"fileRef":{"description":"A service's use of a top-level config or secret: its name, or the long form.","oneOf":[{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"target":{"type":"string","minLength":1,"maxLength":4096,"pattern":"^[^\\u0000-\\u001f\\u007f]+$"},"uid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"gid":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","pattern":"^[0-9]{1,10}$"}]},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":511},{"type":"string","pattern":"^0?[0-7]{3}$"}]}}}]},"service":{"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"ipv6_address":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F:]+$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}}}};
 const schema20 = {"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32};
 const schema37 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"};
 const schema50 = {"type":"object","required":["content"],"additionalProperties":false,"properties":{"content":{"type":"string","maxLength":174764,"pattern":"^[A-Za-z0-9+/]*={0,2}$","description":"The file's bytes, base64: at most 128 KiB of them (MAX_APP_FILE_BYTES in src/compose/top-level.ts)."}}};
@@ -13,12 +13,12 @@ const func2 = Object.prototype.hasOwnProperty;
 const func4 = __rt0.default;
 const pattern0 = new RegExp("^[a-z0-9][a-z0-9_-]{0,62}$", "u");
 const pattern1 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
-const pattern57 = new RegExp("^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "u");
-const pattern58 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
+const pattern58 = new RegExp("^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "u");
+const pattern59 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
 const pattern10 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
 const pattern13 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", "u");
-const pattern71 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
-const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
+const pattern72 = new RegExp("^[A-Za-z0-9+/]*={0,2}$", "u");
+const schema12 = {"type":"object","required":["image"],"additionalProperties":false,"properties":{"image":{"type":"string","minLength":1,"maxLength":512,"pattern":"^[A-Za-z0-9][A-Za-z0-9._:/@+\\[\\]-]*$","description":"A reference's characters only: no whitespace or control characters (a NUL would reach the registry request)."},"command":{"$ref":"#/definitions/args"},"entrypoint":{"$ref":"#/definitions/args"},"environment":{"oneOf":[{"type":"object","maxProperties":512,"additionalProperties":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"mem_limit":{"$ref":"#/definitions/size"},"mem_reservation":{"$ref":"#/definitions/size"},"memswap_limit":{"oneOf":[{"$ref":"#/definitions/size"},{"const":-1}]},"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"cpu_shares":{"type":"integer","minimum":2,"maximum":262144},"pids_limit":{"type":"integer","minimum":-1,"maximum":4194304,"description":"At most the kernel's PID_MAX_LIMIT (2^22)."},"restart":{"type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"read_only":{"type":"boolean"},"user":{"type":"string","maxLength":256,"pattern":"^[^\\s\\u0000-\\u001f\\u007f:]+(:[^\\s\\u0000-\\u001f\\u007f:]+)?$","description":"user, uid, user:group or uid:gid; no whitespace or control characters."},"working_dir":{"type":"string","maxLength":4096,"pattern":"^/[^\\u0000-\\u001f\\u007f]*$","description":"An absolute path (the OCI cwd must be), without control characters."},"healthcheck":{"type":"object","additionalProperties":false,"properties":{"test":{"$ref":"#/definitions/args"},"interval":{"$ref":"#/definitions/duration"},"timeout":{"$ref":"#/definitions/duration"},"retries":{"type":"integer","minimum":1,"maximum":100},"start_period":{"$ref":"#/definitions/duration"},"disable":{"type":"boolean"}}},"labels":{"oneOf":[{"type":"object","maxProperties":128,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"$ref":"#/definitions/stringList"}]},"container_name":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$","description":"A DNS alias and a name the CLI accepts (berth keeps naming containers <service>.<hash> so a new one can be created beside the old)."},"hostname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"},"domainname":{"type":"string","pattern":"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252})$"},"privileged":{"type":"boolean"},"cap_add":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"cap_drop":{"type":"array","maxItems":64,"items":{"type":"string","pattern":"^[A-Za-z_]{1,32}$"}},"security_opt":{"type":"array","maxItems":16,"items":{"type":"string","minLength":1,"maxLength":256}},"group_add":{"type":"array","maxItems":64,"items":{"oneOf":[{"type":"integer","minimum":0,"maximum":4294967294},{"type":"string","minLength":1,"maxLength":64}]}},"device_cgroup_rules":{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":64}},"devices":{"type":"array","maxItems":128,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["source"],"properties":{"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"permissions":{"type":"string","pattern":"^[rwm]{1,3}$"}}}]}},"depends_on":{"oneOf":[{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":64,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy","service_completed_successfully"]},"restart":{"type":"boolean"},"required":{"type":"boolean"}}}}]},"tmpfs":{"$ref":"#/definitions/stringOrList"},"shm_size":{"$ref":"#/definitions/size"},"sysctls":{"$ref":"#/definitions/mapOrList"},"ulimits":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-z]{1,16}$"},"additionalProperties":{"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"object","additionalProperties":false,"required":["soft","hard"],"properties":{"soft":{"type":"integer","minimum":0,"maximum":9007199254740991},"hard":{"type":"integer","minimum":0,"maximum":9007199254740991}}}]}},"init":{"type":"boolean"},"tty":{"type":"boolean"},"stdin_open":{"type":"boolean"},"stop_signal":{"type":"string","pattern":"^([A-Za-z0-9+-]{1,16})$"},"logging":{"type":"object","additionalProperties":false,"properties":{"driver":{"type":"string","pattern":"^[a-z0-9_-]{1,32}$"},"options":{"type":"object","maxProperties":16,"propertyNames":{"maxLength":64},"additionalProperties":{"anyOf":[{"type":"string","maxLength":256},{"type":"number"},{"type":"null"}]}}}},"expose":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp))?$"}]}},"pid":{"type":"string","pattern":"^(host|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"ipc":{"type":"string","pattern":"^(host|private|shareable|none|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"oom_score_adj":{"type":"integer","minimum":-1000,"maximum":1000},"mem_swappiness":{"type":"integer","minimum":0,"maximum":100},"cpuset":{"type":"string","pattern":"^[0-9, -]{1,64}$"},"cpu_quota":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000000},{"type":"string","pattern":"^[0-9]{4,10}$"}]},"cpu_period":{"oneOf":[{"type":"integer","minimum":1000,"maximum":1000000},{"type":"string","pattern":"^[0-9]{4,7}$"}]},"deploy":{"type":"object","additionalProperties":false,"properties":{"mode":{"type":"string","maxLength":32},"replicas":{"type":"integer","minimum":0,"maximum":1000000},"resources":{"type":"object","additionalProperties":false,"properties":{"limits":{"type":"object","additionalProperties":false,"properties":{"cpus":{"oneOf":[{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":10000},{"type":"string","pattern":"^[0-9]{1,4}(\\.[0-9]{1,9})?$"}],"description":"Fewer than 10000 either way: cpus × the CFS period must stay an exact integer quota."},"memory":{"$ref":"#/definitions/size"},"pids":{"type":"integer","minimum":-1,"maximum":4194304}}},"reservations":{"type":"object","additionalProperties":false,"properties":{"memory":{"$ref":"#/definitions/size"}}}}}}},"blkio_config":{"type":"object","additionalProperties":false,"properties":{"weight":{"type":"integer","minimum":10,"maximum":1000}}},"platform":{"type":"string","pattern":"^[a-z0-9]{1,16}/[a-z0-9_]{1,16}(/[a-z0-9]{1,16})?$"},"pull_policy":{"type":"string","pattern":"^(always|never|missing|if_not_present|build|daily|weekly|every_[0-9a-z.]{1,16})$"},"extra_hosts":{"oneOf":[{"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":300}},{"type":"object","maxProperties":256,"propertyNames":{"maxLength":253},"additionalProperties":{"type":"string","minLength":1,"maxLength":64}}]},"dns":{"oneOf":[{"type":"string","minLength":1,"maxLength":64},{"type":"array","maxItems":8,"items":{"type":"string","minLength":1,"maxLength":64}}]},"dns_search":{"oneOf":[{"type":"string","minLength":1,"maxLength":253},{"type":"array","maxItems":6,"items":{"type":"string","minLength":1,"maxLength":253}}]},"dns_opt":{"type":"array","maxItems":16,"items":{"type":"string","pattern":"^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$"}},"ports":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","minLength":1,"maxLength":128},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]{1,5}(-[0-9]{1,5})?$"}]},"host_ip":{"type":"string","minLength":1,"maxLength":64},"protocol":{"enum":["tcp","udp"]},"mode":{"enum":["host","ingress"]},"name":{"type":"string","maxLength":64},"app_protocol":{"type":"string","maxLength":64}}}]}},"networks":{"oneOf":[{"type":"array","maxItems":16,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"}},{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"additionalProperties":{"oneOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"aliases":{"type":"array","maxItems":32,"items":{"type":"string","minLength":1,"maxLength":253}},"ipv4_address":{"type":"string","pattern":"^[0-9]{1,3}(\\.[0-9]{1,3}){3}$"},"ipv6_address":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F:]+$"},"priority":{"type":"integer","minimum":-1000000,"maximum":1000000}}}]}}]},"network_mode":{"type":"string","pattern":"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},"volumes":{"type":"array","maxItems":256,"items":{"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string","minLength":1,"maxLength":4096},"target":{"type":"string","minLength":1,"maxLength":4096},"read_only":{"type":"boolean"},"consistency":{"type":"string","maxLength":32},"bind":{"type":"object","additionalProperties":false,"properties":{"create_host_path":{"type":"boolean"},"propagation":{"enum":["rprivate","private","rshared","shared","rslave","slave"]},"selinux":{"enum":["z","Z"]}}},"volume":{"type":"object","additionalProperties":false,"properties":{"nocopy":{"type":"boolean"}}},"tmpfs":{"type":"object","additionalProperties":false,"properties":{"size":{"$ref":"#/definitions/size"},"mode":{"oneOf":[{"type":"integer","minimum":0,"maximum":4095},{"type":"string","pattern":"^[0-7]{3,4}$"}]}}}}}]}},"configs":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"secrets":{"type":"array","maxItems":64,"items":{"$ref":"#/definitions/fileRef"}},"stop_grace_period":{"$ref":"#/definitions/duration"}}};
 const schema13 = {"oneOf":[{"type":"string","maxLength":4096},{"type":"array","maxItems":256,"items":{"type":"string","maxLength":4096}}]};
 const schema15 = {"type":"array","maxItems":256,"items":{"type":"string","minLength":1,"maxLength":4096}};
 const schema16 = {"oneOf":[{"type":"integer","minimum":0,"maximum":9007199254740991},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$","maxLength":32}]};
@@ -47,11 +47,12 @@ const pattern35 = new RegExp("^(always|never|missing|if_not_present|build|daily|
 const pattern36 = new RegExp("^[a-z0-9_-]{1,32}(:[0-9]{1,4})?$", "u");
 const pattern37 = new RegExp("^[0-9]{1,5}(-[0-9]{1,5})?$", "u");
 const pattern40 = new RegExp("^[0-9]{1,3}(\\.[0-9]{1,3}){3}$", "u");
-const pattern41 = new RegExp("^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$", "u");
-const pattern43 = new RegExp("^[0-7]{3,4}$", "u");
-const pattern46 = new RegExp("^[^\\u0000-\\u001f\\u007f]+$", "u");
-const pattern47 = new RegExp("^[0-9]{1,10}$", "u");
-const pattern49 = new RegExp("^0?[0-7]{3}$", "u");
+const pattern41 = new RegExp("^[0-9a-fA-F:]+$", "u");
+const pattern42 = new RegExp("^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$", "u");
+const pattern44 = new RegExp("^[0-7]{3,4}$", "u");
+const pattern47 = new RegExp("^[^\\u0000-\\u001f\\u007f]+$", "u");
+const pattern48 = new RegExp("^[0-9]{1,10}$", "u");
+const pattern50 = new RegExp("^0?[0-7]{3}$", "u");
 const schema24 = {"oneOf":[{"type":"string","minLength":1,"maxLength":4096},{"$ref":"#/definitions/stringList"}]};
 
 function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -5847,7 +5848,7 @@ passing27 = 0;
 const _errs394 = errors;
 if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
 for(const key25 in data112){
-if(!(((key25 === "aliases") || (key25 === "ipv4_address")) || (key25 === "priority"))){
+if(!((((key25 === "aliases") || (key25 === "ipv4_address")) || (key25 === "ipv6_address")) || (key25 === "priority"))){
 const err375 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err375];
@@ -5944,10 +5945,11 @@ vErrors.push(err382);
 errors++;
 }
 }
-if(data112.priority !== undefined){
-let data116 = data112.priority;
-if(!(((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116))) && (isFinite(data116)))){
-const err383 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data112.ipv6_address !== undefined){
+let data116 = data112.ipv6_address;
+if(typeof data116 === "string"){
+if(func4(data116) > 64){
+const err383 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv6_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv6_address/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -5956,9 +5958,8 @@ vErrors.push(err383);
 }
 errors++;
 }
-if((typeof data116 == "number") && (isFinite(data116))){
-if(data116 > 1000000 || isNaN(data116)){
-const err384 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(!pattern41.test(data116)){
+const err384 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv6_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv6_address/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F:]+$"},message:"must match pattern \""+"^[0-9a-fA-F:]+$"+"\""};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -5967,8 +5968,9 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data116 < -1000000 || isNaN(data116)){
-const err385 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000000},message:"must be >= -1000000"};
+}
+else {
+const err385 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/ipv6_address",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/ipv6_address/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -5978,15 +5980,49 @@ vErrors.push(err385);
 errors++;
 }
 }
-}
-}
-else {
-const err386 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data112.priority !== undefined){
+let data117 = data112.priority;
+if(!(((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117))) && (isFinite(data117)))){
+const err386 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err386];
 }
 else {
 vErrors.push(err386);
+}
+errors++;
+}
+if((typeof data117 == "number") && (isFinite(data117))){
+if(data117 > 1000000 || isNaN(data117)){
+const err387 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(vErrors === null){
+vErrors = [err387];
+}
+else {
+vErrors.push(err387);
+}
+errors++;
+}
+if(data117 < -1000000 || isNaN(data117)){
+const err388 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1")+"/priority",schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000000},message:"must be >= -1000000"};
+if(vErrors === null){
+vErrors = [err388];
+}
+else {
+vErrors.push(err388);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err389 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err389];
+}
+else {
+vErrors.push(err389);
 }
 errors++;
 }
@@ -6002,12 +6038,12 @@ passing27 = 1;
 }
 }
 if(!valid109){
-const err387 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf",keyword:"oneOf",params:{passingSchemas: passing27},message:"must match exactly one schema in oneOf"};
+const err390 = {instancePath:instancePath+"/networks/" + key24.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/networks/oneOf/1/additionalProperties/oneOf",keyword:"oneOf",params:{passingSchemas: passing27},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err387];
+vErrors = [err390];
 }
 else {
-vErrors.push(err387);
+vErrors.push(err390);
 }
 errors++;
 }
@@ -6025,12 +6061,12 @@ vErrors = null;
 }
 }
 else {
-const err388 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err391 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err388];
+vErrors = [err391];
 }
 else {
-vErrors.push(err388);
+vErrors.push(err391);
 }
 errors++;
 }
@@ -6046,12 +6082,12 @@ passing26 = 1;
 }
 }
 if(!valid103){
-const err389 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf",keyword:"oneOf",params:{passingSchemas: passing26},message:"must match exactly one schema in oneOf"};
+const err392 = {instancePath:instancePath+"/networks",schemaPath:"#/properties/networks/oneOf",keyword:"oneOf",params:{passingSchemas: passing26},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err389];
+vErrors = [err392];
 }
 else {
-vErrors.push(err389);
+vErrors.push(err392);
 }
 errors++;
 }
@@ -6068,53 +6104,10 @@ vErrors = null;
 }
 }
 if(data.network_mode !== undefined){
-let data117 = data.network_mode;
-if(typeof data117 === "string"){
-if(!pattern41.test(data117)){
-const err390 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/pattern",keyword:"pattern",params:{pattern: "^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},message:"must match pattern \""+"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"+"\""};
-if(vErrors === null){
-vErrors = [err390];
-}
-else {
-vErrors.push(err390);
-}
-errors++;
-}
-}
-else {
-const err391 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err391];
-}
-else {
-vErrors.push(err391);
-}
-errors++;
-}
-}
-if(data.volumes !== undefined){
-let data118 = data.volumes;
-if(Array.isArray(data118)){
-if(data118.length > 256){
-const err392 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
-if(vErrors === null){
-vErrors = [err392];
-}
-else {
-vErrors.push(err392);
-}
-errors++;
-}
-const len20 = data118.length;
-for(let i22=0; i22<len20; i22++){
-let data119 = data118[i22];
-const _errs410 = errors;
-let valid115 = false;
-let passing28 = null;
-const _errs411 = errors;
-if(typeof data119 === "string"){
-if(func4(data119) > 4096){
-const err393 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+let data118 = data.network_mode;
+if(typeof data118 === "string"){
+if(!pattern42.test(data118)){
+const err393 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/pattern",keyword:"pattern",params:{pattern: "^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"},message:"must match pattern \""+"^(host|none|private|bridge|(service|container):[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})$"+"\""};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -6123,8 +6116,9 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(func4(data119) < 1){
-const err394 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err394 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -6134,8 +6128,11 @@ vErrors.push(err394);
 errors++;
 }
 }
-else {
-const err395 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.volumes !== undefined){
+let data119 = data.volumes;
+if(Array.isArray(data119)){
+if(data119.length > 256){
+const err395 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items"};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -6144,15 +6141,16 @@ vErrors.push(err395);
 }
 errors++;
 }
-var _valid31 = _errs411 === errors;
-if(_valid31){
-valid115 = true;
-passing28 = 0;
-}
+const len20 = data119.length;
+for(let i22=0; i22<len20; i22++){
+let data120 = data119[i22];
+const _errs412 = errors;
+let valid115 = false;
+let passing28 = null;
 const _errs413 = errors;
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-if(data119.type === undefined){
-const err396 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+if(typeof data120 === "string"){
+if(func4(data120) > 4096){
+const err396 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -6161,8 +6159,8 @@ vErrors.push(err396);
 }
 errors++;
 }
-if(data119.target === undefined){
-const err397 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(func4(data120) < 1){
+const err397 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -6171,9 +6169,9 @@ vErrors.push(err397);
 }
 errors++;
 }
-for(const key26 in data119){
-if(!((((((((key26 === "type") || (key26 === "source")) || (key26 === "target")) || (key26 === "read_only")) || (key26 === "consistency")) || (key26 === "bind")) || (key26 === "volume")) || (key26 === "tmpfs"))){
-const err398 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+}
+else {
+const err398 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -6182,11 +6180,15 @@ vErrors.push(err398);
 }
 errors++;
 }
+var _valid31 = _errs413 === errors;
+if(_valid31){
+valid115 = true;
+passing28 = 0;
 }
-if(data119.type !== undefined){
-let data120 = data119.type;
-if(!(((data120 === "bind") || (data120 === "volume")) || (data120 === "tmpfs"))){
-const err399 = {instancePath:instancePath+"/volumes/" + i22+"/type",schemaPath:"#/properties/volumes/items/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
+const _errs415 = errors;
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+if(data120.type === undefined){
+const err399 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -6195,12 +6197,8 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-if(data119.source !== undefined){
-let data121 = data119.source;
-if(typeof data121 === "string"){
-if(func4(data121) > 4096){
-const err400 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(data120.target === undefined){
+const err400 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -6209,8 +6207,9 @@ vErrors.push(err400);
 }
 errors++;
 }
-if(func4(data121) < 1){
-const err401 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key26 in data120){
+if(!((((((((key26 === "type") || (key26 === "source")) || (key26 === "target")) || (key26 === "read_only")) || (key26 === "consistency")) || (key26 === "bind")) || (key26 === "volume")) || (key26 === "tmpfs"))){
+const err401 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -6220,8 +6219,10 @@ vErrors.push(err401);
 errors++;
 }
 }
-else {
-const err402 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data120.type !== undefined){
+let data121 = data120.type;
+if(!(((data121 === "bind") || (data121 === "volume")) || (data121 === "tmpfs"))){
+const err402 = {instancePath:instancePath+"/volumes/" + i22+"/type",schemaPath:"#/properties/volumes/items/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -6231,11 +6232,11 @@ vErrors.push(err402);
 errors++;
 }
 }
-if(data119.target !== undefined){
-let data122 = data119.target;
+if(data120.source !== undefined){
+let data122 = data120.source;
 if(typeof data122 === "string"){
 if(func4(data122) > 4096){
-const err403 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+const err403 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -6245,7 +6246,7 @@ vErrors.push(err403);
 errors++;
 }
 if(func4(data122) < 1){
-const err404 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err404 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -6256,7 +6257,7 @@ errors++;
 }
 }
 else {
-const err405 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err405 = {instancePath:instancePath+"/volumes/" + i22+"/source",schemaPath:"#/properties/volumes/items/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -6266,9 +6267,11 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data119.read_only !== undefined){
-if(typeof data119.read_only !== "boolean"){
-const err406 = {instancePath:instancePath+"/volumes/" + i22+"/read_only",schemaPath:"#/properties/volumes/items/oneOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data120.target !== undefined){
+let data123 = data120.target;
+if(typeof data123 === "string"){
+if(func4(data123) > 4096){
+const err406 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -6277,12 +6280,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-}
-if(data119.consistency !== undefined){
-let data124 = data119.consistency;
-if(typeof data124 === "string"){
-if(func4(data124) > 32){
-const err407 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(func4(data123) < 1){
+const err407 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -6293,7 +6292,7 @@ errors++;
 }
 }
 else {
-const err408 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err408 = {instancePath:instancePath+"/volumes/" + i22+"/target",schemaPath:"#/properties/volumes/items/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -6303,12 +6302,9 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data119.bind !== undefined){
-let data125 = data119.bind;
-if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
-for(const key27 in data125){
-if(!(((key27 === "create_host_path") || (key27 === "propagation")) || (key27 === "selinux"))){
-const err409 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+if(data120.read_only !== undefined){
+if(typeof data120.read_only !== "boolean"){
+const err409 = {instancePath:instancePath+"/volumes/" + i22+"/read_only",schemaPath:"#/properties/volumes/items/oneOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -6318,9 +6314,11 @@ vErrors.push(err409);
 errors++;
 }
 }
-if(data125.create_host_path !== undefined){
-if(typeof data125.create_host_path !== "boolean"){
-const err410 = {instancePath:instancePath+"/volumes/" + i22+"/bind/create_host_path",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/create_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data120.consistency !== undefined){
+let data125 = data120.consistency;
+if(typeof data125 === "string"){
+if(func4(data125) > 32){
+const err410 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -6330,10 +6328,8 @@ vErrors.push(err410);
 errors++;
 }
 }
-if(data125.propagation !== undefined){
-let data127 = data125.propagation;
-if(!((((((data127 === "rprivate") || (data127 === "private")) || (data127 === "rshared")) || (data127 === "shared")) || (data127 === "rslave")) || (data127 === "slave"))){
-const err411 = {instancePath:instancePath+"/volumes/" + i22+"/bind/propagation",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/propagation/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.propagation.enum},message:"must be equal to one of the allowed values"};
+else {
+const err411 = {instancePath:instancePath+"/volumes/" + i22+"/consistency",schemaPath:"#/properties/volumes/items/oneOf/1/properties/consistency/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -6343,10 +6339,12 @@ vErrors.push(err411);
 errors++;
 }
 }
-if(data125.selinux !== undefined){
-let data128 = data125.selinux;
-if(!((data128 === "z") || (data128 === "Z"))){
-const err412 = {instancePath:instancePath+"/volumes/" + i22+"/bind/selinux",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/selinux/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.selinux.enum},message:"must be equal to one of the allowed values"};
+if(data120.bind !== undefined){
+let data126 = data120.bind;
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+for(const key27 in data126){
+if(!(((key27 === "create_host_path") || (key27 === "propagation")) || (key27 === "selinux"))){
+const err412 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -6356,9 +6354,9 @@ vErrors.push(err412);
 errors++;
 }
 }
-}
-else {
-const err413 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data126.create_host_path !== undefined){
+if(typeof data126.create_host_path !== "boolean"){
+const err413 = {instancePath:instancePath+"/volumes/" + i22+"/bind/create_host_path",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/create_host_path/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -6368,12 +6366,10 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data119.volume !== undefined){
-let data129 = data119.volume;
-if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
-for(const key28 in data129){
-if(!(key28 === "nocopy")){
-const err414 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(data126.propagation !== undefined){
+let data128 = data126.propagation;
+if(!((((((data128 === "rprivate") || (data128 === "private")) || (data128 === "rshared")) || (data128 === "shared")) || (data128 === "rslave")) || (data128 === "slave"))){
+const err414 = {instancePath:instancePath+"/volumes/" + i22+"/bind/propagation",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/propagation/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.propagation.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -6383,9 +6379,10 @@ vErrors.push(err414);
 errors++;
 }
 }
-if(data129.nocopy !== undefined){
-if(typeof data129.nocopy !== "boolean"){
-const err415 = {instancePath:instancePath+"/volumes/" + i22+"/volume/nocopy",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/properties/nocopy/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data126.selinux !== undefined){
+let data129 = data126.selinux;
+if(!((data129 === "z") || (data129 === "Z"))){
+const err415 = {instancePath:instancePath+"/volumes/" + i22+"/bind/selinux",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/properties/selinux/enum",keyword:"enum",params:{allowedValues: schema12.properties.volumes.items.oneOf[1].properties.bind.properties.selinux.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -6397,7 +6394,7 @@ errors++;
 }
 }
 else {
-const err416 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err416 = {instancePath:instancePath+"/volumes/" + i22+"/bind",schemaPath:"#/properties/volumes/items/oneOf/1/properties/bind/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -6407,12 +6404,12 @@ vErrors.push(err416);
 errors++;
 }
 }
-if(data119.tmpfs !== undefined){
-let data131 = data119.tmpfs;
-if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
-for(const key29 in data131){
-if(!((key29 === "size") || (key29 === "mode"))){
-const err417 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+if(data120.volume !== undefined){
+let data130 = data120.volume;
+if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
+for(const key28 in data130){
+if(!(key28 === "nocopy")){
+const err417 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -6422,14 +6419,9 @@ vErrors.push(err417);
 errors++;
 }
 }
-if(data131.size !== undefined){
-let data132 = data131.size;
-const _errs442 = errors;
-let valid121 = false;
-let passing29 = null;
-const _errs443 = errors;
-if(!(((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132))) && (isFinite(data132)))){
-const err418 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data130.nocopy !== undefined){
+if(typeof data130.nocopy !== "boolean"){
+const err418 = {instancePath:instancePath+"/volumes/" + i22+"/volume/nocopy",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/properties/nocopy/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -6438,9 +6430,10 @@ vErrors.push(err418);
 }
 errors++;
 }
-if((typeof data132 == "number") && (isFinite(data132))){
-if(data132 > 9007199254740991 || isNaN(data132)){
-const err419 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
+}
+}
+else {
+const err419 = {instancePath:instancePath+"/volumes/" + i22+"/volume",schemaPath:"#/properties/volumes/items/oneOf/1/properties/volume/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -6449,8 +6442,13 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(data132 < 0 || isNaN(data132)){
-const err420 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data120.tmpfs !== undefined){
+let data132 = data120.tmpfs;
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+for(const key29 in data132){
+if(!((key29 === "size") || (key29 === "mode"))){
+const err420 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -6460,15 +6458,14 @@ vErrors.push(err420);
 errors++;
 }
 }
-var _valid32 = _errs443 === errors;
-if(_valid32){
-valid121 = true;
-passing29 = 0;
-}
+if(data132.size !== undefined){
+let data133 = data132.size;
+const _errs444 = errors;
+let valid121 = false;
+let passing29 = null;
 const _errs445 = errors;
-if(typeof data132 === "string"){
-if(func4(data132) > 32){
-const err421 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(!(((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133))) && (isFinite(data133)))){
+const err421 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -6477,8 +6474,9 @@ vErrors.push(err421);
 }
 errors++;
 }
-if(!pattern3.test(data132)){
-const err422 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+if((typeof data133 == "number") && (isFinite(data133))){
+if(data133 > 9007199254740991 || isNaN(data133)){
+const err422 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991},message:"must be <= 9007199254740991"};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -6487,9 +6485,8 @@ vErrors.push(err422);
 }
 errors++;
 }
-}
-else {
-const err423 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data133 < 0 || isNaN(data133)){
+const err423 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -6498,7 +6495,46 @@ vErrors.push(err423);
 }
 errors++;
 }
+}
 var _valid32 = _errs445 === errors;
+if(_valid32){
+valid121 = true;
+passing29 = 0;
+}
+const _errs447 = errors;
+if(typeof data133 === "string"){
+if(func4(data133) > 32){
+const err424 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err424];
+}
+else {
+vErrors.push(err424);
+}
+errors++;
+}
+if(!pattern3.test(data133)){
+const err425 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?[bkmgBKMG]?$"+"\""};
+if(vErrors === null){
+vErrors = [err425];
+}
+else {
+vErrors.push(err425);
+}
+errors++;
+}
+}
+else {
+const err426 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err426];
+}
+else {
+vErrors.push(err426);
+}
+errors++;
+}
+var _valid32 = _errs447 === errors;
 if(_valid32 && valid121){
 valid121 = false;
 passing29 = [passing29, 1];
@@ -6510,56 +6546,7 @@ passing29 = 1;
 }
 }
 if(!valid121){
-const err424 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing29},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err424];
-}
-else {
-vErrors.push(err424);
-}
-errors++;
-}
-else {
-errors = _errs442;
-if(vErrors !== null){
-if(_errs442){
-vErrors.length = _errs442;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data131.mode !== undefined){
-let data133 = data131.mode;
-const _errs448 = errors;
-let valid122 = false;
-let passing30 = null;
-const _errs449 = errors;
-if(!(((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133))) && (isFinite(data133)))){
-const err425 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err425];
-}
-else {
-vErrors.push(err425);
-}
-errors++;
-}
-if((typeof data133 == "number") && (isFinite(data133))){
-if(data133 > 4095 || isNaN(data133)){
-const err426 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4095},message:"must be <= 4095"};
-if(vErrors === null){
-vErrors = [err426];
-}
-else {
-vErrors.push(err426);
-}
-errors++;
-}
-if(data133 < 0 || isNaN(data133)){
-const err427 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err427 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/size",schemaPath:"#/definitions/size/oneOf",keyword:"oneOf",params:{passingSchemas: passing29},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -6568,16 +6555,26 @@ vErrors.push(err427);
 }
 errors++;
 }
+else {
+errors = _errs444;
+if(vErrors !== null){
+if(_errs444){
+vErrors.length = _errs444;
 }
-var _valid33 = _errs449 === errors;
-if(_valid33){
-valid122 = true;
-passing30 = 0;
+else {
+vErrors = null;
 }
+}
+}
+}
+if(data132.mode !== undefined){
+let data134 = data132.mode;
+const _errs450 = errors;
+let valid122 = false;
+let passing30 = null;
 const _errs451 = errors;
-if(typeof data133 === "string"){
-if(!pattern43.test(data133)){
-const err428 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-7]{3,4}$"},message:"must match pattern \""+"^[0-7]{3,4}$"+"\""};
+if(!(((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134))) && (isFinite(data134)))){
+const err428 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -6586,9 +6583,9 @@ vErrors.push(err428);
 }
 errors++;
 }
-}
-else {
-const err429 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data134 == "number") && (isFinite(data134))){
+if(data134 > 4095 || isNaN(data134)){
+const err429 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4095},message:"must be <= 4095"};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -6597,7 +6594,46 @@ vErrors.push(err429);
 }
 errors++;
 }
+if(data134 < 0 || isNaN(data134)){
+const err430 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err430];
+}
+else {
+vErrors.push(err430);
+}
+errors++;
+}
+}
 var _valid33 = _errs451 === errors;
+if(_valid33){
+valid122 = true;
+passing30 = 0;
+}
+const _errs453 = errors;
+if(typeof data134 === "string"){
+if(!pattern44.test(data134)){
+const err431 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-7]{3,4}$"},message:"must match pattern \""+"^[0-7]{3,4}$"+"\""};
+if(vErrors === null){
+vErrors = [err431];
+}
+else {
+vErrors.push(err431);
+}
+errors++;
+}
+}
+else {
+const err432 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err432];
+}
+else {
+vErrors.push(err432);
+}
+errors++;
+}
+var _valid33 = _errs453 === errors;
 if(_valid33 && valid122){
 valid122 = false;
 passing30 = [passing30, 1];
@@ -6609,20 +6645,20 @@ passing30 = 1;
 }
 }
 if(!valid122){
-const err430 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing30},message:"must match exactly one schema in oneOf"};
+const err433 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs/mode",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing30},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err430];
+vErrors = [err433];
 }
 else {
-vErrors.push(err430);
+vErrors.push(err433);
 }
 errors++;
 }
 else {
-errors = _errs448;
+errors = _errs450;
 if(vErrors !== null){
-if(_errs448){
-vErrors.length = _errs448;
+if(_errs450){
+vErrors.length = _errs450;
 }
 else {
 vErrors = null;
@@ -6632,28 +6668,28 @@ vErrors = null;
 }
 }
 else {
-const err431 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err434 = {instancePath:instancePath+"/volumes/" + i22+"/tmpfs",schemaPath:"#/properties/volumes/items/oneOf/1/properties/tmpfs/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err431];
+vErrors = [err434];
 }
 else {
-vErrors.push(err431);
+vErrors.push(err434);
 }
 errors++;
 }
 }
 }
 else {
-const err432 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err435 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err432];
+vErrors = [err435];
 }
 else {
-vErrors.push(err432);
+vErrors.push(err435);
 }
 errors++;
 }
-var _valid31 = _errs413 === errors;
+var _valid31 = _errs415 === errors;
 if(_valid31 && valid115){
 valid115 = false;
 passing28 = [passing28, 1];
@@ -6665,20 +6701,20 @@ passing28 = 1;
 }
 }
 if(!valid115){
-const err433 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing28},message:"must match exactly one schema in oneOf"};
+const err436 = {instancePath:instancePath+"/volumes/" + i22,schemaPath:"#/properties/volumes/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing28},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err433];
+vErrors = [err436];
 }
 else {
-vErrors.push(err433);
+vErrors.push(err436);
 }
 errors++;
 }
 else {
-errors = _errs410;
+errors = _errs412;
 if(vErrors !== null){
-if(_errs410){
-vErrors.length = _errs410;
+if(_errs412){
+vErrors.length = _errs412;
 }
 else {
 vErrors = null;
@@ -6688,50 +6724,7 @@ vErrors = null;
 }
 }
 else {
-const err434 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err434];
-}
-else {
-vErrors.push(err434);
-}
-errors++;
-}
-}
-if(data.configs !== undefined){
-let data134 = data.configs;
-if(Array.isArray(data134)){
-if(data134.length > 64){
-const err435 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
-if(vErrors === null){
-vErrors = [err435];
-}
-else {
-vErrors.push(err435);
-}
-errors++;
-}
-const len21 = data134.length;
-for(let i23=0; i23<len21; i23++){
-let data135 = data134[i23];
-const _errs457 = errors;
-let valid126 = false;
-let passing31 = null;
-const _errs458 = errors;
-if(typeof data135 === "string"){
-if(!pattern1.test(data135)){
-const err436 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
-if(vErrors === null){
-vErrors = [err436];
-}
-else {
-vErrors.push(err436);
-}
-errors++;
-}
-}
-else {
-const err437 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err437 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -6740,15 +6733,12 @@ vErrors.push(err437);
 }
 errors++;
 }
-var _valid34 = _errs458 === errors;
-if(_valid34){
-valid126 = true;
-passing31 = 0;
 }
-const _errs460 = errors;
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
-if(data135.source === undefined){
-const err438 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data.configs !== undefined){
+let data135 = data.configs;
+if(Array.isArray(data135)){
+if(data135.length > 64){
+const err438 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -6757,9 +6747,16 @@ vErrors.push(err438);
 }
 errors++;
 }
-for(const key30 in data135){
-if(!(((((key30 === "source") || (key30 === "target")) || (key30 === "uid")) || (key30 === "gid")) || (key30 === "mode"))){
-const err439 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+const len21 = data135.length;
+for(let i23=0; i23<len21; i23++){
+let data136 = data135[i23];
+const _errs459 = errors;
+let valid126 = false;
+let passing31 = null;
+const _errs460 = errors;
+if(typeof data136 === "string"){
+if(!pattern1.test(data136)){
+const err439 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -6769,11 +6766,8 @@ vErrors.push(err439);
 errors++;
 }
 }
-if(data135.source !== undefined){
-let data136 = data135.source;
-if(typeof data136 === "string"){
-if(!pattern1.test(data136)){
-const err440 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+else {
+const err440 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -6782,9 +6776,15 @@ vErrors.push(err440);
 }
 errors++;
 }
+var _valid34 = _errs460 === errors;
+if(_valid34){
+valid126 = true;
+passing31 = 0;
 }
-else {
-const err441 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const _errs462 = errors;
+if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
+if(data136.source === undefined){
+const err441 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -6793,12 +6793,9 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-if(data135.target !== undefined){
-let data137 = data135.target;
-if(typeof data137 === "string"){
-if(func4(data137) > 4096){
-const err442 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+for(const key30 in data136){
+if(!(((((key30 === "source") || (key30 === "target")) || (key30 === "uid")) || (key30 === "gid")) || (key30 === "mode"))){
+const err442 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -6807,8 +6804,12 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(func4(data137) < 1){
-const err443 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data136.source !== undefined){
+let data137 = data136.source;
+if(typeof data137 === "string"){
+if(!pattern1.test(data137)){
+const err443 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -6817,8 +6818,9 @@ vErrors.push(err443);
 }
 errors++;
 }
-if(!pattern46.test(data137)){
-const err444 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
+}
+else {
+const err444 = {instancePath:instancePath+"/configs/" + i23+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -6828,8 +6830,11 @@ vErrors.push(err444);
 errors++;
 }
 }
-else {
-const err445 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data136.target !== undefined){
+let data138 = data136.target;
+if(typeof data138 === "string"){
+if(func4(data138) > 4096){
+const err445 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -6838,15 +6843,8 @@ vErrors.push(err445);
 }
 errors++;
 }
-}
-if(data135.uid !== undefined){
-let data138 = data135.uid;
-const _errs468 = errors;
-let valid128 = false;
-let passing32 = null;
-const _errs469 = errors;
-if(!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))){
-const err446 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(func4(data138) < 1){
+const err446 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -6855,9 +6853,8 @@ vErrors.push(err446);
 }
 errors++;
 }
-if((typeof data138 == "number") && (isFinite(data138))){
-if(data138 > 4294967294 || isNaN(data138)){
-const err447 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(!pattern47.test(data138)){
+const err447 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -6866,8 +6863,9 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data138 < 0 || isNaN(data138)){
-const err448 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err448 = {instancePath:instancePath+"/configs/" + i23+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -6877,15 +6875,14 @@ vErrors.push(err448);
 errors++;
 }
 }
-var _valid35 = _errs469 === errors;
-if(_valid35){
-valid128 = true;
-passing32 = 0;
-}
+if(data136.uid !== undefined){
+let data139 = data136.uid;
+const _errs470 = errors;
+let valid128 = false;
+let passing32 = null;
 const _errs471 = errors;
-if(typeof data138 === "string"){
-if(!pattern47.test(data138)){
-const err449 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(!(((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139))) && (isFinite(data139)))){
+const err449 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -6894,9 +6891,9 @@ vErrors.push(err449);
 }
 errors++;
 }
-}
-else {
-const err450 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data139 == "number") && (isFinite(data139))){
+if(data139 > 4294967294 || isNaN(data139)){
+const err450 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -6905,7 +6902,46 @@ vErrors.push(err450);
 }
 errors++;
 }
+if(data139 < 0 || isNaN(data139)){
+const err451 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err451];
+}
+else {
+vErrors.push(err451);
+}
+errors++;
+}
+}
 var _valid35 = _errs471 === errors;
+if(_valid35){
+valid128 = true;
+passing32 = 0;
+}
+const _errs473 = errors;
+if(typeof data139 === "string"){
+if(!pattern48.test(data139)){
+const err452 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err452];
+}
+else {
+vErrors.push(err452);
+}
+errors++;
+}
+}
+else {
+const err453 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err453];
+}
+else {
+vErrors.push(err453);
+}
+errors++;
+}
+var _valid35 = _errs473 === errors;
 if(_valid35 && valid128){
 valid128 = false;
 passing32 = [passing32, 1];
@@ -6917,56 +6953,7 @@ passing32 = 1;
 }
 }
 if(!valid128){
-const err451 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing32},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err451];
-}
-else {
-vErrors.push(err451);
-}
-errors++;
-}
-else {
-errors = _errs468;
-if(vErrors !== null){
-if(_errs468){
-vErrors.length = _errs468;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data135.gid !== undefined){
-let data139 = data135.gid;
-const _errs474 = errors;
-let valid129 = false;
-let passing33 = null;
-const _errs475 = errors;
-if(!(((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139))) && (isFinite(data139)))){
-const err452 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err452];
-}
-else {
-vErrors.push(err452);
-}
-errors++;
-}
-if((typeof data139 == "number") && (isFinite(data139))){
-if(data139 > 4294967294 || isNaN(data139)){
-const err453 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
-if(vErrors === null){
-vErrors = [err453];
-}
-else {
-vErrors.push(err453);
-}
-errors++;
-}
-if(data139 < 0 || isNaN(data139)){
-const err454 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err454 = {instancePath:instancePath+"/configs/" + i23+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing32},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -6975,16 +6962,26 @@ vErrors.push(err454);
 }
 errors++;
 }
+else {
+errors = _errs470;
+if(vErrors !== null){
+if(_errs470){
+vErrors.length = _errs470;
 }
-var _valid36 = _errs475 === errors;
-if(_valid36){
-valid129 = true;
-passing33 = 0;
+else {
+vErrors = null;
 }
+}
+}
+}
+if(data136.gid !== undefined){
+let data140 = data136.gid;
+const _errs476 = errors;
+let valid129 = false;
+let passing33 = null;
 const _errs477 = errors;
-if(typeof data139 === "string"){
-if(!pattern47.test(data139)){
-const err455 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(!(((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140))) && (isFinite(data140)))){
+const err455 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -6993,9 +6990,9 @@ vErrors.push(err455);
 }
 errors++;
 }
-}
-else {
-const err456 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data140 == "number") && (isFinite(data140))){
+if(data140 > 4294967294 || isNaN(data140)){
+const err456 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -7004,7 +7001,46 @@ vErrors.push(err456);
 }
 errors++;
 }
+if(data140 < 0 || isNaN(data140)){
+const err457 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err457];
+}
+else {
+vErrors.push(err457);
+}
+errors++;
+}
+}
 var _valid36 = _errs477 === errors;
+if(_valid36){
+valid129 = true;
+passing33 = 0;
+}
+const _errs479 = errors;
+if(typeof data140 === "string"){
+if(!pattern48.test(data140)){
+const err458 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err458];
+}
+else {
+vErrors.push(err458);
+}
+errors++;
+}
+}
+else {
+const err459 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err459];
+}
+else {
+vErrors.push(err459);
+}
+errors++;
+}
+var _valid36 = _errs479 === errors;
 if(_valid36 && valid129){
 valid129 = false;
 passing33 = [passing33, 1];
@@ -7016,56 +7052,7 @@ passing33 = 1;
 }
 }
 if(!valid129){
-const err457 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing33},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err457];
-}
-else {
-vErrors.push(err457);
-}
-errors++;
-}
-else {
-errors = _errs474;
-if(vErrors !== null){
-if(_errs474){
-vErrors.length = _errs474;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data135.mode !== undefined){
-let data140 = data135.mode;
-const _errs480 = errors;
-let valid130 = false;
-let passing34 = null;
-const _errs481 = errors;
-if(!(((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140))) && (isFinite(data140)))){
-const err458 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err458];
-}
-else {
-vErrors.push(err458);
-}
-errors++;
-}
-if((typeof data140 == "number") && (isFinite(data140))){
-if(data140 > 511 || isNaN(data140)){
-const err459 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
-if(vErrors === null){
-vErrors = [err459];
-}
-else {
-vErrors.push(err459);
-}
-errors++;
-}
-if(data140 < 0 || isNaN(data140)){
-const err460 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err460 = {instancePath:instancePath+"/configs/" + i23+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing33},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -7074,16 +7061,26 @@ vErrors.push(err460);
 }
 errors++;
 }
+else {
+errors = _errs476;
+if(vErrors !== null){
+if(_errs476){
+vErrors.length = _errs476;
 }
-var _valid37 = _errs481 === errors;
-if(_valid37){
-valid130 = true;
-passing34 = 0;
+else {
+vErrors = null;
 }
+}
+}
+}
+if(data136.mode !== undefined){
+let data141 = data136.mode;
+const _errs482 = errors;
+let valid130 = false;
+let passing34 = null;
 const _errs483 = errors;
-if(typeof data140 === "string"){
-if(!pattern49.test(data140)){
-const err461 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(!(((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141))) && (isFinite(data141)))){
+const err461 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -7092,9 +7089,9 @@ vErrors.push(err461);
 }
 errors++;
 }
-}
-else {
-const err462 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data141 == "number") && (isFinite(data141))){
+if(data141 > 511 || isNaN(data141)){
+const err462 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -7103,7 +7100,46 @@ vErrors.push(err462);
 }
 errors++;
 }
+if(data141 < 0 || isNaN(data141)){
+const err463 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err463];
+}
+else {
+vErrors.push(err463);
+}
+errors++;
+}
+}
 var _valid37 = _errs483 === errors;
+if(_valid37){
+valid130 = true;
+passing34 = 0;
+}
+const _errs485 = errors;
+if(typeof data141 === "string"){
+if(!pattern50.test(data141)){
+const err464 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(vErrors === null){
+vErrors = [err464];
+}
+else {
+vErrors.push(err464);
+}
+errors++;
+}
+}
+else {
+const err465 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err465];
+}
+else {
+vErrors.push(err465);
+}
+errors++;
+}
+var _valid37 = _errs485 === errors;
 if(_valid37 && valid130){
 valid130 = false;
 passing34 = [passing34, 1];
@@ -7115,20 +7151,20 @@ passing34 = 1;
 }
 }
 if(!valid130){
-const err463 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing34},message:"must match exactly one schema in oneOf"};
+const err466 = {instancePath:instancePath+"/configs/" + i23+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing34},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err463];
+vErrors = [err466];
 }
 else {
-vErrors.push(err463);
+vErrors.push(err466);
 }
 errors++;
 }
 else {
-errors = _errs480;
+errors = _errs482;
 if(vErrors !== null){
-if(_errs480){
-vErrors.length = _errs480;
+if(_errs482){
+vErrors.length = _errs482;
 }
 else {
 vErrors = null;
@@ -7138,16 +7174,16 @@ vErrors = null;
 }
 }
 else {
-const err464 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err467 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err464];
+vErrors = [err467];
 }
 else {
-vErrors.push(err464);
+vErrors.push(err467);
 }
 errors++;
 }
-var _valid34 = _errs460 === errors;
+var _valid34 = _errs462 === errors;
 if(_valid34 && valid126){
 valid126 = false;
 passing31 = [passing31, 1];
@@ -7159,20 +7195,20 @@ passing31 = 1;
 }
 }
 if(!valid126){
-const err465 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing31},message:"must match exactly one schema in oneOf"};
+const err468 = {instancePath:instancePath+"/configs/" + i23,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing31},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err465];
+vErrors = [err468];
 }
 else {
-vErrors.push(err465);
+vErrors.push(err468);
 }
 errors++;
 }
 else {
-errors = _errs457;
+errors = _errs459;
 if(vErrors !== null){
-if(_errs457){
-vErrors.length = _errs457;
+if(_errs459){
+vErrors.length = _errs459;
 }
 else {
 vErrors = null;
@@ -7182,50 +7218,7 @@ vErrors = null;
 }
 }
 else {
-const err466 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err466];
-}
-else {
-vErrors.push(err466);
-}
-errors++;
-}
-}
-if(data.secrets !== undefined){
-let data141 = data.secrets;
-if(Array.isArray(data141)){
-if(data141.length > 64){
-const err467 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
-if(vErrors === null){
-vErrors = [err467];
-}
-else {
-vErrors.push(err467);
-}
-errors++;
-}
-const len22 = data141.length;
-for(let i24=0; i24<len22; i24++){
-let data142 = data141[i24];
-const _errs489 = errors;
-let valid134 = false;
-let passing35 = null;
-const _errs490 = errors;
-if(typeof data142 === "string"){
-if(!pattern1.test(data142)){
-const err468 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
-if(vErrors === null){
-vErrors = [err468];
-}
-else {
-vErrors.push(err468);
-}
-errors++;
-}
-}
-else {
-const err469 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err469 = {instancePath:instancePath+"/configs",schemaPath:"#/properties/configs/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -7234,15 +7227,12 @@ vErrors.push(err469);
 }
 errors++;
 }
-var _valid38 = _errs490 === errors;
-if(_valid38){
-valid134 = true;
-passing35 = 0;
 }
-const _errs492 = errors;
-if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
-if(data142.source === undefined){
-const err470 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data.secrets !== undefined){
+let data142 = data.secrets;
+if(Array.isArray(data142)){
+if(data142.length > 64){
+const err470 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -7251,9 +7241,16 @@ vErrors.push(err470);
 }
 errors++;
 }
-for(const key31 in data142){
-if(!(((((key31 === "source") || (key31 === "target")) || (key31 === "uid")) || (key31 === "gid")) || (key31 === "mode"))){
-const err471 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+const len22 = data142.length;
+for(let i24=0; i24<len22; i24++){
+let data143 = data142[i24];
+const _errs491 = errors;
+let valid134 = false;
+let passing35 = null;
+const _errs492 = errors;
+if(typeof data143 === "string"){
+if(!pattern1.test(data143)){
+const err471 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -7263,11 +7260,8 @@ vErrors.push(err471);
 errors++;
 }
 }
-if(data142.source !== undefined){
-let data143 = data142.source;
-if(typeof data143 === "string"){
-if(!pattern1.test(data143)){
-const err472 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+else {
+const err472 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -7276,9 +7270,15 @@ vErrors.push(err472);
 }
 errors++;
 }
+var _valid38 = _errs492 === errors;
+if(_valid38){
+valid134 = true;
+passing35 = 0;
 }
-else {
-const err473 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const _errs494 = errors;
+if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
+if(data143.source === undefined){
+const err473 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -7287,12 +7287,9 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-if(data142.target !== undefined){
-let data144 = data142.target;
-if(typeof data144 === "string"){
-if(func4(data144) > 4096){
-const err474 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+for(const key31 in data143){
+if(!(((((key31 === "source") || (key31 === "target")) || (key31 === "uid")) || (key31 === "gid")) || (key31 === "mode"))){
+const err474 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -7301,8 +7298,12 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(func4(data144) < 1){
-const err475 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data143.source !== undefined){
+let data144 = data143.source;
+if(typeof data144 === "string"){
+if(!pattern1.test(data144)){
+const err475 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -7311,8 +7312,9 @@ vErrors.push(err475);
 }
 errors++;
 }
-if(!pattern46.test(data144)){
-const err476 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
+}
+else {
+const err476 = {instancePath:instancePath+"/secrets/" + i24+"/source",schemaPath:"#/definitions/fileRef/oneOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -7322,8 +7324,11 @@ vErrors.push(err476);
 errors++;
 }
 }
-else {
-const err477 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data143.target !== undefined){
+let data145 = data143.target;
+if(typeof data145 === "string"){
+if(func4(data145) > 4096){
+const err477 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -7332,15 +7337,8 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-if(data142.uid !== undefined){
-let data145 = data142.uid;
-const _errs500 = errors;
-let valid136 = false;
-let passing36 = null;
-const _errs501 = errors;
-if(!(((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145))) && (isFinite(data145)))){
-const err478 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(func4(data145) < 1){
+const err478 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -7349,9 +7347,8 @@ vErrors.push(err478);
 }
 errors++;
 }
-if((typeof data145 == "number") && (isFinite(data145))){
-if(data145 > 4294967294 || isNaN(data145)){
-const err479 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(!pattern47.test(data145)){
+const err479 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000-\\u001f\\u007f]+$"},message:"must match pattern \""+"^[^\\u0000-\\u001f\\u007f]+$"+"\""};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -7360,8 +7357,9 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(data145 < 0 || isNaN(data145)){
-const err480 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err480 = {instancePath:instancePath+"/secrets/" + i24+"/target",schemaPath:"#/definitions/fileRef/oneOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -7371,15 +7369,14 @@ vErrors.push(err480);
 errors++;
 }
 }
-var _valid39 = _errs501 === errors;
-if(_valid39){
-valid136 = true;
-passing36 = 0;
-}
+if(data143.uid !== undefined){
+let data146 = data143.uid;
+const _errs502 = errors;
+let valid136 = false;
+let passing36 = null;
 const _errs503 = errors;
-if(typeof data145 === "string"){
-if(!pattern47.test(data145)){
-const err481 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))){
+const err481 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -7388,9 +7385,9 @@ vErrors.push(err481);
 }
 errors++;
 }
-}
-else {
-const err482 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data146 == "number") && (isFinite(data146))){
+if(data146 > 4294967294 || isNaN(data146)){
+const err482 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -7399,7 +7396,46 @@ vErrors.push(err482);
 }
 errors++;
 }
+if(data146 < 0 || isNaN(data146)){
+const err483 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err483];
+}
+else {
+vErrors.push(err483);
+}
+errors++;
+}
+}
 var _valid39 = _errs503 === errors;
+if(_valid39){
+valid136 = true;
+passing36 = 0;
+}
+const _errs505 = errors;
+if(typeof data146 === "string"){
+if(!pattern48.test(data146)){
+const err484 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err484];
+}
+else {
+vErrors.push(err484);
+}
+errors++;
+}
+}
+else {
+const err485 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err485];
+}
+else {
+vErrors.push(err485);
+}
+errors++;
+}
+var _valid39 = _errs505 === errors;
 if(_valid39 && valid136){
 valid136 = false;
 passing36 = [passing36, 1];
@@ -7411,56 +7447,7 @@ passing36 = 1;
 }
 }
 if(!valid136){
-const err483 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing36},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err483];
-}
-else {
-vErrors.push(err483);
-}
-errors++;
-}
-else {
-errors = _errs500;
-if(vErrors !== null){
-if(_errs500){
-vErrors.length = _errs500;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data142.gid !== undefined){
-let data146 = data142.gid;
-const _errs506 = errors;
-let valid137 = false;
-let passing37 = null;
-const _errs507 = errors;
-if(!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))){
-const err484 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err484];
-}
-else {
-vErrors.push(err484);
-}
-errors++;
-}
-if((typeof data146 == "number") && (isFinite(data146))){
-if(data146 > 4294967294 || isNaN(data146)){
-const err485 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
-if(vErrors === null){
-vErrors = [err485];
-}
-else {
-vErrors.push(err485);
-}
-errors++;
-}
-if(data146 < 0 || isNaN(data146)){
-const err486 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err486 = {instancePath:instancePath+"/secrets/" + i24+"/uid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/uid/oneOf",keyword:"oneOf",params:{passingSchemas: passing36},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -7469,16 +7456,26 @@ vErrors.push(err486);
 }
 errors++;
 }
+else {
+errors = _errs502;
+if(vErrors !== null){
+if(_errs502){
+vErrors.length = _errs502;
 }
-var _valid40 = _errs507 === errors;
-if(_valid40){
-valid137 = true;
-passing37 = 0;
+else {
+vErrors = null;
 }
+}
+}
+}
+if(data143.gid !== undefined){
+let data147 = data143.gid;
+const _errs508 = errors;
+let valid137 = false;
+let passing37 = null;
 const _errs509 = errors;
-if(typeof data146 === "string"){
-if(!pattern47.test(data146)){
-const err487 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(!(((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147))) && (isFinite(data147)))){
+const err487 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -7487,9 +7484,9 @@ vErrors.push(err487);
 }
 errors++;
 }
-}
-else {
-const err488 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data147 == "number") && (isFinite(data147))){
+if(data147 > 4294967294 || isNaN(data147)){
+const err488 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -7498,7 +7495,46 @@ vErrors.push(err488);
 }
 errors++;
 }
+if(data147 < 0 || isNaN(data147)){
+const err489 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err489];
+}
+else {
+vErrors.push(err489);
+}
+errors++;
+}
+}
 var _valid40 = _errs509 === errors;
+if(_valid40){
+valid137 = true;
+passing37 = 0;
+}
+const _errs511 = errors;
+if(typeof data147 === "string"){
+if(!pattern48.test(data147)){
+const err490 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,10}$"},message:"must match pattern \""+"^[0-9]{1,10}$"+"\""};
+if(vErrors === null){
+vErrors = [err490];
+}
+else {
+vErrors.push(err490);
+}
+errors++;
+}
+}
+else {
+const err491 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err491];
+}
+else {
+vErrors.push(err491);
+}
+errors++;
+}
+var _valid40 = _errs511 === errors;
 if(_valid40 && valid137){
 valid137 = false;
 passing37 = [passing37, 1];
@@ -7510,56 +7546,7 @@ passing37 = 1;
 }
 }
 if(!valid137){
-const err489 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing37},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err489];
-}
-else {
-vErrors.push(err489);
-}
-errors++;
-}
-else {
-errors = _errs506;
-if(vErrors !== null){
-if(_errs506){
-vErrors.length = _errs506;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data142.mode !== undefined){
-let data147 = data142.mode;
-const _errs512 = errors;
-let valid138 = false;
-let passing38 = null;
-const _errs513 = errors;
-if(!(((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147))) && (isFinite(data147)))){
-const err490 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err490];
-}
-else {
-vErrors.push(err490);
-}
-errors++;
-}
-if((typeof data147 == "number") && (isFinite(data147))){
-if(data147 > 511 || isNaN(data147)){
-const err491 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
-if(vErrors === null){
-vErrors = [err491];
-}
-else {
-vErrors.push(err491);
-}
-errors++;
-}
-if(data147 < 0 || isNaN(data147)){
-const err492 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err492 = {instancePath:instancePath+"/secrets/" + i24+"/gid",schemaPath:"#/definitions/fileRef/oneOf/1/properties/gid/oneOf",keyword:"oneOf",params:{passingSchemas: passing37},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -7568,16 +7555,26 @@ vErrors.push(err492);
 }
 errors++;
 }
+else {
+errors = _errs508;
+if(vErrors !== null){
+if(_errs508){
+vErrors.length = _errs508;
 }
-var _valid41 = _errs513 === errors;
-if(_valid41){
-valid138 = true;
-passing38 = 0;
+else {
+vErrors = null;
 }
+}
+}
+}
+if(data143.mode !== undefined){
+let data148 = data143.mode;
+const _errs514 = errors;
+let valid138 = false;
+let passing38 = null;
 const _errs515 = errors;
-if(typeof data147 === "string"){
-if(!pattern49.test(data147)){
-const err493 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(!(((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148))) && (isFinite(data148)))){
+const err493 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -7586,9 +7583,9 @@ vErrors.push(err493);
 }
 errors++;
 }
-}
-else {
-const err494 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data148 == "number") && (isFinite(data148))){
+if(data148 > 511 || isNaN(data148)){
+const err494 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 511},message:"must be <= 511"};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -7597,7 +7594,46 @@ vErrors.push(err494);
 }
 errors++;
 }
+if(data148 < 0 || isNaN(data148)){
+const err495 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err495];
+}
+else {
+vErrors.push(err495);
+}
+errors++;
+}
+}
 var _valid41 = _errs515 === errors;
+if(_valid41){
+valid138 = true;
+passing38 = 0;
+}
+const _errs517 = errors;
+if(typeof data148 === "string"){
+if(!pattern50.test(data148)){
+const err496 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(vErrors === null){
+vErrors = [err496];
+}
+else {
+vErrors.push(err496);
+}
+errors++;
+}
+}
+else {
+const err497 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err497];
+}
+else {
+vErrors.push(err497);
+}
+errors++;
+}
+var _valid41 = _errs517 === errors;
 if(_valid41 && valid138){
 valid138 = false;
 passing38 = [passing38, 1];
@@ -7609,20 +7645,20 @@ passing38 = 1;
 }
 }
 if(!valid138){
-const err495 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing38},message:"must match exactly one schema in oneOf"};
+const err498 = {instancePath:instancePath+"/secrets/" + i24+"/mode",schemaPath:"#/definitions/fileRef/oneOf/1/properties/mode/oneOf",keyword:"oneOf",params:{passingSchemas: passing38},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err495];
+vErrors = [err498];
 }
 else {
-vErrors.push(err495);
+vErrors.push(err498);
 }
 errors++;
 }
 else {
-errors = _errs512;
+errors = _errs514;
 if(vErrors !== null){
-if(_errs512){
-vErrors.length = _errs512;
+if(_errs514){
+vErrors.length = _errs514;
 }
 else {
 vErrors = null;
@@ -7632,16 +7668,16 @@ vErrors = null;
 }
 }
 else {
-const err496 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err499 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err496];
+vErrors = [err499];
 }
 else {
-vErrors.push(err496);
+vErrors.push(err499);
 }
 errors++;
 }
-var _valid38 = _errs492 === errors;
+var _valid38 = _errs494 === errors;
 if(_valid38 && valid134){
 valid134 = false;
 passing35 = [passing35, 1];
@@ -7653,20 +7689,20 @@ passing35 = 1;
 }
 }
 if(!valid134){
-const err497 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing35},message:"must match exactly one schema in oneOf"};
+const err500 = {instancePath:instancePath+"/secrets/" + i24,schemaPath:"#/definitions/fileRef/oneOf",keyword:"oneOf",params:{passingSchemas: passing35},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err497];
+vErrors = [err500];
 }
 else {
-vErrors.push(err497);
+vErrors.push(err500);
 }
 errors++;
 }
 else {
-errors = _errs489;
+errors = _errs491;
 if(vErrors !== null){
-if(_errs489){
-vErrors.length = _errs489;
+if(_errs491){
+vErrors.length = _errs491;
 }
 else {
 vErrors = null;
@@ -7676,42 +7712,7 @@ vErrors = null;
 }
 }
 else {
-const err498 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err498];
-}
-else {
-vErrors.push(err498);
-}
-errors++;
-}
-}
-if(data.stop_grace_period !== undefined){
-let data148 = data.stop_grace_period;
-if(typeof data148 === "string"){
-if(func4(data148) > 32){
-const err499 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
-if(vErrors === null){
-vErrors = [err499];
-}
-else {
-vErrors.push(err499);
-}
-errors++;
-}
-if(!pattern10.test(data148)){
-const err500 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
-if(vErrors === null){
-vErrors = [err500];
-}
-else {
-vErrors.push(err500);
-}
-errors++;
-}
-}
-else {
-const err501 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err501 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -7721,14 +7722,49 @@ vErrors.push(err501);
 errors++;
 }
 }
-}
-else {
-const err502 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.stop_grace_period !== undefined){
+let data149 = data.stop_grace_period;
+if(typeof data149 === "string"){
+if(func4(data149) > 32){
+const err502 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
 if(vErrors === null){
 vErrors = [err502];
 }
 else {
 vErrors.push(err502);
+}
+errors++;
+}
+if(!pattern10.test(data149)){
+const err503 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+if(vErrors === null){
+vErrors = [err503];
+}
+else {
+vErrors.push(err503);
+}
+errors++;
+}
+}
+else {
+const err504 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/definitions/duration/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err504];
+}
+else {
+vErrors.push(err504);
+}
+errors++;
+}
+}
+}
+else {
+const err505 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err505];
+}
+else {
+vErrors.push(err505);
 }
 errors++;
 }
@@ -7740,8 +7776,8 @@ const schema38 = {"anyOf":[{"type":"null"},{"type":"object","additionalPropertie
 const schema39 = {"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$","description":"A volume's or network's name on the device."};
 const schema42 = {"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1024},{"type":"number"},{"type":"boolean"}]}};
 const schema43 = {"oneOf":[{"type":"object","maxProperties":64,"propertyNames":{"maxLength":256},"additionalProperties":{"anyOf":[{"type":"string","maxLength":4096},{"type":"number"},{"type":"boolean"},{"type":"null"}]}},{"type":"array","maxItems":64,"items":{"type":"string","minLength":1,"maxLength":4096}}]};
-const pattern61 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
-const pattern63 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
+const pattern62 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", "u");
+const pattern64 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
 const schema40 = {"oneOf":[{"type":"boolean"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"}}}],"description":"true, or compose's legacy {name: N}."};
 
 function validate18(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -7783,7 +7819,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern61.test(data0)){
+if(!pattern62.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -7889,7 +7925,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern61.test(data0)){
+if(!pattern62.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -7945,7 +7981,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern63.test(key1)){
+if(!pattern64.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -8348,8 +8384,8 @@ return errors === 0;
 }
 
 const schema45 = {"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"properties":{"name":{"$ref":"#/definitions/hostName"},"external":{"$ref":"#/definitions/external"},"driver":{"enum":["bridge"],"description":"Only bridge networks: overlay, macvlan and the rest are refused."},"driver_opts":{"$ref":"#/definitions/driverOpts"},"internal":{"type":"boolean"},"attachable":{"type":"boolean","description":"Accepted as compose files write it: any berth network can be joined (berth run --network)."},"enable_ipv6":{"type":"boolean"},"labels":{"$ref":"#/definitions/resourceLabels"},"ipam":{"type":"object","additionalProperties":false,"properties":{"driver":{"enum":["default"]},"config":{"type":"array","maxItems":4,"items":{"type":"object","additionalProperties":false,"properties":{"subnet":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"},"gateway":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+$"},"ip_range":{"type":"string","maxLength":64,"pattern":"^[0-9a-fA-F.:]+/[0-9]{1,3}$"}}}}}}}}]};
-const pattern67 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
-const pattern68 = new RegExp("^[0-9a-fA-F.:]+$", "u");
+const pattern68 = new RegExp("^[0-9a-fA-F.:]+/[0-9]{1,3}$", "u");
+const pattern69 = new RegExp("^[0-9a-fA-F.:]+$", "u");
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -8387,7 +8423,7 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern61.test(data0)){
+if(!pattern62.test(data0)){
 const err2 = {instancePath:instancePath+"/name",schemaPath:"#/definitions/hostName/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -8443,7 +8479,7 @@ errors++;
 for(const key1 in data3){
 const _errs14 = errors;
 if(typeof key1 === "string"){
-if(!pattern63.test(key1)){
+if(!pattern64.test(key1)){
 const err6 = {instancePath:instancePath+"/driver_opts",schemaPath:"#/definitions/driverOpts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err6];
@@ -8911,7 +8947,7 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(!pattern67.test(data15)){
+if(!pattern68.test(data15)){
 const err38 = {instancePath:instancePath+"/ipam/config/" + i1+"/subnet",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/subnet/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err38];
@@ -8946,7 +8982,7 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(!pattern68.test(data16)){
+if(!pattern69.test(data16)){
 const err41 = {instancePath:instancePath+"/ipam/config/" + i1+"/gateway",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/gateway/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+$"+"\""};
 if(vErrors === null){
 vErrors = [err41];
@@ -8981,7 +9017,7 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(!pattern67.test(data17)){
+if(!pattern68.test(data17)){
 const err44 = {instancePath:instancePath+"/ipam/config/" + i1+"/ip_range",schemaPath:"#/anyOf/1/properties/ipam/properties/config/items/properties/ip_range/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},message:"must match pattern \""+"^[0-9a-fA-F.:]+/[0-9]{1,3}$"+"\""};
 if(vErrors === null){
 vErrors = [err44];
@@ -9291,7 +9327,7 @@ vErrors.push(err16);
 }
 errors++;
 }
-if(!pattern57.test(data5)){
+if(!pattern58.test(data5)){
 const err17 = {instancePath:instancePath+"/agent/ref",schemaPath:"#/properties/agent/properties/ref/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -9316,7 +9352,7 @@ errors++;
 if(data4.digest !== undefined){
 let data6 = data4.digest;
 if(typeof data6 === "string"){
-if(!pattern58.test(data6)){
+if(!pattern59.test(data6)){
 const err19 = {instancePath:instancePath+"/agent/digest",schemaPath:"#/properties/agent/properties/digest/pattern",keyword:"pattern",params:{pattern: "^sha256:[a-f0-9]{64}$"},message:"must match pattern \""+"^sha256:[a-f0-9]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -9659,7 +9695,7 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(!pattern71.test(data17)){
+if(!pattern72.test(data17)){
 const err46 = {instancePath:instancePath+"/configs/" + key10.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err46];
@@ -9792,7 +9828,7 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!pattern71.test(data20)){
+if(!pattern72.test(data20)){
 const err57 = {instancePath:instancePath+"/secrets/" + key13.replace(/~/g, "~0").replace(/\//g, "~1")+"/content",schemaPath:"#/definitions/file/properties/content/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]*={0,2}$"},message:"must match pattern \""+"^[A-Za-z0-9+/]*={0,2}$"+"\""};
 if(vErrors === null){
 vErrors = [err57];

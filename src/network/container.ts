@@ -3,7 +3,7 @@ import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
-import { readHostText } from '../host/read.js';
+import { readResolverText, type ResolverSource } from './resolver-source.js';
 import { stopOrphanAardvarks } from './aardvark-orphans.js';
 import { guardNetworkDns, unguardNetworkDns } from './dns-guard.js';
 import { hostsFile, resolvConf } from './etc-files.js';
@@ -25,10 +25,11 @@ export interface ContainerNetworkOptions {
   readonly dnsSearch?: readonly string[];
   readonly dnsOptions?: readonly string[];
   readonly networkAliases?: readonly string[];
-  /** `--ip`: a static address on `network`. */
+  /** `--ip`/`--ip6`: static addresses on `network`. */
   readonly ipv4Address?: string;
+  readonly ipv6Address?: string;
   /** Every bridge network joined, first = `network` (compose's per-service networks); absent = just `network`. */
-  readonly endpoints?: ReadonlyArray<{ readonly network: string; readonly aliases: readonly string[]; readonly ipv4Address?: string }>;
+  readonly endpoints?: ReadonlyArray<Endpoint>;
   readonly extraHosts?: readonly ExtraHost[];
 }
 
@@ -36,9 +37,17 @@ export interface ContainerNetworkOptions {
  * The networks a bridged container joins, in interface order: `endpoints` when given (its first entry
  * must be `network`), else `network` with `networkAliases` and `ipv4Address`.
  */
+/** One network joined, with the container's extra names and static addresses on it. */
+interface Endpoint {
+  readonly network: string;
+  readonly aliases: readonly string[];
+  readonly ipv4Address?: string;
+  readonly ipv6Address?: string;
+}
+
 export function endpointsOf(o: ContainerNetworkOptions): NonNullable<ContainerNetworkOptions['endpoints']> {
   if (o.endpoints === undefined || o.endpoints.length === 0) {
-    return [{ network: o.network, aliases: o.networkAliases ?? [], ...(o.ipv4Address !== undefined && { ipv4Address: o.ipv4Address }) }];
+    return [{ network: o.network, aliases: o.networkAliases ?? [], ...(o.ipv4Address !== undefined && { ipv4Address: o.ipv4Address }), ...(o.ipv6Address !== undefined && { ipv6Address: o.ipv6Address }) }];
   }
   if (o.endpoints[0]!.network !== o.network) throw new BerthError('invalid', `the first network endpoint (${o.endpoints[0]!.network}) must be the container's network ${o.network}`);
   return o.endpoints;
@@ -70,6 +79,8 @@ export interface PreparedNetwork {
 
 export interface ContainerNetworkingOptions {
   readonly host: HostPaths;
+  /** Where the servers of containers on networks without DNS come from (the host's /etc/resolv.conf unless named). */
+  readonly resolver?: ResolverSource;
   readonly netns: NetnsManager;
   /** Found on first use, so hosts without netavark still run `--network none` containers. */
   readonly tool: () => NetavarkTool;
@@ -128,11 +139,11 @@ export class ContainerNetworking {
    * One endpoint's lease, with docker's refusals: aliases need DNS (the default bridge has none, so they
    * would be names nobody can look up), and a static address needs a user network.
    */
-  private leaseEndpoint(id: string, name: string, e: { readonly network: string; readonly aliases: readonly string[]; readonly ipv4Address?: string }): Attachment {
+  private leaseEndpoint(id: string, name: string, e: Endpoint): Attachment {
     if (e.ipv4Address !== undefined && e.network === DEFAULT_NETWORK) {
       throw new BerthError('invalid', `--ip ${e.ipv4Address}: a static address needs a user network, not the default ${DEFAULT_NETWORK}`, { hint: 'berth network create --subnet CIDR NAME, then --network NAME --ip ADDRESS' });
     }
-    const att = this.networks.lease(id, e.network, [name, ...e.aliases], e.ipv4Address);
+    const att = this.networks.lease(id, e.network, [name, ...e.aliases], e.ipv4Address, e.ipv6Address);
     if (!att.network.dnsEnabled && e.aliases.length > 0) throw new BerthError('invalid', `--network-alias needs a user network: ${att.network.name} has no DNS`, { hint: 'berth network create NAME, then --network NAME' });
     return att;
   }
@@ -140,7 +151,7 @@ export class ContainerNetworking {
   /** resolv.conf for a container on `atts`: every DNS-enabled network's aardvark-dns (on its gateway), else the host's servers. */
   private resolvConfText(o: ContainerNetworkOptions, atts: readonly Attachment[]): string {
     const dnsNets = atts.filter((a) => a.network.dnsEnabled);
-    const hostText = readHostText(this.opts.host, '/etc/resolv.conf');
+    const hostText = readResolverText(this.opts.resolver ?? {}, this.opts.host);
     return resolvConf({
       ...(o.dns && { dns: o.dns }),
       ...(o.dnsSearch && { dnsSearch: o.dnsSearch }),

@@ -4,17 +4,21 @@ import type { Lease, NetworkDefinition, PortMapping } from './types.js';
 /** docker's `network inspect` shape for one network (the fields that apply to a bridge). */
 export function inspectNetwork(n: NetworkDefinition, leases: readonly Lease[]): object {
   const prefix = n.subnet.split('/')[1];
+  const prefix6 = n.ipv6Subnet?.split('/')[1];
   return {
     Name: n.name,
     Id: n.id,
     Created: new Date(n.createdAt).toISOString(),
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange !== undefined && { IPRange: n.ipRange }) }] },
+    EnableIPv6: n.ipv6Subnet !== undefined,
+    IPAM: {
+      Driver: 'default', Options: {},
+      Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange !== undefined && { IPRange: n.ipRange }) }, ...(n.ipv6Subnet !== undefined ? [{ Subnet: n.ipv6Subnet, Gateway: n.ipv6Gateway }] : [])],
+    },
     Internal: n.internal,
     Attachable: false,
-    Containers: Object.fromEntries(leases.map((l) => [l.containerId, { Name: l.names[0] ?? '', IPv4Address: `${l.ip}/${prefix}`, IPv6Address: '' }])),
+    Containers: Object.fromEntries(leases.map((l) => [l.containerId, { Name: l.names[0] ?? '', IPv4Address: `${l.ip}/${prefix}`, IPv6Address: l.ip6 !== undefined ? `${l.ip6}/${prefix6}` : '' }])),
     Options: { 'com.docker.network.bridge.name': n.bridge, ...n.options },
     Labels: n.labels,
     DNSEnabled: n.dnsEnabled,
@@ -42,6 +46,9 @@ export function containerNetworkSettings(attachments: readonly Attachment[], por
       IPAddress: lease.ip,
       IPPrefixLen: Number(n.subnet.split('/')[1]),
       Gateway: n.gateway,
+      GlobalIPv6Address: lease.ip6 ?? '',
+      GlobalIPv6PrefixLen: lease.ip6 !== undefined ? Number(n.ipv6Subnet!.split('/')[1]) : 0,
+      IPv6Gateway: n.ipv6Gateway ?? '',
       Aliases: lease.names.slice(1),
       DNSNames: n.dnsEnabled ? lease.names : [],
     }])),

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import { lockedCommand, type HostLock } from './host-lock.js';
+import { withResolver, type ResolverSource } from './resolver-source.js';
 import type { Lease, NetworkDefinition, PortMapping } from './types.js';
 
 const execFileAsync = promisify(execFile);
@@ -32,6 +33,8 @@ export interface NetavarkTool {
   readonly lock: HostLock;
   /** iptables, to restore what netavark's teardown removes from other networks (see restoreIsolationJump); absent: not done. */
   readonly iptables?: string;
+  /** Where the aardvark-dns that netavark starts gets its upstream servers (resolver-source.ts), with unshare(1) to apply it. */
+  readonly resolver?: { readonly source: ResolverSource; readonly unshare?: string };
 }
 
 /** One network a container joins: the definition and the container's lease on it. */
@@ -57,9 +60,10 @@ export function netavarkDocument(r: NetavarkRequest): object {
     // Ranges with an ephemeral host port were resolved at create time; netavark needs real ports. None:
     // no key at all, as podman sends it — an empty list makes netavark 1.4 create (and later list and
     // delete) an empty port-forwarding chain, four iptables calls per run for nothing.
-    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
+    // `[::]` (every IPv6 address) goes as '' (every address, both families): netavark 1.4 would match "::" literally.
+    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp === '::' ? '' : p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
     networks: Object.fromEntries(r.attachments.map((a) => [a.network.id, {
-      static_ips: [a.lease.ip],
+      static_ips: [a.lease.ip, ...(a.lease.ip6 !== undefined ? [a.lease.ip6] : [])],
       // aardvark-dns 1.4 serves the container name plus these (the name itself is not repeated).
       aliases: a.lease.names.filter((n) => n !== r.containerName),
       interface_name: a.interfaceName,
@@ -71,8 +75,9 @@ export function netavarkDocument(r: NetavarkRequest): object {
       id: n.id,
       driver: n.driver,
       network_interface: n.bridge,
-      subnets: [{ subnet: n.subnet, gateway: n.gateway }],
-      ipv6_enabled: false,
+      // Dual-stack: netavark adds the v6 address, route, NAT and port forwarding; aardvark-dns answers AAAA.
+      subnets: [{ subnet: n.subnet, gateway: n.gateway }, ...(n.ipv6Subnet !== undefined ? [{ subnet: n.ipv6Subnet, gateway: n.ipv6Gateway }] : [])],
+      ipv6_enabled: n.ipv6Subnet !== undefined,
       internal: n.internal,
       dns_enabled: n.dnsEnabled,
       ipam_options: { driver: 'host-local' },
@@ -144,7 +149,7 @@ function runNetavark(tool: NetavarkTool, command: 'setup' | 'teardown', netnsPat
   return new Promise((resolve, reject) => {
     // aardvark-dns, started by netavark, outlives it but daemonizes with its stdio closed (measured:
     // 'close' follows 'exit' within 2 ms), so waiting for the drained streams does not hang.
-    const locked = lockedCommand(tool.lock, tool.binary, args);
+    const locked = withResolver(tool.resolver?.source ?? {}, tool.resolver?.unshare, lockedCommand(tool.lock, tool.binary, args));
     const child = spawn(locked.command, locked.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

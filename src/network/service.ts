@@ -6,6 +6,7 @@ import { NetworkRecords } from '../store/networks.js';
 import type { StateStore } from '../store/store.js';
 import { allocateAddress, claimAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
 import { parseCidr } from './ipv4.js';
+import { leaseAddress6, parseCidr6, parseProcIpv6Route, planSubnet6, type Ipv6Plan, type TakenSubnet6 } from './ipv6.js';
 import type { Attachment } from './netavark.js';
 import type { SubnetClaims } from './subnet-claims.js';
 import type { Lease, NetworkDefinition } from './types.js';
@@ -27,6 +28,11 @@ export interface CreateNetworkRequest extends SubnetRequest {
   readonly internal?: boolean;
   readonly labels?: Readonly<Record<string, string>>;
   readonly options?: Readonly<Record<string, string>>;
+  /** Dual-stack (`--ipv6`): an IPv6 subnet too, `ipv6Subnet` or a random ULA /64. */
+  readonly ipv6?: boolean;
+  /** The IPv6 `--subnet`/`--gateway`; only with `ipv6`. */
+  readonly ipv6Subnet?: string;
+  readonly ipv6Gateway?: string;
 }
 
 /**
@@ -60,9 +66,11 @@ export class NetworkService {
     return this.records.store.transaction(() => {
       if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
       const id = crypto.randomBytes(32).toString('hex');
+      // The IPv6 half first: its refusals must come before the IPv4 subnet is claimed host-wide.
+      const v6 = this.planIpv6(req);
       const plan = this.claimSubnet(req, id);
       const def: NetworkDefinition = {
-        id, name: req.name, driver: 'bridge', ...plan, internal: req.internal === true,
+        id, name: req.name, driver: 'bridge', ...plan, ...(v6 && { ipv6Subnet: v6.subnet, ipv6Gateway: v6.gateway }), internal: req.internal === true,
         // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
         dnsEnabled: req.name !== DEFAULT_NETWORK,
         bridge: `br-${id.slice(0, 12)}`, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
@@ -87,6 +95,27 @@ export class NetworkService {
       const plan = planSubnet(req, [...this.takenSubnets(), ...(this.claims?.taken() ?? [])], undefined, req.name === DEFAULT_NETWORK ? DEFAULT_BRIDGE_SUBNET : undefined);
       if (!this.claims || this.claims.claim(plan.subnet, id, req.name)) return plan;
     }
+  }
+
+  /**
+   * The IPv6 half of a dual-stack network, or undefined. IPv6 addresses without `--ipv6` are refused, as
+   * docker does, rather than dropped. Taken: other networks' v6 subnets and the host's v6 routes (a
+   * random ULA /64 makes a clash with another state root's unlikely; an explicit one is checked
+   * against the host's routes, so against another root's bridge once it is up).
+   */
+  private planIpv6(req: CreateNetworkRequest): Ipv6Plan | undefined {
+    if (!req.ipv6) {
+      const given = req.ipv6Subnet ?? req.ipv6Gateway;
+      if (given !== undefined) throw new BerthError('usage', `${given} is an IPv6 address: the network needs --ipv6 (compose: enable_ipv6: true)`);
+      return undefined;
+    }
+    const nets = this.records.list();
+    const bridges = new Set(nets.map((n) => n.bridge));
+    const taken: TakenSubnet6[] = [
+      ...nets.flatMap((n) => (n.ipv6Subnet === undefined ? [] : [{ cidr: parseCidr6(n.ipv6Subnet, 'subnet'), owner: `network "${n.name}"` }])),
+      ...parseProcIpv6Route(readHostText(this.host, '/proc/net/ipv6_route') ?? '').filter((r) => !bridges.has(r.device ?? '')),
+    ];
+    return planSubnet6({ ...(req.ipv6Subnet !== undefined && { subnet: req.ipv6Subnet }), ...(req.ipv6Gateway !== undefined && { gateway: req.ipv6Gateway }) }, taken);
   }
 
   /**
@@ -174,18 +203,25 @@ export class NetworkService {
    * interface is the lowest free ethN of the container. Refuses (`conflict`) a container already on the
    * network. One transaction: two containers created at once get different addresses.
    */
-  lease(containerId: string, network: string, names: readonly string[], ip?: string): Attachment {
+  lease(containerId: string, network: string, names: readonly string[], ip?: string, ip6?: string): Attachment {
     return this.records.store.transaction(() => {
       const n = network === DEFAULT_NETWORK ? this.ensureDefault() : this.find(network);
       this.dropOrphans();
       const mine = this.records.leasesOfContainer(containerId);
       if (mine.some((l) => l.networkId === n.id)) throw new BerthError('conflict', `container ${names[0] ?? containerId.slice(0, 12)} is already connected to network ${n.name}`);
-      const used = new Set(this.records.leasesOf(n.id).map((l) => l.ip));
+      const others = this.records.leasesOf(n.id);
+      const used = new Set(others.map((l) => l.ip));
+      if (ip6 !== undefined && n.ipv6Subnet === undefined) {
+        throw new BerthError('invalid', `--ip6 ${ip6}: network ${n.name} has no IPv6 subnet`, { hint: 'create the network with --ipv6 (compose: enable_ipv6: true)' });
+      }
+      const v6 = n.ipv6Subnet !== undefined && n.ipv6Gateway !== undefined
+        ? leaseAddress6({ name: n.name, ipv6Subnet: n.ipv6Subnet, ipv6Gateway: n.ipv6Gateway }, new Set(others.flatMap((l) => (l.ip6 === undefined ? [] : [l.ip6]))), ip6)
+        : undefined;
       const ifaces = new Set(mine.map((l) => l.interfaceName));
       let i = 0;
       while (ifaces.has(`eth${i}`)) i++;
       const lease: Lease = {
-        networkId: n.id, containerId, ip: ip === undefined ? allocateAddress(n, used) : claimAddress(n, used, ip), names: [...new Set(names)], interfaceName: `eth${i}`,
+        networkId: n.id, containerId, ip: ip === undefined ? allocateAddress(n, used) : claimAddress(n, used, ip), ...(v6 !== undefined && { ip6: v6 }), names: [...new Set(names)], interfaceName: `eth${i}`,
       };
       this.records.insertLease(lease, Date.now());
       return { network: n, lease, interfaceName: lease.interfaceName };

@@ -127,6 +127,8 @@ export interface PortSpec {
 export interface ServiceNetworkSpec {
   readonly aliases?: readonly string[];
   readonly ipv4_address?: string;
+  /** Only on a network with enable_ipv6. */
+  readonly ipv6_address?: string;
   /** Higher first: the order the container joins its networks in. */
   readonly priority?: number;
 }

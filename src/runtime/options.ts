@@ -90,6 +90,8 @@ export interface NetworkEndpoint {
   /** DNS names on that network besides the container's name (compose adds the service name). */
   readonly aliases: readonly string[];
   readonly ipv4Address?: string;
+  /** compose's ipv6_address (a dual-stack network only). */
+  readonly ipv6Address?: string;
 }
 
 export interface Ulimit {
@@ -130,6 +132,8 @@ export interface RunOptions extends ResourceOptions {
   readonly networkAliases?: readonly string[];
   /** `--ip`: a static IPv4 address on `network` (user networks with a subnet only). */
   readonly ipv4Address?: string;
+  /** `--ip6`: a static IPv6 address on `network` (dual-stack user networks only). */
+  readonly ipv6Address?: string;
   /**
    * compose's per-service `networks:`: every bridge network the container joins, in order, the first
    * one being `network` (whose entry's aliases/address replace networkAliases/ipv4Address). Absent =

@@ -36,7 +36,7 @@ export function prepareSharedNetwork(o: RunOptions, find: (ref: string) => Conta
   const ref = joinedContainerOf(o.network)!;
   if (ref === '') throw new BerthError('usage', '--network container: needs a container name or id (container:NAME)');
   if (o.hostname !== undefined) throw new BerthError('invalid', `--hostname conflicts with --network ${o.network}: the container has ${ref}'s hostname`);
-  if (o.ipv4Address !== undefined || (o.endpoints?.length ?? 0) > 0) throw new BerthError('invalid', `--ip and network endpoints conflict with --network ${o.network}: the container has ${ref}'s interfaces`);
+  if (o.ipv4Address !== undefined || o.ipv6Address !== undefined || (o.endpoints?.length ?? 0) > 0) throw new BerthError('invalid', `--ip and network endpoints conflict with --network ${o.network}: the container has ${ref}'s interfaces`);
   let target = find(ref);
   for (let seen = 0; joinedContainerOf(target.options.network) !== undefined && seen < 8; seen++) target = find(joinedContainerOf(target.options.network)!);
   return { options: { ...o, network: `${CONTAINER_MODE}${target.id}` }, network: sharedNetworkOf(target, targetDir(target.id)) };

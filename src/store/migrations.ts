@@ -170,6 +170,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    name: 'dual-stack networks',
+    up(db) {
+      db.exec(`
+        -- IPv6 (berth network create --ipv6, compose enable_ipv6): the network's v6 subnet and gateway,
+        -- and each lease's v6 address. NULL: IPv4 only, as every network before this version.
+        ALTER TABLE networks ADD COLUMN ipv6_subnet TEXT;
+        ALTER TABLE networks ADD COLUMN ipv6_gateway TEXT;
+        ALTER TABLE network_leases ADD COLUMN ip6 TEXT;
+        CREATE UNIQUE INDEX network_leases_ip6 ON network_leases (network_id, ip6) WHERE ip6 IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

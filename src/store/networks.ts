@@ -17,6 +17,10 @@ export interface NetworkDefinition {
   readonly gateway: string;
   /** Where container addresses are allocated from (docker's --ip-range); the whole subnet when absent. */
   readonly ipRange?: string;
+  /** Dual-stack (`--ipv6`, compose enable_ipv6): the IPv6 subnet (canonical text, e.g. `fd12:3456:789a::/64`); absent: IPv4 only. */
+  readonly ipv6Subnet?: string;
+  /** The bridge's IPv6 address, inside ipv6Subnet; present exactly when ipv6Subnet is. */
+  readonly ipv6Gateway?: string;
   /** No route out (no NAT, no published ports), as docker's --internal. */
   readonly internal: boolean;
   /** Container names resolve on this network (aardvark-dns on the gateway). False on the default `bridge`, as docker. */
@@ -35,6 +39,8 @@ export interface Lease {
   readonly containerId: string;
   /** Dotted IPv4. */
   readonly ip: string;
+  /** Canonical IPv6 (RFC 5952), on a dual-stack network only. */
+  readonly ip6?: string;
   /** Names the container answers to in the network's DNS (its name first, then aliases). */
   readonly names: readonly string[];
   /** The interface inside the container: eth0 for the network it was created on, the lowest free ethN for one connected later. */
@@ -48,6 +54,8 @@ interface NetworkRow {
   subnet: string;
   gateway: string;
   ip_range: string | null;
+  ipv6_subnet: string | null;
+  ipv6_gateway: string | null;
   internal: number;
   dns_enabled: number;
   bridge: string;
@@ -60,6 +68,7 @@ interface LeaseRow {
   network_id: string;
   container_id: string;
   ip: string;
+  ip6: string | null;
   names: string;
   interface: string;
 }
@@ -71,6 +80,7 @@ const fromRow = (r: NetworkRow): NetworkDefinition => ({
   subnet: r.subnet,
   gateway: r.gateway,
   ...(r.ip_range !== null && { ipRange: r.ip_range }),
+  ...(r.ipv6_subnet !== null && r.ipv6_gateway !== null && { ipv6Subnet: r.ipv6_subnet, ipv6Gateway: r.ipv6_gateway }),
   internal: r.internal !== 0,
   dnsEnabled: r.dns_enabled !== 0,
   bridge: r.bridge,
@@ -79,7 +89,7 @@ const fromRow = (r: NetworkRow): NetworkDefinition => ({
   createdAt: r.created_at,
 });
 
-const leaseFromRow = (r: LeaseRow): Lease => ({ networkId: r.network_id, containerId: r.container_id, ip: r.ip, names: JSON.parse(r.names) as string[], interfaceName: r.interface });
+const leaseFromRow = (r: LeaseRow): Lease => ({ networkId: r.network_id, containerId: r.container_id, ip: r.ip, ...(r.ip6 !== null && { ip6: r.ip6 }), names: JSON.parse(r.names) as string[], interfaceName: r.interface });
 
 /**
  * Typed access to the networks and network_leases tables; the schema lives in migrations.ts. Callers
@@ -90,8 +100,8 @@ export class NetworkRecords {
 
   insert(n: NetworkDefinition): void {
     this.store.db
-      .prepare('INSERT INTO networks (id, name, driver, subnet, gateway, ip_range, internal, dns_enabled, bridge, labels, options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(n.id, n.name, n.driver, n.subnet, n.gateway, n.ipRange ?? null, n.internal ? 1 : 0, n.dnsEnabled ? 1 : 0, n.bridge, JSON.stringify(n.labels), JSON.stringify(n.options), n.createdAt);
+      .prepare('INSERT INTO networks (id, name, driver, subnet, gateway, ip_range, ipv6_subnet, ipv6_gateway, internal, dns_enabled, bridge, labels, options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(n.id, n.name, n.driver, n.subnet, n.gateway, n.ipRange ?? null, n.ipv6Subnet ?? null, n.ipv6Gateway ?? null, n.internal ? 1 : 0, n.dnsEnabled ? 1 : 0, n.bridge, JSON.stringify(n.labels), JSON.stringify(n.options), n.createdAt);
   }
 
   byName(name: string): NetworkDefinition | undefined {
@@ -118,7 +128,7 @@ export class NetworkRecords {
   }
 
   insertLease(l: Lease, at: number): void {
-    this.store.db.prepare('INSERT INTO network_leases (network_id, container_id, ip, names, interface, leased_at) VALUES (?, ?, ?, ?, ?, ?)').run(l.networkId, l.containerId, l.ip, JSON.stringify(l.names), l.interfaceName, at);
+    this.store.db.prepare('INSERT INTO network_leases (network_id, container_id, ip, ip6, names, interface, leased_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(l.networkId, l.containerId, l.ip, l.ip6 ?? null, JSON.stringify(l.names), l.interfaceName, at);
   }
 
   /** Drops leases made before `before` whose container has no row: left by a create killed midway. Returns how many. */

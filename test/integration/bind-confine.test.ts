@@ -18,6 +18,7 @@ import { defaultRunOptions, type RunOptions } from '../../src/runtime/options.js
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { netTestEnv } from '../helpers/net/test-env.js';
 
 const has = (exe: string): boolean => spawnSync('sh', ['-c', `command -v ${exe}`]).status === 0;
 const runtimes = (['crun', 'runc'] as const).filter(has);
@@ -115,7 +116,7 @@ describe.each(runtimes)('a confined container under %s', (runtime) => {
   const withEngine = async (fn: (engine: ContainerEngine, root: string) => Promise<void>): Promise<void> => {
     const host = hostPaths('/');
     const root = path.join(tmp, `state-${runtime}`);
-    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH, BERTH_RUNTIME: runtime }, version: 'test', board: detectBoard(host) });
+    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH, ...netTestEnv(), BERTH_RUNTIME: runtime }, version: 'test', board: detectBoard(host) });
     try {
       const engine = await parts.engine();
       await parts.pull(img);

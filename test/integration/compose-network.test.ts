@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aardvarksOf } from '../helpers/net/aardvarks.js';
 import { berthOn, httpGet, openNetTestRoot, type BerthResult, type NetTestRoot } from '../helpers/net/bridge.js';
 import { RemoteNamespace } from '../helpers/net/remote-netns.js';
 import { freePort } from '../helpers/services/ports.js';
@@ -11,16 +12,13 @@ import { freePort } from '../helpers/services/ports.js';
 // app deployed alongside (its own state root, as a second agent on the host) on its own network.
 // Traffic: loopback, the containers, and a "remote" namespace this file makes (198.18.0.0/15).
 //
-// Names a DNS server does not know are forwarded to the host's resolvers, which no test may talk to.
-// So the berths here use a network run directory of their own, whose aardvark-dns the test starts
-// itself, in a mount namespace whose /etc/resolv.conf names 127.0.0.1 (no server there): netavark
-// then only signals it (its pid file), and it forwards to loopback only. A placeholder network file
-// (gateway 127.0.0.2) keeps it running while no app network is up.
+// Names a DNS server does not know are forwarded to the host's resolvers, which no test may talk to:
+// the integration setup (test/helpers/net/isolation-setup.ts) gives every berth a loopback-only
+// upstream. These berths also use a network run directory of their own, so the aardvark-dns killed at
+// the end is this file's.
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cnet-'));
 const runDir = path.join(work, 'run');
-const resolv = path.join(work, 'resolv.conf');
-fs.writeFileSync(resolv, 'nameserver 127.0.0.1\n');
 const env = { BERTH_NETWORK_RUN_DIR: runDir };
 
 let a: NetTestRoot;
@@ -28,12 +26,6 @@ let b: NetTestRoot;
 let remote: RemoteNamespace;
 
 beforeAll(async () => {
-  const dnsDir = path.join(runDir, 'netavark', 'aardvark-dns');
-  fs.mkdirSync(dnsDir, { recursive: true });
-  fs.writeFileSync(path.join(dnsDir, 'placeholder'), '127.0.0.2\n');
-  const exe = ['/usr/lib/podman/aardvark-dns', '/usr/libexec/podman/aardvark-dns'].find((f) => fs.existsSync(f))!;
-  // `run` daemonizes; the server stays in the mount namespace with the loopback-only resolv.conf.
-  execFileSync('unshare', ['-m', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv, exe, '--config', dnsDir, '-p', '53', 'run'], { stdio: 'ignore' });
   a = await openNetTestRoot('cneta', env);
   b = await openNetTestRoot('cnetb', env);
   remote = await RemoteNamespace.create();
@@ -42,23 +34,12 @@ afterAll(async () => {
   await a?.close();
   await b?.close();
   await remote?.close();
-  for (const pid of aardvarks()) process.kill(pid, 'SIGKILL');
+  for (const pid of aardvarksOf(path.join(runDir, 'netavark', 'aardvark-dns'))) process.kill(pid, 'SIGKILL');
   fs.rmSync(work, { recursive: true, force: true });
 });
 
 const berthA = berthOn(() => a.root, env);
 const berthB = berthOn(() => b.root, env);
-
-function aardvarks(): number[] {
-  const dir = path.join(runDir, 'netavark', 'aardvark-dns');
-  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
-    try {
-      return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').includes(dir);
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
 
 function deploy(berth: (...args: string[]) => BerthResult, name: string, text: string): BerthResult {
   const file = path.join(work, name, 'compose.yaml');

@@ -13,6 +13,7 @@ import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { freePort } from '../helpers/services/ports.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { netTestEnv } from '../helpers/net/test-env.js';
 
 // The deployer on a real engine, a real bridge network and real containers: a sensor → broker → store
 // chain in `depends_on: service_healthy` order (issue 17), with the app's network and named volume
@@ -93,7 +94,7 @@ function composeFile(port: number): string {
 describe('deploying a depends_on chain', () => {
   it('starts sensor → broker → store each once the one before is healthy, on the app network, with its volume', async () => {
     const host = hostPaths('/');
-    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH }, version: 'test', board: detectBoard(host) });
+    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH, ...netTestEnv() }, version: 'test', board: detectBoard(host) });
     try {
       const events: DeployEvent[] = [];
       const deployer = await parts.deployer((e) => events.push(e));

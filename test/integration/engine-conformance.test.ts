@@ -13,6 +13,7 @@ import { describeEngineConformance } from '../helpers/conformance/engine.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry } from '../helpers/services/registry.js';
+import { netTestEnv } from '../helpers/net/test-env.js';
 
 describeEngineConformance('LocalEngine (real runtime)', async () => {
   requireBuilt();
@@ -22,7 +23,7 @@ describeEngineConformance('LocalEngine (real runtime)', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-conformance-'));
   expect(berthSync(['--root', root, 'pull', '-q', image], { BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' }).code).toBe(0);
   const host = hostPaths('/');
-  const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH }, version: 'test', board: detectBoard(host) });
+  const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH, ...netTestEnv() }, version: 'test', board: detectBoard(host) });
   const engine = await parts.engine();
   return {
     engine, image, missingImage: `${registry.host}/conformance/absent:v1`,

@@ -16,6 +16,7 @@ import { defaultRunOptions } from '../../src/runtime/options.js';
 import { BERTH_BIN, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
+import { netTestEnv } from '../helpers/net/test-env.js';
 
 const has = (exe: string): boolean => spawnSync('sh', ['-c', `command -v ${exe}`]).status === 0;
 const runtimes = (['crun', 'runc'] as const).filter(has);
@@ -112,7 +113,7 @@ describe.each(runtimes)('a hostile container under %s', (runtime) => {
 
   it('a process exec\'d into a running container (health checks) is held to the same device rules and filter', async () => {
     const host = hostPaths('/');
-    const parts = new BerthRoot({ root: path.join(root, 'state'), host, env: { PATH: process.env.PATH, BERTH_RUNTIME: runtime }, version: 'test', board: detectBoard(host) });
+    const parts = new BerthRoot({ root: path.join(root, 'state'), host, env: { PATH: process.env.PATH, ...netTestEnv(), BERTH_RUNTIME: runtime }, version: 'test', board: detectBoard(host) });
     try {
       const engine = await parts.engine();
       const name = `exec-${runtime}`;

@@ -27,7 +27,7 @@ const idOf = (name: string): string => (JSON.parse(berth('inspect', name).stdout
 
 /** What a container's networking leaves in the kernel and in netavark's state, found by its id and address. */
 function traces(id: string, ip: string, networkId: string) {
-  const aardvark = `/run/berth/network/netavark/aardvark-dns/${networkId}`;
+  const aardvark = path.join(process.env.BERTH_NETWORK_RUN_DIR!, `netavark/aardvark-dns/${networkId}`);
   return {
     netns: fs.existsSync(`/run/netns/berth-${id}`),
     rules: hostText('iptables-save').split('\n').filter((l) => l.includes(`${ip}/32`) || l.includes(`${ip}:`) || l.includes(id)),

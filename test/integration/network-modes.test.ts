@@ -8,6 +8,7 @@ import type { ContainerEngine } from '../../src/runtime/engine-api.js';
 import { defaultRunOptions } from '../../src/runtime/options.js';
 import { berthOn, httpd, httpGet, inspections, openNetTestRoot, type NetTestRoot } from '../helpers/net/bridge.js';
 import { freePort } from '../helpers/services/ports.js';
+import { netTestEnv } from '../helpers/net/test-env.js';
 
 // Static addresses, several networks per container, --network container:X, the default bridge of
 // `berth run`, and name resolution after a replacement: real traffic between berth's own containers
@@ -20,7 +21,7 @@ let engine: ContainerEngine;
 beforeAll(async () => {
   t = await openNetTestRoot('netm');
   const host = hostPaths('/');
-  parts = new BerthRoot({ root: t.root, host, env: { PATH: process.env.PATH }, version: 'test', board: detectBoard(host) });
+  parts = new BerthRoot({ root: t.root, host, env: { PATH: process.env.PATH, ...netTestEnv() }, version: 'test', board: detectBoard(host) });
   engine = await parts.engine();
 }, 120_000);
 

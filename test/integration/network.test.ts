@@ -170,7 +170,7 @@ describe('containers on bridge networks', () => {
       veth: veths.length > 0 && veths.some((v) => links().includes(v)),
       rules: hostText('iptables-save').split('\n').filter((l) => l.includes('10.124.0.') || l.includes(`--dport ${port} `) || l.includes(id)),
       netns: fs.existsSync(`/run/netns/berth-${id}`),
-      dns: fs.existsSync(`/run/berth/network/netavark/aardvark-dns/${n.Id}`),
+      dns: fs.existsSync(path.join(process.env.BERTH_NETWORK_RUN_DIR!, `netavark/aardvark-dns/${n.Id}`)),
     });
     const up = traces();
     expect(up).toMatchObject({ bridge: true, veth: true, netns: true, dns: true });

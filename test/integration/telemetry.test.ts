@@ -17,6 +17,7 @@ import { REPO, requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
 import { berthSync } from '../helpers/berth-cli.js';
+import { netTestEnv } from '../helpers/net/test-env.js';
 
 let registry: RegistryInstance;
 let root: string;
@@ -46,7 +47,7 @@ describe('telemetry on this host', () => {
     const img = `${registry.host}/telemetry/busybox:v1`;
     expect(berth('run', '-d', '--name', 'tele-web', img, 'sleep', '600')).toMatchObject({ code: 0 });
     const host = hostPaths('/');
-    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH }, version: 'test', board: detectBoard(host) });
+    const parts = new BerthRoot({ root, host, env: { PATH: process.env.PATH, ...netTestEnv() }, version: 'test', board: detectBoard(host) });
     try {
       const engine = await parts.engine();
       const sampler = new TelemetrySampler({ host, stateRoot: root, engine });

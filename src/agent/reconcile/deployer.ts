@@ -213,7 +213,7 @@ export class Deployer {
         case 'create-network': {
           onEvent({ ...progress, network: step.hostName });
           const n = target.networks.get(step.network)!;
-          networks.create({ name: step.hostName, internal: n.internal, labels: { ...n.labels, ...appLabels(target.name) }, options: n.driverOpts, ...n.ipam });
+          networks.create({ name: step.hostName, internal: n.internal, labels: { ...n.labels, ...appLabels(target.name) }, options: n.driverOpts, ...n.ipam, ...(n.enableIpv6 && { ipv6: true }), ...(n.ipam6 && { ipv6Subnet: n.ipam6.subnet, ...(n.ipam6.gateway !== undefined && { ipv6Gateway: n.ipam6.gateway }) }) });
           break;
         }
         case 'await-dependency': {

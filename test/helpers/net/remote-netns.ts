@@ -13,13 +13,26 @@ const ip = (...args: string[]) => execFileAsync('ip', args, { timeout: 10_000 })
 export class RemoteNamespace {
   private servers: ChildProcess[] = [];
 
-  private constructor(readonly name: string, readonly hostIf: string, readonly hostIp: string, readonly remoteIp: string) {}
+  /** IPv6 too (a ULA /64 of fd5e::/16 chosen here): `hostIp6` on the host's end, `remoteIp6` inside. */
+  readonly hostIp6: string;
+  readonly remoteIp6: string;
 
-  /** Makes the namespace, the veth pair and the addresses; the remote's default route is the host. */
-  static async create(): Promise<RemoteNamespace> {
+  private constructor(readonly name: string, readonly hostIf: string, readonly hostIp: string, readonly remoteIp: string, tag: string) {
+    this.hostIp6 = `fd5e:${tag.slice(0, 4)}:${tag.slice(4)}::1`;
+    this.remoteIp6 = `fd5e:${tag.slice(0, 4)}:${tag.slice(4)}::2`;
+  }
+
+  /**
+   * Makes the namespace, the veth pair and the addresses; the remote's default route is the host.
+   * `decoy`: a stand-in for "off the host" instead, for the isolation guard's own test: its host end is
+   * named bxd… (not btr…, which the guard lets containers reach) and its addresses are in 198.51.100.0/24
+   * (TEST-NET-2), so a container packet toward it is one the guard must count and drop.
+   */
+  static async create(kind: 'remote' | 'decoy' = 'remote'): Promise<RemoteNamespace> {
     const tag = crypto.randomBytes(3).toString('hex');
-    const third = crypto.randomBytes(1)[0]!;
-    const r = new RemoteNamespace(`berth-test-remote-${tag}`, `btr${tag}`, `198.18.${third}.1`, `198.18.${third}.2`);
+    const n = crypto.randomBytes(1)[0]!;
+    const [hostIp, remoteIp] = kind === 'remote' ? [`198.18.${n}.1`, `198.18.${n}.2`] : [`198.51.100.${(n & 0xfc) + 1}`, `198.51.100.${(n & 0xfc) + 2}`];
+    const r = new RemoteNamespace(`berth-test-${kind}-${tag}`, `${kind === 'remote' ? 'btr' : 'bxd'}${tag}`, hostIp, remoteIp, tag);
     try {
       await ip('netns', 'add', r.name);
       await ip('link', 'add', r.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', r.name);
@@ -29,6 +42,10 @@ export class RemoteNamespace {
       await ip('-n', r.name, 'link', 'set', 'eth0', 'up');
       await ip('-n', r.name, 'link', 'set', 'lo', 'up');
       await ip('-n', r.name, 'route', 'add', 'default', 'via', r.hostIp);
+      // nodad: usable at once, without the second of duplicate address detection.
+      await ip('-6', 'addr', 'add', `${r.hostIp6}/64`, 'dev', r.hostIf, 'nodad');
+      await ip('-n', r.name, '-6', 'addr', 'add', `${r.remoteIp6}/64`, 'dev', 'eth0', 'nodad');
+      await ip('-n', r.name, '-6', 'route', 'add', 'default', 'via', r.hostIp6);
     } catch (err) {
       await r.close();
       throw err;
