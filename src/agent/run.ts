@@ -104,6 +104,9 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   const policy = o.broker ? (o.security ?? NO_SECURITY).policy : undefined;
   const deployer = await o.parts.deployer(onDeployEvent, policy ? { bindRoots: (app) => bindRoots(policy, o.stateRoot, app) } : {});
   const queue = new DeployQueue(deployer);
+  // A card flashed with --preload: its images loaded and its app recorded (revision 0) before the resume below deploys it.
+  const { adoptPreload } = await import('./preload.js');
+  await adoptPreload({ stateRoot: o.stateRoot, images, records, platforms: board.platforms, ...(policy && { policy }), log });
   // Rejected revisions do not count: only valid ones move what a new desired state must be newer than.
   const latest = records.newestAccepted();
   if (latest) queue.seen(latest.revision);

@@ -7,7 +7,7 @@ import { buildBundle } from '../flash/bundle.js';
 import type { BundleArch } from '../flash/elf.js';
 import { loadFleet, parseDeviceCsv } from '../flash/fleet.js';
 import { flashDevices, flashImages, type FlashSource } from '../flash/flash.js';
-import type { CliContext } from './context.js';
+import { packageVersion, type CliContext } from './context.js';
 
 interface FlashFlags {
   fleet: string;
@@ -18,6 +18,7 @@ interface FlashFlags {
   device?: string;
   bundle?: string;
   buildBundle?: boolean;
+  preload?: string;
 }
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +36,7 @@ export function registerFlash(program: Command, context: () => CliContext): void
     .option('--device <disk>', 'write to a whole disk (/dev/sdX), card after card for --ids, verified')
     .option('--bundle <dir>', 'agent bundle for the image\'s architecture')
     .option('--build-bundle', 'build the agent bundle for the image\'s architecture from this checkout (cached in .cache/bundle)')
+    .option('--preload <app>', 'compose file (or desired-state JSON) whose images for the card\'s architecture are pulled now and put on the card: the board runs the app on first boot, with no network, until the fleet deploys')
     .action(async (image: string, opts: FlashFlags) => {
       const ctx = context();
       const ids = flashIds(opts);
@@ -47,12 +49,19 @@ export function registerFlash(program: Command, context: () => CliContext): void
       const bundleFor = opts.bundle !== undefined
         ? (): Promise<string> => Promise.resolve(opts.bundle!)
         : (arch: BundleArch): Promise<string> => buildBundle({ arch, packageRoot: PACKAGE_ROOT, log });
-      const src: FlashSource = { image, fleet: await loadFleet(opts.fleet), bundleFor, log };
+      const src: FlashSource = { image, fleet: await loadFleet(opts.fleet), bundleFor, log, ...(opts.preload !== undefined && { preload: await preloadFor(ctx, opts.preload, log) }) };
       const done = opts.device !== undefined
         ? await flashDevices(src, ids, { device: opts.device, nextCard: promptForCard(opts.device) })
         : await flashImages(src, ids, (id) => opts.out ?? `${opts.outDir}/${id}.img`);
       for (const d of done) ctx.out.write(`${d.id}\t${d.target}\t${d.credentials}\n`);
     });
+}
+
+/** --preload: the app is read and checked before anything is written; its images are pulled once the card's architecture is known. */
+async function preloadFor(ctx: CliContext, file: string, log: (line: string) => void): Promise<NonNullable<FlashSource['preload']>> {
+  const [{ cardPlatforms, preparePreload, readPreloadApp }, { loadProfiles }] = await Promise.all([import('../flash/preload.js'), import('../board/profiles.js')]);
+  const app = await readPreloadApp(file, ctx.env, (m) => log(`warning: ${m}`));
+  return (arch) => preparePreload({ app, access: { root: ctx.root, env: ctx.env }, host: ctx.host, version: packageVersion(), log }, cardPlatforms(arch, loadProfiles(ctx.profilesDir)));
 }
 
 function flashIds(opts: FlashFlags): string[] {

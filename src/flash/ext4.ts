@@ -176,6 +176,16 @@ export class Ext4Volume {
     }
   }
 
+  /** The block size and the free bytes (free blocks × block size, from the superblock via debugfs `stats -h`). */
+  async space(): Promise<{ blockSize: number; freeBytes: number }> {
+    const { stdout, errors } = await this.request('stats -h');
+    const text = stdout.toString();
+    const blockSize = Number(/^Block size:\s+(\d+)/m.exec(text)?.[1]);
+    const free = Number(/^Free blocks:\s+(\d+)/m.exec(text)?.[1]);
+    if (errors.length > 0 || !(blockSize > 0) || !Number.isFinite(free)) throw new BerthError('invalid', `cannot read the root file system's free space: ${errors.join('; ') || 'no block counts in debugfs stats'}`);
+    return { blockSize, freeBytes: free * blockSize };
+  }
+
   /** e2fsck -fn: throws BerthError(invalid) with its report unless the file system is clean. */
   async check(): Promise<void> {
     try {

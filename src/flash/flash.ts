@@ -15,6 +15,7 @@ import { FatVolume } from './fat.js';
 import { copyImage, openPiImage, type PiImage } from './image.js';
 import { flashedVersionName, INSTALL_PREFIX, LAUNCHER_PATH, layoutEntries, missingLauncherTools } from './install-layout.js';
 import { bundleEntries, commonEntries, deviceEntries, patchCmdline, staleCredentialPaths, userconfText } from './payload.js';
+import { installPreload, type PreparedPreload } from './preload.js';
 
 export interface FlashSource {
   /** A Raspberry Pi OS image, .img or .img.xz; only ever read. */
@@ -22,6 +23,8 @@ export interface FlashSource {
   readonly fleet: Fleet;
   /** The agent bundle directory for an architecture (a fixed --bundle, or buildBundle on demand). */
   readonly bundleFor: (arch: BundleArch) => Promise<string>;
+  /** --preload: the app and its images for an architecture (src/flash/preload.ts), put into the state root of every card. */
+  readonly preload?: (arch: BundleArch) => Promise<PreparedPreload>;
   readonly log?: (line: string) => void;
 }
 
@@ -81,6 +84,14 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system as ${INSTALL_PREFIX}/versions/${version}`);
   // A re-flashed image may hold an older bundle (flat or versioned): its files go, so no stale chunk outlives the update.
   await pi.root.install(entries, await pi.root.filesBelow(INSTALL_PREFIX));
+  if (src.preload) {
+    const preload = await src.preload(pi.arch);
+    try {
+      await installPreload(pi.root, preload, log);
+    } finally {
+      preload.remove();
+    }
+  }
   const cmdline = await pi.boot.readFile('/cmdline.txt');
   await pi.boot.writeFile('/cmdline.txt', patchCmdline(cmdline?.toString('utf8') ?? ''));
   const userconf = await userconfText(src.fleet);

@@ -86,19 +86,29 @@ export class ImageService {
    * `platforms` it has and kept). Returns the names loaded, in the archive's order.
    */
   async load(archive: Readable, platforms: readonly Platform[]): Promise<string[]> {
-    const { archivedImages, unpackArchive, workDir } = await import('./archive/load.js');
+    const { unpackArchive, workDir } = await import('./archive/load.js');
     const work = workDir(this.tmpDir);
     try {
       await unpackArchive(archive, work.dir);
-      const names: string[] = [];
-      for (const image of await archivedImages(work.dir)) {
-        await this.pull(image.source, { reference: image.name, platforms, parallel: 1 });
-        names.push(image.name);
-      }
-      return names;
+      return await this.loadLayout(work.dir, platforms);
     } finally {
       work.remove();
     }
+  }
+
+  /**
+   * berth load from an archive already unpacked in `dir` (a preloaded card's OCI layout,
+   * src/agent/preload.ts): the same verification and records as {@link load}; `dir` is only read.
+   * Loading an image already present changes nothing, so an interrupted load can simply run again.
+   */
+  async loadLayout(dir: string, platforms: readonly Platform[]): Promise<string[]> {
+    const { archivedImages } = await import('./archive/load.js');
+    const names: string[] = [];
+    for (const image of await archivedImages(dir)) {
+      await this.pull(image.source, { reference: image.name, platforms, parallel: 1 });
+      names.push(image.name);
+    }
+    return names;
   }
 
   /** Finds an image by reference (`busybox`, `host:5000/app:1`) or by manifest digest or its prefix. */

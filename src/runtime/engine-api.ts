@@ -34,7 +34,8 @@ export interface ContainerEngine {
   /**
    * Starts a created or ended container under a new monitor and resolves once it runs (the record's
    * `startedAt` is the new run's); a running container is returned as it is. Clears `stoppedByUser`
-   * and the previous run's exit. Emits `start`.
+   * and the previous run's exit. Emits `start`. `conflict` while a `berth cp` has its stopped root open
+   * (openRoot, in any process).
    */
   start(nameOrId: string, opts?: StartOptions): Promise<ContainerRecord>;
   /**
@@ -97,7 +98,7 @@ export interface ContainerEngine {
   /**
    * docker cp's view of any container, running or not: a running one's `rootPath`; a created or exited
    * one's root mounted with its volumes and binds (read-only ones kept so) until `close`, which the
-   * caller must call. Starting the container meanwhile is not supported (both would use its writable layer).
+   * caller must call. Meanwhile a `start` of it is refused (`conflict`): both would use its writable layer.
    */
   openRoot(nameOrId: string): ContainerRoot;
   /**

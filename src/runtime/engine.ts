@@ -37,7 +37,7 @@ import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type Container
 import { CgroupStatsReader } from './stats.js';
 import { connectTerminal, waitMonitorExit, type TerminalSession, type Terminals, type TerminalSize } from './terminal.js';
 import { startExecTerminal } from './terminal-exec.js';
-import { mountStoppedRoot, type ContainerRoot } from './cp/stopped-root.js';
+import { checkNoCopyMounted, mountStoppedRoot, type ContainerRoot } from './cp/stopped-root.js';
 import { ContainerWatch } from './watch.js';
 
 export interface EngineOptions {
@@ -215,6 +215,7 @@ export class LocalEngine implements ContainerEngine, Terminals {
     if (c.state === 'running') return c;
     if (opts.countRestart) this.records.incrementRestarts(c.id);
     const dir = this.dir(c.id);
+    checkNoCopyMounted(dir, c.name);
     const rt = this.runtimeOf(c);
     assertDevicesEnforced(rt, c.name, c.options.privileged);
     const joinCgroup = prepareDeviceRules(rt, c.id, dir);

@@ -49,6 +49,12 @@ describe('berth on an emulated arm64 board', () => {
     expect(r.progress.some((p: any) => p.phase === 'pull')).toBe(true);
   });
 
+  it('berth exec runs a command inside the running service (the VM boots by switch_root, not chroot)', () => {
+    expect(r.exec, 'no web container to exec into').toBeDefined();
+    expect(r.exec.code, r.exec.stderr).toBe(0);
+    expect(r.exec.stdout).toBe('exec-ok\nhog\n');
+  });
+
   it('enforces the memory limit: memory.max set, the greedy service OOM-killed, web still running', () => {
     expect(r.webCgroup.memoryMax).toBe(String(48 * MiB));
     expect(r.webCgroup.controllers).toMatch(/memory/);

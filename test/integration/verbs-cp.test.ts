@@ -1,11 +1,13 @@
 // issue 19: berth cp both ways as tar streams, against a running busybox container and a stopped one; no path or symlink
 // in the container (nor in a tar given to it) reaches the host.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVICE, VerbsEnv } from '../helpers/verbs-env.js';
+import { BERTH_BIN } from '../helpers/dist.js';
+import { SERVICE, until, VerbsEnv } from '../helpers/verbs-env.js';
 
 const env = new VerbsEnv('cp/busybox');
 const berth = (...args: string[]) => env.berth(...args);
@@ -129,5 +131,35 @@ describe('berth cp with a container that is not running', () => {
     // (the running `box` has its root mounted: only cp's own mounts must be gone)
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(new RegExp(`${env.root}/containers/[0-9a-f]+/cp-`));
     for (const d of fs.readdirSync(path.join(env.root, 'containers'))) expect(fs.readdirSync(path.join(env.root, 'containers', d)).filter((f) => f.startsWith('cp-'))).toEqual([]);
+  });
+
+  it('refuses to start the container while a cp has its stopped root mounted; what a killed cp left is cleared by the next start', async () => {
+    expect(berth('create', '--name', 'guarded', env.img, 'sh', '-c', 'cat /tmp/held.txt').code).toBe(0);
+    const id = (JSON.parse(berth('inspect', 'guarded').stdout) as Array<{ Id: string }>)[0]!.Id;
+    const dir = path.join(env.root, 'containers', id);
+    const copyIn = () => spawn(BERTH_BIN, ['--root', env.root, 'cp', '-', 'guarded:/tmp/'], { env: { ...process.env, BERTH_HOST_ROOT: '', BERTH_RUNTIME: '' }, stdio: ['pipe', 'ignore', 'pipe'] });
+    const mounted = () => fs.readdirSync(dir).some((f) => f.startsWith('cp-'));
+    // A cp reading its tar from a stdin that has not ended yet: the stopped root stays mounted meanwhile.
+    const cp = copyIn();
+    const exited = new Promise<number | null>((resolve) => cp.once('close', resolve));
+    await until(mounted, 20_000);
+    const refused = berth('start', 'guarded');
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toMatch(new RegExp(`container guarded cannot start while berth cp \\(process ${cp.pid}\\) has its stopped root mounted`));
+    cp.stdin.end(await makeTar([{ name: 'held.txt', body: 'held\n' }]));
+    expect(await exited).toBe(0);
+    expect(berth('start', 'guarded').code).toBe(0);
+    expect(berth('wait', 'guarded').stdout.trim()).toBe('0');
+    expect(berth('logs', 'guarded').stdout).toBe('held\n');
+    // kill -9 while mounted: nothing unmounts, but the process is gone; the start detaches and removes it.
+    const killed = copyIn();
+    const gone = new Promise((resolve) => killed.once('close', resolve));
+    await until(mounted, 20_000);
+    killed.kill('SIGKILL');
+    await gone;
+    expect(berth('start', 'guarded').code).toBe(0);
+    expect(berth('wait', 'guarded').stdout.trim()).toBe('0');
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('cp-'))).toEqual([]);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(new RegExp(`${dir}/cp-`));
   });
 });

@@ -55,7 +55,8 @@ function mountPoint(root: string, dest: string, file: boolean): string {
  * start. `close` unmounts all and removes the directory.
  */
 export function mountStoppedRoot(dir: string, overlayOptions: string | undefined, spec: OciSpec): ContainerRoot {
-  const base = fs.mkdtempSync(path.join(dir, 'cp-'));
+  // Named for this process: a start checks whether the copy is still going (checkNoCopyMounted).
+  const base = fs.mkdtempSync(path.join(dir, `cp-${process.pid}-`));
   const mounted: string[] = [];
   const close = (): void => {
     for (const m of mounted.reverse()) unmount(m);
@@ -78,4 +79,37 @@ export function mountStoppedRoot(dir: string, overlayOptions: string | undefined
     throw err;
   }
   return { path: base, close };
+}
+
+/** Whether process `pid` exists (EPERM: it does, as another user's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Before a container in `dir` starts: a `berth cp` that has its stopped root mounted (mountStoppedRoot)
+ * shares the writable layer the start would mount, so the start is refused (`conflict`, naming the cp's
+ * process) while that process lives. What a killed cp left (its mounts, its directory) is cleared:
+ * detached lazily (with every bind on it) and removed, so the start proceeds.
+ */
+export function checkNoCopyMounted(dir: string, name: string): void {
+  for (const entry of fs.readdirSync(dir)) {
+    const m = /^cp-(\d+)-/.exec(entry);
+    if (!m) continue;
+    const base = path.join(dir, entry);
+    if (processAlive(Number(m[1]))) {
+      throw new BerthError('conflict', `container ${name} cannot start while berth cp (process ${m[1]}) has its stopped root mounted at ${base}`, { hint: `start it when the copy has finished` });
+    }
+    try {
+      execFileSync('umount', ['-l', base], { stdio: ['ignore', 'ignore', 'ignore'] });
+    } catch {
+      // not mounted: the cp was killed after its unmount, or before its mount
+    }
+    fs.rmdirSync(base);
+  }
 }

@@ -80,6 +80,9 @@ async function agentMainJob(results: Results, ref: string, broker: MosquittoInst
     const reported = await until(() => messages('reported').find((m) => m.payload?.revision === 1 && m.payload?.status !== 'applying')?.payload, 600_000, 'revision 1 reported');
     results.set('reported', reported);
     log(`reported: ${reported.status}`);
+    // berth exec into the running service: the runtime joins its namespaces from the guest's real root.
+    const web = (JSON.parse(berth('ps', '--json').stdout || '[]') as Array<{ name: string }>).find((c) => c.name.startsWith('web'));
+    if (web) results.set('exec', berth('exec', web.name, 'sh', '-c', 'echo exec-ok; cat /proc/1/comm'));
     const webPid = Number(containers().web?.State?.Pid ?? 0);
     const webCgroup = webPid > 0 ? cgroupOf(webPid) : undefined;
     results.set('webCgroup', webCgroup && { dir: webCgroup, memoryMax: readCg(webCgroup, 'memory.max'), controllers: readCg(webCgroup, 'cgroup.controllers') });

@@ -6,7 +6,7 @@ import { cpioNewc, type CpioEntry } from './cpio.js';
 /**
  * The VM's initramfs: a static busybox, the kernel modules needed to reach the host's files (virtio-pci
  * and 9p) and to stack a writable layer on them (overlay), and an init that builds the guest's root:
- *   9p host `/` (read-only) + tmpfs upper → overlay → chroot, with a pure cgroup2 at /sys/fs/cgroup.
+ *   9p host `/` (read-only) + tmpfs upper → overlay → switch_root, with a pure cgroup2 at /sys/fs/cgroup.
  * The test's output directory is a second, writable 9p share mounted at the same path as on the host.
  * For a foreign architecture the `host` share is a root filesystem assembled for it instead of the host's
  * `/`, and the checkout comes in as a third share (`repo`) at its host path.
@@ -103,13 +103,18 @@ ${binds.join('\n')}
 hostname berth-vm
 ip link set lo up
 echo "berth-vm: up $(cut -d' ' -f1 /proc/uptime)s, $(grep MemTotal /proc/meminfo)"
-HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin chroot ${r} /bin/sh ${script}
+# switch_root, not chroot: the guest's root must be its mount namespace's root, or the runtimes' setns
+# into a container (berth exec) and pivot_root see a root that is not theirs. PID 1 becomes this stage 2.
+cat > ${r}/run/berth-vm-guest <<'STAGE2'
+HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/sh ${script}
 code=$?
-echo $code > ${r}${outDir}/exit-code
+echo $code > ${outDir}/exit-code
 echo "berth-vm: guest exited $code at $(cut -d' ' -f1 /proc/uptime)s"
 sync
 echo o > /proc/sysrq-trigger
 sleep 10
+STAGE2
+exec switch_root ${r} /bin/sh /run/berth-vm-guest
 `;
 }
 
