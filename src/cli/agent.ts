@@ -3,7 +3,7 @@ import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
 import { parseDuration } from '../duration.js';
 import { BerthError } from '../errors.js';
-import { packageVersion, type CliContext } from './context.js';
+import { packageRoot, packageVersion, type CliContext } from './context.js';
 import { withEngine } from './engine.js';
 
 
@@ -86,6 +86,9 @@ export function registerAgent(program: Command, context: () => CliContext): void
       const [{ runAgent }, { upgradeContextFromEnv, Trial }] = await Promise.all([import('../agent/run.js'), import('../agent/upgrade/trial.js')]);
       // Started by the launcher (docs/upgrade.md): maybe on trial after an upgrade.
       const upgrade = upgradeContextFromEnv(ctx.env);
+      // A card flashed before the launcher: converted to its layout on the first upgrade (src/agent/upgrade/migrate.ts).
+      const flat = upgrade ? undefined : (await import('../agent/upgrade/migrate.js')).flatUpgradeFromEnv(ctx.env, packageRoot(), packageVersion(), log);
+      const install = upgrade ?? flat?.context;
       const trialLauncher = upgrade?.trialLauncher;
       const trial = upgrade && trialLauncher !== undefined ? new Trial({ ...upgrade, trialLauncher }, conn.broker !== undefined, (pid, sig) => process.kill(pid, sig), log) : undefined;
       await withEngine(ctx, async ({ root, engine, images, board }) => {
@@ -95,7 +98,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
           mode: conn.broker ? 'mqtt' : 'local-only', ...(upgrade?.running !== undefined && { installed: upgrade.running, onTrial: trial !== undefined }), ...(conn.broker && { broker: conn.broker.url, deviceId: conn.broker.deviceId }), backoff, telemetryIntervalMs,
         });
         // Installed with the launcher: a desired state's agent bundle can replace this version (docs/upgrade.md).
-        const upgrader = upgrade && await makeUpgrader(upgrade.layout, ctx, board.platforms, conn.trialWindowS, () => {
+        const upgrader = install && await makeUpgrader(install.layout, ctx, board.platforms, conn.trialWindowS, flat?.prepare, () => {
           // systemd (Restart=always) starts the launcher again; 75 (EX_TEMPFAIL) says why in the journal.
           process.exitCode = 75;
           abort.abort();
@@ -103,7 +106,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
         await runAgent({
           engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
           ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log, allowPower: conn.allowPower === true,
-          ...(trial && { trial }), ...(upgrade && { upgrades: { context: upgrade, upgrader } }),
+          ...(trial && { trial }), ...(install && { upgrades: { context: install, upgrader } }),
         }, abort.signal);
         log('agent-stopped', { containers: 'left running under their monitors' });
       });
@@ -112,14 +115,14 @@ export function registerAgent(program: Command, context: () => CliContext): void
 
 /** The upgrader for this board: its platforms, berth's registry credentials and CAs, statfs. */
 async function makeUpgrader(
-  layout: import('../agent/upgrade/layout.js').InstallLayout, ctx: CliContext, platforms: readonly string[], windowS: number | undefined, restart: () => void,
+  layout: import('../agent/upgrade/layout.js').InstallLayout, ctx: CliContext, platforms: readonly string[], windowS: number | undefined, prepare: (() => Promise<void>) | undefined, restart: () => void,
   log: (event: string, detail: Record<string, unknown>) => void,
 ): Promise<import('../agent/upgrade/upgrader.js').Upgrader> {
   const [{ Upgrader }, { statfsFree }, { openRegistryClient }, { parsePlatform }] = await Promise.all([
     import('../agent/upgrade/upgrader.js'), import('../agent/upgrade/fetch.js'), import('../image/registry/open.js'), import('../image/platform.js'),
   ]);
   return new Upgrader({
-    layout, platforms: platforms.map(parsePlatform), freeBytes: statfsFree, restart, log, ...(windowS !== undefined && { windowS }),
+    layout, platforms: platforms.map(parsePlatform), freeBytes: statfsFree, restart, log, ...(windowS !== undefined && { windowS }), ...(prepare && { prepare }),
     client: (ref) => openRegistryClient({ root: ctx.root, env: ctx.env }, ref, true),
   });
 }

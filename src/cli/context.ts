@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_ROOT, hostPathsFromEnv, type HostPaths } from '../host/paths.js';
 
@@ -20,7 +21,11 @@ export function makeContext(globalOpts: { root?: string }, env: NodeJS.ProcessEn
   return { root, host: hostPathsFromEnv(env), env, out: process.stdout, ...(profilesDir !== undefined && { profilesDir }) };
 }
 
+/** The directory berth runs from (package.json, bin/, dist/): an agent bundle's root on a board. */
+export function packageRoot(): string {
+  return path.dirname(fileURLToPath(new URL('../../package.json', import.meta.url)));
+}
+
 export function packageVersion(): string {
-  const file = fileURLToPath(new URL('../../package.json', import.meta.url));
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }

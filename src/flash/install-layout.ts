@@ -22,8 +22,11 @@ import type { Ext4Install } from './ext4.js';
 
 /** The install prefix on the card: the agent's default (src/agent/upgrade/layout.ts). */
 export const INSTALL_PREFIX = DEFAULT_PREFIX;
-/** The launcher on the card (scripts/berth-launch, carried in every bundle since issue 20). */
-export const LAUNCHER_PATH = `${INSTALL_PREFIX}/launch/berth-launch`;
+/** The launcher under an install prefix (scripts/berth-launch, carried in every bundle since issue 20). */
+export function launcherPath(prefix: string): string {
+  return `${prefix}/launch/berth-launch`;
+}
+export const LAUNCHER_PATH = launcherPath(INSTALL_PREFIX);
 /** Where the bundle carries the launcher. */
 export const BUNDLED_LAUNCHER = 'scripts/berth-launch';
 

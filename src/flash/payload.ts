@@ -4,7 +4,7 @@ import { BerthError } from '../errors.js';
 import { authEntry } from '../image/registry/credentials.js';
 import type { Ext4Install } from './ext4.js';
 import type { DeviceCredentials, Fleet } from './fleet.js';
-import { LAUNCHER_PATH } from './install-layout.js';
+import { INSTALL_PREFIX, launcherPath } from './install-layout.js';
 
 /** The paths berth flash writes around the agent bundle (which install-layout.ts places under /opt/berth). */
 export const CONFIG_DIR = '/etc/berth';
@@ -44,11 +44,11 @@ export async function bundleEntries(bundleDir: string, dest: string): Promise<Ex
  * launcher (docs/upgrade.md). Also turns a unit of a card flashed before the launcher (ExecStart=…/bin/berth
  * agent) into the launcher's: the agent's migration (src/agent/upgrade/migrate.ts) rewrites it with this.
  */
-export function agentUnit(template: string): string {
+export function agentUnit(template: string, prefix = INSTALL_PREFIX): string {
   if (!EXEC_START.test(template) || !/^KillMode=process$/m.test(template) || !template.includes(`BERTH_ROOT=${STATE_ROOT}\n`)) {
     throw new BerthError('internal', `the berth-agent.service template lost its ExecStart=… berth agent, KillMode=process or BERTH_ROOT=${STATE_ROOT} line`);
   }
-  return template.replace(EXEC_START, `ExecStart=${LAUNCHER_PATH} agent`);
+  return template.replace(EXEC_START, `ExecStart=${launcherPath(prefix)} agent`);
 }
 
 /** The unit's start line, old (…/bin/berth agent) or new (…/launch/berth-launch agent). */

@@ -52,7 +52,9 @@ export function upgradeTarget(bundle: AgentBundleRef, apps: ReadonlyMap<string, 
     outcome: (r: ReportedState): FinalResult | undefined => {
       if (r.status === 'failed' || r.status === 'rejected') return r.status;
       const u = r.agent.upgrade;
-      if (u?.digest === bundle.digest && u.state !== 'upgrading') return u.state === 'upgraded' ? 'applied' : u.state;
+      // The record of this bundle decides: `upgrading` while the new version is on trial, even though it
+      // already runs (reports `installed`): it may still roll back.
+      if (u?.digest === bundle.digest) return u.state === 'upgrading' ? undefined : u.state === 'upgraded' ? 'applied' : u.state;
       // Already on this bundle: nothing to do, and so no upgrade record of it.
       if (r.status === 'applied' && r.agent.installed?.endsWith(suffix)) return 'applied';
       return undefined;

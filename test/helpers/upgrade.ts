@@ -48,11 +48,17 @@ export class LauncherService {
   private stopped = false;
   starts = 0;
 
-  constructor(private readonly prefix: string, private readonly args: readonly string[]) {}
+  /**
+   * `opts.command`: what to start each time (default the prefix's launcher, with BERTH_PREFIX); a flat
+   * install's test reads it from its unit file, as systemd does after a daemon-reload.
+   */
+  constructor(private readonly prefix: string, private readonly args: readonly string[], private readonly opts: { command?: () => string; env?: NodeJS.ProcessEnv } = {}) {}
 
   start(): void {
     this.starts++;
-    const proc = spawn(path.join(this.prefix, 'launch', 'berth-launch'), this.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BERTH_PREFIX: this.prefix } });
+    const command = this.opts.command?.() ?? path.join(this.prefix, 'launch', 'berth-launch');
+    const env = { ...process.env, ...(this.opts.command ? {} : { BERTH_PREFIX: this.prefix }), ...this.opts.env };
+    const proc = spawn(command, this.args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.proc = proc;
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {

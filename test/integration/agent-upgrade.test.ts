@@ -143,9 +143,9 @@ describe('upgrade and trial through the launcher', () => {
     const out = await upgrader(60, () => void s.restart()).upgrade({ ref: `${registry.host}/berth/agent:0.0.2-test`, digest: indexes.v2! }, new AbortController().signal);
     const v2 = versionName('0.0.2-test', indexes.v2!);
     expect(out).toEqual({ kind: 'switched', version: v2, previous: '0.0.1-test' });
-    await until(() => layout.result()?.state === 'upgraded', 30_000, 'v2 confirmed');
+    // Confirming writes the result, then removes the trial record (the decision): wait for both.
+    await until(() => layout.result()?.state === 'upgraded' && layout.trial() === undefined && service!.lines.some((l) => l.event === 'upgrade-confirmed'), 30_000, 'v2 confirmed');
     expect(started(service).at(-1)).toMatchObject({ installed: v2, onTrial: true });
-    expect(layout.trial()).toBeUndefined();
     expect(layout.linked('current')).toBe(v2);
     expect(layout.linked('previous')).toBe('0.0.1-test');
     expect(service.lines.some((l) => l.event === 'upgrade-confirmed' && l.version === v2)).toBe(true);

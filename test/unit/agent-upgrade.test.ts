@@ -97,6 +97,8 @@ describe('fleet upgrade target', () => {
     expect(t.outcome(reported({ version: '0.1.0', upgrade: { state: 'rolled-back', digest: DIGEST, cause: 'exited' } }))).toBe('rolled-back');
     expect(t.outcome(reported({ version: '0.1.0', upgrade: { state: 'failed', digest: `sha256:${'00'.repeat(32)}` } }))).toBeUndefined();
     expect(t.outcome(reported({ version: '0.2.0', installed: `0.2.0-${'ab'.repeat(6)}` }))).toBe('applied');
+    // Running the new version on trial is not done: it may still roll back.
+    expect(t.outcome(reported({ version: '0.2.0', installed: `0.2.0-${'ab'.repeat(6)}`, upgrade: { state: 'upgrading', digest: DIGEST } }))).toBeUndefined();
     expect(t.outcome(reported({ version: '0.1.0' }, 'failed'))).toBe('failed');
   });
 });

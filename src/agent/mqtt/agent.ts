@@ -197,10 +197,11 @@ export class MqttAgent {
    * burst of changes, so the retained state never lags the board by more than a moment.
    */
   stateChanged(): void {
-    if (this.reportTimer !== undefined) return;
+    // Once stopping, no more: the store closes right after (an upgrade's restart reports a change then).
+    if (this.reportTimer !== undefined || this.stopping) return;
     this.reportTimer = setTimeout(() => {
       this.reportTimer = undefined;
-      if (this.d.client.connected) this.report();
+      if (this.d.client.connected && !this.stopping) this.report();
     }, 250);
     this.reportTimer.unref();
   }

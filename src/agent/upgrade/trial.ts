@@ -4,6 +4,7 @@
  * so the launcher's rollback can say where the new version stopped.
  */
 import { InstallLayout } from './layout.js';
+import { removeFlatLeftovers } from './migrate.js';
 import type { UpgradeResult } from './records.js';
 
 export type TrialStage = 'started' | 'reconciled' | 'broker';
@@ -61,7 +62,7 @@ export class Trial {
     layout.writeResult(result);
     // The decision: after this unlink the launcher keeps this version, whatever happens next.
     layout.removeTrial();
-    const removed = layout.prune([trial.to, trial.from]);
+    const removed = [...layout.prune([trial.to, trial.from]), ...removeFlatLeftovers(layout, trial.from)];
     this.log('upgrade-confirmed', { version: trial.to, previous: trial.from, removed });
     this.signal(this.ctx.trialLauncher, 'SIGUSR1');
   }

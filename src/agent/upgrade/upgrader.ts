@@ -38,6 +38,8 @@ export interface UpgraderDeps {
   readonly restart: () => void;
   readonly log: (event: string, detail: Record<string, unknown>) => void;
   readonly now?: () => Date;
+  /** Runs first, under the same one-at-a-time lock: a flat card's conversion to the launcher layout (migrate.ts). */
+  readonly prepare?: () => Promise<void>;
 }
 
 export type UpgradeOutcome =
@@ -73,6 +75,7 @@ export class Upgrader {
     if (this.busy) throw new BerthError('conflict', 'an agent upgrade is already under way');
     this.busy = true;
     try {
+      await this.d.prepare?.();
       const running = layout.linked('current');
       if (running === undefined) {
         throw new BerthError('host', `no ${layout.prefix}/current: this agent was not installed with the launcher, so it cannot upgrade itself`, {
