@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { BerthError, isErrno } from '../errors.js';
 import { HELPER_DIRS, INSTALL_HINT as NETWORK_INSTALL_HINT } from '../network/tools.js';
 import { OCI_RUNTIMES } from '../runtime/oci-runtime.js';
 import { readBundle, type BundleManifest } from './bundle.js';
+import { ARMEL_LOADER, sharedBuiltinEntries } from './bundle-armv6.js';
 import { elfDependencies, type BundleArch, type ElfDependencies } from './elf.js';
 import { blockDeviceNumber, checkDiskSafe, HOST_BLOCK_PATHS, writeAndVerify, type BlockHostPaths } from './device.js';
 import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.js';
@@ -72,7 +73,7 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
     log(`warning: ${src.image} has no ${noNetwork.join(' or ')} (in ${HELPER_DIRS.join(', ')}): bridge networking, the default network of berth run and of compose services, fails on the board until installed (${NETWORK_INSTALL_HINT}); network_mode none and host still work`);
   }
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
-  const entries = [...(await bundleEntries(bundleDir)), ...(await commonEntries(src.fleet, template))];
+  const entries = [...(await bundleEntries(bundleDir)), ...sharedBuiltinEntries(bundleDir, INSTALL_DIR), ...(await commonEntries(src.fleet, template))];
   log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system`);
   // A re-flashed image may hold an older bundle: its files go, so no stale chunk outlives the update.
   await pi.root.install(entries, await pi.root.filesBelow(INSTALL_DIR));
@@ -85,7 +86,7 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   return pi;
 }
 
-const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf' };
+const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', armv6: 'arm-linux-gnueabi' };
 
 /**
  * The bundle's Node must load on the image: its interpreter and every library it links (DT_NEEDED) in
@@ -93,6 +94,8 @@ const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm:
  * (e.g. the armv7l Node needs libatomic.so.1, which a trimmed image may lack).
  */
 async function checkNodeLoads(pi: PiImage, bundleDir: string, manifest: BundleManifest): Promise<void> {
+  // The armv6 bundle brings its loader and every library (src/flash/bundle-armv6.ts): nothing to find on the image.
+  if (existsSync(path.join(bundleDir, 'node', 'lib', ARMEL_LOADER))) return;
   const fh = await fs.open(path.join(bundleDir, 'node', 'bin', 'node'), 'r');
   let deps: ElfDependencies | undefined;
   try {
