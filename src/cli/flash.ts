@@ -18,6 +18,7 @@ interface FlashFlags {
   device?: string;
   bundle?: string;
   buildBundle?: boolean;
+  armv6?: boolean;
 }
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +36,7 @@ export function registerFlash(program: Command, context: () => CliContext): void
     .option('--device <disk>', 'write to a whole disk (/dev/sdX), card after card for --ids, verified')
     .option('--bundle <dir>', 'agent bundle for the image\'s architecture')
     .option('--build-bundle', 'build the agent bundle for the image\'s architecture from this checkout (cached in .cache/bundle)')
+    .option('--armv6', 'with --build-bundle: the cards go into ARMv6 boards (Pi Zero, Zero W, Pi 1): the armv6 bundle for a 32-bit image')
     .action(async (image: string, opts: FlashFlags) => {
       const ctx = context();
       const ids = flashIds(opts);
@@ -46,7 +48,8 @@ export function registerFlash(program: Command, context: () => CliContext): void
       const log = (line: string): void => void process.stderr.write(`berth flash: ${line}\n`);
       const bundleFor = opts.bundle !== undefined
         ? (): Promise<string> => Promise.resolve(opts.bundle!)
-        : (arch: BundleArch): Promise<string> => buildBundle({ arch, packageRoot: PACKAGE_ROOT, log });
+        // An armhf image cannot tell a Zero W from a Pi 3 (Raspberry Pi OS's 32-bit userland is ARMv6): the operator says.
+        : (arch: BundleArch): Promise<string> => buildBundle({ arch: opts.armv6 === true && arch === 'arm' ? 'armv6' : arch, packageRoot: PACKAGE_ROOT, log });
       const src: FlashSource = { image, fleet: await loadFleet(opts.fleet), bundleFor, log };
       const done = opts.device !== undefined
         ? await flashDevices(src, ids, { device: opts.device, nextCard: promptForCard(opts.device) })

@@ -59,7 +59,8 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   const pi = await openPiImage(dest);
   const bundleDir = await src.bundleFor(pi.arch);
   const manifest = await readBundle(bundleDir);
-  if (pi.arch !== manifest.arch) {
+  // The armv6 bundle brings its own userland for Node (bundle-armv6.ts): it also serves armhf images, for the Zero W.
+  if (pi.arch !== manifest.arch && !(manifest.arch === 'armv6' && pi.arch === 'arm')) {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
   await checkNodeLoads(pi, bundleDir, manifest);
