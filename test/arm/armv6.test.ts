@@ -39,9 +39,10 @@ const PROFILE = JSON.parse(fs.readFileSync(path.join(REPO, 'board-profiles', 'rp
 
 const NETWORK = '[Match]\nType=ether\n\n[Network]\nDHCP=ipv4\n';
 const CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet\n';
-// Every 10 s: the agent's memory (the process running `berth.mjs agent`) and a bare Node's, started by the
-// same loader with the same flags as bin/berth starts the agent (an idle timer keeps it alive). The card has
-// no grep or sed, and systemctl stalls while the emulated board is busy: the shell reads /proc itself.
+// Every 10 s: the agent's memory (the process of its unit's cgroup that runs the bundle's loader, not a
+// berth-monitor) and a bare Node's, started by the same loader with the same flags as bin/berth starts the
+// agent (an idle timer keeps it alive). The card has no grep or sed, and systemctl stalls while the
+// emulated board is busy: the shell reads /proc itself. Printed to the journal, which forwards to the console.
 const NODE = '/opt/berth/node/lib/ld-linux.so.3 --library-path /opt/berth/node/lib /opt/berth/node/bin/node --max-semi-space-size=1';
 const RSS_SCRIPT = `#!/bin/sh
 rss() { while read -r k v u; do [ "$k" = VmRSS: ] && echo "$v"; done < /proc/$1/status; }
@@ -49,10 +50,10 @@ ${NODE} -e 'setInterval(() => {}, 1 << 30)' &
 bare=$!
 while sleep 10; do
   agent=
-  for p in /proc/[0-9]*; do
-    case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in *"berth.mjs agent"*) agent=\${p#/proc/} ;; esac
+  for p in $(cat /sys/fs/cgroup/system.slice/berth-agent.service/cgroup.procs); do
+    case "$(readlink /proc/$p/exe)" in *ld-linux.so.3) agent=$p ;; esac
   done
-  [ -n "$agent" ] && echo "berth-rss: agent $(rss $agent) bare $(rss $bare)" > /dev/console
+  [ -n "$agent" ] && echo "berth-rss: agent $(rss $agent) bare $(rss $bare)"
 done
 `;
 const RSS_UNIT = '[Unit]\nDescription=berth test: memory of the agent and of a bare node\nAfter=berth-agent.service\n\n[Service]\nType=simple\nExecStart=/usr/local/bin/berth-rss\n\n[Install]\nWantedBy=multi-user.target\n';
