@@ -23,7 +23,8 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  // node18: the armv6 bundle runs Debian armel's Node 18 (src/flash/bundle-armv6.ts); every other board has >= 20.
+  target: 'node18',
   external: ['better-sqlite3', 'koffi'],
   // Bundled CommonJS (commander, tar-stream) calls require() for Node's builtins: give every file one.
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },

@@ -24,6 +24,9 @@ PACKAGES=(
   qemu-system-arm    # the arm64 VM (npm run test:arm): qemu-system-aarch64 -M virt under TCG
   g++-aarch64-linux-gnu    # cross-builds berth's native parts (better-sqlite3, berth-monitor) for arm64
   g++-arm-linux-gnueabihf  # … and better-sqlite3 for the 32-bit (armv7l Node) userland in that VM
+  g++-arm-linux-gnueabi    # … and the armv6 bundle's native parts (better-sqlite3, koffi, berth-monitor; src/flash/bundle-armv6.ts)
+  cmake              # … koffi's build, for the armv6 bundle (no prebuilt soft-float koffi exists)
+  device-tree-compiler  # dtc: the ARMv6 VM's device tree, adjusted for qemu's raspi0 (test/helpers/vm/raspi.ts)
   gcc                # native/berth-monitor, and the static syscall probe of test/integration/hardening.test.ts
   libc6-dev          # … whose static libc (libc.a) that probe links against
   make               # berth flash --build-bundle: node-gyp and native/ cross builds
@@ -104,9 +107,16 @@ VM_BOOT_MODULES=(drivers/block/virtio_blk.ko fs/ext4 fs/jbd2 fs/mbcache.ko lib/c
 VM_NET_MODULES=(drivers/net/veth.ko net/bridge/bridge.ko net/802/stp.ko net/llc/llc.ko lib/libcrc32c.ko
   net/netfilter net/ipv4/netfilter net/ipv6/netfilter)
 
+# armel: Debian's kernel for the Pi Zero, Zero W and Pi 1 (the rpi flavour, ARMv6), booted by qemu's raspi0 with
+# -cpu arm1176 (test/arm/armv6.test.ts): its device trees, and the modules a flashed card's root needs
+# (ext4), its USB network (qemu's usb-net on the SoC's dwc2: cdc_ether) and berth's overlays.
+VM_ARMV6_MODULES=(fs/ext4 fs/jbd2 fs/mbcache.ko lib/crc16.ko crypto/crc32c_generic.ko fs/overlayfs
+  drivers/net/usb/usbnet.ko drivers/net/usb/cdc_ether.ko drivers/net/mii.ko)
+
 fetch_vm_kernel() {
-  local arch=$1 dir="$VM_DIR/$1" pkg deb tmp key modules=("${VM_MODULE_DIRS[@]}")
+  local arch=$1 dir="$VM_DIR/$1" pkg deb tmp key modules=("${VM_MODULE_DIRS[@]}") flavour=$1
   [[ $arch == arm64 ]] && modules+=("${VM_BOOT_MODULES[@]}" "${VM_NET_MODULES[@]}")
+  [[ $arch == armel ]] && modules=("${VM_ARMV6_MODULES[@]}") flavour=rpi
   key="$(printf '%s\n' "${modules[@]}" | sha256sum | cut -c1-16)"
   if compgen -G "$dir/boot/vmlinuz-*" >/dev/null && [[ -x "$dir/busybox" && "$(cat "$dir/.berth-key" 2>/dev/null)" == "$key" ]]; then
     log "VM kernel cached for $arch ($(basename "$(compgen -G "$dir/boot/vmlinuz-*")"))"
@@ -114,15 +124,16 @@ fetch_vm_kernel() {
   fi
   if ((EUID != 0)); then echo "setup: VM kernel for $arch missing; run as root" >&2; exit 1; fi
   # linux-image-<arch> is a metapackage; the kernel itself is the versioned package it depends on.
-  pkg="$(apt-cache depends "linux-image-$arch:$arch" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
-  [[ -n "$pkg" ]] || { apt-get update -qq || true; pkg="$(apt-cache depends "linux-image-$arch:$arch" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"; }
-  [[ -n "$pkg" ]] || { echo "setup: cannot resolve linux-image-$arch" >&2; exit 1; }
+  pkg="$(apt-cache depends "linux-image-$flavour:$arch" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+  [[ -n "$pkg" ]] || { apt-get update -qq || true; pkg="$(apt-cache depends "linux-image-$flavour:$arch" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"; }
+  [[ -n "$pkg" ]] || { echo "setup: cannot resolve linux-image-$flavour" >&2; exit 1; }
   tmp="$(mktemp -d)"
   (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "${pkg%:*}:$arch")
   deb="$(compgen -G "$tmp/linux-image-*.deb")"
   rm -rf "$dir.new"
   mkdir -p "$dir.new"
   local patterns=('./boot/vmlinuz-*') m
+  [[ $arch == armel ]] && patterns+=('./usr/lib/linux-image-*/bcm2835-rpi-*.dtb')
   for m in "${modules[@]}"; do
     if [[ $m == *.ko ]]; then patterns+=("./lib/modules/*/kernel/$m"); else patterns+=("./lib/modules/*/kernel/$m/*"); fi
   done
@@ -211,6 +222,8 @@ fetch_arm_rootfs() {
   assemble_rootfs arm64-rootfs arm64 ARM_ROOTFS_PACKAGES
   assemble_rootfs pios-arm64 arm64 PIOS_PACKAGES
   assemble_rootfs pios-armhf armhf PIOS_PACKAGES
+  # Debian armel: the userland of a Zero W card in the ARMv6 VM (test/arm/armv6.test.ts).
+  assemble_rootfs pios-armel armel PIOS_PACKAGES
 }
 
 # binfmt_misc handlers for the foreign platforms the tests run. Registration is kernel state, lost at
@@ -239,6 +252,7 @@ if ((${#missing[@]} == 0)); then
   fetch_busybox_debs
   fetch_vm_kernel amd64
   fetch_vm_kernel arm64
+  fetch_vm_kernel armel
   fetch_arm_rootfs
   register_binfmt
   exit 0
@@ -299,6 +313,7 @@ done
 fetch_busybox_debs
 fetch_vm_kernel amd64
 fetch_vm_kernel arm64
+fetch_vm_kernel armel
 fetch_arm_rootfs
 log "done"
 register_binfmt

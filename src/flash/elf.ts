@@ -1,9 +1,10 @@
 /**
- * The architectures berth ships an agent bundle for, by Node's names: `arm64` (aarch64) and `arm`
- * (32-bit ARM, hard-float: Node's official armv7l build).
+ * The architectures berth ships an agent bundle for: `arm64` (aarch64), `arm` (32-bit ARM, hard-float:
+ * Node's official armv7l build) and `armv6` (ARMv6 boards, the Pi Zero/Zero W and Pi 1: no official Node
+ * runs there, so Debian armel's Node 18 with its own loader and libraries, src/flash/bundle-armv6.ts).
  */
-export type BundleArch = 'arm64' | 'arm';
-export const BUNDLE_ARCHES: readonly BundleArch[] = ['arm64', 'arm'];
+export type BundleArch = 'arm64' | 'arm' | 'armv6';
+export const BUNDLE_ARCHES: readonly BundleArch[] = ['arm64', 'arm', 'armv6'];
 
 export interface ElfInfo {
   readonly bits: 32 | 64;
@@ -23,10 +24,15 @@ export function parseElfHeader(head: Buffer): ElfInfo | undefined {
   return { bits: cls === 2 ? 64 : 32, machine, hardFloat: (flags & 0x400) !== 0 };
 }
 
-/** The bundle architecture an ELF binary runs as, or undefined for anything else (x86, armel …). */
+/**
+ * The bundle architecture an ELF binary runs as, or undefined for anything else (x86 …). A soft-float
+ * (armel) userland is Debian's port for ARMv5TE/ARMv6 boards: the armv6 bundle. An armhf userland says
+ * nothing about the CPU (Raspberry Pi OS's 32-bit image is ARMv6 hard-float and boots a Zero W as well as
+ * a Pi 3): it maps to `arm`, and the board, not the image, decides armv6 (flash --board).
+ */
 export function bundleArchOf(elf: ElfInfo): BundleArch | undefined {
   if (elf.machine === 0xb7 && elf.bits === 64) return 'arm64';
-  if (elf.machine === 0x28 && elf.bits === 32 && elf.hardFloat) return 'arm';
+  if (elf.machine === 0x28 && elf.bits === 32) return elf.hardFloat ? 'arm' : 'armv6';
   return undefined;
 }
 

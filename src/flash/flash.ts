@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { BerthError, isErrno } from '../errors.js';
 import { HELPER_DIRS, INSTALL_HINT as NETWORK_INSTALL_HINT } from '../network/tools.js';
 import { OCI_RUNTIMES } from '../runtime/oci-runtime.js';
 import { readBundle, type BundleManifest } from './bundle.js';
+import { ARMEL_LOADER, sharedBuiltinEntries } from './bundle-armv6.js';
 import { elfDependencies, type BundleArch, type ElfDependencies } from './elf.js';
 import { blockDeviceNumber, checkDiskSafe, HOST_BLOCK_PATHS, writeAndVerify, type BlockHostPaths } from './device.js';
 import { deviceCredentials, type DeviceCredentials, type Fleet } from './fleet.js';
@@ -62,7 +63,8 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   const pi = await openPiImage(dest);
   const bundleDir = await src.bundleFor(pi.arch);
   const manifest = await readBundle(bundleDir);
-  if (pi.arch !== manifest.arch) {
+  // The armv6 bundle brings its own userland for Node (bundle-armv6.ts): it also serves armhf images, for the Zero W.
+  if (pi.arch !== manifest.arch && !(manifest.arch === 'armv6' && pi.arch === 'arm')) {
     throw new BerthError('invalid', `${src.image} is an ${pi.arch} image but the agent bundle ${bundleDir} is for ${manifest.arch}`, { hint: `use a bundle for ${pi.arch} (berth flash --build-bundle builds the right one)` });
   }
   await checkNodeLoads(pi, bundleDir, manifest);
@@ -80,7 +82,8 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   const template = await fs.readFile(path.join(bundleDir, 'scripts', 'systemd', 'berth-agent.service'), 'utf8');
   // The self-update layout (launcher, versions/<name>, current): install-layout.ts.
   const version = await flashedVersionName(bundleDir, manifest);
-  const entries = [...(await layoutEntries(bundleDir, version, bundleEntries)), ...(await commonEntries(src.fleet, template))];
+  // The armv6 bundle's Debian Node reads a few built-ins from /usr/share/nodejs: linked through `current`, so they follow upgrades.
+  const entries = [...(await layoutEntries(bundleDir, version, bundleEntries)), ...sharedBuiltinEntries(bundleDir, `${INSTALL_PREFIX}/current`), ...(await commonEntries(src.fleet, template))];
   log(`installing the ${manifest.arch} agent bundle (berth ${manifest.berth}, Node ${manifest.node}) into the root file system as ${INSTALL_PREFIX}/versions/${version}`);
   // A re-flashed image may hold an older bundle (flat or versioned): its files go, so no stale chunk outlives the update.
   await pi.root.install(entries, await pi.root.filesBelow(INSTALL_PREFIX));
@@ -101,7 +104,7 @@ async function prepareBase(src: FlashSource, dest: string): Promise<PiImage> {
   return pi;
 }
 
-const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf' };
+const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', armv6: 'arm-linux-gnueabi' };
 
 /**
  * The bundle's Node must load on the image: its interpreter and every library it links (DT_NEEDED) in
@@ -109,6 +112,8 @@ const MULTIARCH: Record<BundleArch, string> = { arm64: 'aarch64-linux-gnu', arm:
  * (e.g. the armv7l Node needs libatomic.so.1, which a trimmed image may lack).
  */
 async function checkNodeLoads(pi: PiImage, bundleDir: string, manifest: BundleManifest): Promise<void> {
+  // The armv6 bundle brings its loader and every library (src/flash/bundle-armv6.ts): nothing to find on the image.
+  if (existsSync(path.join(bundleDir, 'node', 'lib', ARMEL_LOADER))) return;
   const fh = await fs.open(path.join(bundleDir, 'node', 'bin', 'node'), 'r');
   let deps: ElfDependencies | undefined;
   try {

@@ -62,10 +62,10 @@ describe('ELF architecture', () => {
     b.writeUInt32LE(flags, cls === 1 ? 36 : 48);
     return b;
   };
-  it('maps aarch64 to arm64 and hard-float 32-bit ARM to arm; nothing else', () => {
+  it('maps aarch64 to arm64, hard-float 32-bit ARM to arm and soft-float (armel) to armv6; nothing else', () => {
     expect(bundleArchOf(parseElfHeader(header(2, 0xb7))!)).toBe('arm64');
     expect(bundleArchOf(parseElfHeader(header(1, 0x28, 0x05000400))!)).toBe('arm');
-    expect(bundleArchOf(parseElfHeader(header(1, 0x28, 0x05000200))!)).toBeUndefined();
+    expect(bundleArchOf(parseElfHeader(header(1, 0x28, 0x05000200))!)).toBe('armv6');
     expect(bundleArchOf(parseElfHeader(header(2, 0x3e))!)).toBeUndefined();
     expect(parseElfHeader(Buffer.from('#!/bin/sh\n'.padEnd(64)))).toBeUndefined();
   });

@@ -34,7 +34,7 @@ export const ARM_NET_MODULES = [
 ];
 
 /** The agent bundles for arm64 and (32-bit) arm, built or taken from the cache. */
-export async function armBundles(): Promise<Record<BundleArch, string>> {
+export async function armBundles(): Promise<Record<Exclude<BundleArch, 'armv6'>, string>> {
   const log = (l: string): void => console.log(`bundle: ${l}`);
   // One after the other: each cross build alone takes both cores.
   const arm64 = await buildBundle({ arch: 'arm64', packageRoot: checkout, log });

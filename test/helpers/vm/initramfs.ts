@@ -154,13 +154,22 @@ export const DISK_BOOT_MODULES = ['virtio_pci', 'virtio_blk', 'crc32c_generic', 
  * checked against the disk's MBR signature, mounted read-write, and its own /sbin/init (systemd) as PID 1.
  * The modules come from here because the disk holds a Pi's kernel modules, not our Debian kernel's.
  */
-export function buildDiskBootInitramfs(input: { readonly busybox: string; readonly modulesDir: string }): Buffer {
-  const modules = resolveModules(input.modulesDir, DISK_BOOT_MODULES);
+export function buildDiskBootInitramfs(input: {
+  readonly busybox: string;
+  readonly modulesDir: string;
+  /** The card's block device (default /dev/vda, virtio); an SD card is /dev/mmcblk0, whose partitions are mmcblk0pN. */
+  readonly disk?: string;
+  /** Default {@link DISK_BOOT_MODULES}: the VM's disk, ext4, NIC and overlay. */
+  readonly modules?: readonly string[];
+}): Buffer {
+  const modules = resolveModules(input.modulesDir, input.modules ?? DISK_BOOT_MODULES);
+  const disk = input.disk ?? '/dev/vda';
+  const part = /\d$/.test(disk) ? `${disk}p` : disk;
   const init = `${initPrologue(modules)}uuid=
 for a in $(cat /proc/cmdline); do case $a in root=PARTUUID=*-*) uuid=\${a#root=PARTUUID=} ;; esac; done
 [ -n "$uuid" ] || fail "no root=PARTUUID=<disk id>-<partition> on the command line: $(cat /proc/cmdline)"
 id=$(echo "\${uuid%-*}" | tr A-F a-f) n=$(echo "\${uuid##*-}" | sed 's/^0*//')
-disk=/dev/vda part=/dev/vda$n
+disk=${disk} part=${part}$n
 for i in $(seq 50); do [ -b $part ] && break; sleep 0.2; done
 # The MBR's disk signature (bytes 440-443, little-endian) is the PARTUUID's first half.
 signature=$(od -An -tx4 -j440 -N4 $disk | tr -d ' ')

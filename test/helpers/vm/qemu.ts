@@ -17,6 +17,8 @@ const MACHINES = {
   // cortex-a72, not max: it runs AArch32 code at EL0 (arm/v7 and arm/v6 binaries natively, under the
   // kernel's compat layer), and max's pointer authentication costs TCG dearly.
   arm64: { qemu: 'qemu-system-aarch64', args: ['-machine', 'virt', '-cpu', 'cortex-a72'], console: 'ttyAMA0' },
+  // A Raspberry Pi Zero: the BCM2835 with its ARM1176 (ARMv6KZ + VFPv2) and 512 MiB, as on the board (raspi.ts).
+  armv6: { qemu: 'qemu-system-arm', args: ['-machine', 'raspi0', '-cpu', 'arm1176'], console: 'ttyAMA0' },
 } as const;
 
 export type VmArch = keyof typeof MACHINES;
