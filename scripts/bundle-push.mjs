@@ -2,7 +2,7 @@
 // Pushes agent bundles as one multi-arch OCI index (docs/upgrade.md §1) with berth's own registry client
 // (credentials from `berth login`/Docker's config, CAs from <root>/certs.d, as for pulls):
 //
-//   node scripts/bundle-push.mjs REGISTRY/REPOSITORY:TAG [--dir PLATFORM=DIR]… [--arch arm64|arm]… [--root DIR] [--tls-verify=false]
+//   node scripts/bundle-push.mjs REGISTRY/REPOSITORY:TAG [--dir PLATFORM=DIR]… [--arch arm64|arm|armv6]… [--root DIR] [--tls-verify=false]
 //
 // --dir takes a bundle directory already built (berth flash --build-bundle, or a test's; linux/amd64 is
 // what lets a development machine test the whole path); --arch builds one from this checkout first
@@ -16,7 +16,9 @@ const { openRegistryClient } = await import(path.join(root, 'dist/image/registry
 const { parseReference } = await import(path.join(root, 'dist/image/reference.js'));
 const { buildBundle } = await import(path.join(root, 'dist/flash/bundle.js'));
 
-const PLATFORM_OF = { arm64: 'linux/arm64', arm: 'linux/arm/v7' };
+// armv6: Debian armel's Node 18 for the Pi Zero, Zero W and Pi 1 (src/flash/bundle-armv6.ts); an ARMv7 board
+// prefers linux/arm/v7 and a Zero W, whose profile lists arm/v6 first, finds its own.
+const PLATFORM_OF = { arm64: 'linux/arm64', arm: 'linux/arm/v7', armv6: 'linux/arm/v6' };
 const args = process.argv.slice(2);
 let ref;
 let stateRoot = process.env.BERTH_ROOT || '/var/lib/berth';
@@ -30,7 +32,7 @@ for (let i = 0; i < args.length; i++) {
     sources.push({ platform, dir: path.resolve(dir) });
   } else if (a === '--arch') {
     const arch = args[++i];
-    if (!(arch in PLATFORM_OF)) usage(`--arch takes arm64 or arm, not "${arch}"`);
+    if (!(arch in PLATFORM_OF)) usage(`--arch takes arm64, arm or armv6, not "${arch}"`);
     const dir = await buildBundle({ arch, packageRoot: root, log: (l) => console.error(l) });
     sources.push({ platform: PLATFORM_OF[arch], dir });
   } else if (a === '--root') stateRoot = args[++i];
@@ -54,6 +56,6 @@ try {
 }
 
 function usage(message) {
-  console.error(`bundle-push: ${message}\nusage: node scripts/bundle-push.mjs REGISTRY/REPOSITORY:TAG [--dir PLATFORM=DIR]… [--arch arm64|arm]… [--root DIR] [--tls-verify=false]`);
+  console.error(`bundle-push: ${message}\nusage: node scripts/bundle-push.mjs REGISTRY/REPOSITORY:TAG [--dir PLATFORM=DIR]… [--arch arm64|arm|armv6]… [--root DIR] [--tls-verify=false]`);
   process.exit(2);
 }
