@@ -163,7 +163,8 @@ describe('a card flashed with --preload runs its app on first boot with no regis
     const r = await fleet(['deploy', path.join(work, 'fleet-app.yaml'), '--device', ID, '--timeout', '10m', '--json']);
     if (r.code !== 0) console.error(`${ID}: VM console (${vm!.consoleLog}):\n${vm!.console().slice(-6000)}`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(messages('reported').at(-1)).toMatchObject({ revision: 1, status: 'applied' });
+    // fleet deploy ends on the device's applied progress; its reported state is published just after.
+    await until(() => messages('reported').find((m) => m?.revision === 1 && m.status === 'applied'), 60_000, 'reported revision 1 applied');
     const logs = await fleet(['logs', ID, 'web', '--timeout', '120s']);
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/fleet-app-up/);
