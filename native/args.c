@@ -25,7 +25,7 @@ int parse_args(int argc, char **argv, struct monitor_args *a)
 		{ "log-max-files", 1, 0, 'f' }, { "sync-fd", 1, 0, 'y' }, { "cgroup-dir", 1, 0, 'c' },
 		{ "runtime-timeout", 1, 0, 't' }, { "private-cgroup2", 0, 0, 'p' }, { "mount-overlay", 1, 0, 'o' },
 		{ "cleanup", 0, 0, 'k' }, { "no-fsync-exit", 0, 0, 'n' }, { "join-cgroup", 1, 0, 'j' }, { "tty", 0, 0, 'T' },
-		{ "exec-process", 1, 0, 'x' }, { "attach-wait", 1, 0, 'w' }, { 0, 0, 0, 0 },
+		{ "exec-process", 1, 0, 'x' }, { "attach-wait", 1, 0, 'w' }, { "proxy", 1, 0, 'P' }, { 0, 0, 0, 0 },
 	};
 	*a = (struct monitor_args){ .sync_fd = -1, .log_max_bytes = 10LL << 20, .log_max_files = 2, .timeout_ms = 60000, .fsync_exit = 1 };
 	int c, bad = 0;
@@ -63,6 +63,12 @@ int parse_args(int argc, char **argv, struct monitor_args *a)
 		case 'T': a->tty = 1; break;
 		case 'x': a->exec_process = optarg; break;
 		case 'w': a->attach_wait_ms = num(optarg, 0, 600000, &bad); break;
+		case 'P':
+			if (a->n_proxies < MAX_PROXY_ARGS)
+				a->proxies[a->n_proxies++] = optarg;
+			else
+				bad = 1;
+			break;
 		default: bad = 1;
 		}
 	}
@@ -74,5 +80,6 @@ void print_usage(void)
 	dprintf(2, "usage: berth-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH [--runtime-arg ARG]...\n"
 		   "  [--log-path FILE] [--log-max-bytes N] [--log-max-files N] [--sync-fd FD] [--cgroup-dir DIR]\n"
 		   "  [--runtime-timeout MS] [--private-cgroup2] [--join-cgroup PROCS-FILE] [--mount-overlay OPTIONS]\n"
-		   "  [--cleanup] [--no-fsync-exit] [--tty] [--exec-process FILE] [--attach-wait MS]\n");
+		   "  [--cleanup] [--no-fsync-exit] [--tty] [--exec-process FILE] [--attach-wait MS]\n"
+		   "  [--proxy PROTO,LISTEN-IP,LISTEN-PORT,TARGET-IP,TARGET-PORT,COUNT]...\n");
 }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "loop.h"
+#include "proxy.h"
 #include "tty.h"
 #include "util.h"
 #include <errno.h>
@@ -135,7 +136,7 @@ int loop_pump(int (*done)(long), long arg, long long deadline)
 				return 0;
 			timeout = (int)(deadline - now);
 		}
-		struct pollfd pf[4 + 16] = { { .fd = sigfd, .events = POLLIN } };
+		struct pollfd pf[4 + 16 + 1] = { { .fd = sigfd, .events = POLLIN } };
 		enum stream_id who[4] = { 0 };
 		nfds_t n = 1;
 		for (int i = capturing ? STREAM_RUNTIME : STREAM_STDOUT; i <= STREAM_RUNTIME; i++)
@@ -144,7 +145,12 @@ int loop_pump(int (*done)(long), long arg, long long deadline)
 			}
 		/* The terminal's fds after the pipes: served only once the start is over (not while capturing). */
 		int n_tty = tty && !capturing ? tty_pollfds(pf + n, 16) : 0;
-		if (poll(pf, n + (nfds_t)n_tty, timeout) < 0) {
+		/* The port proxy's epoll set, last: also served only once the container runs (until then a
+		 * connection waits in the listener's backlog rather than being refused by a container not up). */
+		nfds_t at_proxy = n + (nfds_t)n_tty, total = at_proxy;
+		if (!capturing && proxy_fd() >= 0)
+			pf[total].fd = proxy_fd(), pf[total++].events = POLLIN;
+		if (poll(pf, total, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
@@ -161,5 +167,7 @@ int loop_pump(int (*done)(long), long arg, long long deadline)
 				drain(who[i], 4); /* a chatty stream must not starve the signalfd */
 		if (n_tty > 0)
 			tty_handle(pf + n, n_tty);
+		if (total > at_proxy && pf[at_proxy].revents)
+			proxy_handle();
 	}
 }

@@ -22,6 +22,7 @@
 #include "args.h"
 #include "log.h"
 #include "loop.h"
+#include "proxy.h"
 #include "tty.h"
 #include "util.h"
 
@@ -36,6 +37,7 @@ static struct cri_log crilog = { .fd = -1, .line_max = LINE_MAX_DEFAULT };
 static pid_t kill_on_fail; /* a started container that must not outlive a failed start */
 static int rootfs_mounted; /* by us: a failed start unmounts it again */
 static int devnull = -1;
+static struct proxy_spec proxies[PROXY_SPECS_MAX];
 
 /* Unmounts the container's root; a busy one (a process still holds it) is detached instead. */
 static int umount_rootfs(void)
@@ -327,6 +329,9 @@ static void setup(int argc, char **argv)
 		snprintf(crilog.path, sizeof crilog.path, "%s", opt.log_path);
 	else
 		snprintf(crilog.path, sizeof crilog.path, "%s/container.log", paths.state_dir);
+	for (int i = 0; i < opt.n_proxies; i++)
+		if (proxy_parse(opt.proxies[i], &proxies[i]) < 0)
+			fail("--proxy %s: expected tcp|udp,LISTEN-IP,LISTEN-PORT,TARGET-IP,TARGET-PORT,COUNT", opt.proxies[i]);
 	snprintf(paths.pid_file, sizeof paths.pid_file, "%s/container.pid", paths.state_dir);
 	snprintf(paths.rootfs, sizeof paths.rootfs, "%s/rootfs", paths.bundle);
 	unsigned keep = opt.sync_fd < 0 ? ~0U : (unsigned)opt.sync_fd;
@@ -384,6 +389,11 @@ int main(int argc, char **argv)
 	setup(argc, argv);
 	detach();
 	write_monitor_pid();
+	/* Published ports the kernel cannot forward: bound before the container starts, so a port taken
+	 * since berth's check fails the start, naming it. */
+	char proxy_err[256];
+	if (proxy_open(proxies, opt.n_proxies, proxy_err, sizeof proxy_err) < 0)
+		fail("%s", proxy_err);
 	/* The overlay root, mounted here rather than by berth: a syscall instead of a mount(8) process. */
 	if (opt.overlay && !opt.exec_process) {
 		if (mount("overlay", paths.rootfs, "overlay", 0, opt.overlay) < 0)
@@ -413,6 +423,7 @@ int main(int argc, char **argv)
 	if (loop_pump(loop_done_reaped, (long)cpid, 0) < 0)
 		fail("poll: %s", strerror(errno));
 	rfc3339(finished);
+	proxy_close(); /* the container is gone: its ports are free before anyone reads the exit record */
 	if (loop_pump(loop_done_eof, 0, mono_ms() + DRAIN_MS) < 0) /* the container's writers are gone: read to EOF */
 		fail("poll: %s", strerror(errno));
 	loop_close(STREAM_STDOUT);

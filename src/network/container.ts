@@ -11,6 +11,7 @@ import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './
 import { isBridgeNetwork } from './mode.js';
 import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool, type SetupResult } from './netavark.js';
 import type { NetnsManager } from './netns.js';
+import { assertProxyLimits, natPorts, portProxies, type PortProxy } from './port-proxy.js';
 import { DEFAULT_NETWORK, ORPHAN_AGE_MS, type NetworkService } from './service.js';
 import type { ExtraHost, PortMapping } from './types.js';
 
@@ -114,6 +115,7 @@ export class ContainerNetworking {
     }
     const ports = resolveEphemeralPorts(o.ports ?? [], others, this.opts.host);
     assertHostPortsFree(ports, others, this.opts.host);
+    assertProxyLimits(ports);
     try {
       // One lease per endpoint, in order (eth0, eth1 …); a refusal of any releases those made before it.
       const atts = endpointsOf(o).map((e) => this.leaseEndpoint(id, o.name, e));
@@ -260,6 +262,14 @@ export class ContainerNetworking {
     }
   }
 
+  /**
+   * The published ports berth-monitor forwards itself (port-proxy.ts: the IPv6 loopback), with the
+   * container's address on its first network; none outside bridge networking. For each start's monitor.
+   */
+  portProxies(id: string, o: ContainerNetworkOptions): PortProxy[] {
+    return isBridgeNetwork(o.network) ? portProxies(o.ports ?? [], this.networks.attachmentsOf(id)) : [];
+  }
+
   /** Tears the container's networking down (after a failed start); its leases stay for the next start. Safe when nothing is up. */
   async down(id: string, o: ContainerNetworkOptions): Promise<void> {
     if (isBridgeNetwork(o.network)) await this.clear(id, this.request(id, o));
@@ -373,9 +383,10 @@ export class ContainerNetworking {
 
   /**
    * netavark's request for `attachments` (default: all the container's). The ports go with every one, as
-   * at a whole setup: netavark forwards them per network and removes only that network's rules.
+   * at a whole setup: netavark forwards them per network and removes only that network's rules. Not
+   * the proxied ones: the monitor forwards those (port-proxy.ts).
    */
   private request(id: string, o: ContainerNetworkOptions, attachments: readonly Attachment[] = this.networks.attachmentsOf(id)): NetavarkRequest {
-    return { containerId: id, containerName: o.name, attachments, ports: o.ports ?? [] };
+    return { containerId: id, containerName: o.name, attachments, ports: natPorts(o.ports ?? []) };
   }
 }

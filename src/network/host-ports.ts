@@ -3,6 +3,7 @@ import path from 'node:path';
 import { BerthError, isErrno } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
+import { formatIPv6, parseIPv6 } from './ipv6.js';
 import { formatPortMapping, portsClash } from './ports.js';
 import type { PortMapping } from './types.js';
 
@@ -35,11 +36,26 @@ export function hostSockets(host: HostPaths, protocol: 'tcp' | 'udp'): HostSocke
   return out;
 }
 
-/** /proc/net's little-endian hex address → dotted IPv4, '' for any address, the hex itself for other IPv6. */
+/**
+ * /proc/net's hex address → dotted IPv4 or canonical IPv6 (RFC 5952), '' for any address. IPv6 is
+ * four 32-bit words, each in the host's byte order (little-endian on every board berth runs on).
+ */
 function procAddress(hex: string): string {
   if (/^0+$/.test(hex)) return '';
   if (hex.length === 8) return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
-  return hex;
+  const words = hex.match(/.{8}/g) ?? [];
+  return formatIPv6(words.reduce((n, w) => (n << 32n) | BigInt(`0x${w.match(/../g)!.reverse().join('')}`), 0n));
+}
+
+/** A mapping's host address as procAddress spells it, so that `::1` and `0:0::1` compare equal. */
+function canonicalHostIp(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  try {
+    const n = parseIPv6(ip, 'host IP');
+    return n === 0n ? '' : formatIPv6(n);
+  } catch {
+    return ip;
+  }
 }
 
 /** Another container's published ports, for the clash check. */
@@ -59,7 +75,8 @@ export function assertHostPortsFree(ports: readonly PortMapping[], others: reado
       const clash = o.ports.find((q) => portsClash(p, q));
       if (clash) throw new BerthError('conflict', `host port ${formatPortMapping(p)} is already published by container ${o.container} (${formatPortMapping(clash)})`, { hint: 'publish another host port, or remove that container' });
     }
-    const held = hostSockets(host, p.protocol).find((s) => s.port >= p.hostPort && s.port < p.hostPort + p.count && (s.ip === '' || p.hostIp === '' || s.ip === p.hostIp));
+    const ip = canonicalHostIp(p.hostIp);
+    const held = hostSockets(host, p.protocol).find((s) => s.port >= p.hostPort && s.port < p.hostPort + p.count && (s.ip === '' || ip === '' || s.ip === ip));
     if (held) {
       const user = socketOwner(host, held.inode);
       throw new BerthError('conflict', `host port ${held.port}/${p.protocol} (-p ${formatPortMapping(p)}) is already in use${user ? ` by ${user}` : ''}`, { hint: 'stop what uses it, or publish another host port' });

@@ -229,6 +229,7 @@ export class LocalEngine implements ContainerEngine, Terminals {
     const pinned = c.options.confineBinds && pinBindSources(dir, c.options.volumes, c.options.confineBinds);
     try {
       await this.networking.up(c.id, c.options);
+      const proxies = this.networking.portProxies(c.id, c.options);
       await startMonitor({
         id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
         ...monitorLogOptions(c.options.log, storage),
@@ -238,6 +239,7 @@ export class LocalEngine implements ContainerEngine, Terminals {
         cleanup: true,
         durableExit: !opts.autoRemove,
         ...(c.options.tty && { tty: true }),
+        ...(proxies.length > 0 && { proxies }),
       }).catch(async (err: unknown) => {
         await this.networking.down(c.id, c.options).catch(() => undefined);
         throw err;

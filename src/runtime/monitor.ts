@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError, isErrno } from '../errors.js';
+import { proxyMonitorArgs, type PortProxy } from '../network/port-proxy.js';
 import type { OciRuntime } from './oci-runtime.js';
 import type { LogOptions } from './options-security.js';
 
@@ -34,6 +35,8 @@ export interface MonitorRequest {
   readonly execProcess?: string;
   /** With `tty`: after the exit, wait up to this long for a first client before closing the terminal. */
   readonly attachWaitMs?: number;
+  /** Published ports the monitor forwards itself while the container runs (src/network/port-proxy.ts). */
+  readonly proxies?: readonly PortProxy[];
 }
 
 /** What the monitor writes when the container's init has exited. */
@@ -80,6 +83,7 @@ export async function startMonitor(req: MonitorRequest, timeoutMs = 70_000): Pro
     ...(req.tty ? ['--tty'] : []),
     ...(req.execProcess !== undefined ? ['--exec-process', req.execProcess] : []),
     ...(req.attachWaitMs !== undefined ? ['--attach-wait', String(req.attachWaitMs)] : []),
+    ...proxyMonitorArgs(req.proxies ?? []),
   ];
   const child = spawn(MONITOR_BIN, args, { stdio: ['ignore', 'ignore', errLog, 'pipe'], detached: true });
   fs.closeSync(errLog);
