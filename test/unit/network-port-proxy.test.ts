@@ -4,6 +4,7 @@ import type { Attachment } from '../../src/network/netavark.js';
 import { assertProxyLimits, natPorts, needsProxy, portProxies, proxyMonitorArgs, PROXY_LISTENERS_MAX } from '../../src/network/port-proxy.js';
 import { parsePublish } from '../../src/network/ports.js';
 import type { NetworkDefinition } from '../../src/network/types.js';
+import { service } from '../helpers/compose-services.js';
 import { variantHost } from '../helpers/host-tree.js';
 
 const net = (name: string, v6: boolean): NetworkDefinition => ({
@@ -21,6 +22,11 @@ describe('port proxy: which mappings the monitor forwards', () => {
     expect(needsProxy(parsePublish('[::1]:8080:80'))).toBe(true);
     expect(needsProxy(parsePublish('[0:0:0:0:0:0:0:1]:8080:80/udp'))).toBe(true);
     for (const spec of ['8080:80', '127.0.0.1:8080:80', '[::]:8080:80', '[fd00::1]:8080:80', '[::2]:8080:80']) expect(needsProxy(parsePublish(spec)), spec).toBe(false);
+  });
+
+  it('takes compose\'s short [::1] form and long form host_ip "::1" the same way', async () => {
+    const s = await service('services:\n  web:\n    image: x\n    ports:\n      - "[::1]:8080:80"\n      - {target: 53, published: "5353", host_ip: "::1", protocol: udp}\n      - "127.0.0.1:8081:80"\n');
+    expect(s.run.ports!.map(needsProxy)).toEqual([true, true, false]);
   });
 
   it('keeps the proxied mappings away from netavark', () => {
