@@ -9,7 +9,8 @@ import type { PortMapping } from './types.js';
 
 /**
  * Host ports as the kernel and berth see them. netavark forwards published ports with DNAT rules and
- * binds nothing, so berth checks, before anything is made, that no host process holds the port (from
+ * binds nothing (berth-monitor binds only the [::1] ones it proxies, once the container starts:
+ * port-proxy.ts), so berth checks, before anything is made, that no host process holds the port (from
  * /proc/net/{tcp,udp}{,6}, which also lets it name the process) and that no other berth container
  * publishes it (from the caller's records: the kernel knows nothing of DNAT "owners").
  */
