@@ -3,6 +3,7 @@
 // leaves in the state dir: monitor.pid, container.log (CRI), exit.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle } from '../helpers/bundle.js';
 import { REPO } from '../helpers/dist.js';
+import { freePort } from '../helpers/services/ports.js';
 
 const MONITOR = path.join(REPO, 'native/build/berth-monitor');
 const PURE_V2 = /^\S+ \/sys\/fs\/cgroup cgroup2 /m.test(fs.readFileSync('/proc/self/mounts', 'utf8'));
@@ -236,6 +238,35 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
     expect(parseLog(path.join(s.state, 'container.log')).at(-1)).toEqual({ stream: 'stdout', tag: 'F', text: 'done' });
   });
 
+  it('--proxy forwards while the container runs, refuses a taken port up front, and frees it before the exit record', async () => {
+    // The target: an echo server of the test's on the host's 127.0.0.1 (the monitor connects from the host namespace).
+    const echo = net.createServer((c) => c.pipe(c));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    cleanups.push(() => void echo.close());
+    const port = await freePort('::1');
+    const proxy = ['--proxy', `tcp,::1,${port},127.0.0.1,${(echo.address() as net.AddressInfo).port},1`];
+    const s = await start(await bundle(['sleep', '60']), proxy);
+    expect(s.sync.pid).toBeGreaterThan(0);
+    const reply = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      const c = net.connect({ host: '::1', port }, () => c.end('through the proxy\n'));
+      c.on('data', (d: Buffer) => (got += d.toString())).on('end', () => resolve(got)).on('error', reject);
+    });
+    expect(reply).toBe('through the proxy\n');
+
+    const taken = await start(await bundle(['sleep', '60']), proxy);
+    expect(taken.sync.error).toBe(`cannot listen on [::1]:${port}/tcp: Address already in use`);
+    expect(runtime('state', taken.id).status).not.toBe(0); // nothing was started
+
+    expect(runtime('kill', s.id, 'KILL').status).toBe(0);
+    await waitFor('the exit file', () => fs.existsSync(path.join(s.state, 'exit')));
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer().once('error', () => resolve(false));
+      srv.listen({ host: '::1', port, ipv6Only: true }, () => srv.close(() => resolve(true)));
+    });
+    expect(free).toBe(true);
+  });
+
   it('a bad bundle reports {"error"} with the runtime message, quickly, and the monitor exits', async () => {
     const dir = tempDir('berth-badbundle-');
     fs.writeFileSync(path.join(dir, 'config.json'), 'garbage');
@@ -333,6 +364,13 @@ describe.each(RUNTIMES)('berth-monitor with $name', (rt) => {
 });
 
 describe('berth-monitor without a working runtime', () => {
+  it('a malformed --proxy is refused before anything starts', async () => {
+    const dir = tempDir('berth-badproxy-');
+    const child = spawn(MONITOR, ['--id', 'bp', '--bundle', dir, '--state-dir', dir, '--runtime', '/bin/false', '--sync-fd', '3',
+      '--proxy', 'sctp,::1,80,::1,80,1'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    expect(JSON.parse(await firstLine(child.stdio[3] as Readable))).toEqual({ error: '--proxy sctp,::1,80,::1,80,1: expected tcp|udp,LISTEN-IP,LISTEN-PORT,TARGET-IP,TARGET-PORT,COUNT' });
+  });
+
   it('a runtime that hangs is killed after --runtime-timeout and reported', async () => {
     execFileSync('make', ['-C', path.join(REPO, 'native')]);
     const dir = tempDir('berth-hang-');
