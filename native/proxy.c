@@ -308,8 +308,14 @@ static void accept_tcp(struct listener *l)
 	while (n_conns < TCP_CONNS_MAX) {
 		int cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				warnf("port proxy: accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				return;
+			warnf("port proxy: accept: %s", strerror(errno));
+			/* Out of fds or memory: the pending connection stays readable, and a level-triggered
+			 * listener would spin. Rest it until one of ours closes (if none is open, the next
+			 * event retries). */
+			if (n_conns > 0)
+				set_listening(0);
 			return;
 		}
 		struct conn *c = conns;
