@@ -11,7 +11,7 @@ import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './
 import { isBridgeNetwork } from './mode.js';
 import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool, type SetupResult } from './netavark.js';
 import type { NetnsManager } from './netns.js';
-import { assertProxyLimits, natPorts, portProxies, type PortProxy } from './port-proxy.js';
+import { assertProxyLimits, natPorts, needsProxy, portProxies, type PortProxy } from './port-proxy.js';
 import { DEFAULT_NETWORK, ORPHAN_AGE_MS, type NetworkService } from './service.js';
 import type { ExtraHost, PortMapping } from './types.js';
 
@@ -264,10 +264,15 @@ export class ContainerNetworking {
 
   /**
    * The published ports berth-monitor forwards itself (port-proxy.ts: the IPv6 loopback), with the
-   * container's address on its first network; none outside bridge networking. For each start's monitor.
+   * container's address on its first network; none outside bridge networking. For each start's monitor,
+   * which binds them: checked here first (also when networking stayed up since the last run, and
+   * {@link up} checked nothing), so that a port taken meanwhile is refused naming its holder.
    */
   portProxies(id: string, o: ContainerNetworkOptions): PortProxy[] {
-    return isBridgeNetwork(o.network) ? portProxies(o.ports ?? [], this.networks.attachmentsOf(id)) : [];
+    if (!isBridgeNetwork(o.network)) return [];
+    const proxies = portProxies(o.ports ?? [], this.networks.attachmentsOf(id));
+    if (proxies.length > 0) assertHostPortsFree((o.ports ?? []).filter(needsProxy), [], this.opts.host);
+    return proxies;
   }
 
   /** Tears the container's networking down (after a failed start); its leases stay for the next start. Safe when nothing is up. */

@@ -149,7 +149,7 @@ const monitorPid = (name: string): number => {
 };
 
 describe('published ports on [::1] (berth-monitor\'s port proxy)', () => {
-  it('forwards TCP and UDP to the container\'s IPv6 address after the CLI exited, keeps them over a restart, frees them at rm; 127.0.0.1 still goes through DNAT', async () => {
+  it('forwards TCP and UDP to the container\'s IPv6 address after the CLI exited, keeps them over a restart, frees them at stop and rm; 127.0.0.1 still goes through DNAT', async () => {
     ok(berth('network', 'create', '--ipv6', '--subnet', subnet, 'pxa'));
     const [tcpPort, udpPort, echoPort, v4Port] = [await freePort('::1'), await freePort('::1'), await freePort('::1'), await freePort()];
     // `run -d` returns and its process is gone before the first byte: the monitor holds the ports.
@@ -180,6 +180,17 @@ describe('published ports on [::1] (berth-monitor\'s port proxy)', () => {
     expect(monitorPid('pxsrv')).not.toBe(pid);
     expect(await httpGet('[::1]', tcpPort)).toBe('hello-proxy\n');
     expect((await udpAsk(udpPort, 'again')).text).toBe(`${gateway6} again`);
+
+    // Stopped, it holds no port; one taken meanwhile fails the next start, naming its holder.
+    ok(berth('stop', '-t', '1', 'pxsrv'));
+    expect(await bindable(udpPort)).toBe(true);
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen({ host: '::1', port: tcpPort, ipv6Only: true }, resolve));
+    const blocked = berth('start', 'pxsrv');
+    await new Promise((resolve) => squatter.close(resolve));
+    expect(blocked.stderr).toContain(`host port ${tcpPort}/tcp (-p [::1]:${tcpPort}->80/tcp) is already in use by pid ${process.pid}`);
+    ok(berth('start', 'pxsrv'));
+    expect(await httpGet('[::1]', tcpPort)).toBe('hello-proxy\n');
 
     ok(berth('rm', '-f', 'pxsrv'));
     expect(await tcpOpen(tcpPort)).toBe(false);
