@@ -1,17 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import type SqliteModule from 'better-sqlite3';
+import Sqlite from 'better-sqlite3';
 import type { Database } from 'better-sqlite3';
 import { BerthError } from '../errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 
 export const DB_FILE = 'berth.db';
-
-// Required, not imported: an ESM import of a CommonJS package makes Node load cjs-module-lexer and compile
-// its WebAssembly to find the named exports, pages of V8's optimizing compiler and ~1 MiB the agent keeps
-// for nothing (BENCHMARKS.md, issue 22). The package is external to the bundle either way.
-const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof SqliteModule;
 
 export interface OpenStoreOptions {
   readonly readonly?: boolean;
