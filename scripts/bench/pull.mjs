@@ -4,7 +4,7 @@
 //
 //   node scripts/bench/pull.mjs [--runs 5] [--images realistic,random,big] [--tools berth,skopeo,floor]
 //        [--random-mb 64] [--big-mb 256] [--big-runs 2] [--profile] [--berth DIR] [--node-args ARGS]
-//        [--fs loop|dir] [--no-drop-caches] [--quiet-wait 20] [--keep] [--serve]
+//        [--fs loop|dir] [--no-drop-caches] [--quiet-wait 20] [--keep] [--serve] [--unbundled]
 //
 // Needs root (umoci unpack, chown of unpacked files, loop mounts, drop_caches) and `npm ci && npm run build`.
 // Installs the Debian packages it needs (scripts/setup.sh, then skopeo, umoci, time …) when missing.
@@ -45,6 +45,8 @@ const { values: opt } = parseArgs({
     tools: { type: 'string', default: 'berth,skopeo,floor' },
     // bin/berth's own node flags, so the benchmark measures what users run.
     'node-args': { type: 'string', default: '--max-semi-space-size=1 --expose-gc' },
+    // What-if: tsc's unbundled dist/cli/main.js (~150 modules for a pull) instead of bin/berth's bundle.
+    unbundled: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(opt.runs);
@@ -64,7 +66,8 @@ if (bad.length > 0) {
   process.exit(2);
 }
 const berthDir = path.resolve(opt.berth);
-const berthMain = path.join(berthDir, 'dist/cli/main.js');
+// The bundle bin/berth runs: the unbundled tree loads ~3× the code, whose heap showed in the peak RSS.
+const berthMain = path.join(berthDir, opt.unbundled ? 'dist/cli/main.js' : 'dist/bundle/berth.mjs');
 if (!fs.existsSync(berthMain)) {
   console.error(`bench: ${berthMain} missing; run \`npm run build\` in ${berthDir}`);
   process.exit(1);
