@@ -4,7 +4,7 @@ import type { FleetLink } from '../link.js';
 import type { FleetView } from '../view.js';
 import type { FleetBus } from './bus.js';
 import { decideStep, nextStepAt } from './step.js';
-import type { FleetStore, RolloutDeviceRecord, RolloutRecord } from './store.js';
+import type { FleetStore, RolloutRecord } from './store.js';
 
 /**
  * Moves the stored rollouts forward: each step (step.ts, in the store's transaction) records the
@@ -29,6 +29,8 @@ export class RolloutDriver {
   private again = false;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
+  /** When each unfinished rollout was last looked at for lost publishes (republishLost). */
+  private readonly lostChecked = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -104,17 +106,18 @@ export class RolloutDriver {
   /** One step of one rollout; returns when it wants the next. */
   private async step(id: string): Promise<number | undefined> {
     const now = Date.now();
-    let seen: { r: RolloutRecord; devices: readonly RolloutDeviceRecord[]; changed: boolean } | undefined;
-    const sent = await this.deps.store.stepRollout(id, this.deps.instance, now, (r, devices) => {
-      const d = decideStep(r, devices, now, MAX_SEND_PER_STEP);
-      seen = { r, devices, changed: d.send !== undefined || d.finish !== undefined || d.state !== undefined };
+    let seen: { r: RolloutRecord; at: number | undefined; changed: boolean } | undefined;
+    const sent = await this.deps.store.stepRollout(id, this.deps.instance, now, MAX_SEND_PER_STEP, (r, view) => {
+      const d = decideStep(r, view, now);
+      seen = { r, at: nextStepAt(r, view, d, now), changed: d.send !== undefined || d.finish !== undefined || d.dropPending === true || d.state !== undefined };
       return d;
     });
     if (!seen) return undefined;
-    for (const s of sent) await this.publish(seen.r, s.device, s.revision);
-    this.republishLost(seen.r, seen.devices, now);
+    // Published together: the client pipelines them, and each waits only for its own PUBACK.
+    await Promise.all(sent.map((s) => this.publish(seen!.r, s.device, s.revision)));
+    await this.republishLost(seen.r, now);
     if (seen.changed) this.deps.bus.emit({ type: 'rollout', id });
-    return nextStepAt(seen.r, seen.devices, now);
+    return seen.at;
   }
 
   private async publish(r: RolloutRecord, device: string, revision: number): Promise<void> {
@@ -129,12 +132,17 @@ export class RolloutDriver {
   /**
    * Rows recorded `sent` a while ago whose revision the broker's retained desired state does not
    * show: the process that recorded them died before publishing. Published now, the same revision
-   * and the same signed bytes (Ed25519 is deterministic); a device that has it ignores it.
+   * and the same signed bytes (Ed25519 is deterministic); a device that has it ignores it. Looked for
+   * at most once per `lostAfterMs` per rollout (it reads every row still `sent`, thousands at once
+   * in a fast rollout), and always on this process's first step of a rollout.
    */
-  private republishLost(r: RolloutRecord, devices: readonly RolloutDeviceRecord[], now: number): void {
+  private async republishLost(r: RolloutRecord, now: number): Promise<void> {
     const lostAfter = this.deps.lostAfterMs ?? 5000;
-    for (const d of devices) {
-      if (d.outcome !== 'sent') continue;
+    const last = this.lostChecked.get(r.id);
+    if (last !== undefined && last > now - lostAfter) return;
+    this.lostChecked.set(r.id, now);
+    if (r.finishedAt !== undefined) return void this.lostChecked.delete(r.id);
+    for (const d of await this.deps.store.rolloutDevices(r.id, 'sent')) {
       if (this.deps.singleInstance ? d.sentBy === this.deps.instance : d.sentAt! > now - lostAfter) continue;
       const retained = this.deps.view.devices.get(d.device)?.desiredRevision ?? 0;
       if (retained < d.revision) void this.publish(r, d.device, d.revision).catch(this.deps.onError);

@@ -17,6 +17,7 @@ export class PgDriver implements SqlDriver {
   readonly types = { serialKey: 'BIGSERIAL PRIMARY KEY', bigint: 'BIGINT', real: 'DOUBLE PRECISION' };
   // Any constant: one advisory lock id for berth's migrations, so two instances starting together take turns.
   readonly migrationLock = 'SELECT pg_advisory_xact_lock(7423911)';
+  readonly rolloutLock = 'SELECT pg_advisory_xact_lock(7423912)';
 
   private constructor(private readonly pool: pg.Pool, private readonly where: string) {}
 

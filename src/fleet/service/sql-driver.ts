@@ -27,5 +27,7 @@ export interface SqlDriver extends SqlQueryable {
   readonly types: { readonly serialKey: string; readonly bigint: string; readonly real: string };
   /** A statement that serializes schema migrations across processes inside a transaction, or undefined. */
   readonly migrationLock?: string;
+  /** The same for rollout creations (FleetStore.createRollout), or undefined when `tx` alone serializes writers (SQLite). */
+  readonly rolloutLock?: string;
   close(): Promise<void>;
 }
