@@ -3,7 +3,7 @@
 // one MQTT 5 client session each, protocol v1 as the agent speaks it, the agent's own message intake, signed
 // desired states verified), telemetry at the agents' real rate, and `berth fleet serve` (SQLite) over them.
 //
-//   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 60] [--berth DIR]
+//   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 120] [--berth DIR]
 //
 // Measured, in this order, with the service process sampled from /proc every second (RSS, CPU):
 //   (a) start: the service reads the retained state of N devices until GET /api/v1/devices shows them all;
@@ -41,7 +41,7 @@ const { values: opt } = parseArgs({
     devices: { type: 'string', default: '10000' },
     'apply-ms': { type: 'string', default: '500' },
     telemetry: { type: 'string', default: '60s' },
-    idle: { type: 'string', default: '60' },
+    idle: { type: 'string', default: '120' },
     berth: { type: 'string', default: repoRoot },
   },
 });

@@ -14,14 +14,17 @@ import type { FleetStore, RolloutRecord } from './store.js';
  * was recorded but whose publish was lost with the process, is harmless (see republishLost).
  *
  * Steps run when a device of a rollout finishes (a bus update), when a device comes due or times out,
- * and, with other instances on the database (they change rows this one hears nothing about), at least
- * every `maxIdleMs` while rollouts are unfinished.
+ * and, with other instances on the database, when one of them changed a rollout (the store's
+ * watchRollouts: PostgreSQL LISTEN/NOTIFY), with a slow poll every `maxIdleMs` only as a safety net
+ * for a notification lost while the listening connection reconnected.
  */
 /**
  * Devices recorded sent per step at most: keeps each transaction (and the rollout row's lock) short with
  * thousands of devices, and lets other instances claim the next batches meanwhile.
  */
 const MAX_SEND_PER_STEP = 25;
+/** With other instances on the database: how often to look anyway, should a notification be lost. */
+const SAFETY_POLL_MS = 30_000;
 
 export class RolloutDriver {
   private timer: NodeJS.Timeout | undefined;
@@ -29,6 +32,7 @@ export class RolloutDriver {
   private again = false;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
+  private unwatch: (() => Promise<void>) | undefined;
   /** When each unfinished rollout was last looked at for lost publishes (republishLost). */
   private readonly lostChecked = new Map<string, number>();
 
@@ -45,7 +49,8 @@ export class RolloutDriver {
       /**
        * The only instance on its database (SQLite): nothing changes the rows behind its back, so it
        * wakes only when a device comes due or times out, and a `sent` row it did not record itself is
-       * from a process that died. Otherwise it also wakes every `maxIdleMs`, and a row is taken as lost
+       * from a process that died. Otherwise it also wakes when the store says another instance changed
+       * a rollout, and every `maxIdleMs` (default 30 s) as a safety net, and a row is taken as lost
        * when it was sent `lostAfterMs` ago and the broker still does not hold it.
        */
       readonly singleInstance: boolean;
@@ -54,7 +59,12 @@ export class RolloutDriver {
     },
   ) {}
 
-  start(): void {
+  /** Starts stepping; resolves once other instances' changes are listened for. */
+  async start(): Promise<void> {
+    if (!this.deps.singleInstance) {
+      const unwatch = await this.deps.store.watchRollouts(() => this.kick());
+      this.unwatch = unwatch;
+    }
     this.unsubscribe = this.deps.bus.on((u) => {
       // A device finished (settled by the ingest), or a rollout was created, resumed or cancelled: the
       // abort rule, sending and completion may follow. (A pass that changes nothing emits nothing.)
@@ -86,13 +96,14 @@ export class RolloutDriver {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
+    await this.unwatch?.();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
 
   private async pass(): Promise<void> {
     const now = Date.now();
-    let wake = this.deps.singleInstance ? Infinity : now + (this.deps.maxIdleMs ?? 1000);
+    let wake = this.deps.singleInstance ? Infinity : now + (this.deps.maxIdleMs ?? SAFETY_POLL_MS);
     const ids = await this.deps.store.unfinishedRollouts();
     for (const id of ids) {
       const at = await this.step(id);

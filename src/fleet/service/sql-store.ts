@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { migrate } from './migrations.js';
 import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
 import {
@@ -27,8 +28,13 @@ export async function openSqlStore(db: SqlDriver): Promise<FleetStore> {
   return new SqlStore(db);
 }
 
+/** The LISTEN/NOTIFY channel of rollout changes; payloads are `<origin> <rollout id>`. */
+const ROLLOUTS_CHANNEL = 'berth_rollouts';
+
 class SqlStore implements FleetStore {
   readonly dialect: 'sqlite' | 'postgres';
+  /** This store's name in its notifications, so it does not wake itself. */
+  private readonly origin = crypto.randomBytes(6).toString('hex');
 
   constructor(private readonly db: SqlDriver) {
     this.dialect = db.dialect;
@@ -144,6 +150,7 @@ class SqlStore implements FleetStore {
         await q.run("UPDATE rollout_devices SET outcome = 'superseded', finished_at = ? WHERE device = ? AND outcome = 'pending'", [r.createdAt, d.device]);
         await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, Math.max(d.revision, (held.get(d.device) ?? 0) + 1)]);
       }
+      await this.changed(q, r.id);
     });
     return (await this.getRollout(r.id))!;
   }
@@ -181,6 +188,7 @@ class SqlStore implements FleetStore {
       const n = await q.run(`UPDATE rollouts SET state = ? WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})`, [to, id, ...from]);
       if (n > 0 && to === 'cancelled') await q.run("UPDATE rollout_devices SET outcome = 'not-sent' WHERE rollout_id = ? AND outcome = 'pending'", [id]);
       if (n > 0 && to === 'running') await q.run("UPDATE rollouts SET pace_at = ?, pace_sent = sent_count WHERE id = ? AND state = 'running'", [now, id]);
+      if (n > 0) await this.changed(q, id);
       return n > 0;
     });
     return changed ? this.getRollout(id) : undefined;
@@ -212,6 +220,7 @@ class SqlStore implements FleetStore {
       if (d.state) {
         await q.run('UPDATE rollouts SET state = ?, abort_reason = COALESCE(?, abort_reason), finished_at = ? WHERE id = ?', [d.state.state, d.state.reason, d.state.finished ? now : undefined, id]);
       }
+      if (d.send !== undefined || d.finish !== undefined || d.dropPending === true || d.state !== undefined) await this.changed(q, id);
       return sent;
     });
   }
@@ -227,7 +236,13 @@ class SqlStore implements FleetStore {
   }
 
   async settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
-    return (await this.db.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome = 'sent'", [outcome, at, error, rollout, device])) > 0;
+    const run = async (q: SqlQueryable): Promise<boolean> => {
+      const settled = (await q.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome = 'sent'", [outcome, at, error, rollout, device])) > 0;
+      if (settled) await this.changed(q, rollout);
+      return settled;
+    };
+    // One statement needs no transaction unless a notification goes with it.
+    return this.db.notify === undefined ? run(this.db) : this.db.tx(run);
   }
 
   async setDevicePhase(rollout: string, device: string, phase: string): Promise<void> {
@@ -254,6 +269,19 @@ class SqlStore implements FleetStore {
 
   async deleteSession(hash: string): Promise<void> {
     await this.db.run('DELETE FROM sessions WHERE hash = ?', [hash]);
+  }
+
+  async watchRollouts(fn: (rollout: string) => void): Promise<() => Promise<void>> {
+    if (!this.db.listen) return async () => undefined;
+    return this.db.listen(ROLLOUTS_CHANNEL, (payload) => {
+      const [origin, id] = payload.split(' ');
+      if (origin !== this.origin && id) fn(id);
+    });
+  }
+
+  /** Tells the other processes on the database that rollout `id` changed (delivered at commit). */
+  private async changed(q: SqlQueryable, id: string): Promise<void> {
+    if (this.db.notify !== undefined) await q.run(this.db.notify, [ROLLOUTS_CHANNEL, `${this.origin} ${id}`]);
   }
 
   close(): Promise<void> {

@@ -227,6 +227,15 @@ export interface FleetStore {
   /** The last progress phase of a sent device. */
   setDevicePhase(rollout: string, device: string, phase: string): Promise<void>;
 
+  /**
+   * Calls `fn` with a rollout's id when another process on this database changed it (created, stepped,
+   * paused or resumed, a device settled): PostgreSQL LISTEN/NOTIFY, sent in the writing transaction so
+   * it arrives after the commit. SQLite has a single process: `fn` is never called. A notification can
+   * be lost while the listening connection reconnects, so callers keep a slow poll as a safety net.
+   * Resolves, once listening, to the unsubscribe function.
+   */
+  watchRollouts(fn: (rollout: string) => void): Promise<() => Promise<void>>;
+
   addToken(t: TokenRecord): Promise<void>;
   tokenByHash(hash: string): Promise<TokenRecord | undefined>;
   addSession(s: SessionRecord): Promise<void>;

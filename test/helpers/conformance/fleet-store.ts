@@ -170,6 +170,34 @@ export function fleetStoreConformance(
       expect(await store.rolloutDevices('r0', 'pending')).toEqual([]);
     });
 
+    it.runIf(multiConnection)('wakes the other processes on the database when a rollout changes, never itself', async () => {
+      const other = await reopen();
+      extra.push(other);
+      const heard: string[] = [];
+      const firstHeard: string[] = [];
+      let arrived!: () => void;
+      const more = new Promise<void>((resolve) => (arrived = resolve));
+      const unwatch = await other.watchRollouts((id) => {
+        heard.push(id);
+        if (heard.length === 3) arrived();
+      });
+      const unwatchFirst = await store.watchRollouts((id) => firstHeard.push(id));
+      await store.createRollout(rollout('r1'), [{ device: 'a', revision: 1 }]);
+      await store.stepRollout('r1', 'i', 1, 5, () => ({ send: ['a'] }));
+      expect(await store.settleDevice('r1', 'a', 'applied', 2)).toBe(true);
+      await Promise.race([more, new Promise((_, reject) => setTimeout(() => reject(new Error(`heard only ${heard.join(', ')}`)), 5000))]);
+      expect(heard).toEqual(['r1', 'r1', 'r1']);
+      expect(firstHeard).toEqual([]);
+      // A step that changes nothing tells nobody.
+      await store.stepRollout('r1', 'i', 3, 5, () => ({}));
+      await other.transitionRollout('r1', ['running'], 'paused', 4);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard.length).toBe(3);
+      expect(firstHeard).toEqual(['r1']);
+      await unwatch();
+      await unwatchFirst();
+    });
+
     it('keeps tokens by hash and sessions until they expire', async () => {
       await store.addToken({ id: 't1', name: 'ci', scope: 'deploy', hash: 'h1', createdAt: 5 });
       expect(await store.tokenByHash('h1')).toEqual({ id: 't1', name: 'ci', scope: 'deploy', hash: 'h1', createdAt: 5 });
