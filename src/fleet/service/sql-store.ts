@@ -67,6 +67,20 @@ class SqlStore implements FleetStore {
     return (await this.db.all('SELECT * FROM devices ORDER BY id')).map(deviceOf);
   }
 
+  async deviceIds(): Promise<string[]> {
+    return (await this.db.all('SELECT id FROM devices ORDER BY id')).map((r) => String(r.id));
+  }
+
+  async devicesByIds(ids: readonly string[]): Promise<DeviceRecord[]> {
+    const out: DeviceRecord[] = [];
+    // Bounded lists of placeholders (SQLite allows 32,766 per statement; PostgreSQL 65,535).
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      out.push(...(await this.db.all(`SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`, chunk)).map(deviceOf));
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
   async addTelemetry(samples: readonly TelemetrySample[]): Promise<void> {
     if (samples.length === 0) return;
     await this.db.tx(async (q) => {

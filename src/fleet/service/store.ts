@@ -167,6 +167,10 @@ export interface FleetStore {
   getDevice(id: string): Promise<DeviceRecord | undefined>;
   /** Every device, sorted by id. */
   listDevices(): Promise<DeviceRecord[]>;
+  /** Every device's id, sorted: no state read (a fleet table's page needs only its own rows). */
+  deviceIds(): Promise<string[]>;
+  /** The devices of those ids that exist, sorted by id. */
+  devicesByIds(ids: readonly string[]): Promise<DeviceRecord[]>;
 
   /** Stores raw samples and folds each into its per-minute average. */
   addTelemetry(samples: readonly TelemetrySample[]): Promise<void>;

@@ -39,6 +39,9 @@ export function fleetStoreConformance(
       await store.upsertDevice('d1', { phase: null });
       expect((await store.getDevice('d1'))!.phase).toBeUndefined();
       expect((await store.listDevices()).map((d) => d.id)).toEqual(['d0', 'd1']);
+      expect(await store.deviceIds()).toEqual(['d0', 'd1']);
+      expect((await store.devicesByIds(['d1', 'nope', 'd0'])).map((d) => [d.id, d.online])).toEqual([['d0', false], ['d1', false]]);
+      expect(await store.devicesByIds([])).toEqual([]);
       expect(await store.getDevice('nope')).toBeUndefined();
     });
 
