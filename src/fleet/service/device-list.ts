@@ -2,7 +2,7 @@ import { BerthError } from '../../errors.js';
 import type { Inventory } from '../inventory.js';
 import { intParam } from './http.js';
 import { deviceSummary, type DeviceSummary } from './present.js';
-import type { DeviceRecord, FleetStore } from './store.js';
+import type { FleetStore } from './store.js';
 
 /**
  * GET /api/v1/devices: every device the store or the fleet file knows, sorted by id, filtered as the
@@ -53,29 +53,26 @@ const stateMatch = (f: Filters) => (d: DeviceSummary): boolean => (f.profile ===
 
 export async function listDevices(store: FleetStore, inventory: Inventory, url: URL): Promise<DevicePage> {
   const f = filtersOf(url);
-  const summary = (id: string, d: DeviceRecord | undefined): DeviceSummary => deviceSummary(d ?? { id, online: false }, inventory);
-  if (!url.searchParams.has('limit')) {
-    const stored = new Map((await store.listDevices()).map((d) => [d.id, d]));
-    const ids = [...new Set([...stored.keys(), ...inventory.ids()])].sort().filter(inventoryMatch(f, inventory));
-    return { devices: ids.map((id) => summary(id, stored.get(id))).filter(stateMatch(f)) };
-  }
-  const limit = intParam(url, 'limit', MAX_PAGE, 1, MAX_PAGE);
+  const paged = url.searchParams.has('limit');
+  const limit = paged ? intParam(url, 'limit', MAX_PAGE, 1, MAX_PAGE) : Infinity;
   const after = url.searchParams.get('after') ?? '';
-  const ids = [...new Set([...(await store.deviceIds()), ...inventory.ids()])].filter((id) => id > after).sort().filter(inventoryMatch(f, inventory));
+  // Ids alone first: the fleet-file filters narrow them (a group of 100 reads 100 rows, not the fleet).
+  const ids = [...new Set([...(await store.deviceIds()), ...inventory.ids()])].filter((id) => !paged || id > after).sort().filter(inventoryMatch(f, inventory));
   const byState = f.profile !== null || f.online !== null;
   const devices: DeviceSummary[] = [];
   let i = 0;
   // Without state filters the first chunk is the page; with them, chunks until the page is full.
   while (i < ids.length && devices.length < limit) {
-    const chunk = ids.slice(i, i + (byState ? Math.max(limit, 200) : limit));
+    const chunk = ids.slice(i, i + (byState ? Math.max(Math.min(limit, MAX_PAGE), 200) : limit));
     const stored = new Map((await store.devicesByIds(chunk)).map((d) => [d.id, d]));
     for (const id of chunk) {
       i++;
-      const s = summary(id, stored.get(id));
+      const s = deviceSummary(stored.get(id) ?? { id, online: false }, inventory);
       if (!stateMatch(f)(s)) continue;
       devices.push(s);
       if (devices.length === limit) break;
     }
   }
+  if (!paged) return { devices };
   return { devices, next: i < ids.length ? devices[devices.length - 1]!.id : null };
 }
