@@ -22,7 +22,7 @@ import type { FleetStore, RolloutRecord } from './store.js';
  * Devices recorded sent per step at most: keeps each transaction (and the rollout row's lock) short with
  * thousands of devices, and lets other instances claim the next batches meanwhile.
  */
-const MAX_SEND_PER_STEP = 25;
+const MAX_SEND_PER_STEP = 100;
 /** With other instances on the database: how often to look anyway, should a notification be lost. */
 const SAFETY_POLL_MS = 30_000;
 
@@ -35,6 +35,8 @@ export class RolloutDriver {
   private unwatch: (() => Promise<void>) | undefined;
   /** When each unfinished rollout was last looked at for lost publishes (republishLost). */
   private readonly lostChecked = new Map<string, number>();
+  /** Publishes under way (stop waits for them). */
+  private readonly publishing = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: {
@@ -97,8 +99,9 @@ export class RolloutDriver {
     this.stopped = true;
     this.unsubscribe?.();
     await this.unwatch?.();
-    if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await Promise.all(this.publishing);
+    if (this.timer) clearTimeout(this.timer);
   }
 
   private async pass(): Promise<void> {
@@ -124,11 +127,17 @@ export class RolloutDriver {
       return d;
     });
     if (!seen) return undefined;
-    // Published together: the client pipelines them, and each waits only for its own PUBACK.
-    await Promise.all(sent.map((s) => this.publish(seen!.r, s.device, s.revision)));
+    // Not waited for: the rows are recorded, so the next step need not wait for these PUBACKs (at 10,000
+    // devices behind a busy broker that wait, not the database, set the pace); stop() waits for them.
+    for (const s of sent) this.track(this.publish(seen.r, s.device, s.revision));
     await this.republishLost(seen.r, now);
     if (seen.changed) this.deps.bus.emit({ type: 'rollout', id });
     return seen.at;
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch(this.deps.onError).finally(() => this.publishing.delete(tracked));
+    this.publishing.add(tracked);
   }
 
   private async publish(r: RolloutRecord, device: string, revision: number): Promise<void> {
@@ -156,7 +165,7 @@ export class RolloutDriver {
     for (const d of await this.deps.store.rolloutDevices(r.id, 'sent')) {
       if (this.deps.singleInstance ? d.sentBy === this.deps.instance : d.sentAt! > now - lostAfter) continue;
       const retained = this.deps.view.devices.get(d.device)?.desiredRevision ?? 0;
-      if (retained < d.revision) void this.publish(r, d.device, d.revision).catch(this.deps.onError);
+      if (retained < d.revision) this.track(this.publish(r, d.device, d.revision));
     }
   }
 }
