@@ -2,6 +2,7 @@
 // its own Debian packages, apt-get update only when something is missing), and re-run itself under
 // vite-node so it can import the TypeScript test helpers (registry, image builder).
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -88,4 +89,25 @@ export function teardown(finish) {
   };
   process.on('SIGINT', () => void run().then(() => process.exit(130)));
   return { steps, run };
+}
+
+/** Exits with a clear message unless `berthDir` has been built (the benches run its bin/berth). */
+export function requireBuiltBerth(berthDir) {
+  if (fs.existsSync(path.join(berthDir, 'dist/bundle/berth.mjs'))) return;
+  console.error(`bench: ${berthDir}/dist/bundle/berth.mjs missing; run \`npm run build\` there`);
+  process.exit(1);
+}
+
+let clkTck;
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSeconds(pid) {
+  clkTck ??= Number(sh('getconf', ['CLK_TCK']) ?? 100);
+  const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / clkTck;
+}
+
+/** A `kB` field of /proc/PID/status (VmRSS, VmHWM …) in KiB; NaN when the process has none (a zombie). */
+export function statusKiB(pid, field) {
+  return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]);
 }

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { log, prepareBench, repoRoot, sh, teardown } from './common.mjs';
+import { cpuSeconds, log, prepareBench, repoRoot, requireBuiltBerth, sh, statusKiB, teardown } from './common.mjs';
 
 const self = fileURLToPath(import.meta.url);
 prepareBench(self, { packages: ['mosquitto'], rootReason: 'installing mosquitto' });
@@ -43,10 +43,7 @@ const RUNS = Number(opt.runs);
 const APPLY_MS = Number(opt['apply-ms']);
 const berthDir = path.resolve(opt.berth);
 const berthBin = path.join(berthDir, 'bin/berth');
-if (!fs.existsSync(path.join(berthDir, 'dist/bundle/berth.mjs'))) {
-  console.error(`bench: ${berthDir}/dist/bundle/berth.mjs missing; run \`npm run build\` there`);
-  process.exit(1);
-}
+requireBuiltBerth(berthDir);
 const nofile = Number(sh('sh', ['-c', 'ulimit -n']));
 if (nofile < 2 * Math.max(...SIZES) + 100) {
   console.error(`bench: open-file limit ${nofile} is too low for ${Math.max(...SIZES)} devices (mosquitto and the simulator each hold one socket per device); raise ulimit -n`);
@@ -62,13 +59,6 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const r1 = (n) => Math.round(n * 10) / 10;
-const CLK_TCK = Number(sh('getconf', ['CLK_TCK']) ?? 100);
-const cpuSeconds = (pid) => {
-  const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-};
-const statusKiB = (pid, field) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]);
 
 /** Runs a command, sampling its peak RSS and CPU from /proc until it exits. */
 function measured(cmd, args) {

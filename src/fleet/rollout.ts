@@ -47,30 +47,13 @@ export class Rollout {
   }
 
   /**
-   * A rollout taken up again from its record (the fleet service, src/fleet/service/step.ts): `sent` in
-   * the order they were sent, with the time and any final result; pacing counts from the first send,
-   * so every instance that restores it paces alike. The abort rule is re-applied to the results.
-   */
-  static restore(devices: readonly string[], policy: RolloutPolicy, sent: ReadonlyArray<{ device: string; at: number; result?: FinalResult }>): Rollout {
-    const already = new Set(sent.map((s) => s.device));
-    const r = new Rollout(devices.filter((d) => !already.has(d)), policy);
-    for (const s of sent) {
-      r.startedAt = Math.min(r.startedAt ?? s.at, s.at);
-      r.sentAt.set(s.device, s.at);
-      r.pending.add(s.device);
-    }
-    for (const s of sent) if (s.result !== undefined) r.finish(s.device, s.result);
-    return r;
-  }
-
-  /**
    * The devices to send to now and marks them sent. With a rate of N/min the k-th device (from 0) is
    * due k·60/N s after the first: a steady pace from the start, no burst. Nothing once aborted.
    */
   due(now: number): string[] {
     if (this.abortReason !== undefined || this.queue.length === 0) return [];
     this.startedAt ??= now;
-    const allowed = this.policy.ratePerMin === undefined ? Infinity : Math.floor(((now - this.startedAt) * this.policy.ratePerMin) / 60_000) + 1;
+    const allowed = this.policy.ratePerMin === undefined ? Infinity : pacedAllowance(this.policy.ratePerMin, this.startedAt, now);
     const n = Math.min(this.queue.length, Math.max(0, allowed - this.sentAt.size));
     const batch = this.queue.splice(0, n);
     for (const d of batch) {
@@ -84,8 +67,7 @@ export class Rollout {
   nextDueIn(now: number): number | undefined {
     if (this.abortReason !== undefined || this.queue.length === 0) return undefined;
     if (this.policy.ratePerMin === undefined || this.startedAt === undefined) return 0;
-    const at = this.startedAt + Math.ceil((this.sentAt.size * 60_000) / this.policy.ratePerMin);
-    return Math.max(0, at - now);
+    return Math.max(0, pacedAt(this.policy.ratePerMin, this.startedAt, this.sentAt.size) - now);
   }
 
   /** Records a device's final result (the first one counts) and applies the abort rule. */
@@ -96,10 +78,7 @@ export class Rollout {
     if (result === 'applied') this.applied++;
     else if (FAILURES.has(result)) this.failures++;
     const { finished, failures } = this.counts();
-    const pct = this.policy.abortAfterPct;
-    if (pct !== undefined && this.abortReason === undefined && finished >= (this.policy.minDevices ?? 1) && (failures * 100) / finished >= pct) {
-      this.abortReason = `${failures} of ${finished} finished devices failed (${((failures * 100) / finished).toFixed(0)} % ≥ ${pct} %)`;
-    }
+    this.abortReason ??= abortReason(this.policy, finished, failures);
   }
 
   sentTime(device: string): number | undefined {
@@ -132,6 +111,27 @@ export class Rollout {
   counts(): RolloutCounts {
     return { total: this.queue.length + this.sentAt.size, sent: this.sentAt.size, finished: this.results.size, applied: this.applied, failures: this.failures };
   }
+}
+
+/**
+ * Pacing at `ratePerMin` from `from`: the k-th device (from 0) is due k·60/N s after it, so by `now` this
+ * many may have been sent (one at once, then a steady pace: no burst). Shared by the CLI's Rollout and
+ * the service's stored rollouts (src/fleet/service/step.ts), which restart `from` at a resume.
+ */
+export function pacedAllowance(ratePerMin: number, from: number, now: number): number {
+  return Math.floor(((now - from) * ratePerMin) / 60_000) + 1;
+}
+
+/** When the `k`-th device (from 0) paced from `from` is due. */
+export function pacedAt(ratePerMin: number, from: number, k: number): number {
+  return from + Math.ceil((k * 60_000) / ratePerMin);
+}
+
+/** The abort rule: why to stop, once `finished` ≥ minDevices and failures reach abortAfterPct of them; else undefined. */
+export function abortReason(policy: RolloutPolicy, finished: number, failures: number): string | undefined {
+  const pct = policy.abortAfterPct;
+  if (pct === undefined || finished < (policy.minDevices ?? 1) || (failures * 100) / finished < pct) return undefined;
+  return `${failures} of ${finished} finished devices failed (${((failures * 100) / finished).toFixed(0)} % ≥ ${pct} %)`;
 }
 
 /** --rate: `N/min` (or a bare N), `N/s`, `N/h` → devices per minute. */

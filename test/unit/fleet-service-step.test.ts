@@ -3,62 +3,67 @@ import os from 'node:os';
 import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { Rollout } from '../../src/fleet/rollout.js';
 import { parseListen } from '../../src/fleet/service/serve.js';
 import { serveStatic } from '../../src/fleet/service/static.js';
 import { decideStep, nextStepAt } from '../../src/fleet/service/step.js';
-import { DEVICE_OUTCOMES, type DeviceOutcome, type RolloutDeviceRecord, type RolloutRecord } from '../../src/fleet/service/store.js';
+import { DEVICE_OUTCOMES, type DeviceOutcome, type RolloutRecord, type StepView } from '../../src/fleet/service/store.js';
 
-function record(state: RolloutRecord['state'], policy: Partial<RolloutRecord['policy']> = {}): RolloutRecord {
-  const counts = Object.fromEntries(DEVICE_OUTCOMES.map((o) => [o, 0])) as Record<DeviceOutcome, number>;
-  return { id: 'r', name: 'app', state, createdAt: 0, createdBy: 't', policy: { minDevices: 1, timeoutMs: 10_000, ...policy }, images: {}, body: '{}', counts: { ...counts, total: 0 } };
+type Counts = Partial<Record<DeviceOutcome, number>>;
+function record(state: RolloutRecord['state'], policy: Partial<RolloutRecord['policy']> = {}, counts: Counts = {}, more: Partial<RolloutRecord> = {}): RolloutRecord {
+  const all = Object.fromEntries(DEVICE_OUTCOMES.map((o) => [o, counts[o] ?? 0])) as Record<DeviceOutcome, number>;
+  const total = Object.values(all).reduce((a, b) => a + b, 0);
+  return { id: 'r', name: 'app', state, createdAt: 0, createdBy: 't', policy: { minDevices: 1, timeoutMs: 10_000, ...policy }, images: {}, body: '{}', counts: { ...all, total }, sentCount: 0, ...more };
 }
-const row = (device: string, seq: number, outcome: DeviceOutcome, sentAt?: number): RolloutDeviceRecord => ({ device, seq, revision: 1, outcome, ...(sentAt !== undefined && { sentAt }) });
-
-describe('Rollout.restore', () => {
-  it('paces from the first send and re-applies the abort rule', () => {
-    const r = Rollout.restore(['a', 'b', 'c', 'd'], { ratePerMin: 60, abortAfterPct: 50, minDevices: 2 }, [{ device: 'a', at: 1000, result: 'applied' }, { device: 'b', at: 2000 }]);
-    expect(r.counts()).toMatchObject({ total: 4, sent: 2, applied: 1 });
-    expect(r.nextDueIn(2500)).toBe(500); // the third device is due 2 s after the first
-    expect(r.due(3000)).toEqual(['c']);
-    r.finish('b', 'failed');
-    expect(r.aborted).toMatch(/1 of 2/);
-    expect(Rollout.restore(['a', 'b'], { abortAfterPct: 50 }, [{ device: 'a', at: 1, result: 'failed' }]).aborted).toBeDefined();
-  });
-});
+const view = (next: string[] = [], expired: string[] = [], oldestInFlightAt?: number): StepView => ({ next, expired, ...(oldestInFlightAt !== undefined && { oldestInFlightAt }) });
 
 describe('decideStep', () => {
-  it('sends what the planner says is due, capped per step', () => {
-    const d = decideStep(record('running'), [row('a', 0, 'pending'), row('b', 1, 'pending'), row('c', 2, 'pending')], 100, 2);
-    expect(d).toEqual({ send: ['a', 'b'] });
-    expect(decideStep(record('running', { ratePerMin: 60 }), [row('a', 0, 'sent', 0), row('b', 1, 'pending')], 500)).toEqual({});
-    expect(decideStep(record('running', { ratePerMin: 60 }), [row('a', 0, 'sent', 0), row('b', 1, 'pending')], 1000)).toEqual({ send: ['b'] });
+  it('sends the next pending devices at once without a rate, and paces from the first send with one', () => {
+    expect(decideStep(record('running', {}, { pending: 3 }), view(['a', 'b']), 100)).toEqual({ send: ['a', 'b'] });
+    const paced = record('running', { ratePerMin: 60 }, { pending: 1, sent: 1 }, { startedAt: 0, sentCount: 1 });
+    expect(decideStep(paced, view(['b'], [], 0), 500)).toEqual({});
+    expect(decideStep(paced, view(['b'], [], 0), 1000)).toEqual({ send: ['b'] });
+    // The first device of a paced rollout goes at once.
+    expect(decideStep(record('running', { ratePerMin: 1 }, { pending: 2 }), view(['a', 'b']), 7)).toEqual({ send: ['a'] });
   });
 
-  it('times out sent devices and completes when nothing is left', () => {
-    expect(decideStep(record('running'), [row('a', 0, 'applied', 0), row('b', 1, 'sent', 0)], 10_000)).toEqual({
+  it('keeps the pace after a long pause instead of sending the backlog at once', () => {
+    // 60/min, 2 sent in the first 2 s, paused for 10 minutes, resumed at 600 s: one device now, one a second.
+    const resumed = record('running', { ratePerMin: 60 }, { applied: 2, pending: 20 }, { startedAt: 0, sentCount: 2, pace: { at: 600_000, sent: 2 } });
+    const next = Array.from({ length: 20 }, (_, i) => `d${i}`);
+    expect(decideStep(resumed, view(next), 600_000)).toEqual({ send: ['d0'] });
+    const after = { ...resumed, sentCount: 3, counts: { ...resumed.counts, pending: 19, sent: 1 } };
+    expect(decideStep(after, view(next.slice(1), [], 600_000), 600_999)).toEqual({});
+    expect(decideStep(after, view(next.slice(1), [], 600_000), 601_000)).toEqual({ send: ['d1'] });
+    expect(nextStepAt(after, view(next.slice(1), [], 600_000), {}, 600_500)).toBe(601_000);
+  });
+
+  it('times out expired devices and completes when nothing is left', () => {
+    expect(decideStep(record('running', {}, { applied: 1, sent: 1 }), view([], ['b'], 0), 10_000)).toEqual({
       finish: [{ device: 'b', outcome: 'timed-out' }], state: { state: 'completed', finished: true },
     });
-    expect(decideStep(record('running'), [row('a', 0, 'applied', 0), row('b', 1, 'sent', 0)], 9_999)).toEqual({});
+    expect(decideStep(record('running', {}, { applied: 1, sent: 1 }), view([], [], 0), 9_999)).toEqual({});
   });
 
   it('sends nothing while paused, and finishes a paused rollout with nothing pending', () => {
-    expect(decideStep(record('paused'), [row('a', 0, 'pending')], 0)).toEqual({});
-    expect(decideStep(record('paused'), [row('a', 0, 'applied', 0)], 0)).toEqual({ state: { state: 'completed', finished: true } });
+    expect(decideStep(record('paused', {}, { pending: 1 }), view(['a']), 0)).toEqual({});
+    expect(decideStep(record('paused', {}, { applied: 1 }), view(), 0)).toEqual({ state: { state: 'completed', finished: true } });
   });
 
   it('aborts at the threshold: the unsent become not-sent, the sent are still followed', () => {
-    const d = decideStep(record('running', { abortAfterPct: 50 }), [row('a', 0, 'failed', 0), row('b', 1, 'sent', 0), row('c', 2, 'pending')], 1);
+    const d = decideStep(record('running', { abortAfterPct: 50 }, { failed: 1, sent: 1, pending: 1 }, { sentCount: 2 }), view(['c'], [], 0), 1);
     expect(d.send).toBeUndefined();
-    expect(d.finish).toEqual([{ device: 'c', outcome: 'not-sent' }]);
+    expect(d.dropPending).toBe(true);
     expect(d.state).toMatchObject({ state: 'aborted', finished: false, reason: expect.stringMatching(/1 of 1/) });
-    expect(decideStep(record('aborted'), [row('a', 0, 'failed', 0), row('b', 1, 'applied', 0), row('c', 2, 'not-sent')], 2)).toEqual({ state: { state: 'aborted', finished: true } });
+    expect(decideStep(record('aborted', {}, { failed: 1, applied: 1, 'not-sent': 1 }), view(), 2)).toEqual({ state: { state: 'aborted', finished: true } });
   });
 
   it('wakes for the next due device or the first timeout', () => {
-    expect(nextStepAt(record('running', { ratePerMin: 60 }), [row('a', 0, 'sent', 0), row('b', 1, 'pending')], 200)).toBe(1000);
-    expect(nextStepAt(record('paused', { ratePerMin: 60 }), [row('a', 0, 'sent', 0), row('b', 1, 'pending')], 200)).toBe(10_000);
-    expect(nextStepAt(record('running'), [row('a', 0, 'applied', 0)], 200)).toBeUndefined();
+    const paced = record('running', { ratePerMin: 60 }, { sent: 1, pending: 1 }, { startedAt: 0, sentCount: 1 });
+    expect(nextStepAt(paced, view(['b'], [], 0), {}, 200)).toBe(1000);
+    expect(nextStepAt({ ...paced, state: 'paused' }, view(['b'], [], 0), {}, 200)).toBe(10_000);
+    expect(nextStepAt(record('running', {}, { applied: 1 }), view(), {}, 200)).toBeUndefined();
+    // Capped per step without a rate: the rest right away.
+    expect(nextStepAt(record('running', {}, { pending: 30 }), view(['a']), { send: ['a'] }, 200)).toBe(200);
   });
 });
 

@@ -5,6 +5,7 @@ import { sendCommand } from '../cmd.js';
 import type { Inventory } from '../inventory.js';
 import type { FleetLink } from '../link.js';
 import type { LiveFeed } from './live.js';
+import { listDevices } from './device-list.js';
 import { intParam, type Route } from './http.js';
 import { deviceDetail, deviceSummary, rolloutDevice, rolloutSummary } from './present.js';
 import { createRollout, moveRollout, type RolloutDeps, type RolloutRequest } from './rollouts.js';
@@ -28,25 +29,6 @@ function time(url: URL, name: string, fallback: number): number {
   return t;
 }
 
-/** Every device the store or the fleet file knows, sorted by id, filtered as the query asks. */
-async function devices(deps: ApiDeps, inventory: Inventory, url: URL): Promise<ReturnType<typeof deviceSummary>[]> {
-  const stored = new Map((await deps.store.listDevices()).map((d) => [d.id, d]));
-  const ids = [...new Set([...stored.keys(), ...inventory.ids()])].sort();
-  const group = url.searchParams.get('group');
-  const labels = url.searchParams.getAll('label').map((l) => {
-    const eq = l.indexOf('=');
-    if (eq <= 0) throw new BerthError('invalid', `query parameter "label" must be KEY=VALUE, not "${l}"`);
-    return [l.slice(0, eq), l.slice(eq + 1)] as const;
-  });
-  const profile = url.searchParams.get('profile');
-  const online = url.searchParams.get('online');
-  if (online !== null && online !== 'true' && online !== 'false') throw new BerthError('invalid', `query parameter "online" must be true or false, not "${online}"`);
-  return ids
-    .map((id) => deviceSummary(stored.get(id) ?? { id, online: false }, inventory))
-    .filter((d) => (group === null || d.groups.includes(group)) && labels.every(([k, v]) => d.labels[k] === v)
-      && (profile === null || d.profile === profile) && (online === null || String(d.online) === online));
-}
-
 export function apiRoutes(deps: ApiDeps): Route[] {
   const device = async (id: string) => {
     const d = await deps.store.getDevice(id);
@@ -66,7 +48,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     },
   });
   return [
-    { method: 'GET', path: '/api/v1/devices', scope: 'read', handler: async ({ url }) => ({ json: { devices: await devices(deps, deps.inventory(), url) } }) },
+    { method: 'GET', path: '/api/v1/devices', scope: 'read', handler: async ({ url }) => ({ json: await listDevices(deps.store, deps.inventory(), url) }) },
     { method: 'GET', path: '/api/v1/devices/:id', scope: 'read', handler: async ({ params }) => ({ json: deviceDetail(await device(params.id!), deps.inventory()) }) },
     {
       method: 'GET', path: '/api/v1/devices/:id/telemetry', scope: 'read',

@@ -4,7 +4,7 @@ import type { FleetLink } from '../link.js';
 import type { FleetView } from '../view.js';
 import type { FleetBus } from './bus.js';
 import { decideStep, nextStepAt } from './step.js';
-import type { FleetStore, RolloutDeviceRecord, RolloutRecord } from './store.js';
+import type { FleetStore, RolloutRecord } from './store.js';
 
 /**
  * Moves the stored rollouts forward: each step (step.ts, in the store's transaction) records the
@@ -14,14 +14,17 @@ import type { FleetStore, RolloutDeviceRecord, RolloutRecord } from './store.js'
  * was recorded but whose publish was lost with the process, is harmless (see republishLost).
  *
  * Steps run when a device of a rollout finishes (a bus update), when a device comes due or times out,
- * and, with other instances on the database (they change rows this one hears nothing about), at least
- * every `maxIdleMs` while rollouts are unfinished.
+ * and, with other instances on the database, when one of them changed a rollout (the store's
+ * watchRollouts: PostgreSQL LISTEN/NOTIFY), with a slow poll every `maxIdleMs` only as a safety net
+ * for a notification lost while the listening connection reconnected.
  */
 /**
  * Devices recorded sent per step at most: keeps each transaction (and the rollout row's lock) short with
  * thousands of devices, and lets other instances claim the next batches meanwhile.
  */
-const MAX_SEND_PER_STEP = 25;
+const MAX_SEND_PER_STEP = 100;
+/** With other instances on the database: how often to look anyway, should a notification be lost. */
+const SAFETY_POLL_MS = 30_000;
 
 export class RolloutDriver {
   private timer: NodeJS.Timeout | undefined;
@@ -29,6 +32,11 @@ export class RolloutDriver {
   private again = false;
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
+  private unwatch: (() => Promise<void>) | undefined;
+  /** When each unfinished rollout was last looked at for lost publishes (republishLost). */
+  private readonly lostChecked = new Map<string, number>();
+  /** Publishes under way (stop waits for them). */
+  private readonly publishing = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: {
@@ -43,7 +51,8 @@ export class RolloutDriver {
       /**
        * The only instance on its database (SQLite): nothing changes the rows behind its back, so it
        * wakes only when a device comes due or times out, and a `sent` row it did not record itself is
-       * from a process that died. Otherwise it also wakes every `maxIdleMs`, and a row is taken as lost
+       * from a process that died. Otherwise it also wakes when the store says another instance changed
+       * a rollout, and every `maxIdleMs` (default 30 s) as a safety net, and a row is taken as lost
        * when it was sent `lostAfterMs` ago and the broker still does not hold it.
        */
       readonly singleInstance: boolean;
@@ -52,7 +61,12 @@ export class RolloutDriver {
     },
   ) {}
 
-  start(): void {
+  /** Starts stepping; resolves once other instances' changes are listened for. */
+  async start(): Promise<void> {
+    if (!this.deps.singleInstance) {
+      const unwatch = await this.deps.store.watchRollouts(() => this.kick());
+      this.unwatch = unwatch;
+    }
     this.unsubscribe = this.deps.bus.on((u) => {
       // A device finished (settled by the ingest), or a rollout was created, resumed or cancelled: the
       // abort rule, sending and completion may follow. (A pass that changes nothing emits nothing.)
@@ -84,13 +98,15 @@ export class RolloutDriver {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    if (this.timer) clearTimeout(this.timer);
+    await this.unwatch?.();
     await this.running;
+    await Promise.all(this.publishing);
+    if (this.timer) clearTimeout(this.timer);
   }
 
   private async pass(): Promise<void> {
     const now = Date.now();
-    let wake = this.deps.singleInstance ? Infinity : now + (this.deps.maxIdleMs ?? 1000);
+    let wake = this.deps.singleInstance ? Infinity : now + (this.deps.maxIdleMs ?? SAFETY_POLL_MS);
     const ids = await this.deps.store.unfinishedRollouts();
     for (const id of ids) {
       const at = await this.step(id);
@@ -104,17 +120,24 @@ export class RolloutDriver {
   /** One step of one rollout; returns when it wants the next. */
   private async step(id: string): Promise<number | undefined> {
     const now = Date.now();
-    let seen: { r: RolloutRecord; devices: readonly RolloutDeviceRecord[]; changed: boolean } | undefined;
-    const sent = await this.deps.store.stepRollout(id, this.deps.instance, now, (r, devices) => {
-      const d = decideStep(r, devices, now, MAX_SEND_PER_STEP);
-      seen = { r, devices, changed: d.send !== undefined || d.finish !== undefined || d.state !== undefined };
+    let seen: { r: RolloutRecord; at: number | undefined; changed: boolean } | undefined;
+    const sent = await this.deps.store.stepRollout(id, this.deps.instance, now, MAX_SEND_PER_STEP, (r, view) => {
+      const d = decideStep(r, view, now);
+      seen = { r, at: nextStepAt(r, view, d, now), changed: d.send !== undefined || d.finish !== undefined || d.dropPending === true || d.state !== undefined };
       return d;
     });
     if (!seen) return undefined;
-    for (const s of sent) await this.publish(seen.r, s.device, s.revision);
-    this.republishLost(seen.r, seen.devices, now);
+    // Not waited for: the rows are recorded, so the next step need not wait for these PUBACKs (at 10,000
+    // devices behind a busy broker that wait, not the database, set the pace); stop() waits for them.
+    for (const s of sent) this.track(this.publish(seen.r, s.device, s.revision));
+    await this.republishLost(seen.r, now);
     if (seen.changed) this.deps.bus.emit({ type: 'rollout', id });
-    return nextStepAt(seen.r, seen.devices, now);
+    return seen.at;
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch(this.deps.onError).finally(() => this.publishing.delete(tracked));
+    this.publishing.add(tracked);
   }
 
   private async publish(r: RolloutRecord, device: string, revision: number): Promise<void> {
@@ -129,15 +152,20 @@ export class RolloutDriver {
   /**
    * Rows recorded `sent` a while ago whose revision the broker's retained desired state does not
    * show: the process that recorded them died before publishing. Published now, the same revision
-   * and the same signed bytes (Ed25519 is deterministic); a device that has it ignores it.
+   * and the same signed bytes (Ed25519 is deterministic); a device that has it ignores it. Looked for
+   * at most once per `lostAfterMs` per rollout (it reads every row still `sent`, thousands at once
+   * in a fast rollout), and always on this process's first step of a rollout.
    */
-  private republishLost(r: RolloutRecord, devices: readonly RolloutDeviceRecord[], now: number): void {
+  private async republishLost(r: RolloutRecord, now: number): Promise<void> {
     const lostAfter = this.deps.lostAfterMs ?? 5000;
-    for (const d of devices) {
-      if (d.outcome !== 'sent') continue;
+    const last = this.lostChecked.get(r.id);
+    if (last !== undefined && last > now - lostAfter) return;
+    this.lostChecked.set(r.id, now);
+    if (r.finishedAt !== undefined) return void this.lostChecked.delete(r.id);
+    for (const d of await this.deps.store.rolloutDevices(r.id, 'sent')) {
       if (this.deps.singleInstance ? d.sentBy === this.deps.instance : d.sentAt! > now - lostAfter) continue;
       const retained = this.deps.view.devices.get(d.device)?.desiredRevision ?? 0;
-      if (retained < d.revision) void this.publish(r, d.device, d.revision).catch(this.deps.onError);
+      if (retained < d.revision) this.track(this.publish(r, d.device, d.revision));
     }
   }
 }

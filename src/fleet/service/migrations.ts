@@ -36,6 +36,21 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] }> = [
       'CREATE TABLE sessions (hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, scope TEXT NOT NULL, csrf TEXT NOT NULL, expires_at {bigint} NOT NULL)',
     ],
   },
+  {
+    // Steps read a summary instead of every device row (issue 21's 10,000-device benchmark): the send
+    // counter and first send time, the pace restarted by a resume, and indexes for the pending devices in
+    // order and the sent ones by time.
+    version: 2,
+    sql: [
+      'ALTER TABLE rollouts ADD COLUMN started_at {bigint}',
+      'ALTER TABLE rollouts ADD COLUMN sent_count INTEGER NOT NULL DEFAULT 0',
+      'ALTER TABLE rollouts ADD COLUMN pace_at {bigint}',
+      'ALTER TABLE rollouts ADD COLUMN pace_sent INTEGER',
+      "UPDATE rollouts SET started_at = (SELECT MIN(sent_at) FROM rollout_devices WHERE rollout_id = rollouts.id), sent_count = (SELECT COUNT(sent_at) FROM rollout_devices WHERE rollout_id = rollouts.id)",
+      'CREATE INDEX rollout_devices_outcome_seq ON rollout_devices (rollout_id, outcome, seq)',
+      'CREATE INDEX rollout_devices_outcome_sent ON rollout_devices (rollout_id, outcome, sent_at)',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -10,6 +10,9 @@ import type { SqlDriver, SqlQueryable, Row } from './sql-driver.js';
  */
 const INT8 = 20;
 const NUMERIC = 1700;
+const TYPES = { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8 || oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser };
+/** How long a lost LISTEN connection waits before connecting again. */
+const RELISTEN_MS = 1000;
 
 export class PgDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
@@ -17,21 +20,19 @@ export class PgDriver implements SqlDriver {
   readonly types = { serialKey: 'BIGSERIAL PRIMARY KEY', bigint: 'BIGINT', real: 'DOUBLE PRECISION' };
   // Any constant: one advisory lock id for berth's migrations, so two instances starting together take turns.
   readonly migrationLock = 'SELECT pg_advisory_xact_lock(7423911)';
+  readonly rolloutLock = 'SELECT pg_advisory_xact_lock(7423912)';
 
-  private constructor(private readonly pool: pg.Pool, private readonly where: string) {}
+  readonly notify = 'SELECT pg_notify(?, ?)';
+
+  private constructor(private readonly pool: pg.Pool, private readonly where: string, private readonly url: string) {}
 
   /** Connects to `url` (postgres://user:pass@host:port/db) and checks the server answers. */
   static async open(url: string, poolSize = 5): Promise<PgDriver> {
     const where = redact(url);
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: poolSize,
-      connectionTimeoutMillis: 10_000,
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8 || oid === NUMERIC ? Number : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser },
-    });
+    const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000, types: TYPES });
     // An idle client's error (the server restarted) must not crash the service; the next query reconnects.
     pool.on('error', () => undefined);
-    const driver = new PgDriver(pool, where);
+    const driver = new PgDriver(pool, where, url);
     await driver.all('SELECT 1');
     return driver;
   }
@@ -78,6 +79,54 @@ export class PgDriver implements SqlDriver {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * LISTEN on a connection of its own (a pooled one goes back to the pool between queries), connected
+   * again RELISTEN_MS after it is lost; what is notified meanwhile is missed (the contract allows it).
+   */
+  async listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!/^[a-z_]+$/.test(channel)) throw new BerthError('internal', `LISTEN channel "${channel}" is not a plain identifier`);
+    let closed = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.url, types: TYPES });
+      c.on('notification', (m) => {
+        if (m.channel === channel) fn(m.payload ?? '');
+      });
+      const lost = (): void => {
+        if (closed || client !== c) return;
+        client = undefined;
+        void c.end().catch(() => undefined);
+        again();
+      };
+      c.on('error', lost);
+      c.on('end', lost);
+      client = c;
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${channel}`);
+      } catch (err) {
+        if (client === c) client = undefined;
+        await c.end().catch(() => undefined);
+        throw err;
+      }
+    };
+    const again = (): void => {
+      if (!closed) retry = setTimeout(() => void connect().catch(again), RELISTEN_MS);
+    };
+    try {
+      await connect();
+    } catch (err) {
+      closed = true;
+      throw new BerthError('network', `PostgreSQL ${this.where}: LISTEN ${channel}: ${(err as Error).message}`, { cause: err });
+    }
+    return async () => {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+    };
   }
 
   async close(): Promise<void> {

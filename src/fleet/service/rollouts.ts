@@ -135,7 +135,7 @@ const MOVES: Readonly<Record<'pause' | 'resume' | 'cancel', { from: readonly Rol
 /** Pause, resume or cancel; `conflict` naming the state it is in when the move does not apply. */
 export async function moveRollout(deps: Pick<RolloutDeps, 'store' | 'bus'>, id: string, move: keyof typeof MOVES, by: string, now = Date.now()): Promise<RolloutRecord> {
   const { from, to } = MOVES[move];
-  const moved = await deps.store.transitionRollout(id, from, to);
+  const moved = await deps.store.transitionRollout(id, from, to, now);
   if (!moved) {
     const r = await deps.store.getRollout(id);
     if (!r) throw new BerthError('notFound', `no rollout ${id}`);

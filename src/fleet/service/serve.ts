@@ -78,7 +78,7 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     await ingest.start();
     closers.push(() => ingest.stop());
     const driver = new RolloutDriver({ store, link, view, bus, signer: opts.signer, instance, onError, singleInstance: store.dialect === 'sqlite' });
-    driver.start();
+    await driver.start();
     closers.push(() => driver.stop());
     const live = new LiveFeed(store, bus, inventory, onError);
     closers.push(() => live.close());

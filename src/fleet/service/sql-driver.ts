@@ -27,5 +27,14 @@ export interface SqlDriver extends SqlQueryable {
   readonly types: { readonly serialKey: string; readonly bigint: string; readonly real: string };
   /** A statement that serializes schema migrations across processes inside a transaction, or undefined. */
   readonly migrationLock?: string;
+  /** The same for rollout creations (FleetStore.createRollout), or undefined when `tx` alone serializes writers (SQLite). */
+  readonly rolloutLock?: string;
+  /**
+   * Cross-process wake-ups, where the database has them (PostgreSQL LISTEN/NOTIFY): `notify` is a
+   * statement taking (channel, payload) to run inside a transaction; `listen` calls `fn` with the
+   * payload of every notification on `channel` (a fixed identifier) until the returned function is called.
+   */
+  readonly notify?: string;
+  listen?(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -1,8 +1,9 @@
+import crypto from 'node:crypto';
 import { migrate } from './migrations.js';
 import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
 import {
   DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceRecord, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
-  type RolloutDeviceRecord, type RolloutRecord, type RolloutState, type SessionRecord, type StepDecision, type TelemetryPoint,
+  type RolloutDeviceRecord, type RolloutRecord, type RolloutState, type SessionRecord, type StepDecision, type StepView, type TelemetryPoint,
   type TelemetryRetention, type TelemetrySample, type TokenRecord,
 } from './store.js';
 
@@ -27,8 +28,13 @@ export async function openSqlStore(db: SqlDriver): Promise<FleetStore> {
   return new SqlStore(db);
 }
 
+/** The LISTEN/NOTIFY channel of rollout changes; payloads are `<origin> <rollout id>`. */
+const ROLLOUTS_CHANNEL = 'berth_rollouts';
+
 class SqlStore implements FleetStore {
   readonly dialect: 'sqlite' | 'postgres';
+  /** This store's name in its notifications, so it does not wake itself. */
+  private readonly origin = crypto.randomBytes(6).toString('hex');
 
   constructor(private readonly db: SqlDriver) {
     this.dialect = db.dialect;
@@ -59,6 +65,20 @@ class SqlStore implements FleetStore {
 
   async listDevices(): Promise<DeviceRecord[]> {
     return (await this.db.all('SELECT * FROM devices ORDER BY id')).map(deviceOf);
+  }
+
+  async deviceIds(): Promise<string[]> {
+    return (await this.db.all('SELECT id FROM devices ORDER BY id')).map((r) => String(r.id));
+  }
+
+  async devicesByIds(ids: readonly string[]): Promise<DeviceRecord[]> {
+    const out: DeviceRecord[] = [];
+    // Bounded lists of placeholders (SQLite allows 32,766 per statement; PostgreSQL 65,535).
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      out.push(...(await this.db.all(`SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`, chunk)).map(deviceOf));
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async addTelemetry(samples: readonly TelemetrySample[]): Promise<void> {
@@ -133,13 +153,18 @@ class SqlStore implements FleetStore {
 
   async createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord> {
     await this.db.tx(async (q) => {
+      if (this.db.rolloutLock !== undefined) await q.run(this.db.rolloutLock);
+      // Planned outside this lock (from the broker's view), a revision may equal one another rollout took
+      // meanwhile: the same revision with another body, which the device would ignore as already had.
+      const held = new Map((await q.all('SELECT device, MAX(revision) AS revision FROM rollout_devices GROUP BY device')).map((x) => [String(x.device), Number(x.revision)]));
       await q.run('INSERT INTO rollouts (id, name, state, created_at, created_by, policy, images, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [r.id, r.name, r.state, r.createdAt, r.createdBy, json(r.policy), json(r.images), r.body]);
       let seq = 0;
       for (const d of devices) {
         await q.run("UPDATE rollout_devices SET outcome = 'superseded', finished_at = ? WHERE device = ? AND outcome = 'pending'", [r.createdAt, d.device]);
-        await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, d.revision]);
+        await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, Math.max(d.revision, (held.get(d.device) ?? 0) + 1)]);
       }
+      await this.changed(q, r.id);
     });
     return (await this.getRollout(r.id))!;
   }
@@ -161,41 +186,55 @@ class SqlStore implements FleetStore {
     return rows.map((r) => rolloutOf(r, counts.filter((c) => c.rollout_id === r.id)));
   }
 
-  async rolloutDevices(id: string): Promise<RolloutDeviceRecord[]> {
-    return (await this.db.all('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY seq', [id])).map(rolloutDeviceOf);
+  async rolloutDevices(id: string, outcome?: DeviceOutcome): Promise<RolloutDeviceRecord[]> {
+    const rows = outcome === undefined
+      ? await this.db.all('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY seq', [id])
+      : await this.db.all('SELECT * FROM rollout_devices WHERE rollout_id = ? AND outcome = ? ORDER BY seq', [id, outcome]);
+    return rows.map(rolloutDeviceOf);
   }
 
   async unfinishedRollouts(): Promise<string[]> {
     return (await this.db.all('SELECT id FROM rollouts WHERE finished_at IS NULL ORDER BY created_at')).map((r) => String(r.id));
   }
 
-  async transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState): Promise<RolloutRecord | undefined> {
+  async transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState, now: number): Promise<RolloutRecord | undefined> {
     const changed = await this.db.tx(async (q) => {
       const n = await q.run(`UPDATE rollouts SET state = ? WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})`, [to, id, ...from]);
       if (n > 0 && to === 'cancelled') await q.run("UPDATE rollout_devices SET outcome = 'not-sent' WHERE rollout_id = ? AND outcome = 'pending'", [id]);
+      if (n > 0 && to === 'running') await q.run("UPDATE rollouts SET pace_at = ?, pace_sent = sent_count WHERE id = ? AND state = 'running'", [now, id]);
+      if (n > 0) await this.changed(q, id);
       return n > 0;
     });
     return changed ? this.getRollout(id) : undefined;
   }
 
-  async stepRollout(id: string, instance: string, now: number, decide: (r: RolloutRecord, d: readonly RolloutDeviceRecord[]) => StepDecision): Promise<Array<{ device: string; revision: number }>> {
+  async stepRollout(id: string, instance: string, now: number, maxSend: number, decide: (r: RolloutRecord, view: StepView) => StepDecision): Promise<Array<{ device: string; revision: number }>> {
     return this.db.tx(async (q) => {
       const [rollout] = await this.rollouts(q, 'WHERE id = ?', [id], this.db.forUpdate);
       if (!rollout || rollout.finishedAt !== undefined) return [];
-      const devices = (await q.all('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY seq', [id])).map(rolloutDeviceOf);
-      const d = decide(rollout, devices);
+      // Index ranges (migration 2), each bounded by what the step acts on, not by the rollout's size.
+      const next = await q.all<{ device: string; revision: number }>("SELECT device, revision FROM rollout_devices WHERE rollout_id = ? AND outcome = 'pending' ORDER BY seq LIMIT ?", [id, maxSend]);
+      const expired = await q.all<{ device: string }>("SELECT device FROM rollout_devices WHERE rollout_id = ? AND outcome = 'sent' AND sent_at <= ? ORDER BY sent_at", [id, now - rollout.policy.timeoutMs]);
+      const oldest = await q.all<{ t: number | null }>("SELECT MIN(sent_at) AS t FROM rollout_devices WHERE rollout_id = ? AND outcome = 'sent'", [id]);
+      const oldestInFlightAt = num(oldest[0]?.t);
+      const d = decide(rollout, { next: next.map((x) => String(x.device)), expired: expired.map((x) => String(x.device)), ...(oldestInFlightAt !== undefined && { oldestInFlightAt }) });
       const sent: Array<{ device: string; revision: number }> = [];
-      const revisions = new Map(devices.map((x) => [x.device, x.revision]));
+      const revisions = new Map(next.map((x) => [String(x.device), Number(x.revision)]));
       for (const device of d.send ?? []) {
+        const revision = revisions.get(device);
+        if (revision === undefined) continue; // not pending (a stale decision): never sent twice
         const n = await q.run("UPDATE rollout_devices SET outcome = 'sent', sent_at = ?, sent_by = ? WHERE rollout_id = ? AND device = ? AND outcome = 'pending'", [now, instance, id, device]);
-        if (n > 0) sent.push({ device, revision: revisions.get(device)! });
+        if (n > 0) sent.push({ device, revision });
       }
+      if (sent.length > 0) await q.run('UPDATE rollouts SET sent_count = sent_count + ?, started_at = COALESCE(started_at, ?) WHERE id = ?', [sent.length, now, id]);
       for (const f of d.finish ?? []) {
         await q.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome IN ('sent', 'pending')", [f.outcome, now, f.error, id, f.device]);
       }
+      if (d.dropPending) await q.run("UPDATE rollout_devices SET outcome = 'not-sent', finished_at = ? WHERE rollout_id = ? AND outcome = 'pending'", [now, id]);
       if (d.state) {
         await q.run('UPDATE rollouts SET state = ?, abort_reason = COALESCE(?, abort_reason), finished_at = ? WHERE id = ?', [d.state.state, d.state.reason, d.state.finished ? now : undefined, id]);
       }
+      if (d.send !== undefined || d.finish !== undefined || d.dropPending === true || d.state !== undefined) await this.changed(q, id);
       return sent;
     });
   }
@@ -211,7 +250,13 @@ class SqlStore implements FleetStore {
   }
 
   async settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
-    return (await this.db.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome = 'sent'", [outcome, at, error, rollout, device])) > 0;
+    const run = async (q: SqlQueryable): Promise<boolean> => {
+      const settled = (await q.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome = 'sent'", [outcome, at, error, rollout, device])) > 0;
+      if (settled) await this.changed(q, rollout);
+      return settled;
+    };
+    // One statement needs no transaction unless a notification goes with it.
+    return this.db.notify === undefined ? run(this.db) : this.db.tx(run);
   }
 
   async setDevicePhase(rollout: string, device: string, phase: string): Promise<void> {
@@ -238,6 +283,19 @@ class SqlStore implements FleetStore {
 
   async deleteSession(hash: string): Promise<void> {
     await this.db.run('DELETE FROM sessions WHERE hash = ?', [hash]);
+  }
+
+  async watchRollouts(fn: (rollout: string) => void): Promise<() => Promise<void>> {
+    if (!this.db.listen) return async () => undefined;
+    return this.db.listen(ROLLOUTS_CHANNEL, (payload) => {
+      const [origin, id] = payload.split(' ');
+      if (origin !== this.origin && id) fn(id);
+    });
+  }
+
+  /** Tells the other processes on the database that rollout `id` changed (delivered at commit). */
+  private async changed(q: SqlQueryable, id: string): Promise<void> {
+    if (this.db.notify !== undefined) await q.run(this.db.notify, [ROLLOUTS_CHANNEL, `${this.origin} ${id}`]);
   }
 
   close(): Promise<void> {
@@ -271,12 +329,13 @@ function rolloutOf(r: Row, counts: ReadonlyArray<{ outcome: string; n: number }>
     byOutcome[c.outcome as DeviceOutcome] = Number(c.n);
     total += Number(c.n);
   }
-  const finishedAt = num(r.finished_at);
+  const [finishedAt, startedAt, paceAt] = [num(r.finished_at), num(r.started_at), num(r.pace_at)];
   const abortReason = opt(r.abort_reason as string | null);
   return {
     id: String(r.id), name: String(r.name), state: r.state as RolloutState, createdAt: Number(r.created_at), createdBy: String(r.created_by),
-    policy: parse(r.policy)!, images: parse(r.images)!, body: String(r.body), counts: { ...byOutcome, total },
-    ...(finishedAt !== undefined && { finishedAt }), ...(abortReason !== undefined && { abortReason }),
+    policy: parse(r.policy)!, images: parse(r.images)!, body: String(r.body), counts: { ...byOutcome, total }, sentCount: Number(r.sent_count ?? 0),
+    ...(finishedAt !== undefined && { finishedAt }), ...(abortReason !== undefined && { abortReason }), ...(startedAt !== undefined && { startedAt }),
+    ...(paceAt !== undefined && { pace: { at: paceAt, sent: Number(r.pace_sent ?? 0) } }),
   };
 }
 

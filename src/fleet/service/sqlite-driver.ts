@@ -18,23 +18,33 @@ export class SqliteDriver implements SqlDriver {
   /** The running transaction: every query outside it waits for it (see SqlDriver.tx). */
   private busy: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly db: Database.Database) {}
+  private readonly readStatements = new Map<string, Database.Statement>();
+
+  /**
+   * `reader` is a second, read-only connection for SELECTs outside transactions: WAL lets it read the
+   * last committed state while a transaction runs on `db`, so an API read does not queue behind a chain
+   * of rollout steps and telemetry batches (at 10,000 devices mid-rollout that wait reached seconds).
+   */
+  private constructor(private readonly db: Database.Database, private readonly reader: Database.Database) {}
 
   /** Opens (creating) `<dir>/fleet.db`. */
   static open(dir: string): SqliteDriver {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, 'fleet.db');
     let db: Database.Database;
+    let reader: Database.Database;
     try {
       db = new Database(file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
+      reader = new Database(file, { readonly: true });
+      reader.pragma('busy_timeout = 5000');
     } catch (err) {
       throw new BerthError('host', `cannot open the fleet database ${file}: ${(err as Error).message}`, { cause: err });
     }
-    return new SqliteDriver(db);
+    return new SqliteDriver(db, reader);
   }
 
   private direct: SqlQueryable = {
@@ -42,14 +52,18 @@ export class SqliteDriver implements SqlDriver {
     run: async (sql: string, params: readonly unknown[] = []) => this.statement(sql).run(...bind(params)).changes,
   };
 
+  private prepare(db: Database.Database, sql: string): Database.Statement {
+    try {
+      return db.prepare(sql);
+    } catch (err) {
+      throw new BerthError('internal', `SQLite refused a statement: ${(err as Error).message}: ${sql}`, { cause: err });
+    }
+  }
+
   private statement(sql: string): Database.Statement {
     let s = this.statements.get(sql);
     if (!s) {
-      try {
-        s = this.db.prepare(sql);
-      } catch (err) {
-        throw new BerthError('internal', `SQLite refused a statement: ${(err as Error).message}: ${sql}`, { cause: err });
-      }
+      s = this.prepare(this.db, sql);
       // Statements without a result (DDL, INSERT) cannot be read with .all(); callers use run() for them.
       if (!/^\s*(CREATE|DROP|ALTER|BEGIN|COMMIT|ROLLBACK)/i.test(sql)) this.statements.set(sql, s);
     }
@@ -66,6 +80,12 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async all<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    // A plain SELECT (not INSERT … RETURNING) needs no wait: the reader sees what is committed.
+    if (/^\s*SELECT\b/i.test(sql)) {
+      let st = this.readStatements.get(sql);
+      if (!st) this.readStatements.set(sql, (st = this.prepare(this.reader, sql)));
+      return st.all(...bind(params)) as T[];
+    }
     await this.idle();
     return this.direct.all<T>(sql, params);
   }
@@ -97,6 +117,7 @@ export class SqliteDriver implements SqlDriver {
 
   async close(): Promise<void> {
     await this.idle();
+    this.reader.close();
     this.db.close();
   }
 }

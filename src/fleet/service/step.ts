@@ -1,60 +1,68 @@
-import { Rollout, type FinalResult } from '../rollout.js';
-import type { DeviceOutcome, RolloutDeviceRecord, RolloutRecord, StepDecision } from './store.js';
+import { abortReason, pacedAllowance, pacedAt } from '../rollout.js';
+import type { DeviceOutcome, RolloutRecord, StepDecision, StepView } from './store.js';
 
 /**
- * One step of a stored rollout, decided from its record alone (pure, so it can run inside the
- * store's transaction and be unit-tested): the staged-rollout planner of the CLI (src/fleet/rollout.ts,
- * restored from the rows) says which devices are due and whether the abort threshold is crossed;
- * sent devices past the rollout's timeout are timed out; a rollout with nothing pending or in flight
- * is finished.
+ * One step of a stored rollout, decided from its record and a bounded view of its devices (pure, so it
+ * can run inside the store's transaction and be unit-tested): the pace and abort rules of the CLI's
+ * planner (src/fleet/rollout.ts) applied to the record's counters, sent devices past the rollout's
+ * timeout timed out, and a rollout with nothing pending or in flight finished. Nothing here reads every
+ * device row: at 10,000 devices a step that did took longer than the devices took to apply.
  */
 
-const FINAL_RESULTS: ReadonlySet<DeviceOutcome> = new Set<DeviceOutcome>(['applied', 'failed', 'rolled-back', 'rejected', 'superseded']);
+const FINAL_RESULTS: readonly DeviceOutcome[] = ['applied', 'failed', 'rolled-back', 'rejected', 'superseded'];
+const FAILURES: readonly DeviceOutcome[] = ['failed', 'rolled-back', 'rejected'];
 
-function plannerOf(r: RolloutRecord, devices: readonly RolloutDeviceRecord[]): Rollout {
-  const sent = devices
-    .filter((d) => d.sentAt !== undefined)
-    .sort((a, b) => a.sentAt! - b.sentAt! || a.seq - b.seq)
-    .map((d) => ({ device: d.device, at: d.sentAt!, ...(FINAL_RESULTS.has(d.outcome) && { result: d.outcome as FinalResult }) }));
-  return Rollout.restore(devices.map((d) => d.device), r.policy, sent);
+/** Where pacing counts from: a resume restarts it (so a long pause is no backlog); else the first send. */
+function paceOf(r: RolloutRecord, now: number): { at: number; sent: number } {
+  return r.pace ?? { at: r.startedAt ?? now, sent: 0 };
 }
 
-export function decideStep(r: RolloutRecord, devices: readonly RolloutDeviceRecord[], now: number, maxSend = Infinity): StepDecision {
-  const planner = plannerOf(r, devices);
-  const finish: Array<{ device: string; outcome: DeviceOutcome }> = [];
-  for (const d of devices) {
-    if (d.outcome === 'sent' && d.sentAt! + r.policy.timeoutMs <= now) finish.push({ device: d.device, outcome: 'timed-out' });
-  }
+/** How many more devices the pace allows at `now` (Infinity without a rate). */
+function allowance(r: RolloutRecord, now: number): number {
+  if (r.policy.ratePerMin === undefined) return Infinity;
+  const pace = paceOf(r, now);
+  return Math.max(0, pacedAllowance(r.policy.ratePerMin, pace.at, now) - (r.sentCount - pace.sent));
+}
+
+export function decideStep(r: RolloutRecord, view: StepView, now: number): StepDecision {
+  const sum = (outcomes: readonly DeviceOutcome[]): number => outcomes.reduce((n, o) => n + r.counts[o], 0);
   let state = r.state;
   let reason: string | undefined;
-  if (state === 'running' && planner.aborted !== undefined) {
-    state = 'aborted';
-    reason = planner.aborted;
+  if (state === 'running') {
+    reason = abortReason(r.policy, sum(FINAL_RESULTS), sum(FAILURES));
+    if (reason !== undefined) state = 'aborted';
   }
-  // The planner marks what it returns as sent, so a batch cap is applied to what it is asked for:
-  // the rest stays due and the next step takes it.
-  const send = state === 'running' ? planner.due(now).slice(0, maxSend) : [];
+  const send = state === 'running' ? view.next.slice(0, allowance(r, now)) : [];
+  const finish = view.expired.map((device) => ({ device, outcome: 'timed-out' as const }));
   // Once aborted or cancelled, what was never sent will not be.
-  if (state === 'aborted' || state === 'cancelled') {
-    for (const d of devices) if (d.outcome === 'pending') finish.push({ device: d.device, outcome: 'not-sent' });
-  }
-  const timedOut = new Set(finish.map((f) => f.device));
-  const inFlight = devices.some((d) => d.outcome === 'sent' && !timedOut.has(d.device)) || send.length > 0;
-  const pending = state === 'running' || state === 'paused' ? devices.some((d) => d.outcome === 'pending' && !send.includes(d.device)) : false;
+  const dropPending = (state === 'aborted' || state === 'cancelled') && r.counts.pending > 0;
+  const inFlight = r.counts.sent - finish.length + send.length > 0;
+  const pending = (state === 'running' || state === 'paused') && r.counts.pending - send.length > 0;
   const finished = !inFlight && !pending;
   const next = finished && (state === 'running' || state === 'paused') ? 'completed' : state;
   return {
     ...(send.length > 0 && { send }),
     ...(finish.length > 0 && { finish }),
+    ...(dropPending && { dropPending }),
     ...((next !== r.state || finished) && { state: { state: next, ...(reason !== undefined && { reason }), finished } }),
   };
 }
 
-/** When the rollout needs its next step at the latest (a device comes due or times out), or undefined when only reports move it. */
-export function nextStepAt(r: RolloutRecord, devices: readonly RolloutDeviceRecord[], now: number): number | undefined {
+/**
+ * When the rollout needs its next step at the latest, after `decision` was applied (a device comes due
+ * or one in flight times out), or undefined when only reports move it.
+ */
+export function nextStepAt(r: RolloutRecord, view: StepView, decision: StepDecision, now: number): number | undefined {
+  const sent = decision.send?.length ?? 0;
   let at = Infinity;
-  for (const d of devices) if (d.outcome === 'sent') at = Math.min(at, d.sentAt! + r.policy.timeoutMs);
-  const due = r.state === 'running' ? plannerOf(r, devices).nextDueIn(now) : undefined;
-  if (due !== undefined) at = Math.min(at, now + due);
+  if (sent > 0) at = now + r.policy.timeoutMs;
+  // The oldest in flight may just have timed out: then a step soon finds the next oldest.
+  if (view.oldestInFlightAt !== undefined) at = Math.min(at, view.oldestInFlightAt + r.policy.timeoutMs);
+  const state = decision.state?.state ?? r.state;
+  if (state === 'running' && r.counts.pending - sent > 0) {
+    if (r.policy.ratePerMin === undefined) return now; // the rest at once: capped per step only
+    const pace = paceOf(r, now);
+    at = Math.min(at, pacedAt(r.policy.ratePerMin, pace.at, r.sentCount + sent - pace.sent));
+  }
   return at === Infinity ? undefined : at;
 }

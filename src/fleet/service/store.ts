@@ -92,6 +92,14 @@ export interface RolloutRecord {
   /** The desired state's JSON text without its revision (digests pinned): what every device is sent. */
   readonly body: string;
   readonly counts: Readonly<Record<DeviceOutcome, number>> & { readonly total: number };
+  /** When its first device was recorded sent, and how many have been (whatever they became since). */
+  readonly startedAt?: number;
+  readonly sentCount: number;
+  /**
+   * Set by a resume: pacing counts again from `at`, when `sent` devices had been sent, so the time spent
+   * paused is not a backlog sent in a burst (see transitionRollout).
+   */
+  readonly pace?: { readonly at: number; readonly sent: number };
 }
 
 export interface RolloutDeviceRecord {
@@ -107,7 +115,20 @@ export interface RolloutDeviceRecord {
   readonly error?: string;
 }
 
-export type NewRollout = Omit<RolloutRecord, 'counts' | 'finishedAt' | 'abortReason'>;
+export type NewRollout = Omit<RolloutRecord, 'counts' | 'finishedAt' | 'abortReason' | 'startedAt' | 'sentCount' | 'pace'>;
+
+/**
+ * What one step of a rollout sees besides the rollout record (counts, pacing): a bounded summary, never
+ * every device row, so a step costs the same at 10 devices and at 10,000 (see FleetStore.stepRollout).
+ */
+export interface StepView {
+  /** The first pending devices in sending order, at most the `maxSend` asked for. */
+  readonly next: readonly string[];
+  /** Devices still `sent` that were sent at or before now − the policy's timeout: they timed out. */
+  readonly expired: readonly string[];
+  /** The earliest send time among the devices still `sent`: when the next one can time out. */
+  readonly oldestInFlightAt?: number;
+}
 
 /** What one step of a rollout decides (see FleetStore.stepRollout). */
 export interface StepDecision {
@@ -115,6 +136,8 @@ export interface StepDecision {
   readonly send?: readonly string[];
   /** Devices given a final outcome now (must be `sent`, or `pending` for `not-sent`). */
   readonly finish?: ReadonlyArray<{ readonly device: string; readonly outcome: DeviceOutcome; readonly error?: string }>;
+  /** Every device still `pending` becomes `not-sent` (an aborted or cancelled rollout). */
+  readonly dropPending?: boolean;
   /** A new state (aborted with a reason, completed); `finished` stamps finishedAt. */
   readonly state?: { readonly state: RolloutState; readonly reason?: string; readonly finished?: boolean };
 }
@@ -144,6 +167,10 @@ export interface FleetStore {
   getDevice(id: string): Promise<DeviceRecord | undefined>;
   /** Every device, sorted by id. */
   listDevices(): Promise<DeviceRecord[]>;
+  /** Every device's id, sorted: no state read (a fleet table's page needs only its own rows). */
+  deviceIds(): Promise<string[]>;
+  /** The devices of those ids that exist, sorted by id. */
+  devicesByIds(ids: readonly string[]): Promise<DeviceRecord[]>;
 
   /** Stores raw samples and folds each into its per-minute average. */
   addTelemetry(samples: readonly TelemetrySample[]): Promise<void>;
@@ -165,29 +192,36 @@ export interface FleetStore {
   /**
    * Stores a rollout and its devices (all `pending`, in the given order) in one transaction. Those
    * devices' `pending` rows in other rollouts become `superseded` (never sent: the newer rollout wins,
-   * as a newer desired state wins on the device).
+   * as a newer desired state wins on the device). Creations are serialized across instances (SQLite's
+   * write lock, a PostgreSQL advisory lock), and inside that each device's revision is raised above
+   * every revision any rollout already holds for it: two rollouts created at once for one device, from
+   * one or two instances, get distinct revisions, and the one committed last is the newer (it
+   * supersedes the other: its pending row at once, its sent row when the device reports the newer one).
    */
   createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord>;
   getRollout(id: string): Promise<RolloutRecord | undefined>;
   /** Newest first. */
   listRollouts(limit: number): Promise<RolloutRecord[]>;
-  rolloutDevices(id: string): Promise<RolloutDeviceRecord[]>;
+  /** In sending order; only those with `outcome` when given. */
+  rolloutDevices(id: string, outcome?: DeviceOutcome): Promise<RolloutDeviceRecord[]>;
   /** Ids of rollouts without finishedAt (running, paused, or aborted/cancelled with devices still sent). */
   unfinishedRollouts(): Promise<string[]>;
   /**
    * Moves a rollout from one of `from` to `to` (compare-and-set); undefined when it is not in `from`
-   * (or does not exist). Cancelling also turns its pending devices into `not-sent`.
+   * (or does not exist). Cancelling also turns its pending devices into `not-sent`; resuming (paused →
+   * running) restarts its pace at `now` (RolloutRecord.pace).
    */
-  transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState): Promise<RolloutRecord | undefined>;
+  transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState, now: number): Promise<RolloutRecord | undefined>;
   /**
    * One step of a rollout, atomic across every service instance on the database: the rollout row is
-   * locked (PostgreSQL SELECT … FOR UPDATE; SQLite BEGIN IMMEDIATE), `decide` sees it and its devices
-   * as committed and returns what to change, and the change is applied before the lock is released.
-   * Devices in `send` are recorded `sent` by `instance` at `now` only if still `pending`: so two instances
-   * can never both send one device. Returns the devices recorded sent (with their revision) for the
-   * caller to publish, after this commit. `decide` must be synchronous and pure.
+   * locked (PostgreSQL SELECT … FOR UPDATE; SQLite BEGIN IMMEDIATE), `decide` sees it and a StepView of
+   * its devices (at most `maxSend` of the pending ones) as committed and returns what to change, and the
+   * change is applied before the lock is released. Devices in `send` are recorded `sent` by `instance`
+   * at `now` only if still `pending` (and counted in sentCount; the first stamps startedAt): so two
+   * instances can never both send one device. Returns the devices recorded sent (with their revision)
+   * for the caller to publish, after this commit. `decide` must be synchronous and pure.
    */
-  stepRollout(id: string, instance: string, now: number, decide: (r: RolloutRecord, devices: readonly RolloutDeviceRecord[]) => StepDecision): Promise<Array<{ device: string; revision: number }>>;
+  stepRollout(id: string, instance: string, now: number, maxSend: number, decide: (r: RolloutRecord, view: StepView) => StepDecision): Promise<Array<{ device: string; revision: number }>>;
   /** The highest revision of each device's `pending` or `sent` rows: a new rollout must plan above it. */
   openRevisions(): Promise<Map<string, number>>;
   /** The `sent` rows of a device across rollouts: what a report from it may settle. */
@@ -196,6 +230,15 @@ export interface FleetStore {
   settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean>;
   /** The last progress phase of a sent device. */
   setDevicePhase(rollout: string, device: string, phase: string): Promise<void>;
+
+  /**
+   * Calls `fn` with a rollout's id when another process on this database changed it (created, stepped,
+   * paused or resumed, a device settled): PostgreSQL LISTEN/NOTIFY, sent in the writing transaction so
+   * it arrives after the commit. SQLite has a single process: `fn` is never called. A notification can
+   * be lost while the listening connection reconnects, so callers keep a slow poll as a safety net.
+   * Resolves, once listening, to the unsubscribe function.
+   */
+  watchRollouts(fn: (rollout: string) => void): Promise<() => Promise<void>>;
 
   addToken(t: TokenRecord): Promise<void>;
   tokenByHash(hash: string): Promise<TokenRecord | undefined>;

@@ -39,6 +39,9 @@ export function fleetStoreConformance(
       await store.upsertDevice('d1', { phase: null });
       expect((await store.getDevice('d1'))!.phase).toBeUndefined();
       expect((await store.listDevices()).map((d) => d.id)).toEqual(['d0', 'd1']);
+      expect(await store.deviceIds()).toEqual(['d0', 'd1']);
+      expect((await store.devicesByIds(['d1', 'nope', 'd0'])).map((d) => [d.id, d.online])).toEqual([['d0', false], ['d1', false]]);
+      expect(await store.devicesByIds([])).toEqual([]);
       expect(await store.getDevice('nope')).toBeUndefined();
     });
 
@@ -92,21 +95,30 @@ export function fleetStoreConformance(
 
     it('steps a rollout atomically: sends only pending devices once, finishes, changes state', async () => {
       await store.createRollout(rollout('r1'), ['a', 'b', 'c'].map((device) => ({ device, revision: 1 })));
-      const first = await store.stepRollout('r1', 'i1', 100, (r, devices) => {
+      const first = await store.stepRollout('r1', 'i1', 100, 2, (r, view) => {
         expect(r.state).toBe('running');
-        expect(devices.map((d) => d.outcome)).toEqual(['pending', 'pending', 'pending']);
+        expect(r.sentCount).toBe(0);
+        expect(view).toEqual({ next: ['a', 'b'], expired: [] });
         return { send: ['a', 'b'] };
       });
       expect(first).toEqual([{ device: 'a', revision: 1 }, { device: 'b', revision: 1 }]);
       // A stale decision naming a sent device sends nothing twice.
-      expect(await store.stepRollout('r1', 'i2', 200, () => ({ send: ['a', 'c'] }))).toEqual([{ device: 'c', revision: 1 }]);
+      expect(await store.stepRollout('r1', 'i2', 200, 5, (r, view) => {
+        expect(r).toMatchObject({ sentCount: 2, startedAt: 100 });
+        expect(view).toEqual({ next: ['c'], expired: [], oldestInFlightAt: 100 });
+        return { send: ['a', 'c'] };
+      })).toEqual([{ device: 'c', revision: 1 }]);
+      expect(await store.getRollout('r1')).toMatchObject({ sentCount: 3, startedAt: 100 });
       const rows = await store.rolloutDevices('r1');
       expect(rows.map((d) => [d.device, d.outcome, d.sentAt, d.sentBy])).toEqual([['a', 'sent', 100, 'i1'], ['b', 'sent', 100, 'i1'], ['c', 'sent', 200, 'i2']]);
       expect(await store.sentTo('a')).toEqual([{ rollout: 'r1', revision: 1 }]);
       expect(await store.settleDevice('r1', 'a', 'applied', 300)).toBe(true);
       expect(await store.settleDevice('r1', 'a', 'failed', 301)).toBe(false);
       await store.setDevicePhase('r1', 'b', 'pull');
-      await store.stepRollout('r1', 'i1', 400, () => ({ finish: [{ device: 'b', outcome: 'timed-out' }, { device: 'c', outcome: 'failed', error: 'boom' }], state: { state: 'completed', finished: true } }));
+      // Sent at 100 with a 60 s timeout: expired at 60 100, not before.
+      await store.stepRollout('r1', 'i1', 60_099, 5, (_r, view) => ((expect(view.expired).toEqual([])), {}));
+      await store.stepRollout('r1', 'i1', 60_100, 5, (_r, view) => ((expect(view).toEqual({ next: [], expired: ['b'], oldestInFlightAt: 100 })), {}));
+      await store.stepRollout('r1', 'i1', 400, 5, () => ({ finish: [{ device: 'b', outcome: 'timed-out' }, { device: 'c', outcome: 'failed', error: 'boom' }], state: { state: 'completed', finished: true } }));
       const done = await store.getRollout('r1');
       expect(done).toMatchObject({ state: 'completed', finishedAt: 400, counts: { total: 3, applied: 1, 'timed-out': 1, failed: 1, sent: 0 } });
       expect((await store.rolloutDevices('r1')).find((d) => d.device === 'b')).toMatchObject({ phase: 'pull', outcome: 'timed-out', finishedAt: 400 });
@@ -114,13 +126,13 @@ export function fleetStoreConformance(
       expect(await store.unfinishedRollouts()).toEqual([]);
       // A finished rollout is never stepped again.
       let called = false;
-      expect(await store.stepRollout('r1', 'i1', 500, () => ((called = true), {}))).toEqual([]);
+      expect(await store.stepRollout('r1', 'i1', 500, 5, () => ((called = true), {}))).toEqual([]);
       expect(called).toBe(false);
     });
 
     it('supersedes a device\'s pending rows in older rollouts, and reports open revisions', async () => {
       await store.createRollout(rollout('r1'), [{ device: 'a', revision: 3 }, { device: 'b', revision: 4 }]);
-      await store.stepRollout('r1', 'i', 1, () => ({ send: ['b'] }));
+      await store.stepRollout('r1', 'i', 1, 5, () => ({ send: ['b'] }));
       expect(await store.openRevisions()).toEqual(new Map([['a', 3], ['b', 4]]));
       await store.createRollout(rollout('r2', 2000), [{ device: 'a', revision: 5 }, { device: 'b', revision: 5 }]);
       expect((await store.rolloutDevices('r1')).map((d) => [d.device, d.outcome])).toEqual([['a', 'superseded'], ['b', 'sent']]);
@@ -129,12 +141,64 @@ export function fleetStoreConformance(
 
     it('transitions state by compare-and-set; cancelling turns pending devices into not-sent', async () => {
       await store.createRollout(rollout('r1'), ['a', 'b'].map((device) => ({ device, revision: 1 })));
-      await store.stepRollout('r1', 'i', 1, () => ({ send: ['a'] }));
-      expect((await store.transitionRollout('r1', ['running'], 'paused'))!.state).toBe('paused');
-      expect(await store.transitionRollout('r1', ['running'], 'paused')).toBeUndefined();
-      expect(await store.transitionRollout('nope', ['running'], 'paused')).toBeUndefined();
-      const c = await store.transitionRollout('r1', ['running', 'paused'], 'cancelled');
+      await store.stepRollout('r1', 'i', 1, 5, () => ({ send: ['a'] }));
+      expect((await store.transitionRollout('r1', ['running'], 'paused', 2))!.state).toBe('paused');
+      expect(await store.transitionRollout('r1', ['running'], 'paused', 3)).toBeUndefined();
+      expect(await store.transitionRollout('nope', ['running'], 'paused', 3)).toBeUndefined();
+      const c = await store.transitionRollout('r1', ['running', 'paused'], 'cancelled', 4);
       expect(c).toMatchObject({ state: 'cancelled', counts: { sent: 1, 'not-sent': 1, pending: 0 } });
+    });
+
+    it('restarts the pace at a resume, counting what was sent by then', async () => {
+      await store.createRollout(rollout('r1'), ['a', 'b', 'c'].map((device) => ({ device, revision: 1 })));
+      await store.stepRollout('r1', 'i', 100, 5, () => ({ send: ['a'] }));
+      expect((await store.getRollout('r1'))!.pace).toBeUndefined();
+      await store.transitionRollout('r1', ['running'], 'paused', 200);
+      expect(await store.transitionRollout('r1', ['paused'], 'running', 600_000)).toMatchObject({ state: 'running', pace: { at: 600_000, sent: 1 }, sentCount: 1, startedAt: 100 });
+    });
+
+    it('gives two rollouts created at once for one device distinct revisions: the one committed last supersedes', async () => {
+      await store.createRollout(rollout('r0'), [{ device: 'a', revision: 3 }]);
+      await store.stepRollout('r0', 'i', 1, 5, () => ({ send: ['a'] }));
+      const other = multiConnection ? await reopen() : store;
+      if (other !== store) extra.push(other);
+      // Both planned from the same view of the device (revision 3 sent, not yet echoed): revision 4 each.
+      await Promise.all([store.createRollout(rollout('r1', 2000), [{ device: 'a', revision: 4 }]), other.createRollout(rollout('r2', 2000), [{ device: 'a', revision: 4 }])]);
+      const rows = [...await store.rolloutDevices('r1'), ...await store.rolloutDevices('r2')].sort((x, y) => x.revision - y.revision);
+      expect(rows.map((d) => [d.revision, d.outcome])).toEqual([[4, 'superseded'], [5, 'pending']]);
+      // A plan below what a rollout holds (a stale view) is raised above it too.
+      await store.createRollout(rollout('r3', 3000), [{ device: 'a', revision: 2 }]);
+      expect((await store.rolloutDevices('r3'))[0]).toMatchObject({ revision: 6, outcome: 'pending' });
+      expect((await store.rolloutDevices('r0', 'sent')).map((d) => d.device)).toEqual(['a']);
+      expect(await store.rolloutDevices('r0', 'pending')).toEqual([]);
+    });
+
+    it.runIf(multiConnection)('wakes the other processes on the database when a rollout changes, never itself', async () => {
+      const other = await reopen();
+      extra.push(other);
+      const heard: string[] = [];
+      const firstHeard: string[] = [];
+      let arrived!: () => void;
+      const more = new Promise<void>((resolve) => (arrived = resolve));
+      const unwatch = await other.watchRollouts((id) => {
+        heard.push(id);
+        if (heard.length === 3) arrived();
+      });
+      const unwatchFirst = await store.watchRollouts((id) => firstHeard.push(id));
+      await store.createRollout(rollout('r1'), [{ device: 'a', revision: 1 }]);
+      await store.stepRollout('r1', 'i', 1, 5, () => ({ send: ['a'] }));
+      expect(await store.settleDevice('r1', 'a', 'applied', 2)).toBe(true);
+      await Promise.race([more, new Promise((_, reject) => setTimeout(() => reject(new Error(`heard only ${heard.join(', ')}`)), 5000))]);
+      expect(heard).toEqual(['r1', 'r1', 'r1']);
+      expect(firstHeard).toEqual([]);
+      // A step that changes nothing tells nobody.
+      await store.stepRollout('r1', 'i', 3, 5, () => ({}));
+      await other.transitionRollout('r1', ['running'], 'paused', 4);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard.length).toBe(3);
+      expect(firstHeard).toEqual(['r1']);
+      await unwatch();
+      await unwatchFirst();
     });
 
     it('keeps tokens by hash and sessions until they expire', async () => {
@@ -162,7 +226,7 @@ export function fleetStoreConformance(
       const other = multiConnection ? await reopen() : store;
       if (other !== store) extra.push(other);
       // Each instance sends the first 5 devices it sees pending, as a rollout step does.
-      const step = (s: FleetStore, who: string) => s.stepRollout('r1', who, 1, (_r, ds) => ({ send: ds.filter((d) => d.outcome === 'pending').slice(0, 5).map((d) => d.device) }));
+      const step = (s: FleetStore, who: string) => s.stepRollout('r1', who, 1, 5, (_r, view) => ({ send: view.next }));
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => step(i % 2 === 0 ? store : other, `i${i % 2}`)));
       const sent = results.flat().map((s) => s.device);
       expect(sent.length).toBe(40);

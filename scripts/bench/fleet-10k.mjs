@@ -1,0 +1,287 @@
+#!/usr/bin/env node
+// The fleet service at 10,000 devices (issue 21): one mosquitto, N simulated devices (test/helpers/fleet-sim.ts:
+// one MQTT 5 client session each, protocol v1 as the agent speaks it, the agent's own message intake, signed
+// desired states verified), telemetry at the agents' real rate, and `berth fleet serve` (SQLite) over them.
+//
+//   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 120] [--berth DIR]
+//
+// Measured, in this order, with the service process sampled from /proc every second (RSS, CPU):
+//   (a) start: the service reads the retained state of N devices until GET /api/v1/devices shows them all;
+//   (b) idle: --idle seconds of only telemetry (N devices every --telemetry: the agent's default on an SD
+//       card is 60 s), the service's CPU and RSS;
+//   (c) one rollout through the service (POST /api/v1/rollouts, all devices, no rate: as fast as it goes):
+//       time from the POST to every device `applied` in the rollout record (GET /api/v1/rollouts, summaries);
+//   (d) the same deploy by the CLI fan-out, `berth fleet deploy FILE --all`, process start to exit, while the
+//       service keeps running (it ingests what the deploy causes, as it would in production);
+//   (e) throughout (b)–(d), the fleet-list API: GET /api/v1/devices (every device: what the dashboard's fleet
+//       page loads today), ?limit=100&after=… (one page of a paged table) and ?group=canary (a filter
+//       matching 100 devices), one after the other, about 4 rounds a second: latency p50/p95/max per phase
+//       (goal: p95 < 100 ms);
+//   (f) the database: after a clean stop, bytes per telemetry row from SQLite's dbstat (table + index
+//       pages) and so bytes per device-day at the --telemetry rate (raw kept 24 h + one per-minute row a
+//       minute). This is EXTRAPOLATED from the rows the run wrote (N devices × its minutes), not a day run.
+// Images are given by digest, so no registry is involved (the service takes a digest as it is).
+//
+// Needs `npm run build` and ulimit -n > N + 200. Prints Markdown on stdout and writes
+// .cache/bench/fleet-10k-<timestamp>.json (and fleet-10k-latest.json); never BENCHMARKS.md.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuSeconds, log, prepareBench, repoRoot, requireBuiltBerth, sh, statusKiB, teardown } from './common.mjs';
+
+const self = fileURLToPath(import.meta.url);
+prepareBench(self, { packages: ['mosquitto'], rootReason: 'installing mosquitto' });
+
+const { values: opt } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '10000' },
+    'apply-ms': { type: 'string', default: '500' },
+    telemetry: { type: 'string', default: '60s' },
+    idle: { type: 'string', default: '120' },
+    berth: { type: 'string', default: repoRoot },
+  },
+});
+const N = Number(opt.devices);
+const APPLY_MS = Number(opt['apply-ms']);
+const IDLE_S = Number(opt.idle);
+const berthDir = path.resolve(opt.berth);
+const berthBin = path.join(berthDir, 'bin/berth');
+requireBuiltBerth(berthDir);
+const nofile = Number(sh('sh', ['-c', 'ulimit -n']));
+if (nofile < N + 200) { // per process: the simulator and mosquitto each hold one socket per device
+  console.error(`bench: open-file limit ${nofile} is too low for ${N} devices; raise ulimit -n`);
+  process.exit(1);
+}
+
+const { startMosquitto } = await import('../../test/helpers/services/mosquitto.ts');
+const { FleetSim } = await import('../../test/helpers/fleet-sim.ts');
+const { startService, createToken, api } = await import('../../test/helpers/fleet-service.ts');
+const { testFleetKey } = await import('../../test/helpers/signing.ts');
+const { parseDuration } = await import('../../src/duration.ts');
+const TELEMETRY_MS = parseDuration(opt.telemetry, '--telemetry');
+
+const r1 = (n) => Math.round(n * 10) / 10;
+const pct = (xs, p) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-fleet10k-'));
+const { steps, run: cleanup } = teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+const fleetKey = testFleetKey();
+const keyFile = fleetKey.writePrivate(work);
+// 100 devices in a group, for the filtered list; the rest come from the broker's retained state.
+const canary = Array.from({ length: Math.min(100, N) }, (_, i) => `  bench-${i}: {groups: [canary]}`).join('\n');
+const fleetFile = path.join(work, 'fleet.yaml');
+fs.writeFileSync(fleetFile, `signingKey: ${path.basename(keyFile)}\ndevices:\n${canary}\n`);
+const dataDir = path.join(work, 'data');
+const digestRef = (n) => `registry.example.com/bench/app@sha256:${crypto.createHash('sha256').update(`bench-${n}`).digest('hex')}`;
+const compose = (n) => `name: bench\nservices:\n  web:\n    image: ${digestRef(n)}\n    command: ["sleep", "3600"]\n`;
+
+const facts = {
+  date: new Date().toISOString(), nproc: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
+  node: process.version, mosquitto: sh('sh', ['-c', 'mosquitto -h | head -1']) ?? 'unknown', commit: sh('git', ['-C', berthDir, 'rev-parse', '--short', 'HEAD']) ?? 'unknown',
+  devices: N, applyMs: APPLY_MS, telemetryMs: TELEMETRY_MS, idleS: IDLE_S, loadAtStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+};
+
+/** Samples the service every second: per phase, peak/last RSS and CPU seconds used. */
+function sampler(pid) {
+  const phases = new Map();
+  let current;
+  const tick = () => {
+    if (!current) return;
+    try {
+      const rss = statusKiB(pid, 'VmRSS') / 1024;
+      current.rssMaxMiB = Math.max(current.rssMaxMiB, rss);
+      current.rssLastMiB = rss;
+    } catch {
+      /* exited */
+    }
+  };
+  const timer = setInterval(tick, 1000);
+  return {
+    phase(name) {
+      tick();
+      if (current) current.end(); // eslint-disable-line no-use-before-define
+      const cpu0 = cpuSeconds(pid);
+      const t0 = performance.now();
+      const p = { name, rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, lat: { all: [], page: [], group: [] } };
+      p.end = () => {
+        p.cpuS = cpuSeconds(pid) - cpu0;
+        p.wallS = (performance.now() - t0) / 1000;
+      };
+      phases.set(name, p);
+      current = p;
+      tick();
+      return p;
+    },
+    stop() {
+      tick();
+      current?.end();
+      current = undefined;
+      clearInterval(timer);
+      return [...phases.values()];
+    },
+    get current() {
+      return current;
+    },
+  };
+}
+
+/** The dashboard's fleet-list calls, 4 a second, into the current phase's latency lists. */
+function listProbe(url, token, samples) {
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      for (const [key, q] of [['all', ''], ['page', '?limit=100&after=bench-5000'], ['group', '?group=canary']]) {
+        const t0 = performance.now();
+        // A failed call (a reset keep-alive connection) is counted, not fatal: the run goes on.
+        const r = await api(url, 'GET', `/api/v1/devices${q}`, { token }).catch((err) => ({ status: String(err.cause?.code ?? err.message) }));
+        const ms = performance.now() - t0;
+        if (r.status !== 200) {
+          log(`GET /api/v1/devices${q}: ${r.status}`);
+          if (samples.current) samples.current.failed++;
+          continue;
+        }
+        samples.current?.lat[key].push(ms);
+      }
+      await sleep(250);
+    }
+  })();
+  return async () => {
+    stop = true;
+    await done;
+  };
+}
+
+const results = {};
+try {
+  log(`starting mosquitto and ${N} simulated devices (telemetry every ${TELEMETRY_MS / 1000} s)`);
+  const broker = await startMosquitto({ extraConfig: ['max_connections -1', 'max_queued_messages 0', 'max_inflight_messages 0'] });
+  steps.push(() => broker.stop());
+  let t0 = performance.now();
+  const sim = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'bench', count: N, applyMs: APPLY_MS, telemetryMs: TELEMETRY_MS, connectConcurrency: 200 });
+  steps.push(() => sim.stop());
+  results.simConnectS = (performance.now() - t0) / 1000;
+  log(`${N} devices connected in ${r1(results.simConnectS)} s; starting berth fleet serve`);
+
+  t0 = performance.now();
+  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile]);
+  steps.push(() => service.stop());
+  const pid = service.proc.pid;
+  const samples = sampler(pid);
+  samples.phase('start');
+  const token = await createToken('deploy', dataDir);
+  for (;;) {
+    const r = await api(service.url, 'GET', '/api/v1/devices?online=true', { token });
+    if (r.status === 200 && r.body.devices.length >= N) break;
+    await sleep(1000);
+  }
+  results.serviceReadyS = (performance.now() - t0) / 1000;
+  log(`service sees ${N} devices online after ${r1(results.serviceReadyS)} s`);
+
+  const stopProbe = listProbe(service.url, token, samples);
+  samples.phase('idle');
+  await sleep(IDLE_S * 1000);
+
+  samples.phase('service rollout');
+  t0 = performance.now();
+  const created = await api(service.url, 'POST', '/api/v1/rollouts', { token, body: { compose: compose(1), all: true, timeout: '10m' } });
+  if (created.status !== 201 && created.status !== 200) throw new Error(`POST /api/v1/rollouts: ${created.status} ${JSON.stringify(created.body)}`);
+  const createMs = performance.now() - t0;
+  const id = created.body.id;
+  let summary;
+  for (;;) {
+    const r = await api(service.url, 'GET', '/api/v1/rollouts?limit=5', { token });
+    summary = r.body.rollouts.find((x) => x.id === id);
+    if (summary.finishedAt !== null) break;
+    await sleep(250);
+  }
+  results.service = { createMs, allAppliedS: (performance.now() - t0) / 1000, counts: summary.counts, state: summary.state };
+  log(`service rollout: ${summary.state}, ${summary.counts.applied}/${N} applied in ${r1(results.service.allAppliedS)} s (create ${Math.round(createMs)} ms)`);
+  if (summary.counts.applied !== N) throw new Error(`service rollout: only ${summary.counts.applied} of ${N} applied: ${JSON.stringify(summary.counts)}`);
+
+  samples.phase('CLI fan-out');
+  const file = path.join(work, 'app.yaml');
+  fs.writeFileSync(file, compose(2));
+  t0 = performance.now();
+  const cli = await new Promise((resolve, reject) => {
+    const p = spawn(berthBin, ['fleet', 'deploy', file, '--all', '--broker', broker.url, '--signing-key', keyFile, '--json', '--timeout', '10m'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.once('error', reject);
+    p.once('exit', (code) => resolve({ code, out, err }));
+  });
+  if (cli.code !== 0) throw new Error(`berth fleet deploy exited ${cli.code}: ${cli.err.slice(-500)}`);
+  const cliSummary = JSON.parse(cli.out);
+  results.cli = { wallS: (performance.now() - t0) / 1000, rolloutS: cliSummary.elapsedMs / 1000, applied: cliSummary.counts.applied };
+  log(`CLI fan-out: ${cliSummary.counts.applied}/${N} applied in ${r1(results.cli.wallS)} s`);
+  // The service hears the CLI's deploy too: let it settle before the last sample.
+  samples.phase('after');
+  await sleep(10_000);
+  await stopProbe();
+  results.phases = samples.stop().map((p) => ({
+    name: p.name, wallS: p.wallS, failedCalls: p.failed, cpuPct: (p.cpuS * 100) / p.wallS, rssMaxMiB: p.rssMaxMiB, rssLastMiB: p.rssLastMiB,
+    listAll: { n: p.lat.all.length, p50: pct(p.lat.all, 50), p95: pct(p.lat.all, 95), max: pct(p.lat.all, 100) },
+    listGroup: { n: p.lat.group.length, p50: pct(p.lat.group, 50), p95: pct(p.lat.group, 95), max: pct(p.lat.group, 100) },
+    listPage: { n: p.lat.page.length, p50: pct(p.lat.page, 50), p95: pct(p.lat.page, 95), max: pct(p.lat.page, 100) },
+  }));
+
+  // A clean stop checkpoints the WAL into fleet.db; then measure what telemetry takes there.
+  const benchS = performance.now() / 1000;
+  await service.stop();
+  steps.pop();
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(path.join(dataDir, 'fleet.db'), { readonly: true });
+  const bytes = (names) => Number(db.prepare(`SELECT COALESCE(SUM(pgsize), 0) AS b FROM dbstat WHERE name IN (${names.map(() => '?').join(', ')})`).get(...names).b);
+  const indexes = (table) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").all(table).map((r) => r.name);
+  const table = (t) => {
+    const rows = Number(db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get().n);
+    const b = bytes([t, ...indexes(t)]);
+    return { rows, bytes: b, bytesPerRow: rows > 0 ? b / rows : NaN };
+  };
+  const raw = table('telemetry_raw');
+  const minute = table('telemetry_minute');
+  const perDay = 86_400_000 / TELEMETRY_MS;
+  results.db = {
+    fileMiB: fs.statSync(path.join(dataDir, 'fleet.db')).size / 2 ** 20, raw, minute,
+    // Raw samples are kept 24 h, so a device-day holds one day of them; minutes, one a minute.
+    perDeviceDayKiB: (raw.bytesPerRow * perDay + minute.bytesPerRow * 1440) / 1024,
+    rolloutDevicesBytesPerRow: table('rollout_devices').bytesPerRow, devicesBytesPerRow: table('devices').bytesPerRow,
+  };
+  db.close();
+  facts.loadAtEnd = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  facts.benchS = benchS;
+  results.simRssMiB = process.memoryUsage().rss / 2 ** 20;
+} finally {
+  await cleanup();
+}
+
+const out = path.join(repoRoot, '.cache/bench');
+fs.mkdirSync(out, { recursive: true });
+const json = JSON.stringify({ facts, results }, null, 2);
+fs.writeFileSync(path.join(out, `fleet-10k-${facts.date.replace(/[:.]/g, '-')}.json`), json);
+fs.writeFileSync(path.join(out, 'fleet-10k-latest.json'), json);
+
+const ms = (x) => (Number.isFinite(x) ? `${Math.round(x)} ms` : '–');
+console.log(`## Fleet service, ${N} devices (${facts.date.slice(0, 10)}; ${facts.nproc} cores, ${facts.cpuModel}, Node ${facts.node}, commit ${facts.commit}; load ${facts.loadAtStart} → ${facts.loadAtEnd})\n`);
+console.log(`Devices connect: ${r1(results.simConnectS)} s; the service shows all online ${r1(results.serviceReadyS)} s after its start. Each device applies in ${APPLY_MS} ms and sends telemetry every ${TELEMETRY_MS / 1000} s.\n`);
+console.log(`| rollout of ${N} devices | time to all applied |`);
+console.log('| --- | --- |');
+console.log(`| berth fleet serve (POST /api/v1/rollouts) | ${r1(results.service.allAppliedS)} s (create ${ms(results.service.createMs)}) |`);
+console.log(`| berth fleet deploy --all (CLI fan-out) | ${r1(results.cli.wallS)} s (rollout ${r1(results.cli.rolloutS)} s) |\n`);
+console.log('| phase | wall | service CPU (1 core = 100 %) | service RSS max / end | GET /devices (all) p50 / p95 / max | ?limit=100 page p50 / p95 / max | ?group=canary p50 / p95 / max |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const p of results.phases) {
+  console.log(`| ${p.name}${p.failedCalls ? ` (${p.failedCalls} list calls failed)` : ''} | ${r1(p.wallS)} s | ${Math.round(p.cpuPct)} % | ${Math.round(p.rssMaxMiB)} / ${Math.round(p.rssLastMiB)} MiB | ${ms(p.listAll.p50)} / ${ms(p.listAll.p95)} / ${ms(p.listAll.max)} (${p.listAll.n}) | ${ms(p.listPage.p50)} / ${ms(p.listPage.p95)} / ${ms(p.listPage.max)} | ${ms(p.listGroup.p50)} / ${ms(p.listGroup.p95)} / ${ms(p.listGroup.max)} |`);
+}
+const d = results.db;
+console.log(`\nTelemetry in SQLite (dbstat, table + indexes): raw ${r1(d.raw.bytesPerRow)} B/row (${d.raw.rows} rows), per-minute ${r1(d.minute.bytesPerRow)} B/row (${d.minute.rows} rows): **${r1(d.perDeviceDayKiB)} KiB per device-day** at one sample per ${TELEMETRY_MS / 1000} s (extrapolated from this run's rows). fleet.db ${r1(d.fileMiB)} MiB at the end.`);
