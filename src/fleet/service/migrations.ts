@@ -36,6 +36,11 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] }> = [
       'CREATE TABLE sessions (hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, scope TEXT NOT NULL, csrf TEXT NOT NULL, expires_at {bigint} NOT NULL)',
     ],
   },
+  {
+    // Token management (GET /api/v1/tokens): when each token was last used.
+    version: 2,
+    sql: ['ALTER TABLE tokens ADD COLUMN last_used_at {bigint}'],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
