@@ -88,7 +88,7 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     closers.push(() => clearInterval(prune));
 
     const routes = compileRoutes([...apiRoutes({
-      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live,
+      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live, onError,
     }), ...tokenRoutes(store)]);
     const secure = opts.tls !== undefined;
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
