@@ -21,6 +21,8 @@ let broker: MosquittoInstance;
 let broker2: MosquittoInstance;
 let registry: RegistryInstance;
 let sim: FleetSim;
+/** A device of the plain-HTTP service (on broker2), for the log follow stream. */
+let plainSim: FleetSim;
 let dir: string;
 /** The HTTPS service's data (the devices' rollouts) and the plain one's (the token API): one SQLite database per service. */
 let data: string;
@@ -54,7 +56,10 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, 'fleet.yaml'), 'signingKey: fleet-key.key\n');
   [broker, broker2, registry] = await Promise.all([startMosquitto(), startMosquitto(), startRegistry()]);
   await pushBusyboxImage(registry, 'sec/web', 'v1', { arches: ['amd64'] });
-  sim = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'sec', count: 1, applyMs: 100 });
+  [sim, plainSim] = await Promise.all([
+    FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'sec', count: 1, applyMs: 100 }),
+    FleetSim.start({ brokerUrl: broker2.url, fleetKey: fleetKey.key.publicKey, prefix: 'psec', count: 1, applyMs: 100 }),
+  ]);
   const pki = makeCa('fleet');
   ca = pki.caCert;
   otherCa = makeCa('other').caCert;
@@ -69,7 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([plain?.stop(), tls?.stop()]);
-  await sim?.stop();
+  await Promise.all([sim?.stop(), plainSim?.stop()]);
   await Promise.all([broker?.stop(), broker2?.stop(), registry?.stop()]);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -186,6 +191,37 @@ describe('fleet service security', () => {
     expect(again.stderr).toContain(`no token ${made.body.id}`);
     const both = await runBerth(['fleet', 'token', 'ls', '--data', plainData, '--server', plain.url]);
     expect(both.code).toBe(2);
+  });
+
+  it('follows logs as one session per caller: deploy scope, CSRF for cookies, logs-stop when the caller leaves', async () => {
+    const created = await api(plain.url, 'POST', '/api/v1/rollouts', { token: tokens.deploy, body: { compose: `services:\n  web:\n    image: ${registry.host}/sec/web:v1\n`, devices: ['psec-0'] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await expect.poll(() => plainSim.device('psec-0').received, { timeout: 30_000 }).toEqual([1]);
+    await expect.poll(() => plainSim.device('psec-0').status, { timeout: 10_000 }).toBe('applied');
+    const follow = '/api/v1/devices/psec-0/logs/follow';
+    expect((await api(plain.url, 'POST', follow, { token: tokens.read, body: { service: 'web' } })).status).toBe(403);
+    expect((await api(plain.url, 'POST', follow, { token: tokens.deploy, body: {} })).body.error.message).toContain('"service" is required');
+    expect((await api(plain.url, 'POST', '/api/v1/devices/nope/logs/follow', { token: tokens.deploy, body: { service: 'web' } })).status).toBe(404);
+    const login = await api(plain.url, 'POST', '/api/v1/login', { body: { token: tokens.deploy } });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    expect((await api(plain.url, 'POST', follow, { headers: { cookie }, body: { service: 'web' } })).status).toBe(403);
+
+    const ac = new AbortController();
+    const res = await fetch(`${plain.url}${follow}`, { method: 'POST', signal: ac.signal, headers: { cookie, 'x-csrf-token': login.body.csrfToken, 'content-type': 'application/json' }, body: JSON.stringify({ service: 'web', tail: 10 }) });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    while ((text.match(/follow line/g) ?? []).length < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    expect(text, text).toMatch(/^event: mode\ndata: \{"mode":"follow"\}$/m);
+    expect(text).toContain('psec-0 web log line');
+    // One device follow for this caller, ended on the device once the caller goes.
+    expect(plainSim.follows.get('psec-0')?.size).toBe(1);
+    ac.abort();
+    await expect.poll(() => plainSim.follows.get('psec-0')?.size ?? 0, { timeout: 10_000 }).toBe(0);
   });
 
   it('berth fleet token ls and revoke through the API over TLS, with an admin token only', async () => {
