@@ -4,6 +4,7 @@ import type { ImageService } from '../image/service.js';
 import type { ContainerEngine } from '../runtime/engine-api.js';
 import { readLogs } from '../runtime/logs.js';
 import type { CommandRequest } from '../protocol/types.js';
+import type { LogFollows } from './log-follow.js';
 
 export interface CommandContext {
   readonly engine: ContainerEngine;
@@ -11,6 +12,9 @@ export interface CommandContext {
   /** The services of the deployment that should be running (name → container id, when it exists). */
   readonly serviceContainer: (service: string) => string | undefined;
   readonly setTelemetryInterval: (ms: number) => void;
+  /** This command's id: a `logs` follow publishes under it. */
+  readonly commandId: string;
+  readonly follows: LogFollows;
 }
 
 /** Executes one validated command; returns its `data`, or throws a BerthError whose category is the result. */
@@ -34,9 +38,17 @@ export async function runCommand(cmd: CommandRequest, ctx: CommandContext): Prom
     case 'start':
       return { state: (await ctx.engine.start(container())).state };
     case 'logs': {
-      const records = readLogs(ctx.engine.logDir(container()), cmd.tail ?? 100);
-      return { lines: records.map((r) => ({ time: r.time, stream: r.stream, text: r.text })) };
+      const id = container();
+      const records = readLogs(ctx.engine.logDir(id), cmd.tail ?? 100);
+      const lines = records.map((r) => ({ time: r.time, stream: r.stream, text: r.text }));
+      if (cmd.follow === undefined) return { lines };
+      // Follows from the end the answer was read to: a line written in between may come twice, never not at all.
+      const follow = ctx.follows.start(ctx.commandId, { stateDir: ctx.engine.logDir(id), exited: () => ctx.engine.find(id).state !== 'running' }, cmd.follow);
+      return { lines, follow };
     }
+    case 'logs-stop':
+      if (!ctx.follows.stop(cmd.session!)) throw new BerthError('notFound', `no log follow ${cmd.session} (it ended already, or the agent restarted)`);
+      return { stopped: cmd.session };
     case 'prune': {
       const inUse = new Set(ctx.engine.list().map((c) => c.image));
       const removed: string[] = [];

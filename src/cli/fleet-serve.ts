@@ -6,6 +6,7 @@ import { readNamedFile } from '../host/read.js';
 import type { FleetFlags } from '../fleet/session.js';
 import type { App } from '../compose/model.js';
 import type { CliContext } from './context.js';
+import { openServiceClient, type ServerFlags } from './fleet-client.js';
 import { printJson } from './format.js';
 
 /**
@@ -30,12 +31,6 @@ interface ServeFlags extends FleetFlags {
   tlsVerify: string;
 }
 
-/** `fleet deploy --server`'s own flags. */
-export interface ServerFlags {
-  server?: string;
-  tokenFile?: string;
-}
-
 /**
  * `berth fleet deploy --server URL FILE`: the app as this command read it (its .env, configs and
  * relative paths settled here) and the rollout flags, sent to the service, which creates and runs the
@@ -43,12 +38,11 @@ export interface ServerFlags {
  */
 export async function deployViaServer(ctx: CliContext, opts: ServerFlags & { device?: string[]; group?: string; all?: boolean; rate?: string; abortAfter?: string; minDevices: string; timeout: string; json?: boolean; dryRun?: boolean }, app: App): Promise<void> {
   if (opts.dryRun) throw new BerthError('usage', '--dry-run does not go with --server: the service plans the rollout when it creates it');
-  const token = opts.tokenFile !== undefined ? readNamedFile(opts.tokenFile, '--token-file').toString('utf8').trim() : ctx.env.BERTH_FLEET_TOKEN;
-  if (token === undefined || token === '') throw new BerthError('usage', '--server needs an API token: --token-file FILE or env BERTH_FLEET_TOKEN', { hint: 'make one with berth fleet token create --scope deploy on the service\'s host' });
+  const client = await openServiceClient(ctx, opts, 'deploy');
   const { submitRollout } = await import('../fleet/service/client.js');
   const { revision: _revision, ...desired } = app.source;
   const abortAfterPct = opts.abortAfter !== undefined ? Number(opts.abortAfter.replace(/%$/, '')) : undefined;
-  const rollout = await submitRollout(opts.server!, token, {
+  const rollout = await submitRollout(client, {
     app: desired,
     ...(opts.device && { devices: opts.device }), ...(opts.group !== undefined && { group: opts.group }), ...(opts.all === true && { all: true }),
     ...(opts.rate !== undefined && { rate: opts.rate }), ...(abortAfterPct !== undefined && { abortAfterPct }),
@@ -59,7 +53,7 @@ export async function deployViaServer(ctx: CliContext, opts: ServerFlags & { dev
 }
 
 /**
- * `berth fleet serve` and `berth fleet token create`: flags to options, nothing more; the service
+ * `berth fleet serve`: flags to options, nothing more (tokens: fleet-token.ts); the service
  * lives in src/fleet/service/ (serve.ts wires it).
  */
 export function registerFleetServe(fleet: Command, context: () => CliContext, connectionOptions: (cmd: Command) => Command): void {
@@ -110,26 +104,5 @@ export function registerFleetServe(fleet: Command, context: () => CliContext, co
         process.once('SIGTERM', stop);
       });
       await service.close();
-    });
-
-  fleet.command('token')
-    .description('API tokens of the fleet service')
-    .command('create')
-    .description('make a new API token and print it (it is stored hashed: this is the only time it is shown)')
-    .requiredOption('--data <dir>', 'the service\'s data directory')
-    .option('--db <url>', 'the service\'s PostgreSQL database, when it uses one')
-    .requiredOption('--scope <scope>', 'read (GET and the stream), deploy (+ rollouts and commands) or admin (everything)')
-    .option('--name <name>', 'a name shown as the creator of rollouts (default SCOPE-ID)')
-    .action(async (opts: { data: string; db?: string; scope: string; name?: string }) => {
-      const ctx = context();
-      const [{ openFleetStore }, { createToken, parseScope }] = await Promise.all([import('../fleet/service/open-store.js'), import('../fleet/service/auth.js')]);
-      const scope = parseScope(opts.scope);
-      const store = await openFleetStore(opts.data, opts.db);
-      try {
-        const t = await createToken(store, scope, opts.name);
-        ctx.out.write(`${t.token}\n`);
-      } finally {
-        await store.close();
-      }
     });
 }

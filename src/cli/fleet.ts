@@ -7,7 +7,9 @@ import { readNamedFile } from '../host/read.js';
 import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
 import { composeReadOptions, profileOption } from './compose.js';
-import { deployViaServer, registerFleetServe, type ServerFlags } from './fleet-serve.js';
+import { serverOptions, type ServerFlags } from './fleet-client.js';
+import { deployViaServer, registerFleetServe } from './fleet-serve.js';
+import { registerFleetToken } from './fleet-token.js';
 import type { CliContext } from './context.js';
 import { printJson, table } from './format.js';
 
@@ -110,12 +112,12 @@ interface DeployFlags extends FleetFlags {
 export function registerFleet(program: Command, context: () => CliContext): void {
   const fleet = program.command('fleet').description('deploy to many boards over MQTT with staged rollouts, and show the fleet');
   registerFleetServe(fleet, context, connectionOptions);
+  registerFleetToken(fleet, context);
 
-  profileOption(rolloutOptions(connectionOptions(fleet.command('deploy')), 'applied'))
+  serverOptions(profileOption(rolloutOptions(connectionOptions(fleet.command('deploy')), 'applied')), 'deploy')
     .description('publish a compose file as each device\'s retained desired state, at a set pace, and follow the devices until they report')
     .argument('<file>', 'compose YAML, as for berth deploy (services: and x-berth: {update})')
     .option('--server <url>', 'create the rollout on a fleet service (berth fleet serve) instead: it runs there, outlives this command, and pins image tags to digests')
-    .option('--token-file <file>', 'with --server: a file holding an API token of scope deploy (or env BERTH_FLEET_TOKEN)')
     .action(async (file: string, opts: DeployFlags & ServerFlags) => {
       const ctx = context();
       const [{ readComposeFile }, { appTarget }] = await Promise.all([import('../compose/file.js'), import('../fleet/deploy.js')]);

@@ -12,10 +12,9 @@ import type { FleetLink } from './link.js';
  * persistent session keeps the command queued at the broker and runs it when it returns, after this
  * call has given up (`network` error on timeout).
  */
-export async function sendCommand(link: FleetLink, device: string, request: CommandRequest, timeoutMs: number, signer: FleetSigningKey): Promise<CommandResult> {
+export async function sendCommand(link: FleetLink, device: string, request: CommandRequest, timeoutMs: number, signer: FleetSigningKey, id = newCommandId()): Promise<CommandResult> {
   const topics = new DeviceTopics(device);
   parseCommand(JSON.stringify(request));
-  const id = `f-${crypto.randomBytes(6).toString('hex')}`;
   let unsubscribe = (): void => undefined;
   let timer: NodeJS.Timeout | undefined;
   const answered = new Promise<CommandResult>((resolve, reject) => {
@@ -37,6 +36,11 @@ export async function sendCommand(link: FleetLink, device: string, request: Comm
     unsubscribe();
     await link.client.unsubscribeAsync(topics.commandResult(id)).catch(() => undefined);
   }
+}
+
+/** A fresh command id (`f-` and 12 hex digits): a caller that must listen before sending (a log follow's lines) makes it first. */
+export function newCommandId(): string {
+  return `f-${crypto.randomBytes(6).toString('hex')}`;
 }
 
 /** The error category a failed result's code stands for (the first category with that code). */

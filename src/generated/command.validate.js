@@ -5,10 +5,11 @@ import __rt0m from "ajv/dist/runtime/ucs2length.js";
 const __rt0 = { default: __rt0m.default ?? __rt0m };
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/command.json","title":"berth/v1/<device>/cmd/<id>","description":"A command for the agent (fleet → device); the result goes to cmd/<id>/result.","type":"object","required":["action"],"additionalProperties":false,"properties":{"action":{"enum":["restart","stop","start","logs","prune","set-telemetry-interval","ping","rotate-key"]},"service":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"tail":{"type":"integer","minimum":1,"maximum":10000},"interval":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"key":{"type":"string","pattern":"^[A-Za-z0-9+/]{43}=$","description":"rotate-key: the fleet's new Ed25519 public key, base64 of its raw 32 bytes. Only a signed rotate-key is ever run."}},"allOf":[{"if":{"properties":{"action":{"enum":["restart","stop","start","logs"]}}},"then":{"properties":{"service":true},"required":["service"]}},{"if":{"properties":{"action":{"const":"set-telemetry-interval"}}},"then":{"properties":{"interval":true},"required":["interval"]}},{"if":{"properties":{"action":{"const":"rotate-key"}}},"then":{"properties":{"key":true},"required":["key"]}}]};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://berth.dev/schemas/v1/command.json","title":"berth/v1/<device>/cmd/<id>","description":"A command for the agent (fleet → device); the result goes to cmd/<id>/result.","type":"object","required":["action"],"additionalProperties":false,"properties":{"action":{"enum":["restart","stop","start","logs","logs-stop","prune","set-telemetry-interval","ping","rotate-key"]},"service":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},"tail":{"type":"integer","minimum":1,"maximum":10000},"follow":{"type":"integer","minimum":1,"maximum":3600,"description":"logs: after the answer, publish new log lines on cmd/<id>/logs for this many seconds (or until logs-stop, or the container exits). Agents before this key reject it: a fleet falls back to asking again."},"session":{"type":"string","pattern":"^[A-Za-z0-9_.:-]{1,128}$","description":"logs-stop: the command id of the logs command whose follow ends."},"interval":{"type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$","maxLength":32},"key":{"type":"string","pattern":"^[A-Za-z0-9+/]{43}=$","description":"rotate-key: the fleet's new Ed25519 public key, base64 of its raw 32 bytes. Only a signed rotate-key is ever run."}},"allOf":[{"if":{"properties":{"action":{"enum":["restart","stop","start","logs"]}}},"then":{"properties":{"service":true},"required":["service"]}},{"if":{"properties":{"action":{"const":"set-telemetry-interval"}}},"then":{"properties":{"interval":true},"required":["interval"]}},{"if":{"properties":{"action":{"const":"rotate-key"}}},"then":{"properties":{"key":true},"required":["key"]}},{"if":{"properties":{"action":{"const":"logs-stop"}}},"then":{"properties":{"session":true},"required":["session"]}}]};
 const pattern0 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$", "u");
-const pattern1 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
-const pattern2 = new RegExp("^[A-Za-z0-9+/]{43}=$", "u");
+const pattern1 = new RegExp("^[A-Za-z0-9_.:-]{1,128}$", "u");
+const pattern2 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", "u");
+const pattern3 = new RegExp("^[A-Za-z0-9+/]{43}=$", "u");
 const func2 = __rt0.default;
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -178,9 +179,13 @@ vErrors.push(err8);
 }
 errors++;
 }
+const _errs17 = errors;
+let valid7 = true;
+const _errs18 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.action === undefined){
-const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "action"},message:"must have required property '"+"action"+"'"};
+if(data.action !== undefined){
+if("logs-stop" !== data.action){
+const err9 = {};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -189,9 +194,23 @@ vErrors.push(err9);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(((((key0 === "action") || (key0 === "service")) || (key0 === "tail")) || (key0 === "interval")) || (key0 === "key"))){
-const err10 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+}
+}
+var _valid3 = _errs18 === errors;
+errors = _errs17;
+if(vErrors !== null){
+if(_errs17){
+vErrors.length = _errs17;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid3){
+const _errs20 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.session === undefined){
+const err10 = {instancePath,schemaPath:"#/allOf/3/then/required",keyword:"required",params:{missingProperty: "session"},message:"must have required property '"+"session"+"'"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -201,10 +220,11 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data.action !== undefined){
-let data3 = data.action;
-if(!((((((((data3 === "restart") || (data3 === "stop")) || (data3 === "start")) || (data3 === "logs")) || (data3 === "prune")) || (data3 === "set-telemetry-interval")) || (data3 === "ping")) || (data3 === "rotate-key"))){
-const err11 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema11.properties.action.enum},message:"must be equal to one of the allowed values"};
+var _valid3 = _errs20 === errors;
+valid7 = _valid3;
+}
+if(!valid7){
+const err11 = {instancePath,schemaPath:"#/allOf/3/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -213,12 +233,9 @@ vErrors.push(err11);
 }
 errors++;
 }
-}
-if(data.service !== undefined){
-let data4 = data.service;
-if(typeof data4 === "string"){
-if(!pattern0.test(data4)){
-const err12 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.action === undefined){
+const err12 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "action"},message:"must have required property '"+"action"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -227,9 +244,9 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-else {
-const err13 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key0 in data){
+if(!(((((((key0 === "action") || (key0 === "service")) || (key0 === "tail")) || (key0 === "follow")) || (key0 === "session")) || (key0 === "interval")) || (key0 === "key"))){
+const err13 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -239,10 +256,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.tail !== undefined){
-let data5 = data.tail;
-if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err14 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.action !== undefined){
+let data4 = data.action;
+if(!(((((((((data4 === "restart") || (data4 === "stop")) || (data4 === "start")) || (data4 === "logs")) || (data4 === "logs-stop")) || (data4 === "prune")) || (data4 === "set-telemetry-interval")) || (data4 === "ping")) || (data4 === "rotate-key"))){
+const err14 = {instancePath:instancePath+"/action",schemaPath:"#/properties/action/enum",keyword:"enum",params:{allowedValues: schema11.properties.action.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -251,9 +268,12 @@ vErrors.push(err14);
 }
 errors++;
 }
-if((typeof data5 == "number") && (isFinite(data5))){
-if(data5 > 10000 || isNaN(data5)){
-const err15 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+if(data.service !== undefined){
+let data5 = data.service;
+if(typeof data5 === "string"){
+if(!pattern0.test(data5)){
+const err15 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -262,8 +282,9 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(data5 < 1 || isNaN(data5)){
-const err16 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err16 = {instancePath:instancePath+"/service",schemaPath:"#/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -273,12 +294,10 @@ vErrors.push(err16);
 errors++;
 }
 }
-}
-if(data.interval !== undefined){
-let data6 = data.interval;
-if(typeof data6 === "string"){
-if(func2(data6) > 32){
-const err17 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(data.tail !== undefined){
+let data6 = data.tail;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err17 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -287,8 +306,9 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(!pattern1.test(data6)){
-const err18 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 > 10000 || isNaN(data6)){
+const err18 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -297,9 +317,8 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-else {
-const err19 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data6 < 1 || isNaN(data6)){
+const err19 = {instancePath:instancePath+"/tail",schemaPath:"#/properties/tail/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -309,11 +328,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data.key !== undefined){
-let data7 = data.key;
-if(typeof data7 === "string"){
-if(!pattern2.test(data7)){
-const err20 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]{43}=$"},message:"must match pattern \""+"^[A-Za-z0-9+/]{43}=$"+"\""};
+}
+if(data.follow !== undefined){
+let data7 = data.follow;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err20 = {instancePath:instancePath+"/follow",schemaPath:"#/properties/follow/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -322,9 +341,9 @@ vErrors.push(err20);
 }
 errors++;
 }
-}
-else {
-const err21 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 > 3600 || isNaN(data7)){
+const err21 = {instancePath:instancePath+"/follow",schemaPath:"#/properties/follow/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -333,15 +352,111 @@ vErrors.push(err21);
 }
 errors++;
 }
-}
-}
-else {
-const err22 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data7 < 1 || isNaN(data7)){
+const err22 = {instancePath:instancePath+"/follow",schemaPath:"#/properties/follow/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err22];
 }
 else {
 vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+if(data.session !== undefined){
+let data8 = data.session;
+if(typeof data8 === "string"){
+if(!pattern1.test(data8)){
+const err23 = {instancePath:instancePath+"/session",schemaPath:"#/properties/session/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.:-]{1,128}$"},message:"must match pattern \""+"^[A-Za-z0-9_.:-]{1,128}$"+"\""};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/session",schemaPath:"#/properties/session/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data.interval !== undefined){
+let data9 = data.interval;
+if(typeof data9 === "string"){
+if(func2(data9) > 32){
+const err25 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/maxLength",keyword:"maxLength",params:{limit: 32},message:"must NOT have more than 32 characters"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(!pattern2.test(data9)){
+const err26 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"+"\""};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data.key !== undefined){
+let data10 = data.key;
+if(typeof data10 === "string"){
+if(!pattern3.test(data10)){
+const err28 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+/]{43}=$"},message:"must match pattern \""+"^[A-Za-z0-9+/]{43}=$"+"\""};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/key",schemaPath:"#/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
 }
 errors++;
 }

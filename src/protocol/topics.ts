@@ -41,6 +41,11 @@ export class DeviceTopics {
     return `${this.base}/cmd/${id}/result`;
   }
 
+  /** Where a `logs` command with `follow` publishes the new lines (LogFollowMessage). */
+  commandLogs(id: string): string {
+    return `${this.base}/cmd/${id}/logs`;
+  }
+
   /** The command id of a `cmd/<id>` topic, or undefined for anything else. */
   commandId(topic: string): string | undefined {
     const prefix = `${this.base}/cmd/`;

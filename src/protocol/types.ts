@@ -268,7 +268,7 @@ export interface StatusMessage {
   readonly agent?: { readonly version: string; readonly pid: number };
 }
 
-export type CommandAction = 'restart' | 'stop' | 'start' | 'logs' | 'prune' | 'set-telemetry-interval' | 'ping' | 'rotate-key';
+export type CommandAction = 'restart' | 'stop' | 'start' | 'logs' | 'logs-stop' | 'prune' | 'set-telemetry-interval' | 'ping' | 'rotate-key';
 
 /** `berth/v1/<device>/cmd/<id>`, fleet → device. */
 export interface CommandRequest {
@@ -276,6 +276,13 @@ export interface CommandRequest {
   readonly service?: string;
   /** logs: how many lines from the end (default 100). */
   readonly tail?: number;
+  /**
+   * logs: follow for this many seconds (1–3600): new lines go to `cmd/<id>/logs` as LogFollowMessage
+   * until then, a `logs-stop`, or the container's exit. Added after v1's first agents, which reject it.
+   */
+  readonly follow?: number;
+  /** logs-stop: the id of the `logs` command whose follow ends. */
+  readonly session?: string;
   /** set-telemetry-interval: a duration such as "30s". */
   readonly interval?: string;
   /**
@@ -283,6 +290,13 @@ export interface CommandRequest {
    * trusts now; once it answers ok, it trusts only the new one (docs/protocol.md#key-rotation).
    */
   readonly key?: string;
+}
+
+/** `berth/v1/<device>/cmd/<id>/logs`, device → fleet: a followed service's new log lines; the last message has `end`. */
+export interface LogFollowMessage {
+  readonly lines: ReadonlyArray<{ readonly time: string; readonly stream: 'stdout' | 'stderr'; readonly text: string }>;
+  /** Set on the session's last message: why it ended. */
+  readonly end?: 'expired' | 'stopped' | 'exited' | 'agent-stopping';
 }
 
 /** `berth/v1/<device>/cmd/<id>/result`. */

@@ -4,7 +4,7 @@ import type { DesiredState, ReportedState, ServiceReport, StatusMessage } from '
 import { MessageIntake } from '../../src/agent/mqtt/intake.js';
 import { DEFAULT_DEPLOY_POLICY } from '../../src/agent/policy.js';
 import { FleetTrust } from '../../src/agent/trust.js';
-import { toBerthError } from '../../src/errors.js';
+import { BerthError, toBerthError } from '../../src/errors.js';
 import type { FleetPublicKey } from '../../src/protocol/signing.js';
 import { memoryTrustStore } from './signing.js';
 
@@ -33,6 +33,11 @@ export interface SimOptions {
   /** Connections opened at once while starting. Default 100. */
   readonly connectConcurrency?: number;
   readonly profile?: string;
+  /**
+   * Answers `logs` as agents from before log follow did: a command with `follow` is rejected as an
+   * unknown key. Default false: `follow` streams a line every 300 ms to cmd/<id>/logs until logs-stop or its lease.
+   */
+  readonly legacyLogs?: boolean;
 }
 
 export interface SimDevice {
@@ -51,6 +56,30 @@ export class FleetSim {
   private timers = new Set<NodeJS.Timeout>();
 
   private constructor(private readonly opts: SimOptions) {}
+
+  /** Log follows running per device (command id → timers), for assertions: a viewer must hold at most one. */
+  readonly follows = new Map<string, Map<string, { tick: NodeJS.Timeout; lease: NodeJS.Timeout }>>();
+
+  private follow(dev: SimDevice, cmdId: string, service: string, seconds: number): { until: string } {
+    const topic = new DeviceTopics(dev.id).commandLogs(cmdId);
+    let n = 0;
+    const tick = setInterval(() => dev.client.publish(topic, JSON.stringify({ lines: [{ time: now(), stream: 'stdout', text: `${dev.id} ${service} follow line ${++n}` }] }), { qos: 1 }), 300);
+    const lease = setTimeout(() => this.stopFollow(dev, cmdId, 'expired'), seconds * 1000);
+    let mine = this.follows.get(dev.id);
+    if (!mine) this.follows.set(dev.id, (mine = new Map()));
+    mine.set(cmdId, { tick, lease });
+    return { until: new Date(Date.now() + seconds * 1000).toISOString() };
+  }
+
+  private stopFollow(dev: SimDevice, cmdId: string, end: 'stopped' | 'expired' = 'stopped'): boolean {
+    const f = this.follows.get(dev.id)?.get(cmdId);
+    if (!f) return false;
+    clearInterval(f.tick);
+    clearTimeout(f.lease);
+    this.follows.get(dev.id)!.delete(cmdId);
+    dev.client.publish(new DeviceTopics(dev.id).commandLogs(cmdId), JSON.stringify({ lines: [], end }), { qos: 1 });
+    return true;
+  }
 
   /** Connects every device and waits until each has published its status and reported. */
   static async start(opts: SimOptions): Promise<FleetSim> {
@@ -143,14 +172,17 @@ export class FleetSim {
       if (topic === topics.topic('desired')) return onDesired(payload);
       const cmdId = topics.commandId(topic);
       if (cmdId === undefined) return;
-      let body: { action?: string; service?: string } = {};
+      let body: { action?: string; service?: string; follow?: number; session?: string } = {};
       let refused: ReturnType<typeof toBerthError> | undefined;
       try {
         body = intake.command(cmdId, payload).command;
+        if (this.opts.legacyLogs && body.follow !== undefined) throw new BerthError('invalid', 'command is invalid: follow: unknown key');
       } catch (err) {
         refused = toBerthError(err);
       }
-      const ok = body.action === 'ping' ? { pong: true } : body.action === 'logs' && body.service && services[body.service] ? { lines: [{ time: now(), stream: 'stdout', text: `${id} ${body.service} log line` }] } : undefined;
+      let ok: object | undefined = refused ? undefined : body.action === 'ping' ? { pong: true } : body.action === 'logs' && body.service && services[body.service] ? { lines: [{ time: now(), stream: 'stdout', text: `${id} ${body.service} log line` }] } : undefined;
+      if (ok && body.action === 'logs' && body.follow !== undefined) ok = { ...ok, follow: this.follow(dev, cmdId, body.service!, body.follow) };
+      if (body.action === 'logs-stop' && !refused) ok = this.stopFollow(dev, body.session!) ? { stopped: body.session } : undefined;
       const result = ok
         ? { id: cmdId, status: 'ok', result: 200, data: ok, time: now() }
         : refused
@@ -191,6 +223,11 @@ export class FleetSim {
   async stop(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const f of [...this.follows.values()].flatMap((m) => [...m.values()])) {
+      clearInterval(f.tick);
+      clearTimeout(f.lease);
+    }
+    this.follows.clear();
     await Promise.all(this.devices.map(async (d) => {
       if (d.client.connected) await d.client.publishAsync(new DeviceTopics(d.id).topic('status'), JSON.stringify({ online: false, time: now() }), { qos: 1, retain: true }).catch(() => undefined);
       await d.client.endAsync(true).catch(() => undefined);

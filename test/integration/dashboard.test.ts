@@ -26,6 +26,7 @@ let dir: string;
 let service: ServiceProcess;
 let base: string;
 let token: string;
+let adminToken: string;
 let browser: TestBrowser;
 let desktop: BrowserContext;
 let page: Page;
@@ -51,11 +52,13 @@ beforeAll(async () => {
   service = await startService(['--data', data, '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]);
   base = service.url;
   token = await createToken('deploy', data);
+  adminToken = await createToken('admin', data);
 
   browser = await TestBrowser.launch('dashboard');
   desktop = await browser.context(DESKTOP, base);
   page = await desktop.newPage();
   errors = pageErrors(page);
+  await watchCsp(page);
 }, 120_000);
 
 afterAll(async () => {
@@ -65,6 +68,16 @@ afterAll(async () => {
   await Promise.all([broker?.stop(), registry?.stop()]);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * Records the page's Content-Security-Policy violations in window.__csp (an init script runs through the
+ * DevTools protocol, outside the page's CSP): the dashboard must work under the policy with none.
+ */
+async function watchCsp(p: Page): Promise<void> {
+  await p.addInitScript(`window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));`);
+}
+const cspViolations = (p: Page): Promise<string[]> => p.evaluate('window.__csp') as Promise<string[]>;
 
 /** The ids in the fleet table, in order. */
 const tableIds = (p: Page): Promise<string[]> => p.locator('#fleet-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device') ?? ''));
@@ -97,6 +110,26 @@ describe('the fleet dashboard in Chromium', () => {
     const cookies = await desktop.cookies();
     expect(cookies.find((c) => c.name === 'berth_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(await page.evaluate('document.cookie')).not.toContain('berth_session');
+    // A deploy session has no Tokens page in its menu.
+    expect(await page.locator('header nav a', { hasText: 'Tokens' }).count()).toBe(0);
+  });
+
+  it('runs under a strict Content-Security-Policy with no violation, and the policy does block inline script', async () => {
+    const res = await page.goto('/');
+    const csp = (await res!.allHeaders())['content-security-policy'] ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    await page.locator('#fleet-table').waitFor();
+    expect(await cspViolations(page)).toEqual([]);
+    // The watch can fail: an injected inline script is refused and reported.
+    await page.evaluate(`(() => { const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; document.body.append(s); })()`);
+    await expect.poll(() => cspViolations(page)).toEqual([expect.stringMatching(/^script-src\S* inline$/)]);
+    expect(await page.evaluate('window.__inline')).toBeUndefined();
+    // Chromium logs the refusal as a console error too: this one was the test's own doing.
+    await expect.poll(() => errors.length).toBeGreaterThan(0);
+    errors.splice(0, errors.length, ...errors.filter((e) => !e.includes('Content Security Policy')));
+    await page.reload();
+    await page.locator('#fleet-table').waitFor();
   });
 
   it('lists the simulated devices and follows them live, without reloading', async () => {
@@ -185,12 +218,78 @@ describe('the fleet dashboard in Chromium', () => {
     await page.click('#commands button:has-text("ping")');
     await expect.poll(() => page.locator('#command-result').textContent(), { timeout: 15_000 }).toBe('ping: ok');
     await page.check('#logs input[type=checkbox]');
-    // Follow asks again every 3 s and appends only new lines: two answers, two lines.
+    // One follow session: the service sent one `logs` command with follow and relays the lines the device
+    // streams (the simulated device: one every 300 ms), appended as they come; no command is repeated.
     const lines = async (): Promise<string[]> => ((await page.locator('#logs pre').textContent()) ?? '').split('\n').filter(Boolean);
-    await expect.poll(async () => (await lines()).length, { timeout: 15_000 }).toBeGreaterThan(1);
-    expect((await lines()).every((l) => l.endsWith('dash-0 web log line'))).toBe(true);
+    await expect.poll(async () => (await lines()).length, { timeout: 15_000 }).toBeGreaterThan(4);
+    expect(sim.follows.get('dash-0')?.size).toBe(1);
+    const got = await lines();
+    expect(got[0]).toMatch(/dash-0 web log line$/);
+    const numbers = got.slice(1).map((l) => Number(/follow line (\d+)$/.exec(l)?.[1]));
+    expect(numbers).toEqual(numbers.map((_, i) => numbers[0]! + i));
     await page.uncheck('#logs input[type=checkbox]');
+    // Unchecking ends the session on the device (logs-stop).
+    await expect.poll(() => sim.follows.get('dash-0')?.size ?? 0, { timeout: 10_000 }).toBe(0);
     await browser.screenshot(page, 'device-commands-logs');
+  });
+
+  it('lets an admin list, create and revoke tokens; the secret is shown once', async () => {
+    const admin = await browser.context(DESKTOP, base);
+    try {
+      const p = await admin.newPage();
+      const adminErrors = pageErrors(p);
+      await watchCsp(p);
+      await p.goto('/');
+      await p.fill('#token', adminToken);
+      await p.click('#login button[type=submit]');
+      await p.click('header nav a:has-text("Tokens")');
+      await p.waitForURL(/#\/tokens$/);
+      const rows = p.locator('#tokens tbody tr');
+      await expect.poll(() => rows.count(), { timeout: 10_000, message: 'the token table' }).toBe(2);
+      const listed = (await p.locator('#tokens').textContent()) ?? '';
+      expect(listed).toContain('deploy');
+      expect(listed).toContain('admin');
+      expect(listed).not.toContain('berth_');
+      await p.selectOption('#token-scope', 'read');
+      await p.fill('#token-name', 'wall-screen');
+      await p.click('#token-form button[type=submit]');
+      const secret = await p.locator('#token-secret').inputValue();
+      expect(secret).toMatch(/^berth_/);
+      await expect.poll(() => rows.count()).toBe(3);
+      const row = p.locator('#tokens tbody tr', { hasText: 'wall-screen' });
+      expect(await row.textContent()).toContain('never');
+      expect((await fetch(`${base}/api/v1/devices`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+      await browser.screenshot(p, 'tokens');
+      p.once('dialog', (d) => void d.accept());
+      await row.locator('button:has-text("revoke")').click();
+      await expect.poll(() => rows.count()).toBe(2);
+      expect(await p.locator('#token-made').count()).toBe(0);
+      expect((await fetch(`${base}/api/v1/devices`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(401);
+      expect(await cspViolations(p)).toEqual([]);
+      expect(adminErrors).toEqual([]);
+    } finally {
+      await admin.close();
+    }
+    // A deploy session asking for the page directly is told it needs admin, and the API refuses it.
+    await page.goto('/#/tokens');
+    await page.locator('main', { hasText: 'needs an admin session' }).waitFor();
+  });
+
+  it('falls back to asking again when the agent predates log follow', async () => {
+    const old = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'old', count: 1, legacyLogs: true });
+    try {
+      const r = await fetch(`${base}/api/v1/rollouts`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ compose: `services:\n  web:\n    image: ${image}\n`, devices: ['old-0'] }) });
+      expect(r.status).toBe(201);
+      await page.goto('/#/devices/old-0');
+      await page.locator('#logs select option[value="web"]').waitFor({ state: 'attached', timeout: 20_000 });
+      await page.check('#logs input[type=checkbox]');
+      await expect.poll(() => page.locator('#logs-note').textContent(), { timeout: 15_000 }).toContain('asking again every 3 s');
+      await expect.poll(async () => ((await page.locator('#logs pre').textContent()) ?? '').split('\n').filter(Boolean).length, { timeout: 15_000 }).toBeGreaterThan(0);
+      await page.uncheck('#logs input[type=checkbox]');
+    } finally {
+      await old.stop();
+    }
   });
 
   it('fits a phone screen: no page scrolls sideways', async () => {
@@ -213,5 +312,6 @@ describe('the fleet dashboard in Chromium', () => {
       await phone.close();
     }
     expect(errors).toEqual([]);
+    expect(await cspViolations(page)).toEqual([]);
   });
 });

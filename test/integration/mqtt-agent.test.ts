@@ -135,6 +135,20 @@ describe('berth agent over MQTT', () => {
     expect(await ask('m2', JSON.stringify({ action: 'format-disk' }))).toMatchObject({ status: 'rejected', result: 400 });
   });
 
+  it('follows a service\'s logs for the lease it was given, or until logs-stop (docs/protocol.md#log-follow)', async () => {
+    const ask = async (id: string, body: object) => {
+      await fleet.publishAsync(`${base}/cmd/${id}`, fleetKey.command(DEVICE, id, JSON.stringify(body)), { qos: 1 });
+      return (await until(() => messages(`cmd/${id}/result`).at(-1), 20_000, `result of ${id}`)).payload;
+    };
+    const lease = await ask('fl1', { action: 'logs', service: 'side', tail: 5, follow: 1 });
+    expect(lease).toMatchObject({ status: 'ok', data: { lines: expect.any(Array), follow: { until: expect.any(String) } } });
+    expect((await until(() => messages('cmd/fl1/logs').find((m) => m.payload.end), 10_000, 'fl1 expired')).payload.end).toBe('expired');
+    expect(await ask('fl2', { action: 'logs', service: 'side', follow: 600 })).toMatchObject({ status: 'ok' });
+    expect(await ask('fs2', { action: 'logs-stop', session: 'fl2' })).toMatchObject({ status: 'ok', data: { stopped: 'fl2' } });
+    expect((await until(() => messages('cmd/fl2/logs').find((m) => m.payload.end), 10_000, 'fl2 stopped')).payload.end).toBe('stopped');
+    expect(await ask('fs3', { action: 'logs-stop', session: 'fl2' })).toMatchObject({ status: 'error', result: 404 });
+  });
+
   it('survives 1,000 malformed or hostile messages, answers each, and keeps serving', async () => {
     const hostile = [
       '', 'null', '[]', '{}', '{"revision":"1"}', '{"revision":-5,"services":{}}', '{"revision":1e400,"services":{}}',

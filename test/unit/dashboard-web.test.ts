@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ago, bytes, celsius, percent } from '../../src/fleet/service/web/format.js';
-import { mergeLogLines } from '../../src/fleet/service/web/log-lines.js';
+import { mergeLogLines } from '../../src/fleet/service/log-lines.js';
 import { anyFilter, filtersOf, menus } from '../../src/fleet/service/web/pages/fleet-filters.js';
 import { href, parseRoute } from '../../src/fleet/service/web/routes.js';
 import type { DeviceSummary } from '../../src/fleet/service/web/types.js';
@@ -15,6 +15,7 @@ describe('dashboard routes', () => {
     expect(parseRoute(href.device('a b:c'))).toEqual({ page: 'device', id: 'a b:c' });
     expect(parseRoute(href.rollout('r-7'))).toEqual({ page: 'rollout', id: 'r-7' });
     expect(parseRoute(href.rollouts())).toEqual({ page: 'rollouts' });
+    expect(parseRoute(href.tokens())).toEqual({ page: 'tokens' });
     expect(parseRoute('#/nowhere/at/all')).toEqual({ page: 'not-found', path: '/nowhere/at/all' });
     const q = new URLSearchParams({ group: 'canary', label: 'site=lab' });
     const fleet = parseRoute(href.fleet(q));
@@ -53,7 +54,7 @@ describe('fleet filter menus', () => {
 });
 
 describe('log follow merge', () => {
-  const l = (time: string, text: string) => ({ time, stream: 'stdout', text });
+  const l = (time: string, text: string) => ({ time, stream: 'stdout' as const, text });
   it('appends only the lines after the last one shown, even when an answer overlaps', () => {
     const first = [l('t1', 'a'), l('t2', 'b')];
     expect(mergeLogLines([], first)).toEqual(first);

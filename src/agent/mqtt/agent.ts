@@ -5,6 +5,7 @@ import type { ImageService } from '../../image/service.js';
 import type { ContainerEngine } from '../../runtime/engine-api.js';
 import type { DeploymentRecords } from '../deployments.js';
 import { runCommand } from '../commands.js';
+import { LogFollows } from '../log-follow.js';
 import { isValidCommandId, type DeviceTopics } from '../../protocol/topics.js';
 import type { AgentBundleRef, AgentReport, CommandResult, DeployStatus, ErrorInfo, StatusMessage } from '../../protocol/types.js';
 import { FleetPublicKey } from '../../protocol/signing.js';
@@ -56,9 +57,14 @@ export class MqttAgent {
   private stopping = false;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
+  private readonly follows: LogFollows;
 
   constructor(private readonly d: MqttAgentDeps) {
     const { client, topics } = d;
+    this.follows = new LogFollows(
+      (id, message) => client.publish(topics.commandLogs(id), JSON.stringify(message), { qos: 1 }),
+      (id, err) => d.log('log-follow-error', { id, error: toBerthError(err).message }),
+    );
     // Every container change (start, exit, removal, freeze…) is one `reported` again, whoever made it.
     this.unsubscribe = d.engine.subscribe(() => this.stateChanged());
     client.on('connect', () => void this.onConnect());
@@ -151,7 +157,7 @@ export class MqttAgent {
     try {
       const { command, signed } = this.d.intake.command(id, payload);
       const data = command.action === 'rotate-key' ? this.rotateKey(command.key!, signed) : await runCommand(command, {
-        engine, images, setTelemetryInterval: this.d.setTelemetryInterval,
+        engine, images, setTelemetryInterval: this.d.setTelemetryInterval, commandId: id, follows: this.follows,
         serviceContainer: (service) => this.serviceContainer(service),
       });
       result = { id, status: 'ok', result: 200, data, time: new Date().toISOString() };
@@ -263,6 +269,7 @@ export class MqttAgent {
   async stop(): Promise<void> {
     this.stopping = true;
     this.unsubscribe();
+    this.follows.stopAll();
     clearTimeout(this.reportTimer);
     const status: StatusMessage = { online: false, time: new Date().toISOString() };
     await this.d.client.publishAsync(this.d.topics.topic('status'), JSON.stringify(status), { qos: 1, retain: true }).catch(() => undefined);

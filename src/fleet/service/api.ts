@@ -7,6 +7,7 @@ import type { FleetLink } from '../link.js';
 import type { LiveFeed } from './live.js';
 import { listDevices } from './device-list.js';
 import { intParam, type Route } from './http.js';
+import { parseLogStreamBody, streamLogs } from './log-stream.js';
 import { deviceDetail, deviceSummary, rolloutDevice, rolloutSummary } from './present.js';
 import { createRollout, moveRollout, type RolloutDeps, type RolloutRequest } from './rollouts.js';
 import type { TelemetryRetention } from './store.js';
@@ -17,6 +18,8 @@ export interface ApiDeps extends RolloutDeps {
   readonly signer: FleetSigningKey;
   readonly retention: TelemetryRetention;
   readonly live: LiveFeed;
+  /** Unexpected failures of work that outlives a request's answer (a log follow). */
+  readonly onError: (err: unknown) => void;
 }
 
 const HOUR = 3600_000;
@@ -82,6 +85,15 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         const { timeoutMs, ...request } = b;
         if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && (timeoutMs as number) >= 1000 && (timeoutMs as number) <= 120_000)) throw new BerthError('invalid', 'command request: "timeoutMs" must be an integer in [1000, 120000]');
         return { json: await sendCommand(deps.link, params.id!, request, (timeoutMs as number | undefined) ?? 30_000, deps.signer) };
+      },
+    },
+    {
+      // Sends commands to the device (logs with follow, logs-stop): deploy scope, a POST (CSRF-checked) though it only reads.
+      method: 'POST', path: '/api/v1/devices/:id/logs/follow', scope: 'deploy',
+      handler: async ({ params, body, res }) => {
+        await device(params.id!);
+        await streamLogs({ link: deps.link, signer: deps.signer, onError: deps.onError }, parseLogStreamBody(params.id!, await body()), res);
+        return undefined;
       },
     },
     { method: 'GET', path: '/api/v1/rollouts', scope: 'read', handler: async ({ url }) => ({ json: { rollouts: (await deps.store.listRollouts(intParam(url, 'limit', 50, 1, 500))).map(rolloutSummary) } }) },

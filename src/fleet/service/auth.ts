@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BerthError } from '../../errors.js';
 import { Forbidden, type Caller } from './http.js';
-import { SCOPES, type FleetStore, type Scope } from './store.js';
+import { SCOPES, type FleetStore, type Scope, type TokenRecord } from './store.js';
 
 /**
  * API tokens and dashboard sessions. A token is `berth_` + 32 random bytes (base64url): guessing is
@@ -16,11 +16,18 @@ import { SCOPES, type FleetStore, type Scope } from './store.js';
 export const SESSION_COOKIE = 'berth_session';
 export const CSRF_HEADER = 'x-csrf-token';
 const SESSION_MS = 12 * 3600_000;
+/**
+ * A token's last use is written at most once a minute: a write per request would double the database
+ * work of every API call (the fleet list is polled by dashboards and scripts); a minute is exact enough
+ * to tell an unused token from one in use.
+ */
+export const TOKEN_TOUCH_MS = 60_000;
 
 export const sha256 = (text: string): string => crypto.createHash('sha256').update(text).digest('hex');
 
-export function parseScope(text: string): Scope {
-  if (!(SCOPES as readonly string[]).includes(text)) throw new BerthError('usage', `--scope takes ${SCOPES.join(', ')}, not "${text}"`);
+/** `what` names the flag or key in the error: a usage error for a flag, invalid input for an API body's key. */
+export function parseScope(text: string, what = '--scope'): Scope {
+  if (!(SCOPES as readonly string[]).includes(text)) throw new BerthError(what.startsWith('--') ? 'usage' : 'invalid', `${what} takes ${SCOPES.join(', ')}, not "${text}"`);
   return text as Scope;
 }
 
@@ -51,6 +58,7 @@ export async function authenticate(store: FleetStore, req: IncomingMessage, now 
     if (!m) throw new BerthError('auth', 'the Authorization header must be "Bearer TOKEN"');
     const t = await store.tokenByHash(sha256(m[1]!));
     if (!t) throw new BerthError('auth', 'the bearer token is not valid');
+    await touch(store, t, now);
     return { scope: t.scope, name: t.name, tokenId: t.id, via: 'bearer' };
   }
   const value = cookie(req, SESSION_COOKIE);
@@ -58,6 +66,10 @@ export async function authenticate(store: FleetStore, req: IncomingMessage, now 
   const s = await store.sessionByHash(sha256(value), now);
   if (!s) throw new BerthError('auth', 'the session has expired or was ended: log in again');
   return { scope: s.scope, name: `session of ${s.tokenId}`, tokenId: s.tokenId, csrf: s.csrf, via: 'cookie' };
+}
+
+async function touch(store: FleetStore, t: TokenRecord, now: number): Promise<void> {
+  if (t.lastUsedAt === undefined || now - t.lastUsedAt >= TOKEN_TOUCH_MS) await store.touchToken(t.id, now);
 }
 
 /** A cookie-authenticated write must carry the session's CSRF token. */
@@ -77,6 +89,7 @@ export async function login(store: FleetStore, body: unknown, secure: boolean, n
   if (typeof token !== 'string' || token === '') throw new BerthError('invalid', 'login: "token" is required (a token from berth fleet token create)');
   const t = await store.tokenByHash(sha256(token));
   if (!t) throw new BerthError('auth', 'login: the token is not valid');
+  await touch(store, t, now);
   const value = crypto.randomBytes(32).toString('base64url');
   const csrf = crypto.randomBytes(24).toString('base64url');
   const expiresAt = now + SESSION_MS;

@@ -51,6 +51,11 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] }> = [
       'CREATE INDEX rollout_devices_outcome_sent ON rollout_devices (rollout_id, outcome, sent_at)',
     ],
   },
+  {
+    // Token management (GET /api/v1/tokens): when each token was last used.
+    version: 3,
+    sql: ['ALTER TABLE tokens ADD COLUMN last_used_at {bigint}'],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

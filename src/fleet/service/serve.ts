@@ -18,7 +18,9 @@ import { Ingest } from './ingest.js';
 import { LiveFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import { openFleetStore } from './open-store.js';
+import { applySecurityHeaders } from './headers.js';
 import { serveStatic } from './static.js';
+import { tokenRoutes } from './token-routes.js';
 import type { TelemetryRetention } from './store.js';
 
 /** `berth fleet serve`, parsed (src/cli/fleet-serve.ts builds it from flags). */
@@ -85,9 +87,9 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     const prune = setInterval(() => void store.pruneTelemetry(opts.retention, Date.now()).catch(onError), PRUNE_EVERY_MS);
     closers.push(() => clearInterval(prune));
 
-    const routes = compileRoutes(apiRoutes({
-      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live,
-    }));
+    const routes = compileRoutes([...apiRoutes({
+      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live, onError,
+    }), ...tokenRoutes(store)]);
     const secure = opts.tls !== undefined;
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
       const url = new URL(req.url ?? '/', 'http://service');
@@ -127,6 +129,7 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
       throw new BerthError('notFound', `no API route ${req.method} ${p} (see docs/fleet-api.yaml)`);
     };
     const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      applySecurityHeaders(res, secure);
       handle(req, res).catch((err: unknown) => {
         if (!(err instanceof BerthError) || err.category === 'internal') onError(err);
         sendError(res, err);

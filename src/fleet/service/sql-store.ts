@@ -23,6 +23,11 @@ const parse = <T>(v: unknown): T | undefined => (typeof v === 'string' ? (JSON.p
 const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
 const num = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
+function tokenOf(r: Row): TokenRecord {
+  const lastUsedAt = num(r.last_used_at);
+  return { id: String(r.id), name: String(r.name), scope: r.scope as TokenRecord['scope'], hash: String(r.hash), createdAt: Number(r.created_at), ...(lastUsedAt !== undefined && { lastUsedAt }) };
+}
+
 export async function openSqlStore(db: SqlDriver): Promise<FleetStore> {
   await migrate(db);
   return new SqlStore(db);
@@ -269,7 +274,22 @@ class SqlStore implements FleetStore {
 
   async tokenByHash(hash: string): Promise<TokenRecord | undefined> {
     const r = (await this.db.all('SELECT * FROM tokens WHERE hash = ?', [hash]))[0];
-    return r && { id: String(r.id), name: String(r.name), scope: r.scope as TokenRecord['scope'], hash: String(r.hash), createdAt: Number(r.created_at) };
+    return r && tokenOf(r);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (await this.db.all('SELECT * FROM tokens ORDER BY created_at, id')).map(tokenOf);
+  }
+
+  async touchToken(id: string, at: number): Promise<void> {
+    await this.db.run('UPDATE tokens SET last_used_at = ? WHERE id = ?', [at, id]);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return this.db.tx(async (q) => {
+      await q.run('DELETE FROM sessions WHERE token_id = ?', [id]);
+      return (await q.run('DELETE FROM tokens WHERE id = ?', [id])) > 0;
+    });
   }
 
   async addSession(s: SessionRecord): Promise<void> {

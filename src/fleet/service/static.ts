@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * The dashboard's files (dist/web/ of the package, or --web DIR) for every path outside /api/ and /metrics.
  * A path that names no file and is not a known asset type gets index.html, so the dashboard can route
  * on the client. Paths are resolved inside the directory only: `..` and symlinks out of it are refused.
+ * The security headers (CSP and the rest) are set by the server for every response (headers.ts).
  */
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -52,9 +53,6 @@ export function serveStatic(dir: string, req: IncomingMessage, res: ServerRespon
   const headers = {
     'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
     'content-length': fs.statSync(file).size,
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
     'cache-control': 'no-cache',
   };
   res.writeHead(200, headers);

@@ -149,6 +149,8 @@ export interface TokenRecord {
   /** SHA-256 (hex) of the secret: the secret itself is never stored. */
   readonly hash: string;
   readonly createdAt: number;
+  /** The last request or login with it, to within TOKEN_TOUCH_MS (absent: never used). */
+  readonly lastUsedAt?: number;
 }
 
 export interface SessionRecord {
@@ -242,6 +244,12 @@ export interface FleetStore {
 
   addToken(t: TokenRecord): Promise<void>;
   tokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** Every token, oldest first (hashes included: callers presenting them leave the hash out). */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Records a use of the token at `at`. */
+  touchToken(id: string, at: number): Promise<void>;
+  /** Deletes the token and every session logged in with it, in one transaction; false when there was none. */
+  deleteToken(id: string): Promise<boolean>;
   addSession(s: SessionRecord): Promise<void>;
   /** A session that has not expired at `now`. */
   sessionByHash(hash: string, now: number): Promise<SessionRecord | undefined>;

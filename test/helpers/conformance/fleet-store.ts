@@ -212,6 +212,24 @@ export function fleetStoreConformance(
       expect(await store.sessionByHash('s1', 0)).toBeUndefined();
     });
 
+    it('lists tokens oldest first with their last use; deleting one ends its sessions', async () => {
+      await store.addToken({ id: 't2', name: 'late', scope: 'admin', hash: 'h2', createdAt: 9 });
+      await store.addToken({ id: 't1', name: 'ci', scope: 'read', hash: 'h1', createdAt: 5 });
+      await store.touchToken('t1', 42);
+      expect(await store.listTokens()).toEqual([
+        { id: 't1', name: 'ci', scope: 'read', hash: 'h1', createdAt: 5, lastUsedAt: 42 },
+        { id: 't2', name: 'late', scope: 'admin', hash: 'h2', createdAt: 9 },
+      ]);
+      await store.addSession({ hash: 's1', tokenId: 't1', scope: 'read', csrf: 'c', expiresAt: 1000 });
+      await store.addSession({ hash: 's2', tokenId: 't2', scope: 'admin', csrf: 'c', expiresAt: 1000 });
+      expect(await store.deleteToken('t1')).toBe(true);
+      expect(await store.deleteToken('t1')).toBe(false);
+      expect(await store.tokenByHash('h1')).toBeUndefined();
+      expect(await store.sessionByHash('s1', 0)).toBeUndefined();
+      expect(await store.sessionByHash('s2', 0)).toMatchObject({ tokenId: 't2' });
+      expect((await store.listTokens()).map((t) => t.id)).toEqual(['t2']);
+    });
+
     it('persists across a reopen, and a second connection sees the first one\'s writes', async () => {
       await store.upsertDevice('d1', { online: true });
       await store.createRollout(rollout('r1'), [{ device: 'd1', revision: 1 }]);

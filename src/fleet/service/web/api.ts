@@ -51,6 +51,47 @@ export class Api {
     return this.request<T>('POST', path, body ?? {}, undefined, true);
   }
 
+  /**
+   * A POST answered with Server-Sent Events (the log follow): `onEvent` gets each event's name and
+   * parsed data until the service ends the stream or `signal` aborts it. Rejects like any call when the
+   * service refuses the request; resolves when the stream ends.
+   */
+  async stream(path: string, body: unknown, onEvent: (event: string, data: unknown) => void, signal: AbortSignal): Promise<void> {
+    const headers: Record<string, string> = { accept: 'text/event-stream', 'content-type': 'application/json' };
+    if (this.csrf) headers['x-csrf-token'] = this.csrf;
+    let res: Response;
+    try {
+      res = await fetch(`/api/v1${path}`, { method: 'POST', headers, credentials: 'same-origin', body: JSON.stringify(body), signal });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new ApiError(0, 'network', `the fleet service cannot be reached: ${(err as Error).message}`);
+    }
+    if (!res.ok || !res.body) {
+      const e = ((await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string; hint?: string } } | undefined)?.error;
+      if (res.status === 401) this.onSignedOut();
+      throw new ApiError(res.status, e?.code ?? 'http', e?.message ?? `POST ${path}: HTTP ${res.status}`, e?.hint);
+    }
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buf += value;
+        let cut: number;
+        while ((cut = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, cut);
+          buf = buf.slice(cut + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event !== undefined && data !== undefined) onEvent(event, JSON.parse(data));
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw new ApiError(0, 'network', `the log stream broke: ${(err as Error).message}`);
+    }
+  }
+
   private remember(s: Session): Session {
     this.csrf = s.csrfToken;
     return s;

@@ -11,6 +11,7 @@ import { DeployPage } from './pages/deploy.js';
 import { FleetPage } from './pages/fleet.js';
 import { LoginPage } from './pages/login.js';
 import { RolloutPage, RolloutsPage } from './pages/rollout.js';
+import { TokensPage } from './pages/tokens.js';
 
 // The dashboard's entry: asks the service who we are (GET /api/v1/session), shows the login when nobody,
 // else opens the one live stream and renders the page the URL's hash names.
@@ -51,7 +52,7 @@ function SignedIn({ api, session, onLogout }: { readonly api: Api; readonly sess
   return html`<${Services.Provider} value=${services}>
     <header class="top">
       <span class="brand">berth fleet</span>
-      <nav><a href=${href.fleet()}>Devices</a><a href=${href.rollouts()}>Rollouts</a><a href=${href.deploy()}>Deploy</a></nav>
+      <nav><a href=${href.fleet()}>Devices</a><a href=${href.rollouts()}>Rollouts</a><a href=${href.deploy()}>Deploy</a>${session.scope === 'admin' && html`<a href=${href.tokens()}>Tokens</a>`}</nav>
       <span class=${connected ? 'live on' : 'live'} id="live">${connected ? 'live' : 'connecting…'}</span>
       <button class="secondary" onClick=${logout}>Log out</button>
     </header>
@@ -66,6 +67,7 @@ function page(route: Route) {
     case 'rollouts': return html`<${RolloutsPage} />`;
     case 'rollout': return html`<${RolloutPage} key=${route.id} id=${route.id} />`;
     case 'deploy': return html`<${DeployPage} query=${route.query} />`;
+    case 'tokens': return html`<${TokensPage} />`;
     case 'not-found': return html`<h1>Not found</h1><p>No page at ${route.path}. <a href=${href.fleet()}>The fleet</a></p>`;
   }
 }

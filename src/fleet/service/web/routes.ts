@@ -10,6 +10,7 @@ export type Route =
   | { readonly page: 'rollouts' }
   | { readonly page: 'rollout'; readonly id: string }
   | { readonly page: 'deploy'; readonly query: URLSearchParams }
+  | { readonly page: 'tokens' }
   | { readonly page: 'not-found'; readonly path: string };
 
 export function parseRoute(hash: string): Route {
@@ -22,6 +23,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === 'rollouts' && parts.length === 1) return { page: 'rollouts' };
   if (parts[0] === 'rollouts' && parts.length === 2) return { page: 'rollout', id: parts[1]! };
   if (parts[0] === 'deploy' && parts.length === 1) return { page: 'deploy', query };
+  if (parts[0] === 'tokens' && parts.length === 1) return { page: 'tokens' };
   return { page: 'not-found', path };
 }
 
@@ -32,4 +34,5 @@ export const href = {
   rollouts: (): string => '#/rollouts',
   rollout: (id: string): string => `#/rollouts/${encodeURIComponent(id)}`,
   deploy: (query?: URLSearchParams): string => (query && query.size > 0 ? `#/deploy?${query}` : '#/deploy'),
+  tokens: (): string => '#/tokens',
 };

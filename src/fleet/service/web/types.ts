@@ -15,6 +15,15 @@ export interface Session {
   readonly expires?: string;
 }
 
+/** docs/fleet-api.yaml Token: never the secret (only POST /tokens's answer carries it, once). */
+export interface Token {
+  readonly id: string;
+  readonly name: string;
+  readonly scope: Scope;
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+}
+
 export type DeployStatus = 'applying' | 'applied' | 'failed' | 'rolled-back' | 'rejected' | 'superseded';
 
 export interface DeviceSummary {

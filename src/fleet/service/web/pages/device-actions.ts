@@ -3,7 +3,6 @@ import { ApiError } from '../api.js';
 import { html } from '../html.js';
 import { useServices } from '../context.js';
 import type { CommandResult, Device, LogLine } from '../types.js';
-import { mergeLogLines } from '../log-lines.js';
 
 /** POST /devices/{id}/commands: the device's answer, or a thrown ApiError. */
 function useCommand(device: string) {
@@ -56,29 +55,31 @@ export function Commands({ device }: { readonly device: Device }) {
   </section>`;
 }
 
-/** How often "follow" asks again: protocol v1 answers `logs` with the last lines and has no log stream. */
-const FOLLOW_MS = 3000;
+/** How many lines the panel keeps; older ones scroll away. */
+const KEEP = 2000;
 
 /**
- * A service's last log lines through the `logs` command. "Follow" repeats the command while it is on and
- * appends only lines newer than those shown (the device protocol has no log subscription to listen to).
+ * A service's last log lines through the `logs` command ("Show"), and "follow": one session per viewer
+ * (POST /devices/{id}/logs/follow, Server-Sent Events) that the service keeps with the device and that
+ * ends when the box is unchecked, the page is left, or the device ends it. The service sends only new
+ * lines, so they are appended as they come.
  */
 export function Logs({ device }: { readonly device: Device }) {
-  const { session } = useServices();
+  const { session, api } = useServices();
   const send = useCommand(device.id);
   const { name: service, choose } = useServiceChoice(Object.keys(device.reported?.services ?? {}));
   const [lines, setLines] = useState<LogLine[]>([]);
   const [follow, setFollow] = useState(false);
+  const [note, setNote] = useState<string | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const pre = useRef<HTMLPreElement>(null);
 
-  const fetchLines = async (): Promise<void> => {
+  const show = async (): Promise<void> => {
     if (!service) return;
     try {
       const r = await send({ action: 'logs', service, tail: 200 });
       if (r.status !== 'ok') throw new Error(`${r.status} (${r.result}) ${r.reason ?? ''}`);
-      const got = ((r.data as { lines?: LogLine[] } | undefined)?.lines ?? []);
-      setLines((old) => mergeLogLines(old, got));
+      setLines(((r.data as { lines?: LogLine[] } | undefined)?.lines ?? []).slice(-KEEP));
       setError(undefined);
     } catch (err) {
       setError(describe(err));
@@ -87,10 +88,19 @@ export function Logs({ device }: { readonly device: Device }) {
 
   useEffect(() => setLines([]), [service]);
   useEffect(() => {
-    if (!follow) return;
-    void fetchLines();
-    const t = setInterval(() => void fetchLines(), FOLLOW_MS);
-    return () => clearInterval(t);
+    if (!follow || !service) return;
+    const abort = new AbortController();
+    setLines([]);
+    setError(undefined);
+    setNote(undefined);
+    api.stream(`/devices/${encodeURIComponent(device.id)}/logs/follow`, { service, tail: 200 }, (event, data) => {
+      if (event === 'lines') setLines((old) => [...old, ...(data as { lines: LogLine[] }).lines].slice(-KEEP));
+      else if (event === 'mode') setNote((data as { mode: string }).mode === 'poll' ? 'This agent cannot stream logs: asking again every 3 s.' : undefined);
+      else if (event === 'end') setNote(`Follow ended: ${(data as { reason: string }).reason}`);
+    }, abort.signal).catch((err: unknown) => setError(describe(err))).finally(() => {
+      if (!abort.signal.aborted) setFollow(false);
+    });
+    return () => abort.abort();
   }, [follow, service]);
   useEffect(() => {
     if (follow && pre.current) pre.current.scrollTop = pre.current.scrollHeight;
@@ -103,11 +113,12 @@ export function Logs({ device }: { readonly device: Device }) {
       <select aria-label="log service" value=${service} onChange=${(e: Event) => choose((e.target as HTMLSelectElement).value)}>
         ${Object.keys(device.reported?.services ?? {}).map((s) => html`<option value=${s}>${s}</option>`)}
       </select>
-      <button disabled=${!service || readOnly} onClick=${() => { setLines([]); void fetchLines(); }}>Show</button>
+      <button disabled=${!service || readOnly || follow} onClick=${() => void show()}>Show</button>
       <label style="margin:0"><input type="checkbox" checked=${follow} disabled=${!service || readOnly}
         onChange=${(e: Event) => setFollow((e.target as HTMLInputElement).checked)} /> follow</label>
     </div>
     ${error && html`<p class="error">${error}</p>`}
+    ${note && html`<p class="muted" id="logs-note">${note}</p>`}
     <pre class="log" ref=${pre}>${lines.map((l) => `${l.time} ${l.stream === 'stderr' ? '! ' : ''}${l.text}\n`).join('')}</pre>
   </section>`;
 }

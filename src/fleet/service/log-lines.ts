@@ -1,7 +1,9 @@
-// Log lines shown by the device page's Logs panel: pure, so unit tests check the merge.
-import type { LogLine } from './types.js';
+// Log lines of a followed service (log-stream.ts): pure, so unit tests check the merge.
+import type { LogFollowMessage } from '../../protocol/types.js';
 
-/** How many lines the panel keeps; older ones scroll away. */
+export type LogLine = LogFollowMessage['lines'][number];
+
+/** How many lines a merge keeps. */
 const KEEP = 2000;
 
 /** `old` then the lines of `got` after the last one `old` ends with (an answer overlaps the previous). */
