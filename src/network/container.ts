@@ -53,6 +53,13 @@ export function endpointsOf(o: ContainerNetworkOptions): NonNullable<ContainerNe
   return o.endpoints;
 }
 
+/** `berth network connect`'s choices: extra DNS names and static addresses (docker's --alias, --ip, --ip6). */
+export interface ConnectOptions {
+  readonly aliases?: readonly string[];
+  readonly ip?: string;
+  readonly ip6?: string;
+}
+
 /** The "networking is up" marker's content: what was set up, for a teardown without the container's record. */
 interface UpMarker {
   readonly ports: readonly PortMapping[];
@@ -171,16 +178,17 @@ export class ContainerNetworking {
   }
 
   /**
-   * `berth network connect`: leases an address on `network` (`ip`, else the next free one) with the
+   * `berth network connect`: leases an address on `network` (`ip`/`ip6`, else the next free ones) with the
    * container's name and `aliases`, on the lowest free ethN. When the container's networking is up
    * (running, or stopped since it ran in this boot) the interface is wired at once through netavark;
    * otherwise it is only recorded, and {@link up} wires it with the others at the next start. Refuses
    * containers outside bridge networking (host, none, container:) as docker does. On failure the new
    * lease is dropped and the container's other networks are untouched.
    */
-  async connect(id: string, dir: string, o: ContainerNetworkOptions, network: string, opts: { aliases?: readonly string[]; ip?: string } = {}): Promise<Attachment> {
+  async connect(id: string, dir: string, o: ContainerNetworkOptions, network: string, opts: ConnectOptions = {}): Promise<Attachment> {
     if (!isBridgeNetwork(o.network)) throw new BerthError('invalid', `container ${o.name} uses --network ${o.network}: it cannot be connected to a bridge network`, { hint: 'recreate it with --network bridge or a network name' });
-    const att = this.networks.lease(id, network, [o.name, ...(opts.aliases ?? [])], opts.ip);
+    // The lease makes run --ip6's refusals: outside the subnet, an IPv4-only network, an address in use.
+    const att = this.networks.lease(id, network, [o.name, ...(opts.aliases ?? [])], opts.ip, opts.ip6);
     try {
       if (!att.network.dnsEnabled && (opts.aliases?.length ?? 0) > 0) throw new BerthError('invalid', `--alias needs a user network: ${att.network.name} has no DNS`);
       if (this.isUp(id)) {

@@ -14,7 +14,7 @@ import type { ResolverSource } from './resolver-source.js';
  * berth's container networking (issue 16): bridge networks with IPAM in the state store, wired up by
  * netavark + aardvark-dns. The engine sees only ContainerNetworking; `berth network` only NetworkService.
  */
-export { ContainerNetworking, type ContainerNetworkOptions, type NetworkReconcileReport, type PreparedNetwork } from './container.js';
+export { ContainerNetworking, type ConnectOptions, type ContainerNetworkOptions, type NetworkReconcileReport, type PreparedNetwork } from './container.js';
 export { DEFAULT_NETWORK, NetworkService, type CreateNetworkRequest } from './service.js';
 export { isBridgeNetwork } from './mode.js';
 export { resolverSource, type ResolverSource } from './resolver-source.js';

@@ -67,8 +67,14 @@ export class NetworkService {
       if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
       const id = crypto.randomBytes(32).toString('hex');
       // The IPv6 half first: its refusals must come before the IPv4 subnet is claimed host-wide.
-      const v6 = this.planIpv6(req);
-      const plan = this.claimSubnet(req, id);
+      const v6 = this.claimIpv6(req, id);
+      let plan: ReturnType<typeof planSubnet>;
+      try {
+        plan = this.claimSubnet(req, id);
+      } catch (err) {
+        if (v6) this.claims?.release(v6.subnet, id);
+        throw err;
+      }
       const def: NetworkDefinition = {
         id, name: req.name, driver: 'bridge', ...plan, ...(v6 && { ipv6Subnet: v6.subnet, ipv6Gateway: v6.gateway }), internal: req.internal === true,
         // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
@@ -78,7 +84,7 @@ export class NetworkService {
       try {
         this.records.insert(def);
       } catch (err) {
-        this.claims?.release(def.subnet, id);
+        this.releaseClaims(def);
         throw err;
       }
       return def;
@@ -98,10 +104,27 @@ export class NetworkService {
   }
 
   /**
+   * Plans the IPv6 half (see {@link planIpv6}) and claims its subnet host-wide, as {@link claimSubnet}
+   * does the IPv4 one: a lost race re-plans with the winner's claim seen (a random /64 is drawn again;
+   * an explicit subnet is then refused naming the other root's network).
+   */
+  private claimIpv6(req: CreateNetworkRequest, id: string): Ipv6Plan | undefined {
+    for (;;) {
+      const plan = this.planIpv6(req);
+      if (!plan || !this.claims || this.claims.claim(plan.subnet, id, req.name)) return plan;
+    }
+  }
+
+  /** This network's host-wide claims go (after its removal, or a failed insert). */
+  private releaseClaims(n: NetworkDefinition): void {
+    this.claims?.release(n.subnet, n.id);
+    if (n.ipv6Subnet !== undefined) this.claims?.release(n.ipv6Subnet, n.id);
+  }
+
+  /**
    * The IPv6 half of a dual-stack network, or undefined. IPv6 addresses without `--ipv6` are refused, as
-   * docker does, rather than dropped. Taken: other networks' v6 subnets and the host's v6 routes (a
-   * random ULA /64 makes a clash with another state root's unlikely; an explicit one is checked
-   * against the host's routes, so against another root's bridge once it is up).
+   * docker does, rather than dropped. Taken: other networks' v6 subnets, the host's v6 routes, and
+   * other state roots' claims (which cover their networks before any bridge is up).
    */
   private planIpv6(req: CreateNetworkRequest): Ipv6Plan | undefined {
     if (!req.ipv6) {
@@ -114,6 +137,7 @@ export class NetworkService {
     const taken: TakenSubnet6[] = [
       ...nets.flatMap((n) => (n.ipv6Subnet === undefined ? [] : [{ cidr: parseCidr6(n.ipv6Subnet, 'subnet'), owner: `network "${n.name}"` }])),
       ...parseProcIpv6Route(readHostText(this.host, '/proc/net/ipv6_route') ?? '').filter((r) => !bridges.has(r.device ?? '')),
+      ...(this.claims?.taken6() ?? []),
     ];
     return planSubnet6({ ...(req.ipv6Subnet !== undefined && { subnet: req.ipv6Subnet }), ...(req.ipv6Gateway !== undefined && { gateway: req.ipv6Gateway }) }, taken);
   }
@@ -124,6 +148,7 @@ export class NetworkService {
    */
   claimHost(n: NetworkDefinition): void {
     this.claims?.assertClaim(n.subnet, n.id, n.name);
+    if (n.ipv6Subnet !== undefined) this.claims?.assertClaim(n.ipv6Subnet, n.id, n.name);
   }
 
   /** Other networks' subnets and the host's own routes, except those of berth's own bridges. */
@@ -179,7 +204,7 @@ export class NetworkService {
         });
       }
       this.records.remove(n.id);
-      this.claims?.release(n.subnet, n.id);
+      this.releaseClaims(n);
       return n;
     });
   }
@@ -191,7 +216,7 @@ export class NetworkService {
       const gone = this.records.list().filter((n) => n.name !== DEFAULT_NETWORK && this.records.leasesOf(n.id).length === 0);
       for (const n of gone) {
         this.records.remove(n.id);
-        this.claims?.release(n.subnet, n.id);
+        this.releaseClaims(n);
       }
       return gone;
     });
