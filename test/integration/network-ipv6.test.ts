@@ -64,4 +64,55 @@ describe('dual-stack networks', () => {
     expect(berth('run', '--rm', '--network', 'v4only', '--ip6', 'fd42::5', t.img, 'true').stderr).toContain('--ip6 fd42::5: network v4only has no IPv6 subnet');
     expect(berth('network', 'ls', '--format', '{{.Name}}').stdout).not.toMatch(/v6b|v6c/);
   });
+
+  it('0.0.0.0:P publishes on IPv4 only, [::]:P on IPv6 only, no address on both (seen from a remote namespace); [::] without IPv6 is refused', async () => {
+    const [p4, p6, both] = [await freePort(), await freePort(), await freePort()];
+    expect(berth('run', '-d', '--name', 'fam', '--network', 'v6a', '-p', `0.0.0.0:${p4}:80`, '-p', `[::]:${p6}:80`, '-p', `${both}:80`, t.img, ...httpd('fam'))).toMatchObject({ code: 0 });
+    const get = (host: string, port: number) => remote.exec(['curl', '-g', '-s', '-m', '5', `http://${host}:${port}/`]);
+    const v4 = remote.hostIp;
+    const v6 = `[${remote.hostIp6}]`;
+    // The server may take a moment to listen: the first, expected-to-work request retries.
+    for (let i = 0; i < 20 && (await get(v4, both)).code !== 0; i++) await new Promise((r) => setTimeout(r, 250));
+    expect(await get(v4, both)).toMatchObject({ code: 0, stdout: 'fam\n' });
+    expect(await get(v6, both)).toMatchObject({ code: 0, stdout: 'fam\n' });
+    expect(await get(v4, p4)).toMatchObject({ code: 0, stdout: 'fam\n' });
+    expect((await get(v6, p4)).code).not.toBe(0);
+    expect(await get(v6, p6)).toMatchObject({ code: 0, stdout: 'fam\n' });
+    expect((await get(v4, p6)).code).not.toBe(0);
+    // A restart keeps them so (the networking stays up), and after rm nothing answers on either family.
+    expect(berth('restart', 'fam')).toMatchObject({ code: 0 });
+    for (let i = 0; i < 20 && (await get(v6, p6)).code !== 0; i++) await new Promise((r) => setTimeout(r, 250));
+    expect((await get(v4, p6)).code).not.toBe(0);
+    expect(berth('rm', '-f', 'fam')).toMatchObject({ code: 0 });
+    expect((await get(v6, p6)).code).not.toBe(0);
+    expect((await get(v4, p4)).code).not.toBe(0);
+
+    const noV6 = berth('run', '-d', '--network', 'v4only', '-p', `[::]:${p6}:80`, t.img, 'true');
+    expect(noV6.code).not.toBe(0);
+    expect(noV6.stderr).toContain(`-p [::]:${p6}->80/tcp publishes on IPv6 only, and`);
+  });
+
+  it('network connect --ip6 gives a running container that IPv6 address (reached by name over IPv6), with run --ip6\'s refusals; ls shows both subnets', () => {
+    const addr = subnet.replace('::/64', '::77');
+    expect(berth('run', '-d', '--name', 'late', '--network', 'v4only', t.img, ...httpd('late-v6'))).toMatchObject({ code: 0 });
+    expect(berth('network', 'connect', '--ip6', addr, 'v6a', 'late')).toMatchObject({ code: 0 });
+    const client = berth('run', '--rm', '--network', 'v6a', t.img, 'sh', '-c',
+      `nslookup -type=AAAA late; for i in 1 2 3 4 5 6 7 8 9 10; do timeout 2 wget -qO- "http://[${addr}]/" && exit 0; sleep 0.3; done; exit 1`);
+    expect(client.code, client.stderr).toBe(0);
+    expect(client.stdout).toContain(`Address: ${addr}`);
+    expect(client.stdout).toContain('late-v6\n');
+
+    expect(berth('run', '-d', '--name', 'late2', '--network', 'v4only', t.img, 'sleep', '300')).toMatchObject({ code: 0 });
+    expect(berth('network', 'connect', '--ip6', addr, 'v6a', 'late2').stderr).toContain(`--ip6 ${addr} is already in use on network v6a`);
+    expect(berth('network', 'connect', '--ip6', 'fd43::5', 'v6a', 'late2').stderr).toContain(`--ip6 fd43::5 is not an address of network v6a's IPv6 subnet ${subnet}`);
+    expect(berth('network', 'create', 'v4two')).toMatchObject({ code: 0 });
+    expect(berth('network', 'connect', '--ip6', 'fd42::5', 'v4two', 'late2').stderr).toContain('--ip6 fd42::5: network v4two has no IPv6 subnet');
+    // The refusals left late2 on its one network.
+    expect(berth('network', 'disconnect', 'v6a', 'late2').stderr).toContain('is not connected to network v6a');
+
+    const row = berth('network', 'ls').stdout.split('\n').find((l) => /\sv6a\s/.test(l))!;
+    expect(row).toMatch(/\s10\.\d+\.\d+\.0\/\d+,/);
+    expect(row.trim().endsWith(`,${subnet}`)).toBe(true);
+    expect(berth('rm', '-f', 'late', 'late2')).toMatchObject({ code: 0 });
+  });
 });
