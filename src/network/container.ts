@@ -9,6 +9,7 @@ import { guardNetworkDns, unguardNetworkDns } from './dns-guard.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
+import { withHostBinding } from './bridge-options.js';
 import { assertPublishable } from './port-families.js';
 import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool, type SetupResult } from './netavark.js';
 import type { NetnsManager } from './netns.js';
@@ -125,14 +126,15 @@ export class ContainerNetworking {
     try {
       // One lease per endpoint, in order (eth0, eth1 …); a refusal of any releases those made before it.
       const atts = endpointsOf(o).map((e) => this.leaseEndpoint(id, o.name, e));
-      assertPublishable(ports, atts, o.name);
+      const bound = withHostBinding(ports, atts[0]!.network.options);
+      assertPublishable(bound, atts, o.name);
       const first = atts[0]!;
       const files = { 'resolv.conf': this.resolvConfText(o, atts), hosts: hostsFile({ hostname: o.hostname ?? id.slice(0, 12), ip: first.lease.ip, extraHosts: o.extraHosts ?? [] }) };
       for (const [name, text] of Object.entries(files)) writeFileAtomic(path.join(dir, name), text, 0o644);
       return {
         namespacePath: this.opts.netns.pathOf(id),
         mounts: [{ destination: '/etc/resolv.conf', source: path.join(dir, 'resolv.conf') }, { destination: '/etc/hosts', source: path.join(dir, 'hosts') }],
-        ports,
+        ports: bound,
       };
     } catch (err) {
       this.networks.release(id);

@@ -1,9 +1,11 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
 import { NetworkRecords } from '../store/networks.js';
 import type { StateStore } from '../store/store.js';
+import { BRIDGE_NAME, validateBridgeOptions } from './bridge-options.js';
 import { allocateAddress, claimAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
 import { parseCidr } from './ipv4.js';
 import { leaseAddress6, parseCidr6, parseProcIpv6Route, planSubnet6, type Ipv6Plan, type TakenSubnet6 } from './ipv6.js';
@@ -16,9 +18,6 @@ export const ORPHAN_AGE_MS = 10 * 60_000;
 
 /** docker's name for the default network, created on first use. */
 export const DEFAULT_NETWORK = 'bridge';
-
-/** Driver options berth passes on (see netavark.ts's bridgeOptions). */
-const BRIDGE_OPTIONS = ['mtu', 'com.docker.network.driver.mtu', 'isolate'];
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -57,15 +56,12 @@ export class NetworkService {
     if (!NETWORK_NAME.test(req.name)) throw new BerthError('invalid', `invalid network name "${req.name}": use 1–128 characters from [a-zA-Z0-9_.-], starting with a letter or digit`);
     const driver = req.driver ?? 'bridge';
     if (driver !== 'bridge') throw new BerthError('invalid', `--driver ${driver}: only the bridge driver is supported`);
-    for (const [k, v] of Object.entries(req.options ?? {})) {
-      if (!BRIDGE_OPTIONS.includes(k)) throw new BerthError('invalid', `--opt ${k}: unknown bridge option (berth knows ${BRIDGE_OPTIONS.join(', ')})`);
-      if (k !== 'isolate' && !/^\d+$/.test(v)) throw new BerthError('invalid', `--opt ${k}=${v}: the MTU must be a number`);
-      if (k === 'isolate' && v !== 'true' && v !== 'false') throw new BerthError('invalid', `--opt isolate=${v}: use true or false`);
-    }
+    validateBridgeOptions(req.options ?? {}, (k) => `--opt ${k}`);
     if (['host', 'none', 'private'].includes(req.name)) throw new BerthError('invalid', `"${req.name}" is a network mode, not a network name`);
     return this.records.store.transaction(() => {
       if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
       const id = crypto.randomBytes(32).toString('hex');
+      const bridge = this.bridgeName(req, id);
       // The IPv6 half first: its refusals must come before the IPv4 subnet is claimed host-wide.
       const v6 = this.claimIpv6(req, id);
       let plan: ReturnType<typeof planSubnet>;
@@ -79,7 +75,7 @@ export class NetworkService {
         id, name: req.name, driver: 'bridge', ...plan, ...(v6 && { ipv6Subnet: v6.subnet, ipv6Gateway: v6.gateway }), internal: req.internal === true,
         // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
         dnsEnabled: req.name !== DEFAULT_NETWORK,
-        bridge: `br-${id.slice(0, 12)}`, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
+        bridge, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
       };
       try {
         this.records.insert(def);
@@ -89,6 +85,22 @@ export class NetworkService {
       }
       return def;
     });
+  }
+
+  /**
+   * The new network's bridge device: docker's `com.docker.network.bridge.name` when given, else
+   * `br-<id>`. A given name must be no other network's bridge and no interface the host has: netavark
+   * would take an existing one over and delete it with the network's last container.
+   */
+  private bridgeName(req: CreateNetworkRequest, id: string): string {
+    const name = req.options?.[BRIDGE_NAME];
+    if (name === undefined) return `br-${id.slice(0, 12)}`;
+    const other = this.records.list().find((n) => n.bridge === name);
+    if (other) throw new BerthError('conflict', `--opt ${BRIDGE_NAME}=${name}: network ${other.name} already uses that bridge`);
+    if (fs.existsSync(this.host.resolve(`/sys/class/net/${name}`))) {
+      throw new BerthError('conflict', `--opt ${BRIDGE_NAME}=${name}: the host already has an interface of that name`, { hint: 'berth makes the bridge itself (and removes it with the last container): choose an unused name' });
+    }
+    return name;
   }
 
   /**
