@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { netavarkDocument, type Attachment } from '../../src/network/netavark.js';
+import { withHostBinding } from '../../src/network/bridge-options.js';
 import { assertPublishable, netavarkHostIp, portChainOf, rulesToDelete, unwantedRules } from '../../src/network/port-families.js';
 import type { NetworkDefinition, PortMapping } from '../../src/network/types.js';
 
@@ -66,5 +67,12 @@ describe('wildcard published ports kept to one address family', () => {
     expect(() => assertPublishable([port('::')], [att(false, 'fd77:1::2')], 'web')).not.toThrow();
     expect(() => assertPublishable([port('0.0.0.0'), port('')], [att(false)], 'web')).not.toThrow();
     expect(() => assertPublishable([port('')], [att(true)], 'web')).toThrow('network inner is internal: it cannot publish ports (-p)');
+  });
+
+  it('bind ports without a host address to host_binding_ipv4 (0.0.0.0 being every address)', () => {
+    const ports = [port(''), port('::', 8081)];
+    expect(withHostBinding(ports, { 'com.docker.network.bridge.host_binding_ipv4': '192.0.2.7' }).map((p) => p.hostIp)).toEqual(['192.0.2.7', '::']);
+    expect(withHostBinding(ports, { 'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0' }).map((p) => p.hostIp)).toEqual(['', '::']);
+    expect(withHostBinding(ports, {}).map((p) => p.hostIp)).toEqual(['', '::']);
   });
 });
