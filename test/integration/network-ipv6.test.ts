@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berthOn, httpd, inspections, openNetTestRoot, type NetTestRoot } from '../helpers/net/bridge.js';
 import { RemoteNamespace } from '../helpers/net/remote-netns.js';
@@ -118,5 +121,37 @@ describe('dual-stack networks', () => {
     expect(row).toMatch(/\s10\.\d+\.\d+\.0\/\d+,/);
     expect(row.trim().endsWith(`,${subnet}`)).toBe(true);
     expect(berth('rm', '-f', 'late', 'late2')).toMatchObject({ code: 0 });
+  });
+
+  it('compose: ipv6_address on a service\'s second network is its address there, reached over IPv6', () => {
+    const back = `fd43:${tag.slice(0, 4)}:${tag.slice(4)}::/64`;
+    const addr = back.replace('::/64', '::30');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-c6-'));
+    const file = path.join(dir, 'compose.yaml');
+    fs.writeFileSync(file, [
+      'name: c6',
+      'services:',
+      '  srv:',
+      `    image: ${t.img}`,
+      `    command: ${JSON.stringify(httpd('compose-v6'))}`,
+      '    networks:',
+      '      front: {}',
+      `      back: {ipv6_address: "${addr}"}`,
+      'networks:',
+      '  front: {}',
+      `  back: {enable_ipv6: true, ipam: {config: [{subnet: "${back}"}]}}`,
+      '',
+    ].join('\n'));
+    try {
+      const deployed = berth('deploy', file);
+      expect(deployed.code, deployed.stderr).toBe(0);
+      const client = berth('run', '--rm', '--network', 'c6_back', t.img, 'sh', '-c',
+        `nslookup -type=AAAA srv; for i in 1 2 3 4 5 6 7 8 9 10; do timeout 2 wget -qO- "http://[${addr}]/" && exit 0; sleep 0.3; done; exit 1`);
+      expect(client.code, client.stderr).toBe(0);
+      expect(client.stdout).toContain(`Address: ${addr}`);
+      expect(client.stdout).toContain('compose-v6\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
