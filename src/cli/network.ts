@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BerthError } from '../errors.js';
-import { inspectNetwork, portLines } from '../network/inspect.js';
+import { inspectNetwork, ipamConfig, portLines } from '../network/inspect.js';
 import { isIPv6Text } from '../network/ipv6.js';
 import { DEFAULT_NETWORK, type NetworkService } from '../network/service.js';
 import { parseLabel } from '../runtime/options.js';
@@ -74,7 +74,8 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
         const list = s.list();
         if (o.json) return printJson(ctx.out, list.map((n) => inspectNetwork(n, s.leases(n.id))));
         if (o.quiet) return ctx.out.write(list.map((n) => `${n.id.slice(0, 12)}\n`).join(''));
-        ctx.out.write(table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], ...list.map((n) => [n.id.slice(0, 12), n.name, n.driver, 'local', n.subnet])]));
+        // A dual-stack network's two subnets share the cell, comma-separated: one row per network.
+        ctx.out.write(table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], ...list.map((n) => [n.id.slice(0, 12), n.name, n.driver, 'local', ipamConfig(n).map((c) => c.Subnet).join(',')])]));
       });
     });
 
@@ -107,13 +108,14 @@ export function registerNetwork(program: Command, context: () => CliContext): vo
     .description('connect a container to a network (a running one at once, a stopped one from its next start)')
     .option('--alias <name>', 'another DNS name for the container on this network (repeatable)', collect, [])
     .option('--ip <address>', 'IPv4 address on the network (default: the next free one)')
+    .option('--ip6 <address>', 'IPv6 address on the network (one made with --ipv6; default: the next free one)')
     .argument('<network>')
     .argument('<container>')
-    .action(async (net: string, name: string, o: { alias: string[]; ip?: string }) => {
+    .action(async (net: string, name: string, o: { alias: string[]; ip?: string; ip6?: string }) => {
       const ctx = context();
       const { withEngine } = await import('./engine.js');
       await withEngine(ctx, async ({ engine }) => {
-        await engine.connectNetwork(name, net, { aliases: o.alias, ...(o.ip !== undefined && { ip: o.ip }) });
+        await engine.connectNetwork(name, net, { aliases: o.alias, ...(o.ip !== undefined && { ip: o.ip }), ...(o.ip6 !== undefined && { ip6: o.ip6 }) });
       });
     });
 

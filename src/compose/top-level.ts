@@ -2,6 +2,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
 import type { DesiredState, TopLevelExternal, TopLevelFile, TopLevelNetwork, ResourceLabels, TopLevelVolume } from '../protocol/types.js';
+import { validateBridgeOptions } from '../network/bridge-options.js';
 import { parseLabel } from '../runtime/options.js';
 import type { AppFile, AppNetwork, AppVolume } from './model.js';
 
@@ -156,8 +157,10 @@ function network(app: string, key: string, spec: TopLevelNetwork): AppNetwork {
   const { external, hostName: name } = hostName(app, key, spec);
   if (external) refuseOnExternal(where, spec, ['driver_opts', 'ipam', 'internal', 'enable_ipv6', 'labels']);
   const enableIpv6 = spec.enable_ipv6 ?? false;
+  const driverOpts = options(spec.driver_opts);
+  validateBridgeOptions(driverOpts, (k) => `${where}.driver_opts.${k}`);
   return {
-    name: key, hostName: name, external, internal: spec.internal ?? false, driverOpts: options(spec.driver_opts),
+    name: key, hostName: name, external, internal: spec.internal ?? false, driverOpts,
     ...ipam(`${where}.ipam`, spec.ipam, enableIpv6), enableIpv6, labels: labels(spec.labels),
   };
 }

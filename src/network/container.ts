@@ -9,6 +9,8 @@ import { guardNetworkDns, unguardNetworkDns } from './dns-guard.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { assertHostPortsFree, resolveEphemeralPorts, type PublishedBy } from './host-ports.js';
 import { isBridgeNetwork } from './mode.js';
+import { withHostBinding } from './bridge-options.js';
+import { assertPublishable } from './port-families.js';
 import { netavarkSetup, netavarkTeardown, type Attachment, type NetavarkRequest, type NetavarkTool, type SetupResult } from './netavark.js';
 import type { NetnsManager } from './netns.js';
 import { assertProxyLimits, natPorts, needsProxy, portProxies, type PortProxy } from './port-proxy.js';
@@ -52,6 +54,13 @@ export function endpointsOf(o: ContainerNetworkOptions): NonNullable<ContainerNe
   }
   if (o.endpoints[0]!.network !== o.network) throw new BerthError('invalid', `the first network endpoint (${o.endpoints[0]!.network}) must be the container's network ${o.network}`);
   return o.endpoints;
+}
+
+/** `berth network connect`'s choices: extra DNS names and static addresses (docker's --alias, --ip, --ip6). */
+export interface ConnectOptions {
+  readonly aliases?: readonly string[];
+  readonly ip?: string;
+  readonly ip6?: string;
 }
 
 /** The "networking is up" marker's content: what was set up, for a teardown without the container's record. */
@@ -119,17 +128,15 @@ export class ContainerNetworking {
     try {
       // One lease per endpoint, in order (eth0, eth1 …); a refusal of any releases those made before it.
       const atts = endpointsOf(o).map((e) => this.leaseEndpoint(id, o.name, e));
-      if (ports.length > 0) {
-        const internal = atts.find((a) => a.network.internal);
-        if (internal) throw new BerthError('invalid', `network ${internal.network.name} is internal: it cannot publish ports (-p)`);
-      }
+      const bound = withHostBinding(ports, atts[0]!.network.options);
+      assertPublishable(bound, atts, o.name);
       const first = atts[0]!;
       const files = { 'resolv.conf': this.resolvConfText(o, atts), hosts: hostsFile({ hostname: o.hostname ?? id.slice(0, 12), ip: first.lease.ip, extraHosts: o.extraHosts ?? [] }) };
       for (const [name, text] of Object.entries(files)) writeFileAtomic(path.join(dir, name), text, 0o644);
       return {
         namespacePath: this.opts.netns.pathOf(id),
         mounts: [{ destination: '/etc/resolv.conf', source: path.join(dir, 'resolv.conf') }, { destination: '/etc/hosts', source: path.join(dir, 'hosts') }],
-        ports,
+        ports: bound,
       };
     } catch (err) {
       this.networks.release(id);
@@ -173,16 +180,17 @@ export class ContainerNetworking {
   }
 
   /**
-   * `berth network connect`: leases an address on `network` (`ip`, else the next free one) with the
+   * `berth network connect`: leases an address on `network` (`ip`/`ip6`, else the next free ones) with the
    * container's name and `aliases`, on the lowest free ethN. When the container's networking is up
    * (running, or stopped since it ran in this boot) the interface is wired at once through netavark;
    * otherwise it is only recorded, and {@link up} wires it with the others at the next start. Refuses
    * containers outside bridge networking (host, none, container:) as docker does. On failure the new
    * lease is dropped and the container's other networks are untouched.
    */
-  async connect(id: string, dir: string, o: ContainerNetworkOptions, network: string, opts: { aliases?: readonly string[]; ip?: string } = {}): Promise<Attachment> {
+  async connect(id: string, dir: string, o: ContainerNetworkOptions, network: string, opts: ConnectOptions = {}): Promise<Attachment> {
     if (!isBridgeNetwork(o.network)) throw new BerthError('invalid', `container ${o.name} uses --network ${o.network}: it cannot be connected to a bridge network`, { hint: 'recreate it with --network bridge or a network name' });
-    const att = this.networks.lease(id, network, [o.name, ...(opts.aliases ?? [])], opts.ip);
+    // The lease makes run --ip6's refusals: outside the subnet, an IPv4-only network, an address in use.
+    const att = this.networks.lease(id, network, [o.name, ...(opts.aliases ?? [])], opts.ip, opts.ip6);
     try {
       if (!att.network.dnsEnabled && (opts.aliases?.length ?? 0) > 0) throw new BerthError('invalid', `--alias needs a user network: ${att.network.name} has no DNS`);
       if (this.isUp(id)) {

@@ -14,7 +14,7 @@ import type { ResolverSource } from './resolver-source.js';
  * berth's container networking (issue 16): bridge networks with IPAM in the state store, wired up by
  * netavark + aardvark-dns. The engine sees only ContainerNetworking; `berth network` only NetworkService.
  */
-export { ContainerNetworking, type ContainerNetworkOptions, type NetworkReconcileReport, type PreparedNetwork } from './container.js';
+export { ContainerNetworking, type ConnectOptions, type ContainerNetworkOptions, type NetworkReconcileReport, type PreparedNetwork } from './container.js';
 export { DEFAULT_NETWORK, NetworkService, type CreateNetworkRequest } from './service.js';
 export { isBridgeNetwork } from './mode.js';
 export { resolverSource, type ResolverSource } from './resolver-source.js';
@@ -36,6 +36,7 @@ export function networkRunDir(env: NodeJS.ProcessEnv): string {
 
 function findNetavarkTool(searchPath: string, runDir: string, resolver: ResolverSource): NetavarkTool {
   const iptables = which('iptables', searchPath);
+  const ip6tables = which('ip6tables', searchPath);
   const flock = which('flock', searchPath);
   if (flock === undefined) throw new BerthError('host', 'flock is not installed: bridge networking needs it to serialize netavark across berth processes', { hint: 'apt-get install util-linux' });
   let unshare: string | undefined;
@@ -47,6 +48,7 @@ function findNetavarkTool(searchPath: string, runDir: string, resolver: Resolver
     binary: requireHelper('netavark', searchPath), aardvarkBinary: requireHelper('aardvark-dns', searchPath), configDir: `${runDir}/netavark`,
     lock: { flock, file: `${runDir}/netavark.lock` },
     ...(iptables !== undefined && { iptables }),
+    ...(ip6tables !== undefined && { ip6tables }),
     ...(resolver.file !== undefined && { resolver: { source: resolver, ...(unshare !== undefined && { unshare }) } }),
   };
 }

@@ -1,6 +1,17 @@
 import type { Attachment } from './netavark.js';
 import type { Lease, NetworkDefinition, PortMapping } from './types.js';
 
+/**
+ * A network's IPAM entries in docker's shape, IPv4 first: the one rendering of its subnets, which both
+ * `inspect` (IPAM.Config) and `ls` (its SUBNET column) show.
+ */
+export function ipamConfig(n: NetworkDefinition): Array<{ Subnet: string; Gateway: string; IPRange?: string }> {
+  return [
+    { Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange !== undefined && { IPRange: n.ipRange }) },
+    ...(n.ipv6Subnet !== undefined && n.ipv6Gateway !== undefined ? [{ Subnet: n.ipv6Subnet, Gateway: n.ipv6Gateway }] : []),
+  ];
+}
+
 /** docker's `network inspect` shape for one network (the fields that apply to a bridge). */
 export function inspectNetwork(n: NetworkDefinition, leases: readonly Lease[]): object {
   const prefix = n.subnet.split('/')[1];
@@ -14,7 +25,7 @@ export function inspectNetwork(n: NetworkDefinition, leases: readonly Lease[]): 
     EnableIPv6: n.ipv6Subnet !== undefined,
     IPAM: {
       Driver: 'default', Options: {},
-      Config: [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange !== undefined && { IPRange: n.ipRange }) }, ...(n.ipv6Subnet !== undefined ? [{ Subnet: n.ipv6Subnet, Gateway: n.ipv6Gateway }] : [])],
+      Config: ipamConfig(n),
     },
     Internal: n.internal,
     Attachable: false,

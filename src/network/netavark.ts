@@ -3,6 +3,8 @@ import { promisify } from 'node:util';
 import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import { lockedCommand, type HostLock } from './host-lock.js';
+import { dropUnwantedRules, netavarkHostIp, unwantedRules } from './port-families.js';
+import { formatPortMapping } from './ports.js';
 import { withResolver, type ResolverSource } from './resolver-source.js';
 import type { Lease, NetworkDefinition, PortMapping } from './types.js';
 
@@ -33,6 +35,8 @@ export interface NetavarkTool {
   readonly lock: HostLock;
   /** iptables, to restore what netavark's teardown removes from other networks (see restoreIsolationJump); absent: not done. */
   readonly iptables?: string;
+  /** ip6tables, with iptables, to keep `0.0.0.0:P` and `[::]:P` to their family (port-families.ts); absent: such ports are refused at setup. */
+  readonly ip6tables?: string;
   /** Where the aardvark-dns that netavark starts gets its upstream servers (resolver-source.ts), with unshare(1) to apply it. */
   readonly resolver?: { readonly source: ResolverSource; readonly unshare?: string };
 }
@@ -60,8 +64,8 @@ export function netavarkDocument(r: NetavarkRequest): object {
     // Ranges with an ephemeral host port were resolved at create time; netavark needs real ports. None:
     // no key at all, as podman sends it — an empty list makes netavark 1.4 create (and later list and
     // delete) an empty port-forwarding chain, four iptables calls per run for nothing.
-    // `[::]` (every IPv6 address) goes as '' (every address, both families): netavark 1.4 would match "::" literally.
-    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: p.hostIp === '::' ? '' : p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
+    // `0.0.0.0` and `[::]` go as '' (every address, both families), then lose the other family's rules (port-families.ts).
+    ...(r.ports.length > 0 && { port_mappings: r.ports.map((p) => ({ host_ip: netavarkHostIp(p.hostIp), container_port: p.containerPort, host_port: p.hostPort, range: p.count, protocol: p.protocol })) }),
     networks: Object.fromEntries(r.attachments.map((a) => [a.network.id, {
       static_ips: [a.lease.ip, ...(a.lease.ip6 !== undefined ? [a.lease.ip6] : [])],
       // aardvark-dns 1.4 serves the container name plus these (the name itself is not repeated).
@@ -104,9 +108,24 @@ export interface SetupResult {
   };
 }
 
-/** Connects the container's netns to its networks. On failure netavark has already undone its part. */
+/**
+ * Connects the container's netns to its networks, with wildcard ports kept to their family. On failure
+ * nothing stays: netavark undoes its own part, and a failed family restriction tears the setup down.
+ */
 export async function netavarkSetup(tool: NetavarkTool, netnsPath: string, r: NetavarkRequest): Promise<SetupResult> {
   const out = await runNetavark(tool, 'setup', netnsPath, netavarkDocument(r));
+  const unwanted = r.attachments.flatMap((a) => unwantedRules(r.containerId, a.network.id, a.lease.ip, a.lease.ip6, r.ports));
+  if (unwanted.length > 0) {
+    try {
+      if (tool.iptables === undefined || tool.ip6tables === undefined) {
+        throw new BerthError('host', `-p ${formatPortMapping(unwanted[0]!.port)}: keeping a wildcard port to one address family needs iptables and ip6tables`, { hint: 'apt-get install iptables' });
+      }
+      await dropUnwantedRules({ iptables: tool.iptables, ip6tables: tool.ip6tables }, unwanted, (p) => `-p ${formatPortMapping(p)}`);
+    } catch (err) {
+      await runNetavark(tool, 'teardown', netnsPath, netavarkDocument(r)).catch(() => undefined);
+      throw err;
+    }
+  }
   return JSON.parse(out) as SetupResult;
 }
 

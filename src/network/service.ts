@@ -1,9 +1,11 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { BerthError } from '../errors.js';
 import type { HostPaths } from '../host/paths.js';
 import { readHostText } from '../host/read.js';
 import { NetworkRecords } from '../store/networks.js';
 import type { StateStore } from '../store/store.js';
+import { BRIDGE_NAME, validateBridgeOptions } from './bridge-options.js';
 import { allocateAddress, claimAddress, DEFAULT_BRIDGE_SUBNET, parseProcNetRoute, planSubnet, type SubnetRequest, type TakenSubnet } from './ipam.js';
 import { parseCidr } from './ipv4.js';
 import { leaseAddress6, parseCidr6, parseProcIpv6Route, planSubnet6, type Ipv6Plan, type TakenSubnet6 } from './ipv6.js';
@@ -16,9 +18,6 @@ export const ORPHAN_AGE_MS = 10 * 60_000;
 
 /** docker's name for the default network, created on first use. */
 export const DEFAULT_NETWORK = 'bridge';
-
-/** Driver options berth passes on (see netavark.ts's bridgeOptions). */
-const BRIDGE_OPTIONS = ['mtu', 'com.docker.network.driver.mtu', 'isolate'];
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -57,32 +56,51 @@ export class NetworkService {
     if (!NETWORK_NAME.test(req.name)) throw new BerthError('invalid', `invalid network name "${req.name}": use 1–128 characters from [a-zA-Z0-9_.-], starting with a letter or digit`);
     const driver = req.driver ?? 'bridge';
     if (driver !== 'bridge') throw new BerthError('invalid', `--driver ${driver}: only the bridge driver is supported`);
-    for (const [k, v] of Object.entries(req.options ?? {})) {
-      if (!BRIDGE_OPTIONS.includes(k)) throw new BerthError('invalid', `--opt ${k}: unknown bridge option (berth knows ${BRIDGE_OPTIONS.join(', ')})`);
-      if (k !== 'isolate' && !/^\d+$/.test(v)) throw new BerthError('invalid', `--opt ${k}=${v}: the MTU must be a number`);
-      if (k === 'isolate' && v !== 'true' && v !== 'false') throw new BerthError('invalid', `--opt isolate=${v}: use true or false`);
-    }
+    validateBridgeOptions(req.options ?? {}, (k) => `--opt ${k}`);
     if (['host', 'none', 'private'].includes(req.name)) throw new BerthError('invalid', `"${req.name}" is a network mode, not a network name`);
     return this.records.store.transaction(() => {
       if (this.records.byName(req.name)) throw new BerthError('conflict', `network with name ${req.name} already exists`, { hint: `berth network rm ${req.name}, or choose another name` });
       const id = crypto.randomBytes(32).toString('hex');
+      const bridge = this.bridgeName(req, id);
       // The IPv6 half first: its refusals must come before the IPv4 subnet is claimed host-wide.
-      const v6 = this.planIpv6(req);
-      const plan = this.claimSubnet(req, id);
+      const v6 = this.claimIpv6(req, id);
+      let plan: ReturnType<typeof planSubnet>;
+      try {
+        plan = this.claimSubnet(req, id);
+      } catch (err) {
+        if (v6) this.claims?.release(v6.subnet, id);
+        throw err;
+      }
       const def: NetworkDefinition = {
         id, name: req.name, driver: 'bridge', ...plan, ...(v6 && { ipv6Subnet: v6.subnet, ipv6Gateway: v6.gateway }), internal: req.internal === true,
         // docker: containers on the default bridge do not resolve each other's names; on user networks they do.
         dnsEnabled: req.name !== DEFAULT_NETWORK,
-        bridge: `br-${id.slice(0, 12)}`, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
+        bridge, labels: { ...req.labels }, options: { ...req.options }, createdAt: Date.now(),
       };
       try {
         this.records.insert(def);
       } catch (err) {
-        this.claims?.release(def.subnet, id);
+        this.releaseClaims(def);
         throw err;
       }
       return def;
     });
+  }
+
+  /**
+   * The new network's bridge device: docker's `com.docker.network.bridge.name` when given, else
+   * `br-<id>`. A given name must be no other network's bridge and no interface the host has: netavark
+   * would take an existing one over and delete it with the network's last container.
+   */
+  private bridgeName(req: CreateNetworkRequest, id: string): string {
+    const name = req.options?.[BRIDGE_NAME];
+    if (name === undefined) return `br-${id.slice(0, 12)}`;
+    const other = this.records.list().find((n) => n.bridge === name);
+    if (other) throw new BerthError('conflict', `--opt ${BRIDGE_NAME}=${name}: network ${other.name} already uses that bridge`);
+    if (fs.existsSync(this.host.resolve(`/sys/class/net/${name}`))) {
+      throw new BerthError('conflict', `--opt ${BRIDGE_NAME}=${name}: the host already has an interface of that name`, { hint: 'berth makes the bridge itself (and removes it with the last container): choose an unused name' });
+    }
+    return name;
   }
 
   /**
@@ -98,10 +116,27 @@ export class NetworkService {
   }
 
   /**
+   * Plans the IPv6 half (see {@link planIpv6}) and claims its subnet host-wide, as {@link claimSubnet}
+   * does the IPv4 one: a lost race re-plans with the winner's claim seen (a random /64 is drawn again;
+   * an explicit subnet is then refused naming the other root's network).
+   */
+  private claimIpv6(req: CreateNetworkRequest, id: string): Ipv6Plan | undefined {
+    for (;;) {
+      const plan = this.planIpv6(req);
+      if (!plan || !this.claims || this.claims.claim(plan.subnet, id, req.name)) return plan;
+    }
+  }
+
+  /** This network's host-wide claims go (after its removal, or a failed insert). */
+  private releaseClaims(n: NetworkDefinition): void {
+    this.claims?.release(n.subnet, n.id);
+    if (n.ipv6Subnet !== undefined) this.claims?.release(n.ipv6Subnet, n.id);
+  }
+
+  /**
    * The IPv6 half of a dual-stack network, or undefined. IPv6 addresses without `--ipv6` are refused, as
-   * docker does, rather than dropped. Taken: other networks' v6 subnets and the host's v6 routes (a
-   * random ULA /64 makes a clash with another state root's unlikely; an explicit one is checked
-   * against the host's routes, so against another root's bridge once it is up).
+   * docker does, rather than dropped. Taken: other networks' v6 subnets, the host's v6 routes, and
+   * other state roots' claims (which cover their networks before any bridge is up).
    */
   private planIpv6(req: CreateNetworkRequest): Ipv6Plan | undefined {
     if (!req.ipv6) {
@@ -114,6 +149,7 @@ export class NetworkService {
     const taken: TakenSubnet6[] = [
       ...nets.flatMap((n) => (n.ipv6Subnet === undefined ? [] : [{ cidr: parseCidr6(n.ipv6Subnet, 'subnet'), owner: `network "${n.name}"` }])),
       ...parseProcIpv6Route(readHostText(this.host, '/proc/net/ipv6_route') ?? '').filter((r) => !bridges.has(r.device ?? '')),
+      ...(this.claims?.taken6() ?? []),
     ];
     return planSubnet6({ ...(req.ipv6Subnet !== undefined && { subnet: req.ipv6Subnet }), ...(req.ipv6Gateway !== undefined && { gateway: req.ipv6Gateway }) }, taken);
   }
@@ -124,6 +160,7 @@ export class NetworkService {
    */
   claimHost(n: NetworkDefinition): void {
     this.claims?.assertClaim(n.subnet, n.id, n.name);
+    if (n.ipv6Subnet !== undefined) this.claims?.assertClaim(n.ipv6Subnet, n.id, n.name);
   }
 
   /** Other networks' subnets and the host's own routes, except those of berth's own bridges. */
@@ -179,7 +216,7 @@ export class NetworkService {
         });
       }
       this.records.remove(n.id);
-      this.claims?.release(n.subnet, n.id);
+      this.releaseClaims(n);
       return n;
     });
   }
@@ -191,7 +228,7 @@ export class NetworkService {
       const gone = this.records.list().filter((n) => n.name !== DEFAULT_NETWORK && this.records.leasesOf(n.id).length === 0);
       for (const n of gone) {
         this.records.remove(n.id);
-        this.claims?.release(n.subnet, n.id);
+        this.releaseClaims(n);
       }
       return gone;
     });

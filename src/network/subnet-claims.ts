@@ -5,6 +5,7 @@ import { BerthError, isErrno } from '../errors.js';
 import { processAlive } from '../host/process.js';
 import { parseCidr } from './ipv4.js';
 import type { TakenSubnet } from './ipam.js';
+import { parseCidr6, type TakenSubnet6 } from './ipv6.js';
 
 /** One claim file's content. */
 interface Claim {
@@ -24,7 +25,10 @@ interface Claim {
  * a racing root read the empty file, take it for a dead claimant's, delete it and claim the subnet
  * too (seen in CI: three agents deploying one app at once). On tmpfs (/run): a reboot clears them, and
  * each root claims its networks again when it brings them up (and at agent start). A claim whose
- * owner's store no longer exists (a deleted root) is stale and taken over.
+ * owner's store no longer exists (a deleted root) is stale and taken over. IPv6 subnets are claimed
+ * the same way (the file name has the canonical compressed form, `fd00::_64`): an explicit one must not
+ * be routed by two roots, and a random ULA /64 is claimed too, so even an unlikely draw of the same
+ * prefix is caught.
  */
 export class SubnetClaims {
   /** `dir`: the claims directory (/run/berth/network/subnets); `owner`: this root's database file. */
@@ -61,8 +65,8 @@ export class SubnetClaims {
     return name.startsWith('.');
   }
 
-  /** The live claims of other owners, as subnets the IPAM must avoid. */
-  taken(): TakenSubnet[] {
+  /** The live claims of other owners, IPv4 and IPv6 alike: the subnet (as claimed) and who holds it. */
+  private others(): Array<{ subnet: string; owner: string }> {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
@@ -79,8 +83,18 @@ export class SubnetClaims {
       }
       const c = this.read(path.join(this.dir, n))?.claim;
       if (!c || c.owner === this.owner || !fs.existsSync(c.owner)) return [];
-      return [{ cidr: parseCidr(n.replace('_', '/'), 'claimed subnet'), owner: `network "${c.name}" of the berth state root ${path.dirname(c.owner)}` }];
+      return [{ subnet: n.replace('_', '/'), owner: `network "${c.name}" of the berth state root ${path.dirname(c.owner)}` }];
     });
+  }
+
+  /** Other owners' live IPv4 claims, as subnets the IPAM must avoid. */
+  taken(): TakenSubnet[] {
+    return this.others().filter((c) => !c.subnet.includes(':')).map((c) => ({ cidr: parseCidr(c.subnet, 'claimed subnet'), owner: c.owner }));
+  }
+
+  /** Other owners' live IPv6 claims (explicit subnets and random ULA /64s alike), as prefixes a new v6 subnet must avoid. */
+  taken6(): TakenSubnet6[] {
+    return this.others().filter((c) => c.subnet.includes(':')).map((c) => ({ cidr: parseCidr6(c.subnet, 'claimed IPv6 subnet'), owner: c.owner }));
   }
 
   /**

@@ -13,7 +13,7 @@ import { DirWatch } from '../host/dir-watch.js';
 import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
-import type { ContainerNetworking, NetworkReconcileReport } from '../network/index.js';
+import type { ConnectOptions, ContainerNetworking, NetworkReconcileReport } from '../network/index.js';
 import { joinedContainerOf } from '../network/mode.js';
 import type { ContainerRecord, ContainerRecords } from './records.js';
 import { DB_FILE } from '../store/store.js';
@@ -425,9 +425,9 @@ export class LocalEngine implements ContainerEngine, Terminals {
     this.setFrozen(nameOrId, true);
   }
 
-  async connectNetwork(nameOrId: string, network: string, opts: { readonly aliases?: readonly string[]; readonly ip?: string } = {}): Promise<void> {
+  async connectNetwork(nameOrId: string, network: string, opts: ConnectOptions = {}): Promise<void> {
     const c = this.find(nameOrId);
-    await this.networking.connect(c.id, this.dir(c.id), c.options, network, { ...(opts.aliases && { aliases: opts.aliases }), ...(opts.ip !== undefined && { ip: opts.ip }) });
+    await this.networking.connect(c.id, this.dir(c.id), c.options, network, opts);
   }
 
   async disconnectNetwork(nameOrId: string, network: string, force = false): Promise<void> {

@@ -51,14 +51,15 @@ function tmpClaims(): string {
 }
 
 describe('host-wide subnet claims raced by separate processes', () => {
-  it('give a free subnet to exactly one of eight claimants, every round', async () => {
-    for (let round = 0; round < 5; round++) {
+  it('give a free subnet, IPv4 or IPv6, to exactly one of eight claimants, every round', async () => {
+    for (let round = 0; round < 6; round++) {
+      const subnet = round % 2 === 0 ? '10.89.1.0/24' : 'fd42:1::/64';
       const claims = tmpClaims();
-      const won = await race(claims, 8, '10.89.1.0/24');
+      const won = await race(claims, 8, subnet);
       expect(won.filter(Boolean)).toHaveLength(1);
       // The file names the winner, whole, and nothing else is left in the directory.
-      expect(fs.readdirSync(claims)).toEqual(['10.89.1.0_24']);
-      expect(JSON.parse(fs.readFileSync(path.join(claims, '10.89.1.0_24'), 'utf8'))).toMatchObject({ name: 'app_default' });
+      expect(fs.readdirSync(claims)).toEqual([subnet.replace('/', '_')]);
+      expect(JSON.parse(fs.readFileSync(path.join(claims, subnet.replace('/', '_')), 'utf8'))).toMatchObject({ name: 'app_default' });
     }
   });
 

@@ -78,6 +78,13 @@ services:
     expect(await refusal('services:\n  a:\n    image: x\n    network_mode: host\n    networks: [front]\n', nets)).toBe('services.a.networks: cannot be combined with network_mode');
   });
 
+  it('ipv6_address on a second, dual-stack network: that endpoint gets it; refused on the IPv4-only one, naming its key', async () => {
+    const dual = { networks: [network('front'), { ...network('back'), enableIpv6: true, ipam6: { subnet: 'fd42:b::/64' } }] };
+    const s = await service('services:\n  a:\n    image: x\n    networks:\n      front: {priority: 10}\n      back: {ipv6_address: "fd42:b:0:0::20"}\n', dual);
+    expect(s.run.endpoints).toEqual([{ network: 'farm_front', aliases: ['a'] }, { network: 'farm_back', aliases: ['a'], ipv6Address: 'fd42:b::20' }]);
+    expect(await refusal('services:\n  a:\n    image: x\n    networks:\n      back: {}\n      front: {ipv6_address: "fd42:b::20"}\n', dual)).toBe('services.a.networks.front.ipv6_address: fd42:b::20 needs IPv6 on network "front": add enable_ipv6: true to it');
+  });
+
   it('network_mode: service:S joins S\'s container, is recreated with it, and starts after it', async () => {
     const all = await services('services:\n  vpn:\n    image: x\n  app:\n    image: y\n    network_mode: "service:vpn"\n', nets);
     const vpn = all.get('vpn')!;

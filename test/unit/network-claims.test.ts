@@ -63,6 +63,32 @@ describe('host-wide subnet claims (several state roots on one host)', () => {
     expect(() => a.s.claimHost(a.s.find('new'))).not.toThrow();
     expect(n.subnet).toBe('10.140.0.0/24');
   });
+
+  it('cover IPv6 subnets too: an explicit one another root holds is refused naming it, random ULA /64s are claimed, and both halves go with the network', () => {
+    const claims = tmp();
+    const a = rootWith(claims);
+    const b = rootWith(claims);
+    const v6 = a.s.create({ name: 'dual', ipv6: true, ipv6Subnet: 'fd42:aa::/64' });
+    // b has no bridge and no route for it yet: only the claim tells it the subnet is taken.
+    expect(() => b.s.create({ name: 'dual', ipv6: true, ipv6Subnet: 'fd42:aa::/56' })).toThrow(`--subnet fd42:aa::/56 overlaps fd42:aa::/64 of network "dual" of the berth state root ${a.dir}`);
+    const random = b.s.create({ name: 'ula', ipv6: true });
+    expect(random.ipv6Subnet).toMatch(/^fd[0-9a-f]{2}:[0-9a-f:]+\/64$/);
+    const names = fs.readdirSync(claims);
+    expect(names).toContain('fd42:aa::_64');
+    expect(names).toContain(random.ipv6Subnet!.replace('/', '_'));
+    // The refused create left no claim of either family behind.
+    expect(names.filter((n) => !n.startsWith('10.'))).toHaveLength(2);
+
+    // A refused IPv4 half gives the IPv6 claim back.
+    expect(() => b.s.create({ name: 'clash', subnet: v6.subnet, ipv6: true, ipv6Subnet: 'fd42:bb::/64' })).toThrow(/overlaps/);
+    expect(fs.readdirSync(claims)).not.toContain('fd42:bb::_64');
+
+    b.s.remove('ula');
+    expect(fs.readdirSync(claims)).not.toContain(random.ipv6Subnet!.replace('/', '_'));
+    fs.rmSync(path.join(claims, 'fd42:aa::_64')); // a reboot empties /run
+    b.s.create({ name: 'squatter', ipv6: true, ipv6Subnet: 'fd42:aa::/64' });
+    expect(() => a.s.claimHost(v6)).toThrow(`network dual's subnet fd42:aa::/64 is in use by network "squatter" of the berth state root ${b.dir}`);
+  });
 });
 
 describe('endpointsOf', () => {

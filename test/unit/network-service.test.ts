@@ -16,8 +16,8 @@ const ROUTES = [
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
-function service(routes = ROUTES): { s: NetworkService; store: StateStore; root: string } {
-  const h = variantHost(undefined, { 'proc/net/route': routes });
+function service(routes = ROUTES, files: Readonly<Record<string, string>> = {}): { s: NetworkService; store: StateStore; root: string } {
+  const h = variantHost(undefined, { 'proc/net/route': routes, ...files });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-net-'));
   const store = StateStore.open(path.join(root, 'state'));
   cleanups.push(() => {
@@ -139,5 +139,29 @@ describe('NetworkService', () => {
     expect(s.attachmentsOf('c').map((a) => [a.network.name, a.interfaceName])).toEqual([['third', 'eth0'], ['back', 'eth1']]);
     expect(s.attachment('c', 'c', 'back').lease.ip).toBe('10.62.0.200');
     expect(caught(() => s.attachment('c', 'c', 'front'))).toMatchObject({ category: 'notFound', message: 'container c is not connected to network front' });
+  });
+});
+
+const D = 'com.docker.network.';
+
+describe("docker's bridge driver options", () => {
+  it('name the bridge (unless another network or a host interface has that name), and accept the MTU, icc and masquerade on, a binding address', () => {
+    const { s } = service(ROUTES, { 'sys/class/net/eth0': '' });
+    const n = s.create({ name: 'lan', options: { [`${D}bridge.name`]: 'br-lan', [`${D}driver.mtu`]: '1400', [`${D}bridge.enable_icc`]: 'true', [`${D}bridge.enable_ip_masquerade`]: 'true', [`${D}bridge.host_binding_ipv4`]: '127.0.0.1' } });
+    expect(n.bridge).toBe('br-lan');
+    expect(() => s.create({ name: 'again', options: { [`${D}bridge.name`]: 'br-lan' } })).toThrow(`--opt ${D}bridge.name=br-lan: network lan already uses that bridge`);
+    expect(() => s.create({ name: 'uplink', options: { [`${D}bridge.name`]: 'eth0' } })).toThrow(`--opt ${D}bridge.name=eth0: the host already has an interface of that name`);
+    expect(() => s.create({ name: 'long', options: { [`${D}bridge.name`]: 'a-very-long-bridge' } })).toThrow(/not an interface name/);
+    expect(s.list().map((x) => x.name)).toEqual(['lan']);
+  });
+
+  it('refuse what netavark cannot do and bad values, naming the option', () => {
+    const { s } = service(ROUTES, { 'sys/class/net/eth0': '' });
+    expect(() => s.create({ name: 'x', options: { [`${D}bridge.enable_icc`]: 'false' } })).toThrow(`--opt ${D}bridge.enable_icc=false: berth cannot stop traffic between the containers of one bridge`);
+    expect(() => s.create({ name: 'x', options: { [`${D}bridge.enable_ip_masquerade`]: 'false' } })).toThrow(`--opt ${D}bridge.enable_ip_masquerade=false: berth masquerades the outbound traffic`);
+    expect(() => s.create({ name: 'x', options: { [`${D}bridge.host_binding_ipv4`]: 'eth0' } })).toThrow(`--opt ${D}bridge.host_binding_ipv4: "eth0" is not an IPv4 address`);
+    expect(() => s.create({ name: 'x', options: { [`${D}driver.mtu`]: '9' } })).toThrow(/the MTU must be a number of 68…65535/);
+    expect(() => s.create({ name: 'x', options: { [`${D}bridge.enable_icc`]: 'no' } })).toThrow(/use true or false/);
+    expect(() => s.create({ name: 'x', options: { [`${D}bridge.default_bridge`]: 'true' } })).toThrow(`--opt ${D}bridge.default_bridge: unknown bridge option`);
   });
 });
