@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import { migrate } from './migrations.js';
+import { SqlDeviceWrites } from './sql-device-writes.js';
 import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
 import {
-  DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceRecord, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
+  DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceRecord, type DeviceWrites, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
   type RolloutDeviceRecord, type RolloutRecord, type RolloutState, type SessionRecord, type StepDecision, type StepView, type TelemetryPoint,
   type TelemetryRetention, type TelemetrySample, type TokenRecord,
 } from './store.js';
@@ -41,26 +42,40 @@ class SqlStore implements FleetStore {
   /** This store's name in its notifications, so it does not wake itself. */
   private readonly origin = crypto.randomBytes(6).toString('hex');
 
+  /** The device-message writes, each its own commit; batch() runs the same ones in a shared transaction. */
+  private readonly writes: SqlDeviceWrites;
+
   constructor(private readonly db: SqlDriver) {
     this.dialect = db.dialect;
+    this.writes = new SqlDeviceWrites(db, this.changed, (fn) => db.tx(fn), db.notify !== undefined);
   }
 
-  async upsertDevice(id: string, p: DevicePatch): Promise<void> {
-    const cols: Array<[string, unknown]> = [];
-    if (p.online !== undefined) cols.push(['online', p.online ? 1 : 0]);
-    if (p.status !== undefined) cols.push(['status', json(p.status)]);
-    if (p.reported !== undefined) cols.push(['reported', json(p.reported)]);
-    if (p.desiredRevision !== undefined) cols.push(['desired_revision', p.desiredRevision]);
-    if (p.phase !== undefined) cols.push(['phase', p.phase]);
-    if (p.telemetry !== undefined) cols.push(['telemetry', json(p.telemetry)]);
-    if (p.lastSeen !== undefined) cols.push(['last_seen', p.lastSeen]);
-    const names = ['id', ...cols.map(([c]) => c)];
-    // last_seen only moves forward: a retained message days old must not hide a newer sign of life.
-    const sets = cols.map(([c]) => (c === 'last_seen' ? 'last_seen = CASE WHEN devices.last_seen IS NULL OR excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END' : `${c} = excluded.${c}`));
-    await this.db.run(
-      `INSERT INTO devices (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (id) ${sets.length > 0 ? `DO UPDATE SET ${sets.join(', ')}` : 'DO NOTHING'}`,
-      [id, ...cols.map(([, v]) => v)],
-    );
+  batch<T>(fn: (w: DeviceWrites) => Promise<T>): Promise<T> {
+    return this.db.tx((q) => fn(new SqlDeviceWrites(q, this.changed)));
+  }
+
+  upsertDevice(id: string, p: DevicePatch): Promise<void> {
+    return this.writes.upsertDevice(id, p);
+  }
+
+  addTelemetry(samples: readonly TelemetrySample[]): Promise<void> {
+    return this.writes.addTelemetry(samples);
+  }
+
+  addEvent(e: NewEvent): Promise<EventRecord> {
+    return this.writes.addEvent(e);
+  }
+
+  sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>> {
+    return this.writes.sentTo(device);
+  }
+
+  settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
+    return this.writes.settleDevice(rollout, device, outcome, at, error);
+  }
+
+  setDevicePhase(rollout: string, device: string, phase: string): Promise<void> {
+    return this.writes.setDevicePhase(rollout, device, phase);
   }
 
   async getDevice(id: string): Promise<DeviceRecord | undefined> {
@@ -84,26 +99,6 @@ class SqlStore implements FleetStore {
       out.push(...(await this.db.all(`SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`, chunk)).map(deviceOf));
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-
-  async addTelemetry(samples: readonly TelemetrySample[]): Promise<void> {
-    if (samples.length === 0) return;
-    await this.db.tx(async (q) => {
-      for (const s of samples) {
-        await q.run('INSERT INTO telemetry_raw (device, t, cpu, mem_used, mem_total, temp) VALUES (?, ?, ?, ?, ?, ?)', [s.device, s.time, s.cpuPercent, s.memoryUsedBytes, s.memoryTotalBytes, s.temperatureC]);
-        const has = (v: number | undefined): number => (v === undefined ? 0 : 1);
-        await q.run(
-          `INSERT INTO telemetry_minute (device, minute, cpu_sum, cpu_n, mem_used_sum, mem_used_n, mem_total_sum, mem_total_n, temp_sum, temp_n)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, minute) DO UPDATE SET
-           cpu_sum = telemetry_minute.cpu_sum + excluded.cpu_sum, cpu_n = telemetry_minute.cpu_n + excluded.cpu_n,
-           mem_used_sum = telemetry_minute.mem_used_sum + excluded.mem_used_sum, mem_used_n = telemetry_minute.mem_used_n + excluded.mem_used_n,
-           mem_total_sum = telemetry_minute.mem_total_sum + excluded.mem_total_sum, mem_total_n = telemetry_minute.mem_total_n + excluded.mem_total_n,
-           temp_sum = telemetry_minute.temp_sum + excluded.temp_sum, temp_n = telemetry_minute.temp_n + excluded.temp_n`,
-          [s.device, Math.floor(s.time / 60_000) * 60_000, s.cpuPercent ?? 0, has(s.cpuPercent), s.memoryUsedBytes ?? 0, has(s.memoryUsedBytes),
-            s.memoryTotalBytes ?? 0, has(s.memoryTotalBytes), s.temperatureC ?? 0, has(s.temperatureC)],
-        );
-      }
-    });
   }
 
   async telemetry(device: string, from: number, to: number, resolution: 'raw' | 'minute'): Promise<TelemetryPoint[]> {
@@ -137,11 +132,6 @@ class SqlStore implements FleetStore {
   async telemetryBytes(): Promise<number> {
     const rows = await this.db.all<{ raw: number; minute: number }>('SELECT (SELECT COUNT(*) FROM telemetry_raw) AS raw, (SELECT COUNT(*) FROM telemetry_minute) AS minute');
     return Number(rows[0]!.raw) * RAW_ROW_BYTES + Number(rows[0]!.minute) * MINUTE_ROW_BYTES;
-  }
-
-  async addEvent(e: NewEvent): Promise<EventRecord> {
-    const rows = await this.db.all<{ seq: number }>('INSERT INTO events (t, device, rollout, type, data) VALUES (?, ?, ?, ?, ?) RETURNING seq', [e.time, e.device, e.rollout, e.type, json(e.data)]);
-    return { ...e, seq: Number(rows[0]!.seq) };
   }
 
   async events(q: { device?: string; before?: number; limit: number }): Promise<EventRecord[]> {
@@ -249,25 +239,6 @@ class SqlStore implements FleetStore {
     return new Map(rows.map((r) => [String(r.device), Number(r.revision)]));
   }
 
-  async sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>> {
-    const rows = await this.db.all("SELECT rollout_id, revision FROM rollout_devices WHERE device = ? AND outcome = 'sent'", [device]);
-    return rows.map((r) => ({ rollout: String(r.rollout_id), revision: Number(r.revision) }));
-  }
-
-  async settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
-    const run = async (q: SqlQueryable): Promise<boolean> => {
-      const settled = (await q.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome = 'sent'", [outcome, at, error, rollout, device])) > 0;
-      if (settled) await this.changed(q, rollout);
-      return settled;
-    };
-    // One statement needs no transaction unless a notification goes with it.
-    return this.db.notify === undefined ? run(this.db) : this.db.tx(run);
-  }
-
-  async setDevicePhase(rollout: string, device: string, phase: string): Promise<void> {
-    await this.db.run('UPDATE rollout_devices SET phase = ? WHERE rollout_id = ? AND device = ?', [phase, rollout, device]);
-  }
-
   async addToken(t: TokenRecord): Promise<void> {
     await this.db.run('INSERT INTO tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)', [t.id, t.name, t.scope, t.hash, t.createdAt]);
   }
@@ -314,9 +285,9 @@ class SqlStore implements FleetStore {
   }
 
   /** Tells the other processes on the database that rollout `id` changed (delivered at commit). */
-  private async changed(q: SqlQueryable, id: string): Promise<void> {
+  private readonly changed = async (q: SqlQueryable, id: string): Promise<void> => {
     if (this.db.notify !== undefined) await q.run(this.db.notify, [ROLLOUTS_CHANNEL, `${this.origin} ${id}`]);
-  }
+  };
 
   close(): Promise<void> {
     return this.db.close();

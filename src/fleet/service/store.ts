@@ -162,10 +162,37 @@ export interface SessionRecord {
   readonly expiresAt: number;
 }
 
-export interface FleetStore {
+/**
+ * The writes a device's messages make (ingest.ts), callable one by one on the FleetStore or several in
+ * one transaction through FleetStore.batch.
+ */
+export interface DeviceWrites {
+  /** A change to a device's record (see DevicePatch). */
+  upsertDevice(id: string, patch: DevicePatch): Promise<void>;
+  /** Stores raw samples and folds each into its per-minute average. */
+  addTelemetry(samples: readonly TelemetrySample[]): Promise<void>;
+  /** Appends an event; returns it with its sequence number. */
+  addEvent(e: NewEvent): Promise<EventRecord>;
+  /** The `sent` rows of a device across rollouts: what a report from it may settle. */
+  sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>>;
+  /** Gives a `sent` device its final outcome; false when it was not `sent` any more (settled elsewhere). */
+  settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean>;
+  /** The last progress phase of a sent device. */
+  setDevicePhase(rollout: string, device: string, phase: string): Promise<void>;
+}
+
+export interface FleetStore extends DeviceWrites {
   readonly dialect: 'sqlite' | 'postgres';
 
-  upsertDevice(id: string, patch: DevicePatch): Promise<void>;
+  /**
+   * Runs `fn`'s writes in one transaction: all of them are committed when it resolves, none when it
+   * throws. Reads through `w` (sentTo) see the transaction's own writes; readers elsewhere see none of
+   * them before the commit, and notifications (watchRollouts) go out at the commit. `fn` must use only
+   * `w` (not this store) until it resolves: on SQLite a call to the store would wait for the transaction.
+   * One commit for many device messages is what lets the service keep up with a whole fleet (ingest.ts).
+   */
+  batch<T>(fn: (w: DeviceWrites) => Promise<T>): Promise<T>;
+
   getDevice(id: string): Promise<DeviceRecord | undefined>;
   /** Every device, sorted by id. */
   listDevices(): Promise<DeviceRecord[]>;
@@ -174,8 +201,6 @@ export interface FleetStore {
   /** The devices of those ids that exist, sorted by id. */
   devicesByIds(ids: readonly string[]): Promise<DeviceRecord[]>;
 
-  /** Stores raw samples and folds each into its per-minute average. */
-  addTelemetry(samples: readonly TelemetrySample[]): Promise<void>;
   /** Raw samples or per-minute averages of one device in [from, to], in time order. */
   telemetry(device: string, from: number, to: number, resolution: 'raw' | 'minute'): Promise<TelemetryPoint[]>;
   /**
@@ -186,8 +211,6 @@ export interface FleetStore {
   /** An estimate of the room telemetry takes: rows × a fixed per-row size of each table. */
   telemetryBytes(): Promise<number>;
 
-  /** Appends an event; returns it with its sequence number. */
-  addEvent(e: NewEvent): Promise<EventRecord>;
   /** Newest first; `before` pages by seq. */
   events(q: { device?: string; before?: number; limit: number }): Promise<EventRecord[]>;
 
@@ -226,12 +249,6 @@ export interface FleetStore {
   stepRollout(id: string, instance: string, now: number, maxSend: number, decide: (r: RolloutRecord, view: StepView) => StepDecision): Promise<Array<{ device: string; revision: number }>>;
   /** The highest revision of each device's `pending` or `sent` rows: a new rollout must plan above it. */
   openRevisions(): Promise<Map<string, number>>;
-  /** The `sent` rows of a device across rollouts: what a report from it may settle. */
-  sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>>;
-  /** Gives a `sent` device its final outcome; false when it was not `sent` any more (settled elsewhere). */
-  settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean>;
-  /** The last progress phase of a sent device. */
-  setDevicePhase(rollout: string, device: string, phase: string): Promise<void>;
 
   /**
    * Calls `fn` with a rollout's id when another process on this database changed it (created, stepped,

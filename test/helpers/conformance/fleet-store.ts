@@ -201,6 +201,38 @@ export function fleetStoreConformance(
       await unwatchFirst();
     });
 
+    it('batches device writes in one transaction: its own reads see them, others only after the commit, none after a throw', async () => {
+      await store.createRollout(rollout('r1'), [{ device: 'a', revision: 1 }, { device: 'b', revision: 1 }]);
+      await store.stepRollout('r1', 'i', 1, 5, (_r, view) => ({ send: view.next }));
+      let inside: Array<{ rollout: string; revision: number }> = [];
+      let outsideMid: unknown;
+      const seq = await store.batch(async (w) => {
+        await w.upsertDevice('a', { online: true, reported: { revision: 1, status: 'applied' }, lastSeen: 10 });
+        expect(await w.settleDevice('r1', 'a', 'applied', 10)).toBe(true);
+        inside = await w.sentTo('a');
+        await w.setDevicePhase('r1', 'b', 'pull');
+        await w.addTelemetry([{ device: 'a', time: 60_000, cpuPercent: 5 }]);
+        const e = await w.addEvent({ time: 10, device: 'a', type: 'online', data: {} });
+        // Another reader does not see the batch before its commit (PostgreSQL: another connection; SQLite: the reader).
+        outsideMid = await store.getDevice('a');
+        return e.seq;
+      });
+      expect(inside).toEqual([]); // the batch's own settle is visible to its own read
+      expect(outsideMid).toBeUndefined();
+      expect(await store.getDevice('a')).toMatchObject({ online: true, reported: { revision: 1, status: 'applied' } });
+      expect((await store.rolloutDevices('r1')).map((d) => [d.device, d.outcome, d.phase])).toEqual([['a', 'applied', undefined], ['b', 'sent', 'pull']]);
+      expect((await store.events({ limit: 5 }))[0]).toMatchObject({ seq, type: 'online', device: 'a' });
+      expect(await store.telemetry('a', 0, 120_000, 'raw')).toHaveLength(1);
+      // A batch that throws leaves nothing: not the device, not the settle before the throw.
+      await expect(store.batch(async (w) => {
+        await w.upsertDevice('c', { online: true });
+        expect(await w.settleDevice('r1', 'b', 'failed', 20)).toBe(true);
+        throw new Error('boom');
+      })).rejects.toThrow('boom');
+      expect(await store.getDevice('c')).toBeUndefined();
+      expect((await store.rolloutDevices('r1', 'sent')).map((d) => d.device)).toEqual(['b']);
+    });
+
     it('keeps tokens by hash and sessions until they expire', async () => {
       await store.addToken({ id: 't1', name: 'ci', scope: 'deploy', hash: 'h1', createdAt: 5 });
       expect(await store.tokenByHash('h1')).toEqual({ id: 't1', name: 'ci', scope: 'deploy', hash: 'h1', createdAt: 5 });
