@@ -164,6 +164,37 @@ describe('the fleet dashboard in Chromium', () => {
     await expect.poll(() => tableIds(page)).toHaveLength(5);
   });
 
+  it('pages the fleet table through the API instead of loading the whole list', async () => {
+    const asked: string[] = [];
+    const onRequest = (r: { url(): string }): void => {
+      const u = new URL(r.url());
+      if (u.pathname === '/api/v1/devices') asked.push(u.search);
+    };
+    page.on('request', onRequest);
+    await page.goto('/#/?limit=2');
+    await expect.poll(() => tableIds(page)).toEqual(['dash-0', 'dash-1']);
+    expect(await page.locator('#fleet-first').count()).toBe(0);
+    await page.click('#fleet-next');
+    await expect.poll(() => tableIds(page)).toEqual(['dash-2', 'late-0']);
+    expect(page.url()).toContain('after=dash-1');
+    await page.click('#fleet-next');
+    await expect.poll(() => tableIds(page)).toEqual(['zero-0']);
+    expect(await page.locator('#fleet-next').count()).toBe(0);
+    // The fleet's size comes from the filters endpoint, not from the page.
+    await expect.poll(() => page.locator('#fleet-count').textContent(), { timeout: 10_000 }).toContain('the fleet: 5, 4 online');
+    // A filter starts again at the first page, filtered by the service.
+    await page.selectOption('#f-group', 'canary');
+    await expect.poll(() => tableIds(page)).toEqual(['dash-0']);
+    expect(page.url()).not.toContain('after=');
+    expect(await page.locator('#fleet-first').count()).toBe(0);
+    page.off('request', onRequest);
+    // Every list read asked for a page: none loaded the whole fleet.
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((q) => new URLSearchParams(q).get('limit') === '2'), asked.join(' ')).toBe(true);
+    await page.goto('/');
+    await expect.poll(() => tableIds(page)).toHaveLength(5);
+  });
+
   it('shows a device with telemetry charts that have data points', async () => {
     await row(page, 'dash-0').locator('a').click();
     await page.locator('h1', { hasText: 'dash-0' }).waitFor();

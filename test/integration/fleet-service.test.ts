@@ -94,6 +94,10 @@ describe('berth fleet serve', () => {
     expect((await api(service.url, 'GET', '/api/v1/devices?label=site%3Dlab', { token: tokens.read })).body.devices.length).toBe(1);
     expect((await api(service.url, 'GET', '/api/v1/devices/svc-3', { token: tokens.read })).body.reported.board.model).toBe('Simulated Board');
     expect((await api(service.url, 'GET', '/api/v1/devices/nope', { token: tokens.read })).status).toBe(404);
+    // The menus' choices without the list (the dashboard pages it).
+    const filters = (await api(service.url, 'GET', '/api/v1/device-filters', { token: tokens.read })).body;
+    expect(filters).toMatchObject({ total: N, online: N, profiles: ['sim-board'], labels: expect.arrayContaining(['site=lab']), groups: expect.arrayContaining(['canary', 'profile:sim-board']) });
+    expect((await api(service.url, 'GET', '/api/v1/device-filters')).status).toBe(401);
   });
 
   it('rolls out to every device with the tag resolved to its digest once', async () => {
@@ -107,6 +111,22 @@ describe('berth fleet serve', () => {
     const done = await rolloutDone(created.body.id);
     expect(done).toMatchObject({ state: 'completed', counts: { total: N, applied: N } });
     expect(done.devices.every((d: any) => d.outcome === 'applied' && d.sentAt !== null)).toBe(true);
+    // Paged: the same devices in sending order, a page at a time, `next` the cursor.
+    const paged: any[] = [];
+    for (let after = -1, pages = 0; after !== null; pages++) {
+      expect(pages).toBeLessThan(N);
+      const page = (await api(service.url, 'GET', `/api/v1/rollouts/${created.body.id}?limit=2&after=${after}`, { token: tokens.read })).body;
+      expect(page.devices.length).toBeLessThanOrEqual(2);
+      expect(page.counts.total).toBe(N);
+      paged.push(...page.devices);
+      after = page.next;
+    }
+    expect(paged).toEqual(done.devices);
+    expect(paged.map((d: any) => d.seq)).toEqual(done.devices.map((_: unknown, i: number) => i));
+    expect((await api(service.url, 'GET', `/api/v1/rollouts/${created.body.id}?limit=5&outcome=pending`, { token: tokens.read })).body).toMatchObject({ devices: [], next: null });
+    const bad = await api(service.url, 'GET', `/api/v1/rollouts/${created.body.id}?limit=5&outcome=done`, { token: tokens.read });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/"outcome"/);
     const device = await api(service.url, 'GET', '/api/v1/devices/svc-2', { token: tokens.read });
     expect(device.body.reported.services.web.image).toBe(pinned);
     for (const d of sim.devices) expect(d.received.length).toBe(1);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ago, bytes, celsius, percent } from '../../src/fleet/service/web/format.js';
 import { mergeLogLines } from '../../src/fleet/service/log-lines.js';
-import { anyFilter, filtersOf, menus } from '../../src/fleet/service/web/pages/fleet-filters.js';
+import { anyFilter, filtersOf, inPage, offersNew } from '../../src/fleet/service/web/pages/fleet-filters.js';
 import { href, parseRoute } from '../../src/fleet/service/web/routes.js';
 import type { DeviceSummary } from '../../src/fleet/service/web/types.js';
 
@@ -43,13 +43,25 @@ describe('dashboard formats', () => {
   });
 });
 
-describe('fleet filter menus', () => {
+describe('fleet filter menus and paging', () => {
   const dev = (id: string, groups: string[], labels: Record<string, string>, profile: string | null): DeviceSummary => ({ id, online: true, groups, labels, profile });
-  it('offers each distinct group, key=value label and profile once, sorted', () => {
-    const m = menus([dev('a', ['canary', 'profile:pi4'], { site: 'lab' }, 'pi4'), dev('b', ['canary'], { site: 'roof', tier: '1' }, null), dev('c', [], {}, 'pi-zero')]);
-    expect(m).toEqual({ groups: ['canary', 'profile:pi4'], labels: ['site=lab', 'site=roof', 'tier=1'], profiles: ['pi-zero', 'pi4'] });
+  it('re-reads the menus only for a device with a group, label or profile they lack', () => {
+    const menus = { groups: ['canary'], labels: ['site=lab'], profiles: ['pi4'], total: 3, online: 2 };
+    expect(offersNew(menus, dev('a', ['canary'], { site: 'lab' }, 'pi4'))).toBe(false);
+    expect(offersNew(menus, dev('a', [], {}, null))).toBe(false);
+    expect(offersNew(menus, dev('a', ['edge'], {}, null))).toBe(true);
+    expect(offersNew(menus, dev('a', [], { site: 'roof' }, null))).toBe(true);
+    expect(offersNew(menus, dev('a', [], {}, 'pi-zero'))).toBe(true);
     expect(anyFilter(filtersOf(new URLSearchParams()))).toBe(false);
     expect(anyFilter(filtersOf(new URLSearchParams('profile=pi4')))).toBe(true);
+  });
+
+  it('places a new device id on the page shown or not', () => {
+    const page = (next: string | null) => ({ devices: [], next });
+    expect(inPage(page('d-199'), '', 'd-150')).toBe(true);
+    expect(inPage(page('d-199'), '', 'd-200')).toBe(false);
+    expect(inPage(page(null), 'd-199', 'd-200')).toBe(true);
+    expect(inPage(page(null), 'd-199', 'd-100')).toBe(false);
   });
 });
 

@@ -7,7 +7,8 @@ import { listDevices } from '../../src/fleet/service/device-list.js';
 import { openSqlStore } from '../../src/fleet/service/sql-store.js';
 import { SqliteDriver } from '../../src/fleet/service/sqlite-driver.js';
 import type { FleetStore } from '../../src/fleet/service/store.js';
-import { FleetView } from '../../src/fleet/view.js';
+import { FleetView, parseMessage } from '../../src/fleet/view.js';
+import { filterChoices, fleetFilters } from '../../src/fleet/service/device-filters.js';
 
 // GET /api/v1/devices' list and pages over a real SQLite store: pages read only their rows, and
 // walking the pages gives exactly the unpaged list, with every filter.
@@ -62,5 +63,24 @@ describe('listDevices', () => {
     expect((await list('?limit=5&after=d23')).next).toBeNull();
     await expect(list('?limit=0')).rejects.toThrow(/"limit"/);
     await expect(list('?limit=2&online=maybe')).rejects.toThrow(/"online"/);
+  });
+});
+
+// GET /api/v1/device-filters: the menus' choices and the fleet's size, from the fleet file and the view.
+describe('fleetFilters', () => {
+  it('offers each distinct group, key=value label and profile once, sorted, and counts the fleet', () => {
+    const view = new FleetView();
+    const reported = (profile: string) => Buffer.from(JSON.stringify({ revision: 1, status: 'applied', services: {}, board: { profile, model: 'm' } }));
+    for (const [id, profile, online] of [['a', 'pi4', true], ['b', 'pi-zero', false], ['c', 'pi4', true]] as const) {
+      view.apply(parseMessage(`berth/v1/${id}/reported`, reported(profile), true)!, 1);
+      view.apply(parseMessage(`berth/v1/${id}/status`, Buffer.from(JSON.stringify({ online })), true)!, 1);
+    }
+    const inventory = new Inventory({ devices: { a: { groups: ['canary'], labels: { site: 'lab' } }, b: { groups: ['canary'], labels: { site: 'roof', tier: '1' } }, z: null } }, view);
+    // The fleet file's groups and labels, and those the inventory derives from each board (profile:, model:).
+    expect(fleetFilters(view, inventory)).toEqual({
+      groups: ['canary', 'model:m', 'profile:pi-zero', 'profile:pi4'], labels: ['model=m', 'profile=pi-zero', 'profile=pi4', 'site=lab', 'site=roof', 'tier=1'],
+      profiles: ['pi-zero', 'pi4'], total: 4, online: 2,
+    });
+    expect(filterChoices([])).toEqual({ groups: [], labels: [], profiles: [] });
   });
 });

@@ -5,10 +5,12 @@ import { sendCommand } from '../cmd.js';
 import type { Inventory } from '../inventory.js';
 import type { FleetLink } from '../link.js';
 import type { LiveFeed } from './live.js';
+import { fleetFilters } from './device-filters.js';
 import { listDevices } from './device-list.js';
 import { intParam, type Route } from './http.js';
 import { parseLogStreamBody, streamLogs } from './log-stream.js';
-import { deviceDetail, deviceSummary, rolloutDevice, rolloutSummary } from './present.js';
+import { deviceDetail, deviceSummary, rolloutSummary } from './present.js';
+import { rolloutView } from './rollout-view.js';
 import { createRollout, moveRollout, type RolloutDeps, type RolloutRequest } from './rollouts.js';
 import type { TelemetryRetention } from './store.js';
 
@@ -38,20 +40,17 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     if (!d && !deps.inventory().ids().includes(id)) throw new BerthError('notFound', `no device ${id}`);
     return d ?? { id, online: false };
   };
-  const rollout = async (id: string) => {
-    const r = await deps.store.getRollout(id);
-    if (!r) throw new BerthError('notFound', `no rollout ${id}`);
-    return { ...rolloutSummary(r), devices: (await deps.store.rolloutDevices(id)).map(rolloutDevice) };
-  };
+  const rollout = (id: string, url?: URL) => rolloutView(deps.store, id, url);
   const move = (m: 'pause' | 'resume' | 'cancel'): Route => ({
     method: 'POST', path: `/api/v1/rollouts/:id/${m}`, scope: 'deploy',
-    handler: async ({ params, caller }) => {
+    handler: async ({ params, caller, url }) => {
       await moveRollout(deps, params.id!, m, caller.name);
-      return { json: await rollout(params.id!) };
+      return { json: await rollout(params.id!, url) };
     },
   });
   return [
     { method: 'GET', path: '/api/v1/devices', scope: 'read', handler: async ({ url }) => ({ json: await listDevices(deps.store, deps.inventory(), url) }) },
+    { method: 'GET', path: '/api/v1/device-filters', scope: 'read', handler: async () => ({ json: fleetFilters(deps.view, deps.inventory()) }) },
     { method: 'GET', path: '/api/v1/devices/:id', scope: 'read', handler: async ({ params }) => ({ json: deviceDetail(await device(params.id!), deps.inventory()) }) },
     {
       method: 'GET', path: '/api/v1/devices/:id/telemetry', scope: 'read',
@@ -104,7 +103,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         return { status: 201, json: await rollout(r.id), headers: { location: `/api/v1/rollouts/${r.id}` } };
       },
     },
-    { method: 'GET', path: '/api/v1/rollouts/:id', scope: 'read', handler: async ({ params }) => ({ json: await rollout(params.id!) }) },
+    { method: 'GET', path: '/api/v1/rollouts/:id', scope: 'read', handler: async ({ params, url }) => ({ json: await rollout(params.id!, url) }) },
     move('pause'), move('resume'), move('cancel'),
     {
       method: 'GET', path: '/api/v1/events', scope: 'read',

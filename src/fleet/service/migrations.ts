@@ -56,6 +56,11 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] }> = [
     version: 3,
     sql: ['ALTER TABLE tokens ADD COLUMN last_used_at {bigint}'],
   },
+  {
+    // GET /api/v1/rollouts/{id}?limit= reads a rollout's devices a page at a time in sending order.
+    version: 4,
+    sql: ['CREATE INDEX rollout_devices_seq ON rollout_devices (rollout_id, seq)'],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -30,6 +30,12 @@ export interface DeviceSummary {
   readonly labels: Record<string, string>;
 }
 
+/** The board profile a device reports (`reported.board.profile`), or null. */
+export function boardProfile(reported: Readonly<Record<string, unknown>> | undefined): string | null {
+  const board = isObject(reported?.board) ? reported.board : {};
+  return typeof board.profile === 'string' ? board.profile : null;
+}
+
 export function deviceSummary(d: DeviceRecord, inventory: Inventory): DeviceSummary {
   const r = d.reported ?? {};
   const services = isObject(r.services) ? Object.values(r.services) : [];
@@ -51,7 +57,7 @@ export function deviceSummary(d: DeviceRecord, inventory: Inventory): DeviceSumm
     memoryUsedBytes: t?.memoryUsedBytes ?? null,
     memoryTotalBytes: t?.memoryTotalBytes ?? null,
     temperatureC: t?.temperatureC ?? null,
-    profile: typeof board.profile === 'string' ? board.profile : null,
+    profile: boardProfile(r),
     model: typeof board.model === 'string' ? board.model : null,
     groups: inventory.groupsOf(d.id),
     labels: inventory.labelsOf(d.id),
@@ -72,5 +78,5 @@ export function rolloutSummary(r: RolloutRecord): Record<string, unknown> {
 }
 
 export function rolloutDevice(d: RolloutDeviceRecord): Record<string, unknown> {
-  return { device: d.device, revision: d.revision, outcome: d.outcome, sentAt: iso(d.sentAt), sentBy: d.sentBy ?? null, finishedAt: iso(d.finishedAt), phase: d.phase ?? null, error: d.error ?? null };
+  return { device: d.device, seq: d.seq, revision: d.revision, outcome: d.outcome, sentAt: iso(d.sentAt), sentBy: d.sentBy ?? null, finishedAt: iso(d.finishedAt), phase: d.phase ?? null, error: d.error ?? null };
 }

@@ -181,10 +181,13 @@ class SqlStore implements FleetStore {
     return rows.map((r) => rolloutOf(r, counts.filter((c) => c.rollout_id === r.id)));
   }
 
-  async rolloutDevices(id: string, outcome?: DeviceOutcome): Promise<RolloutDeviceRecord[]> {
-    const rows = outcome === undefined
-      ? await this.db.all('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY seq', [id])
-      : await this.db.all('SELECT * FROM rollout_devices WHERE rollout_id = ? AND outcome = ? ORDER BY seq', [id, outcome]);
+  async rolloutDevices(id: string, outcome?: DeviceOutcome, page?: { readonly after: number; readonly limit: number }): Promise<RolloutDeviceRecord[]> {
+    const where = ['rollout_id = ?'];
+    const params: unknown[] = [id];
+    if (outcome !== undefined) where.push('outcome = ?') && params.push(outcome);
+    if (page !== undefined) where.push('seq > ?') && params.push(page.after);
+    // The primary key's (rollout_id, …) and migration 2's (rollout_id, outcome, seq) index serve both forms.
+    const rows = await this.db.all(`SELECT * FROM rollout_devices WHERE ${where.join(' AND ')} ORDER BY seq${page !== undefined ? ' LIMIT ?' : ''}`, page !== undefined ? [...params, page.limit] : params);
     return rows.map(rolloutDeviceOf);
   }
 

@@ -227,8 +227,11 @@ export interface FleetStore extends DeviceWrites {
   getRollout(id: string): Promise<RolloutRecord | undefined>;
   /** Newest first. */
   listRollouts(limit: number): Promise<RolloutRecord[]>;
-  /** In sending order; only those with `outcome` when given. */
-  rolloutDevices(id: string, outcome?: DeviceOutcome): Promise<RolloutDeviceRecord[]>;
+  /**
+   * In sending order; only those with `outcome` when given; with `page`, at most `limit` of them whose
+   * seq is above `after` (a rollout of 10,000 devices is read a page at a time).
+   */
+  rolloutDevices(id: string, outcome?: DeviceOutcome, page?: { readonly after: number; readonly limit: number }): Promise<RolloutDeviceRecord[]>;
   /** Ids of rollouts without finishedAt (running, paused, or aborted/cancelled with devices still sent). */
   unfinishedRollouts(): Promise<string[]>;
   /**

@@ -93,6 +93,18 @@ export function fleetStoreConformance(
       await expect(store.createRollout(rollout('r1'), [])).rejects.toThrow();
     });
 
+    it('pages a rollout\'s devices in sending order, with or without an outcome', async () => {
+      await store.createRollout(rollout('r1'), ['e', 'd', 'c', 'b', 'a'].map((device) => ({ device, revision: 1 })));
+      await store.stepRollout('r1', 'i', 1, 5, () => ({ send: ['d', 'b'] }));
+      const ids = (rows: Array<{ device: string }>) => rows.map((d) => d.device);
+      expect(ids(await store.rolloutDevices('r1', undefined, { after: -1, limit: 2 }))).toEqual(['e', 'd']);
+      expect(ids(await store.rolloutDevices('r1', undefined, { after: 1, limit: 2 }))).toEqual(['c', 'b']);
+      expect(ids(await store.rolloutDevices('r1', undefined, { after: 3, limit: 2 }))).toEqual(['a']);
+      expect(await store.rolloutDevices('r1', undefined, { after: 4, limit: 2 })).toEqual([]);
+      expect(ids(await store.rolloutDevices('r1', 'sent', { after: 1, limit: 5 }))).toEqual(['b']);
+      expect(ids(await store.rolloutDevices('r1', 'pending', { after: -1, limit: 2 }))).toEqual(['e', 'c']);
+    });
+
     it('steps a rollout atomically: sends only pending devices once, finishes, changes state', async () => {
       await store.createRollout(rollout('r1'), ['a', 'b', 'c'].map((device) => ({ device, revision: 1 })));
       const first = await store.stepRollout('r1', 'i1', 100, 2, (r, view) => {

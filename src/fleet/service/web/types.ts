@@ -47,6 +47,21 @@ export interface DeviceSummary {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** GET /api/v1/devices with `limit`: one page; `next` is the `after` of the next page, null on the last. */
+export interface DevicePage {
+  readonly devices: readonly DeviceSummary[];
+  readonly next: string | null;
+}
+
+/** GET /api/v1/device-filters: the filter menus' choices, and the fleet's size. */
+export interface FleetFilters {
+  readonly groups: readonly string[];
+  readonly labels: readonly string[];
+  readonly profiles: readonly string[];
+  readonly total: number;
+  readonly online: number;
+}
+
 export interface Device extends DeviceSummary {
   readonly reported?: { readonly services?: Readonly<Record<string, ServiceReport>>; readonly error?: { readonly message: string } | null } | null;
 }
@@ -85,6 +100,8 @@ export interface RolloutSummary {
 
 export interface RolloutDevice {
   readonly device: string;
+  /** Place in the sending order: the `after` of paging. */
+  readonly seq: number;
   readonly revision: number;
   readonly outcome: Outcome;
   readonly sentAt?: string | null;
@@ -95,6 +112,8 @@ export interface RolloutDevice {
 
 export interface Rollout extends RolloutSummary {
   readonly devices: readonly RolloutDevice[];
+  /** Asked with `limit`: the `after` of the next page of devices, null on the last. */
+  readonly next?: number | null;
 }
 
 export interface RolloutRequest {

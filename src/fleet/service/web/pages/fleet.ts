@@ -2,46 +2,66 @@ import { html } from '../html.js';
 import { useCoalesced, useLive, useLoad, useNow, useServices } from '../context.js';
 import { ago, bytes, celsius, percent } from '../format.js';
 import { href, navigate } from '../router.js';
-import type { DeviceSummary } from '../types.js';
+import type { DevicePage, DeviceSummary, FleetFilters } from '../types.js';
 import { DeployStatusText, OnlineMark } from './parts.js';
-import { anyFilter, filtersOf, menus, type Filters } from './fleet-filters.js';
+import { filtersOf, inPage, offersNew, type Filters } from './fleet-filters.js';
+
+/** Devices per page unless the URL's `limit` says otherwise: a fleet table of 10,000 devices is read a page at a time. */
+const PAGE = 100;
+
+/** The URL's `limit` when it is a page size the API accepts (1–1000), else PAGE. */
+const pageSize = (v: string | null): number => {
+  const n = Number(v);
+  return v !== null && Number.isInteger(n) && n >= 1 && n <= 1000 ? n : PAGE;
+};
 
 /**
- * The fleet table. The service filters (GET /api/v1/devices?group=&label=&profile=); the page never
- * re-implements the matching. Live `device` messages update rows in place; one that may change which
- * devices match (an unknown device, or one whose groups, labels or profile moved) reloads the list,
- * coalesced to once a second.
+ * The fleet table, a page at a time (GET /api/v1/devices?limit=&after=, the cursor in the URL as
+ * `after` so a page can be linked and Back returns to the one before). The service filters (group,
+ * label, profile) and the menus' choices come from GET /api/v1/device-filters: the page never
+ * re-implements the matching, nor reads the whole fleet. Live `device` messages update rows in place;
+ * one that may change which devices match the page (a device new to it whose id sorts into it, or one
+ * whose groups, labels or profile moved) re-reads the page, coalesced to once a second.
  */
 export function FleetPage({ query }: { readonly query: URLSearchParams }) {
   const { api } = useServices();
   const filters = filtersOf(query);
-  const key = `${filters.group}|${filters.label}|${filters.profile}`;
-  const rows = useLoad(key, () => api.get<{ devices: DeviceSummary[] }>('/devices', { ...filters }).then((r) => r.devices));
-  // Every device, unfiltered, only to offer the choices in the filter menus.
-  const all = useLoad('all', () => api.get<{ devices: DeviceSummary[] }>('/devices').then((r) => r.devices));
-  const reloadRows = useCoalesced(rows.reload);
-  const reloadAll = useCoalesced(all.reload);
+  const after = query.get('after') ?? '';
+  const limit = pageSize(query.get('limit'));
+  const key = `${filters.group}|${filters.label}|${filters.profile}|${after}|${limit}`;
+  const page = useLoad(key, () => api.get<DevicePage>('/devices', { ...filters, limit: String(limit), after }));
+  const menus = useLoad('device-filters', () => api.get<FleetFilters>('/device-filters'));
+  const reloadPage = useCoalesced(page.reload);
+  // The menus and the fleet's counts, an answer from memory on the service: re-read at most every 5 s.
+  const reloadMenus = useCoalesced(menus.reload, 5000);
+  const reloadMenusSoon = useCoalesced(menus.reload);
   const now = useNow();
 
   useLive('device', (d) => {
     const sameShape = (old: DeviceSummary): boolean =>
       old.profile === d.profile && old.groups.join() === d.groups.join() && JSON.stringify(old.labels) === JSON.stringify(d.labels);
-    const known = rows.data?.find((r) => r.id === d.id);
-    if (known && sameShape(known)) rows.set((list) => list?.map((r) => (r.id === d.id ? d : r)));
-    else if (!anyFilter(filters) && !known) rows.set((list) => [...(list ?? []), d].sort((a, b) => a.id.localeCompare(b.id)));
-    else reloadRows();
-    const seen = all.data?.find((r) => r.id === d.id);
-    if (!seen || !sameShape(seen)) reloadAll();
+    const p = page.data;
+    const known = p?.devices.find((r) => r.id === d.id);
+    if (known && sameShape(known)) page.set((old) => old && { ...old, devices: old.devices.map((r) => (r.id === d.id ? d : r)) });
+    else if (p && (known || inPage(p, after, d.id))) reloadPage();
+    // A new choice is re-read within a second; the fleet's counts (any device's change) within five.
+    if (!menus.data || offersNew(menus.data, d)) reloadMenusSoon();
+    else reloadMenus();
   });
 
-  const setFilter = (k: keyof Filters, v: string): void => {
+  const go = (changes: Record<string, string>): void => {
     const q = new URLSearchParams(query);
-    if (v) q.set(k, v);
-    else q.delete(k);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) q.set(k, v);
+      else q.delete(k);
+    }
     navigate(href.fleet(q));
   };
-  const choices = menus(all.data ?? []);
-  const list = rows.data;
+  // Another filter starts again at the first page.
+  const setFilter = (k: keyof Filters, v: string): void => go({ [k]: v, after: '' });
+  const choices = menus.data ?? { groups: [], labels: [], profiles: [], total: 0, online: 0 };
+  const list = page.data?.devices;
+  const next = page.data?.next ?? null;
 
   return html`
     <h1>Fleet</h1>
@@ -52,19 +72,30 @@ export function FleetPage({ query }: { readonly query: URLSearchParams }) {
         <div><label for="f-profile">Board profile</label>${menu('f-profile', filters.profile, choices.profiles, (v) => setFilter('profile', v))}</div>
       </div>
     </section>
-    ${rows.error && html`<p class="error">${rows.error}</p>`}
+    ${page.error && html`<p class="error">${page.error}</p>`}
     ${list === undefined
       ? html`<p class="muted">Loading…</p>`
       : html`
-        <p class="muted" id="fleet-count">${list.length} device${list.length === 1 ? '' : 's'}, ${list.filter((d) => d.online).length} online</p>
+        <p class="muted" id="fleet-count">${shown(list, after, next !== null)}${menus.data ? ` · the fleet: ${menus.data.total}, ${menus.data.online} online` : ''}</p>
         <table class="data" id="fleet-table">
           <thead><tr>
             <th>Device</th><th>Online</th><th>Agent</th><th>Revision</th><th>Deploy</th><th>Services</th>
             <th>CPU</th><th>Memory</th><th>Temp.</th><th>Last seen</th>
           </tr></thead>
           <tbody>${list.map((d) => row(d, now))}</tbody>
-        </table>`}
+        </table>
+        <div class="row pager">
+          ${after && html`<button class="secondary" id="fleet-first" onClick=${() => go({ after: '' })}>First page</button>`}
+          ${next !== null && html`<button id="fleet-next" onClick=${() => go({ after: next })}>Next ${limit}</button>`}
+        </div>`}
   `;
+}
+
+/** "3 devices, 2 online", or for one page among several "100 devices shown (from d-100), 97 online". */
+function shown(list: readonly DeviceSummary[], after: string, more: boolean): string {
+  const n = `${list.length} device${list.length === 1 ? '' : 's'}`;
+  const paged = after !== '' || more;
+  return `${paged ? `${n} shown${list[0] ? ` (from ${list[0].id})` : ''}` : n}, ${list.filter((d) => d.online).length} online`;
 }
 
 function row(d: DeviceSummary, now: number) {

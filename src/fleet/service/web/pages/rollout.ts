@@ -38,29 +38,38 @@ function counts(r: RolloutSummary): string {
 
 const actions: Record<string, readonly ('pause' | 'resume' | 'cancel')[]> = { running: ['pause', 'cancel'], paused: ['resume', 'cancel'] };
 
+/** Devices per page of a rollout's table. */
+const PAGE = 100;
+
 /**
- * One rollout: a progress bar and counts that follow the live `rollout` messages, and each device's outcome
- * following `rollout-device`; pause, resume and cancel as its state allows.
+ * One rollout: a progress bar and counts that follow the live `rollout` messages, and its devices' outcomes
+ * a page at a time (GET /api/v1/rollouts/{id}?limit=&after=, in sending order), each row following
+ * `rollout-device`; pause, resume and cancel as its state allows.
  */
 export function RolloutPage({ id }: { readonly id: string }) {
   const { api, session } = useServices();
   const enc = encodeURIComponent(id);
-  const r = useLoad(id, () => api.get<Rollout>(`/rollouts/${enc}`));
+  // The `after` of each page shown so far: the last is the current page's, the one before it Previous's.
+  const [cursors, setCursors] = useState<readonly number[]>([-1]);
+  const after = cursors[cursors.length - 1]!;
+  const pageQuery = `?limit=${PAGE}&after=${after}`;
+  const r = useLoad(`${id}|${after}`, () => api.get<Rollout>(`/rollouts/${enc}${pageQuery}`));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
 
   useLive('rollout', (s) => {
-    if (s.id === id) r.set((old) => old && { ...old, ...s, devices: old.devices });
+    if (s.id === id) r.set((old) => old && { ...old, ...s, devices: old.devices, next: old.next ?? null });
   });
   useLive('rollout-device', ({ rollout, device }) => {
     if (rollout !== id) return;
-    r.set((old) => old && { ...old, devices: old.devices.some((d) => d.device === device.device) ? old.devices.map((d) => (d.device === device.device ? device : d)) : [...old.devices, device] });
+    // Every device of a rollout has its row from the start: one not on this page is on another.
+    r.set((old) => old && { ...old, devices: old.devices.map((d) => (d.device === device.device ? device : d)) });
   });
 
   const act = async (a: string): Promise<void> => {
     setBusy(true);
     try {
-      const next = await api.post<Rollout>(`/rollouts/${enc}/${a}`);
+      const next = await api.post<Rollout>(`/rollouts/${enc}/${a}${pageQuery}`);
       r.set(() => next);
       setError(undefined);
     } catch (err) {
@@ -98,5 +107,9 @@ export function RolloutPage({ id }: { readonly id: string }) {
         <td data-label="Phase">${d.phase ?? '–'}</td>
         <td data-label="Sent">${clock(d.sentAt)}</td>
         <td data-label="Error" class=${d.error ? 'error' : ''}>${d.error ?? ''}</td></tr>`)}</tbody></table>
+    <div class="row pager">
+      ${cursors.length > 1 && html`<button class="secondary" id="rollout-prev" onClick=${() => setCursors((c) => c.slice(0, -1))}>Previous ${PAGE}</button>`}
+      ${ro.next != null && html`<button id="rollout-next" onClick=${() => setCursors((c) => [...c, ro.next!])}>Next ${PAGE}</button>`}
+    </div>
   `;
 }
