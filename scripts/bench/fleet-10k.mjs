@@ -14,8 +14,9 @@
 //   (d) the same deploy by the CLI fan-out, `berth fleet deploy FILE --all`, process start to exit, while the
 //       service keeps running (it ingests what the deploy causes, as it would in production);
 //   (e) throughout (b)–(d), the fleet-list API: GET /api/v1/devices (every device: what the dashboard's fleet
-//       page loads today), ?limit=100&after=… (one page of a paged table) and ?group=canary (a filter
-//       matching 100 devices), one after the other, about 4 rounds a second: latency p50/p95/max per phase
+//       page loaded before it paged; kept so runs compare), ?limit=100&after=… (one page: what it loads now) and ?group=canary (a filter
+//       matching 100 devices), and GET /api/v1/device-filters (the paged dashboard's menus and counts), one
+//       after the other, about 4 rounds a second: latency p50/p95/max per phase
 //       (goal: p95 < 100 ms);
 //   (f) the database: after a clean stop, bytes per telemetry row from SQLite's dbstat (table + index
 //       pages) and so bytes per device-day at the --telemetry rate (raw kept 24 h + one per-minute row a
@@ -111,7 +112,7 @@ function sampler(pid) {
       if (current) current.end(); // eslint-disable-line no-use-before-define
       const cpu0 = cpuSeconds(pid);
       const t0 = performance.now();
-      const p = { name, rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, lat: { all: [], page: [], group: [] } };
+      const p = { name, rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, lat: { all: [], page: [], group: [], filters: [] } };
       p.end = () => {
         p.cpuS = cpuSeconds(pid) - cpu0;
         p.wallS = (performance.now() - t0) / 1000;
@@ -139,13 +140,14 @@ function listProbe(url, token, samples) {
   let stop = false;
   const done = (async () => {
     while (!stop) {
-      for (const [key, q] of [['all', ''], ['page', '?limit=100&after=bench-5000'], ['group', '?group=canary']]) {
+      const calls = [['all', '/api/v1/devices'], ['page', '/api/v1/devices?limit=100&after=bench-5000'], ['group', '/api/v1/devices?group=canary'], ['filters', '/api/v1/device-filters']];
+      for (const [key, path] of calls) {
         const t0 = performance.now();
         // A failed call (a reset keep-alive connection) is counted, not fatal: the run goes on.
-        const r = await api(url, 'GET', `/api/v1/devices${q}`, { token }).catch((err) => ({ status: String(err.cause?.code ?? err.message) }));
+        const r = await api(url, 'GET', path, { token }).catch((err) => ({ status: String(err.cause?.code ?? err.message) }));
         const ms = performance.now() - t0;
         if (r.status !== 200) {
-          log(`GET /api/v1/devices${q}: ${r.status}`);
+          log(`GET ${path}: ${r.status}`);
           if (samples.current) samples.current.failed++;
           continue;
         }
@@ -233,6 +235,7 @@ try {
     listAll: { n: p.lat.all.length, p50: pct(p.lat.all, 50), p95: pct(p.lat.all, 95), max: pct(p.lat.all, 100) },
     listGroup: { n: p.lat.group.length, p50: pct(p.lat.group, 50), p95: pct(p.lat.group, 95), max: pct(p.lat.group, 100) },
     listPage: { n: p.lat.page.length, p50: pct(p.lat.page, 50), p95: pct(p.lat.page, 95), max: pct(p.lat.page, 100) },
+    filters: { n: p.lat.filters.length, p50: pct(p.lat.filters, 50), p95: pct(p.lat.filters, 95), max: pct(p.lat.filters, 100) },
   }));
 
   // A clean stop checkpoints the WAL into fleet.db; then measure what telemetry takes there.
@@ -278,10 +281,10 @@ console.log(`| rollout of ${N} devices | time to all applied |`);
 console.log('| --- | --- |');
 console.log(`| berth fleet serve (POST /api/v1/rollouts) | ${r1(results.service.allAppliedS)} s (create ${ms(results.service.createMs)}) |`);
 console.log(`| berth fleet deploy --all (CLI fan-out) | ${r1(results.cli.wallS)} s (rollout ${r1(results.cli.rolloutS)} s) |\n`);
-console.log('| phase | wall | service CPU (1 core = 100 %) | service RSS max / end | GET /devices (all) p50 / p95 / max | ?limit=100 page p50 / p95 / max | ?group=canary p50 / p95 / max |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log('| phase | wall | service CPU (1 core = 100 %) | service RSS max / end | GET /devices (all) p50 / p95 / max | ?limit=100 page p50 / p95 / max | ?group=canary p50 / p95 / max | device-filters p50 / p95 / max |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const p of results.phases) {
-  console.log(`| ${p.name}${p.failedCalls ? ` (${p.failedCalls} list calls failed)` : ''} | ${r1(p.wallS)} s | ${Math.round(p.cpuPct)} % | ${Math.round(p.rssMaxMiB)} / ${Math.round(p.rssLastMiB)} MiB | ${ms(p.listAll.p50)} / ${ms(p.listAll.p95)} / ${ms(p.listAll.max)} (${p.listAll.n}) | ${ms(p.listPage.p50)} / ${ms(p.listPage.p95)} / ${ms(p.listPage.max)} | ${ms(p.listGroup.p50)} / ${ms(p.listGroup.p95)} / ${ms(p.listGroup.max)} |`);
+  console.log(`| ${p.name}${p.failedCalls ? ` (${p.failedCalls} list calls failed)` : ''} | ${r1(p.wallS)} s | ${Math.round(p.cpuPct)} % | ${Math.round(p.rssMaxMiB)} / ${Math.round(p.rssLastMiB)} MiB | ${ms(p.listAll.p50)} / ${ms(p.listAll.p95)} / ${ms(p.listAll.max)} (${p.listAll.n}) | ${ms(p.listPage.p50)} / ${ms(p.listPage.p95)} / ${ms(p.listPage.max)} | ${ms(p.listGroup.p50)} / ${ms(p.listGroup.p95)} / ${ms(p.listGroup.max)} | ${ms(p.filters.p50)} / ${ms(p.filters.p95)} / ${ms(p.filters.max)} |`);
 }
 const d = results.db;
 console.log(`\nTelemetry in SQLite (dbstat, table + indexes): raw ${r1(d.raw.bytesPerRow)} B/row (${d.raw.rows} rows), per-minute ${r1(d.minute.bytesPerRow)} B/row (${d.minute.rows} rows): **${r1(d.perDeviceDayKiB)} KiB per device-day** at one sample per ${TELEMETRY_MS / 1000} s (extrapolated from this run's rows). fleet.db ${r1(d.fileMiB)} MiB at the end.`);
