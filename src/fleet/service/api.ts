@@ -98,9 +98,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     { method: 'GET', path: '/api/v1/rollouts', scope: 'read', handler: async ({ url }) => ({ json: { rollouts: (await deps.store.listRollouts(intParam(url, 'limit', 50, 1, 500))).map(rolloutSummary) } }) },
     {
       method: 'POST', path: '/api/v1/rollouts', scope: 'deploy',
-      handler: async ({ body, caller }) => {
+      handler: async ({ body, caller, url }) => {
         const r = await createRollout(deps, ((await body()) ?? {}) as RolloutRequest, caller.name);
-        return { status: 201, json: await rollout(r.id), headers: { location: `/api/v1/rollouts/${r.id}` } };
+        return { status: 201, json: await rollout(r.id, url), headers: { location: `/api/v1/rollouts/${r.id}` } };
       },
     },
     { method: 'GET', path: '/api/v1/rollouts/:id', scope: 'read', handler: async ({ params, url }) => ({ json: await rollout(params.id!, url) }) },

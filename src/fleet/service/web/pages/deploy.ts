@@ -46,7 +46,8 @@ export function DeployPage({ query }: { readonly query: URLSearchParams }) {
     };
     setBusy(true);
     try {
-      const r = await api.post<Rollout>('/rollouts', body);
+      // Only the id is needed here (the rollout page reads its own page of devices): not every device back.
+      const r = await api.post<Rollout>('/rollouts?limit=1', body);
       navigate(href.rollout(r.id));
     } catch (err) {
       setError(err instanceof ApiError ? err.describe() : String(err));
