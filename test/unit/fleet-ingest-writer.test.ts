@@ -105,3 +105,39 @@ describe('IngestWriter', () => {
     expect((await store.events({ device: 'd', limit: 100 })).map((e) => e.type).reverse()).toEqual(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? 'online' : 'offline')));
   });
 });
+
+describe('IngestWriter when a commit fails', () => {
+  it('runs a rolled-back batch again: every message written and announced once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ingest-'));
+    dirs.push(dir);
+    const real = await openSqlStore(SqliteDriver.open(dir));
+    closers.push(() => real.close());
+    // The first transaction does all its writes, then fails as a deadlock abort would: SQLite rolls it back.
+    let failures = 1;
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'batch') {
+          return (fn: (w: DeviceWrites) => Promise<unknown>) => target.batch(async (w) => {
+            const r = await fn(w);
+            if (failures-- > 0) throw new Error('deadlock detected');
+            return r;
+          });
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const bus = new FleetBus();
+    const events: FleetUpdate[] = [];
+    bus.on((u) => u.type === 'event' && events.push(u));
+    const errors: unknown[] = [];
+    const writer = new IngestWriter(store, new FleetView(), bus, (e) => errors.push(e), { windowMs: 10, maxMessages: 100, telemetryMs: 1000 });
+    for (const id of ['a', 'b', 'c']) writer.add(msg(id, 'status', { online: true }));
+    await writer.stop();
+    expect(errors).toEqual([]);
+    expect(failures).toBe(-1);
+    expect((await real.events({ limit: 10 })).map((e) => e.device).sort()).toEqual(['a', 'b', 'c']);
+    expect(events).toHaveLength(3);
+    expect(await real.getDevice('c')).toMatchObject({ online: true });
+  });
+});

@@ -16,6 +16,9 @@ export interface IngestBatching {
 
 export const DEFAULT_BATCHING: IngestBatching = { windowMs: 50, maxMessages: 500, telemetryMs: 1000 };
 
+/** Tries of one batch's transaction before its messages are given up (reported to onError). */
+const COMMIT_ATTEMPTS = 3;
+
 /**
  * Device messages → the store, a batch per transaction. Each message written with its own commit
  * made the service's process spend most of a core on SQLite at 10,000 devices mid-rollout, and the
@@ -103,8 +106,9 @@ export class IngestWriter {
     const batch = this.pending.splice(0, this.batching.maxMessages);
     if (batch.length === 0) return;
     if (this.pending.length > 0) this.queueWrite(); // more than one batch's worth arrived: they have waited already
-    const updates: FleetUpdate[] = [];
-    await this.store.batch(async (w) => {
+    let updates: FleetUpdate[] = [];
+    await this.commit(async (w) => {
+      updates = [];
       for (const { change, wasOnline } of batch) await this.persist(w, change, wasOnline, updates);
     });
     this.announce(updates);
@@ -172,12 +176,29 @@ export class IngestWriter {
     const batch = this.telemetry.splice(0);
     if (batch.length === 0) return;
     const last = new Map(batch.map((s) => [s.device, s]));
-    await this.store.batch(async (w) => {
+    await this.commit(async (w) => {
       await w.addTelemetry(batch);
       for (const [device, s] of last) await w.upsertDevice(device, { telemetry: s, lastSeen: this.view.devices.get(device)?.lastSeen ?? s.time });
     });
     this.announce([...last.keys()].map((id) => ({ type: 'device', id })));
     await yieldToIo();
+  }
+
+  /**
+   * One transaction, tried again when it fails: a rolled-back batch left nothing, so running it again
+   * writes each message once. What fails here is mostly transient, and costs a whole batch: PostgreSQL
+   * aborts one of two transactions that wait on each other's rows (this batch settling devices that a
+   * rollout step on another instance times out, in another order), or a connection drops.
+   */
+  private async commit(fn: (w: DeviceWrites) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.batch(fn);
+        return;
+      } catch (err) {
+        if (attempt >= COMMIT_ATTEMPTS) throw err;
+      }
+    }
   }
 
   private announce(updates: readonly FleetUpdate[]): void {
