@@ -3,7 +3,10 @@
 // one MQTT 5 client session each, protocol v1 as the agent speaks it, the agent's own message intake, signed
 // desired states verified), telemetry at the agents' real rate, and `berth fleet serve` (SQLite) over them.
 //
-//   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 120] [--berth DIR]
+//   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 120] [--berth DIR] [--db sqlite|postgres]
+//
+// --db postgres runs the service on a private PostgreSQL cluster (test/helpers/services/postgres.ts: loopback
+// only, fsync and synchronous_commit off, as the tests run it: an optimistic PostgreSQL) instead of SQLite.
 //
 // Measured, in this order, with the service process sampled from /proc every second (RSS, CPU):
 //   (a) start: the service reads the retained state of N devices until GET /api/v1/devices shows them all;
@@ -45,9 +48,14 @@ const { values: opt } = parseArgs({
     telemetry: { type: 'string', default: '60s' },
     idle: { type: 'string', default: '120' },
     berth: { type: 'string', default: repoRoot },
+    db: { type: 'string', default: 'sqlite' },
   },
 });
 const N = Number(opt.devices);
+if (opt.db !== 'sqlite' && opt.db !== 'postgres') {
+  console.error(`bench: --db must be sqlite or postgres, not ${opt.db}`);
+  process.exit(2);
+}
 const APPLY_MS = Number(opt['apply-ms']);
 const IDLE_S = Number(opt.idle);
 const berthDir = path.resolve(opt.berth);
@@ -88,7 +96,7 @@ const compose = (n) => `name: bench\nservices:\n  web:\n    image: ${digestRef(n
 const facts = {
   date: new Date().toISOString(), nproc: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
   node: process.version, mosquitto: sh('sh', ['-c', 'mosquitto -h | head -1']) ?? 'unknown', commit: sh('git', ['-C', berthDir, 'rev-parse', '--short', 'HEAD']) ?? 'unknown',
-  devices: N, applyMs: APPLY_MS, telemetryMs: TELEMETRY_MS, idleS: IDLE_S, loadAtStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  devices: N, db: opt.db, applyMs: APPLY_MS, telemetryMs: TELEMETRY_MS, idleS: IDLE_S, loadAtStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
 };
 
 /** Samples the service every second: per phase, peak/last RSS and CPU seconds used. */
@@ -173,15 +181,23 @@ try {
   results.simConnectS = (performance.now() - t0) / 1000;
   log(`${N} devices connected in ${r1(results.simConnectS)} s; starting berth fleet serve`);
 
+  let pgUrl;
+  if (opt.db === 'postgres') {
+    const { startPostgres } = await import('../../test/helpers/services/postgres.ts');
+    const pgServer = await startPostgres();
+    steps.push(() => pgServer.stop());
+    pgUrl = await pgServer.createDatabase('bench');
+  }
   t0 = performance.now();
-  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile]);
+  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile, ...(pgUrl ? ['--db', pgUrl] : [])]);
   steps.push(() => service.stop());
   const pid = service.proc.pid;
   const samples = sampler(pid);
   samples.phase('start');
-  const token = await createToken('deploy', dataDir);
+  const token = await createToken('deploy', dataDir, pgUrl);
   for (;;) {
     const r = await api(service.url, 'GET', '/api/v1/devices?online=true', { token });
+    if (r.status !== 200 && r.status !== 503) throw new Error(`GET /api/v1/devices: ${r.status} ${JSON.stringify(r.body)}`);
     if (r.status === 200 && r.body.devices.length >= N) break;
     await sleep(1000);
   }
@@ -242,25 +258,46 @@ try {
   const benchS = performance.now() / 1000;
   await service.stop();
   steps.pop();
-  const Database = (await import('better-sqlite3')).default;
-  const db = new Database(path.join(dataDir, 'fleet.db'), { readonly: true });
-  const bytes = (names) => Number(db.prepare(`SELECT COALESCE(SUM(pgsize), 0) AS b FROM dbstat WHERE name IN (${names.map(() => '?').join(', ')})`).get(...names).b);
-  const indexes = (table) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").all(table).map((r) => r.name);
-  const table = (t) => {
-    const rows = Number(db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get().n);
-    const b = bytes([t, ...indexes(t)]);
-    return { rows, bytes: b, bytesPerRow: rows > 0 ? b / rows : NaN };
-  };
-  const raw = table('telemetry_raw');
-  const minute = table('telemetry_minute');
   const perDay = 86_400_000 / TELEMETRY_MS;
-  results.db = {
-    fileMiB: fs.statSync(path.join(dataDir, 'fleet.db')).size / 2 ** 20, raw, minute,
-    // Raw samples are kept 24 h, so a device-day holds one day of them; minutes, one a minute.
-    perDeviceDayKiB: (raw.bytesPerRow * perDay + minute.bytesPerRow * 1440) / 1024,
-    rolloutDevicesBytesPerRow: table('rollout_devices').bytesPerRow, devicesBytesPerRow: table('devices').bytesPerRow,
-  };
-  db.close();
+  if (pgUrl) {
+    // PostgreSQL: table + indexes + TOAST per table (pg_total_relation_size), after a VACUUM so dead rows do not count.
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    await client.query('VACUUM');
+    const table = async (t) => {
+      const rows = Number((await client.query(`SELECT COUNT(*) AS n FROM ${t}`)).rows[0].n);
+      const b = Number((await client.query('SELECT pg_total_relation_size($1) AS b', [t])).rows[0].b);
+      return { rows, bytes: b, bytesPerRow: rows > 0 ? b / rows : NaN };
+    };
+    const raw = await table('telemetry_raw');
+    const minute = await table('telemetry_minute');
+    results.db = {
+      fileMiB: Number((await client.query('SELECT pg_database_size(current_database()) AS b')).rows[0].b) / 2 ** 20, raw, minute,
+      perDeviceDayKiB: (raw.bytesPerRow * perDay + minute.bytesPerRow * 1440) / 1024,
+      rolloutDevicesBytesPerRow: (await table('rollout_devices')).bytesPerRow, devicesBytesPerRow: (await table('devices')).bytesPerRow,
+    };
+    await client.end();
+  } else {
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path.join(dataDir, 'fleet.db'), { readonly: true });
+    const bytes = (names) => Number(db.prepare(`SELECT COALESCE(SUM(pgsize), 0) AS b FROM dbstat WHERE name IN (${names.map(() => '?').join(', ')})`).get(...names).b);
+    const indexes = (table) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").all(table).map((r) => r.name);
+    const table = (t) => {
+      const rows = Number(db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get().n);
+      const b = bytes([t, ...indexes(t)]);
+      return { rows, bytes: b, bytesPerRow: rows > 0 ? b / rows : NaN };
+    };
+    const raw = table('telemetry_raw');
+    const minute = table('telemetry_minute');
+    results.db = {
+      fileMiB: fs.statSync(path.join(dataDir, 'fleet.db')).size / 2 ** 20, raw, minute,
+      // Raw samples are kept 24 h, so a device-day holds one day of them; minutes, one a minute.
+      perDeviceDayKiB: (raw.bytesPerRow * perDay + minute.bytesPerRow * 1440) / 1024,
+      rolloutDevicesBytesPerRow: table('rollout_devices').bytesPerRow, devicesBytesPerRow: table('devices').bytesPerRow,
+    };
+    db.close();
+  }
   facts.loadAtEnd = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   facts.benchS = benchS;
   results.simRssMiB = process.memoryUsage().rss / 2 ** 20;
@@ -275,7 +312,7 @@ fs.writeFileSync(path.join(out, `fleet-10k-${facts.date.replace(/[:.]/g, '-')}.j
 fs.writeFileSync(path.join(out, 'fleet-10k-latest.json'), json);
 
 const ms = (x) => (Number.isFinite(x) ? `${Math.round(x)} ms` : '–');
-console.log(`## Fleet service, ${N} devices (${facts.date.slice(0, 10)}; ${facts.nproc} cores, ${facts.cpuModel}, Node ${facts.node}, commit ${facts.commit}; load ${facts.loadAtStart} → ${facts.loadAtEnd})\n`);
+console.log(`## Fleet service, ${N} devices, ${opt.db === 'postgres' ? 'PostgreSQL' : 'SQLite'} (${facts.date.slice(0, 10)}; ${facts.nproc} cores, ${facts.cpuModel}, Node ${facts.node}, commit ${facts.commit}; load ${facts.loadAtStart} → ${facts.loadAtEnd})\n`);
 console.log(`Devices connect: ${r1(results.simConnectS)} s; the service shows all online ${r1(results.serviceReadyS)} s after its start. Each device applies in ${APPLY_MS} ms and sends telemetry every ${TELEMETRY_MS / 1000} s.\n`);
 console.log(`| rollout of ${N} devices | time to all applied |`);
 console.log('| --- | --- |');
@@ -287,4 +324,4 @@ for (const p of results.phases) {
   console.log(`| ${p.name}${p.failedCalls ? ` (${p.failedCalls} list calls failed)` : ''} | ${r1(p.wallS)} s | ${Math.round(p.cpuPct)} % | ${Math.round(p.rssMaxMiB)} / ${Math.round(p.rssLastMiB)} MiB | ${ms(p.listAll.p50)} / ${ms(p.listAll.p95)} / ${ms(p.listAll.max)} (${p.listAll.n}) | ${ms(p.listPage.p50)} / ${ms(p.listPage.p95)} / ${ms(p.listPage.max)} | ${ms(p.listGroup.p50)} / ${ms(p.listGroup.p95)} / ${ms(p.listGroup.max)} | ${ms(p.filters.p50)} / ${ms(p.filters.p95)} / ${ms(p.filters.max)} |`);
 }
 const d = results.db;
-console.log(`\nTelemetry in SQLite (dbstat, table + indexes): raw ${r1(d.raw.bytesPerRow)} B/row (${d.raw.rows} rows), per-minute ${r1(d.minute.bytesPerRow)} B/row (${d.minute.rows} rows): **${r1(d.perDeviceDayKiB)} KiB per device-day** at one sample per ${TELEMETRY_MS / 1000} s (extrapolated from this run's rows). fleet.db ${r1(d.fileMiB)} MiB at the end.`);
+console.log(`\nTelemetry in ${opt.db === 'postgres' ? 'PostgreSQL (pg_total_relation_size after VACUUM: table, indexes, TOAST)' : 'SQLite (dbstat, table + indexes)'}: raw ${r1(d.raw.bytesPerRow)} B/row (${d.raw.rows} rows), per-minute ${r1(d.minute.bytesPerRow)} B/row (${d.minute.rows} rows): **${r1(d.perDeviceDayKiB)} KiB per device-day** at one sample per ${TELEMETRY_MS / 1000} s (extrapolated from this run's rows). ${opt.db === 'postgres' ? 'The database' : 'fleet.db'} ${r1(d.fileMiB)} MiB at the end.`);
