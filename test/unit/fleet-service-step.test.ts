@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { parseListen } from '../../src/fleet/service/serve.js';
 import { serveStatic } from '../../src/fleet/service/static.js';
-import { decideStep, nextStepAt, resumePaceAt } from '../../src/fleet/service/step.js';
+import { decideStep, nextStepAt } from '../../src/fleet/service/step.js';
 import { DEVICE_OUTCOMES, type DeviceOutcome, type RolloutRecord, type StepView } from '../../src/fleet/service/store.js';
 
 type Counts = Partial<Record<DeviceOutcome, number>>;
@@ -35,21 +35,6 @@ describe('decideStep', () => {
     expect(decideStep(after, view(next.slice(1), [], 600_000), 600_999)).toEqual({});
     expect(decideStep(after, view(next.slice(1), [], 600_000), 601_000)).toEqual({ send: ['d1'] });
     expect(nextStepAt(after, view(next.slice(1), [], 600_000), {}, 600_500)).toBe(601_000);
-  });
-
-  it('restarts the pace at a resume where the next device was due: nothing early after a short pause', () => {
-    // 1/min, the first device sent at 0, paused and resumed at 10 s: the next is due at 60 s, not at once.
-    const paused = record('paused', { ratePerMin: 1 }, { applied: 1, pending: 2 }, { startedAt: 0, sentCount: 1 });
-    expect(resumePaceAt(paused, 10_000)).toBe(60_000);
-    const resumed = { ...paused, state: 'running' as const, pace: { at: resumePaceAt(paused, 10_000), sent: 1 } };
-    expect(decideStep(resumed, view(['b', 'c']), 10_000)).toEqual({});
-    expect(decideStep(resumed, view(['b', 'c']), 59_999)).toEqual({});
-    expect(decideStep(resumed, view(['b', 'c']), 60_000)).toEqual({ send: ['b'] });
-    expect(nextStepAt(resumed, view(['b', 'c']), {}, 10_000)).toBe(60_000);
-    // After a long pause, at once; without a rate or before any send, the pace is not the question.
-    expect(resumePaceAt(paused, 600_000)).toBe(600_000);
-    expect(resumePaceAt(record('paused', {}, { pending: 2 }, { startedAt: 0, sentCount: 1 }), 5)).toBe(5);
-    expect(resumePaceAt(record('paused', { ratePerMin: 1 }, { pending: 2 }), 5)).toBe(5);
   });
 
   it('times out expired devices and completes when nothing is left', () => {

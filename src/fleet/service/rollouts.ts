@@ -15,7 +15,6 @@ import { resolveDigest } from '../resolve.js';
 import { parseRate } from '../rollout.js';
 import type { FleetView } from '../view.js';
 import type { FleetBus } from './bus.js';
-import { resumePaceAt } from './step.js';
 import type { FleetStore, RolloutRecord, RolloutState } from './store.js';
 
 /** `POST /api/v1/rollouts`' body (docs/fleet-api.yaml RolloutRequest), as received: checked by createRollout. */
@@ -136,9 +135,7 @@ const MOVES: Readonly<Record<'pause' | 'resume' | 'cancel', { from: readonly Rol
 /** Pause, resume or cancel; `conflict` naming the state it is in when the move does not apply. */
 export async function moveRollout(deps: Pick<RolloutDeps, 'store' | 'bus'>, id: string, move: keyof typeof MOVES, by: string, now = Date.now()): Promise<RolloutRecord> {
   const { from, to } = MOVES[move];
-  // A paused rollout sends nothing, so its record read here is still current when the resume lands.
-  const before = move === 'resume' ? await deps.store.getRollout(id) : undefined;
-  const moved = await deps.store.transitionRollout(id, from, to, before ? resumePaceAt(before, now) : now);
+  const moved = await deps.store.transitionRollout(id, from, to, now);
   if (!moved) {
     const r = await deps.store.getRollout(id);
     if (!r) throw new BerthError('notFound', `no rollout ${id}`);

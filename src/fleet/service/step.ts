@@ -17,18 +17,6 @@ function paceOf(r: RolloutRecord, now: number): { at: number; sent: number } {
   return r.pace ?? { at: r.startedAt ?? now, sent: 0 };
 }
 
-/**
- * Where a resume at `now` restarts the pace (FleetStore.transitionRollout's `now`): when the next device
- * would have been due had there been no pause, or `now` when that time has passed. A short pause thus
- * sends nothing early (restarting at `now` sent one at once, however soon after the last send), a long
- * one sends one device at once and then the steady pace, never the backlog.
- */
-export function resumePaceAt(r: RolloutRecord, now: number): number {
-  if (r.policy.ratePerMin === undefined || r.startedAt === undefined) return now;
-  const pace = paceOf(r, now);
-  return Math.max(now, pacedAt(r.policy.ratePerMin, pace.at, r.sentCount - pace.sent));
-}
-
 /** How many more devices the pace allows at `now` (Infinity without a rate). */
 function allowance(r: RolloutRecord, now: number): number {
   if (r.policy.ratePerMin === undefined) return Infinity;

@@ -237,7 +237,7 @@ export interface FleetStore extends DeviceWrites {
   /**
    * Moves a rollout from one of `from` to `to` (compare-and-set); undefined when it is not in `from`
    * (or does not exist). Cancelling also turns its pending devices into `not-sent`; resuming (paused →
-   * running) restarts its pace at `now` (RolloutRecord.pace; callers pass step.ts's resumePaceAt).
+   * running) restarts its pace at `now` (RolloutRecord.pace).
    */
   transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState, now: number): Promise<RolloutRecord | undefined>;
   /**
