@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { parseListen } from '../../src/fleet/service/serve.js';
 import { serveStatic } from '../../src/fleet/service/static.js';
-import { decideStep, nextStepAt } from '../../src/fleet/service/step.js';
+import { decideStep, nextStepAt, resumedPaceAt } from '../../src/fleet/service/step.js';
 import { DEVICE_OUTCOMES, type DeviceOutcome, type RolloutRecord, type StepView } from '../../src/fleet/service/store.js';
 
 type Counts = Partial<Record<DeviceOutcome, number>>;
@@ -35,6 +35,18 @@ describe('decideStep', () => {
     expect(decideStep(after, view(next.slice(1), [], 600_000), 600_999)).toEqual({});
     expect(decideStep(after, view(next.slice(1), [], 600_000), 601_000)).toEqual({ send: ['d1'] });
     expect(nextStepAt(after, view(next.slice(1), [], 600_000), {}, 600_500)).toBe(601_000);
+  });
+
+  it('restarts the pace at a resume, but not before the next device was due at the old pace', () => {
+    // 1/min, the first sent at 0: paused and resumed at 5 s, the second is still due at 60 s, not at once.
+    const short = record('running', { ratePerMin: 1 }, { sent: 1, pending: 2 }, { startedAt: 0, sentCount: 1 });
+    expect(resumedPaceAt(short, 5_000)).toBe(60_000);
+    // Resumed after ten minutes: from the resume, one at once (the backlog is not sent in a burst).
+    expect(resumedPaceAt(short, 600_000)).toBe(600_000);
+    // A second resume counts from the first one's pace.
+    const again = { ...short, sentCount: 2, pace: { at: 600_000, sent: 1 } };
+    expect(resumedPaceAt(again, 610_000)).toBe(660_000);
+    expect(resumedPaceAt(record('running', {}, { pending: 2 }), 5)).toBe(5);
   });
 
   it('times out expired devices and completes when nothing is left', () => {

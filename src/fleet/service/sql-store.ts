@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { migrate } from './migrations.js';
 import { SqlDeviceWrites } from './sql-device-writes.js';
+import { resumedPaceAt } from './step.js';
 import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
 import {
   DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceRecord, type DeviceWrites, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
@@ -199,7 +200,10 @@ class SqlStore implements FleetStore {
     const changed = await this.db.tx(async (q) => {
       const n = await q.run(`UPDATE rollouts SET state = ? WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})`, [to, id, ...from]);
       if (n > 0 && to === 'cancelled') await q.run("UPDATE rollout_devices SET outcome = 'not-sent' WHERE rollout_id = ? AND outcome = 'pending'", [id]);
-      if (n > 0 && to === 'running') await q.run("UPDATE rollouts SET pace_at = ?, pace_sent = sent_count WHERE id = ? AND state = 'running'", [now, id]);
+      if (n > 0 && to === 'running') {
+        const row = (await q.all('SELECT * FROM rollouts WHERE id = ?', [id]))[0]!;
+        await q.run('UPDATE rollouts SET pace_at = ?, pace_sent = sent_count WHERE id = ?', [resumedPaceAt(rolloutOf(row, []), now), id]);
+      }
       if (n > 0) await this.changed(q, id);
       return n > 0;
     });

@@ -17,6 +17,17 @@ function paceOf(r: RolloutRecord, now: number): { at: number; sent: number } {
   return r.pace ?? { at: r.startedAt ?? now, sent: 0 };
 }
 
+/**
+ * Where pacing restarts when `r` is resumed at `now`: at the resume (a long pause is no backlog sent in a
+ * burst), but never before the next device was due at the pace before the pause (a short pause is no
+ * shortcut: 1/min paused and resumed within a minute does not send a second device at once).
+ */
+export function resumedPaceAt(r: RolloutRecord, now: number): number {
+  if (r.policy.ratePerMin === undefined || r.sentCount === 0) return now;
+  const pace = paceOf(r, now);
+  return Math.max(now, pacedAt(r.policy.ratePerMin, pace.at, r.sentCount - pace.sent));
+}
+
 /** How many more devices the pace allows at `now` (Infinity without a rate). */
 function allowance(r: RolloutRecord, now: number): number {
   if (r.policy.ratePerMin === undefined) return Infinity;
