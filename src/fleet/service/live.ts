@@ -73,7 +73,7 @@ export class LiveFeed {
     // One query per 500 devices, not one per device: mid-rollout every device of the fleet changes each second.
     for (const d of await this.store.devicesByIds(devices)) this.send('device', deviceSummary(d, inventory));
     for (const [rollout, ids] of rolloutDevices) {
-      for (const d of await this.store.rolloutDevices(rollout)) if (ids.has(d.device)) this.send('rollout-device', { rollout, device: rolloutDevice(d) });
+      for (const d of await this.store.rolloutDevicesOf(rollout, [...ids])) this.send('rollout-device', { rollout, device: rolloutDevice(d) });
     }
     for (const id of rollouts) {
       const r = await this.store.getRollout(id);

@@ -17,6 +17,8 @@ import {
 /** Rough on-disk bytes per row, index included, for the telemetry budget (measured on SQLite, similar on PostgreSQL). */
 const RAW_ROW_BYTES = 90;
 const MINUTE_ROW_BYTES = 130;
+/** Ids per `IN (…)` list: bounded lists of placeholders (SQLite allows 32,766 per statement; PostgreSQL 65,535). */
+const IN_CHUNK = 500;
 /** Rows deleted per statement while enforcing the budget: keeps each transaction short. */
 const PRUNE_BATCH = 5000;
 
@@ -94,9 +96,8 @@ class SqlStore implements FleetStore {
 
   async devicesByIds(ids: readonly string[]): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
-    // Bounded lists of placeholders (SQLite allows 32,766 per statement; PostgreSQL 65,535).
-    for (let i = 0; i < ids.length; i += 500) {
-      const chunk = ids.slice(i, i + 500);
+    for (let i = 0; i < ids.length; i += IN_CHUNK) {
+      const chunk = ids.slice(i, i + IN_CHUNK);
       out.push(...(await this.db.all(`SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`, chunk)).map(deviceOf));
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -190,6 +191,15 @@ class SqlStore implements FleetStore {
     // The primary key's (rollout_id, …) and migration 2's (rollout_id, outcome, seq) index serve both forms.
     const rows = await this.db.all(`SELECT * FROM rollout_devices WHERE ${where.join(' AND ')} ORDER BY seq${page !== undefined ? ' LIMIT ?' : ''}`, page !== undefined ? [...params, page.limit] : params);
     return rows.map(rolloutDeviceOf);
+  }
+
+  async rolloutDevicesOf(id: string, devices: readonly string[]): Promise<RolloutDeviceRecord[]> {
+    const out: RolloutDeviceRecord[] = [];
+    for (let i = 0; i < devices.length; i += IN_CHUNK) {
+      const chunk = devices.slice(i, i + IN_CHUNK);
+      out.push(...(await this.db.all(`SELECT * FROM rollout_devices WHERE rollout_id = ? AND device IN (${chunk.map(() => '?').join(', ')})`, [id, ...chunk])).map(rolloutDeviceOf));
+    }
+    return out.sort((a, b) => a.seq - b.seq);
   }
 
   async unfinishedRollouts(): Promise<string[]> {

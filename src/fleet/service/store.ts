@@ -232,6 +232,8 @@ export interface FleetStore extends DeviceWrites {
    * seq is above `after` (a rollout of 10,000 devices is read a page at a time).
    */
   rolloutDevices(id: string, outcome?: DeviceOutcome, page?: { readonly after: number; readonly limit: number }): Promise<RolloutDeviceRecord[]>;
+  /** The rows of those devices in the rollout (those it has), in sending order: what changed, not the whole rollout. */
+  rolloutDevicesOf(id: string, devices: readonly string[]): Promise<RolloutDeviceRecord[]>;
   /** Ids of rollouts without finishedAt (running, paused, or aborted/cancelled with devices still sent). */
   unfinishedRollouts(): Promise<string[]>;
   /**

@@ -103,6 +103,10 @@ export function fleetStoreConformance(
       expect(await store.rolloutDevices('r1', undefined, { after: 4, limit: 2 })).toEqual([]);
       expect(ids(await store.rolloutDevices('r1', 'sent', { after: 1, limit: 5 }))).toEqual(['b']);
       expect(ids(await store.rolloutDevices('r1', 'pending', { after: -1, limit: 2 }))).toEqual(['e', 'c']);
+      // Only the rows asked for, in sending order; devices not in the rollout are left out.
+      expect((await store.rolloutDevicesOf('r1', ['a', 'zz', 'd'])).map((d) => [d.device, d.outcome])).toEqual([['d', 'sent'], ['a', 'pending']]);
+      expect(await store.rolloutDevicesOf('r1', [])).toEqual([]);
+      expect((await store.rolloutDevicesOf('r1', Array.from({ length: 1200 }, (_, i) => (i === 1100 ? 'b' : `x${i}`)))).map((d) => d.device)).toEqual(['b']);
     });
 
     it('steps a rollout atomically: sends only pending devices once, finishes, changes state', async () => {
