@@ -80,12 +80,7 @@ export class IngestWriter {
   async drain(): Promise<void> {
     this.queueWrite();
     this.enqueue(() => this.writeTelemetry());
-    // A batch that leaves messages behind queues the next one: wait until the queue stops growing.
-    for (;;) {
-      const q = this.queue;
-      await q;
-      if (q === this.queue) return;
-    }
+    await this.queue;
   }
 
   /** Writes what is queued, and no more timers fire after. */
@@ -99,20 +94,27 @@ export class IngestWriter {
     this.queue = this.queue.then(fn).catch(this.onError);
   }
 
+  /** Writes everything received by now, a transaction per `maxMessages`, serving I/O between them. */
   private async writePending(): Promise<void> {
     clearTimeout(this.pendingTimer);
     this.pendingTimer = undefined;
     this.writeQueued = false;
-    const batch = this.pending.splice(0, this.batching.maxMessages);
-    if (batch.length === 0) return;
-    if (this.pending.length > 0) this.queueWrite(); // more than one batch's worth arrived: they have waited already
-    let updates: FleetUpdate[] = [];
-    await this.commit(async (w) => {
-      updates = [];
-      for (const { change, wasOnline } of batch) await this.persist(w, change, wasOnline, updates);
-    });
-    this.announce(updates);
-    await yieldToIo(); // let requests waiting on the event loop run before the next batch
+    // What arrives meanwhile has its own timer or queued write: this one ends, so drain() ends too.
+    for (let left = this.pending.length; left > 0; ) {
+      const batch = this.pending.splice(0, Math.min(left, this.batching.maxMessages));
+      left -= batch.length;
+      let updates: FleetUpdate[] = [];
+      try {
+        await this.commit(async (w) => {
+          updates = [];
+          for (const { change, wasOnline } of batch) await this.persist(w, change, wasOnline, updates);
+        });
+        this.announce(updates);
+      } catch (err) {
+        this.onError(err); // this batch is lost (tried COMMIT_ATTEMPTS times); the next ones still go
+      }
+      await yieldToIo(); // let requests waiting on the event loop run before the next batch
+    }
   }
 
   private async persist(w: DeviceWrites, c: FleetChange, wasOnline: boolean | undefined, updates: FleetUpdate[]): Promise<void> {
