@@ -326,7 +326,9 @@ export class LocalEngine implements ContainerEngine, Terminals {
    * monitor) does berth run `runtime delete` itself.
    */
   private async deleteRuntimeState(c: ContainerRecord): Promise<void> {
-    if (c.startedAt === undefined || readExit(this.stateDir(c.id))?.cleaned === true) return;
+    // No start recorded may still mean one began: its monitor wrote monitor.pid before it ran anything.
+    const begun = c.startedAt !== undefined || fs.existsSync(path.join(this.stateDir(c.id), 'monitor.pid'));
+    if (!begun || readExit(this.stateDir(c.id))?.cleaned === true) return;
     await runtimeDelete(this.runtimeOf(c), c.id);
   }
 
@@ -484,11 +486,36 @@ export class LocalEngine implements ContainerEngine, Terminals {
 
   /** Brings the record up to date with the monitor's files; `persist`: also in the database. */
   private refresh(c: ContainerRecord, persist = true): ContainerRecord {
-    if (c.state !== 'running') return c;
+    if (c.state !== 'running') return this.interruptedStart(c, persist) ?? c;
     const ended = this.endedRun(c.id);
     if (!ended) return c;
     if (!persist) return { ...c, ...ended };
     this.records.markExited(c.id, ended);
+    return this.records.get(c.id)!;
+  }
+
+  /**
+   * A start killed (kill -9 of berth or the agent) after its monitor ran the container but before the
+   * record said so: the monitor outlives its caller, so the container runs while the record says created
+   * or exited. Such a run is adopted as the record's current one (its start time: when the runtime wrote
+   * the container's pid), so a later start finds it running instead of asking the runtime to run the id
+   * a second time ("container with given ID already exists"). Undefined when no such run is there.
+   */
+  private interruptedStart(c: ContainerRecord, persist: boolean): ContainerRecord | undefined {
+    const stateDir = this.stateDir(c.id);
+    if (!monitorAlive(stateDir) || readContainerPid(stateDir) === undefined) return undefined;
+    let at: number;
+    try {
+      at = Math.round(fs.statSync(path.join(stateDir, 'container.pid')).mtimeMs);
+    } catch {
+      return undefined;
+    }
+    if (c.startedAt !== undefined && at <= c.startedAt) return undefined;
+    if (!persist) {
+      const { finishedAt: _f, exitCode: _e, ...rest } = c;
+      return { ...rest, state: 'running', startedAt: at, oomKilled: false, stoppedByUser: false };
+    }
+    this.records.markStarted(c.id, at);
     return this.records.get(c.id)!;
   }
 

@@ -169,7 +169,10 @@ describe('the agent adopts a preload on its first start, with no registry', () =
       await stopProcess(first.proc, 'SIGKILL');
       const second = agentOf(root);
       try {
-        await until(() => applied(second, 0), 90_000, 'revision 0 applied after the kill');
+        // On failure, what the second agent did says why (CI shows no agent output otherwise).
+        await until(() => applied(second, 0), 90_000, 'revision 0 applied after the kill').catch((err: Error) => {
+          throw new Error(`${err.message}; the agent logged: ${JSON.stringify(second.lines.map(({ time: _t, ...l }) => l))}`);
+        });
         const cs = containers(root);
         expect(cs.filter((c) => c.state === 'running')).toHaveLength(1);
         expect(fs.existsSync(path.join(root, PRELOAD_DIR))).toBe(false);
