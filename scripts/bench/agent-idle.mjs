@@ -51,7 +51,7 @@ async function sample(proc) {
   await sleep(FROM * 1000);
   const cpu0 = cpuSeconds(proc.pid);
   for (let t = FROM; t <= TO; t++) {
-    if (proc.exitCode !== null) throw new Error(`process ${proc.pid} exited (${proc.exitCode}) while sampled`);
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`process ${proc.pid} exited (${proc.exitCode}) while sampled`);
     rss.push(statusKiB(proc.pid, 'VmRSS'));
     if (t < TO) await sleep(1000);
   }
@@ -60,7 +60,8 @@ async function sample(proc) {
 }
 
 async function stop(proc) {
-  if (proc.exitCode !== null) return;
+  // A process killed by a signal has no exit code but a signal code: either means 'exit' was emitted.
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGTERM');
   await exited;
