@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { lazyBuiltins } from './bundle-agent.mjs';
+import { lazyBuiltins, lazyValidators } from './bundle-agent.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -40,4 +40,4 @@ await build({ ...common, entryPoints: { berth: path.join(root, 'dist/cli/entry.j
 // an idle agent loaded ~90 chunk files, and resolving their imports made Node's ESM loader hot enough
 // for TurboFan to compile it (3.4 MiB of code, BENCHMARKS.md issue 22). Other verbs keep the split build:
 // a one-shot command loads only what it runs.
-await build({ ...common, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins] });
+await build({ ...common, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
