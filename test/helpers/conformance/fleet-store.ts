@@ -155,6 +155,44 @@ export function fleetStoreConformance(
       expect(await store.openRevisions()).toEqual(new Map([['a', 5], ['b', 5]]));
     });
 
+    it('creates and steps a rollout of more devices than one statement takes, atomically for readers', async () => {
+      // 1,234 devices: over two of the writes' 500-row chunks (sql-rollout-writes.ts), boundaries included.
+      const ids = Array.from({ length: 1234 }, (_, i) => `d${String(1233 - i).padStart(4, '0')}`); // sent in reverse id order
+      await store.createRollout(rollout('r0'), [{ device: ids[0]!, revision: 9 }, { device: ids[499]!, revision: 9 }, { device: ids[500]!, revision: 9 }, { device: ids[1233]!, revision: 9 }]);
+      await store.stepRollout('r0', 'i', 1, 5, () => ({ send: [ids[500]!] }));
+      // Readers see no half rollout while it is created (and are answered meanwhile, not after it).
+      let creating = true;
+      const seen: Array<number | undefined> = [];
+      const reads = (async () => {
+        while (creating) {
+          await new Promise((r) => setImmediate(r));
+          seen.push((await store.getRollout('r1'))?.counts.total);
+        }
+      })();
+      const created = await store.createRollout(rollout('r1', 2000), ids.map((device) => ({ device, revision: 2 })));
+      creating = false;
+      await reads;
+      expect(seen.filter((n) => n !== undefined && n !== 1234)).toEqual([]);
+      expect(seen.length).toBeGreaterThan(1);
+      expect(created.counts).toMatchObject({ total: 1234, pending: 1234 });
+      const rows = await store.rolloutDevices('r1');
+      expect(rows.map((d) => d.device)).toEqual(ids);
+      expect(rows.map((d) => d.seq)).toEqual(ids.map((_, i) => i));
+      // Raised above what r0 holds, across chunks; the rest as planned.
+      expect(rows.filter((d) => d.revision !== 2).map((d) => [d.device, d.revision])).toEqual([ids[0], ids[499], ids[500], ids[1233]].map((d) => [d, 10]));
+      expect((await store.rolloutDevices('r0')).map((d) => [d.device, d.outcome])).toEqual([[ids[0], 'superseded'], [ids[499], 'superseded'], [ids[500], 'sent'], [ids[1233], 'superseded']]);
+      // One step sends them all in order, a stale name among them sent by nobody; then finishes of several kinds.
+      const sent = await store.stepRollout('r1', 'i', 3000, 2000, (_r, view) => ({ send: ['nope', ...view.next] }));
+      expect(sent.map((s) => s.device)).toEqual(ids);
+      expect(sent[500]).toEqual({ device: ids[500], revision: 10 });
+      expect(await store.stepRollout('r1', 'j', 3001, 2000, () => ({ send: ids }))).toEqual([]);
+      const finish = ids.map((device, i) => (i % 3 === 0 ? { device, outcome: 'timed-out' as const } : { device, outcome: 'failed' as const, error: i % 3 === 1 ? 'one' : 'two' }));
+      await store.stepRollout('r1', 'i', 4000, 5, () => ({ finish }));
+      const done = await store.rolloutDevices('r1');
+      expect(done.map((d) => [d.outcome, d.error, d.finishedAt])).toEqual(finish.map((f) => [f.outcome, f.error, 4000]));
+      expect(await store.getRollout('r1')).toMatchObject({ sentCount: 1234, counts: { 'timed-out': 412, failed: 822, sent: 0 } });
+    });
+
     it('transitions state by compare-and-set; cancelling turns pending devices into not-sent', async () => {
       await store.createRollout(rollout('r1'), ['a', 'b'].map((device) => ({ device, revision: 1 })));
       await store.stepRollout('r1', 'i', 1, 5, () => ({ send: ['a'] }));
