@@ -74,6 +74,10 @@ class SqlStore implements FleetStore {
     return this.writes.sentTo(device);
   }
 
+  sentToEach(devices: readonly string[]): Promise<Map<string, Array<{ rollout: string; revision: number }>>> {
+    return this.writes.sentToEach(devices);
+  }
+
   settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
     return this.writes.settleDevice(rollout, device, outcome, at, error);
   }

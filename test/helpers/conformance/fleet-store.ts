@@ -128,6 +128,8 @@ export function fleetStoreConformance(
       const rows = await store.rolloutDevices('r1');
       expect(rows.map((d) => [d.device, d.outcome, d.sentAt, d.sentBy])).toEqual([['a', 'sent', 100, 'i1'], ['b', 'sent', 100, 'i1'], ['c', 'sent', 200, 'i2']]);
       expect(await store.sentTo('a')).toEqual([{ rollout: 'r1', revision: 1 }]);
+      // The same for several devices in one read; a device with no sent row is left out.
+      expect(await store.sentToEach(['a', 'zz', 'c'])).toEqual(new Map([['a', [{ rollout: 'r1', revision: 1 }]], ['c', [{ rollout: 'r1', revision: 1 }]]]));
       expect(await store.settleDevice('r1', 'a', 'applied', 300)).toBe(true);
       expect(await store.settleDevice('r1', 'a', 'failed', 301)).toBe(false);
       await store.setDevicePhase('r1', 'b', 'pull');
