@@ -20,7 +20,7 @@ export async function followDeviceLogs(ctx: CliContext, device: string, service:
   try {
     if (session.view.devices.get(device)?.online !== true) note('offline or unknown: the logs follow once it connects');
     await new Promise<void>((resolve) => {
-      let failed: string | undefined;
+      let ended: { reason: string; error?: BerthError } | undefined;
       const follow = DeviceLogFollow.start({ link: session.link, signer }, { device, service, tail }, {
         lines: (lines) => {
           for (const l of lines) (l.stream === 'stderr' ? process.stderr : ctx.out).write(`${l.text}\n`);
@@ -29,8 +29,8 @@ export async function followDeviceLogs(ctx: CliContext, device: string, service:
           if (mode === 'poll') note('this agent cannot stream logs: asking again every 3 s');
           else if (mode === 'waiting') note('offline or its agent is restarting: the follow resumes when it is back');
         },
-        end: (reason) => {
-          failed = reason;
+        end: (reason, error) => {
+          ended = { reason, ...(error && { error }) };
           done();
         },
       });
@@ -39,10 +39,10 @@ export async function followDeviceLogs(ctx: CliContext, device: string, service:
         process.off('SIGTERM', done);
         // After the device's own end there is nothing to stop; after Ctrl-C, logs-stop goes out first.
         void follow.close().finally(() => {
-          if (failed !== undefined) {
-            note(failed);
+          if (ended !== undefined) {
+            note(ended.reason);
             // The container exiting ends a follow as it ends `docker logs -f`: not a failure.
-            if (!/container exited/.test(failed)) process.exitCode = ERROR_CATEGORIES.network.exit;
+            if (ended.error) process.exitCode = ERROR_CATEGORIES[ended.error.category].exit;
           }
           resolve();
         });

@@ -48,8 +48,8 @@ export interface LogFollowSink {
   lines(lines: readonly LogLine[]): void;
   /** follow: streaming; poll: the agent predates follow; waiting: the agent is offline or restarting, re-armed when it is back. */
   mode(mode: 'follow' | 'poll' | 'waiting'): void;
-  /** The follow ended for good (the container exited, the device failed to answer); nothing is called after it. */
-  end(reason: string): void;
+  /** The follow ended for good (the container exited; `error`: the device failed or refused to answer); nothing is called after it. */
+  end(reason: string, error?: BerthError): void;
 }
 
 const failure = (r: CommandResult): string => `${r.status} (${r.result}) ${r.reason ?? ''}`.trim();
@@ -102,17 +102,18 @@ export class DeviceLogFollow {
     this.chain = this.chain.then(step).catch((err: unknown) => this.fail(err));
   }
 
-  private finish(reason: string): void {
+  private finish(reason: string, error?: BerthError): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.pollTimer);
     this.deps.link.client.off('message', this.handler);
-    this.sink.end(reason);
+    this.sink.end(reason, error);
   }
 
   private fail(err: unknown): void {
     if (!(err instanceof BerthError)) this.onError(err);
-    this.finish(err instanceof Error ? err.message : String(err));
+    const e = err instanceof BerthError ? err : new BerthError('internal', err instanceof Error ? err.message : String(err), { cause: err });
+    this.finish(e.message, e);
   }
 
   /** Sends `got`; `overlaps`: it may repeat lines sent already, which are dropped. */

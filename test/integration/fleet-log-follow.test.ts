@@ -4,7 +4,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
-import { berthSync, startBerth } from '../helpers/berth-cli.js';
+import { berthSync, runBerth, startBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
@@ -158,6 +158,10 @@ describe('a log follow through the fleet', () => {
     cli.proc.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(stopResults(since).map((m) => m.payload.status)).toEqual(['ok']);
+    // A service the device does not run: the device's 404, named, as the exit code of not found.
+    const nope = await runBerth(['fleet', 'logs', DEVICE, 'nope', '-f', '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]);
+    expect(nope.code, nope.stderr).toBe(4);
+    expect(nope.stderr).toMatch(/logs of nope on follow-dev: error \(404\) .*nope/);
     // --follow is for logs only.
     const wrong = berthSync(['fleet', 'cmd', DEVICE, 'ping', '--follow', '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]);
     expect(wrong.code).toBe(2);
