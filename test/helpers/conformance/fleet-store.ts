@@ -165,17 +165,19 @@ export function fleetStoreConformance(
       // Readers see no half rollout while it is created (and are answered meanwhile, not after it).
       let creating = true;
       const seen: Array<number | undefined> = [];
+      let answeredMeanwhile = 0;
       const reads = (async () => {
         while (creating) {
           await new Promise((r) => setImmediate(r));
           seen.push((await store.getRollout('r1'))?.counts.total);
+          if (creating) answeredMeanwhile++;
         }
       })();
       const created = await store.createRollout(rollout('r1', 2000), ids.map((device) => ({ device, revision: 2 })));
       creating = false;
       await reads;
       expect(seen.filter((n) => n !== undefined && n !== 1234)).toEqual([]);
-      expect(seen.length).toBeGreaterThan(1);
+      expect(answeredMeanwhile).toBeGreaterThan(0);
       expect(created.counts).toMatchObject({ total: 1234, pending: 1234 });
       const rows = await store.rolloutDevices('r1');
       expect(rows.map((d) => d.device)).toEqual(ids);
