@@ -107,7 +107,7 @@ export class ContainerWatch {
     this.watchDir(this.src.containersDir, () => true);
     const wal = path.basename(this.src.walFile);
     this.watchDir(path.dirname(this.src.walFile), (f) => f === wal);
-    this.sweep = setInterval(() => this.look(), this.src.sweepMs);
+    this.sweep = setInterval(() => this.lookFromTimer(), this.src.sweepMs);
     this.sweep.unref();
   }
 
@@ -124,8 +124,21 @@ export class ContainerWatch {
     this.lookQueued = true;
     setImmediate(() => {
       this.lookQueued = false;
-      this.look();
+      this.lookFromTimer();
     });
+  }
+
+  /**
+   * A look nobody called, so nobody to hand its error to. Thrown from a timer it would end the process:
+   * seen when the agent's store was closed at shutdown while a look queued by inotify was pending. The
+   * error is dropped here only; any caller's own read (and so the next called look) meets it.
+   */
+  private lookFromTimer(): void {
+    try {
+      this.look();
+    } catch {
+      // See above.
+    }
   }
 
   private watchDir(dir: string, relevant: (file: string) => boolean): void {

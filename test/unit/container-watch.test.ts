@@ -107,4 +107,22 @@ describe('ContainerWatch', () => {
     r.watch.look();
     expect(r.types()).toEqual(['create:d']);
   });
+
+  it('survives a look from a timer whose list fails (the store closed at shutdown), and a called look still throws', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-watch-'));
+    dirs.push(root);
+    let closed = false;
+    let failed = 0;
+    const list = (): ContainerRecord[] => {
+      if (!closed) return [];
+      failed++;
+      throw new TypeError('The database connection is not open');
+    };
+    const watch = new ContainerWatch({ containersDir: path.join(root, 'containers'), stateDir: (id) => path.join(root, id), walFile: path.join(root, 'berth.db-wal'), list, sweepMs: 10 });
+    stops.push(watch.subscribe(() => undefined));
+    closed = true;
+    // The sweep looks every 10 ms: several failing looks, none thrown out of the timer (vitest fails the run on an uncaught error).
+    await until(() => failed >= 3);
+    expect(() => watch.look()).toThrow(/not open/);
+  });
 });
