@@ -150,6 +150,9 @@ describe('berth flash', () => {
       [`${V}/native/build/berth-monitor`, { type: 'regular', mode: 0o755 }],
       [`${V}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`, { type: 'regular', mode: 0o755 }],
       [`${V}/dist/bundle/berth.mjs`, { type: 'regular', mode: 0o644, uid: 0 }],
+      // `berth agent`'s own one-file bundle (bin/berth picks it) and a validator it loads on first use.
+      [`${V}/dist/bundle/agent.mjs`, { type: 'regular', mode: 0o644, uid: 0 }],
+      [`${V}/dist/bundle/validate-desired.cjs`, { type: 'regular', mode: 0o644, uid: 0 }],
       [`${V}/board-profiles`, { type: 'directory', mode: 0o755 }],
       // podman's seccomp profile, which Raspberry Pi OS lacks (without it the agent starts no container), with its notice.
       [`${V}/share/containers/seccomp.json`, { type: 'regular', mode: 0o644, uid: 0 }],
