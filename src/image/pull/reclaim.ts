@@ -9,7 +9,7 @@
  * memory limit is the only other trigger. So:
  * - a young-generation collection (a scavenge, well under a millisecond for a small heap) every MiB frees
  *   the chunks that died young;
- * - a full collection every few MiB frees those a scavenge promoted (a chunk still queued in a stream
+ * - a full collection every 16 MiB frees those a scavenge promoted (a chunk still queued in a stream
  *   when two scavenges ran). Without it they wait in the old generation for V8's own, rare, full GC:
  *   on the realistic image ~23 MiB of dead gunzip outputs and HTTP body copies at the peak, which glibc
  *   then keeps as a 27 MiB [heap] (heaptrack, smaps). It must be the plain `gc()`: measured side by side
@@ -30,7 +30,7 @@ const MiB = 1024 * 1024;
  * Every `minorEvery` bytes of data passed through it a minor GC, every `fullEvery` bytes a full one
  * instead (when the runtime exposes `gc`). `fullEvery` is rounded up to a multiple of `minorEvery`.
  */
-export function bufferReclaimer(minorEvery = MiB, gc = (globalThis as { gc?: Gc }).gc, fullEvery = 8 * MiB): Reclaim {
+export function bufferReclaimer(minorEvery = MiB, gc = (globalThis as { gc?: Gc }).gc, fullEvery = 16 * MiB): Reclaim {
   if (typeof gc !== 'function') return () => undefined;
   let since = 0;
   let collections = 0;
