@@ -39,7 +39,7 @@ interface ServeFlags extends FleetFlags {
 export async function deployViaServer(ctx: CliContext, opts: ServerFlags & { device?: string[]; group?: string; all?: boolean; rate?: string; abortAfter?: string; minDevices: string; timeout: string; json?: boolean; dryRun?: boolean }, app: App): Promise<void> {
   if (opts.dryRun) throw new BerthError('usage', '--dry-run does not go with --server: the service plans the rollout when it creates it');
   const client = await openServiceClient(ctx, opts, 'deploy');
-  const { submitRollout } = await import('../fleet/service/client.js');
+  const { submitRollout, withAllDevices } = await import('../fleet/service/client.js');
   const { revision: _revision, ...desired } = app.source;
   const abortAfterPct = opts.abortAfter !== undefined ? Number(opts.abortAfter.replace(/%$/, '')) : undefined;
   const rollout = await submitRollout(client, {
@@ -48,7 +48,8 @@ export async function deployViaServer(ctx: CliContext, opts: ServerFlags & { dev
     ...(opts.rate !== undefined && { rate: opts.rate }), ...(abortAfterPct !== undefined && { abortAfterPct }),
     minDevices: Number(opts.minDevices), timeout: opts.timeout,
   });
-  if (opts.json) printJson(ctx.out, rollout);
+  // The answer carries one page of devices; --json prints them all, as before the service paged it.
+  if (opts.json) printJson(ctx.out, await withAllDevices(client, rollout));
   else ctx.out.write(`${rollout.id}: ${rollout.counts?.total ?? 0} devices, ${Object.entries(rollout.images ?? {}).map(([s, i]) => `${s}=${String(i)}`).join(' ')}\n`);
 }
 

@@ -8,6 +8,7 @@ import { parseRate } from '../fleet/rollout.js';
 import type { FleetFlags } from '../fleet/session.js';
 import { composeReadOptions, profileOption } from './compose.js';
 import { serverOptions, type ServerFlags } from './fleet-client.js';
+import { followDeviceLogs } from './fleet-logs.js';
 import { deployViaServer, registerFleetServe } from './fleet-serve.js';
 import { registerFleetToken } from './fleet-token.js';
 import type { CliContext } from './context.js';
@@ -198,11 +199,16 @@ export function registerFleet(program: Command, context: () => CliContext): void
     .argument('<action>', 'ping | restart | stop | start | logs | prune | set-telemetry-interval | rotate-key')
     .argument('[service]', 'the service, for restart, stop, start and logs')
     .option('--tail <n>', 'logs: lines from the end')
+    .option('-f, --follow', 'logs: then print new lines as they come until Ctrl-C, as berth fleet logs -f')
     .option('--interval <duration>', 'set-telemetry-interval: the new interval')
     .option('--new-key <file>', 'rotate-key: the fleet\'s next key (its .pub or .key file from berth fleet keygen); signed with the current --signing-key')
     .option('--timeout <duration>', 'how long to wait for the answer', '30s')
-    .action(async (device: string, action: string, service: string | undefined, opts: FleetFlags & { tail?: string; interval?: string; newKey?: string; timeout: string }) => {
+    .action(async (device: string, action: string, service: string | undefined, opts: FleetFlags & { tail?: string; follow?: boolean; interval?: string; newKey?: string; timeout: string }) => {
       if ((action === 'rotate-key') !== (opts.newKey !== undefined)) throw new BerthError('usage', action === 'rotate-key' ? 'rotate-key needs --new-key FILE' : '--new-key goes with rotate-key only');
+      if (opts.follow === true) {
+        if (action !== 'logs' || service === undefined) throw new BerthError('usage', '--follow goes with logs SERVICE only');
+        return followDeviceLogs(context(), device, service, number(opts.tail ?? '100', '--tail', 1, 10_000), opts);
+      }
       const { FleetPublicKey } = await import('../protocol/signing.js');
       const request: CommandRequest = {
         action: action as CommandAction,
@@ -225,14 +231,17 @@ export function registerFleet(program: Command, context: () => CliContext): void
     });
 
   connectionOptions(fleet.command('logs'))
-    .description('print the last log lines of a service on a device (the agent\'s logs command)')
+    .description('print the last log lines of a service on a device (the agent\'s logs command); with -f, then its new lines until Ctrl-C')
     .argument('<device>', 'device id')
     .argument('<service>', 'service name')
     .option('--tail <n>', 'lines from the end', '100')
+    .option('-f, --follow', 'then print new lines as they come until Ctrl-C (resumed by itself after the agent restarts)')
     .option('--timeout <duration>', 'how long to wait for the answer', '30s')
-    .action(async (device: string, service: string, opts: FleetFlags & { tail: string; timeout: string }) => {
+    .action(async (device: string, service: string, opts: FleetFlags & { tail: string; follow?: boolean; timeout: string }) => {
       const ctx = context();
-      await runCommand(ctx, device, { action: 'logs', service, tail: number(opts.tail, '--tail', 1, 10_000) }, opts, (result) => {
+      const tail = number(opts.tail, '--tail', 1, 10_000);
+      if (opts.follow === true) return followDeviceLogs(ctx, device, service, tail, opts);
+      await runCommand(ctx, device, { action: 'logs', service, tail }, opts, (result) => {
         const lines = (result.data as { lines?: Array<{ time: string; stream: string; text: string }> } | undefined)?.lines ?? [];
         for (const l of lines) (l.stream === 'stderr' ? process.stderr : ctx.out).write(`${l.text}\n`);
       });

@@ -1,39 +1,35 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BoardInfo } from '../board/index.js';
 import { readCgroupLayout } from '../cgroup/layout.js';
 import { ensureParent, PARENT_NAME } from '../cgroup/parent.js';
-import { priorityOf } from '../cgroup/priority.js';
-import { toLinuxResources } from '../cgroup/resources.js';
 import { Cgroup } from '../cgroup/v2.js';
 import { BerthError } from '../errors.js';
 import { DirWatch } from '../host/dir-watch.js';
-import { writeFileAtomic } from '../host/fsync.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ImageService } from '../image/service.js';
 import type { ConnectOptions, ContainerNetworking, NetworkReconcileReport } from '../network/index.js';
-import { joinedContainerOf } from '../network/mode.js';
 import type { ContainerRecord, ContainerRecords } from './records.js';
 import { DB_FILE } from '../store/store.js';
 import type { ContainerEngine, ContainerEvent, ContainerStats, ExecResult, LifecycleOptions, ParentMemory, StartOptions, StatsOptions } from './engine-api.js';
 import { inspectContainer } from './inspect.js';
 import { securityView } from './inspect-security.js';
-import { readContainerPid, readExit, monitorAlive, monitorLogOptions, startMonitor } from './monitor.js';
-import { findInitBinary } from './init.js';
+import { readContainerPid, readExit } from './monitor.js';
+import { observeRun, runBegun, withRun } from './run-state.js';
+import { createContainer } from './create.js';
+import { launchContainer } from './start.js';
+import { lookupContainer } from './lookup.js';
 import type { CgroupLayout } from '../cgroup/layout.js';
 import { runtimeCall, runtimeDelete, runtimeExec, selectRuntime, type OciRuntime } from './oci-runtime.js';
-import { CONTAINER_NAME_LABEL, validateContainerName, validateRunOptions, volumeDataPath, type RunOptions } from './options.js';
+import { validateContainerName, type RunOptions } from './options.js';
 import { containerDir, prepareRootfs, removeRootfs } from './rootfs.js';
-import { joinRunningNamespaces, prepareSharedNetwork, resolveJoinedNamespaces } from './shared-network.js';
-import { buildSpec, readHostFacts, SeccompProfiles } from './spec/index.js';
-import { writeInlineFiles } from './inline-files.js';
-import { assertDevicesEnforced, prepareDeviceRules, releaseDeviceRules } from './devices-enforce.js';
-import { pinBindSources, prepareBindSources, releaseBindSources } from './bind-pin.js';
+import { SeccompProfiles } from './spec/index.js';
+import { assertDevicesEnforced, releaseDeviceRules } from './devices-enforce.js';
+import { releaseBindSources } from './bind-pin.js';
 import { spawnExec, type ExecProcess, type ExecSpec } from './exec.js';
 import { containerPids } from './top.js';
-import { applyUpdate, planUpdate, readBundleSpec, setConsoleSize, type ContainerUpdate } from './update.js';
+import { applyUpdate, planUpdate, readBundleSpec, type ContainerUpdate } from './update.js';
 import { CgroupStatsReader } from './stats.js';
 import { connectTerminal, waitMonitorExit, type TerminalSession, type Terminals, type TerminalSize } from './terminal.js';
 import { startExecTerminal } from './terminal-exec.js';
@@ -60,7 +56,9 @@ const SWEEP_MS = 5000;
  * The container lifecycle over one state root (the ContainerEngine contract is in engine-api.ts). The
  * database holds what was asked for and the last known state; the monitor's files (monitor.pid, exit)
  * are the truth about what is running, so every read refreshes from them first. A container's files
- * live in `<root>/containers/<id>/`; nothing outside src/runtime/ knows these paths.
+ * live in `<root>/containers/<id>/`; nothing outside src/runtime/ knows these paths. The steps live
+ * beside it: create.ts (files, spec, record), start.ts (the monitor), run-state.ts (records against
+ * the monitor's files), lookup.ts (names and ids).
  */
 export class LocalEngine implements ContainerEngine, Terminals {
   /** The runtime new containers get. */
@@ -139,72 +137,20 @@ export class LocalEngine implements ContainerEngine, Terminals {
   }
 
   private lookup(nameOrId: string): ContainerRecord {
-    // A full id (what the agent passes) is one primary-key read; anything else is a name first, then an id prefix.
-    const byId = /^[a-f0-9]{64}$/.test(nameOrId) ? this.records.get(nameOrId) : undefined;
-    if (byId) return byId;
-    const byName = this.records.byName(nameOrId);
-    if (byName) return byName;
-    const byComposeName = this.byContainerNameLabel(nameOrId);
-    if (byComposeName) return byComposeName;
-    if (/^[a-f0-9]{3,64}$/.test(nameOrId)) {
-      const matches = this.records.byIdPrefix(nameOrId);
-      if (matches.length === 1) return matches[0]!;
-      if (matches.length > 1) throw new BerthError('conflict', `"${nameOrId}" matches several containers; use more of the id`);
-    }
-    throw new BerthError('notFound', `no such container: ${nameOrId}`);
-  }
-
-  /**
-   * A compose `container_name` (CONTAINER_NAME_LABEL): the running container of that name, else the
-   * newest, since an update briefly has the old and the new side by side.
-   */
-  private byContainerNameLabel(name: string): ContainerRecord | undefined {
-    const matches = this.records.list().filter((c) => c.options.labels[CONTAINER_NAME_LABEL] === name).map((c) => this.refresh(c, false));
-    return matches.find((c) => c.state === 'running') ?? matches.sort((a, b) => b.createdAt - a.createdAt)[0];
+    return lookupContainer(this.records, nameOrId, (c) => this.refresh(c, false));
   }
 
   list(): ContainerRecord[] {
     return this.records.list().map((c) => this.refresh(c));
   }
 
-  /** Creates a container from a pulled image: root filesystem, spec, record. Does not start it. */
+  /** Creates a container from a pulled image: root filesystem, spec, record (create.ts). Does not start it. */
   create(imageRef: string, asked: RunOptions, lifecycle: LifecycleOptions = {}): ContainerRecord {
-    validateRunOptions(asked);
-    const joined = resolveJoinedNamespaces(asked, (ref) => this.lookup(ref));
-    const shared = joinedContainerOf(joined.network) === undefined ? undefined : prepareSharedNetwork(joined, (ref) => this.lookup(ref), (id) => this.dir(id));
-    const options = shared?.options ?? joined;
-    assertDevicesEnforced(this.runtime, options.name, options.privileged);
-    if (this.records.byName(options.name)) throw new BerthError('conflict', `the name "${options.name}" is already in use`, { hint: `berth rm ${options.name}, or choose another --name` });
-    const image = this.images.find(imageRef);
-    const config = this.images.config(image.name);
-    const id = crypto.randomBytes(32).toString('hex');
-    const dir = this.dir(id);
-    fs.mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
-    try {
-      for (const v of options.volumes) if (v.kind === 'volume') fs.mkdirSync(volumeDataPath(this.opts.root, v.source), { recursive: true, mode: 0o755 });
-      // docker's `-v`/compose short syntax creates a missing bind source; a confined container's binds are staged.
-      const volumes = prepareBindSources(dir, options.volumes, options.confineBinds);
-      const files = writeInlineFiles(dir, options.files);
-      const published = this.records.list().map((o) => ({ container: o.name, ports: o.options.ports ?? [] }));
-      const network = this.networking.prepare(id, dir, options, published) ?? shared?.network;
-      const stored = network && 'ports' in network ? { ...options, ports: network.ports } : options;
-      const { rootfs } = prepareRootfs(this.images.snapshots, this.images.records.chain(image.name), dir);
-      const spec = buildSpec({
-        id, image: config, options: { ...stored, volumes: [...volumes, ...files] }, rootfs, stateRoot: this.opts.root, host: readHostFacts(this.opts.host),
-        resources: toLinuxResources(options, this.opts.board.containerDefaults, priorityOf(options.labels)), cgroupsEnforced: this.runtime.cgroupsEnforced,
-        seccomp: this.seccomp,
-        ...(options.init && { initPath: findInitBinary(this.opts.searchPath) }),
-        ...(network && { network }),
-        ...(shared && { hostname: shared.network.hostname }),
-      });
-      writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2), 0o644, { durable: !lifecycle.autoRemove });
-      this.records.insert({ id, name: options.name, image: image.name, imageDigest: image.manifestDigest, options: stored, runtime: this.runtime.name, createdAt: Date.now() });
-    } catch (err) {
-      this.networking.networks.release(id);
-      removeRootfs(dir);
-      fs.rmSync(dir, { recursive: true, force: true });
-      throw err;
-    }
+    const { root, host, board, searchPath } = this.opts;
+    const id = createContainer({
+      root, host, board, searchPath, images: this.images, records: this.records, networking: this.networking, runtime: this.runtime,
+      seccomp: this.seccomp, dir: (id) => this.dir(id), lookup: (ref) => this.lookup(ref),
+    }, imageRef, asked, lifecycle);
     this.watch.look();
     return this.records.get(id)!;
   }
@@ -214,39 +160,15 @@ export class LocalEngine implements ContainerEngine, Terminals {
     const c = this.find(nameOrId);
     if (c.state === 'running') return c;
     if (opts.countRestart) this.records.incrementRestarts(c.id);
-    const dir = this.dir(c.id);
-    checkNoCopyMounted(dir, c.name);
+    checkNoCopyMounted(this.dir(c.id), c.name);
     const rt = this.runtimeOf(c);
     assertDevicesEnforced(rt, c.name, c.options.privileged);
-    const joinCgroup = prepareDeviceRules(rt, c.id, dir);
-    const { overlayOptions } = prepareRootfs(this.images.snapshots, this.images.records.chain(c.image), dir);
     await this.deleteRuntimeState(c);
     if (rt.cgroupsEnforced && !this.parentReady) this.ensureParentCgroup();
-    const storage = this.opts.board.storage;
-    joinRunningNamespaces(c, path.join(dir, 'config.json'), (ref) => this.find(ref), (id) => readContainerPid(this.stateDir(id)));
-    if (c.options.tty && opts.consoleSize) setConsoleSize(dir, opts.consoleSize);
-    // Mounted for the runtime to copy, detached once it has (bind-pin.ts): whatever happens to the start.
-    const pinned = c.options.confineBinds && pinBindSources(dir, c.options.volumes, c.options.confineBinds);
-    try {
-      await this.networking.up(c.id, c.options);
-      const proxies = this.networking.portProxies(c.id, c.options);
-      await startMonitor({
-        id: c.id, bundle: dir, stateDir: this.stateDir(c.id), runtime: rt,
-        ...monitorLogOptions(c.options.log, storage),
-        ...(rt.cgroupsEnforced && { cgroupDir: this.cgroupDir(c.id) }),
-        ...(joinCgroup !== undefined && { joinCgroup }),
-        ...(overlayOptions !== undefined && { overlayOptions }),
-        cleanup: true,
-        durableExit: !opts.autoRemove,
-        ...(c.options.tty && { tty: true }),
-        ...(proxies.length > 0 && { proxies }),
-      }).catch(async (err: unknown) => {
-        await this.networking.down(c.id, c.options).catch(() => undefined);
-        throw err;
-      });
-    } finally {
-      if (pinned) pinned.release();
-    }
+    await launchContainer({
+      images: this.images, networking: this.networking, board: this.opts.board, dir: (id) => this.dir(id), stateDir: (id) => this.stateDir(id),
+      cgroupDir: (id) => this.cgroupDir(id), find: (ref) => this.find(ref),
+    }, c, rt, opts);
     this.statsReader.forget(c.id);
     this.records.markStarted(c.id, Date.now());
     this.watch.look();
@@ -326,9 +248,8 @@ export class LocalEngine implements ContainerEngine, Terminals {
    * monitor) does berth run `runtime delete` itself.
    */
   private async deleteRuntimeState(c: ContainerRecord): Promise<void> {
-    // No start recorded may still mean one began: its monitor wrote monitor.pid before it ran anything.
-    const begun = c.startedAt !== undefined || fs.existsSync(path.join(this.stateDir(c.id), 'monitor.pid'));
-    if (!begun || readExit(this.stateDir(c.id))?.cleaned === true) return;
+    // No start recorded may still mean one began (a start killed midway): run-state.ts.
+    if (!runBegun(c, this.stateDir(c.id)) || readExit(this.stateDir(c.id))?.cleaned === true) return;
     await runtimeDelete(this.runtimeOf(c), c.id);
   }
 
@@ -484,48 +405,13 @@ export class LocalEngine implements ContainerEngine, Terminals {
     }
   }
 
-  /** Brings the record up to date with the monitor's files; `persist`: also in the database. */
+  /** Brings the record up to date with the monitor's files (run-state.ts); `persist`: also in the database. */
   private refresh(c: ContainerRecord, persist = true): ContainerRecord {
-    if (c.state !== 'running') return this.interruptedStart(c, persist) ?? c;
-    const ended = this.endedRun(c.id);
-    if (!ended) return c;
-    if (!persist) return { ...c, ...ended };
-    this.records.markExited(c.id, ended);
+    const seen = observeRun(c, this.stateDir(c.id));
+    if (!seen) return c;
+    if (!persist) return withRun(c, seen);
+    if (seen.kind === 'started') this.records.markStarted(c.id, seen.startedAt);
+    else this.records.markExited(c.id, seen);
     return this.records.get(c.id)!;
-  }
-
-  /**
-   * A start killed (kill -9 of berth or the agent) after its monitor ran the container but before the
-   * record said so: the monitor outlives its caller, so the container runs while the record says created
-   * or exited. Such a run is adopted as the record's current one (its start time: when the runtime wrote
-   * the container's pid), so a later start finds it running instead of asking the runtime to run the id
-   * a second time ("container with given ID already exists"). Undefined when no such run is there.
-   */
-  private interruptedStart(c: ContainerRecord, persist: boolean): ContainerRecord | undefined {
-    const stateDir = this.stateDir(c.id);
-    if (!monitorAlive(stateDir) || readContainerPid(stateDir) === undefined) return undefined;
-    let at: number;
-    try {
-      at = Math.round(fs.statSync(path.join(stateDir, 'container.pid')).mtimeMs);
-    } catch {
-      return undefined;
-    }
-    if (c.startedAt !== undefined && at <= c.startedAt) return undefined;
-    if (!persist) {
-      const { finishedAt: _f, exitCode: _e, ...rest } = c;
-      return { ...rest, state: 'running', startedAt: at, oomKilled: false, stoppedByUser: false };
-    }
-    this.records.markStarted(c.id, at);
-    return this.records.get(c.id)!;
-  }
-
-  /** How the current run ended, from the monitor's files; undefined while it runs. */
-  private endedRun(id: string): { exitCode: number; oomKilled: boolean; finishedAt: number; state: 'exited' | 'dead' } | undefined {
-    const stateDir = this.stateDir(id);
-    const exit = readExit(stateDir);
-    if (exit) return { exitCode: exit.exitCode, oomKilled: exit.oomKilled, finishedAt: Date.parse(exit.finishedAt) || Date.now(), state: 'exited' };
-    // The monitor was killed (or the board rebooted) before the container's exit was recorded.
-    if (!monitorAlive(stateDir)) return { exitCode: 255, oomKilled: false, finishedAt: Date.now(), state: 'dead' };
-    return undefined;
   }
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DESKTOP, hasHorizontalScroll, pageErrors, PHONE, TestBrowser } from '../helpers/browser.js';
+import { runBerth } from '../helpers/berth-cli.js';
 import { REPO, requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
 import { createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
@@ -322,6 +323,66 @@ describe('the fleet dashboard in Chromium', () => {
       await old.stop();
     }
   });
+
+  it('pages a rollout of more devices than one page and filters it by outcome', async () => {
+    // 120 more boards (ids between old-0 and zero-0, so the fleet's first page is unchanged), every tenth rolled back.
+    const wide = await FleetSim.start({ brokerUrl: broker.url, fleetKey: fleetKey.key.publicKey, prefix: 'wide', count: 120, profile: 'wide-board', applyMs: 50, fails: (d) => Number(d.slice(5)) % 10 === 0 });
+    try {
+      const file = path.join(dir, 'wide.yaml');
+      fs.writeFileSync(file, `services:\n  web:\n    image: ${image}\n    command: ["sleep", "60"]\n`);
+      await expect.poll(async () => (await (await fetch(`${base}/api/v1/device-filters`, { headers: { authorization: `Bearer ${token}` } })).json() as { groups: string[] }).groups, { timeout: 20_000 })
+        .toContain('profile:wide-board');
+      // Created through `berth fleet deploy --server`: the service answers with one page (100) and `next`;
+      // --json still prints every device, reading the further pages.
+      const made = await runBerth(['fleet', 'deploy', file, '--server', base, '--group', 'profile:wide-board', '--json'], { BERTH_FLEET_TOKEN: token });
+      expect(made.code, made.stderr).toBe(0);
+      const rollout = JSON.parse(made.stdout) as { id: string; devices: Array<{ device: string; seq: number }>; next?: unknown };
+      expect(rollout.devices.map((d) => d.seq)).toEqual(Array.from({ length: 120 }, (_, i) => i));
+      expect(rollout.next).toBeUndefined();
+      await page.goto(`/#/rollouts/${rollout.id}`);
+      const progress = page.locator('#rollout-progress');
+      await expect.poll(() => progress.getAttribute('data-state'), { timeout: 60_000 }).toBe('completed');
+      const rows = page.locator('#rollout-devices tbody tr');
+      const shown = (): Promise<string[]> => rows.evaluateAll((trs) => trs.map((r) => r.getAttribute('data-device') ?? ''));
+      await expect.poll(() => rows.count()).toBe(100);
+      const first = await shown();
+      await page.click('#rollout-next');
+      await expect.poll(() => rows.count()).toBe(20);
+      const second = await shown();
+      expect(new Set([...first, ...second]).size).toBe(120);
+      expect(await page.locator('#rollout-next').count()).toBe(0);
+      await browser.screenshot(page, 'rollout-page-2');
+      await page.click('#rollout-prev');
+      await expect.poll(shown).toEqual(first);
+      // By outcome: the twelve rolled back, on one page, then the applied ones from the first page again.
+      await page.selectOption('#rollout-outcome', 'rolled-back');
+      await expect.poll(() => rows.count()).toBe(12);
+      expect(await rows.evaluateAll((trs) => trs.every((r) => r.getAttribute('data-outcome') === 'rolled-back'))).toBe(true);
+      expect((await shown()).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `wide-${i * 10}`).sort());
+      expect(await page.locator('#rollout-next').count()).toBe(0);
+      await browser.screenshot(page, 'rollout-rolled-back');
+      await page.selectOption('#rollout-outcome', 'applied');
+      await expect.poll(() => rows.count()).toBe(100);
+      expect(await rows.evaluateAll((trs) => trs.every((r) => r.getAttribute('data-outcome') === 'applied'))).toBe(true);
+      await page.click('#rollout-next');
+      await expect.poll(() => rows.count()).toBe(8);
+      await page.selectOption('#rollout-outcome', '');
+      await expect.poll(() => rows.count()).toBe(100);
+      expect(await page.locator('#rollout-prev').count()).toBe(0);
+      // A rollout created with no `limit` answers with the first page and `next` (after the first ended: a newer rollout would supersede it).
+      const again = await fetch(`${base}/api/v1/rollouts`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ compose: `services:\n  web:\n    image: ${image}\n    command: ["sleep", "61"]\n`, group: 'profile:wide-board', rate: '1/min' }) });
+      const answer = await again.json() as { id: string; counts: { total: number }; devices: unknown[]; next: number | null };
+      expect(again.status).toBe(201);
+      expect(answer.counts.total).toBe(120);
+      expect(answer.devices).toHaveLength(100);
+      expect(answer.next).toBe(99);
+      const cancelled = await fetch(`${base}/api/v1/rollouts/${answer.id}/cancel?limit=1`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      expect(((await cancelled.json()) as { devices: unknown[] }).devices).toHaveLength(1);
+    } finally {
+      await wide.stop();
+    }
+  }, 120_000);
 
   it('fits a phone screen: no page scrolls sideways', async () => {
     const phone = await browser.context(PHONE, base);

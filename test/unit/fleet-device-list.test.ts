@@ -56,6 +56,31 @@ describe('listDevices', () => {
     expect((await list('?group=g')).devices.map((d) => d.id)).toEqual(['d03', 'd06', 'f0']);
   });
 
+  it('reads the whole list a chunk at a time, answering other work between chunks', async () => {
+    const big = await openSqlStore(SqliteDriver.open(path.join(dir, 'big')));
+    try {
+      await big.batch(async (w) => {
+        for (let i = 0; i < 1234; i++) await w.upsertDevice(`b${String(i).padStart(4, '0')}`, { online: true });
+      });
+      let listing = true;
+      let between = 0;
+      const other = (async () => {
+        while (listing) {
+          await new Promise((r) => setImmediate(r));
+          if (listing) between++;
+        }
+      })();
+      const all = await listDevices(big, new Inventory({}, new FleetView()), new URL('http://s/api/v1/devices'));
+      listing = false;
+      await other;
+      expect(all.devices.map((d) => d.id)).toEqual(Array.from({ length: 1234 }, (_, i) => `b${String(i).padStart(4, '0')}`));
+      // 3 chunks of at most 500: the event loop ran other work at least between them.
+      expect(between).toBeGreaterThanOrEqual(2);
+    } finally {
+      await big.close();
+    }
+  });
+
   it('gives one page and where the next starts; refuses a bad limit naming it', async () => {
     const p = await list('?limit=3&after=d20');
     expect(p).toMatchObject({ next: 'd23' });

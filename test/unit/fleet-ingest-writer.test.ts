@@ -84,6 +84,39 @@ describe('IngestWriter', () => {
     expect(seen.filter((u) => u.type === 'device').length).toBeLessThan(900);
   });
 
+  it('writes a device once per batch and reads the sent rows of the whole batch at once', async () => {
+    const { store: counting } = await counted();
+    const calls: string[] = [];
+    const store = new Proxy(counting, {
+      get(target, prop, receiver) {
+        if (prop !== 'batch') return Reflect.get(target, prop, receiver);
+        return (fn: (w: DeviceWrites) => Promise<unknown>) => target.batch((w) => fn(new Proxy(w, {
+          get(t, p, r) {
+            const v = Reflect.get(t, p, r) as unknown;
+            return typeof v === 'function' ? (...args: unknown[]) => (calls.push(String(p)), (v as (...a: unknown[]) => unknown).apply(t, args)) : v;
+          },
+        })));
+      },
+    });
+    await store.createRollout({ id: 'r1', name: 'app', state: 'running', createdAt: 1, createdBy: 't', policy: { minDevices: 1, timeoutMs: 60_000 }, images: {}, body: '{}' },
+      ['a', 'b'].map((device) => ({ device, revision: 1 })));
+    await store.stepRollout('r1', 'i', 2, 2, (_r, v) => ({ send: v.next }));
+    const writer = new IngestWriter(store, new FleetView(), new FleetBus(), (e) => { throw e; }, { windowMs: 50, maxMessages: 100, telemetryMs: 1000 });
+    for (const id of ['a', 'b']) {
+      writer.add(msg(id, 'reported', { revision: 1, status: 'applying', services: {} }, true));
+      writer.add(msg(id, 'progress', { revision: 1, phase: 'pull' }));
+      writer.add(msg(id, 'progress', { revision: 1, phase: 'start' }));
+    }
+    writer.add(msg('a', 'reported', { revision: 1, status: 'applied', services: {} }, true));
+    await writer.stop();
+    // 7 messages: one read of sent rows, a phase per progress, a's settle, and one write per device.
+    expect(calls.sort()).toEqual(['sentToEach', 'setDevicePhase', 'setDevicePhase', 'setDevicePhase', 'setDevicePhase', 'settleDevice', 'upsertDevice', 'upsertDevice']);
+    expect(await store.getDevice('a')).toMatchObject({ reported: { status: 'applied' } });
+    expect((await store.getDevice('a'))!.phase).toBeUndefined();
+    expect(await store.getDevice('b')).toMatchObject({ reported: { status: 'applying' }, phase: 'start' });
+    expect((await store.rolloutDevices('r1')).map((d) => [d.device, d.outcome, d.phase])).toEqual([['a', 'applied', 'start'], ['b', 'sent', 'start']]);
+  });
+
   it('writes a lone message after the window, without being drained', async () => {
     const { store, batches } = await counted();
     const writer = new IngestWriter(store, new FleetView(), new FleetBus(), (e) => { throw e; }, { windowMs: 30, maxMessages: 100, telemetryMs: 1000 });

@@ -38,4 +38,25 @@ describe('SqliteDriver', () => {
     expect(await db.all('SELECT x FROM t ORDER BY x')).toEqual([{ x: 1 }, { x: 2 }]);
     await db.close();
   });
+
+  it('runs a lone write in its turn, not after every transaction queued behind it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-fleet-store-'));
+    dirs.push(dir);
+    const db = SqliteDriver.open(dir);
+    await db.run('CREATE TABLE t (x INTEGER)');
+    const order: string[] = [];
+    let finish!: () => void;
+    const held = new Promise<void>((r) => (finish = r));
+    const first = db.tx(async () => {
+      await held;
+      order.push('tx1');
+    });
+    const lone = db.run('INSERT INTO t (x) VALUES (1)').then(() => order.push('run'));
+    // A steady stream of transactions (a rollout's steps and ingest batches) queued after the write.
+    const later = db.tx(async () => void order.push('tx2'));
+    finish();
+    await Promise.all([first, lone, later]);
+    expect(order).toEqual(['tx1', 'run', 'tx2']);
+    await db.close();
+  });
 });

@@ -10,7 +10,7 @@ import { listDevices } from './device-list.js';
 import { intParam, type Route } from './http.js';
 import { parseLogStreamBody, streamLogs } from './log-stream.js';
 import { deviceDetail, deviceSummary, rolloutSummary } from './present.js';
-import { rolloutView } from './rollout-view.js';
+import { ANSWER_PAGE, rolloutView } from './rollout-view.js';
 import { createRollout, moveRollout, type RolloutDeps, type RolloutRequest } from './rollouts.js';
 import type { TelemetryRetention } from './store.js';
 
@@ -41,11 +41,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     return d ?? { id, online: false };
   };
   const rollout = (id: string, url?: URL) => rolloutView(deps.store, id, url);
+  /** A write's answer: the rollout with a page of devices even when no `limit` is asked (rollout-view.ts). */
+  const answer = (id: string, url: URL) => rolloutView(deps.store, id, url, ANSWER_PAGE);
   const move = (m: 'pause' | 'resume' | 'cancel'): Route => ({
     method: 'POST', path: `/api/v1/rollouts/:id/${m}`, scope: 'deploy',
     handler: async ({ params, caller, url }) => {
       await moveRollout(deps, params.id!, m, caller.name);
-      return { json: await rollout(params.id!, url) };
+      return { json: await answer(params.id!, url) };
     },
   });
   return [
@@ -100,7 +102,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       method: 'POST', path: '/api/v1/rollouts', scope: 'deploy',
       handler: async ({ body, caller, url }) => {
         const r = await createRollout(deps, ((await body()) ?? {}) as RolloutRequest, caller.name);
-        return { status: 201, json: await rollout(r.id, url), headers: { location: `/api/v1/rollouts/${r.id}` } };
+        return { status: 201, json: await answer(r.id, url), headers: { location: `/api/v1/rollouts/${r.id}` } };
       },
     },
     { method: 'GET', path: '/api/v1/rollouts/:id', scope: 'read', handler: async ({ params, url }) => ({ json: await rollout(params.id!, url) }) },

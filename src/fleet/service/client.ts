@@ -103,9 +103,26 @@ export class ServiceClient {
   }
 }
 
-/** POST /api/v1/rollouts: the rollout's record (docs/fleet-api.yaml Rollout). */
+/** POST /api/v1/rollouts: the rollout's record (docs/fleet-api.yaml Rollout) with the first page of its devices and `next`. */
 export async function submitRollout(client: ServiceClient, request: Record<string, unknown>): Promise<Record<string, any>> {
   const answer = await client.request('POST', '/api/v1/rollouts', request);
   if (answer.status === 201) return answer.body;
   throw client.refused('the rollout', answer);
+}
+
+/**
+ * `rollout` (an answer with a page of devices and `next`) with the devices of every further page read
+ * (GET /api/v1/rollouts/{id}?limit=&after=), in sending order; `next` dropped. Each page is read as it
+ * is then: a device's outcome may be newer than the summary's counts.
+ */
+export async function withAllDevices(client: ServiceClient, rollout: Record<string, any>): Promise<Record<string, any>> {
+  const { next: first, ...rest } = rollout;
+  const devices: unknown[] = [...((rest.devices as unknown[] | undefined) ?? [])];
+  for (let next = first as number | null | undefined; typeof next === 'number';) {
+    const answer = await client.request('GET', `/api/v1/rollouts/${encodeURIComponent(String(rest.id))}?limit=1000&after=${next}`);
+    if (answer.status !== 200) throw client.refused(`the devices of rollout ${String(rest.id)}`, answer);
+    devices.push(...((answer.body.devices as unknown[] | undefined) ?? []));
+    next = answer.body.next as number | null | undefined;
+  }
+  return { ...rest, devices };
 }

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { BerthError } from '../../errors.js';
 import type { Inventory } from '../inventory.js';
 import { intParam } from './http.js';
@@ -22,6 +23,8 @@ export interface DevicePage {
 }
 
 const MAX_PAGE = 1000;
+/** Devices read per turn of the event loop when the whole list is asked for. */
+const UNPAGED_CHUNK = 500;
 
 interface Filters {
   readonly group: string | null;
@@ -61,9 +64,12 @@ export async function listDevices(store: FleetStore, inventory: Inventory, url: 
   const byState = f.profile !== null || f.online !== null;
   const devices: DeviceSummary[] = [];
   let i = 0;
-  // Without state filters the first chunk is the page; with them, chunks until the page is full.
+  // Without state filters the first chunk is the page; with them, chunks until the page is full. The
+  // whole list (no limit) is read a chunk at a time with the event loop served between chunks: read at
+  // once it held the loop 0.5 s at 10,000 devices, and every other request (a page) waited for it.
   while (i < ids.length && devices.length < limit) {
-    const chunk = ids.slice(i, i + (byState ? Math.max(Math.min(limit, MAX_PAGE), 200) : limit));
+    if (i > 0) await yieldToIo();
+    const chunk = ids.slice(i, i + (byState ? Math.max(Math.min(limit, MAX_PAGE), 200) : Math.min(limit, UNPAGED_CHUNK)));
     const stored = new Map((await store.devicesByIds(chunk)).map((d) => [d.id, d]));
     for (const id of chunk) {
       i++;

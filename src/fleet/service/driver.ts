@@ -90,7 +90,10 @@ export class RolloutDriver {
         this.running = undefined;
         if (this.again) {
           this.again = false;
-          this.kick();
+          // After I/O, not at once: on SQLite a pass is all synchronous calls, and a rollout without a
+          // rate asks for the next pass from each one, so passes chained here sent 10,000 devices (100
+          // steps, 10,000 signatures) in one 3-second turn of the event loop that every API call waited for.
+          setImmediate(() => this.kick());
         }
       });
   }
@@ -154,12 +157,15 @@ export class RolloutDriver {
    * show: the process that recorded them died before publishing. Published now, the same revision
    * and the same signed bytes (Ed25519 is deterministic); a device that has it ignores it. Looked for
    * at most once per `lostAfterMs` per rollout (it reads every row still `sent`, thousands at once
-   * in a fast rollout), and always on this process's first step of a rollout.
+   * in a fast rollout), and always on this process's first step of a rollout. The only instance on its
+   * database looks once per rollout, at that first step: every row another process recorded was there
+   * by then, and each it records itself it publishes (re-reading 10,000 rows every few seconds mid-rollout
+   * was one of the stalls that API requests waited behind).
    */
   private async republishLost(r: RolloutRecord, now: number): Promise<void> {
     const lostAfter = this.deps.lostAfterMs ?? 5000;
     const last = this.lostChecked.get(r.id);
-    if (last !== undefined && last > now - lostAfter) return;
+    if (last !== undefined && (this.deps.singleInstance || last > now - lostAfter)) return;
     this.lostChecked.set(r.id, now);
     if (r.finishedAt !== undefined) return void this.lostChecked.delete(r.id);
     for (const d of await this.deps.store.rolloutDevices(r.id, 'sent')) {

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { appOutcome, reportOutcome } from '../deploy.js';
 import type { FleetChange, FleetView } from '../view.js';
+import { BatchWrites } from './ingest-batch.js';
 import type { FleetBus, FleetUpdate } from './bus.js';
 import type { DeviceWrites, FleetStore, TelemetrySample } from './store.js';
 
@@ -107,7 +108,10 @@ export class IngestWriter {
       try {
         await this.commit(async (w) => {
           updates = [];
-          for (const { change, wasOnline } of batch) await this.persist(w, change, wasOnline, updates);
+          const writes = new BatchWrites(w);
+          await writes.prefetch([...new Set(batch.map((b) => b.change.device))]);
+          for (const { change, wasOnline } of batch) await this.persist(writes, change, wasOnline, updates);
+          await writes.flush();
         });
         this.announce(updates);
       } catch (err) {

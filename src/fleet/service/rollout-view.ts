@@ -5,15 +5,19 @@ import { DEVICE_OUTCOMES, type DeviceOutcome, type FleetStore } from './store.js
 
 /**
  * GET /api/v1/rollouts/{id} (and the answers of create, pause, resume and cancel): the rollout's
- * summary with its devices in sending order. Without `limit`, every device (as before paging, for
- * scripts); with `limit`, one page of those whose `seq` is above `after` (and of `outcome`, when given),
- * plus `next`, the `after` of the next page or null on the last: a rollout of 10,000 devices answered
- * whole was 10,000 rows read, serialized and parsed by the dashboard at each visit.
+ * summary with its devices in sending order. With `limit`, one page of those whose `seq` is above
+ * `after` (and of `outcome`, when given), plus `next`, the `after` of the next page or null on the last:
+ * a rollout of 10,000 devices answered whole was 10,000 rows read, serialized and parsed by the
+ * dashboard at each visit. Without `limit`: every device for GET (as before paging, for scripts), and
+ * the first `defaultLimit` (ANSWER_PAGE) for the answers of create and the moves, which a caller reads
+ * for the summary: their devices are a page, as GET's, with the same `next`.
  */
 
 const MAX_PAGE = 1000;
+/** The page the answers of POST /api/v1/rollouts, pause, resume and cancel carry when no `limit` is asked. */
+export const ANSWER_PAGE = 100;
 
-export async function rolloutView(store: FleetStore, id: string, url?: URL): Promise<Record<string, unknown>> {
+export async function rolloutView(store: FleetStore, id: string, url?: URL, defaultLimit?: number): Promise<Record<string, unknown>> {
   const r = await store.getRollout(id);
   if (!r) throw new BerthError('notFound', `no rollout ${id}`);
   const outcome = url?.searchParams.get('outcome') ?? undefined;
@@ -21,9 +25,10 @@ export async function rolloutView(store: FleetStore, id: string, url?: URL): Pro
     throw new BerthError('invalid', `query parameter "outcome" must be one of ${DEVICE_OUTCOMES.join(', ')}, not "${outcome}"`);
   }
   const only = outcome === undefined || outcome === '' ? undefined : (outcome as DeviceOutcome);
-  if (url === undefined || !url.searchParams.has('limit')) return { ...rolloutSummary(r), devices: (await store.rolloutDevices(id, only)).map(rolloutDevice) };
-  const limit = intParam(url, 'limit', 100, 1, MAX_PAGE);
-  const after = intParam(url, 'after', -1, -1, Number.MAX_SAFE_INTEGER);
+  const asked = url !== undefined && url.searchParams.has('limit');
+  if (!asked && defaultLimit === undefined) return { ...rolloutSummary(r), devices: (await store.rolloutDevices(id, only)).map(rolloutDevice) };
+  const limit = url !== undefined && asked ? intParam(url, 'limit', 100, 1, MAX_PAGE) : defaultLimit!;
+  const after = url !== undefined ? intParam(url, 'after', -1, -1, Number.MAX_SAFE_INTEGER) : -1;
   // One row more than the page tells whether another page follows.
   const rows = await store.rolloutDevices(id, only, { after, limit: limit + 1 });
   const page = rows.slice(0, limit);

@@ -1,4 +1,5 @@
 import type { SqlQueryable } from './sql-driver.js';
+import { marks, ROW_CHUNK } from './sql-rollout-writes.js';
 import type { DeviceOutcome, DevicePatch, DeviceWrites, EventRecord, NewEvent, TelemetrySample } from './store.js';
 
 /**
@@ -68,6 +69,20 @@ export class SqlDeviceWrites implements DeviceWrites {
   async sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>> {
     const rows = await this.q.all("SELECT rollout_id, revision FROM rollout_devices WHERE device = ? AND outcome = 'sent'", [device]);
     return rows.map((r) => ({ rollout: String(r.rollout_id), revision: Number(r.revision) }));
+  }
+
+  async sentToEach(devices: readonly string[]): Promise<Map<string, Array<{ rollout: string; revision: number }>>> {
+    const out = new Map<string, Array<{ rollout: string; revision: number }>>();
+    for (let i = 0; i < devices.length; i += ROW_CHUNK) {
+      const chunk = devices.slice(i, i + ROW_CHUNK);
+      for (const r of await this.q.all(`SELECT device, rollout_id, revision FROM rollout_devices WHERE outcome = 'sent' AND device IN (${marks(chunk.length)}) ORDER BY rollout_id`, chunk)) {
+        const device = String(r.device);
+        let list = out.get(device);
+        if (!list) out.set(device, (list = []));
+        list.push({ rollout: String(r.rollout_id), revision: Number(r.revision) });
+      }
+    }
+    return out;
   }
 
   async settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {

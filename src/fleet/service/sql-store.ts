@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { migrate } from './migrations.js';
 import { SqlDeviceWrites } from './sql-device-writes.js';
+import { insertRolloutDevices, marks, recordFinishes, recordSends } from './sql-rollout-writes.js';
 import { resumedPaceAt } from './step.js';
 import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
 import {
@@ -73,6 +74,10 @@ class SqlStore implements FleetStore {
     return this.writes.sentTo(device);
   }
 
+  sentToEach(devices: readonly string[]): Promise<Map<string, Array<{ rollout: string; revision: number }>>> {
+    return this.writes.sentToEach(devices);
+  }
+
   settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean> {
     return this.writes.settleDevice(rollout, device, outcome, at, error);
   }
@@ -98,7 +103,7 @@ class SqlStore implements FleetStore {
     const out: DeviceRecord[] = [];
     for (let i = 0; i < ids.length; i += IN_CHUNK) {
       const chunk = ids.slice(i, i + IN_CHUNK);
-      out.push(...(await this.db.all(`SELECT * FROM devices WHERE id IN (${chunk.map(() => '?').join(', ')}) ORDER BY id`, chunk)).map(deviceOf));
+      out.push(...(await this.db.all(`SELECT * FROM devices WHERE id IN (${marks(chunk.length)}) ORDER BY id`, chunk)).map(deviceOf));
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -151,16 +156,9 @@ class SqlStore implements FleetStore {
   async createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord> {
     await this.db.tx(async (q) => {
       if (this.db.rolloutLock !== undefined) await q.run(this.db.rolloutLock);
-      // Planned outside this lock (from the broker's view), a revision may equal one another rollout took
-      // meanwhile: the same revision with another body, which the device would ignore as already had.
-      const held = new Map((await q.all('SELECT device, MAX(revision) AS revision FROM rollout_devices GROUP BY device')).map((x) => [String(x.device), Number(x.revision)]));
       await q.run('INSERT INTO rollouts (id, name, state, created_at, created_by, policy, images, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [r.id, r.name, r.state, r.createdAt, r.createdBy, json(r.policy), json(r.images), r.body]);
-      let seq = 0;
-      for (const d of devices) {
-        await q.run("UPDATE rollout_devices SET outcome = 'superseded', finished_at = ? WHERE device = ? AND outcome = 'pending'", [r.createdAt, d.device]);
-        await q.run("INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome) VALUES (?, ?, ?, ?, 'pending')", [r.id, d.device, seq++, Math.max(d.revision, (held.get(d.device) ?? 0) + 1)]);
-      }
+      await insertRolloutDevices(q, r, devices);
       await this.changed(q, r.id);
     });
     return (await this.getRollout(r.id))!;
@@ -179,7 +177,7 @@ class SqlStore implements FleetStore {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => String(r.id));
     const counts = await q.all<{ rollout_id: string; outcome: string; n: number }>(
-      `SELECT rollout_id, outcome, COUNT(*) AS n FROM rollout_devices WHERE rollout_id IN (${ids.map(() => '?').join(', ')}) GROUP BY rollout_id, outcome`, ids);
+      `SELECT rollout_id, outcome, COUNT(*) AS n FROM rollout_devices WHERE rollout_id IN (${marks(ids.length)}) GROUP BY rollout_id, outcome`, ids);
     return rows.map((r) => rolloutOf(r, counts.filter((c) => c.rollout_id === r.id)));
   }
 
@@ -197,7 +195,7 @@ class SqlStore implements FleetStore {
     const out: RolloutDeviceRecord[] = [];
     for (let i = 0; i < devices.length; i += IN_CHUNK) {
       const chunk = devices.slice(i, i + IN_CHUNK);
-      out.push(...(await this.db.all(`SELECT * FROM rollout_devices WHERE rollout_id = ? AND device IN (${chunk.map(() => '?').join(', ')})`, [id, ...chunk])).map(rolloutDeviceOf));
+      out.push(...(await this.db.all(`SELECT * FROM rollout_devices WHERE rollout_id = ? AND device IN (${marks(chunk.length)})`, [id, ...chunk])).map(rolloutDeviceOf));
     }
     return out.sort((a, b) => a.seq - b.seq);
   }
@@ -208,7 +206,7 @@ class SqlStore implements FleetStore {
 
   async transitionRollout(id: string, from: readonly RolloutState[], to: RolloutState, now: number): Promise<RolloutRecord | undefined> {
     const changed = await this.db.tx(async (q) => {
-      const n = await q.run(`UPDATE rollouts SET state = ? WHERE id = ? AND state IN (${from.map(() => '?').join(', ')})`, [to, id, ...from]);
+      const n = await q.run(`UPDATE rollouts SET state = ? WHERE id = ? AND state IN (${marks(from.length)})`, [to, id, ...from]);
       if (n > 0 && to === 'cancelled') await q.run("UPDATE rollout_devices SET outcome = 'not-sent' WHERE rollout_id = ? AND outcome = 'pending'", [id]);
       if (n > 0 && to === 'running') {
         const row = (await q.all('SELECT * FROM rollouts WHERE id = ?', [id]))[0]!;
@@ -230,18 +228,12 @@ class SqlStore implements FleetStore {
       const oldest = await q.all<{ t: number | null }>("SELECT MIN(sent_at) AS t FROM rollout_devices WHERE rollout_id = ? AND outcome = 'sent'", [id]);
       const oldestInFlightAt = num(oldest[0]?.t);
       const d = decide(rollout, { next: next.map((x) => String(x.device)), expired: expired.map((x) => String(x.device)), ...(oldestInFlightAt !== undefined && { oldestInFlightAt }) });
-      const sent: Array<{ device: string; revision: number }> = [];
       const revisions = new Map(next.map((x) => [String(x.device), Number(x.revision)]));
-      for (const device of d.send ?? []) {
-        const revision = revisions.get(device);
-        if (revision === undefined) continue; // not pending (a stale decision): never sent twice
-        const n = await q.run("UPDATE rollout_devices SET outcome = 'sent', sent_at = ?, sent_by = ? WHERE rollout_id = ? AND device = ? AND outcome = 'pending'", [now, instance, id, device]);
-        if (n > 0) sent.push({ device, revision });
-      }
+      // Only devices of `next` (a stale decision's others are not pending): never sent twice.
+      const recorded = await recordSends(q, id, instance, now, (d.send ?? []).filter((device) => revisions.has(device)));
+      const sent = recorded.map((device) => ({ device, revision: revisions.get(device)! }));
       if (sent.length > 0) await q.run('UPDATE rollouts SET sent_count = sent_count + ?, started_at = COALESCE(started_at, ?) WHERE id = ?', [sent.length, now, id]);
-      for (const f of d.finish ?? []) {
-        await q.run("UPDATE rollout_devices SET outcome = ?, finished_at = ?, error = ? WHERE rollout_id = ? AND device = ? AND outcome IN ('sent', 'pending')", [f.outcome, now, f.error, id, f.device]);
-      }
+      if (d.finish !== undefined) await recordFinishes(q, id, now, d.finish);
       if (d.dropPending) await q.run("UPDATE rollout_devices SET outcome = 'not-sent', finished_at = ? WHERE rollout_id = ? AND outcome = 'pending'", [now, id]);
       if (d.state) {
         await q.run('UPDATE rollouts SET state = ?, abort_reason = COALESCE(?, abort_reason), finished_at = ? WHERE id = ?', [d.state.state, d.state.reason, d.state.finished ? now : undefined, id]);

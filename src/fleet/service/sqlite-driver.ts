@@ -86,21 +86,15 @@ export class SqliteDriver implements SqlDriver {
       if (!st) this.readStatements.set(sql, (st = this.prepare(this.reader, sql)));
       return st.all(...bind(params)) as T[];
     }
-    await this.idle();
-    return this.direct.all<T>(sql, params);
+    return this.turn(() => this.direct.all<T>(sql, params));
   }
 
-  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    await this.idle();
-    return this.direct.run(sql, params);
+  run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return this.turn(() => this.direct.run(sql, params));
   }
 
-  async tx<T>(fn: (q: SqlQueryable) => Promise<T>): Promise<T> {
-    const previous = this.busy;
-    let release!: () => void;
-    this.busy = new Promise<void>((r) => (release = r));
-    await previous.catch(() => undefined);
-    try {
+  tx<T>(fn: (q: SqlQueryable) => Promise<T>): Promise<T> {
+    return this.turn(async () => {
       this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.direct);
@@ -110,6 +104,22 @@ export class SqliteDriver implements SqlDriver {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
       }
+    });
+  }
+
+  /**
+   * Runs `fn` when every write queued before it has ended, first come first served. A lone write (a
+   * token's last use) takes its turn in the queue rather than waiting for the queue to be empty: under a
+   * rollout's steady stream of ingest batches and steps it never was, and the API request behind that
+   * write waited seconds.
+   */
+  private async turn<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.busy;
+    let release!: () => void;
+    this.busy = new Promise<void>((r) => (release = r));
+    await previous.catch(() => undefined);
+    try {
+      return await fn();
     } finally {
       release();
     }

@@ -175,6 +175,8 @@ export interface DeviceWrites {
   addEvent(e: NewEvent): Promise<EventRecord>;
   /** The `sent` rows of a device across rollouts: what a report from it may settle. */
   sentTo(device: string): Promise<Array<{ rollout: string; revision: number }>>;
+  /** sentTo of each of `devices` in one read (a device without any is left out): for a batch of messages. */
+  sentToEach(devices: readonly string[]): Promise<Map<string, Array<{ rollout: string; revision: number }>>>;
   /** Gives a `sent` device its final outcome; false when it was not `sent` any more (settled elsewhere). */
   settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean>;
   /** The last progress phase of a sent device. */

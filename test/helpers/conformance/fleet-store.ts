@@ -128,6 +128,8 @@ export function fleetStoreConformance(
       const rows = await store.rolloutDevices('r1');
       expect(rows.map((d) => [d.device, d.outcome, d.sentAt, d.sentBy])).toEqual([['a', 'sent', 100, 'i1'], ['b', 'sent', 100, 'i1'], ['c', 'sent', 200, 'i2']]);
       expect(await store.sentTo('a')).toEqual([{ rollout: 'r1', revision: 1 }]);
+      // The same for several devices in one read; a device with no sent row is left out.
+      expect(await store.sentToEach(['a', 'zz', 'c'])).toEqual(new Map([['a', [{ rollout: 'r1', revision: 1 }]], ['c', [{ rollout: 'r1', revision: 1 }]]]));
       expect(await store.settleDevice('r1', 'a', 'applied', 300)).toBe(true);
       expect(await store.settleDevice('r1', 'a', 'failed', 301)).toBe(false);
       await store.setDevicePhase('r1', 'b', 'pull');
@@ -153,6 +155,46 @@ export function fleetStoreConformance(
       await store.createRollout(rollout('r2', 2000), [{ device: 'a', revision: 5 }, { device: 'b', revision: 5 }]);
       expect((await store.rolloutDevices('r1')).map((d) => [d.device, d.outcome])).toEqual([['a', 'superseded'], ['b', 'sent']]);
       expect(await store.openRevisions()).toEqual(new Map([['a', 5], ['b', 5]]));
+    });
+
+    it('creates and steps a rollout of more devices than one statement takes, atomically for readers', async () => {
+      // 1,234 devices: over two of the writes' 500-row chunks (sql-rollout-writes.ts), boundaries included.
+      const ids = Array.from({ length: 1234 }, (_, i) => `d${String(1233 - i).padStart(4, '0')}`); // sent in reverse id order
+      await store.createRollout(rollout('r0'), [{ device: ids[0]!, revision: 9 }, { device: ids[499]!, revision: 9 }, { device: ids[500]!, revision: 9 }, { device: ids[1233]!, revision: 9 }]);
+      await store.stepRollout('r0', 'i', 1, 5, () => ({ send: [ids[500]!] }));
+      // Readers see no half rollout while it is created (and are answered meanwhile, not after it).
+      let creating = true;
+      const seen: Array<number | undefined> = [];
+      let answeredMeanwhile = 0;
+      const reads = (async () => {
+        while (creating) {
+          await new Promise((r) => setImmediate(r));
+          seen.push((await store.getRollout('r1'))?.counts.total);
+          if (creating) answeredMeanwhile++;
+        }
+      })();
+      const created = await store.createRollout(rollout('r1', 2000), ids.map((device) => ({ device, revision: 2 })));
+      creating = false;
+      await reads;
+      expect(seen.filter((n) => n !== undefined && n !== 1234)).toEqual([]);
+      expect(answeredMeanwhile).toBeGreaterThan(0);
+      expect(created.counts).toMatchObject({ total: 1234, pending: 1234 });
+      const rows = await store.rolloutDevices('r1');
+      expect(rows.map((d) => d.device)).toEqual(ids);
+      expect(rows.map((d) => d.seq)).toEqual(ids.map((_, i) => i));
+      // Raised above what r0 holds, across chunks; the rest as planned.
+      expect(rows.filter((d) => d.revision !== 2).map((d) => [d.device, d.revision])).toEqual([ids[0], ids[499], ids[500], ids[1233]].map((d) => [d, 10]));
+      expect((await store.rolloutDevices('r0')).map((d) => [d.device, d.outcome])).toEqual([[ids[0], 'superseded'], [ids[499], 'superseded'], [ids[500], 'sent'], [ids[1233], 'superseded']]);
+      // One step sends them all in order, a stale name among them sent by nobody; then finishes of several kinds.
+      const sent = await store.stepRollout('r1', 'i', 3000, 2000, (_r, view) => ({ send: ['nope', ...view.next] }));
+      expect(sent.map((s) => s.device)).toEqual(ids);
+      expect(sent[500]).toEqual({ device: ids[500], revision: 10 });
+      expect(await store.stepRollout('r1', 'j', 3001, 2000, () => ({ send: ids }))).toEqual([]);
+      const finish = ids.map((device, i) => (i % 3 === 0 ? { device, outcome: 'timed-out' as const } : { device, outcome: 'failed' as const, error: i % 3 === 1 ? 'one' : 'two' }));
+      await store.stepRollout('r1', 'i', 4000, 5, () => ({ finish }));
+      const done = await store.rolloutDevices('r1');
+      expect(done.map((d) => [d.outcome, d.error, d.finishedAt])).toEqual(finish.map((f) => [f.outcome, f.error, 4000]));
+      expect(await store.getRollout('r1')).toMatchObject({ sentCount: 1234, counts: { 'timed-out': 412, failed: 822, sent: 0 } });
     });
 
     it('transitions state by compare-and-set; cancelling turns pending devices into not-sent', async () => {

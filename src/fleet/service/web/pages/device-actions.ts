@@ -57,6 +57,11 @@ export function Commands({ device }: { readonly device: Device }) {
 
 /** How many lines the panel keeps; older ones scroll away. */
 const KEEP = 2000;
+/** The note under the logs for each `mode` of the follow stream (src/fleet/log-follow.ts); none while it streams. */
+const MODE_NOTES: Readonly<Record<string, string | undefined>> = {
+  poll: 'This agent cannot stream logs: asking again every 3 s.',
+  waiting: 'The device is offline or its agent is restarting: the follow resumes when it is back.',
+};
 
 /**
  * A service's last log lines through the `logs` command ("Show"), and "follow": one session per viewer
@@ -95,7 +100,7 @@ export function Logs({ device }: { readonly device: Device }) {
     setNote(undefined);
     api.stream(`/devices/${encodeURIComponent(device.id)}/logs/follow`, { service, tail: 200 }, (event, data) => {
       if (event === 'lines') setLines((old) => [...old, ...(data as { lines: LogLine[] }).lines].slice(-KEEP));
-      else if (event === 'mode') setNote((data as { mode: string }).mode === 'poll' ? 'This agent cannot stream logs: asking again every 3 s.' : undefined);
+      else if (event === 'mode') setNote(MODE_NOTES[(data as { mode: string }).mode]);
       else if (event === 'end') setNote(`Follow ended: ${(data as { reason: string }).reason}`);
     }, abort.signal).catch((err: unknown) => setError(describe(err))).finally(() => {
       if (!abort.signal.aborted) setFollow(false);

@@ -4,7 +4,7 @@ import { html } from '../html.js';
 import { useLive, useLoad, useServices } from '../context.js';
 import { clock } from '../format.js';
 import { href } from '../router.js';
-import type { Rollout, RolloutSummary } from '../types.js';
+import type { Outcome, Rollout, RolloutSummary } from '../types.js';
 import { finishedShare, ProgressBar, StatusText } from './parts.js';
 
 /** The rollouts, newest first, with live state and progress. */
@@ -40,6 +40,8 @@ const actions: Record<string, readonly ('pause' | 'resume' | 'cancel')[]> = { ru
 
 /** Devices per page of a rollout's table. */
 const PAGE = 100;
+/** The outcome filter's choices, in the order a rollout moves through them (those with no device are left out). */
+const OUTCOMES: readonly Outcome[] = ['pending', 'sent', 'applied', 'failed', 'rolled-back', 'rejected', 'timed-out', 'superseded', 'not-sent'];
 
 /**
  * One rollout: a progress bar and counts that follow the live `rollout` messages, and its devices' outcomes
@@ -51,9 +53,11 @@ export function RolloutPage({ id }: { readonly id: string }) {
   const enc = encodeURIComponent(id);
   // The `after` of each page shown so far: the last is the current page's, the one before it Previous's.
   const [cursors, setCursors] = useState<readonly number[]>([-1]);
+  // Only the devices with this outcome ('' for all), filtered and paged by the service.
+  const [outcome, setOutcome] = useState<Outcome | ''>('');
   const after = cursors[cursors.length - 1]!;
-  const pageQuery = `?limit=${PAGE}&after=${after}`;
-  const r = useLoad(`${id}|${after}`, () => api.get<Rollout>(`/rollouts/${enc}${pageQuery}`));
+  const pageQuery = `?limit=${PAGE}&after=${after}${outcome === '' ? '' : `&outcome=${outcome}`}`;
+  const r = useLoad(`${id}|${after}|${outcome}`, () => api.get<Rollout>(`/rollouts/${enc}${pageQuery}`));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>(undefined);
 
@@ -99,6 +103,15 @@ export function RolloutPage({ id }: { readonly id: string }) {
         ${Object.entries(ro.images).map(([s, img]) => html`<dt>${s}</dt><dd>${img}</dd>`)}
       </dl>
     </section>
+    <div class="row">
+      <label>Outcome <select id="rollout-outcome" value=${outcome} onChange=${(e: Event) => {
+        setOutcome((e.target as HTMLSelectElement).value as Outcome | '');
+        setCursors([-1]);
+      }}>
+        <option value="">all (${c.total})</option>
+        ${OUTCOMES.filter((o) => c[o] > 0 || o === outcome).map((o) => html`<option value=${o}>${o} (${c[o]})</option>`)}
+      </select></label>
+    </div>
     <table class="data" id="rollout-devices"><thead><tr><th>Device</th><th>Revision</th><th>Outcome</th><th>Phase</th><th>Sent</th><th>Error</th></tr></thead>
       <tbody>${ro.devices.map((d) => html`<tr data-device=${d.device} data-outcome=${d.outcome}>
         <td data-label="Device"><a href=${href.device(d.device)}>${d.device}</a></td>
