@@ -10,17 +10,16 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { lazyBuiltins, lazyValidators } from './bundle-agent.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 // Chunk names carry a content hash: clear the old ones, or they pile up beside the current build.
 await rm(path.join(root, 'dist/bundle'), { recursive: true, force: true });
-await build({
-  entryPoints: { berth: path.join(root, 'dist/cli/entry.js') },
+const common = {
   outdir: path.join(root, 'dist/bundle'),
   outExtension: { '.js': '.mjs' },
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   // node18: the armv6 bundle runs Debian armel's Node 18 (src/flash/bundle-armv6.ts); every other board has >= 20.
@@ -34,4 +33,11 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: { berth: path.join(root, 'dist/cli/entry.js') }, splitting: true });
+// `berth agent` (bin/berth picks it by the verb): everything the agent can reach in ONE file, its lazy
+// imports included (esbuild inlines them without splitting; they still run only when imported). Split,
+// an idle agent loaded ~90 chunk files, and resolving their imports made Node's ESM loader hot enough
+// for TurboFan to compile it (3.4 MiB of code, BENCHMARKS.md issue 22). Other verbs keep the split build:
+// a one-shot command loads only what it runs.
+await build({ ...common, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });

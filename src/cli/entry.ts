@@ -1,31 +1,7 @@
-// The CLI's entry point (bin/berth runs its bundle, dist/bundle/berth.mjs). It turns on Node's on-disk
-// compile cache before anything else is loaded, so later runs skip parsing and compiling berth's code.
-import module from 'node:module';
-import path from 'node:path';
+// The CLI's entry point (bin/berth runs its bundle, dist/bundle/berth.mjs; `berth agent` runs
+// agent-entry.ts's). The prelude turns on Node's on-disk compile cache before anything else is loaded:
+// hence the program is imported, not a static import.
+import { startCli } from './prelude.js';
 
-/** Where compiled code is cached: $XDG_CACHE_HOME/berth, else `<BERTH_ROOT>/cache`; NODE_COMPILE_CACHE wins. */
-function compileCacheDir(env: NodeJS.ProcessEnv): string {
-  if (env.NODE_COMPILE_CACHE) return env.NODE_COMPILE_CACHE;
-  if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'berth', 'compile');
-  return path.join(env.BERTH_ROOT || '/var/lib/berth', 'cache', 'compile');
-}
-
-// Node ≥ 22.1 only (Node 20 lacks it); a cache it cannot write is skipped, never an error.
-const enable = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
-if (enable && !process.env.NODE_DISABLE_COMPILE_CACHE) {
-  try {
-    enable(compileCacheDir(process.env));
-  } catch {
-    // a read-only or foreign cache dir: run uncached
-  }
-}
-
-// bin/berth hands NODE_EXTRA_CA_CERTS over under another name, so that Node does not parse it at
-// start-up; put it back, so children and `run -e NODE_EXTRA_CA_CERTS` see what the user set. Only
-// registry TLS uses it (cli/registry.ts), and loads it there.
-if (process.env.BERTH_DEFERRED_CA_CERTS !== undefined) {
-  process.env.NODE_EXTRA_CA_CERTS = process.env.BERTH_DEFERRED_CA_CERTS;
-  delete process.env.BERTH_DEFERRED_CA_CERTS;
-}
-
+startCli();
 await import('./main.js');

@@ -1,9 +1,7 @@
-import { Command, CommanderError, Option } from 'commander';
-import { BerthError, toBerthError } from '../errors.js';
+// Every verb, in the order `berth --help` lists them (bin/berth runs this for all but `agent`; see agent-main.ts).
 import { registerArchive } from './archive.js';
 import { registerBoard } from './board.js';
 import { registerCompose } from './compose.js';
-import { makeContext, packageVersion, type CliContext } from './context.js';
 import { registerCp } from './cp.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
@@ -23,62 +21,30 @@ import { registerSystem } from './system.js';
 import { registerVerbs } from './verbs.js';
 import { registerVolume } from './volume.js';
 
-export function buildProgram(): Command {
-  const program = new Command('berth')
-    .description('container runtime and fleet agent for Raspberry Pi-class boards')
-    .version(packageVersion(), '-V, --version')
-    .addOption(new Option('--root <dir>', 'state directory (env BERTH_ROOT)').default(undefined, '/var/lib/berth'))
-    .showHelpAfterError('(run berth --help for usage)')
-    // So that `berth run IMAGE ls -la` hands -la to the container rather than to berth.
-    .enablePositionalOptions()
-    .exitOverride();
-  const context = (): CliContext => makeContext(program.opts<{ root?: string }>());
-  registerBoard(program, context);
-  registerDoctor(program, context);
-  registerPull(program, context);
-  registerImages(program, context);
-  registerArchive(program, context);
-  registerLogin(program, context);
-  registerRun(program, context);
-  registerContainers(program, context);
-  registerExec(program, context);
-  registerAttach(program, context);
-  registerCp(program, context);
-  registerVerbs(program, context);
-  registerEvents(program, context);
-  registerVolume(program, context);
-  registerSystem(program, context);
-  registerNetwork(program, context);
-  registerDeploy(program, context);
-  registerCompose(program, context);
-  registerAgent(program, context);
-  registerFleet(program, context);
-  registerFlash(program, context);
-  return program;
-}
+import { main, type RegisterVerb } from './program.js';
 
-function report(err: BerthError): void {
-  process.stderr.write(`berth: ${err.message}\n`);
-  if (err.hint !== undefined) process.stderr.write(`hint: ${err.hint}\n`);
-  if (process.env.BERTH_DEBUG && err.cause instanceof Error) process.stderr.write(`${err.cause.stack ?? err.cause.message}\n`);
-}
+const VERBS: readonly RegisterVerb[] = [
+  registerBoard,
+  registerDoctor,
+  registerPull,
+  registerImages,
+  registerArchive,
+  registerLogin,
+  registerRun,
+  registerContainers,
+  registerExec,
+  registerAttach,
+  registerCp,
+  registerVerbs,
+  registerEvents,
+  registerVolume,
+  registerSystem,
+  registerNetwork,
+  registerDeploy,
+  registerCompose,
+  registerAgent,
+  registerFleet,
+  registerFlash,
+];
 
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Commander already printed the message; help and version are not errors.
-      return err.exitCode === 0 ? 0 : ERROR_USAGE;
-    }
-    const e = toBerthError(err);
-    report(e);
-    return e.exitCode;
-  }
-}
-
-const ERROR_USAGE = new BerthError('usage', '').exitCode;
-
-process.exitCode = await main(process.argv);
+process.exitCode = await main(process.argv, VERBS);
