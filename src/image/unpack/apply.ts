@@ -122,7 +122,9 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
   source.on('error', (err) => extract.destroy(err));
   source.pipe(extract);
   const dirTimes: Array<[string, Date]> = [];
-  const written = new Set<string>();
+  // What this layer wrote, for a merged apply's opaque directories only (markOpaque): an overlay layer
+  // never reads it, and on a layer of many files it held every path to the end of the layer.
+  const written = opts.whiteouts === 'merged' ? new Set<string>() : undefined;
   const opaque: string[] = [];
   let entries = 0;
   let bytes = 0;
@@ -149,7 +151,7 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
         continue;
       }
       const target = tree.ensureParents(parts);
-      written.add(target);
+      written?.add(target);
       switch (h.type) {
         case 'directory':
           tree.clear(target, true);
@@ -224,7 +226,7 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
     throw new BerthError(category, `cannot unpack layer entry "${name}": ${(err as Error).message}`, { cause: err });
   }
   // Opaque directories hide the lower layers' children, whatever the order in the tar.
-  for (const dir of opaque) markOpaque(dir, opts, written);
+  for (const dir of opaque) markOpaque(dir, opts, written ?? new Set());
   // Directory times last: creating children changed them.
   for (const [dir, mtime] of dirTimes.reverse()) fs.utimesSync(dir, mtime, mtime);
   return { entries, bytes };
