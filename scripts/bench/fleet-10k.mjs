@@ -4,7 +4,7 @@
 // desired states verified), telemetry at the agents' real rate, and `berth fleet serve` (SQLite) over them.
 //
 //   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 120] [--berth DIR] [--db sqlite|postgres]
-//                                    [--steady-ms 200] [--profile DIR]
+//                                    [--steady-ms 200] [--profile DIR] [--trace on|off]
 //
 // --db postgres runs the service on a private PostgreSQL cluster (test/helpers/services/postgres.ts: loopback
 // only, fsync and synchronous_commit off, as the tests run it: an optimistic PostgreSQL) instead of SQLite.
@@ -30,6 +30,10 @@
 //       pages) and so bytes per device-day at the --telemetry rate (raw kept 24 h + one per-minute row a
 //       minute). This is EXTRAPOLATED from the rows the run wrote (N devices × its minutes), not a day run.
 // Images are given by digest, so no registry is involved (the service takes a digest as it is).
+//
+// --trace (on by default) runs the service with BERTH_FLEET_TRACE (src/fleet/service/slice-trace.ts) and prints,
+// per phase, the event loop's delay and where its synchronous time went, and the worst stalls of the rollout
+// phase with the slices that ran in them: what a slow page waited behind.
 //
 // --profile DIR profiles the service's CPU into DIR/<pid>.cpuprofile (written at its stop; cpu-prof.cjs):
 // what held its event loop.
@@ -60,6 +64,7 @@ const { values: opt } = parseArgs({
     db: { type: 'string', default: 'sqlite' },
     'steady-ms': { type: 'string', default: '200' },
     profile: { type: 'string' },
+    trace: { type: 'string', default: 'on' },
   },
 });
 const N = Number(opt.devices);
@@ -101,6 +106,7 @@ const canary = Array.from({ length: Math.min(100, N) }, (_, i) => `  bench-${i}:
 const fleetFile = path.join(work, 'fleet.yaml');
 fs.writeFileSync(fleetFile, `signingKey: ${path.basename(keyFile)}\ndevices:\n${canary}\n`);
 const dataDir = path.join(work, 'data');
+const traceFile = path.join(work, 'trace.jsonl');
 const digestRef = (n) => `registry.example.com/bench/app@sha256:${crypto.createHash('sha256').update(`bench-${n}`).digest('hex')}`;
 const compose = (n) => `name: bench\nservices:\n  web:\n    image: ${digestRef(n)}\n    command: ["sleep", "3600"]\n`;
 
@@ -131,7 +137,7 @@ function sampler(pid) {
       if (current) current.end(); // eslint-disable-line no-use-before-define
       const cpu0 = cpuSeconds(pid);
       const t0 = performance.now();
-      const p = { name, rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, lat: { all: [], page: [], group: [], filters: [], steady: [] } };
+      const p = { name, startedAt: Date.now(), rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, lat: { all: [], page: [], group: [], filters: [], steady: [] } };
       p.end = () => {
         p.cpuS = cpuSeconds(pid) - cpu0;
         p.wallS = (performance.now() - t0) / 1000;
@@ -245,7 +251,8 @@ try {
   t0 = performance.now();
   // Node refuses --cpu-prof in NODE_OPTIONS: a preload starts the profiler instead (cpu-prof.cjs).
   const profileEnv = opt.profile ? { NODE_OPTIONS: `--require ${path.join(path.dirname(self), 'cpu-prof.cjs')}`, BERTH_CPU_PROF_DIR: path.resolve(opt.profile) } : {};
-  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile, ...(pgUrl ? ['--db', pgUrl] : [])], profileEnv);
+  const traceEnv = opt.trace === 'on' ? { BERTH_FLEET_TRACE: traceFile } : {};
+  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile, ...(pgUrl ? ['--db', pgUrl] : [])], { ...profileEnv, ...traceEnv });
   steps.push(() => service.stop());
   const pid = service.proc.pid;
   const samples = sampler(pid);
@@ -305,7 +312,7 @@ try {
   await stopProbe();
   await stopSteady();
   results.phases = samples.stop().map((p) => ({
-    name: p.name, wallS: p.wallS, failedCalls: p.failed, cpuPct: (p.cpuS * 100) / p.wallS, rssMaxMiB: p.rssMaxMiB, rssLastMiB: p.rssLastMiB,
+    name: p.name, startedAt: p.startedAt, wallS: p.wallS, failedCalls: p.failed, cpuPct: (p.cpuS * 100) / p.wallS, rssMaxMiB: p.rssMaxMiB, rssLastMiB: p.rssLastMiB,
     listAll: { n: p.lat.all.length, p50: pct(p.lat.all, 50), p95: pct(p.lat.all, 95), max: pct(p.lat.all, 100) },
     listGroup: { n: p.lat.group.length, p50: pct(p.lat.group, 50), p95: pct(p.lat.group, 95), max: pct(p.lat.group, 100) },
     listPage: { n: p.lat.page.length, p50: pct(p.lat.page, 50), p95: pct(p.lat.page, 95), max: pct(p.lat.page, 100) },
@@ -317,6 +324,7 @@ try {
   const benchS = performance.now() / 1000;
   await service.stop();
   steps.pop();
+  if (opt.trace === 'on') results.trace = (await import('./fleet-trace.mjs')).readTrace(traceFile, results.phases);
   const perDay = 86_400_000 / TELEMETRY_MS;
   if (pgUrl) {
     // PostgreSQL: table + indexes + TOAST per table (pg_total_relation_size), after a VACUUM so dead rows do not count.
@@ -390,3 +398,4 @@ console.log('| --- | --- | --- | --- | --- |');
 for (const p of results.phases) if (p.steady.n > 0) console.log(`| ${p.name} | ${p.steady.n} | ${ms(p.steady.p50)} | ${p95of(p.steady)} | ${ms(p.steady.max)} |`);
 const d = results.db;
 console.log(`\nTelemetry in ${opt.db === 'postgres' ? 'PostgreSQL (pg_total_relation_size after VACUUM: table, indexes, TOAST)' : 'SQLite (dbstat, table + indexes)'}: raw ${r1(d.raw.bytesPerRow)} B/row (${d.raw.rows} rows), per-minute ${r1(d.minute.bytesPerRow)} B/row (${d.minute.rows} rows): **${r1(d.perDeviceDayKiB)} KiB per device-day** at one sample per ${TELEMETRY_MS / 1000} s (extrapolated from this run's rows). ${opt.db === 'postgres' ? 'The database' : 'fleet.db'} ${r1(d.fileMiB)} MiB at the end.`);
+if (results.trace) console.log(`\n${(await import('./fleet-trace.mjs')).traceMarkdown(results.trace)}`);

@@ -94,6 +94,7 @@ export function registerFleetServe(fleet: Command, context: () => CliContext, co
           budgetBytes: parseBytes(opts.telemetryBudget, '--telemetry-budget'),
         },
         log: (line) => process.stderr.write(`berth fleet serve: ${line}\n`),
+        ...(ctx.env.BERTH_FLEET_TRACE && { traceFile: ctx.env.BERTH_FLEET_TRACE }),
       });
       await new Promise<void>((resolve) => {
         const stop = (): void => {

@@ -2,6 +2,7 @@ import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { BerthError } from '../../errors.js';
 import type { Inventory } from '../inventory.js';
 import { intParam } from './http.js';
+import { traced } from './slice-trace.js';
 import { deviceSummary, type DeviceSummary } from './present.js';
 import type { FleetStore } from './store.js';
 
@@ -60,7 +61,8 @@ export async function listDevices(store: FleetStore, inventory: Inventory, url: 
   const limit = paged ? intParam(url, 'limit', MAX_PAGE, 1, MAX_PAGE) : Infinity;
   const after = url.searchParams.get('after') ?? '';
   // Ids alone first: the fleet-file filters narrow them (a group of 100 reads 100 rows, not the fleet).
-  const ids = [...new Set([...(await store.deviceIds()), ...inventory.ids()])].filter((id) => !paged || id > after).sort().filter(inventoryMatch(f, inventory));
+  const stored = await store.deviceIds();
+  const ids = traced('listDevices ids', () => [...new Set([...stored, ...inventory.ids()])].filter((id) => !paged || id > after).sort().filter(inventoryMatch(f, inventory)));
   const byState = f.profile !== null || f.online !== null;
   const devices: DeviceSummary[] = [];
   let i = 0;

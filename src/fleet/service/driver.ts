@@ -3,6 +3,7 @@ import { DeviceTopics } from '../../protocol/topics.js';
 import type { FleetLink } from '../link.js';
 import type { FleetView } from '../view.js';
 import type { FleetBus } from './bus.js';
+import { traced, tracedAsync } from './slice-trace.js';
 import { decideStep, nextStepAt } from './step.js';
 import type { FleetStore, RolloutRecord } from './store.js';
 
@@ -112,7 +113,7 @@ export class RolloutDriver {
     let wake = this.deps.singleInstance ? Infinity : now + (this.deps.maxIdleMs ?? SAFETY_POLL_MS);
     const ids = await this.deps.store.unfinishedRollouts();
     for (const id of ids) {
-      const at = await this.step(id);
+      const at = await tracedAsync('rollout step', () => this.step(id));
       if (at !== undefined) wake = Math.min(wake, at);
     }
     if (this.timer) clearTimeout(this.timer);
@@ -146,7 +147,7 @@ export class RolloutDriver {
   private async publish(r: RolloutRecord, device: string, revision: number): Promise<void> {
     // The signature binds the body to the device and revision: it cannot be replayed elsewhere.
     const body = JSON.stringify({ revision, ...(JSON.parse(r.body) as object) });
-    const payload = this.deps.signer.sign({ kind: 'desired', device, revision }, body);
+    const payload = traced('rollout sign', () => this.deps.signer.sign({ kind: 'desired', device, revision }, body));
     await this.deps.link.publish(new DeviceTopics(device).topic('desired'), payload, { retain: true, qos: 1 });
     await this.deps.store.upsertDevice(device, { desiredRevision: revision });
     this.deps.bus.emit({ type: 'rollout-device', rollout: r.id, device });
@@ -168,7 +169,7 @@ export class RolloutDriver {
     if (last !== undefined && (this.deps.singleInstance || last > now - lostAfter)) return;
     this.lostChecked.set(r.id, now);
     if (r.finishedAt !== undefined) return void this.lostChecked.delete(r.id);
-    for (const d of await this.deps.store.rolloutDevices(r.id, 'sent')) {
+    for (const d of await tracedAsync('rollout republishLost read', () => this.deps.store.rolloutDevices(r.id, 'sent'))) {
       if (this.deps.singleInstance ? d.sentBy === this.deps.instance : d.sentAt! > now - lostAfter) continue;
       const retained = this.deps.view.devices.get(d.device)?.desiredRevision ?? 0;
       if (retained < d.revision) this.track(this.publish(r, d.device, d.revision));

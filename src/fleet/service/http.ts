@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BerthError, ERROR_CATEGORIES, toBerthError } from '../../errors.js';
+import { traced } from './slice-trace.js';
 import type { Scope } from './store.js';
 
 /**
@@ -101,9 +102,11 @@ export function readJsonBody(req: IncomingMessage): Promise<unknown> {
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  res.end(text);
+  traced('sendJson', () => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+    res.end(text);
+  });
 }
 
 /** The error as JSON with its HTTP status; internal errors keep their detail out of the response. */

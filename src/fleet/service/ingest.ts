@@ -1,6 +1,7 @@
 import type { FleetLink } from '../link.js';
 import type { FleetView } from '../view.js';
 import type { FleetBus } from './bus.js';
+import { traced } from './slice-trace.js';
 import { DEFAULT_BATCHING, IngestWriter, type IngestBatching } from './ingest-writer.js';
 import type { FleetStore } from './store.js';
 
@@ -31,7 +32,7 @@ export class Ingest {
 
   /** Subscribes and waits for the retained state of every device to be stored. */
   async start(): Promise<void> {
-    this.unsubscribe = this.link.onChange((c) => this.writer.add(c));
+    this.unsubscribe = this.link.onChange((c) => traced('ingest add', () => this.writer.add(c)));
     await this.link.subscribe(['status', 'reported', 'desired']);
     await this.link.sync();
     await this.link.subscribe(['progress', 'events', 'telemetry'], { shared: true, results: true });

@@ -19,6 +19,7 @@ import { LiveFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import { openFleetStore } from './open-store.js';
 import { applySecurityHeaders } from './headers.js';
+import { SliceTrace, tracedAsync } from './slice-trace.js';
 import { serveStatic } from './static.js';
 import { tokenRoutes } from './token-routes.js';
 import type { TelemetryRetention } from './store.js';
@@ -39,6 +40,8 @@ export interface ServeOptions {
   readonly tlsVerify: boolean;
   readonly retention: TelemetryRetention;
   readonly log: (line: string) => void;
+  /** Write a long-task trace to this file (slice-trace.ts; BERTH_FLEET_TRACE): for benchmarks, off by default. */
+  readonly traceFile?: string;
 }
 
 export interface FleetService {
@@ -71,6 +74,10 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(onError);
   };
   try {
+    if (opts.traceFile !== undefined) {
+      const trace = new SliceTrace(opts.traceFile);
+      closers.push(() => trace.close());
+    }
     const bus = new FleetBus();
     const view = new FleetView();
     const link = await FleetLink.connect(opts.broker);
@@ -130,7 +137,8 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     };
     const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       applySecurityHeaders(res, secure);
-      handle(req, res).catch((err: unknown) => {
+      const label = (): string => `${req.method} ${(req.url ?? '/').replace(/=[^&]*/g, '=')}`;
+      tracedAsync(label, () => handle(req, res)).catch((err: unknown) => {
         if (!(err instanceof BerthError) || err.category === 'internal') onError(err);
         sendError(res, err);
       });

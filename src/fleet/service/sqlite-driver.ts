@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError } from '../../errors.js';
+import { traced } from './slice-trace.js';
 import type { SqlDriver, SqlQueryable, Row } from './sql-driver.js';
 
 /**
@@ -48,8 +49,8 @@ export class SqliteDriver implements SqlDriver {
   }
 
   private direct: SqlQueryable = {
-    all: async <T extends Row>(sql: string, params: readonly unknown[] = []) => this.statement(sql).all(...bind(params)) as T[],
-    run: async (sql: string, params: readonly unknown[] = []) => this.statement(sql).run(...bind(params)).changes,
+    all: async <T extends Row>(sql: string, params: readonly unknown[] = []) => traced(() => sqlLabel(sql), () => this.statement(sql).all(...bind(params)) as T[]),
+    run: async (sql: string, params: readonly unknown[] = []) => traced(() => sqlLabel(sql), () => this.statement(sql).run(...bind(params)).changes),
   };
 
   private prepare(db: Database.Database, sql: string): Database.Statement {
@@ -84,7 +85,8 @@ export class SqliteDriver implements SqlDriver {
     if (/^\s*SELECT\b/i.test(sql)) {
       let st = this.readStatements.get(sql);
       if (!st) this.readStatements.set(sql, (st = this.prepare(this.reader, sql)));
-      return st.all(...bind(params)) as T[];
+      const read = st;
+      return traced(() => sqlLabel(sql), () => read.all(...bind(params)) as T[]);
     }
     return this.turn(() => this.direct.all<T>(sql, params));
   }
@@ -98,7 +100,7 @@ export class SqliteDriver implements SqlDriver {
       this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.direct);
-        this.db.exec('COMMIT');
+        traced('sql COMMIT', () => this.db.exec('COMMIT'));
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -131,6 +133,9 @@ export class SqliteDriver implements SqlDriver {
     this.db.close();
   }
 }
+
+/** A statement's name in the slice trace: its start, so one statement's runs add up. */
+const sqlLabel = (sql: string): string => `sql ${sql.replace(/\s+/g, ' ').trim().slice(0, 60)}`;
 
 /** better-sqlite3 binds no undefined or boolean: NULL and 0/1, as the schema stores them. */
 function bind(params: readonly unknown[]): unknown[] {
