@@ -34,9 +34,10 @@ export function traceMarkdown(trace) {
   }
   const rollout = trace.phases.find((p) => p.name === 'service rollout');
   if (rollout && rollout.stalls.length > 0) {
-    rows.push('', `Worst stalls of the service rollout (slices overlapping each, longest first; async ones include their waits):`, '');
+    rows.push('', `Worst stalls of the service rollout: the synchronous slices in each, summed per kind (nested ones count in each), and the longest async slices overlapping it (their time includes waits):`, '');
     for (const s of rollout.stalls.slice(0, STALLS_SHOWN)) {
-      rows.push(`- ${ms(s.ms)} at +${ms(s.at - rollout.startedAt)}: ${s.slices.map((x) => `${x.label} ${ms(x.ms)}${x.sync ? '' : ' (async)'}`).join('; ') || 'nothing marked'}`);
+      const sync = s.sync.map((x) => `${x.label} ${x.n > 1 ? `${x.n}× ` : ''}${ms(x.ms)}`).join('; ') || 'nothing marked';
+      rows.push(`- ${ms(s.ms)} at +${ms(s.at - rollout.startedAt)}: ${sync} (unmarked ${ms(s.ms - s.sync.reduce((n, x) => n + x.ms, 0))}); async: ${s.async.map((x) => `${x.label} ${ms(x.ms)}`).join('; ')}`);
     }
   }
   return rows.join('\n');

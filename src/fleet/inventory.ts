@@ -1,6 +1,7 @@
 import { BerthError } from '../errors.js';
 import { isValidDeviceId } from '../protocol/topics.js';
 import type { FleetFile } from './fleet-file.js';
+import { mergeSorted } from './sorted-ids.js';
 import type { FleetView } from './view.js';
 
 /** Which devices a command is for: exactly one of the three. */
@@ -16,18 +17,50 @@ export interface Selection {
  * profile>` and `model:<model>`; labels likewise (`profile`, `model` from the report, file labels win).
  */
 export class Inventory {
-  constructor(private readonly file: FleetFile, private readonly view: FleetView) {}
+  /** Each fleet-file device's own groups, then those listing it, in the file's order (the file is fixed for the inventory's life). */
+  private readonly fileGroups = new Map<string, string[]>();
+  /** The fleet file's device ids, sorted. */
+  private readonly fileIds: readonly string[];
+  private merged: { readonly viewSize: number; readonly ids: readonly string[] } | undefined;
 
-  ids(): string[] {
-    return [...new Set([...Object.keys(this.file.devices ?? {}), ...Object.values(this.file.groups ?? {}).flat(), ...this.view.devices.keys()])].sort();
+  constructor(private readonly file: FleetFile, private readonly view: FleetView) {
+    const add = (id: string, groups: readonly string[]): void => {
+      const own = this.fileGroups.get(id) ?? [];
+      for (const g of groups) if (!own.includes(g)) own.push(g);
+      this.fileGroups.set(id, own);
+    };
+    for (const [id, d] of Object.entries(file.devices ?? {})) add(id, d?.groups ?? []);
+    for (const [g, members] of Object.entries(file.groups ?? {})) for (const id of members) add(id, [g]);
+    this.fileIds = [...this.fileGroups.keys()].sort();
+  }
+
+  /**
+   * The fleet's ids, sorted. The same array until a device appears (the view's ids are kept sorted as
+   * they arrive, and merged with the file's only when they changed): callers must not change it.
+   */
+  ids(): readonly string[] {
+    const view = this.view.ids;
+    if (this.merged?.viewSize !== view.size) this.merged = { viewSize: view.size, ids: mergeSorted(this.fileIds, view.all()) };
+    return this.merged.ids;
+  }
+
+  /** Whether the fleet file or the broker knows of the device. */
+  has(id: string): boolean {
+    return this.fileGroups.has(id) || this.view.devices.has(id);
   }
 
   groupsOf(id: string): string[] {
-    const own = this.file.devices?.[id]?.groups ?? [];
-    const listed = Object.entries(this.file.groups ?? {}).filter(([, members]) => members.includes(id)).map(([g]) => g);
     const board = this.view.devices.get(id)?.reported?.board;
     const reported = board ? [`profile:${board.profile}`, `model:${board.model}`] : [];
-    return [...new Set([...own, ...listed, ...reported])];
+    return [...new Set([...(this.fileGroups.get(id) ?? []), ...reported])];
+  }
+
+  /** groupsOf(id).includes(group), without building the list (a filter asks it of every device). */
+  inGroup(id: string, group: string): boolean {
+    if (this.fileGroups.get(id)?.includes(group)) return true;
+    const board = this.view.devices.get(id)?.reported?.board;
+    if (board === undefined) return false;
+    return group.startsWith('profile:') ? group.slice(8) === board.profile : group.startsWith('model:') && group.slice(6) === board.model;
   }
 
   labelsOf(id: string): Record<string, string> {
@@ -47,9 +80,9 @@ export class Inventory {
     const ids = this.ids();
     if (sel.all) {
       if (ids.length === 0) throw new BerthError('notFound', 'no devices: none in the fleet file and none known to the broker');
-      return ids;
+      return [...ids];
     }
-    const members = ids.filter((id) => this.groupsOf(id).includes(sel.group!));
+    const members = ids.filter((id) => this.inGroup(id, sel.group!));
     if (members.length === 0) throw new BerthError('notFound', `group "${sel.group}" has no devices`, { hint: 'groups come from the fleet file and from reports (profile:NAME, model:NAME); see berth fleet status' });
     return members;
   }

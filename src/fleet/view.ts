@@ -1,4 +1,5 @@
 import { parseTopic } from '../protocol/topics.js';
+import { SortedIds } from './sorted-ids.js';
 import type { CommandResult, DeployStatus, ReportedState, StatusMessage } from '../protocol/types.js';
 
 /**
@@ -115,13 +116,17 @@ export function parseMessage(topic: string, payload: Buffer, retained: boolean):
 
 /** The fleet as the broker shows it: one DeviceView per device id heard of. */
 export class FleetView {
+  /** Add devices only through device(): it keeps `ids` in step. */
   readonly devices = new Map<string, DeviceView>();
+  /** The keys of `devices`, kept sorted as devices appear (the fleet service lists pages of them). */
+  readonly ids = new SortedIds();
 
   device(id: string): DeviceView {
     let d = this.devices.get(id);
     if (!d) {
       d = { id };
       this.devices.set(id, d);
+      this.ids.add(id);
     }
     return d;
   }

@@ -7,7 +7,9 @@ import type { FleetLink } from '../link.js';
 import type { LiveFeed } from './live.js';
 import { fleetFilters } from './device-filters.js';
 import { listDevices } from './device-list.js';
-import { intParam, type Route } from './http.js';
+import type { ListedIds } from './listed-ids.js';
+import { intParam, sendJsonList, type Route } from './http.js';
+import { traced } from './slice-trace.js';
 import { parseLogStreamBody, streamLogs } from './log-stream.js';
 import { deviceDetail, deviceSummary, rolloutSummary } from './present.js';
 import { ANSWER_PAGE, rolloutView } from './rollout-view.js';
@@ -20,6 +22,8 @@ export interface ApiDeps extends RolloutDeps {
   readonly signer: FleetSigningKey;
   readonly retention: TelemetryRetention;
   readonly live: LiveFeed;
+  /** The ids GET /api/v1/devices lists, kept sorted. */
+  readonly listed: ListedIds;
   /** Unexpected failures of work that outlives a request's answer (a log follow). */
   readonly onError: (err: unknown) => void;
 }
@@ -37,7 +41,7 @@ function time(url: URL, name: string, fallback: number): number {
 export function apiRoutes(deps: ApiDeps): Route[] {
   const device = async (id: string) => {
     const d = await deps.store.getDevice(id);
-    if (!d && !deps.inventory().ids().includes(id)) throw new BerthError('notFound', `no device ${id}`);
+    if (!d && !deps.inventory().has(id)) throw new BerthError('notFound', `no device ${id}`);
     return d ?? { id, online: false };
   };
   const rollout = (id: string, url?: URL) => rolloutView(deps.store, id, url);
@@ -51,8 +55,17 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     },
   });
   return [
-    { method: 'GET', path: '/api/v1/devices', scope: 'read', handler: async ({ url }) => ({ json: await listDevices(deps.store, deps.inventory(), url) }) },
-    { method: 'GET', path: '/api/v1/device-filters', scope: 'read', handler: async () => ({ json: fleetFilters(deps.view, deps.inventory()) }) },
+    {
+      method: 'GET', path: '/api/v1/devices', scope: 'read',
+      handler: async ({ url, res }) => {
+        const page = await listDevices(deps.store, deps.listed, url);
+        if (page.next !== undefined) return { json: page };
+        // The whole list: too large to stringify in one turn of the event loop.
+        await sendJsonList(res, 200, 'devices', page.devices);
+        return undefined;
+      },
+    },
+    { method: 'GET', path: '/api/v1/device-filters', scope: 'read', handler: async () => ({ json: traced('device-filters', () => fleetFilters(deps.view, deps.inventory())) }) },
     { method: 'GET', path: '/api/v1/devices/:id', scope: 'read', handler: async ({ params }) => ({ json: deviceDetail(await device(params.id!), deps.inventory()) }) },
     {
       method: 'GET', path: '/api/v1/devices/:id/telemetry', scope: 'read',

@@ -1,6 +1,8 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { BerthError } from '../../errors.js';
 import type { Inventory } from '../inventory.js';
+import { firstAfter } from '../sorted-ids.js';
+import type { ListedIds } from './listed-ids.js';
 import { intParam } from './http.js';
 import { traced } from './slice-trace.js';
 import { deviceSummary, type DeviceSummary } from './present.js';
@@ -45,42 +47,63 @@ function filtersOf(url: URL): Filters {
   return { group: url.searchParams.get('group'), labels, profile: url.searchParams.get('profile'), online };
 }
 
-/** What the fleet file decides (no device state needed). */
+/** What the fleet file decides (no device state needed): cheap, since it is asked of every id after the page's start. */
 const inventoryMatch = (f: Filters, inventory: Inventory) => (id: string): boolean => {
-  if (f.group !== null && !inventory.groupsOf(id).includes(f.group)) return false;
-  const labels = f.labels.length > 0 ? inventory.labelsOf(id) : {};
+  if (f.group !== null && !inventory.inGroup(id, f.group)) return false;
+  if (f.labels.length === 0) return true;
+  const labels = inventory.labelsOf(id);
   return f.labels.every(([k, v]) => labels[k] === v);
 };
 
 /** What the device's state decides. */
 const stateMatch = (f: Filters) => (d: DeviceSummary): boolean => (f.profile === null || d.profile === f.profile) && (f.online === null || String(d.online) === f.online);
 
-export async function listDevices(store: FleetStore, inventory: Inventory, url: URL): Promise<DevicePage> {
+/**
+ * `listed` holds the ids, kept sorted (listed-ids.ts): a page starts at a binary search for `after` and
+ * walks on only until it is full, so it costs its own rows however large the fleet.
+ */
+export async function listDevices(store: FleetStore, listed: ListedIds, url: URL): Promise<DevicePage> {
   const f = filtersOf(url);
+  const inventory = listed.inventory;
   const paged = url.searchParams.has('limit');
   const limit = paged ? intParam(url, 'limit', MAX_PAGE, 1, MAX_PAGE) : Infinity;
-  const after = url.searchParams.get('after') ?? '';
-  // Ids alone first: the fleet-file filters narrow them (a group of 100 reads 100 rows, not the fleet).
-  const stored = await store.deviceIds();
-  const ids = traced('listDevices ids', () => [...new Set([...stored, ...inventory.ids()])].filter((id) => !paged || id > after).sort().filter(inventoryMatch(f, inventory)));
+  const ids = listed.all();
+  const matches = inventoryMatch(f, inventory);
+  const keep = stateMatch(f);
   const byState = f.profile !== null || f.online !== null;
+  const chunkSize = byState ? Math.max(Math.min(limit, MAX_PAGE), 200) : Math.min(limit, UNPAGED_CHUNK);
   const devices: DeviceSummary[] = [];
-  let i = 0;
+  // `i` walks `ids`: the fleet-file filters narrow them without reading a row (a group of 100 reads 100 rows).
+  let i = paged ? firstAfter(ids, url.searchParams.get('after') ?? '') : 0;
+  /** The next `chunkSize` ids from `i` that the fleet-file filters keep. */
+  const nextChunk = (): string[] => {
+    const chunk: string[] = [];
+    while (i < ids.length && chunk.length < chunkSize) {
+      const id = ids[i++]!;
+      if (matches(id)) chunk.push(id);
+    }
+    return chunk;
+  };
   // Without state filters the first chunk is the page; with them, chunks until the page is full. The
   // whole list (no limit) is read a chunk at a time with the event loop served between chunks: read at
   // once it held the loop 0.5 s at 10,000 devices, and every other request (a page) waited for it.
-  while (i < ids.length && devices.length < limit) {
-    if (i > 0) await yieldToIo();
-    const chunk = ids.slice(i, i + (byState ? Math.max(Math.min(limit, MAX_PAGE), 200) : Math.min(limit, UNPAGED_CHUNK)));
+  for (let first = true; devices.length < limit && i < ids.length; first = false) {
+    if (!first) await yieldToIo();
+    const chunk = traced('listDevices ids', nextChunk);
     const stored = new Map((await store.devicesByIds(chunk)).map((d) => [d.id, d]));
-    for (const id of chunk) {
-      i++;
-      const s = deviceSummary(stored.get(id) ?? { id, online: false }, inventory);
-      if (!stateMatch(f)(s)) continue;
+    for (let c = 0; c < chunk.length; c++) {
+      const s = deviceSummary(stored.get(chunk[c]!) ?? { id: chunk[c]!, online: false }, inventory);
+      if (!keep(s)) continue;
       devices.push(s);
-      if (devices.length === limit) break;
+      // A chunk cut short: its rest are still to come, after this device.
+      if (devices.length === limit && c < chunk.length - 1) return { devices, next: s.id };
     }
   }
   if (!paged) return { devices };
-  return { devices, next: i < ids.length ? devices[devices.length - 1]!.id : null };
+  // A full page is the last when no id after it passes the fleet-file filters.
+  const more = devices.length === limit && traced('listDevices ids', () => {
+    for (let j = i; j < ids.length; j++) if (matches(ids[j]!)) return true;
+    return false;
+  });
+  return { devices, next: more ? devices[devices.length - 1]!.id : null };
 }

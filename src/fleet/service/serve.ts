@@ -15,6 +15,7 @@ import { FleetBus } from './bus.js';
 import { RolloutDriver } from './driver.js';
 import { Forbidden, compileRoutes, readJsonBody, scopeAllows, sendError, sendJson, type RouteResult } from './http.js';
 import { Ingest } from './ingest.js';
+import { ListedIds } from './listed-ids.js';
 import { LiveFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import { openFleetStore } from './open-store.js';
@@ -82,10 +83,14 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     const view = new FleetView();
     const link = await FleetLink.connect(opts.broker);
     closers.push(() => link.close());
-    const inventory = (): Inventory => new Inventory(opts.fleetFile, view);
+    // One inventory for the service's life: it keeps the fleet's ids sorted as devices appear (a page of
+    // GET /api/v1/devices no longer sorts the fleet), which an inventory per request would redo each time.
+    const theInventory = new Inventory(opts.fleetFile, view);
+    const inventory = (): Inventory => theInventory;
     const ingest = new Ingest(store, link, view, bus, onError);
     await ingest.start();
     closers.push(() => ingest.stop());
+    const listed = await ListedIds.load(store, theInventory);
     const driver = new RolloutDriver({ store, link, view, bus, signer: opts.signer, instance, onError, singleInstance: store.dialect === 'sqlite' });
     await driver.start();
     closers.push(() => driver.stop());
@@ -95,7 +100,7 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     closers.push(() => clearInterval(prune));
 
     const routes = compileRoutes([...apiRoutes({
-      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live, onError,
+      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live, listed, onError,
     }), ...tokenRoutes(store)]);
     const secure = opts.tls !== undefined;
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {

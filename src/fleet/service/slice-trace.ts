@@ -105,8 +105,20 @@ export class SliceTrace {
     if (late >= STALL_MS) {
       const from = this.last + TICK_MS;
       // Every slice that ran in [from, t]: synchronous ones are what held the loop; async ones the context.
-      const overlap = this.slices.filter((s) => s.start < t && s.start + s.ms > from).sort((a, b) => b.ms - a.ms).slice(0, 12);
-      this.write({ type: 'stall', at: from, ms: late, slices: overlap.map((s) => ({ label: s.label, ms: round(s.ms), sync: s.sync, offset: round(s.start - from) })) });
+      // What ran in [from, t]: the synchronous slices (what held the loop) summed per label, since a stall
+      // is as often 1,000 short statements as one long one; and the longest async ones, for context.
+      const overlap = this.slices.filter((s) => s.start < t && s.start + s.ms > from);
+      const sync = new Map<string, { n: number; ms: number }>();
+      for (const s of overlap) {
+        if (!s.sync) continue;
+        const a = sync.get(s.label) ?? { n: 0, ms: 0 };
+        a.n++;
+        a.ms += Math.min(s.start + s.ms, t) - Math.max(s.start, from);
+        sync.set(s.label, a);
+      }
+      const held = [...sync].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8).map(([label, a]) => ({ label, n: a.n, ms: round(a.ms) }));
+      const context = overlap.filter((s) => !s.sync).sort((a, b) => b.ms - a.ms).slice(0, 4).map((s) => ({ label: s.label, ms: round(s.ms) }));
+      this.write({ type: 'stall', at: from, ms: late, sync: held, async: context });
     }
     this.last = t;
     const cut = t - KEEP_MS;
