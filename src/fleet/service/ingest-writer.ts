@@ -2,7 +2,6 @@ import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { appOutcome, reportOutcome } from '../deploy.js';
 import type { FleetChange, FleetView } from '../view.js';
 import { BatchWrites } from './ingest-batch.js';
-import { tracedAsync } from './slice-trace.js';
 import type { FleetBus, FleetUpdate } from './bus.js';
 import type { DeviceWrites, FleetStore, TelemetrySample } from './store.js';
 
@@ -107,13 +106,13 @@ export class IngestWriter {
       left -= batch.length;
       let updates: FleetUpdate[] = [];
       try {
-        await tracedAsync(`ingest batch`, () => this.commit(async (w) => {
+        await this.commit(async (w) => {
           updates = [];
           const writes = new BatchWrites(w);
           await writes.prefetch([...new Set(batch.map((b) => b.change.device))]);
           for (const { change, wasOnline } of batch) await this.persist(writes, change, wasOnline, updates);
           await writes.flush();
-        }));
+        });
         this.announce(updates);
       } catch (err) {
         this.onError(err); // this batch is lost (tried COMMIT_ATTEMPTS times); the next ones still go
@@ -183,10 +182,10 @@ export class IngestWriter {
     const batch = this.telemetry.splice(0);
     if (batch.length === 0) return;
     const last = new Map(batch.map((s) => [s.device, s]));
-    await tracedAsync('ingest telemetry', () => this.commit(async (w) => {
+    await this.commit(async (w) => {
       await w.addTelemetry(batch);
       for (const [device, s] of last) await w.upsertDevice(device, { telemetry: s, lastSeen: this.view.devices.get(device)?.lastSeen ?? s.time });
-    }));
+    });
     this.announce([...last.keys()].map((id) => ({ type: 'device', id })));
     await yieldToIo();
   }

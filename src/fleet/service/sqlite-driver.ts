@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BerthError } from '../../errors.js';
-import { traced } from './slice-trace.js';
+import { traced, tracedAsync } from './slice-trace.js';
 import type { SqlDriver, SqlQueryable, Row } from './sql-driver.js';
 
 /**
@@ -96,7 +96,7 @@ export class SqliteDriver implements SqlDriver {
   }
 
   tx<T>(fn: (q: SqlQueryable) => Promise<T>): Promise<T> {
-    return this.turn(async () => {
+    return this.turn(() => tracedAsync('sql transaction', async () => {
       this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.direct);
@@ -106,7 +106,7 @@ export class SqliteDriver implements SqlDriver {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
       }
-    });
+    }));
   }
 
   /**
