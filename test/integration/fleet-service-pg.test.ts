@@ -4,11 +4,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgDriver } from '../../src/fleet/service/pg-driver.js';
-import { countColumn } from '../../src/fleet/service/rollout-counts.js';
-import { DEVICE_OUTCOMES } from '../../src/fleet/service/store.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
 import { api, createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
+import { COUNTS_AGREE_SQL, expectCountsAgree } from '../helpers/rollout-counts.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startPostgres, type PostgresInstance } from '../helpers/services/postgres.js';
@@ -86,15 +85,7 @@ describe('two fleet service instances on one PostgreSQL', () => {
   it('keeps every rollout\'s counts on its row equal to a count over its rows across kill -9s, and sends no device twice', async () => {
     const deploy = await createToken('deploy', path.join(dir, 'data-0'), db);
     const reader = await PgDriver.open(db);
-    // One statement, so one snapshot: the row's counts and the count over the rows as committed together.
-    const agree = async (when: string): Promise<void> => {
-      const rows = await reader.all(`SELECT r.id, r.sent_count, (SELECT COUNT(sent_at) FROM rollout_devices d WHERE d.rollout_id = r.id) AS c_sent_count,
-        ${DEVICE_OUTCOMES.map((o) => `r.${countColumn(o)}, (SELECT COUNT(*) FROM rollout_devices d WHERE d.rollout_id = r.id AND d.outcome = '${o}') AS c_${countColumn(o)}`).join(', ')}
-        FROM rollouts r`);
-      for (const r of rows) {
-        for (const col of ['sent_count', ...DEVICE_OUTCOMES.map(countColumn)]) expect([when, r.id, col, Number(r[col])]).toEqual([when, r.id, col, Number(r[`c_${col}`])]);
-      }
-    };
+    const agree = async (when: string): Promise<void> => expectCountsAgree(await reader.all(COUNTS_AGREE_SQL), when);
     try {
       const created = await api(services[0]!.url, 'POST', '/api/v1/rollouts', {
         token: deploy, body: { compose: `services:\n  web:\n    image: ${registry.host}/app/web:v1\n`, all: true, rate: '2400/min' },
