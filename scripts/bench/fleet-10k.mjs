@@ -110,8 +110,10 @@ const facts = {
   devices: N, db: opt.db, applyMs: APPLY_MS, telemetryMs: TELEMETRY_MS, idleS: IDLE_S, loadAtStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
 };
 
-/** The service's round-trip counts (BERTH_DB_STATS): SIGUSR2 makes it print a `db-stats {json}` line on stderr. */
+/** The service's round-trip counts (BERTH_DB_STATS): SIGUSR2 makes it print a `db-stats {json}` line on stderr; undefined if it does not. */
 async function dbStats(service) {
+  // Only a service that printed a first db-stats line handles SIGUSR2 (it would end an older build).
+  if (!service.logs().includes('db-stats ')) return undefined;
   const before = service.logs().length;
   service.proc.kill('SIGUSR2');
   for (let i = 0; i < 100; i++) {
@@ -119,7 +121,7 @@ async function dbStats(service) {
     if (m) return JSON.parse(m[1]);
     await sleep(20);
   }
-  throw new Error('the service printed no db-stats line on SIGUSR2');
+  return undefined; // a berth from before the counter (--berth an older build): not counted
 }
 
 /** What happened between two dbStats: statements in all, and per kind transactions, statements and statements per transaction. */
@@ -306,8 +308,9 @@ try {
   }
   results.service = { createMs, allAppliedS: (performance.now() - t0) / 1000, counts: summary.counts, state: summary.state };
   log(`service rollout: ${summary.state}, ${summary.counts.applied}/${N} applied in ${r1(results.service.allAppliedS)} s (create ${Math.round(createMs)} ms)`);
-  if (statsBefore) {
-    results.roundTrips = statsDelta(statsBefore, await dbStats(service));
+  const statsAfter = statsBefore && (await dbStats(service));
+  if (statsAfter) {
+    results.roundTrips = statsDelta(statsBefore, statsAfter);
     log(`round trips during the service rollout: ${JSON.stringify(results.roundTrips)}`);
   }
   if (summary.counts.applied !== N) throw new Error(`service rollout: only ${summary.counts.applied} of ${N} applied: ${JSON.stringify(summary.counts)}`);

@@ -36,9 +36,13 @@ export class DbStats {
 
 const words = (sql: string): string => sql.replace(/\s+/g, ' ').trim().slice(0, 60);
 
-/** Prints `stats` through `log` on every SIGUSR2 until the returned function is called. */
+/**
+ * Prints `stats` through `log` now and on every SIGUSR2 until the returned function is called. The
+ * first line tells a caller that the signal is handled (without a handler SIGUSR2 ends a node process).
+ */
 export function reportOnSignal(stats: DbStats, log: (line: string) => void): () => void {
   const print = (): void => log(stats.report());
   process.on('SIGUSR2', print);
+  print();
   return () => void process.off('SIGUSR2', print);
 }
