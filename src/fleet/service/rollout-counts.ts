@@ -36,11 +36,14 @@ function sqliteTriggers(): string[] {
 /**
  * PostgreSQL: statement triggers over transition tables, so a statement of 500 rows updates each
  * rollout row once (a row trigger would write 500 versions of it), and a statement that changes no
- * outcome (a progress phase) writes no rollout row and so takes no lock on it.
+ * outcome (a progress phase) writes no rollout row and so takes no lock on it. The rows are locked in id
+ * order first: two ingest batches settling devices of the same two rollouts then wait for each other
+ * instead of deadlocking.
  */
 function postgresTriggers(): string[] {
   const fn = (name: string, delta: string, from: string, where: string): string =>
     `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      PERFORM 1 FROM rollouts WHERE id IN (SELECT rollout_id ${where}) ORDER BY id FOR UPDATE;
       UPDATE rollouts r SET ${OUTCOMES.map((o) => `${countColumn(o)} = r.${countColumn(o)} + d.${countColumn(o)}`).join(', ')},
         sent_count = r.sent_count + d.sent, started_at = COALESCE(r.started_at, d.first_sent)
       FROM (SELECT rollout_id, ${OUTCOMES.map((o) => `SUM(${delta.replaceAll('{o}', o)}) AS ${countColumn(o)}`).join(', ')}, ${from}
