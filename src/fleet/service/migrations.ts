@@ -73,8 +73,11 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] | ((di
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
-/** Brings the database to SCHEMA_VERSION; returns the versions applied. Safe to run from several processes at once. */
-export async function migrate(db: SqlDriver, now = Date.now()): Promise<number[]> {
+/**
+ * Brings the database to SCHEMA_VERSION (or to `target`, below it: for tests of a migration over an
+ * older database's rows); returns the versions applied. Safe to run from several processes at once.
+ */
+export async function migrate(db: SqlDriver, now = Date.now(), target = SCHEMA_VERSION): Promise<number[]> {
   const words = (sql: string): string => sql.replaceAll('{serial}', db.types.serialKey).replaceAll('{bigint}', db.types.bigint).replaceAll('{real}', db.types.real);
   return db.tx(async (q) => {
     if (db.migrationLock !== undefined) await q.run(db.migrationLock);
@@ -86,7 +89,7 @@ export async function migrate(db: SqlDriver, now = Date.now()): Promise<number[]
     }
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
+      if (m.version <= current || m.version > target) continue;
       for (const statement of typeof m.sql === 'function' ? m.sql(db.dialect) : m.sql) await q.run(words(statement));
       await q.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [m.version, now]);
       applied.push(m.version);
