@@ -116,6 +116,31 @@ const facts = {
   devices: N, db: opt.db, applyMs: APPLY_MS, telemetryMs: TELEMETRY_MS, idleS: IDLE_S, loadAtStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
 };
 
+/** The service's round-trip counts (BERTH_DB_STATS): SIGUSR2 makes it print a `db-stats {json}` line on stderr; undefined if it does not. */
+async function dbStats(service) {
+  // Only a service that printed a first db-stats line handles SIGUSR2 (it would end an older build).
+  if (!service.logs().includes('db-stats ')) return undefined;
+  const before = service.logs().length;
+  service.proc.kill('SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    const m = /db-stats (\{.*\})\n/.exec(service.logs().slice(before));
+    if (m) return JSON.parse(m[1]);
+    await sleep(20);
+  }
+  return undefined; // a berth from before the counter (--berth an older build): not counted
+}
+
+/** What happened between two dbStats: statements in all, and per kind transactions, statements and statements per transaction. */
+function statsDelta(a, b) {
+  const kinds = {};
+  for (const [k, v] of Object.entries(b.kinds)) {
+    const tx = v.tx - (a.kinds[k]?.tx ?? 0);
+    const queries = v.queries - (a.kinds[k]?.queries ?? 0);
+    if (queries > 0) kinds[k] = { tx, queries, ...(tx > 0 && { perTx: Math.round((queries / tx) * 10) / 10 }) };
+  }
+  return { queries: b.queries - a.queries, kinds };
+}
+
 /** Samples the service every second: per phase, peak/last RSS and CPU seconds used. */
 function sampler(pid) {
   const phases = new Map();
@@ -252,7 +277,9 @@ try {
   // Node refuses --cpu-prof in NODE_OPTIONS: a preload starts the profiler instead (cpu-prof.cjs).
   const profileEnv = opt.profile ? { NODE_OPTIONS: `--require ${path.join(path.dirname(self), 'cpu-prof.cjs')}`, BERTH_CPU_PROF_DIR: path.resolve(opt.profile) } : {};
   const traceEnv = opt.trace === 'on' ? { BERTH_FLEET_TRACE: traceFile } : {};
-  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile, ...(pgUrl ? ['--db', pgUrl] : [])], { ...profileEnv, ...traceEnv });
+  // On PostgreSQL the service counts its round trips (src/fleet/service/db-stats.ts), read around the rollout.
+  const statsEnv = pgUrl ? { BERTH_DB_STATS: '1' } : {};
+  const service = await startService(['--data', dataDir, '--broker', broker.url, '--fleet-file', fleetFile, ...(pgUrl ? ['--db', pgUrl] : [])], { ...profileEnv, ...statsEnv, ...traceEnv });
   steps.push(() => service.stop());
   const pid = service.proc.pid;
   const samples = sampler(pid);
@@ -272,6 +299,7 @@ try {
   samples.phase('idle');
   await sleep(IDLE_S * 1000);
 
+  const statsBefore = pgUrl ? await dbStats(service) : undefined;
   samples.phase('service rollout');
   t0 = performance.now();
   const created = await api(service.url, 'POST', '/api/v1/rollouts', { token, body: { compose: compose(1), all: true, timeout: '10m' } });
@@ -287,6 +315,11 @@ try {
   }
   results.service = { createMs, allAppliedS: (performance.now() - t0) / 1000, counts: summary.counts, state: summary.state };
   log(`service rollout: ${summary.state}, ${summary.counts.applied}/${N} applied in ${r1(results.service.allAppliedS)} s (create ${Math.round(createMs)} ms)`);
+  const statsAfter = statsBefore && (await dbStats(service));
+  if (statsAfter) {
+    results.roundTrips = statsDelta(statsBefore, statsAfter);
+    log(`round trips during the service rollout: ${JSON.stringify(results.roundTrips)}`);
+  }
   if (summary.counts.applied !== N) throw new Error(`service rollout: only ${summary.counts.applied} of ${N} applied: ${JSON.stringify(summary.counts)}`);
 
   samples.phase('CLI fan-out');

@@ -3,9 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgDriver } from '../../src/fleet/service/pg-driver.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
 import { api, createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
+import { COUNTS_AGREE_SQL, expectCountsAgree } from '../helpers/rollout-counts.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startPostgres, type PostgresInstance } from '../helpers/services/postgres.js';
@@ -78,5 +80,38 @@ describe('two fleet service instances on one PostgreSQL', () => {
     for (const d of done.devices) bySender.set(d.sentBy, (bySender.get(d.sentBy) ?? 0) + 1);
     expect(bySender.size, JSON.stringify([...bySender])).toBe(2);
     for (const d of sim.devices) expect(d.received, d.id).toEqual([1]);
+  });
+
+  it('keeps every rollout\'s counts on its row equal to a count over its rows across kill -9s, and sends no device twice', async () => {
+    const deploy = await createToken('deploy', path.join(dir, 'data-0'), db);
+    const reader = await PgDriver.open(db);
+    const agree = async (when: string): Promise<void> => expectCountsAgree(await reader.all(COUNTS_AGREE_SQL), when);
+    try {
+      const created = await api(services[0]!.url, 'POST', '/api/v1/rollouts', {
+        token: deploy, body: { compose: `services:\n  web:\n    image: ${registry.host}/app/web:v1\n`, all: true, rate: '2400/min' },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      // Each instance in turn killed mid-rollout (sending, settling, committing) and started again.
+      for (const [i, ms] of [[0, 400], [1, 900], [0, 600]] as const) {
+        await sleep(ms);
+        await services[i]!.kill9();
+        await agree(`after kill -9 of instance ${i}`);
+        // The first kill is mid-rollout: devices are still to be sent.
+        if (ms === 400) expect(Number((await reader.all('SELECT n_pending FROM rollouts WHERE id = ?', [created.body.id]))[0]!.n_pending)).toBeGreaterThan(0);
+        services[i] = await startService(['--data', path.join(dir, `data-${i}`), '--db', db, '--broker', broker.url, '--fleet-file', path.join(dir, 'fleet.yaml')]);
+      }
+      let done: any;
+      const deadline = Date.now() + 90_000;
+      while (Date.now() < deadline && done === undefined) {
+        const r = await api(services[1]!.url, 'GET', `/api/v1/rollouts/${created.body.id}`, { token: deploy });
+        if (r.body.finishedAt !== null) done = r.body;
+        else await sleep(300);
+      }
+      expect(done).toMatchObject({ state: 'completed', counts: { total: N, applied: N } });
+      await agree('at the end');
+      for (const d of sim.devices) expect(d.received, d.id).toEqual([1, 2]);
+    } finally {
+      await reader.close();
+    }
   });
 });

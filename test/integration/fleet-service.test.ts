@@ -4,11 +4,13 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBerth } from '../helpers/berth-cli.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { FleetSim } from '../helpers/fleet-sim.js';
 import { api, createToken, startService, type ServiceProcess } from '../helpers/fleet-service.js';
+import { COUNTS_AGREE_SQL, expectCountsAgree } from '../helpers/rollout-counts.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
 import { startRegistry, type RegistryInstance } from '../helpers/services/registry.js';
@@ -237,6 +239,13 @@ describe('berth fleet serve', () => {
       return r.body.counts.applied >= 2 ? r : undefined;
     }, 20_000, 'two devices applied');
     await service.kill9();
+    // The counts on the rollout rows equal a count over their devices' rows, as committed at the kill.
+    const db = new Database(path.join(dir, 'data', 'fleet.db'), { readonly: true });
+    try {
+      expectCountsAgree(db.prepare(COUNTS_AGREE_SQL).all() as Array<Record<string, unknown>>, 'after kill -9');
+    } finally {
+      db.close();
+    }
     service = await serve();
     const done = await rolloutDone(id);
     expect(done).toMatchObject({ state: 'completed', counts: { total: N, applied: N } });

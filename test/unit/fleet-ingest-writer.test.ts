@@ -109,8 +109,8 @@ describe('IngestWriter', () => {
     }
     writer.add(msg('a', 'reported', { revision: 1, status: 'applied', services: {} }, true));
     await writer.stop();
-    // 7 messages: one read of sent rows, a phase per progress, a's settle, and one write per device.
-    expect(calls.sort()).toEqual(['sentToEach', 'setDevicePhase', 'setDevicePhase', 'setDevicePhase', 'setDevicePhase', 'settleDevice', 'upsertDevice', 'upsertDevice']);
+    // 7 messages: one read of sent rows, and one write of each kind for the whole batch (phases, a's settle, the devices).
+    expect(calls.sort()).toEqual(['sentToEach', 'setDevicePhases', 'settleDevices', 'upsertDevices']);
     expect(await store.getDevice('a')).toMatchObject({ reported: { status: 'applied' } });
     expect((await store.getDevice('a'))!.phase).toBeUndefined();
     expect(await store.getDevice('b')).toMatchObject({ reported: { status: 'applying' }, phase: 'start' });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/fleet/service/migrations.js';
 import { SqliteDriver } from '../../src/fleet/service/sqlite-driver.js';
 import { openSqlStore } from '../../src/fleet/service/sql-store.js';
 import { fleetStoreConformance } from '../helpers/conformance/fleet-store.js';
@@ -16,6 +17,30 @@ fleetStoreConformance('SQLite', async () => {
   dirs.push(dir);
   return { store: await openSqlStore(SqliteDriver.open(dir)), reopen: () => openSqlStore(SqliteDriver.open(dir)) };
 }, false);
+
+describe('fleet schema migration 5', () => {
+  it('fills the rollouts\' counts and first send from the rows an older berth wrote', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-fleet-store-'));
+    dirs.push(dir);
+    const db = SqliteDriver.open(dir);
+    await migrate(db, 1, 4);
+    await db.run("INSERT INTO rollouts (id, name, state, created_at, created_by, policy, images, body, sent_count, started_at) VALUES ('r1', 'app', 'running', 1, 't', '{\"minDevices\":1,\"timeoutMs\":60000}', '{}', '{}', 3, 50)");
+    const rows: Array<[string, string, number | null]> = [['a', 'applied', 50], ['b', 'failed', 60], ['c', 'sent', 70], ['d', 'pending', null], ['e', 'pending', null]];
+    for (const [i, [device, outcome, sentAt]] of rows.entries()) {
+      await db.run('INSERT INTO rollout_devices (rollout_id, device, seq, revision, outcome, sent_at) VALUES (?, ?, ?, 1, ?, ?)', ['r1', device, i, outcome, sentAt]);
+    }
+    await db.close();
+    const store = await openSqlStore(SqliteDriver.open(dir));
+    try {
+      expect(await store.getRollout('r1')).toMatchObject({ counts: { total: 5, applied: 1, failed: 1, sent: 1, pending: 2 }, sentCount: 3, startedAt: 50 });
+      // And kept from then on by the triggers.
+      await store.stepRollout('r1', 'i', 100, 1, (_r, v) => ({ send: v.next }));
+      expect(await store.getRollout('r1')).toMatchObject({ counts: { total: 5, sent: 2, pending: 1 }, sentCount: 4, startedAt: 50 });
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 describe('SqliteDriver', () => {
   it('answers a SELECT from the last commit while a transaction runs, instead of queueing behind it', async () => {

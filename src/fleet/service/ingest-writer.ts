@@ -111,7 +111,10 @@ export class IngestWriter {
           const writes = new BatchWrites(w);
           await writes.prefetch([...new Set(batch.map((b) => b.change.device))]);
           for (const { change, wasOnline } of batch) await this.persist(writes, change, wasOnline, updates);
-          await writes.flush();
+          const { events, settled } = await writes.flush();
+          // Announced after the devices: an event or a settle is read with its device's record stored.
+          for (const event of events) updates.push({ type: 'event', event });
+          for (const s of settled) updates.push({ type: 'rollout-device', rollout: s.rollout, device: s.device });
         });
         this.announce(updates);
       } catch (err) {
@@ -121,46 +124,45 @@ export class IngestWriter {
     }
   }
 
-  private async persist(w: DeviceWrites, c: FleetChange, wasOnline: boolean | undefined, updates: FleetUpdate[]): Promise<void> {
+  /** Queues the writes of one message in the batch `w`; `updates` gets what to announce that `w.flush()` does not return. */
+  private async persist(w: BatchWrites, c: FleetChange, wasOnline: boolean | undefined, updates: FleetUpdate[]): Promise<void> {
     const now = Date.now();
     const d = this.view.devices.get(c.device);
     const lastSeen = d?.lastSeen !== undefined ? { lastSeen: d.lastSeen } : {};
     switch (c.kind) {
       case 'status': {
-        await w.upsertDevice(c.device, { online: c.status.online, status: { ...c.status }, ...lastSeen });
+        w.upsertDevice(c.device, { online: c.status.online, status: { ...c.status }, ...lastSeen });
         // A change seen live is an event; a retained status at start is only the current state.
-        if (!c.retained && wasOnline !== c.status.online) await this.event(w, updates, c.device, c.status.online ? 'online' : 'offline', { ...c.status }, now);
+        if (!c.retained && wasOnline !== c.status.online) w.addEvent({ time: now, device: c.device, type: c.status.online ? 'online' : 'offline', data: { ...c.status } });
         break;
       }
       case 'reported': {
-        await w.upsertDevice(c.device, { reported: { ...c.reported }, ...lastSeen, ...(c.reported.status !== 'applying' && { phase: null }) });
+        w.upsertDevice(c.device, { reported: { ...c.reported }, ...lastSeen, ...(c.reported.status !== 'applying' && { phase: null }) });
         for (const s of await w.sentTo(c.device)) {
           const outcome = reportOutcome(appOutcome, s.revision, c.reported);
           if (outcome === undefined) continue;
           const error = outcome !== 'superseded' ? c.reported.error?.message : undefined;
-          if (await w.settleDevice(s.rollout, c.device, outcome, now, error)) updates.push({ type: 'rollout-device', rollout: s.rollout, device: c.device });
+          w.settleDevice(s.rollout, c.device, outcome, now, error);
         }
         break;
       }
       case 'desired':
-        await w.upsertDevice(c.device, { desiredRevision: c.revision });
+        w.upsertDevice(c.device, { desiredRevision: c.revision });
         updates.push({ type: 'desired-seen', device: c.device });
         break;
       case 'progress': {
-        await w.upsertDevice(c.device, { phase: c.progress.phase, ...lastSeen });
-        for (const s of await w.sentTo(c.device)) if (s.revision === c.progress.revision) await w.setDevicePhase(s.rollout, c.device, c.progress.phase);
+        w.upsertDevice(c.device, { phase: c.progress.phase, ...lastSeen });
+        for (const s of await w.sentTo(c.device)) if (s.revision === c.progress.revision) w.setDevicePhase(s.rollout, c.device, c.progress.phase);
         break;
       }
       case 'event': {
-        await this.event(w, updates, c.device, String(c.event.kind), c.event, now);
+        w.addEvent({ time: now, device: c.device, type: String(c.event.kind), data: c.event });
         // A device refuses a message nobody vouched for only here (not in reported): a rejected revision.
         if (c.event.kind === 'desired-rejected' && typeof c.event.revision === 'number') {
           const message = (c.event.error as { message?: unknown } | undefined)?.message;
           for (const s of await w.sentTo(c.device)) {
             if (s.revision !== c.event.revision) continue;
-            if (await w.settleDevice(s.rollout, c.device, 'rejected', now, typeof message === 'string' ? message : 'refused by the device')) {
-              updates.push({ type: 'rollout-device', rollout: s.rollout, device: c.device });
-            }
+            w.settleDevice(s.rollout, c.device, 'rejected', now, typeof message === 'string' ? message : 'refused by the device');
           }
         }
         break;
@@ -169,10 +171,6 @@ export class IngestWriter {
         return;
     }
     updates.push({ type: 'device', id: c.device });
-  }
-
-  private async event(w: DeviceWrites, updates: FleetUpdate[], device: string, type: string, data: Record<string, unknown>, time: number): Promise<void> {
-    updates.push({ type: 'event', event: await w.addEvent({ time, device, type, data }) });
   }
 
   /** Raw samples, their minutes and each device's latest sample, in one transaction. */
@@ -184,7 +182,7 @@ export class IngestWriter {
     const last = new Map(batch.map((s) => [s.device, s]));
     await this.commit(async (w) => {
       await w.addTelemetry(batch);
-      for (const [device, s] of last) await w.upsertDevice(device, { telemetry: s, lastSeen: this.view.devices.get(device)?.lastSeen ?? s.time });
+      await w.upsertDevices([...last].map(([id, s]) => ({ id, patch: { telemetry: s, lastSeen: this.view.devices.get(id)?.lastSeen ?? s.time } })));
     });
     this.announce([...last.keys()].map((id) => ({ type: 'device', id })));
     await yieldToIo();

@@ -1,14 +1,16 @@
 import { BerthError } from '../../errors.js';
+import { rolloutCountsMigration } from './rollout-counts.js';
 import type { SqlDriver } from './sql-driver.js';
 
 /**
  * The fleet service's schema, as numbered migrations applied in order and recorded in
  * schema_migrations: a database made by an older berth is brought forward at start, and one made by a
  * newer berth is refused (its tables may mean something this version does not know). Written once for
- * both dialects: `{serial}`, `{bigint}` and `{real}` become each driver's words. Never edit a
+ * both dialects: `{serial}`, `{bigint}` and `{real}` become each driver's words (a migration that cannot be,
+ * such as triggers, is a function of the dialect). Never edit a
  * migration that has shipped; add the next one.
  */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] }> = [
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] | ((dialect: 'sqlite' | 'postgres') => readonly string[]) }> = [
   {
     version: 1,
     sql: [
@@ -61,12 +63,21 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: readonly string[] }> = [
     version: 4,
     sql: ['CREATE INDEX rollout_devices_seq ON rollout_devices (rollout_id, seq)'],
   },
+  {
+    // Issue 21 (PostgreSQL round trips): each rollout's counts per outcome on its row, kept by triggers
+    // in the same transaction as the outcomes (rollout-counts.ts); written per dialect (trigger syntax).
+    version: 5,
+    sql: rolloutCountsMigration,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
-/** Brings the database to SCHEMA_VERSION; returns the versions applied. Safe to run from several processes at once. */
-export async function migrate(db: SqlDriver, now = Date.now()): Promise<number[]> {
+/**
+ * Brings the database to SCHEMA_VERSION (or to `target`, below it: for tests of a migration over an
+ * older database's rows); returns the versions applied. Safe to run from several processes at once.
+ */
+export async function migrate(db: SqlDriver, now = Date.now(), target = SCHEMA_VERSION): Promise<number[]> {
   const words = (sql: string): string => sql.replaceAll('{serial}', db.types.serialKey).replaceAll('{bigint}', db.types.bigint).replaceAll('{real}', db.types.real);
   return db.tx(async (q) => {
     if (db.migrationLock !== undefined) await q.run(db.migrationLock);
@@ -78,8 +89,8 @@ export async function migrate(db: SqlDriver, now = Date.now()): Promise<number[]
     }
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      for (const statement of m.sql) await q.run(words(statement));
+      if (m.version <= current || m.version > target) continue;
+      for (const statement of typeof m.sql === 'function' ? m.sql(db.dialect) : m.sql) await q.run(words(statement));
       await q.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [m.version, now]);
       applied.push(m.version);
     }

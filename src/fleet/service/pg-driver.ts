@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { BerthError } from '../../errors.js';
+import type { DbStats } from './db-stats.js';
 import type { SqlDriver, SqlQueryable, Row } from './sql-driver.js';
 
 /**
@@ -24,27 +25,30 @@ export class PgDriver implements SqlDriver {
 
   readonly notify = 'SELECT pg_notify(?, ?)';
 
-  private constructor(private readonly pool: pg.Pool, private readonly where: string, private readonly url: string) {}
+  private constructor(private readonly pool: pg.Pool, private readonly where: string, private readonly url: string, private readonly stats: DbStats | undefined) {}
 
-  /** Connects to `url` (postgres://user:pass@host:port/db) and checks the server answers. */
-  static async open(url: string, poolSize = 5): Promise<PgDriver> {
+  /** Connects to `url` (postgres://user:pass@host:port/db) and checks the server answers; `stats` counts its round trips. */
+  static async open(url: string, poolSize = 5, stats?: DbStats): Promise<PgDriver> {
     const where = redact(url);
     const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000, types: TYPES });
     // An idle client's error (the server restarted) must not crash the service; the next query reconnects.
     pool.on('error', () => undefined);
-    const driver = new PgDriver(pool, where, url);
+    const driver = new PgDriver(pool, where, url, stats);
     await driver.all('SELECT 1');
     return driver;
   }
 
-  private queryable(c: pg.Pool | pg.PoolClient): SqlQueryable {
+  /** `seen`, inside a transaction: gets every statement's text, for the round-trip count (DbStats). */
+  private queryable(c: pg.Pool | pg.PoolClient, seen?: (sql: string) => void): SqlQueryable {
     return {
-      all: async <T extends Row>(sql: string, params: readonly unknown[] = []) => (await this.exec(c, sql, params)).rows as T[],
-      run: async (sql: string, params: readonly unknown[] = []) => (await this.exec(c, sql, params)).rowCount ?? 0,
+      all: async <T extends Row>(sql: string, params: readonly unknown[] = []) => (await this.exec(c, sql, params, seen)).rows as T[],
+      run: async (sql: string, params: readonly unknown[] = []) => (await this.exec(c, sql, params, seen)).rowCount ?? 0,
     };
   }
 
-  private async exec(c: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[]): Promise<pg.QueryResult> {
+  private async exec(c: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[], seen: ((sql: string) => void) | undefined): Promise<pg.QueryResult> {
+    if (seen) seen(sql);
+    else this.stats?.single(sql);
     try {
       return await c.query(numbered(sql), params.map((p) => (p === undefined ? null : p)));
     } catch (err) {
@@ -67,17 +71,20 @@ export class PgDriver implements SqlDriver {
     } catch (err) {
       throw new BerthError('network', `PostgreSQL ${this.where}: ${(err as Error).message}`, { cause: err });
     }
-    const q = this.queryable(client);
+    const statements: string[] = [];
+    const q = this.queryable(client, (sql) => statements.push(sql));
     try {
       await q.run('BEGIN');
       const result = await fn(q);
       await q.run('COMMIT');
       return result;
     } catch (err) {
+      statements.push('ROLLBACK');
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
+      this.stats?.transaction(statements[1] ?? '', statements.length);
     }
   }
 

@@ -18,6 +18,7 @@ import { Ingest } from './ingest.js';
 import { ListedIds } from './listed-ids.js';
 import { LiveFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
+import { DbStats, reportOnSignal } from './db-stats.js';
 import { openFleetStore } from './open-store.js';
 import { applySecurityHeaders } from './headers.js';
 import { SliceTrace, tracedAsync } from './slice-trace.js';
@@ -69,8 +70,11 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
   const { host, port } = parseListen(opts.listen);
   const instance = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   const onError = (err: unknown): void => opts.log(`error: ${err instanceof Error ? err.message : String(err)}`);
-  const store = await openFleetStore(opts.dataDir, opts.dbUrl);
+  // BERTH_DB_STATS=1: count the database's round trips, printed on SIGUSR2 (db-stats.ts; issue 21's bench).
+  const stats = process.env.BERTH_DB_STATS ? new DbStats() : undefined;
+  const store = await openFleetStore(opts.dataDir, opts.dbUrl, stats);
   const closers: Array<() => Promise<void> | void> = [() => store.close()];
+  if (stats) closers.push(reportOnSignal(stats, opts.log));
   const close = async (): Promise<void> => {
     for (const c of closers.splice(0).reverse()) await Promise.resolve(c()).catch(onError);
   };

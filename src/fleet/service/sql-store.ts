@@ -2,10 +2,12 @@ import crypto from 'node:crypto';
 import { migrate } from './migrations.js';
 import { SqlDeviceWrites } from './sql-device-writes.js';
 import { insertRolloutDevices, marks, recordFinishes, recordSends } from './sql-rollout-writes.js';
+import { countColumn } from './rollout-counts.js';
+import { stepView } from './sql-step-view.js';
 import { resumedPaceAt } from './step.js';
 import type { Row, SqlDriver, SqlQueryable } from './sql-driver.js';
 import {
-  DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceRecord, type DeviceWrites, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
+  DEVICE_OUTCOMES, type DeviceOutcome, type DevicePatch, type DeviceSettle, type DeviceRecord, type DeviceWrites, type EventRecord, type FleetStore, type NewEvent, type NewRollout,
   type RolloutDeviceRecord, type RolloutRecord, type RolloutState, type SessionRecord, type StepDecision, type StepView, type TelemetryPoint,
   type TelemetryRetention, type TelemetrySample, type TokenRecord,
 } from './store.js';
@@ -86,6 +88,22 @@ class SqlStore implements FleetStore {
     return this.writes.setDevicePhase(rollout, device, phase);
   }
 
+  upsertDevices(rows: ReadonlyArray<{ readonly id: string; readonly patch: DevicePatch }>): Promise<void> {
+    return this.writes.upsertDevices(rows);
+  }
+
+  addEvents(events: readonly NewEvent[]): Promise<EventRecord[]> {
+    return this.writes.addEvents(events);
+  }
+
+  settleDevices(settles: readonly DeviceSettle[]): Promise<Array<{ rollout: string; device: string }>> {
+    return this.writes.settleDevices(settles);
+  }
+
+  setDevicePhases(phases: ReadonlyArray<{ readonly rollout: string; readonly device: string; readonly phase: string }>): Promise<void> {
+    return this.writes.setDevicePhases(phases);
+  }
+
   async getDevice(id: string): Promise<DeviceRecord | undefined> {
     const rows = await this.db.all('SELECT * FROM devices WHERE id = ?', [id]);
     return rows[0] && deviceOf(rows[0]);
@@ -156,6 +174,10 @@ class SqlStore implements FleetStore {
   async createRollout(r: NewRollout, devices: ReadonlyArray<{ device: string; revision: number }>): Promise<RolloutRecord> {
     await this.db.tx(async (q) => {
       if (this.db.rolloutLock !== undefined) await q.run(this.db.rolloutLock);
+      // Superseding another rollout's pending rows changes its counts (a trigger writes its row): take
+      // those rows first, as a step does (rollout row, then device rows), or the two would deadlock.
+      // Pending rows are only in unfinished rollouts.
+      if (this.db.forUpdate !== '') await q.all(`SELECT id FROM rollouts WHERE finished_at IS NULL ORDER BY id${this.db.forUpdate}`);
       await q.run('INSERT INTO rollouts (id, name, state, created_at, created_by, policy, images, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [r.id, r.name, r.state, r.createdAt, r.createdBy, json(r.policy), json(r.images), r.body]);
       await insertRolloutDevices(q, r, devices);
@@ -173,12 +195,8 @@ class SqlStore implements FleetStore {
   }
 
   private async rollouts(q: SqlQueryable, tail: string, params: unknown[], lock = ''): Promise<RolloutRecord[]> {
-    const rows = await q.all(`SELECT * FROM rollouts ${tail}${lock}`, params);
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => String(r.id));
-    const counts = await q.all<{ rollout_id: string; outcome: string; n: number }>(
-      `SELECT rollout_id, outcome, COUNT(*) AS n FROM rollout_devices WHERE rollout_id IN (${marks(ids.length)}) GROUP BY rollout_id, outcome`, ids);
-    return rows.map((r) => rolloutOf(r, counts.filter((c) => c.rollout_id === r.id)));
+    // The counts are on the row (migration 5's triggers): no count over the rollout's devices.
+    return (await q.all(`SELECT * FROM rollouts ${tail}${lock}`, params)).map(rolloutOf);
   }
 
   async rolloutDevices(id: string, outcome?: DeviceOutcome, page?: { readonly after: number; readonly limit: number }): Promise<RolloutDeviceRecord[]> {
@@ -210,7 +228,7 @@ class SqlStore implements FleetStore {
       if (n > 0 && to === 'cancelled') await q.run("UPDATE rollout_devices SET outcome = 'not-sent' WHERE rollout_id = ? AND outcome = 'pending'", [id]);
       if (n > 0 && to === 'running') {
         const row = (await q.all('SELECT * FROM rollouts WHERE id = ?', [id]))[0]!;
-        await q.run('UPDATE rollouts SET pace_at = ?, pace_sent = sent_count WHERE id = ?', [resumedPaceAt(rolloutOf(row, []), now), id]);
+        await q.run('UPDATE rollouts SET pace_at = ?, pace_sent = sent_count WHERE id = ?', [resumedPaceAt(rolloutOf(row), now), id]);
       }
       if (n > 0) await this.changed(q, id);
       return n > 0;
@@ -222,17 +240,13 @@ class SqlStore implements FleetStore {
     return this.db.tx(async (q) => {
       const [rollout] = await this.rollouts(q, 'WHERE id = ?', [id], this.db.forUpdate);
       if (!rollout || rollout.finishedAt !== undefined) return [];
-      // Index ranges (migration 2), each bounded by what the step acts on, not by the rollout's size.
-      const next = await q.all<{ device: string; revision: number }>("SELECT device, revision FROM rollout_devices WHERE rollout_id = ? AND outcome = 'pending' ORDER BY seq LIMIT ?", [id, maxSend]);
-      const expired = await q.all<{ device: string }>("SELECT device FROM rollout_devices WHERE rollout_id = ? AND outcome = 'sent' AND sent_at <= ? ORDER BY sent_at", [id, now - rollout.policy.timeoutMs]);
-      const oldest = await q.all<{ t: number | null }>("SELECT MIN(sent_at) AS t FROM rollout_devices WHERE rollout_id = ? AND outcome = 'sent'", [id]);
-      const oldestInFlightAt = num(oldest[0]?.t);
-      const d = decide(rollout, { next: next.map((x) => String(x.device)), expired: expired.map((x) => String(x.device)), ...(oldestInFlightAt !== undefined && { oldestInFlightAt }) });
-      const revisions = new Map(next.map((x) => [String(x.device), Number(x.revision)]));
+      const { next, expired, oldestInFlightAt } = await stepView(q, id, maxSend, now - rollout.policy.timeoutMs);
+      const d = decide(rollout, { next: next.map((x) => x.device), expired, ...(oldestInFlightAt !== undefined && { oldestInFlightAt }) });
+      const revisions = new Map(next.map((x) => [x.device, x.revision]));
       // Only devices of `next` (a stale decision's others are not pending): never sent twice.
       const recorded = await recordSends(q, id, instance, now, (d.send ?? []).filter((device) => revisions.has(device)));
+      // sent_count and started_at follow in the triggers (migration 5).
       const sent = recorded.map((device) => ({ device, revision: revisions.get(device)! }));
-      if (sent.length > 0) await q.run('UPDATE rollouts SET sent_count = sent_count + ?, started_at = COALESCE(started_at, ?) WHERE id = ?', [sent.length, now, id]);
       if (d.finish !== undefined) await recordFinishes(q, id, now, d.finish);
       if (d.dropPending) await q.run("UPDATE rollout_devices SET outcome = 'not-sent', finished_at = ? WHERE rollout_id = ? AND outcome = 'pending'", [now, id]);
       if (d.state) {
@@ -322,13 +336,9 @@ function deviceOf(r: Row): DeviceRecord {
   };
 }
 
-function rolloutOf(r: Row, counts: ReadonlyArray<{ outcome: string; n: number }>): RolloutRecord {
-  const byOutcome = Object.fromEntries(DEVICE_OUTCOMES.map((o) => [o, 0])) as Record<DeviceOutcome, number>;
-  let total = 0;
-  for (const c of counts) {
-    byOutcome[c.outcome as DeviceOutcome] = Number(c.n);
-    total += Number(c.n);
-  }
+function rolloutOf(r: Row): RolloutRecord {
+  const byOutcome = Object.fromEntries(DEVICE_OUTCOMES.map((o) => [o, Number(r[countColumn(o)] ?? 0)])) as Record<DeviceOutcome, number>;
+  const total = DEVICE_OUTCOMES.reduce((n, o) => n + byOutcome[o], 0);
   const [finishedAt, startedAt, paceAt] = [num(r.finished_at), num(r.started_at), num(r.pace_at)];
   const abortReason = opt(r.abort_reason as string | null);
   return {

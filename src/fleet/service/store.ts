@@ -181,6 +181,25 @@ export interface DeviceWrites {
   settleDevice(rollout: string, device: string, outcome: DeviceOutcome, at: number, error?: string): Promise<boolean>;
   /** The last progress phase of a sent device. */
   setDevicePhase(rollout: string, device: string, phase: string): Promise<void>;
+  // The same writes for many devices at once, each kind in as few statements as the database allows
+  // (on PostgreSQL every statement is a round trip): for an ingest batch and a rollout step's publishes.
+  /** upsertDevice of each; the ids must be distinct (merge a device's patches first). */
+  upsertDevices(rows: ReadonlyArray<{ readonly id: string; readonly patch: DevicePatch }>): Promise<void>;
+  /** addEvent of each; returns them in the order given, each with its sequence number (increasing in that order). */
+  addEvents(events: readonly NewEvent[]): Promise<EventRecord[]>;
+  /** settleDevice of each; returns those that were still `sent` (now settled), in no particular order. One (rollout, device) at most once. */
+  settleDevices(settles: readonly DeviceSettle[]): Promise<Array<{ rollout: string; device: string }>>;
+  /** setDevicePhase of each; one (rollout, device) at most once. */
+  setDevicePhases(phases: ReadonlyArray<{ readonly rollout: string; readonly device: string; readonly phase: string }>): Promise<void>;
+}
+
+/** A final outcome for a device's `sent` row in a rollout (DeviceWrites.settleDevices). */
+export interface DeviceSettle {
+  readonly rollout: string;
+  readonly device: string;
+  readonly outcome: DeviceOutcome;
+  readonly at: number;
+  readonly error?: string | undefined;
 }
 
 export interface FleetStore extends DeviceWrites {

@@ -329,6 +329,60 @@ export function fleetStoreConformance(
       expect((await other.getRollout('r1'))!.counts.total).toBe(1);
     });
 
+    /** A rollout's counts on its row against a count over its device rows. */
+    const countsMatchRows = async (s: FleetStore, id: string): Promise<void> => {
+      const counted: Record<string, number> = {};
+      for (const d of await s.rolloutDevices(id)) counted[d.outcome] = (counted[d.outcome] ?? 0) + 1;
+      const { counts, sentCount } = (await s.getRollout(id))!;
+      for (const [outcome, n] of Object.entries(counts)) if (outcome !== 'total') expect([id, outcome, n]).toEqual([id, outcome, counted[outcome] ?? 0]);
+      expect(counts.total).toBe(Object.values(counted).reduce((a, b) => a + b, 0));
+      expect(sentCount).toBe((await s.rolloutDevices(id)).filter((d) => d.sentAt !== undefined).length);
+    };
+
+    it('keeps each rollout\'s counts equal to a count over its rows through every kind of write', async () => {
+      const devices = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ device: `d${from + i}`, revision: 1 }));
+      await store.createRollout(rollout('r1'), devices(30));
+      await store.stepRollout('r1', 'i', 2000, 12, (_r, v) => ({ send: v.next }));
+      expect((await store.getRollout('r1'))!).toMatchObject({ counts: { pending: 18, sent: 12, total: 30 }, sentCount: 12, startedAt: 2000 });
+      // Settles in one statement: the compare-and-set on `sent` counts only those still sent.
+      const settled = await store.settleDevices([
+        { rollout: 'r1', device: 'd0', outcome: 'applied', at: 3000 }, { rollout: 'r1', device: 'd1', outcome: 'failed', at: 3000, error: 'boom' },
+        { rollout: 'r1', device: 'd20', outcome: 'applied', at: 3000 }, // pending: not settled
+      ]);
+      expect(settled.map((x) => x.device).sort()).toEqual(['d0', 'd1']);
+      await store.setDevicePhases([{ rollout: 'r1', device: 'd2', phase: 'pull' }]);
+      await store.stepRollout('r1', 'i', 4000, 5, () => ({ finish: [{ device: 'd3', outcome: 'timed-out' }] }));
+      await countsMatchRows(store, 'r1');
+      // A second rollout supersedes r1's pending rows for the devices it takes.
+      await store.createRollout(rollout('r2', 5000), devices(10, 25));
+      await countsMatchRows(store, 'r1');
+      await countsMatchRows(store, 'r2');
+      expect((await store.getRollout('r1'))!.counts.superseded).toBe(5);
+      await store.transitionRollout('r1', ['running'], 'cancelled', 6000);
+      await countsMatchRows(store, 'r1');
+      expect((await store.getRollout('r1'))!.counts).toMatchObject({ pending: 0, 'not-sent': 13, applied: 1, failed: 1, 'timed-out': 1, sent: 9 });
+      await countsMatchRows(await reopen().then((s) => (extra.push(s), s)), 'r2');
+    });
+
+    it('writes many devices, events, phases and telemetry samples in one call each', async () => {
+      await store.upsertDevices([
+        { id: 'a', patch: { online: true, lastSeen: 10 } }, { id: 'b', patch: { phase: 'pull' } }, { id: 'c', patch: { online: false, lastSeen: 5 } },
+      ]);
+      await store.upsertDevices([{ id: 'a', patch: { lastSeen: 3, desiredRevision: 4 } }]);
+      expect(await store.getDevice('a')).toMatchObject({ online: true, lastSeen: 10, desiredRevision: 4 });
+      expect(await store.getDevice('b')).toMatchObject({ phase: 'pull' });
+      expect(await store.getDevice('c')).toMatchObject({ online: false, lastSeen: 5 });
+      const events = await store.addEvents([1, 2, 3].map((t) => ({ time: t, device: 'a', type: `e${t}`, data: { t } })));
+      expect(events.map((e) => e.type)).toEqual(['e1', 'e2', 'e3']);
+      expect(events[0]!.seq < events[1]!.seq && events[1]!.seq < events[2]!.seq).toBe(true);
+      expect((await store.events({ limit: 3 })).map((e) => [e.seq, e.type])).toEqual([...events].reverse().map((e) => [e.seq, e.type]));
+      // Two samples of one device in one minute, in one call: summed into one minute row.
+      const t0 = 60_000;
+      await store.addTelemetry([{ device: 'a', time: t0, cpuPercent: 10 }, { device: 'a', time: t0 + 1000, cpuPercent: 30 }, { device: 'b', time: t0, cpuPercent: 5 }]);
+      expect(await store.telemetry('a', t0, t0 + 59_000, 'minute')).toEqual([{ time: t0, cpuPercent: 20 }]);
+      expect((await store.telemetry('a', t0, t0 + 59_000, 'raw')).length).toBe(2);
+    });
+
     it('serializes concurrent steps: racing instances never send one device twice', async () => {
       await store.createRollout(rollout('r1'), Array.from({ length: 40 }, (_, i) => ({ device: `d${i}`, revision: 1 })));
       const other = multiConnection ? await reopen() : store;
