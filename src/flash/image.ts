@@ -2,7 +2,6 @@ import fs from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BerthError, isErrno } from '../errors.js';
 import { bundleArchOf, describeElf, parseElfHeader, type BundleArch, type ElfInfo } from './elf.js';
-import { execTool } from './exec.js';
 import { Ext4Volume } from './ext4.js';
 import { FatVolume } from './fat.js';
 import { isFatType, LINUX_TYPE, readPartitionTable, type Partition } from './mbr.js';
@@ -96,10 +95,16 @@ export async function copyImage(input: string, dest: string): Promise<void> {
   // 0600: the image is about to hold the device's broker password and keys (cp keeps the mode).
   const fh = await fs.open(dest, 'wx', 0o600);
   try {
+    // Both tools write through the descriptor opened above, never by the name: when a signal makes the
+    // caller remove `dest` while the tool is still starting, a tool opening `dest` itself would create it
+    // again after the removal and leave a full-size orphan (seen in CI: flash.test "interrupted flash").
+    // cp reopens its stdout through /dev/stdout, i.e. this same inode even once unlinked.
     if (!input.endsWith('.xz')) {
-      await execTool('cp', ['--sparse=always', '--', input, dest]);
+      const cp = spawn('cp', ['--sparse=always', '--', input, '/dev/stdout'], { stdio: ['ignore', fh.fd, 'pipe'] });
+      const x = await exitOf(cp, 'cp', 'coreutils');
+      if (x.code !== 0) throw new BerthError('host', `cannot copy ${input} to ${dest}: ${x.stderr.trim() || `cp exited ${x.code}`}`);
     } else {
-      // xz writes straight into the file, and makes zero runs holes itself when stdout is a regular file.
+      // xz makes zero runs holes itself when stdout is a regular file.
       const xz = spawn('xz', ['-dc', '--', input], { stdio: ['ignore', fh.fd, 'pipe'] });
       const x = await exitOf(xz, 'xz', 'xz-utils');
       if (x.code !== 0) throw new BerthError('invalid', `cannot decompress ${input}: ${x.stderr.trim() || `xz exited ${x.code}`}`);
