@@ -9,13 +9,17 @@ import { build } from 'esbuild';
 // where their importer runs: in a lazy module (a dynamic import), when it is first imported. Only those:
 // each such import copies the module's exports (esbuild's __toESM), and doing that for fs or path in ~200
 // modules made the copy loop itself TurboFan-hot at start.
-const LAZY_BUILTINS = new Set(['tls', 'https', 'zlib']);
+// `http` is here for another reason: Node ≥ 22's `http` has lazy getters (WebSocket, CloseEvent, MessageEvent)
+// that load undici, and an ESM `import` of a built-in reads every export to build its facade. undici compiles
+// its HTTP parser to WebAssembly at load, which V8's lite mode (bin/berth, `berth agent`) does not have: the
+// agent crashed at start on Node 22. `require` builds no facade, so nothing reads those getters.
+const LAZY_BUILTINS = new Set(['tls', 'https', 'zlib', 'http']);
 
 /** Node built-ins in LAZY_BUILTINS required where used, not imported at the top of the bundle. */
 export const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?(tls|https|zlib)$/ }, (args) => {
+    b.onResolve({ filter: new RegExp(`^(node:)?(${[...LAZY_BUILTINS].join('|')})$`) }, (args) => {
       const name = args.path.replace(/^node:/, '');
       return args.kind === 'import-statement' && LAZY_BUILTINS.has(name) ? { path: name, namespace: 'lazy-builtin' } : undefined;
     });

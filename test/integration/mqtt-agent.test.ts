@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnAgent, stopProcess, until, type AgentProcess } from '../helpers/agent-process.js';
+import { spawnAgent, stopProcess, undiciTrap, until, type AgentProcess, type UndiciTrap } from '../helpers/agent-process.js';
 import { requireBuilt } from '../helpers/dist.js';
 import { pushBusyboxImage } from '../helpers/images/build.js';
 import { startMosquitto, type MosquittoInstance } from '../helpers/services/mosquitto.js';
@@ -28,8 +28,12 @@ const inbox: InboxMessage[] = [];
 
 const fleetKey = testFleetKey();
 
+// The agent runs with the undici trap: every path below (deploys, commands, logs, restarts) would crash it
+// on Node 22 if it loaded undici, since bin/berth runs the agent in V8's lite mode (no WebAssembly).
+let trap: UndiciTrap;
+
 function startAgent(): AgentProcess {
-  return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms'], fleetKey);
+  return spawnAgent(root, ['--broker', broker.url, '--device-id', DEVICE, '--telemetry-interval', '1s', '--no-governor', '--backoff-base', '200ms'], fleetKey, {}, trap.env);
 }
 
 const berth = (...args: string[]) => berthSync(['--root', root, ...args]);
@@ -51,11 +55,13 @@ beforeAll(async () => {
   await pushBusyboxImage(registry, 'fleet/app', 'v1', { arches: ['amd64'] });
   img = `${registry.host}/fleet/app:v1`;
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-mqtt-agent-'));
+  trap = undiciTrap(root);
   fleet = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'fleet-e2e' });
   recordMessages(fleet, inbox);
   await fleet.subscribeAsync(`${base}/#`, { qos: 1 });
   agent = startAgent();
-  await until(() => messages('status').find((m) => m.payload.online === true), 30_000, 'agent online');
+  await until(() => trap.caught() || messages('status').find((m) => m.payload.online === true), 30_000, 'agent online');
+  expect(trap.caught()).toBe('');
 }, 120_000);
 
 afterAll(async () => {
@@ -236,4 +242,11 @@ describe('berth agent over MQTT', () => {
     expect(statuses.indexOf('103:superseded')).toBeLessThan(statuses.indexOf('104:applied'));
     expect(statuses).not.toContain('103:applied');
   }, 120_000);
+});
+
+describe('berth agent in lite mode', () => {
+  it('ran every test above in V8 lite mode without reaching undici (whose WebAssembly lite mode lacks)', () => {
+    expect(fs.readFileSync(`/proc/${agent.proc.pid}/cmdline`, 'utf8').split('\0')).toContain('--lite-mode');
+    expect(trap.caught()).toBe('');
+  });
 });
