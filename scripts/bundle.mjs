@@ -6,7 +6,8 @@
 // The outputs sit two levels below the package root, as dist/<dir>/<file>.js do, so code that finds
 // package files relative to its own module (package.json, board-profiles/, native/build/) still works.
 // Native addons stay external: better-sqlite3 and koffi locate their .node files from their own paths.
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -41,3 +42,26 @@ await build({ ...common, entryPoints: { berth: path.join(root, 'dist/cli/entry.j
 // for TurboFan to compile it (3.4 MiB of code, BENCHMARKS.md issue 22). Other verbs keep the split build:
 // a one-shot command loads only what it runs.
 await build({ ...common, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
+
+// What bin/berth runs for the other verbs: the same CLI as ONE CommonJS file, cli.cjs, started by berth.cjs
+// (src/cli/cached-entry.ts), which runs it with V8's code cache (src/cli/code-cache.ts): Node 20 caches
+// compiled code for scripts only, not ES modules. import.meta.url becomes the file's own URL (the code finds
+// package files relative to it), and import() becomes require(): a vm.Script has no ESM loader behind it.
+// The validators go beside it as for the agent: V8 reads and keeps every loaded byte of source.
+const cjs = {
+  ...common,
+  format: 'cjs',
+  outExtension: { '.js': '.cjs' },
+  splitting: false,
+  supported: { 'dynamic-import': false },
+  define: { 'import.meta.url': '__berthUrl' },
+  // "use strict" first: the ES modules were strict, and a directive after the banner would not count.
+  banner: { js: "'use strict';const __berthUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+await build({ ...cjs, entryPoints: { cli: path.join(root, 'dist/cli/cjs-main.js') }, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
+// The code cache reads the file as Latin-1 (faster than UTF-8): esbuild escapes non-ASCII by default; check.
+const cliSource = await readFile(path.join(common.outdir, 'cli.cjs'));
+if (cliSource.some((b) => b > 0x7f)) throw new Error('dist/bundle/cli.cjs is not ASCII: src/cli/code-cache.ts reads it as Latin-1');
+// The cache is keyed by the bundle's hash, known here, so a start never hashes 2 MB.
+const cliHash = createHash('sha256').update(cliSource).digest('hex').slice(0, 16);
+await build({ ...cjs, entryPoints: { berth: path.join(root, 'dist/cli/cached-entry.js') }, define: { ...cjs.define, BERTH_CLI_HASH: JSON.stringify(cliHash) } });

@@ -1,50 +1,7 @@
-// Every verb, in the order `berth --help` lists them (bin/berth runs this for all but `agent`; see agent-main.ts).
-import { registerArchive } from './archive.js';
-import { registerBoard } from './board.js';
-import { registerCompose } from './compose.js';
-import { registerCp } from './cp.js';
-import { registerDeploy } from './deploy.js';
-import { registerDoctor } from './doctor.js';
-import { registerEvents } from './events.js';
-import { registerAttach } from './attach.js';
-import { registerExec } from './exec.js';
-import { registerFleet } from './fleet.js';
-import { registerFlash } from './flash.js';
-import { registerAgent } from './agent.js';
-import { registerContainers } from './containers.js';
-import { registerImages } from './images.js';
-import { registerLogin } from './login.js';
-import { registerNetwork } from './network.js';
-import { registerPull } from './pull.js';
-import { registerRun } from './run.js';
-import { registerSystem } from './system.js';
-import { registerVerbs } from './verbs.js';
-import { registerVolume } from './volume.js';
+// The CLI as an ES module: dist/bundle/berth.mjs (scripts/bundle.mjs). bin/berth runs the code-cached
+// CommonJS build of the same program instead (cjs-main.ts, code-cache.ts); this one stays for the benches
+// and for loaders that import the ESM bundle.
+import { ALL_VERBS } from './all-verbs.js';
+import { main } from './program.js';
 
-import { main, type RegisterVerb } from './program.js';
-
-const VERBS: readonly RegisterVerb[] = [
-  registerBoard,
-  registerDoctor,
-  registerPull,
-  registerImages,
-  registerArchive,
-  registerLogin,
-  registerRun,
-  registerContainers,
-  registerExec,
-  registerAttach,
-  registerCp,
-  registerVerbs,
-  registerEvents,
-  registerVolume,
-  registerSystem,
-  registerNetwork,
-  registerDeploy,
-  registerCompose,
-  registerAgent,
-  registerFleet,
-  registerFlash,
-];
-
-process.exitCode = await main(process.argv, VERBS);
+process.exitCode = await main(process.argv, ALL_VERBS);

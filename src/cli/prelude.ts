@@ -4,19 +4,24 @@ import module from 'node:module';
 import path from 'node:path';
 
 /** Where compiled code is cached: $XDG_CACHE_HOME/berth, else `<BERTH_ROOT>/cache`; NODE_COMPILE_CACHE wins. */
-function compileCacheDir(env: NodeJS.ProcessEnv): string {
+export function compileCacheDir(env: NodeJS.ProcessEnv): string {
   if (env.NODE_COMPILE_CACHE) return env.NODE_COMPILE_CACHE;
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'berth', 'compile');
   return path.join(env.BERTH_ROOT || '/var/lib/berth', 'cache', 'compile');
 }
 
-/** Call first, then import the program: later runs skip parsing and compiling berth's code. */
-export function startCli(): void {
+/**
+ * Call first, then import the program: later runs skip parsing and compiling berth's code. Returns whether
+ * Node's own compile cache is on (Node ≥ 22.1); on Node 20 code-cache.ts does that job for the CLI.
+ */
+export function startCli(): boolean {
+  let cached = false;
   // Node ≥ 22.1 only (Node 20 lacks it); a cache it cannot write is skipped, never an error.
   const enable = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
   if (enable && !process.env.NODE_DISABLE_COMPILE_CACHE) {
     try {
       enable(compileCacheDir(process.env));
+      cached = true;
     } catch {
       // a read-only or foreign cache dir: run uncached
     }
@@ -29,4 +34,5 @@ export function startCli(): void {
     process.env.NODE_EXTRA_CA_CERTS = process.env.BERTH_DEFERRED_CA_CERTS;
     delete process.env.BERTH_DEFERRED_CA_CERTS;
   }
+  return cached;
 }
