@@ -73,6 +73,8 @@ if (!fs.existsSync(berthMain)) {
   process.exit(1);
 }
 const MiB = 1024 * 1024;
+/** bin/berth's environment for node (one malloc arena unless set), so the bench measures what users run. */
+const BERTH_ENV = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1' };
 
 // ---------------------------------------------------------------------------------------------------
 // Machine facts
@@ -367,7 +369,7 @@ const TOOLS = {
   berth: {
     label: 'berth pull',
     run(image, dir) {
-      const p = timed(['node', ...NODE_ARGS, berthMain, '--root', path.join(dir, 'root'), 'pull', '-q', '--platform', 'linux/amd64', image.ref]);
+      const p = timed(['node', ...NODE_ARGS, berthMain, '--root', path.join(dir, 'root'), 'pull', '-q', '--platform', 'linux/amd64', image.ref], { env: BERTH_ENV });
       return { ms: p.ms, cpuS: p.cpuS, rss: { berth: p.rssKiB }, out: path.join(dir, 'root/snapshots') };
     },
   },
@@ -496,7 +498,7 @@ function profileBerth(image, work) {
   for (const f of fs.readdirSync(profDir)) fs.rmSync(path.join(profDir, f));
   coldCaches();
   waitQuiet();
-  const p = timed(['node', ...NODE_ARGS, '--cpu-prof', '--cpu-prof-dir', profDir, berthMain, '--root', path.join(dir, 'root'), 'pull', '-q', '--platform', 'linux/amd64', image.ref]);
+  const p = timed(['node', ...NODE_ARGS, '--cpu-prof', '--cpu-prof-dir', profDir, berthMain, '--root', path.join(dir, 'root'), 'pull', '-q', '--platform', 'linux/amd64', image.ref], { env: BERTH_ENV });
   target.cleanup();
   const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   const prof = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8'));

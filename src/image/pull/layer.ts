@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable, pipeline, type Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { BerthError } from '../../errors.js';
@@ -144,17 +144,21 @@ async function unpackStream(
     decompressor = zstd();
   }
   const hash = crypto.createHash(parseDigest(expectedDiffId).algorithm);
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      ctx.reclaim?.(chunk.length);
-      cb(null, chunk);
-    },
-  });
-  const streams: NodeJS.ReadWriteStream[] = decompressor ? [decompressor, tap] : [tap];
-  const tar = pipeline(whole, ...(streams as [NodeJS.ReadWriteStream]), () => undefined) as unknown as Readable;
+  const tar: AsyncIterable<Buffer> = decompressor ? (pipeline(whole, decompressor, () => undefined) as unknown as Readable) : whole;
   // The tar reader consumes its input to the end (padding after the end-of-archive marker included), so
   // by the time it is done the hash covers the whole uncompressed stream.
-  const result = await applyLayer(tar, dir, { whiteouts, signal: ctx.signal, onWarning: ctx.onWarning });
+  const result = await applyLayer(hashed(tar, hash, ctx.reclaim), dir, { whiteouts, signal: ctx.signal, onWarning: ctx.onWarning });
   return { unpacked: result.bytes, diffId: `${parseDigest(expectedDiffId).algorithm}:${hash.digest('hex')}` };
+}
+
+/**
+ * Hashes each chunk on its way to the tar reader. A generator rather than a Transform stage: no buffer of
+ * its own, so a chunk is parsed, written and dead before the next is decompressed (tar-reader.ts).
+ */
+async function* hashed(source: AsyncIterable<Buffer>, hash: crypto.Hash, reclaim: Reclaim | undefined): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    hash.update(chunk);
+    reclaim?.(chunk.length);
+    yield chunk;
+  }
 }

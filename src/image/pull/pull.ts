@@ -112,8 +112,11 @@ export async function pullImage(deps: PullDeps, req: PullRequest): Promise<PullR
     emit({ type: 'layer', digest, phase: 'done', bytes: size, total: size });
   };
   // overlay snapshots are independent of each other; copy snapshots build on their parent, in order.
-  // Unpacking is CPU-bound (gunzip, hashing): more layers at once than cores only adds contention.
-  const width = Math.max(1, Math.min(req.parallel, os.availableParallelism()));
+  // Unpacking is CPU-bound, and one layer already keeps two cores busy: its gunzip on a thread-pool
+  // thread, its hashing, tar parsing and file writes on the main thread, which all layers share. So one
+  // core fewer than the machine has: on 2 cores one layer at a time was as fast as two and peaked
+  // 3-5 MiB lower (BENCHMARKS.md, issue 22, pullpeak).
+  const width = Math.max(1, Math.min(req.parallel, os.availableParallelism() - 1));
   await runPool(missing, deps.snapshots.mode === 'overlay' ? width : 1, runLayer, signal);
 
   // Unpacked files were written without an fsync each; one syncfs makes them durable before the record.

@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { BerthError, isErrno } from '../../errors.js';
-import { keepRawXattrs, RAW_XATTR } from './pax.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, syscalls } from './sys.js';
+import { TarReader, type EntryBody, type TarHeader } from './tar-reader.js';
 
 /**
  * How whiteouts are represented. `overlay`: the directory is one layer of an overlayfs stack, so a
@@ -114,13 +112,14 @@ function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
 }
 
-/** Applies one uncompressed layer tar to `root`. Rejects hostile entries with a BerthError naming them. */
-export async function applyLayer(source: Readable, root: string, opts: ApplyOptions): Promise<ApplyResult> {
-  keepRawXattrs();
+/**
+ * Applies one uncompressed layer tar to `root`. Rejects hostile entries with a BerthError naming them.
+ * `source` is read to its end (what follows the end-of-archive blocks included), so a caller hashing the
+ * chunks it yields has hashed the whole stream when this resolves. Each chunk is parsed and written out
+ * before the next is read (tar-reader.ts: why that keeps a pull's memory flat).
+ */
+export async function applyLayer(source: AsyncIterable<Buffer>, root: string, opts: ApplyOptions): Promise<ApplyResult> {
   const tree = new Tree(root);
-  const extract = tar.extract();
-  source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract);
   const dirTimes: Array<[string, Date]> = [];
   // What this layer wrote, for a merged apply's opaque directories only (markOpaque): an overlay layer
   // never reads it, and on a layer of many files it held every path to the end of the layer.
@@ -129,94 +128,104 @@ export async function applyLayer(source: Readable, root: string, opts: ApplyOpti
   let entries = 0;
   let bytes = 0;
   let name = '';
-  try {
-    for await (const entry of extract) {
-      opts.signal?.throwIfAborted();
-      const h = opts.mapName || opts.owner ? { ...entry.header, ...(opts.mapName && { name: opts.mapName(entry.header.name) }), ...opts.owner } : entry.header;
-      name = h.name;
-      entries++;
-      const parts = components(h.name);
-      const base = parts.at(-1);
-      if (base === undefined) {
-        // The root itself: only a directory may stand there (CVE-2021-29136 replaced it with a symlink).
-        if (h.type !== 'directory') throw new Hostile('replaces the root of the layer');
-        fs.lchownSync(root, h.uid, h.gid);
-        fs.chmodSync(root, h.mode & 0o7777);
-        entry.resume();
-        continue;
-      }
-      if (base.startsWith(WH) && opts.whiteouts !== 'none') {
-        applyWhiteout(tree, parts, opts, opaque);
-        entry.resume();
-        continue;
-      }
-      const target = tree.ensureParents(parts);
-      written?.add(target);
-      switch (h.type) {
-        case 'directory':
-          tree.clear(target, true);
-          if (!lstatOrUndefined(target)) fs.mkdirSync(target, { mode: 0o700 });
-          tree.markDir(target);
-          fs.lchownSync(target, h.uid, h.gid);
-          fs.chmodSync(target, h.mode & 0o7777);
-          if (h.mtime) dirTimes.push([target, h.mtime]);
-          entry.resume();
-          break;
-        case 'file':
-        case 'contiguous-file': {
-          // Synchronous calls: one thread-pool round trip per chunk and per chown/chmod made unpacking
-          // several times slower than tar (scripts/bench/pull).
-          const fd = tree.createFile(target);
-          try {
-            for await (const chunk of entry) writeAll(fd, chunk as Buffer);
-            fs.fchownSync(fd, h.uid, h.gid);
-            fs.fchmodSync(fd, h.mode & 0o7777); // after chown, which clears setuid bits
-            if (h.mtime) fs.futimesSync(fd, h.mtime, h.mtime);
-          } finally {
-            fs.closeSync(fd);
-          }
-          bytes += h.size ?? 0;
-          break;
-        }
-        case 'symlink':
-          // Any target is allowed, absolute ones too: it resolves inside the container's root at run time.
-          // It is never followed here.
-          tree.clear(target, false);
-          fs.symlinkSync(h.linkname ?? '', target);
-          fs.lchownSync(target, h.uid, h.gid);
-          if (h.mtime) fs.lutimesSync(target, h.mtime, h.mtime);
-          entry.resume();
-          break;
-        case 'link': {
-          const linkParts = components(h.linkname ?? '');
-          if (linkParts.length === 0) throw new Hostile('hardlink to the root');
-          const source = tree.ensureParents(linkParts);
-          const st = lstatOrUndefined(source);
-          if (!st) throw new Hostile(`hardlink to "${h.linkname}", which is not in the layer`);
-          if (st.isDirectory()) throw new Hostile(`hardlink to directory "${h.linkname}"`);
-          tree.clear(target, false);
-          fs.linkSync(source, target);
-          entry.resume();
-          break;
-        }
-        case 'character-device':
-        case 'block-device':
-        case 'fifo': {
-          tree.clear(target, false);
-          const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
-          syscalls().mknod(target, kind | (h.mode & 0o7777), h.devmajor ?? 0, h.devminor ?? 0);
-          fs.lchownSync(target, h.uid, h.gid);
-          entry.resume();
-          break;
-        }
-        default:
-          throw new Hostile(`unsupported entry type ${h.type}`);
-      }
-      if (h.pax) applyXattrs(target, h.pax as Record<string, string>, opts);
+  /** The regular file being written, closed on the way out if the layer fails inside it. */
+  let openFd: number | undefined;
+
+  const onEntry = (header: TarHeader): EntryBody | undefined => {
+    opts.signal?.throwIfAborted();
+    const h = opts.mapName || opts.owner ? { ...header, ...(opts.mapName && { name: opts.mapName(header.name) }), ...opts.owner } : header;
+    name = h.name;
+    entries++;
+    const parts = components(h.name);
+    const base = parts.at(-1);
+    if (base === undefined) {
+      // The root itself: only a directory may stand there (CVE-2021-29136 replaced it with a symlink).
+      if (h.type !== 'directory') throw new Hostile('replaces the root of the layer');
+      fs.lchownSync(root, h.uid, h.gid);
+      fs.chmodSync(root, h.mode & 0o7777);
+      return undefined;
     }
+    if (base.startsWith(WH) && opts.whiteouts !== 'none') {
+      applyWhiteout(tree, parts, opts, opaque);
+      return undefined;
+    }
+    const target = tree.ensureParents(parts);
+    written?.add(target);
+    let body: EntryBody | undefined;
+    switch (h.type) {
+      case 'directory':
+        tree.clear(target, true);
+        if (!lstatOrUndefined(target)) fs.mkdirSync(target, { mode: 0o700 });
+        tree.markDir(target);
+        fs.lchownSync(target, h.uid, h.gid);
+        fs.chmodSync(target, h.mode & 0o7777);
+        if (h.mtime) dirTimes.push([target, h.mtime]);
+        break;
+      case 'file':
+      case 'contiguous-file': {
+        // Synchronous calls: one thread-pool round trip per chunk and per chown/chmod made unpacking
+        // several times slower than tar (scripts/bench/pull).
+        const fd = tree.createFile(target);
+        openFd = fd;
+        body = {
+          write: (chunk) => writeAll(fd, chunk),
+          end: () => {
+            openFd = undefined;
+            try {
+              fs.fchownSync(fd, h.uid, h.gid);
+              fs.fchmodSync(fd, h.mode & 0o7777); // after chown, which clears setuid bits
+              if (h.mtime) fs.futimesSync(fd, h.mtime, h.mtime);
+            } finally {
+              fs.closeSync(fd);
+            }
+            // After the chown, which drops security.capability.
+            if (h.xattrs) applyXattrs(target, h.xattrs, opts);
+            bytes += h.size;
+          },
+        };
+        return body;
+      }
+      case 'symlink':
+        // Any target is allowed, absolute ones too: it resolves inside the container's root at run time.
+        // It is never followed here.
+        tree.clear(target, false);
+        fs.symlinkSync(h.linkname ?? '', target);
+        fs.lchownSync(target, h.uid, h.gid);
+        if (h.mtime) fs.lutimesSync(target, h.mtime, h.mtime);
+        break;
+      case 'link': {
+        const linkParts = components(h.linkname ?? '');
+        if (linkParts.length === 0) throw new Hostile('hardlink to the root');
+        const source = tree.ensureParents(linkParts);
+        const st = lstatOrUndefined(source);
+        if (!st) throw new Hostile(`hardlink to "${h.linkname}", which is not in the layer`);
+        if (st.isDirectory()) throw new Hostile(`hardlink to directory "${h.linkname}"`);
+        tree.clear(target, false);
+        fs.linkSync(source, target);
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        tree.clear(target, false);
+        const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        syscalls().mknod(target, kind | (h.mode & 0o7777), h.devmajor ?? 0, h.devminor ?? 0);
+        fs.lchownSync(target, h.uid, h.gid);
+        break;
+      }
+      default:
+        throw new Hostile(`unsupported entry type ${h.type}`);
+    }
+    if (h.xattrs) applyXattrs(target, h.xattrs, opts);
+    return body;
+  };
+
+  const reader = new TarReader(onEntry);
+  try {
+    for await (const chunk of source) reader.push(chunk);
+    reader.end();
   } catch (err) {
-    extract.destroy();
-    source.unpipe(extract);
+    if (openFd !== undefined) fs.closeSync(openFd);
     if (err instanceof Hostile) throw new BerthError('invalid', `hostile layer entry "${name}": ${err.message}`);
     if (isErrno(err, 'ENOSPC')) throw new BerthError('resource', `disk full while unpacking "${name}"`, { cause: err });
     if (err instanceof BerthError) throw err;
@@ -260,17 +269,12 @@ function markOpaque(dir: string, opts: ApplyOptions, written: Set<string>): void
   }
 }
 
-const XATTR_PREFIX = 'SCHILY.xattr.';
-
-function applyXattrs(target: string, pax: Record<string, string>, opts: ApplyOptions): void {
-  for (const [key, value] of Object.entries(pax)) {
-    if (!key.startsWith(XATTR_PREFIX)) continue;
-    const attr = key.slice(XATTR_PREFIX.length);
+function applyXattrs(target: string, xattrs: ReadonlyArray<readonly [string, Buffer]>, opts: ApplyOptions): void {
+  for (const [attr, value] of xattrs) {
     // overlay's own attributes steer the stack (redirects, opaque dirs): a layer must not set them.
     if (attr.startsWith('trusted.overlay.')) throw new Hostile(`sets the reserved xattr ${attr}`);
-    const raw = pax[RAW_XATTR + attr];
     try {
-      syscalls().lsetxattr(target, attr, raw !== undefined ? Buffer.from(raw, 'base64') : Buffer.from(value, 'utf8'));
+      syscalls().lsetxattr(target, attr, value);
     } catch (err) {
       if (!isErrno(err, 'ENOTSUP') && !isErrno(err, 'EPERM')) throw err;
       opts.onWarning?.(`xattr ${attr} on ${path.basename(target)} not supported here; skipped`);
