@@ -1,8 +1,11 @@
 import { BerthError } from '../errors.js';
 import { isValidDeviceId } from '../protocol/topics.js';
+import type { ReportedState } from '../protocol/types.js';
 import type { FleetFile } from './fleet-file.js';
 import { mergeSorted } from './sorted-ids.js';
 import type { FleetView } from './view.js';
+
+type Board = ReportedState['board'];
 
 /** Which devices a command is for: exactly one of the three. */
 export interface Selection {
@@ -49,8 +52,16 @@ export class Inventory {
     return this.fileGroups.has(id) || this.view.devices.has(id);
   }
 
-  groupsOf(id: string): string[] {
-    const board = this.view.devices.get(id)?.reported?.board;
+  /** The board a device reports, null when none: what its derived groups and labels come from. */
+  boardOf(id: string): Board | null {
+    return this.view.devices.get(id)?.reported?.board ?? null;
+  }
+
+  /**
+   * The device's groups. `board` stands in for the one it reports now (null: none), for whoever needs the
+   * groups a device had with a board it reported earlier (the filter menus' counts, device-filters.ts).
+   */
+  groupsOf(id: string, board: Board | null = this.boardOf(id)): string[] {
     const reported = board ? [`profile:${board.profile}`, `model:${board.model}`] : [];
     return [...new Set([...(this.fileGroups.get(id) ?? []), ...reported])];
   }
@@ -58,13 +69,13 @@ export class Inventory {
   /** groupsOf(id).includes(group), without building the list (a filter asks it of every device). */
   inGroup(id: string, group: string): boolean {
     if (this.fileGroups.get(id)?.includes(group)) return true;
-    const board = this.view.devices.get(id)?.reported?.board;
-    if (board === undefined) return false;
+    const board = this.boardOf(id);
+    if (board === null) return false;
     return group.startsWith('profile:') ? group.slice(8) === board.profile : group.startsWith('model:') && group.slice(6) === board.model;
   }
 
-  labelsOf(id: string): Record<string, string> {
-    const board = this.view.devices.get(id)?.reported?.board;
+  /** The device's labels: its board's `profile` and `model`, then the fleet file's (which win); `board` as for groupsOf. */
+  labelsOf(id: string, board: Board | null = this.boardOf(id)): Record<string, string> {
     return { ...(board && { profile: board.profile, model: board.model }), ...this.file.devices?.[id]?.labels };
   }
 

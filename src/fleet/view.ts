@@ -120,6 +120,19 @@ export class FleetView {
   readonly devices = new Map<string, DeviceView>();
   /** The keys of `devices`, kept sorted as devices appear (the fleet service lists pages of them). */
   readonly ids = new SortedIds();
+  private readonly appliedListeners = new Set<(c: FleetChange, d: DeviceView) => void>();
+
+  /**
+   * Calls `fn` after each change apply() folds in, synchronously, with the device as it now is: for
+   * whoever keeps something derived from the view up to date as it changes (the fleet service's filter
+   * menus, device-filters.ts) instead of rebuilding it from every device per read. Devices added by
+   * device() alone (not through apply) are not announced. `fn` must be cheap and must not throw: it runs
+   * for every message the broker delivers. Returns the unsubscribe function.
+   */
+  onApplied(fn: (c: FleetChange, d: DeviceView) => void): () => void {
+    this.appliedListeners.add(fn);
+    return () => this.appliedListeners.delete(fn);
+  }
 
   device(id: string): DeviceView {
     let d = this.devices.get(id);
@@ -134,6 +147,11 @@ export class FleetView {
   /** Folds a change into the view. `now` is the fleet's clock (ms), for lastSeen. */
   apply(c: FleetChange, now: number): void {
     const d = this.device(c.device);
+    this.fold(d, c, now);
+    for (const fn of this.appliedListeners) fn(c, d);
+  }
+
+  private fold(d: DeviceView, c: FleetChange, now: number): void {
     switch (c.kind) {
       case 'status':
         d.status = c.status;

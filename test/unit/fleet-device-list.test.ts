@@ -10,7 +10,6 @@ import { SqliteDriver } from '../../src/fleet/service/sqlite-driver.js';
 import type { FleetStore } from '../../src/fleet/service/store.js';
 import { FleetView, parseMessage } from '../../src/fleet/view.js';
 import { SortedIds, firstAfter, mergeSorted } from '../../src/fleet/sorted-ids.js';
-import { filterChoices, fleetFilters } from '../../src/fleet/service/device-filters.js';
 
 // GET /api/v1/devices' list and pages over a real SQLite store: pages read only their rows, and
 // walking the pages gives exactly the unpaged list, with every filter.
@@ -161,24 +160,5 @@ describe('SortedIds', () => {
     const sorted = ['b', 'd', 'f'];
     expect([firstAfter(sorted, ''), firstAfter(sorted, 'a'), firstAfter(sorted, 'b'), firstAfter(sorted, 'c'), firstAfter(sorted, 'f'), firstAfter(sorted, 'z')]).toEqual([0, 0, 1, 1, 3, 3]);
     expect(firstAfter([], 'a')).toBe(0);
-  });
-});
-
-// GET /api/v1/device-filters: the menus' choices and the fleet's size, from the fleet file and the view.
-describe('fleetFilters', () => {
-  it('offers each distinct group, key=value label and profile once, sorted, and counts the fleet', () => {
-    const view = new FleetView();
-    const reported = (profile: string) => Buffer.from(JSON.stringify({ revision: 1, status: 'applied', services: {}, board: { profile, model: 'm' } }));
-    for (const [id, profile, online] of [['a', 'pi4', true], ['b', 'pi-zero', false], ['c', 'pi4', true]] as const) {
-      view.apply(parseMessage(`berth/v1/${id}/reported`, reported(profile), true)!, 1);
-      view.apply(parseMessage(`berth/v1/${id}/status`, Buffer.from(JSON.stringify({ online })), true)!, 1);
-    }
-    const inventory = new Inventory({ devices: { a: { groups: ['canary'], labels: { site: 'lab' } }, b: { groups: ['canary'], labels: { site: 'roof', tier: '1' } }, z: null } }, view);
-    // The fleet file's groups and labels, and those the inventory derives from each board (profile:, model:).
-    expect(fleetFilters(view, inventory)).toEqual({
-      groups: ['canary', 'model:m', 'profile:pi-zero', 'profile:pi4'], labels: ['model=m', 'profile=pi-zero', 'profile=pi4', 'site=lab', 'site=roof', 'tier=1'],
-      profiles: ['pi-zero', 'pi4'], total: 4, online: 2,
-    });
-    expect(filterChoices([])).toEqual({ groups: [], labels: [], profiles: [] });
   });
 });

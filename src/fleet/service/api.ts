@@ -5,7 +5,7 @@ import { sendCommand } from '../cmd.js';
 import type { Inventory } from '../inventory.js';
 import type { FleetLink } from '../link.js';
 import type { LiveFeed } from './live.js';
-import { fleetFilters } from './device-filters.js';
+import type { FilterFacets } from './device-filters.js';
 import { listDevices } from './device-list.js';
 import type { ListedIds } from './listed-ids.js';
 import { intParam, sendJsonList, type Route } from './http.js';
@@ -24,6 +24,8 @@ export interface ApiDeps extends RolloutDeps {
   readonly live: LiveFeed;
   /** The ids GET /api/v1/devices lists, kept sorted. */
   readonly listed: ListedIds;
+  /** GET /api/v1/device-filters' answer, kept as the view changes. */
+  readonly filters: FilterFacets;
   /** Unexpected failures of work that outlives a request's answer (a log follow). */
   readonly onError: (err: unknown) => void;
 }
@@ -65,7 +67,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         return undefined;
       },
     },
-    { method: 'GET', path: '/api/v1/device-filters', scope: 'read', handler: async () => ({ json: traced('device-filters', () => fleetFilters(deps.view, deps.inventory())) }) },
+    { method: 'GET', path: '/api/v1/device-filters', scope: 'read', handler: async () => ({ json: traced('device-filters', () => deps.filters.fleetFilters()) }) },
     { method: 'GET', path: '/api/v1/devices/:id', scope: 'read', handler: async ({ params }) => ({ json: deviceDetail(await device(params.id!), deps.inventory()) }) },
     {
       method: 'GET', path: '/api/v1/devices/:id/telemetry', scope: 'read',

@@ -12,6 +12,7 @@ import { FleetView } from '../view.js';
 import { apiRoutes } from './api.js';
 import { authenticate, checkCsrf, login, logout } from './auth.js';
 import { FleetBus } from './bus.js';
+import { FilterFacets } from './device-filters.js';
 import { RolloutDriver } from './driver.js';
 import { Forbidden, compileRoutes, readJsonBody, scopeAllows, sendError, sendJson, type RouteResult } from './http.js';
 import { Ingest } from './ingest.js';
@@ -91,6 +92,9 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     // GET /api/v1/devices no longer sorts the fleet), which an inventory per request would redo each time.
     const theInventory = new Inventory(opts.fleetFile, view);
     const inventory = (): Inventory => theInventory;
+    // Before the ingest starts: the menus count every device as its retained state arrives.
+    const filters = new FilterFacets(theInventory, view);
+    closers.push(() => filters.close());
     const ingest = new Ingest(store, link, view, bus, onError);
     await ingest.start();
     closers.push(() => ingest.stop());
@@ -104,7 +108,7 @@ export async function startFleetService(opts: ServeOptions): Promise<FleetServic
     closers.push(() => clearInterval(prune));
 
     const routes = compileRoutes([...apiRoutes({
-      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live, listed, onError,
+      store, view, inventory, bus, registry: opts.registry, tlsVerify: opts.tlsVerify, dataDir: opts.dataDir, link, signer: opts.signer, retention: opts.retention, live, listed, filters, onError,
     }), ...tokenRoutes(store)]);
     const secure = opts.tls !== undefined;
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
