@@ -4,7 +4,7 @@
 // desired states verified), telemetry at the agents' real rate, and `berth fleet serve` (SQLite) over them.
 //
 //   node scripts/bench/fleet-10k.mjs [--devices 10000] [--apply-ms 500] [--telemetry 60s] [--idle 120] [--berth DIR] [--db sqlite|postgres]
-//                                    [--steady-ms 200] [--profile DIR] [--trace on|off]
+//                                    [--steady-ms 200] [--profile DIR] [--trace on|off] [--stream off|on]
 //
 // --db postgres runs the service on a private PostgreSQL cluster (test/helpers/services/postgres.ts: loopback
 // only, fsync and synchronous_commit off, as the tests run it: an optimistic PostgreSQL) instead of SQLite.
@@ -34,6 +34,10 @@
 // --trace (on by default) runs the service with BERTH_FLEET_TRACE (src/fleet/service/slice-trace.ts) and prints,
 // per phase, the event loop's delay and where its synchronous time went, and the worst stalls of the rollout
 // phase with the slices that ran in them: what a slow page waited behind.
+//
+// --stream on keeps one GET /api/v1/stream (the dashboard's live feed) open throughout (b)–(d), as an open
+// dashboard does, and counts its `device` messages per phase: with it the service sends every changed
+// device's summary each second, which a run without a dashboard never exercises. Off by default, so runs compare.
 //
 // --profile DIR profiles the service's CPU into DIR/<pid>.cpuprofile (written at its stop; cpu-prof.cjs):
 // what held its event loop.
@@ -65,6 +69,7 @@ const { values: opt } = parseArgs({
     'steady-ms': { type: 'string', default: '200' },
     profile: { type: 'string' },
     trace: { type: 'string', default: 'on' },
+    stream: { type: 'string', default: 'off' },
   },
 });
 const N = Number(opt.devices);
@@ -162,7 +167,7 @@ function sampler(pid) {
       if (current) current.end(); // eslint-disable-line no-use-before-define
       const cpu0 = cpuSeconds(pid);
       const t0 = performance.now();
-      const p = { name, startedAt: Date.now(), rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, lat: { all: [], page: [], group: [], filters: [], steady: [] } };
+      const p = { name, startedAt: Date.now(), rssMaxMiB: 0, rssLastMiB: 0, cpuS: 0, wallS: 0, failed: 0, streamDevices: 0, lat: { all: [], page: [], group: [], filters: [], steady: [] } };
       p.end = () => {
         p.cpuS = cpuSeconds(pid) - cpu0;
         p.wallS = (performance.now() - t0) / 1000;
@@ -255,6 +260,27 @@ function steadyProbe(url, token, everyMs, samples) {
   };
 }
 
+/** --stream on: GET /api/v1/stream held open as a dashboard holds it; its `device` messages counted into the current phase. */
+function streamReader(url, token, samples) {
+  const ac = new AbortController();
+  const done = (async () => {
+    const r = await fetch(`${url}/api/v1/stream`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+    const text = new TextDecoder();
+    let rest = ''; // an SSE message cut between two reads
+    for await (const chunk of r.body) {
+      const messages = (rest + text.decode(chunk, { stream: true })).split('\n\n');
+      rest = messages.pop();
+      if (samples.current) samples.current.streamDevices += messages.filter((m) => m.startsWith('event: device\n')).length;
+    }
+  })().catch((err) => {
+    if (!ac.signal.aborted) log(`stream: ${err.message}`);
+  });
+  return async () => {
+    ac.abort();
+    await done;
+  };
+}
+
 const results = {};
 try {
   log(`starting mosquitto and ${N} simulated devices (telemetry every ${TELEMETRY_MS / 1000} s)`);
@@ -296,6 +322,7 @@ try {
 
   const stopProbe = listProbe(service.url, token, samples);
   const stopSteady = steadyProbe(service.url, token, Number(opt['steady-ms']), samples);
+  const stopStream = opt.stream === 'on' ? streamReader(service.url, token, samples) : async () => {};
   samples.phase('idle');
   await sleep(IDLE_S * 1000);
 
@@ -344,6 +371,7 @@ try {
   await sleep(10_000);
   await stopProbe();
   await stopSteady();
+  await stopStream();
   results.phases = samples.stop().map((p) => ({
     name: p.name, startedAt: p.startedAt, wallS: p.wallS, failedCalls: p.failed, cpuPct: (p.cpuS * 100) / p.wallS, rssMaxMiB: p.rssMaxMiB, rssLastMiB: p.rssLastMiB,
     listAll: { n: p.lat.all.length, p50: pct(p.lat.all, 50), p95: pct(p.lat.all, 95), max: pct(p.lat.all, 100) },
@@ -351,6 +379,7 @@ try {
     listPage: { n: p.lat.page.length, p50: pct(p.lat.page, 50), p95: pct(p.lat.page, 95), max: pct(p.lat.page, 100) },
     filters: { n: p.lat.filters.length, p50: pct(p.lat.filters, 50), p95: pct(p.lat.filters, 95), max: pct(p.lat.filters, 100) },
     steady: { n: p.lat.steady.length, p50: pct(p.lat.steady, 50), p95: pct(p.lat.steady, 95), max: pct(p.lat.steady, 100) },
+    streamDevices: p.streamDevices,
   }));
 
   // A clean stop checkpoints the WAL into fleet.db; then measure what telemetry takes there.
@@ -429,6 +458,7 @@ console.log(`\nSteady page of 100 (a worker thread, one every ${opt['steady-ms']
 console.log('| phase | calls | p50 | p95 | max |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const p of results.phases) if (p.steady.n > 0) console.log(`| ${p.name} | ${p.steady.n} | ${ms(p.steady.p50)} | ${p95of(p.steady)} | ${ms(p.steady.max)} |`);
+if (opt.stream === 'on') console.log(`\nLive stream held open (GET /api/v1/stream): device messages per phase: ${results.phases.map((p) => `${p.name} ${p.streamDevices}`).join(', ')}.`);
 const d = results.db;
 console.log(`\nTelemetry in ${opt.db === 'postgres' ? 'PostgreSQL (pg_total_relation_size after VACUUM: table, indexes, TOAST)' : 'SQLite (dbstat, table + indexes)'}: raw ${r1(d.raw.bytesPerRow)} B/row (${d.raw.rows} rows), per-minute ${r1(d.minute.bytesPerRow)} B/row (${d.minute.rows} rows): **${r1(d.perDeviceDayKiB)} KiB per device-day** at one sample per ${TELEMETRY_MS / 1000} s (extrapolated from this run's rows). ${opt.db === 'postgres' ? 'The database' : 'fleet.db'} ${r1(d.fileMiB)} MiB at the end.`);
 if (results.trace) console.log(`\n${(await import('./fleet-trace.mjs')).traceMarkdown(results.trace)}`);

@@ -1,9 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Inventory } from '../inventory.js';
 import { eventJson } from './api.js';
 import type { FleetBus, FleetUpdate } from './bus.js';
 import { deviceSummary, rolloutDevice, rolloutSummary } from './present.js';
+import { traced } from './slice-trace.js';
 import type { FleetStore } from './store.js';
+
+/** Devices read and sent per turn of the event loop when a flush has many. */
+const CHUNK = 500;
+
+/** `fn` over `items` CHUNK at a time, serving the event loop's I/O between chunks. */
+async function inChunks<T>(items: readonly T[], fn: (chunk: T[]) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += CHUNK) {
+    if (i > 0) await yieldToIo();
+    await fn(items.slice(i, i + CHUNK));
+  }
+}
 
 /**
  * GET /api/v1/stream: Server-Sent Events for the dashboard. One feed per service fans out to every
@@ -17,6 +30,7 @@ export class LiveFeed {
   private readonly rollouts = new Set<string>();
   private readonly rolloutDevices = new Map<string, Set<string>>();
   private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
   private readonly ping: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
@@ -56,9 +70,11 @@ export class LiveFeed {
       if (!set) this.rolloutDevices.set(u.rollout, (set = new Set()));
       set.add(u.device);
     }
+    // Flushes run one after the other: one that yields between chunks must not be overtaken by the next,
+    // which would send a device's newer state before the older one still to be read.
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
-      this.flush().catch(this.onError);
+      this.flushing = this.flushing.then(() => this.flush()).catch(this.onError);
     }, this.coalesceMs);
   }
 
@@ -70,10 +86,22 @@ export class LiveFeed {
     this.rollouts.clear();
     this.rolloutDevices.clear();
     const inventory = this.inventory();
-    // One query per 500 devices, not one per device: mid-rollout every device of the fleet changes each second.
-    for (const d of await this.store.devicesByIds(devices)) this.send('device', deviceSummary(d, inventory));
+    // Mid-rollout every device of the fleet changes each second: read, summarized and serialized at once,
+    // 10,000 devices held the event loop for one long task per flush while a dashboard was open, and every
+    // API call waited behind it. A chunk per turn (one query each, not one per device) lets them in between.
+    await inChunks(devices, async (ids) => {
+      const rows = await this.store.devicesByIds(ids);
+      traced('live devices', () => {
+        for (const d of rows) this.send('device', deviceSummary(d, inventory));
+      });
+    });
     for (const [rollout, ids] of rolloutDevices) {
-      for (const d of await this.store.rolloutDevicesOf(rollout, [...ids])) this.send('rollout-device', { rollout, device: rolloutDevice(d) });
+      await inChunks([...ids], async (chunk) => {
+        const rows = await this.store.rolloutDevicesOf(rollout, chunk);
+        traced('live rollout devices', () => {
+          for (const d of rows) this.send('rollout-device', { rollout, device: rolloutDevice(d) });
+        });
+      });
     }
     for (const id of rollouts) {
       const r = await this.store.getRollout(id);
