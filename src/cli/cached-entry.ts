@@ -12,12 +12,14 @@ declare const BERTH_CLI_HASH: string;
 
 const verb = verbOf(process.argv.slice(2));
 const cli = fileURLToPath(new URL(RUN_BUNDLE_VERBS.includes(verb) ? './cli-run.cjs' : './cli.cjs', import.meta.url));
-if (startCli()) {
+const cacheDir = compileCacheDir(process.env);
+// Node's own cache is on (≥ 22.1), or there is nowhere to keep one (no state root yet): a plain require.
+if (startCli() || cacheDir === undefined) {
   createRequire(cli)(cli);
 } else {
   // One build hash for both bundles, and a cache per verb: a verb always loads the same bundle, and writing
   // one bundle's cache never drops the other's as a stale build (code-cache.ts).
-  const run = runWithCodeCache({ file: cli, dir: compileCacheDir(process.env), build: BERTH_CLI_HASH, variant: verb });
+  const run = runWithCodeCache({ file: cli, dir: cacheDir, build: BERTH_CLI_HASH, variant: verb });
   // At exit, the cache holds what the whole command compiled, not just what loading the CLI did.
   process.once('exit', run.save);
 }
