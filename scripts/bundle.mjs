@@ -7,7 +7,7 @@
 // package files relative to its own module (package.json, board-profiles/, native/build/) still works.
 // Native addons stay external: better-sqlite3 and koffi locate their .node files from their own paths.
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -56,12 +56,32 @@ const cjs = {
   supported: { 'dynamic-import': false },
   define: { 'import.meta.url': '__berthUrl' },
   // "use strict" first: the ES modules were strict, and a directive after the banner would not count.
-  banner: { js: "'use strict';const __berthUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // __berthBuiltin: see shareBuiltinFacades below.
+  banner: { js: "'use strict';const __berthUrl = require('node:url').pathToFileURL(__filename).href;const __berthFacades = new Map();function __berthBuiltin(id) { let m = __berthFacades.get(id); if (m === undefined) __berthFacades.set(id, (m = __toESM(require(id), 1))); return m; }" },
 };
-await build({ ...cjs, entryPoints: { cli: path.join(root, 'dist/cli/cjs-main.js') }, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
-// The code cache reads the file as Latin-1 (faster than UTF-8): esbuild escapes non-ASCII by default; check.
-const cliSource = await readFile(path.join(common.outdir, 'cli.cjs'));
-if (cliSource.some((b) => b > 0x7f)) throw new Error('dist/bundle/cli.cjs is not ASCII: src/cli/code-cache.ts reads it as Latin-1');
-// The cache is keyed by the bundle's hash, known here, so a start never hashes 2 MB.
-const cliHash = createHash('sha256').update(cliSource).digest('hex').slice(0, 16);
-await build({ ...cjs, entryPoints: { berth: path.join(root, 'dist/cli/cached-entry.js') }, define: { ...cjs.define, BERTH_CLI_HASH: JSON.stringify(cliHash) } });
+
+// esbuild gives every module that imports a Node built-in by default or namespace import its own facade
+// object, `__toESM(require("node:fs"), 1)`: a new object with one getter per property (fs has ~100). The CLI
+// bundles hold ~150 of them, all made at load: 40–80 ms at load 8 in a micro-benchmark, 1–6 ms for one per
+// built-in (BENCHMARKS.md, "Issue 22: run --rm, session 8"). A built-in's facade is the same for every
+// importer (getters onto the same module, `default` the module itself), so the bundle shares one each.
+const FACADE = /__toESM\(require\("(node:[a-z_/]+)"\),1\)/g;
+async function shareBuiltinFacades(file) {
+  const source = await readFile(file, 'latin1');
+  const shared = source.replace(FACADE, (_, id) => `__berthBuiltin(${JSON.stringify(id)})`);
+  // esbuild changed the helper's shape: say so rather than ship a bundle that quietly lost the gain.
+  if (shared === source) throw new Error(`${file}: no __toESM(require("node:…"), 1) to share: check scripts/bundle.mjs against esbuild's output`);
+  await writeFile(file, shared, 'latin1');
+}
+// cli-run.cjs: the same for `run` and `create` only (src/cli/run-bundle.ts), a third of the whole CLI's size.
+await build({ ...cjs, entryPoints: { cli: path.join(root, 'dist/cli/cjs-main.js'), 'cli-run': path.join(root, 'dist/cli/cjs-run-main.js') }, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
+// The code cache reads the files as Latin-1 (faster than UTF-8): esbuild escapes non-ASCII by default; check.
+// The cache is keyed by one hash of both, known here, so a start never hashes megabytes.
+const cliHash = createHash('sha256');
+for (const f of ['cli.cjs', 'cli-run.cjs']) {
+  await shareBuiltinFacades(path.join(common.outdir, f));
+  const source = await readFile(path.join(common.outdir, f));
+  if (source.some((b) => b > 0x7f)) throw new Error(`dist/bundle/${f} is not ASCII: src/cli/code-cache.ts reads it as Latin-1`);
+  cliHash.update(source);
+}
+await build({ ...cjs, entryPoints: { berth: path.join(root, 'dist/cli/cached-entry.js') }, define: { ...cjs.define, BERTH_CLI_HASH: JSON.stringify(cliHash.digest('hex').slice(0, 16)) } });

@@ -156,6 +156,10 @@ const podmanRun = ['--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', 
 const berthCmd = [path.join(berthDir, 'bin/berth'), '--root', berthRoot];
 const berthRootB = path.join(work, 'berth-compare');
 const berthCmdB = compareDir && [path.join(compareDir, 'bin/berth'), '--root', berthRootB];
+// Each build its own compile cache: sharing one, the two builds' writes drop each other's caches as stale
+// (src/cli/code-cache.ts) and every alternating run would compile the CLI again.
+const cacheEnv = { XDG_CACHE_HOME: path.join(work, 'cache') };
+const cacheEnvB = { XDG_CACHE_HOME: path.join(work, 'cache-compare') };
 
 const { steps: cleanups, run: cleanup } = teardown(() => {
   // Nothing may stay mounted under the work dir before it is removed (podman's storage, a leftover rootfs).
@@ -217,20 +221,20 @@ try {
     'node -e 0': () => timed(['node', '-e', '0']).ms,
     // Node (OpenSSL 3) parses NODE_EXTRA_CA_CERTS at start-up; bin/berth defers it (see there).
     ...(process.env.NODE_EXTRA_CA_CERTS && { 'node -e 0, NODE_EXTRA_CA_CERTS unset': () => timed(['env', '-u', 'NODE_EXTRA_CA_CERTS', 'node', '-e', '0']).ms }),
-    'berth --version': () => timed([...berthCmd, '--version']).ms,
+    'berth --version': () => timed([...berthCmd, '--version'], { env: cacheEnv }).ms,
     'runc run': () => timed(rawRunc()).ms,
     'runc create+start': rawRuncCreateStart,
     'crun run (wrapped)': () => timed(rawCrun()).ms,
     'crun wrapper alone': () => timed(crunWrapper()).ms,
-    'berth run --rm': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true']).ms,
-    'berth run --rm (crun)': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+    'berth run --rm': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true'], { env: cacheEnv }).ms,
+    'berth run --rm (crun)': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', ref, 'true'], { env: { ...cacheEnv, BERTH_RUNTIME: 'crun' } }).ms,
     // The same without the default seccomp filter (issue 18): its cost is the difference, measured in the same rounds.
-    'berth run --rm, seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', '--security-opt', 'seccomp=unconfined', ref, 'true']).ms,
-    'berth run --rm (crun), seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', '--security-opt', 'seccomp=unconfined', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+    'berth run --rm, seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', '--security-opt', 'seccomp=unconfined', ref, 'true'], { env: cacheEnv }).ms,
+    'berth run --rm (crun), seccomp=unconfined': () => timed([...berthCmd, 'run', '--rm', '--network', 'none', '--security-opt', 'seccomp=unconfined', ref, 'true'], { env: { ...cacheEnv, BERTH_RUNTIME: 'crun' } }).ms,
     'podman run --rm': () => timed(['podman', ...podmanGlobal, 'run', ...podmanRun, ref, 'true']).ms,
     ...(berthCmdB && {
-      'berth run --rm, compare build': () => timed([...berthCmdB, 'run', '--rm', '--network', 'none', ref, 'true']).ms,
-      'berth run --rm (crun), compare build': () => timed([...berthCmdB, 'run', '--rm', '--network', 'none', ref, 'true'], { env: { BERTH_RUNTIME: 'crun' } }).ms,
+      'berth run --rm, compare build': () => timed([...berthCmdB, 'run', '--rm', '--network', 'none', ref, 'true'], { env: cacheEnvB }).ms,
+      'berth run --rm (crun), compare build': () => timed([...berthCmdB, 'run', '--rm', '--network', 'none', ref, 'true'], { env: { ...cacheEnvB, BERTH_RUNTIME: 'crun' } }).ms,
     }),
   };
   log('sanity run of every command');

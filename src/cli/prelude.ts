@@ -1,13 +1,19 @@
 // What every berth process does before the CLI's modules load (entry.ts, agent-entry.ts): Node's on-disk
 // compile cache, then NODE_EXTRA_CA_CERTS put back.
+import fs from 'node:fs';
 import module from 'node:module';
 import path from 'node:path';
 
-/** Where compiled code is cached: $XDG_CACHE_HOME/berth, else `<BERTH_ROOT>/cache`; NODE_COMPILE_CACHE wins. */
-export function compileCacheDir(env: NodeJS.ProcessEnv): string {
+/**
+ * Where compiled code is cached: $XDG_CACHE_HOME/berth, else `<BERTH_ROOT>/cache`; NODE_COMPILE_CACHE wins.
+ * Undefined (run uncached) when that is under a state root that does not exist yet: a command that never
+ * makes the root (`berth compose config`, `--help`) must not make it for a cache.
+ */
+export function compileCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   if (env.NODE_COMPILE_CACHE) return env.NODE_COMPILE_CACHE;
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'berth', 'compile');
-  return path.join(env.BERTH_ROOT || '/var/lib/berth', 'cache', 'compile');
+  const root = env.BERTH_ROOT || '/var/lib/berth';
+  return fs.existsSync(root) ? path.join(root, 'cache', 'compile') : undefined;
 }
 
 /**
@@ -18,9 +24,10 @@ export function startCli(): boolean {
   let cached = false;
   // Node ≥ 22.1 only (Node 20 lacks it); a cache it cannot write is skipped, never an error.
   const enable = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
-  if (enable && !process.env.NODE_DISABLE_COMPILE_CACHE) {
+  const dir = compileCacheDir(process.env);
+  if (enable && dir !== undefined && !process.env.NODE_DISABLE_COMPILE_CACHE) {
     try {
-      enable(compileCacheDir(process.env));
+      enable(dir);
       cached = true;
     } catch {
       // a read-only or foreign cache dir: run uncached

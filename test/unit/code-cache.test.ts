@@ -64,3 +64,16 @@ describe('the CLI runs with its compiled code cached (src/cli/code-cache.ts)', (
     expect(run.exports).toMatchObject({ answer: 42 });
   });
 });
+
+describe('where the CLI keeps its compiled code (src/cli/prelude.ts compileCacheDir)', () => {
+  it('is under the state root only when that root exists: a cache never creates the root', async () => {
+    const { compileCacheDir } = await import('../../src/cli/prelude.js');
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cache-dir-'));
+    const missing = path.join(base, 'never-made');
+    expect(compileCacheDir({ BERTH_ROOT: missing })).toBeUndefined();
+    expect(fs.existsSync(missing)).toBe(false);
+    expect(compileCacheDir({ BERTH_ROOT: base })).toBe(path.join(base, 'cache', 'compile'));
+    expect(compileCacheDir({ BERTH_ROOT: missing, XDG_CACHE_HOME: base })).toBe(path.join(base, 'berth', 'compile'));
+    expect(compileCacheDir({ BERTH_ROOT: missing, NODE_COMPILE_CACHE: base })).toBe(base);
+  });
+});
