@@ -35,7 +35,7 @@ const OUT_SIZE = 128 * 1024;
 export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
   // Enough bytes for the longest magic number, however the source cuts its chunks.
-  let head = Buffer.alloc(0);
+  let head: Buffer = Buffer.alloc(0);
   let ended = false;
   while (head.length < ZSTD.length && !ended) {
     const n = await it.next();
