@@ -53,9 +53,11 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
     return;
   }
   const stream = kind === 'gzip' ? zlib.createGunzip() : zstdStream();
-  const inflater = HandleInflater.of(stream);
+  // zstd keeps the stream path: its handle takes ZSTD_e_* flush values, not zlib's, and it is new enough
+  // in Node (22.15) that its internals are not to be leaned on.
+  const inflater = kind === 'gzip' ? HandleInflater.of(stream) : undefined;
   if (!inflater) {
-    // A Node whose zlib streams no longer expose their handle: the stream path, one Buffer per output.
+    // zstd, or a Node whose zlib streams no longer expose their handle: one Buffer per output.
     yield* pipeline(Readable.from(rest), stream, () => undefined) as unknown as AsyncIterable<Buffer>;
     return;
   }
