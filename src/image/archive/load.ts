@@ -8,6 +8,7 @@ import { digestOf } from '../digest.js';
 import { MEDIA, type Descriptor, type ImageIndex } from '../manifest.js';
 import { formatReference, parseReference } from '../reference.js';
 import { applyLayer } from '../unpack/apply.js';
+import { sniffCompression } from '../unpack/decompress.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, blobPath, DOCKER_MANIFEST_FILE, INDEX_FILE, type DockerArchiveEntry } from './format.js';
 import { ArchiveSource, type BlobLocation } from './source.js';
 
@@ -53,16 +54,18 @@ async function fileDigest(file: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-const GZIP = [0x1f, 0x8b];
-const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
+const LAYER_MEDIA_TYPE = {
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  none: 'application/vnd.oci.image.layer.v1.tar',
+} as const;
+/** By the same magic numbers the puller decompresses by (decompress.ts), so the two cannot disagree. */
 function layerMediaType(file: string): string {
   const fd = fs.openSync(file, 'r');
   const head = Buffer.alloc(4);
   fs.readSync(fd, head, 0, 4, 0);
   fs.closeSync(fd);
-  if (GZIP.every((b, i) => head[i] === b)) return 'application/vnd.oci.image.layer.v1.tar+gzip';
-  if (ZSTD.every((b, i) => head[i] === b)) return 'application/vnd.oci.image.layer.v1.tar+zstd';
-  return 'application/vnd.oci.image.layer.v1.tar';
+  return LAYER_MEDIA_TYPE[sniffCompression(head)];
 }
 
 /**

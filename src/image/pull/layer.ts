@@ -1,8 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Readable, pipeline, type Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import zlib from 'node:zlib';
 import { BerthError } from '../../errors.js';
 import type { ContentStore, Ingest } from '../content/store.js';
 import { parseDigest } from '../digest.js';
@@ -10,6 +8,7 @@ import type { Descriptor } from '../manifest.js';
 import type { RegistryApi } from '../registry/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import { applyLayer, type WhiteoutMode } from '../unpack/apply.js';
+import { decompress } from '../unpack/decompress.js';
 import type { Reclaim } from './reclaim.js';
 
 export interface LayerJob {
@@ -114,11 +113,7 @@ export async function* downloadChunks(ctx: DownloadContext, job: Pick<LayerJob, 
   }
 }
 
-const GZIP = [0x1f, 0x8b, 0x08];
-const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
-const startsWith = (b: Buffer, magic: number[]): boolean => magic.every((m, i) => b[i] === m);
-
-/** Decompresses by magic number (not media type: registries mislabel), hashes the tar, applies it. */
+/** Decompresses (decompress.ts), hashes the tar, applies it. */
 async function unpackStream(
   source: AsyncIterable<Buffer>,
   dir: string,
@@ -126,34 +121,17 @@ async function unpackStream(
   expectedDiffId: string,
   ctx: LayerContext,
 ): Promise<{ unpacked: number; diffId: string }> {
-  const it = source[Symbol.asyncIterator]();
-  const first = await it.next();
-  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
-  const whole = Readable.from(
-    (async function* () {
-      if (head.length > 0) yield head;
-      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-    })(),
-  );
-  let decompressor: Transform | undefined;
-  // Bigger output chunks: fewer trips through the hash and the tar reader per megabyte.
-  if (startsWith(head, GZIP)) decompressor = zlib.createGunzip({ chunkSize: 128 * 1024 });
-  else if (startsWith(head, ZSTD)) {
-    const zstd = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-    if (!zstd) throw new BerthError('host', `zstd-compressed layers need Node 22.15 or newer (this is Node ${process.versions.node})`);
-    decompressor = zstd();
-  }
   const hash = crypto.createHash(parseDigest(expectedDiffId).algorithm);
-  const tar: AsyncIterable<Buffer> = decompressor ? (pipeline(whole, decompressor, () => undefined) as unknown as Readable) : whole;
   // The tar reader consumes its input to the end (padding after the end-of-archive marker included), so
   // by the time it is done the hash covers the whole uncompressed stream.
-  const result = await applyLayer(hashed(tar, hash, ctx.reclaim), dir, { whiteouts, signal: ctx.signal, onWarning: ctx.onWarning });
+  const result = await applyLayer(hashed(decompress(source), hash, ctx.reclaim), dir, { whiteouts, signal: ctx.signal, onWarning: ctx.onWarning });
   return { unpacked: result.bytes, diffId: `${parseDigest(expectedDiffId).algorithm}:${hash.digest('hex')}` };
 }
 
 /**
  * Hashes each chunk on its way to the tar reader. A generator rather than a Transform stage: no buffer of
- * its own, so a chunk is parsed, written and dead before the next is decompressed (tar-reader.ts).
+ * its own, so a chunk is parsed, written and done with before the next is decompressed (into the same
+ * output buffer: decompress.ts).
  */
 async function* hashed(source: AsyncIterable<Buffer>, hash: crypto.Hash, reclaim: Reclaim | undefined): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
