@@ -50,10 +50,14 @@ ${NODE} -e 'setInterval(() => {}, 1 << 30)' &
 bare=$!
 while sleep 10; do
   agent=
+  seen=
   for p in $(cat /sys/fs/cgroup/system.slice/berth-agent.service/cgroup.procs); do
-    case "$(readlink /proc/$p/exe)" in *ld-linux.so.3) agent=$p ;; esac
+    exe=$(readlink /proc/$p/exe)
+    seen="$seen $p:$exe"
+    # "… (deleted)" too: the loader's file may have been replaced under the running agent.
+    case "$exe" in *ld-linux.so.3*) agent=$p ;; esac
   done
-  [ -n "$agent" ] && echo "berth-rss: agent $(rss $agent) bare $(rss $bare)"
+  if [ -n "$agent" ]; then echo "berth-rss: agent $(rss $agent) bare $(rss $bare)"; else echo "berth-rss: no agent process in the unit's cgroup:$seen"; fi
 done
 `;
 const RSS_UNIT = '[Unit]\nDescription=berth test: memory of the agent and of a bare node\nAfter=berth-agent.service\n\n[Service]\nType=simple\nExecStart=/usr/local/bin/berth-rss\n\n[Install]\nWantedBy=multi-user.target\n';
@@ -197,7 +201,11 @@ describe('a Pi Zero W card (ARMv6, qemu raspi0 -cpu arm1176) flashed by berth fl
 
   let footprint: { agent: number; bare: number } | undefined;
   it("the agent's memory after the deploy is measured beside a bare Node's (the card's sampler)", async () => {
-    const samples = await until(() => (rssSamples(deployedAt).length >= 1 ? rssSamples(deployedAt) : undefined), 300_000, 'an RSS sample after the deploy');
+    const samples = await until(() => (rssSamples(deployedAt).length >= 1 ? rssSamples(deployedAt) : undefined), 300_000, 'an RSS sample after the deploy').catch((err: unknown) => {
+      // What the sampler said instead (no agent process found, …), for the next run's diagnosis.
+      console.error(`${ID}: sampler lines after the deploy:\n${[...vm!.console().slice(deployedAt).matchAll(/berth-rss: .*/g)].slice(-5).join('\n')}`);
+      throw err;
+    });
     footprint = samples.at(-1)!;
     console.log(`armv6 footprint, KiB: agent ${footprint.agent}, bare node ${footprint.bare} (budget ${PROFILE.reserve.agentBytes / 1024})`);
     expect(footprint.bare).toBeGreaterThan(8 * 1024);
