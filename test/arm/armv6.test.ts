@@ -45,18 +45,25 @@ const CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 r
 // emulated board is busy: the shell reads /proc itself. Printed to the journal, which forwards to the console.
 const NODE = '/opt/berth/current/node/lib/ld-linux.so.3 --library-path /opt/berth/current/node/lib /opt/berth/current/node/bin/node --max-semi-space-size=1';
 const RSS_SCRIPT = `#!/bin/sh
+# Straight to the console, not through the journal: a stalled journald must not block the sampler's writes.
+exec >/dev/console 2>&1
 rss() { while read -r k v u; do [ "$k" = VmRSS: ] && echo "$v"; done < /proc/$1/status; }
 ${NODE} -e 'setInterval(() => {}, 1 << 30)' &
 bare=$!
+agent=
 while sleep 10; do
-  agent=
-  seen=
-  for p in $(cat /sys/fs/cgroup/system.slice/berth-agent.service/cgroup.procs); do
-    exe=$(readlink /proc/$p/exe)
-    seen="$seen $p:$exe"
-    # "… (deleted)" too: the loader's file may have been replaced under the running agent.
-    case "$exe" in *ld-linux.so.3*) agent=$p ;; esac
-  done
+  # The unit's cgroup is read only to find the agent (again when it restarts): in two runs the sampler fell
+  # silent for good right after the agent set up its cgroups (governor-started), while the agent went on.
+  if [ -z "$agent" ] || [ ! -e "/proc/$agent/status" ]; then
+    agent=
+    seen=
+    for p in $(cat /sys/fs/cgroup/system.slice/berth-agent.service/cgroup.procs); do
+      exe=$(readlink /proc/$p/exe)
+      seen="$seen $p:$exe"
+      # "… (deleted)" too: the loader's file may have been replaced under the running agent.
+      case "$exe" in *ld-linux.so.3*) agent=$p ;; esac
+    done
+  fi
   if [ -n "$agent" ]; then echo "berth-rss: agent $(rss $agent) bare $(rss $bare)"; else echo "berth-rss: no agent process in the unit's cgroup:$seen"; fi
 done
 `;
