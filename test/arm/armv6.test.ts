@@ -45,15 +45,26 @@ const CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 r
 // emulated board is busy: the shell reads /proc itself. Printed to the journal, which forwards to the console.
 const NODE = '/opt/berth/current/node/lib/ld-linux.so.3 --library-path /opt/berth/current/node/lib /opt/berth/current/node/bin/node --max-semi-space-size=1';
 const RSS_SCRIPT = `#!/bin/sh
+# Straight to the console, not through the journal: a stalled journald must not block the sampler's writes.
+exec >/dev/console 2>&1
 rss() { while read -r k v u; do [ "$k" = VmRSS: ] && echo "$v"; done < /proc/$1/status; }
 ${NODE} -e 'setInterval(() => {}, 1 << 30)' &
 bare=$!
+agent=
 while sleep 10; do
-  agent=
-  for p in $(cat /sys/fs/cgroup/system.slice/berth-agent.service/cgroup.procs); do
-    case "$(readlink /proc/$p/exe)" in *ld-linux.so.3) agent=$p ;; esac
-  done
-  [ -n "$agent" ] && echo "berth-rss: agent $(rss $agent) bare $(rss $bare)"
+  # The unit's cgroup is read only to find the agent (again when it restarts): in two runs the sampler fell
+  # silent for good right after the agent set up its cgroups (governor-started), while the agent went on.
+  if [ -z "$agent" ] || [ ! -e "/proc/$agent/status" ]; then
+    agent=
+    seen=
+    for p in $(cat /sys/fs/cgroup/system.slice/berth-agent.service/cgroup.procs); do
+      exe=$(readlink /proc/$p/exe)
+      seen="$seen $p:$exe"
+      # "… (deleted)" too: the loader's file may have been replaced under the running agent.
+      case "$exe" in *ld-linux.so.3*) agent=$p ;; esac
+    done
+  fi
+  if [ -n "$agent" ]; then echo "berth-rss: agent $(rss $agent) bare $(rss $bare)"; else echo "berth-rss: no agent process in the unit's cgroup:$seen"; fi
 done
 `;
 const RSS_UNIT = '[Unit]\nDescription=berth test: memory of the agent and of a bare node\nAfter=berth-agent.service\n\n[Service]\nType=simple\nExecStart=/usr/local/bin/berth-rss\n\n[Install]\nWantedBy=multi-user.target\n';
@@ -197,7 +208,11 @@ describe('a Pi Zero W card (ARMv6, qemu raspi0 -cpu arm1176) flashed by berth fl
 
   let footprint: { agent: number; bare: number } | undefined;
   it("the agent's memory after the deploy is measured beside a bare Node's (the card's sampler)", async () => {
-    const samples = await until(() => (rssSamples(deployedAt).length >= 1 ? rssSamples(deployedAt) : undefined), 300_000, 'an RSS sample after the deploy');
+    const samples = await until(() => (rssSamples(deployedAt).length >= 1 ? rssSamples(deployedAt) : undefined), 300_000, 'an RSS sample after the deploy').catch((err: unknown) => {
+      // What the sampler said instead (no agent process found, …), for the next run's diagnosis.
+      console.error(`${ID}: sampler lines after the deploy:\n${[...vm!.console().slice(deployedAt).matchAll(/berth-rss: .*/g)].slice(-5).join('\n')}`);
+      throw err;
+    });
     footprint = samples.at(-1)!;
     console.log(`armv6 footprint, KiB: agent ${footprint.agent}, bare node ${footprint.bare} (budget ${PROFILE.reserve.agentBytes / 1024})`);
     expect(footprint.bare).toBeGreaterThan(8 * 1024);

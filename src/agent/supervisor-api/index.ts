@@ -8,7 +8,7 @@ import { SupervisorBackend, type SupervisorBackendDeps } from './backend.js';
 import { gatewaysOf } from './device-env.js';
 import { LOOPBACK, supervisorHost, SUPERVISOR_API_PORT } from './env.js';
 import type { PowerAction } from './routes.js';
-import { SupervisorApiServer } from './server.js';
+import type { SupervisorApiServer } from './server.js';
 
 /**
  * The berth agent's local subset of balena's supervisor API (`io.balena.features.supervisor-api`).
@@ -30,11 +30,26 @@ export interface SupervisorApiDeps extends Omit<SupervisorBackendDeps, 'engine'>
 
 /** Runs until `signal` aborts, then closes every listener. */
 export async function runSupervisorApi(d: SupervisorApiDeps, signal: AbortSignal): Promise<void> {
-  const server = new SupervisorApiServer({
-    ctx: { backend: new SupervisorBackend(d), keys: d.keys, ...(d.power && { power: d.power }) },
-    port: d.port ?? SUPERVISOR_API_PORT,
-    log: d.log,
-  });
+  // The HTTP side (server.ts, and with it node:http, _http_server, …: ~0.6 MiB of an idle agent's RSS,
+  // BENCHMARKS.md issue 22, session 8) is loaded when the first labelled container wants a listener, not
+  // before: most agents never run one. A dynamic import of this module, not of node:http itself, which the
+  // agent bundle must require (scripts/bundle-agent.mjs: lite mode and Node 22's undici).
+  // Calls run one after the other, so the last one (closing on abort) also waits for a load in flight.
+  let server: SupervisorApiServer | undefined;
+  let queue = Promise.resolve();
+  const listenOn = (hosts: ReadonlySet<string>): Promise<void> =>
+    (queue = queue.then(async () => {
+      if (server === undefined) {
+        if (hosts.size === 0) return;
+        const { SupervisorApiServer } = await import('./server.js');
+        server = new SupervisorApiServer({
+          ctx: { backend: new SupervisorBackend(d), keys: d.keys, ...(d.power && { power: d.power }) },
+          port: d.port ?? SUPERVISOR_API_PORT,
+          log: d.log,
+        });
+      }
+      await server.listenOn(hosts);
+    }));
   const gatewayOf = gatewaysOf(d.networks);
   const wanted = (): Set<string> => {
     const hosts = new Set<string>();
@@ -57,16 +72,16 @@ export async function runSupervisorApi(d: SupervisorApiDeps, signal: AbortSignal
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      if (!signal.aborted) void server.listenOn(wanted());
+      if (!signal.aborted) void listenOn(wanted());
     });
   };
   const unsubscribe = d.engine.subscribe((e) => {
     if (e.type === 'create' || e.type === 'start' || e.type === 'exit' || e.type === 'remove') resync();
   });
-  await server.listenOn(wanted());
+  await listenOn(wanted());
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
   unsubscribe();
-  await server.close();
+  await listenOn(new Set());
 }
 
 /**
