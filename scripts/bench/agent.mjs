@@ -201,6 +201,7 @@ try {
   async function deploy(services, healthWindow) {
     revision += 1;
     const rev = revision;
+    const cpu0 = cpuTicks(pid);
     const t0 = performance.now();
     await fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, { revision: rev, services, update: { health_window: healthWindow } }), { qos: 1, retain: true });
     const done = await until(() => since(t0).find((m) => m.topic === 'reported' && m.payload.revision === rev && m.payload.status !== 'applying'), 60_000, `revision ${rev}`);
@@ -211,6 +212,8 @@ try {
     return {
       revision: rev,
       appliedMs: done.at - t0,
+      // The agent's own CPU over the deploy (10 ms ticks): what a slower interpreter (lite mode) costs, whatever the load.
+      agentCpuMs: ((cpuTicks(pid) - cpu0) * 1000) / CLK_TCK,
       applyingMs: at(since(t0).find((m) => m.topic === 'reported' && m.payload.revision === rev && m.payload.status === 'applying')?.at),
       runningMs: at(phase('await-healthy')),
       removeMs: at(phase('remove')),
@@ -232,6 +235,7 @@ try {
       running: stats(field('runningMs')),
       applying: stats(field('applyingMs')),
       healthWindowAndRemove: stats(runs.filter((r) => r.runningMs !== undefined).map((r) => r.appliedMs - r.runningMs)),
+      agentCpu: stats(field('agentCpuMs')),
     };
     const d = results.deploys[window];
     log(`health_window ${window}: applied p50 ${r1(d.applied.p50)} ms p95 ${r1(d.applied.p95)} ms; running p50 ${r1(d.running.p50)} ms`);
@@ -343,6 +347,7 @@ for (const [w, d] of Object.entries(results.deploys)) {
   row(`health_window ${w}: publish → reported applied`, d.applied);
   row(`health_window ${w}: publish → new container running (progress await-healthy)`, d.running);
   row(`health_window ${w}: running → applied (health window, old container removed)`, d.healthWindowAndRemove);
+  if (d.agentCpu) row(`health_window ${w}: the agent's CPU per deploy (ms)`, d.agentCpu);
 }
 const pd = results.pullDeploys;
 if (pd) {
