@@ -93,8 +93,15 @@ const STATE_CHANGES = new Set(['health']);
  * and, with a broker, the MQTT front end and telemetry. Runs until `signal` aborts; containers keep
  * running under their monitors after it returns.
  */
-export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise<void> {
+export async function runAgent(o: AgentRunOptions, outer: AbortSignal): Promise<void> {
   const { engine, images, board, log } = o;
+  // A loop that fails stops the others too, and the MQTT front end says offline, before the caller
+  // closes the store under them (a report timer once fired into a closed database).
+  // (Not AbortSignal.any: the ARMv6 bundle's Node 18 may predate it.)
+  const stopAll = new AbortController();
+  if (outer.aborted) stopAll.abort();
+  else outer.addEventListener('abort', () => stopAll.abort(), { once: true });
+  const signal = stopAll.signal;
   const records = o.parts.deployments();
   let mqtt: import('./mqtt/agent.js').MqttAgent | undefined;
   const onDeployEvent = (e: DeployEvent): void => {
@@ -187,6 +194,13 @@ export async function runAgent(o: AgentRunOptions, signal: AbortSignal): Promise
   if (o.trial) void queue.idle().then(() => o.trial?.stage('reconciled'));
 
   signal.addEventListener('abort', () => queue.cancel(), { once: true });
-  await Promise.all(loops);
-  await queue.idle();
+  try {
+    await Promise.all(loops);
+  } catch (err) {
+    stopAll.abort();
+    await Promise.allSettled([...loops, mqtt?.stop()]);
+    throw err;
+  } finally {
+    await queue.idle();
+  }
 }

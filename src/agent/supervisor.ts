@@ -103,11 +103,19 @@ export class Supervisor {
         // Once per streak: the fleet hears of a crash loop, not of every turn of it.
         if (n + 1 === CRASH_LOOP_RESTARTS) this.onEvent({ type: 'crash-loop', container: c.name, detail: { restartsInARow: n + 1, exitCode: c.exitCode, oomKilled: c.oomKilled } });
       } catch (err) {
+        // Removed while it was being restarted (a deploy replacing it, `berth rm`): nothing to restart, and
+        // no reason to end the pass (seen under load: the agent died of "no such container" here).
+        const current = this.engine.list().find((r) => r.id === c.id);
+        if (current === undefined) {
+          this.consecutive.delete(c.id);
+          this.reported.delete(c.id);
+          continue;
+        }
         this.consecutive.set(c.id, n + 1);
         this.onEvent({ type: 'restart-failed', container: c.name, detail: { error: toBerthError(err).message } });
         // A failed start changes nothing the engine reports: try again after the next backoff, and
         // never sooner than FAILED_START_RETRY_MS (the backoff counts from the exit, long past by now).
-        const retry = decideRestart(this.engine.find(c.id), n + 1, this.backoff);
+        const retry = decideRestart(current, n + 1, this.backoff);
         if (retry.restart) at(Math.max(retry.atMs, Date.now() + FAILED_START_RETRY_MS));
       }
     }

@@ -80,4 +80,28 @@ describe('Supervisor over the engine event stream', () => {
     r.abort.abort();
     await running;
   });
+
+  it('a container removed while it is being restarted ends nothing: the supervisor goes on with the others', async () => {
+    const r = rig();
+    const gone = await r.service('gone', { name: 'always' });
+    const other = await r.service('other', { name: 'always' });
+    // The start fails the way the engine fails it when a deploy removed the container meanwhile.
+    const start = r.engine.start.bind(r.engine);
+    r.engine.start = async (id, opts) => {
+      if (id !== gone.id) return start(id, opts);
+      await r.engine.remove(id, true);
+      return start(id, opts);
+    };
+    const running = r.run();
+    r.engine.oomKill(gone.id);
+    r.engine.oomKill(other.id);
+    await until(() => r.events.some((e) => e.type === 'restarted' && e.container === 'other'));
+    expect(r.engine.list().map((c) => c.name)).toEqual(['other']);
+    expect(r.events.some((e) => e.type === 'restart-failed')).toBe(false);
+    // Still running: a later exit is restarted as usual.
+    r.engine.oomKill(other.id);
+    await until(() => r.events.filter((e) => e.type === 'restarted' && e.container === 'other').length === 2);
+    r.abort.abort();
+    await running;
+  });
 });

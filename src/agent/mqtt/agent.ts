@@ -55,6 +55,7 @@ export interface MqttAgentDeps {
 export class MqttAgent {
   private replaying = false;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
   private readonly follows: LogFollows;
@@ -266,7 +267,13 @@ export class MqttAgent {
     });
   }
 
-  async stop(): Promise<void> {
+  /** Idempotent: the abort signal and a failing loop may both stop the agent. */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopOnce();
+    return this.stopped;
+  }
+
+  private async stopOnce(): Promise<void> {
     this.stopping = true;
     this.unsubscribe();
     this.follows.stopAll();
