@@ -42,6 +42,9 @@ await build({ ...common, entryPoints: { berth: path.join(root, 'dist/cli/entry.j
 // for TurboFan to compile it (3.4 MiB of code, BENCHMARKS.md issue 22). Other verbs keep the split build:
 // a one-shot command loads only what it runs.
 await build({ ...common, ...agentMinify, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
+// The agent's pull process (`berth agent-pull`, src/agent/pull-child): one file with just the pull path. Its
+// node:http is required like the agent's (lazyBuiltins): the undici trap of the agent tests watches it too.
+await build({ ...common, entryPoints: { 'agent-pull': path.join(root, 'dist/agent/pull-child/entry.js') }, splitting: false, plugins: [lazyBuiltins] });
 
 // What bin/berth runs for the other verbs: the same CLI as ONE CommonJS file, cli.cjs, started by berth.cjs
 // (src/cli/cached-entry.ts), which runs it with V8's code cache (src/cli/code-cache.ts): Node 20 caches

@@ -152,7 +152,8 @@ export class BerthRoot {
   /**
    * The reconciler over this root's engine, images and deployment records, pulling through `pull`.
    * `berth deploy` and the agent both build theirs here; `onPull` hears of each image about to be pulled;
-   * `bindRoots` (the agent's, from its deploy policy) confines the bind sources of what it creates.
+   * `bindRoots` (the agent's, from its deploy policy) confines the bind sources of what it creates;
+   * `pull` (the agent's) pulls elsewhere than in this process.
    */
   async deployer(onEvent: (e: DeployEvent) => void, opts: DeployerOptions = {}): Promise<Deployer> {
     const [{ Deployer }, { deviceEnvOf }, volumes, engine, networks] = await Promise.all([
@@ -164,6 +165,7 @@ export class BerthRoot {
       ...(opts.bindRoots && { bindRoots: opts.bindRoots }),
       pull: async (ref, signal, onPullEvent, platform) => {
         opts.onPull?.(ref);
+        if (opts.pull) return opts.pull(ref, signal, onPullEvent, platform);
         return (await this.pull(ref, { signal, onEvent: onPullEvent, platform })).image.name;
       },
     });

@@ -2,7 +2,7 @@
 // Fleet agent benchmark: one `berth agent` against a real mosquitto, driven by a fleet-side MQTT client
 // the way test/integration/mqtt-agent.test.ts drives it.
 //
-//   node scripts/bench/agent.mjs [--deploys 20] [--warmup 2] [--idle 60] [--samples 30] [--berth DIR]
+//   node scripts/bench/agent.mjs [--deploys 20] [--warmup 2] [--pull-deploys 0] [--idle 60] [--samples 30] [--berth DIR]
 //
 // Measures
 //   (a) deploy latency of a cached image: publish of a retained desired state → the retained `reported`
@@ -11,6 +11,13 @@
 //       happens before `applied`). Run twice: with update.health_window 100ms (a small window, as a
 //       fleet would set it) and 0s (no window: the floor). The progress messages split each deploy:
 //       publish → `await-healthy` (the new container is running) is the part before the health window.
+//   (a2) with --pull-deploys N: N deploys of an image not on the device, alternating between two images
+//       of busybox plus one layer of ~70 MiB of this machine's files (perl, i18n, zoneinfo: thousands
+//       of small files, gzip -6), each with its own path prefix, so they share no big layer and each
+//       deploy prunes the other (the deployer removes an image its last container leaves): every one
+//       pulls that layer. Per deploy: publish → applied, the pull step (progress `pull` → `create`), the
+//       agent's CPU and its waited-for children's (a pull in a child process counts there; so do the
+//       runtime's), and the agent's VmRSS 3 s after `applied` (has the pull's memory left it?).
 //   (b) the agent's idle RSS (VmRSS sampled each second, VmHWM at the end, from /proc/<pid>/status) and
 //       CPU (utime + stime from /proc/<pid>/stat) over --idle seconds with 5 running services and
 //       telemetry at 30 s (the default for non-SD storage).
@@ -36,6 +43,7 @@ prepareBench(self, { packages: ['mosquitto'], rootReason: 'containers, cgroups, 
 const { values: opt } = parseArgs({
   options: {
     deploys: { type: 'string', default: '20' },
+    'pull-deploys': { type: 'string', default: '0' },
     warmup: { type: 'string', default: '2' },
     idle: { type: 'string', default: '60' },
     samples: { type: 'string', default: '30' },
@@ -43,6 +51,7 @@ const { values: opt } = parseArgs({
   },
 });
 const DEPLOYS = Number(opt.deploys);
+const PULL_DEPLOYS = Number(opt['pull-deploys']);
 const WARMUP = Number(opt.warmup);
 const IDLE_S = Number(opt.idle);
 const SAMPLES = Number(opt.samples);
@@ -70,11 +79,21 @@ async function bareNodeRssKiB() {
   return kib;
 }
 const statusKiB = (pid, field) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]);
-const cpuTicks = (pid) => {
+const statFields = (pid) => {
   const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+};
+const cpuTicks = (pid) => {
+  const f = statFields(pid);
   return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
 };
+/** CPU of the waited-for children (cutime + cstime, fields 16 and 17): a pull child, the runtime. */
+const childCpuTicks = (pid) => {
+  const f = statFields(pid);
+  return Number(f[13]) + Number(f[14]);
+};
+/** An uncompressed tar of files of this machine under `prefix/` (thousands of small files: the tar parsing a real image costs). */
+const hostFilesTar = (prefix) => spawnSync('tar', ['-C', '/', '-cf', '-', '--owner=0', '--group=0', '--numeric-owner', `--transform=s,^,${prefix}/,S`, 'usr/share/perl', 'usr/share/i18n', 'usr/share/zoneinfo', `usr/lib/${sh('gcc', ['-print-multiarch']) || 'x86_64-linux-gnu'}/perl`], { maxBuffer: 1 << 30 }).stdout;
 const machineBusyTicks = () => {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return { busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7], total: f.reduce((a, b) => a + b, 0) };
@@ -99,7 +118,7 @@ const base = `berth/v1/${DEVICE}`;
 const { steps: cleanups, run: cleanup } = teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const berth = (...args) => spawnSync(berthBin, ['--root', root, ...args], { encoding: 'utf8' });
-const results = { facts, deploys: {}, idle: undefined, telemetry: undefined };
+const results = { facts, deploys: {}, pullDeploys: undefined, idle: undefined, telemetry: undefined };
 
 try {
   const { default: mqtt } = await import('mqtt');
@@ -182,6 +201,7 @@ try {
   async function deploy(services, healthWindow) {
     revision += 1;
     const rev = revision;
+    const cpu0 = cpuTicks(pid);
     const t0 = performance.now();
     await fleet.publishAsync(`${base}/desired`, fleetKey.desired(DEVICE, { revision: rev, services, update: { health_window: healthWindow } }), { qos: 1, retain: true });
     const done = await until(() => since(t0).find((m) => m.topic === 'reported' && m.payload.revision === rev && m.payload.status !== 'applying'), 60_000, `revision ${rev}`);
@@ -192,6 +212,8 @@ try {
     return {
       revision: rev,
       appliedMs: done.at - t0,
+      // The agent's own CPU over the deploy (10 ms ticks): what a slower interpreter (lite mode) costs, whatever the load.
+      agentCpuMs: ((cpuTicks(pid) - cpu0) * 1000) / CLK_TCK,
       applyingMs: at(since(t0).find((m) => m.topic === 'reported' && m.payload.revision === rev && m.payload.status === 'applying')?.at),
       runningMs: at(phase('await-healthy')),
       removeMs: at(phase('remove')),
@@ -213,12 +235,45 @@ try {
       running: stats(field('runningMs')),
       applying: stats(field('applyingMs')),
       healthWindowAndRemove: stats(runs.filter((r) => r.runningMs !== undefined).map((r) => r.appliedMs - r.runningMs)),
+      agentCpu: stats(field('agentCpuMs')),
     };
     const d = results.deploys[window];
     log(`health_window ${window}: applied p50 ${r1(d.applied.p50)} ms p95 ${r1(d.applied.p95)} ms; running p50 ${r1(d.running.p50)} ms`);
   }
   const ps = JSON.parse(berth('ps', '-a', '--json').stdout);
   results.containersAfterDeploys = ps.length;
+
+  // (a2) deploys that pull
+  if (PULL_DEPLOYS > 0) {
+    log('building two images with a layer of this machine\'s files each (gzip -6, takes a while)');
+    const pullImgs = [];
+    for (const name of ['pulla', 'pullb']) {
+      await pushBusyboxImage(registry, `bench/${name}`, 'v1', { arches: [hostTestArch()], index: false, extraLayers: [hostFilesTar(name)] });
+      pullImgs.push(`${registry.host}/bench/${name}:v1`);
+    }
+    const runs = [];
+    for (let i = 0; i < PULL_DEPLOYS; i++) {
+      spawnSync('sync');
+      const [c0, k0] = [cpuTicks(pid), childCpuTicks(pid)];
+      const r = await deploy({ app: { ...service(100 + i), image: pullImgs[i % 2] } }, '0s');
+      const [c1, k1] = [cpuTicks(pid), childCpuTicks(pid)];
+      const pullStep = r.phases.find((p) => p.startsWith('pull'));
+      const createStep = r.phases.find((p) => p.startsWith('create'));
+      const at = (p) => Number(p?.split('@')[1]);
+      await sleep(3000);
+      runs.push({
+        ...r, pullMs: at(createStep) - at(pullStep), agentCpuS: (c1 - c0) / CLK_TCK, childrenCpuS: (k1 - k0) / CLK_TCK,
+        rssAfterKiB: statusKiB(pid, 'VmRSS'), images: JSON.parse(berth('images', '--json').stdout).length,
+      });
+      const x = runs.at(-1);
+      log(`pull deploy ${i + 1}: applied ${r1(x.appliedMs)} ms, pull step ${r1(x.pullMs)} ms, CPU agent ${x.agentCpuS} s + children ${x.childrenCpuS} s, VmRSS after ${r1(x.rssAfterKiB / 1024)} MiB (load ${os.loadavg()[0].toFixed(1)})`);
+    }
+    const field = (k) => runs.map((r) => r[k]);
+    results.pullDeploys = {
+      runs, applied: stats(field('appliedMs')), pull: stats(field('pullMs')), agentCpuS: stats(field('agentCpuS')), childrenCpuS: stats(field('childrenCpuS')),
+      rssAfterKiB: stats(field('rssAfterKiB')), vmHwmKiB: statusKiB(pid, 'VmHWM'),
+    };
+  }
 
   // (b) idle with 5 services, telemetry at 30 s
   await deploy(Object.fromEntries([1, 2, 3, 4, 5].map((n) => [`svc${n}`, service(10 + n)])), '0s');
@@ -292,6 +347,20 @@ for (const [w, d] of Object.entries(results.deploys)) {
   row(`health_window ${w}: publish → reported applied`, d.applied);
   row(`health_window ${w}: publish → new container running (progress await-healthy)`, d.running);
   row(`health_window ${w}: running → applied (health window, old container removed)`, d.healthWindowAndRemove);
+  if (d.agentCpu) row(`health_window ${w}: the agent's CPU per deploy (ms)`, d.agentCpu);
+}
+const pd = results.pullDeploys;
+if (pd) {
+  out.push('');
+  out.push(`| deploy of an image not on the device (busybox + ~70 MiB of small files), n ${pd.runs.length} | p50 | min–max |`);
+  out.push('| --- | --- | --- |');
+  const prow = (what, s, f = r1) => out.push(`| ${what} | ${f(s.p50)} | ${f(s.min)}–${f(s.max)} |`);
+  prow('publish → reported applied, ms', pd.applied);
+  prow('pull step (progress pull → create), ms', pd.pull);
+  prow('agent CPU, s', pd.agentCpuS, (n) => n.toFixed(2));
+  prow('children CPU (pull child, runtime), s', pd.childrenCpuS, (n) => n.toFixed(2));
+  prow('agent VmRSS 3 s after applied, MiB', pd.rssAfterKiB, (n) => r1(n / 1024));
+  out.push(`| agent VmHWM after the pull deploys | ${r1(pd.vmHwmKiB / 1024)} MiB | |`);
 }
 const i = results.idle;
 out.push('');

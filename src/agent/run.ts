@@ -7,7 +7,7 @@ import type { DeploymentRecords } from './deployments.js';
 import type { GovernorConfig } from './governor/policy.js';
 import type { BrokerOptions } from '../protocol/connection.js';
 import { DeviceTopics } from '../protocol/topics.js';
-import type { Deployer, DeployerOptions, DeployEvent } from './reconcile/deployer.js';
+import type { Deployer, DeployerOptions, DeployEvent, PullFn } from './reconcile/deployer.js';
 import { DeployQueue } from './reconcile/queue.js';
 import type { BackoffConfig } from './restart-policy.js';
 import { HealthMonitor } from './health-monitor.js';
@@ -73,6 +73,8 @@ export interface AgentRunOptions {
   readonly trial?: { stage(s: 'started' | 'reconciled' | 'broker'): void };
   /** Self-update over MQTT (docs/upgrade.md): the install and the upgrader; the agent adds its queue and reporter. */
   readonly upgrades?: Pick<AgentUpdatesDeps, 'context' | 'upgrader'>;
+  /** How deploys pull images; absent: in this process (src/cli/agent.ts gives a child process's, src/agent/pull-child). */
+  readonly pull?: PullFn;
   /** One structured log line per decision: `event` + the numbers behind it. */
   readonly log: (event: string, detail: Record<string, unknown>, container?: string) => void;
 }
@@ -109,7 +111,7 @@ export async function runAgent(o: AgentRunOptions, outer: AbortSignal): Promise<
   };
   // A fleet agent's containers bind only from where its deploy policy allows, checked again at every start.
   const policy = o.broker ? (o.security ?? NO_SECURITY).policy : undefined;
-  const deployer = await o.parts.deployer(onDeployEvent, policy ? { bindRoots: (app) => bindRoots(policy, o.stateRoot, app) } : {});
+  const deployer = await o.parts.deployer(onDeployEvent, { ...(policy && { bindRoots: (app: string) => bindRoots(policy, o.stateRoot, app) }), ...(o.pull && { pull: o.pull }) });
   const queue = new DeployQueue(deployer);
   // A card flashed with --preload: its images loaded and its app recorded (revision 0) before the resume below deploys it.
   const { adoptPreload } = await import('./preload.js');

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_GOVERNOR } from '../agent/governor/policy.js';
 import { DEFAULT_BACKOFF } from '../agent/restart-policy.js';
@@ -83,7 +84,7 @@ export function registerAgent(program: Command, context: () => CliContext): void
       const log = (event: string, detail: Record<string, unknown>, container?: string): void => {
         ctx.out.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...(container !== undefined && { container }), ...detail })}\n`);
       };
-      const [{ runAgent }, { upgradeContextFromEnv, Trial }] = await Promise.all([import('../agent/run.js'), import('../agent/upgrade/trial.js')]);
+      const [{ runAgent }, { upgradeContextFromEnv, Trial }, { childPull }] = await Promise.all([import('../agent/run.js'), import('../agent/upgrade/trial.js'), import('../agent/pull-child/parent.js')]);
       // Started by the launcher (docs/upgrade.md): maybe on trial after an upgrade.
       const upgrade = upgradeContextFromEnv(ctx.env);
       // A card flashed before the launcher: converted to its layout on the first upgrade (src/agent/upgrade/migrate.ts).
@@ -103,8 +104,10 @@ export function registerAgent(program: Command, context: () => CliContext): void
           process.exitCode = 75;
           abort.abort();
         }, log);
+        // Pulls run in a child process with full JIT: this one runs in V8's lite mode (bin/berth).
+        const pull = childPull({ launcher: path.join(packageRoot(), 'bin', 'berth'), root: ctx.root, host: ctx.host, version: packageVersion(), board, snapshotMode: root.options.snapshotMode, env: ctx.env });
         await runAgent({
-          engine, images, board, parts: root, host: ctx.host, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
+          engine, images, board, parts: root, host: ctx.host, pull, stateRoot: ctx.root, version: packageVersion(), backoff, governor: opts.governor ? governorConfig : false,
           ...(conn.broker && { broker: conn.broker }), ...(conn.security && { security: conn.security }), telemetryIntervalMs, log, allowPower: conn.allowPower === true,
           ...(trial && { trial }), ...(install && { upgrades: { context: install, upgrader } }),
         }, abort.signal);

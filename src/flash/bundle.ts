@@ -15,7 +15,7 @@ import { execTool } from './exec.js';
  *   node/bin/node                     official Node build from the npm registry (node-linux-<arch>);
  *                                     armv6: Debian armel's, with node/lib and node/share (bundle-armv6.ts)
  *   bin/berth                         the launcher; prefers ../node/bin/node
- *   dist/bundle/ (berth.cjs + cli.cjs the CLI, cli-run.cjs its run verbs, agent.mjs `berth agent`, berth.mjs the CLI as ESM; validate-*.cjs)  board-profiles/  package.json  scripts/systemd/berth-agent.service
+ *   dist/bundle/ (berth.cjs + cli.cjs the CLI, cli-run.cjs its run verbs, agent.mjs `berth agent` + agent-pull.mjs its pulls, berth.mjs the CLI as ESM; validate-*.cjs)  board-profiles/  package.json  scripts/systemd/berth-agent.service
  *   native/build/berth-monitor        cross-compiled
  *   node_modules/better-sqlite3       lib/ + the addon cross-compiled against that Node's headers
  *   node_modules/{bindings,file-uri-to-path}
@@ -44,7 +44,7 @@ export const ARCH_SPECS: Record<BundleArch, ArchSpec> = {
   armv6: { node: 'debian armel nodejs', triple: 'arm-linux-gnueabi', gypArch: 'arm', koffi: 'linux_armsf' },
 };
 
-const REQUIRED = ['bin/berth', 'node/bin/node', 'dist/bundle/berth.mjs', 'dist/bundle/berth.cjs', 'dist/bundle/cli.cjs', 'dist/bundle/cli-run.cjs', 'dist/bundle/agent.mjs', 'native/build/berth-monitor', 'scripts/systemd/berth-agent.service', 'package.json', BUNDLED_SECCOMP_RELATIVE];
+const REQUIRED = ['bin/berth', 'node/bin/node', 'dist/bundle/berth.mjs', 'dist/bundle/berth.cjs', 'dist/bundle/cli.cjs', 'dist/bundle/cli-run.cjs', 'dist/bundle/agent.mjs', 'dist/bundle/agent-pull.mjs', 'native/build/berth-monitor', 'scripts/systemd/berth-agent.service', 'package.json', BUNDLED_SECCOMP_RELATIVE];
 
 /** The Debian package's copyright file: the profile is Apache-2.0 and travels with its notice. */
 const SECCOMP_COPYRIGHT = `/usr/share/doc/${SECCOMP_PACKAGE}/copyright`;
@@ -104,7 +104,7 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<string> {
   const out = opts.out ?? path.join(cache, opts.arch);
   const log = opts.log ?? ((): void => {});
   // berth.cjs + cli.cjs + cli-run.cjs: what bin/berth runs for the CLI (src/cli/cached-entry.ts).
-  for (const f of ['berth.mjs', 'berth.cjs', 'cli.cjs', 'cli-run.cjs', 'agent.mjs']) {
+  for (const f of ['berth.mjs', 'berth.cjs', 'cli.cjs', 'cli-run.cjs', 'agent.mjs', 'agent-pull.mjs']) {
     if (!existsSync(path.join(root, 'dist', 'bundle', f))) throw new BerthError('host', `${root} is not built (dist/bundle/${f} missing)`, { hint: 'npm run build' });
   }
   await fs.mkdir(cache, { recursive: true });

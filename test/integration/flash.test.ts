@@ -152,6 +152,8 @@ describe('berth flash', () => {
       [`${V}/dist/bundle/berth.mjs`, { type: 'regular', mode: 0o644, uid: 0 }],
       // `berth agent`'s own one-file bundle (bin/berth picks it) and a validator it loads on first use.
       [`${V}/dist/bundle/agent.mjs`, { type: 'regular', mode: 0o644, uid: 0 }],
+      // Its pulls' own process (`berth agent-pull`, src/agent/pull-child).
+      [`${V}/dist/bundle/agent-pull.mjs`, { type: 'regular', mode: 0o644, uid: 0 }],
       [`${V}/dist/bundle/validate-desired.cjs`, { type: 'regular', mode: 0o644, uid: 0 }],
       [`${V}/board-profiles`, { type: 'directory', mode: 0o755 }],
       // podman's seccomp profile, which Raspberry Pi OS lacks (without it the agent starts no container), with its notice.

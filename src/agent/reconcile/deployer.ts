@@ -75,6 +75,8 @@ export interface DeployerDeps {
 export interface DeployerOptions {
   readonly onPull?: (ref: string) => void;
   readonly bindRoots?: (app: string) => readonly string[];
+  /** How images are pulled instead of in this process (the agent's: in a child process, src/agent/pull-child). */
+  readonly pull?: PullFn;
 }
 
 export const errorInfo = (err: unknown): ErrorInfo => {
