@@ -151,6 +151,8 @@ const podmanGlobal = [
   '--root', path.join(work, 'podman/storage'), '--runroot', path.join(work, 'podman/run'), '--tmpdir', path.join(work, 'podman/tmp'),
   '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
 ];
+// podman runs on runc only here: on this machine's cgroup v1/v2 hybrid, podman with crun fails ("crun: cgroups
+// in hybrid mode not supported"), so `berth run --rm (crun)` is compared with podman on runc.
 // podman's own default here is crun: each of berth's runtimes is compared with podman on the same runtime.
 const podmanGlobalCrun = podmanGlobal.map((a) => (a === 'runc' ? 'crun' : a));
 const podmanRun = ['--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1000:1000'];
