@@ -27,12 +27,6 @@ export const lazyBuiltins = {
   },
 };
 
-// The agent's bundle also gets short local names: V8 keeps a loaded file's whole source in the heap, and an
-// idle agent runs 87 % of this one, so there is no leaving it unloaded. 1,132 → 873 KB, VmRSS −0.8 MiB idle
-// (BENCHMARKS.md, "Issue 22: agent idle and ARMv6, session 8"). keepNames keeps every function's and class's
-// own name (stack traces, `constructor.name`); only locals and module-private bindings are renamed.
-export const agentMinify = { minifyIdentifiers: true, keepNames: true };
-
 // Precompiled validators (src/generated, ajv standalone: pure functions) that an idle agent never runs: a
 // desired state's, a signed envelope's, a command's, and the OCI documents' of a pull. V8 keeps a loaded
 // file's whole source in the heap, 340 KB for these (desired.validate alone 270 KB). Each is bundled as its

@@ -11,7 +11,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { agentMinify, lazyBuiltins, lazyValidators } from './bundle-agent.mjs';
+import { lazyBuiltins, lazyValidators } from './bundle-agent.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -41,7 +41,7 @@ await build({ ...common, entryPoints: { berth: path.join(root, 'dist/cli/entry.j
 // an idle agent loaded ~90 chunk files, and resolving their imports made Node's ESM loader hot enough
 // for TurboFan to compile it (3.4 MiB of code, BENCHMARKS.md issue 22). Other verbs keep the split build:
 // a one-shot command loads only what it runs.
-await build({ ...common, ...agentMinify, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
+await build({ ...common, entryPoints: { agent: path.join(root, 'dist/cli/agent-entry.js') }, splitting: false, plugins: [lazyBuiltins, lazyValidators(root, common.outdir)] });
 // The agent's pull process (`berth agent-pull`, src/agent/pull-child): one file with just the pull path. Its
 // node:http is required like the agent's (lazyBuiltins): the undici trap of the agent tests watches it too.
 await build({ ...common, entryPoints: { 'agent-pull': path.join(root, 'dist/agent/pull-child/entry.js') }, splitting: false, plugins: [lazyBuiltins] });
